@@ -1,0 +1,103 @@
+//! Errors of the document layer.
+
+use crate::ids::SHORT_ID_LEN;
+
+/// A value or entry that breaks a template's rules. The message says what is wrong and what is
+/// allowed, so a person can correct it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// A number outside the field's bounds.
+    #[error("{field}: {value} is out of range; enter a whole number from {min} to {max}")]
+    OutOfRange {
+        /// Field label or id.
+        field: String,
+        /// The value given.
+        value: i64,
+        /// Lowest allowed.
+        min: i64,
+        /// Highest allowed.
+        max: i64,
+    },
+    /// A name that is not in the field's list (an unknown emotion or distortion, say).
+    #[error("{field}: '{value}' is not one of the allowed options: {allowed}")]
+    UnknownOption {
+        /// Field label or id.
+        field: String,
+        /// The name given.
+        value: String,
+        /// The allowed names, comma separated.
+        allowed: String,
+    },
+    /// A required field left empty when completing.
+    #[error("{field} is required to complete this entry; answer it or save the entry as a draft")]
+    MissingRequired {
+        /// Field label.
+        field: String,
+    },
+    /// A field the template does not have.
+    #[error("this template has no field '{field}'; its fields are: {fields}")]
+    UnknownField {
+        /// The field id given.
+        field: String,
+        /// The template's field ids, comma separated.
+        fields: String,
+    },
+    /// A value of the wrong kind for the field.
+    #[error("{field}: {problem}")]
+    WrongKind {
+        /// Field label or id.
+        field: String,
+        /// What is wrong and what the field expects.
+        problem: String,
+    },
+    /// Anything else the input was wrong about.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Errors of the typed document API.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    /// The bytes are not an Automerge document.
+    #[error("the document could not be read: {0}")]
+    Corrupt(#[from] automerge::AutomergeError),
+    /// The document does not have the homework shape.
+    #[error("the document does not have the homework shape: {0}")]
+    Shape(#[from] autosurgeon::HydrateError),
+    /// Writing the change failed.
+    #[error("could not write the change: {0}")]
+    Write(#[from] autosurgeon::ReconcileError),
+    /// Written by a newer version of Between.
+    #[error("this document uses schema {found}, but this version of Between understands up to {supported}; upgrade Between to open it")]
+    NewerSchema {
+        /// The document's schema.
+        found: u64,
+        /// The newest schema this code knows.
+        supported: u64,
+    },
+    /// No record with that id (or id prefix).
+    #[error("no {what} with id '{id}'; list them with `between {what} list`")]
+    NotFound {
+        /// Kind of record (assignment, entry, goal, comment, template, step).
+        what: &'static str,
+        /// The id given.
+        id: String,
+    },
+    /// An id prefix that matches more than one record.
+    #[error("'{id}' matches more than one {what}; type more of the id (at least {} characters usually suffice)", SHORT_ID_LEN)]
+    Ambiguous {
+        /// Kind of record.
+        what: &'static str,
+        /// The prefix given.
+        id: String,
+    },
+    /// No template with that id.
+    #[error("no template '{0}'; list them with `between template list`")]
+    UnknownTemplate(String),
+    /// A rule of the template was broken.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The operation is not allowed in the current state.
+    #[error("{0}")]
+    NotAllowed(String),
+}

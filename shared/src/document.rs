@@ -1,1 +1,991 @@
-//! (being written)
+//! The typed API over one homework document.
+//!
+//! [`HomeworkDoc`] wraps an Automerge document. Every operation hydrates the current
+//! [`HomeworkData`], applies one validated change to it, reconciles the difference back into
+//! Automerge (autosurgeon writes only what changed, and long text is spliced character by
+//! character) and commits it as one change with a message and the caller's `now`. So each user
+//! action is one Automerge change, and two devices' concurrent actions merge field by field.
+//!
+//! Only the first device creates a document ([`HomeworkDoc::create`]); every other device loads
+//! it before editing, because two devices that each create the root maps would produce
+//! conflicting objects (the initialisation race in `../shared/DESIGN.md`).
+
+use crate::author::{Author, Role};
+use crate::error::{DocError, ValidationError};
+use crate::ids::{
+    AdjustmentId, AssignmentId, CommentId, DocumentId, EntryId, GoalId, StepId, TemplateId,
+};
+use crate::model::{
+    Adjustment, AdjustmentKind, Assignment, AssignmentStatus, Comment, CommentTarget, Entry,
+    EntryStatus, Frequency, Goal, GoalStatus, HomeworkData, Meta, Schedule, Step, OBSTACLES,
+    SCHEMA_VERSION,
+};
+use crate::template::{builtin, validate, FieldKind, FieldValue, Template};
+use crate::time::{Day, Timestamp};
+use automerge::{ActorId, AutoCommit, ChangeHash};
+use autosurgeon::Text;
+use std::collections::BTreeMap;
+
+/// One homework document, with its Automerge history.
+#[derive(Debug)]
+pub struct HomeworkDoc {
+    doc: AutoCommit,
+    /// Heads at the last save or load: `save_incremental` returns what came after them.
+    saved_heads: Vec<ChangeHash>,
+}
+
+/// A new assignment.
+#[derive(Debug, Clone)]
+pub struct NewAssignment {
+    /// Short title.
+    pub title: String,
+    /// The template entries will follow (built-in slug or custom id).
+    pub template: TemplateId,
+    /// Instructions for the client.
+    pub instructions: String,
+    /// When it is due.
+    pub schedule: Schedule,
+    /// Minutes per practice.
+    pub minutes: Option<i64>,
+    /// What to focus on.
+    pub focus: Option<String>,
+    /// The goal it serves.
+    pub goal: Option<GoalId>,
+}
+
+/// A change to an assignment's frequency, duration or focus. Fields left `None` stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct AssignmentAdjustment {
+    /// New schedule.
+    pub schedule: Option<Schedule>,
+    /// New minutes per practice (`Some(None)` clears it).
+    pub minutes: Option<Option<i64>>,
+    /// New focus (`Some(None)` clears it).
+    pub focus: Option<Option<String>>,
+}
+
+/// What to write into an entry: field values and the difficulty report.
+#[derive(Debug, Clone, Default)]
+pub struct EntryUpdate {
+    /// Field id → new value. Long text is merged into the existing text by splicing.
+    pub values: BTreeMap<String, FieldValue>,
+    /// Field ids to clear.
+    pub clear: Vec<String>,
+    /// How hard it was, 0–10.
+    pub difficulty: Option<i64>,
+    /// What got in the way; replaces the previous list when `Some`.
+    pub obstacles: Option<Vec<String>>,
+}
+
+/// A new entry.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// The template it follows.
+    pub template: TemplateId,
+    /// The assignment it fulfils, if any.
+    pub assignment: Option<AssignmentId>,
+    /// The day it is for.
+    pub date: Day,
+    /// The first values.
+    pub update: EntryUpdate,
+}
+
+/// Highest difficulty rating.
+pub const DIFFICULTY_MAX: i64 = 10;
+
+impl HomeworkDoc {
+    /// Creates a new, empty homework document. Only the first device of a relationship does this.
+    pub fn create(
+        actor: &[u8],
+        client_name: &str,
+        by: &Author,
+        now: Timestamp,
+    ) -> Result<Self, DocError> {
+        let client_name = client_name.trim();
+        if client_name.is_empty() {
+            return Err(
+                ValidationError::Invalid("the client's name cannot be empty".into()).into(),
+            );
+        }
+        let mut doc = AutoCommit::new().with_actor(ActorId::from(actor));
+        let data = HomeworkData {
+            schema: SCHEMA_VERSION,
+            meta: Meta {
+                document_id: DocumentId::random(),
+                client_name: client_name.to_string(),
+                therapist_name: (by.role == Role::Therapist).then(|| by.name.clone()),
+                created_by: by.clone(),
+                created_at: now,
+            },
+            goals: BTreeMap::new(),
+            assignments: BTreeMap::new(),
+            entries: BTreeMap::new(),
+            comments: BTreeMap::new(),
+            templates: BTreeMap::new(),
+        };
+        autosurgeon::reconcile(&mut doc, &data)?;
+        doc.commit_with(
+            automerge::transaction::CommitOptions::default()
+                .with_message("create homework document")
+                .with_time(now.as_secs()),
+        );
+        Ok(Self {
+            doc,
+            saved_heads: Vec::new(),
+        })
+    }
+
+    /// Loads a document from a save (optionally followed by incremental saves), writing further
+    /// changes as `actor`. Refuses a document written by a newer schema.
+    pub fn load(bytes: &[u8], actor: &[u8]) -> Result<Self, DocError> {
+        let mut doc = AutoCommit::load(bytes)?.with_actor(ActorId::from(actor));
+        let saved_heads = doc.get_heads();
+        let mut loaded = Self { doc, saved_heads };
+        loaded.migrate()?;
+        Ok(loaded)
+    }
+
+    /// Brings an older document up to [`SCHEMA_VERSION`].
+    ///
+    /// Migration path: each schema bump adds one step here that rewrites the old shape into the
+    /// new one as an ordinary Automerge change, so devices that migrate concurrently make the
+    /// same edits and converge. Schema 1 is the first, so there is nothing to rewrite yet.
+    fn migrate(&mut self) -> Result<(), DocError> {
+        let schema: Option<u64> = autosurgeon::hydrate_prop(&self.doc, automerge::ROOT, "schema")?;
+        match schema {
+            Some(found) if found > SCHEMA_VERSION => Err(DocError::NewerSchema {
+                found,
+                supported: SCHEMA_VERSION,
+            }),
+            Some(_) => {
+                self.data()?;
+                Ok(())
+            }
+            None => Err(autosurgeon::HydrateError::unexpected(
+                "a homework document with a schema number",
+                "a document without one".to_string(),
+            )
+            .into()),
+        }
+    }
+
+    /// The full document as one compressed save.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.saved_heads = self.doc.get_heads();
+        self.doc.save()
+    }
+
+    /// The changes made (or merged in) since the document was loaded or last saved, as an
+    /// incremental save; empty if there are none.
+    pub fn save_incremental(&mut self) -> Vec<u8> {
+        let heads = self.doc.get_heads();
+        if heads == self.saved_heads {
+            return Vec::new();
+        }
+        let bytes = self.doc.save_after(&self.saved_heads);
+        self.saved_heads = heads;
+        bytes
+    }
+
+    /// The current heads of the change graph; equal heads mean identical documents.
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// A copy of this document that writes as another actor (another device).
+    pub fn fork(&mut self, actor: &[u8]) -> Self {
+        Self {
+            doc: self.doc.fork().with_actor(ActorId::from(actor)),
+            saved_heads: Vec::new(),
+        }
+    }
+
+    /// Merges every change of `other` into this document.
+    pub fn merge(&mut self, other: &mut HomeworkDoc) -> Result<(), DocError> {
+        self.doc.merge(&mut other.doc)?;
+        Ok(())
+    }
+
+    /// Merges another copy of this document, after checking it really is the same document
+    /// (same id), so one client's homework is never mixed into another's.
+    pub fn merge_checked(&mut self, other: &mut HomeworkDoc) -> Result<(), DocError> {
+        let ours = self.data()?.meta.document_id;
+        let theirs = other.data()?.meta.document_id;
+        if ours != theirs {
+            return Err(DocError::NotAllowed(format!(
+                "that file holds a different homework document ({}), not this one ({}); nothing was merged",
+                theirs.short(),
+                ours.short()
+            )));
+        }
+        self.merge(other)
+    }
+
+    /// Applies changes from a save or incremental save of the same document.
+    pub fn apply_bytes(&mut self, bytes: &[u8]) -> Result<(), DocError> {
+        self.doc.load_incremental(bytes)?;
+        self.migrate()
+    }
+
+    /// The underlying Automerge document, for the sync layer.
+    pub fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
+    /// The materialised document.
+    pub fn data(&self) -> Result<HomeworkData, DocError> {
+        Ok(autosurgeon::hydrate(&self.doc)?)
+    }
+
+    /// Looks up a template by id: a built-in slug or a custom template in this document.
+    pub fn template(&self, id: &TemplateId) -> Result<Template, DocError> {
+        Self::template_in(&self.data()?, id)
+    }
+
+    fn template_in(data: &HomeworkData, id: &TemplateId) -> Result<Template, DocError> {
+        builtin::builtin(id.as_str())
+            .or_else(|| data.templates.get(id).cloned())
+            .ok_or_else(|| DocError::UnknownTemplate(id.to_string()))
+    }
+
+    /// Every template usable in this document: built-ins first, then custom ones.
+    pub fn templates(&self) -> Result<Vec<Template>, DocError> {
+        let mut all = builtin::builtin_templates();
+        all.extend(self.data()?.templates.into_values());
+        Ok(all)
+    }
+
+    /// Applies one change: hydrate, edit, reconcile, commit. Nothing is written if `edit` fails.
+    fn change<T>(
+        &mut self,
+        message: &str,
+        now: Timestamp,
+        edit: impl FnOnce(&mut HomeworkData) -> Result<T, DocError>,
+    ) -> Result<T, DocError> {
+        let mut data = self.data()?;
+        let result = edit(&mut data)?;
+        if let Err(err) = autosurgeon::reconcile(&mut self.doc, &data) {
+            self.doc.rollback();
+            return Err(err.into());
+        }
+        self.doc.commit_with(
+            automerge::transaction::CommitOptions::default()
+                .with_message(message)
+                .with_time(now.as_secs()),
+        );
+        Ok(result)
+    }
+
+    // ----- goals -----
+
+    /// Sets a new goal with its small steps.
+    pub fn create_goal(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        title: &str,
+        why: &str,
+        steps: &[String],
+    ) -> Result<GoalId, DocError> {
+        let title = non_empty("the goal's title", title)?;
+        let steps = steps
+            .iter()
+            .map(|s| new_step(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let id = GoalId::random();
+        self.change("create goal", now, |data| {
+            data.goals.insert(
+                id.clone(),
+                Goal {
+                    title,
+                    why: Text::with_value(why.trim()),
+                    steps,
+                    status: GoalStatus::Active,
+                    created_by: by.clone(),
+                    created_at: now,
+                },
+            );
+            Ok(id)
+        })
+    }
+
+    /// Adds a small step to a goal.
+    pub fn add_step(
+        &mut self,
+        now: Timestamp,
+        goal: &GoalId,
+        text: &str,
+    ) -> Result<StepId, DocError> {
+        let step = new_step(text)?;
+        let id = step.id.clone();
+        self.change("add goal step", now, |data| {
+            goal_mut(data, goal)?.steps.push(step);
+            Ok(id)
+        })
+    }
+
+    /// Ticks a step off (or un-ticks it).
+    pub fn set_step_done(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        goal: &GoalId,
+        step: &StepId,
+        done: bool,
+    ) -> Result<(), DocError> {
+        self.change("tick goal step", now, |data| {
+            let goal = goal_mut(data, goal)?;
+            let step = goal
+                .steps
+                .iter_mut()
+                .find(|s| &s.id == step)
+                .ok_or_else(|| not_found("step", step.as_str()))?;
+            step.done = done;
+            step.done_at = done.then_some(now);
+            step.done_by = done.then(|| by.clone());
+            Ok(())
+        })
+    }
+
+    /// Marks a goal achieved, dropped or active again.
+    pub fn set_goal_status(
+        &mut self,
+        now: Timestamp,
+        goal: &GoalId,
+        status: GoalStatus,
+    ) -> Result<(), DocError> {
+        self.change("set goal status", now, |data| {
+            goal_mut(data, goal)?.status = status;
+            Ok(())
+        })
+    }
+
+    // ----- assignments -----
+
+    /// Assigns homework. Therapists assign; clients may set their own.
+    pub fn create_assignment(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        new: NewAssignment,
+    ) -> Result<AssignmentId, DocError> {
+        let title = non_empty("the assignment's title", &new.title)?;
+        check_schedule(&new.schedule)?;
+        check_minutes(new.minutes)?;
+        let id = AssignmentId::random();
+        self.change("create assignment", now, |data| {
+            Self::template_in(data, &new.template)?;
+            if let Some(goal) = &new.goal {
+                goal_mut(data, goal)?;
+            }
+            data.assignments.insert(
+                id.clone(),
+                Assignment {
+                    title,
+                    template: new.template,
+                    instructions: Text::with_value(new.instructions.trim()),
+                    schedule: new.schedule,
+                    minutes: new.minutes,
+                    focus: new
+                        .focus
+                        .map(|f| f.trim().to_string())
+                        .filter(|f| !f.is_empty()),
+                    status: AssignmentStatus::Active,
+                    goal: new.goal,
+                    history: Vec::new(),
+                    created_by: by.clone(),
+                    created_at: now,
+                },
+            );
+            Ok(id)
+        })
+    }
+
+    /// Changes an assignment's frequency, duration or focus, recording each change with who,
+    /// when and why.
+    pub fn adjust_assignment(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        id: &AssignmentId,
+        adjustment: AssignmentAdjustment,
+        why: &str,
+    ) -> Result<(), DocError> {
+        let why = non_empty("the reason for the change", why)?;
+        if let Some(schedule) = &adjustment.schedule {
+            check_schedule(schedule)?;
+        }
+        if let Some(minutes) = adjustment.minutes {
+            check_minutes(minutes)?;
+        }
+        self.change("adjust assignment", now, |data| {
+            let assignment = assignment_mut(data, id)?;
+            let mut record = |kind, from: String, to: String| {
+                assignment.history.push(Adjustment {
+                    id: AdjustmentId::random(),
+                    kind,
+                    from,
+                    to,
+                    why: why.clone(),
+                    by: by.clone(),
+                    at: now,
+                });
+            };
+            let mut changed = false;
+            if let Some(schedule) = adjustment.schedule {
+                if schedule != assignment.schedule {
+                    record(
+                        AdjustmentKind::Frequency,
+                        describe_schedule(&assignment.schedule),
+                        describe_schedule(&schedule),
+                    );
+                    assignment.schedule = schedule;
+                    changed = true;
+                }
+            }
+            if let Some(minutes) = adjustment.minutes {
+                if minutes != assignment.minutes {
+                    record(
+                        AdjustmentKind::Duration,
+                        describe_minutes(assignment.minutes),
+                        describe_minutes(minutes),
+                    );
+                    assignment.minutes = minutes;
+                    changed = true;
+                }
+            }
+            if let Some(focus) = adjustment.focus {
+                let focus = focus.map(|f| f.trim().to_string()).filter(|f| !f.is_empty());
+                if focus != assignment.focus {
+                    record(
+                        AdjustmentKind::Focus,
+                        assignment.focus.clone().unwrap_or_else(|| "(none)".into()),
+                        focus.clone().unwrap_or_else(|| "(none)".into()),
+                    );
+                    assignment.focus = focus;
+                    changed = true;
+                }
+            }
+            if changed {
+                Ok(())
+            } else {
+                Err(DocError::NotAllowed(
+                    "nothing to change: give a new frequency, duration or focus that differs from the current one".into(),
+                ))
+            }
+        })
+    }
+
+    /// Pauses, resumes, completes or archives an assignment, recording why.
+    pub fn set_assignment_status(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        id: &AssignmentId,
+        status: AssignmentStatus,
+        why: &str,
+    ) -> Result<(), DocError> {
+        self.change("set assignment status", now, |data| {
+            let assignment = assignment_mut(data, id)?;
+            if assignment.status == status {
+                return Err(DocError::NotAllowed(format!(
+                    "the assignment is already {}",
+                    status.as_str()
+                )));
+            }
+            assignment.history.push(Adjustment {
+                id: AdjustmentId::random(),
+                kind: AdjustmentKind::Status,
+                from: assignment.status.as_str().to_string(),
+                to: status.as_str().to_string(),
+                why: why.trim().to_string(),
+                by: by.clone(),
+                at: now,
+            });
+            assignment.status = status;
+            Ok(())
+        })
+    }
+
+    /// Rewrites an assignment's instructions (merged character by character).
+    pub fn set_instructions(
+        &mut self,
+        now: Timestamp,
+        id: &AssignmentId,
+        instructions: &str,
+    ) -> Result<(), DocError> {
+        self.change("edit instructions", now, |data| {
+            assignment_mut(data, id)?.instructions.update(instructions);
+            Ok(())
+        })
+    }
+
+    // ----- entries -----
+
+    /// Starts an entry, as a draft or complete. Only the client writes entries.
+    ///
+    /// Every collaborative field (long text, selections, ratings, thoughts) is created up front,
+    /// empty, so that two devices filling the same entry later edit the same objects and both
+    /// keep what they typed.
+    pub fn create_entry(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        new: NewEntry,
+        complete: bool,
+    ) -> Result<EntryId, DocError> {
+        check_writer(by)?;
+        let id = EntryId::random();
+        self.change("create entry", now, |data| {
+            let template = Self::template_in(data, &new.template)?;
+            if let Some(assignment) = &new.assignment {
+                let assignment = data
+                    .assignments
+                    .get(assignment)
+                    .ok_or_else(|| not_found("assignment", assignment.as_str()))?;
+                if assignment.template != new.template {
+                    return Err(ValidationError::Invalid(format!(
+                        "this assignment uses the template '{}', not '{}'",
+                        assignment.template, new.template
+                    ))
+                    .into());
+                }
+            }
+            let values = template
+                .fields
+                .iter()
+                .filter_map(|f| empty_value(&f.kind).map(|v| (f.id.clone(), v)))
+                .collect();
+            let mut entry = Entry {
+                assignment: new.assignment,
+                template: new.template,
+                kind: template.kind,
+                date: new.date,
+                status: EntryStatus::Draft,
+                values,
+                difficulty: None,
+                obstacles: BTreeMap::new(),
+                created_by: by.clone(),
+                created_at: now,
+                updated_by: by.clone(),
+                updated_at: now,
+                completed_at: None,
+            };
+            apply_update(&mut entry, &template, new.update)?;
+            finish(&mut entry, &template, complete, now)?;
+            data.entries.insert(id.clone(), entry);
+            Ok(id)
+        })
+    }
+
+    /// Changes an entry's fields, and completes it when `complete` is true.
+    pub fn update_entry(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        id: &EntryId,
+        update: EntryUpdate,
+        complete: bool,
+    ) -> Result<(), DocError> {
+        check_writer(by)?;
+        self.change("edit entry", now, |data| {
+            let entry = data
+                .entries
+                .get(id)
+                .cloned()
+                .ok_or_else(|| not_found("entry", id.as_str()))?;
+            let template = Self::template_in(data, &entry.template)?;
+            let mut entry = entry;
+            apply_update(&mut entry, &template, update)?;
+            finish(&mut entry, &template, complete, now)?;
+            entry.updated_by = by.clone();
+            entry.updated_at = now;
+            data.entries.insert(id.clone(), entry);
+            Ok(())
+        })
+    }
+
+    // ----- comments -----
+
+    /// Comments on an assignment, an entry (or one of its fields) or a goal; or replies to a
+    /// comment when `reply_to` is given (the reply takes the parent's target).
+    pub fn add_comment(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        target: Option<CommentTarget>,
+        reply_to: Option<CommentId>,
+        text: &str,
+    ) -> Result<CommentId, DocError> {
+        let text = non_empty("the comment", text)?;
+        let id = CommentId::random();
+        self.change("add comment", now, |data| {
+            let target = match (&reply_to, target) {
+                (Some(parent), _) => data
+                    .comments
+                    .get(parent)
+                    .map(|c| c.target.clone())
+                    .ok_or_else(|| not_found("comment", parent.as_str()))?,
+                (None, Some(target)) => target,
+                (None, None) => {
+                    return Err(ValidationError::Invalid(
+                        "say what the comment is about: an assignment, an entry (or one of its fields) or a goal".into(),
+                    )
+                    .into())
+                }
+            };
+            check_target(data, &target)?;
+            data.comments.insert(
+                id.clone(),
+                Comment {
+                    target,
+                    reply_to,
+                    author: by.clone(),
+                    text: Text::with_value(text),
+                    created_at: now,
+                    resolved: false,
+                    resolved_by: None,
+                },
+            );
+            Ok(id)
+        })
+    }
+
+    /// Marks a comment thread resolved (or open again).
+    pub fn set_comment_resolved(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        id: &CommentId,
+        resolved: bool,
+    ) -> Result<(), DocError> {
+        self.change("resolve comment", now, |data| {
+            let comment = data
+                .comments
+                .get_mut(id)
+                .ok_or_else(|| not_found("comment", id.as_str()))?;
+            comment.resolved = resolved;
+            comment.resolved_by = resolved.then(|| by.clone());
+            Ok(())
+        })
+    }
+
+    // ----- templates -----
+
+    /// Adds a therapist's custom template, after checking it is well-formed.
+    pub fn add_template(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        mut template: Template,
+    ) -> Result<TemplateId, DocError> {
+        if by.role != Role::Therapist {
+            return Err(DocError::NotAllowed(
+                "only the therapist defines custom templates; clients can set their own assignments from any template".into(),
+            ));
+        }
+        template.id = TemplateId::custom();
+        template.created_by = Some(by.clone());
+        template.created_at = Some(now);
+        validate::validate_template(&template)?;
+        let id = template.id.clone();
+        self.change("add template", now, |data| {
+            if data
+                .templates
+                .values()
+                .any(|t| t.name.eq_ignore_ascii_case(&template.name))
+            {
+                return Err(ValidationError::Invalid(format!(
+                    "a template named '{}' already exists; choose another name",
+                    template.name
+                ))
+                .into());
+            }
+            data.templates.insert(id.clone(), template);
+            Ok(id)
+        })
+    }
+
+    /// Records the therapist's name in the document (when a therapist first opens it).
+    pub fn set_therapist_name(&mut self, now: Timestamp, name: &str) -> Result<(), DocError> {
+        let name = non_empty("the therapist's name", name)?;
+        self.change("set therapist", now, |data| {
+            data.meta.therapist_name = Some(name);
+            Ok(())
+        })
+    }
+}
+
+/// Finds the one key whose id starts with `prefix` (ids are shown shortened to people).
+pub fn resolve_id<K: AsRef<str> + Clone, V>(
+    map: &BTreeMap<K, V>,
+    prefix: &str,
+    what: &'static str,
+) -> Result<K, DocError> {
+    let prefix = prefix.trim();
+    if prefix.is_empty() {
+        return Err(not_found(what, prefix));
+    }
+    let mut matches = map.keys().filter(|k| k.as_ref().starts_with(prefix));
+    match (matches.next(), matches.next()) {
+        (Some(only), None) => Ok(only.clone()),
+        (Some(_), Some(_)) => Err(DocError::Ambiguous {
+            what,
+            id: prefix.to_string(),
+        }),
+        (None, _) => Err(not_found(what, prefix)),
+    }
+}
+
+fn not_found(what: &'static str, id: &str) -> DocError {
+    DocError::NotFound {
+        what,
+        id: id.to_string(),
+    }
+}
+
+fn non_empty(what: &str, text: &str) -> Result<String, DocError> {
+    let text = text.trim();
+    if text.is_empty() {
+        Err(ValidationError::Invalid(format!("{what} cannot be empty")).into())
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+fn new_step(text: &str) -> Result<Step, DocError> {
+    Ok(Step {
+        id: StepId::random(),
+        text: non_empty("a step", text)?,
+        done: false,
+        done_at: None,
+        done_by: None,
+    })
+}
+
+fn goal_mut<'a>(data: &'a mut HomeworkData, id: &GoalId) -> Result<&'a mut Goal, DocError> {
+    data.goals
+        .get_mut(id)
+        .ok_or_else(|| not_found("goal", id.as_str()))
+}
+
+fn assignment_mut<'a>(
+    data: &'a mut HomeworkData,
+    id: &AssignmentId,
+) -> Result<&'a mut Assignment, DocError> {
+    data.assignments
+        .get_mut(id)
+        .ok_or_else(|| not_found("assignment", id.as_str()))
+}
+
+fn check_writer(by: &Author) -> Result<(), DocError> {
+    if by.role == Role::Client {
+        Ok(())
+    } else {
+        Err(DocError::NotAllowed(
+            "entries are the client's own work; as the therapist, comment on the entry instead"
+                .into(),
+        ))
+    }
+}
+
+fn check_schedule(schedule: &Schedule) -> Result<(), DocError> {
+    if let Some(ends) = schedule.ends_on {
+        if ends < schedule.starts_on {
+            return Err(ValidationError::Invalid(format!(
+                "the schedule ends ({ends}) before it starts ({})",
+                schedule.starts_on
+            ))
+            .into());
+        }
+    }
+    match &schedule.frequency {
+        Frequency::Weekly { days } if days.is_empty() => Err(ValidationError::Invalid(
+            "a weekly schedule needs at least one day, e.g. weekly:mon,thu".into(),
+        )
+        .into()),
+        Frequency::Weekly { days } => {
+            for day in days {
+                if crate::time::parse_weekday(day).is_none() {
+                    return Err(ValidationError::Invalid(format!(
+                        "'{day}' is not a weekday; use mon, tue, wed, thu, fri, sat or sun"
+                    ))
+                    .into());
+                }
+            }
+            Ok(())
+        }
+        Frequency::Once { due } if *due < schedule.starts_on => {
+            Err(ValidationError::Invalid(format!(
+                "the due date {due} is before the start {}",
+                schedule.starts_on
+            ))
+            .into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Longest practice an assignment may ask for, in minutes.
+pub const MINUTES_MAX: i64 = 600;
+
+fn check_minutes(minutes: Option<i64>) -> Result<(), DocError> {
+    match minutes {
+        Some(m) if !(1..=MINUTES_MAX).contains(&m) => Err(ValidationError::OutOfRange {
+            field: "minutes per practice".into(),
+            value: m,
+            min: 1,
+            max: MINUTES_MAX,
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+fn describe_schedule(schedule: &Schedule) -> String {
+    let mut text = schedule.frequency.describe();
+    text.push_str(&format!(" from {}", schedule.starts_on));
+    if let Some(ends) = schedule.ends_on {
+        text.push_str(&format!(" until {ends}"));
+    }
+    text
+}
+
+fn describe_minutes(minutes: Option<i64>) -> String {
+    minutes.map_or_else(|| "(none)".to_string(), |m| format!("{m} min"))
+}
+
+fn check_target(data: &HomeworkData, target: &CommentTarget) -> Result<(), DocError> {
+    match target {
+        CommentTarget::Assignment { id } => data
+            .assignments
+            .get(id)
+            .map(|_| ())
+            .ok_or_else(|| not_found("assignment", id.as_str())),
+        CommentTarget::Goal { id } => data
+            .goals
+            .get(id)
+            .map(|_| ())
+            .ok_or_else(|| not_found("goal", id.as_str())),
+        CommentTarget::Entry { id, field } => {
+            let entry = data
+                .entries
+                .get(id)
+                .ok_or_else(|| not_found("entry", id.as_str()))?;
+            if let Some(field) = field {
+                let template = HomeworkDoc::template_in(data, &entry.template)?;
+                if template.field(field).is_none() {
+                    return Err(ValidationError::UnknownField {
+                        field: field.clone(),
+                        fields: field_list(&template),
+                    }
+                    .into());
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn field_list(template: &Template) -> String {
+    template
+        .fields
+        .iter()
+        .map(|f| f.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The empty collaborative value a field starts with, for kinds that merge inside themselves.
+fn empty_value(kind: &FieldKind) -> Option<FieldValue> {
+    match kind {
+        FieldKind::LongText => Some(FieldValue::LongText(Text::with_value(""))),
+        FieldKind::MultiChoice { .. } => Some(FieldValue::Choices(BTreeMap::new())),
+        FieldKind::Checklist { .. } => Some(FieldValue::Checks(BTreeMap::new())),
+        FieldKind::RatedItems { .. } => Some(FieldValue::Ratings(BTreeMap::new())),
+        FieldKind::Thoughts { .. } => Some(FieldValue::Thoughts(Vec::new())),
+        _ => None,
+    }
+}
+
+/// Writes an update into an entry, validating every value against the template. Long text is
+/// spliced into the existing text so concurrent edits on other devices survive.
+fn apply_update(
+    entry: &mut Entry,
+    template: &Template,
+    update: EntryUpdate,
+) -> Result<(), DocError> {
+    for field in &update.clear {
+        let def = template
+            .field(field)
+            .ok_or_else(|| ValidationError::UnknownField {
+                field: field.clone(),
+                fields: field_list(template),
+            })?;
+        match empty_value(&def.kind) {
+            Some(empty) => {
+                entry.values.insert(field.clone(), empty);
+            }
+            None => {
+                entry.values.remove(field);
+            }
+        }
+    }
+    validate::validate_values(template, &update.values, false)?;
+    for (field, value) in update.values {
+        match (entry.values.get_mut(&field), value) {
+            (Some(FieldValue::LongText(existing)), FieldValue::LongText(new)) => {
+                existing.update(new.as_str());
+            }
+            (_, value) => {
+                entry.values.insert(field, value);
+            }
+        }
+    }
+    if let Some(difficulty) = update.difficulty {
+        if !(0..=DIFFICULTY_MAX).contains(&difficulty) {
+            return Err(ValidationError::OutOfRange {
+                field: "difficulty".into(),
+                value: difficulty,
+                min: 0,
+                max: DIFFICULTY_MAX,
+            }
+            .into());
+        }
+        entry.difficulty = Some(difficulty);
+    }
+    if let Some(obstacles) = update.obstacles {
+        let mut chosen = BTreeMap::new();
+        for obstacle in obstacles {
+            let name = obstacle.trim().to_ascii_lowercase();
+            if !OBSTACLES.contains(&name.as_str()) {
+                return Err(ValidationError::UnknownOption {
+                    field: "what got in the way".into(),
+                    value: obstacle,
+                    allowed: OBSTACLES.join(", "),
+                }
+                .into());
+            }
+            chosen.insert(name, true);
+        }
+        entry.obstacles = chosen;
+    }
+    Ok(())
+}
+
+/// Completes the entry when asked, after checking every required field is answered.
+fn finish(
+    entry: &mut Entry,
+    template: &Template,
+    complete: bool,
+    now: Timestamp,
+) -> Result<(), DocError> {
+    if complete {
+        validate::validate_values(template, &entry.values, true)?;
+        if entry.status != EntryStatus::Complete {
+            entry.status = EntryStatus::Complete;
+            entry.completed_at = Some(now);
+        }
+    }
+    Ok(())
+}

@@ -60,13 +60,13 @@ pub enum ValidationError {
 pub enum DocError {
     /// The bytes are not an Automerge document.
     #[error("the document could not be read: {0}")]
-    Corrupt(#[from] automerge::AutomergeError),
+    Corrupt(Box<automerge::AutomergeError>),
     /// The document does not have the homework shape.
     #[error("the document does not have the homework shape: {0}")]
-    Shape(#[from] autosurgeon::HydrateError),
+    Shape(Box<autosurgeon::HydrateError>),
     /// Writing the change failed.
     #[error("could not write the change: {0}")]
-    Write(#[from] autosurgeon::ReconcileError),
+    Write(Box<autosurgeon::ReconcileError>),
     /// Written by a newer version of Between.
     #[error("this document uses schema {found}, but this version of Between understands up to {supported}; upgrade Between to open it")]
     NewerSchema {
@@ -76,7 +76,7 @@ pub enum DocError {
         supported: u64,
     },
     /// No record with that id (or id prefix).
-    #[error("no {what} with id '{id}'; list them with `between {what} list`")]
+    #[error("no {what} with id '{id}'; `between list --all` shows every id")]
     NotFound {
         /// Kind of record (assignment, entry, goal, comment, template, step).
         what: &'static str,
@@ -100,4 +100,22 @@ pub enum DocError {
     /// The operation is not allowed in the current state.
     #[error("{0}")]
     NotAllowed(String),
+}
+
+impl From<automerge::AutomergeError> for DocError {
+    fn from(err: automerge::AutomergeError) -> Self {
+        DocError::Corrupt(Box::new(err))
+    }
+}
+
+impl From<autosurgeon::HydrateError> for DocError {
+    fn from(err: autosurgeon::HydrateError) -> Self {
+        DocError::Shape(Box::new(err))
+    }
+}
+
+impl From<autosurgeon::ReconcileError> for DocError {
+    fn from(err: autosurgeon::ReconcileError) -> Self {
+        DocError::Write(Box::new(err))
+    }
 }

@@ -1,1 +1,167 @@
-//! (being written)
+//! A readable Markdown export of a homework document: goals, assignments with their history,
+//! entries with every answer and the comments on them, each with its author. (The JSON export
+//! is the serde form of [`HomeworkData`], which reads back into the same records.)
+
+use crate::model::{Comment, CommentTarget, EntryStatus, HomeworkData};
+use crate::template::Template;
+use std::fmt::Write;
+
+/// Renders the whole document as Markdown. `templates` are the templates its entries follow
+/// (built-in and custom), used for field labels.
+pub fn markdown(data: &HomeworkData, templates: &[Template]) -> String {
+    let mut out = String::new();
+    let meta = &data.meta;
+    let _ = writeln!(out, "# Homework of {}\n", meta.client_name);
+    if let Some(therapist) = &meta.therapist_name {
+        let _ = writeln!(out, "Therapist: {therapist}  ");
+    }
+    let _ = writeln!(out, "Started {} by {}\n", meta.created_at, meta.created_by);
+
+    let comments_on = |target: &CommentTarget| -> String {
+        let mut found: Vec<&Comment> = data
+            .comments
+            .values()
+            .filter(|c| &c.target == target)
+            .collect();
+        found.sort_by_key(|c| c.created_at);
+        let mut text = String::new();
+        for c in found {
+            let resolved = if c.resolved { " (resolved)" } else { "" };
+            let reply = if c.reply_to.is_some() { "↳ " } else { "" };
+            let _ = writeln!(
+                text,
+                "> {reply}**{}** ({}): {}{resolved}",
+                c.author,
+                c.created_at,
+                c.text.as_str()
+            );
+        }
+        text
+    };
+
+    let _ = writeln!(out, "## Goals\n");
+    if data.goals.is_empty() {
+        let _ = writeln!(out, "None yet.\n");
+    }
+    for (id, goal) in &data.goals {
+        let _ = writeln!(out, "### {} ({:?})\n", goal.title, goal.status);
+        if !goal.why.as_str().is_empty() {
+            let _ = writeln!(out, "Why it matters: {}\n", goal.why.as_str());
+        }
+        for step in &goal.steps {
+            let _ = writeln!(
+                out,
+                "- [{}] {}",
+                if step.done { "x" } else { " " },
+                step.text
+            );
+        }
+        let _ = writeln!(out, "\nSet by {} on {}\n", goal.created_by, goal.created_at);
+        let comments = comments_on(&CommentTarget::Goal { id: id.clone() });
+        if !comments.is_empty() {
+            let _ = writeln!(out, "{comments}");
+        }
+    }
+
+    let _ = writeln!(out, "## Assignments\n");
+    if data.assignments.is_empty() {
+        let _ = writeln!(out, "None yet.\n");
+    }
+    for (id, a) in &data.assignments {
+        let _ = writeln!(out, "### {} ({})\n", a.title, a.status.as_str());
+        let _ = writeln!(out, "- Template: {}", a.template);
+        let _ = writeln!(
+            out,
+            "- When: {} from {}",
+            a.schedule.frequency.describe(),
+            a.schedule.starts_on
+        );
+        if let Some(minutes) = a.minutes {
+            let _ = writeln!(out, "- Duration: {minutes} min");
+        }
+        if let Some(focus) = &a.focus {
+            let _ = writeln!(out, "- Focus: {focus}");
+        }
+        let _ = writeln!(out, "- Assigned by {} on {}", a.created_by, a.created_at);
+        if !a.instructions.as_str().is_empty() {
+            let _ = writeln!(out, "\n{}", a.instructions.as_str());
+        }
+        for h in &a.history {
+            let _ = writeln!(
+                out,
+                "- {} changed {}: {} → {} ({})",
+                h.by,
+                h.kind.as_str(),
+                h.from,
+                h.to,
+                h.why
+            );
+        }
+        out.push('\n');
+        let comments = comments_on(&CommentTarget::Assignment { id: id.clone() });
+        if !comments.is_empty() {
+            let _ = writeln!(out, "{comments}");
+        }
+    }
+
+    let _ = writeln!(out, "## Entries\n");
+    let mut entries: Vec<_> = data.entries.iter().collect();
+    entries.sort_by_key(|(_, e)| (e.date, e.created_at));
+    if entries.is_empty() {
+        let _ = writeln!(out, "None yet.\n");
+    }
+    for (id, entry) in entries {
+        let template = templates.iter().find(|t| t.id == entry.template);
+        let name = template.map_or(entry.template.as_str(), |t| t.name.as_str());
+        let status = if entry.status == EntryStatus::Complete {
+            "complete"
+        } else {
+            "draft"
+        };
+        let _ = writeln!(out, "### {} — {name} ({status})\n", entry.date);
+        let _ = writeln!(
+            out,
+            "Written by {} on {}\n",
+            entry.created_by, entry.created_at
+        );
+        // Template order first (as the client filled it in), then any field the template no
+        // longer has, so nothing typed is left out of the export.
+        let mut order: Vec<(&str, &str)> = template
+            .map(|t| {
+                t.fields
+                    .iter()
+                    .map(|f| (f.id.as_str(), f.label.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for field_id in entry.values.keys() {
+            if !order.iter().any(|(id, _)| id == field_id) {
+                order.push((field_id.as_str(), field_id.as_str()));
+            }
+        }
+        for (field_id, label) in order {
+            let Some(value) = entry.values.get(field_id).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let _ = writeln!(out, "**{label}**: {}\n", value.display());
+            let comments = comments_on(&CommentTarget::Entry {
+                id: id.clone(),
+                field: Some(field_id.to_string()),
+            });
+            if !comments.is_empty() {
+                let _ = writeln!(out, "{comments}");
+            }
+        }
+        if let Some(d) = entry.difficulty {
+            let _ = writeln!(out, "Difficulty: {d}/10\n");
+        }
+        let comments = comments_on(&CommentTarget::Entry {
+            id: id.clone(),
+            field: None,
+        });
+        if !comments.is_empty() {
+            let _ = writeln!(out, "{comments}");
+        }
+    }
+    out
+}

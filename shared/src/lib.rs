@@ -10,6 +10,7 @@ pub mod document;
 pub mod error;
 pub mod export;
 pub mod ids;
+pub mod lookup;
 pub mod measures;
 pub mod model;
 pub mod progress;
@@ -19,6 +20,7 @@ mod text_json;
 pub mod time;
 
 pub use author::{Author, Role};
+pub use document::HomeworkDoc;
 
 pub use error::{DocError, ValidationError};
 pub use ids::{AssignmentId, CommentId, DocumentId, EntryId, GoalId, StepId, TemplateId};

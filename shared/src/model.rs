@@ -8,7 +8,9 @@
 //! merging keeps both sides' additions.
 
 use crate::author::Author;
-use crate::ids::{AdjustmentId, AssignmentId, CommentId, EntryId, GoalId, StepId, TemplateId};
+use crate::ids::{
+    AdjustmentId, AssignmentId, CommentId, DocumentId, EntryId, GoalId, StepId, TemplateId,
+};
 use crate::template::{EntryKind, FieldValue, Template};
 use crate::time::{Day, Timestamp};
 use autosurgeon::{Hydrate, Reconcile, Text};
@@ -40,6 +42,8 @@ pub struct HomeworkData {
 /// Facts about the relationship the document belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Hydrate, Reconcile)]
 pub struct Meta {
+    /// Identifies the document, so that a file of another client's homework is never merged in.
+    pub document_id: DocumentId,
     /// The client's display name.
     pub client_name: String,
     /// The therapist's display name, once known.

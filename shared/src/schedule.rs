@@ -1,1 +1,988 @@
-//! (being written)
+//! When homework is due: parsing and describing frequencies, the days a schedule falls on,
+//! whether an assignment was active (not paused, done or archived) on a day, and what is due.
+//!
+//! Everything here is computed from the document and a `today` passed in by the caller, so
+//! reminders need no server and no clock.
+//!
+//! Rules, in short:
+//!
+//! - A schedule occurs on a day within `starts_on..=ends_on`: every day (`daily`), on the listed
+//!   weekdays (`weekly`), or only on its due day (`once`).
+//! - An assignment is *active* on a day when the status in effect at the end of that day was
+//!   `active`, read from the status changes in its history (their UTC date) and its current
+//!   status. Before its first recorded status change it counts as having that change's old status
+//!   from `starts_on` on, whenever it was created.
+//! - An occurrence of a daily or weekly assignment is *done* when a complete entry for the
+//!   assignment is dated on that day; a once-assignment is done by any complete entry for it.
+//!   A draft that matches the same way makes the occurrence *in progress*.
+//! - A once-assignment is *overdue* when its due day has passed and it is not done.
+
+use crate::error::ValidationError;
+use crate::ids::{AssignmentId, TemplateId};
+use crate::model::{
+    AdjustmentKind, Assignment, AssignmentStatus, EntryStatus, Frequency, HomeworkData, Schedule,
+};
+use crate::time::{parse_weekday, weekday_name, Day, Timestamp};
+use chrono::Weekday;
+use serde::Serialize;
+
+/// The formats [`Frequency::parse`] accepts, for error messages.
+const ACCEPTED: &str =
+    "write `daily`, `weekly:mon,wed,fri` (or `weekly mon wed fri`) or `once:2026-03-14` (or `once 2026-03-14`)";
+
+const WEEK: [Weekday; 7] = [
+    Weekday::Mon,
+    Weekday::Tue,
+    Weekday::Wed,
+    Weekday::Thu,
+    Weekday::Fri,
+    Weekday::Sat,
+    Weekday::Sun,
+];
+
+impl Frequency {
+    /// Reads a frequency as people type it: `daily`, `weekly:mon,wed,fri` (also
+    /// `weekly mon wed`, full day names allowed) or `once:2026-03-14` (also `once 2026-03-14`).
+    ///
+    /// Weekdays are stored as three-letter lowercase names, Monday first, without repeats.
+    pub fn parse(text: &str) -> Result<Frequency, ValidationError> {
+        let trimmed = text.trim();
+        let lower = trimmed.to_ascii_lowercase();
+        let (head, rest) = match lower.find(|c: char| c == ':' || c.is_whitespace()) {
+            Some(at) => (
+                &lower[..at],
+                lower[at..]
+                    .trim_start_matches(|c: char| c == ':' || c.is_whitespace())
+                    .trim(),
+            ),
+            None => (lower.as_str(), ""),
+        };
+        match head {
+            "daily" if rest.is_empty() => Ok(Frequency::Daily),
+            "daily" => Err(invalid(format!(
+                "'{trimmed}': `daily` takes no days or date; {ACCEPTED}"
+            ))),
+            "weekly" => parse_weekly(trimmed, rest),
+            "once" => {
+                if rest.is_empty() {
+                    return Err(invalid(format!(
+                        "'{trimmed}': `once` needs a due date, e.g. `once:2026-03-14`"
+                    )));
+                }
+                rest.parse::<Day>()
+                    .map(|due| Frequency::Once { due })
+                    .map_err(|_| {
+                        invalid(format!(
+                            "'{trimmed}': '{rest}' is not a date; write it as YYYY-MM-DD, e.g. `once:2026-03-14`"
+                        ))
+                    })
+            }
+            _ => Err(invalid(format!(
+                "'{trimmed}' is not a frequency; {ACCEPTED}"
+            ))),
+        }
+    }
+
+    /// A short description for people: "every day", "every Mon, Wed, Fri", "once, due 2026-03-14".
+    pub fn describe(&self) -> String {
+        match self {
+            Frequency::Daily => "every day".to_string(),
+            Frequency::Once { due } => format!("once, due {due}"),
+            Frequency::Weekly { days } => {
+                let names: Vec<&str> = WEEK
+                    .iter()
+                    .filter(|w| days.iter().any(|d| parse_weekday(d) == Some(**w)))
+                    .map(|w| title_weekday(*w))
+                    .collect();
+                if names.is_empty() {
+                    "weekly, on no days".to_string()
+                } else {
+                    format!("every {}", names.join(", "))
+                }
+            }
+        }
+    }
+}
+
+fn invalid(message: String) -> ValidationError {
+    ValidationError::Invalid(message)
+}
+
+fn parse_weekly(original: &str, rest: &str) -> Result<Frequency, ValidationError> {
+    let mut found = [false; 7];
+    let mut any = false;
+    for word in rest
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        let day = strict_weekday(word).ok_or_else(|| {
+            invalid(format!(
+                "'{original}': '{word}' is not a weekday; use mon, tue, wed, thu, fri, sat, sun, e.g. `weekly:mon,wed,fri`"
+            ))
+        })?;
+        found[day.num_days_from_monday() as usize] = true;
+        any = true;
+    }
+    if !any {
+        return Err(invalid(format!(
+            "'{original}': `weekly` needs at least one weekday, e.g. `weekly:mon,wed,fri`"
+        )));
+    }
+    let days = WEEK
+        .iter()
+        .filter(|w| found[w.num_days_from_monday() as usize])
+        .map(|w| weekday_name(*w).to_string())
+        .collect();
+    Ok(Frequency::Weekly { days })
+}
+
+/// A weekday from a word that is at least three letters of its English name (`mon`, `tues`,
+/// `thursday`); stricter than [`parse_weekday`], which only looks at the first three letters.
+fn strict_weekday(word: &str) -> Option<Weekday> {
+    let day = parse_weekday(word)?;
+    let full = match day {
+        Weekday::Mon => "monday",
+        Weekday::Tue => "tuesday",
+        Weekday::Wed => "wednesday",
+        Weekday::Thu => "thursday",
+        Weekday::Fri => "friday",
+        Weekday::Sat => "saturday",
+        Weekday::Sun => "sunday",
+    };
+    full.starts_with(&word.to_ascii_lowercase()).then_some(day)
+}
+
+fn title_weekday(day: Weekday) -> &'static str {
+    match day {
+        Weekday::Mon => "Mon",
+        Weekday::Tue => "Tue",
+        Weekday::Wed => "Wed",
+        Weekday::Thu => "Thu",
+        Weekday::Fri => "Fri",
+        Weekday::Sat => "Sat",
+        Weekday::Sun => "Sun",
+    }
+}
+
+/// Whether `day` lies within the schedule's `starts_on..=ends_on`.
+fn in_window(schedule: &Schedule, day: Day) -> bool {
+    day >= schedule.starts_on && schedule.ends_on.is_none_or(|end| day <= end)
+}
+
+/// Whether the schedule falls on `day`: within `starts_on..=ends_on`, and every day (daily), on a
+/// listed weekday (weekly) or on the due day (once).
+pub fn occurs_on(schedule: &Schedule, day: Day) -> bool {
+    if !in_window(schedule, day) {
+        return false;
+    }
+    match &schedule.frequency {
+        Frequency::Daily => true,
+        Frequency::Weekly { days } => {
+            let weekday = day.weekday();
+            days.iter().any(|d| parse_weekday(d) == Some(weekday))
+        }
+        Frequency::Once { due } => *due == day,
+    }
+}
+
+/// Every day from `from` to `to` (inclusive) that the schedule falls on, oldest first.
+pub fn occurrences(schedule: &Schedule, from: Day, to: Day) -> Vec<Day> {
+    if let Frequency::Once { due } = &schedule.frequency {
+        let due = *due;
+        return if due >= from && due <= to && occurs_on(schedule, due) {
+            vec![due]
+        } else {
+            Vec::new()
+        };
+    }
+    let start = from.max(schedule.starts_on);
+    let end = match schedule.ends_on {
+        Some(last) => to.min(last),
+        None => to,
+    };
+    let mut days = Vec::new();
+    let mut day = start;
+    while day <= end {
+        if occurs_on(schedule, day) {
+            days.push(day);
+        }
+        let next = day.succ();
+        if next == day {
+            break;
+        }
+        day = next;
+    }
+    days
+}
+
+fn parse_status(name: &str) -> Option<AssignmentStatus> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "active" => Some(AssignmentStatus::Active),
+        "paused" => Some(AssignmentStatus::Paused),
+        "done" => Some(AssignmentStatus::Done),
+        "archived" => Some(AssignmentStatus::Archived),
+        _ => None,
+    }
+}
+
+/// The assignment's status in effect at the end of `day`.
+///
+/// Status changes are read from the history (kind `status`, dated by the UTC date of `at`,
+/// ordered by time). Before the first change the assignment had that change's `from` status
+/// (active if unreadable); from the day of the last change on, the current status applies (it is
+/// the merged truth even if concurrent changes left the history out of order). Without any
+/// recorded status change the current status applies throughout.
+pub fn status_on(assignment: &Assignment, day: Day) -> AssignmentStatus {
+    // (when, history position, day in UTC, new status, old status)
+    let mut changes: Vec<(
+        Timestamp,
+        usize,
+        Day,
+        AssignmentStatus,
+        Option<AssignmentStatus>,
+    )> = assignment
+        .history
+        .iter()
+        .enumerate()
+        .filter(|(_, adj)| adj.kind == AdjustmentKind::Status)
+        .filter_map(|(index, adj)| {
+            let to = parse_status(&adj.to)?;
+            let on = Day(adj.at.to_datetime().date_naive());
+            Some((adj.at, index, on, to, parse_status(&adj.from)))
+        })
+        .collect();
+    // Order by time, keeping history order for changes at the same instant.
+    changes.sort_by_key(|(at, index, _, _, _)| (*at, *index));
+    let Some(first) = changes.first() else {
+        return assignment.status;
+    };
+    let last_index = changes.len() - 1;
+    match changes.iter().rposition(|(_, _, on, _, _)| *on <= day) {
+        None => first.4.unwrap_or(AssignmentStatus::Active),
+        Some(i) if i == last_index => assignment.status,
+        Some(i) => changes[i].3,
+    }
+}
+
+/// Whether the assignment was active on `day`: its status in effect at the end of that day was
+/// `active` (see [`status_on`]). Says nothing about whether the schedule falls on the day.
+pub fn active_on(assignment: &Assignment, day: Day) -> bool {
+    status_on(assignment, day) == AssignmentStatus::Active
+}
+
+/// Where one occurrence of an assignment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DueState {
+    /// A complete entry fulfils it.
+    Done,
+    /// A draft entry for it exists, but nothing complete.
+    InProgress,
+    /// Not done yet.
+    Due,
+    /// A once-assignment whose due day has passed without a complete entry.
+    Overdue,
+}
+
+/// One occurrence of an assignment that is (or was) due.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DueItem {
+    /// The assignment.
+    pub assignment: AssignmentId,
+    /// Its title.
+    pub title: String,
+    /// The template its entries follow.
+    pub template: TemplateId,
+    /// The day the occurrence is for (the due day for once-assignments, also when overdue).
+    pub day: Day,
+    /// Done, in progress, due or overdue.
+    pub state: DueState,
+}
+
+/// How far the entries for `assignment` go towards its occurrence on `day`: `Some(Done)`,
+/// `Some(InProgress)` or `None` when nothing matches.
+///
+/// Daily and weekly occurrences are matched by entries dated on that day; a once-assignment by
+/// any entry for it.
+pub(crate) fn entry_state(
+    data: &HomeworkData,
+    id: &AssignmentId,
+    assignment: &Assignment,
+    day: Day,
+) -> Option<DueState> {
+    let once = matches!(assignment.schedule.frequency, Frequency::Once { .. });
+    let mut state = None;
+    for entry in data.entries.values() {
+        if entry.assignment.as_ref() != Some(id) || !(once || entry.date == day) {
+            continue;
+        }
+        match entry.status {
+            EntryStatus::Complete => return Some(DueState::Done),
+            EntryStatus::Draft => state = Some(DueState::InProgress),
+        }
+    }
+    state
+}
+
+/// Whether the occurrence of `assignment` on `day` is fulfilled by a complete entry.
+pub(crate) fn done_on(
+    data: &HomeworkData,
+    id: &AssignmentId,
+    assignment: &Assignment,
+    day: Day,
+) -> bool {
+    entry_state(data, id, assignment, day) == Some(DueState::Done)
+}
+
+fn item(id: &AssignmentId, assignment: &Assignment, day: Day, state: DueState) -> DueItem {
+    DueItem {
+        assignment: id.clone(),
+        title: assignment.title.clone(),
+        template: assignment.template.clone(),
+        day,
+        state,
+    }
+}
+
+fn sort_items(items: &mut [DueItem]) {
+    items.sort_by(|a, b| {
+        a.day
+            .cmp(&b.day)
+            .then_with(|| a.title.cmp(&b.title))
+            .then_with(|| a.assignment.cmp(&b.assignment))
+    });
+}
+
+/// What is due on `today`: every assignment active today whose schedule falls on today (whatever
+/// its state, so done ones can be shown ticked off), plus every once-assignment still active
+/// whose due day has passed without a complete entry (state [`DueState::Overdue`], `day` = its
+/// due day). Sorted by day, then title.
+pub fn due_today(data: &HomeworkData, today: Day) -> Vec<DueItem> {
+    let mut items = Vec::new();
+    for (id, assignment) in &data.assignments {
+        if !active_on(assignment, today) {
+            continue;
+        }
+        let schedule = &assignment.schedule;
+        if occurs_on(schedule, today) {
+            let state = entry_state(data, id, assignment, today).unwrap_or(DueState::Due);
+            items.push(item(id, assignment, today, state));
+        } else if let Frequency::Once { due } = schedule.frequency {
+            if due < today && occurs_on(schedule, due) && !done_on(data, id, assignment, due) {
+                items.push(item(id, assignment, due, DueState::Overdue));
+            }
+        }
+    }
+    sort_items(&mut items);
+    items
+}
+
+/// Every occurrence from `from` to `to` (inclusive) of every assignment active on that day, for
+/// views such as "this week". States are [`DueState::Done`], [`DueState::InProgress`] or
+/// [`DueState::Due`]; this function knows no `today`, so it never says overdue (use
+/// [`due_today`] for that). Sorted by day, then title.
+pub fn due_between(data: &HomeworkData, from: Day, to: Day) -> Vec<DueItem> {
+    let mut items = Vec::new();
+    for (id, assignment) in &data.assignments {
+        for day in occurrences(&assignment.schedule, from, to) {
+            if !active_on(assignment, day) {
+                continue;
+            }
+            let state = entry_state(data, id, assignment, day).unwrap_or(DueState::Due);
+            items.push(item(id, assignment, day, state));
+        }
+    }
+    sort_items(&mut items);
+    items
+}
+
+#[cfg(test)]
+pub(crate) mod testkit {
+    //! A small builder for homework documents in tests.
+    #![allow(clippy::unwrap_used)]
+
+    use crate::author::{Author, Role};
+    use crate::ids::{AdjustmentId, AssignmentId, DocumentId, EntryId, GoalId, StepId, TemplateId};
+    use crate::model::{
+        Adjustment, AdjustmentKind, Assignment, AssignmentStatus, Entry, EntryStatus, Frequency,
+        Goal, GoalStatus, HomeworkData, Meta, Schedule, Step, SCHEMA_VERSION,
+    };
+    use crate::template::{EntryKind, FieldValue};
+    use crate::time::{Day, Timestamp};
+    use autosurgeon::Text;
+    use std::collections::BTreeMap;
+
+    /// A day from its text form.
+    pub(crate) fn d(text: &str) -> Day {
+        text.parse().unwrap()
+    }
+
+    /// Noon UTC on the given day.
+    pub(crate) fn noon(text: &str) -> Timestamp {
+        let day = d(text);
+        Timestamp::from_datetime(day.0.and_hms_opt(12, 0, 0).unwrap().and_utc())
+    }
+
+    fn therapist() -> Author {
+        Author::new(Role::Therapist, "Dr T")
+    }
+
+    fn client() -> Author {
+        Author::new(Role::Client, "Sam")
+    }
+
+    /// Builds a [`HomeworkData`] step by step.
+    pub(crate) struct Doc {
+        pub(crate) data: HomeworkData,
+        counter: u32,
+    }
+
+    impl Doc {
+        pub(crate) fn new() -> Self {
+            Self {
+                data: HomeworkData {
+                    schema: SCHEMA_VERSION,
+                    meta: Meta {
+                        document_id: DocumentId::from_string("doc"),
+                        client_name: "Sam".into(),
+                        therapist_name: Some("Dr T".into()),
+                        created_by: client(),
+                        created_at: noon("2026-01-01"),
+                    },
+                    goals: BTreeMap::new(),
+                    assignments: BTreeMap::new(),
+                    entries: BTreeMap::new(),
+                    comments: BTreeMap::new(),
+                    templates: BTreeMap::new(),
+                },
+                counter: 0,
+            }
+        }
+
+        fn next(&mut self, prefix: &str) -> String {
+            self.counter += 1;
+            format!("{prefix}{:04}", self.counter)
+        }
+
+        /// Adds an active assignment; returns its id.
+        pub(crate) fn assign(
+            &mut self,
+            title: &str,
+            template: &str,
+            frequency: &str,
+            starts_on: &str,
+            ends_on: Option<&str>,
+        ) -> AssignmentId {
+            let id = AssignmentId::from_string(self.next("a"));
+            self.data.assignments.insert(
+                id.clone(),
+                Assignment {
+                    title: title.into(),
+                    template: TemplateId::from_string(template),
+                    instructions: Text::with_value(""),
+                    schedule: Schedule {
+                        frequency: Frequency::parse(frequency).unwrap(),
+                        starts_on: d(starts_on),
+                        ends_on: ends_on.map(d),
+                    },
+                    minutes: None,
+                    focus: None,
+                    status: AssignmentStatus::Active,
+                    goal: None,
+                    history: Vec::new(),
+                    created_by: therapist(),
+                    created_at: noon(starts_on),
+                },
+            );
+            id
+        }
+
+        /// Records a status change at noon UTC of `on`.
+        pub(crate) fn set_status(&mut self, id: &AssignmentId, on: &str, to: AssignmentStatus) {
+            let assignment = self.data.assignments.get_mut(id).unwrap();
+            let adjustment = Adjustment {
+                id: AdjustmentId::from_string(format!("adj{}", assignment.history.len())),
+                kind: AdjustmentKind::Status,
+                from: assignment.status.as_str().into(),
+                to: to.as_str().into(),
+                why: String::new(),
+                by: therapist(),
+                at: noon(on),
+            };
+            assignment.history.push(adjustment);
+            assignment.status = to;
+        }
+
+        /// Adds an entry with the given values; returns its id.
+        pub(crate) fn entry(
+            &mut self,
+            assignment: Option<&AssignmentId>,
+            template: &str,
+            kind: EntryKind,
+            date: &str,
+            status: EntryStatus,
+            values: Vec<(&str, FieldValue)>,
+        ) -> EntryId {
+            let id = EntryId::from_string(self.next("e"));
+            let at = noon(date);
+            self.data.entries.insert(
+                id.clone(),
+                Entry {
+                    assignment: assignment.cloned(),
+                    template: TemplateId::from_string(template),
+                    kind,
+                    date: d(date),
+                    status,
+                    values: values
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                    difficulty: None,
+                    obstacles: BTreeMap::new(),
+                    created_by: client(),
+                    created_at: at,
+                    updated_by: client(),
+                    updated_at: at,
+                    completed_at: (status == EntryStatus::Complete).then_some(at),
+                },
+            );
+            id
+        }
+
+        /// A complete entry for an assignment with no values (a journal, say).
+        pub(crate) fn done(&mut self, assignment: &AssignmentId, date: &str) -> EntryId {
+            self.entry(
+                Some(assignment),
+                "journal",
+                EntryKind::Journal,
+                date,
+                EntryStatus::Complete,
+                Vec::new(),
+            )
+        }
+
+        /// A draft entry for an assignment with no values.
+        pub(crate) fn draft(&mut self, assignment: &AssignmentId, date: &str) -> EntryId {
+            self.entry(
+                Some(assignment),
+                "journal",
+                EntryKind::Journal,
+                date,
+                EntryStatus::Draft,
+                Vec::new(),
+            )
+        }
+
+        /// Adds a goal with steps (text, done); returns its id.
+        pub(crate) fn goal(
+            &mut self,
+            title: &str,
+            created: &str,
+            status: GoalStatus,
+            steps: &[(&str, bool)],
+        ) -> GoalId {
+            let id = GoalId::from_string(self.next("g"));
+            let steps = steps
+                .iter()
+                .enumerate()
+                .map(|(i, (text, done))| Step {
+                    id: StepId::from_string(format!("s{i}")),
+                    text: (*text).into(),
+                    done: *done,
+                    done_at: None,
+                    done_by: None,
+                })
+                .collect();
+            self.data.goals.insert(
+                id.clone(),
+                Goal {
+                    title: title.into(),
+                    why: Text::with_value(""),
+                    steps,
+                    status,
+                    created_by: client(),
+                    created_at: noon(created),
+                },
+            );
+            id
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::testkit::{d, Doc};
+    use super::*;
+
+    fn schedule(frequency: &str, starts_on: &str, ends_on: Option<&str>) -> Schedule {
+        Schedule {
+            frequency: Frequency::parse(frequency).unwrap(),
+            starts_on: d(starts_on),
+            ends_on: ends_on.map(d),
+        }
+    }
+
+    fn weekly(days: &[&str]) -> Frequency {
+        Frequency::Weekly {
+            days: days.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn parses_accepted_forms() {
+        assert_eq!(Frequency::parse("daily").unwrap(), Frequency::Daily);
+        assert_eq!(Frequency::parse("  Daily ").unwrap(), Frequency::Daily);
+        assert_eq!(
+            Frequency::parse("weekly:mon,wed,fri").unwrap(),
+            weekly(&["mon", "wed", "fri"])
+        );
+        assert_eq!(
+            Frequency::parse("weekly mon wed").unwrap(),
+            weekly(&["mon", "wed"])
+        );
+        // Any order, repeats, full names and mixed separators; stored Monday first.
+        assert_eq!(
+            Frequency::parse("Weekly: Friday, mon tues,  MON").unwrap(),
+            weekly(&["mon", "tue", "fri"])
+        );
+        assert_eq!(
+            Frequency::parse("once:2026-03-14").unwrap(),
+            Frequency::Once {
+                due: d("2026-03-14")
+            }
+        );
+        assert_eq!(
+            Frequency::parse("once 2026-03-14").unwrap(),
+            Frequency::Once {
+                due: d("2026-03-14")
+            }
+        );
+    }
+
+    #[test]
+    fn parse_errors_say_what_is_accepted() {
+        for bad in ["", "monthly", "every day", "sometimes:mon"] {
+            let err = Frequency::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("daily"), "{bad}: {err}");
+            assert!(err.contains("weekly:mon,wed,fri"), "{bad}: {err}");
+            assert!(err.contains("once:2026-03-14"), "{bad}: {err}");
+        }
+        let err = Frequency::parse("weekly:mon,funday")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'funday' is not a weekday"), "{err}");
+        let err = Frequency::parse("weekly:monkey").unwrap_err().to_string();
+        assert!(err.contains("'monkey' is not a weekday"), "{err}");
+        let err = Frequency::parse("weekly").unwrap_err().to_string();
+        assert!(err.contains("at least one weekday"), "{err}");
+        let err = Frequency::parse("once:14/03/2026").unwrap_err().to_string();
+        assert!(err.contains("YYYY-MM-DD"), "{err}");
+        let err = Frequency::parse("once").unwrap_err().to_string();
+        assert!(err.contains("needs a due date"), "{err}");
+        let err = Frequency::parse("daily:mon").unwrap_err().to_string();
+        assert!(err.contains("takes no days"), "{err}");
+        assert!(matches!(
+            Frequency::parse("nope"),
+            Err(ValidationError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn describes_frequencies() {
+        assert_eq!(Frequency::Daily.describe(), "every day");
+        assert_eq!(
+            Frequency::parse("weekly:fri,mon,wed").unwrap().describe(),
+            "every Mon, Wed, Fri"
+        );
+        assert_eq!(
+            Frequency::parse("once 2026-03-14").unwrap().describe(),
+            "once, due 2026-03-14"
+        );
+        assert_eq!(weekly(&[]).describe(), "weekly, on no days");
+        // Stored text from other versions is read leniently.
+        assert_eq!(
+            weekly(&["Sunday", "bogus", "tue"]).describe(),
+            "every Tue, Sun"
+        );
+    }
+
+    #[test]
+    fn parse_then_describe_round_trips_through_storage() {
+        for text in ["daily", "weekly:mon,thu,sun", "once:2026-12-31"] {
+            let f = Frequency::parse(text).unwrap();
+            let json = serde_json::to_string(&f).unwrap();
+            let back: Frequency = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, f);
+        }
+    }
+
+    #[test]
+    fn daily_occurs_within_its_window() {
+        let s = schedule("daily", "2026-03-02", Some("2026-03-04"));
+        assert!(!occurs_on(&s, d("2026-03-01")));
+        assert!(occurs_on(&s, d("2026-03-02")));
+        assert!(occurs_on(&s, d("2026-03-04")));
+        assert!(!occurs_on(&s, d("2026-03-05")));
+        assert_eq!(
+            occurrences(&s, d("2026-02-01"), d("2026-04-01")),
+            vec![d("2026-03-02"), d("2026-03-03"), d("2026-03-04")]
+        );
+        let open = schedule("daily", "2026-03-02", None);
+        assert_eq!(
+            occurrences(&open, d("2026-03-10"), d("2026-03-11")).len(),
+            2
+        );
+        assert!(occurrences(&open, d("2026-03-11"), d("2026-03-10")).is_empty());
+    }
+
+    #[test]
+    fn weekly_occurs_on_listed_days() {
+        // 2026-03-02 is a Monday.
+        let s = schedule("weekly:mon,wed,fri", "2026-03-04", None);
+        assert!(!occurs_on(&s, d("2026-03-02")), "before start");
+        assert!(occurs_on(&s, d("2026-03-04")));
+        assert!(!occurs_on(&s, d("2026-03-05")));
+        assert_eq!(
+            occurrences(&s, d("2026-03-01"), d("2026-03-15")),
+            vec![
+                d("2026-03-04"),
+                d("2026-03-06"),
+                d("2026-03-09"),
+                d("2026-03-11"),
+                d("2026-03-13")
+            ]
+        );
+    }
+
+    #[test]
+    fn once_occurs_only_on_its_due_day() {
+        let s = schedule("once:2026-03-14", "2026-03-01", None);
+        assert!(occurs_on(&s, d("2026-03-14")));
+        assert!(!occurs_on(&s, d("2026-03-13")));
+        assert!(!occurs_on(&s, d("2026-03-15")));
+        assert_eq!(
+            occurrences(&s, d("2026-03-01"), d("2026-03-31")),
+            vec![d("2026-03-14")]
+        );
+        assert!(occurrences(&s, d("2026-03-15"), d("2026-03-31")).is_empty());
+    }
+
+    #[test]
+    fn pause_and_resume_follow_the_history() {
+        let mut doc = Doc::new();
+        let a = doc.assign(
+            "Walk",
+            "behavioural-activation",
+            "daily",
+            "2026-03-01",
+            None,
+        );
+        doc.set_status(&a, "2026-03-05", AssignmentStatus::Paused);
+        doc.set_status(&a, "2026-03-08", AssignmentStatus::Active);
+        let assignment = &doc.data.assignments[&a];
+        // Active from starts_on (even before created_at would matter) up to the day before pausing.
+        assert!(active_on(assignment, d("2026-02-20")));
+        assert!(active_on(assignment, d("2026-03-04")));
+        // Paused at the end of the 5th, 6th and 7th.
+        assert!(!active_on(assignment, d("2026-03-05")));
+        assert!(!active_on(assignment, d("2026-03-07")));
+        // Resumed during the 8th: active at its end.
+        assert!(active_on(assignment, d("2026-03-08")));
+        assert!(active_on(assignment, d("2026-04-01")));
+        assert_eq!(
+            status_on(assignment, d("2026-03-06")),
+            AssignmentStatus::Paused
+        );
+    }
+
+    #[test]
+    fn same_day_pause_and_resume_counts_as_active() {
+        let mut doc = Doc::new();
+        let a = doc.assign("Walk", "journal", "daily", "2026-03-01", None);
+        doc.set_status(&a, "2026-03-05", AssignmentStatus::Paused);
+        doc.set_status(&a, "2026-03-05", AssignmentStatus::Active);
+        assert!(active_on(&doc.data.assignments[&a], d("2026-03-05")));
+    }
+
+    #[test]
+    fn without_history_the_current_status_applies() {
+        let mut doc = Doc::new();
+        let a = doc.assign("Walk", "journal", "daily", "2026-03-01", None);
+        assert!(active_on(&doc.data.assignments[&a], d("2026-03-03")));
+        doc.data.assignments.get_mut(&a).unwrap().status = AssignmentStatus::Archived;
+        assert!(!active_on(&doc.data.assignments[&a], d("2026-03-03")));
+    }
+
+    #[test]
+    fn current_status_wins_after_the_last_change() {
+        // Concurrent pause and done merged: history says done last, the status register says paused.
+        let mut doc = Doc::new();
+        let a = doc.assign("Walk", "journal", "daily", "2026-03-01", None);
+        doc.set_status(&a, "2026-03-05", AssignmentStatus::Paused);
+        doc.set_status(&a, "2026-03-06", AssignmentStatus::Done);
+        doc.data.assignments.get_mut(&a).unwrap().status = AssignmentStatus::Paused;
+        let assignment = &doc.data.assignments[&a];
+        assert_eq!(
+            status_on(assignment, d("2026-03-05")),
+            AssignmentStatus::Paused
+        );
+        assert_eq!(
+            status_on(assignment, d("2026-03-09")),
+            AssignmentStatus::Paused
+        );
+        assert_eq!(
+            status_on(assignment, d("2026-03-04")),
+            AssignmentStatus::Active
+        );
+    }
+
+    #[test]
+    fn due_today_lists_states_and_overdue_once() {
+        let mut doc = Doc::new();
+        let today = "2026-03-11"; // a Wednesday
+        let daily = doc.assign(
+            "Mood check-in",
+            "mood-check-in",
+            "daily",
+            "2026-03-01",
+            None,
+        );
+        let weekly_done = doc.assign(
+            "Walk",
+            "behavioural-activation",
+            "weekly:mon,wed",
+            "2026-03-01",
+            None,
+        );
+        let weekly_other = doc.assign(
+            "Swim",
+            "behavioural-activation",
+            "weekly:tue",
+            "2026-03-01",
+            None,
+        );
+        let drafty = doc.assign(
+            "Thought record",
+            "thought-record",
+            "daily",
+            "2026-03-01",
+            None,
+        );
+        let overdue = doc.assign(
+            "Write a letter",
+            "journal",
+            "once:2026-03-09",
+            "2026-03-01",
+            None,
+        );
+        let once_done = doc.assign(
+            "Read leaflet",
+            "journal",
+            "once:2026-03-10",
+            "2026-03-01",
+            None,
+        );
+        let once_today = doc.assign(
+            "Call friend",
+            "journal",
+            "once:2026-03-11",
+            "2026-03-01",
+            None,
+        );
+        let paused = doc.assign("Breathing", "mindfulness", "daily", "2026-03-01", None);
+        let once_future = doc.assign(
+            "Plan trip",
+            "journal",
+            "once:2026-03-20",
+            "2026-03-01",
+            None,
+        );
+        doc.set_status(&paused, "2026-03-10", AssignmentStatus::Paused);
+        doc.done(&weekly_done, today);
+        doc.done(&daily, "2026-03-10"); // yesterday: does not make today done
+        doc.draft(&drafty, today);
+        doc.done(&once_done, "2026-03-02"); // done early
+        doc.draft(&overdue, "2026-03-08"); // a draft does not stop it being overdue
+        let _ = (weekly_other, once_future);
+
+        let items = due_today(&doc.data, d(today));
+        let got: Vec<(&str, String, DueState)> = items
+            .iter()
+            .map(|i| (i.title.as_str(), i.day.to_string(), i.state))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "Write a letter",
+                    "2026-03-09".to_string(),
+                    DueState::Overdue
+                ),
+                ("Call friend", today.to_string(), DueState::Due),
+                ("Mood check-in", today.to_string(), DueState::Due),
+                ("Thought record", today.to_string(), DueState::InProgress),
+                ("Walk", today.to_string(), DueState::Done),
+            ]
+        );
+        assert_eq!(items[0].assignment, overdue);
+        assert_eq!(items[0].template.as_str(), "journal");
+        assert!(items
+            .iter()
+            .all(|i| i.assignment != once_today || i.state == DueState::Due));
+    }
+
+    #[test]
+    fn paused_overdue_once_is_not_listed() {
+        let mut doc = Doc::new();
+        let a = doc.assign("Letter", "journal", "once:2026-03-09", "2026-03-01", None);
+        doc.set_status(&a, "2026-03-10", AssignmentStatus::Paused);
+        assert!(due_today(&doc.data, d("2026-03-11")).is_empty());
+    }
+
+    #[test]
+    fn due_between_covers_a_week() {
+        let mut doc = Doc::new();
+        let walk = doc.assign(
+            "Walk",
+            "behavioural-activation",
+            "weekly:mon,wed,fri",
+            "2026-03-01",
+            None,
+        );
+        let letter = doc.assign("Letter", "journal", "once:2026-03-12", "2026-03-01", None);
+        let ended = doc.assign("Old", "journal", "daily", "2026-03-01", Some("2026-03-09"));
+        doc.done(&walk, "2026-03-09");
+        doc.draft(&walk, "2026-03-11");
+        doc.set_status(&walk, "2026-03-13", AssignmentStatus::Paused);
+        let _ = (letter, ended);
+        let items = due_between(&doc.data, d("2026-03-09"), d("2026-03-15"));
+        let got: Vec<(String, &str, DueState)> = items
+            .iter()
+            .map(|i| (i.day.to_string(), i.title.as_str(), i.state))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("2026-03-09".to_string(), "Old", DueState::Due),
+                ("2026-03-09".to_string(), "Walk", DueState::Done),
+                ("2026-03-11".to_string(), "Walk", DueState::InProgress),
+                ("2026-03-12".to_string(), "Letter", DueState::Due),
+                // Friday the 13th: paused that day, so not listed.
+            ]
+        );
+    }
+
+    #[test]
+    fn due_state_serialises_kebab_case() {
+        assert_eq!(
+            serde_json::to_string(&DueState::InProgress).unwrap(),
+            "\"in-progress\""
+        );
+        assert_eq!(
+            serde_json::to_string(&DueState::Overdue).unwrap(),
+            "\"overdue\""
+        );
+    }
+}

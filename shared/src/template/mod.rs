@@ -44,7 +44,20 @@ impl Template {
 }
 
 /// The broad kind of an entry; progress views group entries by it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Hydrate, Reconcile)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Hydrate,
+    Reconcile,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum EntryKind {
     /// CBT thought record.

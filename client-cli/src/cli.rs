@@ -1,0 +1,423 @@
+//! The command tree of `between`, as clap derive types.
+//!
+//! Raw arguments are parsed here and nowhere else; the command modules receive these structs.
+//! Every read command takes the global `--json`; every command that acts on one client's
+//! homework takes the global `--client` (needed only on a therapist's profile).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Between: therapy homework that works offline and syncs end-to-end encrypted.
+#[derive(Debug, Parser)]
+#[command(name = "between", version, about, long_about = None, propagate_version = true)]
+pub(crate) struct Cli {
+    /// The device profile to use (one profile per person per device).
+    #[arg(
+        long,
+        global = true,
+        env = "BETWEEN_PROFILE",
+        default_value = "default"
+    )]
+    pub(crate) profile: String,
+
+    /// Where profiles are kept (default: the platform's data directory).
+    #[arg(long, global = true, env = "BETWEEN_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+
+    /// On a therapist's profile: the client whose homework to act on (name or id prefix).
+    #[arg(long, short = 'c', global = true, env = "BETWEEN_CLIENT")]
+    pub(crate) client: Option<String>,
+
+    /// Print machine-readable JSON instead of text (read commands).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a profile for this device.
+    Init(InitArgs),
+    /// What is due today (and this week with --week).
+    Today(TodayArgs),
+    /// Overview of assignments, goals and recent entries.
+    List(ListArgs),
+    /// Show any record (assignment, entry, goal, comment or template) by id, with its comments.
+    Show(ShowArgs),
+    /// Adherence, streaks, mood and other trends.
+    Progress,
+    /// Export the homework as JSON (round-trips) or readable Markdown.
+    Export(ExportArgs),
+    /// Assign homework and adjust it.
+    #[command(subcommand, visible_alias = "a")]
+    Assignment(AssignmentCommand),
+    /// Do homework: entries following a template.
+    #[command(subcommand, visible_alias = "e")]
+    Entry(EntryCommand),
+    /// Comment on assignments, entries (or one field) and goals.
+    #[command(subcommand)]
+    Comment(CommentCommand),
+    /// Goals and their small steps.
+    #[command(subcommand)]
+    Goal(GoalCommand),
+    /// Worksheet templates: built-in and custom.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+    /// A therapist's clients (one homework document each).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Move a homework document by file, for working without a relay.
+    #[command(subcommand)]
+    Doc(DocCommand),
+    /// Print shell completions.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RoleArg {
+    /// The person doing the homework.
+    Client,
+    /// The therapist who assigns it.
+    Therapist,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Whose profile this is.
+    #[arg(long, value_enum)]
+    pub(crate) role: RoleArg,
+    /// Your name as shown to the other person.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// Client only: start from a homework document file your therapist gave you (`between doc
+    /// save`), instead of creating a new one.
+    #[arg(long)]
+    pub(crate) document: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TodayArgs {
+    /// Show the whole week (Monday to Sunday) instead of today only.
+    #[arg(long)]
+    pub(crate) week: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Include done and archived assignments and achieved or dropped goals.
+    #[arg(long)]
+    pub(crate) all: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// The id (or its first characters) of any record.
+    pub(crate) id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// Everything as JSON; reads back into the same records.
+    Json,
+    /// A readable report.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub(crate) format: ExportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScheduleArgs {
+    /// How often: `daily`, `weekly:mon,wed,fri` or `once:YYYY-MM-DD`.
+    #[arg(long)]
+    pub(crate) every: Option<String>,
+    /// First day it is due (default: today).
+    #[arg(long)]
+    pub(crate) starts: Option<String>,
+    /// Last day it is due.
+    #[arg(long)]
+    pub(crate) ends: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AssignmentCommand {
+    /// Assign homework from a built-in or custom template.
+    Create {
+        /// The template (see `between template list`).
+        #[arg(long, short)]
+        template: String,
+        /// A short title (default: the template's name).
+        #[arg(long)]
+        title: Option<String>,
+        /// Instructions for the client.
+        #[arg(long, default_value = "")]
+        instructions: String,
+        #[command(flatten)]
+        schedule: ScheduleArgs,
+        /// Minutes per practice.
+        #[arg(long)]
+        minutes: Option<i64>,
+        /// What to focus on.
+        #[arg(long)]
+        focus: Option<String>,
+        /// The goal it serves (id).
+        #[arg(long)]
+        goal: Option<String>,
+    },
+    /// List assignments.
+    List(ListArgs),
+    /// Change frequency, duration or focus (recorded with who, when and why).
+    Adjust {
+        /// The assignment id.
+        id: String,
+        #[command(flatten)]
+        schedule: ScheduleArgs,
+        /// New minutes per practice.
+        #[arg(long)]
+        minutes: Option<i64>,
+        /// New focus.
+        #[arg(long)]
+        focus: Option<String>,
+        /// Why it changes.
+        #[arg(long)]
+        why: String,
+    },
+    /// Pause an assignment.
+    Pause(StatusArgs),
+    /// Resume a paused assignment.
+    Resume(StatusArgs),
+    /// Mark an assignment done.
+    Complete(StatusArgs),
+    /// Archive an assignment.
+    Archive(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The assignment id.
+    pub(crate) id: String,
+    /// Why.
+    #[arg(long, default_value = "")]
+    pub(crate) why: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FieldArgs {
+    /// Set a field: `FIELD=VALUE` (repeatable). See `between template show T` for fields.
+    #[arg(long = "set", short = 's', value_name = "FIELD=VALUE")]
+    pub(crate) set: Vec<String>,
+    /// Edit a long-text field in $EDITOR (repeatable).
+    #[arg(long, value_name = "FIELD")]
+    pub(crate) edit: Vec<String>,
+    /// Clear a field (repeatable).
+    #[arg(long, value_name = "FIELD")]
+    pub(crate) clear: Vec<String>,
+    /// How hard it was, 0 (easy) to 10 (very hard).
+    #[arg(long)]
+    pub(crate) difficulty: Option<i64>,
+    /// What got in the way: motivation, time, discomfort, forgot, other (repeatable or
+    /// comma-separated).
+    #[arg(long = "obstacle", value_delimiter = ',')]
+    pub(crate) obstacles: Vec<String>,
+    /// Never prompt, even in a terminal.
+    #[arg(long)]
+    pub(crate) no_input: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EntryCommand {
+    /// Do an assignment, or log a free entry from a template.
+    New {
+        /// The assignment to do (id); omit with --template for a free entry.
+        assignment: Option<String>,
+        /// The template of a free entry.
+        #[arg(long, short)]
+        template: Option<String>,
+        /// The day it is for (default: today).
+        #[arg(long)]
+        date: Option<String>,
+        /// Save part-way; finish later with `between entry complete` (or on another device).
+        #[arg(long)]
+        draft: bool,
+        #[command(flatten)]
+        fields: FieldArgs,
+    },
+    /// Change an entry; it stays a draft unless --complete.
+    Edit {
+        /// The entry id.
+        id: String,
+        /// Complete the entry too.
+        #[arg(long)]
+        complete: bool,
+        #[command(flatten)]
+        fields: FieldArgs,
+    },
+    /// Complete a draft entry.
+    Complete {
+        /// The entry id.
+        id: String,
+    },
+    /// List entries.
+    List {
+        /// Only entries of this assignment.
+        #[arg(long)]
+        assignment: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CommentCommand {
+    /// Comment on an assignment, entry, entry field or goal.
+    Add {
+        /// What to comment on: an id, or `ENTRY_ID:FIELD` for one field of an entry.
+        target: String,
+        /// The comment.
+        text: String,
+    },
+    /// Reply to a comment.
+    Reply {
+        /// The comment id.
+        id: String,
+        /// The reply.
+        text: String,
+    },
+    /// Mark a comment thread resolved.
+    Resolve {
+        /// The comment id.
+        id: String,
+    },
+    /// Open a resolved comment thread again.
+    Reopen {
+        /// The comment id.
+        id: String,
+    },
+    /// List comments.
+    List {
+        /// Only unresolved ones.
+        #[arg(long)]
+        open: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GoalCommand {
+    /// Set a goal with small steps.
+    Create {
+        /// What you want to reach.
+        title: String,
+        /// Why it matters.
+        #[arg(long, default_value = "")]
+        why: String,
+        /// A small step (repeatable).
+        #[arg(long = "step")]
+        steps: Vec<String>,
+    },
+    /// List goals.
+    List(ListArgs),
+    /// Add a small step to a goal.
+    AddStep {
+        /// The goal id.
+        goal: String,
+        /// The step.
+        text: String,
+    },
+    /// Tick a step off: `GOAL STEP_NUMBER` (numbers as shown by `between show GOAL`).
+    Tick {
+        /// The goal id.
+        goal: String,
+        /// The step's number.
+        step: usize,
+    },
+    /// Un-tick a step.
+    Untick {
+        /// The goal id.
+        goal: String,
+        /// The step's number.
+        step: usize,
+    },
+    /// Mark a goal achieved.
+    Achieve {
+        /// The goal id.
+        goal: String,
+    },
+    /// Set a goal aside.
+    Drop {
+        /// The goal id.
+        goal: String,
+    },
+    /// Make an achieved or dropped goal active again.
+    Reopen {
+        /// The goal id.
+        goal: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TemplateCommand {
+    /// List built-in and custom templates.
+    List,
+    /// Show a template's fields.
+    Show {
+        /// The template id.
+        id: String,
+    },
+    /// Define a custom worksheet (therapist).
+    Create {
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// A field: `ID:KIND:LABEL`, KIND one of short-text, long-text, scale(MIN..MAX),
+        /// single(A|B|C), multi(A|B|C), checklist(A|B|C); append `!` to the id for required,
+        /// e.g. `urge!:scale(0..10):How strong was the urge?` (repeatable, in order).
+        #[arg(long = "field", required = true)]
+        fields: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientCommand {
+    /// Start a homework document for a new client (therapist).
+    New {
+        /// The client's name as you want to see it.
+        name: String,
+    },
+    /// Add a client's homework document from a file they gave you (`between doc save`).
+    Import {
+        /// The file.
+        file: PathBuf,
+        /// The name to list the client under (default: the name in the document).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List your clients.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DocCommand {
+    /// Write the whole homework document to a file, to hand to the other person's device.
+    Save {
+        /// The file to write.
+        file: PathBuf,
+    },
+    /// Merge a homework document file from another device into this one.
+    Merge {
+        /// The file to read.
+        file: PathBuf,
+    },
+}

@@ -1,0 +1,39 @@
+//! The one place the CLI reads the time.
+//!
+//! The shared crate never reads a clock; commands pass `now` and `today` in from here.
+//! `BETWEEN_NOW` (RFC 3339, e.g. `2026-03-02T09:00:00+01:00`) pins the time, which scripted
+//! walkthroughs and the end-to-end tests use to replay a week of homework.
+
+use anyhow::{Context, Result};
+use between_shared::{Day, Timestamp};
+use chrono::{DateTime, FixedOffset, Local, Utc};
+
+/// The current time and the local calendar day.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    now: DateTime<FixedOffset>,
+}
+
+impl Clock {
+    /// The real clock, unless `BETWEEN_NOW` pins it.
+    pub(crate) fn from_env() -> Result<Self> {
+        let now = match std::env::var("BETWEEN_NOW") {
+            Ok(text) if !text.trim().is_empty() => DateTime::parse_from_rfc3339(text.trim())
+                .with_context(|| {
+                    format!("BETWEEN_NOW='{text}' is not an RFC 3339 time such as 2026-03-02T09:00:00+01:00")
+                })?,
+            _ => Local::now().fixed_offset(),
+        };
+        Ok(Self { now })
+    }
+
+    /// Now, as stored in the document.
+    pub(crate) fn now(&self) -> Timestamp {
+        Timestamp::from_datetime(self.now.with_timezone(&Utc))
+    }
+
+    /// Today in the person's calendar.
+    pub(crate) fn today(&self) -> Day {
+        Day(self.now.date_naive())
+    }
+}

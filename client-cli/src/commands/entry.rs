@@ -1,0 +1,214 @@
+//! Doing homework: `between entry new|edit|complete|list`.
+//!
+//! Field values come from `--set FIELD=VALUE`, from `$EDITOR` (`--edit FIELD`), or from one
+//! question per field when run in a terminal. Everything is validated against the template before
+//! anything is written, so bad input changes nothing.
+
+use super::homework::{find_template, parse_day};
+use super::print_json;
+use crate::cli::{EntryCommand, FieldArgs};
+use crate::profile::Workspace;
+use crate::{prompt, render};
+use anyhow::{bail, Context, Result};
+use between_shared::document::{resolve_id, EntryUpdate, NewEntry};
+use between_shared::error::ValidationError;
+use between_shared::measures::{self, Measure};
+use between_shared::model::{Entry, EntryStatus};
+use between_shared::template::input::{format_input, parse_input};
+use between_shared::template::{FieldKind, FieldValue, Template};
+use between_shared::EntryId;
+
+/// `between entry ...`.
+pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Result<()> {
+    let now = ws.session.clock.now();
+    let me = ws.me().clone();
+    match command {
+        EntryCommand::New {
+            assignment,
+            template,
+            date,
+            draft,
+            fields,
+        } => {
+            let data = ws.doc.data()?;
+            let (assignment, template) = match (assignment, template) {
+                (Some(a), _) => {
+                    let id = resolve_id(&data.assignments, a, "assignment")?;
+                    let template = ws.doc.template(&data.assignments[&id].template)?;
+                    (Some(id), template)
+                }
+                (None, Some(t)) => (None, find_template(&ws.doc, t)?),
+                (None, None) => bail!(
+                    "say what the entry is: an assignment id (see `between today`) or --template NAME for a free entry"
+                ),
+            };
+            let date = match date {
+                Some(d) => parse_day("date", d)?,
+                None => ws.session.clock.today(),
+            };
+            let update = collect_update(&template, None, fields)?;
+            let id = ws.doc.create_entry(
+                &me,
+                now,
+                NewEntry {
+                    template: template.id.clone(),
+                    assignment,
+                    date,
+                    update,
+                },
+                !draft,
+            )?;
+            ws.save()?;
+            report(&ws, &id, json)
+        }
+        EntryCommand::Edit {
+            id,
+            complete,
+            fields,
+        } => {
+            let data = ws.doc.data()?;
+            let id = resolve_id(&data.entries, id, "entry")?;
+            let entry = &data.entries[&id];
+            let template = ws.doc.template(&entry.template)?;
+            let update = collect_update(&template, Some(entry), fields)?;
+            ws.doc.update_entry(&me, now, &id, update, *complete)?;
+            ws.save()?;
+            report(&ws, &id, json)
+        }
+        EntryCommand::Complete { id } => {
+            let data = ws.doc.data()?;
+            let id = resolve_id(&data.entries, id, "entry")?;
+            if data.entries[&id].status == EntryStatus::Complete {
+                bail!("that entry is already complete");
+            }
+            ws.doc
+                .update_entry(&me, now, &id, EntryUpdate::default(), true)?;
+            ws.save()?;
+            report(&ws, &id, json)
+        }
+        EntryCommand::List { assignment } => {
+            super::views::list_entries(&ws, assignment.as_deref(), json)
+        }
+    }
+}
+
+/// Gathers the values to write: `--set`, `--edit`, `--clear`, then prompts in a terminal.
+fn collect_update(
+    template: &Template,
+    existing: Option<&Entry>,
+    args: &FieldArgs,
+) -> Result<EntryUpdate> {
+    let mut update = EntryUpdate {
+        clear: args.clear.clone(),
+        difficulty: args.difficulty,
+        obstacles: (!args.obstacles.is_empty()).then(|| args.obstacles.clone()),
+        ..EntryUpdate::default()
+    };
+    for pair in &args.set {
+        let Some((field_id, text)) = pair.split_once('=') else {
+            bail!("--set takes FIELD=VALUE, e.g. --set mood=6; got '{pair}'");
+        };
+        let field = field_of(template, field_id.trim())?;
+        let value = parse_input(field, text)?;
+        update.values.insert(field.id.clone(), value);
+    }
+    for field_id in &args.edit {
+        let field = field_of(template, field_id.trim())?;
+        if field.kind != FieldKind::LongText {
+            bail!(
+                "--edit opens an editor for long-text fields; '{}' is not one, use --set",
+                field.id
+            );
+        }
+        let current = existing
+            .and_then(|e| e.values.get(&field.id))
+            .map(format_input)
+            .unwrap_or_default();
+        if let Some(text) = prompt::edit_text(&field.label, &current)? {
+            update
+                .values
+                .insert(field.id.clone(), parse_input(field, &text)?);
+        }
+    }
+    let scripted = !args.set.is_empty() || !args.edit.is_empty() || !args.clear.is_empty();
+    if !scripted && !args.no_input && prompt::interactive() {
+        eprintln!("{} — {}", template.name, template.description);
+        for field in &template.fields {
+            let current = existing
+                .and_then(|e| e.values.get(&field.id))
+                .filter(|v| !v.is_empty());
+            if let Some(value) = prompt::ask_field(field, current)? {
+                update.values.insert(field.id.clone(), value);
+            }
+        }
+        if update.difficulty.is_none() && update.obstacles.is_none() {
+            let (difficulty, obstacles) = prompt::ask_difficulty()?;
+            update.difficulty = difficulty;
+            update.obstacles = obstacles;
+        }
+    }
+    Ok(update)
+}
+
+fn field_of<'t>(
+    template: &'t Template,
+    id: &str,
+) -> Result<&'t between_shared::template::FieldDef> {
+    template.field(id).ok_or_else(|| {
+        ValidationError::UnknownField {
+            field: id.to_string(),
+            fields: template
+                .fields
+                .iter()
+                .map(|f| f.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+        .into()
+    })
+}
+
+/// Tells what was saved: status, score for measures, and what is still missing for drafts.
+fn report(ws: &Workspace, id: &EntryId, json: bool) -> Result<()> {
+    let data = ws.doc.data()?;
+    let entry = data.entries.get(id).context("the entry just saved")?;
+    let template = ws.doc.template(&entry.template)?;
+    let score = Measure::from_template(entry.template.as_str())
+        .filter(|_| entry.status == EntryStatus::Complete)
+        .map(|m| measures::score(m, &entry.values))
+        .transpose()?;
+    if json {
+        return print_json(
+            &serde_json::json!({ "id": id, "status": entry.status, "score": score }),
+        );
+    }
+    match entry.status {
+        EntryStatus::Complete => println!(
+            "Saved {} ({}) — complete. Id: {}",
+            template.name,
+            entry.date,
+            id.short()
+        ),
+        EntryStatus::Draft => {
+            let missing: Vec<&str> = template
+                .fields
+                .iter()
+                .filter(|f| f.required && entry.values.get(&f.id).is_none_or(FieldValue::is_empty))
+                .map(|f| f.id.as_str())
+                .collect();
+            println!(
+                "Saved {} ({}) as a draft. Id: {}",
+                template.name,
+                entry.date,
+                id.short()
+            );
+            if !missing.is_empty() {
+                println!("Still to answer before completing: {}", missing.join(", "));
+            }
+        }
+    }
+    if let Some(score) = score {
+        println!("{}", render::measure_score(&score));
+    }
+    Ok(())
+}

@@ -1,0 +1,424 @@
+//! Assignments, goals, comments and templates: the commands that change them.
+//!
+//! Each command makes one change through the typed document API and saves it before returning.
+//! With `--json`, commands that create something print `{"id": ...}` for scripts.
+
+use super::print_json;
+use crate::cli::{
+    AssignmentCommand, CommentCommand, GoalCommand, ListArgs, ScheduleArgs, StatusArgs,
+    TemplateCommand,
+};
+use crate::profile::Workspace;
+use crate::render;
+use anyhow::{bail, Context, Result};
+use between_shared::document::{resolve_id, AssignmentAdjustment, NewAssignment};
+use between_shared::lookup::{find_record, RecordRef};
+use between_shared::model::{AssignmentStatus, CommentTarget, Frequency, GoalStatus, Schedule};
+use between_shared::template::{EntryKind, FieldDef, FieldKind, Template};
+use between_shared::{Day, HomeworkDoc, TemplateId};
+
+/// Prints what a creating command made: its id as JSON, or a sentence.
+fn created(json: bool, id: &str, sentence: String) -> Result<()> {
+    if json {
+        print_json(&serde_json::json!({ "id": id }))
+    } else {
+        println!("{sentence}");
+        Ok(())
+    }
+}
+
+/// Parses a `YYYY-MM-DD` flag.
+pub(crate) fn parse_day(flag: &str, text: &str) -> Result<Day> {
+    text.parse()
+        .with_context(|| format!("--{flag} must be a date"))
+}
+
+/// Finds a template by slug, custom id prefix or name.
+pub(crate) fn find_template(doc: &HomeworkDoc, wanted: &str) -> Result<Template> {
+    let wanted = wanted.trim();
+    let all = doc.templates()?;
+    if let Some(exact) = all
+        .iter()
+        .find(|t| t.id.as_str() == wanted || t.name.eq_ignore_ascii_case(wanted))
+    {
+        return Ok(exact.clone());
+    }
+    let matching: Vec<_> = all
+        .iter()
+        .filter(|t| t.id.as_str().starts_with(wanted))
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok((*one).clone()),
+        _ => {
+            let ids: Vec<_> = all.iter().map(|t| t.id.as_str()).collect();
+            bail!(
+                "no template '{wanted}'; choose one of: {} (see `between template list`)",
+                ids.join(", ")
+            )
+        }
+    }
+}
+
+fn schedule_from(args: &ScheduleArgs, base: Schedule) -> Result<Schedule> {
+    let mut schedule = base;
+    if let Some(every) = &args.every {
+        schedule.frequency = Frequency::parse(every)?;
+    }
+    if let Some(starts) = &args.starts {
+        schedule.starts_on = parse_day("starts", starts)?;
+    }
+    if let Some(ends) = &args.ends {
+        schedule.ends_on = Some(parse_day("ends", ends)?);
+    }
+    Ok(schedule)
+}
+
+/// `between assignment ...`.
+pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: bool) -> Result<()> {
+    let now = ws.session.clock.now();
+    let today = ws.session.clock.today();
+    let me = ws.me().clone();
+    match command {
+        AssignmentCommand::Create {
+            template,
+            title,
+            instructions,
+            schedule,
+            minutes,
+            focus,
+            goal,
+        } => {
+            let template = find_template(&ws.doc, template)?;
+            let data = ws.doc.data()?;
+            let goal = goal
+                .as_deref()
+                .map(|g| resolve_id(&data.goals, g, "goal"))
+                .transpose()?;
+            let base = Schedule {
+                frequency: Frequency::Daily,
+                starts_on: today,
+                ends_on: None,
+            };
+            let schedule = schedule_from(schedule, base)?;
+            let described = schedule.frequency.describe();
+            let title = title.clone().unwrap_or_else(|| template.name.clone());
+            let id = ws.doc.create_assignment(
+                &me,
+                now,
+                NewAssignment {
+                    title: title.clone(),
+                    template: template.id.clone(),
+                    instructions: instructions.clone(),
+                    schedule,
+                    minutes: *minutes,
+                    focus: focus.clone(),
+                    goal,
+                },
+            )?;
+            ws.save()?;
+            created(
+                json,
+                id.as_str(),
+                format!(
+                    "Assigned '{title}' ({}), {described}. Id: {}",
+                    template.name,
+                    id.short()
+                ),
+            )
+        }
+        AssignmentCommand::List(args) => super::views::list_assignments(&ws, args, json),
+        AssignmentCommand::Adjust {
+            id,
+            schedule,
+            minutes,
+            focus,
+            why,
+        } => {
+            let data = ws.doc.data()?;
+            let id = resolve_id(&data.assignments, id, "assignment")?;
+            let current = data.assignments[&id].schedule.clone();
+            let changes_schedule =
+                schedule.every.is_some() || schedule.starts.is_some() || schedule.ends.is_some();
+            let adjustment = AssignmentAdjustment {
+                schedule: changes_schedule
+                    .then(|| schedule_from(schedule, current))
+                    .transpose()?,
+                minutes: minutes.map(|m| (m != 0).then_some(m)),
+                focus: focus
+                    .as_ref()
+                    .map(|f| Some(f.clone()).filter(|f| !f.trim().is_empty())),
+            };
+            ws.doc.adjust_assignment(&me, now, &id, adjustment, why)?;
+            ws.save()?;
+            let updated = &ws.doc.data()?.assignments[&id];
+            println!("Adjusted '{}':", updated.title);
+            for change in updated.history.iter().filter(|h| h.at == now) {
+                println!(
+                    "  {}: {} → {}",
+                    change.kind.as_str(),
+                    change.from,
+                    change.to
+                );
+            }
+            Ok(())
+        }
+        AssignmentCommand::Pause(args) => set_status(ws, args, AssignmentStatus::Paused),
+        AssignmentCommand::Resume(args) => set_status(ws, args, AssignmentStatus::Active),
+        AssignmentCommand::Complete(args) => set_status(ws, args, AssignmentStatus::Done),
+        AssignmentCommand::Archive(args) => set_status(ws, args, AssignmentStatus::Archived),
+    }
+}
+
+fn set_status(mut ws: Workspace, args: &StatusArgs, status: AssignmentStatus) -> Result<()> {
+    let data = ws.doc.data()?;
+    let id = resolve_id(&data.assignments, &args.id, "assignment")?;
+    let me = ws.me().clone();
+    ws.doc
+        .set_assignment_status(&me, ws.session.clock.now(), &id, status, &args.why)?;
+    ws.save()?;
+    println!(
+        "'{}' is now {}.",
+        data.assignments[&id].title,
+        status.as_str()
+    );
+    Ok(())
+}
+
+/// `between goal ...`.
+pub(crate) fn goal(mut ws: Workspace, command: &GoalCommand, json: bool) -> Result<()> {
+    let now = ws.session.clock.now();
+    let me = ws.me().clone();
+    let data = ws.doc.data()?;
+    match command {
+        GoalCommand::Create { title, why, steps } => {
+            let id = ws.doc.create_goal(&me, now, title, why, steps)?;
+            ws.save()?;
+            created(
+                json,
+                id.as_str(),
+                format!(
+                    "Set the goal '{}' with {} steps. Id: {}",
+                    title.trim(),
+                    steps.len(),
+                    id.short()
+                ),
+            )
+        }
+        GoalCommand::List(ListArgs { all }) => super::views::list_goals(&ws, *all, json),
+        GoalCommand::AddStep { goal, text } => {
+            let goal = resolve_id(&data.goals, goal, "goal")?;
+            ws.doc.add_step(now, &goal, text)?;
+            ws.save()?;
+            println!("Added the step '{}'.", text.trim());
+            Ok(())
+        }
+        GoalCommand::Tick { goal, step } | GoalCommand::Untick { goal, step } => {
+            let done = matches!(command, GoalCommand::Tick { .. });
+            let goal = resolve_id(&data.goals, goal, "goal")?;
+            let steps = &data.goals[&goal].steps;
+            let Some(found) = step.checked_sub(1).and_then(|i| steps.get(i)) else {
+                bail!(
+                    "the goal has {} steps; give a number from 1 to {}",
+                    steps.len(),
+                    steps.len()
+                );
+            };
+            ws.doc.set_step_done(&me, now, &goal, &found.id, done)?;
+            ws.save()?;
+            let goal = &ws.doc.data()?.goals[&goal];
+            let done_count = goal.steps.iter().filter(|s| s.done).count();
+            println!(
+                "{} '{}' — {done_count} of {} steps done.",
+                if done { "Ticked off" } else { "Un-ticked" },
+                found.text,
+                goal.steps.len()
+            );
+            Ok(())
+        }
+        GoalCommand::Achieve { goal }
+        | GoalCommand::Drop { goal }
+        | GoalCommand::Reopen { goal } => {
+            let status = match command {
+                GoalCommand::Achieve { .. } => GoalStatus::Achieved,
+                GoalCommand::Drop { .. } => GoalStatus::Dropped,
+                _ => GoalStatus::Active,
+            };
+            let goal = resolve_id(&data.goals, goal, "goal")?;
+            ws.doc.set_goal_status(now, &goal, status)?;
+            ws.save()?;
+            println!(
+                "'{}' is now {}.",
+                data.goals[&goal].title,
+                render::goal_status(status)
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Parses a comment target: an id, or `ENTRY_ID:FIELD`.
+fn comment_target(ws: &Workspace, target: &str) -> Result<CommentTarget> {
+    let data = ws.doc.data()?;
+    let (id, field) = match target.split_once(':') {
+        Some((id, field)) => (id, Some(field.trim().to_string())),
+        None => (target, None),
+    };
+    let target = match find_record(&data, id)? {
+        RecordRef::Entry(id) => CommentTarget::Entry { id, field },
+        RecordRef::Assignment(id) if field.is_none() => CommentTarget::Assignment { id },
+        RecordRef::Goal(id) if field.is_none() => CommentTarget::Goal { id },
+        RecordRef::Comment(_) => {
+            bail!("that is a comment; answer it with `between comment reply ID TEXT`")
+        }
+        RecordRef::Template(_) => {
+            bail!("comments go on assignments, entries and goals, not templates")
+        }
+        _ => bail!(
+            "only entries have fields to comment on; drop the ':{}'",
+            field.unwrap_or_default()
+        ),
+    };
+    Ok(target)
+}
+
+/// `between comment ...`.
+pub(crate) fn comment(mut ws: Workspace, command: &CommentCommand, json: bool) -> Result<()> {
+    let now = ws.session.clock.now();
+    let me = ws.me().clone();
+    match command {
+        CommentCommand::Add { target, text } => {
+            let target = comment_target(&ws, target)?;
+            let id = ws.doc.add_comment(&me, now, Some(target), None, text)?;
+            ws.save()?;
+            created(json, id.as_str(), format!("Commented. Id: {}", id.short()))
+        }
+        CommentCommand::Reply { id, text } => {
+            let parent = resolve_id(&ws.doc.data()?.comments, id, "comment")?;
+            let id = ws.doc.add_comment(&me, now, None, Some(parent), text)?;
+            ws.save()?;
+            created(json, id.as_str(), format!("Replied. Id: {}", id.short()))
+        }
+        CommentCommand::Resolve { id } | CommentCommand::Reopen { id } => {
+            let resolved = matches!(command, CommentCommand::Resolve { .. });
+            let id = resolve_id(&ws.doc.data()?.comments, id, "comment")?;
+            ws.doc.set_comment_resolved(&me, now, &id, resolved)?;
+            ws.save()?;
+            println!("{}", if resolved { "Resolved." } else { "Reopened." });
+            Ok(())
+        }
+        CommentCommand::List { open } => super::views::list_comments(&ws, *open, json),
+    }
+}
+
+/// `between template ...`.
+pub(crate) fn template(mut ws: Workspace, command: &TemplateCommand, json: bool) -> Result<()> {
+    match command {
+        TemplateCommand::List => {
+            let templates = ws.doc.templates()?;
+            if json {
+                return print_json(&templates);
+            }
+            for t in templates {
+                let origin = if t.created_by.is_some() {
+                    "custom"
+                } else {
+                    "built-in"
+                };
+                println!("{:<24} {:<9} {}", t.id.as_str(), origin, t.name);
+            }
+            Ok(())
+        }
+        TemplateCommand::Show { id } => {
+            let template = find_template(&ws.doc, id)?;
+            if json {
+                return print_json(&template);
+            }
+            print!("{}", render::template(&template));
+            Ok(())
+        }
+        TemplateCommand::Create {
+            name,
+            description,
+            fields,
+        } => {
+            let fields = fields
+                .iter()
+                .map(|spec| parse_field_spec(spec))
+                .collect::<Result<Vec<_>>>()?;
+            let template = Template {
+                id: TemplateId::from_string(""),
+                name: name.trim().to_string(),
+                description: description.trim().to_string(),
+                kind: EntryKind::Custom,
+                fields,
+                created_by: None,
+                created_at: None,
+            };
+            let me = ws.me().clone();
+            let id = ws.doc.add_template(&me, ws.session.clock.now(), template)?;
+            ws.save()?;
+            created(
+                json,
+                id.as_str(),
+                format!("Created the template '{}'. Id: {}", name.trim(), id.short()),
+            )
+        }
+    }
+}
+
+/// Parses `ID[!]:KIND:LABEL`, e.g. `urge!:scale(0..10):How strong was the urge?`.
+fn parse_field_spec(spec: &str) -> Result<FieldDef> {
+    let hint = "write a field as ID:KIND:LABEL, e.g. 'urge!:scale(0..10):How strong was the urge?'";
+    let mut parts = spec.splitn(3, ':');
+    let (Some(id), Some(kind), Some(label)) = (parts.next(), parts.next(), parts.next()) else {
+        bail!("'{spec}': {hint}");
+    };
+    let (id, required) = match id.trim().strip_suffix('!') {
+        Some(id) => (id, true),
+        None => (id.trim(), false),
+    };
+    let kind = kind.trim();
+    let (name, arg) = match kind.split_once('(') {
+        Some((name, rest)) => (
+            name,
+            Some(
+                rest.strip_suffix(')')
+                    .with_context(|| format!("'{kind}' is missing its closing ')'"))?,
+            ),
+        ),
+        None => (kind, None),
+    };
+    let options = |arg: Option<&str>| -> Result<Vec<String>> {
+        let arg = arg.with_context(|| format!("'{name}' needs its options, e.g. {name}(a|b|c)"))?;
+        Ok(arg.split('|').map(|o| o.trim().to_string()).collect())
+    };
+    let kind = match name {
+        "short-text" => FieldKind::ShortText,
+        "long-text" => FieldKind::LongText,
+        "yes-no" => FieldKind::YesNo,
+        "date-time" => FieldKind::DateTime,
+        "scale" => {
+            let arg = arg.context("a scale needs its bounds, e.g. scale(0..10)")?;
+            let (min, max) = arg
+                .split_once("..")
+                .context("write a scale's bounds as MIN..MAX, e.g. scale(0..10)")?;
+            FieldKind::Scale {
+                min: min.trim().parse().context("the scale's lower bound is not a whole number")?,
+                max: max.trim().parse().context("the scale's upper bound is not a whole number")?,
+            }
+        }
+        "single" => FieldKind::SingleChoice { options: options(arg)? },
+        "multi" => FieldKind::MultiChoice { options: options(arg)? },
+        "checklist" => FieldKind::Checklist { items: options(arg)? },
+        other => bail!(
+            "'{other}' is not a field kind; use short-text, long-text, scale(MIN..MAX), yes-no, date-time, single(A|B), multi(A|B) or checklist(A|B)"
+        ),
+    };
+    Ok(FieldDef {
+        id: id.to_string(),
+        label: label.trim().to_string(),
+        help: String::new(),
+        kind,
+        required,
+    })
+}

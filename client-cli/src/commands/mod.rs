@@ -1,0 +1,52 @@
+//! Runs one parsed command. Each submodule owns a group of commands; this module only routes.
+
+mod entry;
+mod homework;
+mod setup;
+mod views;
+
+use crate::cli::{Cli, Command};
+use crate::profile::{Session, Workspace};
+use anyhow::Result;
+use clap::CommandFactory;
+
+/// Runs the command the person typed.
+pub(crate) fn run(cli: Cli) -> Result<()> {
+    let data_dir = cli.data_dir.clone();
+    let open = |cli: &Cli| -> Result<Workspace> {
+        Session::open(data_dir.as_deref(), &cli.profile)?.workspace(cli.client.as_deref())
+    };
+    match &cli.command {
+        Command::Init(args) => setup::init(data_dir.as_deref(), &cli.profile, args),
+        Command::Client(command) => {
+            let session = Session::open(data_dir.as_deref(), &cli.profile)?;
+            setup::client(session, command, cli.json)
+        }
+        Command::Doc(command) => setup::doc(open(&cli)?, command),
+        Command::Today(args) => views::today(&open(&cli)?, args, cli.json),
+        Command::List(args) => views::list(&open(&cli)?, args, cli.json),
+        Command::Show(args) => views::show(&open(&cli)?, &args.id, cli.json),
+        Command::Progress => views::progress(&open(&cli)?, cli.json),
+        Command::Export(args) => views::export(&open(&cli)?, args),
+        Command::Assignment(command) => homework::assignment(open(&cli)?, command, cli.json),
+        Command::Goal(command) => homework::goal(open(&cli)?, command, cli.json),
+        Command::Comment(command) => homework::comment(open(&cli)?, command, cli.json),
+        Command::Template(command) => homework::template(open(&cli)?, command, cli.json),
+        Command::Entry(command) => entry::entry(open(&cli)?, command, cli.json),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "between",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Prints a value as pretty JSON.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! Profiles and documents: `init`, a therapist's `client` commands, and `doc save`/`doc merge`
+//! for handing a homework document between devices by file.
+
+use super::print_json;
+use crate::cli::{ClientCommand, DocCommand, InitArgs, RoleArg};
+use crate::clock::Clock;
+use crate::profile::{profile_dir, store_path, Session, Workspace};
+use crate::store::{ProfileRecord, Store};
+use anyhow::{bail, Context, Result};
+use between_shared::{Author, HomeworkDoc, Role};
+use std::path::Path;
+
+/// `between init`: creates this device's profile (and a client's homework document).
+pub(crate) fn init(data_dir: Option<&Path>, profile: &str, args: &InitArgs) -> Result<()> {
+    let name = args.name.trim();
+    if name.is_empty() {
+        bail!("--name cannot be empty: it is how the other person sees you");
+    }
+    let role = match args.role {
+        RoleArg::Client => Role::Client,
+        RoleArg::Therapist => Role::Therapist,
+    };
+    if role == Role::Therapist && args.document.is_some() {
+        bail!("--document is for a client's first device; a therapist adds clients with `between client import FILE`");
+    }
+    let dir = profile_dir(data_dir, profile)?;
+    let path = store_path(&dir);
+    if path.exists() {
+        bail!(
+            "a profile named '{profile}' already exists at {}; choose another with --profile NAME",
+            path.display()
+        );
+    }
+    let clock = Clock::from_env()?;
+    let me = Author::new(role, name);
+    let actor = uuid::Uuid::new_v4().as_bytes().to_vec();
+    // Read (or create) the document before touching the disk, so a bad file leaves nothing behind.
+    let document = match (role, &args.document) {
+        (Role::Client, Some(file)) => Some(read_document(file, &actor)?),
+        (Role::Client, None) => Some(HomeworkDoc::create(&actor, name, &me, clock.now())?),
+        (Role::Therapist, _) => None,
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("could not create the profile folder {}", dir.display()))?;
+    let mut store = Store::create(
+        &path,
+        &ProfileRecord {
+            role: role.as_str().to_string(),
+            display_name: name.to_string(),
+            actor_id: actor,
+            created_at_ms: clock.now().0,
+        },
+    )?;
+    if let Some(mut doc) = document {
+        let meta = doc.data()?.meta;
+        store.add_document(
+            meta.document_id.as_str(),
+            &meta.client_name,
+            clock.now().0,
+            &doc.save(),
+        )?;
+    }
+    println!(
+        "Created the {role} profile '{profile}' for {name} at {}.",
+        dir.display()
+    );
+    match role {
+        Role::Client => {
+            println!("Next: `between today` shows what is due; `between goal create` sets a goal.")
+        }
+        Role::Therapist => println!("Next: `between client new NAME` starts a client's homework."),
+    }
+    Ok(())
+}
+
+/// Reads a homework document file, checking it really is one.
+fn read_document(file: &Path, actor: &[u8]) -> Result<HomeworkDoc> {
+    let bytes = std::fs::read(file)
+        .with_context(|| format!("could not read the document file {}", file.display()))?;
+    HomeworkDoc::load(&bytes, actor).with_context(|| {
+        format!(
+            "{} is not a Between homework document (or it is damaged)",
+            file.display()
+        )
+    })
+}
+
+/// `between client ...` on a therapist's profile.
+pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) -> Result<()> {
+    if session.me.role != Role::Therapist && !matches!(command, ClientCommand::List) {
+        bail!("only a therapist's profile holds several clients; this profile is a client's");
+    }
+    let now = session.clock.now();
+    match command {
+        ClientCommand::New { name } => {
+            let mut doc = HomeworkDoc::create(&session.actor, name, &session.me, now)?;
+            let meta = doc.data()?.meta;
+            session.store.add_document(
+                meta.document_id.as_str(),
+                name.trim(),
+                now.0,
+                &doc.save(),
+            )?;
+            println!(
+                "Started homework for {} (document {}). Give it to their device with `between doc save FILE --client \"{}\"`.",
+                name.trim(),
+                meta.document_id.short(),
+                name.trim()
+            );
+        }
+        ClientCommand::Import { file, name } => {
+            let mut doc = read_document(file, &session.actor)?;
+            let meta = doc.data()?.meta;
+            if meta.therapist_name.is_none() {
+                doc.set_therapist_name(now, &session.me.name)?;
+            }
+            let label = name
+                .as_deref()
+                .unwrap_or(&meta.client_name)
+                .trim()
+                .to_string();
+            session
+                .store
+                .add_document(meta.document_id.as_str(), &label, now.0, &doc.save())?;
+            println!(
+                "Added {label}'s homework (document {}).",
+                meta.document_id.short()
+            );
+        }
+        ClientCommand::List => {
+            let docs = session.store.documents()?;
+            if json {
+                let list: Vec<_> = docs
+                    .iter()
+                    .map(|d| serde_json::json!({"id": d.id, "name": d.label}))
+                    .collect();
+                return print_json(&list);
+            }
+            for doc in docs {
+                println!("{:<24} {}", doc.label, &doc.id[..doc.id.len().min(8)]);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `between doc save|merge`: hands a document between devices by file.
+pub(crate) fn doc(mut ws: Workspace, command: &DocCommand) -> Result<()> {
+    match command {
+        DocCommand::Save { file } => {
+            let bytes = ws.doc.save();
+            let tmp = file.with_extension("between-tmp");
+            std::fs::write(&tmp, &bytes)
+                .and_then(|()| std::fs::rename(&tmp, file))
+                .with_context(|| format!("could not write {}", file.display()))?;
+            println!(
+                "Saved {}'s homework to {} ({} bytes).",
+                ws.record.label,
+                file.display(),
+                bytes.len()
+            );
+        }
+        DocCommand::Merge { file } => {
+            let mut other = read_document(file, &ws.session.actor)?;
+            let before = ws.doc.heads();
+            ws.doc.merge_checked(&mut other)?;
+            if ws.doc.heads() == before {
+                println!("Nothing new in {}.", file.display());
+                return Ok(());
+            }
+            ws.save()?;
+            println!(
+                "Merged {} into {}'s homework.",
+                file.display(),
+                ws.record.label
+            );
+        }
+    }
+    Ok(())
+}

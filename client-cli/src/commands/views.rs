@@ -1,0 +1,400 @@
+//! Read-only views: `today`, `list`, `show`, `progress`, `export` and the per-kind lists.
+//! Each prints text for people or, with `--json`, the same facts as JSON.
+
+use super::print_json;
+use crate::cli::{ExportArgs, ExportFormat, ListArgs, TodayArgs};
+use crate::profile::Workspace;
+use crate::render;
+use anyhow::{Context, Result};
+use between_shared::document::resolve_id;
+use between_shared::lookup::{find_record, RecordRef};
+use between_shared::model::{AssignmentStatus, EntryStatus, GoalStatus};
+use between_shared::progress::{self, sparkline, Direction, Trend};
+use between_shared::schedule::{self, DueState};
+use between_shared::{export, HomeworkDoc};
+
+/// `between today [--week]`.
+pub(crate) fn today(ws: &Workspace, args: &TodayArgs, json: bool) -> Result<()> {
+    let data = ws.doc.data()?;
+    let today = ws.session.clock.today();
+    let items = if args.week {
+        let monday = today.week_start();
+        schedule::due_between(&data, monday, monday.add_days(6))
+    } else {
+        schedule::due_today(&data, today)
+    };
+    if json {
+        return print_json(&items);
+    }
+    let heading = if args.week { "This week" } else { "Today" };
+    println!("{heading} ({today}), {}'s homework:", data.meta.client_name);
+    if items.is_empty() {
+        println!("  Nothing due.");
+    }
+    for item in items {
+        let (mark, state) = match item.state {
+            DueState::Done => ("✓", "done"),
+            DueState::InProgress => ("…", "in progress"),
+            DueState::Due => ("•", "due"),
+            DueState::Overdue => ("!", "overdue"),
+        };
+        let day = if args.week || item.day != today {
+            format!("{} ", item.day)
+        } else {
+            String::new()
+        };
+        println!(
+            "  {mark} {day}{} — {state} [{}]",
+            item.title,
+            item.assignment.short()
+        );
+    }
+    Ok(())
+}
+
+/// `between list`: assignments, goals and recent entries.
+pub(crate) fn list(ws: &Workspace, args: &ListArgs, json: bool) -> Result<()> {
+    if json {
+        let data = ws.doc.data()?;
+        return print_json(&data);
+    }
+    list_assignments(ws, args, false)?;
+    println!();
+    list_goals(ws, args.all, false)?;
+    println!();
+    list_entries(ws, None, false)
+}
+
+/// `between assignment list`.
+pub(crate) fn list_assignments(ws: &Workspace, args: &ListArgs, json: bool) -> Result<()> {
+    let data = ws.doc.data()?;
+    let shown: Vec<_> = data
+        .assignments
+        .iter()
+        .filter(|(_, a)| {
+            args.all
+                || matches!(
+                    a.status,
+                    AssignmentStatus::Active | AssignmentStatus::Paused
+                )
+        })
+        .collect();
+    if json {
+        let list: Vec<_> = shown
+            .iter()
+            .map(|(id, a)| serde_json::json!({"id": id, "assignment": a}))
+            .collect();
+        return print_json(&list);
+    }
+    println!("Assignments:");
+    if shown.is_empty() {
+        println!("  none");
+    }
+    for (id, a) in shown {
+        println!(
+            "  [{}] {} — {}, {} ({}, by {})",
+            id.short(),
+            a.title,
+            a.schedule.frequency.describe(),
+            a.status.as_str(),
+            a.template,
+            a.created_by.name
+        );
+    }
+    Ok(())
+}
+
+/// `between goal list`.
+pub(crate) fn list_goals(ws: &Workspace, all: bool, json: bool) -> Result<()> {
+    let data = ws.doc.data()?;
+    let shown: Vec<_> = data
+        .goals
+        .iter()
+        .filter(|(_, g)| all || g.status == GoalStatus::Active)
+        .collect();
+    if json {
+        let list: Vec<_> = shown
+            .iter()
+            .map(|(id, g)| serde_json::json!({"id": id, "goal": g}))
+            .collect();
+        return print_json(&list);
+    }
+    println!("Goals:");
+    if shown.is_empty() {
+        println!("  none");
+    }
+    for (id, g) in shown {
+        let done = g.steps.iter().filter(|s| s.done).count();
+        println!(
+            "  [{}] {} — {done}/{} steps, {} (set by {})",
+            id.short(),
+            g.title,
+            g.steps.len(),
+            render::goal_status(g.status),
+            g.created_by.name
+        );
+    }
+    Ok(())
+}
+
+/// `between entry list`.
+pub(crate) fn list_entries(ws: &Workspace, assignment: Option<&str>, json: bool) -> Result<()> {
+    let data = ws.doc.data()?;
+    let assignment = assignment
+        .map(|a| resolve_id(&data.assignments, a, "assignment"))
+        .transpose()?;
+    let mut shown: Vec<_> = data
+        .entries
+        .iter()
+        .filter(|(_, e)| assignment.is_none() || e.assignment == assignment)
+        .collect();
+    shown.sort_by_key(|(_, e)| (e.date, e.created_at));
+    if json {
+        let list: Vec<_> = shown
+            .iter()
+            .map(|(id, e)| serde_json::json!({"id": id, "entry": e}))
+            .collect();
+        return print_json(&list);
+    }
+    println!("Entries:");
+    if shown.is_empty() {
+        println!("  none");
+    }
+    for (id, e) in shown {
+        let status = if e.status == EntryStatus::Complete {
+            "✓"
+        } else {
+            "… draft"
+        };
+        let comments = data
+            .comments
+            .values()
+            .filter(|c| matches!(&c.target, between_shared::model::CommentTarget::Entry { id: target, .. } if target == id))
+            .count();
+        let comments = if comments > 0 {
+            format!(", {comments} comments")
+        } else {
+            String::new()
+        };
+        println!(
+            "  [{}] {} {} {status} (by {}{comments})",
+            id.short(),
+            e.date,
+            e.kind.as_str(),
+            e.created_by.name
+        );
+    }
+    Ok(())
+}
+
+/// `between comment list`.
+pub(crate) fn list_comments(ws: &Workspace, open_only: bool, json: bool) -> Result<()> {
+    let data = ws.doc.data()?;
+    let mut shown: Vec<_> = data
+        .comments
+        .iter()
+        .filter(|(_, c)| !open_only || !c.resolved)
+        .collect();
+    shown.sort_by_key(|(_, c)| c.created_at);
+    if json {
+        let list: Vec<_> = shown
+            .iter()
+            .map(|(id, c)| serde_json::json!({"id": id, "comment": c}))
+            .collect();
+        return print_json(&list);
+    }
+    for (id, c) in shown {
+        let on = match &c.target {
+            between_shared::model::CommentTarget::Assignment { id } => {
+                format!("assignment {}", id.short())
+            }
+            between_shared::model::CommentTarget::Goal { id } => format!("goal {}", id.short()),
+            between_shared::model::CommentTarget::Entry { id, field: Some(f) } => {
+                format!("entry {}:{f}", id.short())
+            }
+            between_shared::model::CommentTarget::Entry { id, field: None } => {
+                format!("entry {}", id.short())
+            }
+        };
+        let resolved = if c.resolved { " [resolved]" } else { "" };
+        println!(
+            "  [{}] on {on}: {} — {}{resolved}",
+            id.short(),
+            c.text.as_str(),
+            c.author.name
+        );
+    }
+    Ok(())
+}
+
+/// `between show ID`.
+pub(crate) fn show(ws: &Workspace, id: &str, json: bool) -> Result<()> {
+    let data = ws.doc.data()?;
+    let record = find_record(&data, id)?;
+    match record {
+        RecordRef::Entry(id) => {
+            let entry = data.entries.get(&id).context("entry")?;
+            let template = ws.doc.template(&entry.template)?;
+            if json {
+                let comments: Vec<_> = data
+                    .comments
+                    .iter()
+                    .filter(|(_, c)| matches!(&c.target, between_shared::model::CommentTarget::Entry { id: t, .. } if *t == id))
+                    .map(|(cid, c)| serde_json::json!({"id": cid, "comment": c}))
+                    .collect();
+                return print_json(
+                    &serde_json::json!({"id": id, "entry": entry, "template": template, "comments": comments}),
+                );
+            }
+            print!("{}", render::entry(&data, &id, entry, &template));
+        }
+        RecordRef::Assignment(id) => {
+            let a = data.assignments.get(&id).context("assignment")?;
+            if json {
+                return print_json(&serde_json::json!({"id": id, "assignment": a}));
+            }
+            print!("{}", render::assignment(&data, &id, a));
+        }
+        RecordRef::Goal(id) => {
+            let g = data.goals.get(&id).context("goal")?;
+            if json {
+                return print_json(&serde_json::json!({"id": id, "goal": g}));
+            }
+            print!("{}", render::goal(&data, &id, g));
+        }
+        RecordRef::Comment(id) => {
+            let c = data.comments.get(&id).context("comment")?;
+            if json {
+                return print_json(&serde_json::json!({"id": id, "comment": c}));
+            }
+            println!(
+                "{} — {}, {} [{}]",
+                c.text.as_str(),
+                c.author,
+                c.created_at,
+                id.short()
+            );
+        }
+        RecordRef::Template(id) => {
+            let template = ws.doc.template(&id)?;
+            if json {
+                return print_json(&template);
+            }
+            print!("{}", render::template(&template));
+        }
+    }
+    Ok(())
+}
+
+fn direction(direction: Option<Direction>) -> &'static str {
+    match direction {
+        Some(Direction::Improving) => "improving",
+        Some(Direction::Steady) => "steady",
+        Some(Direction::Worsening) => "worsening",
+        None => "not enough data for a trend yet",
+    }
+}
+
+fn trend_line(name: &str, trend: &Trend, max: f64) -> String {
+    if trend.points.is_empty() {
+        return format!("{name}: no entries yet");
+    }
+    let values: Vec<f64> = trend.points.iter().map(|p| p.value).collect();
+    format!(
+        "{name}: {} latest {:.1}, average {:.1} (0–{max}), {}",
+        sparkline(&values, 0.0, max),
+        trend.latest.unwrap_or_default(),
+        trend.average.unwrap_or_default(),
+        direction(trend.direction)
+    )
+}
+
+/// `between progress`.
+pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
+    let data = ws.doc.data()?;
+    let report = progress::progress(&data, ws.session.clock.today());
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "Progress for {} as of {}",
+        data.meta.client_name, report.today
+    );
+    println!("\nAdherence (done / scheduled so far):");
+    if report.adherence.is_empty() {
+        println!("  no assignments yet");
+    }
+    for a in &report.adherence {
+        let rate = a
+            .rate
+            .map_or_else(|| "—".to_string(), |r| format!("{:.0}%", r * 100.0));
+        println!(
+            "  {:<32} {:>2}/{:<2} {rate:>5}  streak {} (best {})",
+            a.title, a.done, a.scheduled, a.current_streak, a.longest_streak
+        );
+    }
+    println!(
+        "\nDays in a row with homework done: {}; entries this week: {}",
+        report.overall_streak, report.entries_this_week
+    );
+    println!();
+    println!("{}", trend_line("Mood", &report.mood, 10.0));
+    println!("{}", trend_line("Mastery", &report.mastery, 10.0));
+    println!("{}", trend_line("Pleasure", &report.pleasure, 10.0));
+    if !report.distortions.is_empty() {
+        let top: Vec<String> = report
+            .distortions
+            .iter()
+            .take(5)
+            .map(|(name, count)| format!("{name} ×{count}"))
+            .collect();
+        println!("\nMost frequent thinking traps: {}", top.join(", "));
+    }
+    if !report.measures.is_empty() {
+        println!("\nMeasures:");
+        for m in &report.measures {
+            println!(
+                "  {} {:<6} {:>2} {}",
+                m.day,
+                m.template.as_str(),
+                m.total,
+                m.severity
+            );
+        }
+    }
+    if !report.goals.is_empty() {
+        println!("\nGoals:");
+        for g in &report.goals {
+            println!(
+                "  {:<32} {}/{} steps, {}",
+                g.title,
+                g.steps_done,
+                g.steps_total,
+                render::goal_status(g.status)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `between export`.
+pub(crate) fn export(ws: &Workspace, args: &ExportArgs) -> Result<()> {
+    let data = ws.doc.data()?;
+    let text = match args.format {
+        ExportFormat::Json => serde_json::to_string_pretty(&data)? + "\n",
+        ExportFormat::Markdown => export::markdown(&data, &templates_of(&ws.doc)?),
+    };
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, text)
+                .with_context(|| format!("could not write {}", path.display()))?;
+            eprintln!("Exported to {}.", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn templates_of(doc: &HomeworkDoc) -> Result<Vec<between_shared::template::Template>> {
+    Ok(doc.templates()?)
+}

@@ -1,0 +1,285 @@
+//! Plain-text rendering of records for the terminal: an entry with its comments in place, an
+//! assignment with its history, a goal with its steps, a template's fields, measure scores.
+//! Every rendering says who wrote what.
+
+use between_shared::measures::MeasureScore;
+use between_shared::model::{
+    Assignment, Comment, CommentTarget, Entry, EntryStatus, Goal, GoalStatus, HomeworkData,
+};
+use between_shared::template::input::describe_kind;
+use between_shared::template::Template;
+use between_shared::{AssignmentId, CommentId, EntryId, GoalId};
+use std::fmt::Write;
+
+/// The word for a goal's status.
+pub(crate) fn goal_status(status: GoalStatus) -> &'static str {
+    match status {
+        GoalStatus::Active => "active",
+        GoalStatus::Achieved => "achieved",
+        GoalStatus::Dropped => "dropped",
+    }
+}
+
+/// A measure's score with its band, and a safety note when PHQ-9 item 9 is answered above 0.
+pub(crate) fn measure_score(score: &MeasureScore) -> String {
+    let mut text = format!(
+        "{} score: {} of {} — {}",
+        score.measure, score.total, score.max, score.severity
+    );
+    if score.item9_positive {
+        text.push_str(
+            "\nYou answered that you have had thoughts of being better off dead or of hurting yourself. \
+             Please talk to your therapist about this soon. If you are in danger now, call your local \
+             emergency number or a crisis line.",
+        );
+    }
+    text
+}
+
+/// A template and its fields.
+pub(crate) fn template(template: &Template) -> String {
+    let mut out = format!(
+        "{} ({})\n{}\n\n",
+        template.name, template.id, template.description
+    );
+    for field in &template.fields {
+        let required = if field.required { " (required)" } else { "" };
+        let _ = writeln!(out, "  {:<18} {}{required}", field.id, field.label);
+        let _ = writeln!(out, "  {:<18} {}", "", describe_kind(&field.kind));
+        if !field.help.is_empty() {
+            let _ = writeln!(out, "  {:<18} {}", "", field.help);
+        }
+    }
+    out
+}
+
+/// The comments on a target, threaded: each top-level comment then its replies.
+fn comment_threads(data: &HomeworkData, target: &CommentTarget, indent: &str) -> String {
+    let mut out = String::new();
+    let mut roots: Vec<(&CommentId, &Comment)> = data
+        .comments
+        .iter()
+        .filter(|(_, c)| &c.target == target && c.reply_to.is_none())
+        .collect();
+    roots.sort_by_key(|(_, c)| c.created_at);
+    for (id, comment) in roots {
+        write_comment(&mut out, data, id, comment, indent);
+    }
+    out
+}
+
+fn write_comment(
+    out: &mut String,
+    data: &HomeworkData,
+    id: &CommentId,
+    comment: &Comment,
+    indent: &str,
+) {
+    let resolved = if comment.resolved { " [resolved]" } else { "" };
+    let _ = writeln!(
+        out,
+        "{indent}💬 {} — {}, {}{resolved} [{}]",
+        comment.text.as_str(),
+        comment.author,
+        comment.created_at,
+        id.short()
+    );
+    let mut replies: Vec<(&CommentId, &Comment)> = data
+        .comments
+        .iter()
+        .filter(|(_, c)| c.reply_to.as_ref() == Some(id))
+        .collect();
+    replies.sort_by_key(|(_, c)| c.created_at);
+    for (reply_id, reply) in replies {
+        write_comment(out, data, reply_id, reply, &format!("{indent}   "));
+    }
+}
+
+/// An entry with every answered field, comments under the field they are about, then comments
+/// on the whole entry.
+pub(crate) fn entry(
+    data: &HomeworkData,
+    id: &EntryId,
+    entry: &Entry,
+    template: &Template,
+) -> String {
+    let status = match entry.status {
+        EntryStatus::Complete => "complete",
+        EntryStatus::Draft => "draft",
+    };
+    let mut out = format!(
+        "{} — {} ({status}) [{}]\n",
+        template.name,
+        entry.date,
+        id.short()
+    );
+    if let Some(assignment) = entry
+        .assignment
+        .as_ref()
+        .and_then(|a| data.assignments.get(a))
+    {
+        let _ = writeln!(out, "For: {}", assignment.title);
+    }
+    let _ = writeln!(out, "Written by {}, {}", entry.created_by, entry.created_at);
+    if entry.updated_at != entry.created_at {
+        let _ = writeln!(
+            out,
+            "Last changed by {}, {}",
+            entry.updated_by, entry.updated_at
+        );
+    }
+    out.push('\n');
+    for field in &template.fields {
+        let value = entry.values.get(&field.id).filter(|v| !v.is_empty());
+        let target = CommentTarget::Entry {
+            id: id.clone(),
+            field: Some(field.id.clone()),
+        };
+        let comments = comment_threads(data, &target, "    ");
+        if value.is_none() && comments.is_empty() {
+            continue;
+        }
+        let shown = value.map_or_else(|| "(not answered)".to_string(), |v| v.display());
+        if shown.contains('\n') {
+            let _ = writeln!(out, "{} [{}]:", field.label, field.id);
+            for line in shown.lines() {
+                let _ = writeln!(out, "    {line}");
+            }
+        } else {
+            let _ = writeln!(out, "{} [{}]: {shown}", field.label, field.id);
+        }
+        out.push_str(&comments);
+    }
+    if let Some(difficulty) = entry.difficulty {
+        let _ = writeln!(out, "Difficulty: {difficulty}/10");
+    }
+    let obstacles: Vec<&str> = entry
+        .obstacles
+        .iter()
+        .filter(|(_, on)| **on)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !obstacles.is_empty() {
+        let _ = writeln!(out, "What got in the way: {}", obstacles.join(", "));
+    }
+    let whole = comment_threads(
+        data,
+        &CommentTarget::Entry {
+            id: id.clone(),
+            field: None,
+        },
+        "  ",
+    );
+    if !whole.is_empty() {
+        let _ = writeln!(out, "\nComments:\n{whole}");
+    }
+    out
+}
+
+/// An assignment with its schedule, instructions, history and comments.
+pub(crate) fn assignment(data: &HomeworkData, id: &AssignmentId, a: &Assignment) -> String {
+    let mut out = format!("{} [{}] — {}\n", a.title, id.short(), a.status.as_str());
+    let _ = writeln!(out, "Template: {}", a.template);
+    let _ = write!(
+        out,
+        "When: {} from {}",
+        a.schedule.frequency.describe(),
+        a.schedule.starts_on
+    );
+    if let Some(ends) = a.schedule.ends_on {
+        let _ = write!(out, " until {ends}");
+    }
+    out.push('\n');
+    if let Some(minutes) = a.minutes {
+        let _ = writeln!(out, "Duration: {minutes} min");
+    }
+    if let Some(focus) = &a.focus {
+        let _ = writeln!(out, "Focus: {focus}");
+    }
+    if let Some(goal) = a.goal.as_ref().and_then(|g| data.goals.get(g)) {
+        let _ = writeln!(out, "Goal: {}", goal.title);
+    }
+    let _ = writeln!(out, "Assigned by {}, {}", a.created_by, a.created_at);
+    if !a.instructions.as_str().is_empty() {
+        let _ = writeln!(out, "\nInstructions:\n{}", a.instructions.as_str());
+    }
+    if !a.history.is_empty() {
+        let _ = writeln!(out, "\nChanges:");
+        let mut history: Vec<_> = a.history.iter().collect();
+        history.sort_by_key(|h| h.at);
+        for h in history {
+            let why = if h.why.is_empty() {
+                String::new()
+            } else {
+                format!(" — \"{}\"", h.why)
+            };
+            let _ = writeln!(
+                out,
+                "  {} {}: {} → {} by {}{why}",
+                h.at,
+                h.kind.as_str(),
+                h.from,
+                h.to,
+                h.by
+            );
+        }
+    }
+    let mut entries: Vec<(&EntryId, &Entry)> = data
+        .entries
+        .iter()
+        .filter(|(_, e)| e.assignment.as_ref() == Some(id))
+        .collect();
+    entries.sort_by_key(|(_, e)| (e.date, e.created_at));
+    if !entries.is_empty() {
+        let _ = writeln!(out, "\nEntries:");
+        for (entry_id, e) in entries {
+            let status = if e.status == EntryStatus::Complete {
+                "✓"
+            } else {
+                "…"
+            };
+            let _ = writeln!(
+                out,
+                "  {status} {} [{}] by {}",
+                e.date,
+                entry_id.short(),
+                e.created_by.name
+            );
+        }
+    }
+    let comments = comment_threads(data, &CommentTarget::Assignment { id: id.clone() }, "  ");
+    if !comments.is_empty() {
+        let _ = writeln!(out, "\nComments:\n{comments}");
+    }
+    out
+}
+
+/// A goal with numbered steps and comments.
+pub(crate) fn goal(data: &HomeworkData, id: &GoalId, goal: &Goal) -> String {
+    let done = goal.steps.iter().filter(|s| s.done).count();
+    let mut out = format!(
+        "{} [{}] — {}, {done} of {} steps done\n",
+        goal.title,
+        id.short(),
+        goal_status(goal.status),
+        goal.steps.len()
+    );
+    if !goal.why.as_str().is_empty() {
+        let _ = writeln!(out, "Why it matters: {}", goal.why.as_str());
+    }
+    let _ = writeln!(out, "Set by {}, {}", goal.created_by, goal.created_at);
+    for (i, step) in goal.steps.iter().enumerate() {
+        let mark = if step.done { "[x]" } else { "[ ]" };
+        let by = step
+            .done_by
+            .as_ref()
+            .map(|b| format!(" — ticked by {}", b.name))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {}. {mark} {}{by}", i + 1, step.text);
+    }
+    let comments = comment_threads(data, &CommentTarget::Goal { id: id.clone() }, "  ");
+    if !comments.is_empty() {
+        let _ = writeln!(out, "\nComments:\n{comments}");
+    }
+    out
+}

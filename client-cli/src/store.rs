@@ -1,0 +1,1341 @@
+//! The local store of one device profile: a single SQLite file holding the profile record,
+//! small settings, and every homework document this device replicates.
+//!
+//! # Layout
+//!
+//! A document is kept as one *snapshot* (an Automerge full save) plus a list of appended
+//! *chunks* (Automerge incremental saves, one per command that changed it). Loading returns the
+//! snapshot followed by every chunk in the order they were appended, which Automerge's `load`
+//! accepts as is. A command only appends its own chunk, so an edit never rewrites the whole
+//! document; once the chunks grow (see [`Store::needs_compaction`]) the caller replaces snapshot
+//! and chunks with a fresh full save ([`Store::compact`]).
+//!
+//! # Transaction contract
+//!
+//! - Every method that changes the store does so in **one** `BEGIN IMMEDIATE` transaction that is
+//!   committed before the method returns. The connection runs in WAL mode with
+//!   `synchronous=FULL`, so once a method has returned `Ok`, its change survives a crash or
+//!   `kill -9` of the process and a power cut. If the process dies earlier, the change is
+//!   absent as a whole: there is never half a chunk, half a compaction or half a rename.
+//! - [`Store::load_document`] reads the snapshot and the chunks in one read transaction, so it
+//!   sees a consistent state even while another process (say `between sync --watch`) appends or
+//!   compacts at the same time. A busy timeout lets such processes share the file.
+//! - Compaction never drops a change it was not given: it deletes only the chunks this handle
+//!   loaded or appended itself, and it does nothing (returns `false`) when another process
+//!   compacted the document in the meantime.
+//! - [`Store::create`] builds the new store under a temporary name next to the final path and
+//!   moves it into place only when complete, so an interrupted `between init` leaves no
+//!   half-made profile behind, and it never replaces an existing file.
+//! - [`Store::open`] first inspects the file through a *read-only* connection (SQLite header,
+//!   `PRAGMA application_id`, `PRAGMA user_version`, `PRAGMA quick_check`). A damaged file, a
+//!   file from another program or from a newer Between is refused with a clear error and is
+//!   never written to. Only then is it opened for writing (and migrated if it is older).
+//!
+//! # Schema versions
+//!
+//! `PRAGMA user_version` holds the schema version; [`MIGRATIONS`] lists the SQL that brings a
+//! store from version `n` to `n + 1`. Opening an older store applies the missing migrations in one
+//! transaction; a newer one is refused with an "upgrade Between" error.
+
+// used by the commands being written
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{
+    params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+    MAIN_DB,
+};
+
+/// `PRAGMA application_id` of every Between store ("BTWN"), so that an unrelated SQLite file is
+/// never mistaken for one.
+pub(crate) const APPLICATION_ID: i32 = 0x4254_574E;
+
+/// Schema migrations: entry `n` brings a store from version `n` to `n + 1`. Never edit an entry
+/// once released; append a new one instead.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+
+/// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// How long a command waits for another process that holds the write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A document needs compaction once it has more appended chunks than this.
+pub(crate) const COMPACT_AFTER_CHUNKS: u64 = 64;
+
+/// Appended bytes below this never trigger compaction on their own (a tiny snapshot would
+/// otherwise be rewritten after nearly every edit).
+pub(crate) const COMPACT_MIN_BYTES: u64 = 4096;
+
+/// Smallest possible SQLite database file (one page of the minimum page size).
+const MIN_SQLITE_FILE_LEN: u64 = 512;
+
+/// Version 1: profile, settings, documents (snapshot) and their appended chunks.
+const SCHEMA_V1: &str = "
+CREATE TABLE profile (
+    id            INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    role          TEXT    NOT NULL,
+    display_name  TEXT    NOT NULL,
+    actor_id      BLOB    NOT NULL,
+    created_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE settings (
+    key   TEXT NOT NULL PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE documents (
+    id            TEXT    NOT NULL PRIMARY KEY,
+    label         TEXT    NOT NULL COLLATE NOCASE UNIQUE,
+    created_at_ms INTEGER NOT NULL,
+    snapshot      BLOB    NOT NULL,
+    generation    INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE document_chunks (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id TEXT    NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    data        BLOB    NOT NULL
+) STRICT;
+
+CREATE INDEX document_chunks_by_document ON document_chunks (document_id, seq);
+";
+
+/// Everything that can go wrong with the local store. Each message says what happened and what
+/// the user can do about it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    /// There is no store file at the path.
+    #[error("no profile at {}; create one with `between init`", .path.display())]
+    NotFound {
+        /// The store file that was looked for.
+        path: PathBuf,
+    },
+    /// `create` found a file already at the path.
+    #[error(
+        "a profile already exists at {}; it was left untouched (use it, or move it aside first to start a new one)",
+        .path.display()
+    )]
+    AlreadyExists {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// The file is damaged: not a database, truncated, failing the integrity check.
+    #[error(
+        "the local store at {} is damaged ({detail}); it was left untouched — restore it from a backup or move it aside and pair this device again",
+        .path.display()
+    )]
+    Corrupt {
+        /// The store file.
+        path: PathBuf,
+        /// What is wrong, in a few words.
+        detail: String,
+    },
+    /// The file is a readable SQLite database (or a folder) that does not belong to Between.
+    #[error(
+        "{} is not a Between store ({detail}); it was left untouched — check the profile you asked for",
+        .path.display()
+    )]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        detail: String,
+    },
+    /// The store was written by a newer Between with a schema this build does not know.
+    #[error(
+        "the local store at {} was written by a newer version of Between (store format {found}, this version understands up to {supported}); upgrade Between to use it — the store was left untouched",
+        .path.display()
+    )]
+    TooNew {
+        /// The store file.
+        path: PathBuf,
+        /// The schema version found in the file.
+        found: i64,
+        /// The newest schema version this build understands.
+        supported: i64,
+    },
+    /// The file (or its folder) cannot be written.
+    #[error(
+        "the local store at {} is read-only; check the permissions of the file and of its folder",
+        .path.display()
+    )]
+    ReadOnly {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// Another process held the store's write lock for longer than the busy timeout.
+    #[error(
+        "the local store at {} is busy (another `between` command is using it); try again in a moment",
+        .path.display()
+    )]
+    Busy {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// The file system refused an operation on the store file.
+    #[error("cannot access the local store at {}: {source}", .path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Any other SQLite failure.
+    #[error("the local store at {} failed: {source}", .path.display())]
+    Database {
+        /// The store file.
+        path: PathBuf,
+        /// The underlying error.
+        source: rusqlite::Error,
+    },
+    /// No document has this id.
+    #[error("this profile holds no document with id {id:?}")]
+    UnknownDocument {
+        /// The id asked for.
+        id: String,
+    },
+    /// `add_document` was given an id that is already stored.
+    #[error("this profile already holds a document with id {id:?}; it was left unchanged")]
+    DuplicateDocumentId {
+        /// The id.
+        id: String,
+    },
+    /// Another document already has this label (compared case-insensitively).
+    #[error("this profile already has a document called {label:?}; choose another name")]
+    DuplicateLabel {
+        /// The label asked for.
+        label: String,
+    },
+}
+
+/// Who this device profile belongs to (one row, written once by [`Store::create`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProfileRecord {
+    /// "client" or "therapist".
+    pub(crate) role: String,
+    /// The person's display name (local only).
+    pub(crate) display_name: String,
+    /// The Automerge actor id this device writes with.
+    pub(crate) actor_id: Vec<u8>,
+    /// When the profile was created (Unix milliseconds).
+    pub(crate) created_at_ms: i64,
+}
+
+/// A summary of one stored document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DocumentRecord {
+    /// The document id.
+    pub(crate) id: String,
+    /// The local, human name of the document (unique per profile, case-insensitively).
+    pub(crate) label: String,
+    /// When it was added to this profile (Unix milliseconds).
+    pub(crate) created_at_ms: i64,
+    /// Number of appended chunks since the last compaction.
+    pub(crate) chunks: u32,
+    /// Stored bytes: the snapshot plus every chunk.
+    pub(crate) bytes: u64,
+}
+
+/// What the caller of this handle holds of a document in memory: the state it last loaded
+/// plus the chunks it appended since. [`Store::compact`] deletes only what is covered here.
+#[derive(Debug, Clone)]
+struct Seen {
+    /// The document's compaction generation when it was loaded.
+    generation: i64,
+    /// The highest chunk sequence number that was part of the load (0 if none).
+    through_seq: i64,
+    /// Chunks appended through this handle since that load.
+    own_seqs: Vec<i64>,
+}
+
+/// An open local store. See the module documentation for its transaction contract.
+#[derive(Debug)]
+pub(crate) struct Store {
+    /// The read-write connection.
+    conn: Connection,
+    /// The store file.
+    path: PathBuf,
+    /// Per document id: what this handle's caller has seen (for safe compaction).
+    seen: RefCell<HashMap<String, Seen>>,
+}
+
+/// Attaches the store path to a SQLite error.
+trait AtPath<T> {
+    /// Converts the error into a [`StoreError`] about the store at `path`.
+    fn at(self, path: &Path) -> Result<T, StoreError>;
+}
+
+impl<T> AtPath<T> for rusqlite::Result<T> {
+    fn at(self, path: &Path) -> Result<T, StoreError> {
+        self.map_err(|err| db_error(path, err))
+    }
+}
+
+/// Classifies a SQLite error: damage, contention, permissions, or anything else.
+fn db_error(path: &Path, err: rusqlite::Error) -> StoreError {
+    let path = path.to_path_buf();
+    match err.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StoreError::Corrupt {
+            path,
+            detail: "the file is not a SQLite database".to_owned(),
+        },
+        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path,
+            detail: format!("SQLite reports: {err}"),
+        },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { path },
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
+        _ => StoreError::Database { path, source: err },
+    }
+}
+
+/// Wraps an I/O error about `path`.
+fn io_error(path: &Path, source: io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Whether anything (even a dangling symlink) exists at `path`.
+fn exists(path: &Path) -> Result<bool, StoreError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(io_error(path, err)),
+    }
+}
+
+/// Appends `suffix` to the file name of `path` (for SQLite's `-wal`, `-shm`, `-journal`).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Removes a staging database and its side files, ignoring files that do not exist.
+fn remove_staging(tmp: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        // Best effort: a leftover staging file is harmless and has a name of its own.
+        let _ = std::fs::remove_file(with_suffix(tmp, suffix));
+    }
+}
+
+/// Sets the per-connection options every store connection uses.
+fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).at(path)?;
+    // Returns the resulting mode; a file system without WAL support keeps its rollback journal,
+    // which is just as durable with synchronous=FULL.
+    let _mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .at(path)?;
+    conn.pragma_update(None, "synchronous", "FULL").at(path)?;
+    conn.pragma_update(None, "foreign_keys", "ON").at(path)?;
+    Ok(())
+}
+
+/// Reads `PRAGMA user_version`.
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Brings a schema from version `from` to [`SCHEMA_VERSION`] inside the caller's transaction.
+fn apply_migrations(tx: &Transaction<'_>, from: i64) -> rusqlite::Result<()> {
+    for (version, sql) in (1_i64..).zip(MIGRATIONS.iter()) {
+        if version > from {
+            tx.execute_batch(sql)?;
+        }
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+}
+
+/// Inspects an existing store through a read-only connection, which cannot write to the file
+/// whatever state it is in. Returns its schema version.
+fn inspect(path: &Path) -> Result<i64, StoreError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return Err(StoreError::NotFound {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(err) => return Err(io_error(path, err)),
+    };
+    if !meta.is_file() {
+        return Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            detail: "it is not a regular file".to_owned(),
+        });
+    }
+    // The file's contents are left to SQLite: opening and closing the file directly would
+    // release SQLite's POSIX locks held by other connections of this process.
+    if meta.len() == 0 {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "the file is empty".to_owned(),
+        });
+    }
+    if meta.len() < MIN_SQLITE_FILE_LEN {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!(
+                "the file is only {} bytes long, too short for a SQLite database",
+                meta.len()
+            ),
+        });
+    }
+
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .at(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT).at(path)?;
+
+    let application_id: i32 = conn
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .at(path)?;
+    if application_id != APPLICATION_ID {
+        let detail = if application_id == 0 {
+            "it is a SQLite database of some other program".to_owned()
+        } else {
+            format!("it is a SQLite database of another program (application id {application_id:#010x})")
+        };
+        return Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            detail,
+        });
+    }
+
+    let version = user_version(&conn).at(path)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+
+    let mut problems = Vec::new();
+    conn.pragma_query(None, "quick_check", |row| {
+        let line: String = row.get(0)?;
+        if line != "ok" {
+            problems.push(line);
+        }
+        Ok(())
+    })
+    .at(path)?;
+    if let Some(first) = problems.first() {
+        let more = problems.len() - 1;
+        let detail = if more == 0 {
+            format!("integrity check failed: {first}")
+        } else {
+            format!("integrity check failed: {first} (and {more} more problems)")
+        };
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail,
+        });
+    }
+
+    if version < 1 {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "its schema version is missing".to_owned(),
+        });
+    }
+    Ok(version)
+}
+
+/// Builds a complete new store at the staging path `tmp` (errors name the final `path`).
+fn build_new_store(tmp: &Path, path: &Path, profile: &ProfileRecord) -> Result<(), StoreError> {
+    let mut conn = Connection::open_with_flags(
+        tmp,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .at(path)?;
+    configure(&conn, path)?;
+
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .at(path)?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID)
+        .at(path)?;
+    apply_migrations(&tx, 0).at(path)?;
+    tx.execute(
+        "INSERT INTO profile (id, role, display_name, actor_id, created_at_ms)
+         VALUES (1, ?1, ?2, ?3, ?4)",
+        params![
+            profile.role,
+            profile.display_name,
+            profile.actor_id,
+            profile.created_at_ms
+        ],
+    )
+    .at(path)?;
+    tx.commit().at(path)?;
+
+    // Move everything from the WAL into the main file, so the one file is complete on its own.
+    let (busy, _, _): (i64, i64, i64) = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .at(path)?;
+    if busy != 0 {
+        return Err(StoreError::Busy {
+            path: path.to_path_buf(),
+        });
+    }
+    conn.close().map_err(|(_, err)| db_error(path, err))?;
+
+    // Close does not report a failed final checkpoint; make sure nothing was left in the WAL.
+    match std::fs::metadata(with_suffix(tmp, "-wal")) {
+        Ok(meta) if meta.len() > 0 => Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source: io::Error::other("the new store could not be completely written"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Moves the finished staging file `tmp` to `path` without ever replacing an existing file.
+fn publish(tmp: &Path, path: &Path) -> Result<(), StoreError> {
+    match std::fs::hard_link(tmp, path) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(StoreError::AlreadyExists {
+                path: path.to_path_buf(),
+            })
+        }
+        // File systems without hard links: check, then rename (which would replace).
+        Err(_) => {
+            if exists(path)? {
+                return Err(StoreError::AlreadyExists {
+                    path: path.to_path_buf(),
+                });
+            }
+            std::fs::rename(tmp, path).map_err(|err| io_error(path, err))?;
+        }
+    }
+    sync_parent_dir(path);
+    Ok(())
+}
+
+/// Makes the new directory entry durable (best effort; not every platform supports it).
+fn sync_parent_dir(path: &Path) {
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(handle) = std::fs::File::open(dir) {
+            let _ = handle.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// The generation of a document, or `None` if it does not exist.
+fn generation_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT generation FROM documents WHERE id = ?1",
+        [id],
+        |row| row.get(0),
+    )
+    .optional()
+}
+
+/// Converts a count or length read from SQLite (never negative) to `u64`.
+fn non_negative(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+impl Store {
+    /// Creates a new store holding `profile` at `path`, which must not exist yet (its folder
+    /// must). Schema, application id and profile are written in one transaction into a staging
+    /// file next to `path`, which is moved into place only when complete.
+    pub(crate) fn create(path: &Path, profile: &ProfileRecord) -> Result<Store, StoreError> {
+        if exists(path)? {
+            return Err(StoreError::AlreadyExists {
+                path: path.to_path_buf(),
+            });
+        }
+        let Some(name) = path.file_name() else {
+            return Err(io_error(
+                path,
+                io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
+            ));
+        };
+        let tmp = path.with_file_name(format!(
+            ".{}.creating-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        remove_staging(&tmp);
+        let result = build_new_store(&tmp, path, profile).and_then(|()| publish(&tmp, path));
+        remove_staging(&tmp);
+        result?;
+        Store::open(path)
+    }
+
+    /// Opens the existing store at `path`. The file is first inspected read-only and refused,
+    /// untouched, if it is missing, damaged, not a Between store or from a newer Between; an
+    /// older store is then migrated in one transaction.
+    pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
+        let version = inspect(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|err| match err.sqlite_error_code() {
+            Some(ErrorCode::CannotOpen) if !path.exists() => StoreError::NotFound {
+                path: path.to_path_buf(),
+            },
+            _ => db_error(path, err),
+        })?;
+        if conn.is_readonly(MAIN_DB).at(path)? {
+            return Err(StoreError::ReadOnly {
+                path: path.to_path_buf(),
+            });
+        }
+        configure(&conn, path)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            seen: RefCell::new(HashMap::new()),
+        };
+        if version < SCHEMA_VERSION {
+            store.migrate()?;
+        }
+        Ok(store)
+    }
+
+    /// Applies the missing migrations in one transaction (re-checking the version under the
+    /// write lock, since another process may have migrated meanwhile).
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(path)?;
+        let version = user_version(&tx).at(path)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            apply_migrations(&tx, version).at(path)?;
+            tx.commit().at(path)?;
+        }
+        Ok(())
+    }
+
+    /// The store file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The profile this store belongs to.
+    pub(crate) fn profile(&self) -> Result<ProfileRecord, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT role, display_name, actor_id, created_at_ms FROM profile WHERE id = 1",
+                [],
+                |row| {
+                    Ok(ProfileRecord {
+                        role: row.get(0)?,
+                        display_name: row.get(1)?,
+                        actor_id: row.get(2)?,
+                        created_at_ms: row.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .at(&self.path)?
+            .ok_or_else(|| StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: "its profile record is missing".to_owned(),
+            })
+    }
+
+    /// Every stored document, oldest first.
+    pub(crate) fn documents(&self) -> Result<Vec<DocumentRecord>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT d.id, d.label, d.created_at_ms, length(d.snapshot),
+                        (SELECT count(*) FROM document_chunks c WHERE c.document_id = d.id),
+                        (SELECT coalesce(sum(length(c.data)), 0)
+                           FROM document_chunks c WHERE c.document_id = d.id)
+                   FROM documents d
+                  ORDER BY d.created_at_ms, d.label, d.id",
+            )
+            .at(path)?;
+        let rows = stmt
+            .query_map([], |row| {
+                let snapshot_len: i64 = row.get(3)?;
+                let chunks: i64 = row.get(4)?;
+                let chunk_bytes: i64 = row.get(5)?;
+                Ok(DocumentRecord {
+                    id: row.get(0)?,
+                    label: row.get(1)?,
+                    created_at_ms: row.get(2)?,
+                    chunks: u32::try_from(chunks).unwrap_or(u32::MAX),
+                    bytes: non_negative(snapshot_len).saturating_add(non_negative(chunk_bytes)),
+                })
+            })
+            .at(path)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
+    }
+
+    /// Adds a new document with its first full save, in one transaction. Refuses an id or a
+    /// label (compared case-insensitively) that is already taken.
+    pub(crate) fn add_document(
+        &mut self,
+        id: &str,
+        label: &str,
+        created_at_ms: i64,
+        snapshot: &[u8],
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(path)?;
+        if generation_of(&tx, id).at(path)?.is_some() {
+            return Err(StoreError::DuplicateDocumentId { id: id.to_owned() });
+        }
+        let taken: Option<String> = tx
+            .query_row(
+                "SELECT id FROM documents WHERE label = ?1",
+                [label],
+                |row| row.get(0),
+            )
+            .optional()
+            .at(path)?;
+        if taken.is_some() {
+            return Err(StoreError::DuplicateLabel {
+                label: label.to_owned(),
+            });
+        }
+        tx.execute(
+            "INSERT INTO documents (id, label, created_at_ms, snapshot, generation)
+             VALUES (?1, ?2, ?3, ?4, 0)",
+            params![id, label, created_at_ms, snapshot],
+        )
+        .at(path)?;
+        tx.commit().at(path)?;
+        self.seen.get_mut().insert(
+            id.to_owned(),
+            Seen {
+                generation: 0,
+                through_seq: 0,
+                own_seqs: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The stored bytes of a document: its snapshot followed by every appended chunk in order,
+    /// read in one transaction. Automerge's `load` accepts this concatenation.
+    pub(crate) fn load_document(&self, id: &str) -> Result<Vec<u8>, StoreError> {
+        let path = &self.path;
+        let tx = self.conn.unchecked_transaction().at(path)?;
+        let (mut bytes, generation): (Vec<u8>, i64) = tx
+            .query_row(
+                "SELECT snapshot, generation FROM documents WHERE id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .at(path)?
+            .ok_or_else(|| StoreError::UnknownDocument { id: id.to_owned() })?;
+        let mut through_seq = 0;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT seq, data FROM document_chunks WHERE document_id = ?1 ORDER BY seq",
+                )
+                .at(path)?;
+            let mut rows = stmt.query([id]).at(path)?;
+            while let Some(row) = rows.next().at(path)? {
+                through_seq = row.get(0).at(path)?;
+                let chunk = row
+                    .get_ref(1)
+                    .and_then(|value| value.as_blob().map_err(rusqlite::Error::from))
+                    .at(path)?;
+                bytes.extend_from_slice(chunk);
+            }
+        }
+        tx.commit().at(path)?;
+        self.seen.borrow_mut().insert(
+            id.to_owned(),
+            Seen {
+                generation,
+                through_seq,
+                own_seqs: Vec::new(),
+            },
+        );
+        Ok(bytes)
+    }
+
+    /// Appends one chunk of changes (an Automerge incremental save) to a document, committed in
+    /// one transaction before returning. Empty `changes` is a no-op.
+    pub(crate) fn append_changes(&mut self, id: &str, changes: &[u8]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(path)?;
+        if generation_of(&tx, id).at(path)?.is_none() {
+            return Err(StoreError::UnknownDocument { id: id.to_owned() });
+        }
+        tx.execute(
+            "INSERT INTO document_chunks (document_id, data) VALUES (?1, ?2)",
+            params![id, changes],
+        )
+        .at(path)?;
+        let seq = tx.last_insert_rowid();
+        tx.commit().at(path)?;
+        if let Some(seen) = self.seen.get_mut().get_mut(id) {
+            seen.own_seqs.push(seq);
+        }
+        Ok(())
+    }
+
+    /// Whether a document's appended chunks have grown enough to be worth compacting: more than
+    /// [`COMPACT_AFTER_CHUNKS`] chunks, or more appended bytes than the snapshot holds (and at
+    /// least [`COMPACT_MIN_BYTES`]).
+    pub(crate) fn needs_compaction(&self, id: &str) -> Result<bool, StoreError> {
+        let (snapshot_len, chunks, chunk_bytes): (i64, i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT length(d.snapshot),
+                        (SELECT count(*) FROM document_chunks c WHERE c.document_id = d.id),
+                        (SELECT coalesce(sum(length(c.data)), 0)
+                           FROM document_chunks c WHERE c.document_id = d.id)
+                   FROM documents d WHERE d.id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()
+            .at(&self.path)?
+            .ok_or_else(|| StoreError::UnknownDocument { id: id.to_owned() })?;
+        let chunk_bytes = non_negative(chunk_bytes);
+        Ok(non_negative(chunks) > COMPACT_AFTER_CHUNKS
+            || chunk_bytes > non_negative(snapshot_len).max(COMPACT_MIN_BYTES))
+    }
+
+    /// Replaces a document's snapshot with `snapshot` (a full save of the document as last
+    /// loaded through this handle, plus the changes appended through it since) and deletes the
+    /// chunks that snapshot covers, in one transaction.
+    ///
+    /// Returns `false` and changes nothing if this handle has not loaded (or added) the document,
+    /// or if another process compacted it since: the snapshot might then miss changes.
+    /// Chunks appended by other processes since the load are kept. Either way no change is lost.
+    pub(crate) fn compact(&mut self, id: &str, snapshot: &[u8]) -> Result<bool, StoreError> {
+        let Some(seen) = self.seen.get_mut().get(id).cloned() else {
+            return Ok(false);
+        };
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(path)?;
+        let Some(generation) = generation_of(&tx, id).at(path)? else {
+            return Err(StoreError::UnknownDocument { id: id.to_owned() });
+        };
+        if generation != seen.generation {
+            drop(tx);
+            self.seen.get_mut().remove(id);
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE documents SET snapshot = ?2, generation = generation + 1 WHERE id = ?1",
+            params![id, snapshot],
+        )
+        .at(path)?;
+        tx.execute(
+            "DELETE FROM document_chunks WHERE document_id = ?1 AND seq <= ?2",
+            params![id, seen.through_seq],
+        )
+        .at(path)?;
+        {
+            let mut delete = tx
+                .prepare("DELETE FROM document_chunks WHERE document_id = ?1 AND seq = ?2")
+                .at(path)?;
+            for seq in &seen.own_seqs {
+                delete.execute(params![id, seq]).at(path)?;
+            }
+        }
+        tx.commit().at(path)?;
+        self.seen.get_mut().insert(
+            id.to_owned(),
+            Seen {
+                generation: generation + 1,
+                through_seq: seen.through_seq,
+                own_seqs: Vec::new(),
+            },
+        );
+        Ok(true)
+    }
+
+    /// Renames a document, in one transaction. Refuses a label another document already has
+    /// (compared case-insensitively).
+    pub(crate) fn rename_document(&mut self, id: &str, label: &str) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(path)?;
+        if generation_of(&tx, id).at(path)?.is_none() {
+            return Err(StoreError::UnknownDocument { id: id.to_owned() });
+        }
+        let taken: Option<String> = tx
+            .query_row(
+                "SELECT id FROM documents WHERE label = ?1 AND id <> ?2",
+                [label, id],
+                |row| row.get(0),
+            )
+            .optional()
+            .at(path)?;
+        if taken.is_some() {
+            return Err(StoreError::DuplicateLabel {
+                label: label.to_owned(),
+            });
+        }
+        tx.execute(
+            "UPDATE documents SET label = ?2 WHERE id = ?1",
+            params![id, label],
+        )
+        .at(path)?;
+        tx.commit().at(path)
+    }
+
+    /// Stores a profile setting (replacing any previous value), in one transaction.
+    pub(crate) fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(path)?;
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
+        .at(path)?;
+        tx.commit().at(path)
+    }
+
+    /// Reads a profile setting, `None` if it was never set.
+    pub(crate) fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()
+            .at(&self.path)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use tempfile::TempDir;
+
+    fn sample_profile() -> ProfileRecord {
+        ProfileRecord {
+            role: "client".to_owned(),
+            display_name: "Sam".to_owned(),
+            actor_id: (1..=16).collect(),
+            created_at_ms: 1_700_000_000_000,
+        }
+    }
+
+    fn fresh() -> (TempDir, PathBuf, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        let store = Store::create(&path, &sample_profile()).unwrap();
+        (dir, path, store)
+    }
+
+    /// Deterministic pseudo-random bytes (xorshift), so no extra dependency is needed.
+    fn noise(len: usize, mut state: u64) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn create_then_open_round_trip() {
+        let (dir, path, store) = fresh();
+        assert_eq!(store.profile().unwrap(), sample_profile());
+        assert_eq!(store.path(), path);
+        assert!(store.documents().unwrap().is_empty());
+        drop(store);
+
+        // No staging file is left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().all(|name| !name.contains("creating")),
+            "{names:?}"
+        );
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.profile().unwrap(), sample_profile());
+        let mode: String = store
+            .conn
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = store
+            .conn
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+        let fk: i64 = store
+            .conn
+            .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
+        let app: i32 = store
+            .conn
+            .pragma_query_value(None, "application_id", |row| row.get(0))
+            .unwrap();
+        assert_eq!(app, APPLICATION_ID);
+    }
+
+    #[test]
+    fn create_refuses_an_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        std::fs::write(&path, b"precious").unwrap();
+        let err = Store::create(&path, &sample_profile()).unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+        assert!(err.to_string().contains("a profile already exists at"));
+        assert!(err.to_string().contains(&path.display().to_string()));
+        assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+
+        let (_dir, path, store) = fresh();
+        drop(store);
+        let before = std::fs::read(&path).unwrap();
+        let err = Store::create(&path, &sample_profile()).unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn open_refuses_a_missing_file_without_creating_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("between init"), "{message}");
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn random_bytes_are_reported_as_damage_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        let bytes = noise(16 * 1024, 0x9E37_79B9_7F4A_7C15);
+        std::fs::write(&path, &bytes).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("is damaged"), "{message}");
+        assert!(message.contains("left untouched"), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+
+    #[test]
+    fn empty_and_tiny_files_are_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        std::fs::write(&path, b"").unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+
+        std::fs::write(&path, b"SQLite format 3\0").unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"SQLite format 3\0");
+    }
+
+    #[test]
+    fn a_folder_is_not_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    }
+
+    #[test]
+    fn another_programs_database_is_refused_untouched() {
+        for application_id in [0_i32, 0x1234_5678] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("store.sqlite3");
+            {
+                let conn = Connection::open(&path).unwrap();
+                conn.execute_batch(
+                    "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');",
+                )
+                .unwrap();
+                conn.pragma_update(None, "application_id", application_id)
+                    .unwrap();
+                conn.pragma_update(None, "user_version", 1).unwrap();
+            }
+            let before = std::fs::read(&path).unwrap();
+            let err = Store::open(&path).unwrap_err();
+            assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+            assert!(err.to_string().contains("not a Between store"), "{err}");
+            assert_eq!(std::fs::read(&path).unwrap(), before);
+        }
+    }
+
+    #[test]
+    fn a_newer_store_asks_for_an_upgrade_and_is_left_untouched() {
+        let (_dir, path, store) = fresh();
+        drop(store);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 1),
+            "{err}"
+        );
+        assert!(err.to_string().contains("upgrade Between"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn a_truncated_store_is_an_error_and_left_untouched() {
+        let (dir, path, mut store) = fresh();
+        store
+            .add_document("doc-1", "Sam", 1, &noise(40 * 1024, 7))
+            .unwrap();
+        store.append_changes("doc-1", &noise(9000, 8)).unwrap();
+        drop(store);
+
+        let copy = dir.path().join("copy.sqlite3");
+        std::fs::copy(&path, &copy).unwrap();
+        let len = std::fs::metadata(&copy).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&copy)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+        let before = std::fs::read(&copy).unwrap();
+        let err = Store::open(&copy).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert_eq!(std::fs::read(&copy).unwrap(), before);
+
+        // The original is still fine.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.documents().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn appended_chunks_load_in_order_after_the_snapshot() {
+        let (_dir, path, mut store) = fresh();
+        store.add_document("doc-1", "Sam", 5, b"SNAP").unwrap();
+        store.append_changes("doc-1", b"one").unwrap();
+        store.append_changes("doc-1", b"").unwrap();
+        store.append_changes("doc-1", b"two").unwrap();
+        store.append_changes("doc-1", b"three").unwrap();
+        assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPonetwothree");
+        drop(store);
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPonetwothree");
+        let docs = store.documents().unwrap();
+        assert_eq!(
+            docs,
+            vec![DocumentRecord {
+                id: "doc-1".to_owned(),
+                label: "Sam".to_owned(),
+                created_at_ms: 5,
+                chunks: 3,
+                bytes: 15,
+            }]
+        );
+    }
+
+    #[test]
+    fn unknown_documents_are_reported() {
+        let (_dir, _path, mut store) = fresh();
+        for err in [
+            store.load_document("nope").unwrap_err(),
+            store.append_changes("nope", b"x").unwrap_err(),
+            store.needs_compaction("nope").unwrap_err(),
+            store.rename_document("nope", "New").unwrap_err(),
+        ] {
+            assert!(matches!(err, StoreError::UnknownDocument { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn compact_replaces_snapshot_and_chunks() {
+        let (_dir, path, mut store) = fresh();
+        store.add_document("doc-1", "Sam", 5, b"SNAP").unwrap();
+        store.append_changes("doc-1", b"one").unwrap();
+        store.append_changes("doc-1", b"two").unwrap();
+        assert!(store.compact("doc-1", b"FULL").unwrap());
+        assert_eq!(store.load_document("doc-1").unwrap(), b"FULL");
+        store.append_changes("doc-1", b"three").unwrap();
+        assert!(store.compact("doc-1", b"FULL2").unwrap());
+        drop(store);
+
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.load_document("doc-1").unwrap(), b"FULL2");
+        let doc = &store.documents().unwrap()[0];
+        assert_eq!((doc.chunks, doc.bytes), (0, 5));
+        store.append_changes("doc-1", b"four").unwrap();
+        assert_eq!(store.load_document("doc-1").unwrap(), b"FULL2four");
+    }
+
+    #[test]
+    fn compaction_keeps_chunks_it_did_not_see() {
+        let (_dir, path, mut mine) = fresh();
+        mine.add_document("doc-1", "Sam", 5, b"SNAP").unwrap();
+        mine.append_changes("doc-1", b"a").unwrap();
+        let mut theirs = Store::open(&path).unwrap();
+
+        assert_eq!(mine.load_document("doc-1").unwrap(), b"SNAPa");
+        theirs.append_changes("doc-1", b"B").unwrap(); // e.g. `between sync --watch`
+        mine.append_changes("doc-1", b"c").unwrap();
+        // `mine` holds SNAP + a + c in memory, not B.
+        assert!(mine.compact("doc-1", b"FULL").unwrap());
+        assert_eq!(theirs.load_document("doc-1").unwrap(), b"FULLB");
+
+        // A handle that never loaded the document does not compact it.
+        let mut other = Store::open(&path).unwrap();
+        assert!(!other.compact("doc-1", b"X").unwrap());
+
+        // After someone else compacted, a stale handle does not overwrite their snapshot.
+        assert!(theirs.compact("doc-1", b"FULL+B").unwrap());
+        mine.append_changes("doc-1", b"d").unwrap();
+        assert!(!mine.compact("doc-1", b"stale").unwrap());
+        assert_eq!(mine.load_document("doc-1").unwrap(), b"FULL+Bd");
+    }
+
+    #[test]
+    fn needs_compaction_thresholds() {
+        let (_dir, _path, mut store) = fresh();
+        let snapshot = vec![0_u8; 10_000];
+        store.add_document("doc-1", "Sam", 5, &snapshot).unwrap();
+        assert!(!store.needs_compaction("doc-1").unwrap());
+        for _ in 0..COMPACT_AFTER_CHUNKS {
+            store.append_changes("doc-1", b"x").unwrap();
+        }
+        assert!(!store.needs_compaction("doc-1").unwrap());
+        store.append_changes("doc-1", b"x").unwrap();
+        assert!(store.needs_compaction("doc-1").unwrap());
+
+        store.add_document("doc-2", "Alex", 6, &snapshot).unwrap();
+        store.append_changes("doc-2", &vec![1_u8; 9_000]).unwrap();
+        assert!(!store.needs_compaction("doc-2").unwrap());
+        store.append_changes("doc-2", &vec![1_u8; 1_001]).unwrap();
+        assert!(store.needs_compaction("doc-2").unwrap());
+
+        // A tiny snapshot is not rewritten for every small edit.
+        store.add_document("doc-3", "Kim", 7, b"tiny").unwrap();
+        store.append_changes("doc-3", &[2_u8; 100]).unwrap();
+        assert!(!store.needs_compaction("doc-3").unwrap());
+        store.append_changes("doc-3", &[2_u8; 4_000]).unwrap();
+        assert!(store.needs_compaction("doc-3").unwrap());
+    }
+
+    #[test]
+    fn duplicate_ids_and_labels_are_refused() {
+        let (_dir, _path, mut store) = fresh();
+        store.add_document("doc-1", "Sam", 5, b"SNAP").unwrap();
+        let err = store.add_document("doc-1", "Other", 6, b"X").unwrap_err();
+        assert!(
+            matches!(err, StoreError::DuplicateDocumentId { .. }),
+            "{err}"
+        );
+        let err = store.add_document("doc-2", "sam", 6, b"X").unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateLabel { .. }), "{err}");
+        assert!(err.to_string().contains("choose another name"), "{err}");
+        assert_eq!(store.documents().unwrap().len(), 1);
+        assert_eq!(store.load_document("doc-1").unwrap(), b"SNAP");
+
+        store.add_document("doc-2", "Alex", 6, b"X").unwrap();
+        let err = store.rename_document("doc-2", "SAM").unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateLabel { .. }), "{err}");
+        store.rename_document("doc-2", "Alex B.").unwrap();
+        store.rename_document("doc-1", "sam").unwrap(); // changing only the case is fine
+        let labels: Vec<_> = store
+            .documents()
+            .unwrap()
+            .into_iter()
+            .map(|doc| doc.label)
+            .collect();
+        assert_eq!(labels, ["sam", "Alex B."]);
+    }
+
+    #[test]
+    fn settings_round_trip() {
+        let (_dir, path, mut store) = fresh();
+        assert_eq!(store.get_setting("relay").unwrap(), None);
+        store.set_setting("relay", "wss://a.example").unwrap();
+        store.set_setting("relay", "wss://b.example").unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.get_setting("relay").unwrap().as_deref(),
+            Some("wss://b.example")
+        );
+    }
+
+    #[test]
+    fn a_store_without_schema_version_is_damage() {
+        let (_dir, path, store) = fresh();
+        drop(store);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", 0).unwrap();
+        }
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    }
+}

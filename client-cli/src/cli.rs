@@ -406,6 +406,13 @@ pub(crate) enum ClientCommand {
     },
     /// List your clients.
     List,
+    /// Change the name a client is listed under on this device.
+    Rename {
+        /// The client's current name (or id prefix).
+        name: String,
+        /// The new name.
+        new_name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

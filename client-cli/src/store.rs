@@ -1,5 +1,5 @@
-//! The local store of one device profile: a single SQLite file holding the profile record,
-//! small settings, and every homework document this device replicates.
+//! The local store of one device profile: a single SQLite file holding the profile record and
+//! every homework document this device replicates.
 //!
 //! # Layout
 //!
@@ -37,9 +37,6 @@
 //! store from version `n` to `n + 1`. Opening an older store applies the missing migrations in one
 //! transaction; a newer one is refused with an "upgrade Between" error.
 
-// used by the commands being written
-#![allow(dead_code)]
-
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
@@ -75,7 +72,7 @@ pub(crate) const COMPACT_MIN_BYTES: u64 = 4096;
 /// Smallest possible SQLite database file (one page of the minimum page size).
 const MIN_SQLITE_FILE_LEN: u64 = 512;
 
-/// Version 1: profile, settings, documents (snapshot) and their appended chunks.
+/// Version 1: profile, documents (snapshot) and their appended chunks.
 const SCHEMA_V1: &str = "
 CREATE TABLE profile (
     id            INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
@@ -83,11 +80,6 @@ CREATE TABLE profile (
     display_name  TEXT    NOT NULL,
     actor_id      BLOB    NOT NULL,
     created_at_ms INTEGER NOT NULL
-) STRICT;
-
-CREATE TABLE settings (
-    key   TEXT NOT NULL PRIMARY KEY,
-    value TEXT NOT NULL
 ) STRICT;
 
 CREATE TABLE documents (
@@ -930,32 +922,6 @@ impl Store {
         .at(path)?;
         tx.commit().at(path)
     }
-
-    /// Stores a profile setting (replacing any previous value), in one transaction.
-    pub(crate) fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
-        let path = &self.path;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .at(path)?;
-        tx.execute(
-            "INSERT INTO settings (key, value) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [key, value],
-        )
-        .at(path)?;
-        tx.commit().at(path)
-    }
-
-    /// Reads a profile setting, `None` if it was never set.
-    pub(crate) fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
-                row.get(0)
-            })
-            .optional()
-            .at(&self.path)
-    }
 }
 
 #[cfg(test)]
@@ -1311,20 +1277,6 @@ mod tests {
             .map(|doc| doc.label)
             .collect();
         assert_eq!(labels, ["sam", "Alex B."]);
-    }
-
-    #[test]
-    fn settings_round_trip() {
-        let (_dir, path, mut store) = fresh();
-        assert_eq!(store.get_setting("relay").unwrap(), None);
-        store.set_setting("relay", "wss://a.example").unwrap();
-        store.set_setting("relay", "wss://b.example").unwrap();
-        drop(store);
-        let store = Store::open(&path).unwrap();
-        assert_eq!(
-            store.get_setting("relay").unwrap().as_deref(),
-            Some("wss://b.example")
-        );
     }
 
     #[test]

@@ -420,12 +420,14 @@ impl HomeworkDoc {
         }
         self.change("adjust assignment", now, |data| {
             let assignment = assignment_mut(data, id)?;
-            let mut record = |kind, from: String, to: String| {
-                assignment.history.push(Adjustment {
+            let mut history = Vec::new();
+            let mut record = |kind, from: String, to: String, previous_schedule| {
+                history.push(Adjustment {
                     id: AdjustmentId::random(),
                     kind,
                     from,
                     to,
+                    previous_schedule,
                     why: why.clone(),
                     by: by.clone(),
                     at: now,
@@ -438,6 +440,7 @@ impl HomeworkDoc {
                         AdjustmentKind::Frequency,
                         describe_schedule(&assignment.schedule),
                         describe_schedule(&schedule),
+                        Some(assignment.schedule.clone()),
                     );
                     assignment.schedule = schedule;
                     changed = true;
@@ -449,6 +452,7 @@ impl HomeworkDoc {
                         AdjustmentKind::Duration,
                         describe_minutes(assignment.minutes),
                         describe_minutes(minutes),
+                        None,
                     );
                     assignment.minutes = minutes;
                     changed = true;
@@ -461,12 +465,14 @@ impl HomeworkDoc {
                         AdjustmentKind::Focus,
                         assignment.focus.clone().unwrap_or_else(|| "(none)".into()),
                         focus.clone().unwrap_or_else(|| "(none)".into()),
+                        None,
                     );
                     assignment.focus = focus;
                     changed = true;
                 }
             }
             if changed {
+                assignment.history.extend(history);
                 Ok(())
             } else {
                 Err(DocError::NotAllowed(
@@ -498,6 +504,7 @@ impl HomeworkDoc {
                 kind: AdjustmentKind::Status,
                 from: assignment.status.as_str().to_string(),
                 to: status.as_str().to_string(),
+                previous_schedule: None,
                 why: why.trim().to_string(),
                 by: by.clone(),
                 at: now,

@@ -235,6 +235,9 @@ pub struct Adjustment {
     pub from: String,
     /// The new value, as shown to people.
     pub to: String,
+    /// For frequency changes: the schedule before the change, so progress counts the days
+    /// before the change by the schedule that applied then.
+    pub previous_schedule: Option<Schedule>,
     /// Why it changed.
     pub why: String,
     /// Who changed it.

@@ -16,7 +16,7 @@
 
 use crate::ids::{AssignmentId, GoalId, TemplateId};
 use crate::model::{Entry, EntryStatus, Frequency, GoalStatus, HomeworkData};
-use crate::schedule::{active_on, done_on, occurrences};
+use crate::schedule::{active_on, assignment_occurrences, done_on, first_day};
 use crate::template::{EntryKind, FieldValue};
 use crate::time::Day;
 use serde::Serialize;
@@ -204,14 +204,13 @@ fn adherence(data: &HomeworkData, today: Day) -> Vec<Adherence> {
         .assignments
         .iter()
         .map(|(id, assignment)| {
-            let schedule = &assignment.schedule;
             // A once-assignment may be done before its due day; other schedules only up to today.
-            let until = match schedule.frequency {
+            let until = match assignment.schedule.frequency {
                 Frequency::Once { due } => due.max(today),
                 _ => today,
             };
             let mut history: Vec<bool> = Vec::new();
-            for day in occurrences(schedule, schedule.starts_on, until) {
+            for day in assignment_occurrences(assignment, first_day(assignment), until) {
                 let done = done_on(data, id, assignment, day);
                 if done || (day < today && active_on(assignment, day)) {
                     history.push(done);

@@ -215,6 +215,60 @@ pub fn occurrences(schedule: &Schedule, from: Day, to: Day) -> Vec<Day> {
     days
 }
 
+/// The schedule that applied to the assignment on `day`.
+///
+/// A frequency change keeps the schedule it replaced (`previous_schedule`); the new schedule
+/// applies from the (UTC) day of the change on, the old one before it. So changing a daily
+/// assignment to weekly does not turn the daily days already kept into misses.
+pub fn schedule_on(assignment: &Assignment, day: Day) -> &Schedule {
+    let mut changes: Vec<(&Timestamp, &Schedule)> = assignment
+        .history
+        .iter()
+        .filter(|adj| adj.kind == AdjustmentKind::Frequency)
+        .filter_map(|adj| adj.previous_schedule.as_ref().map(|prev| (&adj.at, prev)))
+        .collect();
+    changes.sort_by_key(|(at, _)| **at);
+    changes
+        .into_iter()
+        .find(|(at, _)| Day(at.to_datetime().date_naive()) > day)
+        .map_or(&assignment.schedule, |(_, previous)| previous)
+}
+
+/// Every day from `from` to `to` (inclusive) the assignment was scheduled on, by the schedule
+/// that applied on each day (see [`schedule_on`]), oldest first.
+pub fn assignment_occurrences(assignment: &Assignment, from: Day, to: Day) -> Vec<Day> {
+    let mut boundaries: Vec<Day> = assignment
+        .history
+        .iter()
+        .filter(|adj| adj.kind == AdjustmentKind::Frequency && adj.previous_schedule.is_some())
+        .map(|adj| Day(adj.at.to_datetime().date_naive()))
+        .filter(|day| *day > from && *day <= to)
+        .collect();
+    boundaries.sort();
+    boundaries.dedup();
+    let mut days = Vec::new();
+    let mut start = from;
+    for boundary in boundaries.into_iter().chain(std::iter::once(to.succ())) {
+        let end = boundary.pred();
+        if start <= end {
+            days.extend(occurrences(schedule_on(assignment, start), start, end));
+        }
+        start = boundary;
+    }
+    days.dedup();
+    days
+}
+
+/// The earliest day any schedule of the assignment (current or replaced) starts.
+pub fn first_day(assignment: &Assignment) -> Day {
+    assignment
+        .history
+        .iter()
+        .filter_map(|adj| adj.previous_schedule.as_ref())
+        .map(|s| s.starts_on)
+        .fold(assignment.schedule.starts_on, Day::min)
+}
+
 fn parse_status(name: &str) -> Option<AssignmentStatus> {
     match name.trim().to_ascii_lowercase().as_str() {
         "active" => Some(AssignmentStatus::Active),
@@ -282,6 +336,8 @@ pub enum DueState {
     Due,
     /// A once-assignment whose due day has passed without a complete entry.
     Overdue,
+    /// A daily or weekly occurrence on a past day that was not done.
+    Missed,
 }
 
 /// One occurrence of an assignment that is (or was) due.
@@ -295,7 +351,7 @@ pub struct DueItem {
     pub template: TemplateId,
     /// The day the occurrence is for (the due day for once-assignments, also when overdue).
     pub day: Day,
-    /// Done, in progress, due or overdue.
+    /// Done, in progress, due, overdue or missed.
     pub state: DueState,
 }
 
@@ -354,22 +410,29 @@ fn sort_items(items: &mut [DueItem]) {
 }
 
 /// What is due on `today`: every assignment active today whose schedule falls on today (whatever
-/// its state, so done ones can be shown ticked off), plus every once-assignment still active
-/// whose due day has passed without a complete entry (state [`DueState::Overdue`], `day` = its
-/// due day). Sorted by day, then title.
+/// its state, so done ones can be shown ticked off); every once-assignment still to do whose
+/// window has opened (`day` = its due day, state due or in progress); and every once-assignment
+/// whose due day has passed without a complete entry (state [`DueState::Overdue`]). Sorted by
+/// day, then title.
 pub fn due_today(data: &HomeworkData, today: Day) -> Vec<DueItem> {
     let mut items = Vec::new();
     for (id, assignment) in &data.assignments {
         if !active_on(assignment, today) {
             continue;
         }
-        let schedule = &assignment.schedule;
+        let schedule = schedule_on(assignment, today);
         if occurs_on(schedule, today) {
             let state = entry_state(data, id, assignment, today).unwrap_or(DueState::Due);
             items.push(item(id, assignment, today, state));
         } else if let Frequency::Once { due } = schedule.frequency {
-            if due < today && occurs_on(schedule, due) && !done_on(data, id, assignment, due) {
+            let state = entry_state(data, id, assignment, due);
+            if state == Some(DueState::Done) || !occurs_on(schedule, due) {
+                continue;
+            }
+            if due < today {
                 items.push(item(id, assignment, due, DueState::Overdue));
+            } else if schedule.starts_on <= today {
+                items.push(item(id, assignment, due, state.unwrap_or(DueState::Due)));
             }
         }
     }
@@ -378,17 +441,28 @@ pub fn due_today(data: &HomeworkData, today: Day) -> Vec<DueItem> {
 }
 
 /// Every occurrence from `from` to `to` (inclusive) of every assignment active on that day, for
-/// views such as "this week". States are [`DueState::Done`], [`DueState::InProgress`] or
-/// [`DueState::Due`]; this function knows no `today`, so it never says overdue (use
-/// [`due_today`] for that). Sorted by day, then title.
-pub fn due_between(data: &HomeworkData, from: Day, to: Day) -> Vec<DueItem> {
+/// views such as "this week". Past occurrences not done are [`DueState::Missed`] (or
+/// [`DueState::Overdue`] for a once-assignment); today's and later ones are due, in progress or
+/// done. Sorted by day, then title.
+pub fn due_between(data: &HomeworkData, from: Day, to: Day, today: Day) -> Vec<DueItem> {
     let mut items = Vec::new();
     for (id, assignment) in &data.assignments {
-        for day in occurrences(&assignment.schedule, from, to) {
+        for day in assignment_occurrences(assignment, from, to) {
             if !active_on(assignment, day) {
                 continue;
             }
-            let state = entry_state(data, id, assignment, day).unwrap_or(DueState::Due);
+            let state = match entry_state(data, id, assignment, day) {
+                Some(state) if state == DueState::Done || day >= today => state,
+                _ if day >= today => DueState::Due,
+                _ if matches!(
+                    schedule_on(assignment, day).frequency,
+                    Frequency::Once { .. }
+                ) =>
+                {
+                    DueState::Overdue
+                }
+                _ => DueState::Missed,
+            };
             items.push(item(id, assignment, day, state));
         }
     }
@@ -423,7 +497,7 @@ pub(crate) mod testkit {
         Timestamp::from_datetime(day.0.and_hms_opt(12, 0, 0).unwrap().and_utc())
     }
 
-    fn therapist() -> Author {
+    pub(crate) fn therapist() -> Author {
         Author::new(Role::Therapist, "Dr T")
     }
 
@@ -505,6 +579,7 @@ pub(crate) mod testkit {
                 kind: AdjustmentKind::Status,
                 from: assignment.status.as_str().into(),
                 to: to.as_str().into(),
+                previous_schedule: None,
                 why: String::new(),
                 by: therapist(),
                 at: noon(on),
@@ -613,8 +688,10 @@ pub(crate) mod testkit {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use super::testkit::{d, Doc};
+    use super::testkit::{d, noon, therapist, Doc};
     use super::*;
+    use crate::ids::AdjustmentId;
+    use crate::model::Adjustment;
 
     fn schedule(frequency: &str, starts_on: &str, ends_on: Option<&str>) -> Schedule {
         Schedule {
@@ -905,7 +982,7 @@ mod tests {
         doc.draft(&drafty, today);
         doc.done(&once_done, "2026-03-02"); // done early
         doc.draft(&overdue, "2026-03-08"); // a draft does not stop it being overdue
-        let _ = (weekly_other, once_future);
+        let _ = weekly_other;
 
         let items = due_today(&doc.data, d(today));
         let got: Vec<(&str, String, DueState)> = items
@@ -924,8 +1001,11 @@ mod tests {
                 ("Mood check-in", today.to_string(), DueState::Due),
                 ("Thought record", today.to_string(), DueState::InProgress),
                 ("Walk", today.to_string(), DueState::Done),
+                // Due later, but its window is open, so it shows with its due day.
+                ("Plan trip", "2026-03-20".to_string(), DueState::Due),
             ]
         );
+        assert_eq!(items[5].assignment, once_future);
         assert_eq!(items[0].assignment, overdue);
         assert_eq!(items[0].template.as_str(), "journal");
         assert!(items
@@ -957,7 +1037,7 @@ mod tests {
         doc.draft(&walk, "2026-03-11");
         doc.set_status(&walk, "2026-03-13", AssignmentStatus::Paused);
         let _ = (letter, ended);
-        let items = due_between(&doc.data, d("2026-03-09"), d("2026-03-15"));
+        let items = due_between(&doc.data, d("2026-03-09"), d("2026-03-15"), d("2026-03-10"));
         let got: Vec<(String, &str, DueState)> = items
             .iter()
             .map(|i| (i.day.to_string(), i.title.as_str(), i.state))
@@ -965,7 +1045,7 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("2026-03-09".to_string(), "Old", DueState::Due),
+                ("2026-03-09".to_string(), "Old", DueState::Missed),
                 ("2026-03-09".to_string(), "Walk", DueState::Done),
                 ("2026-03-11".to_string(), "Walk", DueState::InProgress),
                 ("2026-03-12".to_string(), "Letter", DueState::Due),
@@ -983,6 +1063,64 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&DueState::Overdue).unwrap(),
             "\"overdue\""
+        );
+    }
+
+    #[test]
+    fn a_frequency_change_applies_from_its_day_on() {
+        let mut doc = Doc::new();
+        let a = doc.assign("Breathing", "mindfulness", "daily", "2026-03-02", None);
+        // On Thursday the 5th the therapist makes it Mondays and Thursdays only.
+        let assignment = doc.data.assignments.get_mut(&a).unwrap();
+        let previous = assignment.schedule.clone();
+        assignment.schedule.frequency = Frequency::parse("weekly:mon,thu").unwrap();
+        assignment.history.push(Adjustment {
+            id: AdjustmentId::from_string("freq"),
+            kind: AdjustmentKind::Frequency,
+            from: "every day".into(),
+            to: "every Mon, Thu".into(),
+            previous_schedule: Some(previous),
+            why: String::new(),
+            by: therapist(),
+            at: noon("2026-03-05"),
+        });
+        let assignment = &doc.data.assignments[&a];
+        let days: Vec<String> =
+            assignment_occurrences(assignment, d("2026-03-02"), d("2026-03-12"))
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        assert_eq!(
+            days,
+            [
+                "2026-03-02",
+                "2026-03-03",
+                "2026-03-04",
+                "2026-03-05",
+                "2026-03-09",
+                "2026-03-12"
+            ]
+        );
+        assert_eq!(
+            schedule_on(assignment, d("2026-03-04")).frequency,
+            Frequency::Daily
+        );
+        assert!(matches!(
+            schedule_on(assignment, d("2026-03-05")).frequency,
+            Frequency::Weekly { .. }
+        ));
+        // The week view marks the undone past days missed and does not list Friday any more.
+        let week = due_between(&doc.data, d("2026-03-02"), d("2026-03-08"), d("2026-03-06"));
+        let states: Vec<(String, DueState)> =
+            week.iter().map(|i| (i.day.to_string(), i.state)).collect();
+        assert_eq!(
+            states,
+            vec![
+                ("2026-03-02".to_string(), DueState::Missed),
+                ("2026-03-03".to_string(), DueState::Missed),
+                ("2026-03-04".to_string(), DueState::Missed),
+                ("2026-03-05".to_string(), DueState::Missed),
+            ]
         );
     }
 }

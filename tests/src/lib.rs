@@ -149,11 +149,50 @@ impl Device {
         self.run(&args).json()
     }
 
+    /// Runs a command that must be refused and returns its standard error, after checking that
+    /// it failed and changed nothing: the document (`list --json`, of `client`'s homework on a
+    /// therapist's profile) and the store file's bytes are the same before and after.
+    #[track_caller]
+    pub fn refuses(&self, client: Option<&str>, args: &[&str]) -> String {
+        let before = self.snapshot(client);
+        let bytes = std::fs::read(self.store_file()).expect("read the store file");
+        let run = self.run(args);
+        let command = args.join(" ");
+        assert!(
+            !run.ok,
+            "`between {command}` should have been refused but printed:\n{}",
+            run.stdout
+        );
+        assert!(
+            run.stderr.trim_start().starts_with("error:"),
+            "`between {command}` failed without an error message: {}",
+            run.stderr
+        );
+        assert_eq!(
+            self.snapshot(client),
+            before,
+            "`between {command}` was refused but changed the document"
+        );
+        assert!(
+            std::fs::read(self.store_file()).expect("read the store file") == bytes,
+            "`between {command}` was refused but changed the store file"
+        );
+        run.stderr
+    }
+
     /// The path of the profile's store file.
     pub fn store_file(&self) -> PathBuf {
         self.data_dir
             .join("profiles")
             .join(&self.profile)
             .join("store.sqlite3")
+    }
+}
+
+/// Asserts that `text` (an error message, say) contains every one of `words`.
+#[track_caller]
+pub fn assert_mentions(text: &str, words: &[&str]) {
+    for word in words {
+        assert!(text.contains(word), "expected {word:?} in:\n{text}");
     }
 }

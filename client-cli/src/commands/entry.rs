@@ -16,7 +16,7 @@ use between_shared::measures::{self, Measure};
 use between_shared::model::{Entry, EntryStatus};
 use between_shared::template::input::{format_input, parse_input};
 use between_shared::template::{FieldKind, FieldValue, Template};
-use between_shared::EntryId;
+use between_shared::{DocError, EntryId};
 
 /// `between entry ...`.
 pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Result<()> {
@@ -46,18 +46,24 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
                 Some(d) => parse_day("date", d)?,
                 None => ws.session.clock.today(),
             };
-            let update = collect_update(&template, None, fields)?;
-            let id = ws.doc.create_entry(
-                &me,
-                now,
-                NewEntry {
-                    template: template.id.clone(),
-                    assignment,
-                    date,
-                    update,
-                },
-                !draft,
-            )?;
+            let (update, prompted) = collect_update(&template, None, fields)?;
+            let new = NewEntry {
+                template: template.id.clone(),
+                assignment,
+                date,
+                update,
+            };
+            let id = match ws.doc.create_entry(&me, now, new.clone(), !draft) {
+                // Answers typed at the prompts are never thrown away: an entry that cannot be
+                // completed yet is kept as a draft.
+                Err(DocError::Invalid(ValidationError::MissingRequired { field })) if prompted => {
+                    eprintln!(
+                        "Not complete yet ({field} is unanswered), so it is saved as a draft."
+                    );
+                    ws.doc.create_entry(&me, now, new, false)?
+                }
+                other => other?,
+            };
             ws.save()?;
             report(&ws, &id, json)
         }
@@ -70,8 +76,17 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
             let id = resolve_id(&data.entries, id, "entry")?;
             let entry = &data.entries[&id];
             let template = ws.doc.template(&entry.template)?;
-            let update = collect_update(&template, Some(entry), fields)?;
-            ws.doc.update_entry(&me, now, &id, update, *complete)?;
+            let (update, prompted) = collect_update(&template, Some(entry), fields)?;
+            match ws
+                .doc
+                .update_entry(&me, now, &id, update.clone(), *complete)
+            {
+                Err(DocError::Invalid(ValidationError::MissingRequired { field })) if prompted => {
+                    eprintln!("Not complete yet ({field} is unanswered); your changes are saved and it stays a draft.");
+                    ws.doc.update_entry(&me, now, &id, update, false)?;
+                }
+                other => other?,
+            }
             ws.save()?;
             report(&ws, &id, json)
         }
@@ -93,11 +108,12 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
 }
 
 /// Gathers the values to write: `--set`, `--edit`, `--clear`, then prompts in a terminal.
+/// Also says whether the person answered prompts.
 fn collect_update(
     template: &Template,
     existing: Option<&Entry>,
     args: &FieldArgs,
-) -> Result<EntryUpdate> {
+) -> Result<(EntryUpdate, bool)> {
     let mut update = EntryUpdate {
         clear: args.clear.clone(),
         difficulty: args.difficulty,
@@ -131,7 +147,8 @@ fn collect_update(
         }
     }
     let scripted = !args.set.is_empty() || !args.edit.is_empty() || !args.clear.is_empty();
-    if !scripted && !args.no_input && prompt::interactive() {
+    let prompted = !scripted && !args.no_input && prompt::interactive();
+    if prompted {
         eprintln!("{} — {}", template.name, template.description);
         for field in &template.fields {
             let current = existing
@@ -147,7 +164,7 @@ fn collect_update(
             update.obstacles = obstacles;
         }
     }
-    Ok(update)
+    Ok((update, prompted))
 }
 
 fn field_of<'t>(

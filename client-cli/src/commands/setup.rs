@@ -127,6 +127,15 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
                 meta.document_id.short()
             );
         }
+        ClientCommand::Rename { name, new_name } => {
+            let record = session.select(Some(name))?;
+            let new_name = new_name.trim();
+            if new_name.is_empty() {
+                bail!("the new name cannot be empty");
+            }
+            session.store.rename_document(&record.id, new_name)?;
+            println!("{} is now listed as {new_name}.", record.label);
+        }
         ClientCommand::List => {
             let docs = session.store.documents()?;
             if json {

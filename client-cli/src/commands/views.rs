@@ -19,7 +19,7 @@ pub(crate) fn today(ws: &Workspace, args: &TodayArgs, json: bool) -> Result<()> 
     let today = ws.session.clock.today();
     let items = if args.week {
         let monday = today.week_start();
-        schedule::due_between(&data, monday, monday.add_days(6))
+        schedule::due_between(&data, monday, monday.add_days(6), today)
     } else {
         schedule::due_today(&data, today)
     };
@@ -37,6 +37,7 @@ pub(crate) fn today(ws: &Workspace, args: &TodayArgs, json: bool) -> Result<()> 
             DueState::InProgress => ("…", "in progress"),
             DueState::Due => ("•", "due"),
             DueState::Overdue => ("!", "overdue"),
+            DueState::Missed => ("✗", "missed"),
         };
         let day = if args.week || item.day != today {
             format!("{} ", item.day)

@@ -713,19 +713,7 @@ impl Store {
         if generation_of(&tx, id).at(path)?.is_some() {
             return Err(StoreError::DuplicateDocumentId { id: id.to_owned() });
         }
-        let taken: Option<String> = tx
-            .query_row(
-                "SELECT id FROM documents WHERE label = ?1",
-                [label],
-                |row| row.get(0),
-            )
-            .optional()
-            .at(path)?;
-        if taken.is_some() {
-            return Err(StoreError::DuplicateLabel {
-                label: label.to_owned(),
-            });
-        }
+        refuse_taken_label(&tx, label, id).at(path)??;
         tx.execute(
             "INSERT INTO documents (id, label, created_at_ms, snapshot, generation)
              VALUES (?1, ?2, ?3, ?4, 0)",
@@ -902,19 +890,7 @@ impl Store {
         if generation_of(&tx, id).at(path)?.is_none() {
             return Err(StoreError::UnknownDocument { id: id.to_owned() });
         }
-        let taken: Option<String> = tx
-            .query_row(
-                "SELECT id FROM documents WHERE label = ?1 AND id <> ?2",
-                [label, id],
-                |row| row.get(0),
-            )
-            .optional()
-            .at(path)?;
-        if taken.is_some() {
-            return Err(StoreError::DuplicateLabel {
-                label: label.to_owned(),
-            });
-        }
+        refuse_taken_label(&tx, label, id).at(path)??;
         tx.execute(
             "UPDATE documents SET label = ?2 WHERE id = ?1",
             params![id, label],
@@ -922,6 +898,28 @@ impl Store {
         .at(path)?;
         tx.commit().at(path)
     }
+}
+
+/// Refuses `label` when a document other than `id` already has it (compared
+/// case-insensitively). The outer result is the database's, the inner one the refusal.
+fn refuse_taken_label(
+    tx: &rusqlite::Transaction<'_>,
+    label: &str,
+    id: &str,
+) -> rusqlite::Result<Result<(), StoreError>> {
+    let taken: Option<String> = tx
+        .query_row(
+            "SELECT id FROM documents WHERE label = ?1 AND id <> ?2",
+            [label, id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(match taken {
+        Some(_) => Err(StoreError::DuplicateLabel {
+            label: label.to_owned(),
+        }),
+        None => Ok(()),
+    })
 }
 
 #[cfg(test)]

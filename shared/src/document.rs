@@ -884,7 +884,7 @@ fn check_target(data: &HomeworkData, target: &CommentTarget) -> Result<(), DocEr
                 if template.field(field).is_none() {
                     return Err(ValidationError::UnknownField {
                         field: field.clone(),
-                        fields: field_list(&template),
+                        fields: template.field_ids(),
                     }
                     .into());
                 }
@@ -892,15 +892,6 @@ fn check_target(data: &HomeworkData, target: &CommentTarget) -> Result<(), DocEr
             Ok(())
         }
     }
-}
-
-fn field_list(template: &Template) -> String {
-    template
-        .fields
-        .iter()
-        .map(|f| f.id.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The empty collaborative value a field starts with, for kinds that merge inside themselves.
@@ -927,7 +918,7 @@ fn apply_update(
             .field(field)
             .ok_or_else(|| ValidationError::UnknownField {
                 field: field.clone(),
-                fields: field_list(template),
+                fields: template.field_ids(),
             })?;
         match empty_value(&def.kind) {
             Some(empty) => {

@@ -174,12 +174,7 @@ fn field_of<'t>(
     template.field(id).ok_or_else(|| {
         ValidationError::UnknownField {
             field: id.to_string(),
-            fields: template
-                .fields
-                .iter()
-                .map(|f| f.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            fields: template.field_ids(),
         }
         .into()
     })

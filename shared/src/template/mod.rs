@@ -37,6 +37,15 @@ pub struct Template {
 }
 
 impl Template {
+    /// The ids of its fields, comma separated, for messages that list what is allowed.
+    pub fn field_ids(&self) -> String {
+        self.fields
+            .iter()
+            .map(|f| f.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The field with this id, if the template has it.
     pub fn field(&self, field_id: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|f| f.id == field_id)

@@ -122,7 +122,7 @@ pub fn validate_values(
             .field(id)
             .ok_or_else(|| ValidationError::UnknownField {
                 field: id.clone(),
-                fields: field_ids(template),
+                fields: template.field_ids(),
             })?;
         validate_value(field, value)?;
     }
@@ -281,15 +281,6 @@ fn in_list(field: &str, name: &str, allowed: &[String]) -> Result<(), Validation
             allowed: allowed.join(", "),
         })
     }
-}
-
-fn field_ids(template: &Template) -> String {
-    template
-        .fields
-        .iter()
-        .map(|f| f.id.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn rated_example(vocabulary: &[String]) -> String {

@@ -1,0 +1,360 @@
+//! Bad input around profiles, documents and the local store: each is refused with a clear
+//! message, and nothing changes (the document, the store file's bytes, the files given).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use between_e2e::{assert_mentions, Device};
+use std::path::Path;
+
+const NOW: &str = "2026-03-02T09:00:00+00:00";
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 temporary path")
+}
+
+/// A therapist with clients Sam (one daily mood check-in) and Alex, and Sam's device started from
+/// the document the therapist handed over. Returns (therapist, client, mood assignment id).
+fn therapist_and_client(root: &Path) -> (Device, Device, String) {
+    let mut dr = Device::new(root, "dr");
+    dr.at(NOW);
+    dr.run(&["init", "--role", "therapist", "--name", "Dr Rivera"])
+        .out();
+    dr.run(&["client", "new", "Sam"]).out();
+    dr.run(&["client", "new", "Alex"]).out();
+    let mood = dr.create(&[
+        "--client",
+        "Sam",
+        "assignment",
+        "create",
+        "-t",
+        "mood-check-in",
+        "--every",
+        "daily",
+    ]);
+    let handover = root.join("sam.between");
+    dr.run(&["--client", "Sam", "doc", "save", path(&handover)])
+        .out();
+    let mut sam = Device::new(root, "sam");
+    sam.at(NOW);
+    sam.run(&[
+        "init",
+        "--role",
+        "client",
+        "--name",
+        "Sam",
+        "--document",
+        path(&handover),
+    ])
+    .out();
+    sam.run(&["entry", "new", &mood, "--set", "mood=6"]).out();
+    (dr, sam, mood)
+}
+
+#[test]
+fn documents_that_are_not_this_clients_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dr, sam, _) = therapist_and_client(tmp.path());
+
+    // Another client's homework, on the client's device and into the wrong client on the
+    // therapist's.
+    let alex = tmp.path().join("alex.between");
+    dr.run(&["--client", "Alex", "doc", "save", path(&alex)])
+        .out();
+    let alex_bytes = std::fs::read(&alex).unwrap();
+    for (device, client, args) in [
+        (&sam, None, vec!["doc", "merge", path(&alex)]),
+        (
+            &dr,
+            Some("Sam"),
+            vec!["--client", "Sam", "doc", "merge", path(&alex)],
+        ),
+    ] {
+        let err = device.refuses(client, &args);
+        assert_mentions(
+            &err,
+            &[
+                "different homework document",
+                "not this one",
+                "nothing was merged",
+            ],
+        );
+    }
+    assert_eq!(
+        std::fs::read(&alex).unwrap(),
+        alex_bytes,
+        "the file is only read"
+    );
+
+    // Files that are not documents at all.
+    let garbage = tmp.path().join("garbage.between");
+    let bytes: Vec<u8> = (0..4096u32)
+        .map(|i| u8::try_from(i.wrapping_mul(2_654_435_761) >> 24).unwrap())
+        .collect();
+    std::fs::write(&garbage, &bytes).unwrap();
+    let text = tmp.path().join("notes.txt");
+    std::fs::write(&text, "Dear diary, not a homework document.\n").unwrap();
+    let empty = tmp.path().join("empty.between");
+    std::fs::write(&empty, b"").unwrap();
+    for (file, name) in [
+        (&garbage, "garbage.between"),
+        (&text, "notes.txt"),
+        (&empty, "empty.between"),
+    ] {
+        let err = sam.refuses(None, &["doc", "merge", path(file)]);
+        let first_line = err.lines().next().unwrap();
+        assert_mentions(first_line, &[name, "is not a Between homework document"]);
+        let err = dr.refuses(
+            Some("Sam"),
+            &["--client", "Sam", "doc", "merge", path(file)],
+        );
+        assert_mentions(&err, &[name, "is not a Between homework document"]);
+    }
+    assert_eq!(std::fs::read(&garbage).unwrap(), bytes);
+
+    // A file that is not there.
+    let missing = tmp.path().join("missing.between");
+    let err = sam.refuses(None, &["doc", "merge", path(&missing)]);
+    assert_mentions(&err, &["could not read", "missing.between"]);
+
+    // Starting a profile from garbage creates no profile; a therapist cannot import it either.
+    let mut newcomer = Device::new(tmp.path(), "newcomer");
+    newcomer.at(NOW);
+    let run = newcomer.run(&[
+        "init",
+        "--role",
+        "client",
+        "--name",
+        "Sam",
+        "--document",
+        path(&garbage),
+    ]);
+    assert_mentions(&run.err(), &["is not a Between homework document"]);
+    assert!(
+        !newcomer.store_file().exists(),
+        "a refused init left a store behind"
+    );
+    assert_mentions(
+        &newcomer.run(&["list"]).err(),
+        &["no profile", "between init"],
+    );
+    let err = dr.refuses(Some("Sam"), &["client", "import", path(&garbage)]);
+    assert_mentions(&err, &["is not a Between homework document"]);
+    assert_eq!(
+        dr.run(&["--json", "client", "list"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "no client was added"
+    );
+}
+
+#[test]
+fn init_over_an_existing_profile_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dr, sam, _) = therapist_and_client(tmp.path());
+    let handover = tmp.path().join("sam.between");
+    for args in [
+        vec!["init", "--role", "client", "--name", "Sam"],
+        vec!["init", "--role", "therapist", "--name", "Sam"],
+        vec![
+            "init",
+            "--role",
+            "client",
+            "--name",
+            "Sam",
+            "--document",
+            path(&handover),
+        ],
+    ] {
+        let err = sam.refuses(None, &args);
+        assert_mentions(&err, &["a profile named 'sam' already exists", "--profile"]);
+    }
+    let err = dr.refuses(
+        Some("Sam"),
+        &["init", "--role", "therapist", "--name", "Dr Rivera"],
+    );
+    assert_mentions(&err, &["a profile named 'dr' already exists"]);
+    // A therapist's first device does not start from a client's document.
+    let mut other = Device::new(tmp.path(), "other");
+    other.at(NOW);
+    let err = other
+        .run(&[
+            "init",
+            "--role",
+            "therapist",
+            "--name",
+            "Dr Lee",
+            "--document",
+            path(&handover),
+        ])
+        .err();
+    assert_mentions(&err, &["--document", "client import"]);
+    assert!(!other.store_file().exists());
+}
+
+#[test]
+fn clients_the_therapist_does_not_have_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dr, sam, mood) = therapist_and_client(tmp.path());
+    let nobody = tmp.path().join("nobody.between");
+    for args in [
+        vec!["--client", "Nobody", "list"],
+        vec!["--client", "Nobody", "progress"],
+        vec![
+            "--client",
+            "Nobody",
+            "assignment",
+            "create",
+            "-t",
+            "journal",
+            "--every",
+            "daily",
+        ],
+        vec!["--client", "Nobody", "doc", "save", path(&nobody)],
+    ] {
+        let err = dr.refuses(Some("Sam"), &args);
+        assert_mentions(&err, &["no client 'Nobody'", "Sam", "Alex"]);
+    }
+    assert!(!nobody.exists());
+    // With several clients, leaving --client out is refused with the choices.
+    let err = dr.refuses(
+        Some("Sam"),
+        &["assignment", "create", "-t", "journal", "--every", "daily"],
+    );
+    assert_mentions(&err, &["several clients", "--client", "Sam", "Alex"]);
+    // A client's profile holds only their own homework.
+    let err = sam.refuses(
+        None,
+        &["--client", "Bob", "entry", "new", &mood, "--set", "mood=5"],
+    );
+    assert_mentions(&err, &["no client 'Bob'", "Sam"]);
+}
+
+/// Commands that all need the store; each must fail on a damaged one.
+fn every_kind_of_command(root: &Path, mood: &str) -> Vec<Vec<String>> {
+    let out = root.join("out.between");
+    let handover = root.join("sam.between");
+    let list: Vec<Vec<&str>> = vec![
+        vec!["list"],
+        vec!["--json", "list"],
+        vec!["today"],
+        vec!["today", "--week"],
+        vec!["progress"],
+        vec!["show", mood],
+        vec!["export", "--format", "json"],
+        vec!["export", "--format", "markdown"],
+        vec!["entry", "new", mood, "--set", "mood=5"],
+        vec!["entry", "list"],
+        vec!["comment", "list"],
+        vec!["goal", "create", "Sleep better"],
+        vec!["assignment", "list"],
+        vec!["template", "list"],
+        vec!["doc", "save", path(&out)],
+        vec!["doc", "merge", path(&handover)],
+    ];
+    list.into_iter()
+        .map(|args| args.into_iter().map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn a_damaged_store_is_reported_and_left_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, sam, mood) = therapist_and_client(tmp.path());
+    let store = sam.store_file();
+    let good = std::fs::read(&store).unwrap();
+    assert!(good.len() > 4096, "a real store to damage");
+    let noise: Vec<u8> = (0..good.len())
+        .map(|i| u8::try_from((i * 7919 + 13) % 251).unwrap())
+        .collect();
+
+    let damages: Vec<(&str, Vec<u8>)> = vec![
+        ("overwritten with garbage", noise),
+        ("emptied", Vec::new()),
+        ("cut to 100 bytes", good[..100].to_vec()),
+        // A valid SQLite header, but the pages after the first are scrambled.
+        (
+            "scrambled after the header page",
+            good.iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    if i < 4096 {
+                        *b
+                    } else {
+                        b.wrapping_mul(7).wrapping_add(13)
+                    }
+                })
+                .collect(),
+        ),
+    ];
+    let commands = every_kind_of_command(tmp.path(), &mood);
+    for (damage, bytes) in damages {
+        std::fs::write(&store, &bytes).unwrap();
+        for args in &commands {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let err = sam.run(&args).err();
+            let command = args.join(" ");
+            assert_mentions(
+                &err,
+                &[
+                    "the local store",
+                    "is damaged",
+                    "left untouched",
+                    "store.sqlite3",
+                ],
+            );
+            assert!(
+                std::fs::read(&store).unwrap() == bytes,
+                "`between {command}` changed the damaged store ({damage})"
+            );
+        }
+        assert!(
+            !tmp.path().join("out.between").exists(),
+            "a document was saved from a damaged store ({damage})"
+        );
+        // init does not paper over it either.
+        let err = sam
+            .run(&["init", "--role", "client", "--name", "Sam"])
+            .err();
+        assert_mentions(&err, &["already exists"]);
+        assert!(
+            std::fs::read(&store).unwrap() == bytes,
+            "init changed the store ({damage})"
+        );
+    }
+
+    // Put the good bytes back and everything works again, with the entry from before.
+    std::fs::write(&store, &good).unwrap();
+    let entries = sam.run(&["--json", "entry", "list"]).json();
+    assert_eq!(entries.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_damaged_therapist_store_is_reported_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dr, _, _) = therapist_and_client(tmp.path());
+    let store = dr.store_file();
+    let bytes = b"this is not a database".repeat(100);
+    std::fs::write(&store, &bytes).unwrap();
+    for args in [
+        vec!["client", "list"],
+        vec!["--client", "Sam", "progress"],
+        vec!["client", "new", "Jo"],
+        vec![
+            "--client",
+            "Sam",
+            "assignment",
+            "create",
+            "-t",
+            "journal",
+            "--every",
+            "daily",
+        ],
+    ] {
+        let err = dr.run(&args).err();
+        assert_mentions(&err, &["is damaged", "left untouched"]);
+        assert!(std::fs::read(&store).unwrap() == bytes);
+    }
+}

@@ -167,7 +167,7 @@ pub(crate) enum AssignmentCommand {
         #[command(flatten)]
         schedule: ScheduleArgs,
         /// Minutes per practice.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         minutes: Option<i64>,
         /// What to focus on.
         #[arg(long)]
@@ -184,8 +184,8 @@ pub(crate) enum AssignmentCommand {
         id: String,
         #[command(flatten)]
         schedule: ScheduleArgs,
-        /// New minutes per practice.
-        #[arg(long)]
+        /// New minutes per practice (0 clears it).
+        #[arg(long, allow_negative_numbers = true)]
         minutes: Option<i64>,
         /// New focus.
         #[arg(long)]
@@ -225,7 +225,7 @@ pub(crate) struct FieldArgs {
     #[arg(long, value_name = "FIELD")]
     pub(crate) clear: Vec<String>,
     /// How hard it was, 0 (easy) to 10 (very hard).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub(crate) difficulty: Option<i64>,
     /// What got in the way: motivation, time, discomfort, forgot, other (repeatable or
     /// comma-separated).

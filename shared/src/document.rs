@@ -612,6 +612,28 @@ impl HomeworkDoc {
         })
     }
 
+    /// Completes a draft entry, after checking every required field is answered.
+    pub fn complete_entry(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        id: &EntryId,
+    ) -> Result<(), DocError> {
+        check_writer(by)?;
+        let status = self
+            .data()?
+            .entries
+            .get(id)
+            .map(|e| e.status)
+            .ok_or_else(|| not_found("entry", id.as_str()))?;
+        if status == EntryStatus::Complete {
+            return Err(DocError::NotAllowed(
+                "that entry is already complete".into(),
+            ));
+        }
+        self.update_entry(by, now, id, EntryUpdate::default(), true)
+    }
+
     // ----- comments -----
 
     /// Comments on an assignment, an entry (or one of its fields) or a goal; or replies to a

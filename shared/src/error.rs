@@ -34,6 +34,12 @@ pub enum ValidationError {
         /// Field label.
         field: String,
     },
+    /// Completing an entry whose required fields are not all answered.
+    #[error("not complete yet; still to answer: {}. Answer them, or keep the entry as a draft and finish it later", .missing.join(", "))]
+    Incomplete {
+        /// Each unanswered required field as `id (label)`, in template order.
+        missing: Vec<String>,
+    },
     /// A field the template does not have.
     #[error("this template has no field '{field}'; its fields are: {fields}")]
     UnknownField {

@@ -373,11 +373,22 @@ pub(crate) fn entry_state(
             continue;
         }
         match entry.status {
-            EntryStatus::Complete => return Some(DueState::Done),
+            EntryStatus::Complete if fulfils(entry) => return Some(DueState::Done),
+            // A behavioural-activation record that says the activity was not done is honest
+            // homework, but the activity is still to do.
+            EntryStatus::Complete => state = state.or(Some(DueState::Due)),
             EntryStatus::Draft => state = Some(DueState::InProgress),
         }
     }
     state
+}
+
+/// Whether a complete entry counts as the homework done: every kind does, except a
+/// behavioural-activation record saying the planned activity was not done.
+fn fulfils(entry: &crate::model::Entry) -> bool {
+    !(entry.kind == crate::template::EntryKind::BehaviouralActivation
+        && entry.values.get(crate::template::builtin::field::DONE)
+            == Some(&crate::template::FieldValue::YesNo(false)))
 }
 
 /// Whether the occurrence of `assignment` on `day` is fulfilled by a complete entry.
@@ -692,6 +703,7 @@ mod tests {
     use super::*;
     use crate::ids::AdjustmentId;
     use crate::model::Adjustment;
+    use crate::template::{EntryKind, FieldValue};
 
     fn schedule(frequency: &str, starts_on: &str, ends_on: Option<&str>) -> Schedule {
         Schedule {
@@ -1122,5 +1134,35 @@ mod tests {
                 ("2026-03-05".to_string(), DueState::Missed),
             ]
         );
+    }
+
+    #[test]
+    fn an_activity_recorded_as_not_done_is_still_to_do() {
+        let mut doc = Doc::new();
+        let walk = doc.assign(
+            "Walk",
+            "behavioural-activation",
+            "daily",
+            "2026-03-02",
+            None,
+        );
+        for (day, done) in [("2026-03-02", true), ("2026-03-03", false)] {
+            doc.entry(
+                Some(&walk),
+                "behavioural-activation",
+                EntryKind::BehaviouralActivation,
+                day,
+                EntryStatus::Complete,
+                vec![("done", FieldValue::YesNo(done))],
+            );
+        }
+        let a = &doc.data.assignments[&walk];
+        assert!(done_on(&doc.data, &walk, a, d("2026-03-02")));
+        assert!(!done_on(&doc.data, &walk, a, d("2026-03-03")));
+        let today = due_today(&doc.data, d("2026-03-03"));
+        assert_eq!(today[0].state, DueState::Due);
+        let week = due_between(&doc.data, d("2026-03-02"), d("2026-03-03"), d("2026-03-04"));
+        let states: Vec<DueState> = week.iter().map(|i| i.state).collect();
+        assert_eq!(states, [DueState::Done, DueState::Missed]);
     }
 }

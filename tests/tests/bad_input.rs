@@ -358,3 +358,72 @@ fn a_damaged_therapist_store_is_reported_too() {
         assert!(std::fs::read(&store).unwrap() == bytes);
     }
 }
+
+#[test]
+fn contradictory_or_odd_arguments_get_clear_answers() {
+    let root = tempfile::tempdir().unwrap();
+    let (dr, sam, mood) = therapist_and_client(root.path());
+
+    // An assignment already decides the template; naming another one is refused.
+    assert_mentions(
+        &sam.refuses(
+            None,
+            &[
+                "entry",
+                "new",
+                &mood,
+                "--template",
+                "journal",
+                "--set",
+                "mood=4",
+            ],
+        ),
+        &["not both"],
+    );
+    // A negative number reaches the range check instead of confusing the argument parser.
+    assert_mentions(
+        &dr.refuses(
+            Some("Sam"),
+            &[
+                "--client",
+                "Sam",
+                "assignment",
+                "create",
+                "-t",
+                "journal",
+                "--minutes",
+                "-5",
+            ],
+        ),
+        &["-5 is out of range", "1 to 600"],
+    );
+    // Creating a client with --json prints its id for scripts.
+    let created = dr.run(&["--json", "client", "new", "Robin"]).json();
+    assert_eq!(created["name"], "Robin");
+    assert_eq!(created["id"].as_str().map(str::len), Some(32));
+}
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    let root = tempfile::tempdir().unwrap();
+    let (_dr, sam, _mood) = therapist_and_client(root.path());
+    let mut child = std::process::Command::new(between_e2e::binary("between"))
+        .args(["--profile", &sam.profile, "--data-dir"])
+        .arg(&sam.data_dir)
+        .args(["template", "list"])
+        .env("BETWEEN_NOW", NOW)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close our end of the pipe before the command writes, as `| head -0` would.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}: {stderr}",
+        output.status
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -776,7 +776,7 @@ fn bad_input_at_each_step_of_the_week_is_refused_and_changes_nothing() {
     );
     assert_mentions(
         &new_mood(&["--set", "emotions=calm=50"]),
-        &["How is your mood?", "required", "draft"],
+        &["still to answer: mood (How is your mood?)", "--draft"],
     );
     assert_mentions(
         &sam.refuses(None, &["entry", "new", "ffffffff", "--set", "mood=6"]),
@@ -810,7 +810,15 @@ fn bad_input_at_each_step_of_the_week_is_refused_and_changes_nothing() {
             "emotions=anxious=80",
         ],
     );
-    assert_mentions(&err, &["What went through your mind?", "required", "draft"]);
+    assert_mentions(
+        &err,
+        &[
+            "thoughts (What went through your mind?)",
+            "balanced_thought",
+            "--set FIELD=VALUE",
+            "--draft",
+        ],
+    );
     assert_mentions(
         &sam.refuses(
             None,
@@ -841,7 +849,7 @@ fn bad_input_at_each_step_of_the_week_is_refused_and_changes_nothing() {
         &["900 is out of range", "0 to 100"],
     );
 
-    // Wednesday: completing with required answers missing names the first one and the way out.
+    // Wednesday: completing with required answers missing names every one and the way out.
     sam.at(WED);
     let err = sam.refuses(
         None,
@@ -857,14 +865,15 @@ fn bad_input_at_each_step_of_the_week_is_refused_and_changes_nothing() {
     assert_mentions(
         &err,
         &[
-            "What is a more balanced way to see it?",
-            "required",
-            "draft",
+            "balanced_thought (What is a more balanced way to see it?)",
+            "balanced_belief",
+            "emotions_after",
+            "--draft",
         ],
     );
     assert_mentions(
         &sam.refuses(None, &["entry", "complete", &record]),
-        &["What went through your mind?", "required", "draft"],
+        &["thoughts (What went through your mind?)", "--draft"],
     );
     assert_mentions(
         &sam.refuses(None, &["entry", "edit", "ffffffff", "--set", "mood=6"]),

@@ -32,7 +32,10 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
         } => {
             let data = ws.doc.data()?;
             let (assignment, template) = match (assignment, template) {
-                (Some(a), _) => {
+                (Some(_), Some(_)) => bail!(
+                    "give an assignment or --template, not both: an assignment's entries follow the assignment's template"
+                ),
+                (Some(a), None) => {
                     let id = resolve_id(&data.assignments, a, "assignment")?;
                     let template = ws.doc.template(&data.assignments[&id].template)?;
                     (Some(id), template)
@@ -56,13 +59,14 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
             let id = match ws.doc.create_entry(&me, now, new.clone(), !draft) {
                 // Answers typed at the prompts are never thrown away: an entry that cannot be
                 // completed yet is kept as a draft.
-                Err(DocError::Invalid(ValidationError::MissingRequired { field })) if prompted => {
+                Err(DocError::Invalid(ValidationError::Incomplete { missing })) if prompted => {
                     eprintln!(
-                        "Not complete yet ({field} is unanswered), so it is saved as a draft."
+                        "Not complete yet (still to answer: {}), so it is saved as a draft.",
+                        missing.join(", ")
                     );
                     ws.doc.create_entry(&me, now, new, false)?
                 }
-                other => other?,
+                other => other.map_err(with_draft_hint)?,
             };
             ws.save()?;
             report(&ws, &id, json)
@@ -81,11 +85,14 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
                 .doc
                 .update_entry(&me, now, &id, update.clone(), *complete)
             {
-                Err(DocError::Invalid(ValidationError::MissingRequired { field })) if prompted => {
-                    eprintln!("Not complete yet ({field} is unanswered); your changes are saved and it stays a draft.");
+                Err(DocError::Invalid(ValidationError::Incomplete { missing })) if prompted => {
+                    eprintln!(
+                        "Not complete yet (still to answer: {}); your changes are saved and it stays a draft.",
+                        missing.join(", ")
+                    );
                     ws.doc.update_entry(&me, now, &id, update, false)?;
                 }
-                other => other?,
+                other => other.map_err(with_draft_hint)?,
             }
             ws.save()?;
             report(&ws, &id, json)
@@ -93,11 +100,9 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
         EntryCommand::Complete { id } => {
             let data = ws.doc.data()?;
             let id = resolve_id(&data.entries, id, "entry")?;
-            if data.entries[&id].status == EntryStatus::Complete {
-                bail!("that entry is already complete");
-            }
             ws.doc
-                .update_entry(&me, now, &id, EntryUpdate::default(), true)?;
+                .complete_entry(&me, now, &id)
+                .map_err(with_draft_hint)?;
             ws.save()?;
             report(&ws, &id, json)
         }
@@ -180,6 +185,16 @@ fn field_of<'t>(
     })
 }
 
+/// Adds how to act on an incomplete entry from the command line.
+fn with_draft_hint(err: DocError) -> anyhow::Error {
+    match err {
+        DocError::Invalid(ValidationError::Incomplete { .. }) => anyhow::Error::new(err).context(
+            "the entry was not saved: add the missing answers with --set FIELD=VALUE, or save it part-way with --draft (`entry edit` keeps a draft a draft)",
+        ),
+        other => other.into(),
+    }
+}
+
 /// Tells what was saved: status, score for measures, and what is still missing for drafts.
 fn report(ws: &Workspace, id: &EntryId, json: bool) -> Result<()> {
     let data = ws.doc.data()?;
@@ -195,7 +210,7 @@ fn report(ws: &Workspace, id: &EntryId, json: bool) -> Result<()> {
         );
     }
     match entry.status {
-        EntryStatus::Complete => println!(
+        EntryStatus::Complete => outln!(
             "Saved {} ({}) — complete. Id: {}",
             template.name,
             entry.date,
@@ -208,19 +223,19 @@ fn report(ws: &Workspace, id: &EntryId, json: bool) -> Result<()> {
                 .filter(|f| f.required && entry.values.get(&f.id).is_none_or(FieldValue::is_empty))
                 .map(|f| f.id.as_str())
                 .collect();
-            println!(
+            outln!(
                 "Saved {} ({}) as a draft. Id: {}",
                 template.name,
                 entry.date,
                 id.short()
             );
             if !missing.is_empty() {
-                println!("Still to answer before completing: {}", missing.join(", "));
+                outln!("Still to answer before completing: {}", missing.join(", "));
             }
         }
     }
     if let Some(score) = score {
-        println!("{}", render::measure_score(&score));
+        outln!("{}", render::measure_score(&score));
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ fn created(json: bool, id: &str, sentence: String) -> Result<()> {
     if json {
         print_json(&serde_json::json!({ "id": id }))
     } else {
-        println!("{sentence}");
+        outln!("{sentence}");
         Ok(())
     }
 }
@@ -151,9 +151,9 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
             ws.doc.adjust_assignment(&me, now, &id, adjustment, why)?;
             ws.save()?;
             let updated = &ws.doc.data()?.assignments[&id];
-            println!("Adjusted '{}':", updated.title);
+            outln!("Adjusted '{}':", updated.title);
             for change in updated.history.iter().filter(|h| h.at == now) {
-                println!(
+                outln!(
                     "  {}: {} → {}",
                     change.kind.as_str(),
                     change.from,
@@ -176,7 +176,7 @@ fn set_status(mut ws: Workspace, args: &StatusArgs, status: AssignmentStatus) ->
     ws.doc
         .set_assignment_status(&me, ws.session.clock.now(), &id, status, &args.why)?;
     ws.save()?;
-    println!(
+    outln!(
         "'{}' is now {}.",
         data.assignments[&id].title,
         status.as_str()
@@ -209,7 +209,7 @@ pub(crate) fn goal(mut ws: Workspace, command: &GoalCommand, json: bool) -> Resu
             let goal = resolve_id(&data.goals, goal, "goal")?;
             ws.doc.add_step(now, &goal, text)?;
             ws.save()?;
-            println!("Added the step '{}'.", text.trim());
+            outln!("Added the step '{}'.", text.trim());
             Ok(())
         }
         GoalCommand::Tick { goal, step } | GoalCommand::Untick { goal, step } => {
@@ -227,7 +227,7 @@ pub(crate) fn goal(mut ws: Workspace, command: &GoalCommand, json: bool) -> Resu
             ws.save()?;
             let goal = &ws.doc.data()?.goals[&goal];
             let done_count = goal.steps.iter().filter(|s| s.done).count();
-            println!(
+            outln!(
                 "{} '{}' — {done_count} of {} steps done.",
                 if done { "Ticked off" } else { "Un-ticked" },
                 found.text,
@@ -246,7 +246,7 @@ pub(crate) fn goal(mut ws: Workspace, command: &GoalCommand, json: bool) -> Resu
             let goal = resolve_id(&data.goals, goal, "goal")?;
             ws.doc.set_goal_status(now, &goal, status)?;
             ws.save()?;
-            println!(
+            outln!(
                 "'{}' is now {}.",
                 data.goals[&goal].title,
                 render::goal_status(status)
@@ -303,7 +303,7 @@ pub(crate) fn comment(mut ws: Workspace, command: &CommentCommand, json: bool) -
             let id = resolve_id(&ws.doc.data()?.comments, id, "comment")?;
             ws.doc.set_comment_resolved(&me, now, &id, resolved)?;
             ws.save()?;
-            println!("{}", if resolved { "Resolved." } else { "Reopened." });
+            outln!("{}", if resolved { "Resolved." } else { "Reopened." });
             Ok(())
         }
         CommentCommand::List { open } => super::views::list_comments(&ws, *open, json),
@@ -324,7 +324,7 @@ pub(crate) fn template(mut ws: Workspace, command: &TemplateCommand, json: bool)
                 } else {
                     "built-in"
                 };
-                println!("{:<24} {:<9} {}", t.id.as_str(), origin, t.name);
+                outln!("{:<24} {:<9} {}", t.id.as_str(), origin, t.name);
             }
             Ok(())
         }
@@ -333,7 +333,7 @@ pub(crate) fn template(mut ws: Workspace, command: &TemplateCommand, json: bool)
             if json {
                 return print_json(&template);
             }
-            print!("{}", render::template(&template));
+            out!("{}", render::template(&template));
             Ok(())
         }
         TemplateCommand::Create {

@@ -47,6 +47,6 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
 
 /// Prints a value as pretty JSON.
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

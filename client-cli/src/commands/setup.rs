@@ -60,15 +60,15 @@ pub(crate) fn init(data_dir: Option<&Path>, profile: &str, args: &InitArgs) -> R
             &doc.save(),
         )?;
     }
-    println!(
+    outln!(
         "Created the {role} profile '{profile}' for {name} at {}.",
         dir.display()
     );
     match role {
         Role::Client => {
-            println!("Next: `between today` shows what is due; `between goal create` sets a goal.")
+            outln!("Next: `between today` shows what is due; `between goal create` sets a goal.")
         }
-        Role::Therapist => println!("Next: `between client new NAME` starts a client's homework."),
+        Role::Therapist => outln!("Next: `between client new NAME` starts a client's homework."),
     }
     Ok(())
 }
@@ -101,7 +101,12 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
                 now.0,
                 &doc.save(),
             )?;
-            println!(
+            if json {
+                return print_json(
+                    &serde_json::json!({ "id": meta.document_id, "name": name.trim() }),
+                );
+            }
+            outln!(
                 "Started homework for {} (document {}). Give it to their device with `between doc save FILE --client \"{}\"`.",
                 name.trim(),
                 meta.document_id.short(),
@@ -122,7 +127,10 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
             session
                 .store
                 .add_document(meta.document_id.as_str(), &label, now.0, &doc.save())?;
-            println!(
+            if json {
+                return print_json(&serde_json::json!({ "id": meta.document_id, "name": label }));
+            }
+            outln!(
                 "Added {label}'s homework (document {}).",
                 meta.document_id.short()
             );
@@ -134,7 +142,7 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
                 bail!("the new name cannot be empty");
             }
             session.store.rename_document(&record.id, new_name)?;
-            println!("{} is now listed as {new_name}.", record.label);
+            outln!("{} is now listed as {new_name}.", record.label);
         }
         ClientCommand::List => {
             let docs = session.store.documents()?;
@@ -146,7 +154,7 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
                 return print_json(&list);
             }
             for doc in docs {
-                println!("{:<24} {}", doc.label, &doc.id[..doc.id.len().min(8)]);
+                outln!("{:<24} {}", doc.label, &doc.id[..doc.id.len().min(8)]);
             }
         }
     }
@@ -162,7 +170,7 @@ pub(crate) fn doc(mut ws: Workspace, command: &DocCommand) -> Result<()> {
             std::fs::write(&tmp, &bytes)
                 .and_then(|()| std::fs::rename(&tmp, file))
                 .with_context(|| format!("could not write {}", file.display()))?;
-            println!(
+            outln!(
                 "Saved {}'s homework to {} ({} bytes).",
                 ws.record.label,
                 file.display(),
@@ -174,11 +182,11 @@ pub(crate) fn doc(mut ws: Workspace, command: &DocCommand) -> Result<()> {
             let before = ws.doc.heads();
             ws.doc.merge_checked(&mut other)?;
             if ws.doc.heads() == before {
-                println!("Nothing new in {}.", file.display());
+                outln!("Nothing new in {}.", file.display());
                 return Ok(());
             }
             ws.save()?;
-            println!(
+            outln!(
                 "Merged {} into {}'s homework.",
                 file.display(),
                 ws.record.label

@@ -27,9 +27,9 @@ pub(crate) fn today(ws: &Workspace, args: &TodayArgs, json: bool) -> Result<()> 
         return print_json(&items);
     }
     let heading = if args.week { "This week" } else { "Today" };
-    println!("{heading} ({today}), {}'s homework:", data.meta.client_name);
+    outln!("{heading} ({today}), {}'s homework:", data.meta.client_name);
     if items.is_empty() {
-        println!("  Nothing due.");
+        outln!("  Nothing due.");
     }
     for item in items {
         let (mark, state) = match item.state {
@@ -44,7 +44,7 @@ pub(crate) fn today(ws: &Workspace, args: &TodayArgs, json: bool) -> Result<()> 
         } else {
             String::new()
         };
-        println!(
+        outln!(
             "  {mark} {day}{} — {state} [{}]",
             item.title,
             item.assignment.short()
@@ -60,9 +60,9 @@ pub(crate) fn list(ws: &Workspace, args: &ListArgs, json: bool) -> Result<()> {
         return print_json(&data);
     }
     list_assignments(ws, args, false)?;
-    println!();
+    outln!();
     list_goals(ws, args.all, false)?;
-    println!();
+    outln!();
     list_entries(ws, None, false)
 }
 
@@ -87,12 +87,12 @@ pub(crate) fn list_assignments(ws: &Workspace, args: &ListArgs, json: bool) -> R
             .collect();
         return print_json(&list);
     }
-    println!("Assignments:");
+    outln!("Assignments:");
     if shown.is_empty() {
-        println!("  none");
+        outln!("  none");
     }
     for (id, a) in shown {
-        println!(
+        outln!(
             "  [{}] {} — {}, {} ({}, by {})",
             id.short(),
             a.title,
@@ -120,13 +120,13 @@ pub(crate) fn list_goals(ws: &Workspace, all: bool, json: bool) -> Result<()> {
             .collect();
         return print_json(&list);
     }
-    println!("Goals:");
+    outln!("Goals:");
     if shown.is_empty() {
-        println!("  none");
+        outln!("  none");
     }
     for (id, g) in shown {
         let done = g.steps.iter().filter(|s| s.done).count();
-        println!(
+        outln!(
             "  [{}] {} — {done}/{} steps, {} (set by {})",
             id.short(),
             g.title,
@@ -157,9 +157,9 @@ pub(crate) fn list_entries(ws: &Workspace, assignment: Option<&str>, json: bool)
             .collect();
         return print_json(&list);
     }
-    println!("Entries:");
+    outln!("Entries:");
     if shown.is_empty() {
-        println!("  none");
+        outln!("  none");
     }
     for (id, e) in shown {
         let status = if e.status == EntryStatus::Complete {
@@ -177,7 +177,7 @@ pub(crate) fn list_entries(ws: &Workspace, assignment: Option<&str>, json: bool)
         } else {
             String::new()
         };
-        println!(
+        outln!(
             "  [{}] {} {} {status} (by {}{comments})",
             id.short(),
             e.date,
@@ -218,7 +218,7 @@ pub(crate) fn list_comments(ws: &Workspace, open_only: bool, json: bool) -> Resu
             }
         };
         let resolved = if c.resolved { " [resolved]" } else { "" };
-        println!(
+        outln!(
             "  [{}] on {on}: {} — {}{resolved}",
             id.short(),
             c.text.as_str(),
@@ -247,28 +247,28 @@ pub(crate) fn show(ws: &Workspace, id: &str, json: bool) -> Result<()> {
                     &serde_json::json!({"id": id, "entry": entry, "template": template, "comments": comments}),
                 );
             }
-            print!("{}", render::entry(&data, &id, entry, &template));
+            out!("{}", render::entry(&data, &id, entry, &template));
         }
         RecordRef::Assignment(id) => {
             let a = data.assignments.get(&id).context("assignment")?;
             if json {
                 return print_json(&serde_json::json!({"id": id, "assignment": a}));
             }
-            print!("{}", render::assignment(&data, &id, a));
+            out!("{}", render::assignment(&data, &id, a));
         }
         RecordRef::Goal(id) => {
             let g = data.goals.get(&id).context("goal")?;
             if json {
                 return print_json(&serde_json::json!({"id": id, "goal": g}));
             }
-            print!("{}", render::goal(&data, &id, g));
+            out!("{}", render::goal(&data, &id, g));
         }
         RecordRef::Comment(id) => {
             let c = data.comments.get(&id).context("comment")?;
             if json {
                 return print_json(&serde_json::json!({"id": id, "comment": c}));
             }
-            println!(
+            outln!(
                 "{} — {}, {} [{}]",
                 c.text.as_str(),
                 c.author,
@@ -281,7 +281,7 @@ pub(crate) fn show(ws: &Workspace, id: &str, json: bool) -> Result<()> {
             if json {
                 return print_json(&template);
             }
-            print!("{}", render::template(&template));
+            out!("{}", render::template(&template));
         }
     }
     Ok(())
@@ -317,31 +317,37 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
     if json {
         return print_json(&report);
     }
-    println!(
+    outln!(
         "Progress for {} as of {}",
-        data.meta.client_name, report.today
+        data.meta.client_name,
+        report.today
     );
-    println!("\nAdherence (done / scheduled so far):");
+    outln!("\nAdherence (done / scheduled so far):");
     if report.adherence.is_empty() {
-        println!("  no assignments yet");
+        outln!("  no assignments yet");
     }
     for a in &report.adherence {
         let rate = a
             .rate
             .map_or_else(|| "—".to_string(), |r| format!("{:.0}%", r * 100.0));
-        println!(
+        outln!(
             "  {:<32} {:>2}/{:<2} {rate:>5}  streak {} (best {})",
-            a.title, a.done, a.scheduled, a.current_streak, a.longest_streak
+            a.title,
+            a.done,
+            a.scheduled,
+            a.current_streak,
+            a.longest_streak
         );
     }
-    println!(
+    outln!(
         "\nDays in a row with homework done: {}; entries this week: {}",
-        report.overall_streak, report.entries_this_week
+        report.overall_streak,
+        report.entries_this_week
     );
-    println!();
-    println!("{}", trend_line("Mood", &report.mood, 10.0));
-    println!("{}", trend_line("Mastery", &report.mastery, 10.0));
-    println!("{}", trend_line("Pleasure", &report.pleasure, 10.0));
+    outln!();
+    outln!("{}", trend_line("Mood", &report.mood, 10.0));
+    outln!("{}", trend_line("Mastery", &report.mastery, 10.0));
+    outln!("{}", trend_line("Pleasure", &report.pleasure, 10.0));
     if !report.distortions.is_empty() {
         let top: Vec<String> = report
             .distortions
@@ -349,12 +355,12 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
             .take(5)
             .map(|(name, count)| format!("{name} ×{count}"))
             .collect();
-        println!("\nMost frequent thinking traps: {}", top.join(", "));
+        outln!("\nMost frequent thinking traps: {}", top.join(", "));
     }
     if !report.measures.is_empty() {
-        println!("\nMeasures:");
+        outln!("\nMeasures:");
         for m in &report.measures {
-            println!(
+            outln!(
                 "  {} {:<6} {:>2} {}",
                 m.day,
                 m.template.as_str(),
@@ -364,9 +370,9 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
         }
     }
     if !report.goals.is_empty() {
-        println!("\nGoals:");
+        outln!("\nGoals:");
         for g in &report.goals {
-            println!(
+            outln!(
                 "  {:<32} {}/{} steps, {}",
                 g.title,
                 g.steps_done,
@@ -391,7 +397,7 @@ pub(crate) fn export(ws: &Workspace, args: &ExportArgs) -> Result<()> {
                 .with_context(|| format!("could not write {}", path.display()))?;
             eprintln!("Exported to {}.", path.display());
         }
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(())
 }

@@ -127,15 +127,15 @@ pub fn validate_values(
         validate_value(field, value)?;
     }
     if completing {
-        if let Some(missing) = template
+        let missing: Vec<String> = template
             .fields
             .iter()
             .filter(|f| f.required)
-            .find(|f| values.get(&f.id).is_none_or(FieldValue::is_empty))
-        {
-            return Err(ValidationError::MissingRequired {
-                field: missing.label.clone(),
-            });
+            .filter(|f| values.get(&f.id).is_none_or(FieldValue::is_empty))
+            .map(|f| format!("{} ({})", f.id, f.label))
+            .collect();
+        if !missing.is_empty() {
+            return Err(ValidationError::Incomplete { missing });
         }
     }
     Ok(())
@@ -508,14 +508,19 @@ mod tests {
         assert!(validate_values(&t, &values, false).is_ok());
         let err = validate_values(&t, &values, true).unwrap_err();
         let label = t.field(field::BALANCED_THOUGHT).unwrap().label.clone();
-        assert_eq!(err, ValidationError::MissingRequired { field: label });
+        assert_eq!(
+            err,
+            ValidationError::Incomplete {
+                missing: vec![format!("{} ({label})", field::BALANCED_THOUGHT)]
+            }
+        );
 
         // Present but empty counts as missing too.
         values.insert(field::BALANCED_THOUGHT.into(), long("   "));
         assert!(validate_values(&t, &values, false).is_ok());
         assert!(matches!(
             validate_values(&t, &values, true),
-            Err(ValidationError::MissingRequired { .. })
+            Err(ValidationError::Incomplete { .. })
         ));
 
         // Optional fields may stay empty.

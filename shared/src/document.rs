@@ -135,6 +135,16 @@ impl HomeworkDoc {
         })
     }
 
+    /// A document with nothing in it yet, for a new device that will receive the real one
+    /// through sync. It must not be edited before then: only the first device creates the
+    /// root objects (the initialisation race), so [`HomeworkDoc::data`] fails until it arrives.
+    pub fn empty(actor: &[u8]) -> Self {
+        Self {
+            doc: AutoCommit::new().with_actor(ActorId::from(actor)),
+            saved_heads: Vec::new(),
+        }
+    }
+
     /// Loads a document from a save (optionally followed by incremental saves), writing further
     /// changes as `actor`. Refuses a document written by a newer schema.
     pub fn load(bytes: &[u8], actor: &[u8]) -> Result<Self, DocError> {

@@ -6,6 +6,7 @@
 //! relay-side test model or a future phone client.
 
 pub mod author;
+pub mod crypto;
 pub mod document;
 pub mod error;
 pub mod export;
@@ -14,7 +15,9 @@ pub mod lookup;
 pub mod measures;
 pub mod model;
 pub mod progress;
+pub mod protocol;
 pub mod schedule;
+pub mod sync;
 pub mod template;
 mod text_json;
 pub mod time;

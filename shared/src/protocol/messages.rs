@@ -1,0 +1,441 @@
+//! The messages: [`ClientMessage`] (device → relay) and [`ServerMessage`] (relay → device).
+//!
+//! On the wire each message is a CBOR map with one entry, `{ "<variant in snake_case>": { field:
+//! value, … } }`, inside the frame `{ "v": 1, "msg": … }`. Byte fields are CBOR byte strings,
+//! integers are CBOR integers, text is CBOR text. No message carries a name or any plaintext: the
+//! document, pairing, certificate and key fields are opaque bytes sealed or signed by the crypto
+//! module (see `docs/envelope.md`). `docs/protocol.md` describes when each message is sent.
+
+use serde::{Deserialize, Serialize};
+
+use super::bytes::{buf, fixed};
+use super::error::ErrorCode;
+use super::ids::{AccountId, Challenge, DeviceId, DocId, Mailbox, RequestId, Seq};
+
+/// A message from a device to the relay.
+///
+/// Only [`SignIn`](Self::SignIn), [`Register`](Self::Register),
+/// [`RegisterDevice`](Self::RegisterDevice) and [`TakePairing`](Self::TakePairing) are allowed
+/// before the relay has sent `Welcome`; see [`allowed_before_sign_in`](Self::allowed_before_sign_in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Sign in as an already registered device: answers the relay's `Challenge`.
+    /// Reply: `Welcome`, or a fatal `Error`.
+    SignIn {
+        /// The device signing in.
+        device: DeviceId,
+        /// The device's clock when signing, in milliseconds since the Unix epoch.
+        timestamp_ms: i64,
+        /// The device key's Ed25519 signature over the challenge, the relay's origin and
+        /// `timestamp_ms` (the exact bytes are defined by the crypto module).
+        #[serde(with = "fixed")]
+        signature: [u8; 64],
+    },
+    /// Create a new account with its first device, using a one-time invite.
+    /// Reply: `Welcome` (the connection is then signed in), or a fatal `Error`.
+    Register {
+        /// The invite secret from the invite code (the relay stores only its hash).
+        #[serde(with = "buf")]
+        invite: Vec<u8>,
+        /// The new account's Ed25519 identity public key.
+        #[serde(with = "fixed")]
+        identity: [u8; 32],
+        /// The first device's certificate, signed by `identity` (opaque here).
+        #[serde(with = "buf")]
+        certificate: Vec<u8>,
+        /// The device's clock when signing, in milliseconds since the Unix epoch.
+        timestamp_ms: i64,
+        /// The new device key's signature over challenge, origin and timestamp, as in `SignIn`.
+        #[serde(with = "fixed")]
+        signature: [u8; 64],
+    },
+    /// Register another device of an existing account (after pairing): its certificate is signed
+    /// by an identity key the relay already knows. Reply: `Welcome`, or a fatal `Error`.
+    RegisterDevice {
+        /// The new device's certificate (opaque here).
+        #[serde(with = "buf")]
+        certificate: Vec<u8>,
+        /// The device's clock when signing, in milliseconds since the Unix epoch.
+        timestamp_ms: i64,
+        /// The new device key's signature over challenge, origin and timestamp, as in `SignIn`.
+        #[serde(with = "fixed")]
+        signature: [u8; 64],
+    },
+    /// Fetch (and so remove) the pairing payload left in a mailbox. Allowed before sign-in: the new
+    /// device has no keys on the relay yet. Reply: `Pairing`, or `Error` `PairingNotFound`.
+    TakePairing {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The mailbox derived from the pairing code.
+        mailbox: Mailbox,
+    },
+    /// Leave a sealed pairing payload for a new device. Reply: `Done`.
+    PutPairing {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The mailbox derived from the pairing code.
+        mailbox: Mailbox,
+        /// The payload, sealed with a key derived from the pairing code's secret.
+        #[serde(with = "buf")]
+        payload: Vec<u8>,
+        /// When the relay should drop an untaken payload, in milliseconds since the Unix epoch.
+        expires_at_ms: i64,
+    },
+    /// Create an empty document log owned by the caller's account. Reply: `Done` (also when the
+    /// caller already owns it, so a retry is safe), or `Error` `Conflict`.
+    CreateDocument {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The new document.
+        doc: DocId,
+    },
+    /// Append a sealed bundle to a document's log. Reply: `Ack` once it is durably committed.
+    Push {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The document.
+        doc: DocId,
+        /// The sealed bundle (opaque here).
+        #[serde(with = "buf")]
+        bundle: Vec<u8>,
+    },
+    /// Catch up on a document from a position, then receive its new bundles as they arrive.
+    /// Replies: `Snapshot` (if `since` is older than the last compaction), `Bundle`s, then
+    /// `CaughtUp`; later, live `Bundle`s.
+    Subscribe {
+        /// Echoed in `CaughtUp` or `Error`.
+        request: RequestId,
+        /// The document.
+        doc: DocId,
+        /// The last position the device already holds; `Seq(0)` for everything.
+        since: Seq,
+    },
+    /// Stop receiving a document's bundles. Reply: `Done`.
+    Unsubscribe {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The document.
+        doc: DocId,
+    },
+    /// Upload a sealed snapshot that covers the log up to and including `covers`; the relay may
+    /// then drop those bundles. Reply: `Done`.
+    PutSnapshot {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The document.
+        doc: DocId,
+        /// The last position the snapshot includes.
+        covers: Seq,
+        /// The sealed snapshot (opaque here).
+        #[serde(with = "buf")]
+        snapshot: Vec<u8>,
+    },
+    /// Store wrapped epoch keys for member devices, all at once (a key rotation is atomic).
+    /// Reply: `Done`.
+    PutKeyEnvelopes {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The document.
+        doc: DocId,
+        /// One envelope per (epoch, recipient device); at least one.
+        envelopes: Vec<KeyEnvelope>,
+    },
+    /// Fetch the wrapped epoch keys addressed to the calling device. Reply: `KeyEnvelopes`.
+    GetKeyEnvelopes {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The document.
+        doc: DocId,
+    },
+    /// List the devices registered to the caller's account. Reply: `Devices`.
+    ListDevices {
+        /// Echoed in the reply.
+        request: RequestId,
+    },
+    /// Keep-alive and round-trip probe. Reply: `Pong` with the same nonce.
+    Ping {
+        /// Any value; echoed.
+        nonce: u64,
+    },
+}
+
+/// A message from the relay to a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The relay's first frame on every connection.
+    Challenge {
+        /// Fresh random bytes for the device to sign.
+        challenge: Challenge,
+        /// The relay's origin (for example `wss://relay.example.org`), signed with the challenge
+        /// so a signature for one relay is useless at another.
+        relay_origin: String,
+        /// The relay's clock, in milliseconds since the Unix epoch (lets a device see clock skew).
+        server_time_ms: i64,
+        /// Oldest protocol version the relay speaks.
+        min_version: u16,
+        /// Newest protocol version the relay speaks.
+        max_version: u16,
+    },
+    /// Sign-in or registration succeeded; the connection is now signed in.
+    Welcome {
+        /// The account the device belongs to.
+        account: AccountId,
+        /// The device.
+        device: DeviceId,
+    },
+    /// A pushed bundle is durably committed at `seq`.
+    Ack {
+        /// The `Push` this answers.
+        request: RequestId,
+        /// The document.
+        doc: DocId,
+        /// The bundle's position in the log.
+        seq: Seq,
+    },
+    /// A bundle of a subscribed document, during catch-up or live.
+    Bundle {
+        /// The document.
+        doc: DocId,
+        /// The bundle's position in the log.
+        seq: Seq,
+        /// The sealed bundle (opaque here).
+        #[serde(with = "buf")]
+        bundle: Vec<u8>,
+    },
+    /// The latest snapshot, sent during catch-up when `since` is older than the last compaction.
+    Snapshot {
+        /// The document.
+        doc: DocId,
+        /// The last position the snapshot includes.
+        covers: Seq,
+        /// The sealed snapshot (opaque here).
+        #[serde(with = "buf")]
+        snapshot: Vec<u8>,
+    },
+    /// Catch-up of a `Subscribe` is complete: everything up to `head` has been sent.
+    CaughtUp {
+        /// The `Subscribe` this answers.
+        request: RequestId,
+        /// The document.
+        doc: DocId,
+        /// The log's last position. A device that holds more than this has met a relay that lost
+        /// (or hides) data.
+        head: Seq,
+    },
+    /// The payload taken from a pairing mailbox (which is now empty).
+    Pairing {
+        /// The `TakePairing` this answers.
+        request: RequestId,
+        /// The sealed pairing payload (opaque here).
+        #[serde(with = "buf")]
+        payload: Vec<u8>,
+    },
+    /// A request succeeded and has no data to return.
+    Done {
+        /// The request this answers.
+        request: RequestId,
+    },
+    /// The wrapped epoch keys addressed to the calling device.
+    KeyEnvelopes {
+        /// The `GetKeyEnvelopes` this answers.
+        request: RequestId,
+        /// The document.
+        doc: DocId,
+        /// Possibly none.
+        envelopes: Vec<KeyEnvelope>,
+    },
+    /// The devices registered to the caller's account.
+    Devices {
+        /// The `ListDevices` this answers.
+        request: RequestId,
+        /// The devices, each with its certificate so the caller can check it.
+        devices: Vec<DeviceInfo>,
+    },
+    /// A request failed, or the connection is about to close (see [`ErrorCode::fatal`]).
+    Error {
+        /// The request this answers, if the error belongs to one.
+        request: Option<RequestId>,
+        /// What went wrong, for programs.
+        code: ErrorCode,
+        /// What went wrong, for people. Never contains content or names.
+        message: String,
+    },
+    /// The answer to `Ping`.
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
+    },
+}
+
+/// A document's epoch key wrapped (HPKE) for one member device. The relay stores it and cannot
+/// open it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEnvelope {
+    /// The key epoch.
+    pub epoch: u32,
+    /// The device that can open it.
+    pub recipient: DeviceId,
+    /// The wrapped key (opaque here).
+    #[serde(with = "buf")]
+    pub envelope: Vec<u8>,
+}
+
+/// One device registered to an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// The device.
+    pub device: DeviceId,
+    /// Its certificate, signed by the account's identity key (opaque here; the receiver checks
+    /// it rather than trusting the relay).
+    #[serde(with = "buf")]
+    pub certificate: Vec<u8>,
+    /// When the relay registered it, in milliseconds since the Unix epoch.
+    pub registered_at_ms: i64,
+}
+
+impl ClientMessage {
+    /// The wire name of every variant, in declaration order.
+    pub const NAMES: &'static [&'static str] = &[
+        "sign_in",
+        "register",
+        "register_device",
+        "take_pairing",
+        "put_pairing",
+        "create_document",
+        "push",
+        "subscribe",
+        "unsubscribe",
+        "put_snapshot",
+        "put_key_envelopes",
+        "get_key_envelopes",
+        "list_devices",
+        "ping",
+    ];
+
+    /// This message's wire name (for logs and metrics: it reveals nothing about content).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::SignIn { .. } => "sign_in",
+            Self::Register { .. } => "register",
+            Self::RegisterDevice { .. } => "register_device",
+            Self::TakePairing { .. } => "take_pairing",
+            Self::PutPairing { .. } => "put_pairing",
+            Self::CreateDocument { .. } => "create_document",
+            Self::Push { .. } => "push",
+            Self::Subscribe { .. } => "subscribe",
+            Self::Unsubscribe { .. } => "unsubscribe",
+            Self::PutSnapshot { .. } => "put_snapshot",
+            Self::PutKeyEnvelopes { .. } => "put_key_envelopes",
+            Self::GetKeyEnvelopes { .. } => "get_key_envelopes",
+            Self::ListDevices { .. } => "list_devices",
+            Self::Ping { .. } => "ping",
+        }
+    }
+
+    /// The request id the relay echoes in its reply, if this message has one.
+    pub fn request(&self) -> Option<RequestId> {
+        match self {
+            Self::TakePairing { request, .. }
+            | Self::PutPairing { request, .. }
+            | Self::CreateDocument { request, .. }
+            | Self::Push { request, .. }
+            | Self::Subscribe { request, .. }
+            | Self::Unsubscribe { request, .. }
+            | Self::PutSnapshot { request, .. }
+            | Self::PutKeyEnvelopes { request, .. }
+            | Self::GetKeyEnvelopes { request, .. }
+            | Self::ListDevices { request } => Some(*request),
+            Self::SignIn { .. }
+            | Self::Register { .. }
+            | Self::RegisterDevice { .. }
+            | Self::Ping { .. } => None,
+        }
+    }
+
+    /// Whether the relay accepts this message before the connection is signed in. Anything else
+    /// before sign-in gets a fatal `Error` `Unauthenticated`.
+    pub fn allowed_before_sign_in(&self) -> bool {
+        matches!(
+            self,
+            Self::SignIn { .. }
+                | Self::Register { .. }
+                | Self::RegisterDevice { .. }
+                | Self::TakePairing { .. }
+        )
+    }
+}
+
+impl ServerMessage {
+    /// The wire name of every variant, in declaration order.
+    pub const NAMES: &'static [&'static str] = &[
+        "challenge",
+        "welcome",
+        "ack",
+        "bundle",
+        "snapshot",
+        "caught_up",
+        "pairing",
+        "done",
+        "key_envelopes",
+        "devices",
+        "error",
+        "pong",
+    ];
+
+    /// This message's wire name (for logs and metrics).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Challenge { .. } => "challenge",
+            Self::Welcome { .. } => "welcome",
+            Self::Ack { .. } => "ack",
+            Self::Bundle { .. } => "bundle",
+            Self::Snapshot { .. } => "snapshot",
+            Self::CaughtUp { .. } => "caught_up",
+            Self::Pairing { .. } => "pairing",
+            Self::Done { .. } => "done",
+            Self::KeyEnvelopes { .. } => "key_envelopes",
+            Self::Devices { .. } => "devices",
+            Self::Error { .. } => "error",
+            Self::Pong { .. } => "pong",
+        }
+    }
+
+    /// The request this message answers, if any.
+    pub fn request(&self) -> Option<RequestId> {
+        match self {
+            Self::Ack { request, .. }
+            | Self::CaughtUp { request, .. }
+            | Self::Pairing { request, .. }
+            | Self::Done { request }
+            | Self::KeyEnvelopes { request, .. }
+            | Self::Devices { request, .. } => Some(*request),
+            Self::Error { request, .. } => *request,
+            Self::Challenge { .. }
+            | Self::Welcome { .. }
+            | Self::Bundle { .. }
+            | Self::Snapshot { .. }
+            | Self::Pong { .. } => None,
+        }
+    }
+
+    /// An `Error` reply; `message` is cut to
+    /// [`MAX_ERROR_MESSAGE_BYTES`](super::limits::MAX_ERROR_MESSAGE_BYTES) so it always encodes.
+    pub fn error(request: Option<RequestId>, code: ErrorCode, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        let max = super::limits::MAX_ERROR_MESSAGE_BYTES;
+        if message.len() > max {
+            let mut end = max;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+        }
+        Self::Error {
+            request,
+            code,
+            message,
+        }
+    }
+}

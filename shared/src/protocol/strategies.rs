@@ -1,0 +1,216 @@
+//! proptest strategies for every message, with field values anywhere within their limits (byte
+//! fields kept short so the tests stay fast; the limits themselves are tested separately).
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::strategy::Union;
+
+use super::*;
+
+fn blob(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    vec(any::<u8>(), 1..=max)
+}
+
+fn doc() -> impl Strategy<Value = DocId> {
+    any::<[u8; 16]>().prop_map(DocId)
+}
+
+fn device() -> impl Strategy<Value = DeviceId> {
+    any::<[u8; 16]>().prop_map(DeviceId)
+}
+
+fn mailbox() -> impl Strategy<Value = Mailbox> {
+    any::<[u8; 32]>().prop_map(Mailbox)
+}
+
+fn request() -> impl Strategy<Value = RequestId> {
+    any::<u64>().prop_map(RequestId)
+}
+
+fn seq() -> impl Strategy<Value = Seq> {
+    any::<u64>().prop_map(Seq)
+}
+
+fn envelope() -> impl Strategy<Value = KeyEnvelope> {
+    (any::<u32>(), device(), blob(200)).prop_map(|(epoch, recipient, envelope)| KeyEnvelope {
+        epoch,
+        recipient,
+        envelope,
+    })
+}
+
+fn device_info() -> impl Strategy<Value = DeviceInfo> {
+    (device(), blob(300), any::<i64>()).prop_map(|(device, certificate, registered_at_ms)| {
+        DeviceInfo {
+            device,
+            certificate,
+            registered_at_ms,
+        }
+    })
+}
+
+/// Any valid `ClientMessage`.
+pub(super) fn client_message() -> BoxedStrategy<ClientMessage> {
+    use ClientMessage as M;
+    Union::new(vec![
+        (device(), any::<i64>(), any::<[u8; 64]>())
+            .prop_map(|(device, timestamp_ms, signature)| M::SignIn {
+                device,
+                timestamp_ms,
+                signature,
+            })
+            .boxed(),
+        (
+            blob(MAX_TEST_INVITE),
+            any::<[u8; 32]>(),
+            blob(300),
+            any::<i64>(),
+            any::<[u8; 64]>(),
+        )
+            .prop_map(
+                |(invite, identity, certificate, timestamp_ms, signature)| M::Register {
+                    invite,
+                    identity,
+                    certificate,
+                    timestamp_ms,
+                    signature,
+                },
+            )
+            .boxed(),
+        (blob(300), any::<i64>(), any::<[u8; 64]>())
+            .prop_map(|(certificate, timestamp_ms, signature)| M::RegisterDevice {
+                certificate,
+                timestamp_ms,
+                signature,
+            })
+            .boxed(),
+        (request(), mailbox())
+            .prop_map(|(request, mailbox)| M::TakePairing { request, mailbox })
+            .boxed(),
+        (request(), mailbox(), blob(300), any::<i64>())
+            .prop_map(|(request, mailbox, payload, expires_at_ms)| M::PutPairing {
+                request,
+                mailbox,
+                payload,
+                expires_at_ms,
+            })
+            .boxed(),
+        (request(), doc())
+            .prop_map(|(request, doc)| M::CreateDocument { request, doc })
+            .boxed(),
+        (request(), doc(), blob(300))
+            .prop_map(|(request, doc, bundle)| M::Push {
+                request,
+                doc,
+                bundle,
+            })
+            .boxed(),
+        (request(), doc(), seq())
+            .prop_map(|(request, doc, since)| M::Subscribe {
+                request,
+                doc,
+                since,
+            })
+            .boxed(),
+        (request(), doc())
+            .prop_map(|(request, doc)| M::Unsubscribe { request, doc })
+            .boxed(),
+        (request(), doc(), seq(), blob(300))
+            .prop_map(|(request, doc, covers, snapshot)| M::PutSnapshot {
+                request,
+                doc,
+                covers,
+                snapshot,
+            })
+            .boxed(),
+        (request(), doc(), vec(envelope(), 1..5))
+            .prop_map(|(request, doc, envelopes)| M::PutKeyEnvelopes {
+                request,
+                doc,
+                envelopes,
+            })
+            .boxed(),
+        (request(), doc())
+            .prop_map(|(request, doc)| M::GetKeyEnvelopes { request, doc })
+            .boxed(),
+        request()
+            .prop_map(|request| M::ListDevices { request })
+            .boxed(),
+        any::<u64>().prop_map(|nonce| M::Ping { nonce }).boxed(),
+    ])
+    .boxed()
+}
+
+const MAX_TEST_INVITE: usize = 64;
+
+/// Any valid `ServerMessage`.
+pub(super) fn server_message() -> BoxedStrategy<ServerMessage> {
+    use ServerMessage as M;
+    Union::new(vec![
+        (
+            any::<[u8; 32]>(),
+            "\\PC{1,60}",
+            any::<i64>(),
+            any::<(u16, u16)>(),
+        )
+            .prop_map(
+                |(challenge, relay_origin, server_time_ms, (a, b))| M::Challenge {
+                    challenge: Challenge(challenge),
+                    relay_origin,
+                    server_time_ms,
+                    min_version: a.min(b),
+                    max_version: a.max(b),
+                },
+            )
+            .boxed(),
+        (any::<[u8; 16]>(), device())
+            .prop_map(|(account, device)| M::Welcome {
+                account: AccountId(account),
+                device,
+            })
+            .boxed(),
+        (request(), doc(), seq())
+            .prop_map(|(request, doc, seq)| M::Ack { request, doc, seq })
+            .boxed(),
+        (doc(), seq(), blob(300))
+            .prop_map(|(doc, seq, bundle)| M::Bundle { doc, seq, bundle })
+            .boxed(),
+        (doc(), seq(), blob(300))
+            .prop_map(|(doc, covers, snapshot)| M::Snapshot {
+                doc,
+                covers,
+                snapshot,
+            })
+            .boxed(),
+        (request(), doc(), seq())
+            .prop_map(|(request, doc, head)| M::CaughtUp { request, doc, head })
+            .boxed(),
+        (request(), blob(300))
+            .prop_map(|(request, payload)| M::Pairing { request, payload })
+            .boxed(),
+        request().prop_map(|request| M::Done { request }).boxed(),
+        (request(), doc(), vec(envelope(), 0..5))
+            .prop_map(|(request, doc, envelopes)| M::KeyEnvelopes {
+                request,
+                doc,
+                envelopes,
+            })
+            .boxed(),
+        (request(), vec(device_info(), 0..5))
+            .prop_map(|(request, devices)| M::Devices { request, devices })
+            .boxed(),
+        (
+            proptest::option::of(request()),
+            proptest::sample::select(ErrorCode::ALL),
+            "\\PC{0,200}",
+        )
+            .prop_map(|(request, code, message)| M::Error {
+                request,
+                code,
+                message,
+            })
+            .boxed(),
+        any::<u64>().prop_map(|nonce| M::Pong { nonce }).boxed(),
+    ])
+    .boxed()
+}

@@ -1,0 +1,589 @@
+//! [`DocSync`]: the per-document sync state machine (see the module docs in `sync/mod.rs`).
+
+pub use crate::crypto::BundleKind;
+use automerge::{AutoCommit, Change, ChangeHash};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Largest plaintext sealed into one bundle. The outbox is split into bundles of at most this
+/// size (a single Automerge change larger than this still travels alone).
+pub const MAX_BUNDLE_PLAINTEXT: usize = 512 * 1024;
+
+/// How many log entries behind the cursor (since the last snapshot) make the engine upload a
+/// snapshot so the relay can compact.
+pub const COMPACT_AFTER: u64 = 256;
+
+/// A bundle the envelope has verified and decrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The author device (its id, as text).
+    pub author: String,
+    /// The author's per-device bundle counter.
+    pub counter: u64,
+    /// Changes or snapshot.
+    pub kind: BundleKind,
+    /// The Automerge bytes.
+    pub plaintext: Vec<u8>,
+}
+
+/// Seals and opens bundles for one document: encryption, signatures and membership checks live
+/// behind this trait, so the engine can be driven with the real crypto or a test double.
+pub trait Envelope {
+    /// This device's author id, as [`Opened::author`] reports it.
+    fn me(&self) -> &str;
+    /// Seals a bundle with the current epoch key, signed by this device.
+    fn seal(
+        &mut self,
+        kind: BundleKind,
+        counter: u64,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, SyncError>;
+    /// Verifies (signature first, then that the author is a member device) and decrypts.
+    fn open(&self, sealed: &[u8]) -> Result<Opened, SyncError>;
+}
+
+/// Errors of the sync engine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    /// A bundle could not be verified or decrypted.
+    #[error("a bundle could not be opened: {0}")]
+    Envelope(String),
+    /// A bundle's content is not valid Automerge data.
+    #[error("a bundle holds damaged changes: {0}")]
+    BadChanges(String),
+    /// The relay answered something that does not fit the conversation.
+    #[error("the relay broke the protocol: {0}")]
+    Protocol(String),
+}
+
+/// What the engine remembers between runs; the adapter persists it with the document, in the
+/// same transaction, whenever the engine says [`Event::Persist`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// Every relay log entry up to this sequence number is in the local document.
+    pub cursor: u64,
+    /// SHA-256 of the sealed bundle at `cursor`, to check the relay still serves the same log.
+    pub cursor_digest: Option<[u8; 32]>,
+    /// Heads of the changes the relay is known to hold; the outbox is everything else.
+    pub relay_heads: Vec<[u8; 32]>,
+    /// The highest sequence number the relay has acknowledged to this device.
+    pub acked_seq: u64,
+    /// The last bundle counter this device used.
+    pub last_counter: u64,
+    /// The log position the latest snapshot covers.
+    pub snapshot_covers: u64,
+    /// The highest bundle counter seen from each author device.
+    pub authors: BTreeMap<String, u64>,
+}
+
+/// What the relay tells the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FromRelay {
+    /// A log entry.
+    Bundle {
+        /// Its sequence number.
+        seq: u64,
+        /// The sealed bundle.
+        bundle: Vec<u8>,
+    },
+    /// The latest snapshot, sent before the tail when the cursor is older than compaction.
+    Snapshot {
+        /// The log position it covers.
+        covers: u64,
+        /// The sealed snapshot.
+        snapshot: Vec<u8>,
+    },
+    /// Catch-up after a subscribe is complete; `head` is the relay's latest sequence number.
+    CaughtUp {
+        /// The relay's head.
+        head: u64,
+    },
+    /// A push or snapshot upload was durably stored.
+    Ack {
+        /// The request it answers.
+        request: u64,
+        /// The sequence number given to a push (for a snapshot: what it covers).
+        seq: u64,
+    },
+    /// A push or snapshot upload was refused.
+    Refused {
+        /// The request it answers.
+        request: u64,
+        /// Why, as the relay put it.
+        reason: String,
+    },
+}
+
+/// What the engine asks the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToRelay {
+    /// Send every log entry after `since` (or the snapshot and the tail), then live updates.
+    Subscribe {
+        /// The last sequence number already held.
+        since: u64,
+    },
+    /// Append a sealed bundle.
+    Push {
+        /// Matches the acknowledgement.
+        request: u64,
+        /// The sealed bundle.
+        bundle: Vec<u8>,
+    },
+    /// Store a sealed snapshot covering the log up to `covers`.
+    PutSnapshot {
+        /// Matches the acknowledgement.
+        request: u64,
+        /// The log position it covers.
+        covers: u64,
+        /// The sealed snapshot.
+        snapshot: Vec<u8>,
+    },
+}
+
+/// What the adapter must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Persist the document's new changes and [`DocSync::state`] in one transaction, before
+    /// carrying out anything that follows.
+    Persist,
+    /// Send this to the relay.
+    Send(ToRelay),
+    /// Changes from other devices were applied to the document.
+    Applied {
+        /// Who wrote them.
+        author: String,
+    },
+    /// A bundle was skipped because it could not be opened or applied; the reason says why.
+    Skipped {
+        /// Its sequence number.
+        seq: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The relay serves an older log than it acknowledged (restored from a backup, or
+    /// misbehaving). The engine has scheduled a full re-push, so nothing is lost.
+    RelayRolledBack {
+        /// The relay's head now.
+        relay_head: u64,
+        /// What this device had seen acknowledged or applied.
+        expected: u64,
+    },
+    /// Drop the connection and connect again: the engine must read the relay's log from the
+    /// start (after [`Event::RelayRolledBack`]).
+    Reconnect,
+    /// The relay refused a push; it will not be retried until the next connection.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+struct InFlight {
+    request: u64,
+    heads_after: Vec<ChangeHash>,
+    digest: [u8; 32],
+}
+
+/// The sync state machine of one document on one device.
+#[derive(Debug)]
+pub struct DocSync {
+    state: SyncState,
+    connected: bool,
+    caught_up: bool,
+    next_request: u64,
+    in_flight: VecDeque<InFlight>,
+    /// Our own acknowledged log entries above the cursor (seq → digest), waiting for the
+    /// entries before them to arrive so the cursor can move past them.
+    own_seqs: BTreeMap<u64, [u8; 32]>,
+    /// After subscribing one entry early, the sequence number whose digest must match.
+    verify_at: Option<u64>,
+    snapshot_request: Option<(u64, u64)>,
+    /// Set after a rollback: everything is ignored until the adapter reconnects.
+    resync: bool,
+    compact_after: u64,
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn to_hashes(raw: &[[u8; 32]]) -> Vec<ChangeHash> {
+    raw.iter().map(|h| ChangeHash(*h)).collect()
+}
+
+fn to_raw(hashes: &[ChangeHash]) -> Vec<[u8; 32]> {
+    hashes.iter().map(|h| h.0).collect()
+}
+
+impl DocSync {
+    /// An engine resuming from persisted state (`SyncState::default()` for a new document).
+    pub fn new(state: SyncState) -> Self {
+        Self {
+            state,
+            connected: false,
+            caught_up: false,
+            next_request: 1,
+            in_flight: VecDeque::new(),
+            own_seqs: BTreeMap::new(),
+            verify_at: None,
+            snapshot_request: None,
+            resync: false,
+            compact_after: COMPACT_AFTER,
+        }
+    }
+
+    /// Uploads a snapshot once this many log entries are past the last one (default
+    /// [`COMPACT_AFTER`]; tests use small numbers to exercise compaction).
+    pub fn with_compaction_after(mut self, entries: u64) -> Self {
+        self.compact_after = entries.max(1);
+        self
+    }
+
+    /// The state to persist.
+    pub fn state(&self) -> &SyncState {
+        &self.state
+    }
+
+    /// Whether catch-up finished on this connection and nothing is waiting for the relay.
+    pub fn is_settled(&self) -> bool {
+        self.connected
+            && self.caught_up
+            && !self.resync
+            && self.in_flight.is_empty()
+            && self.snapshot_request.is_none()
+    }
+
+    /// Whether the relay is known to hold every change of `doc`.
+    pub fn outbox_is_empty(&self, doc: &mut AutoCommit) -> bool {
+        doc.get_changes(&to_hashes(&self.state.relay_heads))
+            .is_empty()
+    }
+
+    /// The connection is up (and signed in): subscribe from the cursor. When a bundle was seen
+    /// at the cursor, subscribe one entry early to check the relay still serves it.
+    pub fn connected(&mut self) -> Vec<Event> {
+        self.connected = true;
+        self.resync = false;
+        self.caught_up = false;
+        self.in_flight.clear();
+        self.own_seqs.clear();
+        self.snapshot_request = None;
+        let since = match (self.state.cursor, self.state.cursor_digest) {
+            (cursor, Some(_)) if cursor > 0 => {
+                self.verify_at = Some(cursor);
+                cursor - 1
+            }
+            (cursor, _) => {
+                self.verify_at = None;
+                cursor
+            }
+        };
+        vec![Event::Send(ToRelay::Subscribe { since })]
+    }
+
+    /// The connection dropped: whatever was in flight will be pushed again from the outbox.
+    pub fn disconnected(&mut self) {
+        self.connected = false;
+        self.caught_up = false;
+        self.in_flight.clear();
+        self.own_seqs.clear();
+        self.snapshot_request = None;
+        self.verify_at = None;
+    }
+
+    /// The document changed locally: push when connected and caught up.
+    pub fn local_change(
+        &mut self,
+        doc: &mut AutoCommit,
+        envelope: &mut dyn Envelope,
+    ) -> Result<Vec<Event>, SyncError> {
+        let mut events = Vec::new();
+        self.push_outbox(doc, envelope, &mut events)?;
+        Ok(events)
+    }
+
+    /// Handles one message from the relay.
+    pub fn receive(
+        &mut self,
+        doc: &mut AutoCommit,
+        envelope: &mut dyn Envelope,
+        message: FromRelay,
+    ) -> Result<Vec<Event>, SyncError> {
+        let mut events = Vec::new();
+        if self.resync || !self.connected {
+            return Ok(events);
+        }
+        match message {
+            FromRelay::Bundle { seq, bundle } => {
+                self.receive_bundle(doc, &*envelope, seq, &bundle, &mut events);
+            }
+            FromRelay::Snapshot { covers, snapshot } => {
+                self.receive_snapshot(doc, &*envelope, covers, &snapshot, &mut events);
+            }
+            FromRelay::CaughtUp { head } => {
+                self.caught_up = true;
+                self.verify_at = None;
+                let expected = self.state.acked_seq.max(self.state.cursor);
+                if head < expected {
+                    self.rolled_back(head, expected, &mut events);
+                }
+                self.push_outbox(doc, envelope, &mut events)?;
+                self.maybe_compact(doc, envelope, &mut events)?;
+            }
+            FromRelay::Ack { request, seq } => {
+                if let Some((snapshot_request, covers)) = self.snapshot_request {
+                    if snapshot_request == request {
+                        self.snapshot_request = None;
+                        self.state.snapshot_covers = self.state.snapshot_covers.max(covers);
+                        events.push(Event::Persist);
+                        return Ok(events);
+                    }
+                }
+                let Some(front) = self.in_flight.pop_front() else {
+                    return Err(SyncError::Protocol(format!(
+                        "acknowledgement {request} for nothing in flight"
+                    )));
+                };
+                if front.request != request {
+                    return Err(SyncError::Protocol(format!(
+                        "acknowledgement {request} out of order (expected {})",
+                        front.request
+                    )));
+                }
+                self.state.relay_heads = to_raw(&front.heads_after);
+                self.state.acked_seq = self.state.acked_seq.max(seq);
+                if seq > self.state.cursor {
+                    self.own_seqs.insert(seq, front.digest);
+                    self.advance_over_own();
+                }
+                events.push(Event::Persist);
+                if self.in_flight.is_empty() {
+                    self.push_outbox(doc, envelope, &mut events)?;
+                    self.maybe_compact(doc, envelope, &mut events)?;
+                }
+            }
+            FromRelay::Refused { request, reason } => {
+                if self.snapshot_request.is_some_and(|(r, _)| r == request) {
+                    self.snapshot_request = None;
+                } else {
+                    self.in_flight.clear();
+                }
+                events.push(Event::Refused { reason });
+            }
+        }
+        Ok(events)
+    }
+
+    fn receive_bundle(
+        &mut self,
+        doc: &mut AutoCommit,
+        envelope: &dyn Envelope,
+        seq: u64,
+        bundle: &[u8],
+        events: &mut Vec<Event>,
+    ) {
+        let hash = digest(bundle);
+        if self.verify_at == Some(seq) {
+            self.verify_at = None;
+            if self.state.cursor_digest != Some(hash) {
+                // The relay serves a different entry where we saw one: its log diverged.
+                let expected = self.state.acked_seq.max(self.state.cursor);
+                self.rolled_back(seq.saturating_sub(1), expected, events);
+            }
+            return;
+        }
+        if seq <= self.state.cursor {
+            return;
+        }
+        match envelope.open(bundle) {
+            Err(err) => events.push(Event::Skipped {
+                seq,
+                reason: err.to_string(),
+            }),
+            Ok(opened) if opened.kind != BundleKind::Changes => events.push(Event::Skipped {
+                seq,
+                reason: "a snapshot where a bundle of changes was expected".into(),
+            }),
+            Ok(opened) => {
+                let seen = self.state.authors.entry(opened.author.clone()).or_default();
+                *seen = (*seen).max(opened.counter);
+                // Our own bundles are already in the document; others' are applied (Automerge
+                // ignores changes it already has, so a replayed bundle does no harm).
+                if opened.author != envelope.me() {
+                    match doc.load_incremental(&opened.plaintext) {
+                        Ok(_) => events.push(Event::Applied {
+                            author: opened.author,
+                        }),
+                        Err(err) => events.push(Event::Skipped {
+                            seq,
+                            reason: SyncError::BadChanges(err.to_string()).to_string(),
+                        }),
+                    }
+                }
+            }
+        }
+        self.state.cursor = seq;
+        self.state.cursor_digest = Some(hash);
+        self.advance_over_own();
+        events.push(Event::Persist);
+    }
+
+    fn receive_snapshot(
+        &mut self,
+        doc: &mut AutoCommit,
+        envelope: &dyn Envelope,
+        covers: u64,
+        snapshot: &[u8],
+        events: &mut Vec<Event>,
+    ) {
+        // The relay compacted past our cursor, so the entry at the cursor cannot be checked.
+        self.verify_at = None;
+        match envelope.open(snapshot) {
+            Ok(opened) if opened.kind == BundleKind::Snapshot => {
+                match doc.load_incremental(&opened.plaintext) {
+                    Ok(_) => {
+                        events.push(Event::Applied {
+                            author: opened.author,
+                        });
+                        self.state.cursor = self.state.cursor.max(covers);
+                        self.state.cursor_digest = None;
+                        self.state.snapshot_covers = self.state.snapshot_covers.max(covers);
+                        self.advance_over_own();
+                        events.push(Event::Persist);
+                    }
+                    Err(err) => events.push(Event::Skipped {
+                        seq: covers,
+                        reason: SyncError::BadChanges(err.to_string()).to_string(),
+                    }),
+                }
+            }
+            Ok(_) => events.push(Event::Skipped {
+                seq: covers,
+                reason: "a bundle of changes where a snapshot was expected".into(),
+            }),
+            Err(err) => events.push(Event::Skipped {
+                seq: covers,
+                reason: err.to_string(),
+            }),
+        }
+    }
+
+    /// Moves the cursor over our own acknowledged entries that directly follow it.
+    fn advance_over_own(&mut self) {
+        while let Some(digest) = self.own_seqs.remove(&(self.state.cursor + 1)) {
+            self.state.cursor += 1;
+            self.state.cursor_digest = Some(digest);
+        }
+        let cursor = self.state.cursor;
+        self.own_seqs.retain(|seq, _| *seq > cursor);
+    }
+
+    fn rolled_back(&mut self, relay_head: u64, expected: u64, events: &mut Vec<Event>) {
+        events.push(Event::RelayRolledBack {
+            relay_head,
+            expected,
+        });
+        // What the relay holds now may include entries this device never saw (pushed by others
+        // after the restore), so read its whole log again; and push everything this device has,
+        // whatever the relay lost.
+        self.state.cursor = 0;
+        self.state.cursor_digest = None;
+        self.state.relay_heads.clear();
+        self.state.acked_seq = relay_head;
+        self.state.snapshot_covers = 0;
+        self.in_flight.clear();
+        self.own_seqs.clear();
+        self.resync = true;
+        events.push(Event::Persist);
+        events.push(Event::Reconnect);
+    }
+
+    fn push_outbox(
+        &mut self,
+        doc: &mut AutoCommit,
+        envelope: &mut dyn Envelope,
+        events: &mut Vec<Event>,
+    ) -> Result<(), SyncError> {
+        if !self.connected || !self.caught_up || self.resync || !self.in_flight.is_empty() {
+            return Ok(());
+        }
+        let known = to_hashes(&self.state.relay_heads);
+        let changes = doc.get_changes(&known);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut heads: BTreeSet<ChangeHash> = known.into_iter().collect();
+        let mut sends = Vec::new();
+        for group in split(&changes) {
+            let mut plaintext = Vec::new();
+            for change in group {
+                plaintext.extend_from_slice(change.raw_bytes());
+                for dep in change.deps() {
+                    heads.remove(dep);
+                }
+                heads.insert(change.hash());
+            }
+            self.state.last_counter += 1;
+            let bundle = envelope.seal(BundleKind::Changes, self.state.last_counter, &plaintext)?;
+            let request = self.next_request;
+            self.next_request += 1;
+            self.in_flight.push_back(InFlight {
+                request,
+                heads_after: heads.iter().copied().collect(),
+                digest: digest(&bundle),
+            });
+            sends.push(Event::Send(ToRelay::Push { request, bundle }));
+        }
+        // The counters are persisted before any bundle carrying them leaves the device.
+        events.push(Event::Persist);
+        events.extend(sends);
+        Ok(())
+    }
+
+    fn maybe_compact(
+        &mut self,
+        doc: &mut AutoCommit,
+        envelope: &mut dyn Envelope,
+        events: &mut Vec<Event>,
+    ) -> Result<(), SyncError> {
+        let due = self.state.cursor >= self.state.snapshot_covers + self.compact_after;
+        if !due || !self.is_settled() || !self.outbox_is_empty(doc) {
+            return Ok(());
+        }
+        self.state.last_counter += 1;
+        let snapshot = envelope.seal(BundleKind::Snapshot, self.state.last_counter, &doc.save())?;
+        let request = self.next_request;
+        self.next_request += 1;
+        let covers = self.state.cursor;
+        self.snapshot_request = Some((request, covers));
+        events.push(Event::Persist);
+        events.push(Event::Send(ToRelay::PutSnapshot {
+            request,
+            covers,
+            snapshot,
+        }));
+        Ok(())
+    }
+}
+
+/// Splits changes (in causal order) into groups whose raw bytes fit in one bundle.
+fn split(changes: &[Change]) -> Vec<&[Change]> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    let mut size = 0;
+    for (i, change) in changes.iter().enumerate() {
+        let len = change.raw_bytes().len();
+        if i > start && size + len > MAX_BUNDLE_PLAINTEXT {
+            groups.push(&changes[start..i]);
+            start = i;
+            size = 0;
+        }
+        size += len;
+    }
+    if start < changes.len() {
+        groups.push(&changes[start..]);
+    }
+    groups
+}

@@ -1,0 +1,29 @@
+//! The sans-IO sync engine: how one device keeps one document in step with the relay.
+//!
+//! [`DocSync`] is a pure state machine. The adapter (the CLI's WebSocket loop, or the
+//! deterministic simulation in the tests) feeds it what happened — connected, a message from
+//! the relay, a local edit — and carries out what it returns: messages to send, and "persist
+//! now". It never touches a socket, a file or a clock, so every ordering the network can
+//! produce can be replayed in a test.
+//!
+//! What it guarantees, following `../shared/DESIGN.md` (data flow):
+//! - The outbox is every change the relay is not known to have (`relay_heads`); it is sealed
+//!   into bundles no larger than [`MAX_BUNDLE_PLAINTEXT`] each, so a large outbox is split,
+//!   never refused.
+//! - A push counts as stored only when the relay acknowledges it (after its durable commit).
+//!   Re-sending after a dropped connection is safe: Automerge applies duplicates idempotently.
+//! - Bundles from the relay are opened by an [`Envelope`] (signature first, then decryption);
+//!   one that fails is reported and skipped, never applied.
+//! - A relay that serves an older state than it acknowledged (restored from a backup, or
+//!   lying) is detected — its head is below what it acknowledged, or the bundle it serves at
+//!   our cursor is not the one we saw there — and reported; the device then pushes everything
+//!   again so nothing is lost.
+//! - Compaction: when enough of the log is behind the cursor and nothing is outstanding, the
+//!   engine uploads a sealed snapshot covering the log up to its cursor.
+
+mod engine;
+
+pub use engine::{
+    BundleKind, DocSync, Envelope, Event, FromRelay, Opened, SyncError, SyncState, ToRelay,
+    COMPACT_AFTER, MAX_BUNDLE_PLAINTEXT,
+};

@@ -1,0 +1,512 @@
+//! Deterministic simulation of sync: a model relay and three devices, no sockets.
+//!
+//! Each device runs the real [`DocSync`] engine on a real homework document. The relay model
+//! keeps a log per document, acknowledges pushes, forwards them to the other subscribed devices,
+//! serves "since S" catch-up (with the snapshot when S is older than compaction) and stores
+//! snapshots. A random schedule, chosen by proptest, interleaves edits, message deliveries
+//! (each connection is ordered, as a WebSocket is), dropped connections, reconnections, and a
+//! relay restored from an older backup. Once the schedule is spent, every device connects and
+//! the network runs until it is quiet; then all replicas must be identical.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use autosurgeon::Text;
+use between_shared::document::{EntryUpdate, NewEntry};
+use between_shared::sync::{
+    BundleKind, DocSync, Envelope, Event, FromRelay, Opened, SyncError, SyncState, ToRelay,
+};
+use between_shared::template::FieldValue;
+use between_shared::{Author, Day, HomeworkDoc, Role, TemplateId, Timestamp};
+use proptest::prelude::*;
+use std::collections::VecDeque;
+
+/// A transparent envelope: `author \0 counter kind plaintext`. The real one encrypts and signs;
+/// this simulation is about ordering, loss and convergence.
+struct Plain {
+    me: String,
+}
+
+impl Envelope for Plain {
+    fn me(&self) -> &str {
+        &self.me
+    }
+
+    fn seal(
+        &mut self,
+        kind: BundleKind,
+        counter: u64,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, SyncError> {
+        let mut out = self.me.as_bytes().to_vec();
+        out.push(0);
+        out.extend_from_slice(&counter.to_be_bytes());
+        out.push(u8::from(kind == BundleKind::Snapshot));
+        out.extend_from_slice(plaintext);
+        Ok(out)
+    }
+
+    fn open(&self, sealed: &[u8]) -> Result<Opened, SyncError> {
+        let zero = sealed
+            .iter()
+            .position(|b| *b == 0)
+            .ok_or_else(|| SyncError::Envelope("no author".into()))?;
+        let rest = &sealed[zero + 1..];
+        if rest.len() < 9 {
+            return Err(SyncError::Envelope("too short".into()));
+        }
+        Ok(Opened {
+            author: String::from_utf8_lossy(&sealed[..zero]).into_owned(),
+            counter: u64::from_be_bytes(rest[..8].try_into().unwrap()),
+            kind: if rest[8] == 1 {
+                BundleKind::Snapshot
+            } else {
+                BundleKind::Changes
+            },
+            plaintext: rest[9..].to_vec(),
+        })
+    }
+}
+
+/// The relay's state for one document.
+#[derive(Clone, Default)]
+struct RelayLog {
+    log: Vec<(u64, Vec<u8>)>,
+    head: u64,
+    snapshot: Option<(u64, Vec<u8>)>,
+}
+
+struct Device {
+    doc: HomeworkDoc,
+    sync: DocSync,
+    envelope: Plain,
+    /// Messages from the relay to this device, in order; `None` when disconnected.
+    inbox: Option<VecDeque<FromRelay>>,
+    /// Messages from this device to the relay, in order.
+    outbox: VecDeque<ToRelay>,
+    subscribed: bool,
+    /// Whether the device has the document yet (a new device starts empty and must catch up
+    /// before it edits: the initialisation race).
+    ready: bool,
+    typed: Vec<String>,
+}
+
+struct World {
+    relay: RelayLog,
+    backup: Option<RelayLog>,
+    devices: Vec<Device>,
+    step: i64,
+    rolled_back_seen: bool,
+    snapshots: usize,
+}
+
+fn client() -> Author {
+    Author::new(Role::Client, "Sam")
+}
+
+impl World {
+    fn new() -> Self {
+        // The laptop created the document; the phone and the tablet are new devices that get
+        // it only through the relay.
+        let devices = ["laptop", "phone", "tablet"]
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| Device {
+                doc: if i == 0 {
+                    HomeworkDoc::create(name.as_bytes(), "Sam", &client(), Timestamp(0)).unwrap()
+                } else {
+                    HomeworkDoc::empty(name.as_bytes())
+                },
+                // Compact often, so catch-up from a snapshot is part of most schedules.
+                sync: DocSync::new(SyncState::default()).with_compaction_after(3),
+                envelope: Plain { me: name.into() },
+                inbox: None,
+                outbox: VecDeque::new(),
+                subscribed: false,
+                ready: i == 0,
+                typed: Vec::new(),
+            })
+            .collect();
+        Self {
+            relay: RelayLog::default(),
+            backup: None,
+            devices,
+            step: 0,
+            rolled_back_seen: false,
+            snapshots: 0,
+        }
+    }
+
+    fn handle_events(&mut self, i: usize, events: Vec<Event>) {
+        for event in events {
+            match event {
+                Event::Send(message) => {
+                    if self.devices[i].inbox.is_some() {
+                        self.devices[i].outbox.push_back(message);
+                    }
+                }
+                Event::Reconnect => {
+                    self.disconnect(i);
+                    self.connect(i);
+                }
+                Event::RelayRolledBack { .. } => self.rolled_back_seen = true,
+                Event::Persist | Event::Applied { .. } => {}
+                Event::Skipped { reason, .. } => panic!("skipped a bundle: {reason}"),
+                Event::Refused { reason } => panic!("refused: {reason}"),
+            }
+        }
+    }
+
+    fn connect(&mut self, i: usize) {
+        if self.devices[i].inbox.is_some() {
+            return;
+        }
+        self.devices[i].inbox = Some(VecDeque::new());
+        let events = self.devices[i].sync.connected();
+        self.handle_events(i, events);
+    }
+
+    fn disconnect(&mut self, i: usize) {
+        let device = &mut self.devices[i];
+        device.inbox = None;
+        device.outbox.clear();
+        device.subscribed = false;
+        device.sync.disconnected();
+    }
+
+    /// The relay handles the next message from device `i`.
+    fn relay_step(&mut self, i: usize) {
+        let Some(message) = self.devices[i].outbox.pop_front() else {
+            return;
+        };
+        let mut replies = Vec::new();
+        let mut forward = None;
+        match message {
+            ToRelay::Subscribe { since } => {
+                let mut from = since;
+                if let Some((covers, snapshot)) = &self.relay.snapshot {
+                    if *covers > since {
+                        replies.push(FromRelay::Snapshot {
+                            covers: *covers,
+                            snapshot: snapshot.clone(),
+                        });
+                        from = *covers;
+                    }
+                }
+                for (seq, bundle) in &self.relay.log {
+                    if *seq > from {
+                        replies.push(FromRelay::Bundle {
+                            seq: *seq,
+                            bundle: bundle.clone(),
+                        });
+                    }
+                }
+                replies.push(FromRelay::CaughtUp {
+                    head: self.relay.head,
+                });
+                self.devices[i].subscribed = true;
+            }
+            ToRelay::Push { request, bundle } => {
+                self.relay.head += 1;
+                let seq = self.relay.head;
+                self.relay.log.push((seq, bundle.clone()));
+                replies.push(FromRelay::Ack { request, seq });
+                forward = Some(FromRelay::Bundle { seq, bundle });
+            }
+            ToRelay::PutSnapshot {
+                request,
+                covers,
+                snapshot,
+            } => {
+                if covers <= self.relay.head {
+                    self.snapshots += 1;
+                    self.relay.snapshot = Some((covers, snapshot));
+                    self.relay.log.retain(|(seq, _)| *seq > covers);
+                    replies.push(FromRelay::Ack {
+                        request,
+                        seq: covers,
+                    });
+                } else {
+                    replies.push(FromRelay::Refused {
+                        request,
+                        reason: "covers more than the log".into(),
+                    });
+                }
+            }
+        }
+        if let Some(inbox) = self.devices[i].inbox.as_mut() {
+            inbox.extend(replies);
+        }
+        if let Some(bundle) = forward {
+            for (j, other) in self.devices.iter_mut().enumerate() {
+                if j != i && other.subscribed {
+                    if let Some(inbox) = other.inbox.as_mut() {
+                        inbox.push_back(bundle.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Device `i` handles the next message from the relay.
+    fn device_step(&mut self, i: usize) {
+        let Some(message) = self.devices[i].inbox.as_mut().and_then(VecDeque::pop_front) else {
+            return;
+        };
+        let caught_up = matches!(message, FromRelay::CaughtUp { .. });
+        let device = &mut self.devices[i];
+        let events = device
+            .sync
+            .receive(device.doc.automerge(), &mut device.envelope, message)
+            .unwrap();
+        if caught_up && !device.ready {
+            device.ready = device.doc.data().is_ok();
+        }
+        self.handle_events(i, events);
+    }
+
+    fn edit(&mut self, i: usize) {
+        self.step += 1;
+        let word = format!("w{}d{i}", self.step);
+        let device = &mut self.devices[i];
+        if !device.ready {
+            return;
+        }
+        let data = device.doc.data().unwrap();
+        let now = Timestamp(self.step * 1000);
+        match data.entries.iter().next() {
+            Some((id, entry)) => {
+                let text = match &entry.values["text"] {
+                    FieldValue::LongText(t) => format!("{} {word}", t.as_str()),
+                    _ => unreachable!(),
+                };
+                let id = id.clone();
+                device
+                    .doc
+                    .update_entry(
+                        &client(),
+                        now,
+                        &id,
+                        EntryUpdate {
+                            values: [("text".to_string(), long(&text))].into(),
+                            ..EntryUpdate::default()
+                        },
+                        false,
+                    )
+                    .unwrap();
+            }
+            None => {
+                device
+                    .doc
+                    .create_entry(
+                        &client(),
+                        now,
+                        NewEntry {
+                            template: TemplateId::from_string("journal"),
+                            assignment: None,
+                            date: Day::from_ymd(2026, 3, 2).unwrap(),
+                            update: EntryUpdate {
+                                values: [("text".to_string(), long(&word))].into(),
+                                ..EntryUpdate::default()
+                            },
+                        },
+                        false,
+                    )
+                    .unwrap();
+            }
+        }
+        device.typed.push(word);
+        let device = &mut self.devices[i];
+        let events = device
+            .sync
+            .local_change(device.doc.automerge(), &mut device.envelope)
+            .unwrap();
+        self.handle_events(i, events);
+    }
+
+    fn busy(&self) -> bool {
+        self.devices.iter().any(|d| {
+            !d.outbox.is_empty() || d.inbox.as_ref().is_some_and(|inbox| !inbox.is_empty())
+        })
+    }
+
+    /// Connects everyone and runs the network until nothing moves.
+    fn settle(&mut self) {
+        let all: Vec<usize> = (0..self.devices.len()).collect();
+        self.settle_with(&all);
+    }
+
+    /// Connects these devices and runs the network until nothing moves.
+    fn settle_with(&mut self, devices: &[usize]) {
+        for &i in devices {
+            self.connect(i);
+        }
+        let mut rounds = 0;
+        while self.busy() {
+            rounds += 1;
+            assert!(rounds < 100_000, "the network never went quiet");
+            for i in 0..self.devices.len() {
+                self.relay_step(i);
+                self.device_step(i);
+            }
+        }
+    }
+}
+
+fn long(text: &str) -> FieldValue {
+    FieldValue::LongText(Text::with_value(text))
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Edit(usize),
+    Relay(usize),
+    Deliver(usize),
+    Connect(usize),
+    Disconnect(usize),
+    Backup,
+    Restore,
+}
+
+fn step(restores: bool) -> impl Strategy<Value = Step> {
+    let d = 0usize..3;
+    let restore_weight = u32::from(restores);
+    prop_oneof![
+        4 => d.clone().prop_map(Step::Edit),
+        6 => d.clone().prop_map(Step::Relay),
+        6 => d.clone().prop_map(Step::Deliver),
+        2 => d.clone().prop_map(Step::Connect),
+        1 => d.prop_map(Step::Disconnect),
+        restore_weight => Just(Step::Backup),
+        restore_weight => Just(Step::Restore),
+    ]
+}
+
+fn run(steps: &[Step]) -> Result<(), TestCaseError> {
+    let mut world = World::new();
+    for step in steps {
+        match step.clone() {
+            Step::Edit(i) => world.edit(i),
+            Step::Relay(i) => world.relay_step(i),
+            Step::Deliver(i) => world.device_step(i),
+            Step::Connect(i) => world.connect(i),
+            Step::Disconnect(i) => world.disconnect(i),
+            Step::Backup => world.backup = Some(world.relay.clone()),
+            Step::Restore => {
+                if let Some(backup) = world.backup.clone() {
+                    // The relay restarts from an older copy of its store: every connection drops.
+                    world.relay = backup;
+                    for i in 0..world.devices.len() {
+                        world.disconnect(i);
+                    }
+                }
+            }
+        }
+    }
+    world.settle();
+    // A second round: pushes made while settling (after a rollback) reach everyone.
+    world.settle();
+
+    let mut heads = None;
+    let mut content = None;
+    for device in &mut world.devices {
+        let h = device.doc.heads();
+        let c = device.doc.data().unwrap();
+        match (&heads, &content) {
+            (Some(first_heads), Some(first)) => {
+                prop_assert_eq!(&h, first_heads);
+                prop_assert_eq!(&c, first);
+            }
+            _ => {
+                heads = Some(h);
+                content = Some(c);
+            }
+        }
+    }
+    // Every bundle is either in the log or covered by the snapshot.
+    let covered = world
+        .relay
+        .snapshot
+        .as_ref()
+        .map_or(0, |(covers, _)| *covers);
+    prop_assert!(world.relay.log.iter().all(|(seq, _)| *seq > covered));
+    // Nothing typed on any device was lost.
+    let text = world.devices[0]
+        .doc
+        .data()
+        .unwrap()
+        .entries
+        .values()
+        .map(|e| e.values["text"].display())
+        .collect::<Vec<_>>()
+        .join(" ");
+    for device in &world.devices {
+        for word in &device.typed {
+            prop_assert!(text.contains(word.as_str()), "lost {} from {}", word, text);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn devices_converge_through_the_relay(steps in prop::collection::vec(step(false), 0..160)) {
+        run(&steps)?;
+    }
+
+    #[test]
+    fn devices_converge_after_the_relay_is_restored_from_a_backup(
+        steps in prop::collection::vec(step(true), 0..160)
+    ) {
+        run(&steps)?;
+    }
+}
+
+#[test]
+fn a_restored_relay_is_detected_and_refilled() {
+    let mut world = World::new();
+    world.edit(0);
+    world.settle_with(&[0]);
+    world.backup = Some(world.relay.clone());
+    for _ in 0..3 {
+        world.edit(0);
+    }
+    world.settle_with(&[0]);
+    // One bundle for the first edit; the two made while it was in flight travel together.
+    assert_eq!(world.relay.head, 3);
+    // The relay is restored from the backup: it has lost two bundles it acknowledged.
+    world.relay = world.backup.clone().unwrap();
+    world.disconnect(0);
+    world.settle_with(&[0]);
+    assert!(world.rolled_back_seen, "the rollback was not reported");
+    // The laptop pushed again what the relay lost, so the phone, new, gets all of it.
+    assert!(world.relay.head > 1);
+    world.settle();
+    let laptop = world.devices[0].doc.data().unwrap();
+    assert_eq!(world.devices[1].doc.data().unwrap(), laptop);
+    assert_eq!(world.devices[0].doc.heads(), world.devices[1].doc.heads());
+}
+
+#[test]
+fn a_device_offline_through_compaction_catches_up_from_the_snapshot() {
+    let mut world = World::new();
+    world.connect(0);
+    world.connect(1);
+    world.settle();
+    world.disconnect(1);
+    // The laptop writes a lot while the phone is away; the relay compacts several times.
+    for _ in 0..20 {
+        world.edit(0);
+        world.settle();
+    }
+    assert!(world.snapshots >= 2, "compaction did not happen");
+    let covered = world.relay.snapshot.as_ref().unwrap().0;
+    assert!(covered > 1, "the snapshot covers {covered}");
+    world.connect(1);
+    world.edit(1);
+    world.settle();
+    world.settle();
+    assert_eq!(world.devices[0].doc.heads(), world.devices[1].doc.heads());
+    assert_eq!(world.devices[1].typed.len(), 1);
+}

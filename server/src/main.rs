@@ -1,23 +1,28 @@
 //! `between-relay`: the relay a practice hosts to store and forward end-to-end encrypted
-//! homework changes between devices.
+//! homework changes between devices. It never sees plaintext: documents reach it sealed by the
+//! devices, and it keeps ids, sizes and sequence numbers only.
 //!
-//! This first version only identifies itself: the relay's storage, WebSocket endpoint and admin
-//! commands arrive with end-to-end encrypted sync. Until then every `between` command works
-//! offline and documents move between devices by file (`between doc save` / `doc merge`).
+//! `main` parses the command line (flags, then `BETWEEN_RELAY_*` environment variables, then an
+//! optional TOML config file), runs one command and prints the full error chain on failure.
+
+mod admin;
+mod config;
+mod relay;
+mod store;
 
 use clap::Parser;
+use std::process::ExitCode;
 
-/// The Between relay: stores and forwards encrypted homework changes for a practice.
-///
-/// Sync is not built yet; this binary only reports its version.
-#[derive(Debug, Parser)]
-#[command(name = "between-relay", version, about, long_about = None)]
-struct Args {}
-
-fn main() {
-    let _args = Args::parse();
-    println!(
-        "between-relay {}: the relay is not built yet; devices exchange homework by file for now (`between doc save` / `between doc merge`).",
-        env!("CARGO_PKG_VERSION")
-    );
+fn main() -> ExitCode {
+    let cli = config::Cli::parse();
+    match admin::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  because: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
 }

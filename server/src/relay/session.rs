@@ -1,0 +1,891 @@
+//! One device's connection: the challenge, sign-in (or registration), then its requests until it
+//! closes, times out or misbehaves.
+//!
+//! Every frame is decoded with the protocol's bounded decoder; a malformed, oversized or
+//! unexpected one gets an `Error` frame and, when the code is fatal, the connection (never the
+//! process) ends. Every access to a document's log — allowed or refused — goes to the audit
+//! trail. Nothing here reads a bundle's content: the relay only checks a bundle's header (which
+//! document, which author device), as defence in depth.
+
+use super::hub::{ConnectionId, Outgoing, OUTGOING_QUEUE};
+use super::Relay;
+use crate::store::{
+    self, AccountId as StoreAccount, AuditRecord, DeviceId as StoreDevice, DeviceRecord,
+    DocId as StoreDoc, InviteError, Mailbox as StoreMailbox, Registration, StoreError,
+};
+use axum::extract::ws::{Message, WebSocket};
+use between_shared::crypto::{self, BundleHeader, DeviceCertificate, InviteSecret};
+use between_shared::protocol::{
+    decode_client, encode_server, AccountId, Challenge, ClientMessage, DeviceId, DeviceInfo, DocId,
+    ErrorCode, KeyEnvelope, RequestId, Seq, ServerMessage, PROTOCOL_VERSION,
+};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use tokio::time::{timeout, Instant};
+use tracing::{debug, info, warn};
+
+/// How many log entries one catch-up page reads from the store.
+const CATCH_UP_PAGE: usize = 256;
+/// How many bytes one catch-up page reads from the store at most.
+const CATCH_UP_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+type Sink = SplitSink<WebSocket, Message>;
+type Stream = SplitStream<WebSocket>;
+
+/// The time now, in milliseconds since the epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Why a connection ends early: the error frame to send (if any) before closing.
+struct Close(Option<ServerMessage>);
+
+impl Close {
+    fn with(request: Option<RequestId>, code: ErrorCode, message: impl Into<String>) -> Self {
+        Close(Some(ServerMessage::error(request, code, message)))
+    }
+}
+
+impl From<StoreError> for Close {
+    fn from(err: StoreError) -> Self {
+        warn!(error = %err, "storage failed");
+        Close::with(
+            None,
+            ErrorCode::Internal,
+            "the relay could not complete the request; try again later",
+        )
+    }
+}
+
+/// Who is signed in on this connection.
+#[derive(Clone, Copy)]
+struct SignedIn {
+    account: StoreAccount,
+    device: StoreDevice,
+}
+
+struct Session {
+    relay: Arc<Relay>,
+    id: ConnectionId,
+    sink: Sink,
+    outgoing: Outgoing,
+    signed_in: Option<SignedIn>,
+    subscriptions: HashSet<DocId>,
+    /// Token bucket for requests: refills at the configured rate, holds a burst.
+    tokens: f64,
+    refilled: Instant,
+}
+
+fn store_doc(doc: DocId) -> StoreDoc {
+    StoreDoc::from_bytes(doc.0)
+}
+
+/// Serves one WebSocket from upgrade to close.
+pub(crate) async fn serve(relay: Arc<Relay>, socket: WebSocket, peer: IpAddr) {
+    let Some(_permit) = relay.admit(peer) else {
+        let (mut sink, _) = socket.split();
+        let refusal = ServerMessage::error(
+            None,
+            ErrorCode::RateLimited,
+            "too many connections from your address; try again later",
+        );
+        if let Ok(bytes) = encode_server(&refusal) {
+            let _ = sink.send(Message::Binary(bytes.into())).await;
+        }
+        let _ = sink.close().await;
+        return;
+    };
+    let id = relay.next_connection_id();
+    let (sink, stream) = socket.split();
+    let (queue_tx, queue_rx) = mpsc::channel(OUTGOING_QUEUE);
+    let (kick_tx, kick_rx) = mpsc::channel(1);
+    let mut session = Session {
+        tokens: relay.config.burst,
+        refilled: Instant::now(),
+        relay: relay.clone(),
+        id,
+        sink,
+        outgoing: Outgoing {
+            queue: queue_tx,
+            kick: kick_tx,
+        },
+        signed_in: None,
+        subscriptions: HashSet::new(),
+    };
+    relay.metrics.connection_opened();
+    let result = session.run(stream, queue_rx, kick_rx).await;
+    if let Err(Close(Some(error))) = &result {
+        let _ = session.send(error).await;
+    }
+    let _ = session.sink.close().await;
+    relay.hub.leave_all(id);
+    relay.metrics.connection_closed();
+    debug!(connection = id, "closed");
+}
+
+impl Session {
+    async fn send(&mut self, message: &ServerMessage) -> Result<(), Close> {
+        let bytes = encode_server(message).map_err(|err| {
+            warn!(error = %err, "could not encode a frame");
+            Close(None)
+        })?;
+        self.relay.metrics.bytes_out(bytes.len());
+        self.sink
+            .send(Message::Binary(bytes.into()))
+            .await
+            .map_err(|_| Close(None))
+    }
+
+    /// Reads the next protocol frame; `None` when the peer closed.
+    async fn next_frame(&mut self, stream: &mut Stream) -> Result<Option<ClientMessage>, Close> {
+        loop {
+            let Some(message) = stream.next().await else {
+                return Ok(None);
+            };
+            let message = message.map_err(|_| Close(None))?;
+            match message {
+                Message::Binary(bytes) => {
+                    self.relay.metrics.bytes_in(bytes.len());
+                    return decode_client(&bytes).map(Some).map_err(|err| {
+                        self.relay.metrics.error();
+                        Close::with(None, err.code(), err.to_string())
+                    });
+                }
+                Message::Text(_) => {
+                    return Err(Close::with(
+                        None,
+                        ErrorCode::Malformed,
+                        "text frames are not part of the protocol; send binary CBOR frames",
+                    ))
+                }
+                Message::Close(_) => return Ok(None),
+                Message::Ping(_) | Message::Pong(_) => {}
+            }
+        }
+    }
+
+    async fn run(
+        &mut self,
+        mut stream: Stream,
+        mut queue: mpsc::Receiver<ServerMessage>,
+        mut kick: mpsc::Receiver<()>,
+    ) -> Result<(), Close> {
+        let config = self.relay.config.clone();
+        let challenge = Challenge(rand::random());
+        self.send(&ServerMessage::Challenge {
+            challenge,
+            relay_origin: config.origin.clone(),
+            server_time_ms: now_ms(),
+            min_version: PROTOCOL_VERSION,
+            max_version: PROTOCOL_VERSION,
+        })
+        .await?;
+
+        // The handshake: sign in (or register) within the deadline. A new device may fetch its
+        // pairing payload first.
+        let deadline = Instant::now() + config.handshake_timeout;
+        while self.signed_in.is_none() {
+            let frame = tokio::time::timeout_at(deadline, self.next_frame(&mut stream))
+                .await
+                .map_err(|_| {
+                    Close::with(
+                        None,
+                        ErrorCode::Unauthenticated,
+                        "sign-in took too long; connect again",
+                    )
+                })??;
+            let Some(frame) = frame else {
+                return Ok(());
+            };
+            self.handshake(&challenge, frame).await?;
+        }
+
+        let shutdown = self.relay.shutdown.clone();
+        let mut ping = tokio::time::interval(config.ping_interval);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                frame = timeout(config.idle_timeout, self.next_frame(&mut stream)) => {
+                    let frame = frame.map_err(|_| Close(None))??;
+                    let Some(frame) = frame else { return Ok(()) };
+                    self.take_token()?;
+                    self.request(frame).await?;
+                }
+                Some(message) = queue.recv() => self.send(&message).await?,
+                Some(()) = kick.recv() => {
+                    return Err(Close::with(None, ErrorCode::RateLimited,
+                        "you fell too far behind the live stream; reconnect to catch up"));
+                }
+                _ = ping.tick() => {
+                    self.sink.send(Message::Ping(Vec::new().into())).await.map_err(|_| Close(None))?;
+                }
+                () = shutdown.cancelled() => {
+                    return Err(Close::with(None, ErrorCode::ShuttingDown,
+                        "the relay is restarting; reconnect in a moment"));
+                }
+            }
+        }
+    }
+
+    fn take_token(&mut self) -> Result<(), Close> {
+        let config = &self.relay.config;
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.tokens = (self.tokens + elapsed * config.messages_per_second).min(config.burst);
+        if self.tokens < 1.0 {
+            return Err(Close::with(
+                None,
+                ErrorCode::RateLimited,
+                "too many requests; slow down and reconnect",
+            ));
+        }
+        self.tokens -= 1.0;
+        Ok(())
+    }
+
+    async fn audit(&self, doc: Option<DocId>, action: &'static str) {
+        let record = AuditRecord {
+            at_ms: now_ms(),
+            account: self.signed_in.map(|s| s.account),
+            device: self.signed_in.map(|s| s.device),
+            doc: doc.map(store_doc),
+            action: action.to_string(),
+        };
+        if let Err(err) = self
+            .relay
+            .store
+            .try_call(move |s| s.append_audit(&record))
+            .await
+        {
+            warn!(error = %err, "could not record an audit entry");
+        }
+    }
+
+    /// Checks a sign-in signature: fresh timestamp, strict signature over challenge + origin.
+    fn check_signature(
+        &self,
+        challenge: &Challenge,
+        signing: &[u8; 32],
+        timestamp_ms: i64,
+        signature: &[u8; 64],
+    ) -> Result<(), Close> {
+        let skew = i64::try_from(self.relay.config.max_skew.as_millis()).unwrap_or(i64::MAX);
+        if (now_ms() - timestamp_ms).abs() > skew {
+            return Err(Close::with(
+                None,
+                ErrorCode::StaleSignIn,
+                "the sign-in is too old or from the future; check this device's clock and connect again",
+            ));
+        }
+        let message =
+            crypto::sign_in_message(&challenge.0, &self.relay.config.origin, timestamp_ms);
+        crypto::verify_device_signature(signing, &message, signature).map_err(|_| {
+            Close::with(
+                None,
+                ErrorCode::BadSignature,
+                "the sign-in signature does not verify for this relay; connect again",
+            )
+        })
+    }
+
+    async fn handshake(
+        &mut self,
+        challenge: &Challenge,
+        frame: ClientMessage,
+    ) -> Result<(), Close> {
+        match frame {
+            ClientMessage::SignIn {
+                device,
+                timestamp_ms,
+                signature,
+            } => {
+                let id = StoreDevice::from_bytes(device.0);
+                let entry = self.relay.store.try_call(move |s| s.device(id)).await?;
+                let Some(entry) = entry else {
+                    self.audit(None, "refused-sign-in").await;
+                    return Err(Close::with(
+                        None,
+                        ErrorCode::UnknownDevice,
+                        "this device is not registered with this relay; pair it again",
+                    ));
+                };
+                if entry.disabled {
+                    return Err(Close::with(
+                        None,
+                        ErrorCode::DeviceRevoked,
+                        "this device has been removed from its account",
+                    ));
+                }
+                self.check_signature(
+                    challenge,
+                    &entry.record.signing_pub,
+                    timestamp_ms,
+                    &signature,
+                )?;
+                self.welcome(entry.record.account, id, "sign-in").await
+            }
+            ClientMessage::Register {
+                invite,
+                identity,
+                certificate,
+                timestamp_ms,
+                signature,
+            } => {
+                let certificate = self.certificate(&certificate, &identity)?;
+                self.check_signature(
+                    challenge,
+                    &certificate.device.signing,
+                    timestamp_ms,
+                    &signature,
+                )?;
+                let invite: [u8; 32] = invite.as_slice().try_into().map_err(|_| {
+                    Close::with(
+                        None,
+                        ErrorCode::InviteInvalid,
+                        "this invite is not valid; ask for a new one",
+                    )
+                })?;
+                let device = StoreDevice::from_bytes(certificate.device_id().0);
+                let account = StoreAccount::from_bytes(rand::random());
+                let registration = Registration {
+                    invite: store::InviteHash::from_bytes(InviteSecret::from_bytes(invite).hash()),
+                    account,
+                    identity_pub: identity,
+                    device: DeviceRecord {
+                        device,
+                        account,
+                        signing_pub: certificate.device.signing,
+                        certificate: certificate.to_bytes().to_vec(),
+                        registered_at_ms: now_ms(),
+                    },
+                };
+                let result = self
+                    .relay
+                    .store
+                    .call(move |s| s.register_with_invite(&registration, now_ms()))
+                    .await?;
+                match result {
+                    Ok(record) => {
+                        info!(account = %record.account, role = %record.role, "registered an account");
+                        self.welcome(record.account, device, "register").await
+                    }
+                    Err(InviteError::Store(err)) => Err(err.into()),
+                    Err(refused) => {
+                        info!(reason = refused.reason(), "refused an invite");
+                        self.audit(None, "refused-invite").await;
+                        Err(Close::with(
+                            None,
+                            ErrorCode::InviteInvalid,
+                            refused.to_string(),
+                        ))
+                    }
+                }
+            }
+            ClientMessage::RegisterDevice {
+                certificate,
+                timestamp_ms,
+                signature,
+            } => {
+                let parsed = DeviceCertificate::from_bytes(&certificate).map_err(|err| {
+                    Close::with(
+                        None,
+                        ErrorCode::BadCertificate,
+                        format!("the device certificate is not valid: {err}"),
+                    )
+                })?;
+                let identity = parsed.owner.0;
+                let certificate = self.certificate(&certificate, &identity)?;
+                self.check_signature(
+                    challenge,
+                    &certificate.device.signing,
+                    timestamp_ms,
+                    &signature,
+                )?;
+                let account = self
+                    .relay
+                    .store
+                    .try_call(move |s| s.account_by_identity(&identity))
+                    .await?;
+                let Some(account) = account else {
+                    return Err(Close::with(
+                        None,
+                        ErrorCode::UnknownDevice,
+                        "no account on this relay has that identity; use an invite for a first device",
+                    ));
+                };
+                if account.disabled_at_ms.is_some() {
+                    return Err(Close::with(
+                        None,
+                        ErrorCode::DeviceRevoked,
+                        "this account has been disabled",
+                    ));
+                }
+                let device = StoreDevice::from_bytes(certificate.device_id().0);
+                let record = DeviceRecord {
+                    device,
+                    account: account.account,
+                    signing_pub: certificate.device.signing,
+                    certificate: certificate.to_bytes().to_vec(),
+                    registered_at_ms: now_ms(),
+                };
+                match self
+                    .relay
+                    .store
+                    .try_call(move |s| s.register_device(&record))
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(StoreError::Conflict(conflict)) => {
+                        return Err(Close::with(
+                            None,
+                            ErrorCode::AlreadyRegistered,
+                            format!("{conflict}"),
+                        ));
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+                self.welcome(account.account, device, "register-device")
+                    .await
+            }
+            ClientMessage::TakePairing { request, mailbox } => {
+                self.take_pairing(request, mailbox).await
+            }
+            other => Err(Close::with(
+                other.request(),
+                ErrorCode::Unauthenticated,
+                format!("sign in first; '{}' needs a signed-in device", other.name()),
+            )),
+        }
+    }
+
+    /// Parses a certificate and checks its signature and owner.
+    fn certificate(&self, bytes: &[u8], identity: &[u8; 32]) -> Result<DeviceCertificate, Close> {
+        let certificate = DeviceCertificate::from_bytes(bytes).map_err(|err| {
+            Close::with(
+                None,
+                ErrorCode::BadCertificate,
+                format!("the device certificate is not valid: {err}"),
+            )
+        })?;
+        certificate
+            .verify_owner(&crypto::IdentityPublic(*identity))
+            .map_err(|err| {
+                Close::with(
+                    None,
+                    ErrorCode::BadCertificate,
+                    format!("the device certificate is not valid: {err}"),
+                )
+            })?;
+        Ok(certificate)
+    }
+
+    async fn welcome(
+        &mut self,
+        account: StoreAccount,
+        device: StoreDevice,
+        action: &'static str,
+    ) -> Result<(), Close> {
+        self.signed_in = Some(SignedIn { account, device });
+        self.audit(None, action).await;
+        self.send(&ServerMessage::Welcome {
+            account: AccountId(*account.as_bytes()),
+            device: DeviceId(*device.as_bytes()),
+        })
+        .await
+    }
+
+    async fn take_pairing(
+        &mut self,
+        request: RequestId,
+        mailbox: between_shared::protocol::Mailbox,
+    ) -> Result<(), Close> {
+        let mailbox = StoreMailbox::from_bytes(mailbox.0);
+        let payload = self
+            .relay
+            .store
+            .try_call(move |s| s.take_pairing(mailbox, now_ms()))
+            .await?;
+        match payload {
+            Some(payload) => self.send(&ServerMessage::Pairing { request, payload }).await,
+            None => self
+                .send(&ServerMessage::error(
+                    Some(request),
+                    ErrorCode::PairingNotFound,
+                    "no pairing waits under that code: it is wrong, expired or already used; make a new one with `between device add`",
+                ))
+                .await,
+        }
+    }
+
+    fn me(&self) -> Result<SignedIn, Close> {
+        self.signed_in
+            .ok_or_else(|| Close::with(None, ErrorCode::Unauthenticated, "sign in first"))
+    }
+
+    /// Checks membership; refusals are answered (not fatal) and audited.
+    async fn member(&mut self, request: RequestId, doc: DocId) -> Result<bool, Close> {
+        let me = self.me()?;
+        let id = store_doc(doc);
+        let (exists, member) = self
+            .relay
+            .store
+            .try_call(move |s| {
+                let exists = s.document(id)?.is_some();
+                Ok::<_, StoreError>((exists, exists && s.is_member(id, me.account)?))
+            })
+            .await?;
+        if member {
+            return Ok(true);
+        }
+        self.audit(Some(doc), "refused-not-member").await;
+        self.relay.metrics.error();
+        let (code, message) = if exists {
+            (
+                ErrorCode::NotMember,
+                "this device is not a member of that document",
+            )
+        } else {
+            (ErrorCode::UnknownDocument, "no such document on this relay")
+        };
+        self.send(&ServerMessage::error(Some(request), code, message))
+            .await?;
+        Ok(false)
+    }
+
+    async fn request(&mut self, frame: ClientMessage) -> Result<(), Close> {
+        let me = self.me()?;
+        match frame {
+            ClientMessage::Ping { nonce } => self.send(&ServerMessage::Pong { nonce }).await,
+            ClientMessage::TakePairing { request, mailbox } => {
+                self.take_pairing(request, mailbox).await
+            }
+            ClientMessage::PutPairing {
+                request,
+                mailbox,
+                payload,
+                expires_at_ms,
+            } => {
+                let max = i64::try_from(
+                    between_shared::protocol::limits::MAX_PAIRING_LIFETIME.as_millis(),
+                )
+                .unwrap_or(i64::MAX);
+                let expires_at_ms = expires_at_ms.min(now_ms() + max);
+                let mailbox = StoreMailbox::from_bytes(mailbox.0);
+                match self
+                    .relay
+                    .store
+                    .try_call(move |s| s.put_pairing(mailbox, &payload, now_ms(), expires_at_ms))
+                    .await
+                {
+                    Ok(()) => self.send(&ServerMessage::Done { request }).await,
+                    Err(StoreError::Conflict(conflict)) => {
+                        self.send(&ServerMessage::error(
+                            Some(request),
+                            ErrorCode::Conflict,
+                            conflict.to_string(),
+                        ))
+                        .await
+                    }
+                    Err(err) => Err(err.into()),
+                }
+            }
+            ClientMessage::CreateDocument { request, doc } => {
+                let id = store_doc(doc);
+                match self
+                    .relay
+                    .store
+                    .try_call(move |s| s.create_document(id, me.account, now_ms()))
+                    .await
+                {
+                    Ok(()) => {
+                        self.audit(Some(doc), "create").await;
+                        self.send(&ServerMessage::Done { request }).await
+                    }
+                    Err(StoreError::Conflict(conflict)) => {
+                        // Creating again from the same account is harmless (a retry after a lost
+                        // answer); from anyone else it is refused.
+                        if self.member_quiet(doc).await? {
+                            self.send(&ServerMessage::Done { request }).await
+                        } else {
+                            self.audit(Some(doc), "refused-create").await;
+                            self.send(&ServerMessage::error(
+                                Some(request),
+                                ErrorCode::Conflict,
+                                conflict.to_string(),
+                            ))
+                            .await
+                        }
+                    }
+                    Err(err) => Err(err.into()),
+                }
+            }
+            ClientMessage::Push {
+                request,
+                doc,
+                bundle,
+            } => self.push(me, request, doc, bundle).await,
+            ClientMessage::Subscribe {
+                request,
+                doc,
+                since,
+            } => self.subscribe(request, doc, since).await,
+            ClientMessage::Unsubscribe { request, doc } => {
+                self.relay.hub.leave(doc, self.id);
+                self.subscriptions.remove(&doc);
+                self.send(&ServerMessage::Done { request }).await
+            }
+            ClientMessage::PutSnapshot {
+                request,
+                doc,
+                covers,
+                snapshot,
+            } => {
+                if !self.member(request, doc).await? {
+                    return Ok(());
+                }
+                let id = store_doc(doc);
+                let _order = self.relay.hub.lock(doc).await;
+                match self
+                    .relay
+                    .store
+                    .try_call(move |s| s.put_snapshot(id, store::Seq(covers.0), &snapshot))
+                    .await
+                {
+                    Ok(()) => {
+                        self.audit(Some(doc), "snapshot").await;
+                        self.send(&ServerMessage::Ack {
+                            request,
+                            doc,
+                            seq: covers,
+                        })
+                        .await
+                    }
+                    Err(
+                        err @ (StoreError::SnapshotBeyondHead { .. }
+                        | StoreError::SnapshotOutdated { .. }),
+                    ) => {
+                        self.send(&ServerMessage::error(
+                            Some(request),
+                            ErrorCode::BadRequest,
+                            err.to_string(),
+                        ))
+                        .await
+                    }
+                    Err(err) => Err(err.into()),
+                }
+            }
+            ClientMessage::PutKeyEnvelopes {
+                request,
+                doc,
+                envelopes,
+            } => {
+                if !self.member(request, doc).await? {
+                    return Ok(());
+                }
+                let id = store_doc(doc);
+                let result = self
+                    .relay
+                    .store
+                    .try_call(move |s| {
+                        for envelope in &envelopes {
+                            s.put_key_envelope(
+                                id,
+                                envelope.epoch,
+                                StoreDevice::from_bytes(envelope.recipient.0),
+                                &envelope.envelope,
+                            )?;
+                        }
+                        Ok::<_, StoreError>(())
+                    })
+                    .await;
+                match result {
+                    Ok(()) => self.send(&ServerMessage::Done { request }).await,
+                    Err(StoreError::Conflict(conflict)) => {
+                        self.send(&ServerMessage::error(
+                            Some(request),
+                            ErrorCode::Conflict,
+                            conflict.to_string(),
+                        ))
+                        .await
+                    }
+                    Err(err) => Err(err.into()),
+                }
+            }
+            ClientMessage::GetKeyEnvelopes { request, doc } => {
+                if !self.member(request, doc).await? {
+                    return Ok(());
+                }
+                let id = store_doc(doc);
+                let device = me.device;
+                let found = self
+                    .relay
+                    .store
+                    .try_call(move |s| s.key_envelopes(id, device))
+                    .await?;
+                let envelopes = found
+                    .into_iter()
+                    .map(|e| KeyEnvelope {
+                        epoch: e.epoch,
+                        recipient: DeviceId(*device.as_bytes()),
+                        envelope: e.bytes,
+                    })
+                    .collect();
+                self.send(&ServerMessage::KeyEnvelopes {
+                    request,
+                    doc,
+                    envelopes,
+                })
+                .await
+            }
+            ClientMessage::ListDevices { request } => {
+                let account = me.account;
+                let devices = self
+                    .relay
+                    .store
+                    .try_call(move |s| s.devices_of(account))
+                    .await?;
+                let devices = devices
+                    .into_iter()
+                    .filter(|d| !d.disabled)
+                    .map(|d| DeviceInfo {
+                        device: DeviceId(*d.record.device.as_bytes()),
+                        certificate: d.record.certificate,
+                        registered_at_ms: d.record.registered_at_ms,
+                    })
+                    .collect();
+                self.send(&ServerMessage::Devices { request, devices })
+                    .await
+            }
+            other @ (ClientMessage::SignIn { .. }
+            | ClientMessage::Register { .. }
+            | ClientMessage::RegisterDevice { .. }) => Err(Close::with(
+                other.request(),
+                ErrorCode::UnexpectedMessage,
+                "this connection is already signed in",
+            )),
+        }
+    }
+
+    /// Membership without answering or auditing (for idempotent retries).
+    async fn member_quiet(&self, doc: DocId) -> Result<bool, Close> {
+        let me = self.me()?;
+        let id = store_doc(doc);
+        Ok(self
+            .relay
+            .store
+            .try_call(move |s| s.is_member(id, me.account))
+            .await?)
+    }
+
+    async fn push(
+        &mut self,
+        me: SignedIn,
+        request: RequestId,
+        doc: DocId,
+        bundle: Vec<u8>,
+    ) -> Result<(), Close> {
+        if !self.member(request, doc).await? {
+            return Ok(());
+        }
+        // Defence in depth: the bundle must say it is for this document and by this device.
+        let header = BundleHeader::from_bytes(&bundle).map_err(|err| {
+            Close::with(
+                Some(request),
+                ErrorCode::Malformed,
+                format!("the bundle header is not valid: {err}"),
+            )
+        })?;
+        if header.doc_id() != doc.0 || header.author().0 != *me.device.as_bytes() {
+            self.audit(Some(doc), "refused-append").await;
+            return self
+                .send(&ServerMessage::error(
+                    Some(request),
+                    ErrorCode::BadRequest,
+                    "the bundle names another document or another author device",
+                ))
+                .await;
+        }
+        let id = store_doc(doc);
+        let order = self.relay.hub.lock(doc).await;
+        let started = std::time::Instant::now();
+        let stored = bundle.clone();
+        let seq = self
+            .relay
+            .store
+            .try_call(move |s| s.append_bundle(id, &stored, now_ms()))
+            .await?;
+        self.relay.metrics.commit(started.elapsed());
+        let seq = Seq(seq.0);
+        // Acknowledge only now that the commit is durable, then forward to the others.
+        self.send(&ServerMessage::Ack { request, doc, seq }).await?;
+        self.relay
+            .hub
+            .forward(doc, self.id, &ServerMessage::Bundle { doc, seq, bundle });
+        drop(order);
+        self.relay.metrics.push();
+        self.audit(Some(doc), "append").await;
+        Ok(())
+    }
+
+    async fn subscribe(&mut self, request: RequestId, doc: DocId, since: Seq) -> Result<(), Close> {
+        if !self.member(request, doc).await? {
+            return Ok(());
+        }
+        self.audit(Some(doc), "read").await;
+        let id = store_doc(doc);
+        // Catch-up and joining the live set happen under the document's lock, so no entry is
+        // missed or delivered out of order. Catch-up is written straight to the socket.
+        let order = self.relay.hub.lock(doc).await;
+        let mut from = store::Seq(since.0);
+        let mut first = true;
+        let head = loop {
+            let page = self
+                .relay
+                .store
+                .try_call(move |s| s.read_log(id, from, CATCH_UP_PAGE, CATCH_UP_PAGE_BYTES))
+                .await?;
+            if first {
+                if let Some(snapshot) = page.snapshot {
+                    from = snapshot.covers;
+                    self.send(&ServerMessage::Snapshot {
+                        doc,
+                        covers: Seq(snapshot.covers.0),
+                        snapshot: snapshot.bytes,
+                    })
+                    .await?;
+                }
+                first = false;
+            }
+            let done = page.bundles.is_empty();
+            for bundle in page.bundles {
+                from = bundle.seq;
+                self.send(&ServerMessage::Bundle {
+                    doc,
+                    seq: Seq(bundle.seq.0),
+                    bundle: bundle.bytes,
+                })
+                .await?;
+            }
+            if done || from >= page.head {
+                break page.head;
+            }
+        };
+        self.relay.hub.join(doc, self.id, self.outgoing.clone());
+        self.subscriptions.insert(doc);
+        drop(order);
+        self.send(&ServerMessage::CaughtUp {
+            request,
+            doc,
+            head: Seq(head.0),
+        })
+        .await
+    }
+}

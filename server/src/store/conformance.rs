@@ -1,0 +1,1581 @@
+//! The conformance suite of [`RelayStore`]: one check per clause of the transaction contract,
+//! each a plain function over `&mut dyn RelayStore`.
+//!
+//! [`contract_suite!`] runs every check against each backend — a fresh [`SqliteStore`] on a
+//! temporary file, and the same through a [`StoreHandle`] on its storage thread — so a new
+//! backend gets the whole suite by adding one module there. Checks use fixed times and ids: the
+//! store takes time as an argument and never reads a clock.
+//!
+//! The `sqlite_files` module holds what only the SQLite backend can be asked: pragmas, the bytes
+//! in its files after a deletion, tampering with raw SQL, damaged and foreign files, a `kill -9`
+//! of a real process, backups while writing, and lock contention.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::handle::StoreHandle;
+use super::sqlite::SqliteStore;
+use super::{
+    AccountId, AccountRecord, AccountRole, AuditEntry, AuditError, AuditHead, AuditProblem,
+    AuditRecord, Bundle, Conflict, DeviceId, DeviceRecord, DocId, DocStats, InviteError,
+    InviteHash, InviteRecord, KeyEnvelope, LogPage, Mailbox, Missing, Purged, Registration,
+    RelayStore, Seq, Snapshot, StoreError,
+};
+
+/// A fixed "now" for the checks (Unix milliseconds).
+const T0: i64 = 1_700_000_000_000;
+
+/// An account id made of one repeated byte.
+fn account_id(n: u8) -> AccountId {
+    AccountId::from_bytes([n; 16])
+}
+
+/// A device id made of one repeated byte.
+fn device_id(n: u8) -> DeviceId {
+    DeviceId::from_bytes([n; 16])
+}
+
+/// A document id made of one repeated byte.
+fn doc_id(n: u8) -> DocId {
+    DocId::from_bytes([n; 16])
+}
+
+/// Creates account `n` with identity key `[n; 32]`.
+fn add_account(store: &mut dyn RelayStore, n: u8, role: AccountRole) -> AccountId {
+    let account = account_id(n);
+    store.create_account(account, [n; 32], role, T0).unwrap();
+    account
+}
+
+/// A device record `n` for `account`, with signing key `[n; 32]`.
+fn device_record(n: u8, account: AccountId) -> DeviceRecord {
+    DeviceRecord {
+        device: device_id(n),
+        account,
+        signing_pub: [n; 32],
+        certificate: vec![n, 0xCE, 0x27],
+        registered_at_ms: T0 + i64::from(n),
+    }
+}
+
+/// Registers device `n` for `account`.
+fn add_device(store: &mut dyn RelayStore, n: u8, account: AccountId) -> DeviceId {
+    let record = device_record(n, account);
+    store.register_device(&record).unwrap();
+    record.device
+}
+
+/// Creates client account `n` and a document `n` it owns.
+fn add_document(store: &mut dyn RelayStore, n: u8) -> (AccountId, DocId) {
+    let owner = add_account(store, n, AccountRole::Client);
+    let doc = doc_id(n);
+    store.create_document(doc, owner, T0).unwrap();
+    (owner, doc)
+}
+
+/// The `i`th test bundle: `i` repeated `10 * i` times.
+fn bundle(i: u8) -> Vec<u8> {
+    vec![i; 10 * usize::from(i)]
+}
+
+/// The sequence numbers of some bundles.
+fn seqs(bundles: &[Bundle]) -> Vec<u64> {
+    bundles.iter().map(|b| b.seq.0).collect()
+}
+
+/// All stored bundles of `doc` after `since`.
+fn all_since(store: &dyn RelayStore, doc: DocId, since: u64) -> Vec<Bundle> {
+    store
+        .bundles_since(doc, Seq(since), usize::MAX, usize::MAX)
+        .unwrap()
+}
+
+/// An audit record.
+fn audit(at_ms: i64, doc: Option<DocId>, action: &str) -> AuditRecord {
+    AuditRecord {
+        at_ms,
+        account: Some(account_id(1)),
+        device: Some(device_id(2)),
+        doc,
+        action: action.to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contract checks.
+// ---------------------------------------------------------------------------------------------
+
+/// Accounts and devices: create, look up, conflicts, disable.
+fn accounts_and_devices(store: &mut dyn RelayStore) {
+    let alice = add_account(store, 1, AccountRole::Client);
+    let record = store.account(alice).unwrap().unwrap();
+    assert_eq!(
+        record,
+        AccountRecord {
+            account: alice,
+            identity_pub: [1; 32],
+            role: AccountRole::Client,
+            created_at_ms: T0,
+            disabled_at_ms: None,
+        }
+    );
+    assert_eq!(store.account_by_identity(&[1; 32]).unwrap(), Some(record));
+    assert_eq!(store.account(account_id(99)).unwrap(), None);
+    assert_eq!(store.account_by_identity(&[99; 32]).unwrap(), None);
+
+    let err = store
+        .create_account(alice, [2; 32], AccountRole::Therapist, T0)
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::AccountExists(id)) if id == alice),
+        "{err:?}"
+    );
+    let err = store
+        .create_account(account_id(2), [1; 32], AccountRole::Therapist, T0)
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::IdentityKeyInUse)),
+        "{err:?}"
+    );
+    assert_eq!(store.account(account_id(2)).unwrap(), None);
+
+    let laptop = device_record(10, alice);
+    store.register_device(&laptop).unwrap();
+    let err = store.register_device(&laptop).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::DeviceExists(_))),
+        "{err:?}"
+    );
+    let mut same_key = device_record(11, alice);
+    same_key.signing_pub = laptop.signing_pub;
+    let err = store.register_device(&same_key).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::SigningKeyInUse)),
+        "{err:?}"
+    );
+    let err = store
+        .register_device(&device_record(12, account_id(98)))
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Account(_))),
+        "{err:?}"
+    );
+
+    let entry = store.device(laptop.device).unwrap().unwrap();
+    assert_eq!(entry.record, laptop);
+    assert_eq!(entry.role, AccountRole::Client);
+    assert!(!entry.disabled);
+    assert_eq!(store.device(device_id(97)).unwrap(), None);
+
+    let phone = device_record(13, alice);
+    store.register_device(&phone).unwrap();
+    let bob = add_account(store, 3, AccountRole::Therapist);
+    add_device(store, 14, bob);
+    let mine: Vec<_> = store
+        .devices_of(alice)
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.record)
+        .collect();
+    assert_eq!(mine, [laptop.clone(), phone.clone()]);
+    let listed: Vec<_> = store
+        .list_devices()
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.device, d.account, d.role, d.registered_at_ms, d.disabled))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (laptop.device, alice, AccountRole::Client, T0 + 10, false),
+            (phone.device, alice, AccountRole::Client, T0 + 13, false),
+            (device_id(14), bob, AccountRole::Therapist, T0 + 14, false),
+        ]
+    );
+
+    store.disable_device(phone.device, T0 + 5).unwrap();
+    assert!(store.device(phone.device).unwrap().unwrap().disabled);
+    assert!(!store.device(laptop.device).unwrap().unwrap().disabled);
+    let err = store.disable_device(device_id(96), T0).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Device(_))),
+        "{err:?}"
+    );
+
+    store.disable_account(alice, T0 + 10).unwrap();
+    store.disable_account(alice, T0 + 20).unwrap();
+    assert_eq!(
+        store.account(alice).unwrap().unwrap().disabled_at_ms,
+        Some(T0 + 10)
+    );
+    assert!(store.device(laptop.device).unwrap().unwrap().disabled);
+    assert!(!store.device(device_id(14)).unwrap().unwrap().disabled);
+    let err = store
+        .register_device(&device_record(15, alice))
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::AccountDisabled(id)) if id == alice),
+        "{err:?}"
+    );
+    let err = store.disable_account(account_id(95), T0).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Account(_))),
+        "{err:?}"
+    );
+}
+
+/// An invite redeems once; every refusal reads the same outwardly but differs in its reason.
+fn invites_are_one_time(store: &mut dyn RelayStore) {
+    let admin = add_account(store, 1, AccountRole::Admin);
+    let invite = InviteRecord {
+        hash: InviteHash::from_bytes([7; 32]),
+        kind: AccountRole::Therapist,
+        created_by: Some(admin),
+        created_at_ms: T0,
+        expires_at_ms: T0 + 1000,
+    };
+    store.create_invite(&invite).unwrap();
+    let err = store.create_invite(&invite).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::InviteExists)),
+        "{err:?}"
+    );
+    let orphan = InviteRecord {
+        hash: InviteHash::from_bytes([8; 32]),
+        created_by: Some(account_id(99)),
+        ..invite.clone()
+    };
+    let err = store.create_invite(&orphan).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Account(_))),
+        "{err:?}"
+    );
+
+    assert_eq!(store.redeem_invite(&invite.hash, T0 + 1).unwrap(), invite);
+    let used = store.redeem_invite(&invite.hash, T0 + 2).unwrap_err();
+    assert!(matches!(used, InviteError::Used), "{used:?}");
+    let unknown = store
+        .redeem_invite(&InviteHash::from_bytes([9; 32]), T0)
+        .unwrap_err();
+    assert!(matches!(unknown, InviteError::Unknown), "{unknown:?}");
+    // The orphan was never stored.
+    let err = store.redeem_invite(&orphan.hash, T0).unwrap_err();
+    assert!(matches!(err, InviteError::Unknown), "{err:?}");
+
+    assert_eq!(used.to_string(), unknown.to_string());
+    assert_ne!(used.reason(), unknown.reason());
+    assert!(used.is_refusal() && unknown.is_refusal());
+}
+
+/// An invite is valid while `now < expires_at`; a refused redemption consumes nothing; purging
+/// removes expired invites.
+fn invites_expire(store: &mut dyn RelayStore) {
+    let invite = InviteRecord {
+        hash: InviteHash::from_bytes([3; 32]),
+        kind: AccountRole::Client,
+        created_by: None,
+        created_at_ms: T0,
+        expires_at_ms: T0 + 1000,
+    };
+    store.create_invite(&invite).unwrap();
+    let expired = store.redeem_invite(&invite.hash, T0 + 1000).unwrap_err();
+    assert!(matches!(expired, InviteError::Expired), "{expired:?}");
+    assert_eq!(expired.to_string(), InviteError::Unknown.to_string());
+    assert_eq!(expired.reason(), "invite-expired");
+    // The refusal changed nothing: a (skewed) earlier clock may still redeem it, once.
+    assert_eq!(store.redeem_invite(&invite.hash, T0 + 999).unwrap(), invite);
+    let err = store.redeem_invite(&invite.hash, T0 + 999).unwrap_err();
+    assert!(matches!(err, InviteError::Used), "{err:?}");
+
+    let later = InviteRecord {
+        hash: InviteHash::from_bytes([4; 32]),
+        expires_at_ms: T0 + 5000,
+        ..invite.clone()
+    };
+    store.create_invite(&later).unwrap();
+    assert_eq!(
+        store.purge_expired(T0 + 1000).unwrap(),
+        Purged {
+            pairings: 0,
+            invites: 1
+        }
+    );
+    let err = store.redeem_invite(&invite.hash, T0).unwrap_err();
+    assert!(matches!(err, InviteError::Unknown), "{err:?}");
+    assert_eq!(store.redeem_invite(&later.hash, T0 + 1001).unwrap(), later);
+}
+
+/// Registering with an invite creates account and device and consumes the invite together, or
+/// does none of it.
+fn registration_with_an_invite_is_atomic(store: &mut dyn RelayStore) {
+    let therapist = add_account(store, 1, AccountRole::Therapist);
+    let invite = InviteRecord {
+        hash: InviteHash::from_bytes([5; 32]),
+        kind: AccountRole::Client,
+        created_by: Some(therapist),
+        created_at_ms: T0,
+        expires_at_ms: T0 + 1000,
+    };
+    store.create_invite(&invite).unwrap();
+
+    // The identity key is taken: nothing happens, and the invite is still good.
+    let clash = Registration {
+        invite: invite.hash,
+        account: account_id(2),
+        identity_pub: [1; 32],
+        device: device_record(20, account_id(2)),
+    };
+    let err = store.register_with_invite(&clash, T0 + 1).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            InviteError::Store(StoreError::Conflict(Conflict::IdentityKeyInUse))
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_refusal());
+    assert_eq!(store.account(account_id(2)).unwrap(), None);
+    assert_eq!(store.device(device_id(20)).unwrap(), None);
+
+    let mismatch = Registration {
+        identity_pub: [2; 32],
+        device: device_record(20, account_id(3)),
+        ..clash.clone()
+    };
+    let err = store.register_with_invite(&mismatch, T0 + 1).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            InviteError::Store(StoreError::Conflict(Conflict::DeviceAccountMismatch))
+        ),
+        "{err:?}"
+    );
+
+    let good = Registration {
+        identity_pub: [2; 32],
+        ..clash.clone()
+    };
+    let account = store.register_with_invite(&good, T0 + 2).unwrap();
+    assert_eq!(
+        account,
+        AccountRecord {
+            account: account_id(2),
+            identity_pub: [2; 32],
+            role: AccountRole::Client,
+            created_at_ms: T0 + 2,
+            disabled_at_ms: None,
+        }
+    );
+    assert_eq!(store.account(account_id(2)).unwrap(), Some(account));
+    let device = store.device(device_id(20)).unwrap().unwrap();
+    assert_eq!(device.record, good.device);
+    assert_eq!(device.role, AccountRole::Client);
+
+    let again = Registration {
+        account: account_id(4),
+        identity_pub: [4; 32],
+        device: device_record(21, account_id(4)),
+        ..good
+    };
+    let err = store.register_with_invite(&again, T0 + 3).unwrap_err();
+    assert!(matches!(err, InviteError::Used), "{err:?}");
+    assert_eq!(store.account(account_id(4)).unwrap(), None);
+}
+
+/// Documents and membership: the owner is a member and stays one.
+fn membership(store: &mut dyn RelayStore) {
+    let (client, doc) = add_document(store, 1);
+    let therapist = add_account(store, 2, AccountRole::Therapist);
+    let err = store.create_document(doc, client, T0).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::DocumentExists(id)) if id == doc),
+        "{err:?}"
+    );
+    let err = store
+        .create_document(doc_id(50), account_id(99), T0)
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Account(_))),
+        "{err:?}"
+    );
+    assert_eq!(store.document(doc_id(50)).unwrap(), None);
+
+    assert!(store.is_member(doc, client).unwrap());
+    assert!(!store.is_member(doc, therapist).unwrap());
+    assert!(store.add_member(doc, therapist).unwrap());
+    assert!(!store.add_member(doc, therapist).unwrap());
+    assert!(store.is_member(doc, therapist).unwrap());
+    let mut expected = vec![client, therapist];
+    expected.sort();
+    assert_eq!(store.members(doc).unwrap(), expected);
+
+    let err = store.add_member(doc_id(51), therapist).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Document(_))),
+        "{err:?}"
+    );
+    let err = store.add_member(doc, account_id(98)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Account(_))),
+        "{err:?}"
+    );
+
+    let err = store.remove_member(doc, client).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::OwnerIsAlwaysMember)),
+        "{err:?}"
+    );
+    assert!(store.is_member(doc, client).unwrap());
+    assert!(store.remove_member(doc, therapist).unwrap());
+    assert!(!store.remove_member(doc, therapist).unwrap());
+    assert!(!store.is_member(doc, therapist).unwrap());
+    assert_eq!(store.members(doc).unwrap(), [client]);
+    let err = store.remove_member(doc_id(51), therapist).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Document(_))),
+        "{err:?}"
+    );
+
+    assert!(!store.is_member(doc_id(51), client).unwrap());
+    let err = store.members(doc_id(51)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Document(_))),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.document(doc).unwrap(),
+        Some(DocStats {
+            doc,
+            owner: client,
+            created_at_ms: T0,
+            bundles: 0,
+            bytes: 0,
+            head: Seq::ZERO,
+            snapshot_covers: None,
+        })
+    );
+}
+
+/// Appends are numbered 1, 2, 3, … per document, and numbers are never reused after
+/// compaction.
+fn sequence_numbers_are_consecutive_and_never_reused(store: &mut dyn RelayStore) {
+    let (_, a) = add_document(store, 1);
+    let (_, b) = add_document(store, 2);
+    assert_eq!(store.head(a).unwrap(), Seq::ZERO);
+    for i in 1..=5 {
+        assert_eq!(
+            store.append_bundle(a, &bundle(i), T0).unwrap(),
+            Seq(u64::from(i))
+        );
+    }
+    assert_eq!(store.append_bundle(b, b"b1", T0).unwrap(), Seq(1));
+    assert_eq!(store.head(a).unwrap(), Seq(5));
+    assert_eq!(store.head(b).unwrap(), Seq(1));
+
+    store.put_snapshot(a, Seq(3), b"snapshot to 3").unwrap();
+    assert_eq!(store.head(a).unwrap(), Seq(5));
+    assert_eq!(store.append_bundle(a, &bundle(6), T0).unwrap(), Seq(6));
+
+    // Compacting everything away does not reset the numbering either.
+    store.put_snapshot(a, Seq(6), b"snapshot to 6").unwrap();
+    assert!(all_since(store, a, 0).is_empty());
+    assert_eq!(store.head(a).unwrap(), Seq(6));
+    assert_eq!(store.append_bundle(a, &bundle(7), T0).unwrap(), Seq(7));
+    assert_eq!(seqs(&all_since(store, a, 0)), [7]);
+    assert_eq!(all_since(store, a, 0)[0].bytes, bundle(7));
+
+    let err = store.append_bundle(doc_id(99), b"x", T0).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Document(_))),
+        "{err:?}"
+    );
+    let err = store.head(doc_id(99)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Document(_))),
+        "{err:?}"
+    );
+}
+
+/// `bundles_since` returns bundles in order within its limits, never stalling on an oversized
+/// one.
+fn bundles_since_pages_in_order(store: &mut dyn RelayStore) {
+    let (_, doc) = add_document(store, 1);
+    for i in 1..=10 {
+        store.append_bundle(doc, &bundle(i), T0).unwrap();
+    }
+    let all = all_since(store, doc, 0);
+    assert_eq!(seqs(&all), (1..=10).collect::<Vec<_>>());
+    for b in &all {
+        assert_eq!(b.bytes, bundle(u8::try_from(b.seq.0).unwrap()));
+    }
+    assert_eq!(seqs(&all_since(store, doc, 4)), [5, 6, 7, 8, 9, 10]);
+    let page = |since, limit, max_bytes| {
+        seqs(
+            &store
+                .bundles_since(doc, Seq(since), limit, max_bytes)
+                .unwrap(),
+        )
+    };
+    assert_eq!(page(0, 3, usize::MAX), [1, 2, 3]);
+    assert_eq!(page(0, 100, 60), [1, 2, 3]); // 10 + 20 + 30 bytes
+    assert_eq!(page(0, 100, 59), [1, 2]);
+    assert_eq!(page(3, 100, 1), [4]); // the first is returned even if too large
+    assert_eq!(page(0, 0, usize::MAX), Vec::<u64>::new());
+    assert_eq!(page(10, 100, usize::MAX), Vec::<u64>::new());
+    assert_eq!(page(1000, 100, usize::MAX), Vec::<u64>::new());
+    assert_eq!(page(u64::MAX, 100, usize::MAX), Vec::<u64>::new());
+    let err = store
+        .bundles_since(doc_id(99), Seq::ZERO, 10, 10)
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Document(_))),
+        "{err:?}"
+    );
+}
+
+/// After compaction only the tail is stored; a device behind the snapshot gets the snapshot
+/// and then the tail, in one consistent read.
+fn compaction_keeps_only_the_tail(store: &mut dyn RelayStore) {
+    let (owner, doc) = add_document(store, 1);
+    for i in 1..=6 {
+        store.append_bundle(doc, &bundle(i), T0).unwrap();
+    }
+    assert_eq!(store.snapshot(doc).unwrap(), None);
+    store.put_snapshot(doc, Seq(3), b"S3").unwrap();
+    assert_eq!(seqs(&all_since(store, doc, 0)), [4, 5, 6]);
+    let snapshot = Snapshot {
+        covers: Seq(3),
+        bytes: b"S3".to_vec(),
+    };
+    assert_eq!(store.snapshot(doc).unwrap(), Some(snapshot.clone()));
+
+    let read = |since| {
+        store
+            .read_log(doc, Seq(since), usize::MAX, usize::MAX)
+            .unwrap()
+    };
+    for since in [0, 2] {
+        let page = read(since);
+        assert_eq!(page.snapshot, Some(snapshot.clone()), "since {since}");
+        assert_eq!(seqs(&page.bundles), [4, 5, 6]);
+        assert_eq!(page.head, Seq(6));
+    }
+    for (since, tail) in [(3, vec![4, 5, 6]), (5, vec![6]), (6, vec![])] {
+        let page = read(since);
+        assert_eq!(page.snapshot, None, "since {since}");
+        assert_eq!(seqs(&page.bundles), tail);
+    }
+    // The snapshot counts against the byte budget, and is sent even when it alone exceeds it.
+    let page = store.read_log(doc, Seq::ZERO, 10, 2 + 40).unwrap();
+    assert_eq!(seqs(&page.bundles), [4]);
+    let page = store.read_log(doc, Seq::ZERO, 10, 1).unwrap();
+    assert_eq!(
+        page,
+        LogPage {
+            snapshot: Some(snapshot),
+            bundles: vec![],
+            head: Seq(6),
+        }
+    );
+    // Without a snapshot to send, an oversized first bundle is still sent.
+    assert_eq!(
+        seqs(&store.read_log(doc, Seq(3), 10, 1).unwrap().bundles),
+        [4]
+    );
+
+    assert_eq!(
+        store.document(doc).unwrap(),
+        Some(DocStats {
+            doc,
+            owner,
+            created_at_ms: T0,
+            bundles: 3,
+            bytes: 2 + 40 + 50 + 60,
+            head: Seq(6),
+            snapshot_covers: Some(Seq(3)),
+        })
+    );
+    let err = store.read_log(doc_id(99), Seq::ZERO, 1, 1).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Document(_))),
+        "{err:?}"
+    );
+}
+
+/// Refused snapshots change nothing; a snapshot at the same position replaces the stored one.
+fn snapshot_refusals_change_nothing(store: &mut dyn RelayStore) {
+    let (_, doc) = add_document(store, 1);
+    for i in 1..=4 {
+        store.append_bundle(doc, &bundle(i), T0).unwrap();
+    }
+    let err = store.put_snapshot(doc, Seq(5), b"future").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SnapshotBeyondHead {
+                covers: Seq(5),
+                head: Seq(4),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.snapshot(doc).unwrap(), None);
+    assert_eq!(seqs(&all_since(store, doc, 0)), [1, 2, 3, 4]);
+
+    let err = store.put_snapshot(doc, Seq::ZERO, b"empty").unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+
+    store.put_snapshot(doc, Seq(3), b"S3").unwrap();
+    let err = store.put_snapshot(doc, Seq(2), b"S2").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SnapshotOutdated {
+                covers: Seq(2),
+                current: Seq(3),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.snapshot(doc).unwrap().unwrap().bytes, b"S3");
+    assert_eq!(seqs(&all_since(store, doc, 0)), [4]);
+
+    store.put_snapshot(doc, Seq(3), b"S3 again").unwrap();
+    assert_eq!(
+        store.snapshot(doc).unwrap(),
+        Some(Snapshot {
+            covers: Seq(3),
+            bytes: b"S3 again".to_vec()
+        })
+    );
+    assert_eq!(seqs(&all_since(store, doc, 0)), [4]);
+
+    for err in [
+        store.put_snapshot(doc_id(99), Seq(1), b"x").unwrap_err(),
+        store.snapshot(doc_id(99)).unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, StoreError::NotFound(Missing::Document(_))),
+            "{err:?}"
+        );
+    }
+}
+
+/// Deleting a document removes all of it, leaves other documents alone, and retires its id.
+fn deleting_a_document_removes_everything(store: &mut dyn RelayStore) {
+    let (owner, doc) = add_document(store, 1);
+    let (_, other) = add_document(store, 2);
+    let therapist = add_account(store, 3, AccountRole::Therapist);
+    let device = add_device(store, 4, therapist);
+    store.add_member(doc, therapist).unwrap();
+    for i in 1..=3 {
+        store.append_bundle(doc, &bundle(i), T0).unwrap();
+        store.append_bundle(other, &bundle(i), T0).unwrap();
+    }
+    store.put_snapshot(doc, Seq(2), b"snapshot").unwrap();
+    store.put_key_envelope(doc, 0, device, b"envelope").unwrap();
+    store
+        .put_key_envelope(other, 0, device, b"other envelope")
+        .unwrap();
+    store.append_audit(&audit(T0, Some(doc), "append")).unwrap();
+
+    store.delete_document(doc, T0 + 1).unwrap();
+
+    assert_eq!(store.document(doc).unwrap(), None);
+    assert!(!store.is_member(doc, owner).unwrap());
+    assert!(!store.is_member(doc, therapist).unwrap());
+    for err in [
+        store.head(doc).unwrap_err(),
+        store.snapshot(doc).unwrap_err(),
+        store
+            .bundles_since(doc, Seq::ZERO, 10, usize::MAX)
+            .unwrap_err(),
+        store.key_envelopes(doc, device).unwrap_err(),
+        store.append_bundle(doc, b"late", T0).unwrap_err(),
+        store.delete_document(doc, T0).unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, StoreError::NotFound(Missing::Document(id)) if id == doc),
+            "{err:?}"
+        );
+    }
+    // The id is retired, so its sequence numbers can never be handed out again.
+    let err = store.create_document(doc, owner, T0).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::DocumentDeleted(id)) if id == doc),
+        "{err:?}"
+    );
+
+    let docs: Vec<_> = store
+        .documents()
+        .unwrap()
+        .into_iter()
+        .map(|d| d.doc)
+        .collect();
+    assert_eq!(docs, [other]);
+    assert_eq!(store.head(other).unwrap(), Seq(3));
+    assert_eq!(seqs(&all_since(store, other, 0)), [1, 2, 3]);
+    assert_eq!(store.key_envelopes(other, device).unwrap().len(), 1);
+    // The audit trail (ids only) keeps the record of what happened.
+    assert_eq!(store.audit_for_doc(doc, 0, 10).unwrap().len(), 1);
+}
+
+/// Key envelopes: per recipient, by epoch; idempotent; never silently replaced.
+fn key_envelopes_per_recipient(store: &mut dyn RelayStore) {
+    let (owner, doc) = add_document(store, 1);
+    let d1 = add_device(store, 10, owner);
+    let d2 = add_device(store, 11, owner);
+    store.put_key_envelope(doc, 1, d1, b"e1 for d1").unwrap();
+    store.put_key_envelope(doc, 0, d1, b"e0 for d1").unwrap();
+    store.put_key_envelope(doc, 0, d2, b"e0 for d2").unwrap();
+    store
+        .put_key_envelope(doc, u32::MAX, d2, b"last epoch")
+        .unwrap();
+    let envelope = |epoch, bytes: &[u8]| KeyEnvelope {
+        epoch,
+        bytes: bytes.to_vec(),
+    };
+    assert_eq!(
+        store.key_envelopes(doc, d1).unwrap(),
+        [envelope(0, b"e0 for d1"), envelope(1, b"e1 for d1")]
+    );
+    assert_eq!(
+        store.key_envelopes(doc, d2).unwrap(),
+        [envelope(0, b"e0 for d2"), envelope(u32::MAX, b"last epoch")]
+    );
+
+    store.put_key_envelope(doc, 0, d1, b"e0 for d1").unwrap();
+    let err = store.put_key_envelope(doc, 0, d1, b"swapped").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict(Conflict::EnvelopeDiffers { epoch: 0, .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.key_envelopes(doc, d1).unwrap()[0].bytes, b"e0 for d1");
+
+    let err = store.put_key_envelope(doc_id(99), 0, d1, b"x").unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Document(_))),
+        "{err:?}"
+    );
+    let err = store
+        .put_key_envelope(doc, 0, device_id(99), b"x")
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Device(_))),
+        "{err:?}"
+    );
+    assert!(store.key_envelopes(doc, device_id(99)).unwrap().is_empty());
+}
+
+/// A pairing payload can be taken once.
+fn pairing_mailboxes_are_one_time(store: &mut dyn RelayStore) {
+    let mailbox = Mailbox::from_bytes([7; 32]);
+    store.put_pairing(mailbox, b"hello", T0, T0 + 100).unwrap();
+    let err = store
+        .put_pairing(mailbox, b"imposter", T0 + 1, T0 + 100)
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::MailboxInUse)),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.take_pairing(mailbox, T0 + 2).unwrap(),
+        Some(b"hello".to_vec())
+    );
+    assert_eq!(store.take_pairing(mailbox, T0 + 3).unwrap(), None);
+    assert_eq!(
+        store
+            .take_pairing(Mailbox::from_bytes([8; 32]), T0)
+            .unwrap(),
+        None
+    );
+    let err = store
+        .put_pairing(mailbox, b"stale", T0 + 10, T0 + 10)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    // Once taken, the mailbox can be used again.
+    store
+        .put_pairing(mailbox, b"reply", T0 + 4, T0 + 100)
+        .unwrap();
+    assert_eq!(
+        store.take_pairing(mailbox, T0 + 5).unwrap(),
+        Some(b"reply".to_vec())
+    );
+}
+
+/// An expired pairing payload is never handed out, and is deleted.
+fn pairing_mailboxes_expire(store: &mut dyn RelayStore) {
+    let m1 = Mailbox::from_bytes([1; 32]);
+    store.put_pairing(m1, b"x", T0, T0 + 100).unwrap();
+    assert_eq!(store.take_pairing(m1, T0 + 100).unwrap(), None);
+    // It was deleted, not merely withheld: an earlier clock does not bring it back.
+    assert_eq!(store.take_pairing(m1, T0 + 50).unwrap(), None);
+
+    let m2 = Mailbox::from_bytes([2; 32]);
+    store.put_pairing(m2, b"old", T0, T0 + 10).unwrap();
+    store.put_pairing(m2, b"new", T0 + 10, T0 + 20).unwrap();
+    assert_eq!(
+        store.take_pairing(m2, T0 + 11).unwrap(),
+        Some(b"new".to_vec())
+    );
+
+    let m3 = Mailbox::from_bytes([3; 32]);
+    let m4 = Mailbox::from_bytes([4; 32]);
+    store.put_pairing(m3, b"short", T0, T0 + 10).unwrap();
+    store.put_pairing(m4, b"long", T0, T0 + 1000).unwrap();
+    assert_eq!(
+        store.purge_expired(T0 + 10).unwrap(),
+        Purged {
+            pairings: 1,
+            invites: 0
+        }
+    );
+    assert_eq!(store.take_pairing(m3, T0 + 5).unwrap(), None);
+    assert_eq!(
+        store.take_pairing(m4, T0 + 11).unwrap(),
+        Some(b"long".to_vec())
+    );
+}
+
+/// The audit trail chains, verifies, pages per document, and takes tokens only.
+fn audit_trail_chains_and_pages(store: &mut dyn RelayStore) {
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        AuditHead {
+            rows: 0,
+            hash: [0; 32]
+        }
+    );
+    let d1 = doc_id(1);
+    let d2 = doc_id(2);
+    let records = [
+        AuditRecord {
+            at_ms: T0,
+            account: None,
+            device: None,
+            doc: None,
+            action: "relay-start".to_owned(),
+        },
+        audit(T0 + 1, Some(d1), "sign-in"),
+        audit(T0 + 2, Some(d1), "read"),
+        audit(T0 + 3, Some(d2), "append"),
+        audit(T0 + 4, Some(d1), "refused-append"),
+        audit(T0 + 5, Some(d1), "read:v1.2"),
+    ];
+    let mut expected_hash = [0_u8; 32];
+    for (n, record) in (1_u64..).zip(&records) {
+        assert_eq!(store.append_audit(record).unwrap(), n);
+        expected_hash = super::audit_hash(&expected_hash, n, record);
+    }
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        AuditHead {
+            rows: 6,
+            hash: expected_hash
+        }
+    );
+
+    let entry = |id: u64| AuditEntry {
+        id,
+        record: records[usize::try_from(id - 1).unwrap()].clone(),
+    };
+    assert_eq!(
+        store.audit_for_doc(d1, 0, 100).unwrap(),
+        [entry(2), entry(3), entry(5), entry(6)]
+    );
+    assert_eq!(store.audit_for_doc(d1, 0, 2).unwrap(), [entry(2), entry(3)]);
+    assert_eq!(
+        store.audit_for_doc(d1, 3, 100).unwrap(),
+        [entry(5), entry(6)]
+    );
+    assert_eq!(store.audit_for_doc(d2, 0, 100).unwrap(), [entry(4)]);
+    assert!(store.audit_for_doc(doc_id(9), 0, 100).unwrap().is_empty());
+
+    let too_long = "a".repeat(super::MAX_AUDIT_ACTION_LEN + 1);
+    for action in [
+        "",
+        "Sign-in",
+        "read by Alice",
+        "naïve",
+        "note\n",
+        too_long.as_str(),
+    ] {
+        let err = store
+            .append_audit(&audit(T0, Some(d1), action))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{action:?}: {err:?}");
+    }
+    assert!(store
+        .append_audit(&audit(T0, None, &"a".repeat(super::MAX_AUDIT_ACTION_LEN)))
+        .is_ok());
+    assert_eq!(store.verify_audit().unwrap().rows, 7);
+}
+
+/// Listing documents shows ids and sizes only, oldest first.
+fn documents_list_ids_and_sizes(store: &mut dyn RelayStore) {
+    assert!(store.documents().unwrap().is_empty());
+    let (a_owner, a) = add_document(store, 2);
+    let b_owner = add_account(store, 1, AccountRole::Client);
+    let b = doc_id(1);
+    store.create_document(b, b_owner, T0 + 1).unwrap();
+    store.append_bundle(a, &bundle(1), T0).unwrap();
+    store.append_bundle(a, &bundle(2), T0).unwrap();
+    store.append_bundle(b, &bundle(5), T0).unwrap();
+    store.put_snapshot(b, Seq(1), b"12345").unwrap();
+    assert_eq!(
+        store.documents().unwrap(),
+        [
+            DocStats {
+                doc: a,
+                owner: a_owner,
+                created_at_ms: T0,
+                bundles: 2,
+                bytes: 30,
+                head: Seq(2),
+                snapshot_covers: None,
+            },
+            DocStats {
+                doc: b,
+                owner: b_owner,
+                created_at_ms: T0 + 1,
+                bundles: 0,
+                bytes: 5,
+                head: Seq(1),
+                snapshot_covers: Some(Seq(1)),
+            },
+        ]
+    );
+}
+
+/// Generates one test per check and backend. Every check must be listed here.
+macro_rules! contract_suite {
+    ($($check:ident),* $(,)?) => {
+        /// Every contract check against a fresh [`SqliteStore`] on a temporary file.
+        mod sqlite_store {
+            $(
+                #[test]
+                fn $check() {
+                    let (_dir, mut store) = super::fresh_sqlite();
+                    super::$check(&mut store);
+                }
+            )*
+        }
+
+        /// Every contract check through a [`StoreHandle`], on its storage thread.
+        mod store_handle {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let (_dir, handle) = super::fresh_handle().await;
+                    handle.call(|store| super::$check(store)).await.unwrap();
+                    handle.shutdown().await;
+                }
+            )*
+        }
+    };
+}
+
+contract_suite!(
+    accounts_and_devices,
+    invites_are_one_time,
+    invites_expire,
+    registration_with_an_invite_is_atomic,
+    membership,
+    sequence_numbers_are_consecutive_and_never_reused,
+    bundles_since_pages_in_order,
+    compaction_keeps_only_the_tail,
+    snapshot_refusals_change_nothing,
+    deleting_a_document_removes_everything,
+    key_envelopes_per_recipient,
+    pairing_mailboxes_are_one_time,
+    pairing_mailboxes_expire,
+    audit_trail_chains_and_pages,
+    documents_list_ids_and_sizes,
+);
+
+/// A new SQLite store in a new temporary folder (kept alive by the returned guard).
+fn fresh_sqlite() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("relay.sqlite3")).unwrap();
+    (dir, store)
+}
+
+/// A new SQLite store behind a [`StoreHandle`].
+async fn fresh_handle() -> (tempfile::TempDir, StoreHandle) {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = StoreHandle::open_sqlite(dir.path().join("relay.sqlite3"))
+        .await
+        .unwrap();
+    (dir, handle)
+}
+
+/// What only the SQLite backend can be asked: its files, pragmas and process-level behaviour.
+mod sqlite_files {
+    use std::io::{BufRead, BufReader};
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    use rusqlite::Connection;
+
+    use super::super::sqlite::{backup_database, APPLICATION_ID, SCHEMA_VERSION};
+    use super::*;
+
+    /// Deterministic pseudo-random bytes (xorshift), for damaged files.
+    fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed.to_le_bytes()[0]
+            })
+            .collect()
+    }
+
+    /// Whether `needle` occurs in `haystack`.
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// The `-wal` file of a database.
+    fn wal_of(path: &Path) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push("-wal");
+        PathBuf::from(name)
+    }
+
+    /// A store holding one document with some bundles, closed again; returns its path.
+    fn populated(dir: &Path) -> PathBuf {
+        let path = dir.join("relay.sqlite3");
+        let mut store = SqliteStore::open(&path).unwrap();
+        let (_, doc) = add_document(&mut store, 1);
+        for i in 0..40_u8 {
+            store
+                .append_bundle(doc, &noise(3000, u64::from(i) + 1), T0)
+                .unwrap();
+        }
+        drop(store);
+        path
+    }
+
+    #[test]
+    fn pragmas_are_as_promised() {
+        let (_dir, store) = fresh_sqlite();
+        let conn = store.raw_connection();
+        let text = |name: &str| -> String {
+            conn.pragma_query_value(None, name, |row| row.get(0))
+                .unwrap()
+        };
+        let number = |name: &str| -> i64 {
+            conn.pragma_query_value(None, name, |row| row.get(0))
+                .unwrap()
+        };
+        assert_eq!(text("journal_mode"), "wal");
+        assert_eq!(number("synchronous"), 2, "synchronous=FULL");
+        assert_eq!(number("foreign_keys"), 1);
+        assert_eq!(number("secure_delete"), 1);
+        assert_eq!(number("application_id"), i64::from(APPLICATION_ID));
+        assert_eq!(number("user_version"), SCHEMA_VERSION);
+        assert!(number("busy_timeout") > 0);
+        store.verify_integrity().unwrap();
+    }
+
+    #[test]
+    fn creating_leaves_only_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.sqlite3");
+        drop(SqliteStore::open(&path).unwrap());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["relay.sqlite3"]);
+        // And it opens again as it is.
+        SqliteStore::open(&path).unwrap();
+    }
+
+    #[test]
+    fn committed_data_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.sqlite3");
+        let mut store = SqliteStore::open(&path).unwrap();
+        let (owner, doc) = add_document(&mut store, 1);
+        let device = add_device(&mut store, 2, owner);
+        for i in 1..=4 {
+            store.append_bundle(doc, &bundle(i), T0).unwrap();
+        }
+        store.put_snapshot(doc, Seq(2), b"S2").unwrap();
+        store.put_key_envelope(doc, 0, device, b"env").unwrap();
+        store
+            .put_pairing(Mailbox::from_bytes([5; 32]), b"pair", T0, T0 + 100)
+            .unwrap();
+        store
+            .create_invite(&InviteRecord {
+                hash: InviteHash::from_bytes([6; 32]),
+                kind: AccountRole::Therapist,
+                created_by: None,
+                created_at_ms: T0,
+                expires_at_ms: T0 + 100,
+            })
+            .unwrap();
+        store.append_audit(&audit(T0, Some(doc), "append")).unwrap();
+        let head = store.verify_audit().unwrap();
+        drop(store);
+
+        let mut store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.head(doc).unwrap(), Seq(4));
+        assert_eq!(seqs(&all_since(&store, doc, 0)), [3, 4]);
+        assert_eq!(store.snapshot(doc).unwrap().unwrap().bytes, b"S2");
+        assert_eq!(store.key_envelopes(doc, device).unwrap()[0].bytes, b"env");
+        assert!(store.is_member(doc, owner).unwrap());
+        assert_eq!(
+            store
+                .take_pairing(Mailbox::from_bytes([5; 32]), T0 + 1)
+                .unwrap(),
+            Some(b"pair".to_vec())
+        );
+        store
+            .redeem_invite(&InviteHash::from_bytes([6; 32]), T0 + 1)
+            .unwrap();
+        assert_eq!(store.verify_audit().unwrap(), head);
+        assert_eq!(store.append_bundle(doc, b"next", T0).unwrap(), Seq(5));
+    }
+
+    /// Set in the child process of [`acknowledged_appends_survive_kill_9`] to the database
+    /// path.
+    const CRASH_CHILD_ENV: &str = "BETWEEN_RELAY_TEST_CRASH_CHILD_DB";
+
+    /// Appends acknowledged before a `kill -9` are all there afterwards. The test re-runs its
+    /// own test binary as a child that appends, prints an acknowledgement after each append
+    /// returns, and waits to be killed; no destructor of the child runs.
+    #[test]
+    fn acknowledged_appends_survive_kill_9() {
+        const APPENDS: u8 = 25;
+        if let Some(path) = std::env::var_os(CRASH_CHILD_ENV) {
+            // The test harness has printed "test … ... " without a newline; end that line.
+            println!();
+            let mut store = SqliteStore::open(Path::new(&path)).unwrap();
+            let (_, doc) = add_document(&mut store, 1);
+            for i in 1..=APPENDS {
+                let seq = store.append_bundle(doc, &bundle(i), T0).unwrap();
+                println!("ack {seq}");
+            }
+            println!("ready");
+            loop {
+                std::thread::park();
+            }
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.sqlite3");
+        let module = module_path!();
+        let test_name = format!(
+            "{}::acknowledged_appends_survive_kill_9",
+            module.split_once("::").map_or(module, |(_, rest)| rest)
+        );
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                test_name.as_str(),
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CRASH_CHILD_ENV, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut acked = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line == "ready" {
+                break;
+            }
+            if let Some(seq) = line.strip_prefix("ack ") {
+                acked.push(seq.parse::<u64>().unwrap());
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+        assert_eq!(acked, (1..=u64::from(APPENDS)).collect::<Vec<_>>());
+        // The commits were left in the write-ahead log, which the next open must read.
+        assert!(std::fs::metadata(wal_of(&path)).unwrap().len() > 0);
+
+        let store = SqliteStore::open(&path).unwrap();
+        let doc = doc_id(1);
+        assert_eq!(store.head(doc).unwrap(), Seq(u64::from(APPENDS)));
+        let stored = all_since(&store, doc, 0);
+        assert_eq!(seqs(&stored), acked);
+        for b in stored {
+            assert_eq!(b.bytes, bundle(u8::try_from(b.seq.0).unwrap()));
+        }
+        store.verify_integrity().unwrap();
+    }
+
+    #[test]
+    fn deleted_blobs_are_gone_from_the_files() {
+        let marker: &[u8] = b"CANARY-between-relay-7f3a9c1e";
+        let (_dir, mut store) = fresh_sqlite();
+        let path = store.path().to_path_buf();
+        let (owner, doc) = add_document(&mut store, 1);
+        let (_, other) = add_document(&mut store, 2);
+        let device = add_device(&mut store, 3, owner);
+        // A small bundle (inside a b-tree page) and a large one (on overflow pages), the marker
+        // at several places.
+        let mut small = b"small:".to_vec();
+        small.extend_from_slice(marker);
+        let mut large = vec![0xA5_u8; 20_000];
+        for at in [0, 4093, 9_000, 20_000 - marker.len()] {
+            large[at..at + marker.len()].copy_from_slice(marker);
+        }
+        store.append_bundle(doc, &small, T0).unwrap();
+        store.append_bundle(doc, &large, T0).unwrap();
+        store.append_bundle(doc, &small, T0).unwrap();
+        store.put_snapshot(doc, Seq(1), &large).unwrap();
+        store.put_key_envelope(doc, 0, device, &small).unwrap();
+        store.append_bundle(other, b"unrelated", T0).unwrap();
+        assert!(store.checkpoint().unwrap());
+        // Reading the file in this process is safe here: nothing else uses it.
+        assert!(contains(&std::fs::read(&path).unwrap(), marker));
+
+        store.delete_document(doc, T0).unwrap();
+
+        let main = std::fs::read(&path).unwrap();
+        let wal = std::fs::read(wal_of(&path)).unwrap_or_default();
+        assert!(
+            !contains(&main, marker),
+            "the marker is still in the database file"
+        );
+        assert!(
+            !contains(&wal, marker),
+            "the marker is still in the write-ahead log"
+        );
+        drop(store);
+
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(seqs(&all_since(&store, other, 0)), [1]);
+        store.verify_integrity().unwrap();
+    }
+
+    /// A store with an audit trail of five rows, and its path.
+    fn audited() -> (tempfile::TempDir, SqliteStore) {
+        let (dir, mut store) = fresh_sqlite();
+        for i in 0..5 {
+            store
+                .append_audit(&audit(T0 + i, Some(doc_id(1)), "read"))
+                .unwrap();
+        }
+        assert_eq!(store.verify_audit().unwrap().rows, 5);
+        (dir, store)
+    }
+
+    /// Lifts the append-only triggers, as someone with raw access to the file could.
+    fn drop_triggers(store: &SqliteStore) {
+        store
+            .raw_connection()
+            .execute_batch(
+                "DROP TRIGGER audit_is_append_only_update;
+                 DROP TRIGGER audit_is_append_only_delete;",
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn audit_rows_cannot_be_changed_through_sql() {
+        let (_dir, store) = audited();
+        let conn = store.raw_connection();
+        assert!(conn
+            .execute("UPDATE audit SET action = 'sign-in' WHERE id = 2", [])
+            .is_err());
+        assert!(conn.execute("DELETE FROM audit WHERE id = 5", []).is_err());
+        assert_eq!(store.verify_audit().unwrap().rows, 5);
+    }
+
+    #[test]
+    fn an_altered_audit_row_is_detected() {
+        for sql in [
+            "UPDATE audit SET action = 'sign-in' WHERE id = 2",
+            "UPDATE audit SET at_ms = at_ms + 1 WHERE id = 2",
+            "UPDATE audit SET doc = NULL WHERE id = 2",
+            "UPDATE audit SET account = zeroblob(16) WHERE id = 2",
+        ] {
+            let (_dir, store) = audited();
+            drop_triggers(&store);
+            store.raw_connection().execute(sql, []).unwrap();
+            let err = store.verify_audit().unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    AuditError::Broken {
+                        row: 2,
+                        problem: AuditProblem::Altered
+                    }
+                ),
+                "{sql}: {err:?}"
+            );
+            assert!(err.to_string().contains("tampered"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_deleted_audit_row_is_detected() {
+        let (_dir, store) = audited();
+        drop_triggers(&store);
+        store
+            .raw_connection()
+            .execute("DELETE FROM audit WHERE id = 3", [])
+            .unwrap();
+        let err = store.verify_audit().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AuditError::Broken {
+                    row: 4,
+                    problem: AuditProblem::Missing
+                }
+            ),
+            "{err:?}"
+        );
+
+        // Removing the tail is caught by the recorded head; so is rewriting the head.
+        let (_dir, mut store) = audited();
+        drop_triggers(&store);
+        store
+            .raw_connection()
+            .execute("DELETE FROM audit WHERE id = 5", [])
+            .unwrap();
+        let err = store.verify_audit().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AuditError::Broken {
+                    row: 5,
+                    problem: AuditProblem::Truncated { recorded_rows: 5 }
+                }
+            ),
+            "{err:?}"
+        );
+        // Appending afterwards does not paper over the gap.
+        store.append_audit(&audit(T0, None, "read")).unwrap();
+        let err = store.verify_audit().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AuditError::Broken {
+                    row: 6,
+                    problem: AuditProblem::Missing
+                }
+            ),
+            "{err:?}"
+        );
+
+        let (_dir, store) = audited();
+        store
+            .raw_connection()
+            .execute("UPDATE audit_head SET rows = 4", [])
+            .unwrap();
+        let err = store.verify_audit().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AuditError::Broken {
+                    problem: AuditProblem::HeadMismatch,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    /// Asserts that opening `path` fails with `Corrupt` and leaves the file as it was.
+    fn assert_refused_as_damaged(path: &Path) {
+        let before = std::fs::read(path).unwrap();
+        let err = SqliteStore::open(path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("restore"), "{message}");
+        assert!(message.contains("backup"), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert_eq!(
+            std::fs::read(path).unwrap(),
+            before,
+            "the file was modified"
+        );
+    }
+
+    #[test]
+    fn random_bytes_are_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.sqlite3");
+        std::fs::write(&path, noise(64 * 1024, 0x9E37_79B9_7F4A_7C15)).unwrap();
+        assert_refused_as_damaged(&path);
+    }
+
+    #[test]
+    fn empty_and_tiny_files_are_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.sqlite3");
+        for contents in [&b""[..], b"SQLite format 3\0"] {
+            std::fs::write(&path, contents).unwrap();
+            assert_refused_as_damaged(&path);
+        }
+    }
+
+    #[test]
+    fn a_truncated_file_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = populated(dir.path());
+        let len = std::fs::metadata(&path).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+        assert_refused_as_damaged(&path);
+    }
+
+    #[test]
+    fn a_damaged_schema_page_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = populated(dir.path());
+        let mut bytes = std::fs::read(&path).unwrap();
+        // Page 1 after the 100-byte header holds the schema b-tree.
+        bytes[100..4096].copy_from_slice(&noise(3996, 42));
+        std::fs::write(&path, &bytes).unwrap();
+        assert_refused_as_damaged(&path);
+    }
+
+    #[test]
+    fn a_newer_schema_asks_for_an_upgrade_and_is_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.sqlite3");
+        drop(SqliteStore::open(&path).unwrap());
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 1),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("upgrade between-relay"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn other_databases_are_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        for application_id in [0_i32, 0x4254_574E] {
+            let path = dir.path().join(format!("other-{application_id}.sqlite3"));
+            {
+                let conn = Connection::open(&path).unwrap();
+                conn.execute_batch(
+                    "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');",
+                )
+                .unwrap();
+                conn.pragma_update(None, "application_id", application_id)
+                    .unwrap();
+                conn.pragma_update(None, "user_version", 1).unwrap();
+            }
+            let before = std::fs::read(&path).unwrap();
+            let err = SqliteStore::open(&path).unwrap_err();
+            assert!(matches!(err, StoreError::NotAStore { .. }), "{err:?}");
+            assert_eq!(std::fs::read(&path).unwrap(), before);
+        }
+        let err = SqliteStore::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::NotAStore { .. }), "{err:?}");
+
+        // Ours, but without a schema version: damaged.
+        let path = dir.path().join("relay.sqlite3");
+        drop(SqliteStore::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 0)
+            .unwrap();
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_backup_is_consistent_while_the_relay_writes() {
+        let (dir, mut store) = fresh_sqlite();
+        let (_, doc) = add_document(&mut store, 1);
+        for i in 0..50_u8 {
+            store
+                .append_bundle(doc, &noise(2000, u64::from(i) + 1), T0)
+                .unwrap();
+        }
+        let path = store.path().to_path_buf();
+        let dest = dir.path().join("backup.sqlite3");
+        let writer = std::thread::spawn(move || {
+            for i in 0..200_u8 {
+                store
+                    .append_bundle(doc, &noise(2000, u64::from(i) + 100), T0)
+                    .unwrap();
+            }
+            store
+        });
+        backup_database(&path, &dest).unwrap();
+        let store = writer.join().unwrap();
+        assert_eq!(store.head(doc).unwrap(), Seq(250));
+
+        let backup = SqliteStore::open(&dest).unwrap();
+        backup.verify_integrity().unwrap();
+        let head = backup.head(doc).unwrap();
+        assert!(head >= Seq(50) && head <= Seq(250), "{head}");
+        // A consistent state: every bundle up to its head, nothing after.
+        let stored = all_since(&backup, doc, 0);
+        assert_eq!(seqs(&stored), (1..=head.0).collect::<Vec<_>>());
+        drop(backup);
+
+        // An existing file is never overwritten.
+        let before = std::fs::read(&dest).unwrap();
+        let err = store.backup_to(&dest).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
+            "{err:?}"
+        );
+        assert_eq!(std::fs::read(&dest).unwrap(), before);
+
+        let second = dir.path().join("backup-2.sqlite3");
+        store.backup_to(&second).unwrap();
+        assert_eq!(
+            SqliteStore::open(&second).unwrap().head(doc).unwrap(),
+            Seq(250)
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_held_write_lock_is_busy_and_changes_nothing() {
+        let (_dir, mut store) = fresh_sqlite();
+        let (_, doc) = add_document(&mut store, 1);
+        store.append_bundle(doc, b"one", T0).unwrap();
+        let other = Connection::open(store.path()).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        store.set_busy_timeout(Duration::from_millis(50)).unwrap();
+        let err = store.append_bundle(doc, b"two", T0).unwrap_err();
+        assert!(matches!(err, StoreError::Busy { .. }), "{err:?}");
+        assert!(err.to_string().contains("busy"), "{err}");
+        // Reads go on meanwhile.
+        assert_eq!(store.head(doc).unwrap(), Seq(1));
+        other.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(store.append_bundle(doc, b"two", T0).unwrap(), Seq(2));
+    }
+}

@@ -1,0 +1,923 @@
+//! The relay's storage: the [`RelayStore`] trait, its transaction contract, and the records it
+//! keeps.
+//!
+//! The relay is hostile by assumption, so everything it stores about a document is *opaque*:
+//! encrypted bundles, encrypted snapshots and wrapped key envelopes, plus ids, sizes, sequence
+//! numbers and times. It stores no names and no plaintext. Invites are kept only as hashes, and
+//! audit actions are short machine tokens (see [`AuditRecord::action`]), never free text.
+//!
+//! - [`sqlite`]: the SQLite backend (WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`, migrations by
+//!   `PRAGMA user_version`, integrity check at open, online backup).
+//! - [`handle`]: [`handle::StoreHandle`], the cloneable async front that owns one backend on a
+//!   dedicated thread, so no SQLite call ever runs on the async runtime.
+//! - `conformance` (tests only): one suite that checks the contract below, run against every
+//!   backend and through the handle.
+
+#![allow(dead_code)] // wired into the relay by the next change
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+pub(crate) mod handle;
+pub(crate) mod sqlite;
+
+#[cfg(test)]
+mod conformance;
+
+/// Writes bytes as lowercase hexadecimal.
+fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+    bytes.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+}
+
+macro_rules! byte_id {
+    ($(#[$doc:meta])* $name:ident, $len:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub(crate) struct $name([u8; $len]);
+
+        impl $name {
+            /// Wraps the raw bytes (as they travel in the protocol).
+            pub(crate) const fn from_bytes(bytes: [u8; $len]) -> Self {
+                Self(bytes)
+            }
+
+            /// The raw bytes.
+            pub(crate) const fn as_bytes(&self) -> &[u8; $len] {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write_hex(f, &self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "("))?;
+                write_hex(f, &self.0)?;
+                f.write_str(")")
+            }
+        }
+    };
+}
+
+byte_id!(
+    /// A document (one therapy relationship's homework, or a client's private document): 16
+    /// random bytes chosen by the client that creates it.
+    DocId,
+    16
+);
+byte_id!(
+    /// A device registered with the relay: 16 random bytes chosen by the device.
+    DeviceId,
+    16
+);
+byte_id!(
+    /// A person's account on the relay (one per identity key): 16 random bytes.
+    AccountId,
+    16
+);
+byte_id!(
+    /// A pairing mailbox: 32 bytes derived by both devices from the pairing code. The relay
+    /// never learns the code itself.
+    Mailbox,
+    32
+);
+byte_id!(
+    /// The SHA-256 of an invite code. The relay stores and compares only this hash, never the
+    /// code.
+    InviteHash,
+    32
+);
+
+/// A position in a document's log. The first bundle is `Seq(1)`; `Seq(0)` means "nothing
+/// yet". Numbers are assigned by the store, one more than the last for each append, and are never
+/// reused: not after compaction, and not after the document is deleted (its id cannot be
+/// created again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub(crate) struct Seq(pub(crate) u64);
+
+impl Seq {
+    /// "Nothing yet": the head of an empty log, and the cursor of a device that has seen nothing.
+    pub(crate) const ZERO: Seq = Seq(0);
+}
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What an account may do on the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum AccountRole {
+    /// A person in therapy: owns their documents and decides who else is a member.
+    Client,
+    /// A therapist: may invite clients and is a member of their clients' shared documents.
+    Therapist,
+    /// A practice administrator: may invite therapists and disable accounts.
+    Admin,
+}
+
+impl AccountRole {
+    /// Every role, for tests and listings.
+    pub(crate) const ALL: [AccountRole; 3] = [
+        AccountRole::Client,
+        AccountRole::Therapist,
+        AccountRole::Admin,
+    ];
+
+    /// The stable token stored for this role.
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            AccountRole::Client => "client",
+            AccountRole::Therapist => "therapist",
+            AccountRole::Admin => "admin",
+        }
+    }
+
+    /// Parses a stored token; `None` for anything unknown.
+    pub(crate) fn parse(token: &str) -> Option<AccountRole> {
+        AccountRole::ALL
+            .into_iter()
+            .find(|role| role.as_str() == token)
+    }
+}
+
+impl fmt::Display for AccountRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An account: one person, known to the relay only by the public half of their identity key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AccountRecord {
+    /// The account id.
+    pub(crate) account: AccountId,
+    /// The person's Ed25519 identity public key (unique across accounts).
+    pub(crate) identity_pub: [u8; 32],
+    /// What the account may do.
+    pub(crate) role: AccountRole,
+    /// When the account was created (Unix milliseconds).
+    pub(crate) created_at_ms: i64,
+    /// When the account was disabled, if it was. A disabled account's devices are refused.
+    pub(crate) disabled_at_ms: Option<i64>,
+}
+
+/// A device as registered: its signing key and the certificate its owner's identity key signed
+/// for it (opaque to the store; the relay verifies it before registering).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeviceRecord {
+    /// The device id.
+    pub(crate) device: DeviceId,
+    /// The account the device belongs to.
+    pub(crate) account: AccountId,
+    /// The device's Ed25519 signing public key (unique across devices).
+    pub(crate) signing_pub: [u8; 32],
+    /// The cross-signing certificate, as sent by the device.
+    pub(crate) certificate: Vec<u8>,
+    /// When the device was registered (Unix milliseconds).
+    pub(crate) registered_at_ms: i64,
+}
+
+/// A registered device together with what the relay needs to admit it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeviceEntry {
+    /// The registration.
+    pub(crate) record: DeviceRecord,
+    /// The role of the device's account.
+    pub(crate) role: AccountRole,
+    /// True if the device or its whole account has been disabled: refuse it.
+    pub(crate) disabled: bool,
+}
+
+/// One line of the admin's device listing: ids, role and times only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeviceSummary {
+    /// The device id.
+    pub(crate) device: DeviceId,
+    /// Its account.
+    pub(crate) account: AccountId,
+    /// The account's role.
+    pub(crate) role: AccountRole,
+    /// When the device was registered (Unix milliseconds).
+    pub(crate) registered_at_ms: i64,
+    /// True if the device or its account has been disabled.
+    pub(crate) disabled: bool,
+}
+
+/// An invite, as stored: only the hash of its code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InviteRecord {
+    /// SHA-256 of the invite code.
+    pub(crate) hash: InviteHash,
+    /// The role of the account the invite creates.
+    pub(crate) kind: AccountRole,
+    /// Who created it (`None` for the admin's command line on the relay host).
+    pub(crate) created_by: Option<AccountId>,
+    /// When it was created (Unix milliseconds).
+    pub(crate) created_at_ms: i64,
+    /// It can be redeemed while `now_ms < expires_at_ms`.
+    pub(crate) expires_at_ms: i64,
+}
+
+/// A new person registering with an invite: the account and its first device, created together
+/// with the invite's redemption in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Registration {
+    /// The hash of the invite code presented.
+    pub(crate) invite: InviteHash,
+    /// The new account's id.
+    pub(crate) account: AccountId,
+    /// The person's identity public key.
+    pub(crate) identity_pub: [u8; 32],
+    /// The first device; its `account` must equal `account`.
+    pub(crate) device: DeviceRecord,
+}
+
+/// Sizes and positions of one document; ids and numbers only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DocStats {
+    /// The document.
+    pub(crate) doc: DocId,
+    /// The owning (client) account.
+    pub(crate) owner: AccountId,
+    /// When it was created on the relay (Unix milliseconds).
+    pub(crate) created_at_ms: i64,
+    /// Bundles currently stored (those after the snapshot).
+    pub(crate) bundles: u64,
+    /// Bytes currently stored: every bundle plus the snapshot.
+    pub(crate) bytes: u64,
+    /// The highest sequence number ever assigned ([`Seq::ZERO`] if none).
+    pub(crate) head: Seq,
+    /// The position the stored snapshot covers, if there is one.
+    pub(crate) snapshot_covers: Option<Seq>,
+}
+
+/// One stored bundle of a document's log: opaque ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Bundle {
+    /// Its position in the log.
+    pub(crate) seq: Seq,
+    /// The sealed bundle, exactly as appended.
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// A document's stored snapshot: opaque ciphertext covering the log up to `covers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    /// The last log position the snapshot includes.
+    pub(crate) covers: Seq,
+    /// The sealed snapshot, exactly as uploaded.
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// What a device catching up on a document receives, read in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogPage {
+    /// The snapshot, present when the device's cursor is older than what it covers (the bundles
+    /// it would need were compacted away).
+    pub(crate) snapshot: Option<Snapshot>,
+    /// Bundles after the cursor (or after the snapshot), in order.
+    pub(crate) bundles: Vec<Bundle>,
+    /// The document's head when the page was read.
+    pub(crate) head: Seq,
+}
+
+/// A document key for one epoch, wrapped (HPKE) for one recipient device; opaque to the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyEnvelope {
+    /// The key epoch.
+    pub(crate) epoch: u32,
+    /// The envelope, exactly as uploaded.
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Longest audit action token, in bytes.
+pub(crate) const MAX_AUDIT_ACTION_LEN: usize = 64;
+
+/// One event of the audit trail. Ids and times only: `action` is a short machine token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AuditRecord {
+    /// When it happened (Unix milliseconds).
+    pub(crate) at_ms: i64,
+    /// The account acting, if known.
+    pub(crate) account: Option<AccountId>,
+    /// The device acting, if known.
+    pub(crate) device: Option<DeviceId>,
+    /// The document concerned, if any.
+    pub(crate) doc: Option<DocId>,
+    /// What happened: 1 to [`MAX_AUDIT_ACTION_LEN`] bytes of `a-z`, `0-9`, `-`, `.` and `:`,
+    /// such as `sign-in`, `read`, `append` or `refused-read`. Anything else is refused, so no
+    /// name or content can slip into the trail.
+    pub(crate) action: String,
+}
+
+impl AuditRecord {
+    /// Whether `action` is an acceptable audit token.
+    pub(crate) fn is_valid_action(action: &str) -> bool {
+        (1..=MAX_AUDIT_ACTION_LEN).contains(&action.len())
+            && action
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:".contains(&b))
+    }
+}
+
+/// An audit record with its position in the trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AuditEntry {
+    /// The row number: 1, 2, … without gaps.
+    pub(crate) id: u64,
+    /// The event.
+    pub(crate) record: AuditRecord,
+}
+
+/// The end of a verified audit chain. A caller that remembers it can later detect a trail cut
+/// short behind its back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AuditHead {
+    /// Number of rows.
+    pub(crate) rows: u64,
+    /// The hash of the last row (all zeros for an empty trail).
+    pub(crate) hash: [u8; 32],
+}
+
+/// What [`RelayStore::purge_expired`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Purged {
+    /// Expired pairing mailboxes.
+    pub(crate) pairings: u64,
+    /// Expired invites (used or not).
+    pub(crate) invites: u64,
+}
+
+/// Something a method refers to that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// No such account.
+    Account(AccountId),
+    /// No such device.
+    Device(DeviceId),
+    /// No such document.
+    Document(DocId),
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Missing::Account(id) => write!(f, "no account {id}"),
+            Missing::Device(id) => write!(f, "no device {id}"),
+            Missing::Document(id) => write!(f, "no document {id}"),
+        }
+    }
+}
+
+/// Why a change was refused because of what is already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Conflict {
+    /// The account id is taken.
+    AccountExists(AccountId),
+    /// Another account already has this identity key.
+    IdentityKeyInUse,
+    /// The device id is taken.
+    DeviceExists(DeviceId),
+    /// Another device already has this signing key.
+    SigningKeyInUse,
+    /// A device was given for a different account than the one being registered.
+    DeviceAccountMismatch,
+    /// The account is disabled; it gets no new devices.
+    AccountDisabled(AccountId),
+    /// The document id is taken.
+    DocumentExists(DocId),
+    /// The document id belonged to a deleted document and is never used again.
+    DocumentDeleted(DocId),
+    /// The owner of a document is always a member of it.
+    OwnerIsAlwaysMember,
+    /// An invite with this hash already exists.
+    InviteExists,
+    /// The pairing mailbox holds an unexpired payload.
+    MailboxInUse,
+    /// A different envelope is already stored for this document, epoch and recipient.
+    EnvelopeDiffers {
+        /// The document.
+        doc: DocId,
+        /// The epoch.
+        epoch: u32,
+        /// The recipient device.
+        recipient: DeviceId,
+    },
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Conflict::AccountExists(id) => write!(f, "account {id} already exists"),
+            Conflict::IdentityKeyInUse => f.write_str("the identity key is already registered"),
+            Conflict::DeviceExists(id) => write!(f, "device {id} already exists"),
+            Conflict::SigningKeyInUse => f.write_str("the device signing key is already registered"),
+            Conflict::DeviceAccountMismatch => {
+                f.write_str("the device belongs to a different account than the one registered")
+            }
+            Conflict::AccountDisabled(id) => write!(f, "account {id} is disabled"),
+            Conflict::DocumentExists(id) => write!(f, "document {id} already exists"),
+            Conflict::DocumentDeleted(id) => {
+                write!(f, "document {id} was deleted and its id cannot be used again")
+            }
+            Conflict::OwnerIsAlwaysMember => {
+                f.write_str("the owner of a document cannot be removed from it")
+            }
+            Conflict::InviteExists => f.write_str("an invite with this code already exists"),
+            Conflict::MailboxInUse => f.write_str("the pairing mailbox is in use"),
+            Conflict::EnvelopeDiffers {
+                doc,
+                epoch,
+                recipient,
+            } => write!(
+                f,
+                "a different key envelope is already stored for document {doc}, epoch {epoch}, device {recipient}"
+            ),
+        }
+    }
+}
+
+/// Everything that can go wrong in the store. Operator-facing messages say what to do.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    /// The database file is damaged: not a database, truncated, or failing the integrity check.
+    #[error(
+        "the relay database at {} is damaged ({detail}); it was left untouched. Stop the relay and restore the database from your latest backup (`between-relay` backups are plain SQLite files)",
+        .path.display()
+    )]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong, in a few words.
+        detail: String,
+    },
+    /// The file is a SQLite database of another program, or not a regular file.
+    #[error(
+        "{} is not a between-relay database ({detail}); it was left untouched. Check the database path you configured",
+        .path.display()
+    )]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        detail: String,
+    },
+    /// The database was written by a newer relay with a schema this build does not know.
+    #[error(
+        "the relay database at {} has schema version {found}, but this between-relay understands only up to {supported}; upgrade between-relay (the database was left untouched)",
+        .path.display()
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The schema version found.
+        found: i64,
+        /// The newest schema version this build understands.
+        supported: i64,
+    },
+    /// Another connection held the write lock for longer than the busy timeout.
+    #[error(
+        "the relay database at {} is busy (another process holds its write lock); try again",
+        .path.display()
+    )]
+    Busy {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The file system refused an operation.
+    #[error("cannot access {}: {source}", .path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Any other database failure.
+    #[error("the relay database at {} failed: {source}", .path.display())]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying error.
+        source: rusqlite::Error,
+    },
+    /// Something the call refers to does not exist.
+    #[error("not found: {0}")]
+    NotFound(Missing),
+    /// The change contradicts what is stored.
+    #[error("refused: {0}")]
+    Conflict(Conflict),
+    /// A snapshot claims to cover log positions that were never assigned.
+    #[error("refused: the snapshot of document {doc} covers up to {covers}, but the log only reaches {head}")]
+    SnapshotBeyondHead {
+        /// The document.
+        doc: DocId,
+        /// The position the snapshot claimed to cover.
+        covers: Seq,
+        /// The document's head.
+        head: Seq,
+    },
+    /// A snapshot is older than the one already stored.
+    #[error("refused: the snapshot of document {doc} covers up to {covers}, older than the stored one (up to {current})")]
+    SnapshotOutdated {
+        /// The document.
+        doc: DocId,
+        /// The position the snapshot claimed to cover.
+        covers: Seq,
+        /// The position the stored snapshot covers.
+        current: Seq,
+    },
+    /// An argument is outside what the store accepts (for example an audit action that is not a
+    /// token).
+    #[error("invalid input: {0}")]
+    Invalid(&'static str),
+    /// The storage thread could not be started.
+    #[error("could not start the storage thread: {0}")]
+    Spawn(#[source] io::Error),
+    /// The storage thread has stopped (after shutdown); the request was not carried out.
+    #[error("the relay storage has shut down; the request was not carried out")]
+    Closed,
+    /// The request panicked on the storage thread; its transaction was rolled back.
+    #[error("the storage request failed unexpectedly and was rolled back")]
+    Panicked,
+}
+
+/// The one message every refused invite gets, whatever the reason, so a guesser learns nothing.
+const INVITE_REFUSED: &str =
+    "this invite is not valid (it is unknown, already used or expired); ask for a new one";
+
+/// Why an invite was not redeemed. The three refusals display the same message; use
+/// [`InviteError::reason`] to tell them apart in logs.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InviteError {
+    /// No invite has this hash.
+    #[error("{}", INVITE_REFUSED)]
+    Unknown,
+    /// The invite has expired.
+    #[error("{}", INVITE_REFUSED)]
+    Expired,
+    /// The invite was redeemed before.
+    #[error("{}", INVITE_REFUSED)]
+    Used,
+    /// The store failed, or the registration conflicts with what is stored (the invite was not
+    /// consumed).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl InviteError {
+    /// A short token for logs and the audit trail (never shown to the peer).
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            InviteError::Unknown => "invite-unknown",
+            InviteError::Expired => "invite-expired",
+            InviteError::Used => "invite-used",
+            InviteError::Store(_) => "invite-store-error",
+        }
+    }
+
+    /// True for the refusals a peer may cause (unknown, expired, used).
+    pub(crate) fn is_refusal(&self) -> bool {
+        !matches!(self, InviteError::Store(_))
+    }
+}
+
+/// What is wrong with the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuditProblem {
+    /// The row's stored hash does not match its contents and the previous hash: it (or an earlier
+    /// row) was altered.
+    Altered,
+    /// Rows before this one are missing.
+    Missing,
+    /// The trail ends before the recorded end: rows were removed from its tail.
+    Truncated {
+        /// The number of rows recorded.
+        recorded_rows: u64,
+    },
+    /// The recorded end of the trail does not match its last row.
+    HeadMismatch,
+}
+
+impl fmt::Display for AuditProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditProblem::Altered => {
+                f.write_str("its hash does not match: it or an earlier row was altered")
+            }
+            AuditProblem::Missing => f.write_str("rows before it are missing"),
+            AuditProblem::Truncated { recorded_rows } => {
+                write!(
+                    f,
+                    "the trail should have {recorded_rows} rows: its tail was removed"
+                )
+            }
+            AuditProblem::HeadMismatch => {
+                f.write_str("the recorded end of the trail does not match its last row")
+            }
+        }
+    }
+}
+
+/// Why [`RelayStore::verify_audit`] failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AuditError {
+    /// The chain is broken at `row`: the trail was tampered with.
+    #[error("the audit trail was tampered with at row {row}: {problem}")]
+    Broken {
+        /// The first row found wrong.
+        row: u64,
+        /// What is wrong.
+        problem: AuditProblem,
+    },
+    /// The trail could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The relay's storage.
+///
+/// # Transaction contract
+///
+/// Every backend keeps all of these; `conformance` checks them against each one.
+///
+/// 1. **Atomic.** Each method is one transaction: its whole effect happens, or none of it.
+/// 2. **Durable on `Ok`.** When a mutating method returns `Ok`, its effect is committed durably
+///    and survives a crash or `kill -9` of the relay and a power cut (SQLite: WAL with
+///    `synchronous=FULL`, committed before returning). The relay acknowledges a push only after
+///    [`append_bundle`](RelayStore::append_bundle) returned `Ok`.
+/// 3. **Nothing on `Err`.** When a method returns `Err` — a refusal such as
+///    [`StoreError::Conflict`] or [`InviteError::Used`], or a failure — nothing was changed.
+///    (Outcomes that are not errors, such as [`take_pairing`](RelayStore::take_pairing) finding
+///    an expired payload and deleting it, are described on each method.)
+/// 4. **Consistent reads.** A method that reads several rows reads them in one read
+///    transaction, so it never sees half of another transaction.
+/// 5. **Serialised writers.** A store value is used from one thread at a time (`&mut self`);
+///    several processes may open the same database (an admin command beside the running relay),
+///    and their writes are serialised by the write lock (`BEGIN IMMEDIATE`), waiting up to a busy
+///    timeout before failing with [`StoreError::Busy`].
+/// 6. **Time is an argument.** Methods take `now_ms` (Unix milliseconds) instead of reading a
+///    clock, so expiry is deterministic in tests.
+/// 7. **Opaque and bounded.** The store keeps only opaque bytes, ids, sizes, sequence numbers and
+///    times; it never interprets a blob. It keeps no cache of blobs: memory does not grow with the
+///    size or number of documents (reads are bounded by their `limit` / `max_bytes`).
+/// 8. **Sequence numbers.** Per document, appends get 1, 2, 3, … in commit order; a number is
+///    never reused, not after compaction and not after deletion (a deleted document id cannot be
+///    created again).
+/// 9. **Deleting is for good.** [`delete_document`](RelayStore::delete_document) removes the
+///    document's blobs; the backend also overwrites their bytes in its files (SQLite:
+///    `secure_delete=ON` and a checkpoint).
+pub(crate) trait RelayStore {
+    // ---- accounts and devices ----
+
+    /// Creates an account. Refuses an id or identity key that is already registered
+    /// ([`Conflict::AccountExists`], [`Conflict::IdentityKeyInUse`]).
+    fn create_account(
+        &mut self,
+        account: AccountId,
+        identity_pub: [u8; 32],
+        role: AccountRole,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The account with this id, if any.
+    fn account(&self, account: AccountId) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// The account with this identity key, if any.
+    fn account_by_identity(
+        &self,
+        identity_pub: &[u8; 32],
+    ) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// Disables an account (a departed therapist): its devices are reported disabled from now on.
+    /// Disabling twice keeps the first time. [`Missing::Account`] if unknown.
+    fn disable_account(&mut self, account: AccountId, now_ms: i64) -> Result<(), StoreError>;
+
+    /// Registers a device for an existing, enabled account. Refuses a taken device id or signing
+    /// key, and a disabled account.
+    fn register_device(&mut self, device: &DeviceRecord) -> Result<(), StoreError>;
+
+    /// The device, its account's role, and whether it is disabled.
+    fn device(&self, device: DeviceId) -> Result<Option<DeviceEntry>, StoreError>;
+
+    /// Every device of an account, oldest first (disabled ones included).
+    fn devices_of(&self, account: AccountId) -> Result<Vec<DeviceEntry>, StoreError>;
+
+    /// Disables one device (lost or replaced). Disabling twice keeps the first time.
+    /// [`Missing::Device`] if unknown.
+    fn disable_device(&mut self, device: DeviceId, now_ms: i64) -> Result<(), StoreError>;
+
+    /// Every device, ids and times only, oldest first.
+    fn list_devices(&self) -> Result<Vec<DeviceSummary>, StoreError>;
+
+    // ---- invites ----
+
+    /// Stores a new invite (its hash only). Refuses a hash that exists
+    /// ([`Conflict::InviteExists`]) and an unknown `created_by`.
+    fn create_invite(&mut self, invite: &InviteRecord) -> Result<(), StoreError>;
+
+    /// Redeems an invite: one time only. Valid while `now_ms < expires_at_ms`; marks it used in
+    /// the same transaction. Refused with [`InviteError::Unknown`], [`InviteError::Expired`] or
+    /// [`InviteError::Used`] (one outward message) without changing anything.
+    fn redeem_invite(
+        &mut self,
+        hash: &InviteHash,
+        now_ms: i64,
+    ) -> Result<InviteRecord, InviteError>;
+
+    /// Redeems an invite and creates the account (with the invite's role) and its first device,
+    /// all in one transaction: if the account or device cannot be created, the invite is not
+    /// consumed.
+    fn register_with_invite(
+        &mut self,
+        registration: &Registration,
+        now_ms: i64,
+    ) -> Result<AccountRecord, InviteError>;
+
+    // ---- documents and membership ----
+
+    /// Creates an empty document (head 0) owned by `owner`, who becomes its first member.
+    /// Refuses an existing or deleted id and an unknown owner.
+    fn create_document(
+        &mut self,
+        doc: DocId,
+        owner: AccountId,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Makes `account` a member of `doc`. Returns false if it already was.
+    fn add_member(&mut self, doc: DocId, account: AccountId) -> Result<bool, StoreError>;
+
+    /// Removes `account` from `doc`'s members. Returns false if it was not one. The owner cannot
+    /// be removed ([`Conflict::OwnerIsAlwaysMember`]).
+    fn remove_member(&mut self, doc: DocId, account: AccountId) -> Result<bool, StoreError>;
+
+    /// Whether `account` is a member of `doc` (false for an unknown document). Whether the
+    /// account or device is disabled is checked separately, with
+    /// [`device`](RelayStore::device).
+    fn is_member(&self, doc: DocId, account: AccountId) -> Result<bool, StoreError>;
+
+    /// The members of `doc`, owner included.
+    fn members(&self, doc: DocId) -> Result<Vec<AccountId>, StoreError>;
+
+    /// Sizes and positions of one document, if it exists.
+    fn document(&self, doc: DocId) -> Result<Option<DocStats>, StoreError>;
+
+    /// Sizes and positions of every document, oldest first.
+    fn documents(&self) -> Result<Vec<DocStats>, StoreError>;
+
+    /// Deletes the document for good: its bundles, snapshot, key envelopes and membership. Its
+    /// id is remembered so it is never created again (sequence numbers are never reused).
+    /// Audit records about it stay (they hold ids only).
+    fn delete_document(&mut self, doc: DocId, now_ms: i64) -> Result<(), StoreError>;
+
+    // ---- the log ----
+
+    /// Appends a bundle with the next sequence number and commits it durably before returning
+    /// that number.
+    fn append_bundle(&mut self, doc: DocId, bundle: &[u8], now_ms: i64) -> Result<Seq, StoreError>;
+
+    /// Stored bundles with `seq > since`, in order: at most `limit` of them and, after the
+    /// first, no more than `max_bytes` in total. The first is returned even if it alone is larger
+    /// than `max_bytes`, so an oversized bundle never stalls a reader. Bundles covered by the
+    /// snapshot are no longer stored: use [`read_log`](RelayStore::read_log) to catch up.
+    fn bundles_since(
+        &self,
+        doc: DocId,
+        since: Seq,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Bundle>, StoreError>;
+
+    /// What a device at cursor `since` needs, in one read transaction: the snapshot if `since`
+    /// is older than what it covers, then bundles after `max(since, covers)` within `limit` and
+    /// `max_bytes` (the snapshot's size counts against `max_bytes`, but a page is never empty
+    /// when there is something to send).
+    fn read_log(
+        &self,
+        doc: DocId,
+        since: Seq,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<LogPage, StoreError>;
+
+    /// The highest sequence number assigned ([`Seq::ZERO`] if none).
+    fn head(&self, doc: DocId) -> Result<Seq, StoreError>;
+
+    /// Stores a snapshot covering the log up to `covers` and deletes every bundle with
+    /// `seq <= covers`, in one transaction. Refuses `covers > head`
+    /// ([`StoreError::SnapshotBeyondHead`]) and a snapshot older than the stored one
+    /// ([`StoreError::SnapshotOutdated`]); one covering the same position replaces it. A
+    /// snapshot covers at least bundle 1 ([`StoreError::Invalid`] for [`Seq::ZERO`]).
+    fn put_snapshot(&mut self, doc: DocId, covers: Seq, snapshot: &[u8]) -> Result<(), StoreError>;
+
+    /// The stored snapshot, if any.
+    fn snapshot(&self, doc: DocId) -> Result<Option<Snapshot>, StoreError>;
+
+    // ---- key envelopes ----
+
+    /// Stores the envelope of `doc`'s key for `epoch` wrapped for `recipient`. Storing the same
+    /// bytes again is a no-op; different bytes are refused ([`Conflict::EnvelopeDiffers`]).
+    fn put_key_envelope(
+        &mut self,
+        doc: DocId,
+        epoch: u32,
+        recipient: DeviceId,
+        envelope: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// Every envelope of `doc` for `recipient`, by epoch.
+    fn key_envelopes(
+        &self,
+        doc: DocId,
+        recipient: DeviceId,
+    ) -> Result<Vec<KeyEnvelope>, StoreError>;
+
+    // ---- pairing mailboxes ----
+
+    /// Leaves a payload in a pairing mailbox until `expires_at_ms`. Refuses a mailbox that holds
+    /// an unexpired payload ([`Conflict::MailboxInUse`]); an expired one is replaced.
+    fn put_pairing(
+        &mut self,
+        mailbox: Mailbox,
+        payload: &[u8],
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Takes the payload out of a mailbox: one time only, it is deleted. An expired payload is
+    /// deleted too and `None` is returned.
+    fn take_pairing(
+        &mut self,
+        mailbox: Mailbox,
+        now_ms: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Deletes expired pairing payloads and expired invites.
+    fn purge_expired(&mut self, now_ms: i64) -> Result<Purged, StoreError>;
+
+    // ---- audit ----
+
+    /// Appends one event to the audit trail and returns its row number. Each row stores
+    /// `SHA-256(previous row's hash || canonical row bytes)`, so altering or removing a past row
+    /// is detected by [`verify_audit`](RelayStore::verify_audit). Refuses an invalid action
+    /// token ([`StoreError::Invalid`]).
+    fn append_audit(&mut self, record: &AuditRecord) -> Result<u64, StoreError>;
+
+    /// Checks the whole chain, row by row, without loading it into memory.
+    fn verify_audit(&self) -> Result<AuditHead, AuditError>;
+
+    /// Audit events about `doc` with row number `> after`, oldest first, at most `limit`.
+    fn audit_for_doc(
+        &self,
+        doc: DocId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Domain separator at the start of every canonical audit row.
+const AUDIT_DOMAIN: &[u8] = b"between-relay audit v1\0";
+
+/// The canonical bytes of audit row `id`: the domain separator, the id and time (big-endian),
+/// each optional id as a 0 byte or a 1 byte and its 16 bytes, the action's length (u16
+/// big-endian) and the action's bytes. Every field has a fixed or prefixed length, so two
+/// different rows never share their bytes.
+pub(crate) fn canonical_audit_bytes(id: u64, record: &AuditRecord) -> Vec<u8> {
+    fn optional(out: &mut Vec<u8>, id: Option<&[u8; 16]>) {
+        match id {
+            Some(bytes) => {
+                out.push(1);
+                out.extend_from_slice(bytes);
+            }
+            None => out.push(0),
+        }
+    }
+    let action = record.action.as_bytes();
+    let mut out = Vec::with_capacity(AUDIT_DOMAIN.len() + 16 + 3 * 17 + 2 + action.len());
+    out.extend_from_slice(AUDIT_DOMAIN);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&record.at_ms.to_be_bytes());
+    optional(&mut out, record.account.as_ref().map(AccountId::as_bytes));
+    optional(&mut out, record.device.as_ref().map(DeviceId::as_bytes));
+    optional(&mut out, record.doc.as_ref().map(DocId::as_bytes));
+    let len = u16::try_from(action.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(action);
+    out
+}
+
+/// The chained hash of an audit row: `SHA-256(prev_hash || canonical row bytes)`.
+pub(crate) fn audit_hash(prev_hash: &[u8; 32], id: u64, record: &AuditRecord) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash);
+    hasher.update(canonical_audit_bytes(id, record));
+    hasher.finalize().into()
+}

@@ -1,0 +1,1736 @@
+//! The SQLite backend of [`RelayStore`]: one database file for the whole relay.
+//!
+//! # How it keeps the contract
+//!
+//! - **Durability.** The connection runs in WAL mode with `synchronous=FULL`, so a committed
+//!   transaction is on disk before the method returns. Every mutating method is exactly one
+//!   `BEGIN IMMEDIATE` transaction (the write lock is taken up front, so two writers never
+//!   deadlock upgrading a read lock); any error drops the transaction, which rolls it back.
+//! - **Deleting for good.** `secure_delete=ON` makes SQLite overwrite deleted content with
+//!   zeros, and [`SqliteStore::delete_document`](RelayStore::delete_document) then runs a
+//!   `wal_checkpoint(TRUNCATE)` so the old page images leave the write-ahead log too.
+//! - **Opening.** [`SqliteStore::open`] first inspects the file through a *read-only* connection
+//!   (`application_id`, `user_version`, `PRAGMA quick_check`), so a damaged file, another
+//!   program's database or one from a newer relay is refused with a clear error and never written
+//!   to. A missing file is created complete under a temporary name and moved into place, so a
+//!   crash during creation never leaves a half-made database at the configured path.
+//! - **Schema versions.** `PRAGMA user_version` holds the schema version; [`MIGRATIONS`] lists
+//!   the SQL that brings a database from version `n` to `n + 1`, applied in one transaction.
+//! - **Backups** go through SQLite's online backup API from a separate read-only connection in a
+//!   single step, i.e. one consistent read transaction: with WAL, the relay keeps committing
+//!   while a backup runs ([`backup_database`]).
+//! - **Memory.** Blobs are read only when returned and never cached; reads that return blobs are
+//!   bounded by their `limit` and `max_bytes` arguments.
+//!
+//! # Schema (version 1)
+//!
+//! See [`SCHEMA_V1`]: `accounts`, `devices`, `invites` (hashes only), `documents` (owner and
+//! head), `deleted_documents` (ids that are never reused), `members`, `bundles` (keyed by
+//! `(doc, seq)`), `snapshots`, `key_envelopes`, `pairings`, and the hash-chained `audit` trail
+//! with its `audit_head`. Ids are 16-byte (keys, hashes and mailboxes 32-byte) BLOBs checked by
+//! length; every table is `STRICT`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{
+    params, Connection, ErrorCode, OpenFlags, OptionalExtension, ToSql, Transaction,
+    TransactionBehavior, MAIN_DB,
+};
+
+use super::{
+    audit_hash, AccountId, AccountRecord, AccountRole, AuditEntry, AuditError, AuditHead,
+    AuditProblem, AuditRecord, Bundle, Conflict, DeviceEntry, DeviceId, DeviceRecord,
+    DeviceSummary, DocId, DocStats, InviteError, InviteHash, InviteRecord, KeyEnvelope, LogPage,
+    Mailbox, Missing, Purged, Registration, RelayStore, Seq, Snapshot, StoreError,
+};
+
+/// `PRAGMA application_id` of a relay database ("BTRL"), so an unrelated SQLite file (or a
+/// client's local store, "BTWN") is never mistaken for one.
+pub(crate) const APPLICATION_ID: i32 = 0x4254_524C;
+
+/// Schema migrations: entry `n` brings a database from version `n` to `n + 1`. Never edit an
+/// entry once released; append a new one.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+
+/// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// How long a write waits for another connection (an admin command) holding the write lock.
+const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The write-ahead log is truncated back to this size after a checkpoint.
+const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Smallest possible SQLite database file (one page of the minimum page size).
+const MIN_SQLITE_FILE_LEN: u64 = 512;
+
+/// Version 1 of the schema.
+const SCHEMA_V1: &str = "
+CREATE TABLE accounts (
+    id             BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+    identity_pub   BLOB    NOT NULL UNIQUE CHECK (length(identity_pub) = 32),
+    role           TEXT    NOT NULL CHECK (role IN ('client', 'therapist', 'admin')),
+    created_at_ms  INTEGER NOT NULL,
+    disabled_at_ms INTEGER
+) STRICT;
+
+CREATE TABLE devices (
+    id               BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+    account          BLOB    NOT NULL REFERENCES accounts (id),
+    signing_pub      BLOB    NOT NULL UNIQUE CHECK (length(signing_pub) = 32),
+    certificate      BLOB    NOT NULL,
+    registered_at_ms INTEGER NOT NULL,
+    disabled_at_ms   INTEGER
+) STRICT;
+
+CREATE INDEX devices_by_account ON devices (account);
+
+CREATE TABLE invites (
+    hash          BLOB    NOT NULL PRIMARY KEY CHECK (length(hash) = 32),
+    kind          TEXT    NOT NULL CHECK (kind IN ('client', 'therapist', 'admin')),
+    created_by    BLOB    REFERENCES accounts (id),
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    used_at_ms    INTEGER
+) STRICT;
+
+CREATE INDEX invites_by_expiry ON invites (expires_at_ms);
+
+CREATE TABLE documents (
+    id            BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+    owner         BLOB    NOT NULL REFERENCES accounts (id),
+    created_at_ms INTEGER NOT NULL,
+    head          INTEGER NOT NULL DEFAULT 0 CHECK (head >= 0)
+) STRICT;
+
+CREATE TABLE deleted_documents (
+    id            BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+    deleted_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE members (
+    doc     BLOB NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    account BLOB NOT NULL REFERENCES accounts (id),
+    PRIMARY KEY (doc, account)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX members_by_account ON members (account);
+
+CREATE TABLE bundles (
+    doc            BLOB    NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    seq            INTEGER NOT NULL CHECK (seq >= 1),
+    appended_at_ms INTEGER NOT NULL,
+    data           BLOB    NOT NULL,
+    PRIMARY KEY (doc, seq)
+) STRICT;
+
+CREATE TABLE snapshots (
+    doc    BLOB    NOT NULL PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+    covers INTEGER NOT NULL CHECK (covers >= 0),
+    data   BLOB    NOT NULL
+) STRICT;
+
+CREATE TABLE key_envelopes (
+    doc       BLOB    NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    recipient BLOB    NOT NULL REFERENCES devices (id),
+    epoch     INTEGER NOT NULL CHECK (epoch BETWEEN 0 AND 4294967295),
+    data      BLOB    NOT NULL,
+    PRIMARY KEY (doc, recipient, epoch)
+) STRICT;
+
+CREATE TABLE pairings (
+    mailbox       BLOB    NOT NULL PRIMARY KEY CHECK (length(mailbox) = 32),
+    expires_at_ms INTEGER NOT NULL,
+    payload       BLOB    NOT NULL
+) STRICT;
+
+CREATE INDEX pairings_by_expiry ON pairings (expires_at_ms);
+
+CREATE TABLE audit (
+    id      INTEGER NOT NULL PRIMARY KEY CHECK (id >= 1),
+    at_ms   INTEGER NOT NULL,
+    account BLOB    CHECK (account IS NULL OR length(account) = 16),
+    device  BLOB    CHECK (device IS NULL OR length(device) = 16),
+    doc     BLOB    CHECK (doc IS NULL OR length(doc) = 16),
+    action  TEXT    NOT NULL,
+    hash    BLOB    NOT NULL CHECK (length(hash) = 32)
+) STRICT;
+
+CREATE INDEX audit_by_doc ON audit (doc, id);
+
+CREATE TRIGGER audit_is_append_only_update BEFORE UPDATE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only');
+END;
+
+CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only');
+END;
+
+CREATE TABLE audit_head (
+    one  INTEGER NOT NULL PRIMARY KEY CHECK (one = 1),
+    rows INTEGER NOT NULL CHECK (rows >= 0),
+    hash BLOB    NOT NULL CHECK (length(hash) = 32)
+) STRICT;
+
+INSERT INTO audit_head (one, rows, hash) VALUES (1, 0, zeroblob(32));
+";
+
+macro_rules! sql_bytes {
+    ($name:ident) => {
+        impl ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::Borrowed(ValueRef::Blob(self.as_bytes())))
+            }
+        }
+
+        impl FromSql for $name {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                FromSql::column_result(value).map($name::from_bytes)
+            }
+        }
+    };
+}
+
+sql_bytes!(DocId);
+sql_bytes!(DeviceId);
+sql_bytes!(AccountId);
+sql_bytes!(Mailbox);
+sql_bytes!(InviteHash);
+
+impl ToSql for Seq {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(seq_to_sql(*self)))
+    }
+}
+
+impl FromSql for Seq {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let raw = i64::column_result(value)?;
+        u64::try_from(raw)
+            .map(Seq)
+            .map_err(|_| FromSqlError::OutOfRange(raw))
+    }
+}
+
+impl ToSql for AccountRole {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for AccountRole {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let token = value.as_str()?;
+        AccountRole::parse(token)
+            .ok_or_else(|| FromSqlError::Other(format!("unknown role {token:?}").into()))
+    }
+}
+
+/// A sequence number as SQLite stores it. Numbers past `i64::MAX` are never assigned, so
+/// clamping keeps every comparison with a stored number right.
+fn seq_to_sql(seq: Seq) -> i64 {
+    i64::try_from(seq.0).unwrap_or(i64::MAX)
+}
+
+/// A count or size as SQLite's `LIMIT` takes it.
+fn limit_to_sql(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Converts a count or length read from SQLite (never negative) to `u64`.
+fn non_negative(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// Attaches the database path to a SQLite error.
+trait AtPath<T> {
+    /// Converts the error into a [`StoreError`] about the database at `path`.
+    fn at(self, path: &Path) -> Result<T, StoreError>;
+}
+
+impl<T> AtPath<T> for rusqlite::Result<T> {
+    fn at(self, path: &Path) -> Result<T, StoreError> {
+        self.map_err(|err| db_error(path, err))
+    }
+}
+
+/// Classifies a SQLite error: damage, contention, or anything else.
+fn db_error(path: &Path, err: rusqlite::Error) -> StoreError {
+    let path = path.to_path_buf();
+    if let rusqlite::Error::FromSqlConversionFailure(..)
+    | rusqlite::Error::IntegralValueOutOfRange(..)
+    | rusqlite::Error::InvalidColumnType(..) = err
+    {
+        return StoreError::Corrupt {
+            path,
+            detail: format!("it holds a value this relay cannot read: {err}"),
+        };
+    }
+    match err.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StoreError::Corrupt {
+            path,
+            detail: "the file is not a SQLite database".to_owned(),
+        },
+        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path,
+            detail: format!("SQLite reports: {err}"),
+        },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { path },
+        _ => StoreError::Database { path, source: err },
+    }
+}
+
+/// Wraps an I/O error about `path`.
+fn io_error(path: &Path, source: io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Whether anything (even a dangling symlink) exists at `path`.
+fn exists(path: &Path) -> Result<bool, StoreError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(io_error(path, err)),
+    }
+}
+
+/// Appends `suffix` to the file name of `path` (for SQLite's `-wal`, `-shm`, `-journal`).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// A fresh hidden name next to `path` for building a file before moving it into place.
+fn staging_path(path: &Path, purpose: &str) -> Result<PathBuf, StoreError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let Some(name) = path.file_name() else {
+        return Err(io_error(
+            path,
+            io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
+        ));
+    };
+    Ok(path.with_file_name(format!(
+        ".{}.{purpose}-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )))
+}
+
+/// Removes a staging database and its side files, ignoring files that do not exist.
+fn remove_staging(tmp: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        // Best effort: a leftover staging file is harmless and has a name of its own.
+        let _ = std::fs::remove_file(with_suffix(tmp, suffix));
+    }
+}
+
+/// Moves the finished staging file `tmp` to `path` without ever replacing an existing file.
+fn publish(tmp: &Path, path: &Path) -> Result<(), StoreError> {
+    match std::fs::hard_link(tmp, path) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(io_error(path, err));
+        }
+        // File systems without hard links: check, then rename (which would replace).
+        Err(_) => {
+            if exists(path)? {
+                return Err(io_error(
+                    path,
+                    io::Error::new(io::ErrorKind::AlreadyExists, "the file already exists"),
+                ));
+            }
+            std::fs::rename(tmp, path).map_err(|err| io_error(path, err))?;
+        }
+    }
+    sync_parent_dir(path);
+    Ok(())
+}
+
+/// Makes a new directory entry durable (best effort; not every platform supports it).
+fn sync_parent_dir(path: &Path) {
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(handle) = std::fs::File::open(dir) {
+            let _ = handle.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Sets the per-connection options of a read-write connection.
+fn configure(conn: &Connection, path: &Path, busy_timeout: Duration) -> Result<(), StoreError> {
+    conn.busy_timeout(busy_timeout).at(path)?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .at(path)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(io_error(
+            path,
+            io::Error::other(format!(
+                "the file system does not support SQLite's WAL mode (journal mode stayed {mode:?}); put the database on a local disk"
+            )),
+        ));
+    }
+    conn.pragma_update(None, "synchronous", "FULL").at(path)?;
+    conn.pragma_update(None, "foreign_keys", "ON").at(path)?;
+    conn.pragma_update(None, "secure_delete", "ON").at(path)?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
+        .at(path)?;
+    Ok(())
+}
+
+/// Reads `PRAGMA user_version`.
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Brings a schema from version `from` to [`SCHEMA_VERSION`] inside the caller's transaction.
+fn apply_migrations(tx: &Transaction<'_>, from: i64) -> rusqlite::Result<()> {
+    for (version, sql) in (1_i64..).zip(MIGRATIONS.iter()) {
+        if version > from {
+            tx.execute_batch(sql)?;
+        }
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+}
+
+/// Runs `PRAGMA quick_check` or `integrity_check` and turns its findings into a
+/// [`StoreError::Corrupt`].
+fn check_integrity(conn: &Connection, path: &Path, pragma: &str) -> Result<(), StoreError> {
+    let mut problems = Vec::new();
+    conn.pragma_query(None, pragma, |row| {
+        let line: String = row.get(0)?;
+        if line != "ok" && problems.len() < 10 {
+            problems.push(line);
+        }
+        Ok(())
+    })
+    .at(path)?;
+    match problems.first() {
+        None => Ok(()),
+        Some(first) => Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: if problems.len() == 1 {
+                format!("integrity check failed: {first}")
+            } else {
+                format!("integrity check failed: {first} (and more problems)")
+            },
+        }),
+    }
+}
+
+/// Inspects an existing database through a read-only connection, which cannot write to the
+/// file whatever state it is in. Errors name `shown`. Returns the schema version.
+fn inspect(file: &Path, shown: &Path) -> Result<i64, StoreError> {
+    let meta = std::fs::metadata(file).map_err(|err| io_error(shown, err))?;
+    if !meta.is_file() {
+        return Err(StoreError::NotAStore {
+            path: shown.to_path_buf(),
+            detail: "it is not a regular file".to_owned(),
+        });
+    }
+    // The contents are left to SQLite: opening and closing the file directly would release
+    // SQLite's POSIX locks held by other connections of this process.
+    if meta.len() < MIN_SQLITE_FILE_LEN {
+        return Err(StoreError::Corrupt {
+            path: shown.to_path_buf(),
+            detail: if meta.len() == 0 {
+                "the file is empty".to_owned()
+            } else {
+                format!(
+                    "the file is only {} bytes long, too short for a SQLite database",
+                    meta.len()
+                )
+            },
+        });
+    }
+
+    let conn = Connection::open_with_flags(
+        file,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .at(shown)?;
+    conn.busy_timeout(DEFAULT_BUSY_TIMEOUT).at(shown)?;
+
+    let application_id: i32 = conn
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .at(shown)?;
+    if application_id != APPLICATION_ID {
+        return Err(StoreError::NotAStore {
+            path: shown.to_path_buf(),
+            detail: if application_id == 0 {
+                "it is a SQLite database of some other program".to_owned()
+            } else {
+                format!("it is a SQLite database of another program (application id {application_id:#010x})")
+            },
+        });
+    }
+    let version = user_version(&conn).at(shown)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: shown.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    check_integrity(&conn, shown, "quick_check")?;
+    if version < 1 {
+        return Err(StoreError::Corrupt {
+            path: shown.to_path_buf(),
+            detail: "its schema version is missing".to_owned(),
+        });
+    }
+    Ok(version)
+}
+
+/// Builds a complete new database at the staging path `tmp` (errors name the final `path`).
+fn build_new_database(tmp: &Path, path: &Path) -> Result<(), StoreError> {
+    let mut conn = Connection::open_with_flags(
+        tmp,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .at(path)?;
+    configure(&conn, path, DEFAULT_BUSY_TIMEOUT)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .at(path)?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID)
+        .at(path)?;
+    apply_migrations(&tx, 0).at(path)?;
+    tx.commit().at(path)?;
+    // Move everything into the main file, so that the one file is complete on its own.
+    checkpoint_truncate(&conn, path)?;
+    conn.close().map_err(|(_, err)| db_error(path, err))?;
+    match std::fs::metadata(with_suffix(tmp, "-wal")) {
+        Ok(meta) if meta.len() > 0 => Err(io_error(
+            path,
+            io::Error::other("the new database could not be completely written"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Runs `PRAGMA wal_checkpoint(TRUNCATE)`; returns whether it completed (it cannot while
+/// another connection is reading an older state).
+fn checkpoint_truncate(conn: &Connection, path: &Path) -> Result<bool, StoreError> {
+    let (busy, _, _): (i64, i64, i64) = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .at(path)?;
+    Ok(busy == 0)
+}
+
+/// Copies the database at `source` to a new file `dest` through SQLite's online backup API,
+/// while other connections keep reading and writing it. The copy is made in one step from a
+/// read-only connection, i.e. from one consistent snapshot (writers are not blocked in WAL
+/// mode), written under a temporary name, checked (`quick_check`), and only then moved to
+/// `dest`, which must not exist.
+pub(crate) fn backup_database(source: &Path, dest: &Path) -> Result<(), StoreError> {
+    if exists(dest)? {
+        return Err(io_error(
+            dest,
+            io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "a file already exists there; choose a new name for the backup",
+            ),
+        ));
+    }
+    let src = Connection::open_with_flags(
+        source,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .at(source)?;
+    src.busy_timeout(DEFAULT_BUSY_TIMEOUT).at(source)?;
+    let tmp = staging_path(dest, "backup")?;
+    remove_staging(&tmp);
+    let result = copy_into(&src, source, &tmp, dest)
+        .and_then(|()| inspect(&tmp, dest).map(|_| ()))
+        .and_then(|()| publish(&tmp, dest));
+    remove_staging(&tmp);
+    result
+}
+
+/// Runs the backup from `src` into a new database at `tmp` (errors name `dest`).
+fn copy_into(src: &Connection, source: &Path, tmp: &Path, dest: &Path) -> Result<(), StoreError> {
+    let mut dst = Connection::open_with_flags(
+        tmp,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .at(dest)?;
+    dst.pragma_update(None, "synchronous", "FULL").at(dest)?;
+    {
+        let backup = Backup::new(src, &mut dst).at(dest)?;
+        let deadline = Instant::now() + DEFAULT_BUSY_TIMEOUT * 4;
+        loop {
+            match backup.step(-1).at(source)? {
+                StepResult::Done => break,
+                StepResult::More => {}
+                _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                _ => {
+                    return Err(StoreError::Busy {
+                        path: source.to_path_buf(),
+                    })
+                }
+            }
+        }
+    }
+    dst.close().map_err(|(_, err)| db_error(dest, err))
+}
+
+/// The SQLite [`RelayStore`]. See the module documentation.
+#[derive(Debug)]
+pub(crate) struct SqliteStore {
+    /// The read-write connection.
+    conn: Connection,
+    /// The database file.
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens the relay database at `path`, creating it if nothing is there. An existing file is
+    /// first inspected read-only and refused, untouched, if it is damaged
+    /// ([`StoreError::Corrupt`]), not a relay database or from a newer relay
+    /// ([`StoreError::TooNew`]); an older one is migrated in one transaction.
+    pub(crate) fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if !exists(path)? {
+            let tmp = staging_path(path, "creating")?;
+            remove_staging(&tmp);
+            let result = build_new_database(&tmp, path).and_then(|()| publish(&tmp, path));
+            remove_staging(&tmp);
+            match result {
+                Ok(()) => {}
+                // Another process created it meanwhile: open theirs.
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(err) => return Err(err),
+            }
+        }
+        let version = inspect(path, path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .at(path)?;
+        if conn.is_readonly(MAIN_DB).at(path)? {
+            return Err(io_error(
+                path,
+                io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "the database is read-only; check the permissions of the file and of its folder",
+                ),
+            ));
+        }
+        configure(&conn, path, DEFAULT_BUSY_TIMEOUT)?;
+        let mut store = SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        };
+        if version < SCHEMA_VERSION {
+            store.migrate()?;
+        }
+        Ok(store)
+    }
+
+    /// Applies the missing migrations in one transaction, re-checking the version under the
+    /// write lock (another process may have migrated meanwhile).
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        let version = user_version(&tx).at(path)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            apply_migrations(&tx, version).at(path)?;
+            tx.commit().at(path)?;
+        }
+        Ok(())
+    }
+
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Changes how long a write waits for another process holding the write lock.
+    pub(crate) fn set_busy_timeout(&mut self, timeout: Duration) -> Result<(), StoreError> {
+        self.conn.busy_timeout(timeout).at(&self.path)
+    }
+
+    /// Runs the full `PRAGMA integrity_check` (slower than the `quick_check` at open; for an
+    /// admin's check command).
+    pub(crate) fn verify_integrity(&self) -> Result<(), StoreError> {
+        check_integrity(&self.conn, &self.path, "integrity_check")
+    }
+
+    /// Copies everything from the write-ahead log into the database file and truncates the log.
+    /// Returns false if readers kept it from completing.
+    pub(crate) fn checkpoint(&mut self) -> Result<bool, StoreError> {
+        checkpoint_truncate(&self.conn, &self.path)
+    }
+
+    /// Backs the database up to the new file `dest` (see [`backup_database`]). This uses its own
+    /// connection: to keep serving meanwhile, call [`backup_database`] from another thread
+    /// rather than this method on the storage thread.
+    pub(crate) fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
+        backup_database(&self.path, dest)
+    }
+
+    /// Gives tests the raw connection (to tamper with the file as an attacker would).
+    #[cfg(test)]
+    pub(crate) fn raw_connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Starts a write transaction, taking the write lock at once.
+fn begin_write<'c>(conn: &'c mut Connection, path: &Path) -> Result<Transaction<'c>, StoreError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .at(path)
+}
+
+/// Whether `sql` (with `params`) returns a row.
+fn row_exists<P: rusqlite::Params>(
+    conn: &Connection,
+    path: &Path,
+    sql: &str,
+    params: P,
+) -> Result<bool, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.exists(params))
+        .at(path)
+}
+
+/// Fails with [`Missing::Document`] unless `doc` exists; returns its head.
+fn require_document(conn: &Connection, path: &Path, doc: DocId) -> Result<Seq, StoreError> {
+    conn.prepare_cached("SELECT head FROM documents WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([doc], |row| row.get(0)).optional())
+        .at(path)?
+        .ok_or(StoreError::NotFound(Missing::Document(doc)))
+}
+
+/// Fails with [`Missing::Account`] unless `account` exists; returns whether it is disabled.
+fn require_account(conn: &Connection, path: &Path, account: AccountId) -> Result<bool, StoreError> {
+    conn.prepare_cached("SELECT disabled_at_ms IS NOT NULL FROM accounts WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([account], |row| row.get(0)).optional())
+        .at(path)?
+        .ok_or(StoreError::NotFound(Missing::Account(account)))
+}
+
+/// Inserts a new account after checking that its id and identity key are free.
+fn insert_account(
+    conn: &Connection,
+    path: &Path,
+    record: &AccountRecord,
+) -> Result<(), StoreError> {
+    if row_exists(
+        conn,
+        path,
+        "SELECT 1 FROM accounts WHERE id = ?1",
+        [record.account],
+    )? {
+        return Err(StoreError::Conflict(Conflict::AccountExists(
+            record.account,
+        )));
+    }
+    if row_exists(
+        conn,
+        path,
+        "SELECT 1 FROM accounts WHERE identity_pub = ?1",
+        [record.identity_pub],
+    )? {
+        return Err(StoreError::Conflict(Conflict::IdentityKeyInUse));
+    }
+    conn.execute(
+        "INSERT INTO accounts (id, identity_pub, role, created_at_ms, disabled_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            record.account,
+            record.identity_pub,
+            record.role,
+            record.created_at_ms,
+            record.disabled_at_ms
+        ],
+    )
+    .at(path)?;
+    Ok(())
+}
+
+/// Inserts a new device after checking its account and that its id and key are free.
+fn insert_device(conn: &Connection, path: &Path, device: &DeviceRecord) -> Result<(), StoreError> {
+    if require_account(conn, path, device.account)? {
+        return Err(StoreError::Conflict(Conflict::AccountDisabled(
+            device.account,
+        )));
+    }
+    if row_exists(
+        conn,
+        path,
+        "SELECT 1 FROM devices WHERE id = ?1",
+        [device.device],
+    )? {
+        return Err(StoreError::Conflict(Conflict::DeviceExists(device.device)));
+    }
+    if row_exists(
+        conn,
+        path,
+        "SELECT 1 FROM devices WHERE signing_pub = ?1",
+        [device.signing_pub],
+    )? {
+        return Err(StoreError::Conflict(Conflict::SigningKeyInUse));
+    }
+    conn.execute(
+        "INSERT INTO devices (id, account, signing_pub, certificate, registered_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            device.device,
+            device.account,
+            device.signing_pub,
+            device.certificate,
+            device.registered_at_ms
+        ],
+    )
+    .at(path)?;
+    Ok(())
+}
+
+/// Checks an invite and marks it used (inside the caller's write transaction).
+fn redeem(
+    conn: &Connection,
+    path: &Path,
+    hash: &InviteHash,
+    now_ms: i64,
+) -> Result<InviteRecord, InviteError> {
+    let found = conn
+        .prepare_cached(
+            "SELECT kind, created_by, created_at_ms, expires_at_ms, used_at_ms
+               FROM invites WHERE hash = ?1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row([hash], |row| {
+                Ok((
+                    InviteRecord {
+                        hash: *hash,
+                        kind: row.get(0)?,
+                        created_by: row.get(1)?,
+                        created_at_ms: row.get(2)?,
+                        expires_at_ms: row.get(3)?,
+                    },
+                    row.get::<_, Option<i64>>(4)?,
+                ))
+            })
+            .optional()
+        })
+        .at(path)?;
+    let Some((invite, used_at_ms)) = found else {
+        return Err(InviteError::Unknown);
+    };
+    if used_at_ms.is_some() {
+        return Err(InviteError::Used);
+    }
+    if now_ms >= invite.expires_at_ms {
+        return Err(InviteError::Expired);
+    }
+    conn.execute(
+        "UPDATE invites SET used_at_ms = ?2 WHERE hash = ?1",
+        params![hash, now_ms],
+    )
+    .at(path)?;
+    Ok(invite)
+}
+
+/// Reads an account row (`id, identity_pub, role, created_at_ms, disabled_at_ms`).
+fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRecord> {
+    Ok(AccountRecord {
+        account: row.get(0)?,
+        identity_pub: row.get(1)?,
+        role: row.get(2)?,
+        created_at_ms: row.get(3)?,
+        disabled_at_ms: row.get(4)?,
+    })
+}
+
+/// The columns [`device_from_row`] reads, from `devices d JOIN accounts a`.
+const DEVICE_COLUMNS: &str =
+    "d.id, d.account, d.signing_pub, d.certificate, d.registered_at_ms, a.role,
+     (d.disabled_at_ms IS NOT NULL OR a.disabled_at_ms IS NOT NULL)";
+
+/// Reads a row of [`DEVICE_COLUMNS`].
+fn device_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceEntry> {
+    Ok(DeviceEntry {
+        record: DeviceRecord {
+            device: row.get(0)?,
+            account: row.get(1)?,
+            signing_pub: row.get(2)?,
+            certificate: row.get(3)?,
+            registered_at_ms: row.get(4)?,
+        },
+        role: row.get(5)?,
+        disabled: row.get(6)?,
+    })
+}
+
+/// The query behind [`DocStats`]; callers append a `WHERE` and an `ORDER BY`.
+const DOC_STATS_SQL: &str = "
+SELECT d.id, d.owner, d.created_at_ms, d.head, s.covers, coalesce(length(s.data), 0),
+       (SELECT count(*) FROM bundles b WHERE b.doc = d.id),
+       (SELECT coalesce(sum(length(b.data)), 0) FROM bundles b WHERE b.doc = d.id)
+  FROM documents d LEFT JOIN snapshots s ON s.doc = d.id";
+
+/// Reads a row of [`DOC_STATS_SQL`].
+fn doc_stats_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DocStats> {
+    let snapshot_bytes: i64 = row.get(5)?;
+    let bundles: i64 = row.get(6)?;
+    let bundle_bytes: i64 = row.get(7)?;
+    Ok(DocStats {
+        doc: row.get(0)?,
+        owner: row.get(1)?,
+        created_at_ms: row.get(2)?,
+        head: row.get(3)?,
+        snapshot_covers: row.get(4)?,
+        bundles: non_negative(bundles),
+        bytes: non_negative(snapshot_bytes).saturating_add(non_negative(bundle_bytes)),
+    })
+}
+
+/// Reads bundles of `doc` after `after`, at most `limit`, within `budget` bytes. With
+/// `first_free`, the first bundle is returned whatever its size.
+fn read_bundles(
+    conn: &Connection,
+    path: &Path,
+    doc: DocId,
+    after: Seq,
+    limit: usize,
+    budget: usize,
+    first_free: bool,
+) -> Result<Vec<Bundle>, StoreError> {
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, length(data), data FROM bundles
+              WHERE doc = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )
+        .at(path)?;
+    let mut rows = stmt
+        .query(params![doc, after, limit_to_sql(limit)])
+        .at(path)?;
+    let mut used: usize = 0;
+    while let Some(row) = rows.next().at(path)? {
+        let len: i64 = row.get(1).at(path)?;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let fits = used.checked_add(len).is_some_and(|total| total <= budget);
+        let oversized_first = first_free && out.is_empty();
+        if !(fits || oversized_first) {
+            break;
+        }
+        // Only now is the blob itself read.
+        out.push(Bundle {
+            seq: row.get(0).at(path)?,
+            bytes: row.get(2).at(path)?,
+        });
+        used = used.saturating_add(len);
+    }
+    Ok(out)
+}
+
+/// Reads the snapshot of `doc` (which must exist), if any.
+fn read_snapshot(
+    conn: &Connection,
+    path: &Path,
+    doc: DocId,
+) -> Result<Option<Snapshot>, StoreError> {
+    conn.prepare_cached("SELECT covers, data FROM snapshots WHERE doc = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([doc], |row| {
+                Ok(Snapshot {
+                    covers: row.get(0)?,
+                    bytes: row.get(1)?,
+                })
+            })
+            .optional()
+        })
+        .at(path)
+}
+
+/// Reads what the snapshot of `doc` covers and its size, without reading the snapshot.
+fn snapshot_position(
+    conn: &Connection,
+    path: &Path,
+    doc: DocId,
+) -> Result<Option<(Seq, usize)>, StoreError> {
+    conn.prepare_cached("SELECT covers, length(data) FROM snapshots WHERE doc = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([doc], |row| {
+                let len: i64 = row.get(1)?;
+                Ok((row.get(0)?, usize::try_from(len).unwrap_or(usize::MAX)))
+            })
+            .optional()
+        })
+        .at(path)
+}
+
+impl RelayStore for SqliteStore {
+    fn create_account(
+        &mut self,
+        account: AccountId,
+        identity_pub: [u8; 32],
+        role: AccountRole,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        insert_account(
+            &tx,
+            path,
+            &AccountRecord {
+                account,
+                identity_pub,
+                role,
+                created_at_ms: now_ms,
+                disabled_at_ms: None,
+            },
+        )?;
+        tx.commit().at(path)
+    }
+
+    fn account(&self, account: AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT id, identity_pub, role, created_at_ms, disabled_at_ms
+                   FROM accounts WHERE id = ?1",
+            )
+            .and_then(|mut stmt| stmt.query_row([account], account_from_row).optional())
+            .at(&self.path)
+    }
+
+    fn account_by_identity(
+        &self,
+        identity_pub: &[u8; 32],
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT id, identity_pub, role, created_at_ms, disabled_at_ms
+                   FROM accounts WHERE identity_pub = ?1",
+            )
+            .and_then(|mut stmt| stmt.query_row([identity_pub], account_from_row).optional())
+            .at(&self.path)
+    }
+
+    fn disable_account(&mut self, account: AccountId, now_ms: i64) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        let changed = tx
+            .execute(
+                "UPDATE accounts SET disabled_at_ms = coalesce(disabled_at_ms, ?2) WHERE id = ?1",
+                params![account, now_ms],
+            )
+            .at(path)?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(Missing::Account(account)));
+        }
+        tx.commit().at(path)
+    }
+
+    fn register_device(&mut self, device: &DeviceRecord) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        insert_device(&tx, path, device)?;
+        tx.commit().at(path)
+    }
+
+    fn device(&self, device: DeviceId) -> Result<Option<DeviceEntry>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices d JOIN accounts a ON a.id = d.account
+                  WHERE d.id = ?1"
+            ))
+            .and_then(|mut stmt| stmt.query_row([device], device_from_row).optional())
+            .at(&self.path)
+    }
+
+    fn devices_of(&self, account: AccountId) -> Result<Vec<DeviceEntry>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices d JOIN accounts a ON a.id = d.account
+                  WHERE d.account = ?1 ORDER BY d.registered_at_ms, d.id"
+            ))
+            .at(path)?;
+        let rows = stmt.query_map([account], device_from_row).at(path)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
+    }
+
+    fn disable_device(&mut self, device: DeviceId, now_ms: i64) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        let changed = tx
+            .execute(
+                "UPDATE devices SET disabled_at_ms = coalesce(disabled_at_ms, ?2) WHERE id = ?1",
+                params![device, now_ms],
+            )
+            .at(path)?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(Missing::Device(device)));
+        }
+        tx.commit().at(path)
+    }
+
+    fn list_devices(&self) -> Result<Vec<DeviceSummary>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT d.id, d.account, a.role, d.registered_at_ms,
+                        (d.disabled_at_ms IS NOT NULL OR a.disabled_at_ms IS NOT NULL)
+                   FROM devices d JOIN accounts a ON a.id = d.account
+                  ORDER BY d.registered_at_ms, d.id",
+            )
+            .at(path)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(DeviceSummary {
+                    device: row.get(0)?,
+                    account: row.get(1)?,
+                    role: row.get(2)?,
+                    registered_at_ms: row.get(3)?,
+                    disabled: row.get(4)?,
+                })
+            })
+            .at(path)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
+    }
+
+    fn create_invite(&mut self, invite: &InviteRecord) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        if row_exists(
+            &tx,
+            path,
+            "SELECT 1 FROM invites WHERE hash = ?1",
+            [invite.hash],
+        )? {
+            return Err(StoreError::Conflict(Conflict::InviteExists));
+        }
+        if let Some(creator) = invite.created_by {
+            require_account(&tx, path, creator)?;
+        }
+        tx.execute(
+            "INSERT INTO invites (hash, kind, created_by, created_at_ms, expires_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                invite.hash,
+                invite.kind,
+                invite.created_by,
+                invite.created_at_ms,
+                invite.expires_at_ms
+            ],
+        )
+        .at(path)?;
+        tx.commit().at(path)
+    }
+
+    fn redeem_invite(
+        &mut self,
+        hash: &InviteHash,
+        now_ms: i64,
+    ) -> Result<InviteRecord, InviteError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        let invite = redeem(&tx, path, hash, now_ms)?;
+        tx.commit().at(path)?;
+        Ok(invite)
+    }
+
+    fn register_with_invite(
+        &mut self,
+        registration: &Registration,
+        now_ms: i64,
+    ) -> Result<AccountRecord, InviteError> {
+        let path = &self.path;
+        if registration.device.account != registration.account {
+            return Err(StoreError::Conflict(Conflict::DeviceAccountMismatch).into());
+        }
+        let tx = begin_write(&mut self.conn, path)?;
+        let invite = redeem(&tx, path, &registration.invite, now_ms)?;
+        let account = AccountRecord {
+            account: registration.account,
+            identity_pub: registration.identity_pub,
+            role: invite.kind,
+            created_at_ms: now_ms,
+            disabled_at_ms: None,
+        };
+        insert_account(&tx, path, &account)?;
+        insert_device(&tx, path, &registration.device)?;
+        tx.commit().at(path)?;
+        Ok(account)
+    }
+
+    fn create_document(
+        &mut self,
+        doc: DocId,
+        owner: AccountId,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        if row_exists(
+            &tx,
+            path,
+            "SELECT 1 FROM deleted_documents WHERE id = ?1",
+            [doc],
+        )? {
+            return Err(StoreError::Conflict(Conflict::DocumentDeleted(doc)));
+        }
+        if row_exists(&tx, path, "SELECT 1 FROM documents WHERE id = ?1", [doc])? {
+            return Err(StoreError::Conflict(Conflict::DocumentExists(doc)));
+        }
+        require_account(&tx, path, owner)?;
+        tx.execute(
+            "INSERT INTO documents (id, owner, created_at_ms, head) VALUES (?1, ?2, ?3, 0)",
+            params![doc, owner, now_ms],
+        )
+        .at(path)?;
+        tx.execute(
+            "INSERT INTO members (doc, account) VALUES (?1, ?2)",
+            params![doc, owner],
+        )
+        .at(path)?;
+        tx.commit().at(path)
+    }
+
+    fn add_member(&mut self, doc: DocId, account: AccountId) -> Result<bool, StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        require_document(&tx, path, doc)?;
+        require_account(&tx, path, account)?;
+        let added = tx
+            .execute(
+                "INSERT OR IGNORE INTO members (doc, account) VALUES (?1, ?2)",
+                params![doc, account],
+            )
+            .at(path)?;
+        tx.commit().at(path)?;
+        Ok(added > 0)
+    }
+
+    fn remove_member(&mut self, doc: DocId, account: AccountId) -> Result<bool, StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        let owner: AccountId = tx
+            .query_row("SELECT owner FROM documents WHERE id = ?1", [doc], |row| {
+                row.get(0)
+            })
+            .optional()
+            .at(path)?
+            .ok_or(StoreError::NotFound(Missing::Document(doc)))?;
+        if owner == account {
+            return Err(StoreError::Conflict(Conflict::OwnerIsAlwaysMember));
+        }
+        let removed = tx
+            .execute(
+                "DELETE FROM members WHERE doc = ?1 AND account = ?2",
+                params![doc, account],
+            )
+            .at(path)?;
+        tx.commit().at(path)?;
+        Ok(removed > 0)
+    }
+
+    fn is_member(&self, doc: DocId, account: AccountId) -> Result<bool, StoreError> {
+        row_exists(
+            &self.conn,
+            &self.path,
+            "SELECT 1 FROM members WHERE doc = ?1 AND account = ?2",
+            params![doc, account],
+        )
+    }
+
+    fn members(&self, doc: DocId) -> Result<Vec<AccountId>, StoreError> {
+        let path = &self.path;
+        let tx = self.conn.unchecked_transaction().at(path)?;
+        require_document(&tx, path, doc)?;
+        let mut stmt = tx
+            .prepare_cached("SELECT account FROM members WHERE doc = ?1 ORDER BY account")
+            .at(path)?;
+        let rows = stmt.query_map([doc], |row| row.get(0)).at(path)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
+    }
+
+    fn document(&self, doc: DocId) -> Result<Option<DocStats>, StoreError> {
+        self.conn
+            .prepare_cached(&format!("{DOC_STATS_SQL} WHERE d.id = ?1"))
+            .and_then(|mut stmt| stmt.query_row([doc], doc_stats_from_row).optional())
+            .at(&self.path)
+    }
+
+    fn documents(&self) -> Result<Vec<DocStats>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{DOC_STATS_SQL} ORDER BY d.created_at_ms, d.id"))
+            .at(path)?;
+        let rows = stmt.query_map([], doc_stats_from_row).at(path)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
+    }
+
+    fn delete_document(&mut self, doc: DocId, now_ms: i64) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        require_document(&tx, path, doc)?;
+        for sql in [
+            "DELETE FROM bundles WHERE doc = ?1",
+            "DELETE FROM snapshots WHERE doc = ?1",
+            "DELETE FROM key_envelopes WHERE doc = ?1",
+            "DELETE FROM members WHERE doc = ?1",
+            "DELETE FROM documents WHERE id = ?1",
+        ] {
+            tx.execute(sql, [doc]).at(path)?;
+        }
+        tx.execute(
+            "INSERT INTO deleted_documents (id, deleted_at_ms) VALUES (?1, ?2)",
+            params![doc, now_ms],
+        )
+        .at(path)?;
+        tx.commit().at(path)?;
+        // secure_delete zeroed the freed content in the new page images; move them into the
+        // database file and drop the old images from the log. The deletion is committed
+        // whatever happens here: a checkpoint that cannot complete now (a backup is reading)
+        // completes later.
+        let _ = checkpoint_truncate(&self.conn, path);
+        Ok(())
+    }
+
+    fn append_bundle(&mut self, doc: DocId, bundle: &[u8], now_ms: i64) -> Result<Seq, StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        let seq: Seq = tx
+            .prepare_cached("UPDATE documents SET head = head + 1 WHERE id = ?1 RETURNING head")
+            .and_then(|mut stmt| stmt.query_row([doc], |row| row.get(0)).optional())
+            .at(path)?
+            .ok_or(StoreError::NotFound(Missing::Document(doc)))?;
+        tx.prepare_cached(
+            "INSERT INTO bundles (doc, seq, appended_at_ms, data) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut stmt| stmt.execute(params![doc, seq, now_ms, bundle]))
+        .at(path)?;
+        tx.commit().at(path)?;
+        Ok(seq)
+    }
+
+    fn bundles_since(
+        &self,
+        doc: DocId,
+        since: Seq,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Bundle>, StoreError> {
+        let path = &self.path;
+        let tx = self.conn.unchecked_transaction().at(path)?;
+        require_document(&tx, path, doc)?;
+        read_bundles(&tx, path, doc, since, limit, max_bytes, true)
+    }
+
+    fn read_log(
+        &self,
+        doc: DocId,
+        since: Seq,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<LogPage, StoreError> {
+        let path = &self.path;
+        let tx = self.conn.unchecked_transaction().at(path)?;
+        let head = require_document(&tx, path, doc)?;
+        let snapshot = match snapshot_position(&tx, path, doc)? {
+            Some((covers, _)) if since < covers => read_snapshot(&tx, path, doc)?,
+            _ => None,
+        };
+        let (after, budget) = match &snapshot {
+            Some(snapshot) => (
+                snapshot.covers,
+                max_bytes.saturating_sub(snapshot.bytes.len()),
+            ),
+            None => (since, max_bytes),
+        };
+        let bundles = read_bundles(&tx, path, doc, after, limit, budget, snapshot.is_none())?;
+        Ok(LogPage {
+            snapshot,
+            bundles,
+            head,
+        })
+    }
+
+    fn head(&self, doc: DocId) -> Result<Seq, StoreError> {
+        require_document(&self.conn, &self.path, doc)
+    }
+
+    fn put_snapshot(&mut self, doc: DocId, covers: Seq, snapshot: &[u8]) -> Result<(), StoreError> {
+        if covers == Seq::ZERO {
+            return Err(StoreError::Invalid(
+                "a snapshot must cover at least one bundle",
+            ));
+        }
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        let head = require_document(&tx, path, doc)?;
+        if covers > head {
+            return Err(StoreError::SnapshotBeyondHead { doc, covers, head });
+        }
+        if let Some((current, _)) = snapshot_position(&tx, path, doc)? {
+            if covers < current {
+                return Err(StoreError::SnapshotOutdated {
+                    doc,
+                    covers,
+                    current,
+                });
+            }
+        }
+        tx.execute(
+            "INSERT INTO snapshots (doc, covers, data) VALUES (?1, ?2, ?3)
+             ON CONFLICT (doc) DO UPDATE SET covers = excluded.covers, data = excluded.data",
+            params![doc, covers, snapshot],
+        )
+        .at(path)?;
+        tx.execute(
+            "DELETE FROM bundles WHERE doc = ?1 AND seq <= ?2",
+            params![doc, covers],
+        )
+        .at(path)?;
+        tx.commit().at(path)
+    }
+
+    fn snapshot(&self, doc: DocId) -> Result<Option<Snapshot>, StoreError> {
+        let path = &self.path;
+        let tx = self.conn.unchecked_transaction().at(path)?;
+        require_document(&tx, path, doc)?;
+        read_snapshot(&tx, path, doc)
+    }
+
+    fn put_key_envelope(
+        &mut self,
+        doc: DocId,
+        epoch: u32,
+        recipient: DeviceId,
+        envelope: &[u8],
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        require_document(&tx, path, doc)?;
+        if !row_exists(
+            &tx,
+            path,
+            "SELECT 1 FROM devices WHERE id = ?1",
+            [recipient],
+        )? {
+            return Err(StoreError::NotFound(Missing::Device(recipient)));
+        }
+        let existing: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT data FROM key_envelopes WHERE doc = ?1 AND recipient = ?2 AND epoch = ?3",
+                params![doc, recipient, epoch],
+                |row| row.get(0),
+            )
+            .optional()
+            .at(path)?;
+        match existing {
+            Some(stored) if stored == envelope => Ok(()),
+            Some(_) => Err(StoreError::Conflict(Conflict::EnvelopeDiffers {
+                doc,
+                epoch,
+                recipient,
+            })),
+            None => {
+                tx.execute(
+                    "INSERT INTO key_envelopes (doc, recipient, epoch, data) VALUES (?1, ?2, ?3, ?4)",
+                    params![doc, recipient, epoch, envelope],
+                )
+                .at(path)?;
+                tx.commit().at(path)
+            }
+        }
+    }
+
+    fn key_envelopes(
+        &self,
+        doc: DocId,
+        recipient: DeviceId,
+    ) -> Result<Vec<KeyEnvelope>, StoreError> {
+        let path = &self.path;
+        let tx = self.conn.unchecked_transaction().at(path)?;
+        require_document(&tx, path, doc)?;
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT epoch, data FROM key_envelopes
+                  WHERE doc = ?1 AND recipient = ?2 ORDER BY epoch",
+            )
+            .at(path)?;
+        let rows = stmt
+            .query_map(params![doc, recipient], |row| {
+                Ok(KeyEnvelope {
+                    epoch: row.get(0)?,
+                    bytes: row.get(1)?,
+                })
+            })
+            .at(path)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
+    }
+
+    fn put_pairing(
+        &mut self,
+        mailbox: Mailbox,
+        payload: &[u8],
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        if expires_at_ms <= now_ms {
+            return Err(StoreError::Invalid(
+                "the pairing payload would already be expired",
+            ));
+        }
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        let current: Option<i64> = tx
+            .query_row(
+                "SELECT expires_at_ms FROM pairings WHERE mailbox = ?1",
+                [mailbox],
+                |row| row.get(0),
+            )
+            .optional()
+            .at(path)?;
+        if current.is_some_and(|expires| now_ms < expires) {
+            return Err(StoreError::Conflict(Conflict::MailboxInUse));
+        }
+        tx.execute(
+            "INSERT INTO pairings (mailbox, expires_at_ms, payload) VALUES (?1, ?2, ?3)
+             ON CONFLICT (mailbox) DO UPDATE
+                SET expires_at_ms = excluded.expires_at_ms, payload = excluded.payload",
+            params![mailbox, expires_at_ms, payload],
+        )
+        .at(path)?;
+        tx.commit().at(path)
+    }
+
+    fn take_pairing(
+        &mut self,
+        mailbox: Mailbox,
+        now_ms: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        let Some(expires) = tx
+            .query_row(
+                "SELECT expires_at_ms FROM pairings WHERE mailbox = ?1",
+                [mailbox],
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()
+            .at(path)?
+        else {
+            return Ok(None);
+        };
+        let payload = if now_ms < expires {
+            Some(
+                tx.query_row(
+                    "SELECT payload FROM pairings WHERE mailbox = ?1",
+                    [mailbox],
+                    |row| row.get(0),
+                )
+                .at(path)?,
+            )
+        } else {
+            None
+        };
+        tx.execute("DELETE FROM pairings WHERE mailbox = ?1", [mailbox])
+            .at(path)?;
+        tx.commit().at(path)?;
+        Ok(payload)
+    }
+
+    fn purge_expired(&mut self, now_ms: i64) -> Result<Purged, StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        let pairings = tx
+            .execute("DELETE FROM pairings WHERE expires_at_ms <= ?1", [now_ms])
+            .at(path)?;
+        let invites = tx
+            .execute("DELETE FROM invites WHERE expires_at_ms <= ?1", [now_ms])
+            .at(path)?;
+        tx.commit().at(path)?;
+        Ok(Purged {
+            pairings: u64::try_from(pairings).unwrap_or(u64::MAX),
+            invites: u64::try_from(invites).unwrap_or(u64::MAX),
+        })
+    }
+
+    fn append_audit(&mut self, record: &AuditRecord) -> Result<u64, StoreError> {
+        if !AuditRecord::is_valid_action(&record.action) {
+            return Err(StoreError::Invalid(
+                "an audit action is a short token of a-z, 0-9, '-', '.' and ':'",
+            ));
+        }
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        // The chain continues from the recorded head, not from whatever row is last, so rows
+        // removed from the tail leave a gap that verification reports.
+        let (rows, prev): (i64, [u8; 32]) = tx
+            .query_row(
+                "SELECT rows, hash FROM audit_head WHERE one = 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .at(path)?;
+        let id = non_negative(rows).saturating_add(1);
+        let hash = audit_hash(&prev, id, record);
+        let id_sql = i64::try_from(id).unwrap_or(i64::MAX);
+        tx.prepare_cached(
+            "INSERT INTO audit (id, at_ms, account, device, doc, action, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                id_sql,
+                record.at_ms,
+                record.account,
+                record.device,
+                record.doc,
+                record.action,
+                hash
+            ])
+        })
+        .at(path)?;
+        tx.execute(
+            "UPDATE audit_head SET rows = ?1, hash = ?2 WHERE one = 1",
+            params![id_sql, hash],
+        )
+        .at(path)?;
+        tx.commit().at(path)?;
+        Ok(id)
+    }
+
+    fn verify_audit(&self) -> Result<AuditHead, AuditError> {
+        let path = &self.path;
+        let tx = self.conn.unchecked_transaction().at(path)?;
+        let mut stmt = tx
+            .prepare("SELECT id, at_ms, account, device, doc, action, hash FROM audit ORDER BY id")
+            .at(path)?;
+        let mut rows = stmt.query([]).at(path)?;
+        let mut expected: u64 = 1;
+        let mut prev = [0_u8; 32];
+        while let Some(row) = rows.next().at(path)? {
+            let id: i64 = row.get(0).at(path)?;
+            let id = non_negative(id);
+            if id != expected {
+                return Err(AuditError::Broken {
+                    row: id,
+                    problem: AuditProblem::Missing,
+                });
+            }
+            let record = AuditRecord {
+                at_ms: row.get(1).at(path)?,
+                account: row.get(2).at(path)?,
+                device: row.get(3).at(path)?,
+                doc: row.get(4).at(path)?,
+                action: row.get(5).at(path)?,
+            };
+            let stored: [u8; 32] = row.get(6).at(path)?;
+            if audit_hash(&prev, id, &record) != stored {
+                return Err(AuditError::Broken {
+                    row: id,
+                    problem: AuditProblem::Altered,
+                });
+            }
+            prev = stored;
+            expected = expected.saturating_add(1);
+        }
+        let count = expected - 1;
+        let (recorded, recorded_hash): (i64, [u8; 32]) = tx
+            .query_row(
+                "SELECT rows, hash FROM audit_head WHERE one = 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .at(path)?;
+        let recorded = non_negative(recorded);
+        if recorded > count {
+            return Err(AuditError::Broken {
+                row: count.saturating_add(1),
+                problem: AuditProblem::Truncated {
+                    recorded_rows: recorded,
+                },
+            });
+        }
+        if recorded != count || recorded_hash != prev {
+            return Err(AuditError::Broken {
+                row: count,
+                problem: AuditProblem::HeadMismatch,
+            });
+        }
+        Ok(AuditHead {
+            rows: count,
+            hash: prev,
+        })
+    }
+
+    fn audit_for_doc(
+        &self,
+        doc: DocId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, at_ms, account, device, doc, action FROM audit
+                  WHERE doc = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+            )
+            .at(path)?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![doc, after, limit_to_sql(limit)], |row| {
+                let id: i64 = row.get(0)?;
+                Ok(AuditEntry {
+                    id: non_negative(id),
+                    record: AuditRecord {
+                        at_ms: row.get(1)?,
+                        account: row.get(2)?,
+                        device: row.get(3)?,
+                        doc: row.get(4)?,
+                        action: row.get(5)?,
+                    },
+                })
+            })
+            .at(path)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
+    }
+}

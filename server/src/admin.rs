@@ -131,7 +131,11 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
             .clone()
             .unwrap_or_else(|| format!("ws://{address}"));
         let shutdown = CancellationToken::new();
-        let relay = Relay::new(store, RelayConfig::new(origin.clone()), shutdown.clone());
+        let mut config = RelayConfig::new(origin.clone());
+        if let Some(secs) = args.handshake_timeout {
+            config.handshake_timeout = std::time::Duration::from_secs(secs);
+        }
+        let relay = Relay::new(store, config, shutdown.clone());
         tokio::spawn(stop_on_signal(shutdown));
         info!(%address, %origin, db = %settings.db.display(), "serving");
         // Tests and scripts read this line to learn the port.

@@ -54,6 +54,9 @@ pub(crate) struct ServeArgs {
     /// The origin devices connect to, e.g. wss://relay.example.org [default: ws://LISTEN].
     #[arg(long, env = "BETWEEN_RELAY_ORIGIN")]
     pub(crate) origin: Option<String>,
+    /// Seconds a new connection has to sign in [default: 10].
+    #[arg(long, env = "BETWEEN_RELAY_HANDSHAKE_TIMEOUT", value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub(crate) handshake_timeout: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -13,7 +13,7 @@ use crate::store::{
     self, AccountId as StoreAccount, AuditRecord, DeviceId as StoreDevice, DeviceRecord,
     DocId as StoreDoc, InviteError, Mailbox as StoreMailbox, Registration, StoreError,
 };
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use between_shared::crypto::{self, BundleHeader, DeviceCertificate, InviteSecret};
 use between_shared::protocol::{
     decode_client, encode_server, AccountId, Challenge, ClientMessage, DeviceId, DeviceInfo, DocId,
@@ -123,6 +123,14 @@ pub(crate) async fn serve(relay: Arc<Relay>, socket: WebSocket, peer: IpAddr) {
     let result = session.run(stream, queue_rx, kick_rx).await;
     if let Err(Close(Some(error))) = &result {
         let _ = session.send(error).await;
+        // 1008: policy violation; the error frame before it says what was wrong.
+        let _ = session
+            .sink
+            .send(Message::Close(Some(CloseFrame {
+                code: 1008,
+                reason: "see the error frame".into(),
+            })))
+            .await;
     }
     let _ = session.sink.close().await;
     relay.hub.leave_all(id);
@@ -377,6 +385,11 @@ impl Session {
                         info!(account = %record.account, role = %record.role, "registered an account");
                         self.welcome(record.account, device, "register").await
                     }
+                    Err(InviteError::Store(StoreError::Conflict(conflict))) => Err(Close::with(
+                        None,
+                        ErrorCode::AlreadyRegistered,
+                        format!("{conflict}; sign in instead, or pair this device with `between init --pair`"),
+                    )),
                     Err(InviteError::Store(err)) => Err(err.into()),
                     Err(refused) => {
                         info!(reason = refused.reason(), "refused an invite");
@@ -417,8 +430,8 @@ impl Session {
                 let Some(account) = account else {
                     return Err(Close::with(
                         None,
-                        ErrorCode::UnknownDevice,
-                        "no account on this relay has that identity; use an invite for a first device",
+                        ErrorCode::BadCertificate,
+                        "the certificate is not signed by an identity this relay knows; use an invite for a first device",
                     ));
                 };
                 if account.disabled_at_ms.is_some() {

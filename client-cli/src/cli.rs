@@ -4,7 +4,7 @@
 //! Every read command takes the global `--json`; every command that acts on one client's
 //! homework takes the global `--client` (needed only on a therapist's profile).
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// Between: therapy homework that works offline and syncs end-to-end encrypted.
@@ -71,6 +71,13 @@ pub(crate) enum Command {
     /// Move a homework document by file, for working without a relay.
     #[command(subcommand)]
     Doc(DocCommand),
+    /// Send this device's changes to the relay and fetch the others' (needs the network).
+    Sync(SyncArgs),
+    /// The relay, last sync, changes waiting to be sent, and this account's devices.
+    Status,
+    /// This account's devices: add (pair) another one.
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// Print shell completions.
     Completions {
         /// The shell to complete for.
@@ -87,17 +94,45 @@ pub(crate) enum RoleArg {
 }
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("join").args(["invite", "pair"])))]
 pub(crate) struct InitArgs {
-    /// Whose profile this is.
-    #[arg(long, value_enum)]
-    pub(crate) role: RoleArg,
+    /// Whose profile this is (a profile that syncs through a relay is a client's).
+    #[arg(long, value_enum, required_unless_present = "relay")]
+    pub(crate) role: Option<RoleArg>,
     /// Your name as shown to the other person.
     #[arg(long)]
     pub(crate) name: String,
     /// Client only: start from a homework document file your therapist gave you (`between doc
     /// save`), instead of creating a new one.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "relay")]
     pub(crate) document: Option<PathBuf>,
+    /// Sync through this relay (for example ws://relay.example:8080); needs --invite or --pair.
+    #[arg(long, value_name = "URL", requires = "join")]
+    pub(crate) relay: Option<String>,
+    /// Your invite code: makes this your account's first device.
+    #[arg(long, value_name = "CODE", requires = "relay")]
+    pub(crate) invite: Option<String>,
+    /// The pairing code from `between device add` on your other device: joins this device.
+    #[arg(long, value_name = "CODE", requires = "relay")]
+    pub(crate) pair: Option<String>,
+    /// A name for this device, shown with what it wrote (for example "laptop").
+    #[arg(long, value_name = "NAME", requires = "relay")]
+    pub(crate) device_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SyncArgs {
+    /// Stay connected: send this device's changes within a second of any `between` command,
+    /// and apply others' changes as they arrive (Ctrl-C stops).
+    #[arg(long)]
+    pub(crate) watch: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeviceCommand {
+    /// Make a one-time pairing code for another device of yours (works for 24 hours; this
+    /// device need not be online when the other one uses it).
+    Add,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! `between`: the command-line client of Between, for clients and therapists.
 //!
 //! `main` parses the arguments, runs one command against the local profile and prints the full
-//! error chain on failure. Every command works offline against the local store.
+//! error chain on failure. Every command works offline against the local store; only
+//! `sync`, `device add` and `init --relay` talk to a relay (see `sync`).
 
 /// Prints a line to standard output. Unlike `println!`, a closed pipe (`between list | head`)
 /// becomes an error the command returns instead of a panic.
@@ -25,8 +26,10 @@ mod clock;
 mod commands;
 mod profile;
 mod prompt;
+mod provenance;
 mod render;
 mod store;
+mod sync;
 
 use clap::Parser;
 use std::process::ExitCode;

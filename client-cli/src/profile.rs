@@ -133,13 +133,25 @@ impl Session {
     pub(crate) fn workspace(self, client: Option<&str>) -> Result<Workspace> {
         let record = self.select(client)?;
         let bytes = self.store.load_document(&record.id)?;
-        let doc = HomeworkDoc::load(&bytes, &self.actor).with_context(|| {
-            format!(
-                "the homework document '{}' in {} could not be read; it was left untouched",
-                record.label,
-                self.store.path().display()
-            )
-        })?;
+        let doc = match HomeworkDoc::load(&bytes, &self.actor) {
+            Ok(doc) => doc,
+            Err(err) => {
+                // A paired device holds an empty document until the first sync brings it.
+                if automerge::AutoCommit::load(&bytes).is_ok_and(|mut d| d.get_heads().is_empty()) {
+                    bail!(
+                        "{}'s homework has not arrived on this device yet; run `between sync` to fetch it",
+                        record.label
+                    );
+                }
+                return Err(err).with_context(|| {
+                    format!(
+                        "the homework document '{}' in {} could not be read; it was left untouched",
+                        record.label,
+                        self.store.path().display()
+                    )
+                });
+            }
+        };
         Ok(Workspace {
             session: self,
             record,
@@ -172,5 +184,37 @@ impl Workspace {
             store.compact(&self.record.id, &snapshot)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_that_has_not_arrived_yet_says_to_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = profile_dir(Some(dir.path()), "phone").unwrap();
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut store = Store::create(
+            &store_path(&folder),
+            &ProfileRecord {
+                role: "client".to_owned(),
+                display_name: "Sam".to_owned(),
+                actor_id: vec![1; 16],
+                created_at_ms: 1,
+            },
+        )
+        .unwrap();
+        let id = "ab".repeat(16);
+        store
+            .add_document(&id, "Sam", 1, &automerge::AutoCommit::new().save())
+            .unwrap();
+        drop(store);
+        let session = Session::open(Some(dir.path()), "phone").unwrap();
+        let err = session.workspace(None).err().unwrap().to_string();
+        assert!(err.contains("has not arrived on this device yet"), "{err}");
+        assert!(err.contains("between sync"), "{err}");
     }
 }

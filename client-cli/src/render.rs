@@ -1,6 +1,7 @@
 //! Plain-text rendering of records for the terminal: an entry with its comments in place, an
 //! assignment with its history, a goal with its steps, a template's fields, measure scores.
-//! Every rendering says who wrote what.
+//! Every rendering says who wrote what, and on which device when this device knows
+//! ([`Provenance`]).
 
 use between_shared::measures::MeasureScore;
 use between_shared::model::{
@@ -10,6 +11,8 @@ use between_shared::template::input::describe_kind;
 use between_shared::template::Template;
 use between_shared::{AssignmentId, CommentId, EntryId, GoalId};
 use std::fmt::Write;
+
+use crate::provenance::Provenance;
 
 /// The word for a goal's status.
 pub(crate) fn goal_status(status: GoalStatus) -> &'static str {
@@ -54,7 +57,12 @@ pub(crate) fn template(template: &Template) -> String {
 }
 
 /// The comments on a target, threaded: each top-level comment then its replies.
-fn comment_threads(data: &HomeworkData, target: &CommentTarget, indent: &str) -> String {
+fn comment_threads(
+    data: &HomeworkData,
+    target: &CommentTarget,
+    indent: &str,
+    prov: &Provenance,
+) -> String {
     let mut out = String::new();
     let mut roots: Vec<(&CommentId, &Comment)> = data
         .comments
@@ -63,7 +71,7 @@ fn comment_threads(data: &HomeworkData, target: &CommentTarget, indent: &str) ->
         .collect();
     roots.sort_by_key(|(_, c)| c.created_at);
     for (id, comment) in roots {
-        write_comment(&mut out, data, id, comment, indent);
+        write_comment(&mut out, data, id, comment, indent, prov);
     }
     out
 }
@@ -74,13 +82,15 @@ fn write_comment(
     id: &CommentId,
     comment: &Comment,
     indent: &str,
+    prov: &Provenance,
 ) {
     let resolved = if comment.resolved { " [resolved]" } else { "" };
     let _ = writeln!(
         out,
-        "{indent}💬 {} — {}, {}{resolved} [{}]",
+        "{indent}💬 {} — {}{}, {}{resolved} [{}]",
         comment.text.as_str(),
         comment.author,
+        prov.created_on(id.as_str()),
         comment.created_at,
         id.short()
     );
@@ -91,7 +101,7 @@ fn write_comment(
         .collect();
     replies.sort_by_key(|(_, c)| c.created_at);
     for (reply_id, reply) in replies {
-        write_comment(out, data, reply_id, reply, &format!("{indent}   "));
+        write_comment(out, data, reply_id, reply, &format!("{indent}   "), prov);
     }
 }
 
@@ -102,6 +112,7 @@ pub(crate) fn entry(
     id: &EntryId,
     entry: &Entry,
     template: &Template,
+    prov: &Provenance,
 ) -> String {
     let status = match entry.status {
         EntryStatus::Complete => "complete",
@@ -120,12 +131,20 @@ pub(crate) fn entry(
     {
         let _ = writeln!(out, "For: {}", assignment.title);
     }
-    let _ = writeln!(out, "Written by {}, {}", entry.created_by, entry.created_at);
+    let _ = writeln!(
+        out,
+        "Written by {}{}, {}",
+        entry.created_by,
+        prov.created_on(id.as_str()),
+        entry.created_at
+    );
     if entry.updated_at != entry.created_at {
         let _ = writeln!(
             out,
-            "Last changed by {}, {}",
-            entry.updated_by, entry.updated_at
+            "Last changed by {}{}, {}",
+            entry.updated_by,
+            prov.updated_on(id.as_str()),
+            entry.updated_at
         );
     }
     out.push('\n');
@@ -135,7 +154,7 @@ pub(crate) fn entry(
             id: id.clone(),
             field: Some(field.id.clone()),
         };
-        let comments = comment_threads(data, &target, "    ");
+        let comments = comment_threads(data, &target, "    ", prov);
         if value.is_none() && comments.is_empty() {
             continue;
         }
@@ -169,6 +188,7 @@ pub(crate) fn entry(
             field: None,
         },
         "  ",
+        prov,
     );
     if !whole.is_empty() {
         let _ = writeln!(out, "\nComments:\n{whole}");
@@ -177,7 +197,12 @@ pub(crate) fn entry(
 }
 
 /// An assignment with its schedule, instructions, history and comments.
-pub(crate) fn assignment(data: &HomeworkData, id: &AssignmentId, a: &Assignment) -> String {
+pub(crate) fn assignment(
+    data: &HomeworkData,
+    id: &AssignmentId,
+    a: &Assignment,
+    prov: &Provenance,
+) -> String {
     let mut out = format!("{} [{}] — {}\n", a.title, id.short(), a.status.as_str());
     let _ = writeln!(out, "Template: {}", a.template);
     let _ = write!(
@@ -199,7 +224,13 @@ pub(crate) fn assignment(data: &HomeworkData, id: &AssignmentId, a: &Assignment)
     if let Some(goal) = a.goal.as_ref().and_then(|g| data.goals.get(g)) {
         let _ = writeln!(out, "Goal: {}", goal.title);
     }
-    let _ = writeln!(out, "Assigned by {}, {}", a.created_by, a.created_at);
+    let _ = writeln!(
+        out,
+        "Assigned by {}{}, {}",
+        a.created_by,
+        prov.created_on(id.as_str()),
+        a.created_at
+    );
     if !a.instructions.as_str().is_empty() {
         let _ = writeln!(out, "\nInstructions:\n{}", a.instructions.as_str());
     }
@@ -247,7 +278,12 @@ pub(crate) fn assignment(data: &HomeworkData, id: &AssignmentId, a: &Assignment)
             );
         }
     }
-    let comments = comment_threads(data, &CommentTarget::Assignment { id: id.clone() }, "  ");
+    let comments = comment_threads(
+        data,
+        &CommentTarget::Assignment { id: id.clone() },
+        "  ",
+        prov,
+    );
     if !comments.is_empty() {
         let _ = writeln!(out, "\nComments:\n{comments}");
     }
@@ -255,7 +291,7 @@ pub(crate) fn assignment(data: &HomeworkData, id: &AssignmentId, a: &Assignment)
 }
 
 /// A goal with numbered steps and comments.
-pub(crate) fn goal(data: &HomeworkData, id: &GoalId, goal: &Goal) -> String {
+pub(crate) fn goal(data: &HomeworkData, id: &GoalId, goal: &Goal, prov: &Provenance) -> String {
     let done = goal.steps.iter().filter(|s| s.done).count();
     let mut out = format!(
         "{} [{}] — {}, {done} of {} steps done\n",
@@ -267,7 +303,13 @@ pub(crate) fn goal(data: &HomeworkData, id: &GoalId, goal: &Goal) -> String {
     if !goal.why.as_str().is_empty() {
         let _ = writeln!(out, "Why it matters: {}", goal.why.as_str());
     }
-    let _ = writeln!(out, "Set by {}, {}", goal.created_by, goal.created_at);
+    let _ = writeln!(
+        out,
+        "Set by {}{}, {}",
+        goal.created_by,
+        prov.created_on(id.as_str()),
+        goal.created_at
+    );
     for (i, step) in goal.steps.iter().enumerate() {
         let mark = if step.done { "[x]" } else { "[ ]" };
         let by = step
@@ -277,7 +319,7 @@ pub(crate) fn goal(data: &HomeworkData, id: &GoalId, goal: &Goal) -> String {
             .unwrap_or_default();
         let _ = writeln!(out, "  {}. {mark} {}{by}", i + 1, step.text);
     }
-    let comments = comment_threads(data, &CommentTarget::Goal { id: id.clone() }, "  ");
+    let comments = comment_threads(data, &CommentTarget::Goal { id: id.clone() }, "  ", prov);
     if !comments.is_empty() {
         let _ = writeln!(out, "\nComments:\n{comments}");
     }

@@ -31,11 +31,21 @@
 //!   file from another program or from a newer Between is refused with a clear error and is
 //!   never written to. Only then is it opened for writing (and migrated if it is older).
 //!
+//! # Sync
+//!
+//! A profile that syncs through a relay (schema 2) also holds its account and keys (which
+//! never leave the device), each document's sync state and epoch keys, the account's known
+//! devices, and which device first brought each Automerge actor's changes.
+//! [`Store::persist_sync`] writes a document's new changes **and** the sync engine's state in
+//! one transaction: after a crash the state never claims changes the document lacks, and no
+//! received change is lost while the engine counts its bundle as read.
+//!
 //! # Schema versions
 //!
 //! `PRAGMA user_version` holds the schema version; [`MIGRATIONS`] lists the SQL that brings a
 //! store from version `n` to `n + 1`. Opening an older store applies the missing migrations in one
-//! transaction; a newer one is refused with an "upgrade Between" error.
+//! transaction; a newer one is refused with an "upgrade Between" error. Version 1: profile,
+//! documents and chunks. Version 2: account, sync state, epoch keys, devices, change authors.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -54,7 +64,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x4254_574E;
 
 /// Schema migrations: entry `n` brings a store from version `n` to `n + 1`. Never edit an entry
 /// once released; append a new one instead.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -97,6 +107,52 @@ CREATE TABLE document_chunks (
 ) STRICT;
 
 CREATE INDEX document_chunks_by_document ON document_chunks (document_id, seq);
+";
+
+/// Version 2: sync with a relay. The account and this device's keys (secrets never leave the
+/// device), each document's sync state, epoch keys, the account's known devices and which
+/// device wrote which Automerge actor's changes. A profile that never syncs leaves them empty.
+const SCHEMA_V2: &str = "
+CREATE TABLE account (
+    id                 INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    relay_url          TEXT    NOT NULL,
+    account_id         BLOB    CHECK (account_id IS NULL OR length(account_id) = 16),
+    identity_keypair   BLOB    NOT NULL,
+    device_keypair     BLOB    NOT NULL,
+    device_certificate BLOB    NOT NULL,
+    registration       TEXT    NOT NULL CHECK (registration IN ('invite', 'pairing', 'done')),
+    invite             BLOB,
+    last_sync_ms       INTEGER,
+    devices_listed_ms  INTEGER
+) STRICT;
+
+CREATE TABLE sync_documents (
+    document_id TEXT    NOT NULL PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+    epoch       INTEGER NOT NULL,
+    on_relay    INTEGER NOT NULL DEFAULT 0,
+    state       TEXT    NOT NULL CHECK (json_valid(state))
+) STRICT;
+
+CREATE TABLE epoch_keys (
+    document_id TEXT    NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    epoch       INTEGER NOT NULL,
+    key         BLOB    NOT NULL CHECK (length(key) = 32),
+    PRIMARY KEY (document_id, epoch)
+) STRICT;
+
+CREATE TABLE devices (
+    device_id        TEXT    NOT NULL PRIMARY KEY,
+    certificate      BLOB    NOT NULL,
+    this_device      INTEGER NOT NULL DEFAULT 0,
+    name             TEXT,
+    registered_at_ms INTEGER,
+    listed           INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE change_authors (
+    actor_id  BLOB NOT NULL PRIMARY KEY,
+    device_id TEXT NOT NULL
+) STRICT;
 ";
 
 /// Everything that can go wrong with the local store. Each message says what happened and what
@@ -233,6 +289,136 @@ pub(crate) struct DocumentRecord {
     pub(crate) chunks: u32,
     /// Stored bytes: the snapshot plus every chunk.
     pub(crate) bytes: u64,
+}
+
+/// How far this device's registration with the relay has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Registration {
+    /// Not yet registered: register as an account's first device with this invite secret.
+    Invite(Vec<u8>),
+    /// Not yet registered: register as a further device of an existing account (paired).
+    Pairing,
+    /// The relay has welcomed this device.
+    Done,
+}
+
+/// This device's account on a relay (one row, written when the profile is created for sync).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct AccountRecord {
+    /// The relay's URL, as the person typed it.
+    pub(crate) relay_url: String,
+    /// The relay's account id, once the relay has welcomed this device.
+    pub(crate) account_id: Option<[u8; 16]>,
+    /// The person's identity keypair (`IdentityKeypair::to_bytes`). Local only.
+    pub(crate) identity_keypair: Vec<u8>,
+    /// This device's keypair (`DeviceKeypair::to_bytes`). Local only.
+    pub(crate) device_keypair: Vec<u8>,
+    /// This device's certificate, signed by the identity key.
+    pub(crate) device_certificate: Vec<u8>,
+    /// Whether the relay has registered this device yet.
+    pub(crate) registration: Registration,
+    /// When a sync last completed (Unix milliseconds).
+    pub(crate) last_sync_ms: Option<i64>,
+    /// When the relay last listed the account's devices (Unix milliseconds).
+    pub(crate) devices_listed_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for AccountRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountRecord")
+            .field("relay_url", &self.relay_url)
+            .field("account_id", &self.account_id)
+            .field(
+                "registration",
+                &matches!(self.registration, Registration::Done),
+            )
+            .field("last_sync_ms", &self.last_sync_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One device of the account, as this device knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeviceRecord {
+    /// The device id, as 32 hex characters.
+    pub(crate) device_id: String,
+    /// Its certificate (verified against the account's identity before it was stored).
+    pub(crate) certificate: Vec<u8>,
+    /// Whether it is this device.
+    pub(crate) this_device: bool,
+    /// A local name, when this device knows one (its own, or the one that paired it).
+    pub(crate) name: Option<String>,
+    /// When the relay registered it (Unix milliseconds), if the relay has listed it.
+    pub(crate) registered_at_ms: Option<i64>,
+    /// Whether the relay's last device list included it.
+    pub(crate) listed: bool,
+}
+
+/// The sync state of one document.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SyncRecord {
+    /// The document id.
+    pub(crate) document_id: String,
+    /// The epoch new bundles are sealed under.
+    pub(crate) epoch: u32,
+    /// Whether the relay has created the document's log.
+    pub(crate) on_relay: bool,
+    /// The engine's state (`SyncState` as JSON).
+    pub(crate) state: String,
+    /// Every epoch key this device holds for the document.
+    pub(crate) keys: Vec<(u32, [u8; 32])>,
+}
+
+impl std::fmt::Debug for SyncRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncRecord")
+            .field("document_id", &self.document_id)
+            .field("epoch", &self.epoch)
+            .field("on_relay", &self.on_relay)
+            .field("state", &self.state)
+            .field(
+                "epochs",
+                &self.keys.iter().map(|(e, _)| e).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// A document to create with a new synced profile.
+#[derive(Debug, Clone)]
+pub(crate) struct NewDocument {
+    /// The document id.
+    pub(crate) id: String,
+    /// Its local label.
+    pub(crate) label: String,
+    /// When it was added to this profile (Unix milliseconds).
+    pub(crate) created_at_ms: i64,
+    /// Its first full save (an empty document on a paired device, until it syncs).
+    pub(crate) snapshot: Vec<u8>,
+    /// Its sync state, as it starts.
+    pub(crate) sync: SyncRecord,
+}
+
+/// Everything a profile that syncs starts with, written with the profile in one transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct NewSyncedProfile {
+    /// The account and this device's keys.
+    pub(crate) account: AccountRecord,
+    /// The documents.
+    pub(crate) documents: Vec<NewDocument>,
+    /// The devices known from the start (at least this one).
+    pub(crate) devices: Vec<DeviceRecord>,
+}
+
+/// What one sync step writes for a document, in one transaction.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SyncWrite<'a> {
+    /// The document's new changes (an Automerge incremental save), possibly empty.
+    pub(crate) changes: &'a [u8],
+    /// The engine's state after them, as JSON.
+    pub(crate) state: &'a str,
+    /// Automerge actors newly seen, with the device whose bundle carried their changes.
+    pub(crate) authors: &'a [(Vec<u8>, String)],
 }
 
 /// What the caller of this handle holds of a document in memory: the state it last loaded
@@ -447,7 +633,12 @@ fn inspect(path: &Path) -> Result<i64, StoreError> {
 }
 
 /// Builds a complete new store at the staging path `tmp` (errors name the final `path`).
-fn build_new_store(tmp: &Path, path: &Path, profile: &ProfileRecord) -> Result<(), StoreError> {
+fn build_new_store(
+    tmp: &Path,
+    path: &Path,
+    profile: &ProfileRecord,
+    synced: Option<&NewSyncedProfile>,
+) -> Result<(), StoreError> {
     let mut conn = Connection::open_with_flags(
         tmp,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -474,6 +665,9 @@ fn build_new_store(tmp: &Path, path: &Path, profile: &ProfileRecord) -> Result<(
         ],
     )
     .at(path)?;
+    if let Some(synced) = synced {
+        insert_synced(&tx, synced).at(path)??;
+    }
     tx.commit().at(path)?;
 
     // Move everything from the WAL into the main file, so the one file is complete on its own.
@@ -559,6 +753,25 @@ impl Store {
     /// must). Schema, application id and profile are written in one transaction into a staging
     /// file next to `path`, which is moved into place only when complete.
     pub(crate) fn create(path: &Path, profile: &ProfileRecord) -> Result<Store, StoreError> {
+        Self::create_inner(path, profile, None)
+    }
+
+    /// Like [`Store::create`], for a profile that syncs: the account, its documents, their
+    /// sync state and keys, and the known devices are written in the same transaction as the
+    /// profile, so a new synced profile exists completely or not at all.
+    pub(crate) fn create_synced(
+        path: &Path,
+        profile: &ProfileRecord,
+        synced: &NewSyncedProfile,
+    ) -> Result<Store, StoreError> {
+        Self::create_inner(path, profile, Some(synced))
+    }
+
+    fn create_inner(
+        path: &Path,
+        profile: &ProfileRecord,
+        synced: Option<&NewSyncedProfile>,
+    ) -> Result<Store, StoreError> {
         if exists(path)? {
             return Err(StoreError::AlreadyExists {
                 path: path.to_path_buf(),
@@ -576,7 +789,8 @@ impl Store {
             std::process::id()
         ));
         remove_staging(&tmp);
-        let result = build_new_store(&tmp, path, profile).and_then(|()| publish(&tmp, path));
+        let result =
+            build_new_store(&tmp, path, profile, synced).and_then(|()| publish(&tmp, path));
         remove_staging(&tmp);
         result?;
         Store::open(path)
@@ -879,6 +1093,286 @@ impl Store {
         Ok(true)
     }
 
+    /// The account this profile syncs with, if it syncs.
+    pub(crate) fn account(&self) -> Result<Option<AccountRecord>, StoreError> {
+        let path = &self.path;
+        let row = self
+            .conn
+            .query_row(
+                "SELECT relay_url, account_id, identity_keypair, device_keypair,
+                        device_certificate, registration, invite, last_sync_ms, devices_listed_ms
+                   FROM account WHERE id = 1",
+                [],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, Option<Vec<u8>>>(1)?,
+                        row.get::<_, Vec<u8>>(2)?,
+                        row.get::<_, Vec<u8>>(3)?,
+                        row.get::<_, Vec<u8>>(4)?,
+                        row.get::<_, String>(5)?,
+                        row.get::<_, Option<Vec<u8>>>(6)?,
+                        row.get::<_, Option<i64>>(7)?,
+                        row.get::<_, Option<i64>>(8)?,
+                    ))
+                },
+            )
+            .optional()
+            .at(path)?;
+        let Some((relay_url, account_id, identity, device, certificate, reg, invite, last, listed)) =
+            row
+        else {
+            return Ok(None);
+        };
+        let corrupt = |detail: &str| StoreError::Corrupt {
+            path: path.clone(),
+            detail: detail.to_owned(),
+        };
+        let account_id = match account_id {
+            None => None,
+            Some(bytes) => Some(
+                <[u8; 16]>::try_from(bytes.as_slice())
+                    .map_err(|_| corrupt("its account id has the wrong length"))?,
+            ),
+        };
+        let registration = match (reg.as_str(), invite) {
+            ("invite", Some(invite)) => Registration::Invite(invite),
+            ("pairing", _) => Registration::Pairing,
+            ("done", _) => Registration::Done,
+            _ => return Err(corrupt("its registration record is inconsistent")),
+        };
+        Ok(Some(AccountRecord {
+            relay_url,
+            account_id,
+            identity_keypair: identity,
+            device_keypair: device,
+            device_certificate: certificate,
+            registration,
+            last_sync_ms: last,
+            devices_listed_ms: listed,
+        }))
+    }
+
+    /// Records that the relay registered this device (and forgets the invite), and the
+    /// account id when the relay said it.
+    pub(crate) fn set_registered(
+        &mut self,
+        account_id: Option<[u8; 16]>,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(path)?;
+        tx.execute(
+            "UPDATE account SET account_id = coalesce(?1, account_id), registration = 'done',
+                                invite = NULL
+              WHERE id = 1",
+            params![account_id.map(|id| id.to_vec())],
+        )
+        .at(path)?;
+        tx.commit().at(path)
+    }
+
+    /// Records when a sync last completed.
+    pub(crate) fn set_last_sync(&mut self, at_ms: i64) -> Result<(), StoreError> {
+        let path = &self.path;
+        self.conn
+            .execute(
+                "UPDATE account SET last_sync_ms = ?1 WHERE id = 1",
+                params![at_ms],
+            )
+            .at(path)
+            .map(drop)
+    }
+
+    /// The sync state and keys of every document that syncs.
+    pub(crate) fn sync_documents(&self) -> Result<Vec<SyncRecord>, StoreError> {
+        let path = &self.path;
+        let tx = self.conn.unchecked_transaction().at(path)?;
+        let mut records = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT s.document_id, s.epoch, s.on_relay, s.state
+                       FROM sync_documents s JOIN documents d ON d.id = s.document_id
+                      ORDER BY d.created_at_ms, d.label, d.id",
+                )
+                .at(path)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok(SyncRecord {
+                        document_id: row.get(0)?,
+                        epoch: row.get(1)?,
+                        on_relay: row.get(2)?,
+                        state: row.get(3)?,
+                        keys: Vec::new(),
+                    })
+                })
+                .at(path)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().at(path)?
+        };
+        {
+            let mut stmt = tx
+                .prepare("SELECT epoch, key FROM epoch_keys WHERE document_id = ?1 ORDER BY epoch")
+                .at(path)?;
+            for record in &mut records {
+                let rows = stmt
+                    .query_map([&record.document_id], |row| {
+                        Ok((row.get::<_, u32>(0)?, row.get::<_, Vec<u8>>(1)?))
+                    })
+                    .at(path)?;
+                for row in rows {
+                    let (epoch, key) = row.at(path)?;
+                    let key =
+                        <[u8; 32]>::try_from(key.as_slice()).map_err(|_| StoreError::Corrupt {
+                            path: path.clone(),
+                            detail: "an epoch key has the wrong length".to_owned(),
+                        })?;
+                    record.keys.push((epoch, key));
+                }
+            }
+        }
+        tx.commit().at(path)?;
+        Ok(records)
+    }
+
+    /// Records that the relay holds the document's log.
+    pub(crate) fn mark_on_relay(&mut self, id: &str) -> Result<(), StoreError> {
+        let path = &self.path;
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE sync_documents SET on_relay = 1 WHERE document_id = ?1",
+                [id],
+            )
+            .at(path)?;
+        if changed == 0 {
+            return Err(StoreError::UnknownDocument { id: id.to_owned() });
+        }
+        Ok(())
+    }
+
+    /// Writes what one sync step produced for a document — its new changes, the engine's state
+    /// and newly seen change authors — in **one** transaction, so that after a crash at any
+    /// point either all of it is stored or none of it is: the state never claims changes the
+    /// document does not hold, and no received change is lost while its bundle counts as read.
+    pub(crate) fn persist_sync(
+        &mut self,
+        id: &str,
+        write: &SyncWrite<'_>,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(path)?;
+        if generation_of(&tx, id).at(path)?.is_none() {
+            return Err(StoreError::UnknownDocument { id: id.to_owned() });
+        }
+        let mut seq = None;
+        if !write.changes.is_empty() {
+            tx.execute(
+                "INSERT INTO document_chunks (document_id, data) VALUES (?1, ?2)",
+                params![id, write.changes],
+            )
+            .at(path)?;
+            seq = Some(tx.last_insert_rowid());
+        }
+        let updated = tx
+            .execute(
+                "UPDATE sync_documents SET state = ?2 WHERE document_id = ?1",
+                params![id, write.state],
+            )
+            .at(path)?;
+        if updated == 0 {
+            return Err(StoreError::UnknownDocument { id: id.to_owned() });
+        }
+        for (actor, device) in write.authors {
+            tx.execute(
+                "INSERT OR IGNORE INTO change_authors (actor_id, device_id) VALUES (?1, ?2)",
+                params![actor, device],
+            )
+            .at(path)?;
+        }
+        tx.commit().at(path)?;
+        if let (Some(seq), Some(seen)) = (seq, self.seen.get_mut().get_mut(id)) {
+            seen.own_seqs.push(seq);
+        }
+        Ok(())
+    }
+
+    /// Every device of the account this device knows, this one first.
+    pub(crate) fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT device_id, certificate, this_device, name, registered_at_ms, listed
+                   FROM devices
+                  ORDER BY this_device DESC, coalesce(registered_at_ms, 0), device_id",
+            )
+            .at(path)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(DeviceRecord {
+                    device_id: row.get(0)?,
+                    certificate: row.get(1)?,
+                    this_device: row.get(2)?,
+                    name: row.get(3)?,
+                    registered_at_ms: row.get(4)?,
+                    listed: row.get(5)?,
+                })
+            })
+            .at(path)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
+    }
+
+    /// Records the relay's list of the account's devices (each already verified against the
+    /// account's identity by the caller), in one transaction: listed devices are added or
+    /// updated, the others are kept but marked as not listed.
+    pub(crate) fn record_listed_devices(
+        &mut self,
+        listed: &[DeviceRecord],
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(path)?;
+        tx.execute("UPDATE devices SET listed = 0", []).at(path)?;
+        for device in listed {
+            upsert_device(&tx, device).at(path)?;
+        }
+        tx.execute(
+            "UPDATE account SET devices_listed_ms = ?1 WHERE id = 1",
+            params![at_ms],
+        )
+        .at(path)?;
+        tx.commit().at(path)
+    }
+
+    /// Which device's bundles first carried each Automerge actor's changes.
+    pub(crate) fn change_authors(&self) -> Result<HashMap<Vec<u8>, String>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT actor_id, device_id FROM change_authors")
+            .at(path)?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .at(path)?;
+        rows.collect::<rusqlite::Result<HashMap<_, _>>>().at(path)
+    }
+
+    /// SQLite's `PRAGMA data_version`: changes when another connection (another `between`
+    /// command) commits to the store, and not for this connection's own commits.
+    pub(crate) fn data_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .pragma_query_value(None, "data_version", |row| row.get(0))
+            .at(&self.path)
+    }
+
     /// Renames a document, in one transaction. Refuses a label another document already has
     /// (compared case-insensitively).
     pub(crate) fn rename_document(&mut self, id: &str, label: &str) -> Result<(), StoreError> {
@@ -898,6 +1392,89 @@ impl Store {
         .at(path)?;
         tx.commit().at(path)
     }
+}
+
+/// Inserts a new synced profile's account, documents, sync state, keys and devices inside
+/// the caller's transaction. The outer result is the database's, the inner one a refusal.
+fn insert_synced(
+    tx: &Transaction<'_>,
+    synced: &NewSyncedProfile,
+) -> rusqlite::Result<Result<(), StoreError>> {
+    let account = &synced.account;
+    let (registration, invite) = registration_columns(&account.registration);
+    tx.execute(
+        "INSERT INTO account (id, relay_url, account_id, identity_keypair, device_keypair,
+                              device_certificate, registration, invite, last_sync_ms,
+                              devices_listed_ms)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            account.relay_url,
+            account.account_id.map(|id| id.to_vec()),
+            account.identity_keypair,
+            account.device_keypair,
+            account.device_certificate,
+            registration,
+            invite,
+            account.last_sync_ms,
+            account.devices_listed_ms,
+        ],
+    )?;
+    for doc in &synced.documents {
+        if let Err(refused) = refuse_taken_label(tx, &doc.label, &doc.id)? {
+            return Ok(Err(refused));
+        }
+        tx.execute(
+            "INSERT INTO documents (id, label, created_at_ms, snapshot, generation)
+             VALUES (?1, ?2, ?3, ?4, 0)",
+            params![doc.id, doc.label, doc.created_at_ms, doc.snapshot],
+        )?;
+        tx.execute(
+            "INSERT INTO sync_documents (document_id, epoch, on_relay, state)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![doc.id, doc.sync.epoch, doc.sync.on_relay, doc.sync.state],
+        )?;
+        for (epoch, key) in &doc.sync.keys {
+            tx.execute(
+                "INSERT INTO epoch_keys (document_id, epoch, key) VALUES (?1, ?2, ?3)",
+                params![doc.id, epoch, key.as_slice()],
+            )?;
+        }
+    }
+    for device in &synced.devices {
+        upsert_device(tx, device)?;
+    }
+    Ok(Ok(()))
+}
+
+/// The `registration` and `invite` columns of a [`Registration`].
+fn registration_columns(registration: &Registration) -> (&'static str, Option<&[u8]>) {
+    match registration {
+        Registration::Invite(invite) => ("invite", Some(invite.as_slice())),
+        Registration::Pairing => ("pairing", None),
+        Registration::Done => ("done", None),
+    }
+}
+
+/// Inserts a device or updates what is known about it (a name is never forgotten).
+fn upsert_device(tx: &Transaction<'_>, device: &DeviceRecord) -> rusqlite::Result<usize> {
+    tx.execute(
+        "INSERT INTO devices (device_id, certificate, this_device, name, registered_at_ms, listed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (device_id) DO UPDATE SET
+             certificate = excluded.certificate,
+             this_device = max(this_device, excluded.this_device),
+             name = coalesce(excluded.name, name),
+             registered_at_ms = coalesce(excluded.registered_at_ms, registered_at_ms),
+             listed = excluded.listed",
+        params![
+            device.device_id,
+            device.certificate,
+            device.this_device,
+            device.name,
+            device.registered_at_ms,
+            device.listed
+        ],
+    )
 }
 
 /// Refuses `label` when a document other than `id` already has it (compared
@@ -1287,5 +1864,236 @@ mod tests {
         }
         let err = Store::open(&path).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    }
+
+    fn synced_profile() -> NewSyncedProfile {
+        NewSyncedProfile {
+            account: AccountRecord {
+                relay_url: "ws://127.0.0.1:9".to_owned(),
+                account_id: None,
+                identity_keypair: vec![1; 33],
+                device_keypair: vec![2; 65],
+                device_certificate: vec![3; 170],
+                registration: Registration::Invite(vec![4; 32]),
+                last_sync_ms: None,
+                devices_listed_ms: None,
+            },
+            documents: vec![NewDocument {
+                id: "doc-1".to_owned(),
+                label: "Sam".to_owned(),
+                created_at_ms: 5,
+                snapshot: b"SNAP".to_vec(),
+                sync: SyncRecord {
+                    document_id: "doc-1".to_owned(),
+                    epoch: 1,
+                    on_relay: false,
+                    state: "{}".to_owned(),
+                    keys: vec![(1, [9; 32])],
+                },
+            }],
+            devices: vec![DeviceRecord {
+                device_id: "aa".repeat(16),
+                certificate: vec![3; 170],
+                this_device: true,
+                name: Some("laptop".to_owned()),
+                registered_at_ms: None,
+                listed: false,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated_and_keeps_its_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        {
+            // A store exactly as the previous release wrote it.
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            conn.execute_batch(SCHEMA_V1).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO profile VALUES (1, 'client', 'Sam', x'0102', 7)",
+                [],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO documents (id, label, created_at_ms, snapshot) VALUES ('doc-1', 'Sam', 5, x'534e4150')",
+                [],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO document_chunks (document_id, data) VALUES ('doc-1', x'6f6e65')",
+                [],
+            )
+            .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(store.profile().unwrap().display_name, "Sam");
+        assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
+        // A profile that never synced has no account and nothing to sync.
+        assert_eq!(store.account().unwrap(), None);
+        assert!(store.sync_documents().unwrap().is_empty());
+        assert!(store.devices().unwrap().is_empty());
+        assert!(store.change_authors().unwrap().is_empty());
+        // It still works as before.
+        store.append_changes("doc-1", b"two").unwrap();
+        assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPonetwo");
+        drop(store);
+        // Opening again does not migrate again.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPonetwo");
+    }
+
+    #[test]
+    fn a_synced_profile_is_created_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        let synced = synced_profile();
+        let mut store = Store::create_synced(&path, &sample_profile(), &synced).unwrap();
+        assert_eq!(store.account().unwrap(), Some(synced.account.clone()));
+        assert_eq!(
+            store.sync_documents().unwrap(),
+            vec![synced.documents[0].sync.clone()]
+        );
+        assert_eq!(store.devices().unwrap(), synced.devices);
+        assert_eq!(store.load_document("doc-1").unwrap(), b"SNAP");
+
+        store.set_registered(Some([5; 16])).unwrap();
+        store.mark_on_relay("doc-1").unwrap();
+        store.set_last_sync(99).unwrap();
+        let account = store.account().unwrap().unwrap();
+        assert_eq!(account.account_id, Some([5; 16]));
+        assert_eq!(account.registration, Registration::Done);
+        assert_eq!(account.last_sync_ms, Some(99));
+        assert!(store.sync_documents().unwrap()[0].on_relay);
+
+        // The relay's list replaces which devices are listed, and never forgets a name.
+        let phone = DeviceRecord {
+            device_id: "bb".repeat(16),
+            certificate: vec![6; 170],
+            this_device: false,
+            name: None,
+            registered_at_ms: Some(20),
+            listed: true,
+        };
+        let mut me = synced.devices[0].clone();
+        me.name = None;
+        me.this_device = false;
+        me.registered_at_ms = Some(10);
+        me.listed = true;
+        store
+            .record_listed_devices(&[me, phone.clone()], 30)
+            .unwrap();
+        let devices = store.devices().unwrap();
+        assert_eq!(devices.len(), 2);
+        assert!(devices[0].this_device && devices[0].listed);
+        assert_eq!(devices[0].name.as_deref(), Some("laptop"));
+        assert_eq!(devices[1], phone);
+        store.record_listed_devices(&[], 31).unwrap();
+        assert!(store.devices().unwrap().iter().all(|d| !d.listed));
+        assert_eq!(
+            store.account().unwrap().unwrap().devices_listed_ms,
+            Some(31)
+        );
+
+        // A label clash refuses the whole profile and leaves nothing behind.
+        let other = dir.path().join("other.sqlite3");
+        let mut clash = synced_profile();
+        let mut second = clash.documents[0].clone();
+        second.id = "doc-2".to_owned();
+        second.label = "SAM".to_owned();
+        clash.documents.push(second);
+        let err = Store::create_synced(&other, &sample_profile(), &clash).unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateLabel { .. }), "{err}");
+        assert!(!other.exists());
+    }
+
+    #[test]
+    fn changes_and_sync_state_are_written_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        let mut store = Store::create_synced(&path, &sample_profile(), &synced_profile()).unwrap();
+        store.load_document("doc-1").unwrap();
+        let authors = vec![(vec![1, 2], "cc".repeat(16))];
+        store
+            .persist_sync(
+                "doc-1",
+                &SyncWrite {
+                    changes: b"one",
+                    state: r#"{"cursor":1}"#,
+                    authors: &authors,
+                },
+            )
+            .unwrap();
+        assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
+        assert_eq!(store.sync_documents().unwrap()[0].state, r#"{"cursor":1}"#);
+        assert_eq!(
+            store.change_authors().unwrap().get(&vec![1, 2]),
+            Some(&"cc".repeat(16))
+        );
+
+        // The state write fails (not JSON) after the chunk was inserted: neither is kept.
+        let err = store
+            .persist_sync(
+                "doc-1",
+                &SyncWrite {
+                    changes: b"two",
+                    state: "not json",
+                    authors: &[(vec![3], "dd".repeat(16))],
+                },
+            )
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Database { .. }), "{err}");
+        assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
+        assert_eq!(store.sync_documents().unwrap()[0].state, r#"{"cursor":1}"#);
+        assert_eq!(store.change_authors().unwrap().len(), 1);
+
+        // A state-only write (an acknowledgement) appends no chunk; the first author of an
+        // actor is kept.
+        store
+            .persist_sync(
+                "doc-1",
+                &SyncWrite {
+                    changes: b"",
+                    state: r#"{"cursor":2}"#,
+                    authors: &[(vec![1, 2], "ee".repeat(16))],
+                },
+            )
+            .unwrap();
+        assert_eq!(store.documents().unwrap()[0].chunks, 1);
+        assert_eq!(
+            store.change_authors().unwrap().get(&vec![1, 2]),
+            Some(&"cc".repeat(16))
+        );
+        // Sync writes count as this handle's own for compaction.
+        assert!(store.compact("doc-1", b"FULL").unwrap());
+        assert_eq!(store.load_document("doc-1").unwrap(), b"FULL");
+        assert!(matches!(
+            store.persist_sync(
+                "nope",
+                &SyncWrite {
+                    changes: b"x",
+                    state: "{}",
+                    authors: &[]
+                }
+            ),
+            Err(StoreError::UnknownDocument { .. })
+        ));
+    }
+
+    #[test]
+    fn data_version_moves_when_another_connection_commits() {
+        let (_dir, path, mut mine) = fresh();
+        mine.add_document("doc-1", "Sam", 5, b"SNAP").unwrap();
+        let before = mine.data_version().unwrap();
+        mine.append_changes("doc-1", b"own").unwrap();
+        assert_eq!(mine.data_version().unwrap(), before);
+        let mut theirs = Store::open(&path).unwrap();
+        theirs.append_changes("doc-1", b"theirs").unwrap();
+        assert_ne!(mine.data_version().unwrap(), before);
     }
 }

@@ -510,3 +510,21 @@ fn a_device_offline_through_compaction_catches_up_from_the_snapshot() {
     assert_eq!(world.devices[0].doc.heads(), world.devices[1].doc.heads());
     assert_eq!(world.devices[1].typed.len(), 1);
 }
+
+#[test]
+fn received_changes_are_not_pushed_back() {
+    let mut world = World::new();
+    for _ in 0..3 {
+        world.edit(0);
+        world.settle_with(&[0]);
+    }
+    let head = world.relay.head;
+    // The phone and the tablet catch up from nothing; they have nothing of their own to push.
+    world.settle();
+    assert_eq!(world.relay.head, head, "a device echoed what it received");
+    // An edit on the phone reaches the others, and nobody echoes it either.
+    world.edit(1);
+    world.settle();
+    assert_eq!(world.relay.head, head + 1);
+    assert_eq!(world.devices[0].doc.heads(), world.devices[2].doc.heads());
+}

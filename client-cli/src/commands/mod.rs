@@ -2,10 +2,11 @@
 
 mod entry;
 mod homework;
+mod relay;
 mod setup;
 mod views;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, DeviceCommand};
 use crate::profile::{Session, Workspace};
 use anyhow::Result;
 use clap::CommandFactory;
@@ -17,7 +18,21 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Session::open(data_dir.as_deref(), &cli.profile)?.workspace(cli.client.as_deref())
     };
     match &cli.command {
-        Command::Init(args) => setup::init(data_dir.as_deref(), &cli.profile, args),
+        Command::Init(args) => match &args.relay {
+            Some(relay) => relay::init(data_dir.as_deref(), &cli.profile, args, relay),
+            None => setup::init(data_dir.as_deref(), &cli.profile, args),
+        },
+        Command::Sync(args) => relay::sync(
+            Session::open(data_dir.as_deref(), &cli.profile)?,
+            args.watch,
+            cli.json,
+        ),
+        Command::Status => {
+            relay::status(&Session::open(data_dir.as_deref(), &cli.profile)?, cli.json)
+        }
+        Command::Device(DeviceCommand::Add) => {
+            relay::device_add(Session::open(data_dir.as_deref(), &cli.profile)?)
+        }
         Command::Client(command) => {
             let session = Session::open(data_dir.as_deref(), &cli.profile)?;
             setup::client(session, command, cli.json)
@@ -25,7 +40,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Doc(command) => setup::doc(open(&cli)?, command),
         Command::Today(args) => views::today(&open(&cli)?, args, cli.json),
         Command::List(args) => views::list(&open(&cli)?, args, cli.json),
-        Command::Show(args) => views::show(&open(&cli)?, &args.id, cli.json),
+        Command::Show(args) => views::show(&mut open(&cli)?, &args.id, cli.json),
         Command::Progress => views::progress(&open(&cli)?, cli.json),
         Command::Export(args) => views::export(&open(&cli)?, args),
         Command::Assignment(command) => homework::assignment(open(&cli)?, command, cli.json),

@@ -17,8 +17,9 @@ pub(crate) fn init(data_dir: Option<&Path>, profile: &str, args: &InitArgs) -> R
         bail!("--name cannot be empty: it is how the other person sees you");
     }
     let role = match args.role {
-        RoleArg::Client => Role::Client,
-        RoleArg::Therapist => Role::Therapist,
+        Some(RoleArg::Client) => Role::Client,
+        Some(RoleArg::Therapist) => Role::Therapist,
+        None => bail!("say whose profile this is with --role client or --role therapist"),
     };
     if role == Role::Therapist && args.document.is_some() {
         bail!("--document is for a client's first device; a therapist adds clients with `between client import FILE`");

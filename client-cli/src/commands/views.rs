@@ -4,6 +4,7 @@
 use super::print_json;
 use crate::cli::{ExportArgs, ExportFormat, ListArgs, TodayArgs};
 use crate::profile::Workspace;
+use crate::provenance::Provenance;
 use crate::render;
 use anyhow::{Context, Result};
 use between_shared::document::resolve_id;
@@ -229,8 +230,9 @@ pub(crate) fn list_comments(ws: &Workspace, open_only: bool, json: bool) -> Resu
 }
 
 /// `between show ID`.
-pub(crate) fn show(ws: &Workspace, id: &str, json: bool) -> Result<()> {
+pub(crate) fn show(ws: &mut Workspace, id: &str, json: bool) -> Result<()> {
     let data = ws.doc.data()?;
+    let prov = Provenance::of(ws.doc.automerge(), &ws.session.store)?;
     let record = find_record(&data, id)?;
     match record {
         RecordRef::Entry(id) => {
@@ -247,21 +249,21 @@ pub(crate) fn show(ws: &Workspace, id: &str, json: bool) -> Result<()> {
                     &serde_json::json!({"id": id, "entry": entry, "template": template, "comments": comments}),
                 );
             }
-            out!("{}", render::entry(&data, &id, entry, &template));
+            out!("{}", render::entry(&data, &id, entry, &template, &prov));
         }
         RecordRef::Assignment(id) => {
             let a = data.assignments.get(&id).context("assignment")?;
             if json {
                 return print_json(&serde_json::json!({"id": id, "assignment": a}));
             }
-            out!("{}", render::assignment(&data, &id, a));
+            out!("{}", render::assignment(&data, &id, a, &prov));
         }
         RecordRef::Goal(id) => {
             let g = data.goals.get(&id).context("goal")?;
             if json {
                 return print_json(&serde_json::json!({"id": id, "goal": g}));
             }
-            out!("{}", render::goal(&data, &id, g));
+            out!("{}", render::goal(&data, &id, g, &prov));
         }
         RecordRef::Comment(id) => {
             let c = data.comments.get(&id).context("comment")?;
@@ -269,9 +271,10 @@ pub(crate) fn show(ws: &Workspace, id: &str, json: bool) -> Result<()> {
                 return print_json(&serde_json::json!({"id": id, "comment": c}));
             }
             outln!(
-                "{} — {}, {} [{}]",
+                "{} — {}{}, {} [{}]",
                 c.text.as_str(),
                 c.author,
+                prov.created_on(id.as_str()),
                 c.created_at,
                 id.short()
             );

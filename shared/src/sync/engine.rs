@@ -352,7 +352,12 @@ impl DocSync {
                         front.request
                     )));
                 }
-                self.state.relay_heads = to_raw(&front.heads_after);
+                // Union, not replace: bundles received while this push was in flight are on
+                // the relay too. Redundant heads are harmless and pruned when the outbox empties.
+                let mut heads: BTreeSet<[u8; 32]> =
+                    self.state.relay_heads.iter().copied().collect();
+                heads.extend(to_raw(&front.heads_after));
+                self.state.relay_heads = heads.into_iter().collect();
                 self.state.acked_seq = self.state.acked_seq.max(seq);
                 if seq > self.state.cursor {
                     self.own_seqs.insert(seq, front.digest);
@@ -412,10 +417,14 @@ impl DocSync {
                 // Our own bundles are already in the document; others' are applied (Automerge
                 // ignores changes it already has, so a replayed bundle does no harm).
                 if opened.author != envelope.me() {
+                    let before = doc.get_heads();
                     match doc.load_incremental(&opened.plaintext) {
-                        Ok(_) => events.push(Event::Applied {
-                            author: opened.author,
-                        }),
+                        Ok(_) => {
+                            self.relay_has(doc, &before);
+                            events.push(Event::Applied {
+                                author: opened.author,
+                            });
+                        }
                         Err(err) => events.push(Event::Skipped {
                             seq,
                             reason: SyncError::BadChanges(err.to_string()).to_string(),
@@ -442,8 +451,10 @@ impl DocSync {
         self.verify_at = None;
         match envelope.open(snapshot) {
             Ok(opened) if opened.kind == BundleKind::Snapshot => {
+                let before = doc.get_heads();
                 match doc.load_incremental(&opened.plaintext) {
                     Ok(_) => {
+                        self.relay_has(doc, &before);
                         events.push(Event::Applied {
                             author: opened.author,
                         });
@@ -468,6 +479,24 @@ impl DocSync {
                 reason: err.to_string(),
             }),
         }
+    }
+
+    /// Records that the changes applied since `before` came from the relay, so they are not
+    /// pushed back to it (their dependencies are on the relay too: authors push in causal order).
+    fn relay_has(&mut self, doc: &mut AutoCommit, before: &[ChangeHash]) {
+        let added = doc.get_changes(before);
+        if added.is_empty() {
+            return;
+        }
+        let mut heads: BTreeSet<ChangeHash> =
+            to_hashes(&self.state.relay_heads).into_iter().collect();
+        for change in &added {
+            for dep in change.deps() {
+                heads.remove(dep);
+            }
+            heads.insert(change.hash());
+        }
+        self.state.relay_heads = to_raw(&heads.into_iter().collect::<Vec<_>>());
     }
 
     /// Moves the cursor over our own acknowledged entries that directly follow it.
@@ -512,6 +541,12 @@ impl DocSync {
         let known = to_hashes(&self.state.relay_heads);
         let changes = doc.get_changes(&known);
         if changes.is_empty() {
+            // Everything is on the relay: the document's heads say so most compactly.
+            let heads = to_raw(&doc.get_heads());
+            if heads != self.state.relay_heads {
+                self.state.relay_heads = heads;
+                events.push(Event::Persist);
+            }
             return Ok(());
         }
         let mut heads: BTreeSet<ChangeHash> = known.into_iter().collect();

@@ -22,8 +22,10 @@
 //!   engine uploads a sealed snapshot covering the log up to its cursor.
 
 mod engine;
+mod envelope;
 
 pub use engine::{
     BundleKind, DocSync, Envelope, Event, FromRelay, Opened, SyncError, SyncState, ToRelay,
     COMPACT_AFTER, MAX_BUNDLE_PLAINTEXT,
 };
+pub use envelope::KeyedEnvelope;

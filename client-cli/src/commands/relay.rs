@@ -1,0 +1,790 @@
+//! Sync with a relay: `init --relay` (an account's first device with an invite, or another
+//! device with a pairing code), `device add`, `sync [--watch]` and `status`.
+//!
+//! Only these talk to the network, and only `init --relay`, `device add` and `sync` need it;
+//! `status` reads the local store. Every network failure says that what is on this device is
+//! safe and what to do next.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use automerge::{AutoCommit, ChangeHash};
+use between_shared::crypto::{
+    DeviceCertificate, DeviceKeypair, EpochKey, IdentityKeypair, InviteSecret, PairingSecret,
+};
+use between_shared::protocol::{
+    limits, ClientMessage, ErrorCode, Mailbox, RequestId, ServerMessage,
+};
+use between_shared::sync::SyncState;
+use between_shared::{Author, HomeworkDoc, Role, Timestamp};
+
+use super::print_json;
+use crate::cli::{InitArgs, RoleArg};
+use crate::clock::Clock;
+use crate::profile::{profile_dir, store_path, Session};
+use crate::store::{
+    AccountRecord, DeviceRecord, NewDocument, NewSyncedProfile, ProfileRecord, Registration, Store,
+    SyncRecord,
+};
+use crate::sync::account::{hex, short_id, AccountKeys, DeviceDirectory};
+use crate::sync::connection::{unix_ms, Auth, Connection, RelayError, RelayUrl, Welcome};
+use crate::sync::driver::{plural, Mode, Summary};
+use crate::sync::pairing::{
+    PairedDevice, PairedDocument, PairingPayload, FROM_EXISTING_DEVICE, PAIRING_FORMAT,
+};
+use crate::sync::{runtime, sync_profile};
+
+/// The first epoch of a new document's keys.
+const FIRST_EPOCH: u32 = 1;
+
+/// A pairing code stays in the relay's mailbox this long (a minute under the relay's maximum,
+/// so a relay whose clock runs a little behind still accepts it).
+const PAIRING_LIFETIME: Duration = Duration::from_secs(limits::MAX_PAIRING_LIFETIME.as_secs() - 60);
+
+/// `between init --relay URL (--invite CODE | --pair CODE)`.
+pub(crate) fn init(
+    data_dir: Option<&Path>,
+    profile: &str,
+    args: &InitArgs,
+    relay: &str,
+) -> Result<()> {
+    if args.role == Some(RoleArg::Therapist) {
+        bail!("syncing a therapist's profile through a relay is not available yet; create it with `between init --role therapist --name NAME` and exchange files with `between doc save`");
+    }
+    let name = args.name.trim();
+    if name.is_empty() {
+        bail!("--name cannot be empty: it is how the other person sees you");
+    }
+    let device_name = args
+        .device_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    let url = RelayUrl::parse(relay)?;
+    let dir = profile_dir(data_dir, profile)?;
+    let path = store_path(&dir);
+    if path.exists() {
+        bail!(
+            "a profile named '{profile}' already exists at {}; choose another with --profile NAME",
+            path.display()
+        );
+    }
+    let made_from = dir.ancestors().take_while(|d| !d.exists()).last();
+    let new = NewProfile {
+        dir: &dir,
+        path: &path,
+        profile,
+        name,
+        device_name,
+        url,
+        made_from,
+    };
+    match (&args.invite, &args.pair) {
+        (Some(code), None) => init_first_device(&new, code),
+        (None, Some(code)) => init_paired_device(&new, code),
+        _ => bail!("with --relay, give either --invite CODE (this account's first device) or --pair CODE (another device of your account)"),
+    }
+}
+
+/// What every relay `init` needs to know.
+struct NewProfile<'a> {
+    dir: &'a Path,
+    path: &'a Path,
+    profile: &'a str,
+    name: &'a str,
+    device_name: Option<String>,
+    url: RelayUrl,
+    /// The outermost folder of `dir` that did not exist before this command.
+    made_from: Option<&'a Path>,
+}
+
+impl NewProfile<'_> {
+    /// Removes a profile this command created and must not leave behind: the store, and the
+    /// folders this command made (only if nothing else is in them).
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut file = self.path.as_os_str().to_owned();
+            file.push(suffix);
+            let _ = std::fs::remove_file(std::path::PathBuf::from(file));
+        }
+        self.remove_folders();
+    }
+
+    fn remove_folders(&self) {
+        let mut folder = Some(self.dir);
+        while let Some(dir) = folder {
+            if std::fs::remove_dir(dir).is_err() || Some(dir) == self.made_from {
+                break;
+            }
+            folder = dir.parent();
+        }
+    }
+}
+
+fn sync_state_json() -> Result<String> {
+    Ok(serde_json::to_string(&SyncState::default())?)
+}
+
+/// `init --relay URL --invite CODE`: a new identity, this device, the document and its first
+/// epoch key; registers with the invite, creates the document's log and pushes it.
+fn init_first_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
+    let invite = InviteSecret::from_code(code)
+        .map_err(|err| anyhow!("{err}; check the invite code you were given"))?;
+    let clock = Clock::from_env()?;
+    let now = clock.now();
+    let mut rng = rand::rng();
+    let identity = IdentityKeypair::generate(&mut rng);
+    let device = DeviceKeypair::generate(&mut rng);
+    let certificate = identity.certify(&device.public(), Role::Client, Timestamp(unix_ms()));
+    // The device's Automerge actor is its device id, so every change names its device.
+    let actor = device.device_id().0.to_vec();
+    let me = Author::new(Role::Client, new.name);
+    let mut doc = HomeworkDoc::create(&actor, new.name, &me, now)?;
+    let meta = doc.data()?.meta;
+    let key = EpochKey::generate(&mut rng);
+    let account = AccountRecord {
+        relay_url: new.url.display.clone(),
+        account_id: None,
+        identity_keypair: identity.to_bytes().to_vec(),
+        device_keypair: device.to_bytes().to_vec(),
+        device_certificate: certificate.to_bytes().to_vec(),
+        registration: Registration::Invite(invite.as_bytes().to_vec()),
+        last_sync_ms: None,
+        devices_listed_ms: None,
+    };
+    let synced = NewSyncedProfile {
+        account: account.clone(),
+        documents: vec![NewDocument {
+            id: meta.document_id.as_str().to_owned(),
+            label: meta.client_name.clone(),
+            created_at_ms: now.0,
+            snapshot: doc.save(),
+            sync: SyncRecord {
+                document_id: meta.document_id.as_str().to_owned(),
+                epoch: FIRST_EPOCH,
+                on_relay: false,
+                state: sync_state_json()?,
+                keys: vec![(FIRST_EPOCH, *key.as_bytes())],
+            },
+        }],
+        devices: vec![this_device(&certificate, new.device_name.clone())],
+    };
+    create_profile(new, &actor, now, &synced)?;
+    let mut keys = AccountKeys::from_record(&account)?;
+
+    let rt = runtime()?;
+    let conn = match rt.block_on(Connection::open(&new.url)) {
+        Ok(conn) => conn,
+        Err(err) => {
+            new.remove();
+            return Err(not_created(&err, &new.url));
+        }
+    };
+    let registered = rt.block_on(async {
+        let mut conn = conn;
+        let welcome = conn
+            .authenticate(Auth::Register {
+                invite: &invite,
+                identity: identity.public(),
+                certificate: &certificate,
+                device: &device,
+            })
+            .await?;
+        Ok::<_, RelayError>((conn, welcome))
+    });
+    let (conn, welcome) = match registered {
+        Ok(done) => done,
+        Err(err @ RelayError::Refused { .. }) => {
+            new.remove();
+            return Err(not_created(&err, &new.url));
+        }
+        Err(err) => {
+            return Err(anyhow!(
+                "the profile '{}' was created, but registering with the relay at {} did not finish: {err}. Run `between sync` to finish registering; your homework is safe on this device",
+                new.profile,
+                new.url.display
+            ))
+        }
+    };
+    mark_registered(new.path, &welcome)?;
+    keys.registration = Registration::Done;
+    keys.account_id = Some(welcome.account.0);
+
+    outln!(
+        "Created the client profile '{}' for {} at {}.",
+        new.profile,
+        new.name,
+        new.dir.display()
+    );
+    outln!(
+        "Registered with the relay at {}: account {}, this device {}.",
+        new.url.display,
+        short_id(&welcome.account.to_string()),
+        short_id(&device.device_id().to_string())
+    );
+    outln!(
+        "Your identity fingerprint (compare it when asked): {}",
+        identity.public().fingerprint()
+    );
+    let (summary, directory) = sync_profile(new.path, &keys, Mode::Once, Some((rt, conn)))
+        .context("the profile was created and registered, but its first sync did not finish; run `between sync`")?;
+    outln!("Synced: {}.", summary.describe(&directory));
+    outln!("Next: `between device add` pairs your phone or another computer; `between today` shows what is due.");
+    Ok(())
+}
+
+/// The error for an `init` that left nothing behind.
+fn not_created(err: &RelayError, url: &RelayUrl) -> anyhow::Error {
+    let hint = match err {
+        RelayError::Refused {
+            code: ErrorCode::InviteInvalid,
+            ..
+        } => "check the code, or ask for a new invite".to_owned(),
+        RelayError::Unreachable { .. } | RelayError::Timeout { .. } => format!(
+            "check the address {} and the network, then try again",
+            url.display
+        ),
+        _ => "try again, or ask whoever runs the relay".to_owned(),
+    };
+    anyhow!("{err}; {hint}. Nothing was created on this device")
+}
+
+/// The store record of this device.
+fn this_device(certificate: &DeviceCertificate, name: Option<String>) -> DeviceRecord {
+    DeviceRecord {
+        device_id: certificate.device_id().to_string(),
+        certificate: certificate.to_bytes().to_vec(),
+        this_device: true,
+        name,
+        registered_at_ms: None,
+        listed: false,
+    }
+}
+
+/// Writes the new profile (its folder, then the store, atomically).
+fn create_profile(
+    new: &NewProfile<'_>,
+    actor: &[u8],
+    now: Timestamp,
+    synced: &NewSyncedProfile,
+) -> Result<()> {
+    std::fs::create_dir_all(new.dir)
+        .with_context(|| format!("could not create the profile folder {}", new.dir.display()))?;
+    let store = Store::create_synced(
+        new.path,
+        &ProfileRecord {
+            role: Role::Client.as_str().to_owned(),
+            display_name: new.name.to_owned(),
+            actor_id: actor.to_vec(),
+            created_at_ms: now.0,
+        },
+        synced,
+    );
+    if let Err(err) = store {
+        new.remove_folders();
+        return Err(err.into());
+    }
+    Ok(())
+}
+
+/// Records the relay's welcome in the store (outside the async runtime).
+fn mark_registered(path: &Path, welcome: &Welcome) -> Result<()> {
+    let mut store = Store::open(path)?;
+    store.set_registered(Some(welcome.account.0))?;
+    Ok(())
+}
+
+/// `init --relay URL --pair CODE`: takes the sealed payload another device of the account left
+/// at the relay, certifies a new device with the account's identity, registers it and syncs
+/// every document from nothing.
+fn init_paired_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
+    let secret = PairingSecret::from_code(code)
+        .map_err(|err| anyhow!("{err}; check the code shown by `between device add`"))?;
+    let rt = runtime()?;
+    let taken = rt.block_on(async {
+        let mut conn = Connection::open(&new.url).await?;
+        let reply = conn
+            .request(
+                &ClientMessage::TakePairing {
+                    request: RequestId(1),
+                    mailbox: Mailbox(secret.mailbox()),
+                },
+                "the pairing",
+            )
+            .await?;
+        Ok::<_, RelayError>((conn, reply))
+    });
+    let (conn, reply) = taken.map_err(|err| not_created(&err, &new.url))?;
+    let sealed = match reply {
+        ServerMessage::Pairing { payload, .. } => payload,
+        ServerMessage::Error {
+            code: ErrorCode::PairingNotFound,
+            ..
+        } => bail!(
+            "the relay at {} has no pairing waiting for that code: it is mistyped, was already used, or has expired (codes last 24 hours). Make a new one with `between device add` on your other device. Nothing was created on this device",
+            new.url.display
+        ),
+        ServerMessage::Error { code, message, .. } => bail!(
+            "the relay refused the pairing: {message} ({code}). Nothing was created on this device"
+        ),
+        other => bail!(
+            "the relay answered the pairing with {}; nothing was created on this device",
+            other.name()
+        ),
+    };
+    let payload = PairingPayload::open(&secret, &sealed)?;
+    let identity = IdentityKeypair::from_bytes(&payload.identity_keypair)
+        .map_err(|err| anyhow!("the pairing message holds a damaged identity key ({err}); make a new code with `between device add`"))?;
+    if let Ok(payload_url) = RelayUrl::parse(&payload.relay_url) {
+        if payload_url != new.url {
+            crate::sync::driver::warn(&format!(
+                "the code was made on a device that syncs through {}; this device will use {} as you asked",
+                payload_url.display, new.url.display
+            ));
+        }
+    }
+
+    let clock = Clock::from_env()?;
+    let now = clock.now();
+    let mut rng = rand::rng();
+    let device = DeviceKeypair::generate(&mut rng);
+    let certificate = identity.certify(&device.public(), Role::Client, Timestamp(unix_ms()));
+    let actor = device.device_id().0.to_vec();
+
+    let mut devices = vec![this_device(&certificate, new.device_name.clone())];
+    for paired in &payload.devices {
+        match DeviceCertificate::from_bytes(&paired.certificate)
+            .and_then(|c| c.verify_owner(&identity.public()).map(|()| c))
+        {
+            Ok(cert) => devices.push(DeviceRecord {
+                device_id: cert.device_id().to_string(),
+                certificate: paired.certificate.clone(),
+                this_device: false,
+                name: paired.name.clone(),
+                registered_at_ms: None,
+                listed: false,
+            }),
+            Err(err) => crate::sync::driver::warn(&format!(
+                "ignored a device in the pairing message: {err}"
+            )),
+        }
+    }
+    let empty = AutoCommit::new().save();
+    let mut documents = Vec::new();
+    for doc in &payload.documents {
+        check_paired_document(doc)?;
+        documents.push(NewDocument {
+            id: doc.id.clone(),
+            label: doc.label.clone(),
+            created_at_ms: now.0,
+            snapshot: empty.clone(),
+            sync: SyncRecord {
+                document_id: doc.id.clone(),
+                epoch: doc.epoch,
+                on_relay: true,
+                state: sync_state_json()?,
+                keys: doc.keys.clone(),
+            },
+        });
+    }
+    let account = AccountRecord {
+        relay_url: new.url.display.clone(),
+        account_id: Some(payload.account_id),
+        identity_keypair: payload.identity_keypair.clone(),
+        device_keypair: device.to_bytes().to_vec(),
+        device_certificate: certificate.to_bytes().to_vec(),
+        registration: Registration::Pairing,
+        last_sync_ms: None,
+        devices_listed_ms: None,
+    };
+    let synced = NewSyncedProfile {
+        account: account.clone(),
+        documents,
+        devices,
+    };
+    // The mailbox is taken now: keep what it held, so an interrupted registration can finish
+    // with `between sync` instead of needing a new code.
+    create_profile(new, &actor, now, &synced)?;
+    let mut keys = AccountKeys::from_record(&account)?;
+
+    let registered = rt.block_on(async {
+        let mut conn = conn;
+        let auth = || Auth::RegisterDevice {
+            certificate: &certificate,
+            device: &device,
+        };
+        match conn.authenticate(auth()).await {
+            Ok(welcome) => Ok((conn, welcome)),
+            Err(RelayError::Refused { code, message }) => {
+                Err(RelayError::Refused { code, message })
+            }
+            // The connection may have timed out while the profile was written: once more.
+            Err(_) => {
+                let mut conn = Connection::open(&new.url).await?;
+                let welcome = conn.authenticate(auth()).await?;
+                Ok((conn, welcome))
+            }
+        }
+    });
+    let (conn, welcome) = match registered {
+        Ok(done) => done,
+        Err(err @ RelayError::Refused { .. }) => {
+            new.remove();
+            bail!("the relay did not accept this device: {err}. Nothing was kept on this device; make a new code with `between device add` on your other device and try again");
+        }
+        Err(err) => bail!(
+            "this device is set up as profile '{}', but registering it with the relay at {} did not finish: {err}. Run `between sync` to finish (no new code is needed)",
+            new.profile,
+            new.url.display
+        ),
+    };
+    if welcome.account.0 != payload.account_id {
+        crate::sync::driver::warn(&format!(
+            "the relay put this device in account {}, but the pairing came from account {}",
+            welcome.account,
+            hex(&payload.account_id)
+        ));
+    }
+    mark_registered(new.path, &welcome)?;
+    keys.registration = Registration::Done;
+    keys.account_id = Some(welcome.account.0);
+
+    outln!(
+        "Paired this device with {}'s account on {} (this device is {}).",
+        payload.display_name,
+        new.url.display,
+        short_id(&device.device_id().to_string())
+    );
+    let (summary, directory) = sync_profile(new.path, &keys, Mode::Once, Some((rt, conn)))
+        .context(
+            "the device was paired, but fetching the homework did not finish; run `between sync`",
+        )?;
+    outln!("Synced: {}.", summary.describe(&directory));
+    let store = Store::open(new.path)?;
+    for doc in store.documents()? {
+        let bytes = store.load_document(&doc.id)?;
+        if HomeworkDoc::load(&bytes, &actor).is_err() {
+            outln!(
+                "{}'s homework has not arrived yet (has the other device run `between sync`?); run `between sync` again later.",
+                doc.label
+            );
+        }
+    }
+    outln!(
+        "Profile '{}' for {} is ready at {}. `between today` shows what is due.",
+        new.profile,
+        new.name,
+        new.dir.display()
+    );
+    Ok(())
+}
+
+/// Checks a document from a pairing message before anything is written.
+fn check_paired_document(doc: &PairedDocument) -> Result<()> {
+    uuid::Uuid::parse_str(&doc.id)
+        .map_err(|_| anyhow!("the pairing message names a document with a bad id; make a new code with `between device add`"))?;
+    if !doc.keys.iter().any(|(epoch, _)| *epoch == doc.epoch) {
+        bail!("the pairing message lacks the current key of {}'s homework; make a new code with `between device add`", doc.label);
+    }
+    Ok(())
+}
+
+/// Loads the account of a profile that syncs, refusing one that does not.
+fn synced_account(session: &Session) -> Result<AccountKeys> {
+    let record = session.store.account()?.ok_or_else(|| {
+        anyhow!("this profile does not sync with a relay (it was made with `between init` without --relay); it works offline and moves homework with `between doc save` / `between doc merge`")
+    })?;
+    Ok(AccountKeys::from_record(&record)?)
+}
+
+/// `between device add`: leaves a sealed pairing payload at the relay and prints its code.
+pub(crate) fn device_add(session: Session) -> Result<()> {
+    let keys = synced_account(&session)?;
+    let Some(account_id) = keys
+        .account_id
+        .filter(|_| keys.registration == Registration::Done)
+    else {
+        bail!("this device is not registered with its relay yet; run `between sync` first");
+    };
+    let labels: std::collections::HashMap<String, String> = session
+        .store
+        .documents()?
+        .into_iter()
+        .map(|d| (d.id, d.label))
+        .collect();
+    let mut documents = Vec::new();
+    for record in session.store.sync_documents()? {
+        if !record.on_relay {
+            bail!("the relay does not hold this profile's homework yet; run `between sync` first, then `between device add`");
+        }
+        documents.push(PairedDocument {
+            label: labels
+                .get(&record.document_id)
+                .cloned()
+                .unwrap_or_else(|| record.document_id.clone()),
+            id: record.document_id,
+            epoch: record.epoch,
+            keys: record.keys,
+        });
+    }
+    let devices = session
+        .store
+        .devices()?
+        .into_iter()
+        .map(|d| PairedDevice {
+            certificate: d.certificate,
+            name: d.name,
+            sender: d.this_device,
+        })
+        .collect();
+    let payload = PairingPayload {
+        format: PAIRING_FORMAT,
+        from: FROM_EXISTING_DEVICE.to_owned(),
+        relay_url: keys.relay.display.clone(),
+        account_id,
+        identity_keypair: keys.identity.to_bytes().to_vec(),
+        display_name: session.me.name.clone(),
+        devices,
+        documents,
+    };
+    let mut rng = rand::rng();
+    let secret = PairingSecret::generate(&mut rng);
+    let sealed = payload.seal(&secret, &mut rng)?;
+    let expires_at_ms =
+        unix_ms().saturating_add(i64::try_from(PAIRING_LIFETIME.as_millis()).unwrap_or(i64::MAX));
+    let relay = keys.relay.display.clone();
+    let rt = runtime()?;
+    let reply = rt.block_on(async {
+        let mut conn = Connection::open(&keys.relay).await?;
+        conn.authenticate(Auth::SignIn {
+            device: &keys.device,
+        })
+        .await?;
+        let reply = conn
+            .request(
+                &ClientMessage::PutPairing {
+                    request: RequestId(1),
+                    mailbox: Mailbox(secret.mailbox()),
+                    payload: sealed,
+                    expires_at_ms,
+                },
+                "the pairing to be stored",
+            )
+            .await?;
+        conn.close().await;
+        Ok::<_, RelayError>(reply)
+    });
+    match reply {
+        Ok(ServerMessage::Done { .. }) => {}
+        Ok(ServerMessage::Error { code, message, .. }) => bail!(
+            "the relay refused to keep the pairing: {message} ({code}); try again in a moment"
+        ),
+        Ok(other) => bail!("the relay answered the pairing with {}", other.name()),
+        Err(err) => {
+            bail!("{err}; no pairing code was made. Try again when the relay can be reached")
+        }
+    }
+    let expires = chrono::DateTime::from_timestamp_millis(expires_at_ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default();
+    outln!("Pairing code: {}", secret.to_code());
+    outln!();
+    outln!("On the new device, run:");
+    outln!(
+        "  between init --relay {relay} --pair {} --name \"{}\"",
+        secret.to_code(),
+        session.me.name
+    );
+    outln!();
+    outln!("The code works once, until {expires}; this device does not need to be online then.");
+    outln!("Keep it private: whoever has it can read your homework.");
+    Ok(())
+}
+
+/// `between sync [--watch]`.
+pub(crate) fn sync(session: Session, watch: bool, json: bool) -> Result<()> {
+    let keys = synced_account(&session)?;
+    let path = session.store.path().to_path_buf();
+    drop(session);
+    let mode = if watch { Mode::Watch } else { Mode::Once };
+    let (summary, directory) = sync_profile(&path, &keys, mode, None)?;
+    if json {
+        return print_json(&summary_json(&summary, &keys));
+    }
+    outln!(
+        "Synced with {}: {}.",
+        keys.relay.display,
+        summary.describe(&directory)
+    );
+    report_leftovers(&summary)
+}
+
+fn summary_json(summary: &Summary, keys: &AccountKeys) -> serde_json::Value {
+    serde_json::json!({
+        "relay": keys.relay.display,
+        "sent_changes": summary.pushed_changes,
+        "sent_bundles": summary.pushed_bundles,
+        "received_bundles": summary.received,
+        "skipped_bundles": summary.skipped,
+        "relay_rolled_back": summary.rolled_back,
+        "refused": summary.refused,
+        "failed": summary.failed,
+        "pending_changes": summary.pending_changes,
+    })
+}
+
+fn report_leftovers(summary: &Summary) -> Result<()> {
+    if summary.pending_changes > 0 {
+        outln!(
+            "{} still to send; they are safe on this device and will be sent next time.",
+            plural(summary.pending_changes, "local change")
+        );
+    }
+    if !summary.failed.is_empty() {
+        bail!(
+            "some homework could not be synced: {}",
+            summary.failed.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// The local changes of each synced document that the relay does not hold yet.
+fn pending_changes(store: &Store) -> Result<Vec<(String, usize)>> {
+    let labels: std::collections::HashMap<String, String> = store
+        .documents()?
+        .into_iter()
+        .map(|d| (d.id, d.label))
+        .collect();
+    let mut out = Vec::new();
+    for record in store.sync_documents()? {
+        let label = labels
+            .get(&record.document_id)
+            .cloned()
+            .unwrap_or_else(|| record.document_id.clone());
+        let state: SyncState = serde_json::from_str(&record.state)
+            .with_context(|| format!("the sync state of {label}'s homework is damaged"))?;
+        let bytes = store.load_document(&record.document_id)?;
+        let mut doc = AutoCommit::load(&bytes)
+            .with_context(|| format!("{label}'s homework could not be read"))?;
+        let known: Vec<ChangeHash> = state.relay_heads.iter().map(|h| ChangeHash(*h)).collect();
+        out.push((label, doc.get_changes(&known).len()));
+    }
+    Ok(out)
+}
+
+fn when(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| "never".to_owned())
+}
+
+/// `between status`: the relay, registration, last sync, pending changes and devices — from
+/// the local store only.
+pub(crate) fn status(session: &Session, json: bool) -> Result<()> {
+    let Some(record) = session.store.account()? else {
+        if json {
+            return print_json(&serde_json::json!({ "syncs": false }));
+        }
+        outln!("This profile does not sync with a relay; it works offline. Move homework with `between doc save` / `between doc merge`.");
+        return Ok(());
+    };
+    let keys = AccountKeys::from_record(&record)?;
+    let pending = pending_changes(&session.store)?;
+    let devices = session.store.devices()?;
+    let directory = DeviceDirectory::new(&devices);
+    let me = keys.device.device_id().to_string();
+    let registered = record.registration == Registration::Done;
+    if json {
+        let devices: Vec<_> = devices
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "device": d.device_id,
+                    "name": d.name,
+                    "role": DeviceCertificate::from_bytes(&d.certificate).ok().map(|c| c.role),
+                    "this_device": d.this_device,
+                    "listed_by_relay": d.listed,
+                    "registered_at_ms": d.registered_at_ms,
+                })
+            })
+            .collect();
+        let pending: Vec<_> = pending
+            .iter()
+            .map(|(label, n)| serde_json::json!({ "document": label, "pending_changes": n }))
+            .collect();
+        return print_json(&serde_json::json!({
+            "syncs": true,
+            "relay": keys.relay.display,
+            "registered": registered,
+            "account": record.account_id.map(|a| hex(&a)),
+            "device": me,
+            "fingerprint": keys.identity.public().fingerprint(),
+            "last_sync_ms": record.last_sync_ms,
+            "devices_listed_ms": record.devices_listed_ms,
+            "documents": pending,
+            "devices": devices,
+        }));
+    }
+    outln!("Relay:        {}", keys.relay.display);
+    match (registered, record.account_id) {
+        (true, Some(account)) => outln!("Account:      {}", short_id(&hex(&account))),
+        (true, None) => outln!("Account:      registered"),
+        (false, _) => {
+            outln!("Account:      not registered with the relay yet — run `between sync`")
+        }
+    }
+    outln!("This device:  {}", directory.label(&me));
+    outln!(
+        "Fingerprint:  {}",
+        keys.identity.public().short_fingerprint()
+    );
+    outln!("Last sync:    {}", when(record.last_sync_ms));
+    for (label, n) in &pending {
+        if *n == 0 {
+            outln!("Pending:      {label}: nothing waiting to be sent");
+        } else {
+            outln!(
+                "Pending:      {label}: {} waiting to be sent (`between sync`)",
+                plural(*n, "local change")
+            );
+        }
+    }
+    match record.devices_listed_ms {
+        Some(at) => outln!(
+            "Devices of this account (as the relay listed them at {}):",
+            when(Some(at))
+        ),
+        None => outln!("Devices of this account (the relay has not listed them yet):"),
+    }
+    for device in &devices {
+        let mark = if device.device_id == me { "*" } else { " " };
+        let role = DeviceCertificate::from_bytes(&device.certificate)
+            .map(|c| c.role.as_str())
+            .unwrap_or("unknown role");
+        let since = device
+            .registered_at_ms
+            .map(|ms| format!(", registered {}", when(Some(ms))))
+            .unwrap_or_default();
+        let gone = if record.devices_listed_ms.is_some() && !device.listed {
+            " — not in the relay's last list"
+        } else {
+            ""
+        };
+        outln!(
+            "  {mark} {} — {role}{since}{gone}",
+            directory.label(&device.device_id)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,912 @@
+//! The sync driver: runs one [`DocSync`] engine per document against the local store, and
+//! turns the relay's messages into engine input and the engine's [`Event`]s into store writes
+//! and relay messages.
+//!
+//! It is plain synchronous code and owns the [`Store`]: it lives on a thread of its own
+//! ([`Core`](super::worker::Core)) so that SQLite never runs on the async runtime's threads; the WebSocket loop
+//! (`run.rs`) hands it batches of messages and sends what it returns.
+//!
+//! How the engine's events are carried out:
+//! - `Persist` marks the document dirty; dirty documents are written — the document's new
+//!   changes **and** the engine's state, in one SQLite transaction ([`Store::persist_sync`]) —
+//!   before anything the driver returns is sent, and at the end of every batch. So a crash at
+//!   any point loses nothing (an unpersisted bundle is read again, an unacknowledged push is
+//!   sent again) and duplicates nothing visible (Automerge ignores changes it already has).
+//! - `Send` becomes a protocol message with a fresh request id; replies are matched back.
+//! - `Reconnect` ends the batch; the loop drops the connection and connects again.
+//! - `RelayRolledBack` and `Skipped` are warned about clearly; `Applied` is counted per author
+//!   device and recorded as "this Automerge actor's changes came from that device".
+//!
+//! On every connection the driver first asks for the account's device list and checks each
+//! certificate against the account's identity; only verified devices are members whose
+//! bundles open. A bundle from a device it does not know yet is held back, the list is fetched
+//! again, and the held messages are then handed to the engine in their original order.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::path::Path;
+
+use automerge::{ActorId, AutoCommit, ChangeHash};
+use between_shared::crypto::{BundleHeader, DeviceCertificate, DeviceKeypair, EpochKey};
+use between_shared::protocol::{
+    ClientMessage, DeviceInfo, DocId, ErrorCode, RequestId, Seq, ServerMessage,
+};
+use between_shared::sync::{
+    DocSync, Event, FromRelay, KeyedEnvelope, SyncError, SyncState, ToRelay,
+};
+use rand::rngs::StdRng;
+
+use super::account::{AccountError, AccountKeys, DeviceDirectory};
+use super::connection::unix_ms;
+use super::progress::Progress;
+use crate::store::{DeviceRecord, Store, StoreError, SyncWrite};
+
+/// Everything that can stop the driver.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DriverError {
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored account cannot be used.
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    /// The engine refused (the relay broke the protocol, or sealing failed).
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// A stored document or state cannot be read.
+    #[error("the homework document {label} could not be read for sync: {detail}")]
+    Document {
+        /// Its label.
+        label: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The relay refused something fatal.
+    #[error("the relay refused: {message} ({code})")]
+    Refused {
+        /// The code.
+        code: ErrorCode,
+        /// The relay's words.
+        message: String,
+    },
+    /// The relay sent a message that does not belong in the conversation.
+    #[error("the relay broke the protocol: {0}")]
+    Protocol(String),
+    /// The store thread is gone.
+    #[error("the sync worker stopped unexpectedly")]
+    Stopped,
+}
+
+/// How the driver reports: one summary at the end, or a line per change while watching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `between sync` (and the first sync of `init`): catch up, push, stop.
+    Once,
+    /// `between sync --watch`: stay connected.
+    Watch,
+}
+
+/// What happened in a sync run (or, while watching, since the last report).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Summary {
+    /// Changes the relay acknowledged.
+    pub(crate) pushed_changes: usize,
+    /// Bundles the relay acknowledged.
+    pub(crate) pushed_bundles: usize,
+    /// Bundles applied, per author device id.
+    pub(crate) received: BTreeMap<String, usize>,
+    /// Bundles that could not be opened or applied.
+    pub(crate) skipped: usize,
+    /// Pushes the relay refused, with its reasons.
+    pub(crate) refused: Vec<String>,
+    /// Whether the relay was found to serve an older state than it acknowledged.
+    pub(crate) rolled_back: bool,
+    /// Documents that could not be synced, with the reasons.
+    pub(crate) failed: Vec<String>,
+    /// Local changes the relay does not hold yet (at the end).
+    pub(crate) pending_changes: usize,
+}
+
+impl Summary {
+    /// Whether nothing moved.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.pushed_bundles == 0 && self.received.is_empty() && self.skipped == 0
+    }
+
+    fn received_total(&self) -> usize {
+        self.received.values().sum()
+    }
+
+    /// A one-line account of what moved, naming the devices.
+    pub(crate) fn describe(&self, devices: &DeviceDirectory) -> String {
+        let mut parts = Vec::new();
+        if self.pushed_bundles > 0 {
+            parts.push(format!(
+                "sent {} in {}",
+                plural(self.pushed_changes, "change"),
+                plural(self.pushed_bundles, "bundle")
+            ));
+        }
+        if !self.received.is_empty() {
+            let from: Vec<String> = self
+                .received
+                .iter()
+                .map(|(device, n)| format!("{n} from {}", devices.label(device)))
+                .collect();
+            parts.push(format!(
+                "received {} ({})",
+                plural(self.received_total(), "bundle"),
+                from.join(", ")
+            ));
+        }
+        if self.skipped > 0 {
+            parts.push(format!(
+                "skipped {} that could not be opened",
+                plural(self.skipped, "bundle")
+            ));
+        }
+        if parts.is_empty() {
+            "nothing new to send or receive".to_owned()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+/// `n thing` / `n things`.
+pub(crate) fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// What the loop must do after a driver call.
+#[derive(Debug, Default)]
+pub(crate) struct Step {
+    /// Messages to send, in order (everything they depend on is already persisted).
+    pub(crate) send: Vec<ClientMessage>,
+    /// Drop the connection and connect again.
+    pub(crate) reconnect: bool,
+    /// Every document is caught up and nothing is waiting for the relay.
+    pub(crate) settled: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Pending {
+    ListDevices,
+    CreateDocument(usize),
+    Subscribe(usize),
+    Push(usize, u64),
+    Snapshot(usize, u64, u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Disconnected,
+    ListingDevices,
+    Running,
+}
+
+/// One document being synced.
+struct Slot {
+    id: String,
+    label: String,
+    doc_id: DocId,
+    doc: AutoCommit,
+    /// Heads of what the store holds of `doc`.
+    stored_heads: Vec<ChangeHash>,
+    sync: DocSync,
+    envelope: KeyedEnvelope<StdRng>,
+    on_relay: bool,
+    dirty: bool,
+    /// Actors seen in applied bundles, not yet written.
+    authors: Vec<(Vec<u8>, String)>,
+    /// Messages held back until the device list is fetched again.
+    held: VecDeque<FromRelay>,
+    /// Why the relay would not sync this document on this connection.
+    failed: Option<String>,
+}
+
+/// The sync driver (see the module docs).
+pub(crate) struct Driver {
+    store: Store,
+    keys: AccountKeys,
+    me: String,
+    mode: Mode,
+    docs: Vec<Slot>,
+    requests: HashMap<u64, Pending>,
+    next_request: u64,
+    phase: Phase,
+    devices_pending: bool,
+    data_version: i64,
+    directory: DeviceDirectory,
+    known_actors: HashSet<Vec<u8>>,
+    summary: Summary,
+    report: Summary,
+    progress: Progress,
+    was_settled: bool,
+}
+
+impl Driver {
+    /// Opens the store at `path` and loads every synced document with its engine and keys.
+    pub(crate) fn open(path: &Path, mode: Mode) -> Result<Self, DriverError> {
+        let store = Store::open(path)?;
+        let account = store.account()?.ok_or_else(|| {
+            DriverError::Account(AccountError::Damaged(
+                "this profile has no account on a relay".to_owned(),
+            ))
+        })?;
+        let keys = AccountKeys::from_record(&account)?;
+        let me = keys.device.device_id().to_string();
+        let devices = store.devices()?;
+        let identity = keys.identity.public();
+        let members: Vec<DeviceCertificate> = devices
+            .iter()
+            .filter_map(|d| DeviceCertificate::from_bytes(&d.certificate).ok())
+            .filter(|c| c.verify_owner(&identity).is_ok())
+            .collect();
+        let labels: HashMap<String, String> = store
+            .documents()?
+            .into_iter()
+            .map(|d| (d.id, d.label))
+            .collect();
+        let mut docs = Vec::new();
+        for record in store.sync_documents()? {
+            let label = labels
+                .get(&record.document_id)
+                .cloned()
+                .unwrap_or_else(|| record.document_id.clone());
+            let bad = |detail: String| DriverError::Document {
+                label: label.clone(),
+                detail,
+            };
+            let doc_id = uuid::Uuid::parse_str(&record.document_id)
+                .map(|u| DocId(u.into_bytes()))
+                .map_err(|e| bad(format!("its id is not a document id: {e}")))?;
+            let state: SyncState = serde_json::from_str(&record.state)
+                .map_err(|e| bad(format!("its sync state is damaged: {e}")))?;
+            let bytes = store.load_document(&record.document_id)?;
+            let mut doc = AutoCommit::load(&bytes)
+                .map_err(|e| bad(e.to_string()))?
+                .with_actor(ActorId::from(keys.device.device_id().0.as_slice()));
+            let stored_heads = doc.get_heads();
+            let Some((_, current)) = record.keys.iter().find(|(e, _)| *e == record.epoch) else {
+                return Err(bad(format!(
+                    "this device holds no key for its epoch {}",
+                    record.epoch
+                )));
+            };
+            let device = DeviceKeypair::from_bytes(&account.device_keypair)
+                .map_err(|e| bad(e.to_string()))?;
+            let mut envelope = KeyedEnvelope::new(
+                doc_id.0,
+                record.epoch,
+                EpochKey::from_bytes(*current),
+                device,
+                rand::make_rng::<StdRng>(),
+            );
+            for (epoch, key) in &record.keys {
+                envelope.add_epoch_key(*epoch, EpochKey::from_bytes(*key));
+            }
+            for cert in &members {
+                // Verified above; cannot fail.
+                let _ = envelope.add_member(cert, &identity);
+            }
+            docs.push(Slot {
+                id: record.document_id.clone(),
+                label,
+                doc_id,
+                doc,
+                stored_heads,
+                sync: DocSync::new(state),
+                envelope,
+                on_relay: record.on_relay,
+                dirty: false,
+                authors: Vec::new(),
+                held: VecDeque::new(),
+                failed: None,
+            });
+        }
+        let known_actors = store.change_authors()?.into_keys().collect();
+        let data_version = store.data_version()?;
+        Ok(Self {
+            directory: DeviceDirectory::new(&devices),
+            store,
+            keys,
+            me,
+            mode,
+            docs,
+            requests: HashMap::new(),
+            next_request: 1,
+            phase: Phase::Disconnected,
+            devices_pending: false,
+            data_version,
+            known_actors,
+            summary: Summary::default(),
+            report: Summary::default(),
+            progress: Progress::new(mode),
+            was_settled: false,
+        })
+    }
+
+    /// The connection is up and signed in: list the devices first.
+    pub(crate) fn connected(&mut self) -> Step {
+        self.requests.clear();
+        self.next_request = 1;
+        for slot in &mut self.docs {
+            slot.sync.disconnected();
+            slot.held.clear();
+            slot.failed = None;
+        }
+        self.phase = Phase::ListingDevices;
+        self.devices_pending = false;
+        self.was_settled = false;
+        let mut step = Step::default();
+        self.list_devices(&mut step);
+        step
+    }
+
+    /// The connection dropped.
+    pub(crate) fn disconnected(&mut self) -> Result<(), DriverError> {
+        for slot in &mut self.docs {
+            slot.sync.disconnected();
+            slot.held.clear();
+        }
+        self.requests.clear();
+        self.phase = Phase::Disconnected;
+        self.devices_pending = false;
+        self.flush()
+    }
+
+    /// The relay welcomed this device into `account` (after registering or signing in).
+    pub(crate) fn welcomed(&mut self, account: Option<[u8; 16]>) -> Result<(), DriverError> {
+        let stored = self.store.account()?;
+        let unchanged = stored.as_ref().is_some_and(|a| {
+            a.registration == crate::store::Registration::Done
+                && (account.is_none() || a.account_id == account)
+        });
+        if !unchanged {
+            self.store.set_registered(account)?;
+        }
+        Ok(())
+    }
+
+    /// Handles a batch of messages from the relay.
+    pub(crate) fn receive(&mut self, batch: Vec<ServerMessage>) -> Result<Step, DriverError> {
+        let mut step = Step::default();
+        for msg in batch {
+            self.handle(msg, &mut step)?;
+            if step.reconnect {
+                break;
+            }
+        }
+        self.finish(step)
+    }
+
+    /// Checks whether another `between` command changed the store, and if so pushes its
+    /// changes.
+    pub(crate) fn poll_local(&mut self) -> Result<Step, DriverError> {
+        let mut step = Step::default();
+        let version = self.store.data_version()?;
+        if version == self.data_version {
+            return Ok(step);
+        }
+        self.data_version = version;
+        for i in 0..self.docs.len() {
+            let bytes = self.store.load_document(&self.docs[i].id)?;
+            let slot = &mut self.docs[i];
+            let before = slot.doc.get_heads();
+            slot.doc
+                .load_incremental(&bytes)
+                .map_err(|e| DriverError::Document {
+                    label: slot.label.clone(),
+                    detail: e.to_string(),
+                })?;
+            // Everything in memory is now in the store: it was flushed before, and the rest
+            // was just read from it.
+            slot.stored_heads = slot.doc.get_heads();
+            if slot.stored_heads != before && self.phase == Phase::Running {
+                let events = slot.sync.local_change(&mut slot.doc, &mut slot.envelope)?;
+                self.handle_events(i, events, None, &mut step)?;
+            }
+        }
+        self.finish(step)
+    }
+
+    /// What happened in this run so far.
+    pub(crate) fn summary(&mut self) -> Summary {
+        self.progress.finish();
+        let mut summary = self.summary.clone();
+        summary.pending_changes = self.pending_changes();
+        summary
+    }
+
+    /// The devices this device knows.
+    pub(crate) fn directory(&self) -> DeviceDirectory {
+        self.directory.clone()
+    }
+
+    /// Local changes the relay does not hold yet, over all documents.
+    fn pending_changes(&mut self) -> usize {
+        self.docs
+            .iter_mut()
+            .map(|slot| {
+                let known: Vec<ChangeHash> = slot
+                    .sync
+                    .state()
+                    .relay_heads
+                    .iter()
+                    .map(|h| ChangeHash(*h))
+                    .collect();
+                slot.doc.get_changes(&known).len()
+            })
+            .sum()
+    }
+
+    fn next_id(&mut self, pending: Pending) -> RequestId {
+        let id = self.next_request;
+        self.next_request += 1;
+        self.requests.insert(id, pending);
+        RequestId(id)
+    }
+
+    fn list_devices(&mut self, step: &mut Step) {
+        if self.devices_pending {
+            return;
+        }
+        self.devices_pending = true;
+        let request = self.next_id(Pending::ListDevices);
+        step.send.push(ClientMessage::ListDevices { request });
+    }
+
+    fn slot_of(&self, doc: &DocId) -> Option<usize> {
+        self.docs.iter().position(|s| s.doc_id == *doc)
+    }
+
+    fn handle(&mut self, msg: ServerMessage, step: &mut Step) -> Result<(), DriverError> {
+        match msg {
+            ServerMessage::Devices { request, devices } => {
+                self.requests.remove(&request.0);
+                self.devices_listed(&devices)?;
+                self.after_devices(step)?;
+            }
+            ServerMessage::Done { request } => match self.requests.remove(&request.0) {
+                Some(Pending::CreateDocument(i)) => {
+                    self.store.mark_on_relay(&self.docs[i].id)?;
+                    self.docs[i].on_relay = true;
+                    self.start(i, step)?;
+                }
+                Some(Pending::Snapshot(i, request, covers)) => {
+                    self.feed(
+                        i,
+                        FromRelay::Ack {
+                            request,
+                            seq: covers,
+                        },
+                        step,
+                    )?;
+                }
+                _ => {}
+            },
+            ServerMessage::Ack { request, seq, .. } => match self.requests.remove(&request.0) {
+                Some(Pending::Push(i, request)) => {
+                    let before = self.docs[i].sync.state().relay_heads.clone();
+                    self.feed(
+                        i,
+                        FromRelay::Ack {
+                            request,
+                            seq: seq.0,
+                        },
+                        step,
+                    )?;
+                    self.count_pushed(i, &before);
+                }
+                Some(Pending::Snapshot(i, request, _)) => {
+                    self.feed(
+                        i,
+                        FromRelay::Ack {
+                            request,
+                            seq: seq.0,
+                        },
+                        step,
+                    )?;
+                }
+                _ => {
+                    return Err(DriverError::Protocol(format!(
+                        "an acknowledgement for request {request}, which was not a push"
+                    )))
+                }
+            },
+            ServerMessage::Bundle { doc, seq, bundle } => {
+                self.relay_message(&doc, FromRelay::Bundle { seq: seq.0, bundle }, step)?;
+            }
+            ServerMessage::Snapshot {
+                doc,
+                covers,
+                snapshot,
+            } => {
+                self.relay_message(
+                    &doc,
+                    FromRelay::Snapshot {
+                        covers: covers.0,
+                        snapshot,
+                    },
+                    step,
+                )?;
+            }
+            ServerMessage::CaughtUp { request, doc, head } => {
+                self.requests.remove(&request.0);
+                self.relay_message(&doc, FromRelay::CaughtUp { head: head.0 }, step)?;
+            }
+            ServerMessage::Error {
+                request,
+                code,
+                message,
+            } => {
+                let pending = request.and_then(|r| self.requests.remove(&r.0));
+                self.refused(pending, code, &message, step)?;
+                if request.is_none() || code.fatal() {
+                    return Err(DriverError::Refused { code, message });
+                }
+            }
+            ServerMessage::Pong { .. } => {}
+            ServerMessage::Pairing { .. } | ServerMessage::KeyEnvelopes { .. } => {}
+            other @ (ServerMessage::Challenge { .. } | ServerMessage::Welcome { .. }) => {
+                return Err(DriverError::Protocol(format!(
+                    "an unexpected {} in the middle of a connection",
+                    other.name()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A refusal of one request.
+    fn refused(
+        &mut self,
+        pending: Option<Pending>,
+        code: ErrorCode,
+        message: &str,
+        step: &mut Step,
+    ) -> Result<(), DriverError> {
+        let reason = format!("{message} ({code})");
+        match pending {
+            Some(Pending::Push(i, request) | Pending::Snapshot(i, request, _)) => {
+                self.feed(i, FromRelay::Refused { request, reason }, step)?;
+            }
+            Some(Pending::Subscribe(i) | Pending::CreateDocument(i)) => {
+                let slot = &mut self.docs[i];
+                warn(&format!(
+                    "the relay would not sync {}'s homework: {reason}",
+                    slot.label
+                ));
+                self.summary
+                    .failed
+                    .push(format!("{}: {reason}", slot.label));
+                slot.failed = Some(reason);
+            }
+            Some(Pending::ListDevices) => {
+                warn(&format!(
+                    "the relay did not list this account's devices ({reason}); using the devices this device already knows"
+                ));
+                self.devices_pending = false;
+                self.after_devices(step)?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Records the relay's device list, trusting only certificates signed by the account's
+    /// identity.
+    fn devices_listed(&mut self, devices: &[DeviceInfo]) -> Result<(), DriverError> {
+        self.devices_pending = false;
+        let identity = self.keys.identity.public();
+        let mut verified = Vec::new();
+        for info in devices {
+            let cert = match DeviceCertificate::from_bytes(&info.certificate) {
+                Ok(cert) => cert,
+                Err(err) => {
+                    warn(&format!(
+                        "ignored device {} from the relay's list: its certificate is damaged ({err})",
+                        info.device
+                    ));
+                    continue;
+                }
+            };
+            if let Err(err) = cert.verify_owner(&identity) {
+                warn(&format!(
+                    "ignored device {} from the relay's list: {err}",
+                    info.device
+                ));
+                continue;
+            }
+            if cert.device_id().0 != info.device.0 {
+                warn(&format!(
+                    "ignored device {} from the relay's list: its certificate is for another device",
+                    info.device
+                ));
+                continue;
+            }
+            let device_id = cert.device_id().to_string();
+            for slot in &mut self.docs {
+                let _ = slot.envelope.add_member(&cert, &identity);
+            }
+            verified.push(DeviceRecord {
+                this_device: device_id == self.me,
+                device_id,
+                certificate: info.certificate.clone(),
+                name: None,
+                registered_at_ms: Some(info.registered_at_ms),
+                listed: true,
+            });
+        }
+        self.store.record_listed_devices(&verified, unix_ms())?;
+        self.directory = DeviceDirectory::new(&self.store.devices()?);
+        Ok(())
+    }
+
+    /// After a device list (or its refusal): start the documents, then release held messages.
+    fn after_devices(&mut self, step: &mut Step) -> Result<(), DriverError> {
+        if self.phase == Phase::ListingDevices {
+            self.phase = Phase::Running;
+            for i in 0..self.docs.len() {
+                if self.docs[i].on_relay {
+                    self.start(i, step)?;
+                } else {
+                    let doc = self.docs[i].doc_id;
+                    let request = self.next_id(Pending::CreateDocument(i));
+                    step.send
+                        .push(ClientMessage::CreateDocument { request, doc });
+                }
+            }
+        }
+        for i in 0..self.docs.len() {
+            while let Some(msg) = self.docs[i].held.pop_front() {
+                self.feed(i, msg, step)?;
+                if step.reconnect {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, i: usize, step: &mut Step) -> Result<(), DriverError> {
+        let events = self.docs[i].sync.connected();
+        self.handle_events(i, events, None, step)
+    }
+
+    /// A bundle, snapshot or catch-up for a document: hold it while its author is unknown (or
+    /// earlier messages are held), otherwise hand it to the engine.
+    fn relay_message(
+        &mut self,
+        doc: &DocId,
+        msg: FromRelay,
+        step: &mut Step,
+    ) -> Result<(), DriverError> {
+        let Some(i) = self.slot_of(doc) else {
+            warn(&format!(
+                "the relay sent data for document {doc}, which this device does not sync; ignored"
+            ));
+            return Ok(());
+        };
+        let slot = &mut self.docs[i];
+        let sealed = match &msg {
+            FromRelay::Bundle { bundle, .. } => Some(bundle.as_slice()),
+            FromRelay::Snapshot { snapshot, .. } => Some(snapshot.as_slice()),
+            _ => None,
+        };
+        let unknown_author = sealed
+            .and_then(|bytes| BundleHeader::from_bytes(bytes).ok())
+            .is_some_and(|header| !slot.envelope.is_member(&header.author()));
+        if unknown_author || !slot.held.is_empty() {
+            slot.held.push_back(msg);
+            if unknown_author {
+                self.list_devices(step);
+            }
+            return Ok(());
+        }
+        self.feed(i, msg, step)
+    }
+
+    /// Hands one message to a document's engine and carries out its events.
+    fn feed(&mut self, i: usize, msg: FromRelay, step: &mut Step) -> Result<(), DriverError> {
+        let slot = &mut self.docs[i];
+        let applies = matches!(msg, FromRelay::Bundle { .. } | FromRelay::Snapshot { .. });
+        let before = applies.then(|| slot.doc.get_heads());
+        if applies {
+            self.progress.received(1);
+        }
+        let events = slot.sync.receive(&mut slot.doc, &mut slot.envelope, msg)?;
+        self.handle_events(i, events, before.as_deref(), step)
+    }
+
+    fn handle_events(
+        &mut self,
+        i: usize,
+        events: Vec<Event>,
+        before: Option<&[ChangeHash]>,
+        step: &mut Step,
+    ) -> Result<(), DriverError> {
+        for event in events {
+            match event {
+                Event::Persist => self.docs[i].dirty = true,
+                Event::Send(message) => {
+                    let doc = self.docs[i].doc_id;
+                    let msg = match message {
+                        ToRelay::Subscribe { since } => ClientMessage::Subscribe {
+                            request: self.next_id(Pending::Subscribe(i)),
+                            doc,
+                            since: Seq(since),
+                        },
+                        ToRelay::Push { request, bundle } => {
+                            self.progress.queued(1);
+                            ClientMessage::Push {
+                                request: self.next_id(Pending::Push(i, request)),
+                                doc,
+                                bundle,
+                            }
+                        }
+                        ToRelay::PutSnapshot {
+                            request,
+                            covers,
+                            snapshot,
+                        } => ClientMessage::PutSnapshot {
+                            request: self.next_id(Pending::Snapshot(i, request, covers)),
+                            doc,
+                            covers: Seq(covers),
+                            snapshot,
+                        },
+                    };
+                    step.send.push(msg);
+                }
+                Event::Applied { author } => {
+                    *self.summary.received.entry(author.clone()).or_default() += 1;
+                    *self.report.received.entry(author.clone()).or_default() += 1;
+                    if let Some(before) = before {
+                        self.note_authors(i, before, &author);
+                    }
+                }
+                Event::Skipped { seq, reason } => {
+                    self.summary.skipped += 1;
+                    self.report.skipped += 1;
+                    warn(&format!(
+                        "skipped entry {seq} of {}'s log on the relay: {reason}",
+                        self.docs[i].label
+                    ));
+                }
+                Event::RelayRolledBack {
+                    relay_head,
+                    expected,
+                } => {
+                    self.summary.rolled_back = true;
+                    warn(&format!(
+                        "the relay serves an older copy of {}'s homework than it confirmed earlier (its log ends at {relay_head}, this device had seen {expected}). It was probably restored from a backup. This device will send everything it has again, so nothing is lost; tell whoever runs the relay.",
+                        self.docs[i].label
+                    ));
+                }
+                Event::Reconnect => step.reconnect = true,
+                Event::Refused { reason } => {
+                    warn(&format!(
+                        "the relay refused {}'s changes: {reason}; they stay on this device and will be sent next time",
+                        self.docs[i].label
+                    ));
+                    self.summary.refused.push(reason);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records which device's bundle brought the changes of actors not seen before.
+    fn note_authors(&mut self, i: usize, before: &[ChangeHash], author: &str) {
+        let slot = &mut self.docs[i];
+        let mut actors: Vec<Vec<u8>> = slot
+            .doc
+            .get_changes(before)
+            .iter()
+            .map(|change| change.actor_id().to_bytes().to_vec())
+            .collect();
+        actors.sort();
+        actors.dedup();
+        for actor in actors {
+            if self.known_actors.insert(actor.clone()) {
+                slot.authors.push((actor, author.to_owned()));
+            }
+        }
+    }
+
+    fn count_pushed(&mut self, i: usize, before: &[[u8; 32]]) {
+        let slot = &mut self.docs[i];
+        let hashes = |raw: &[[u8; 32]]| raw.iter().map(|h| ChangeHash(*h)).collect::<Vec<_>>();
+        let before = hashes(before);
+        let after = hashes(&slot.sync.state().relay_heads);
+        let changes = slot
+            .doc
+            .get_changes(&before)
+            .len()
+            .saturating_sub(slot.doc.get_changes(&after).len());
+        for summary in [&mut self.summary, &mut self.report] {
+            summary.pushed_bundles += 1;
+            summary.pushed_changes += changes;
+        }
+        self.progress.acked(1);
+    }
+
+    /// Persists, then says whether everything is settled.
+    fn finish(&mut self, mut step: Step) -> Result<Step, DriverError> {
+        self.flush()?;
+        step.settled = !step.reconnect && self.is_settled();
+        if step.settled && (!self.was_settled || !self.report.is_quiet()) {
+            self.store.set_last_sync(unix_ms())?;
+            if self.mode == Mode::Watch && !self.report.is_quiet() {
+                let line = self.report.describe(&self.directory);
+                say(&format!(
+                    "{}: {line}",
+                    chrono::Local::now().format("%H:%M:%S")
+                ));
+            }
+            self.report = Summary::default();
+        }
+        self.was_settled = step.settled;
+        Ok(step)
+    }
+
+    fn is_settled(&self) -> bool {
+        self.phase == Phase::Running
+            && !self.devices_pending
+            && self
+                .docs
+                .iter()
+                .all(|s| s.failed.is_some() || (s.sync.is_settled() && s.held.is_empty()))
+    }
+
+    /// Writes every dirty document: its new changes and its state in one transaction.
+    pub(crate) fn flush(&mut self) -> Result<(), DriverError> {
+        for slot in &mut self.docs {
+            let heads = slot.doc.get_heads();
+            if !slot.dirty && heads == slot.stored_heads && slot.authors.is_empty() {
+                continue;
+            }
+            let changes = if heads == slot.stored_heads {
+                Vec::new()
+            } else {
+                slot.doc.save_after(&slot.stored_heads)
+            };
+            let state =
+                serde_json::to_string(slot.sync.state()).map_err(|e| DriverError::Document {
+                    label: slot.label.clone(),
+                    detail: e.to_string(),
+                })?;
+            self.store.persist_sync(
+                &slot.id,
+                &SyncWrite {
+                    changes: &changes,
+                    state: &state,
+                    authors: &slot.authors,
+                },
+            )?;
+            slot.stored_heads = heads;
+            slot.dirty = false;
+            slot.authors.clear();
+            if self.store.needs_compaction(&slot.id)? {
+                let snapshot = slot.doc.save();
+                self.store.compact(&slot.id, &snapshot)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Prints a warning on standard error, above any progress bar.
+pub(crate) fn warn(text: &str) {
+    let _ = writeln!(std::io::stderr(), "warning: {text}");
+}
+
+/// Prints a line on standard output (watch mode).
+fn say(text: &str) {
+    let _ = writeln!(std::io::stdout(), "{text}");
+}

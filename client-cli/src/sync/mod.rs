@@ -1,0 +1,103 @@
+//! Sync with a relay: the adapter between the sans-IO engine in `between_shared::sync` and the
+//! real world (a WebSocket and the local SQLite store).
+//!
+//! - [`connection`]: dialing, the challenge handshake (sign-in or registration), frames.
+//! - [`driver`]: one engine per document against the store.
+//! - [`worker`]: the driver's own thread, so that SQLite never blocks the async runtime.
+//! - [`progress`]: the progress bar of a large `between sync`.
+//! - [`run`]: the loop of `between sync` and `between sync --watch` (reconnection with
+//!   back-off and jitter, polling the store for other commands' changes).
+//! - [`pairing`]: the sealed payload that lets a new device join without the old one online.
+//! - [`account`]: this device's keys as stored, and labels for the account's devices.
+//!
+//! Only `between sync`, `between device add` and `between init --relay` touch the network;
+//! every other command works on the local store alone (design invariant 6).
+
+pub(crate) mod account;
+pub(crate) mod connection;
+pub(crate) mod driver;
+pub(crate) mod pairing;
+pub(crate) mod progress;
+pub(crate) mod run;
+#[cfg(test)]
+mod tests;
+pub(crate) mod worker;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use account::AccountKeys;
+use connection::{Connection, RelayError};
+use driver::{Mode, Summary};
+use run::SyncFailure;
+use worker::Core;
+
+/// Runs a sync of the profile at `store_path` to completion (or, watching, until Ctrl-C).
+/// Blocks; builds its own single-threaded runtime.
+pub(crate) fn sync_profile(
+    store_path: &Path,
+    keys: &AccountKeys,
+    mode: Mode,
+    first: Option<(tokio::runtime::Runtime, Connection)>,
+) -> Result<(Summary, account::DeviceDirectory)> {
+    let core = Core::start(store_path.to_path_buf(), mode)
+        .context("could not start syncing this profile")?;
+    let (runtime, first) = match first {
+        Some((runtime, conn)) => (runtime, Some(conn)),
+        None => (runtime()?, None),
+    };
+    let result = runtime.block_on(async {
+        let summary = run::run(&core, keys, mode, first).await?;
+        let directory = core.call(|d| d.directory()).await?;
+        Ok::<_, SyncFailure>((summary, directory))
+    });
+    result.map_err(|err| explain(err, &keys.relay.display))
+}
+
+/// A single-threaded runtime for one command.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("could not start the network runtime")
+}
+
+/// Turns a sync failure into the message a person needs: what happened, that nothing local
+/// was lost, and what to do.
+pub(crate) fn explain(err: SyncFailure, relay: &str) -> anyhow::Error {
+    use between_shared::protocol::ErrorCode;
+    let safe = "your changes are safe on this device and will be sent next time";
+    match err {
+        SyncFailure::Relay(RelayError::Unreachable { detail, .. }) => anyhow::anyhow!(
+            "could not reach the relay at {relay}: {detail}; {safe}. Check the network (and that the relay is running), then run `between sync` again"
+        ),
+        SyncFailure::Relay(err @ RelayError::Timeout { .. }) => {
+            anyhow::anyhow!("{err}; {safe}. Try `between sync` again later")
+        }
+        SyncFailure::Relay(RelayError::Refused { code, message }) => {
+            let what = match code {
+                ErrorCode::UnknownDevice => {
+                    "the relay does not know this device; it may have been reset or this profile paired with another relay"
+                }
+                ErrorCode::DeviceRevoked => {
+                    "this device (or its account) was removed from the relay; pair it again from another device with `between device add`"
+                }
+                ErrorCode::InviteInvalid => {
+                    "the relay does not accept this invite: it is unknown, already used or expired; ask for a new one"
+                }
+                ErrorCode::BadSignature | ErrorCode::StaleSignIn => {
+                    "the relay did not accept this device's sign-in"
+                }
+                ErrorCode::RateLimited => "the relay asks to slow down; try again in a minute",
+                ErrorCode::ShuttingDown => "the relay is restarting; try again in a moment",
+                _ => "the relay refused",
+            };
+            anyhow::anyhow!("{what}: {message} ({code}); {safe}")
+        }
+        SyncFailure::Relay(err) => anyhow::anyhow!("{err}; {safe}. Run `between sync` again"),
+        SyncFailure::Driver(err) => anyhow::Error::new(err).context(format!(
+            "sync with {relay} stopped; what is stored on this device is intact"
+        )),
+    }
+}

@@ -1,0 +1,386 @@
+//! The driver against an in-process model of the relay, over real stores in temporary
+//! folders (no sockets): edits travel between two devices of one account, a device the other
+//! has never heard of is looked up before its bundles are opened, and a driver restarted from
+//! its store resumes where it left off.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use automerge::AutoCommit;
+use between_shared::crypto::{DeviceCertificate, DeviceKeypair, EpochKey, IdentityKeypair};
+use between_shared::protocol::{
+    ClientMessage, DeviceId, DeviceInfo, DocId, ErrorCode, Seq, ServerMessage,
+};
+use between_shared::sync::SyncState;
+use between_shared::{Author, HomeworkDoc, Role, Timestamp};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tempfile::TempDir;
+
+use super::driver::{Driver, Mode};
+use crate::store::{
+    AccountRecord, DeviceRecord, NewDocument, NewSyncedProfile, ProfileRecord, Registration, Store,
+    SyncRecord,
+};
+
+/// The relay, reduced to what the driver relies on.
+#[derive(Default)]
+struct Relay {
+    devices: Vec<DeviceInfo>,
+    logs: HashMap<DocId, Vec<Vec<u8>>>,
+    subscribed: Vec<Vec<DocId>>,
+}
+
+impl Relay {
+    /// Handles device `from`'s messages; returns the replies per device.
+    fn handle(&mut self, from: usize, sent: Vec<ClientMessage>) -> Vec<Vec<ServerMessage>> {
+        let mut out = vec![Vec::new(); self.subscribed.len()];
+        for msg in sent {
+            match msg {
+                ClientMessage::ListDevices { request } => out[from].push(ServerMessage::Devices {
+                    request,
+                    devices: self.devices.clone(),
+                }),
+                ClientMessage::CreateDocument { request, doc } => {
+                    self.logs.entry(doc).or_default();
+                    out[from].push(ServerMessage::Done { request });
+                }
+                ClientMessage::Subscribe {
+                    request,
+                    doc,
+                    since,
+                } => {
+                    let Some(log) = self.logs.get(&doc) else {
+                        out[from].push(ServerMessage::Error {
+                            request: Some(request),
+                            code: ErrorCode::UnknownDocument,
+                            message: "no such document".into(),
+                        });
+                        continue;
+                    };
+                    for (i, bundle) in log.iter().enumerate().skip(since.0 as usize) {
+                        out[from].push(ServerMessage::Bundle {
+                            doc,
+                            seq: Seq(i as u64 + 1),
+                            bundle: bundle.clone(),
+                        });
+                    }
+                    out[from].push(ServerMessage::CaughtUp {
+                        request,
+                        doc,
+                        head: Seq(log.len() as u64),
+                    });
+                    self.subscribed[from].push(doc);
+                }
+                ClientMessage::Push {
+                    request,
+                    doc,
+                    bundle,
+                } => {
+                    let log = self.logs.entry(doc).or_default();
+                    log.push(bundle.clone());
+                    let seq = Seq(log.len() as u64);
+                    out[from].push(ServerMessage::Ack { request, doc, seq });
+                    for (other, docs) in self.subscribed.iter().enumerate() {
+                        if other != from && docs.contains(&doc) {
+                            out[other].push(ServerMessage::Bundle {
+                                doc,
+                                seq,
+                                bundle: bundle.clone(),
+                            });
+                        }
+                    }
+                }
+                ClientMessage::PutSnapshot {
+                    request,
+                    doc,
+                    covers,
+                    ..
+                } => out[from].push(ServerMessage::Ack {
+                    request,
+                    doc,
+                    seq: covers,
+                }),
+                ClientMessage::Ping { nonce } => out[from].push(ServerMessage::Pong { nonce }),
+                other => panic!("the model relay does not handle {}", other.name()),
+            }
+        }
+        out
+    }
+}
+
+struct Device {
+    _dir: TempDir,
+    path: PathBuf,
+    actor: Vec<u8>,
+    driver: Option<Driver>,
+}
+
+struct World {
+    relay: Relay,
+    devices: Vec<Device>,
+    doc_id: String,
+}
+
+fn certificate(identity: &IdentityKeypair, device: &DeviceKeypair) -> DeviceCertificate {
+    identity.certify(&device.public(), Role::Client, Timestamp(1))
+}
+
+fn profile_at(
+    path: &Path,
+    identity: &IdentityKeypair,
+    device: &DeviceKeypair,
+    known: &[&DeviceKeypair],
+    doc_id: &str,
+    snapshot: Vec<u8>,
+    on_relay: bool,
+) {
+    let cert = certificate(identity, device);
+    let devices = std::iter::once((device, true))
+        .chain(known.iter().map(|d| (*d, false)))
+        .map(|(d, this_device)| DeviceRecord {
+            device_id: d.device_id().to_string(),
+            certificate: certificate(identity, d).to_bytes().to_vec(),
+            this_device,
+            name: None,
+            registered_at_ms: None,
+            listed: false,
+        })
+        .collect();
+    let synced = NewSyncedProfile {
+        account: AccountRecord {
+            relay_url: "ws://127.0.0.1:9".into(),
+            account_id: Some([1; 16]),
+            identity_keypair: identity.to_bytes().to_vec(),
+            device_keypair: device.to_bytes().to_vec(),
+            device_certificate: cert.to_bytes().to_vec(),
+            registration: Registration::Done,
+            last_sync_ms: None,
+            devices_listed_ms: None,
+        },
+        documents: vec![NewDocument {
+            id: doc_id.to_owned(),
+            label: "Sam".into(),
+            created_at_ms: 1,
+            snapshot,
+            sync: SyncRecord {
+                document_id: doc_id.to_owned(),
+                epoch: 1,
+                on_relay,
+                state: serde_json::to_string(&SyncState::default()).unwrap(),
+                keys: vec![(1, [7; 32])],
+            },
+        }],
+        devices,
+    };
+    Store::create_synced(
+        path,
+        &ProfileRecord {
+            role: "client".into(),
+            display_name: "Sam".into(),
+            actor_id: device.device_id().0.to_vec(),
+            created_at_ms: 1,
+        },
+        &synced,
+    )
+    .unwrap();
+}
+
+impl World {
+    /// A laptop that created the document, and a phone paired from it. When `phone_known` is
+    /// false the laptop has never heard of the phone (it was paired while the laptop slept).
+    fn new(phone_known: bool) -> Self {
+        let mut rng = StdRng::seed_from_u64(3);
+        let identity = IdentityKeypair::generate(&mut rng);
+        let laptop = DeviceKeypair::generate(&mut rng);
+        let phone = DeviceKeypair::generate(&mut rng);
+        let _ = EpochKey::generate(&mut rng);
+        let me = Author::new(Role::Client, "Sam");
+        let mut doc = HomeworkDoc::create(&laptop.device_id().0, "Sam", &me, Timestamp(1)).unwrap();
+        let doc_id = doc.data().unwrap().meta.document_id.as_str().to_owned();
+        let mut devices = Vec::new();
+        for (i, device) in [&laptop, &phone].into_iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("store.sqlite3");
+            let (snapshot, known): (Vec<u8>, Vec<&DeviceKeypair>) = if i == 0 {
+                (doc.save(), if phone_known { vec![&phone] } else { vec![] })
+            } else {
+                (AutoCommit::new().save(), vec![&laptop])
+            };
+            profile_at(&path, &identity, device, &known, &doc_id, snapshot, i == 1);
+            devices.push(Device {
+                _dir: dir,
+                path,
+                actor: device.device_id().0.to_vec(),
+                driver: None,
+            });
+        }
+        let relay = Relay {
+            devices: [&laptop, &phone]
+                .iter()
+                .enumerate()
+                .map(|(i, d)| DeviceInfo {
+                    device: DeviceId(d.device_id().0),
+                    certificate: certificate(&identity, d).to_bytes().to_vec(),
+                    registered_at_ms: i as i64,
+                })
+                .collect(),
+            logs: HashMap::new(),
+            subscribed: vec![Vec::new(), Vec::new()],
+        };
+        Self {
+            relay,
+            devices,
+            doc_id,
+        }
+    }
+
+    /// Opens device `i`'s driver and connects it; runs the network until it is quiet.
+    fn connect(&mut self, i: usize) {
+        let mut driver = Driver::open(&self.devices[i].path, Mode::Once).unwrap();
+        let step = driver.connected();
+        self.devices[i].driver = Some(driver);
+        self.relay.subscribed[i].clear();
+        self.run(i, step.send);
+    }
+
+    /// Drops device `i`'s driver (as if the process ended) without any goodbye.
+    fn disconnect(&mut self, i: usize) {
+        self.devices[i].driver = None;
+        self.relay.subscribed[i].clear();
+    }
+
+    fn run(&mut self, from: usize, sent: Vec<ClientMessage>) {
+        let mut queue = vec![(from, sent)];
+        while let Some((from, sent)) = queue.pop() {
+            let replies = self.relay.handle(from, sent);
+            for (to, batch) in replies.into_iter().enumerate() {
+                if batch.is_empty() {
+                    continue;
+                }
+                if let Some(driver) = self.devices[to].driver.as_mut() {
+                    let step = driver.receive(batch).unwrap();
+                    assert!(!step.reconnect);
+                    if !step.send.is_empty() {
+                        queue.push((to, step.send));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A `between goal create` on device `i`, as another process would do it.
+    fn edit(&mut self, i: usize, title: &str) {
+        let mut store = Store::open(&self.devices[i].path).unwrap();
+        let bytes = store.load_document(&self.doc_id).unwrap();
+        let mut doc = HomeworkDoc::load(&bytes, &self.devices[i].actor).unwrap();
+        let me = Author::new(Role::Client, "Sam");
+        doc.create_goal(&me, Timestamp(2), title, "", &[]).unwrap();
+        store
+            .append_changes(&self.doc_id, &doc.save_incremental())
+            .unwrap();
+        if let Some(driver) = self.devices[i].driver.as_mut() {
+            let step = driver.poll_local().unwrap();
+            self.run(i, step.send);
+        }
+    }
+
+    fn goals(&self, i: usize) -> Vec<String> {
+        let store = Store::open(&self.devices[i].path).unwrap();
+        let bytes = store.load_document(&self.doc_id).unwrap();
+        let doc = HomeworkDoc::load(&bytes, b"reader").unwrap();
+        let mut titles: Vec<_> = doc
+            .data()
+            .unwrap()
+            .goals
+            .values()
+            .map(|g| g.title.clone())
+            .collect();
+        titles.sort();
+        titles
+    }
+
+    fn summary(&mut self, i: usize) -> super::driver::Summary {
+        self.devices[i].driver.as_mut().unwrap().summary()
+    }
+}
+
+#[test]
+fn edits_travel_both_ways_and_survive_restarts() {
+    let mut world = World::new(true);
+    world.connect(0);
+    assert_eq!(world.relay.logs.values().map(Vec::len).sum::<usize>(), 1);
+    world.edit(0, "Sleep better");
+    world.connect(1);
+    assert_eq!(world.goals(1), ["Sleep better"]);
+    world.edit(1, "Walk daily");
+    // The laptop is connected and receives the phone's change live.
+    assert_eq!(world.goals(0), ["Sleep better", "Walk daily"]);
+    let received: BTreeMap<String, usize> = world.summary(0).received;
+    // Only the phone's goal: the phone does not echo back what it received from the laptop.
+    assert_eq!(received.values().sum::<usize>(), 1, "{received:?}");
+
+    // The phone stops; the laptop writes while it is away; the phone resumes from its store.
+    world.disconnect(1);
+    world.edit(0, "Call a friend");
+    world.connect(1);
+    assert_eq!(
+        world.goals(1),
+        ["Call a friend", "Sleep better", "Walk daily"]
+    );
+    assert_eq!(world.summary(1).pending_changes, 0);
+    // Each device recorded the other's changes as coming from the other's device.
+    let store = Store::open(&world.devices[0].path).unwrap();
+    let authors = store.change_authors().unwrap();
+    assert_eq!(
+        authors.get(&world.devices[1].actor).map(String::as_str),
+        Some(super::account::hex(&world.devices[1].actor).as_str())
+    );
+    assert!(store.account().unwrap().unwrap().last_sync_ms.is_some());
+}
+
+#[test]
+fn a_device_paired_while_this_one_slept_is_looked_up_before_its_bundles_open() {
+    let mut world = World::new(false);
+    world.connect(0);
+    world.disconnect(0);
+    world.connect(1);
+    world.edit(1, "From the phone");
+    // The laptop's store does not know the phone; the relay's device list does, and the
+    // laptop checks the phone's certificate against the identity before opening its bundle.
+    world.relay.devices.reverse();
+    world.connect(0);
+    assert_eq!(world.goals(0), ["From the phone"]);
+    let summary = world.summary(0);
+    assert_eq!(summary.skipped, 0);
+    let store = Store::open(&world.devices[0].path).unwrap();
+    assert_eq!(store.devices().unwrap().len(), 2);
+}
+
+#[test]
+fn bundles_from_devices_the_relay_cannot_vouch_for_are_skipped() {
+    let mut world = World::new(false);
+    // The relay lists the phone with a certificate signed by another identity (its own, say).
+    let stranger = IdentityKeypair::generate(&mut StdRng::seed_from_u64(99));
+    let phone = world.relay.devices[1].clone();
+    let forged = DeviceCertificate::from_bytes(&phone.certificate).unwrap();
+    let forged = stranger.certify(&forged.device, Role::Client, Timestamp(1));
+    let honest = std::mem::replace(
+        &mut world.relay.devices[1].certificate,
+        forged.to_bytes().to_vec(),
+    );
+    world.connect(0);
+    world.disconnect(0);
+    world.relay.devices[1].certificate = honest;
+    world.connect(1);
+    world.edit(1, "From the phone");
+    world.relay.devices[1].certificate = forged.to_bytes().to_vec();
+    world.connect(0);
+    assert!(world.goals(0).is_empty());
+    // The phone's bundle (its goal) was not opened.
+    assert_eq!(world.summary(0).skipped, 1);
+    let store = Store::open(&world.devices[0].path).unwrap();
+    assert_eq!(store.devices().unwrap().len(), 1);
+}

@@ -592,23 +592,13 @@ impl Session {
                 .unwrap_or(i64::MAX);
                 let expires_at_ms = expires_at_ms.min(now_ms() + max);
                 let mailbox = StoreMailbox::from_bytes(mailbox.0);
-                match self
+                let result = self
                     .relay
                     .store
                     .try_call(move |s| s.put_pairing(mailbox, &payload, now_ms(), expires_at_ms))
                     .await
-                {
-                    Ok(()) => self.send(&ServerMessage::Done { request }).await,
-                    Err(StoreError::Conflict(conflict)) => {
-                        self.send(&ServerMessage::error(
-                            Some(request),
-                            ErrorCode::Conflict,
-                            conflict.to_string(),
-                        ))
-                        .await
-                    }
-                    Err(err) => Err(err.into()),
-                }
+                    .map(|()| ServerMessage::Done { request });
+                self.answer(request, result).await
             }
             ClientMessage::CreateDocument { request, doc } => {
                 let id = store_doc(doc);
@@ -666,34 +656,20 @@ impl Session {
                 }
                 let id = store_doc(doc);
                 let _order = self.relay.hub.lock(doc).await;
-                match self
+                let result = self
                     .relay
                     .store
                     .try_call(move |s| s.put_snapshot(id, store::Seq(covers.0), &snapshot))
-                    .await
-                {
-                    Ok(()) => {
-                        self.audit(Some(doc), "snapshot").await;
-                        self.send(&ServerMessage::Ack {
-                            request,
-                            doc,
-                            seq: covers,
-                        })
-                        .await
-                    }
-                    Err(
-                        err @ (StoreError::SnapshotBeyondHead { .. }
-                        | StoreError::SnapshotOutdated { .. }),
-                    ) => {
-                        self.send(&ServerMessage::error(
-                            Some(request),
-                            ErrorCode::BadRequest,
-                            err.to_string(),
-                        ))
-                        .await
-                    }
-                    Err(err) => Err(err.into()),
+                    .await;
+                if result.is_ok() {
+                    self.audit(Some(doc), "snapshot").await;
                 }
+                let reply = result.map(|()| ServerMessage::Ack {
+                    request,
+                    doc,
+                    seq: covers,
+                });
+                self.answer(request, reply).await
             }
             ClientMessage::PutKeyEnvelopes {
                 request,
@@ -718,19 +694,9 @@ impl Session {
                         }
                         Ok::<_, StoreError>(())
                     })
-                    .await;
-                match result {
-                    Ok(()) => self.send(&ServerMessage::Done { request }).await,
-                    Err(StoreError::Conflict(conflict)) => {
-                        self.send(&ServerMessage::error(
-                            Some(request),
-                            ErrorCode::Conflict,
-                            conflict.to_string(),
-                        ))
-                        .await
-                    }
-                    Err(err) => Err(err.into()),
-                }
+                    .await
+                    .map(|()| ServerMessage::Done { request });
+                self.answer(request, result).await
             }
             ClientMessage::GetKeyEnvelopes { request, doc } => {
                 if !self.member(request, doc).await? {
@@ -785,6 +751,25 @@ impl Session {
                 "this connection is already signed in",
             )),
         }
+    }
+
+    /// Answers a request: the reply on success; a refusal the device can act on as a
+    /// non-fatal error; anything else (storage failing) ends the connection.
+    async fn answer(
+        &mut self,
+        request: RequestId,
+        result: Result<ServerMessage, StoreError>,
+    ) -> Result<(), Close> {
+        let (code, message) = match result {
+            Ok(reply) => return self.send(&reply).await,
+            Err(StoreError::Conflict(conflict)) => (ErrorCode::Conflict, conflict.to_string()),
+            Err(
+                err @ (StoreError::SnapshotBeyondHead { .. } | StoreError::SnapshotOutdated { .. }),
+            ) => (ErrorCode::BadRequest, err.to_string()),
+            Err(err) => return Err(err.into()),
+        };
+        self.send(&ServerMessage::error(Some(request), code, message))
+            .await
     }
 
     /// Membership without answering or auditing (for idempotent retries).

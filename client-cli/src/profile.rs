@@ -33,6 +33,19 @@ pub(crate) fn profile_dir(data_dir: Option<&Path>, profile: &str) -> Result<Path
     Ok(base.join("profiles").join(profile))
 }
 
+/// The folder and store file for a new profile, refusing a name that is already taken.
+pub(crate) fn vacant_profile(data_dir: Option<&Path>, profile: &str) -> Result<(PathBuf, PathBuf)> {
+    let dir = profile_dir(data_dir, profile)?;
+    let path = store_path(&dir);
+    if path.exists() {
+        bail!(
+            "a profile named '{profile}' already exists at {}; choose another with --profile NAME",
+            path.display()
+        );
+    }
+    Ok((dir, path))
+}
+
 /// The path of the store file of a profile folder.
 pub(crate) fn store_path(dir: &Path) -> PathBuf {
     dir.join(STORE_FILE)

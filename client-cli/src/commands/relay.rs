@@ -22,7 +22,7 @@ use between_shared::{Author, HomeworkDoc, Role, Timestamp};
 use super::print_json;
 use crate::cli::{InitArgs, RoleArg};
 use crate::clock::Clock;
-use crate::profile::{profile_dir, store_path, Session};
+use crate::profile::{vacant_profile, Session};
 use crate::store::{
     AccountRecord, DeviceRecord, NewDocument, NewSyncedProfile, ProfileRecord, Registration, Store,
     SyncRecord,
@@ -63,14 +63,7 @@ pub(crate) fn init(
         .filter(|n| !n.is_empty())
         .map(str::to_owned);
     let url = RelayUrl::parse(relay)?;
-    let dir = profile_dir(data_dir, profile)?;
-    let path = store_path(&dir);
-    if path.exists() {
-        bail!(
-            "a profile named '{profile}' already exists at {}; choose another with --profile NAME",
-            path.display()
-        );
-    }
+    let (dir, path) = vacant_profile(data_dir, profile)?;
     let made_from = dir.ancestors().take_while(|d| !d.exists()).last();
     let new = NewProfile {
         dir: &dir,

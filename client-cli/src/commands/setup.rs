@@ -4,7 +4,7 @@
 use super::print_json;
 use crate::cli::{ClientCommand, DocCommand, InitArgs, RoleArg};
 use crate::clock::Clock;
-use crate::profile::{profile_dir, store_path, Session, Workspace};
+use crate::profile::{vacant_profile, Session, Workspace};
 use crate::store::{ProfileRecord, Store};
 use anyhow::{bail, Context, Result};
 use between_shared::{Author, HomeworkDoc, Role};
@@ -24,14 +24,7 @@ pub(crate) fn init(data_dir: Option<&Path>, profile: &str, args: &InitArgs) -> R
     if role == Role::Therapist && args.document.is_some() {
         bail!("--document is for a client's first device; a therapist adds clients with `between client import FILE`");
     }
-    let dir = profile_dir(data_dir, profile)?;
-    let path = store_path(&dir);
-    if path.exists() {
-        bail!(
-            "a profile named '{profile}' already exists at {}; choose another with --profile NAME",
-            path.display()
-        );
-    }
+    let (dir, path) = vacant_profile(data_dir, profile)?;
     let clock = Clock::from_env()?;
     let me = Author::new(role, name);
     let actor = uuid::Uuid::new_v4().as_bytes().to_vec();

@@ -53,10 +53,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{
-    params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
-    MAIN_DB,
-};
+use between_sqlite_file::{self as sqlite_file, exists, AtPath, Format};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 /// `PRAGMA application_id` of every Between store ("BTWN"), so that an unrelated SQLite file is
 /// never mistaken for one.
@@ -67,7 +65,8 @@ pub(crate) const APPLICATION_ID: i32 = 0x4254_574E;
 const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
-pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+#[cfg(test)]
+const SCHEMA_VERSION: i64 = FORMAT.schema_version();
 
 /// How long a command waits for another process that holds the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,9 +77,6 @@ pub(crate) const COMPACT_AFTER_CHUNKS: u64 = 64;
 /// Appended bytes below this never trigger compaction on their own (a tiny snapshot would
 /// otherwise be rewritten after nearly every edit).
 pub(crate) const COMPACT_MIN_BYTES: u64 = 4096;
-
-/// Smallest possible SQLite database file (one page of the minimum page size).
-const MIN_SQLITE_FILE_LEN: u64 = 512;
 
 /// Version 1: profile, documents (snapshot) and their appended chunks.
 const SCHEMA_V1: &str = "
@@ -444,216 +440,32 @@ pub(crate) struct Store {
     seen: RefCell<HashMap<String, Seen>>,
 }
 
-/// Attaches the store path to a SQLite error.
-trait AtPath<T> {
-    /// Converts the error into a [`StoreError`] about the store at `path`.
-    fn at(self, path: &Path) -> Result<T, StoreError>;
-}
+/// How a local store's file is recognised, set up and migrated. A file system without WAL
+/// support keeps its rollback journal, which is just as durable with `synchronous=FULL`.
+const FORMAT: Format = Format {
+    application_id: APPLICATION_ID,
+    migrations: MIGRATIONS,
+    busy_timeout: BUSY_TIMEOUT,
+    require_wal: false,
+    pragmas: &[],
+    noun: "store",
+};
 
-impl<T> AtPath<T> for rusqlite::Result<T> {
-    fn at(self, path: &Path) -> Result<T, StoreError> {
-        self.map_err(|err| db_error(path, err))
-    }
-}
+// What went wrong with the store file, in the words of this store's messages.
+sqlite_file::impl_from_error!(StoreError, E => {
+    E::NotFound { path, .. } | E::Vanished { path, .. } => StoreError::NotFound { path },
+    E::AlreadyExists { path, .. } => StoreError::AlreadyExists { path },
+    E::ReadOnly { path, .. } => StoreError::ReadOnly { path },
+});
 
-/// Classifies a SQLite error: damage, contention, permissions, or anything else.
-fn db_error(path: &Path, err: rusqlite::Error) -> StoreError {
-    let path = path.to_path_buf();
-    match err.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) => StoreError::Corrupt {
-            path,
-            detail: "the file is not a SQLite database".to_owned(),
-        },
-        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
-            path,
-            detail: format!("SQLite reports: {err}"),
-        },
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { path },
-        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
-        _ => StoreError::Database { path, source: err },
-    }
-}
-
-/// Wraps an I/O error about `path`.
-fn io_error(path: &Path, source: io::Error) -> StoreError {
-    StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// Whether anything (even a dangling symlink) exists at `path`.
-fn exists(path: &Path) -> Result<bool, StoreError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(_) => Ok(true),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(err) => Err(io_error(path, err)),
-    }
-}
-
-/// Appends `suffix` to the file name of `path` (for SQLite's `-wal`, `-shm`, `-journal`).
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-/// Removes a staging database and its side files, ignoring files that do not exist.
-fn remove_staging(tmp: &Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        // Best effort: a leftover staging file is harmless and has a name of its own.
-        let _ = std::fs::remove_file(with_suffix(tmp, suffix));
-    }
-}
-
-/// Sets the per-connection options every store connection uses.
-fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    conn.busy_timeout(BUSY_TIMEOUT).at(path)?;
-    // Returns the resulting mode; a file system without WAL support keeps its rollback journal,
-    // which is just as durable with synchronous=FULL.
-    let _mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .at(path)?;
-    conn.pragma_update(None, "synchronous", "FULL").at(path)?;
-    conn.pragma_update(None, "foreign_keys", "ON").at(path)?;
-    Ok(())
-}
-
-/// Reads `PRAGMA user_version`.
-fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.pragma_query_value(None, "user_version", |row| row.get(0))
-}
-
-/// Brings a schema from version `from` to [`SCHEMA_VERSION`] inside the caller's transaction.
-fn apply_migrations(tx: &Transaction<'_>, from: i64) -> rusqlite::Result<()> {
-    for (version, sql) in (1_i64..).zip(MIGRATIONS.iter()) {
-        if version > from {
-            tx.execute_batch(sql)?;
-        }
-    }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-}
-
-/// Inspects an existing store through a read-only connection, which cannot write to the file
-/// whatever state it is in. Returns its schema version.
-fn inspect(path: &Path) -> Result<i64, StoreError> {
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            return Err(StoreError::NotFound {
-                path: path.to_path_buf(),
-            })
-        }
-        Err(err) => return Err(io_error(path, err)),
-    };
-    if !meta.is_file() {
-        return Err(StoreError::NotAStore {
-            path: path.to_path_buf(),
-            detail: "it is not a regular file".to_owned(),
-        });
-    }
-    // The file's contents are left to SQLite: opening and closing the file directly would
-    // release SQLite's POSIX locks held by other connections of this process.
-    if meta.len() == 0 {
-        return Err(StoreError::Corrupt {
-            path: path.to_path_buf(),
-            detail: "the file is empty".to_owned(),
-        });
-    }
-    if meta.len() < MIN_SQLITE_FILE_LEN {
-        return Err(StoreError::Corrupt {
-            path: path.to_path_buf(),
-            detail: format!(
-                "the file is only {} bytes long, too short for a SQLite database",
-                meta.len()
-            ),
-        });
-    }
-
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .at(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT).at(path)?;
-
-    let application_id: i32 = conn
-        .pragma_query_value(None, "application_id", |row| row.get(0))
-        .at(path)?;
-    if application_id != APPLICATION_ID {
-        let detail = if application_id == 0 {
-            "it is a SQLite database of some other program".to_owned()
-        } else {
-            format!("it is a SQLite database of another program (application id {application_id:#010x})")
-        };
-        return Err(StoreError::NotAStore {
-            path: path.to_path_buf(),
-            detail,
-        });
-    }
-
-    let version = user_version(&conn).at(path)?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::TooNew {
-            path: path.to_path_buf(),
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-
-    let mut problems = Vec::new();
-    conn.pragma_query(None, "quick_check", |row| {
-        let line: String = row.get(0)?;
-        if line != "ok" {
-            problems.push(line);
-        }
-        Ok(())
-    })
-    .at(path)?;
-    if let Some(first) = problems.first() {
-        let more = problems.len() - 1;
-        let detail = if more == 0 {
-            format!("integrity check failed: {first}")
-        } else {
-            format!("integrity check failed: {first} (and {more} more problems)")
-        };
-        return Err(StoreError::Corrupt {
-            path: path.to_path_buf(),
-            detail,
-        });
-    }
-
-    if version < 1 {
-        return Err(StoreError::Corrupt {
-            path: path.to_path_buf(),
-            detail: "its schema version is missing".to_owned(),
-        });
-    }
-    Ok(version)
-}
-
-/// Builds a complete new store at the staging path `tmp` (errors name the final `path`).
-fn build_new_store(
-    tmp: &Path,
+/// Writes the profile (and, for a profile that syncs, everything it starts with) into the new
+/// store's first transaction (errors name the final `path`).
+fn insert_profile(
+    tx: &Transaction<'_>,
     path: &Path,
     profile: &ProfileRecord,
     synced: Option<&NewSyncedProfile>,
 ) -> Result<(), StoreError> {
-    let mut conn = Connection::open_with_flags(
-        tmp,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .at(path)?;
-    configure(&conn, path)?;
-
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .at(path)?;
-    tx.pragma_update(None, "application_id", APPLICATION_ID)
-        .at(path)?;
-    apply_migrations(&tx, 0).at(path)?;
     tx.execute(
         "INSERT INTO profile (id, role, display_name, actor_id, created_at_ms)
          VALUES (1, ?1, ?2, ?3, ?4)",
@@ -666,71 +478,9 @@ fn build_new_store(
     )
     .at(path)?;
     if let Some(synced) = synced {
-        insert_synced(&tx, synced).at(path)??;
+        insert_synced(tx, synced).at(path)??;
     }
-    tx.commit().at(path)?;
-
-    // Move everything from the WAL into the main file, so the one file is complete on its own.
-    let (busy, _, _): (i64, i64, i64) = conn
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })
-        .at(path)?;
-    if busy != 0 {
-        return Err(StoreError::Busy {
-            path: path.to_path_buf(),
-        });
-    }
-    conn.close().map_err(|(_, err)| db_error(path, err))?;
-
-    // Close does not report a failed final checkpoint; make sure nothing was left in the WAL.
-    match std::fs::metadata(with_suffix(tmp, "-wal")) {
-        Ok(meta) if meta.len() > 0 => Err(StoreError::Io {
-            path: path.to_path_buf(),
-            source: io::Error::other("the new store could not be completely written"),
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// Moves the finished staging file `tmp` to `path` without ever replacing an existing file.
-fn publish(tmp: &Path, path: &Path) -> Result<(), StoreError> {
-    match std::fs::hard_link(tmp, path) {
-        Ok(()) => {}
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(StoreError::AlreadyExists {
-                path: path.to_path_buf(),
-            })
-        }
-        // File systems without hard links: check, then rename (which would replace).
-        Err(_) => {
-            if exists(path)? {
-                return Err(StoreError::AlreadyExists {
-                    path: path.to_path_buf(),
-                });
-            }
-            std::fs::rename(tmp, path).map_err(|err| io_error(path, err))?;
-        }
-    }
-    sync_parent_dir(path);
     Ok(())
-}
-
-/// Makes the new directory entry durable (best effort; not every platform supports it).
-fn sync_parent_dir(path: &Path) {
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(handle) = std::fs::File::open(dir) {
-            let _ = handle.sync_all();
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
 }
 
 /// The generation of a document, or `None` if it does not exist.
@@ -777,22 +527,7 @@ impl Store {
                 path: path.to_path_buf(),
             });
         }
-        let Some(name) = path.file_name() else {
-            return Err(io_error(
-                path,
-                io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
-            ));
-        };
-        let tmp = path.with_file_name(format!(
-            ".{}.creating-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        remove_staging(&tmp);
-        let result =
-            build_new_store(&tmp, path, profile, synced).and_then(|()| publish(&tmp, path));
-        remove_staging(&tmp);
-        result?;
+        FORMAT.create(path, |tx| insert_profile(tx, path, profile, synced))?;
         Store::open(path)
     }
 
@@ -800,55 +535,11 @@ impl Store {
     /// untouched, if it is missing, damaged, not a Between store or from a newer Between; an
     /// older store is then migrated in one transaction.
     pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
-        let version = inspect(path)?;
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|err| match err.sqlite_error_code() {
-            Some(ErrorCode::CannotOpen) if !path.exists() => StoreError::NotFound {
-                path: path.to_path_buf(),
-            },
-            _ => db_error(path, err),
-        })?;
-        if conn.is_readonly(MAIN_DB).at(path)? {
-            return Err(StoreError::ReadOnly {
-                path: path.to_path_buf(),
-            });
-        }
-        configure(&conn, path)?;
-        let mut store = Store {
-            conn,
+        Ok(Store {
+            conn: FORMAT.open(path)?,
             path: path.to_path_buf(),
             seen: RefCell::new(HashMap::new()),
-        };
-        if version < SCHEMA_VERSION {
-            store.migrate()?;
-        }
-        Ok(store)
-    }
-
-    /// Applies the missing migrations in one transaction (re-checking the version under the
-    /// write lock, since another process may have migrated meanwhile).
-    fn migrate(&mut self) -> Result<(), StoreError> {
-        let path = &self.path;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .at(path)?;
-        let version = user_version(&tx).at(path)?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                path: path.clone(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        if version < SCHEMA_VERSION {
-            apply_migrations(&tx, version).at(path)?;
-            tx.commit().at(path)?;
-        }
-        Ok(())
+        })
     }
 
     /// The store file.
@@ -907,7 +598,7 @@ impl Store {
                 })
             })
             .at(path)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>().at(path)?)
     }
 
     /// Adds a new document with its first full save, in one transaction. Refuses an id or a
@@ -1171,7 +862,7 @@ impl Store {
             params![account_id.map(|id| id.to_vec())],
         )
         .at(path)?;
-        tx.commit().at(path)
+        Ok(tx.commit().at(path)?)
     }
 
     /// Records when a sync last completed.
@@ -1182,8 +873,8 @@ impl Store {
                 "UPDATE account SET last_sync_ms = ?1 WHERE id = 1",
                 params![at_ms],
             )
-            .at(path)
-            .map(drop)
+            .at(path)?;
+        Ok(())
     }
 
     /// The sync state and keys of every document that syncs.
@@ -1324,7 +1015,7 @@ impl Store {
                 })
             })
             .at(path)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>().at(path)?)
     }
 
     /// Records the relay's list of the account's devices (each already verified against the
@@ -1349,7 +1040,7 @@ impl Store {
             params![at_ms],
         )
         .at(path)?;
-        tx.commit().at(path)
+        Ok(tx.commit().at(path)?)
     }
 
     /// Which device's bundles first carried each Automerge actor's changes.
@@ -1362,15 +1053,16 @@ impl Store {
         let rows = stmt
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
             .at(path)?;
-        rows.collect::<rusqlite::Result<HashMap<_, _>>>().at(path)
+        Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>().at(path)?)
     }
 
     /// SQLite's `PRAGMA data_version`: changes when another connection (another `between`
     /// command) commits to the store, and not for this connection's own commits.
     pub(crate) fn data_version(&self) -> Result<i64, StoreError> {
-        self.conn
+        Ok(self
+            .conn
             .pragma_query_value(None, "data_version", |row| row.get(0))
-            .at(&self.path)
+            .at(&self.path)?)
     }
 
     /// Renames a document, in one transaction. Refuses a label another document already has
@@ -1390,7 +1082,7 @@ impl Store {
             params![id, label],
         )
         .at(path)?;
-        tx.commit().at(path)
+        Ok(tx.commit().at(path)?)
     }
 }
 
@@ -1503,6 +1195,10 @@ fn refuse_taken_label(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use between_sqlite_file::testing::{
+        cut_in_half, file_names, noise, set_user_version, write_foreign_database,
+    };
+    use between_sqlite_file::user_version;
     use tempfile::TempDir;
 
     fn sample_profile() -> ProfileRecord {
@@ -1521,18 +1217,6 @@ mod tests {
         (dir, path, store)
     }
 
-    /// Deterministic pseudo-random bytes (xorshift), so no extra dependency is needed.
-    fn noise(len: usize, mut state: u64) -> Vec<u8> {
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state.to_le_bytes()[0]
-            })
-            .collect()
-    }
-
     #[test]
     fn create_then_open_round_trip() {
         let (dir, path, store) = fresh();
@@ -1542,10 +1226,7 @@ mod tests {
         drop(store);
 
         // No staging file is left behind.
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let names = file_names(dir.path());
         assert!(
             names.iter().all(|name| !name.contains("creating")),
             "{names:?}"
@@ -1649,16 +1330,7 @@ mod tests {
         for application_id in [0_i32, 0x1234_5678] {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("store.sqlite3");
-            {
-                let conn = Connection::open(&path).unwrap();
-                conn.execute_batch(
-                    "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');",
-                )
-                .unwrap();
-                conn.pragma_update(None, "application_id", application_id)
-                    .unwrap();
-                conn.pragma_update(None, "user_version", 1).unwrap();
-            }
+            write_foreign_database(&path, application_id);
             let before = std::fs::read(&path).unwrap();
             let err = Store::open(&path).unwrap_err();
             assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
@@ -1671,11 +1343,7 @@ mod tests {
     fn a_newer_store_asks_for_an_upgrade_and_is_left_untouched() {
         let (_dir, path, store) = fresh();
         drop(store);
-        {
-            let conn = Connection::open(&path).unwrap();
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-                .unwrap();
-        }
+        set_user_version(&path, SCHEMA_VERSION + 1);
         let before = std::fs::read(&path).unwrap();
         let err = Store::open(&path).unwrap_err();
         assert!(
@@ -1697,13 +1365,7 @@ mod tests {
 
         let copy = dir.path().join("copy.sqlite3");
         std::fs::copy(&path, &copy).unwrap();
-        let len = std::fs::metadata(&copy).unwrap().len();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&copy)
-            .unwrap()
-            .set_len(len / 2)
-            .unwrap();
+        cut_in_half(&copy);
         let before = std::fs::read(&copy).unwrap();
         let err = Store::open(&copy).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
@@ -1858,10 +1520,7 @@ mod tests {
     fn a_store_without_schema_version_is_damage() {
         let (_dir, path, store) = fresh();
         drop(store);
-        {
-            let conn = Connection::open(&path).unwrap();
-            conn.pragma_update(None, "user_version", 0).unwrap();
-        }
+        set_user_version(&path, 0);
         let err = Store::open(&path).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     }

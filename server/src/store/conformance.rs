@@ -1020,22 +1020,14 @@ mod sqlite_files {
     use std::process::{Command, Stdio};
     use std::time::Duration;
 
+    use between_sqlite_file::testing::{
+        cut_in_half, file_names, noise, scramble, set_user_version, write_foreign_database,
+    };
+    use between_sqlite_file::with_suffix;
     use rusqlite::Connection;
 
     use super::super::sqlite::{backup_database, APPLICATION_ID, SCHEMA_VERSION};
     use super::*;
-
-    /// Deterministic pseudo-random bytes (xorshift), for damaged files.
-    fn noise(len: usize, mut seed: u64) -> Vec<u8> {
-        (0..len)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed.to_le_bytes()[0]
-            })
-            .collect()
-    }
 
     /// Whether `needle` occurs in `haystack`.
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -1044,9 +1036,7 @@ mod sqlite_files {
 
     /// The `-wal` file of a database.
     fn wal_of(path: &Path) -> PathBuf {
-        let mut name = path.as_os_str().to_owned();
-        name.push("-wal");
-        PathBuf::from(name)
+        with_suffix(path, "-wal")
     }
 
     /// A store holding one document with some bundles, closed again; returns its path.
@@ -1090,10 +1080,7 @@ mod sqlite_files {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("relay.sqlite3");
         drop(SqliteStore::open(&path).unwrap());
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let names = file_names(dir.path());
         assert_eq!(names, ["relay.sqlite3"]);
         // And it opens again as it is.
         SqliteStore::open(&path).unwrap();
@@ -1432,13 +1419,7 @@ mod sqlite_files {
     fn a_truncated_file_is_refused_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = populated(dir.path());
-        let len = std::fs::metadata(&path).unwrap().len();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(len / 2)
-            .unwrap();
+        cut_in_half(&path);
         assert_refused_as_damaged(&path);
     }
 
@@ -1446,10 +1427,8 @@ mod sqlite_files {
     fn a_damaged_schema_page_is_refused_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = populated(dir.path());
-        let mut bytes = std::fs::read(&path).unwrap();
         // Page 1 after the 100-byte header holds the schema b-tree.
-        bytes[100..4096].copy_from_slice(&noise(3996, 42));
-        std::fs::write(&path, &bytes).unwrap();
+        scramble(&path, 100..4096, 42);
         assert_refused_as_damaged(&path);
     }
 
@@ -1458,11 +1437,7 @@ mod sqlite_files {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("relay.sqlite3");
         drop(SqliteStore::open(&path).unwrap());
-        {
-            let conn = Connection::open(&path).unwrap();
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-                .unwrap();
-        }
+        set_user_version(&path, SCHEMA_VERSION + 1);
         let before = std::fs::read(&path).unwrap();
         let err = SqliteStore::open(&path).unwrap_err();
         assert!(
@@ -1478,16 +1453,7 @@ mod sqlite_files {
         let dir = tempfile::tempdir().unwrap();
         for application_id in [0_i32, 0x4254_574E] {
             let path = dir.path().join(format!("other-{application_id}.sqlite3"));
-            {
-                let conn = Connection::open(&path).unwrap();
-                conn.execute_batch(
-                    "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');",
-                )
-                .unwrap();
-                conn.pragma_update(None, "application_id", application_id)
-                    .unwrap();
-                conn.pragma_update(None, "user_version", 1).unwrap();
-            }
+            write_foreign_database(&path, application_id);
             let before = std::fs::read(&path).unwrap();
             let err = SqliteStore::open(&path).unwrap_err();
             assert!(matches!(err, StoreError::NotAStore { .. }), "{err:?}");
@@ -1499,10 +1465,7 @@ mod sqlite_files {
         // Ours, but without a schema version: damaged.
         let path = dir.path().join("relay.sqlite3");
         drop(SqliteStore::open(&path).unwrap());
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", 0)
-            .unwrap();
+        set_user_version(&path, 0);
         let err = SqliteStore::open(&path).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     }
@@ -1554,9 +1517,8 @@ mod sqlite_files {
             SqliteStore::open(&second).unwrap().head(doc).unwrap(),
             Seq(250)
         );
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        let leftovers: Vec<_> = file_names(dir.path())
+            .into_iter()
             .filter(|name| name.starts_with('.'))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");

@@ -32,14 +32,16 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use between_sqlite_file::{
+    self as sqlite_file, build_in_place, check_integrity, checkpoint_truncate, exists, Format,
+    Integrity,
+};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{
-    params, Connection, ErrorCode, OpenFlags, OptionalExtension, ToSql, Transaction,
-    TransactionBehavior, MAIN_DB,
+    params, Connection, OpenFlags, OptionalExtension, ToSql, Transaction, TransactionBehavior,
 };
 
 use super::{
@@ -58,16 +60,13 @@ pub(crate) const APPLICATION_ID: i32 = 0x4254_524C;
 const MIGRATIONS: &[&str] = &[SCHEMA_V1];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
-pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+pub(crate) const SCHEMA_VERSION: i64 = FORMAT.schema_version();
 
 /// How long a write waits for another connection (an admin command) holding the write lock.
 const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The write-ahead log is truncated back to this size after a checkpoint.
 const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
-
-/// Smallest possible SQLite database file (one page of the minimum page size).
-const MIN_SQLITE_FILE_LEN: u64 = 512;
 
 /// Version 1 of the schema.
 const SCHEMA_V1: &str = "
@@ -249,7 +248,55 @@ fn non_negative(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// Attaches the database path to a SQLite error.
+/// How the relay database's file is recognised, set up and migrated. The relay refuses a file
+/// system without WAL support, overwrites deleted content (`secure_delete`) and keeps the
+/// write-ahead log from growing without bound.
+const FORMAT: Format = Format {
+    application_id: APPLICATION_ID,
+    migrations: MIGRATIONS,
+    busy_timeout: DEFAULT_BUSY_TIMEOUT,
+    require_wal: true,
+    pragmas: &[
+        ("secure_delete", 1),
+        ("journal_size_limit", JOURNAL_SIZE_LIMIT),
+    ],
+    noun: "database",
+};
+
+// What went wrong with the database file, in the words of the relay's messages.
+sqlite_file::impl_from_error!(StoreError, E => {
+    E::NotFound { path, source } | E::AlreadyExists { path, source } => {
+        StoreError::Io { path, source }
+    }
+    E::ReadOnly { path, source: None } => StoreError::Io {
+        path,
+        source: io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "the database is read-only; check the permissions of the file and of its folder",
+        ),
+    },
+    E::ReadOnly {
+        path,
+        source: Some(source),
+    }
+    | E::Vanished { path, source } => StoreError::Database { path, source },
+    E::Database { path, source }
+        if matches!(
+            source,
+            rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+                | rusqlite::Error::InvalidColumnType(..)
+        ) =>
+    {
+        StoreError::Corrupt {
+            path,
+            detail: format!("it holds a value this relay cannot read: {source}"),
+        }
+    }
+});
+
+/// Attaches the database path to a SQLite error, as a [`StoreError`] (which the invite and audit
+/// errors wrap, so `?` reaches them too).
 trait AtPath<T> {
     /// Converts the error into a [`StoreError`] about the database at `path`.
     fn at(self, path: &Path) -> Result<T, StoreError>;
@@ -257,288 +304,8 @@ trait AtPath<T> {
 
 impl<T> AtPath<T> for rusqlite::Result<T> {
     fn at(self, path: &Path) -> Result<T, StoreError> {
-        self.map_err(|err| db_error(path, err))
+        sqlite_file::AtPath::at(self, path).map_err(StoreError::from)
     }
-}
-
-/// Classifies a SQLite error: damage, contention, or anything else.
-fn db_error(path: &Path, err: rusqlite::Error) -> StoreError {
-    let path = path.to_path_buf();
-    if let rusqlite::Error::FromSqlConversionFailure(..)
-    | rusqlite::Error::IntegralValueOutOfRange(..)
-    | rusqlite::Error::InvalidColumnType(..) = err
-    {
-        return StoreError::Corrupt {
-            path,
-            detail: format!("it holds a value this relay cannot read: {err}"),
-        };
-    }
-    match err.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) => StoreError::Corrupt {
-            path,
-            detail: "the file is not a SQLite database".to_owned(),
-        },
-        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
-            path,
-            detail: format!("SQLite reports: {err}"),
-        },
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { path },
-        _ => StoreError::Database { path, source: err },
-    }
-}
-
-/// Wraps an I/O error about `path`.
-fn io_error(path: &Path, source: io::Error) -> StoreError {
-    StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// Whether anything (even a dangling symlink) exists at `path`.
-fn exists(path: &Path) -> Result<bool, StoreError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(_) => Ok(true),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(err) => Err(io_error(path, err)),
-    }
-}
-
-/// Appends `suffix` to the file name of `path` (for SQLite's `-wal`, `-shm`, `-journal`).
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-/// A fresh hidden name next to `path` for building a file before moving it into place.
-fn staging_path(path: &Path, purpose: &str) -> Result<PathBuf, StoreError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let Some(name) = path.file_name() else {
-        return Err(io_error(
-            path,
-            io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
-        ));
-    };
-    Ok(path.with_file_name(format!(
-        ".{}.{purpose}-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )))
-}
-
-/// Removes a staging database and its side files, ignoring files that do not exist.
-fn remove_staging(tmp: &Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        // Best effort: a leftover staging file is harmless and has a name of its own.
-        let _ = std::fs::remove_file(with_suffix(tmp, suffix));
-    }
-}
-
-/// Moves the finished staging file `tmp` to `path` without ever replacing an existing file.
-fn publish(tmp: &Path, path: &Path) -> Result<(), StoreError> {
-    match std::fs::hard_link(tmp, path) {
-        Ok(()) => {}
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(io_error(path, err));
-        }
-        // File systems without hard links: check, then rename (which would replace).
-        Err(_) => {
-            if exists(path)? {
-                return Err(io_error(
-                    path,
-                    io::Error::new(io::ErrorKind::AlreadyExists, "the file already exists"),
-                ));
-            }
-            std::fs::rename(tmp, path).map_err(|err| io_error(path, err))?;
-        }
-    }
-    sync_parent_dir(path);
-    Ok(())
-}
-
-/// Makes a new directory entry durable (best effort; not every platform supports it).
-fn sync_parent_dir(path: &Path) {
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(handle) = std::fs::File::open(dir) {
-            let _ = handle.sync_all();
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-}
-
-/// Sets the per-connection options of a read-write connection.
-fn configure(conn: &Connection, path: &Path, busy_timeout: Duration) -> Result<(), StoreError> {
-    conn.busy_timeout(busy_timeout).at(path)?;
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .at(path)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(io_error(
-            path,
-            io::Error::other(format!(
-                "the file system does not support SQLite's WAL mode (journal mode stayed {mode:?}); put the database on a local disk"
-            )),
-        ));
-    }
-    conn.pragma_update(None, "synchronous", "FULL").at(path)?;
-    conn.pragma_update(None, "foreign_keys", "ON").at(path)?;
-    conn.pragma_update(None, "secure_delete", "ON").at(path)?;
-    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
-        .at(path)?;
-    Ok(())
-}
-
-/// Reads `PRAGMA user_version`.
-fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.pragma_query_value(None, "user_version", |row| row.get(0))
-}
-
-/// Brings a schema from version `from` to [`SCHEMA_VERSION`] inside the caller's transaction.
-fn apply_migrations(tx: &Transaction<'_>, from: i64) -> rusqlite::Result<()> {
-    for (version, sql) in (1_i64..).zip(MIGRATIONS.iter()) {
-        if version > from {
-            tx.execute_batch(sql)?;
-        }
-    }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-}
-
-/// Runs `PRAGMA quick_check` or `integrity_check` and turns its findings into a
-/// [`StoreError::Corrupt`].
-fn check_integrity(conn: &Connection, path: &Path, pragma: &str) -> Result<(), StoreError> {
-    let mut problems = Vec::new();
-    conn.pragma_query(None, pragma, |row| {
-        let line: String = row.get(0)?;
-        if line != "ok" && problems.len() < 10 {
-            problems.push(line);
-        }
-        Ok(())
-    })
-    .at(path)?;
-    match problems.first() {
-        None => Ok(()),
-        Some(first) => Err(StoreError::Corrupt {
-            path: path.to_path_buf(),
-            detail: if problems.len() == 1 {
-                format!("integrity check failed: {first}")
-            } else {
-                format!("integrity check failed: {first} (and more problems)")
-            },
-        }),
-    }
-}
-
-/// Inspects an existing database through a read-only connection, which cannot write to the
-/// file whatever state it is in. Errors name `shown`. Returns the schema version.
-fn inspect(file: &Path, shown: &Path) -> Result<i64, StoreError> {
-    let meta = std::fs::metadata(file).map_err(|err| io_error(shown, err))?;
-    if !meta.is_file() {
-        return Err(StoreError::NotAStore {
-            path: shown.to_path_buf(),
-            detail: "it is not a regular file".to_owned(),
-        });
-    }
-    // The contents are left to SQLite: opening and closing the file directly would release
-    // SQLite's POSIX locks held by other connections of this process.
-    if meta.len() < MIN_SQLITE_FILE_LEN {
-        return Err(StoreError::Corrupt {
-            path: shown.to_path_buf(),
-            detail: if meta.len() == 0 {
-                "the file is empty".to_owned()
-            } else {
-                format!(
-                    "the file is only {} bytes long, too short for a SQLite database",
-                    meta.len()
-                )
-            },
-        });
-    }
-
-    let conn = Connection::open_with_flags(
-        file,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .at(shown)?;
-    conn.busy_timeout(DEFAULT_BUSY_TIMEOUT).at(shown)?;
-
-    let application_id: i32 = conn
-        .pragma_query_value(None, "application_id", |row| row.get(0))
-        .at(shown)?;
-    if application_id != APPLICATION_ID {
-        return Err(StoreError::NotAStore {
-            path: shown.to_path_buf(),
-            detail: if application_id == 0 {
-                "it is a SQLite database of some other program".to_owned()
-            } else {
-                format!("it is a SQLite database of another program (application id {application_id:#010x})")
-            },
-        });
-    }
-    let version = user_version(&conn).at(shown)?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::TooNew {
-            path: shown.to_path_buf(),
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    check_integrity(&conn, shown, "quick_check")?;
-    if version < 1 {
-        return Err(StoreError::Corrupt {
-            path: shown.to_path_buf(),
-            detail: "its schema version is missing".to_owned(),
-        });
-    }
-    Ok(version)
-}
-
-/// Builds a complete new database at the staging path `tmp` (errors name the final `path`).
-fn build_new_database(tmp: &Path, path: &Path) -> Result<(), StoreError> {
-    let mut conn = Connection::open_with_flags(
-        tmp,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .at(path)?;
-    configure(&conn, path, DEFAULT_BUSY_TIMEOUT)?;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .at(path)?;
-    tx.pragma_update(None, "application_id", APPLICATION_ID)
-        .at(path)?;
-    apply_migrations(&tx, 0).at(path)?;
-    tx.commit().at(path)?;
-    // Move everything into the main file, so that the one file is complete on its own.
-    checkpoint_truncate(&conn, path)?;
-    conn.close().map_err(|(_, err)| db_error(path, err))?;
-    match std::fs::metadata(with_suffix(tmp, "-wal")) {
-        Ok(meta) if meta.len() > 0 => Err(io_error(
-            path,
-            io::Error::other("the new database could not be completely written"),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// Runs `PRAGMA wal_checkpoint(TRUNCATE)`; returns whether it completed (it cannot while
-/// another connection is reading an older state).
-fn checkpoint_truncate(conn: &Connection, path: &Path) -> Result<bool, StoreError> {
-    let (busy, _, _): (i64, i64, i64) = conn
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })
-        .at(path)?;
-    Ok(busy == 0)
 }
 
 /// Copies the database at `source` to a new file `dest` through SQLite's online backup API,
@@ -548,13 +315,13 @@ fn checkpoint_truncate(conn: &Connection, path: &Path) -> Result<bool, StoreErro
 /// `dest`, which must not exist.
 pub(crate) fn backup_database(source: &Path, dest: &Path) -> Result<(), StoreError> {
     if exists(dest)? {
-        return Err(io_error(
-            dest,
-            io::Error::new(
+        return Err(StoreError::Io {
+            path: dest.to_path_buf(),
+            source: io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "a file already exists there; choose a new name for the backup",
             ),
-        ));
+        });
     }
     let src = Connection::open_with_flags(
         source,
@@ -562,13 +329,11 @@ pub(crate) fn backup_database(source: &Path, dest: &Path) -> Result<(), StoreErr
     )
     .at(source)?;
     src.busy_timeout(DEFAULT_BUSY_TIMEOUT).at(source)?;
-    let tmp = staging_path(dest, "backup")?;
-    remove_staging(&tmp);
-    let result = copy_into(&src, source, &tmp, dest)
-        .and_then(|()| inspect(&tmp, dest).map(|_| ()))
-        .and_then(|()| publish(&tmp, dest));
-    remove_staging(&tmp);
-    result
+    build_in_place(dest, "backup", |tmp| {
+        copy_into(&src, source, tmp, dest)?;
+        FORMAT.inspect(tmp, dest)?;
+        Ok(())
+    })
 }
 
 /// Runs the backup from `src` into a new database at `tmp` (errors name `dest`).
@@ -597,7 +362,7 @@ fn copy_into(src: &Connection, source: &Path, tmp: &Path, dest: &Path) -> Result
             }
         }
     }
-    dst.close().map_err(|(_, err)| db_error(dest, err))
+    dst.close().map_err(|(_, err)| err).at(dest)
 }
 
 /// The SQLite [`RelayStore`]. See the module documentation.
@@ -616,62 +381,16 @@ impl SqliteStore {
     /// ([`StoreError::TooNew`]); an older one is migrated in one transaction.
     pub(crate) fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if !exists(path)? {
-            let tmp = staging_path(path, "creating")?;
-            remove_staging(&tmp);
-            let result = build_new_database(&tmp, path).and_then(|()| publish(&tmp, path));
-            remove_staging(&tmp);
-            match result {
-                Ok(()) => {}
+            match FORMAT.create(path, |_| Ok(())) {
                 // Another process created it meanwhile: open theirs.
-                Err(StoreError::Io { source, .. })
-                    if source.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(err) => return Err(err),
+                Ok(()) | Err(sqlite_file::Error::AlreadyExists { .. }) => {}
+                Err(err) => return Err(err.into()),
             }
         }
-        let version = inspect(path, path)?;
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .at(path)?;
-        if conn.is_readonly(MAIN_DB).at(path)? {
-            return Err(io_error(
-                path,
-                io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    "the database is read-only; check the permissions of the file and of its folder",
-                ),
-            ));
-        }
-        configure(&conn, path, DEFAULT_BUSY_TIMEOUT)?;
-        let mut store = SqliteStore {
-            conn,
+        Ok(SqliteStore {
+            conn: FORMAT.open(path)?,
             path: path.to_path_buf(),
-        };
-        if version < SCHEMA_VERSION {
-            store.migrate()?;
-        }
-        Ok(store)
-    }
-
-    /// Applies the missing migrations in one transaction, re-checking the version under the
-    /// write lock (another process may have migrated meanwhile).
-    fn migrate(&mut self) -> Result<(), StoreError> {
-        let path = &self.path;
-        let tx = begin_write(&mut self.conn, path)?;
-        let version = user_version(&tx).at(path)?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                path: path.clone(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        if version < SCHEMA_VERSION {
-            apply_migrations(&tx, version).at(path)?;
-            tx.commit().at(path)?;
-        }
-        Ok(())
+        })
     }
 
     /// The database file.
@@ -687,13 +406,13 @@ impl SqliteStore {
     /// Runs the full `PRAGMA integrity_check` (slower than the `quick_check` at open; for an
     /// admin's check command).
     pub(crate) fn verify_integrity(&self) -> Result<(), StoreError> {
-        check_integrity(&self.conn, &self.path, "integrity_check")
+        Ok(check_integrity(&self.conn, &self.path, Integrity::Full)?)
     }
 
     /// Copies everything from the write-ahead log into the database file and truncates the log.
     /// Returns false if readers kept it from completing.
     pub(crate) fn checkpoint(&mut self) -> Result<bool, StoreError> {
-        checkpoint_truncate(&self.conn, &self.path)
+        Ok(checkpoint_truncate(&self.conn, &self.path)?)
     }
 
     /// Backs the database up to the new file `dest` (see [`backup_database`]). This uses its own

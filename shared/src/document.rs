@@ -93,6 +93,21 @@ pub struct NewEntry {
 /// Highest difficulty rating.
 pub const DIFFICULTY_MAX: i64 = 10;
 
+/// Longest text one field, comment or instruction may hold, in characters. It keeps every
+/// change small enough to travel in one sealed bundle (about 100 pages of writing).
+pub const MAX_TEXT_CHARS: usize = 100_000;
+
+fn check_length(what: &str, text: &str) -> Result<(), DocError> {
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(ValidationError::Invalid(format!(
+            "{what} is {chars} characters long; at most {MAX_TEXT_CHARS} fit in one field. Split it into several entries"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 impl HomeworkDoc {
     /// Creates a new, empty homework document. Only the first device of a relationship does this.
     pub fn create(
@@ -298,6 +313,7 @@ impl HomeworkDoc {
         steps: &[String],
     ) -> Result<GoalId, DocError> {
         let title = non_empty("the goal's title", title)?;
+        check_length("why it matters", why)?;
         let steps = steps
             .iter()
             .map(|s| new_step(s))
@@ -380,6 +396,7 @@ impl HomeworkDoc {
         new: NewAssignment,
     ) -> Result<AssignmentId, DocError> {
         let title = non_empty("the assignment's title", &new.title)?;
+        check_length("the instructions", &new.instructions)?;
         check_schedule(&new.schedule)?;
         check_minutes(new.minutes)?;
         let id = AssignmentId::random();
@@ -531,6 +548,7 @@ impl HomeworkDoc {
         id: &AssignmentId,
         instructions: &str,
     ) -> Result<(), DocError> {
+        check_length("the instructions", instructions)?;
         self.change("edit instructions", now, |data| {
             assignment_mut(data, id)?.instructions.update(instructions);
             Ok(())
@@ -785,6 +803,7 @@ fn not_found(what: &'static str, id: &str) -> DocError {
 
 fn non_empty(what: &str, text: &str) -> Result<String, DocError> {
     let text = text.trim();
+    check_length(what, text)?;
     if text.is_empty() {
         Err(ValidationError::Invalid(format!("{what} cannot be empty")).into())
     } else {
@@ -962,6 +981,14 @@ fn apply_update(
         }
     }
     validate::validate_values(template, &update.values, false)?;
+    for (field, value) in &update.values {
+        if let FieldValue::LongText(_) | FieldValue::Text(_) = value {
+            let label = template
+                .field(field)
+                .map_or(field.as_str(), |f| f.label.as_str());
+            check_length(label, &value.display())?;
+        }
+    }
     for (field, value) in update.values {
         match (entry.values.get_mut(&field), value) {
             (Some(FieldValue::LongText(existing)), FieldValue::LongText(new)) => {

@@ -473,3 +473,26 @@ fn incremental_save_after_load_holds_only_new_changes() {
     let mut again = HomeworkDoc::load(&combined, b"x").unwrap();
     assert_eq!(again.heads(), reloaded.heads());
 }
+
+#[test]
+fn text_too_long_for_one_bundle_is_refused_and_changes_nothing() {
+    let mut d = devices();
+    let id = journal(&mut d.laptop, "short");
+    let heads = d.laptop.heads();
+    let huge = "x".repeat(between_shared::document::MAX_TEXT_CHARS + 1);
+    let err = d
+        .laptop
+        .update_entry(
+            &client(),
+            now(2),
+            &id,
+            EntryUpdate {
+                values: values(&[("text", long(&huge))]),
+                ..EntryUpdate::default()
+            },
+            false,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("at most 100000"), "{err}");
+    assert_eq!(d.laptop.heads(), heads);
+}

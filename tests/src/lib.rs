@@ -49,7 +49,7 @@ pub struct Run {
     pub stderr: String,
 }
 
-impl Run {
+impl From<Output> for Run {
     fn from(output: Output) -> Self {
         Self {
             ok: output.status.success(),
@@ -57,7 +57,9 @@ impl Run {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
     }
+}
 
+impl Run {
     /// Asserts success and returns stdout.
     #[track_caller]
     pub fn out(self) -> String {
@@ -116,7 +118,15 @@ impl Device {
 
     /// Runs `between` with these arguments on this profile, no terminal attached.
     pub fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(binary("between"))
+        let output = self.command(args).output().expect("run between");
+        Run::from(output)
+    }
+
+    /// The `between` command [`Device::run`] runs, to start it in the background (e.g. a
+    /// `sync` to interrupt) or with more environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(binary("between"));
+        command
             .args(["--profile", &self.profile, "--data-dir"])
             .arg(&self.data_dir)
             .args(args)
@@ -126,10 +136,8 @@ impl Device {
             .env_remove("BETWEEN_CLIENT")
             .env_remove("EDITOR")
             .env_remove("VISUAL")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run between");
-        Run::from(output)
+            .stdin(std::process::Stdio::null());
+        command
     }
 
     /// Runs a command that creates something with `--json` and returns the new id.

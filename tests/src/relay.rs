@@ -124,6 +124,96 @@ impl RelayProcess {
         self.port = port;
     }
 
+    /// Whether the relay process is running (started and not stopped or killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The folder holding the database and the log.
+    pub fn dir(&self) -> &Path {
+        self.db.parent().expect("the database is in a folder")
+    }
+
+    /// Stops the relay gracefully (SIGTERM: it finishes in-flight requests and closes the
+    /// database) and waits until it has exited; SIGKILL if it has not within [`TIMEOUT`].
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM the relay failed");
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            if child.try_wait().expect("poll the relay").is_some() {
+                return;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the relay did not stop within {TIMEOUT:?} of SIGTERM; its log:\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts the relay again over the same database **on the same port**, so devices that
+    /// saved its address reach it; kills it first (SIGKILL) if it is running. Retries for a
+    /// while if the port is not free yet.
+    pub fn restart_on_same_port(&mut self) {
+        self.kill9();
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            match try_spawn(&self.db, &self.log, &self.extra, self.port) {
+                Ok((child, port)) => {
+                    assert_eq!(port, self.port);
+                    self.child = Some(child);
+                    return;
+                }
+                Err(err) if std::time::Instant::now() > deadline => {
+                    panic!("could not restart the relay on port {}: {err}", self.port)
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// Runs an admin command (`documents`, `backup FILE`, …) on the relay's database.
+    pub fn admin(&self, args: &[&str]) -> std::process::Output {
+        relay_command(&self.db)
+            .args(args)
+            .output()
+            .expect("run a between-relay admin command")
+    }
+
+    /// A blocking HTTP GET of `path` (e.g. `/metrics`); `None` if the relay does not answer.
+    pub fn get(&self, path: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(TIMEOUT)).ok()?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+    }
+
+    /// One counter or gauge of `/metrics` (e.g. `between_pushes_total`).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.get("/metrics")?.lines().find_map(|line| {
+            let (key, value) = line.split_once(' ')?;
+            (key == name).then(|| value.trim().parse().ok())?
+        })
+    }
+
     /// Creates a one-time invite with the admin command (`client` or `therapist`); returns the
     /// code it printed.
     pub fn invite(&self, role: &str) -> String {
@@ -233,15 +323,21 @@ fn relay_command(db: &Path) -> Command {
     command
 }
 
-/// Spawns `serve` and waits for its `listening on ws://127.0.0.1:PORT` line.
+/// Spawns `serve` on a free port and waits for its `listening on ws://127.0.0.1:PORT` line.
 fn spawn(db: &Path, log: &Path, extra: &[String]) -> (Child, u16) {
+    try_spawn(db, log, extra, 0).unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// Spawns `serve` on `port` (0: a free one) and waits for its `listening on` line; an error
+/// (with the relay's log) if it does not print it, e.g. because the port is taken.
+fn try_spawn(db: &Path, log: &Path, extra: &[String], port: u16) -> Result<(Child, u16), String> {
     let stderr = File::options()
         .create(true)
         .append(true)
         .open(log)
         .expect("open the relay's log file");
     let mut child = relay_command(db)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -267,16 +363,16 @@ fn spawn(db: &Path, log: &Path, extra: &[String]) -> (Child, u16) {
                     let port = address
                         .parse()
                         .unwrap_or_else(|_| panic!("a port in {line:?}"));
-                    return (child, port);
+                    return Ok((child, port));
                 }
             }
             Err(err) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!(
+                return Err(format!(
                     "the relay did not print `listening on` ({err}); its log:\n{}",
                     std::fs::read_to_string(log).unwrap_or_default()
-                );
+                ));
             }
         }
     }

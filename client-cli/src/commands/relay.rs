@@ -231,17 +231,21 @@ fn init_first_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
 /// The error for an `init` that left nothing behind.
 fn not_created(err: &RelayError, url: &RelayUrl) -> anyhow::Error {
     let hint = match err {
+        // The relay's own message already says what to do about the invite.
         RelayError::Refused {
             code: ErrorCode::InviteInvalid,
             ..
-        } => "check the code, or ask for a new invite".to_owned(),
-        RelayError::Unreachable { .. } | RelayError::Timeout { .. } => format!(
+        } => None,
+        RelayError::Unreachable { .. } | RelayError::Timeout { .. } => Some(format!(
             "check the address {} and the network, then try again",
             url.display
-        ),
-        _ => "try again, or ask whoever runs the relay".to_owned(),
+        )),
+        _ => Some("try again, or ask whoever runs the relay".to_owned()),
     };
-    anyhow!("{err}; {hint}. Nothing was created on this device")
+    match hint {
+        Some(hint) => anyhow!("{err}; {hint}. Nothing was created on this device"),
+        None => anyhow!("{err}. Nothing was created on this device"),
+    }
 }
 
 /// The store record of this device.

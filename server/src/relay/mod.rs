@@ -18,6 +18,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use between_shared::protocol::limits;
 use hub::Hub;
@@ -155,6 +156,12 @@ pub(crate) async fn run(listener: TcpListener, relay: Arc<Relay>) -> std::io::Re
             tracker: tracker.clone(),
         });
     let shutdown = relay.shutdown.clone();
+    // Small frames must not wait for delayed acknowledgements (Nagle's algorithm).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

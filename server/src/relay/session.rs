@@ -363,7 +363,12 @@ impl Session {
                 })?;
                 let device = StoreDevice::from_bytes(certificate.device_id().0);
                 let account = StoreAccount::from_bytes(rand::random());
+                let role = match certificate.role {
+                    between_shared::Role::Client => store::AccountRole::Client,
+                    between_shared::Role::Therapist => store::AccountRole::Therapist,
+                };
                 let registration = Registration {
+                    role,
                     invite: store::InviteHash::from_bytes(InviteSecret::from_bytes(invite).hash()),
                     account,
                     identity_pub: identity,

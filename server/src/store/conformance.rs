@@ -319,6 +319,7 @@ fn registration_with_an_invite_is_atomic(store: &mut dyn RelayStore) {
 
     // The identity key is taken: nothing happens, and the invite is still good.
     let clash = Registration {
+        role: AccountRole::Client,
         invite: invite.hash,
         account: account_id(2),
         identity_pub: [1; 32],
@@ -337,6 +338,7 @@ fn registration_with_an_invite_is_atomic(store: &mut dyn RelayStore) {
     assert_eq!(store.device(device_id(20)).unwrap(), None);
 
     let mismatch = Registration {
+        role: AccountRole::Client,
         identity_pub: [2; 32],
         device: device_record(20, account_id(3)),
         ..clash.clone()
@@ -351,6 +353,7 @@ fn registration_with_an_invite_is_atomic(store: &mut dyn RelayStore) {
     );
 
     let good = Registration {
+        role: AccountRole::Client,
         identity_pub: [2; 32],
         ..clash.clone()
     };
@@ -371,6 +374,7 @@ fn registration_with_an_invite_is_atomic(store: &mut dyn RelayStore) {
     assert_eq!(device.role, AccountRole::Client);
 
     let again = Registration {
+        role: AccountRole::Client,
         account: account_id(4),
         identity_pub: [4; 32],
         device: device_record(21, account_id(4)),

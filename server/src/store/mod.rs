@@ -237,6 +237,8 @@ pub(crate) struct Registration {
     pub(crate) identity_pub: [u8; 32],
     /// The first device; its `account` must equal `account`.
     pub(crate) device: DeviceRecord,
+    /// The kind of account the device asks for (from its certificate); must match the invite.
+    pub(crate) role: AccountRole,
 }
 
 /// Sizes and positions of one document; ids and numbers only.
@@ -565,6 +567,15 @@ pub(crate) enum InviteError {
     /// The invite was redeemed before.
     #[error("{}", INVITE_REFUSED)]
     Used,
+    /// The invite is for another kind of account (a therapist invite used by a client, say);
+    /// it was not consumed.
+    #[error("this invite is for a {invite} account, not a {wanted} account; ask for the right kind of invite")]
+    WrongRole {
+        /// What the invite is for.
+        invite: AccountRole,
+        /// What the registering device asked for.
+        wanted: AccountRole,
+    },
     /// The store failed, or the registration conflicts with what is stored (the invite was not
     /// consumed).
     #[error(transparent)]
@@ -578,6 +589,7 @@ impl InviteError {
             InviteError::Unknown => "invite-unknown",
             InviteError::Expired => "invite-expired",
             InviteError::Used => "invite-used",
+            InviteError::WrongRole { .. } => "invite-wrong-role",
             InviteError::Store(_) => "invite-store-error",
         }
     }

@@ -902,6 +902,13 @@ impl RelayStore for SqliteStore {
         }
         let tx = begin_write(&mut self.conn, path)?;
         let invite = redeem(&tx, path, &registration.invite, now_ms)?;
+        if invite.kind != registration.role {
+            // Dropping the transaction rolls the redemption back: the invite stays usable.
+            return Err(InviteError::WrongRole {
+                invite: invite.kind,
+                wanted: registration.role,
+            });
+        }
         let account = AccountRecord {
             account: registration.account,
             identity_pub: registration.identity_pub,

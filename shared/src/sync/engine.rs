@@ -46,8 +46,8 @@ pub trait Envelope {
 /// Errors of the sync engine.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SyncError {
-    /// A bundle could not be verified or decrypted.
-    #[error("a bundle could not be opened: {0}")]
+    /// A bundle could not be sealed, or could not be verified and decrypted.
+    #[error("the encryption envelope failed: {0}")]
     Envelope(String),
     /// A bundle's content is not valid Automerge data.
     #[error("a bundle holds damaged changes: {0}")]
@@ -203,7 +203,13 @@ pub struct DocSync {
     /// Set after a rollback: everything is ignored until the adapter reconnects.
     resync: bool,
     compact_after: u64,
+    /// A snapshot too large to seal was skipped at this cursor; try again only much later.
+    snapshot_skipped_at: Option<u64>,
 }
+
+/// The largest document save that fits a sealed snapshot (the envelope adds a header, nonce, tag
+/// and signature; the rest is margin).
+const MAX_SNAPSHOT_PLAINTEXT: usize = crate::crypto::MAX_SEALED_BUNDLE - 4096;
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
@@ -231,6 +237,7 @@ impl DocSync {
             snapshot_request: None,
             resync: false,
             compact_after: COMPACT_AFTER,
+            snapshot_skipped_at: None,
         }
     }
 
@@ -587,8 +594,21 @@ impl DocSync {
         if !due || !self.is_settled() || !self.outbox_is_empty(doc) {
             return Ok(());
         }
+        if self
+            .snapshot_skipped_at
+            .is_some_and(|at| self.state.cursor < at + self.compact_after)
+        {
+            return Ok(());
+        }
+        let save = doc.save();
+        if save.len() > MAX_SNAPSHOT_PLAINTEXT {
+            // Too large for one sealed snapshot: the log stays uncompacted (catch-up still
+            // works, entry by entry) rather than sync failing.
+            self.snapshot_skipped_at = Some(self.state.cursor);
+            return Ok(());
+        }
         self.state.last_counter += 1;
-        let snapshot = envelope.seal(BundleKind::Snapshot, self.state.last_counter, &doc.save())?;
+        let snapshot = envelope.seal(BundleKind::Snapshot, self.state.last_counter, &save)?;
         let request = self.next_request;
         self.next_request += 1;
         let covers = self.state.cursor;

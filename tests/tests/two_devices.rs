@@ -1563,9 +1563,8 @@ fn a_device_offline_through_many_syncs_catches_up_and_sends_a_large_outbox() {
 }
 
 /// The same with enough syncs for the relay to compact while the phone is away, so the phone
-/// catches up from the snapshot. Slow (10–15 s); run with `--ignored`.
+/// catches up from the snapshot (264 separate syncs: the slowest test of the suite).
 #[test]
-#[ignore = "slow: 264 separate syncs so that the relay compacts (about 10-15 s in a debug build)"]
 fn a_device_offline_through_compaction_catches_up_and_sends_a_large_outbox() {
     offline_through_many_syncs(
         "a_device_offline_through_compaction_catches_up_and_sends_a_large_outbox",

@@ -136,7 +136,8 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
             config.handshake_timeout = std::time::Duration::from_secs(secs);
         }
         let relay = Relay::new(store, config, shutdown.clone());
-        tokio::spawn(stop_on_signal(shutdown));
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        tokio::spawn(purge_expired(relay.store.clone(), shutdown));
         info!(%address, %origin, db = %settings.db.display(), "serving");
         // Tests and scripts read this line to learn the port.
         println!("listening on ws://{address}");
@@ -146,6 +147,35 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         info!("stopped");
         Ok(())
     })
+}
+
+/// How often expired pairing payloads and invites are deleted.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes expired pairing payloads (sealed identity and document keys) and invites, so they
+/// do not linger in the database after they can no longer be used.
+async fn purge_expired(store: StoreHandle, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        match store.try_call(|s| s.purge_expired(now_ms())).await {
+            Ok(purged) => {
+                if purged.pairings + purged.invites > 0 {
+                    info!(
+                        pairings = purged.pairings,
+                        invites = purged.invites,
+                        "purged expired"
+                    );
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not purge expired pairings and invites")
+            }
+        }
+    }
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM.

@@ -611,10 +611,7 @@ impl Store {
         snapshot: &[u8],
     ) -> Result<(), StoreError> {
         let path = &self.path;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .at(path)?;
+        let tx = begin_write(&mut self.conn, path)?;
         if generation_of(&tx, id).at(path)?.is_some() {
             return Err(StoreError::DuplicateDocumentId { id: id.to_owned() });
         }
@@ -687,10 +684,7 @@ impl Store {
             return Ok(());
         }
         let path = &self.path;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .at(path)?;
+        let tx = begin_write(&mut self.conn, path)?;
         if generation_of(&tx, id).at(path)?.is_none() {
             return Err(StoreError::UnknownDocument { id: id.to_owned() });
         }
@@ -742,10 +736,7 @@ impl Store {
             return Ok(false);
         };
         let path = &self.path;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .at(path)?;
+        let tx = begin_write(&mut self.conn, path)?;
         let Some(generation) = generation_of(&tx, id).at(path)? else {
             return Err(StoreError::UnknownDocument { id: id.to_owned() });
         };
@@ -851,10 +842,7 @@ impl Store {
         account_id: Option<[u8; 16]>,
     ) -> Result<(), StoreError> {
         let path = &self.path;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .at(path)?;
+        let tx = begin_write(&mut self.conn, path)?;
         tx.execute(
             "UPDATE account SET account_id = coalesce(?1, account_id), registration = 'done',
                                 invite = NULL
@@ -953,10 +941,7 @@ impl Store {
         write: &SyncWrite<'_>,
     ) -> Result<(), StoreError> {
         let path = &self.path;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .at(path)?;
+        let tx = begin_write(&mut self.conn, path)?;
         if generation_of(&tx, id).at(path)?.is_none() {
             return Err(StoreError::UnknownDocument { id: id.to_owned() });
         }
@@ -1027,10 +1012,7 @@ impl Store {
         at_ms: i64,
     ) -> Result<(), StoreError> {
         let path = &self.path;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .at(path)?;
+        let tx = begin_write(&mut self.conn, path)?;
         tx.execute("UPDATE devices SET listed = 0", []).at(path)?;
         for device in listed {
             upsert_device(&tx, device).at(path)?;
@@ -1069,10 +1051,7 @@ impl Store {
     /// (compared case-insensitively).
     pub(crate) fn rename_document(&mut self, id: &str, label: &str) -> Result<(), StoreError> {
         let path = &self.path;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .at(path)?;
+        let tx = begin_write(&mut self.conn, path)?;
         if generation_of(&tx, id).at(path)?.is_none() {
             return Err(StoreError::UnknownDocument { id: id.to_owned() });
         }
@@ -1167,6 +1146,14 @@ fn upsert_device(tx: &Transaction<'_>, device: &DeviceRecord) -> rusqlite::Resul
             device.listed
         ],
     )
+}
+
+/// Starts a write transaction (`BEGIN IMMEDIATE`, so it waits for other writers up to the busy
+/// timeout instead of failing part-way).
+fn begin_write<'c>(conn: &'c mut Connection, path: &Path) -> Result<Transaction<'c>, StoreError> {
+    Ok(conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .at(path)?)
 }
 
 /// Refuses `label` when a document other than `id` already has it (compared

@@ -75,6 +75,9 @@ pub(crate) enum Command {
     Sync(SyncArgs),
     /// The relay, last sync, changes waiting to be sent, and this account's devices.
     Status,
+    /// Who accessed your homework: every sign-in, read and write the relay recorded, and every
+    /// refused attempt (needs the network).
+    Audit,
     /// This account's devices: add (pair) another one.
     #[command(subcommand)]
     Device(DeviceCommand),
@@ -96,7 +99,9 @@ pub(crate) enum RoleArg {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("join").args(["invite", "pair"])))]
 pub(crate) struct InitArgs {
-    /// Whose profile this is (a profile that syncs through a relay is a client's).
+    /// Whose profile this is. With --relay and --invite it defaults to client (a therapist says
+    /// `--role therapist` with the invite from the practice admin); with --pair the new device
+    /// takes the role of the account it joins.
     #[arg(long, value_enum, required_unless_present = "relay")]
     pub(crate) role: Option<RoleArg>,
     /// Your name as shown to the other person.
@@ -106,7 +111,7 @@ pub(crate) struct InitArgs {
     /// save`), instead of creating a new one.
     #[arg(long, conflicts_with = "relay")]
     pub(crate) document: Option<PathBuf>,
-    /// Sync through this relay (for example ws://relay.example:8080); needs --invite or --pair.
+    /// Sync through this relay (for example wss://relay.example.org); needs --invite or --pair.
     #[arg(long, value_name = "URL", requires = "join")]
     pub(crate) relay: Option<String>,
     /// Your invite code: makes this your account's first device.
@@ -118,6 +123,10 @@ pub(crate) struct InitArgs {
     /// A name for this device, shown with what it wrote (for example "laptop").
     #[arg(long, value_name = "NAME", requires = "relay")]
     pub(crate) device_name: Option<String>,
+    /// Your practice's certificate authority (a PEM file from the practice admin), when the
+    /// relay's certificate is not signed by a publicly trusted one. Kept in the profile.
+    #[arg(long, value_name = "FILE", requires = "relay")]
+    pub(crate) ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +295,10 @@ pub(crate) enum EntryCommand {
         /// Save part-way; finish later with `between entry complete` (or on another device).
         #[arg(long)]
         draft: bool,
+        /// Keep it private: it stays on your own devices and your therapist cannot see it
+        /// (share it later with `between entry share`).
+        #[arg(long)]
+        private: bool,
         #[command(flatten)]
         fields: FieldArgs,
     },
@@ -302,6 +315,12 @@ pub(crate) enum EntryCommand {
     /// Complete a draft entry.
     Complete {
         /// The entry id.
+        id: String,
+    },
+    /// Share a private entry with your therapist: it moves, with its comments, into the
+    /// homework your therapist sees.
+    Share {
+        /// The private entry's id.
         id: String,
     },
     /// List entries.

@@ -1,7 +1,7 @@
 //! Plain-text rendering of records for the terminal: an entry with its comments in place, an
 //! assignment with its history, a goal with its steps, a template's fields, measure scores.
 //! Every rendering says who wrote what, and on which device when this device knows
-//! ([`Provenance`]).
+//! ([`Provenance`]); on a client's profile, every entry also says who can see it.
 
 use between_shared::measures::MeasureScore;
 use between_shared::model::{
@@ -13,6 +13,27 @@ use between_shared::{AssignmentId, CommentId, EntryId, GoalId};
 use std::fmt::Write;
 
 use crate::provenance::Provenance;
+
+/// Who can see what is in a client's private document.
+pub(crate) const ONLY_YOURS: &str = "only on your devices; your therapist cannot see it";
+
+/// What a client's views say about an entry that is private: kept in their private document.
+pub(crate) const PRIVATE_NOTE: &str =
+    "private — only on your devices; your therapist cannot see it";
+
+/// What a client's views say about an entry in the shared document.
+pub(crate) const SHARED_NOTE: &str = "shared with your therapist";
+
+/// Who can see an entry, as a sentence.
+pub(crate) fn visibility(private: bool) -> String {
+    let note = if private { PRIVATE_NOTE } else { SHARED_NOTE };
+    let mut sentence = note.to_owned();
+    if let Some(first) = sentence.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    sentence.push('.');
+    sentence
+}
 
 /// The word for a goal's status.
 pub(crate) fn goal_status(status: GoalStatus) -> &'static str {
@@ -106,13 +127,15 @@ fn write_comment(
 }
 
 /// An entry with every answered field, comments under the field they are about, then comments
-/// on the whole entry.
+/// on the whole entry. `private` says who can see it, on a client's profile (`None` on a
+/// therapist's, where everything is shared).
 pub(crate) fn entry(
     data: &HomeworkData,
     id: &EntryId,
     entry: &Entry,
     template: &Template,
     prov: &Provenance,
+    private: Option<bool>,
 ) -> String {
     let status = match entry.status {
         EntryStatus::Complete => "complete",
@@ -146,6 +169,9 @@ pub(crate) fn entry(
             prov.updated_on(id.as_str()),
             entry.updated_at
         );
+    }
+    if let Some(private) = private {
+        let _ = writeln!(out, "{}", visibility(private));
     }
     out.push('\n');
     for field in &template.fields {
@@ -196,12 +222,14 @@ pub(crate) fn entry(
     out
 }
 
-/// An assignment with its schedule, instructions, history and comments.
+/// An assignment with its schedule, instructions, history, entries (each private one marked)
+/// and comments.
 pub(crate) fn assignment(
     data: &HomeworkData,
     id: &AssignmentId,
     a: &Assignment,
     prov: &Provenance,
+    is_private: &dyn Fn(&EntryId) -> bool,
 ) -> String {
     let mut out = format!("{} [{}] — {}\n", a.title, id.short(), a.status.as_str());
     let _ = writeln!(out, "Template: {}", a.template);
@@ -269,9 +297,14 @@ pub(crate) fn assignment(
             } else {
                 "…"
             };
+            let private = if is_private(entry_id) {
+                format!(" — {PRIVATE_NOTE}")
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "  {status} {} [{}] by {}",
+                "  {status} {} [{}] by {}{private}",
                 e.date,
                 entry_id.short(),
                 e.created_by.name

@@ -46,6 +46,8 @@
 //! store from version `n` to `n + 1`. Opening an older store applies the missing migrations in one
 //! transaction; a newer one is refused with an "upgrade Between" error. Version 1: profile,
 //! documents and chunks. Version 2: account, sync state, epoch keys, devices, change authors.
+//! Version 4: each document's kind — the shared homework document, or a client's private one
+//! (at most one per profile).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -62,7 +64,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x4254_574E;
 
 /// Schema migrations: entry `n` brings a store from version `n` to `n + 1`. Never edit an entry
 /// once released; append a new one instead.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
 #[cfg(test)]
@@ -149,6 +151,21 @@ CREATE TABLE change_authors (
     actor_id  BLOB NOT NULL PRIMARY KEY,
     device_id TEXT NOT NULL
 ) STRICT;
+";
+
+/// Version 3: the practice's certificate authority (PEM) the relay's TLS certificate is checked
+/// against, when the practice runs its own CA instead of a publicly trusted one.
+const SCHEMA_V3: &str = "
+ALTER TABLE account ADD COLUMN relay_ca_pem TEXT;
+";
+
+/// Version 4: the kind of each document. Every document stored so far is a shared homework
+/// document; a client's private document (entries only their own devices hold) is marked
+/// `private`, and a profile has at most one.
+const SCHEMA_V4: &str = "
+ALTER TABLE documents ADD COLUMN kind TEXT NOT NULL DEFAULT 'shared'
+    CHECK (kind IN ('shared', 'private'));
+CREATE UNIQUE INDEX documents_one_private ON documents (kind) WHERE kind = 'private';
 ";
 
 /// Everything that can go wrong with the local store. Each message says what happened and what
@@ -251,6 +268,9 @@ pub(crate) enum StoreError {
         /// The id.
         id: String,
     },
+    /// The profile already holds its private document.
+    #[error("this profile already has its private document; nothing was added")]
+    PrivateDocumentExists,
     /// Another document already has this label (compared case-insensitively).
     #[error("this profile already has a document called {label:?}; choose another name")]
     DuplicateLabel {
@@ -272,11 +292,45 @@ pub(crate) struct ProfileRecord {
     pub(crate) created_at_ms: i64,
 }
 
+/// Whether a document is shared homework or a client's private document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DocumentKind {
+    /// The homework document of a client–therapist relationship.
+    Shared,
+    /// A client's private document: only their own devices hold it and its keys.
+    Private,
+}
+
+impl DocumentKind {
+    /// The stored name.
+    fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::Shared => "shared",
+            DocumentKind::Private => "private",
+        }
+    }
+
+    /// Reads a stored name (the schema allows no other values).
+    fn parse(text: &str) -> rusqlite::Result<Self> {
+        match text {
+            "shared" => Ok(DocumentKind::Shared),
+            "private" => Ok(DocumentKind::Private),
+            other => Err(rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                format!("unknown document kind {other:?}").into(),
+            )),
+        }
+    }
+}
+
 /// A summary of one stored document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DocumentRecord {
     /// The document id.
     pub(crate) id: String,
+    /// Shared homework or the client's private document.
+    pub(crate) kind: DocumentKind,
     /// The local, human name of the document (unique per profile, case-insensitively).
     pub(crate) label: String,
     /// When it was added to this profile (Unix milliseconds).
@@ -303,6 +357,9 @@ pub(crate) enum Registration {
 pub(crate) struct AccountRecord {
     /// The relay's URL, as the person typed it.
     pub(crate) relay_url: String,
+    /// The practice's CA certificate(s) in PEM, when the relay's certificate is checked against
+    /// them instead of the system's roots.
+    pub(crate) relay_ca_pem: Option<String>,
     /// The relay's account id, once the relay has welcomed this device.
     pub(crate) account_id: Option<[u8; 16]>,
     /// The person's identity keypair (`IdentityKeypair::to_bytes`). Local only.
@@ -391,6 +448,8 @@ pub(crate) struct NewDocument {
     pub(crate) created_at_ms: i64,
     /// Its first full save (an empty document on a paired device, until it syncs).
     pub(crate) snapshot: Vec<u8>,
+    /// Shared homework or the client's private document.
+    pub(crate) kind: DocumentKind,
     /// Its sync state, as it starts.
     pub(crate) sync: SyncRecord,
 }
@@ -579,7 +638,8 @@ impl Store {
                 "SELECT d.id, d.label, d.created_at_ms, length(d.snapshot),
                         (SELECT count(*) FROM document_chunks c WHERE c.document_id = d.id),
                         (SELECT coalesce(sum(length(c.data)), 0)
-                           FROM document_chunks c WHERE c.document_id = d.id)
+                           FROM document_chunks c WHERE c.document_id = d.id),
+                        d.kind
                    FROM documents d
                   ORDER BY d.created_at_ms, d.label, d.id",
             )
@@ -591,6 +651,7 @@ impl Store {
                 let chunk_bytes: i64 = row.get(5)?;
                 Ok(DocumentRecord {
                     id: row.get(0)?,
+                    kind: DocumentKind::parse(&row.get::<_, String>(6)?)?,
                     label: row.get(1)?,
                     created_at_ms: row.get(2)?,
                     chunks: u32::try_from(chunks).unwrap_or(u32::MAX),
@@ -622,6 +683,55 @@ impl Store {
             params![id, label, created_at_ms, snapshot],
         )
         .at(path)?;
+        tx.commit().at(path)?;
+        self.seen.get_mut().insert(
+            id.to_owned(),
+            Seen {
+                generation: 0,
+                through_seq: 0,
+                own_seqs: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds the client's private document with its first full save and, for a profile that
+    /// syncs, its sync state and first epoch key — all in one transaction. Refuses when the
+    /// profile already has a private document, or the id or label is taken.
+    pub(crate) fn add_private_document(
+        &mut self,
+        id: &str,
+        label: &str,
+        created_at_ms: i64,
+        snapshot: &[u8],
+        sync: Option<&SyncRecord>,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        let existing: Option<String> = tx
+            .query_row(
+                "SELECT id FROM documents WHERE kind = 'private'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .at(path)?;
+        if existing.is_some() {
+            return Err(StoreError::PrivateDocumentExists);
+        }
+        if generation_of(&tx, id).at(path)?.is_some() {
+            return Err(StoreError::DuplicateDocumentId { id: id.to_owned() });
+        }
+        refuse_taken_label(&tx, label, id).at(path)??;
+        tx.execute(
+            "INSERT INTO documents (id, label, created_at_ms, snapshot, generation, kind)
+             VALUES (?1, ?2, ?3, ?4, 0, 'private')",
+            params![id, label, created_at_ms, snapshot],
+        )
+        .at(path)?;
+        if let Some(sync) = sync {
+            insert_sync_record(&tx, id, sync).at(path)?;
+        }
         tx.commit().at(path)?;
         self.seen.get_mut().insert(
             id.to_owned(),
@@ -697,6 +807,42 @@ impl Store {
         tx.commit().at(path)?;
         if let Some(seen) = self.seen.get_mut().get_mut(id) {
             seen.own_seqs.push(seq);
+        }
+        Ok(())
+    }
+
+    /// Appends one chunk of changes to each of several documents in **one** transaction, so a
+    /// command that changes two documents together (sharing a private entry moves it from one
+    /// to the other) stores both changes or neither. Empty chunks are skipped.
+    pub(crate) fn append_changes_together(
+        &mut self,
+        chunks: &[(&str, &[u8])],
+    ) -> Result<(), StoreError> {
+        let chunks: Vec<_> = chunks.iter().filter(|(_, c)| !c.is_empty()).collect();
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        let mut seqs = Vec::new();
+        for (id, changes) in &chunks {
+            if generation_of(&tx, id).at(path)?.is_none() {
+                return Err(StoreError::UnknownDocument {
+                    id: (*id).to_owned(),
+                });
+            }
+            tx.execute(
+                "INSERT INTO document_chunks (document_id, data) VALUES (?1, ?2)",
+                params![id, changes],
+            )
+            .at(path)?;
+            seqs.push((*id, tx.last_insert_rowid()));
+        }
+        tx.commit().at(path)?;
+        for (id, seq) in seqs {
+            if let Some(seen) = self.seen.get_mut().get_mut(id) {
+                seen.own_seqs.push(seq);
+            }
         }
         Ok(())
     }
@@ -782,7 +928,8 @@ impl Store {
             .conn
             .query_row(
                 "SELECT relay_url, account_id, identity_keypair, device_keypair,
-                        device_certificate, registration, invite, last_sync_ms, devices_listed_ms
+                        device_certificate, registration, invite, last_sync_ms, devices_listed_ms,
+                        relay_ca_pem
                    FROM account WHERE id = 1",
                 [],
                 |row| {
@@ -796,13 +943,24 @@ impl Store {
                         row.get::<_, Option<Vec<u8>>>(6)?,
                         row.get::<_, Option<i64>>(7)?,
                         row.get::<_, Option<i64>>(8)?,
+                        row.get::<_, Option<String>>(9)?,
                     ))
                 },
             )
             .optional()
             .at(path)?;
-        let Some((relay_url, account_id, identity, device, certificate, reg, invite, last, listed)) =
-            row
+        let Some((
+            relay_url,
+            account_id,
+            identity,
+            device,
+            certificate,
+            reg,
+            invite,
+            last,
+            listed,
+            relay_ca_pem,
+        )) = row
         else {
             return Ok(None);
         };
@@ -825,6 +983,7 @@ impl Store {
         };
         Ok(Some(AccountRecord {
             relay_url,
+            relay_ca_pem,
             account_id,
             identity_keypair: identity,
             device_keypair: device,
@@ -1076,8 +1235,8 @@ fn insert_synced(
     tx.execute(
         "INSERT INTO account (id, relay_url, account_id, identity_keypair, device_keypair,
                               device_certificate, registration, invite, last_sync_ms,
-                              devices_listed_ms)
-         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                              devices_listed_ms, relay_ca_pem)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             account.relay_url,
             account.account_id.map(|id| id.to_vec()),
@@ -1088,6 +1247,7 @@ fn insert_synced(
             invite,
             account.last_sync_ms,
             account.devices_listed_ms,
+            account.relay_ca_pem,
         ],
     )?;
     for doc in &synced.documents {
@@ -1095,26 +1255,38 @@ fn insert_synced(
             return Ok(Err(refused));
         }
         tx.execute(
-            "INSERT INTO documents (id, label, created_at_ms, snapshot, generation)
-             VALUES (?1, ?2, ?3, ?4, 0)",
-            params![doc.id, doc.label, doc.created_at_ms, doc.snapshot],
+            "INSERT INTO documents (id, label, created_at_ms, snapshot, generation, kind)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+            params![
+                doc.id,
+                doc.label,
+                doc.created_at_ms,
+                doc.snapshot,
+                doc.kind.as_str()
+            ],
         )?;
-        tx.execute(
-            "INSERT INTO sync_documents (document_id, epoch, on_relay, state)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![doc.id, doc.sync.epoch, doc.sync.on_relay, doc.sync.state],
-        )?;
-        for (epoch, key) in &doc.sync.keys {
-            tx.execute(
-                "INSERT INTO epoch_keys (document_id, epoch, key) VALUES (?1, ?2, ?3)",
-                params![doc.id, epoch, key.as_slice()],
-            )?;
-        }
+        insert_sync_record(tx, &doc.id, &doc.sync)?;
     }
     for device in &synced.devices {
         upsert_device(tx, device)?;
     }
     Ok(Ok(()))
+}
+
+/// Inserts a document's sync state and epoch keys inside the caller's transaction.
+fn insert_sync_record(tx: &Transaction<'_>, id: &str, sync: &SyncRecord) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO sync_documents (document_id, epoch, on_relay, state)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![id, sync.epoch, sync.on_relay, sync.state],
+    )?;
+    for (epoch, key) in &sync.keys {
+        tx.execute(
+            "INSERT INTO epoch_keys (document_id, epoch, key) VALUES (?1, ?2, ?3)",
+            params![id, epoch, key.as_slice()],
+        )?;
+    }
+    Ok(())
 }
 
 /// The `registration` and `invite` columns of a [`Registration`].
@@ -1381,6 +1553,7 @@ mod tests {
             docs,
             vec![DocumentRecord {
                 id: "doc-1".to_owned(),
+                kind: DocumentKind::Shared,
                 label: "Sam".to_owned(),
                 created_at_ms: 5,
                 chunks: 3,
@@ -1515,6 +1688,7 @@ mod tests {
     fn synced_profile() -> NewSyncedProfile {
         NewSyncedProfile {
             account: AccountRecord {
+                relay_ca_pem: None,
                 relay_url: "ws://127.0.0.1:9".to_owned(),
                 account_id: None,
                 identity_keypair: vec![1; 33],
@@ -1529,6 +1703,7 @@ mod tests {
                 label: "Sam".to_owned(),
                 created_at_ms: 5,
                 snapshot: b"SNAP".to_vec(),
+                kind: DocumentKind::Shared,
                 sync: SyncRecord {
                     document_id: "doc-1".to_owned(),
                     epoch: 1,
@@ -1577,7 +1752,7 @@ mod tests {
         }
         let mut store = Store::open(&path).unwrap();
         assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(SCHEMA_VERSION, 4);
         assert_eq!(store.profile().unwrap().display_name, "Sam");
         assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
         // A profile that never synced has no account and nothing to sync.
@@ -1592,6 +1767,118 @@ mod tests {
         // Opening again does not migrate again.
         let store = Store::open(&path).unwrap();
         assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPonetwo");
+        // The document it held is the shared homework document.
+        assert_eq!(store.documents().unwrap()[0].kind, DocumentKind::Shared);
+    }
+
+    /// A store as version 3 wrote it, with one shared document that syncs.
+    fn version_3_store(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        for migration in &MIGRATIONS[..3] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute(
+            "INSERT INTO profile VALUES (1, 'client', 'Sam', x'0102', 7)",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO documents (id, label, created_at_ms, snapshot) VALUES ('doc-1', 'Sam', 5, x'534e4150')",
+            [],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn version_4_marks_existing_documents_shared_and_allows_one_private_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        version_3_store(&path);
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(user_version(&store.conn).unwrap(), 4);
+        let docs = store.documents().unwrap();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].kind, DocumentKind::Shared);
+
+        let sync = SyncRecord {
+            document_id: "doc-2".to_owned(),
+            epoch: 1,
+            on_relay: false,
+            state: "{}".to_owned(),
+            keys: vec![(1, [9; 32])],
+        };
+        store
+            .add_private_document("doc-2", "Sam (private)", 6, b"PRIV", Some(&sync))
+            .unwrap();
+        let kinds: Vec<_> = store
+            .documents()
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.id, d.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("doc-1".to_owned(), DocumentKind::Shared),
+                ("doc-2".to_owned(), DocumentKind::Private)
+            ]
+        );
+        // Its sync state and key were written with it.
+        assert_eq!(store.sync_documents().unwrap(), vec![sync]);
+        assert_eq!(store.load_document("doc-2").unwrap(), b"PRIV");
+
+        // A second private document is refused, and so is one with a taken id; nothing changes.
+        let err = store
+            .add_private_document("doc-3", "Other", 7, b"X", None)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::PrivateDocumentExists), "{err}");
+        assert_eq!(store.documents().unwrap().len(), 2);
+        // The schema itself allows only one, whatever writes to it.
+        assert!(store
+            .conn
+            .execute(
+                "INSERT INTO documents (id, label, created_at_ms, snapshot, kind)
+                 VALUES ('doc-3', 'Other', 7, x'00', 'private')",
+                [],
+            )
+            .is_err());
+        assert!(store
+            .conn
+            .execute(
+                "INSERT INTO documents (id, label, created_at_ms, snapshot, kind)
+                 VALUES ('doc-4', 'Odd', 7, x'00', 'secret')",
+                [],
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn changes_to_two_documents_are_appended_together_or_not_at_all() {
+        let (_dir, _path, mut store) = fresh();
+        store.add_document("doc-1", "Sam", 5, b"ONE").unwrap();
+        store
+            .add_private_document("doc-2", "Sam (private)", 5, b"TWO", None)
+            .unwrap();
+        store
+            .append_changes_together(&[("doc-1", b"+a".as_slice()), ("doc-2", b"+b".as_slice())])
+            .unwrap();
+        assert_eq!(store.load_document("doc-1").unwrap(), b"ONE+a");
+        assert_eq!(store.load_document("doc-2").unwrap(), b"TWO+b");
+        // One unknown document: neither chunk is written.
+        let err = store
+            .append_changes_together(&[("doc-1", b"+c".as_slice()), ("nope", b"+d".as_slice())])
+            .unwrap_err();
+        assert!(matches!(err, StoreError::UnknownDocument { .. }), "{err}");
+        assert_eq!(store.load_document("doc-1").unwrap(), b"ONE+a");
+        // Empty chunks are skipped.
+        store
+            .append_changes_together(&[("doc-1", b"".as_slice()), ("doc-2", b"+e".as_slice())])
+            .unwrap();
+        assert_eq!(store.load_document("doc-1").unwrap(), b"ONE+a");
+        assert_eq!(store.load_document("doc-2").unwrap(), b"TWO+b+e");
     }
 
     #[test]

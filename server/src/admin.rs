@@ -1,13 +1,19 @@
 //! The relay's commands: `serve` (the default) and the admin commands that work on the database
-//! directly (`init`, `invite create`, `devices`, `documents`, `backup`).
+//! directly (`init`, `invite create`, `devices`, `documents`, `backup`, `accounts`, `disable`,
+//! `enable`, `audit verify`).
 
-use crate::config::{Cli, Command, InviteCommand, InviteRole, ServeArgs, Settings};
+use crate::config::{
+    AccountRoleArg, AuditCommand, Cli, Command, InviteCommand, InviteRole, ServeArgs, Settings,
+};
 use crate::relay::{self, now_ms, Relay, RelayConfig};
 use crate::store::handle::StoreHandle;
 use crate::store::sqlite::{backup_database, SqliteStore};
-use crate::store::{AccountRole, InviteHash, InviteRecord, RelayStore};
-use anyhow::{Context, Result};
+use crate::store::{
+    AccountId, AccountRole, AuditHead, AuditRecord, InviteHash, InviteRecord, RelayStore,
+};
+use anyhow::{anyhow, bail, Context, Result};
 use between_shared::crypto::InviteSecret;
+use between_shared::protocol::audit::AuditAction;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -26,31 +32,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Some(Command::Invite(InviteCommand::Create {
             role,
             expires_in_hours,
-        })) => {
-            let settings = Settings::resolve(&cli, None)?;
-            let mut store = SqliteStore::open(&settings.db)?;
-            let secret = InviteSecret::generate(&mut rand::rng());
-            let now = now_ms();
-            store.create_invite(&InviteRecord {
-                hash: InviteHash::from_bytes(secret.hash()),
-                kind: match role {
-                    InviteRole::Client => AccountRole::Client,
-                    InviteRole::Therapist => AccountRole::Therapist,
-                },
-                created_by: None,
-                created_at_ms: now,
-                expires_at_ms: now + i64::from(*expires_in_hours) * 3_600_000,
-            })?;
-            println!("{}", secret.to_code());
-            eprintln!(
-                "One-time invite for a {} account, valid for {expires_in_hours} hours. The relay keeps only its hash.",
-                match role {
-                    InviteRole::Client => "client",
-                    InviteRole::Therapist => "therapist",
-                }
-            );
-            Ok(())
-        }
+            label,
+        })) => invite_create(&cli, *role, *expires_in_hours, label.as_deref()),
         Some(Command::Devices) => {
             let settings = Settings::resolve(&cli, None)?;
             let store = SqliteStore::open(&settings.db)?;
@@ -96,6 +79,12 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             println!("Backed up {} to {}.", settings.db.display(), dest.display());
             Ok(())
         }
+        Some(Command::Accounts { role, json }) => accounts(&cli, *role, *json),
+        Some(Command::Disable { account }) => set_disabled(&cli, account, true),
+        Some(Command::Enable { account }) => set_disabled(&cli, account, false),
+        Some(Command::Audit(AuditCommand::Verify { known_head })) => {
+            audit_verify(&cli, known_head.as_deref())
+        }
     }
 }
 
@@ -109,6 +98,13 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         )
         .init();
     let settings = Settings::resolve(cli, Some(args))?;
+    let tls = settings
+        .tls
+        .as_ref()
+        .map(|files| relay::tls_server_config(&files.cert, &files.key))
+        .transpose()
+        .context("could not set up TLS")?;
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -129,7 +125,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         let origin = settings
             .origin
             .clone()
-            .unwrap_or_else(|| format!("ws://{address}"));
+            .unwrap_or_else(|| format!("{scheme}://{address}"));
         let shutdown = CancellationToken::new();
         let mut config = RelayConfig::new(origin.clone());
         if let Some(secs) = args.handshake_timeout {
@@ -138,10 +134,10 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         let relay = Relay::new(store, config, shutdown.clone());
         tokio::spawn(stop_on_signal(shutdown.clone()));
         tokio::spawn(purge_expired(relay.store.clone(), shutdown));
-        info!(%address, %origin, db = %settings.db.display(), "serving");
+        info!(%address, %origin, tls = tls.is_some(), db = %settings.db.display(), "serving");
         // Tests and scripts read this line to learn the port.
-        println!("listening on ws://{address}");
-        relay::run(listener, relay)
+        println!("listening on {scheme}://{address}");
+        relay::run(listener, tls, relay)
             .await
             .context("the relay stopped")?;
         info!("stopped");
@@ -201,4 +197,212 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     let _ = ctrl_c.await;
     info!("shutting down: finishing in-flight requests");
     shutdown.cancel();
+}
+
+/// `invite create`: a one-time invite, printed once; the relay keeps its hash (and, for a
+/// therapist, the label the admin chose).
+fn invite_create(
+    cli: &Cli,
+    role: InviteRole,
+    expires_in_hours: u32,
+    label: Option<&str>,
+) -> Result<()> {
+    let kind = match role {
+        InviteRole::Client => AccountRole::Client,
+        InviteRole::Therapist => AccountRole::Therapist,
+    };
+    let label = label.map(str::trim);
+    if kind == AccountRole::Client && label.is_some() {
+        bail!("client invites take no --label: the relay never holds a client's name (the therapist knows their clients by name on their own devices)");
+    }
+    let settings = Settings::resolve(cli, None)?;
+    let mut store = SqliteStore::open(&settings.db)?;
+    let secret = InviteSecret::generate(&mut rand::rng());
+    let now = now_ms();
+    store
+        .create_invite(&InviteRecord {
+            hash: InviteHash::from_bytes(secret.hash()),
+            kind,
+            created_by: None,
+            created_at_ms: now,
+            expires_at_ms: now + i64::from(expires_in_hours) * 3_600_000,
+            label: label.map(str::to_owned),
+        })
+        .context("the invite was not created")?;
+    println!("{}", secret.to_code());
+    eprintln!(
+        "One-time invite for a {kind} account{}, valid for {expires_in_hours} hours. The relay keeps only its hash.",
+        label.map(|l| format!(" labelled \"{l}\"")).unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// `accounts [--role R] [--json]`: ids, roles, staff labels, device counts, times and state.
+fn accounts(cli: &Cli, role: Option<AccountRoleArg>, json: bool) -> Result<()> {
+    let settings = Settings::resolve(cli, None)?;
+    let store = SqliteStore::open(&settings.db)?;
+    let role = role.map(|r| match r {
+        AccountRoleArg::Client => AccountRole::Client,
+        AccountRoleArg::Therapist => AccountRole::Therapist,
+        AccountRoleArg::Admin => AccountRole::Admin,
+    });
+    let accounts = store.list_accounts(role)?;
+    if json {
+        let list: Vec<_> = accounts
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "account": a.account.to_string(),
+                    "role": a.role.as_str(),
+                    "label": a.label,
+                    "devices": a.devices,
+                    "created_at_ms": a.created_at_ms,
+                    "created": utc(a.created_at_ms),
+                    "state": if a.disabled_at_ms.is_some() { "disabled" } else { "active" },
+                    "disabled_at_ms": a.disabled_at_ms,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    println!(
+        "{:<32}  {:<9}  {:>7}  {:<20}  {:<8}  label",
+        "account", "role", "devices", "created (UTC)", "state"
+    );
+    for a in &accounts {
+        println!(
+            "{:<32}  {:<9}  {:>7}  {:<20}  {:<8}  {}",
+            a.account,
+            a.role,
+            a.devices,
+            utc(a.created_at_ms),
+            if a.disabled_at_ms.is_some() {
+                "disabled"
+            } else {
+                "active"
+            },
+            a.label.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
+}
+
+/// `disable ACCOUNT` / `enable ACCOUNT`. The serving relay notices within seconds (its sessions
+/// re-check their device's state), so this works on the database while it serves. The change is
+/// recorded in the audit trail under the account acted on.
+fn set_disabled(cli: &Cli, account: &str, disable: bool) -> Result<()> {
+    let id: between_shared::protocol::AccountId = account.trim().parse().map_err(|err| {
+        anyhow!("{account:?} is not an account id ({err}); `between-relay accounts` lists them")
+    })?;
+    let id = AccountId::from_bytes(id.0);
+    let settings = Settings::resolve(cli, None)?;
+    let mut store = SqliteStore::open(&settings.db)?;
+    let record = store.account(id)?.ok_or_else(|| {
+        anyhow!("there is no account {id} on this relay; `between-relay accounts` lists them")
+    })?;
+    let who = match &record.label {
+        Some(label) => format!("{} account {id} ({label})", record.role),
+        None => format!("{} account {id}", record.role),
+    };
+    let now = now_ms();
+    let action = if disable {
+        if let Some(since) = record.disabled_at_ms {
+            println!("The {who} is already disabled (since {} UTC).", utc(since));
+            return Ok(());
+        }
+        store.disable_account(id, now)?;
+        AuditAction::DisableAccount
+    } else {
+        if !store.enable_account(id)? {
+            println!("The {who} is not disabled.");
+            return Ok(());
+        }
+        AuditAction::EnableAccount
+    };
+    store
+        .append_audit(&AuditRecord {
+            at_ms: now,
+            account: Some(id),
+            device: None,
+            doc: None,
+            action: action.token().to_owned(),
+        })
+        .context("the account's state changed, but recording it in the audit trail failed")?;
+    if disable {
+        println!("Disabled the {who}: its devices are refused from now on, and those connected are disconnected within a few seconds.");
+    } else {
+        println!("Enabled the {who} again: its devices may sign in.");
+    }
+    Ok(())
+}
+
+/// `audit verify [--known-head ROWS:HASH]`: walks the hash chain; an error (and a non-zero exit)
+/// names the first row found altered or missing.
+fn audit_verify(cli: &Cli, known_head: Option<&str>) -> Result<()> {
+    let known = known_head
+        .map(|text| {
+            AuditHead::parse(text).ok_or_else(|| {
+                anyhow!("--known-head {text:?} is not a head as `audit verify` prints it (ROWS:HASH, the hash as 64 hex digits)")
+            })
+        })
+        .transpose()?;
+    let settings = Settings::resolve(cli, None)?;
+    let store = SqliteStore::open(&settings.db)?;
+    let head = match &known {
+        Some(known) => store.verify_audit_since(known),
+        None => store.verify_audit(),
+    }
+    .with_context(|| {
+        format!(
+            "the audit trail in {} failed verification; keep this database file for investigation and restore from a backup whose trail verifies",
+            settings.db.display()
+        )
+    })?;
+    println!(
+        "OK: the audit trail's hash chain is intact ({} rows).",
+        head.rows
+    );
+    if known.is_some() {
+        println!("It still passes through the head you recorded.");
+    }
+    println!("Head: {head}");
+    println!("Record this head somewhere the relay cannot change it; `between-relay audit verify --known-head {head}` then also detects a trail cut short or rewritten before it.");
+    Ok(())
+}
+
+/// A Unix time in milliseconds as `YYYY-MM-DD HH:MM:SS` UTC (the relay has no time zone
+/// database, and admins compare these with logs).
+fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_times_are_calendar_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(utc(1_772_442_000_123), "2026-03-02 09:00:00");
+        assert_eq!(utc(-1000), "1969-12-31 23:59:59");
+    }
 }

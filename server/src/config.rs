@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Default database file, in the working directory.
 pub(crate) const DEFAULT_DB: &str = "between-relay.sqlite3";
-/// Default listening address: loopback only until TLS exists.
+/// Default listening address: loopback, which needs no TLS.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
 /// The Between relay: stores and forwards end-to-end encrypted homework for a practice.
@@ -19,7 +19,8 @@ pub(crate) struct Cli {
     /// The SQLite database file [default: between-relay.sqlite3].
     #[arg(long, global = true, env = "BETWEEN_RELAY_DB")]
     pub(crate) db: Option<PathBuf>,
-    /// A TOML config file with `db`, `listen` and `origin` keys.
+    /// A TOML config file with `db`, `listen`, `origin`, `tls_cert`, `tls_key` and
+    /// `behind_proxy` keys.
     #[arg(long, global = true, env = "BETWEEN_RELAY_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     #[command(subcommand)]
@@ -44,6 +45,53 @@ pub(crate) enum Command {
         /// Where to write the copy.
         dest: PathBuf,
     },
+    /// List accounts: ids, role, the label of staff accounts (never a client's name), devices,
+    /// when created, and whether disabled.
+    Accounts {
+        /// Only accounts of this role.
+        #[arg(long, value_enum)]
+        role: Option<AccountRoleArg>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an account (a departed therapist): all its devices are refused at once, and those
+    /// connected now are disconnected within seconds.
+    Disable {
+        /// The account id (32 hex digits, as `accounts` lists it).
+        account: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        /// The account id (32 hex digits, as `accounts` lists it).
+        account: String,
+    },
+    /// The hash-chained audit trail of sign-ins and document accesses.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// An account role, to filter listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AccountRoleArg {
+    /// People in therapy.
+    Client,
+    /// Therapists.
+    Therapist,
+    /// Practice administrators.
+    Admin,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Check the whole hash chain; exits non-zero, naming the first bad row, if a row was
+    /// altered or removed.
+    Verify {
+        /// A head printed by an earlier `audit verify` (`ROWS:HASH`): also check that the trail
+        /// still passes through it, which catches a trail cut back or rewritten since.
+        #[arg(long, value_name = "ROWS:HASH")]
+        known_head: Option<String>,
+    },
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -51,9 +99,20 @@ pub(crate) struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:7070]; port 0 picks a free one.
     #[arg(long, env = "BETWEEN_RELAY_LISTEN")]
     pub(crate) listen: Option<SocketAddr>,
-    /// The origin devices connect to, e.g. wss://relay.example.org [default: ws://LISTEN].
+    /// The origin devices connect to, e.g. wss://relay.example.org [default: wss://LISTEN with
+    /// TLS, ws://LISTEN without].
     #[arg(long, env = "BETWEEN_RELAY_ORIGIN")]
     pub(crate) origin: Option<String>,
+    /// The relay's certificate chain (PEM) for TLS 1.3; needs --tls-key.
+    #[arg(long, env = "BETWEEN_RELAY_TLS_CERT", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "BETWEEN_RELAY_TLS_KEY", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Serve plain WebSocket on a non-loopback address because a TLS-terminating reverse proxy
+    /// sits in front (set --origin to the proxy's wss:// address).
+    #[arg(long, env = "BETWEEN_RELAY_BEHIND_PROXY")]
+    pub(crate) behind_proxy: bool,
     /// Seconds a new connection has to sign in [default: 10].
     #[arg(long, env = "BETWEEN_RELAY_HANDSHAKE_TIMEOUT", value_parser = clap::value_parser!(u64).range(1..=300))]
     pub(crate) handshake_timeout: Option<u64>,
@@ -77,6 +136,10 @@ pub(crate) enum InviteCommand {
         /// Hours until it expires.
         #[arg(long, default_value_t = 72)]
         expires_in_hours: u32,
+        /// Therapist invites only: how the account is labelled in `accounts` (e.g. "Dr Ada
+        /// Park"). Client invites take no label: the relay never holds a client's name.
+        #[arg(long)]
+        label: Option<String>,
     },
 }
 
@@ -87,6 +150,9 @@ struct FileConfig {
     db: Option<PathBuf>,
     listen: Option<SocketAddr>,
     origin: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    behind_proxy: Option<bool>,
 }
 
 /// Settings after flags, environment and file are combined.
@@ -95,6 +161,15 @@ pub(crate) struct Settings {
     pub(crate) db: PathBuf,
     pub(crate) listen: SocketAddr,
     pub(crate) origin: Option<String>,
+    /// The certificate chain and key files, when the relay terminates TLS itself.
+    pub(crate) tls: Option<TlsFiles>,
+}
+
+/// Where the relay's certificate chain and private key are.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsFiles {
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 fn read_file(path: &Path) -> Result<FileConfig> {
@@ -117,9 +192,18 @@ impl Settings {
                 .parse()
                 .context("the default listen address")?,
         };
-        if !listen.ip().is_loopback() {
+        let cert = serve.and_then(|s| s.tls_cert.clone()).or(file.tls_cert);
+        let key = serve.and_then(|s| s.tls_key.clone()).or(file.tls_key);
+        let tls = match (cert, key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => bail!("TLS needs both a certificate (--tls-cert) and its key (--tls-key)"),
+        };
+        let behind_proxy =
+            serve.is_some_and(|s| s.behind_proxy) || file.behind_proxy.unwrap_or(false);
+        if tls.is_none() && !behind_proxy && !listen.ip().is_loopback() {
             bail!(
-                "refusing to listen on {listen}: without TLS the relay serves loopback only (127.0.0.1 or ::1); put it behind a TLS-terminating proxy on this machine"
+                "refusing to listen on {listen} without TLS: give --tls-cert and --tls-key, or, if a TLS-terminating reverse proxy forwards to this address, say so with --behind-proxy; without either the relay serves loopback only (127.0.0.1 or ::1)"
             );
         }
         let origin = serve.and_then(|s| s.origin.clone()).or(file.origin);
@@ -136,6 +220,7 @@ impl Settings {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DB)),
             listen,
             origin,
+            tls,
         })
     }
 }

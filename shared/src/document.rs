@@ -90,6 +90,18 @@ pub struct NewEntry {
     pub update: EntryUpdate,
 }
 
+/// An entry on its way from a client's private document to their shared one, with every
+/// comment on it ([`HomeworkDoc::take_entry`], [`HomeworkDoc::adopt_entry`]).
+#[derive(Debug, Clone)]
+pub struct MovedEntry {
+    /// Its id, kept so that references to it still hold.
+    pub id: EntryId,
+    /// The entry: fields, texts, difficulty, authors and times.
+    pub entry: Entry,
+    /// The comments on it and their replies.
+    pub comments: BTreeMap<CommentId, Comment>,
+}
+
 /// Highest difficulty rating.
 pub const DIFFICULTY_MAX: i64 = 10;
 
@@ -569,14 +581,49 @@ impl HomeworkDoc {
         new: NewEntry,
         complete: bool,
     ) -> Result<EntryId, DocError> {
+        self.create_entry_in(by, now, new, complete, None)
+    }
+
+    /// Starts an entry in a client's **private** document (one only their own devices hold).
+    /// The entry may do an assignment of `shared`, the client's shared document, and follow one
+    /// of its custom templates; such a template is copied into this document, so the private
+    /// document alone can validate, edit and show the entry.
+    pub fn create_private_entry(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        new: NewEntry,
+        complete: bool,
+        shared: &HomeworkData,
+    ) -> Result<EntryId, DocError> {
+        self.create_entry_in(by, now, new, complete, Some(shared))
+    }
+
+    fn create_entry_in(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        new: NewEntry,
+        complete: bool,
+        shared: Option<&HomeworkData>,
+    ) -> Result<EntryId, DocError> {
         check_writer(by)?;
         let id = EntryId::random();
         self.change("create entry", now, |data| {
-            let template = Self::template_in(data, &new.template)?;
+            let template = match (Self::template_in(data, &new.template), shared) {
+                (Ok(template), _) => template,
+                (Err(_), Some(shared)) => {
+                    let template = Self::template_in(shared, &new.template)?;
+                    data.templates.insert(template.id.clone(), template.clone());
+                    template
+                }
+                (Err(err), None) => return Err(err),
+            };
             if let Some(assignment) = &new.assignment {
                 let assignment = data
                     .assignments
                     .get(assignment)
+                    .or_else(|| shared.and_then(|s| s.assignments.get(assignment)))
                     .ok_or_else(|| not_found("assignment", assignment.as_str()))?;
                 if assignment.template != new.template {
                     return Err(ValidationError::Invalid(format!(
@@ -660,6 +707,84 @@ impl HomeworkDoc {
             ));
         }
         self.update_entry(by, now, id, EntryUpdate::default(), true)
+    }
+
+    /// Removes an entry and every comment on it (replies included) from this document — the
+    /// client's private one, when they share the entry — and returns them unchanged, for
+    /// [`HomeworkDoc::adopt_entry`] on the shared document.
+    pub fn take_entry(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        id: &EntryId,
+    ) -> Result<MovedEntry, DocError> {
+        check_writer(by)?;
+        self.change("share entry: remove the private copy", now, |data| {
+            let entry = data
+                .entries
+                .remove(id)
+                .ok_or_else(|| not_found("entry", id.as_str()))?;
+            let on_it: Vec<CommentId> = data
+                .comments
+                .iter()
+                .filter(|(_, c)| matches!(&c.target, CommentTarget::Entry { id: t, .. } if t == id))
+                .map(|(cid, _)| cid.clone())
+                .collect();
+            let comments = on_it
+                .into_iter()
+                .filter_map(|cid| data.comments.remove(&cid).map(|c| (cid, c)))
+                .collect();
+            Ok(MovedEntry {
+                id: id.clone(),
+                entry,
+                comments,
+            })
+        })
+    }
+
+    /// Adds an entry taken from the client's private document ([`HomeworkDoc::take_entry`]),
+    /// with its id, fields, texts, difficulty and comments exactly as they were, so every
+    /// reference to it still holds. Refuses an entry or comment id this document already has,
+    /// and an entry whose template or assignment this document does not know.
+    pub fn adopt_entry(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        moved: MovedEntry,
+    ) -> Result<(), DocError> {
+        check_writer(by)?;
+        self.change("share entry", now, |data| {
+            let MovedEntry {
+                id,
+                entry,
+                comments,
+            } = moved;
+            if data.entries.contains_key(&id) {
+                return Err(DocError::NotAllowed(format!(
+                    "the entry {} is already in this document",
+                    id.short()
+                )));
+            }
+            Self::template_in(data, &entry.template)?;
+            if let Some(assignment) = &entry.assignment {
+                if !data.assignments.contains_key(assignment) {
+                    return Err(not_found("assignment", assignment.as_str()));
+                }
+            }
+            if let Some(taken) = comments.keys().find(|c| data.comments.contains_key(*c)) {
+                return Err(DocError::NotAllowed(format!(
+                    "the comment {} is already in this document",
+                    taken.short()
+                )));
+            }
+            data.entries.insert(id, detach_entry(entry));
+            data.comments.extend(
+                comments
+                    .into_iter()
+                    .map(|(cid, c)| (cid, detach_comment(c))),
+            );
+            Ok(())
+        })
     }
 
     // ----- comments -----
@@ -792,6 +917,24 @@ pub fn resolve_id<K: AsRef<str> + Clone, V>(
         }),
         (None, _) => Err(not_found(what, prefix)),
     }
+}
+
+/// The entry with each long text as a new text holding the same characters: a text read from
+/// one document is tied to that document's history and cannot be written into another.
+fn detach_entry(mut entry: Entry) -> Entry {
+    for value in entry.values.values_mut() {
+        if let FieldValue::LongText(text) = value {
+            *text = Text::with_value(text.as_str());
+        }
+    }
+    entry
+}
+
+/// The comment with its text detached from the document it was read from (see
+/// [`detach_entry`]).
+fn detach_comment(mut comment: Comment) -> Comment {
+    comment.text = Text::with_value(comment.text.as_str());
+    comment
 }
 
 fn not_found(what: &'static str, id: &str) -> DocError {

@@ -1,14 +1,28 @@
 //! A readable Markdown export of a homework document: goals, assignments with their history,
 //! entries with every answer and the comments on them, each with its author. (The JSON export
 //! is the serde form of [`HomeworkData`], which reads back into the same records.)
+//!
+//! A client's export also holds their private entries (from their private document), each
+//! marked as private so the reader knows the therapist has never seen it.
 
+use crate::ids::EntryId;
 use crate::model::{Comment, CommentTarget, EntryStatus, HomeworkData};
 use crate::template::Template;
+use std::collections::BTreeSet;
 use std::fmt::Write;
 
+/// The mark of a private entry in the export.
+const PRIVATE_MARK: &str =
+    "*Private — only on the client's own devices; the therapist cannot see it.*";
+
 /// Renders the whole document as Markdown. `templates` are the templates its entries follow
-/// (built-in and custom), used for field labels.
-pub fn markdown(data: &HomeworkData, templates: &[Template]) -> String {
+/// (built-in and custom), used for field labels; the entries in `private` are marked as private
+/// (a client's export of both their documents; empty for the shared document alone).
+pub fn markdown(
+    data: &HomeworkData,
+    templates: &[Template],
+    private: &BTreeSet<EntryId>,
+) -> String {
     let mut out = String::new();
     let meta = &data.meta;
     let _ = writeln!(out, "# Homework of {}\n", meta.client_name);
@@ -16,6 +30,14 @@ pub fn markdown(data: &HomeworkData, templates: &[Template]) -> String {
         let _ = writeln!(out, "Therapist: {therapist}  ");
     }
     let _ = writeln!(out, "Started {} by {}\n", meta.created_at, meta.created_by);
+    if !private.is_empty() {
+        let _ = writeln!(
+            out,
+            "This export includes {} private {}, marked below: only on the client's own devices, never seen by the therapist.\n",
+            private.len(),
+            if private.len() == 1 { "entry" } else { "entries" }
+        );
+    }
 
     let comments_on = |target: &CommentTarget| -> String {
         let mut found: Vec<&Comment> = data
@@ -119,6 +141,9 @@ pub fn markdown(data: &HomeworkData, templates: &[Template]) -> String {
             "draft"
         };
         let _ = writeln!(out, "### {} — {name} ({status})\n", entry.date);
+        if private.contains(id) {
+            let _ = writeln!(out, "{PRIVATE_MARK}\n");
+        }
         let _ = writeln!(
             out,
             "Written by {} on {}\n",

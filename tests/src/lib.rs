@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod relay;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

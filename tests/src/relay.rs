@@ -8,6 +8,7 @@
 //! folder) is printed when it does not start.
 
 use crate::binary;
+use crate::tls::{PracticeCa, ServerFiles};
 use between_shared::crypto::{
     seal_bundle, BundleHeader, BundleKind, DeviceKeypair, EpochKey, IdentityKeypair, InviteSecret,
 };
@@ -21,7 +22,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -50,6 +51,10 @@ pub struct RelayProcess {
     extra: Vec<String>,
     child: Option<Child>,
     port: u16,
+    /// `wss` when serving TLS, else `ws`.
+    scheme: &'static str,
+    /// What a [`Peer`] trusts for the relay's certificate (TLS only).
+    trust: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl RelayProcess {
@@ -64,24 +69,51 @@ impl RelayProcess {
         let db = dir.join("relay.sqlite3");
         let log = dir.join("relay.log");
         let extra: Vec<String> = extra.iter().map(|a| (*a).to_string()).collect();
-        let (child, port) = spawn(&db, &log, &extra);
+        let (child, port, scheme) = spawn(&db, &log, &extra);
         Self {
             db,
             log,
             extra,
             child: Some(child),
             port,
+            scheme,
+            trust: None,
         }
     }
 
-    /// The WebSocket endpoint, `ws://127.0.0.1:PORT/v1/sync`.
+    /// Starts the relay serving TLS with `files`, signed by `ca` (which [`RelayProcess::connect`]
+    /// then trusts), plus `extra` flags.
+    pub fn start_tls(dir: &Path, files: &ServerFiles, ca: &PracticeCa, extra: &[&str]) -> Self {
+        let cert = files.cert.to_string_lossy().into_owned();
+        let key = files.key.to_string_lossy().into_owned();
+        let mut flags = vec!["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
+        flags.extend_from_slice(extra);
+        let mut relay = Self::start_with(dir, &flags);
+        assert_eq!(
+            relay.scheme, "wss",
+            "a relay given a certificate serves TLS"
+        );
+        relay.trust = Some(ca.client_config());
+        relay
+    }
+
+    /// The WebSocket endpoint, `ws://127.0.0.1:PORT/v1/sync` (`wss://` with TLS).
     pub fn url(&self) -> String {
         format!("{}{SYNC_PATH}", self.origin())
     }
 
-    /// The origin devices sign into, `ws://127.0.0.1:PORT`.
+    /// The origin devices sign into, `ws://127.0.0.1:PORT` (`wss://` with TLS).
     pub fn origin(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
+    }
+
+    /// Connects a [`Peer`] (over TLS, trusting the test CA, when the relay serves TLS) and
+    /// reads the challenge.
+    pub async fn connect(&self) -> (Peer, Hello) {
+        match &self.trust {
+            Some(trust) => Peer::connect_tls(&self.url(), trust.clone()).await,
+            None => Peer::connect(&self.url()).await,
+        }
     }
 
     /// The port it listens on.
@@ -119,7 +151,7 @@ impl RelayProcess {
     /// Starts the relay again over the same database (on a new port); kills it first if running.
     pub fn restart(&mut self) {
         self.kill9();
-        let (child, port) = spawn(&self.db, &self.log, &self.extra);
+        let (child, port, _) = spawn(&self.db, &self.log, &self.extra);
         self.child = Some(child);
         self.port = port;
     }
@@ -170,7 +202,7 @@ impl RelayProcess {
         let deadline = std::time::Instant::now() + TIMEOUT;
         loop {
             match try_spawn(&self.db, &self.log, &self.extra, self.port) {
-                Ok((child, port)) => {
+                Ok((child, port, _)) => {
                     assert_eq!(port, self.port);
                     self.child = Some(child);
                     return;
@@ -283,7 +315,7 @@ impl RelayProcess {
         self.assert_no_panic();
         let (status, body) = self.http_get("/healthz").await;
         assert_eq!(status, 200, "/healthz: {body}");
-        let (mut peer, hello) = Peer::connect(&self.url()).await;
+        let (mut peer, hello) = self.connect().await;
         assert_eq!(hello.origin, self.origin());
         peer.close().await;
     }
@@ -323,14 +355,20 @@ fn relay_command(db: &Path) -> Command {
     command
 }
 
-/// Spawns `serve` on a free port and waits for its `listening on ws://127.0.0.1:PORT` line.
-fn spawn(db: &Path, log: &Path, extra: &[String]) -> (Child, u16) {
+/// Spawns `serve` on a free port and waits for its `listening on ws://127.0.0.1:PORT` line
+/// (`wss://` with TLS); returns the process, the port and the scheme.
+fn spawn(db: &Path, log: &Path, extra: &[String]) -> (Child, u16, &'static str) {
     try_spawn(db, log, extra, 0).unwrap_or_else(|err| panic!("{err}"))
 }
 
 /// Spawns `serve` on `port` (0: a free one) and waits for its `listening on` line; an error
 /// (with the relay's log) if it does not print it, e.g. because the port is taken.
-fn try_spawn(db: &Path, log: &Path, extra: &[String], port: u16) -> Result<(Child, u16), String> {
+fn try_spawn(
+    db: &Path,
+    log: &Path,
+    extra: &[String],
+    port: u16,
+) -> Result<(Child, u16, &'static str), String> {
     let stderr = File::options()
         .create(true)
         .append(true)
@@ -359,11 +397,14 @@ fn try_spawn(db: &Path, log: &Path, extra: &[String], port: u16) -> Result<(Chil
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match lines_rx.recv_timeout(left) {
             Ok(line) => {
-                if let Some(address) = line.trim().strip_prefix("listening on ws://127.0.0.1:") {
-                    let port = address
-                        .parse()
-                        .unwrap_or_else(|_| panic!("a port in {line:?}"));
-                    return Ok((child, port));
+                for scheme in ["ws", "wss"] {
+                    let prefix = format!("listening on {scheme}://127.0.0.1:");
+                    if let Some(address) = line.trim().strip_prefix(&prefix) {
+                        let port = address
+                            .parse()
+                            .unwrap_or_else(|_| panic!("a port in {line:?}"));
+                        return Ok((child, port, scheme));
+                    }
                 }
             }
             Err(err) => {
@@ -422,7 +463,11 @@ pub struct Peer {
 impl Peer {
     /// Connects and reads the relay's `Challenge` (panics if the first frame is anything else).
     pub async fn connect(url: &str) -> (Peer, Hello) {
-        let mut peer = Peer::connect_raw(url).await;
+        Peer::connect_raw(url).await.read_challenge().await
+    }
+
+    async fn read_challenge(self) -> (Peer, Hello) {
+        let mut peer = self;
         match peer.recv().await {
             ServerMessage::Challenge {
                 challenge,
@@ -442,6 +487,26 @@ impl Peer {
             ),
             other => panic!("expected a challenge, got {other:?}"),
         }
+    }
+
+    /// Connects over TLS trusting `trust`, and reads the relay's `Challenge`.
+    pub async fn connect_tls(url: &str, trust: Arc<rustls::ClientConfig>) -> (Peer, Hello) {
+        let dial = tokio_tungstenite::connect_async_tls_with_config(
+            url,
+            None,
+            true,
+            Some(tokio_tungstenite::Connector::Rustls(trust)),
+        );
+        let (ws, _) = tokio::time::timeout(TIMEOUT, dial)
+            .await
+            .unwrap_or_else(|_| panic!("connecting to {url} took longer than {TIMEOUT:?}"))
+            .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+        Peer {
+            ws,
+            next_request: 1,
+        }
+        .read_challenge()
+        .await
     }
 
     /// Connects without reading anything.
@@ -796,7 +861,7 @@ pub async fn register(relay: &RelayProcess, code: &str) -> (Peer, Account) {
     let identity = new_identity();
     let device = new_device();
     let certificate = certificate(&identity, &device);
-    let (mut peer, hello) = Peer::connect(&relay.url()).await;
+    let (mut peer, hello) = relay.connect().await;
     assert_eq!(hello.origin, relay.origin());
     peer.send(&register_frame(
         &hello,
@@ -821,7 +886,7 @@ pub async fn register(relay: &RelayProcess, code: &str) -> (Peer, Account) {
 
 /// Signs `device` in on a new connection; returns it and the account the relay named.
 pub async fn sign_in(relay: &RelayProcess, device: &DeviceKeypair) -> (Peer, AccountId) {
-    let (mut peer, hello) = Peer::connect(&relay.url()).await;
+    let (mut peer, hello) = relay.connect().await;
     peer.send(&sign_in_frame(&hello, device, now_ms())).await;
     let (account, welcomed) = expect_welcome(peer.recv().await);
     assert_eq!(welcomed, device_id(device));
@@ -835,7 +900,7 @@ pub async fn register_device(
     identity: &IdentityKeypair,
     device: &DeviceKeypair,
 ) -> (Peer, AccountId) {
-    let (mut peer, hello) = Peer::connect(&relay.url()).await;
+    let (mut peer, hello) = relay.connect().await;
     peer.send(&register_device_frame(
         &hello,
         device,

@@ -1264,15 +1264,25 @@ fn bad_codes_and_invites_are_refused_clearly_and_leave_nothing_behind() {
     full.extend(args.iter().map(String::as_str));
     bea.run(&full).out();
 
-    // Addresses that cannot work.
+    // Addresses that cannot work (including TLS to this relay, which serves plain WebSocket).
     let invite = relay.invite("client");
+    let tls_origin = origin.replacen("ws://", "wss://", 1);
     for (profile, address, words) in [
         (
             "scheme",
             "http://127.0.0.1:1",
             &["not a usable relay address", "ws://"][..],
         ),
-        ("tls", "wss://127.0.0.1:1", &["TLS"][..]),
+        (
+            "remote-plain",
+            "ws://relay.example:7070",
+            &["only for a relay on this computer", "wss://"][..],
+        ),
+        (
+            "tls-to-plain",
+            &tls_origin,
+            &["could not connect securely", "Nothing was created"][..],
+        ),
         (
             "down",
             "ws://127.0.0.1:1",

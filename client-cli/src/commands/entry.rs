@@ -1,13 +1,18 @@
-//! Doing homework: `between entry new|edit|complete|list`.
+//! Doing homework: `between entry new|edit|complete|share|list`.
 //!
 //! Field values come from `--set FIELD=VALUE`, from `$EDITOR` (`--edit FIELD`), or from one
 //! question per field when run in a terminal. Everything is validated against the template before
 //! anything is written, so bad input changes nothing.
+//!
+//! A client's entry is shared (in the homework document the therapist sees) or private (in
+//! their private document, only on their own devices: `--private`, or the question at the end
+//! in a terminal). `entry share` moves a private entry into the shared document with the same
+//! id; `edit` and `complete` find an entry wherever it is.
 
 use super::homework::{find_template, parse_day};
 use super::print_json;
 use crate::cli::{EntryCommand, FieldArgs};
-use crate::profile::Workspace;
+use crate::profile::{Place, Workspace};
 use crate::{prompt, render};
 use anyhow::{bail, Context, Result};
 use between_shared::document::{resolve_id, EntryUpdate, NewEntry};
@@ -16,6 +21,7 @@ use between_shared::measures::{self, Measure};
 use between_shared::model::{Entry, EntryStatus};
 use between_shared::template::input::{format_input, parse_input};
 use between_shared::template::{FieldKind, FieldValue, Template};
+use between_shared::Role;
 use between_shared::{DocError, EntryId};
 
 /// `between entry ...`.
@@ -28,6 +34,7 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
             template,
             date,
             draft,
+            private,
             fields,
         } => {
             let data = ws.doc.data()?;
@@ -50,13 +57,24 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
                 None => ws.session.clock.today(),
             };
             let (update, prompted) = collect_update(&template, None, fields)?;
+            let place = if *private || (prompted && me.role == Role::Client && ask_private()?) {
+                Place::Private
+            } else {
+                Place::Shared
+            };
             let new = NewEntry {
                 template: template.id.clone(),
                 assignment,
                 date,
                 update,
             };
-            let id = match ws.doc.create_entry(&me, now, new.clone(), !draft) {
+            let doc = ws.doc_at(place)?;
+            let create =
+                |doc: &mut between_shared::HomeworkDoc, new: NewEntry, complete| match place {
+                    Place::Shared => doc.create_entry(&me, now, new, complete),
+                    Place::Private => doc.create_private_entry(&me, now, new, complete, &data),
+                };
+            let id = match create(doc, new.clone(), !draft) {
                 // Answers typed at the prompts are never thrown away: an entry that cannot be
                 // completed yet is kept as a draft.
                 Err(DocError::Invalid(ValidationError::Incomplete { missing })) if prompted => {
@@ -64,7 +82,7 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
                         "Not complete yet (still to answer: {}), so it is saved as a draft.",
                         missing.join(", ")
                     );
-                    ws.doc.create_entry(&me, now, new, false)?
+                    create(doc, new, false)?
                 }
                 other => other.map_err(with_draft_hint)?,
             };
@@ -76,21 +94,19 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
             complete,
             fields,
         } => {
-            let data = ws.doc.data()?;
-            let id = resolve_id(&data.entries, id, "entry")?;
-            let entry = &data.entries[&id];
-            let template = ws.doc.template(&entry.template)?;
+            let homework = ws.homework()?;
+            let (place, id) = ws.find_entry(id)?;
+            let entry = &homework.data.entries[&id];
+            let template = homework.template(&entry.template)?;
             let (update, prompted) = collect_update(&template, Some(entry), fields)?;
-            match ws
-                .doc
-                .update_entry(&me, now, &id, update.clone(), *complete)
-            {
+            let doc = ws.doc_at(place)?;
+            match doc.update_entry(&me, now, &id, update.clone(), *complete) {
                 Err(DocError::Invalid(ValidationError::Incomplete { missing })) if prompted => {
                     eprintln!(
                         "Not complete yet (still to answer: {}); your changes are saved and it stays a draft.",
                         missing.join(", ")
                     );
-                    ws.doc.update_entry(&me, now, &id, update, false)?;
+                    doc.update_entry(&me, now, &id, update, false)?;
                 }
                 other => other.map_err(with_draft_hint)?,
             }
@@ -98,18 +114,59 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
             report(&ws, &id, json)
         }
         EntryCommand::Complete { id } => {
-            let data = ws.doc.data()?;
-            let id = resolve_id(&data.entries, id, "entry")?;
-            ws.doc
+            let (place, id) = ws.find_entry(id)?;
+            ws.doc_at(place)?
                 .complete_entry(&me, now, &id)
                 .map_err(with_draft_hint)?;
             ws.save()?;
             report(&ws, &id, json)
         }
+        EntryCommand::Share { id } => {
+            if me.role != Role::Client {
+                bail!("only the client shares their entries; everything a therapist sees is already shared");
+            }
+            let (place, id) = ws.find_entry(id)?;
+            if place == Place::Shared {
+                bail!(
+                    "the entry {} is already shared with your therapist; nothing was changed",
+                    id.short()
+                );
+            }
+            let moved = ws.doc_at(Place::Private)?.take_entry(&me, now, &id)?;
+            let comments = moved.comments.len();
+            ws.doc.adopt_entry(&me, now, moved)?;
+            // Both documents' changes are stored in one transaction: the entry is never in
+            // neither, and never left behind in the private document once shared.
+            ws.save()?;
+            if json {
+                return print_json(&serde_json::json!({ "id": id, "private": false }));
+            }
+            let with = match comments {
+                0 => String::new(),
+                1 => " with your comment on it".to_owned(),
+                n => format!(" with your {n} comments on it"),
+            };
+            outln!(
+                "Shared the entry {}{with}: it is now in the homework your therapist sees, and no longer private.",
+                id.short()
+            );
+            Ok(())
+        }
         EntryCommand::List { assignment } => {
             super::views::list_entries(&ws, assignment.as_deref(), json)
         }
     }
+}
+
+/// Asks, after the fields, whether the new entry stays private.
+fn ask_private() -> Result<bool> {
+    dialoguer::Confirm::with_theme(&dialoguer::theme::ColorfulTheme::default())
+        .with_prompt(
+            "Keep this entry private (only on your devices; your therapist will not see it)?",
+        )
+        .default(false)
+        .interact()
+        .context("could not read your answer")
 }
 
 /// Gathers the values to write: `--set`, `--edit`, `--clear`, then prompts in a terminal.
@@ -195,18 +252,21 @@ fn with_draft_hint(err: DocError) -> anyhow::Error {
     }
 }
 
-/// Tells what was saved: status, score for measures, and what is still missing for drafts.
+/// Tells what was saved: status, score for measures, what is still missing for drafts, and
+/// who can see it.
 fn report(ws: &Workspace, id: &EntryId, json: bool) -> Result<()> {
-    let data = ws.doc.data()?;
+    let homework = ws.homework()?;
+    let private = homework.is_private(id);
+    let data = &homework.data;
     let entry = data.entries.get(id).context("the entry just saved")?;
-    let template = ws.doc.template(&entry.template)?;
+    let template = homework.template(&entry.template)?;
     let score = Measure::from_template(entry.template.as_str())
         .filter(|_| entry.status == EntryStatus::Complete)
         .map(|m| measures::score(m, &entry.values))
         .transpose()?;
     if json {
         return print_json(
-            &serde_json::json!({ "id": id, "status": entry.status, "score": score }),
+            &serde_json::json!({ "id": id, "status": entry.status, "score": score, "private": private }),
         );
     }
     match entry.status {
@@ -236,6 +296,9 @@ fn report(ws: &Workspace, id: &EntryId, json: bool) -> Result<()> {
     }
     if let Some(score) = score {
         outln!("{}", render::measure_score(&score));
+    }
+    if ws.me().role == Role::Client {
+        outln!("{}", render::visibility(private));
     }
     Ok(())
 }

@@ -2,13 +2,16 @@
 //!
 //! Each command makes one change through the typed document API and saves it before returning.
 //! With `--json`, commands that create something print `{"id": ...}` for scripts.
+//!
+//! Assignments, goals and templates are always in the shared homework document. A comment goes
+//! where its target is: on a client's private entry it stays in their private document.
 
 use super::print_json;
 use crate::cli::{
     AssignmentCommand, CommentCommand, GoalCommand, ListArgs, ScheduleArgs, StatusArgs,
     TemplateCommand,
 };
-use crate::profile::Workspace;
+use crate::profile::{Place, Workspace};
 use crate::render;
 use anyhow::{bail, Context, Result};
 use between_shared::document::{resolve_id, AssignmentAdjustment, NewAssignment};
@@ -256,15 +259,27 @@ pub(crate) fn goal(mut ws: Workspace, command: &GoalCommand, json: bool) -> Resu
     }
 }
 
-/// Parses a comment target: an id, or `ENTRY_ID:FIELD`.
-fn comment_target(ws: &Workspace, target: &str) -> Result<CommentTarget> {
-    let data = ws.doc.data()?;
+/// Parses a comment target: an id, or `ENTRY_ID:FIELD`; and says which document it is in.
+fn comment_target(ws: &Workspace, target: &str) -> Result<(Place, CommentTarget)> {
+    let homework = ws.homework()?;
     let (id, field) = match target.split_once(':') {
         Some((id, field)) => (id, Some(field.trim().to_string())),
         None => (target, None),
     };
-    let target = match find_record(&data, id)? {
-        RecordRef::Entry(id) => CommentTarget::Entry { id, field },
+    let place = |private: bool| {
+        if private {
+            Place::Private
+        } else {
+            Place::Shared
+        }
+    };
+    let target = match find_record(&homework.data, id)? {
+        RecordRef::Entry(id) => {
+            return Ok((
+                place(homework.is_private(&id)),
+                CommentTarget::Entry { id, field },
+            ))
+        }
         RecordRef::Assignment(id) if field.is_none() => CommentTarget::Assignment { id },
         RecordRef::Goal(id) if field.is_none() => CommentTarget::Goal { id },
         RecordRef::Comment(_) => {
@@ -278,7 +293,19 @@ fn comment_target(ws: &Workspace, target: &str) -> Result<CommentTarget> {
             field.unwrap_or_default()
         ),
     };
-    Ok(target)
+    Ok((Place::Shared, target))
+}
+
+/// Finds a comment by id (or prefix), and which document it is in.
+fn find_comment(ws: &Workspace, prefix: &str) -> Result<(Place, between_shared::CommentId)> {
+    let homework = ws.homework()?;
+    let id = resolve_id(&homework.data.comments, prefix, "comment")?;
+    let place = if homework.is_private_comment(&id) {
+        Place::Private
+    } else {
+        Place::Shared
+    };
+    Ok((place, id))
 }
 
 /// `between comment ...`.
@@ -287,26 +314,43 @@ pub(crate) fn comment(mut ws: Workspace, command: &CommentCommand, json: bool) -
     let me = ws.me().clone();
     match command {
         CommentCommand::Add { target, text } => {
-            let target = comment_target(&ws, target)?;
-            let id = ws.doc.add_comment(&me, now, Some(target), None, text)?;
+            let (place, target) = comment_target(&ws, target)?;
+            let id = ws
+                .doc_at(place)?
+                .add_comment(&me, now, Some(target), None, text)?;
             ws.save()?;
-            created(json, id.as_str(), format!("Commented. Id: {}", id.short()))
+            created(json, id.as_str(), commented("Commented", &id, place))
         }
         CommentCommand::Reply { id, text } => {
-            let parent = resolve_id(&ws.doc.data()?.comments, id, "comment")?;
-            let id = ws.doc.add_comment(&me, now, None, Some(parent), text)?;
+            let (place, parent) = find_comment(&ws, id)?;
+            let id = ws
+                .doc_at(place)?
+                .add_comment(&me, now, None, Some(parent), text)?;
             ws.save()?;
-            created(json, id.as_str(), format!("Replied. Id: {}", id.short()))
+            created(json, id.as_str(), commented("Replied", &id, place))
         }
         CommentCommand::Resolve { id } | CommentCommand::Reopen { id } => {
             let resolved = matches!(command, CommentCommand::Resolve { .. });
-            let id = resolve_id(&ws.doc.data()?.comments, id, "comment")?;
-            ws.doc.set_comment_resolved(&me, now, &id, resolved)?;
+            let (place, id) = find_comment(&ws, id)?;
+            ws.doc_at(place)?
+                .set_comment_resolved(&me, now, &id, resolved)?;
             ws.save()?;
             outln!("{}", if resolved { "Resolved." } else { "Reopened." });
             Ok(())
         }
         CommentCommand::List { open } => super::views::list_comments(&ws, *open, json),
+    }
+}
+
+/// What a comment command says it did; a comment on a private entry is private too.
+fn commented(done: &str, id: &between_shared::CommentId, place: Place) -> String {
+    match place {
+        Place::Shared => format!("{done}. Id: {}", id.short()),
+        Place::Private => format!(
+            "{done} on your private entry ({}). Id: {}",
+            render::ONLY_YOURS,
+            id.short()
+        ),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Runs one parsed command. Each submodule owns a group of commands; this module only routes.
 
+mod audit;
 mod entry;
 mod homework;
 mod relay;
@@ -29,6 +30,9 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         ),
         Command::Status => {
             relay::status(&Session::open(data_dir.as_deref(), &cli.profile)?, cli.json)
+        }
+        Command::Audit => {
+            audit::audit(&Session::open(data_dir.as_deref(), &cli.profile)?, cli.json)
         }
         Command::Device(DeviceCommand::Add) => {
             relay::device_add(Session::open(data_dir.as_deref(), &cli.profile)?)

@@ -22,10 +22,10 @@ use between_shared::{Author, HomeworkDoc, Role, Timestamp};
 use super::print_json;
 use crate::cli::{InitArgs, RoleArg};
 use crate::clock::Clock;
-use crate::profile::{vacant_profile, Session};
+use crate::profile::{new_sync_record, private_label, vacant_profile, Session};
 use crate::store::{
-    AccountRecord, DeviceRecord, NewDocument, NewSyncedProfile, ProfileRecord, Registration, Store,
-    SyncRecord,
+    AccountRecord, DeviceRecord, DocumentKind, NewDocument, NewSyncedProfile, ProfileRecord,
+    Registration, Store, SyncRecord,
 };
 use crate::sync::account::{hex, short_id, AccountKeys, DeviceDirectory};
 use crate::sync::connection::{unix_ms, Auth, Connection, RelayError, RelayUrl, Welcome};
@@ -49,9 +49,6 @@ pub(crate) fn init(
     args: &InitArgs,
     relay: &str,
 ) -> Result<()> {
-    if args.role == Some(RoleArg::Therapist) {
-        bail!("syncing a therapist's profile through a relay is not available yet; create it with `between init --role therapist --name NAME` and exchange files with `between doc save`");
-    }
     let name = args.name.trim();
     if name.is_empty() {
         bail!("--name cannot be empty: it is how the other person sees you");
@@ -62,7 +59,12 @@ pub(crate) fn init(
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .map(str::to_owned);
-    let url = RelayUrl::parse(relay)?;
+    let practice_ca = args
+        .ca_file
+        .as_deref()
+        .map(crate::sync::tls::read_ca_file)
+        .transpose()?;
+    let url = RelayUrl::parse(relay)?.with_practice_ca(practice_ca);
     let (dir, path) = vacant_profile(data_dir, profile)?;
     let made_from = dir.ancestors().take_while(|d| !d.exists()).last();
     let new = NewProfile {
@@ -74,9 +76,13 @@ pub(crate) fn init(
         url,
         made_from,
     };
+    let role = match args.role {
+        Some(RoleArg::Therapist) => Role::Therapist,
+        Some(RoleArg::Client) | None => Role::Client,
+    };
     match (&args.invite, &args.pair) {
-        (Some(code), None) => init_first_device(&new, code),
-        (None, Some(code)) => init_paired_device(&new, code),
+        (Some(code), None) => init_first_device(&new, code, role),
+        (None, Some(code)) => init_paired_device(&new, code, args.role.map(|_| role)),
         _ => bail!("with --relay, give either --invite CODE (this account's first device) or --pair CODE (another device of your account)"),
     }
 }
@@ -120,9 +126,12 @@ fn sync_state_json() -> Result<String> {
     Ok(serde_json::to_string(&SyncState::default())?)
 }
 
-/// `init --relay URL --invite CODE`: a new identity, this device, the document and its first
-/// epoch key; registers with the invite, creates the document's log and pushes it.
-fn init_first_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
+/// `init --relay URL --invite CODE`: a new identity, this device, the shared document and the
+/// client's private document, each with its first epoch key; registers with the invite, creates
+/// the documents' logs and pushes them. This device creates both documents, so no other device
+/// ever does (the initialisation race); the private document's key goes only to the account's
+/// own devices, through pairing.
+fn init_first_device(new: &NewProfile<'_>, code: &str, role: Role) -> Result<()> {
     let invite = InviteSecret::from_code(code)
         .map_err(|err| anyhow!("{err}; check the invite code you were given"))?;
     let clock = Clock::from_env()?;
@@ -130,15 +139,18 @@ fn init_first_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
     let mut rng = rand::rng();
     let identity = IdentityKeypair::generate(&mut rng);
     let device = DeviceKeypair::generate(&mut rng);
-    let certificate = identity.certify(&device.public(), Role::Client, Timestamp(unix_ms()));
+    let certificate = identity.certify(&device.public(), role, Timestamp(unix_ms()));
     // The device's Automerge actor is its device id, so every change names its device.
     let actor = device.device_id().0.to_vec();
-    let me = Author::new(Role::Client, new.name);
+    let me = Author::new(role, new.name);
     let mut doc = HomeworkDoc::create(&actor, new.name, &me, now)?;
     let meta = doc.data()?.meta;
     let key = EpochKey::generate(&mut rng);
+    let mut private = HomeworkDoc::create(&actor, new.name, &me, now)?;
+    let private_id = private.data()?.meta.document_id.as_str().to_owned();
     let account = AccountRecord {
         relay_url: new.url.display.clone(),
+        relay_ca_pem: new.url.practice_ca().map(str::to_owned),
         account_id: None,
         identity_keypair: identity.to_bytes().to_vec(),
         device_keypair: device.to_bytes().to_vec(),
@@ -147,24 +159,42 @@ fn init_first_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
         last_sync_ms: None,
         devices_listed_ms: None,
     };
+    // A client's first device creates their documents (only the first device ever does, so no two
+    // devices create the same document's root concurrently); a therapist starts with none and
+    // receives each client's shared document from the relay.
+    let documents = match role {
+        Role::Therapist => Vec::new(),
+        Role::Client => vec![
+            NewDocument {
+                id: meta.document_id.as_str().to_owned(),
+                label: meta.client_name.clone(),
+                created_at_ms: now.0,
+                snapshot: doc.save(),
+                kind: DocumentKind::Shared,
+                sync: SyncRecord {
+                    document_id: meta.document_id.as_str().to_owned(),
+                    epoch: FIRST_EPOCH,
+                    on_relay: false,
+                    state: sync_state_json()?,
+                    keys: vec![(FIRST_EPOCH, *key.as_bytes())],
+                },
+            },
+            NewDocument {
+                id: private_id.clone(),
+                label: private_label(new.name),
+                created_at_ms: now.0,
+                snapshot: private.save(),
+                kind: DocumentKind::Private,
+                sync: new_sync_record(&private_id)?,
+            },
+        ],
+    };
     let synced = NewSyncedProfile {
         account: account.clone(),
-        documents: vec![NewDocument {
-            id: meta.document_id.as_str().to_owned(),
-            label: meta.client_name.clone(),
-            created_at_ms: now.0,
-            snapshot: doc.save(),
-            sync: SyncRecord {
-                document_id: meta.document_id.as_str().to_owned(),
-                epoch: FIRST_EPOCH,
-                on_relay: false,
-                state: sync_state_json()?,
-                keys: vec![(FIRST_EPOCH, *key.as_bytes())],
-            },
-        }],
+        documents,
         devices: vec![this_device(&certificate, new.device_name.clone())],
     };
-    create_profile(new, &actor, now, &synced)?;
+    create_profile(new, &actor, now, role, &synced)?;
     let mut keys = AccountKeys::from_record(&account)?;
 
     let rt = runtime()?;
@@ -206,7 +236,8 @@ fn init_first_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
     keys.account_id = Some(welcome.account.0);
 
     outln!(
-        "Created the client profile '{}' for {} at {}.",
+        "Created the {} profile '{}' for {} at {}.",
+        role.as_str(),
         new.profile,
         new.name,
         new.dir.display()
@@ -224,7 +255,10 @@ fn init_first_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
     let (summary, directory) = sync_profile(new.path, &keys, Mode::Once, Some((rt, conn)))
         .context("the profile was created and registered, but its first sync did not finish; run `between sync`")?;
     outln!("Synced: {}.", summary.describe(&directory));
-    outln!("Next: `between device add` pairs your phone or another computer; `between today` shows what is due.");
+    match role {
+        Role::Client => outln!("Next: `between device add` pairs your phone or another computer; `between today` shows what is due."),
+        Role::Therapist => outln!("Next: `between device add` pairs your other devices (laptop, phone) with this account."),
+    }
     Ok(())
 }
 
@@ -265,6 +299,7 @@ fn create_profile(
     new: &NewProfile<'_>,
     actor: &[u8],
     now: Timestamp,
+    role: Role,
     synced: &NewSyncedProfile,
 ) -> Result<()> {
     std::fs::create_dir_all(new.dir)
@@ -272,7 +307,7 @@ fn create_profile(
     let store = Store::create_synced(
         new.path,
         &ProfileRecord {
-            role: Role::Client.as_str().to_owned(),
+            role: role.as_str().to_owned(),
             display_name: new.name.to_owned(),
             actor_id: actor.to_vec(),
             created_at_ms: now.0,
@@ -296,7 +331,7 @@ fn mark_registered(path: &Path, welcome: &Welcome) -> Result<()> {
 /// `init --relay URL --pair CODE`: takes the sealed payload another device of the account left
 /// at the relay, certifies a new device with the account's identity, registers it and syncs
 /// every document from nothing.
-fn init_paired_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
+fn init_paired_device(new: &NewProfile<'_>, code: &str, asked_role: Option<Role>) -> Result<()> {
     let secret = PairingSecret::from_code(code)
         .map_err(|err| anyhow!("{err}; check the code shown by `between device add`"))?;
     let rt = runtime()?;
@@ -335,7 +370,7 @@ fn init_paired_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
     let identity = IdentityKeypair::from_bytes(&payload.identity_keypair)
         .map_err(|err| anyhow!("the pairing message holds a damaged identity key ({err}); make a new code with `between device add`"))?;
     if let Ok(payload_url) = RelayUrl::parse(&payload.relay_url) {
-        if payload_url != new.url {
+        if payload_url.display != new.url.display {
             crate::sync::driver::warn(&format!(
                 "the code was made on a device that syncs through {}; this device will use {} as you asked",
                 payload_url.display, new.url.display
@@ -347,7 +382,15 @@ fn init_paired_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
     let now = clock.now();
     let mut rng = rand::rng();
     let device = DeviceKeypair::generate(&mut rng);
-    let certificate = identity.certify(&device.public(), Role::Client, Timestamp(unix_ms()));
+    let role = paired_role(&payload, &identity)?;
+    if asked_role.is_some_and(|asked| asked != role) {
+        bail!(
+            "the pairing code comes from a {} account, not a {} one; make a new code with `between device add` (this one is used up) and pair again without --role: the new device takes the account's role. Nothing was created on this device",
+            role.as_str(),
+            asked_role.map_or("", Role::as_str)
+        );
+    }
+    let certificate = identity.certify(&device.public(), role, Timestamp(unix_ms()));
     let actor = device.device_id().0.to_vec();
 
     let mut devices = vec![this_device(&certificate, new.device_name.clone())];
@@ -370,6 +413,9 @@ fn init_paired_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
     }
     let empty = AutoCommit::new().save();
     let mut documents = Vec::new();
+    if payload.documents.iter().filter(|d| d.private).count() > 1 {
+        bail!("the pairing message names more than one private document; make a new code with `between device add`");
+    }
     for doc in &payload.documents {
         check_paired_document(doc)?;
         documents.push(NewDocument {
@@ -377,6 +423,11 @@ fn init_paired_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
             label: doc.label.clone(),
             created_at_ms: now.0,
             snapshot: empty.clone(),
+            kind: if doc.private {
+                DocumentKind::Private
+            } else {
+                DocumentKind::Shared
+            },
             sync: SyncRecord {
                 document_id: doc.id.clone(),
                 epoch: doc.epoch,
@@ -388,6 +439,7 @@ fn init_paired_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
     }
     let account = AccountRecord {
         relay_url: new.url.display.clone(),
+        relay_ca_pem: new.url.practice_ca().map(str::to_owned),
         account_id: Some(payload.account_id),
         identity_keypair: payload.identity_keypair.clone(),
         device_keypair: device.to_bytes().to_vec(),
@@ -403,7 +455,7 @@ fn init_paired_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
     };
     // The mailbox is taken now: keep what it held, so an interrupted registration can finish
     // with `between sync` instead of needing a new code.
-    create_profile(new, &actor, now, &synced)?;
+    create_profile(new, &actor, now, role, &synced)?;
     let mut keys = AccountKeys::from_record(&account)?;
 
     let registered = rt.block_on(async {
@@ -478,6 +530,21 @@ fn init_paired_device(new: &NewProfile<'_>, code: &str) -> Result<()> {
     Ok(())
 }
 
+/// The role of the account a pairing comes from: the one its sending device is certified for
+/// (checked against the account's identity), so a therapist's new device is a therapist's.
+fn paired_role(payload: &PairingPayload, identity: &IdentityKeypair) -> Result<Role> {
+    payload
+        .devices
+        .iter()
+        .filter(|d| d.sender)
+        .find_map(|d| {
+            DeviceCertificate::from_bytes(&d.certificate)
+                .and_then(|c| c.verify_owner(&identity.public()).map(|()| c.role))
+                .ok()
+        })
+        .ok_or_else(|| anyhow!("the pairing message does not include a valid certificate of the device that made it; make a new code with `between device add`"))
+}
+
 /// Checks a document from a pairing message before anything is written.
 fn check_paired_document(doc: &PairedDocument) -> Result<()> {
     uuid::Uuid::parse_str(&doc.id)
@@ -505,25 +572,28 @@ pub(crate) fn device_add(session: Session) -> Result<()> {
     else {
         bail!("this device is not registered with its relay yet; run `between sync` first");
     };
-    let labels: std::collections::HashMap<String, String> = session
+    let stored: std::collections::HashMap<String, (String, DocumentKind)> = session
         .store
         .documents()?
         .into_iter()
-        .map(|d| (d.id, d.label))
+        .map(|d| (d.id, (d.label, d.kind)))
         .collect();
     let mut documents = Vec::new();
     for record in session.store.sync_documents()? {
         if !record.on_relay {
             bail!("the relay does not hold this profile's homework yet; run `between sync` first, then `between device add`");
         }
+        let (label, kind) = stored
+            .get(&record.document_id)
+            .cloned()
+            .unwrap_or_else(|| (record.document_id.clone(), DocumentKind::Shared));
         documents.push(PairedDocument {
-            label: labels
-                .get(&record.document_id)
-                .cloned()
-                .unwrap_or_else(|| record.document_id.clone()),
+            label,
             id: record.document_id,
             epoch: record.epoch,
             keys: record.keys,
+            // The new device is this account's own: it holds the private document too.
+            private: kind == DocumentKind::Private,
         });
     }
     let devices = session
@@ -593,11 +663,19 @@ pub(crate) fn device_add(session: Session) -> Result<()> {
     outln!("Pairing code: {}", secret.to_code());
     outln!();
     outln!("On the new device, run:");
+    let ca_flag = if keys.relay.practice_ca().is_some() {
+        " --ca-file PRACTICE-CA.pem"
+    } else {
+        ""
+    };
     outln!(
-        "  between init --relay {relay} --pair {} --name \"{}\"",
+        "  between init --relay {relay} --pair {} --name \"{}\"{ca_flag}",
         secret.to_code(),
         session.me.name
     );
+    if !ca_flag.is_empty() {
+        outln!("(with the file of your practice's certificate authority, as when you set up this device)");
+    }
     outln!();
     outln!("The code works once, until {expires}; this device does not need to be online then.");
     outln!("Keep it private: whoever has it can read your homework.");

@@ -1,16 +1,18 @@
 //! Profiles and documents: `init`, a therapist's `client` commands, and `doc save`/`doc merge`
-//! for handing a homework document between devices by file.
+//! for handing a homework document between devices by file. A client's private document never
+//! leaves their devices this way: `doc save` writes the shared document only.
 
 use super::print_json;
 use crate::cli::{ClientCommand, DocCommand, InitArgs, RoleArg};
 use crate::clock::Clock;
-use crate::profile::{vacant_profile, Session, Workspace};
+use crate::profile::{private_label, vacant_profile, Session, Workspace};
 use crate::store::{ProfileRecord, Store};
 use anyhow::{bail, Context, Result};
 use between_shared::{Author, HomeworkDoc, Role};
 use std::path::Path;
 
-/// `between init`: creates this device's profile (and a client's homework document).
+/// `between init`: creates this device's profile (and a client's homework document and private
+/// document).
 pub(crate) fn init(data_dir: Option<&Path>, profile: &str, args: &InitArgs) -> Result<()> {
     let name = args.name.trim();
     if name.is_empty() {
@@ -34,6 +36,12 @@ pub(crate) fn init(data_dir: Option<&Path>, profile: &str, args: &InitArgs) -> R
         (Role::Client, None) => Some(HomeworkDoc::create(&actor, name, &me, clock.now())?),
         (Role::Therapist, _) => None,
     };
+    // This device is the client's first, so it creates their private document (no other
+    // device ever does: see `profile`).
+    let private = match role {
+        Role::Client => Some(HomeworkDoc::create(&actor, name, &me, clock.now())?),
+        Role::Therapist => None,
+    };
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("could not create the profile folder {}", dir.display()))?;
     let mut store = Store::create(
@@ -52,6 +60,16 @@ pub(crate) fn init(data_dir: Option<&Path>, profile: &str, args: &InitArgs) -> R
             &meta.client_name,
             clock.now().0,
             &doc.save(),
+        )?;
+    }
+    if let Some(mut doc) = private {
+        let meta = doc.data()?.meta;
+        store.add_private_document(
+            meta.document_id.as_str(),
+            &private_label(name),
+            clock.now().0,
+            &doc.save(),
+            None,
         )?;
     }
     outln!(
@@ -139,7 +157,7 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
             outln!("{} is now listed as {new_name}.", record.label);
         }
         ClientCommand::List => {
-            let docs = session.store.documents()?;
+            let docs = session.shared_records()?;
             if json {
                 let list: Vec<_> = docs
                     .iter()
@@ -170,6 +188,13 @@ pub(crate) fn doc(mut ws: Workspace, command: &DocCommand) -> Result<()> {
                 file.display(),
                 bytes.len()
             );
+            let private = ws.homework()?.private_count();
+            if private > 0 {
+                outln!(
+                    "Your {} not in it: private entries stay on your own devices (`between entry share ID` shares one).",
+                    if private == 1 { "private entry is".to_owned() } else { format!("{private} private entries are") }
+                );
+            }
         }
         DocCommand::Merge { file } => {
             let mut other = read_document(file, &ws.session.actor)?;

@@ -1,38 +1,76 @@
 //! Read-only views: `today`, `list`, `show`, `progress`, `export` and the per-kind lists.
 //! Each prints text for people or, with `--json`, the same facts as JSON.
+//!
+//! On a client's profile the views cover both their documents: the shared homework and their
+//! private entries, each entry marked with who can see it (`"private": true/false` in JSON).
+//! `list --json` and the JSON export are the shared document's records, plus a `private` key
+//! with the private document's records when it holds any.
 
 use super::print_json;
 use crate::cli::{ExportArgs, ExportFormat, ListArgs, TodayArgs};
-use crate::profile::Workspace;
-use crate::provenance::Provenance;
+use crate::profile::{Place, Workspace};
 use crate::render;
 use anyhow::{Context, Result};
 use between_shared::document::resolve_id;
+use between_shared::export;
 use between_shared::lookup::{find_record, RecordRef};
-use between_shared::model::{AssignmentStatus, EntryStatus, GoalStatus};
+use between_shared::model::{AssignmentStatus, EntryStatus, GoalStatus, HomeworkData};
 use between_shared::progress::{self, sparkline, Direction, Trend};
-use between_shared::schedule::{self, DueState};
-use between_shared::{export, HomeworkDoc};
+use between_shared::schedule::{self, DueItem, DueState};
+use between_shared::{Day, Role};
+
+/// The due items of `today` (or its week) in `data`.
+fn due_items(data: &HomeworkData, today: Day, week: bool) -> Vec<DueItem> {
+    if week {
+        let monday = today.week_start();
+        schedule::due_between(data, monday, monday.add_days(6), today)
+    } else {
+        schedule::due_today(data, today)
+    }
+}
 
 /// `between today [--week]`.
 pub(crate) fn today(ws: &Workspace, args: &TodayArgs, json: bool) -> Result<()> {
-    let data = ws.doc.data()?;
+    let homework = ws.homework()?;
+    let data = &homework.data;
     let today = ws.session.clock.today();
-    let items = if args.week {
-        let monday = today.week_start();
-        schedule::due_between(&data, monday, monday.add_days(6), today)
+    let items = due_items(data, today, args.week);
+    // An occurrence is "private" when what was done for it is only in private entries: the
+    // therapist, who sees the shared document alone, sees it as not done.
+    let seen_by_therapist = if homework.private_count() > 0 {
+        due_items(&homework.shared_only(), today, args.week)
     } else {
-        schedule::due_today(&data, today)
+        items.clone()
     };
+    let private: Vec<bool> = items
+        .iter()
+        .map(|item| {
+            matches!(item.state, DueState::Done | DueState::InProgress)
+                && !seen_by_therapist.iter().any(|s| {
+                    s.assignment == item.assignment && s.day == item.day && s.state == item.state
+                })
+        })
+        .collect();
     if json {
-        return print_json(&items);
+        let list = items
+            .iter()
+            .zip(&private)
+            .map(|(item, private)| {
+                let mut value = serde_json::to_value(item)?;
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("private".to_owned(), (*private).into());
+                }
+                Ok(value)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        return print_json(&list);
     }
     let heading = if args.week { "This week" } else { "Today" };
     outln!("{heading} ({today}), {}'s homework:", data.meta.client_name);
     if items.is_empty() {
         outln!("  Nothing due.");
     }
-    for item in items {
+    for (item, private) in items.into_iter().zip(private) {
         let (mark, state) = match item.state {
             DueState::Done => ("✓", "done"),
             DueState::InProgress => ("…", "in progress"),
@@ -45,8 +83,13 @@ pub(crate) fn today(ws: &Workspace, args: &TodayArgs, json: bool) -> Result<()> 
         } else {
             String::new()
         };
+        let private = if private {
+            format!(" (in a private entry — {})", render::ONLY_YOURS)
+        } else {
+            String::new()
+        };
         outln!(
-            "  {mark} {day}{} — {state} [{}]",
+            "  {mark} {day}{} — {state}{private} [{}]",
             item.title,
             item.assignment.short()
         );
@@ -54,11 +97,25 @@ pub(crate) fn today(ws: &Workspace, args: &TodayArgs, json: bool) -> Result<()> 
     Ok(())
 }
 
+/// The records as JSON: the shared document's, plus `"private"` with the private document's
+/// when it holds any (so a profile without private entries prints exactly the shared document,
+/// as the therapist's device does, field for field and in the same order).
+#[derive(serde::Serialize)]
+struct Records<'a> {
+    #[serde(flatten)]
+    shared: &'a HomeworkData,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private: Option<&'a HomeworkData>,
+}
+
 /// `between list`: assignments, goals and recent entries.
 pub(crate) fn list(ws: &Workspace, args: &ListArgs, json: bool) -> Result<()> {
     if json {
-        let data = ws.doc.data()?;
-        return print_json(&data);
+        let homework = ws.homework()?;
+        return print_json(&Records {
+            shared: &ws.doc.data()?,
+            private: homework.private.as_ref(),
+        });
     }
     list_assignments(ws, args, false)?;
     outln!();
@@ -141,7 +198,9 @@ pub(crate) fn list_goals(ws: &Workspace, all: bool, json: bool) -> Result<()> {
 
 /// `between entry list`.
 pub(crate) fn list_entries(ws: &Workspace, assignment: Option<&str>, json: bool) -> Result<()> {
-    let data = ws.doc.data()?;
+    let homework = ws.homework()?;
+    let data = &homework.data;
+    let client = ws.me().role == Role::Client;
     let assignment = assignment
         .map(|a| resolve_id(&data.assignments, a, "assignment"))
         .transpose()?;
@@ -154,13 +213,18 @@ pub(crate) fn list_entries(ws: &Workspace, assignment: Option<&str>, json: bool)
     if json {
         let list: Vec<_> = shown
             .iter()
-            .map(|(id, e)| serde_json::json!({"id": id, "entry": e}))
+            .map(|(id, e)| {
+                serde_json::json!({"id": id, "entry": e, "private": homework.is_private(id)})
+            })
             .collect();
         return print_json(&list);
     }
     outln!("Entries:");
     if shown.is_empty() {
         outln!("  none");
+    }
+    if ws.private_not_arrived() {
+        outln!("  (your private entries have not arrived on this device yet; run `between sync`)");
     }
     for (id, e) in shown {
         let status = if e.status == EntryStatus::Complete {
@@ -178,8 +242,13 @@ pub(crate) fn list_entries(ws: &Workspace, assignment: Option<&str>, json: bool)
         } else {
             String::new()
         };
+        let visibility = match (client, homework.is_private(id)) {
+            (false, _) => String::new(),
+            (true, true) => format!(" — {}", render::PRIVATE_NOTE),
+            (true, false) => format!(" — {}", render::SHARED_NOTE),
+        };
         outln!(
-            "  [{}] {} {} {status} (by {}{comments})",
+            "  [{}] {} {} {status} (by {}{comments}){visibility}",
             id.short(),
             e.date,
             e.kind.as_str(),
@@ -191,7 +260,8 @@ pub(crate) fn list_entries(ws: &Workspace, assignment: Option<&str>, json: bool)
 
 /// `between comment list`.
 pub(crate) fn list_comments(ws: &Workspace, open_only: bool, json: bool) -> Result<()> {
-    let data = ws.doc.data()?;
+    let homework = ws.homework()?;
+    let data = &homework.data;
     let mut shown: Vec<_> = data
         .comments
         .iter()
@@ -201,7 +271,9 @@ pub(crate) fn list_comments(ws: &Workspace, open_only: bool, json: bool) -> Resu
     if json {
         let list: Vec<_> = shown
             .iter()
-            .map(|(id, c)| serde_json::json!({"id": id, "comment": c}))
+            .map(|(id, c)| {
+                serde_json::json!({"id": id, "comment": c, "private": homework.is_private_comment(id)})
+            })
             .collect();
         return print_json(&list);
     }
@@ -219,8 +291,13 @@ pub(crate) fn list_comments(ws: &Workspace, open_only: bool, json: bool) -> Resu
             }
         };
         let resolved = if c.resolved { " [resolved]" } else { "" };
+        let private = if homework.is_private_comment(id) {
+            format!(" — {}", render::PRIVATE_NOTE)
+        } else {
+            String::new()
+        };
         outln!(
-            "  [{}] on {on}: {} — {}{resolved}",
+            "  [{}] on {on}: {} — {}{resolved}{private}",
             id.short(),
             c.text.as_str(),
             c.author.name
@@ -231,13 +308,15 @@ pub(crate) fn list_comments(ws: &Workspace, open_only: bool, json: bool) -> Resu
 
 /// `between show ID`.
 pub(crate) fn show(ws: &mut Workspace, id: &str, json: bool) -> Result<()> {
-    let data = ws.doc.data()?;
-    let prov = Provenance::of(ws.doc.automerge(), &ws.session.store)?;
-    let record = find_record(&data, id)?;
+    let homework = ws.homework()?;
+    let data = &homework.data;
+    let prov = ws.provenance(Place::Shared)?;
+    let record = find_record(data, id)?;
     match record {
         RecordRef::Entry(id) => {
             let entry = data.entries.get(&id).context("entry")?;
-            let template = ws.doc.template(&entry.template)?;
+            let template = homework.template(&entry.template)?;
+            let private = homework.is_private(&id);
             if json {
                 let comments: Vec<_> = data
                     .comments
@@ -246,24 +325,44 @@ pub(crate) fn show(ws: &mut Workspace, id: &str, json: bool) -> Result<()> {
                     .map(|(cid, c)| serde_json::json!({"id": cid, "comment": c}))
                     .collect();
                 return print_json(
-                    &serde_json::json!({"id": id, "entry": entry, "template": template, "comments": comments}),
+                    &serde_json::json!({"id": id, "entry": entry, "template": template, "comments": comments, "private": private}),
                 );
             }
-            out!("{}", render::entry(&data, &id, entry, &template, &prov));
+            // A private entry's history is in the private document.
+            let prov = if private {
+                ws.provenance(Place::Private)?
+            } else {
+                prov
+            };
+            let client = ws.me().role == Role::Client;
+            out!(
+                "{}",
+                render::entry(
+                    data,
+                    &id,
+                    entry,
+                    &template,
+                    &prov,
+                    client.then_some(private)
+                )
+            );
         }
         RecordRef::Assignment(id) => {
             let a = data.assignments.get(&id).context("assignment")?;
             if json {
                 return print_json(&serde_json::json!({"id": id, "assignment": a}));
             }
-            out!("{}", render::assignment(&data, &id, a, &prov));
+            out!(
+                "{}",
+                render::assignment(data, &id, a, &prov, &|e| homework.is_private(e))
+            );
         }
         RecordRef::Goal(id) => {
             let g = data.goals.get(&id).context("goal")?;
             if json {
                 return print_json(&serde_json::json!({"id": id, "goal": g}));
             }
-            out!("{}", render::goal(&data, &id, g, &prov));
+            out!("{}", render::goal(data, &id, g, &prov));
         }
         RecordRef::Comment(id) => {
             let c = data.comments.get(&id).context("comment")?;
@@ -280,7 +379,7 @@ pub(crate) fn show(ws: &mut Workspace, id: &str, json: bool) -> Result<()> {
             );
         }
         RecordRef::Template(id) => {
-            let template = ws.doc.template(&id)?;
+            let template = homework.template(&id)?;
             if json {
                 return print_json(&template);
             }
@@ -313,18 +412,37 @@ fn trend_line(name: &str, trend: &Trend, max: f64) -> String {
     )
 }
 
-/// `between progress`.
+/// `between progress`: on a client's profile, private entries count too.
 pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
-    let data = ws.doc.data()?;
-    let report = progress::progress(&data, ws.session.clock.today());
+    let homework = ws.homework()?;
+    let data = &homework.data;
+    let report = progress::progress(data, ws.session.clock.today());
     if json {
-        return print_json(&report);
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert(
+                "private_entries".to_owned(),
+                homework.private_count().into(),
+            );
+        }
+        return print_json(&value);
     }
     outln!(
         "Progress for {} as of {}",
         data.meta.client_name,
         report.today
     );
+    match homework.private_count() {
+        0 => {}
+        1 => outln!(
+            "Counts 1 private entry ({}); your therapist's figures leave it out.",
+            render::ONLY_YOURS
+        ),
+        n => outln!(
+            "Counts {n} private entries ({}); your therapist's figures leave them out.",
+            render::ONLY_YOURS
+        ),
+    }
     outln!("\nAdherence (done / scheduled so far):");
     if report.adherence.is_empty() {
         outln!("  no assignments yet");
@@ -387,12 +505,23 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// `between export`.
+/// `between export`: everything this profile holds — on a client's profile their shared
+/// homework and their private entries, each private one marked.
 pub(crate) fn export(ws: &Workspace, args: &ExportArgs) -> Result<()> {
-    let data = ws.doc.data()?;
+    let homework = ws.homework()?;
     let text = match args.format {
-        ExportFormat::Json => serde_json::to_string_pretty(&data)? + "\n",
-        ExportFormat::Markdown => export::markdown(&data, &templates_of(&ws.doc)?),
+        ExportFormat::Json => {
+            let records = Records {
+                shared: &ws.doc.data()?,
+                private: homework.private.as_ref(),
+            };
+            serde_json::to_string_pretty(&records)? + "\n"
+        }
+        ExportFormat::Markdown => export::markdown(
+            &homework.data,
+            &homework.templates(),
+            homework.private_entries(),
+        ),
     };
     match &args.output {
         Some(path) => {
@@ -403,8 +532,4 @@ pub(crate) fn export(ws: &Workspace, args: &ExportArgs) -> Result<()> {
         None => out!("{text}"),
     }
     Ok(())
-}
-
-fn templates_of(doc: &HomeworkDoc) -> Result<Vec<between_shared::template::Template>> {
-    Ok(doc.templates()?)
 }

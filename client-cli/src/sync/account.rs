@@ -58,7 +58,8 @@ impl AccountKeys {
             ));
         }
         Ok(Self {
-            relay: RelayUrl::parse(&record.relay_url)?,
+            relay: RelayUrl::parse(&record.relay_url)?
+                .with_practice_ca(record.relay_ca_pem.clone()),
             identity,
             device,
             certificate,

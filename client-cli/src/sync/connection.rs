@@ -25,7 +25,9 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::http::Uri;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+use super::tls;
 
 /// How long dialing (TCP and the WebSocket upgrade) may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,7 +35,8 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The WebSocket path of the sync endpoint, under the relay's URL.
 const SYNC_PATH: &str = "/v1/sync";
 
-/// A relay address as the person typed it, and what follows from it.
+/// A relay address as the person typed it, what follows from it, and whom to trust for its
+/// TLS certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RelayUrl {
     /// What the person typed, normalised (no trailing slash): stored and shown.
@@ -42,10 +45,17 @@ pub(crate) struct RelayUrl {
     pub(crate) origin: String,
     /// The WebSocket URL of the sync endpoint.
     pub(crate) endpoint: String,
+    /// The host name, for messages about its certificate.
+    host: String,
+    /// `wss://`: the connection is TLS.
+    tls: bool,
+    /// The practice's CA (PEM) to check the certificate against instead of the system's roots.
+    practice_ca: Option<String>,
 }
 
 impl RelayUrl {
-    /// Reads a relay URL such as `ws://127.0.0.1:40123` (a trailing `/v1/sync` is accepted).
+    /// Reads a relay URL such as `wss://relay.example.org` or, for a relay on this machine,
+    /// `ws://127.0.0.1:40123` (a trailing `/v1/sync` is accepted).
     pub(crate) fn parse(text: &str) -> Result<Self, RelayError> {
         let bad = |why: &str| RelayError::BadUrl {
             url: text.to_owned(),
@@ -54,31 +64,36 @@ impl RelayUrl {
         let trimmed = text.trim();
         let uri: Uri = trimmed
             .parse()
-            .map_err(|_| bad("it is not a URL such as ws://relay.example:8080"))?;
+            .map_err(|_| bad("it is not a URL such as wss://relay.example.org"))?;
         let scheme = uri
             .scheme_str()
-            .ok_or_else(|| bad("it has no scheme; start it with ws://"))?
+            .ok_or_else(|| bad("it has no scheme; start it with wss://"))?
             .to_ascii_lowercase();
-        match scheme.as_str() {
-            "ws" => {}
-            "wss" => {
+        let (tls, default_port) = match scheme.as_str() {
+            "wss" => (true, 443),
+            "ws" => (false, 80),
+            _ => {
                 return Err(bad(
-                    "this version of Between cannot use TLS (wss://) yet; use the relay's ws:// address on a trusted network",
+                    "the scheme must be wss:// (or ws:// for a relay on this computer)",
                 ))
             }
-            _ => return Err(bad("the scheme must be ws://")),
-        }
+        };
         let host = uri
             .host()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| bad("it names no host"))?
             .to_ascii_lowercase();
+        if !tls && !is_loopback(&host) {
+            return Err(bad(
+                "ws:// (without TLS) is only for a relay on this computer; use the relay's wss:// address",
+            ));
+        }
         if uri.query().is_some() {
             return Err(bad("it must not have a query (?…)"));
         }
         let path = uri.path().trim_end_matches('/');
         let base_path = path.strip_suffix(SYNC_PATH).unwrap_or(path);
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(default_port);
         let origin = format!("{scheme}://{host}:{port}");
         let display = format!("{origin}{base_path}");
         let endpoint = format!("{display}{SYNC_PATH}");
@@ -86,8 +101,59 @@ impl RelayUrl {
             display,
             origin,
             endpoint,
+            host,
+            tls,
+            practice_ca: None,
         })
     }
+
+    /// Checks the relay's certificate against the practice's CA (PEM) instead of the system's
+    /// roots.
+    pub(crate) fn with_practice_ca(mut self, practice_ca: Option<String>) -> Self {
+        self.practice_ca = practice_ca;
+        self
+    }
+
+    /// The practice CA this address trusts, if any.
+    pub(crate) fn practice_ca(&self) -> Option<&str> {
+        self.practice_ca.as_deref()
+    }
+}
+
+impl RelayUrl {
+    /// What to tell the person when dialing failed.
+    fn dial_error(&self, err: &tokio_tungstenite::tungstenite::Error) -> RelayError {
+        use tokio_tungstenite::tungstenite::Error as WsError;
+        if let Some(detail) = tls::explain(err, &self.host) {
+            return RelayError::Untrusted {
+                url: self.display.clone(),
+                detail,
+            };
+        }
+        let refused = matches!(err, WsError::Io(io) if matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::TimedOut
+        ));
+        let detail = if !self.tls && !refused {
+            // A TLS relay answers a plain HTTP upgrade with a TLS alert or by hanging up.
+            format!("{err}; if the relay uses TLS, its address starts with wss://")
+        } else {
+            err.to_string()
+        };
+        RelayError::Unreachable {
+            url: self.display.clone(),
+            detail,
+        }
+    }
+}
+
+/// Whether `host` is this computer, where plain `ws://` is acceptable.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare == "localhost"
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// What went wrong talking to the relay.
@@ -107,6 +173,14 @@ pub(crate) enum RelayError {
         /// The relay.
         url: String,
         /// The network's reason.
+        detail: String,
+    },
+    /// The relay's TLS certificate is not trusted (or TLS could not be set up).
+    #[error("could not connect securely to the relay at {url}: {detail}")]
+    Untrusted {
+        /// The relay.
+        url: String,
+        /// What is wrong and what to do.
         detail: String,
     },
     /// The relay did not answer in time.
@@ -142,7 +216,7 @@ impl RelayError {
     /// Whether the relay refused this device for good (retrying the same way cannot help).
     pub(crate) fn is_permanent(&self) -> bool {
         match self {
-            RelayError::BadUrl { .. } => true,
+            RelayError::BadUrl { .. } | RelayError::Untrusted { .. } => true,
             RelayError::Refused { code, .. } => matches!(
                 code,
                 ErrorCode::UnknownDevice
@@ -213,17 +287,29 @@ impl Connection {
         let config = WebSocketConfig::default()
             .max_message_size(Some(limits::MAX_FRAME_BYTES))
             .max_frame_size(Some(limits::MAX_FRAME_BYTES));
-        let dial = tokio_tungstenite::connect_async_with_config(&url.endpoint, Some(config), true);
+        let connector = if url.tls {
+            let tls =
+                tls::client_config(url.practice_ca()).map_err(|err| RelayError::Untrusted {
+                    url: url.display.clone(),
+                    detail: err.to_string(),
+                })?;
+            Connector::Rustls(tls)
+        } else {
+            Connector::Plain
+        };
+        let dial = tokio_tungstenite::connect_async_tls_with_config(
+            &url.endpoint,
+            Some(config),
+            true,
+            Some(connector),
+        );
         let (ws, _response) = tokio::time::timeout(CONNECT_TIMEOUT, dial)
             .await
             .map_err(|_| RelayError::Unreachable {
                 url: url.display.clone(),
                 detail: format!("no answer within {} seconds", CONNECT_TIMEOUT.as_secs()),
             })?
-            .map_err(|err| RelayError::Unreachable {
-                url: url.display.clone(),
-                detail: err.to_string(),
-            })?;
+            .map_err(|err| url.dial_error(&err))?;
         let mut conn = Self {
             ws,
             url: url.clone(),
@@ -474,18 +560,24 @@ mod tests {
         ] {
             assert_eq!(RelayUrl::parse(same).unwrap(), url, "{same}");
         }
-        let url = RelayUrl::parse("ws://Relay.Example/between").unwrap();
-        assert_eq!(url.origin, "ws://relay.example:80");
-        assert_eq!(url.endpoint, "ws://relay.example:80/between/v1/sync");
+        let url = RelayUrl::parse("wss://Relay.Example/between").unwrap();
+        assert_eq!(url.origin, "wss://relay.example:443");
+        assert_eq!(url.endpoint, "wss://relay.example:443/between/v1/sync");
+        assert!(url.tls);
+        let url = RelayUrl::parse("ws://localhost:7070").unwrap();
+        assert_eq!(url.origin, "ws://localhost:7070");
+        assert!(!url.tls);
+        assert!(RelayUrl::parse("ws://[::1]:7070").is_ok());
     }
 
     #[test]
     fn unusable_relay_urls_say_why() {
         for (bad, why) in [
             ("relay.example", "scheme"),
-            ("http://relay.example", "ws://"),
-            ("wss://relay.example", "TLS"),
-            ("ws://relay.example/?x=1", "query"),
+            ("http://relay.example", "wss://"),
+            ("ws://relay.example", "only for a relay on this computer"),
+            ("ws://10.0.0.5:7070", "only for a relay on this computer"),
+            ("wss://relay.example/?x=1", "query"),
             ("not a url", "not a URL"),
         ] {
             let err = RelayUrl::parse(bad).unwrap_err().to_string();

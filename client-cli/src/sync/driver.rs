@@ -552,7 +552,9 @@ impl Driver {
                 }
             }
             ServerMessage::Pong { .. } => {}
-            ServerMessage::Pairing { .. } | ServerMessage::KeyEnvelopes { .. } => {}
+            ServerMessage::Pairing { .. }
+            | ServerMessage::KeyEnvelopes { .. }
+            | ServerMessage::Audit { .. } => {}
             other @ (ServerMessage::Challenge { .. } | ServerMessage::Welcome { .. }) => {
                 return Err(DriverError::Protocol(format!(
                     "an unexpected {} in the middle of a connection",

@@ -9,6 +9,7 @@
 //!   back-off and jitter, polling the store for other commands' changes).
 //! - [`pairing`]: the sealed payload that lets a new device join without the old one online.
 //! - [`account`]: this device's keys as stored, and labels for the account's devices.
+//! - [`tls`]: which certificate authority vouches for the relay, and certificate errors.
 //!
 //! Only `between sync`, `between device add` and `between init --relay` touch the network;
 //! every other command works on the local store alone (design invariant 6).
@@ -21,6 +22,7 @@ pub(crate) mod progress;
 pub(crate) mod run;
 #[cfg(test)]
 mod tests;
+pub(crate) mod tls;
 pub(crate) mod worker;
 
 use std::path::Path;

@@ -4,7 +4,8 @@
 //! sees only ciphertext and the mailbox id; the code itself never leaves the two devices. It
 //! carries everything the new device needs to join the account without the old one being
 //! online: the account's identity keypair (so the new device can certify itself), the known
-//! devices' certificates, and for every document its id, local label, epoch and epoch keys.
+//! devices' certificates, and for every document its id, local label, epoch and epoch keys, and
+//! whether it is the client's private document (which only the account's own devices hold).
 //!
 //! Both directions of a mailbox would share one key, so the payload says which side wrote it
 //! (`from`); a new device refuses a payload that is not from an existing device.
@@ -29,6 +30,10 @@ pub(crate) struct PairedDocument {
     pub(crate) epoch: u32,
     /// Every epoch key: `(epoch, key)`.
     pub(crate) keys: Vec<(u32, [u8; 32])>,
+    /// Whether it is the client's private document. A payload from a device that predates
+    /// private documents lacks it: its documents are all shared.
+    #[serde(default)]
+    pub(crate) private: bool,
 }
 
 /// A device of the account, as the existing device knows it.
@@ -146,6 +151,7 @@ mod tests {
                 label: "Sam".to_owned(),
                 epoch: 1,
                 keys: vec![(1, [3; 32])],
+                private: false,
             }],
         }
     }
@@ -176,5 +182,18 @@ mod tests {
             Err(PairingError::Format(_))
         ));
         assert!(!format!("{:?}", payload()).contains("identity_keypair: ["));
+    }
+
+    #[test]
+    fn a_document_without_the_private_mark_is_shared() {
+        // As a device from before private documents wrote it.
+        let old = r#"{"id":"abab","label":"Sam","epoch":1,"keys":[[1,[3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3]]]}"#;
+        let doc: PairedDocument = serde_json::from_str(old).unwrap();
+        assert!(!doc.private);
+        let mut private = doc.clone();
+        private.private = true;
+        let round: PairedDocument =
+            serde_json::from_str(&serde_json::to_string(&private).unwrap()).unwrap();
+        assert!(round.private);
     }
 }

@@ -21,8 +21,8 @@ use tempfile::TempDir;
 
 use super::driver::{Driver, Mode};
 use crate::store::{
-    AccountRecord, DeviceRecord, NewDocument, NewSyncedProfile, ProfileRecord, Registration, Store,
-    SyncRecord,
+    AccountRecord, DeviceRecord, DocumentKind, NewDocument, NewSyncedProfile, ProfileRecord,
+    Registration, Store, SyncRecord,
 };
 
 /// The relay, reduced to what the driver relies on.
@@ -151,6 +151,7 @@ fn profile_at(
         .collect();
     let synced = NewSyncedProfile {
         account: AccountRecord {
+            relay_ca_pem: None,
             relay_url: "ws://127.0.0.1:9".into(),
             account_id: Some([1; 16]),
             identity_keypair: identity.to_bytes().to_vec(),
@@ -165,6 +166,7 @@ fn profile_at(
             label: "Sam".into(),
             created_at_ms: 1,
             snapshot,
+            kind: DocumentKind::Shared,
             sync: SyncRecord {
                 document_id: doc_id.to_owned(),
                 epoch: 1,

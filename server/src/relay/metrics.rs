@@ -16,7 +16,15 @@ pub(crate) struct Metrics {
     errors: AtomicU64,
     commit_micros_total: AtomicU64,
     commits: AtomicU64,
+    /// Commits per latency bucket (not cumulative; [`Metrics::render`] sums them up).
+    commit_buckets: [AtomicU64; COMMIT_BUCKETS.len()],
+    tls_handshake_failures: AtomicU64,
 }
+
+/// Upper bounds (seconds) of the commit latency histogram's buckets; `+Inf` is implied.
+const COMMIT_BUCKETS: [f64; 11] = [
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
 
 fn add(counter: &AtomicU64, n: usize) {
     counter.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
@@ -48,8 +56,16 @@ impl Metrics {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn tls_handshake_failed(&self) {
+        self.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn commit(&self, took: Duration) {
         self.commits.fetch_add(1, Ordering::Relaxed);
+        let seconds = took.as_secs_f64();
+        if let Some(bucket) = COMMIT_BUCKETS.iter().position(|&upper| seconds <= upper) {
+            self.commit_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        }
         self.commit_micros_total.fetch_add(
             u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
@@ -103,16 +119,10 @@ impl Metrics {
             get(&self.errors) as f64,
         );
         metric(
-            "between_commit_seconds_sum",
+            "between_tls_handshake_failures_total",
             "counter",
-            "Time spent in durable commits of pushes.",
-            get(&self.commit_micros_total) as f64 / 1e6,
-        );
-        metric(
-            "between_commit_seconds_count",
-            "counter",
-            "Durable commits of pushes.",
-            get(&self.commits) as f64,
+            "TLS handshakes that failed or timed out (plain ws:// clients, distrusting clients, scanners).",
+            get(&self.tls_handshake_failures) as f64,
         );
         metric(
             "between_documents_watched",
@@ -120,6 +130,81 @@ impl Metrics {
             "Documents with a subscribed device.",
             watched_documents as f64,
         );
+        // One histogram family: cumulative buckets, then the sum and count of all commits.
+        let _ = writeln!(
+            out,
+            "# HELP between_commit_seconds Time a push waits for its durable commit.\n# TYPE between_commit_seconds histogram"
+        );
+        let mut cumulative = 0;
+        for (upper, bucket) in COMMIT_BUCKETS.iter().zip(&self.commit_buckets) {
+            cumulative += get(bucket);
+            let _ = writeln!(
+                out,
+                "between_commit_seconds_bucket{{le=\"{upper}\"}} {cumulative}"
+            );
+        }
+        let commits = get(&self.commits);
+        let _ = writeln!(
+            out,
+            "between_commit_seconds_bucket{{le=\"+Inf\"}} {commits}\nbetween_commit_seconds_sum {}\nbetween_commit_seconds_count {commits}",
+            get(&self.commit_micros_total) as f64 / 1e6
+        );
         out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str, series: &str) -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn commit_latency_is_a_cumulative_histogram() {
+        let metrics = Metrics::default();
+        for micros in [300, 3_000, 2_000_000] {
+            metrics.commit(Duration::from_micros(micros));
+        }
+        let text = metrics.render(0);
+        assert!(
+            text.contains("# TYPE between_commit_seconds histogram"),
+            "{text}"
+        );
+        assert_eq!(
+            value(&text, "between_commit_seconds_bucket{le=\"0.0005\"}"),
+            1.0
+        );
+        assert_eq!(
+            value(&text, "between_commit_seconds_bucket{le=\"0.0025\"}"),
+            1.0
+        );
+        assert_eq!(
+            value(&text, "between_commit_seconds_bucket{le=\"0.005\"}"),
+            2.0
+        );
+        assert_eq!(value(&text, "between_commit_seconds_bucket{le=\"1\"}"), 2.0);
+        assert_eq!(
+            value(&text, "between_commit_seconds_bucket{le=\"+Inf\"}"),
+            3.0
+        );
+        assert_eq!(value(&text, "between_commit_seconds_count"), 3.0);
+        assert!((value(&text, "between_commit_seconds_sum") - 2.0033).abs() < 1e-9);
+        // Every sample line belongs to a family with HELP and TYPE.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .filter(|f| text.contains(&format!("# TYPE {f} histogram")))
+                .unwrap_or(name);
+            assert!(text.contains(&format!("# TYPE {family} ")), "{line}");
+        }
     }
 }

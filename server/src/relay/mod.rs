@@ -6,9 +6,11 @@
 //! (their commits finish on the storage thread) and returns.
 
 mod hub;
+mod listener;
 mod metrics;
 mod session;
 
+pub(crate) use listener::server_config as tls_server_config;
 pub(crate) use metrics::Metrics;
 pub(crate) use session::now_ms;
 
@@ -18,12 +20,12 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use between_shared::protocol::limits;
 use hub::Hub;
+use listener::{PeerAddr, RelayListener};
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -144,8 +146,13 @@ impl Relay {
     }
 }
 
-/// Serves the relay on `listener` until `relay`'s shutdown token is cancelled.
-pub(crate) async fn run(listener: TcpListener, relay: Arc<Relay>) -> std::io::Result<()> {
+/// Serves the relay on `listener` (over TLS when `tls` is given) until `relay`'s shutdown token
+/// is cancelled.
+pub(crate) async fn run(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    relay: Arc<Relay>,
+) -> std::io::Result<()> {
     let tracker = TaskTracker::new();
     let app = Router::new()
         .route(SYNC_PATH, get(upgrade))
@@ -156,15 +163,10 @@ pub(crate) async fn run(listener: TcpListener, relay: Arc<Relay>) -> std::io::Re
             tracker: tracker.clone(),
         });
     let shutdown = relay.shutdown.clone();
-    // Small frames must not wait for delayed acknowledgements (Nagle's algorithm).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "could not set TCP_NODELAY");
-        }
-    });
+    let listener = RelayListener::start(listener, tls, relay.clone())?;
     axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<PeerAddr>(),
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await?;
@@ -183,7 +185,7 @@ struct AppState {
 
 async fn upgrade(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let relay = state.relay.clone();

@@ -3,21 +3,30 @@
 //!
 //! Every frame is decoded with the protocol's bounded decoder; a malformed, oversized or
 //! unexpected one gets an `Error` frame and, when the code is fatal, the connection (never the
-//! process) ends. Every access to a document's log — allowed or refused — goes to the audit
-//! trail. Nothing here reads a bundle's content: the relay only checks a bundle's header (which
-//! document, which author device), as defence in depth.
+//! process) ends. Every sign-in and every access to a document's log — allowed or refused — goes
+//! to the audit trail, with ids and the time only (no address, no content). Nothing here reads a
+//! bundle's content: the relay only checks a bundle's header (which document, which author
+//! device), as defence in depth.
+//!
+//! A device stays admitted only while it and its account are enabled. The practice admin
+//! disables an account from another process (`between-relay disable`), so a session re-reads its
+//! device's state with every request and every [`RECHECK_EVERY`] while idle, and ends with
+//! `device_revoked` once it is disabled.
 
 use super::hub::{ConnectionId, Outgoing, OUTGOING_QUEUE};
 use super::Relay;
 use crate::store::{
-    self, AccountId as StoreAccount, AuditRecord, DeviceId as StoreDevice, DeviceRecord,
-    DocId as StoreDoc, InviteError, Mailbox as StoreMailbox, Registration, StoreError,
+    self, AccountId as StoreAccount, AuditEntry, AuditRecord, DeviceEntry, DeviceId as StoreDevice,
+    DeviceRecord, DocId as StoreDoc, InviteError, Mailbox as StoreMailbox, Registration,
+    StoreError,
 };
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use between_shared::crypto::{self, BundleHeader, DeviceCertificate, InviteSecret};
+use between_shared::protocol::audit::{is_valid_action, AuditAction};
+use between_shared::protocol::limits::MAX_AUDIT_EVENTS;
 use between_shared::protocol::{
-    decode_client, encode_server, AccountId, Challenge, ClientMessage, DeviceId, DeviceInfo, DocId,
-    ErrorCode, KeyEnvelope, RequestId, Seq, ServerMessage, PROTOCOL_VERSION,
+    decode_client, encode_server, AccountId, AuditEvent, Challenge, ClientMessage, DeviceId,
+    DeviceInfo, DocId, ErrorCode, KeyEnvelope, RequestId, Seq, ServerMessage, PROTOCOL_VERSION,
 };
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -33,6 +42,68 @@ use tracing::{debug, info, warn};
 const CATCH_UP_PAGE: usize = 256;
 /// How many bytes one catch-up page reads from the store at most.
 const CATCH_UP_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// How often an idle session re-reads whether its device and account are still enabled: the
+/// admin disables accounts from another process, and their devices must go within seconds.
+/// One indexed lookup per connection per period is cheap for a practice's relay.
+const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What a device of a disabled account is told, at sign-in and when it is disconnected.
+const ACCOUNT_DISABLED: &str =
+    "this account was disabled by the practice admin; ask the practice if you think this is a mistake";
+
+/// What a device that was removed from its account is told.
+const DEVICE_REMOVED: &str = "this device has been removed from its account";
+
+/// The refusal for a device (or its account) that is disabled.
+fn disabled(entry: &DeviceEntry) -> Close {
+    let message = if entry.account_disabled {
+        ACCOUNT_DISABLED
+    } else {
+        DEVICE_REMOVED
+    };
+    Close::with(None, ErrorCode::DeviceRevoked, message)
+}
+
+/// The document a request would access, and how, for recording a refused attempt.
+fn attempt_on_document(message: &ClientMessage) -> Option<(DocId, AuditAction)> {
+    match message {
+        ClientMessage::CreateDocument { doc, .. } => Some((*doc, AuditAction::Create)),
+        ClientMessage::Push { doc, .. } => Some((*doc, AuditAction::Append)),
+        ClientMessage::Subscribe { doc, .. } => Some((*doc, AuditAction::Read)),
+        ClientMessage::PutSnapshot { doc, .. } => Some((*doc, AuditAction::Snapshot)),
+        ClientMessage::PutKeyEnvelopes { doc, .. } => Some((*doc, AuditAction::PutKeys)),
+        ClientMessage::GetKeyEnvelopes { doc, .. } => Some((*doc, AuditAction::ReadKeys)),
+        ClientMessage::GetAudit { doc, .. } => doc.map(|doc| (doc, AuditAction::ReadAudit)),
+        ClientMessage::SignIn { .. }
+        | ClientMessage::Register { .. }
+        | ClientMessage::RegisterDevice { .. }
+        | ClientMessage::TakePairing { .. }
+        | ClientMessage::PutPairing { .. }
+        | ClientMessage::Unsubscribe { .. }
+        | ClientMessage::ListDevices { .. }
+        | ClientMessage::Ping { .. } => None,
+    }
+}
+
+/// An audit row as a device receives it. A row whose action is not a token (it cannot come from
+/// this relay; `between-relay audit verify` reports such tampering) is shown as `invalid` rather
+/// than dropped, so paging still sees every row.
+fn audit_event(entry: AuditEntry) -> AuditEvent {
+    let record = entry.record;
+    AuditEvent {
+        id: entry.id,
+        at_ms: record.at_ms,
+        account: record.account.map(|a| AccountId(*a.as_bytes())),
+        device: record.device.map(|d| DeviceId(*d.as_bytes())),
+        doc: record.doc.map(|d| DocId(*d.as_bytes())),
+        action: if is_valid_action(&record.action) {
+            record.action
+        } else {
+            "invalid".to_owned()
+        },
+    }
+}
 
 type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;
@@ -218,6 +289,8 @@ impl Session {
         let shutdown = self.relay.shutdown.clone();
         let mut ping = tokio::time::interval(config.ping_interval);
         ping.tick().await;
+        let mut recheck = tokio::time::interval(RECHECK_EVERY);
+        recheck.tick().await;
         loop {
             tokio::select! {
                 frame = timeout(config.idle_timeout, self.next_frame(&mut stream)) => {
@@ -234,6 +307,7 @@ impl Session {
                 _ = ping.tick() => {
                     self.sink.send(Message::Ping(Vec::new().into())).await.map_err(|_| Close(None))?;
                 }
+                _ = recheck.tick() => self.still_enabled().await?,
                 () = shutdown.cancelled() => {
                     return Err(Close::with(None, ErrorCode::ShuttingDown,
                         "the relay is restarting; reconnect in a moment"));
@@ -259,11 +333,30 @@ impl Session {
         Ok(())
     }
 
+    /// Records an event by the signed-in device (or by nobody known, before sign-in).
     async fn audit(&self, doc: Option<DocId>, action: &'static str) {
+        self.audit_as(
+            self.signed_in.map(|s| s.account),
+            self.signed_in.map(|s| s.device),
+            doc,
+            action,
+        )
+        .await;
+    }
+
+    /// Records an event by `account` and `device` (a refused sign-in names the device that
+    /// tried). A failure to record is logged; it does not fail the request.
+    async fn audit_as(
+        &self,
+        account: Option<StoreAccount>,
+        device: Option<StoreDevice>,
+        doc: Option<DocId>,
+        action: &'static str,
+    ) {
         let record = AuditRecord {
             at_ms: now_ms(),
-            account: self.signed_in.map(|s| s.account),
-            device: self.signed_in.map(|s| s.device),
+            account,
+            device,
             doc: doc.map(store_doc),
             action: action.to_string(),
         };
@@ -318,27 +411,36 @@ impl Session {
                 let id = StoreDevice::from_bytes(device.0);
                 let entry = self.relay.store.try_call(move |s| s.device(id)).await?;
                 let Some(entry) = entry else {
-                    self.audit(None, "refused-sign-in").await;
+                    self.audit(None, AuditAction::SignIn.refused_token()).await;
                     return Err(Close::with(
                         None,
                         ErrorCode::UnknownDevice,
                         "this device is not registered with this relay; pair it again",
                     ));
                 };
-                if entry.disabled {
-                    return Err(Close::with(
-                        None,
-                        ErrorCode::DeviceRevoked,
-                        "this device has been removed from its account",
-                    ));
-                }
-                self.check_signature(
+                // The signature first, so a disabled device hears why only once it proved it
+                // is that device; a failed attempt is recorded on the account it claims.
+                let signed = self.check_signature(
                     challenge,
                     &entry.record.signing_pub,
                     timestamp_ms,
                     &signature,
-                )?;
-                self.welcome(entry.record.account, id, "sign-in").await
+                );
+                if signed.is_err() || entry.disabled {
+                    self.audit_as(
+                        Some(entry.record.account),
+                        Some(id),
+                        None,
+                        AuditAction::SignIn.refused_token(),
+                    )
+                    .await;
+                }
+                signed?;
+                if entry.disabled {
+                    return Err(disabled(&entry));
+                }
+                self.welcome(entry.record.account, id, AuditAction::SignIn.token())
+                    .await
             }
             ClientMessage::Register {
                 invite,
@@ -388,7 +490,8 @@ impl Session {
                 match result {
                     Ok(record) => {
                         info!(account = %record.account, role = %record.role, "registered an account");
-                        self.welcome(record.account, device, "register").await
+                        self.welcome(record.account, device, AuditAction::Register.token())
+                            .await
                     }
                     Err(InviteError::Store(StoreError::Conflict(conflict))) => Err(Close::with(
                         None,
@@ -398,7 +501,8 @@ impl Session {
                     Err(InviteError::Store(err)) => Err(err.into()),
                     Err(refused) => {
                         info!(reason = refused.reason(), "refused an invite");
-                        self.audit(None, "refused-invite").await;
+                        self.audit(None, AuditAction::Register.refused_token())
+                            .await;
                         Err(Close::with(
                             None,
                             ErrorCode::InviteInvalid,
@@ -439,14 +543,21 @@ impl Session {
                         "the certificate is not signed by an identity this relay knows; use an invite for a first device",
                     ));
                 };
+                let device = StoreDevice::from_bytes(certificate.device_id().0);
                 if account.disabled_at_ms.is_some() {
+                    self.audit_as(
+                        Some(account.account),
+                        Some(device),
+                        None,
+                        AuditAction::RegisterDevice.refused_token(),
+                    )
+                    .await;
                     return Err(Close::with(
                         None,
                         ErrorCode::DeviceRevoked,
-                        "this account has been disabled",
+                        ACCOUNT_DISABLED,
                     ));
                 }
-                let device = StoreDevice::from_bytes(certificate.device_id().0);
                 let record = DeviceRecord {
                     device,
                     account: account.account,
@@ -470,17 +581,24 @@ impl Session {
                     }
                     Err(err) => return Err(err.into()),
                 }
-                self.welcome(account.account, device, "register-device")
+                self.welcome(account.account, device, AuditAction::RegisterDevice.token())
                     .await
             }
             ClientMessage::TakePairing { request, mailbox } => {
                 self.take_pairing(request, mailbox).await
             }
-            other => Err(Close::with(
-                other.request(),
-                ErrorCode::Unauthenticated,
-                format!("sign in first; '{}' needs a signed-in device", other.name()),
-            )),
+            other => {
+                // An attempt on a document's log by nobody signed in is refused and recorded
+                // too (invariant 4); it names no account or device, as none was proven.
+                if let Some((doc, action)) = attempt_on_document(&other) {
+                    self.audit(Some(doc), action.refused_token()).await;
+                }
+                Err(Close::with(
+                    other.request(),
+                    ErrorCode::Unauthenticated,
+                    format!("sign in first; '{}' needs a signed-in device", other.name()),
+                ))
+            }
         }
     }
 
@@ -548,22 +666,56 @@ impl Session {
             .ok_or_else(|| Close::with(None, ErrorCode::Unauthenticated, "sign in first"))
     }
 
-    /// Checks membership; refusals are answered (not fatal) and audited.
-    async fn member(&mut self, request: RequestId, doc: DocId) -> Result<bool, Close> {
+    /// Ends the session if its device or account has been disabled since it signed in (by the
+    /// admin, from another process). A storage failure here is only logged: the request that
+    /// follows meets it too, and the periodic check must not drop healthy devices.
+    async fn still_enabled(&self) -> Result<(), Close> {
+        let me = self.me()?;
+        match self
+            .relay
+            .store
+            .try_call(move |s| s.device(me.device))
+            .await
+        {
+            Ok(Some(entry)) if entry.disabled => Err(disabled(&entry)),
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(Close::with(None, ErrorCode::DeviceRevoked, DEVICE_REMOVED)),
+            Err(err) => {
+                warn!(error = %err, "could not re-check a device's state");
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks that the device is still enabled and its account is a member of `doc`, in one
+    /// storage call. A disabled device ends the session; a refusal of `action` is answered (not
+    /// fatal) and audited.
+    async fn member(
+        &mut self,
+        request: RequestId,
+        doc: DocId,
+        action: AuditAction,
+    ) -> Result<bool, Close> {
         let me = self.me()?;
         let id = store_doc(doc);
-        let (exists, member) = self
+        let (device, exists, member) = self
             .relay
             .store
             .try_call(move |s| {
+                let device = s.device(me.device)?;
                 let exists = s.document(id)?.is_some();
-                Ok::<_, StoreError>((exists, exists && s.is_member(id, me.account)?))
+                Ok::<_, StoreError>((device, exists, exists && s.is_member(id, me.account)?))
             })
             .await?;
+        match device {
+            Some(entry) if entry.disabled => return Err(disabled(&entry)),
+            Some(_) => {}
+            None => return Err(Close::with(None, ErrorCode::DeviceRevoked, DEVICE_REMOVED)),
+        }
         if member {
             return Ok(true);
         }
-        self.audit(Some(doc), "refused-not-member").await;
+        self.audit(Some(doc), action.refused_token()).await;
         self.relay.metrics.error();
         let (code, message) = if exists {
             (
@@ -591,6 +743,7 @@ impl Session {
                 payload,
                 expires_at_ms,
             } => {
+                self.still_enabled().await?;
                 let max = i64::try_from(
                     between_shared::protocol::limits::MAX_PAIRING_LIFETIME.as_millis(),
                 )
@@ -603,9 +756,19 @@ impl Session {
                     .try_call(move |s| s.put_pairing(mailbox, &payload, now_ms(), expires_at_ms))
                     .await
                     .map(|()| ServerMessage::Done { request });
+                let action = match &result {
+                    Ok(_) => Some(AuditAction::PutPairing.token()),
+                    Err(StoreError::Conflict(_)) => Some(AuditAction::PutPairing.refused_token()),
+                    // The storage failed: nothing was attempted that the trail should show.
+                    Err(_) => None,
+                };
+                if let Some(action) = action {
+                    self.audit(None, action).await;
+                }
                 self.answer(request, result).await
             }
             ClientMessage::CreateDocument { request, doc } => {
+                self.still_enabled().await?;
                 let id = store_doc(doc);
                 match self
                     .relay
@@ -614,7 +777,7 @@ impl Session {
                     .await
                 {
                     Ok(()) => {
-                        self.audit(Some(doc), "create").await;
+                        self.audit(Some(doc), AuditAction::Create.token()).await;
                         self.send(&ServerMessage::Done { request }).await
                     }
                     Err(StoreError::Conflict(conflict)) => {
@@ -623,7 +786,8 @@ impl Session {
                         if self.member_quiet(doc).await? {
                             self.send(&ServerMessage::Done { request }).await
                         } else {
-                            self.audit(Some(doc), "refused-create").await;
+                            self.audit(Some(doc), AuditAction::Create.refused_token())
+                                .await;
                             self.send(&ServerMessage::error(
                                 Some(request),
                                 ErrorCode::Conflict,
@@ -656,7 +820,7 @@ impl Session {
                 covers,
                 snapshot,
             } => {
-                if !self.member(request, doc).await? {
+                if !self.member(request, doc, AuditAction::Snapshot).await? {
                     return Ok(());
                 }
                 let id = store_doc(doc);
@@ -667,7 +831,7 @@ impl Session {
                     .try_call(move |s| s.put_snapshot(id, store::Seq(covers.0), &snapshot))
                     .await;
                 if result.is_ok() {
-                    self.audit(Some(doc), "snapshot").await;
+                    self.audit(Some(doc), AuditAction::Snapshot.token()).await;
                 }
                 let reply = result.map(|()| ServerMessage::Ack {
                     request,
@@ -681,7 +845,7 @@ impl Session {
                 doc,
                 envelopes,
             } => {
-                if !self.member(request, doc).await? {
+                if !self.member(request, doc, AuditAction::PutKeys).await? {
                     return Ok(());
                 }
                 let id = store_doc(doc);
@@ -701,12 +865,16 @@ impl Session {
                     })
                     .await
                     .map(|()| ServerMessage::Done { request });
+                if result.is_ok() {
+                    self.audit(Some(doc), AuditAction::PutKeys.token()).await;
+                }
                 self.answer(request, result).await
             }
             ClientMessage::GetKeyEnvelopes { request, doc } => {
-                if !self.member(request, doc).await? {
+                if !self.member(request, doc, AuditAction::ReadKeys).await? {
                     return Ok(());
                 }
+                self.audit(Some(doc), AuditAction::ReadKeys.token()).await;
                 let id = store_doc(doc);
                 let device = me.device;
                 let found = self
@@ -730,6 +898,7 @@ impl Session {
                 .await
             }
             ClientMessage::ListDevices { request } => {
+                self.still_enabled().await?;
                 let account = me.account;
                 let devices = self
                     .relay
@@ -748,6 +917,12 @@ impl Session {
                 self.send(&ServerMessage::Devices { request, devices })
                     .await
             }
+            ClientMessage::GetAudit {
+                request,
+                doc,
+                after,
+                limit,
+            } => self.get_audit(me, request, doc, after, limit).await,
             other @ (ClientMessage::SignIn { .. }
             | ClientMessage::Register { .. }
             | ClientMessage::RegisterDevice { .. }) => Err(Close::with(
@@ -795,19 +970,25 @@ impl Session {
         doc: DocId,
         bundle: Vec<u8>,
     ) -> Result<(), Close> {
-        if !self.member(request, doc).await? {
+        if !self.member(request, doc, AuditAction::Append).await? {
             return Ok(());
         }
         // Defence in depth: the bundle must say it is for this document and by this device.
-        let header = BundleHeader::from_bytes(&bundle).map_err(|err| {
-            Close::with(
-                Some(request),
-                ErrorCode::Malformed,
-                format!("the bundle header is not valid: {err}"),
-            )
-        })?;
+        let header = match BundleHeader::from_bytes(&bundle) {
+            Ok(header) => header,
+            Err(err) => {
+                self.audit(Some(doc), AuditAction::Append.refused_token())
+                    .await;
+                return Err(Close::with(
+                    Some(request),
+                    ErrorCode::Malformed,
+                    format!("the bundle header is not valid: {err}"),
+                ));
+            }
+        };
         if header.doc_id() != doc.0 || header.author().0 != *me.device.as_bytes() {
-            self.audit(Some(doc), "refused-append").await;
+            self.audit(Some(doc), AuditAction::Append.refused_token())
+                .await;
             return self
                 .send(&ServerMessage::error(
                     Some(request),
@@ -834,15 +1015,60 @@ impl Session {
             .forward(doc, self.id, &ServerMessage::Bundle { doc, seq, bundle });
         drop(order);
         self.relay.metrics.push();
-        self.audit(Some(doc), "append").await;
+        self.audit(Some(doc), AuditAction::Append.token()).await;
         Ok(())
     }
 
+    /// `GetAudit`: a document's events (members only; a refusal is recorded), or the events of
+    /// the caller's own account. Reading is recorded once per listing (on its first page).
+    async fn get_audit(
+        &mut self,
+        me: SignedIn,
+        request: RequestId,
+        doc: Option<DocId>,
+        after: u64,
+        limit: u32,
+    ) -> Result<(), Close> {
+        let limit = usize::try_from(limit)
+            .unwrap_or(MAX_AUDIT_EVENTS)
+            .min(MAX_AUDIT_EVENTS);
+        let entries = match doc {
+            Some(doc) => {
+                if !self.member(request, doc, AuditAction::ReadAudit).await? {
+                    return Ok(());
+                }
+                let id = store_doc(doc);
+                self.relay
+                    .store
+                    .try_call(move |s| s.audit_for_doc(id, after, limit))
+                    .await?
+            }
+            None => {
+                self.still_enabled().await?;
+                let account = me.account;
+                self.relay
+                    .store
+                    .try_call(move |s| s.audit_for_account(account, after, limit))
+                    .await?
+            }
+        };
+        if after == 0 {
+            self.audit(doc, AuditAction::ReadAudit.token()).await;
+        }
+        let events = entries.into_iter().map(audit_event).collect();
+        self.send(&ServerMessage::Audit {
+            request,
+            doc,
+            events,
+        })
+        .await
+    }
+
     async fn subscribe(&mut self, request: RequestId, doc: DocId, since: Seq) -> Result<(), Close> {
-        if !self.member(request, doc).await? {
+        if !self.member(request, doc, AuditAction::Read).await? {
             return Ok(());
         }
-        self.audit(Some(doc), "read").await;
+        self.audit(Some(doc), AuditAction::Read.token()).await;
         let id = store_doc(doc);
         // Catch-up and joining the live set happen under the document's lock, so no entry is
         // missed or delivered out of order. Catch-up is written straight to the socket.

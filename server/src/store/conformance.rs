@@ -15,10 +15,10 @@
 use super::handle::StoreHandle;
 use super::sqlite::SqliteStore;
 use super::{
-    AccountId, AccountRecord, AccountRole, AuditEntry, AuditError, AuditHead, AuditProblem,
-    AuditRecord, Bundle, Conflict, DeviceId, DeviceRecord, DocId, DocStats, InviteError,
-    InviteHash, InviteRecord, KeyEnvelope, LogPage, Mailbox, Missing, Purged, Registration,
-    RelayStore, Seq, Snapshot, StoreError,
+    AccountId, AccountRecord, AccountRole, AccountSummary, AuditEntry, AuditError, AuditHead,
+    AuditProblem, AuditRecord, Bundle, Conflict, DeviceId, DeviceRecord, DocId, DocStats,
+    InviteError, InviteHash, InviteRecord, KeyEnvelope, LogPage, Mailbox, Missing, Purged,
+    Registration, RelayStore, Seq, Snapshot, StoreError,
 };
 
 /// A fixed "now" for the checks (Unix milliseconds).
@@ -116,6 +116,7 @@ fn accounts_and_devices(store: &mut dyn RelayStore) {
             role: AccountRole::Client,
             created_at_ms: T0,
             disabled_at_ms: None,
+            label: None,
         }
     );
     assert_eq!(store.account_by_identity(&[1; 32]).unwrap(), Some(record));
@@ -232,6 +233,7 @@ fn invites_are_one_time(store: &mut dyn RelayStore) {
         created_by: Some(admin),
         created_at_ms: T0,
         expires_at_ms: T0 + 1000,
+        label: None,
     };
     store.create_invite(&invite).unwrap();
     let err = store.create_invite(&invite).unwrap_err();
@@ -275,6 +277,7 @@ fn invites_expire(store: &mut dyn RelayStore) {
         created_by: None,
         created_at_ms: T0,
         expires_at_ms: T0 + 1000,
+        label: None,
     };
     store.create_invite(&invite).unwrap();
     let expired = store.redeem_invite(&invite.hash, T0 + 1000).unwrap_err();
@@ -314,6 +317,7 @@ fn registration_with_an_invite_is_atomic(store: &mut dyn RelayStore) {
         created_by: Some(therapist),
         created_at_ms: T0,
         expires_at_ms: T0 + 1000,
+        label: None,
     };
     store.create_invite(&invite).unwrap();
 
@@ -366,6 +370,7 @@ fn registration_with_an_invite_is_atomic(store: &mut dyn RelayStore) {
             role: AccountRole::Client,
             created_at_ms: T0 + 2,
             disabled_at_ms: None,
+            label: None,
         }
     );
     assert_eq!(store.account(account_id(2)).unwrap(), Some(account));
@@ -919,6 +924,282 @@ fn audit_trail_chains_and_pages(store: &mut dyn RelayStore) {
     assert_eq!(store.verify_audit().unwrap().rows, 7);
 }
 
+/// A registration of account `n` (identity `[n; 32]`) with device `n` through invite `invite`.
+fn registration(n: u8, invite: InviteHash, role: AccountRole) -> Registration {
+    Registration {
+        invite,
+        account: account_id(n),
+        identity_pub: [n; 32],
+        device: device_record(n, account_id(n)),
+        role,
+    }
+}
+
+/// Staff labels: a therapist's invite carries one to its account; a client's invite or account
+/// never does; malformed labels are refused. The listing shows roles, labels and device counts.
+fn staff_labels_and_account_listing(store: &mut dyn RelayStore) {
+    let invite = |n: u8, kind: AccountRole, label: Option<&str>| InviteRecord {
+        hash: InviteHash::from_bytes([n; 32]),
+        kind,
+        created_by: None,
+        created_at_ms: T0,
+        expires_at_ms: T0 + 1000,
+        label: label.map(str::to_owned),
+    };
+    let staff = invite(1, AccountRole::Therapist, Some("Dr Ada Park"));
+    store.create_invite(&staff).unwrap();
+    assert_eq!(store.redeem_invite(&staff.hash, T0).unwrap(), staff);
+    let staff = invite(2, AccountRole::Therapist, Some("Dr Ada Park"));
+    store.create_invite(&staff).unwrap();
+    let therapist = store
+        .register_with_invite(
+            &registration(10, staff.hash, AccountRole::Therapist),
+            T0 + 1,
+        )
+        .unwrap();
+    assert_eq!(therapist.label.as_deref(), Some("Dr Ada Park"));
+    assert_eq!(store.account(account_id(10)).unwrap(), Some(therapist));
+
+    // A client's invite takes no label, however it is spelled; nothing is stored.
+    for label in ["Sam", "Dr Ada Park"] {
+        let err = store
+            .create_invite(&invite(3, AccountRole::Client, Some(label)))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+        assert!(err.to_string().contains("client"), "{err}");
+    }
+    let err = store
+        .redeem_invite(&InviteHash::from_bytes([3; 32]), T0)
+        .unwrap_err();
+    assert!(matches!(err, InviteError::Unknown), "{err:?}");
+    let long = "x".repeat(super::MAX_LABEL_CHARS + 1);
+    for bad in [
+        "",
+        " Dr Ada",
+        "Dr Ada ",
+        "Dr\nAda",
+        "Dr\u{1b}[2JAda",
+        long.as_str(),
+    ] {
+        let err = store
+            .create_invite(&invite(4, AccountRole::Therapist, Some(bad)))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{bad:?}: {err:?}");
+    }
+    let longest = "é".repeat(super::MAX_LABEL_CHARS);
+    store
+        .create_invite(&invite(4, AccountRole::Therapist, Some(&longest)))
+        .unwrap();
+
+    let plain = invite(5, AccountRole::Client, None);
+    store.create_invite(&plain).unwrap();
+    let client = store
+        .register_with_invite(&registration(20, plain.hash, AccountRole::Client), T0 + 2)
+        .unwrap();
+    assert_eq!(client.label, None);
+    add_device(store, 21, client.account);
+    let admin = add_account(store, 30, AccountRole::Admin);
+    store.disable_account(client.account, T0 + 3).unwrap();
+
+    let therapist_row = AccountSummary {
+        account: account_id(10),
+        role: AccountRole::Therapist,
+        label: Some("Dr Ada Park".to_owned()),
+        devices: 1,
+        created_at_ms: T0 + 1,
+        disabled_at_ms: None,
+    };
+    let client_row = AccountSummary {
+        account: account_id(20),
+        role: AccountRole::Client,
+        label: None,
+        devices: 2,
+        created_at_ms: T0 + 2,
+        disabled_at_ms: Some(T0 + 3),
+    };
+    let admin_row = AccountSummary {
+        account: admin,
+        role: AccountRole::Admin,
+        label: None,
+        devices: 0,
+        created_at_ms: T0,
+        disabled_at_ms: None,
+    };
+    assert_eq!(
+        store.list_accounts(None).unwrap(),
+        [admin_row.clone(), therapist_row.clone(), client_row.clone()]
+    );
+    assert_eq!(
+        store.list_accounts(Some(AccountRole::Therapist)).unwrap(),
+        [therapist_row]
+    );
+    assert_eq!(
+        store.list_accounts(Some(AccountRole::Client)).unwrap(),
+        [client_row]
+    );
+    assert_eq!(
+        store.list_accounts(Some(AccountRole::Admin)).unwrap(),
+        [admin_row]
+    );
+}
+
+/// Disabling an account refuses all its devices at once and leaves other accounts alone;
+/// enabling restores it, but not a device disabled on its own.
+fn disabling_and_enabling_accounts(store: &mut dyn RelayStore) {
+    let therapist = add_account(store, 1, AccountRole::Therapist);
+    let laptop = add_device(store, 11, therapist);
+    let phone = add_device(store, 12, therapist);
+    let client = add_account(store, 2, AccountRole::Client);
+    let other = add_device(store, 21, client);
+    let state = |store: &dyn RelayStore, device: DeviceId| {
+        let entry = store.device(device).unwrap().unwrap();
+        (entry.disabled, entry.account_disabled)
+    };
+    assert_eq!(state(store, laptop), (false, false));
+
+    store.disable_device(phone, T0).unwrap();
+    assert_eq!(state(store, phone), (true, false));
+    store.disable_account(therapist, T0 + 1).unwrap();
+    assert_eq!(state(store, laptop), (true, true));
+    assert_eq!(state(store, phone), (true, true));
+    assert_eq!(state(store, other), (false, false));
+    assert_eq!(
+        store.account(therapist).unwrap().unwrap().disabled_at_ms,
+        Some(T0 + 1)
+    );
+    let err = store
+        .register_device(&device_record(13, therapist))
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::AccountDisabled(_))),
+        "{err:?}"
+    );
+
+    assert!(store.enable_account(therapist).unwrap());
+    assert!(!store.enable_account(therapist).unwrap());
+    assert!(!store.enable_account(client).unwrap());
+    assert_eq!(
+        store.account(therapist).unwrap().unwrap().disabled_at_ms,
+        None
+    );
+    assert_eq!(state(store, laptop), (false, false));
+    assert_eq!(state(store, phone), (true, false));
+    let err = store.enable_account(account_id(99)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Account(_))),
+        "{err:?}"
+    );
+}
+
+/// A device reads its account's own events (no document's) and a member reads a document's,
+/// in pages.
+fn audit_for_account_pages(store: &mut dyn RelayStore) {
+    let mine = account_id(1);
+    let theirs = account_id(3);
+    let event = |account: AccountId, doc: Option<DocId>, action: &str| AuditRecord {
+        at_ms: T0,
+        account: Some(account),
+        device: Some(device_id(2)),
+        doc,
+        action: action.to_owned(),
+    };
+    let records = [
+        event(mine, None, "sign-in"),
+        event(mine, Some(doc_id(1)), "read"),
+        event(theirs, None, "sign-in"),
+        event(mine, None, "refused-sign-in"),
+        event(mine, None, "disable-account"),
+        AuditRecord {
+            account: None,
+            device: None,
+            ..event(mine, None, "refused-sign-in")
+        },
+    ];
+    for record in &records {
+        store.append_audit(record).unwrap();
+    }
+    let entry = |id: u64| AuditEntry {
+        id,
+        record: records[usize::try_from(id - 1).unwrap()].clone(),
+    };
+    assert_eq!(
+        store.audit_for_account(mine, 0, 100).unwrap(),
+        [entry(1), entry(4), entry(5)]
+    );
+    assert_eq!(
+        store.audit_for_account(mine, 0, 2).unwrap(),
+        [entry(1), entry(4)]
+    );
+    assert_eq!(store.audit_for_account(mine, 4, 100).unwrap(), [entry(5)]);
+    assert!(store.audit_for_account(mine, 5, 100).unwrap().is_empty());
+    assert_eq!(store.audit_for_account(theirs, 0, 100).unwrap(), [entry(3)]);
+    assert_eq!(store.audit_for_doc(doc_id(1), 0, 100).unwrap(), [entry(2)]);
+    assert_eq!(store.audit_hash_at(0).unwrap(), None);
+    assert_eq!(store.audit_hash_at(7).unwrap(), None);
+    assert!(store.audit_hash_at(6).unwrap().is_some());
+}
+
+/// A head recorded earlier: the trail must still pass through it; rows added since are fine.
+fn audit_verifies_against_a_known_head(store: &mut dyn RelayStore) {
+    let empty = store.verify_audit().unwrap();
+    for i in 0..3 {
+        store.append_audit(&audit(T0 + i, None, "sign-in")).unwrap();
+    }
+    let known = store.verify_audit().unwrap();
+    assert_eq!(store.verify_audit_since(&empty).unwrap(), known);
+    assert_eq!(store.verify_audit_since(&known).unwrap(), known);
+    store.append_audit(&audit(T0 + 3, None, "read")).unwrap();
+    let now = store.verify_audit_since(&known).unwrap();
+    assert_eq!(now.rows, 4);
+
+    let wrong = AuditHead {
+        rows: 3,
+        hash: [7; 32],
+    };
+    let err = store.verify_audit_since(&wrong).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AuditError::Broken {
+                row: 3,
+                problem: AuditProblem::DiffersFromKnownHead
+            }
+        ),
+        "{err:?}"
+    );
+    let longer = AuditHead {
+        rows: 9,
+        hash: now.hash,
+    };
+    let err = store.verify_audit_since(&longer).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AuditError::Broken {
+                row: 5,
+                problem: AuditProblem::Truncated { recorded_rows: 9 }
+            }
+        ),
+        "{err:?}"
+    );
+
+    // The printed form reads back; nothing else does.
+    assert_eq!(AuditHead::parse(&now.to_string()), Some(now));
+    assert!(now.to_string().starts_with("4:"));
+    let hex = "ab".repeat(32);
+    for bad in [
+        "",
+        "4",
+        "x:00",
+        &format!("4:{}", &hex[1..]),
+        &format!("4:+{}", &hex[1..]),
+        &format!("-1:{hex}"),
+        &format!("4:{hex}00"),
+    ] {
+        assert_eq!(AuditHead::parse(bad), None, "{bad:?}");
+    }
+}
+
 /// Listing documents shows ids and sizes only, oldest first.
 fn documents_list_ids_and_sizes(store: &mut dyn RelayStore) {
     assert!(store.documents().unwrap().is_empty());
@@ -999,6 +1280,10 @@ contract_suite!(
     pairing_mailboxes_expire,
     audit_trail_chains_and_pages,
     documents_list_ids_and_sizes,
+    staff_labels_and_account_listing,
+    disabling_and_enabling_accounts,
+    audit_for_account_pages,
+    audit_verifies_against_a_known_head,
 );
 
 /// A new SQLite store in a new temporary folder (kept alive by the returned guard).
@@ -1112,6 +1397,7 @@ mod sqlite_files {
                 created_by: None,
                 created_at_ms: T0,
                 expires_at_ms: T0 + 100,
+                label: None,
             })
             .unwrap();
         store.append_audit(&audit(T0, Some(doc), "append")).unwrap();
@@ -1383,6 +1669,111 @@ mod sqlite_files {
             ),
             "{err:?}"
         );
+    }
+
+    /// Rewrites rows `from..` of the chain and the recorded end so that they are consistent
+    /// again, as someone with write access to the file and this source could.
+    fn rechain_from(store: &SqliteStore, from: i64) {
+        let conn = store.raw_connection();
+        let mut prev: [u8; 32] = if from == 1 {
+            [0; 32]
+        } else {
+            conn.query_row("SELECT hash FROM audit WHERE id = ?1", [from - 1], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        let rows: Vec<(i64, AuditRecord)> = conn
+            .prepare("SELECT id, at_ms, account, device, doc, action FROM audit WHERE id >= ?1 ORDER BY id")
+            .unwrap()
+            .query_map([from], |row| {
+                Ok((
+                    row.get(0)?,
+                    AuditRecord {
+                        at_ms: row.get(1)?,
+                        account: row.get(2)?,
+                        device: row.get(3)?,
+                        doc: row.get(4)?,
+                        action: row.get(5)?,
+                    },
+                ))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let mut last = from - 1;
+        for (id, record) in rows {
+            prev = super::super::audit_hash(&prev, u64::try_from(id).unwrap(), &record);
+            conn.execute(
+                "UPDATE audit SET hash = ?2 WHERE id = ?1",
+                rusqlite::params![id, prev],
+            )
+            .unwrap();
+            last = id;
+        }
+        conn.execute(
+            "UPDATE audit_head SET rows = ?1, hash = ?2",
+            rusqlite::params![last, prev],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_consistently_truncated_trail_is_caught_by_a_known_head() {
+        let (_dir, store) = audited();
+        let known = store.verify_audit().unwrap();
+        drop_triggers(&store);
+        store
+            .raw_connection()
+            .execute("DELETE FROM audit WHERE id >= 4", [])
+            .unwrap();
+        rechain_from(&store, 4);
+        // The chain alone cannot tell a cut tail from a short trail …
+        assert_eq!(store.verify_audit().unwrap().rows, 3);
+        // … the head recorded earlier can.
+        let err = store.verify_audit_since(&known).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AuditError::Broken {
+                    row: 4,
+                    problem: AuditProblem::Truncated { recorded_rows: 5 }
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_consistently_rewritten_trail_is_caught_by_a_known_head() {
+        let (_dir, store) = audited();
+        let known = store.verify_audit().unwrap();
+        drop_triggers(&store);
+        store
+            .raw_connection()
+            .execute("UPDATE audit SET action = 'refused-read' WHERE id = 2", [])
+            .unwrap();
+        assert!(matches!(
+            store.verify_audit().unwrap_err(),
+            AuditError::Broken {
+                row: 2,
+                problem: AuditProblem::Altered
+            }
+        ));
+        rechain_from(&store, 2);
+        assert_eq!(store.verify_audit().unwrap().rows, 5);
+        let err = store.verify_audit_since(&known).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AuditError::Broken {
+                    row: 5,
+                    problem: AuditProblem::DiffersFromKnownHead
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("rewritten"), "{err}");
     }
 
     /// Asserts that opening `path` fails with `Corrupt` and leaves the file as it was.

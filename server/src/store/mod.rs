@@ -4,7 +4,9 @@
 //! The relay is hostile by assumption, so everything it stores about a document is *opaque*:
 //! encrypted bundles, encrypted snapshots and wrapped key envelopes, plus ids, sizes, sequence
 //! numbers and times. It stores no names and no plaintext. Invites are kept only as hashes, and
-//! audit actions are short machine tokens (see [`AuditRecord::action`]), never free text.
+//! audit actions are short machine tokens (see [`AuditRecord::action`]), never free text. The one
+//! exception is a staff account's label ([`AccountRecord::label`]): the name the practice admin
+//! gave a therapist's account, which a client account never carries.
 //!
 //! - [`sqlite`]: the SQLite backend (WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`, migrations by
 //!   `PRAGMA user_version`, integrity check at open, online backup).
@@ -13,8 +15,8 @@
 //! - `conformance` (tests only): one suite that checks the contract below, run against every
 //!   backend and through the handle.
 
-// Revocation, document deletion and audit reads (the next milestone) use the rest of this API;
-// the conformance suite exercises all of it already.
+// Revocation and document deletion (the next milestone) use the rest of this API; the
+// conformance suite exercises all of it already.
 #![allow(dead_code)]
 
 use std::fmt;
@@ -168,6 +170,53 @@ pub(crate) struct AccountRecord {
     pub(crate) created_at_ms: i64,
     /// When the account was disabled, if it was. A disabled account's devices are refused.
     pub(crate) disabled_at_ms: Option<i64>,
+    /// The label the practice admin gave a staff account ("Dr Ada Park"); never set on a client
+    /// account (see [`check_label`]).
+    pub(crate) label: Option<String>,
+}
+
+/// Longest staff label, in characters.
+pub(crate) const MAX_LABEL_CHARS: usize = 64;
+
+/// Checks a staff label for an account of `role`: only staff (not client) accounts carry one,
+/// and it is 1 to [`MAX_LABEL_CHARS`] characters without control characters or surrounding
+/// spaces. The relay holds no client names, so a client's label is refused outright.
+pub(crate) fn check_label(role: AccountRole, label: Option<&str>) -> Result<(), StoreError> {
+    let Some(label) = label else {
+        return Ok(());
+    };
+    if role == AccountRole::Client {
+        return Err(StoreError::Invalid(
+            "client accounts carry no label: the relay never holds a client's name",
+        ));
+    }
+    let chars = label.chars().count();
+    if chars == 0 || chars > MAX_LABEL_CHARS {
+        return Err(StoreError::Invalid("a label is 1 to 64 characters"));
+    }
+    if label.trim() != label || label.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(
+            "a label has no control characters and no spaces around it",
+        ));
+    }
+    Ok(())
+}
+
+/// One line of the admin's account listing: ids, role, the staff label, counts and times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AccountSummary {
+    /// The account id.
+    pub(crate) account: AccountId,
+    /// Its role.
+    pub(crate) role: AccountRole,
+    /// The staff label, if any (never on a client account).
+    pub(crate) label: Option<String>,
+    /// How many devices it has registered (disabled ones included).
+    pub(crate) devices: u64,
+    /// When it was created (Unix milliseconds).
+    pub(crate) created_at_ms: i64,
+    /// When it was disabled, if it is.
+    pub(crate) disabled_at_ms: Option<i64>,
 }
 
 /// A device as registered: its signing key and the certificate its owner's identity key signed
@@ -195,6 +244,8 @@ pub(crate) struct DeviceEntry {
     pub(crate) role: AccountRole,
     /// True if the device or its whole account has been disabled: refuse it.
     pub(crate) disabled: bool,
+    /// True if the whole account has been disabled (by the practice admin).
+    pub(crate) account_disabled: bool,
 }
 
 /// One line of the admin's device listing: ids, role and times only.
@@ -225,6 +276,9 @@ pub(crate) struct InviteRecord {
     pub(crate) created_at_ms: i64,
     /// It can be redeemed while `now_ms < expires_at_ms`.
     pub(crate) expires_at_ms: i64,
+    /// The staff label the account gets when the invite is redeemed (never for a client; see
+    /// [`check_label`]).
+    pub(crate) label: Option<String>,
 }
 
 /// A new person registering with an invite: the account and its first device, created together
@@ -348,6 +402,31 @@ pub(crate) struct AuditHead {
     pub(crate) rows: u64,
     /// The hash of the last row (all zeros for an empty trail).
     pub(crate) hash: [u8; 32],
+}
+
+impl AuditHead {
+    /// Reads a head as [`Display`](fmt::Display) writes it, `ROWS:HASH` (the hash as 64 hex
+    /// digits); `None` for anything else.
+    pub(crate) fn parse(text: &str) -> Option<AuditHead> {
+        let (rows, hash) = text.trim().split_once(':')?;
+        let rows = rows.parse().ok()?;
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut out = [0_u8; 32];
+        for (byte, pair) in out.iter_mut().zip(hash.as_bytes().chunks_exact(2)) {
+            let digits = std::str::from_utf8(pair).ok()?;
+            *byte = u8::from_str_radix(digits, 16).ok()?;
+        }
+        Some(AuditHead { rows, hash: out })
+    }
+}
+
+impl fmt::Display for AuditHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.rows)?;
+        write_hex(f, &self.hash)
+    }
 }
 
 /// What [`RelayStore::purge_expired`] removed.
@@ -617,6 +696,9 @@ pub(crate) enum AuditProblem {
     },
     /// The recorded end of the trail does not match its last row.
     HeadMismatch,
+    /// The row's hash differs from the head an operator recorded earlier: the trail up to it
+    /// was rewritten (a consistent rewrite of the whole chain is caught only this way).
+    DiffersFromKnownHead,
 }
 
 impl fmt::Display for AuditProblem {
@@ -635,6 +717,9 @@ impl fmt::Display for AuditProblem {
             AuditProblem::HeadMismatch => {
                 f.write_str("the recorded end of the trail does not match its last row")
             }
+            AuditProblem::DiffersFromKnownHead => f.write_str(
+                "its hash differs from the head you recorded earlier: the trail up to it was rewritten",
+            ),
         }
     }
 }
@@ -713,6 +798,13 @@ pub(crate) trait RelayStore {
     /// Disabling twice keeps the first time. [`Missing::Account`] if unknown.
     fn disable_account(&mut self, account: AccountId, now_ms: i64) -> Result<(), StoreError>;
 
+    /// Enables a disabled account again (devices disabled one by one stay disabled). Returns
+    /// false if it was not disabled. [`Missing::Account`] if unknown.
+    fn enable_account(&mut self, account: AccountId) -> Result<bool, StoreError>;
+
+    /// Every account, or those of one role, oldest first, with their device counts.
+    fn list_accounts(&self, role: Option<AccountRole>) -> Result<Vec<AccountSummary>, StoreError>;
+
     /// Registers a device for an existing, enabled account. Refuses a taken device id or signing
     /// key, and a disabled account.
     fn register_device(&mut self, device: &DeviceRecord) -> Result<(), StoreError>;
@@ -733,7 +825,8 @@ pub(crate) trait RelayStore {
     // ---- invites ----
 
     /// Stores a new invite (its hash only). Refuses a hash that exists
-    /// ([`Conflict::InviteExists`]) and an unknown `created_by`.
+    /// ([`Conflict::InviteExists`]), an unknown `created_by`, and a label on a client invite or
+    /// a malformed one ([`StoreError::Invalid`], see [`check_label`]).
     fn create_invite(&mut self, invite: &InviteRecord) -> Result<(), StoreError>;
 
     /// Redeems an invite: one time only. Valid while `now_ms < expires_at_ms`; marks it used in
@@ -745,9 +838,9 @@ pub(crate) trait RelayStore {
         now_ms: i64,
     ) -> Result<InviteRecord, InviteError>;
 
-    /// Redeems an invite and creates the account (with the invite's role) and its first device,
-    /// all in one transaction: if the account or device cannot be created, the invite is not
-    /// consumed.
+    /// Redeems an invite and creates the account (with the invite's role and label) and its first
+    /// device, all in one transaction: if the account or device cannot be created, the invite is
+    /// not consumed.
     fn register_with_invite(
         &mut self,
         registration: &Registration,
@@ -894,6 +987,47 @@ pub(crate) trait RelayStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Audit events of `account` that concern no document (sign-ins, registrations, refused
+    /// sign-ins, the admin disabling it) with row number `> after`, oldest first, at most
+    /// `limit`.
+    fn audit_for_account(
+        &self,
+        account: AccountId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// The stored hash of audit row `row`, if there is such a row.
+    fn audit_hash_at(&self, row: u64) -> Result<Option<[u8; 32]>, StoreError>;
+
+    /// Checks the whole chain like [`verify_audit`](RelayStore::verify_audit), and also that it
+    /// still passes through `known`, a head an operator recorded earlier: a trail cut back below
+    /// it, or rewritten up to it (even consistently, hashes and recorded end included), is
+    /// reported. Rows added since `known` are fine.
+    fn verify_audit_since(&self, known: &AuditHead) -> Result<AuditHead, AuditError> {
+        let head = self.verify_audit()?;
+        if known.rows > head.rows {
+            return Err(AuditError::Broken {
+                row: head.rows.saturating_add(1),
+                problem: AuditProblem::Truncated {
+                    recorded_rows: known.rows,
+                },
+            });
+        }
+        let at = if known.rows == 0 {
+            Some([0; 32])
+        } else {
+            self.audit_hash_at(known.rows)?
+        };
+        if at != Some(known.hash) {
+            return Err(AuditError::Broken {
+                row: known.rows,
+                problem: AuditProblem::DiffersFromKnownHead,
+            });
+        }
+        Ok(head)
+    }
 }
 
 /// Domain separator at the start of every canonical audit row.

@@ -22,13 +22,14 @@
 //! - **Memory.** Blobs are read only when returned and never cached; reads that return blobs are
 //!   bounded by their `limit` and `max_bytes` arguments.
 //!
-//! # Schema (version 1)
+//! # Schema (version 2)
 //!
 //! See [`SCHEMA_V1`]: `accounts`, `devices`, `invites` (hashes only), `documents` (owner and
 //! head), `deleted_documents` (ids that are never reused), `members`, `bundles` (keyed by
 //! `(doc, seq)`), `snapshots`, `key_envelopes`, `pairings`, and the hash-chained `audit` trail
 //! with its `audit_head`. Ids are 16-byte (keys, hashes and mailboxes 32-byte) BLOBs checked by
-//! length; every table is `STRICT`.
+//! length; every table is `STRICT`. [`SCHEMA_V2`] adds staff labels to `accounts` and `invites`
+//! (refused on client rows by a `CHECK`) and an index of the audit trail by account.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -45,10 +46,11 @@ use rusqlite::{
 };
 
 use super::{
-    audit_hash, AccountId, AccountRecord, AccountRole, AuditEntry, AuditError, AuditHead,
-    AuditProblem, AuditRecord, Bundle, Conflict, DeviceEntry, DeviceId, DeviceRecord,
-    DeviceSummary, DocId, DocStats, InviteError, InviteHash, InviteRecord, KeyEnvelope, LogPage,
-    Mailbox, Missing, Purged, Registration, RelayStore, Seq, Snapshot, StoreError,
+    audit_hash, check_label, AccountId, AccountRecord, AccountRole, AccountSummary, AuditEntry,
+    AuditError, AuditHead, AuditProblem, AuditRecord, Bundle, Conflict, DeviceEntry, DeviceId,
+    DeviceRecord, DeviceSummary, DocId, DocStats, InviteError, InviteHash, InviteRecord,
+    KeyEnvelope, LogPage, Mailbox, Missing, Purged, Registration, RelayStore, Seq, Snapshot,
+    StoreError,
 };
 
 /// `PRAGMA application_id` of a relay database ("BTRL"), so an unrelated SQLite file (or a
@@ -57,7 +59,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x4254_524C;
 
 /// Schema migrations: entry `n` brings a database from version `n` to `n + 1`. Never edit an
 /// entry once released; append a new one.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
 pub(crate) const SCHEMA_VERSION: i64 = FORMAT.schema_version();
@@ -179,6 +181,15 @@ CREATE TABLE audit_head (
 ) STRICT;
 
 INSERT INTO audit_head (one, rows, hash) VALUES (1, 0, zeroblob(32));
+";
+
+/// Version 2: the label the practice admin gives a staff account (never a client's), carried by
+/// its invite until redeemed; the audit trail by account, for a device reading its account's
+/// sign-ins.
+const SCHEMA_V2: &str = "
+ALTER TABLE accounts ADD COLUMN label TEXT CHECK (label IS NULL OR role <> 'client');
+ALTER TABLE invites ADD COLUMN label TEXT CHECK (label IS NULL OR kind <> 'client');
+CREATE INDEX audit_by_account ON audit (account, id);
 ";
 
 macro_rules! sql_bytes {
@@ -487,15 +498,17 @@ fn insert_account(
     )? {
         return Err(StoreError::Conflict(Conflict::IdentityKeyInUse));
     }
+    check_label(record.role, record.label.as_deref())?;
     conn.execute(
-        "INSERT INTO accounts (id, identity_pub, role, created_at_ms, disabled_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO accounts (id, identity_pub, role, created_at_ms, disabled_at_ms, label)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             record.account,
             record.identity_pub,
             record.role,
             record.created_at_ms,
-            record.disabled_at_ms
+            record.disabled_at_ms,
+            record.label
         ],
     )
     .at(path)?;
@@ -549,7 +562,7 @@ fn redeem(
 ) -> Result<InviteRecord, InviteError> {
     let found = conn
         .prepare_cached(
-            "SELECT kind, created_by, created_at_ms, expires_at_ms, used_at_ms
+            "SELECT kind, created_by, created_at_ms, expires_at_ms, used_at_ms, label
                FROM invites WHERE hash = ?1",
         )
         .and_then(|mut stmt| {
@@ -561,6 +574,7 @@ fn redeem(
                         created_by: row.get(1)?,
                         created_at_ms: row.get(2)?,
                         expires_at_ms: row.get(3)?,
+                        label: row.get(5)?,
                     },
                     row.get::<_, Option<i64>>(4)?,
                 ))
@@ -585,7 +599,10 @@ fn redeem(
     Ok(invite)
 }
 
-/// Reads an account row (`id, identity_pub, role, created_at_ms, disabled_at_ms`).
+/// The columns [`account_from_row`] reads.
+const ACCOUNT_COLUMNS: &str = "id, identity_pub, role, created_at_ms, disabled_at_ms, label";
+
+/// Reads a row of [`ACCOUNT_COLUMNS`].
 fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRecord> {
     Ok(AccountRecord {
         account: row.get(0)?,
@@ -593,13 +610,15 @@ fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRecord> 
         role: row.get(2)?,
         created_at_ms: row.get(3)?,
         disabled_at_ms: row.get(4)?,
+        label: row.get(5)?,
     })
 }
 
 /// The columns [`device_from_row`] reads, from `devices d JOIN accounts a`.
 const DEVICE_COLUMNS: &str =
     "d.id, d.account, d.signing_pub, d.certificate, d.registered_at_ms, a.role,
-     (d.disabled_at_ms IS NOT NULL OR a.disabled_at_ms IS NOT NULL)";
+     (d.disabled_at_ms IS NOT NULL OR a.disabled_at_ms IS NOT NULL),
+     a.disabled_at_ms IS NOT NULL";
 
 /// Reads a row of [`DEVICE_COLUMNS`].
 fn device_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceEntry> {
@@ -613,7 +632,47 @@ fn device_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceEntry> {
         },
         role: row.get(5)?,
         disabled: row.get(6)?,
+        account_disabled: row.get(7)?,
     })
+}
+
+/// The columns [`audit_entry_from_row`] reads.
+const AUDIT_COLUMNS: &str = "id, at_ms, account, device, doc, action";
+
+/// Reads a row of [`AUDIT_COLUMNS`].
+fn audit_entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    let id: i64 = row.get(0)?;
+    Ok(AuditEntry {
+        id: non_negative(id),
+        record: AuditRecord {
+            at_ms: row.get(1)?,
+            account: row.get(2)?,
+            device: row.get(3)?,
+            doc: row.get(4)?,
+            action: row.get(5)?,
+        },
+    })
+}
+
+/// Reads the audit rows `sql` selects (its `?1` is bound to `key`, `?2` to `after`, `?3` to
+/// `limit`).
+fn read_audit<K: ToSql>(
+    conn: &Connection,
+    path: &Path,
+    sql: &str,
+    key: K,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).at(path)?;
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let rows = stmt
+        .query_map(
+            params![key, after, limit_to_sql(limit)],
+            audit_entry_from_row,
+        )
+        .at(path)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
 }
 
 /// The query behind [`DocStats`]; callers append a `WHERE` and an `ORDER BY`.
@@ -737,6 +796,7 @@ impl RelayStore for SqliteStore {
                 role,
                 created_at_ms: now_ms,
                 disabled_at_ms: None,
+                label: None,
             },
         )?;
         tx.commit().at(path)
@@ -744,10 +804,9 @@ impl RelayStore for SqliteStore {
 
     fn account(&self, account: AccountId) -> Result<Option<AccountRecord>, StoreError> {
         self.conn
-            .prepare_cached(
-                "SELECT id, identity_pub, role, created_at_ms, disabled_at_ms
-                   FROM accounts WHERE id = ?1",
-            )
+            .prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"
+            ))
             .and_then(|mut stmt| stmt.query_row([account], account_from_row).optional())
             .at(&self.path)
     }
@@ -757,10 +816,9 @@ impl RelayStore for SqliteStore {
         identity_pub: &[u8; 32],
     ) -> Result<Option<AccountRecord>, StoreError> {
         self.conn
-            .prepare_cached(
-                "SELECT id, identity_pub, role, created_at_ms, disabled_at_ms
-                   FROM accounts WHERE identity_pub = ?1",
-            )
+            .prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE identity_pub = ?1"
+            ))
             .and_then(|mut stmt| stmt.query_row([identity_pub], account_from_row).optional())
             .at(&self.path)
     }
@@ -778,6 +836,49 @@ impl RelayStore for SqliteStore {
             return Err(StoreError::NotFound(Missing::Account(account)));
         }
         tx.commit().at(path)
+    }
+
+    fn enable_account(&mut self, account: AccountId) -> Result<bool, StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        if !require_account(&tx, path, account)? {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE accounts SET disabled_at_ms = NULL WHERE id = ?1",
+            [account],
+        )
+        .at(path)?;
+        tx.commit().at(path)?;
+        Ok(true)
+    }
+
+    fn list_accounts(&self, role: Option<AccountRole>) -> Result<Vec<AccountSummary>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT a.id, a.role, a.label, a.created_at_ms, a.disabled_at_ms,
+                        (SELECT count(*) FROM devices d WHERE d.account = a.id)
+                   FROM accounts a
+                  WHERE ?1 IS NULL OR a.role = ?1
+                  ORDER BY a.created_at_ms, a.id",
+            )
+            .at(path)?;
+        let rows = stmt
+            .query_map([role], |row| {
+                let devices: i64 = row.get(5)?;
+                Ok(AccountSummary {
+                    account: row.get(0)?,
+                    role: row.get(1)?,
+                    label: row.get(2)?,
+                    created_at_ms: row.get(3)?,
+                    disabled_at_ms: row.get(4)?,
+                    devices: non_negative(devices),
+                })
+            })
+            .at(path)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
     }
 
     fn register_device(&mut self, device: &DeviceRecord) -> Result<(), StoreError> {
@@ -851,6 +952,7 @@ impl RelayStore for SqliteStore {
     }
 
     fn create_invite(&mut self, invite: &InviteRecord) -> Result<(), StoreError> {
+        check_label(invite.kind, invite.label.as_deref())?;
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
         if row_exists(
@@ -865,14 +967,15 @@ impl RelayStore for SqliteStore {
             require_account(&tx, path, creator)?;
         }
         tx.execute(
-            "INSERT INTO invites (hash, kind, created_by, created_at_ms, expires_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO invites (hash, kind, created_by, created_at_ms, expires_at_ms, label)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 invite.hash,
                 invite.kind,
                 invite.created_by,
                 invite.created_at_ms,
-                invite.expires_at_ms
+                invite.expires_at_ms,
+                invite.label
             ],
         )
         .at(path)?;
@@ -915,6 +1018,7 @@ impl RelayStore for SqliteStore {
             role: invite.kind,
             created_at_ms: now_ms,
             disabled_at_ms: None,
+            label: invite.label,
         };
         insert_account(&tx, path, &account)?;
         insert_device(&tx, path, &registration.device)?;
@@ -1433,30 +1537,118 @@ impl RelayStore for SqliteStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let path = &self.path;
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, at_ms, account, device, doc, action FROM audit
-                  WHERE doc = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        read_audit(
+            &self.conn,
+            &self.path,
+            &format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit WHERE doc = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+            ),
+            doc,
+            after,
+            limit,
+        )
+    }
+
+    fn audit_for_account(
+        &self,
+        account: AccountId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        read_audit(
+            &self.conn,
+            &self.path,
+            &format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit
+                  WHERE account = ?1 AND doc IS NULL AND id > ?2 ORDER BY id LIMIT ?3"
+            ),
+            account,
+            after,
+            limit,
+        )
+    }
+
+    fn audit_hash_at(&self, row: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        let Ok(row) = i64::try_from(row) else {
+            return Ok(None);
+        };
+        self.conn
+            .prepare_cached("SELECT hash FROM audit WHERE id = ?1")
+            .and_then(|mut stmt| stmt.query_row([row], |r| r.get(0)).optional())
+            .at(&self.path)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A version 1 database (as the previous release made it) holding one therapist and one
+    /// client account, an invite and an audit row.
+    fn version_1_database(path: &Path) {
+        let v1 = Format {
+            migrations: &[SCHEMA_V1],
+            ..FORMAT
+        };
+        v1.create::<sqlite_file::Error>(path, |tx| {
+            tx.execute_batch(
+                "INSERT INTO accounts (id, identity_pub, role, created_at_ms)
+                 VALUES (zeroblob(16), zeroblob(32), 'therapist', 1),
+                        (x'01010101010101010101010101010101', x'0101010101010101010101010101010101010101010101010101010101010101', 'client', 2);
+                 INSERT INTO invites (hash, kind, created_at_ms, expires_at_ms)
+                 VALUES (zeroblob(32), 'therapist', 1, 9999999999999);",
             )
-            .at(path)?;
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
-        let rows = stmt
-            .query_map(params![doc, after, limit_to_sql(limit)], |row| {
-                let id: i64 = row.get(0)?;
-                Ok(AuditEntry {
-                    id: non_negative(id),
-                    record: AuditRecord {
-                        at_ms: row.get(1)?,
-                        account: row.get(2)?,
-                        device: row.get(3)?,
-                        doc: row.get(4)?,
-                        action: row.get(5)?,
-                    },
-                })
+            .map_err(|source| sqlite_file::Error::Database {
+                path: path.to_path_buf(),
+                source,
             })
-            .at(path)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_1_database_gains_labels_and_keeps_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.sqlite3");
+        version_1_database(&path);
+        let mut store = SqliteStore::open(&path).unwrap();
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let accounts = store.list_accounts(None).unwrap();
+        assert_eq!(accounts.len(), 2);
+        assert!(accounts.iter().all(|a| a.label.is_none()));
+        let invite = store
+            .redeem_invite(&InviteHash::from_bytes([0; 32]), 3)
+            .unwrap();
+        assert_eq!(invite.label, None);
+        // The schema itself refuses a label on a client row, whatever the code above it does.
+        assert!(store
+            .conn
+            .execute(
+                "UPDATE accounts SET label = 'Sam' WHERE role = 'client'",
+                []
+            )
+            .is_err());
+        store
+            .conn
+            .execute(
+                "UPDATE accounts SET label = 'Dr Ada Park' WHERE role = 'therapist'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(
+            store
+                .list_accounts(Some(AccountRole::Therapist))
+                .unwrap()
+                .first()
+                .and_then(|a| a.label.clone())
+                .as_deref(),
+            Some("Dr Ada Park")
+        );
+        store.verify_integrity().unwrap();
     }
 }

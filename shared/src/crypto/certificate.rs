@@ -47,14 +47,14 @@ pub struct DeviceCertificate {
     pub signature: [u8; SIGNATURE_LEN],
 }
 
-fn role_code(role: Role) -> u8 {
+pub(crate) fn role_code(role: Role) -> u8 {
     match role {
         Role::Client => 1,
         Role::Therapist => 2,
     }
 }
 
-fn role_from_code(code: u8) -> Result<Role, CryptoError> {
+pub(crate) fn role_from_code(code: u8) -> Result<Role, CryptoError> {
     match code {
         1 => Ok(Role::Client),
         2 => Ok(Role::Therapist),

@@ -27,6 +27,11 @@
 //! - [`PairingSecret`] / [`InviteSecret`] — human-typable secrets for adding a device and for
 //!   registering; the relay only sees values derived from them.
 //! - [`sign_in_message`] / [`verify_device_signature`] — challenge-response sign-in.
+//! - [`SignedMembership`] — who may hold a document's keys, signed by its owner; devices trust
+//!   another person's device only through it.
+//! - [`ClientInvite`] — a therapist's invite for a client: the relay's address, the one-time
+//!   secret, and a commitment to the therapist's identity key, so the client seals the document
+//!   key to the right person even if the relay lies.
 //!
 //! # Rules this module keeps
 //!
@@ -49,6 +54,8 @@ mod epoch;
 mod error;
 mod hex;
 mod identity;
+mod invite;
+mod membership;
 mod pairing;
 mod signin;
 #[cfg(test)]
@@ -70,6 +77,10 @@ pub use error::CryptoError;
 pub use identity::{
     DeviceId, DeviceKeypair, DevicePublic, IdentityKeypair, IdentityPublic, DEVICE_KEYPAIR_LEN,
     IDENTITY_KEYPAIR_LEN,
+};
+pub use invite::{ClientInvite, IdentityCommitment, TAG_IDENTITY_COMMITMENT};
+pub use membership::{
+    Member, MembershipError, SignedMembership, MAX_MEMBERS, MEMBERSHIP_VERSION, TAG_MEMBERSHIP,
 };
 pub use pairing::{InviteSecret, PairingSecret, MAX_PAIRING_MESSAGE};
 pub use signin::{sign_in_message, verify_device_signature};

@@ -37,6 +37,9 @@ pub const MAX_KEY_ENVELOPES: usize = 512;
 /// Most devices in one `Devices` reply.
 pub const MAX_DEVICES: usize = 256;
 
+/// Most events in one `Audit` reply (and the largest `GetAudit.limit`).
+pub const MAX_AUDIT_EVENTS: usize = 512;
+
 /// Longest relay origin (`Challenge.relay_origin`), in UTF-8 bytes (a DNS name is at most 253).
 pub const MAX_ORIGIN_BYTES: usize = 255;
 
@@ -53,6 +56,10 @@ const _: () = {
     assert!(MAX_KEY_ENVELOPES * (MAX_KEY_ENVELOPE_BYTES + OVERHEAD_PER_ITEM) < MAX_FRAME_BYTES);
     assert!(MAX_DEVICES * (MAX_CERTIFICATE_BYTES + OVERHEAD_PER_ITEM) < MAX_FRAME_BYTES);
     assert!(MAX_PAIRING_PAYLOAD_BYTES + OVERHEAD_PER_ITEM * 4 < MAX_FRAME_BYTES);
+    assert!(
+        MAX_AUDIT_EVENTS * (super::audit::MAX_ACTION_BYTES + 3 * 16 + OVERHEAD_PER_ITEM)
+            < MAX_FRAME_BYTES
+    );
 };
 
 /// Suggested: how long the relay waits, after sending `Challenge`, for a `Welcome`-earning reply

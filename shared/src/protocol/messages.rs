@@ -153,6 +153,20 @@ pub enum ClientMessage {
         /// Echoed in the reply.
         request: RequestId,
     },
+    /// Fetch audit events, oldest first: those of document `doc` (the caller's account must be
+    /// a member), or with `doc: None` those of the caller's own account that concern no
+    /// document (its devices' sign-ins, registrations, refused sign-ins, the admin disabling
+    /// it). Reply: `Audit`, or `Error` `NotMember` / `UnknownDocument` (recorded too).
+    GetAudit {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The document, or `None` for the caller's account.
+        doc: Option<DocId>,
+        /// Only events with an id above this; `0` for the oldest.
+        after: u64,
+        /// Most events wanted: 1 to [`MAX_AUDIT_EVENTS`](super::limits::MAX_AUDIT_EVENTS).
+        limit: u32,
+    },
     /// Keep-alive and round-trip probe. Reply: `Pong` with the same nonce.
     Ping {
         /// Any value; echoed.
@@ -253,6 +267,16 @@ pub enum ServerMessage {
         /// The devices, each with its certificate so the caller can check it.
         devices: Vec<DeviceInfo>,
     },
+    /// Audit events, answering `GetAudit`. Fewer events than its `limit` means there are no
+    /// more for now; otherwise ask again with `after` set to the last event's id.
+    Audit {
+        /// The `GetAudit` this answers.
+        request: RequestId,
+        /// The document asked about, or `None` for the caller's account.
+        doc: Option<DocId>,
+        /// Oldest first; at most [`MAX_AUDIT_EVENTS`](super::limits::MAX_AUDIT_EVENTS).
+        events: Vec<AuditEvent>,
+    },
     /// A request failed, or the connection is about to close (see [`ErrorCode::fatal`]).
     Error {
         /// The request this answers, if the error belongs to one.
@@ -295,6 +319,26 @@ pub struct DeviceInfo {
     pub registered_at_ms: i64,
 }
 
+/// One event of the relay's audit trail: ids, a time and what happened; never content, names
+/// or network addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// The event's row in the trail: increasing, so it pages (`GetAudit.after`).
+    pub id: u64,
+    /// When it happened, in milliseconds since the Unix epoch (the relay's clock).
+    pub at_ms: i64,
+    /// The account acting (or, for an admin action, the account acted on), if known.
+    pub account: Option<AccountId>,
+    /// The device acting, if known.
+    pub device: Option<DeviceId>,
+    /// The document concerned, if any.
+    pub doc: Option<DocId>,
+    /// What happened: a token of [`audit`](super::audit) (`sign-in`, `read`, `refused-append`,
+    /// …); 1 to [`MAX_ACTION_BYTES`](super::audit::MAX_ACTION_BYTES) bytes of `a-z`, `0-9`, `-`,
+    /// `.` and `:`.
+    pub action: String,
+}
+
 impl ClientMessage {
     /// The wire name of every variant, in declaration order.
     pub const NAMES: &'static [&'static str] = &[
@@ -311,6 +355,7 @@ impl ClientMessage {
         "put_key_envelopes",
         "get_key_envelopes",
         "list_devices",
+        "get_audit",
         "ping",
     ];
 
@@ -331,6 +376,7 @@ impl ClientMessage {
             Self::GetKeyEnvelopes { .. } => "get_key_envelopes",
             Self::ListDevices { .. } => "list_devices",
             Self::Ping { .. } => "ping",
+            Self::GetAudit { .. } => "get_audit",
         }
     }
 
@@ -346,7 +392,8 @@ impl ClientMessage {
             | Self::PutSnapshot { request, .. }
             | Self::PutKeyEnvelopes { request, .. }
             | Self::GetKeyEnvelopes { request, .. }
-            | Self::ListDevices { request } => Some(*request),
+            | Self::ListDevices { request }
+            | Self::GetAudit { request, .. } => Some(*request),
             Self::SignIn { .. }
             | Self::Register { .. }
             | Self::RegisterDevice { .. }
@@ -380,6 +427,7 @@ impl ServerMessage {
         "done",
         "key_envelopes",
         "devices",
+        "audit",
         "error",
         "pong",
     ];
@@ -399,6 +447,7 @@ impl ServerMessage {
             Self::Devices { .. } => "devices",
             Self::Error { .. } => "error",
             Self::Pong { .. } => "pong",
+            Self::Audit { .. } => "audit",
         }
     }
 
@@ -410,7 +459,8 @@ impl ServerMessage {
             | Self::Pairing { request, .. }
             | Self::Done { request }
             | Self::KeyEnvelopes { request, .. }
-            | Self::Devices { request, .. } => Some(*request),
+            | Self::Devices { request, .. }
+            | Self::Audit { request, .. } => Some(*request),
             Self::Error { request, .. } => *request,
             Self::Challenge { .. }
             | Self::Welcome { .. }

@@ -35,6 +35,7 @@
 //! speaks. Adding a message or a required field, or changing a meaning, bumps the version;
 //! adding an optional field or a new [`ErrorCode`] does not.
 
+pub mod audit;
 mod bytes;
 mod codec;
 mod error;
@@ -51,7 +52,7 @@ mod tests;
 pub use codec::{decode_client, decode_server, encode_client, encode_server};
 pub use error::{DecodeError, EncodeError, ErrorCode};
 pub use ids::{AccountId, Challenge, DeviceId, DocId, Mailbox, ParseIdError, RequestId, Seq};
-pub use messages::{ClientMessage, DeviceInfo, KeyEnvelope, ServerMessage};
+pub use messages::{AuditEvent, ClientMessage, DeviceInfo, KeyEnvelope, ServerMessage};
 
 /// The protocol version this code speaks, carried as `v` in every frame.
 pub const PROTOCOL_VERSION: u16 = 1;

@@ -49,6 +49,25 @@ fn device_info() -> impl Strategy<Value = DeviceInfo> {
     })
 }
 
+fn audit_event() -> impl Strategy<Value = AuditEvent> {
+    (
+        any::<u64>(),
+        any::<i64>(),
+        proptest::option::of(any::<[u8; 16]>().prop_map(AccountId)),
+        proptest::option::of(device()),
+        proptest::option::of(doc()),
+        "[a-z0-9.:-]{1,64}",
+    )
+        .prop_map(|(id, at_ms, account, device, doc, action)| AuditEvent {
+            id,
+            at_ms,
+            account,
+            device,
+            doc,
+            action,
+        })
+}
+
 /// Any valid `ClientMessage`.
 pub(super) fn client_message() -> BoxedStrategy<ClientMessage> {
     use ClientMessage as M;
@@ -136,6 +155,19 @@ pub(super) fn client_message() -> BoxedStrategy<ClientMessage> {
         request()
             .prop_map(|request| M::ListDevices { request })
             .boxed(),
+        (
+            request(),
+            proptest::option::of(doc()),
+            any::<u64>(),
+            1..=u32::try_from(limits::MAX_AUDIT_EVENTS).unwrap_or(u32::MAX),
+        )
+            .prop_map(|(request, doc, after, limit)| M::GetAudit {
+                request,
+                doc,
+                after,
+                limit,
+            })
+            .boxed(),
         any::<u64>().prop_map(|nonce| M::Ping { nonce }).boxed(),
     ])
     .boxed()
@@ -198,6 +230,17 @@ pub(super) fn server_message() -> BoxedStrategy<ServerMessage> {
             .boxed(),
         (request(), vec(device_info(), 0..5))
             .prop_map(|(request, devices)| M::Devices { request, devices })
+            .boxed(),
+        (
+            request(),
+            proptest::option::of(doc()),
+            vec(audit_event(), 0..5),
+        )
+            .prop_map(|(request, doc, events)| M::Audit {
+                request,
+                doc,
+                events,
+            })
             .boxed(),
         (
             proptest::option::of(request()),

@@ -824,6 +824,21 @@ fn largest_valid_messages_fit_in_a_frame() {
             code: ErrorCode::ShuttingDown,
             message: "é".repeat(MAX_ERROR_MESSAGE_BYTES / 2),
         },
+        ServerMessage::Audit {
+            request,
+            doc: Some(doc),
+            events: vec![
+                AuditEvent {
+                    id: u64::MAX,
+                    at_ms: i64::MIN,
+                    account: Some(AccountId([0xff; 16])),
+                    device: Some(DeviceId([0xff; 16])),
+                    doc: Some(doc),
+                    action: "z".repeat(audit::MAX_ACTION_BYTES),
+                };
+                MAX_AUDIT_EVENTS
+            ],
+        },
     ];
     for msg in server {
         let bytes = encode_server(&msg).unwrap();
@@ -888,4 +903,118 @@ proptest! {
         }
         let _ = decode_client(&bytes);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit events: the limit asked for, the number returned, and tokens only.
+
+fn get_audit_frame(limit: u64) -> Vec<u8> {
+    frame(
+        1,
+        map(vec![(
+            "get_audit",
+            map(vec![
+                ("request", int(1)),
+                ("doc", Value::Null),
+                ("after", int(0)),
+                ("limit", int(limit)),
+            ]),
+        )]),
+    )
+}
+
+fn audit_reply_frame(events: Vec<Value>) -> Vec<u8> {
+    frame(
+        1,
+        map(vec![(
+            "audit",
+            map(vec![
+                ("request", int(1)),
+                ("doc", Value::Bytes(vec![3; 16])),
+                ("events", Value::Array(events)),
+            ]),
+        )]),
+    )
+}
+
+fn audit_event_value(action: &str) -> Value {
+    map(vec![
+        ("id", int(7)),
+        ("at_ms", int(1_700_000_000_000)),
+        ("account", Value::Bytes(vec![1; 16])),
+        ("device", Value::Null),
+        ("doc", Value::Bytes(vec![3; 16])),
+        ("action", text(action)),
+    ])
+}
+
+#[test]
+fn get_audit_limits_are_checked() {
+    assert_eq!(
+        decode_client(&get_audit_frame(1)).unwrap(),
+        ClientMessage::GetAudit {
+            request: RequestId(1),
+            doc: None,
+            after: 0,
+            limit: 1
+        }
+    );
+    assert!(decode_client(&get_audit_frame(MAX_AUDIT_EVENTS as u64)).is_ok());
+    assert_invalid(decode_client(&get_audit_frame(0)), "get_audit.limit");
+    assert_invalid(
+        decode_client(&get_audit_frame(MAX_AUDIT_EVENTS as u64 + 1)),
+        "get_audit.limit",
+    );
+    assert!(matches!(
+        encode_client(&ClientMessage::GetAudit {
+            request: RequestId(1),
+            doc: None,
+            after: 0,
+            limit: 0
+        }),
+        Err(EncodeError::Invalid {
+            field: "get_audit.limit",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn audit_replies_carry_tokens_only_and_a_bounded_number_of_events() {
+    let ok = decode_server(&audit_reply_frame(vec![audit_event_value("refused-read")])).unwrap();
+    match ok {
+        ServerMessage::Audit { doc, events, .. } => {
+            assert_eq!(doc, Some(DocId([3; 16])));
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0].action, "refused-read");
+            assert_eq!(events[0].account, Some(AccountId([1; 16])));
+            assert_eq!(events[0].device, None);
+        }
+        other => panic!("expected audit, got {other:?}"),
+    }
+    // A hostile relay cannot slip names or terminal escapes into what a device prints.
+    for bad in ["", "read by Alice", "\u{1b}[2J", "READ"] {
+        assert_invalid(
+            decode_server(&audit_reply_frame(vec![audit_event_value(bad)])),
+            "audit_event.action",
+        );
+    }
+    assert_invalid(
+        decode_server(&audit_reply_frame(vec![audit_event_value(
+            &"a".repeat(audit::MAX_ACTION_BYTES + 1),
+        )])),
+        "audit_event.action",
+    );
+    assert_invalid(
+        decode_server(&audit_reply_frame(vec![
+            audit_event_value("read");
+            MAX_AUDIT_EVENTS + 1
+        ])),
+        "audit.events",
+    );
+    assert!(decode_server(&audit_reply_frame(vec![
+        audit_event_value("read");
+        MAX_AUDIT_EVENTS
+    ]))
+    .is_ok());
 }

@@ -1,8 +1,9 @@
 //! Field limits, checked after decoding and before encoding.
 
+use super::audit::{is_valid_action, MAX_ACTION_BYTES};
 use super::error::Invalid;
 use super::limits::*;
-use super::messages::{ClientMessage, DeviceInfo, KeyEnvelope, ServerMessage};
+use super::messages::{AuditEvent, ClientMessage, DeviceInfo, KeyEnvelope, ServerMessage};
 
 fn bytes(field: &'static str, value: &[u8], min: usize, max: usize) -> Result<(), Invalid> {
     length(field, "bytes", value.len(), min, max)
@@ -64,6 +65,21 @@ fn devices(list: &[DeviceInfo]) -> Result<(), Invalid> {
     })
 }
 
+fn audit_events(list: &[AuditEvent]) -> Result<(), Invalid> {
+    items("audit.events", list.len(), 0, MAX_AUDIT_EVENTS)?;
+    list.iter().try_for_each(|e| {
+        text("audit_event.action", &e.action, 1, MAX_ACTION_BYTES)?;
+        if is_valid_action(&e.action) {
+            Ok(())
+        } else {
+            Err(Invalid {
+                field: "audit_event.action",
+                reason: "is not a token of a-z, 0-9, '-', '.' and ':'".to_owned(),
+            })
+        }
+    })
+}
+
 impl ClientMessage {
     /// Checks every field against its limit.
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
@@ -97,6 +113,16 @@ impl ClientMessage {
             Self::PutKeyEnvelopes {
                 envelopes: list, ..
             } => envelopes("put_key_envelopes.envelopes", list, 1),
+            Self::GetAudit { limit, .. } => {
+                if (1..=MAX_AUDIT_EVENTS).contains(&usize::try_from(*limit).unwrap_or(usize::MAX)) {
+                    Ok(())
+                } else {
+                    Err(Invalid {
+                        field: "get_audit.limit",
+                        reason: format!("is {limit}, must be 1 to {MAX_AUDIT_EVENTS}"),
+                    })
+                }
+            }
             Self::SignIn { .. }
             | Self::TakePairing { .. }
             | Self::CreateDocument { .. }
@@ -139,6 +165,7 @@ impl ServerMessage {
                 envelopes: list, ..
             } => envelopes("key_envelopes.envelopes", list, 0),
             Self::Devices { devices: list, .. } => devices(list),
+            Self::Audit { events, .. } => audit_events(events),
             Self::Error { message, .. } => {
                 text("error.message", message, 0, MAX_ERROR_MESSAGE_BYTES)
             }

@@ -1,0 +1,588 @@
+//! `between audit`: who accessed this person's homework, as the relay recorded it — every
+//! sign-in of their devices, every read and write of their documents, and every refused
+//! attempt — in plain words (or `--json`).
+//!
+//! The relay keeps the record (ids and times only, hash-chained; see `docs/protocol.md`); this
+//! command fetches it page by page and names each device as this profile knows it: this device,
+//! another device of the same account (with the name given at pairing), the therapist's device,
+//! or someone else. Like `sync` it needs the network; it writes nothing locally.
+
+use anyhow::{anyhow, bail, Result};
+use between_shared::crypto::DeviceCertificate;
+use between_shared::protocol::audit::AuditAction;
+use between_shared::protocol::limits::MAX_AUDIT_EVENTS;
+use between_shared::protocol::{
+    AccountId, AuditEvent, ClientMessage, DocId, ErrorCode, RequestId, ServerMessage,
+};
+use between_shared::Role;
+
+use super::print_json;
+use crate::profile::Session;
+use crate::store::{DeviceRecord, Registration};
+use crate::sync::account::{hex, short_id, AccountKeys};
+use crate::sync::connection::{Auth, Connection, RelayError};
+use crate::sync::runtime;
+
+/// The most events fetched per document (or for the account): a relay that keeps sending full
+/// pages cannot make this command run or grow for ever.
+const MAX_EVENTS: usize = 100_000;
+
+/// `between audit [--json]`.
+pub(crate) fn audit(session: &Session, json: bool) -> Result<()> {
+    let record = session.store.account()?.ok_or_else(|| {
+        anyhow!("this profile does not sync with a relay, so no relay has a record of its homework; everything stays on this device")
+    })?;
+    if record.registration != Registration::Done {
+        bail!("this device is not registered with its relay yet; run `between sync` first");
+    }
+    let keys = AccountKeys::from_record(&record)?;
+    let on_relay: std::collections::HashSet<String> = session
+        .store
+        .sync_documents()?
+        .into_iter()
+        .filter(|d| d.on_relay)
+        .map(|d| d.document_id)
+        .collect();
+    let mut documents = Vec::new();
+    for doc in session.store.documents()? {
+        let id = uuid::Uuid::parse_str(&doc.id)
+            .map_err(|_| anyhow!("the document {} has a damaged id", doc.label))?;
+        documents.push(Scope {
+            doc: DocId(id.into_bytes()),
+            on_relay: on_relay.contains(&doc.id),
+            id: doc.id,
+            label: doc.label,
+        });
+    }
+    let fetched = runtime()?
+        .block_on(fetch(&keys, &documents))
+        .map_err(|err| {
+            anyhow!(
+                "could not fetch the access record from the relay at {}: {err}; check the network and try again (nothing on this device changed)",
+                keys.relay.display
+            )
+        })?;
+    let people = People::new(
+        &session.store.devices()?,
+        fetched.account,
+        &keys.device.device_id().to_string(),
+    );
+    if json {
+        return print_json(&to_json(&keys, &documents, &fetched, &people));
+    }
+    print_text(session, &keys, &documents, &fetched, &people)
+}
+
+/// A document of this profile whose record is asked of the relay.
+struct Scope {
+    doc: DocId,
+    on_relay: bool,
+    id: String,
+    label: String,
+}
+
+/// What the relay answered for one scope: the events, or why it refused.
+type Listing = Result<Vec<AuditEvent>, String>;
+
+/// Everything fetched.
+struct Fetched {
+    /// The account the relay signed this device into.
+    account: AccountId,
+    /// One listing per document, in the order of the documents.
+    documents: Vec<Listing>,
+    /// The account's own events (sign-ins and the like).
+    account_events: Listing,
+}
+
+/// Signs in and fetches every listing on one connection.
+async fn fetch(keys: &AccountKeys, documents: &[Scope]) -> Result<Fetched, RelayError> {
+    let mut conn = Connection::open(&keys.relay).await?;
+    let welcome = conn
+        .authenticate(Auth::SignIn {
+            device: &keys.device,
+        })
+        .await?;
+    let mut next_request = 1;
+    let mut listings = Vec::new();
+    for scope in documents {
+        if !scope.on_relay {
+            listings.push(Err(
+                "not on the relay yet: `between sync` puts it there".to_owned()
+            ));
+            continue;
+        }
+        listings.push(listing(&mut conn, &mut next_request, Some(scope.doc)).await?);
+    }
+    let account_events = listing(&mut conn, &mut next_request, None).await?;
+    conn.close().await;
+    Ok(Fetched {
+        account: welcome.account,
+        documents: listings,
+        account_events,
+    })
+}
+
+/// Fetches one scope page by page, until a page comes back short.
+async fn listing(
+    conn: &mut Connection,
+    next_request: &mut u64,
+    doc: Option<DocId>,
+) -> Result<Listing, RelayError> {
+    let limit = u32::try_from(MAX_AUDIT_EVENTS).unwrap_or(u32::MAX);
+    let mut events: Vec<AuditEvent> = Vec::new();
+    let mut after = 0;
+    loop {
+        let request = RequestId(*next_request);
+        *next_request += 1;
+        let reply = conn
+            .request(
+                &ClientMessage::GetAudit {
+                    request,
+                    doc,
+                    after,
+                    limit,
+                },
+                "the access record",
+            )
+            .await?;
+        let page = match reply {
+            ServerMessage::Audit { events, .. } => events,
+            ServerMessage::Error {
+                code: code @ (ErrorCode::NotMember | ErrorCode::UnknownDocument),
+                message,
+                ..
+            } => {
+                return Ok(Err(format!(
+                    "the relay did not show it: {message} ({code})"
+                )))
+            }
+            ServerMessage::Error { code, message, .. } => {
+                return Err(RelayError::Refused { code, message })
+            }
+            other => {
+                return Err(RelayError::Protocol(format!(
+                    "it answered a request for the access record with {}",
+                    other.name()
+                )))
+            }
+        };
+        let full = page.len() >= MAX_AUDIT_EVENTS;
+        for event in page {
+            if event.id <= after {
+                return Err(RelayError::Protocol(
+                    "it sent the access record out of order".to_owned(),
+                ));
+            }
+            after = event.id;
+            events.push(event);
+        }
+        if !full || events.len() >= MAX_EVENTS {
+            return Ok(Ok(events));
+        }
+    }
+}
+
+/// Who did something, as this profile can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Who {
+    /// This device.
+    ThisDevice(Option<String>),
+    /// Another device of this account, with its local name if known.
+    MyDevice { short: String, name: Option<String> },
+    /// The practice admin, acting on this account.
+    Admin,
+    /// This account, with no device named.
+    MyAccount,
+    /// A therapist's device this profile knows (from its certificate).
+    Therapist { short: String, name: Option<String> },
+    /// Another account.
+    SomeoneElse { account: String },
+    /// Nobody the relay could name (an unregistered device, say).
+    Unknown,
+}
+
+impl Who {
+    /// A stable token for `--json`.
+    fn token(&self) -> &'static str {
+        match self {
+            Who::ThisDevice(_) => "this_device",
+            Who::MyDevice { .. } => "my_device",
+            Who::Admin => "practice_admin",
+            Who::MyAccount => "my_account",
+            Who::Therapist { .. } => "therapist",
+            Who::SomeoneElse { .. } => "someone_else",
+            Who::Unknown => "unknown",
+        }
+    }
+
+    /// The words a person reads.
+    fn describe(&self) -> String {
+        match self {
+            Who::ThisDevice(Some(name)) => format!("This device ({name})"),
+            Who::ThisDevice(None) => "This device".to_owned(),
+            Who::MyDevice {
+                name: Some(name), ..
+            } => format!("Your {name}"),
+            Who::MyDevice { short, name: None } => {
+                format!("Another device of yours ({short})")
+            }
+            Who::Admin => "The practice admin".to_owned(),
+            Who::MyAccount => "Your account".to_owned(),
+            Who::Therapist {
+                name: Some(name), ..
+            } => format!("Your therapist's {name}"),
+            Who::Therapist { short, name: None } => {
+                format!("Your therapist's device ({short})")
+            }
+            Who::SomeoneElse { account } => format!("Someone else (account {account})"),
+            Who::Unknown => "An unknown device".to_owned(),
+        }
+    }
+}
+
+/// The devices and account this profile knows, to name the actors of events.
+struct People {
+    /// This account.
+    account: AccountId,
+    /// This device's id (hex).
+    this_device: String,
+    /// Known devices by id (hex): local name and role.
+    devices: std::collections::HashMap<String, (Option<String>, Option<Role>)>,
+}
+
+impl People {
+    fn new(records: &[DeviceRecord], account: AccountId, this_device: &str) -> Self {
+        let devices = records
+            .iter()
+            .map(|r| {
+                let role = DeviceCertificate::from_bytes(&r.certificate)
+                    .ok()
+                    .map(|c| c.role);
+                (r.device_id.clone(), (r.name.clone(), role))
+            })
+            .collect();
+        Self {
+            account,
+            this_device: this_device.to_owned(),
+            devices,
+        }
+    }
+
+    fn who(&self, event: &AuditEvent) -> Who {
+        let mine = event.account == Some(self.account);
+        let Some(device) = event.device.map(|d| d.to_string()) else {
+            let admin = matches!(
+                AuditAction::parse(&event.action),
+                Some((AuditAction::DisableAccount | AuditAction::EnableAccount, _))
+            );
+            return match (mine, &event.account) {
+                (true, _) if admin => Who::Admin,
+                (true, _) => Who::MyAccount,
+                (false, Some(account)) => Who::SomeoneElse {
+                    account: short_id(&account.to_string()),
+                },
+                (false, None) => Who::Unknown,
+            };
+        };
+        let known = self.devices.get(&device);
+        let name = known.and_then(|(name, _)| name.clone());
+        if device == self.this_device {
+            return Who::ThisDevice(name);
+        }
+        if mine {
+            return Who::MyDevice {
+                short: short_id(&device),
+                name,
+            };
+        }
+        match (known, &event.account) {
+            (Some((_, Some(Role::Therapist))), _) => Who::Therapist {
+                short: short_id(&device),
+                name,
+            },
+            (_, Some(account)) => Who::SomeoneElse {
+                account: short_id(&account.to_string()),
+            },
+            (_, None) => Who::Unknown,
+        }
+    }
+}
+
+/// What happened, in words: (done, attempted) — "read the homework" / "read the homework".
+fn phrases(action: AuditAction) -> (&'static str, &'static str) {
+    match action {
+        AuditAction::SignIn => ("signed in", "sign in"),
+        AuditAction::Register => ("set up the account", "set up an account"),
+        AuditAction::RegisterDevice => ("joined the account", "join the account"),
+        AuditAction::Create => ("put the homework on the relay", "create the homework"),
+        AuditAction::Read => ("read the homework", "read the homework"),
+        AuditAction::Append => ("wrote changes", "write changes"),
+        AuditAction::Snapshot => ("saved a compact copy", "save a compact copy"),
+        AuditAction::ReadKeys => ("fetched the key to the homework", "fetch the key"),
+        AuditAction::PutKeys => ("stored keys to the homework", "store keys"),
+        AuditAction::ReadAudit => ("looked at this access record", "look at this record"),
+        AuditAction::PutPairing => ("made a pairing code", "make a pairing code"),
+        AuditAction::DisableAccount => ("disabled the account", "disable the account"),
+        AuditAction::EnableAccount => ("enabled the account again", "enable the account"),
+    }
+}
+
+/// The event's action in words, and its kind for `--json` (`sign_in`, `read`, `write`, `other`).
+fn what(event: &AuditEvent) -> (String, &'static str, bool) {
+    match AuditAction::parse(&event.action) {
+        Some((action, refused)) => {
+            let (done, attempted) = phrases(action);
+            let kind = match action {
+                AuditAction::SignIn | AuditAction::Register | AuditAction::RegisterDevice => {
+                    "sign_in"
+                }
+                AuditAction::Read | AuditAction::ReadKeys | AuditAction::ReadAudit => "read",
+                a if a.writes() => "write",
+                _ => "other",
+            };
+            if refused {
+                (
+                    format!("tried to {attempted} — refused by the relay"),
+                    kind,
+                    true,
+                )
+            } else {
+                (done.to_owned(), kind, false)
+            }
+        }
+        // The protocol admits tokens only (a-z, 0-9, '-', '.', ':'), so this is safe to print.
+        None => (
+            format!(
+                "did something this version of Between does not know ({})",
+                event.action
+            ),
+            "other",
+            event
+                .action
+                .starts_with(between_shared::protocol::audit::REFUSED_PREFIX),
+        ),
+    }
+}
+
+/// A relay time in this device's time zone.
+fn local_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
+fn event_json(event: &AuditEvent, people: &People) -> serde_json::Value {
+    let who = people.who(event);
+    let (what, kind, refused) = what(event);
+    let device_name = match &who {
+        Who::ThisDevice(name) | Who::MyDevice { name, .. } | Who::Therapist { name, .. } => {
+            name.clone()
+        }
+        _ => None,
+    };
+    serde_json::json!({
+        "id": event.id,
+        "at_ms": event.at_ms,
+        "time": local_time(event.at_ms),
+        "action": event.action,
+        "kind": kind,
+        "refused": refused,
+        "what": what,
+        "who": who.token(),
+        "who_text": who.describe(),
+        "device": event.device.map(|d| d.to_string()),
+        "device_name": device_name,
+        "account": event.account.map(|a| a.to_string()),
+        // The same spelling as the store's document ids (and `documents[].document`).
+        "document": event.doc.map(|d| uuid::Uuid::from_bytes(d.0).simple().to_string()),
+    })
+}
+
+fn listing_json(listing: &Listing, people: &People) -> (serde_json::Value, serde_json::Value) {
+    match listing {
+        Ok(events) => (
+            serde_json::Value::Array(events.iter().map(|e| event_json(e, people)).collect()),
+            serde_json::Value::Null,
+        ),
+        Err(why) => (serde_json::json!([]), serde_json::json!(why)),
+    }
+}
+
+fn to_json(
+    keys: &AccountKeys,
+    documents: &[Scope],
+    fetched: &Fetched,
+    people: &People,
+) -> serde_json::Value {
+    let documents: Vec<_> = documents
+        .iter()
+        .zip(&fetched.documents)
+        .map(|(scope, listing)| {
+            let (events, unavailable) = listing_json(listing, people);
+            serde_json::json!({
+                "document": scope.id,
+                "label": scope.label,
+                "unavailable": unavailable,
+                "events": events,
+            })
+        })
+        .collect();
+    let (account_events, unavailable) = listing_json(&fetched.account_events, people);
+    serde_json::json!({
+        "relay": keys.relay.display,
+        "account": hex(&fetched.account.0),
+        "documents": documents,
+        "account_events": account_events,
+        "account_events_unavailable": unavailable,
+    })
+}
+
+fn print_listing(listing: &Listing, people: &People) -> Result<()> {
+    match listing {
+        Err(why) => outln!("  ({why})"),
+        Ok(events) if events.is_empty() => outln!("  Nothing recorded yet."),
+        Ok(events) => {
+            let rows: Vec<(String, String, String)> = events
+                .iter()
+                .map(|e| {
+                    let (what, _, refused) = what(e);
+                    let mark = if refused { "! " } else { "  " };
+                    (
+                        format!("{mark}{}", local_time(e.at_ms)),
+                        people.who(e).describe(),
+                        what,
+                    )
+                })
+                .collect();
+            let width = rows
+                .iter()
+                .map(|(_, who, _)| who.chars().count())
+                .max()
+                .unwrap_or(0);
+            for (time, who, what) in rows {
+                outln!("{time}  {who:<width$}  {what}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_text(
+    session: &Session,
+    keys: &AccountKeys,
+    documents: &[Scope],
+    fetched: &Fetched,
+    people: &People,
+) -> Result<()> {
+    outln!(
+        "Who accessed your homework, as the relay at {} recorded it:",
+        keys.relay.display
+    );
+    let client = session.me.role == Role::Client;
+    for (scope, listing) in documents.iter().zip(&fetched.documents) {
+        outln!();
+        if client && documents.len() == 1 {
+            outln!("Your homework:");
+        } else if client {
+            outln!("Your homework \"{}\":", scope.label);
+        } else {
+            outln!("{}'s homework:", scope.label);
+        }
+        print_listing(listing, people)?;
+    }
+    outln!();
+    outln!("Sign-ins and other events of your account:");
+    print_listing(&fetched.account_events, people)?;
+    outln!();
+    outln!("The relay records who did what and when, never what anyone wrote: it cannot read your homework. Lines marked ! were refused.");
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use between_shared::protocol::DeviceId;
+
+    fn event(account: Option<[u8; 16]>, device: Option<[u8; 16]>, action: &str) -> AuditEvent {
+        AuditEvent {
+            id: 1,
+            at_ms: 0,
+            account: account.map(AccountId),
+            device: device.map(DeviceId),
+            doc: None,
+            action: action.to_owned(),
+        }
+    }
+
+    fn people() -> People {
+        let record = |id: [u8; 16], name: Option<&str>| DeviceRecord {
+            device_id: hex(&id),
+            certificate: vec![],
+            this_device: false,
+            name: name.map(str::to_owned),
+            registered_at_ms: None,
+            listed: true,
+        };
+        People::new(
+            &[
+                record([1; 16], Some("laptop")),
+                record([2; 16], Some("phone")),
+            ],
+            AccountId([9; 16]),
+            &hex(&[1; 16]),
+        )
+    }
+
+    #[test]
+    fn every_actor_is_named_for_a_person() {
+        let people = people();
+        let cases = [
+            (
+                event(Some([9; 16]), Some([1; 16]), "read"),
+                "This device (laptop)",
+            ),
+            (event(Some([9; 16]), Some([2; 16]), "append"), "Your phone"),
+            (
+                event(Some([9; 16]), Some([3; 16]), "sign-in"),
+                "Another device of yours (03030303)",
+            ),
+            (
+                event(Some([9; 16]), None, "disable-account"),
+                "The practice admin",
+            ),
+            (
+                event(Some([7; 16]), Some([4; 16]), "refused-read"),
+                "Someone else (account 07070707)",
+            ),
+            (event(None, None, "refused-sign-in"), "An unknown device"),
+        ];
+        for (event, expected) in cases {
+            assert_eq!(people.who(&event).describe(), expected, "{event:?}");
+        }
+    }
+
+    #[test]
+    fn actions_are_described_and_refusals_marked() {
+        let (text, kind, refused) = what(&event(None, None, "refused-read"));
+        assert_eq!(
+            (text.as_str(), kind, refused),
+            (
+                "tried to read the homework — refused by the relay",
+                "read",
+                true
+            )
+        );
+        assert_eq!(
+            what(&event(None, None, "append")),
+            ("wrote changes".to_owned(), "write", false)
+        );
+        assert_eq!(what(&event(None, None, "sign-in")).1, "sign_in");
+        let (text, kind, refused) = what(&event(None, None, "refused-teleport"));
+        assert!(text.contains("refused-teleport") && kind == "other" && refused);
+    }
+}

@@ -102,7 +102,7 @@ pub(crate) struct InitArgs {
     /// Whose profile this is. With --relay and --invite it defaults to client (a therapist says
     /// `--role therapist` with the invite from the practice admin); with --pair the new device
     /// takes the role of the account it joins.
-    #[arg(long, value_enum, required_unless_present = "relay")]
+    #[arg(long, value_enum, required_unless_present_any = ["relay", "invite"])]
     pub(crate) role: Option<RoleArg>,
     /// Your name as shown to the other person.
     #[arg(long)]
@@ -114,18 +114,20 @@ pub(crate) struct InitArgs {
     /// Sync through this relay (for example wss://relay.example.org); needs --invite or --pair.
     #[arg(long, value_name = "URL", requires = "join")]
     pub(crate) relay: Option<String>,
-    /// Your invite code: makes this your account's first device.
-    #[arg(long, value_name = "CODE", requires = "relay")]
+    /// Your invite: makes this your account's first device. A therapist's invite for you
+    /// (`wss://…#CODE`) names the relay itself; a bare code from the practice admin needs
+    /// --relay.
+    #[arg(long, value_name = "INVITE")]
     pub(crate) invite: Option<String>,
     /// The pairing code from `between device add` on your other device: joins this device.
     #[arg(long, value_name = "CODE", requires = "relay")]
     pub(crate) pair: Option<String>,
     /// A name for this device, shown with what it wrote (for example "laptop").
-    #[arg(long, value_name = "NAME", requires = "relay")]
+    #[arg(long, value_name = "NAME", requires = "join")]
     pub(crate) device_name: Option<String>,
     /// Your practice's certificate authority (a PEM file from the practice admin), when the
     /// relay's certificate is not signed by a publicly trusted one. Kept in the profile.
-    #[arg(long, value_name = "FILE", requires = "relay")]
+    #[arg(long, value_name = "FILE", requires = "join")]
     pub(crate) ca_file: Option<PathBuf>,
 }
 
@@ -460,6 +462,13 @@ pub(crate) enum ClientCommand {
     },
     /// List your clients.
     List,
+    /// Invite a client to the relay (therapist with a relay profile): prints an invite to give
+    /// them, carrying the relay's address, a one-time secret and your key's fingerprint.
+    Invite {
+        /// Days until the invite expires (1 to 30).
+        #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=30))]
+        expires_in_days: u32,
+    },
     /// Change the name a client is listed under on this device.
     Rename {
         /// The client's current name (or id prefix).

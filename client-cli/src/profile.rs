@@ -588,6 +588,7 @@ mod tests {
                 account: AccountRecord {
                     relay_url: "ws://127.0.0.1:9".to_owned(),
                     relay_ca_pem: None,
+                    therapist_commitment: None,
                     account_id: Some([3; 16]),
                     identity_keypair: vec![1; 33],
                     device_keypair: vec![2; 65],

@@ -50,7 +50,7 @@
 //! (at most one per profile).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -64,7 +64,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x4254_574E;
 
 /// Schema migrations: entry `n` brings a store from version `n` to `n + 1`. Never edit an entry
 /// once released; append a new one instead.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
 #[cfg(test)]
@@ -166,6 +166,33 @@ const SCHEMA_V4: &str = "
 ALTER TABLE documents ADD COLUMN kind TEXT NOT NULL DEFAULT 'shared'
     CHECK (kind IN ('shared', 'private'));
 CREATE UNIQUE INDEX documents_one_private ON documents (kind) WHERE kind = 'private';
+";
+
+/// Version 5: sharing with another person. Each shared document's latest membership list signed
+/// by its owner (the client), the other members' devices (certificates, checked against that
+/// list before use) and which devices this device has already wrapped each epoch key for.
+const SCHEMA_V5: &str = "
+ALTER TABLE account ADD COLUMN therapist_commitment BLOB
+    CHECK (therapist_commitment IS NULL OR length(therapist_commitment) = 16);
+
+CREATE TABLE memberships (
+    document_id TEXT    NOT NULL PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+    serial      INTEGER NOT NULL,
+    list        BLOB    NOT NULL
+) STRICT;
+
+CREATE TABLE peer_devices (
+    device_id   TEXT NOT NULL PRIMARY KEY,
+    account_id  BLOB NOT NULL CHECK (length(account_id) = 16),
+    certificate BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE wrapped_keys (
+    document_id TEXT    NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    epoch       INTEGER NOT NULL,
+    device_id   TEXT    NOT NULL,
+    PRIMARY KEY (document_id, epoch, device_id)
+) STRICT;
 ";
 
 /// Everything that can go wrong with the local store. Each message says what happened and what
@@ -360,6 +387,9 @@ pub(crate) struct AccountRecord {
     /// The practice's CA certificate(s) in PEM, when the relay's certificate is checked against
     /// them instead of the system's roots.
     pub(crate) relay_ca_pem: Option<String>,
+    /// For a client invited by a therapist: the commitment to the therapist's identity key from
+    /// the invite, kept until the shared document is shared with that therapist.
+    pub(crate) therapist_commitment: Option<[u8; 16]>,
     /// The relay's account id, once the relay has welcomed this device.
     pub(crate) account_id: Option<[u8; 16]>,
     /// The person's identity keypair (`IdentityKeypair::to_bytes`). Local only.
@@ -929,7 +959,7 @@ impl Store {
             .query_row(
                 "SELECT relay_url, account_id, identity_keypair, device_keypair,
                         device_certificate, registration, invite, last_sync_ms, devices_listed_ms,
-                        relay_ca_pem
+                        relay_ca_pem, therapist_commitment
                    FROM account WHERE id = 1",
                 [],
                 |row| {
@@ -944,6 +974,7 @@ impl Store {
                         row.get::<_, Option<i64>>(7)?,
                         row.get::<_, Option<i64>>(8)?,
                         row.get::<_, Option<String>>(9)?,
+                        row.get::<_, Option<Vec<u8>>>(10)?,
                     ))
                 },
             )
@@ -960,6 +991,7 @@ impl Store {
             last,
             listed,
             relay_ca_pem,
+            commitment,
         )) = row
         else {
             return Ok(None);
@@ -981,9 +1013,17 @@ impl Store {
             ("done", _) => Registration::Done,
             _ => return Err(corrupt("its registration record is inconsistent")),
         };
+        let therapist_commitment = match commitment {
+            None => None,
+            Some(bytes) => Some(
+                <[u8; 16]>::try_from(bytes.as_slice())
+                    .map_err(|_| corrupt("its therapist commitment has the wrong length"))?,
+            ),
+        };
         Ok(Some(AccountRecord {
             relay_url,
             relay_ca_pem,
+            therapist_commitment,
             account_id,
             identity_keypair: identity,
             device_keypair: device,
@@ -1136,6 +1176,171 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets the therapist commitment once the homework is shared with that therapist.
+    pub(crate) fn clear_therapist_commitment(&mut self) -> Result<(), StoreError> {
+        let path = &self.path;
+        self.conn
+            .execute(
+                "UPDATE account SET therapist_commitment = NULL WHERE id = 1",
+                [],
+            )
+            .at(path)?;
+        Ok(())
+    }
+
+    /// The latest membership list accepted for a document (its `SignedMembership` bytes).
+    pub(crate) fn membership(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = &self.path;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT list FROM memberships WHERE document_id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()
+            .at(path)?)
+    }
+
+    /// Keeps a membership list the caller has verified (signature, owner, serial growing).
+    pub(crate) fn save_membership(
+        &mut self,
+        id: &str,
+        serial: u64,
+        list: &[u8],
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let serial = i64::try_from(serial).map_err(|_| StoreError::Corrupt {
+            path: path.clone(),
+            detail: "a membership serial is out of range".to_owned(),
+        })?;
+        self.conn
+            .execute(
+                "INSERT INTO memberships (document_id, serial, list) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (document_id) DO UPDATE SET serial = excluded.serial, list = excluded.list",
+                params![id, serial, list],
+            )
+            .at(path)?;
+        Ok(())
+    }
+
+    /// Other people's devices (certificates as the relay gave them; check them against a
+    /// document's membership before trusting them).
+    pub(crate) fn peer_devices(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT certificate FROM peer_devices ORDER BY device_id")
+            .at(path)?;
+        let rows = stmt.query_map([], |row| row.get(0)).at(path)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>().at(path)?)
+    }
+
+    /// Replaces what is known of another account's devices with `certificates` (device id,
+    /// certificate bytes), in one transaction.
+    pub(crate) fn record_peer_devices(
+        &mut self,
+        account: [u8; 16],
+        certificates: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        tx.execute(
+            "DELETE FROM peer_devices WHERE account_id = ?1",
+            [account.as_slice()],
+        )
+        .at(path)?;
+        for (device, certificate) in certificates {
+            tx.execute(
+                "INSERT OR REPLACE INTO peer_devices (device_id, account_id, certificate)
+                 VALUES (?1, ?2, ?3)",
+                params![device, account.as_slice(), certificate],
+            )
+            .at(path)?;
+        }
+        Ok(tx.commit().at(path)?)
+    }
+
+    /// The devices this device has wrapped `epoch`'s key of a document for.
+    pub(crate) fn wrapped_for(&self, id: &str, epoch: u32) -> Result<HashSet<String>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT device_id FROM wrapped_keys WHERE document_id = ?1 AND epoch = ?2")
+            .at(path)?;
+        let rows = stmt
+            .query_map(params![id, epoch], |row| row.get(0))
+            .at(path)?;
+        Ok(rows.collect::<rusqlite::Result<HashSet<_>>>().at(path)?)
+    }
+
+    /// Records that the relay stored `epoch`'s key of a document wrapped for `devices`.
+    pub(crate) fn record_wrapped(
+        &mut self,
+        id: &str,
+        epoch: u32,
+        devices: &[String],
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        for device in devices {
+            tx.execute(
+                "INSERT OR IGNORE INTO wrapped_keys (document_id, epoch, device_id) VALUES (?1, ?2, ?3)",
+                params![id, epoch, device],
+            )
+            .at(path)?;
+        }
+        Ok(tx.commit().at(path)?)
+    }
+
+    /// Adds a document shared with this profile by its owner: an empty document that fills on
+    /// the next sync, its sync state (on the relay already) with the epoch keys this device
+    /// unwrapped, and the verified membership list — in one transaction.
+    pub(crate) fn add_received_document(
+        &mut self,
+        doc: &NewDocument,
+        serial: u64,
+        membership: &[u8],
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let serial = i64::try_from(serial).map_err(|_| StoreError::Corrupt {
+            path: path.clone(),
+            detail: "a membership serial is out of range".to_owned(),
+        })?;
+        let tx = begin_write(&mut self.conn, path)?;
+        if generation_of(&tx, &doc.id).at(path)?.is_some() {
+            return Err(StoreError::DuplicateDocumentId { id: doc.id.clone() });
+        }
+        tx.execute(
+            "INSERT INTO documents (id, label, created_at_ms, snapshot, generation, kind)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+            params![
+                doc.id,
+                doc.label,
+                doc.created_at_ms,
+                doc.snapshot,
+                doc.kind.as_str()
+            ],
+        )
+        .at(path)?;
+        insert_sync_record(&tx, &doc.id, &doc.sync).at(path)?;
+        tx.execute(
+            "INSERT INTO memberships (document_id, serial, list) VALUES (?1, ?2, ?3)",
+            params![doc.id, serial, membership],
+        )
+        .at(path)?;
+        tx.commit().at(path)?;
+        self.seen.get_mut().insert(
+            doc.id.clone(),
+            Seen {
+                generation: 0,
+                through_seq: 0,
+                own_seqs: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
     /// Every device of the account this device knows, this one first.
     pub(crate) fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
         let path = &self.path;
@@ -1235,8 +1440,8 @@ fn insert_synced(
     tx.execute(
         "INSERT INTO account (id, relay_url, account_id, identity_keypair, device_keypair,
                               device_certificate, registration, invite, last_sync_ms,
-                              devices_listed_ms, relay_ca_pem)
-         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                              devices_listed_ms, relay_ca_pem, therapist_commitment)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             account.relay_url,
             account.account_id.map(|id| id.to_vec()),
@@ -1248,6 +1453,7 @@ fn insert_synced(
             account.last_sync_ms,
             account.devices_listed_ms,
             account.relay_ca_pem,
+            account.therapist_commitment.map(|c| c.to_vec()),
         ],
     )?;
     for doc in &synced.documents {
@@ -1689,6 +1895,7 @@ mod tests {
         NewSyncedProfile {
             account: AccountRecord {
                 relay_ca_pem: None,
+                therapist_commitment: None,
                 relay_url: "ws://127.0.0.1:9".to_owned(),
                 account_id: None,
                 identity_keypair: vec![1; 33],
@@ -1752,7 +1959,7 @@ mod tests {
         }
         let mut store = Store::open(&path).unwrap();
         assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 4);
+        assert_eq!(SCHEMA_VERSION, 5);
         assert_eq!(store.profile().unwrap().display_name, "Sam");
         assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
         // A profile that never synced has no account and nothing to sync.
@@ -1793,12 +2000,77 @@ mod tests {
     }
 
     #[test]
+    fn sharing_state_is_kept_replaced_and_added_with_a_received_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        version_3_store(&path);
+        let mut store = Store::open(&path).unwrap();
+        // Membership lists: none, then the latest one kept.
+        assert_eq!(store.membership("doc-1").unwrap(), None);
+        store.save_membership("doc-1", 1, b"LIST1").unwrap();
+        store.save_membership("doc-1", 2, b"LIST2").unwrap();
+        assert_eq!(store.membership("doc-1").unwrap(), Some(b"LIST2".to_vec()));
+        // Another account's devices are replaced as a whole; other accounts keep theirs.
+        store
+            .record_peer_devices(
+                [1; 16],
+                &[("a".into(), b"A".to_vec()), ("b".into(), b"B".to_vec())],
+            )
+            .unwrap();
+        store
+            .record_peer_devices([2; 16], &[("c".into(), b"C".to_vec())])
+            .unwrap();
+        store
+            .record_peer_devices([1; 16], &[("b".into(), b"B2".to_vec())])
+            .unwrap();
+        assert_eq!(
+            store.peer_devices().unwrap(),
+            vec![b"B2".to_vec(), b"C".to_vec()]
+        );
+        // Keys wrapped, per document and epoch.
+        store
+            .record_wrapped("doc-1", 1, &["a".into(), "b".into()])
+            .unwrap();
+        store.record_wrapped("doc-1", 1, &["b".into()]).unwrap();
+        let wrapped = store.wrapped_for("doc-1", 1).unwrap();
+        assert_eq!(wrapped.len(), 2);
+        assert!(store.wrapped_for("doc-1", 2).unwrap().is_empty());
+        // A received document arrives with its sync state, keys and membership in one go; the
+        // same id twice is refused and changes nothing.
+        let received = NewDocument {
+            id: "doc-r".into(),
+            label: "client doc-r".into(),
+            created_at_ms: 9,
+            snapshot: b"EMPTY".to_vec(),
+            kind: DocumentKind::Shared,
+            sync: SyncRecord {
+                document_id: "doc-r".into(),
+                epoch: 3,
+                on_relay: true,
+                state: "{}".into(),
+                keys: vec![(3, [7; 32])],
+            },
+        };
+        store.add_received_document(&received, 5, b"LIST5").unwrap();
+        assert_eq!(store.membership("doc-r").unwrap(), Some(b"LIST5".to_vec()));
+        assert!(store.sync_documents().unwrap().contains(&received.sync));
+        let err = store
+            .add_received_document(&received, 6, b"LIST6")
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::DuplicateDocumentId { .. }),
+            "{err}"
+        );
+        assert_eq!(store.membership("doc-r").unwrap(), Some(b"LIST5".to_vec()));
+    }
+
+    #[test]
     fn version_4_marks_existing_documents_shared_and_allows_one_private_document() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.sqlite3");
         version_3_store(&path);
         let mut store = Store::open(&path).unwrap();
-        assert_eq!(user_version(&store.conn).unwrap(), 4);
+        assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
         let docs = store.documents().unwrap();
         assert_eq!(docs.len(), 1);
         assert_eq!(docs[0].kind, DocumentKind::Shared);

@@ -191,3 +191,325 @@ fn invites_make_only_the_role_they_were_made_for() {
     }
     relay.assert_no_panic();
 }
+
+/// `between sync --json` must succeed with nothing failed or refused.
+#[track_caller]
+fn sync(device: &Device) -> Value {
+    let run = device.run(&["--json", "sync"]);
+    let stderr = run.stderr.clone();
+    let json = run.json();
+    for list in ["failed", "refused"] {
+        assert_eq!(
+            json[list],
+            Value::Array(vec![]),
+            "{}: sync {list} something: {json}\n{stderr}",
+            device.profile
+        );
+    }
+    json
+}
+
+/// A pairing code from `device add` on `device`.
+fn pairing_code(device: &Device) -> String {
+    let added = device.run(&["device", "add"]).out();
+    added
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Pairing code: "))
+        .expect("a pairing code")
+        .trim()
+        .to_string()
+}
+
+/// The ids of the entries in `list --json`, and their texts joined (to search).
+fn entries(device: &Device, client: Option<&str>) -> (Vec<String>, String) {
+    let json = device.snapshot(client);
+    let entries = json["entries"].as_object().cloned().unwrap_or_default();
+    (entries.keys().cloned().collect(), json.to_string())
+}
+
+#[test]
+fn a_therapist_and_a_client_share_homework_through_the_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, ca_file) = tls_relay(dir.path());
+    let origin = relay.origin();
+
+    // The admin invites the therapist; the therapist's laptop joins.
+    let dr = device(dir.path(), "dr-laptop");
+    dr.run(&[
+        "init",
+        "--relay",
+        &origin,
+        "--invite",
+        &relay.invite("therapist"),
+        "--role",
+        "therapist",
+        "--name",
+        "Dr Ada Park",
+        "--device-name",
+        "office",
+        "--ca-file",
+        &ca_file,
+    ])
+    .out();
+    let dr_fingerprint = dr.run(&["--json", "status"]).json()["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The therapist invites Sam; Sam's laptop joins with that invite alone (it names the relay)
+    // and shares the homework with exactly that therapist.
+    let invite = dr.run(&["--json", "client", "invite"]).json()["invite"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(invite.starts_with(&format!("{origin}#")), "{invite}");
+    let sam = device(dir.path(), "sam-laptop");
+    let out = sam
+        .run(&[
+            "init",
+            "--invite",
+            &invite,
+            "--name",
+            "Sam",
+            "--device-name",
+            "laptop",
+            "--ca-file",
+            &ca_file,
+        ])
+        .out();
+    assert_mentions(
+        &out,
+        &["Shared your homework with the therapist", &dr_fingerprint],
+    );
+
+    // The therapist's next sync receives Sam's homework, named after Sam.
+    sync(&dr);
+    let clients = dr.run(&["--json", "client", "list"]).out();
+    assert_mentions(&clients, &["Sam"]);
+
+    // The therapist assigns a thought record and a daily mood check-in.
+    let c = ["--client", "Sam", "assignment", "create", "-t"];
+    let record_assignment =
+        dr.create(&[&c[..], &["thought-record", "--every", "once:2026-03-06"]].concat());
+    let mood = dr.create(&[&c[..], &["mood-check-in", "--every", "daily"]].concat());
+    sync(&dr);
+
+    // Sam's phone pairs; both of Sam's devices get the assignments.
+    let sam_phone = device(dir.path(), "sam-phone");
+    sam_phone
+        .run(&[
+            "init",
+            "--relay",
+            &origin,
+            "--pair",
+            &pairing_code(&sam),
+            "--name",
+            "Sam",
+            "--device-name",
+            "phone",
+            "--ca-file",
+            &ca_file,
+        ])
+        .out();
+    sync(&sam);
+    for d in [&sam, &sam_phone] {
+        let list = d.snapshot(None).to_string();
+        assert!(
+            list.contains(&record_assignment) && list.contains(&mood),
+            "{list}"
+        );
+    }
+
+    // Offline, Sam starts the thought record on the laptop, checks in on the phone, and keeps
+    // a journal entry private.
+    let record = sam
+        .run(&[
+            "--json",
+            "entry",
+            "new",
+            &record_assignment,
+            "--draft",
+            "--set",
+            "situation=Meeting with my manager",
+            "--set",
+            "emotions=anxious=80",
+        ])
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let check_in = sam_phone.create(&["entry", "new", &mood, "--set", "mood=6"]);
+    const SECRET: &str = "Only for me: the dream about the lake";
+    let private = sam_phone.create(&[
+        "entry",
+        "new",
+        "-t",
+        "journal",
+        "--private",
+        "--set",
+        &format!("text={SECRET}"),
+    ]);
+    sync(&sam_phone);
+    sync(&sam);
+    sync(&sam_phone);
+    // The phone finishes the thought record begun on the laptop.
+    sam_phone
+        .run(&[
+            "entry",
+            "edit",
+            &record,
+            "--set",
+            "thoughts=*I'm going to be fired=90",
+            "--set",
+            "distortions=catastrophising",
+            "--set",
+            "evidence_for=He frowned",
+            "--set",
+            "evidence_against=My review was good",
+            "--set",
+            "balanced_thought=One meeting is not my whole job",
+            "--set",
+            "balanced_belief=70",
+            "--set",
+            "emotions_after=anxious=30",
+            "--complete",
+        ])
+        .out();
+    sync(&sam_phone);
+
+    // The therapist sees the shared entries, never the private one, and comments on one field.
+    sync(&dr);
+    let (ids, text) = entries(&dr, Some("Sam"));
+    assert!(ids.contains(&record) && ids.contains(&check_in), "{text}");
+    assert!(!ids.contains(&private) && !text.contains(SECRET), "{text}");
+    dr.run(&[
+        "--client",
+        "Sam",
+        "comment",
+        "add",
+        &format!("{record}:balanced_thought"),
+        "Well spotted - what else would you tell a friend?",
+    ])
+    .out();
+    sync(&dr);
+
+    // The therapist's phone pairs with the laptop: it holds Sam's homework at once (the key
+    // came in the pairing), and what it writes reaches Sam's devices, which learn of the new
+    // therapist device through the relay and trust it because Sam's signed list vouches for
+    // its owner.
+    let dr_phone = device(dir.path(), "dr-phone");
+    dr_phone
+        .run(&[
+            "init",
+            "--relay",
+            &origin,
+            "--pair",
+            &pairing_code(&dr),
+            "--name",
+            "Dr Ada Park",
+            "--device-name",
+            "phone",
+            "--ca-file",
+            &ca_file,
+        ])
+        .out();
+    sync(&dr);
+    sync(&dr_phone);
+    let (phone_ids, _) = entries(&dr_phone, Some("Sam"));
+    assert!(phone_ids.contains(&record), "{phone_ids:?}");
+    let goal = dr_phone.create(&["--client", "Sam", "goal", "create", "Sleep by eleven"]);
+    sync(&dr_phone);
+
+    // Everyone converges: both of Sam's devices show the therapist's comment in place.
+    sync(&sam);
+    sync(&sam_phone);
+    for d in [&sam, &sam_phone] {
+        assert_mentions(
+            &d.run(&["show", &record]).out(),
+            &[
+                "One meeting is not my whole job",
+                "what else would you tell a friend",
+                "Dr Ada Park",
+            ],
+        );
+    }
+    for d in [&sam, &sam_phone] {
+        assert!(
+            d.snapshot(None)["goals"].get(&goal).is_some(),
+            "{}",
+            d.profile
+        );
+    }
+    sync(&dr);
+    let (laptop_ids, _) = entries(&sam, None);
+    let (phone_ids, _) = entries(&sam_phone, None);
+    let (dr_ids, _) = entries(&dr, Some("Sam"));
+    assert_eq!(laptop_ids, phone_ids);
+    assert_eq!(laptop_ids, dr_ids);
+
+    // The relay's files never hold the private text, nor any homework text.
+    let db = std::fs::read(relay.db()).unwrap();
+    for needle in [
+        SECRET,
+        "One meeting is not my whole job",
+        "Meeting with my manager",
+    ] {
+        assert!(
+            !db.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "the relay's database holds {needle:?}"
+        );
+    }
+    relay.assert_no_panic();
+}
+
+#[test]
+fn a_relay_that_names_another_therapist_is_caught_before_anything_is_shared() {
+    use between_shared::crypto::{ClientInvite, IdentityKeypair};
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, ca_file) = tls_relay(dir.path());
+    let origin = relay.origin();
+    let dr = device(dir.path(), "dr-laptop");
+    dr.run(&[
+        "init",
+        "--relay",
+        &origin,
+        "--invite",
+        &relay.invite("therapist"),
+        "--role",
+        "therapist",
+        "--name",
+        "Dr Ada Park",
+        "--ca-file",
+        &ca_file,
+    ])
+    .out();
+    let invite = dr.run(&["--json", "client", "invite"]).json()["invite"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // From the client's side, a relay that answers with a key other than the one the invite
+    // commits to looks exactly like this: the invite names someone else.
+    let mut parsed = ClientInvite::parse(&invite).unwrap().unwrap();
+    let impostor = IdentityKeypair::generate(&mut rand::rng()).public();
+    parsed.therapist = impostor.commitment();
+    let sam = device(dir.path(), "sam-laptop");
+    let run = sam.run(&[
+        "init",
+        "--invite",
+        &parsed.to_text(),
+        "--name",
+        "Sam",
+        "--ca-file",
+        &ca_file,
+    ]);
+    assert!(!run.ok, "{}", run.stdout);
+    assert_mentions(&run.stderr, &["impersonate", "nothing was shared"]);
+    // Nothing reached the therapist: no membership, no key, no document.
+    sync(&dr);
+    let clients = dr.run(&["--json", "client", "list"]).json();
+    assert_eq!(clients, Value::Array(vec![]), "{clients}");
+    // And later syncs keep refusing rather than sharing with the wrong person.
+    let again = sam.run(&["sync"]);
+    assert!(!again.ok);
+    assert_mentions(&again.stderr, &["impersonate"]);
+}

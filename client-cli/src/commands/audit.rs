@@ -324,6 +324,23 @@ fn phrases(action: AuditAction) -> (&'static str, &'static str) {
         AuditAction::PutPairing => ("made a pairing code", "make a pairing code"),
         AuditAction::DisableAccount => ("disabled the account", "disable the account"),
         AuditAction::EnableAccount => ("enabled the account again", "enable the account"),
+        AuditAction::CreateInvite => ("made a client invite", "make a client invite"),
+        AuditAction::ReadAccount => (
+            "looked up the other person's devices",
+            "look up another account's devices",
+        ),
+        AuditAction::PutMembers => (
+            "changed who shares the homework",
+            "change who shares the homework",
+        ),
+        AuditAction::ReadMembers => (
+            "checked who shares the homework",
+            "check who shares the homework",
+        ),
+        AuditAction::ListDocuments => (
+            "listed the homework shared with them",
+            "list shared homework",
+        ),
     }
 }
 
@@ -336,7 +353,10 @@ fn what(event: &AuditEvent) -> (String, &'static str, bool) {
                 AuditAction::SignIn | AuditAction::Register | AuditAction::RegisterDevice => {
                     "sign_in"
                 }
-                AuditAction::Read | AuditAction::ReadKeys | AuditAction::ReadAudit => "read",
+                AuditAction::Read
+                | AuditAction::ReadKeys
+                | AuditAction::ReadAudit
+                | AuditAction::ReadMembers => "read",
                 a if a.writes() => "write",
                 _ => "other",
             };

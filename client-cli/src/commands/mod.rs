@@ -10,6 +10,7 @@ mod views;
 use crate::cli::{Cli, Command, DeviceCommand};
 use crate::profile::{Session, Workspace};
 use anyhow::Result;
+use between_shared::crypto::ClientInvite;
 use clap::CommandFactory;
 
 /// Runs the command the person typed.
@@ -19,9 +20,20 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Session::open(data_dir.as_deref(), &cli.profile)?.workspace(cli.client.as_deref())
     };
     match &cli.command {
-        Command::Init(args) => match &args.relay {
-            Some(relay) => relay::init(data_dir.as_deref(), &cli.profile, args, relay),
-            None => setup::init(data_dir.as_deref(), &cli.profile, args),
+        Command::Init(args) => match (&args.relay, &args.invite) {
+            (Some(relay), _) => relay::init(data_dir.as_deref(), &cli.profile, args, relay),
+            (None, Some(invite)) => match ClientInvite::parse(invite) {
+                Some(Ok(parsed)) => {
+                    relay::init(data_dir.as_deref(), &cli.profile, args, &parsed.relay_url)
+                }
+                Some(Err(err)) => Err(anyhow::anyhow!(
+                    "{err}; check the invite your therapist gave you"
+                )),
+                None => Err(anyhow::anyhow!(
+                    "this invite code does not name a relay; add --relay URL (the relay's address from your practice)"
+                )),
+            },
+            (None, None) => setup::init(data_dir.as_deref(), &cli.profile, args),
         },
         Command::Sync(args) => relay::sync(
             Session::open(data_dir.as_deref(), &cli.profile)?,

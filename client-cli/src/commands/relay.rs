@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use automerge::{AutoCommit, ChangeHash};
 use between_shared::crypto::{
-    DeviceCertificate, DeviceKeypair, EpochKey, IdentityKeypair, InviteSecret, PairingSecret,
+    ClientInvite, DeviceCertificate, DeviceKeypair, EpochKey, IdentityKeypair, InviteSecret,
+    PairingSecret,
 };
 use between_shared::protocol::{
     limits, ClientMessage, ErrorCode, Mailbox, RequestId, ServerMessage,
@@ -132,8 +133,22 @@ fn sync_state_json() -> Result<String> {
 /// ever does (the initialisation race); the private document's key goes only to the account's
 /// own devices, through pairing.
 fn init_first_device(new: &NewProfile<'_>, code: &str, role: Role) -> Result<()> {
-    let invite = InviteSecret::from_code(code)
-        .map_err(|err| anyhow!("{err}; check the invite code you were given"))?;
+    // A therapist's invite for a client carries the relay and the therapist's commitment; the
+    // admin's invites are bare codes.
+    let from_therapist = match ClientInvite::parse(code) {
+        Some(parsed) => {
+            Some(parsed.map_err(|err| anyhow!("{err}; check the invite your therapist gave you"))?)
+        }
+        None => None,
+    };
+    if from_therapist.is_some() && role == Role::Therapist {
+        bail!("this is a therapist's invite for a client; a therapist joins with the invite from the practice admin. Nothing was created on this device");
+    }
+    let invite = match &from_therapist {
+        Some(parsed) => parsed.secret.clone(),
+        None => InviteSecret::from_code(code)
+            .map_err(|err| anyhow!("{err}; check the invite code you were given"))?,
+    };
     let clock = Clock::from_env()?;
     let now = clock.now();
     let mut rng = rand::rng();
@@ -151,6 +166,7 @@ fn init_first_device(new: &NewProfile<'_>, code: &str, role: Role) -> Result<()>
     let account = AccountRecord {
         relay_url: new.url.display.clone(),
         relay_ca_pem: new.url.practice_ca().map(str::to_owned),
+        therapist_commitment: from_therapist.as_ref().map(|i| i.therapist.0),
         account_id: None,
         identity_keypair: identity.to_bytes().to_vec(),
         device_keypair: device.to_bytes().to_vec(),
@@ -255,11 +271,41 @@ fn init_first_device(new: &NewProfile<'_>, code: &str, role: Role) -> Result<()>
     let (summary, directory) = sync_profile(new.path, &keys, Mode::Once, Some((rt, conn)))
         .context("the profile was created and registered, but its first sync did not finish; run `between sync`")?;
     outln!("Synced: {}.", summary.describe(&directory));
+    if let Some(invite) = &from_therapist {
+        let therapist = share_with_therapist(new.path, &keys, invite)?;
+        outln!("Shared your homework with the therapist who invited you. Their safety number (compare it with them, in person or on a call):");
+        outln!("  {therapist}");
+        outln!("Your private entries (`between entry new --private`) stay on your own devices.");
+    }
     match role {
         Role::Client => outln!("Next: `between device add` pairs your phone or another computer; `between today` shows what is due."),
         Role::Therapist => outln!("Next: `between device add` pairs your other devices (laptop, phone) with this account."),
     }
     Ok(())
+}
+
+/// Shares the new profile's homework with the therapist who made `invite`, on a fresh
+/// connection; returns the therapist's safety number.
+fn share_with_therapist(path: &Path, keys: &AccountKeys, invite: &ClientInvite) -> Result<String> {
+    let rt = runtime()?;
+    let mut store = Store::open(path)?;
+    rt.block_on(async {
+        let mut conn = Connection::open(&keys.relay).await?;
+        conn.authenticate(Auth::SignIn {
+            device: &keys.device,
+        })
+        .await?;
+        let shared = crate::sync::sharing::share_with_inviter(
+            &mut conn,
+            &mut store,
+            keys,
+            invite.therapist,
+        )
+        .await?;
+        conn.close().await;
+        Ok::<_, crate::sync::sharing::SharingError>(shared)
+    })
+    .context("your profile was created and synced, but sharing it with your therapist did not finish; nothing was shared yet. `between sync` tries again")
 }
 
 /// The error for an `init` that left nothing behind.
@@ -440,6 +486,7 @@ fn init_paired_device(new: &NewProfile<'_>, code: &str, asked_role: Option<Role>
     let account = AccountRecord {
         relay_url: new.url.display.clone(),
         relay_ca_pem: new.url.practice_ca().map(str::to_owned),
+        therapist_commitment: None,
         account_id: Some(payload.account_id),
         identity_keypair: payload.identity_keypair.clone(),
         device_keypair: device.to_bytes().to_vec(),
@@ -679,6 +726,76 @@ pub(crate) fn device_add(session: Session) -> Result<()> {
     outln!();
     outln!("The code works once, until {expires}; this device does not need to be online then.");
     outln!("Keep it private: whoever has it can read your homework.");
+    Ok(())
+}
+
+/// `between client invite`: a one-time invite for a new client, stored (hashed) at the relay by
+/// this therapist's account. The printed invite carries the relay's address, the secret and a
+/// commitment to this therapist's identity key, so the client's device shares only with this
+/// therapist even if the relay lies about who that is.
+pub(crate) fn client_invite(session: &Session, expires_in_days: u32, json: bool) -> Result<()> {
+    let keys = synced_account(session)?;
+    if keys.certificate.role != Role::Therapist {
+        bail!("only a therapist invites clients; a client's homework is shared with the therapist who invited them");
+    }
+    let secret = InviteSecret::generate(&mut rand::rng());
+    let expires_at_ms = unix_ms() + i64::from(expires_in_days) * 24 * 3_600_000;
+    let invite = ClientInvite::new(
+        keys.relay.display.clone(),
+        secret.clone(),
+        &keys.identity.public(),
+    );
+    let rt = runtime()?;
+    let reply = rt.block_on(async {
+        let mut conn = Connection::open(&keys.relay).await?;
+        conn.authenticate(Auth::SignIn {
+            device: &keys.device,
+        })
+        .await?;
+        let reply = conn
+            .request(
+                &ClientMessage::CreateInvite {
+                    request: RequestId(1),
+                    invite_hash: secret.hash(),
+                    expires_at_ms,
+                },
+                "the invite to be stored",
+            )
+            .await;
+        conn.close().await;
+        reply
+    });
+    match reply {
+        Ok(ServerMessage::Done { .. }) => {}
+        Ok(ServerMessage::Error { code, message, .. }) => {
+            bail!("the relay refused the invite: {message} ({code})")
+        }
+        Ok(other) => bail!("the relay answered the invite with {}", other.name()),
+        Err(err) => bail!("{err}; no invite was made. Try again when the relay can be reached"),
+    }
+    let text = invite.to_text();
+    let expires = when(Some(expires_at_ms));
+    if json {
+        return print_json(&serde_json::json!({
+            "invite": text,
+            "expires_at_ms": expires_at_ms,
+            "fingerprint": keys.identity.public().fingerprint(),
+        }));
+    }
+    outln!("Invite for a new client (works once, until {expires}):");
+    outln!();
+    outln!("  {text}");
+    outln!();
+    outln!("Give it to your client privately. On their first device they run:");
+    outln!("  between init --invite '{text}' --name \"THEIR NAME\"");
+    if keys.relay.practice_ca().is_some() {
+        outln!("with --ca-file and your practice's CA file, as you did.");
+    }
+    outln!("Their homework is then shared with you; it arrives on your next `between sync`.");
+    outln!(
+        "Your safety number, for them to compare: {}",
+        keys.identity.public().fingerprint()
+    );
     Ok(())
 }
 

@@ -104,6 +104,9 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
     }
     let now = session.clock.now();
     match command {
+        ClientCommand::Invite { expires_in_days } => {
+            super::relay::client_invite(&session, *expires_in_days, json)?;
+        }
         ClientCommand::New { name } => {
             let mut doc = HomeworkDoc::create(&session.actor, name, &session.me, now)?;
             let meta = doc.data()?.meta;

@@ -27,7 +27,9 @@ use std::io::Write;
 use std::path::Path;
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
-use between_shared::crypto::{BundleHeader, DeviceCertificate, DeviceKeypair, EpochKey};
+use between_shared::crypto::{
+    BundleHeader, DeviceCertificate, DeviceKeypair, EpochKey, SignedMembership,
+};
 use between_shared::protocol::{
     ClientMessage, DeviceInfo, DocId, ErrorCode, RequestId, Seq, ServerMessage,
 };
@@ -247,6 +249,11 @@ impl Driver {
             .filter_map(|d| DeviceCertificate::from_bytes(&d.certificate).ok())
             .filter(|c| c.verify_owner(&identity).is_ok())
             .collect();
+        let peers: Vec<DeviceCertificate> = store
+            .peer_devices()?
+            .iter()
+            .filter_map(|bytes| DeviceCertificate::from_bytes(bytes).ok())
+            .collect();
         let labels: HashMap<String, String> = store
             .documents()?
             .into_iter()
@@ -293,6 +300,17 @@ impl Driver {
             for cert in &members {
                 // Verified above; cannot fail.
                 let _ = envelope.add_member(cert, &identity);
+            }
+            // Other people's devices count only if the document's signed membership vouches
+            // for them (the relay's word that they are members counts for nothing).
+            if let Some(list) = store.membership(&record.document_id)? {
+                let list = SignedMembership::from_bytes(&list)
+                    .map_err(|e| bad(format!("its membership list is damaged: {e}")))?;
+                for cert in &peers {
+                    if list.vouch_for(cert).is_ok() {
+                        let _ = envelope.add_member(cert, &cert.owner);
+                    }
+                }
             }
             docs.push(Slot {
                 id: record.document_id.clone(),
@@ -554,7 +572,10 @@ impl Driver {
             ServerMessage::Pong { .. } => {}
             ServerMessage::Pairing { .. }
             | ServerMessage::KeyEnvelopes { .. }
-            | ServerMessage::Audit { .. } => {}
+            | ServerMessage::Audit { .. }
+            | ServerMessage::Account { .. }
+            | ServerMessage::Membership { .. }
+            | ServerMessage::Documents { .. } => {}
             other @ (ServerMessage::Challenge { .. } | ServerMessage::Welcome { .. }) => {
                 return Err(DriverError::Protocol(format!(
                     "an unexpected {} in the middle of a connection",

@@ -9,6 +9,8 @@
 //!   back-off and jitter, polling the store for other commands' changes).
 //! - [`pairing`]: the sealed payload that lets a new device join without the old one online.
 //! - [`account`]: this device's keys as stored, and labels for the account's devices.
+//! - [`sharing`]: the pass before each sync that checks signed membership lists, receives
+//!   documents shared with this account and wraps keys for the other members' devices.
 //! - [`tls`]: which certificate authority vouches for the relay, and certificate errors.
 //!
 //! Only `between sync`, `between device add` and `between init --relay` touch the network;
@@ -20,6 +22,7 @@ pub(crate) mod driver;
 pub(crate) mod pairing;
 pub(crate) mod progress;
 pub(crate) mod run;
+pub(crate) mod sharing;
 #[cfg(test)]
 mod tests;
 pub(crate) mod tls;
@@ -43,18 +46,70 @@ pub(crate) fn sync_profile(
     mode: Mode,
     first: Option<(tokio::runtime::Runtime, Connection)>,
 ) -> Result<(Summary, account::DeviceDirectory)> {
-    let core = Core::start(store_path.to_path_buf(), mode)
-        .context("could not start syncing this profile")?;
     let (runtime, first) = match first {
         Some((runtime, conn)) => (runtime, Some(conn)),
         None => (runtime()?, None),
     };
+    // Before the driver loads the documents, so that documents shared with this account arrive
+    // in this very sync.
+    let first = runtime
+        .block_on(share_pass(store_path, keys, first))
+        .map_err(|err| explain(err, &keys.relay.display))?;
+    let core = Core::start(store_path.to_path_buf(), mode)
+        .context("could not start syncing this profile")?;
     let result = runtime.block_on(async {
         let summary = run::run(&core, keys, mode, first).await?;
         let directory = core.call(|d| d.directory()).await?;
         Ok::<_, SyncFailure>((summary, directory))
     });
-    result.map_err(|err| explain(err, &keys.relay.display))
+    let synced = result.map_err(|err| explain(err, &keys.relay.display))?;
+    drop(core);
+    let mut store = crate::store::Store::open(store_path)?;
+    sharing::name_arrived(&mut store)?;
+    Ok(synced)
+}
+
+/// Runs [`sharing::refresh`] on `first` (or on a new signed-in connection) and tells what
+/// arrived; returns the connection for the sync to go on with.
+async fn share_pass(
+    store_path: &Path,
+    keys: &AccountKeys,
+    first: Option<Connection>,
+) -> Result<Option<Connection>, SyncFailure> {
+    let mut conn = match first {
+        Some(conn) => conn,
+        // Not registered yet: the sync registers first, and the next sync shares.
+        None if keys.registration != crate::store::Registration::Done => return Ok(None),
+        None => {
+            let mut conn = Connection::open(&keys.relay).await?;
+            conn.authenticate(connection::Auth::SignIn {
+                device: &keys.device,
+            })
+            .await?;
+            conn
+        }
+    };
+    let mut store = crate::store::Store::open(store_path).map_err(driver::DriverError::from)?;
+    let shared = sharing::refresh(&mut conn, &mut store, keys).await?;
+    if !shared.received.is_empty() {
+        note(&format!(
+            "{} shared with you arrived; it fills in with this sync",
+            driver::plural(shared.received.len(), "client's homework")
+        ));
+    }
+    if shared.waiting > 0 {
+        note(&format!(
+            "{} shared with you cannot be opened on this device yet: the client's device gives this device the key on its next sync",
+            driver::plural(shared.waiting, "client's homework")
+        ));
+    }
+    Ok(Some(conn))
+}
+
+/// Prints a note on standard error (standard output may be JSON).
+fn note(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "note: {text}");
 }
 
 /// A single-threaded runtime for one command.
@@ -100,6 +155,9 @@ pub(crate) fn explain(err: SyncFailure, relay: &str) -> anyhow::Error {
         SyncFailure::Relay(err) => anyhow::anyhow!("{err}; {safe}. Run `between sync` again"),
         SyncFailure::Driver(err) => anyhow::Error::new(err).context(format!(
             "sync with {relay} stopped; what is stored on this device is intact"
+        )),
+        SyncFailure::Sharing(err) => anyhow::Error::new(err).context(format!(
+            "sharing through {relay} stopped before the sync; what is stored on this device is intact"
         )),
     }
 }

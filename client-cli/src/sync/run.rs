@@ -41,6 +41,9 @@ pub(crate) enum SyncFailure {
     /// The local side failed.
     #[error(transparent)]
     Driver(#[from] DriverError),
+    /// Sharing (membership lists, keys for other members) failed.
+    #[error(transparent)]
+    Sharing(#[from] super::sharing::SharingError),
 }
 
 /// The delay before reconnection attempt `attempt` (0-based): exponential, capped, with "equal
@@ -192,6 +195,8 @@ pub(crate) async fn run(
                 return Ok(core.call(|d| d.summary()).await?);
             }
             Ok(End::Reconnect) => continue,
+            // The sharing pass runs before this loop.
+            Err(err @ SyncFailure::Sharing(_)) => return Err(err),
             Err(SyncFailure::Driver(err)) => match err {
                 DriverError::Refused { code, message } if !code.fatal() => {
                     // Not expected: non-fatal refusals are handled per request.

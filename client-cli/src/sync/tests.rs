@@ -152,6 +152,7 @@ fn profile_at(
     let synced = NewSyncedProfile {
         account: AccountRecord {
             relay_ca_pem: None,
+            therapist_commitment: None,
             relay_url: "ws://127.0.0.1:9".into(),
             account_id: Some([1; 16]),
             identity_keypair: identity.to_bytes().to_vec(),

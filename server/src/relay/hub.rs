@@ -5,7 +5,12 @@
 //! the document's lock: a catch-up never misses an entry committed meanwhile, and a live entry
 //! never overtakes the catch-up. Each connection has a bounded outgoing queue; a device too slow
 //! to drain it is disconnected (it catches up when it reconnects) rather than silently skipped.
+//!
+//! Each subscription remembers the account of its device, so that when the owner removes an
+//! account from a document its devices stop receiving live bundles at once
+//! ([`Hub::drop_accounts`]), not at their next request.
 
+use crate::store::AccountId;
 use between_shared::protocol::{DocId, ServerMessage};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex};
@@ -24,10 +29,16 @@ pub(crate) struct Outgoing {
     pub(crate) kick: mpsc::Sender<()>,
 }
 
+/// One live subscription: where to send, and whose device it is.
+struct Subscriber {
+    account: AccountId,
+    outgoing: Outgoing,
+}
+
 #[derive(Default)]
 struct DocEntry {
     lock: Arc<Mutex<()>>,
-    subscribers: HashMap<ConnectionId, Outgoing>,
+    subscribers: HashMap<ConnectionId, Subscriber>,
 }
 
 /// The subscriptions of the whole relay.
@@ -49,8 +60,15 @@ impl Hub {
         lock.lock_owned().await
     }
 
-    /// Adds a connection to a document's live set (call with the document's lock held).
-    pub(crate) fn join(&self, doc: DocId, connection: ConnectionId, outgoing: Outgoing) {
+    /// Adds a connection of a device of `account` to a document's live set (call with the
+    /// document's lock held).
+    pub(crate) fn join(
+        &self,
+        doc: DocId,
+        connection: ConnectionId,
+        account: AccountId,
+        outgoing: Outgoing,
+    ) {
         let mut docs = self
             .docs
             .lock()
@@ -58,7 +76,25 @@ impl Hub {
         docs.entry(doc)
             .or_default()
             .subscribers
-            .insert(connection, outgoing);
+            .insert(connection, Subscriber { account, outgoing });
+    }
+
+    /// Ends the live subscriptions to `doc` of every device of `accounts` (accounts the owner
+    /// just removed; call with the document's lock held, after the removal is committed). Returns
+    /// how many were ended.
+    pub(crate) fn drop_accounts(&self, doc: DocId, accounts: &[AccountId]) -> usize {
+        let mut docs = self
+            .docs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(entry) = docs.get_mut(&doc) else {
+            return 0;
+        };
+        let before = entry.subscribers.len();
+        entry
+            .subscribers
+            .retain(|_, subscriber| !accounts.contains(&subscriber.account));
+        before - entry.subscribers.len()
     }
 
     /// Removes a connection from one document's live set.
@@ -94,10 +130,11 @@ impl Hub {
         let Some(entry) = docs.get(&doc) else {
             return;
         };
-        for (connection, outgoing) in &entry.subscribers {
+        for (connection, subscriber) in &entry.subscribers {
             if *connection == from {
                 continue;
             }
+            let outgoing = &subscriber.outgoing;
             if outgoing.queue.try_send(message.clone()).is_err() {
                 // Too slow (or closing): disconnect rather than drop an entry from its stream.
                 let _ = outgoing.kick.try_send(());
@@ -112,5 +149,45 @@ impl Hub {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         docs.values().filter(|e| !e.subscribers.is_empty()).count()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// An outgoing queue and the receiving end its messages land in.
+    fn outgoing() -> (Outgoing, mpsc::Receiver<ServerMessage>) {
+        let (queue, rx) = mpsc::channel(4);
+        let (kick, _) = mpsc::channel(1);
+        (Outgoing { queue, kick }, rx)
+    }
+
+    #[test]
+    fn dropping_an_account_ends_only_its_subscriptions() {
+        let hub = Hub::default();
+        let doc = DocId([1; 16]);
+        let owner = AccountId::from_bytes([1; 16]);
+        let removed = AccountId::from_bytes([2; 16]);
+        let (owner_out, mut owner_rx) = outgoing();
+        let (laptop_out, mut laptop_rx) = outgoing();
+        let (phone_out, mut phone_rx) = outgoing();
+        hub.join(doc, 1, owner, owner_out);
+        hub.join(doc, 2, removed, laptop_out);
+        hub.join(doc, 3, removed, phone_out);
+
+        assert_eq!(hub.drop_accounts(doc, &[removed]), 2);
+        hub.forward(doc, 99, &ServerMessage::Pong { nonce: 7 });
+        assert_eq!(
+            owner_rx.try_recv().unwrap(),
+            ServerMessage::Pong { nonce: 7 }
+        );
+        assert!(laptop_rx.try_recv().is_err());
+        assert!(phone_rx.try_recv().is_err());
+
+        assert_eq!(hub.drop_accounts(doc, &[removed]), 0);
+        assert_eq!(hub.drop_accounts(DocId([9; 16]), &[owner]), 0);
+        assert_eq!(hub.watched_documents(), 1);
     }
 }

@@ -16,17 +16,22 @@
 use super::hub::{ConnectionId, Outgoing, OUTGOING_QUEUE};
 use super::Relay;
 use crate::store::{
-    self, AccountId as StoreAccount, AuditEntry, AuditRecord, DeviceEntry, DeviceId as StoreDevice,
-    DeviceRecord, DocId as StoreDoc, InviteError, Mailbox as StoreMailbox, Registration,
-    StoreError,
+    self, AccountId as StoreAccount, AccountRole, AuditEntry, AuditRecord, DeviceEntry,
+    DeviceId as StoreDevice, DeviceRecord, DocId as StoreDoc, InviteError, InviteHash,
+    InviteRecord, Mailbox as StoreMailbox, Registration, StoreError,
 };
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use between_shared::crypto::{self, BundleHeader, DeviceCertificate, InviteSecret};
+use between_shared::crypto::{
+    self, BundleHeader, DeviceCertificate, InviteSecret, SignedMembership,
+};
 use between_shared::protocol::audit::{is_valid_action, AuditAction};
-use between_shared::protocol::limits::MAX_AUDIT_EVENTS;
+use between_shared::protocol::limits::{
+    MAX_AUDIT_EVENTS, MAX_DEVICES, MAX_DOCUMENTS, MAX_INVITE_LIFETIME,
+};
 use between_shared::protocol::{
     decode_client, encode_server, AccountId, AuditEvent, Challenge, ClientMessage, DeviceId,
-    DeviceInfo, DocId, ErrorCode, KeyEnvelope, RequestId, Seq, ServerMessage, PROTOCOL_VERSION,
+    DeviceInfo, DocId, DocumentInfo, ErrorCode, KeyEnvelope, RequestId, Seq, ServerMessage,
+    PROTOCOL_VERSION,
 };
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -75,7 +80,12 @@ fn attempt_on_document(message: &ClientMessage) -> Option<(DocId, AuditAction)> 
         ClientMessage::PutKeyEnvelopes { doc, .. } => Some((*doc, AuditAction::PutKeys)),
         ClientMessage::GetKeyEnvelopes { doc, .. } => Some((*doc, AuditAction::ReadKeys)),
         ClientMessage::GetAudit { doc, .. } => doc.map(|doc| (doc, AuditAction::ReadAudit)),
+        ClientMessage::PutMembership { doc, .. } => Some((*doc, AuditAction::PutMembers)),
+        ClientMessage::GetMembership { doc, .. } => Some((*doc, AuditAction::ReadMembers)),
         ClientMessage::SignIn { .. }
+        | ClientMessage::CreateInvite { .. }
+        | ClientMessage::GetAccount { .. }
+        | ClientMessage::ListDocuments { .. }
         | ClientMessage::Register { .. }
         | ClientMessage::RegisterDevice { .. }
         | ClientMessage::TakePairing { .. }
@@ -104,6 +114,31 @@ fn audit_event(entry: AuditEntry) -> AuditEvent {
         },
     }
 }
+
+/// The role a membership list gives a member, as the relay's account role.
+fn account_role(role: between_shared::Role) -> AccountRole {
+    match role {
+        between_shared::Role::Client => AccountRole::Client,
+        between_shared::Role::Therapist => AccountRole::Therapist,
+    }
+}
+
+/// A device as another member sees it: only enabled devices, with their certificates.
+fn device_infos(entries: Vec<DeviceEntry>) -> Vec<DeviceInfo> {
+    entries
+        .into_iter()
+        .filter(|d| !d.disabled)
+        .take(MAX_DEVICES)
+        .map(|d| DeviceInfo {
+            device: DeviceId(*d.record.device.as_bytes()),
+            certificate: d.record.certificate,
+            registered_at_ms: d.record.registered_at_ms,
+        })
+        .collect()
+}
+
+/// A refusal decided while looking at the store: the code and what the device is told.
+type Refusal = (ErrorCode, String);
 
 type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;
@@ -808,7 +843,7 @@ impl Session {
                 request,
                 doc,
                 since,
-            } => self.subscribe(request, doc, since).await,
+            } => self.subscribe(me, request, doc, since).await,
             ClientMessage::Unsubscribe { request, doc } => {
                 self.relay.hub.leave(doc, self.id);
                 self.subscriptions.remove(&doc);
@@ -849,10 +884,25 @@ impl Session {
                     return Ok(());
                 }
                 let id = store_doc(doc);
+                // A member may wrap keys only for enabled devices of the document's members,
+                // so nobody can plant envelopes (and with them relay access hints) for
+                // strangers. All recipients are checked before anything is stored.
                 let result = self
                     .relay
                     .store
                     .try_call(move |s| {
+                        for envelope in &envelopes {
+                            let recipient = StoreDevice::from_bytes(envelope.recipient.0);
+                            let allowed = match s.device(recipient)? {
+                                Some(entry) => {
+                                    !entry.disabled && s.is_member(id, entry.record.account)?
+                                }
+                                None => false,
+                            };
+                            if !allowed {
+                                return Ok(Err(recipient));
+                            }
+                        }
                         for envelope in &envelopes {
                             s.put_key_envelope(
                                 id,
@@ -861,10 +911,24 @@ impl Session {
                                 &envelope.envelope,
                             )?;
                         }
-                        Ok::<_, StoreError>(())
+                        Ok::<_, StoreError>(Ok(()))
                     })
-                    .await
-                    .map(|()| ServerMessage::Done { request });
+                    .await;
+                let result = match result {
+                    Ok(Err(recipient)) => {
+                        return self
+                            .refuse(
+                                request,
+                                Some(doc),
+                                AuditAction::PutKeys,
+                                ErrorCode::BadRequest,
+                                format!("device {recipient} is not an enabled device of a member of this document"),
+                            )
+                            .await;
+                    }
+                    Ok(Ok(())) => Ok(ServerMessage::Done { request }),
+                    Err(err) => Err(err),
+                };
                 if result.is_ok() {
                     self.audit(Some(doc), AuditAction::PutKeys.token()).await;
                 }
@@ -905,16 +969,66 @@ impl Session {
                     .store
                     .try_call(move |s| s.devices_of(account))
                     .await?;
-                let devices = devices
+                let devices = device_infos(devices);
+                self.send(&ServerMessage::Devices { request, devices })
+                    .await
+            }
+            ClientMessage::CreateInvite {
+                request,
+                invite_hash,
+                expires_at_ms,
+            } => {
+                self.create_invite(me, request, invite_hash, expires_at_ms)
+                    .await
+            }
+            ClientMessage::GetAccount { request, account } => {
+                self.get_account(me, request, account).await
+            }
+            ClientMessage::PutMembership {
+                request,
+                doc,
+                membership,
+            } => self.put_membership(me, request, doc, membership).await,
+            ClientMessage::GetMembership { request, doc } => {
+                if !self.member(request, doc, AuditAction::ReadMembers).await? {
+                    return Ok(());
+                }
+                let id = store_doc(doc);
+                let stored = self.relay.store.try_call(move |s| s.membership(id)).await?;
+                self.audit(Some(doc), AuditAction::ReadMembers.token())
+                    .await;
+                self.send(&ServerMessage::Membership {
+                    request,
+                    doc,
+                    membership: stored.map(|m| m.bytes),
+                })
+                .await
+            }
+            ClientMessage::ListDocuments { request } => {
+                self.still_enabled().await?;
+                let account = me.account;
+                let found = self
+                    .relay
+                    .store
+                    .try_call(move |s| s.documents_of(account))
+                    .await?;
+                if found.len() > MAX_DOCUMENTS {
+                    warn!(
+                        account = %account,
+                        documents = found.len(),
+                        "an account is a member of more documents than one reply lists"
+                    );
+                }
+                let documents = found
                     .into_iter()
-                    .filter(|d| !d.disabled)
-                    .map(|d| DeviceInfo {
-                        device: DeviceId(*d.record.device.as_bytes()),
-                        certificate: d.record.certificate,
-                        registered_at_ms: d.record.registered_at_ms,
+                    .take(MAX_DOCUMENTS)
+                    .map(|d| DocumentInfo {
+                        doc: DocId(*d.doc.as_bytes()),
+                        owner: AccountId(*d.owner.as_bytes()),
                     })
                     .collect();
-                self.send(&ServerMessage::Devices { request, devices })
+                self.audit(None, AuditAction::ListDocuments.token()).await;
+                self.send(&ServerMessage::Documents { request, documents })
                     .await
             }
             ClientMessage::GetAudit {
@@ -963,6 +1077,256 @@ impl Session {
             .await?)
     }
 
+    /// Refuses a request (not fatally): records `refused-<action>` and answers with `code`.
+    async fn refuse(
+        &mut self,
+        request: RequestId,
+        doc: Option<DocId>,
+        action: AuditAction,
+        code: ErrorCode,
+        message: impl Into<String>,
+    ) -> Result<(), Close> {
+        self.audit(doc, action.refused_token()).await;
+        self.relay.metrics.error();
+        self.send(&ServerMessage::error(Some(request), code, message))
+            .await
+    }
+
+    /// Re-checks membership with the document's ordering lock held: an owner's `put_membership`
+    /// may have removed the account between the first check and the lock, and a removed device
+    /// must neither append nor join the live set after its removal committed. A refusal is
+    /// answered and recorded like the first check's.
+    async fn still_member(
+        &mut self,
+        request: RequestId,
+        doc: DocId,
+        action: AuditAction,
+    ) -> Result<bool, Close> {
+        if self.member_quiet(doc).await? {
+            return Ok(true);
+        }
+        self.refuse(
+            request,
+            Some(doc),
+            action,
+            ErrorCode::NotMember,
+            "this device is not a member of that document",
+        )
+        .await?;
+        Ok(false)
+    }
+
+    /// `CreateInvite`: a therapist stores a one-time client invite (its hash), valid from now
+    /// until a time within [`MAX_INVITE_LIFETIME`]. Its creator becomes the client's inviter.
+    async fn create_invite(
+        &mut self,
+        me: SignedIn,
+        request: RequestId,
+        invite_hash: [u8; 32],
+        expires_at_ms: i64,
+    ) -> Result<(), Close> {
+        self.still_enabled().await?;
+        let account = me.account;
+        let record = self
+            .relay
+            .store
+            .try_call(move |s| s.account(account))
+            .await?;
+        let action = AuditAction::CreateInvite;
+        if record.map(|r| r.role) != Some(AccountRole::Therapist) {
+            return self
+                .refuse(
+                    request,
+                    None,
+                    action,
+                    ErrorCode::Forbidden,
+                    "only a therapist can invite a client",
+                )
+                .await;
+        }
+        let now = now_ms();
+        let longest = i64::try_from(MAX_INVITE_LIFETIME.as_millis()).unwrap_or(i64::MAX);
+        if expires_at_ms <= now || expires_at_ms > now.saturating_add(longest) {
+            let days = MAX_INVITE_LIFETIME.as_secs() / (24 * 60 * 60);
+            return self
+                .refuse(
+                    request,
+                    None,
+                    action,
+                    ErrorCode::BadRequest,
+                    format!("an invite must expire in the future and within {days} days"),
+                )
+                .await;
+        }
+        let invite = InviteRecord {
+            hash: InviteHash::from_bytes(invite_hash),
+            kind: AccountRole::Client,
+            created_by: Some(account),
+            created_at_ms: now,
+            expires_at_ms,
+            label: None,
+        };
+        match self
+            .relay
+            .store
+            .try_call(move |s| s.create_invite(&invite))
+            .await
+        {
+            Ok(()) => {
+                self.audit(None, action.token()).await;
+                self.send(&ServerMessage::Done { request }).await
+            }
+            Err(StoreError::Conflict(conflict)) => {
+                self.refuse(
+                    request,
+                    None,
+                    action,
+                    ErrorCode::Conflict,
+                    conflict.to_string(),
+                )
+                .await
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// `GetAccount`: the caller's inviter (`None`), the caller's own account, or an account that
+    /// shares a document with the caller; anything else is `forbidden`, unknown accounts
+    /// included, so the reply does not tell whether an account exists.
+    async fn get_account(
+        &mut self,
+        me: SignedIn,
+        request: RequestId,
+        wanted: Option<AccountId>,
+    ) -> Result<(), Close> {
+        self.still_enabled().await?;
+        let mine = me.account;
+        let wanted = wanted.map(|a| StoreAccount::from_bytes(a.0));
+        let found = self
+            .relay
+            .store
+            .try_call(move |s| {
+                let target = match wanted {
+                    None => s.inviter_of(mine)?,
+                    Some(a) if a == mine || s.shares_document(mine, a)? => Some(a),
+                    Some(_) => None,
+                };
+                let Some(target) = target else {
+                    return Ok(None);
+                };
+                let Some(record) = s.account(target)? else {
+                    return Ok(None);
+                };
+                Ok::<_, StoreError>(Some((record, s.devices_of(target)?)))
+            })
+            .await?;
+        let Some((record, devices)) = found else {
+            let message = if wanted.is_none() {
+                "no therapist invited this account"
+            } else {
+                "you can only look up accounts you share a document with"
+            };
+            return self
+                .refuse(
+                    request,
+                    None,
+                    AuditAction::ReadAccount,
+                    ErrorCode::Forbidden,
+                    message,
+                )
+                .await;
+        };
+        self.audit(None, AuditAction::ReadAccount.token()).await;
+        self.send(&ServerMessage::Account {
+            request,
+            account: AccountId(*record.account.as_bytes()),
+            identity: record.identity_pub,
+            devices: device_infos(devices),
+        })
+        .await
+    }
+
+    /// `PutMembership`: the owner replaces who is a member with a list its identity signed.
+    /// Accounts left out lose access at once: their next request is refused and their live
+    /// subscriptions end now.
+    async fn put_membership(
+        &mut self,
+        me: SignedIn,
+        request: RequestId,
+        doc: DocId,
+        bytes: Vec<u8>,
+    ) -> Result<(), Close> {
+        self.still_enabled().await?;
+        let action = AuditAction::PutMembers;
+        let list = match SignedMembership::from_bytes(&bytes) {
+            Ok(list) => list,
+            Err(err) => {
+                return self
+                    .refuse(
+                        request,
+                        Some(doc),
+                        action,
+                        ErrorCode::BadRequest,
+                        format!("the membership list is not valid: {err}"),
+                    )
+                    .await;
+            }
+        };
+        let id = store_doc(doc);
+        let account = me.account;
+        let checked = self
+            .relay
+            .store
+            .try_call(move |s| check_membership(s, id, doc, account, &list))
+            .await?;
+        let (serial, members) = match checked {
+            Ok(accepted) => accepted,
+            Err((code, message)) => {
+                return self.refuse(request, Some(doc), action, code, message).await;
+            }
+        };
+        // Under the ordering lock, so no removed device joins the live set or appends between
+        // the commit and the hub dropping its subscriptions.
+        let order = self.relay.hub.lock(doc).await;
+        let result = self
+            .relay
+            .store
+            .try_call(move |s| s.put_membership(id, serial, &bytes, &members))
+            .await;
+        match result {
+            Ok(removed) => {
+                let ended = self.relay.hub.drop_accounts(doc, &removed);
+                drop(order);
+                info!(
+                    doc = %id,
+                    serial,
+                    removed = removed.len(),
+                    ended_subscriptions = ended,
+                    "stored a membership list"
+                );
+                self.audit(Some(doc), action.token()).await;
+                self.send(&ServerMessage::Done { request }).await
+            }
+            Err(StoreError::Conflict(conflict)) => {
+                drop(order);
+                self.refuse(
+                    request,
+                    Some(doc),
+                    action,
+                    ErrorCode::Conflict,
+                    conflict.to_string(),
+                )
+                .await
+            }
+            Err(StoreError::Invalid(reason)) => {
+                drop(order);
+                self.refuse(request, Some(doc), action, ErrorCode::BadRequest, reason)
+                    .await
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
     async fn push(
         &mut self,
         me: SignedIn,
@@ -999,6 +1363,9 @@ impl Session {
         }
         let id = store_doc(doc);
         let order = self.relay.hub.lock(doc).await;
+        if !self.still_member(request, doc, AuditAction::Append).await? {
+            return Ok(());
+        }
         let started = std::time::Instant::now();
         let stored = bundle.clone();
         let seq = self
@@ -1064,15 +1431,24 @@ impl Session {
         .await
     }
 
-    async fn subscribe(&mut self, request: RequestId, doc: DocId, since: Seq) -> Result<(), Close> {
+    async fn subscribe(
+        &mut self,
+        me: SignedIn,
+        request: RequestId,
+        doc: DocId,
+        since: Seq,
+    ) -> Result<(), Close> {
         if !self.member(request, doc, AuditAction::Read).await? {
             return Ok(());
         }
-        self.audit(Some(doc), AuditAction::Read.token()).await;
         let id = store_doc(doc);
         // Catch-up and joining the live set happen under the document's lock, so no entry is
         // missed or delivered out of order. Catch-up is written straight to the socket.
         let order = self.relay.hub.lock(doc).await;
+        if !self.still_member(request, doc, AuditAction::Read).await? {
+            return Ok(());
+        }
+        self.audit(Some(doc), AuditAction::Read.token()).await;
         let mut from = store::Seq(since.0);
         let mut first = true;
         let head = loop {
@@ -1107,7 +1483,9 @@ impl Session {
                 break page.head;
             }
         };
-        self.relay.hub.join(doc, self.id, self.outgoing.clone());
+        self.relay
+            .hub
+            .join(doc, self.id, me.account, self.outgoing.clone());
         self.subscriptions.insert(doc);
         drop(order);
         self.send(&ServerMessage::CaughtUp {
@@ -1117,4 +1495,61 @@ impl Session {
         })
         .await
     }
+}
+
+/// The checks of a `put_membership` that need the store, in one storage call: the document
+/// exists and the caller's account owns it, the list is signed by that account's identity and
+/// names this document, and every member is a registered, enabled account in the role the list
+/// gives it. Returns the serial and the member accounts, or the refusal to send.
+fn check_membership(
+    s: &mut dyn store::RelayStore,
+    id: StoreDoc,
+    doc: DocId,
+    account: StoreAccount,
+    list: &SignedMembership,
+) -> Result<Result<(u64, Vec<StoreAccount>), Refusal>, StoreError> {
+    let Some(stats) = s.document(id)? else {
+        return Ok(Err((
+            ErrorCode::UnknownDocument,
+            "no such document on this relay".to_owned(),
+        )));
+    };
+    if stats.owner != account {
+        return Ok(Err((
+            ErrorCode::Forbidden,
+            "only the document's owner can change who is a member".to_owned(),
+        )));
+    }
+    let identity = s.account(account)?.map(|r| r.identity_pub);
+    if identity != Some(list.owner().0) {
+        return Ok(Err((
+            ErrorCode::Forbidden,
+            "the membership list is not signed by this account's identity key".to_owned(),
+        )));
+    }
+    if list.doc_id() != doc.0 {
+        return Ok(Err((
+            ErrorCode::BadRequest,
+            "the membership list is for another document".to_owned(),
+        )));
+    }
+    let mut members = Vec::with_capacity(list.members().len());
+    for member in list.members() {
+        let role = account_role(member.role);
+        match s.account_by_identity(&member.identity.0)? {
+            Some(record) if record.disabled_at_ms.is_none() && record.role == role => {
+                members.push(record.account);
+            }
+            _ => {
+                return Ok(Err((
+                    ErrorCode::BadRequest,
+                    format!(
+                        "member {} is not a registered, enabled {role} account on this relay",
+                        member.identity.short_fingerprint()
+                    ),
+                )));
+            }
+        }
+    }
+    Ok(Ok((list.serial(), members)))
 }

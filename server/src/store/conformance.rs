@@ -17,8 +17,8 @@ use super::sqlite::SqliteStore;
 use super::{
     AccountId, AccountRecord, AccountRole, AccountSummary, AuditEntry, AuditError, AuditHead,
     AuditProblem, AuditRecord, Bundle, Conflict, DeviceId, DeviceRecord, DocId, DocStats,
-    InviteError, InviteHash, InviteRecord, KeyEnvelope, LogPage, Mailbox, Missing, Purged,
-    Registration, RelayStore, Seq, Snapshot, StoreError,
+    InviteError, InviteHash, InviteRecord, KeyEnvelope, LogPage, Mailbox, MemberOf, Missing,
+    Purged, Registration, RelayStore, Seq, Snapshot, StoreError, StoredMembership,
 };
 
 /// A fixed "now" for the checks (Unix milliseconds).
@@ -1236,6 +1236,266 @@ fn documents_list_ids_and_sizes(store: &mut dyn RelayStore) {
     );
 }
 
+/// A signed membership list replaces the document's members in one step; the owner always stays;
+/// the accounts that left are reported.
+fn signed_membership_replaces_members(store: &mut dyn RelayStore) {
+    let (client, doc) = add_document(store, 1);
+    let ada = add_account(store, 2, AccountRole::Therapist);
+    let ben = add_account(store, 3, AccountRole::Therapist);
+    assert_eq!(store.membership(doc).unwrap(), None);
+
+    assert_eq!(
+        store
+            .put_membership(doc, 1, b"list-1", &[client, ada])
+            .unwrap(),
+        []
+    );
+    assert_eq!(
+        store.membership(doc).unwrap(),
+        Some(StoredMembership {
+            serial: 1,
+            bytes: b"list-1".to_vec()
+        })
+    );
+    let mut expected = vec![client, ada];
+    expected.sort();
+    assert_eq!(store.members(doc).unwrap(), expected);
+
+    // Ada is replaced by Ben: she is reported as removed and is no member any more.
+    assert_eq!(
+        store
+            .put_membership(doc, 2, b"list-2", &[client, ben])
+            .unwrap(),
+        [ada]
+    );
+    assert!(!store.is_member(doc, ada).unwrap());
+    assert!(store.is_member(doc, ben).unwrap());
+
+    // A list that leaves the owner out still keeps the owner a member (never reported removed).
+    assert_eq!(store.put_membership(doc, 7, b"list-7", &[ben]).unwrap(), []);
+    let mut expected = vec![client, ben];
+    expected.sort();
+    assert_eq!(store.members(doc).unwrap(), expected);
+    assert_eq!(store.membership(doc).unwrap().unwrap().serial, 7);
+
+    // Only the owner left.
+    assert_eq!(
+        store.put_membership(doc, 8, b"list-8", &[client]).unwrap(),
+        [ben]
+    );
+    assert_eq!(store.members(doc).unwrap(), [client]);
+
+    let err = store.membership(doc_id(50)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Document(_))),
+        "{err:?}"
+    );
+}
+
+/// A list's serial must grow: an equal or smaller one (an old list replayed) is refused and
+/// changes nothing, and so is a serial the store cannot keep.
+fn membership_serial_never_goes_back(store: &mut dyn RelayStore) {
+    let (client, doc) = add_document(store, 1);
+    let ada = add_account(store, 2, AccountRole::Therapist);
+    store
+        .put_membership(doc, 5, b"list-5", &[client, ada])
+        .unwrap();
+    for (serial, members) in [(5, vec![client]), (4, vec![client]), (0, vec![client])] {
+        let err = store
+            .put_membership(doc, serial, b"old", &members)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Conflict(Conflict::MembershipSerial { stored: 5, given }) if given == serial
+            ),
+            "{err:?}"
+        );
+    }
+    let err = store
+        .put_membership(doc, u64::MAX, b"huge", &[client])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert_eq!(
+        store.membership(doc).unwrap(),
+        Some(StoredMembership {
+            serial: 5,
+            bytes: b"list-5".to_vec()
+        })
+    );
+    assert!(store.is_member(doc, ada).unwrap());
+    // The largest storable serial is accepted, and then nothing can follow it but refusals.
+    let max = u64::try_from(i64::MAX).unwrap();
+    store.put_membership(doc, max, b"last", &[client]).unwrap();
+    assert!(!store.is_member(doc, ada).unwrap());
+}
+
+/// A list naming an unknown account, or for an unknown document, is refused as a whole: members,
+/// stored list and serial stay as they were.
+fn membership_refusals_change_nothing(store: &mut dyn RelayStore) {
+    let (client, doc) = add_document(store, 1);
+    let ada = add_account(store, 2, AccountRole::Therapist);
+    let ben = add_account(store, 3, AccountRole::Therapist);
+    store
+        .put_membership(doc, 1, b"list-1", &[client, ada])
+        .unwrap();
+
+    // Ben is known, account 99 is not: neither the removal of Ada nor Ben's addition happen.
+    let err = store
+        .put_membership(doc, 2, b"list-2", &[client, ben, account_id(99)])
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Account(id)) if id == account_id(99)),
+        "{err:?}"
+    );
+    let mut expected = vec![client, ada];
+    expected.sort();
+    assert_eq!(store.members(doc).unwrap(), expected);
+    assert_eq!(
+        store.membership(doc).unwrap(),
+        Some(StoredMembership {
+            serial: 1,
+            bytes: b"list-1".to_vec()
+        })
+    );
+    // The refused serial 2 was not consumed.
+    store
+        .put_membership(doc, 2, b"list-2", &[client, ben])
+        .unwrap();
+    assert_eq!(store.membership(doc).unwrap().unwrap().serial, 2);
+
+    let err = store
+        .put_membership(doc_id(50), 1, b"x", &[client])
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Document(_))),
+        "{err:?}"
+    );
+    assert_eq!(store.document(doc_id(50)).unwrap(), None);
+}
+
+/// Which documents an account belongs to (with owners), who shares a document with whom, and
+/// that deleting a document takes its list and members with it.
+fn documents_of_and_shared_documents(store: &mut dyn RelayStore) {
+    let (cleo, cleo_doc) = add_document(store, 1);
+    let (dan, dan_doc) = add_document(store, 2);
+    let ada = add_account(store, 3, AccountRole::Therapist);
+    let ben = add_account(store, 4, AccountRole::Therapist);
+    store.create_document(doc_id(5), cleo, T0 + 1).unwrap();
+
+    assert_eq!(
+        store.documents_of(cleo).unwrap(),
+        [
+            MemberOf {
+                doc: cleo_doc,
+                owner: cleo
+            },
+            MemberOf {
+                doc: doc_id(5),
+                owner: cleo
+            }
+        ]
+    );
+    assert_eq!(store.documents_of(ada).unwrap(), []);
+    assert_eq!(store.documents_of(account_id(99)).unwrap(), []);
+    assert!(!store.shares_document(cleo, ada).unwrap());
+
+    store
+        .put_membership(cleo_doc, 1, b"c", &[cleo, ada])
+        .unwrap();
+    store.put_membership(dan_doc, 1, b"d", &[dan, ada]).unwrap();
+    assert_eq!(
+        store.documents_of(ada).unwrap(),
+        [
+            MemberOf {
+                doc: cleo_doc,
+                owner: cleo
+            },
+            MemberOf {
+                doc: dan_doc,
+                owner: dan
+            }
+        ]
+    );
+    assert!(store.shares_document(cleo, ada).unwrap());
+    assert!(store.shares_document(ada, cleo).unwrap());
+    assert!(store.shares_document(ada, dan).unwrap());
+    assert!(store.shares_document(cleo, cleo).unwrap());
+    // Two clients of the same therapist share nothing with each other.
+    assert!(!store.shares_document(cleo, dan).unwrap());
+    assert!(!store.shares_document(ben, cleo).unwrap());
+    assert!(!store.shares_document(ben, ben).unwrap());
+
+    store.delete_document(cleo_doc, T0 + 2).unwrap();
+    assert!(!store.shares_document(cleo, ada).unwrap());
+    assert_eq!(
+        store.documents_of(ada).unwrap(),
+        [MemberOf {
+            doc: dan_doc,
+            owner: dan
+        }]
+    );
+    let err = store.membership(cleo_doc).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Document(_))),
+        "{err:?}"
+    );
+}
+
+/// An account registered with an invite a therapist made remembers that therapist as its
+/// inviter; one registered with the admin's invite has none.
+fn the_inviter_is_remembered(store: &mut dyn RelayStore) {
+    let therapist_invite = InviteRecord {
+        hash: InviteHash::from_bytes([1; 32]),
+        kind: AccountRole::Therapist,
+        created_by: None,
+        created_at_ms: T0,
+        expires_at_ms: T0 + 1000,
+        label: None,
+    };
+    store.create_invite(&therapist_invite).unwrap();
+    let ada = store
+        .register_with_invite(
+            &registration(2, therapist_invite.hash, AccountRole::Therapist),
+            T0 + 1,
+        )
+        .unwrap()
+        .account;
+    assert_eq!(store.inviter_of(ada).unwrap(), None);
+
+    let client_invite = InviteRecord {
+        hash: InviteHash::from_bytes([3; 32]),
+        kind: AccountRole::Client,
+        created_by: Some(ada),
+        ..therapist_invite.clone()
+    };
+    store.create_invite(&client_invite).unwrap();
+    // A refused registration (wrong role) records nothing, and leaves the invite usable.
+    let err = store
+        .register_with_invite(
+            &registration(4, client_invite.hash, AccountRole::Therapist),
+            T0 + 2,
+        )
+        .unwrap_err();
+    assert!(matches!(err, InviteError::WrongRole { .. }), "{err:?}");
+    let err = store.inviter_of(account_id(4)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Missing::Account(_))),
+        "{err:?}"
+    );
+    let cleo = store
+        .register_with_invite(
+            &registration(5, client_invite.hash, AccountRole::Client),
+            T0 + 3,
+        )
+        .unwrap()
+        .account;
+    assert_eq!(store.inviter_of(cleo).unwrap(), Some(ada));
+    // An account created without an invite has no inviter either.
+    let plain = add_account(store, 6, AccountRole::Client);
+    assert_eq!(store.inviter_of(plain).unwrap(), None);
+}
+
 /// Generates one test per check and backend. Every check must be listed here.
 macro_rules! contract_suite {
     ($($check:ident),* $(,)?) => {
@@ -1284,6 +1544,11 @@ contract_suite!(
     disabling_and_enabling_accounts,
     audit_for_account_pages,
     audit_verifies_against_a_known_head,
+    signed_membership_replaces_members,
+    membership_serial_never_goes_back,
+    membership_refusals_change_nothing,
+    documents_of_and_shared_documents,
+    the_inviter_is_remembered,
 );
 
 /// A new SQLite store in a new temporary folder (kept alive by the returned guard).

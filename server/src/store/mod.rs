@@ -355,6 +355,25 @@ pub(crate) struct KeyEnvelope {
     pub(crate) bytes: Vec<u8>,
 }
 
+/// A document's latest membership list, signed by its owner; opaque to the store (the relay
+/// checks the signature before storing it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredMembership {
+    /// Its serial number: each stored list has a greater one than the last.
+    pub(crate) serial: u64,
+    /// The signed list, exactly as uploaded.
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// A document an account is a member of, and the account that owns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemberOf {
+    /// The document.
+    pub(crate) doc: DocId,
+    /// Its owner (the client who created it).
+    pub(crate) owner: AccountId,
+}
+
 /// Longest audit action token, in bytes.
 pub(crate) const MAX_AUDIT_ACTION_LEN: usize = 64;
 
@@ -484,6 +503,13 @@ pub(crate) enum Conflict {
     InviteExists,
     /// The pairing mailbox holds an unexpired payload.
     MailboxInUse,
+    /// A membership list's serial is not greater than the stored list's: an old list replayed.
+    MembershipSerial {
+        /// The stored list's serial.
+        stored: u64,
+        /// The refused list's serial.
+        given: u64,
+    },
     /// A different envelope is already stored for this document, epoch and recipient.
     EnvelopeDiffers {
         /// The document.
@@ -515,6 +541,10 @@ impl fmt::Display for Conflict {
             }
             Conflict::InviteExists => f.write_str("an invite with this code already exists"),
             Conflict::MailboxInUse => f.write_str("the pairing mailbox is in use"),
+            Conflict::MembershipSerial { stored, given } => write!(
+                f,
+                "the membership list has serial {given}, but the relay holds serial {stored}: a new list needs a greater serial"
+            ),
             Conflict::EnvelopeDiffers {
                 doc,
                 epoch,
@@ -838,9 +868,10 @@ pub(crate) trait RelayStore {
         now_ms: i64,
     ) -> Result<InviteRecord, InviteError>;
 
-    /// Redeems an invite and creates the account (with the invite's role and label) and its first
-    /// device, all in one transaction: if the account or device cannot be created, the invite is
-    /// not consumed.
+    /// Redeems an invite and creates the account (with the invite's role and label, and the
+    /// invite's creator remembered as its inviter, see [`inviter_of`](RelayStore::inviter_of))
+    /// and its first device, all in one transaction: if the account or device cannot be created,
+    /// the invite is not consumed.
     fn register_with_invite(
         &mut self,
         registration: &Registration,
@@ -873,15 +904,44 @@ pub(crate) trait RelayStore {
     /// The members of `doc`, owner included.
     fn members(&self, doc: DocId) -> Result<Vec<AccountId>, StoreError>;
 
+    /// Stores `doc`'s signed membership list (`serial`, opaque `bytes`) and makes `members`
+    /// exactly its members, in one transaction; the owner stays a member whether listed or not.
+    /// Returns the accounts that stopped being members. Refuses a serial not greater than the
+    /// stored list's ([`Conflict::MembershipSerial`]), a serial above `i64::MAX`
+    /// ([`StoreError::Invalid`]), an unknown document or an unknown member account
+    /// ([`StoreError::NotFound`]); a refusal changes nothing.
+    fn put_membership(
+        &mut self,
+        doc: DocId,
+        serial: u64,
+        bytes: &[u8],
+        members: &[AccountId],
+    ) -> Result<Vec<AccountId>, StoreError>;
+
+    /// `doc`'s stored membership list, if the owner stored one. [`Missing::Document`] if the
+    /// document is unknown.
+    fn membership(&self, doc: DocId) -> Result<Option<StoredMembership>, StoreError>;
+
+    /// Every document `account` is a member of, with its owner, oldest first (none for an
+    /// unknown account).
+    fn documents_of(&self, account: AccountId) -> Result<Vec<MemberOf>, StoreError>;
+
+    /// Whether accounts `a` and `b` are both members of some document.
+    fn shares_document(&self, a: AccountId, b: AccountId) -> Result<bool, StoreError>;
+
+    /// The account whose invite registered `account` (a client's therapist), if any; `None`
+    /// for an account invited by the practice admin's command. [`Missing::Account`] if unknown.
+    fn inviter_of(&self, account: AccountId) -> Result<Option<AccountId>, StoreError>;
+
     /// Sizes and positions of one document, if it exists.
     fn document(&self, doc: DocId) -> Result<Option<DocStats>, StoreError>;
 
     /// Sizes and positions of every document, oldest first.
     fn documents(&self) -> Result<Vec<DocStats>, StoreError>;
 
-    /// Deletes the document for good: its bundles, snapshot, key envelopes and membership. Its
-    /// id is remembered so it is never created again (sequence numbers are never reused).
-    /// Audit records about it stay (they hold ids only).
+    /// Deletes the document for good: its bundles, snapshot, key envelopes, members and signed
+    /// membership list. Its id is remembered so it is never created again (sequence numbers are
+    /// never reused). Audit records about it stay (they hold ids only).
     fn delete_document(&mut self, doc: DocId, now_ms: i64) -> Result<(), StoreError>;
 
     // ---- the log ----

@@ -22,7 +22,7 @@
 //! - **Memory.** Blobs are read only when returned and never cached; reads that return blobs are
 //!   bounded by their `limit` and `max_bytes` arguments.
 //!
-//! # Schema (version 2)
+//! # Schema (version 3)
 //!
 //! See [`SCHEMA_V1`]: `accounts`, `devices`, `invites` (hashes only), `documents` (owner and
 //! head), `deleted_documents` (ids that are never reused), `members`, `bundles` (keyed by
@@ -30,6 +30,8 @@
 //! with its `audit_head`. Ids are 16-byte (keys, hashes and mailboxes 32-byte) BLOBs checked by
 //! length; every table is `STRICT`. [`SCHEMA_V2`] adds staff labels to `accounts` and `invites`
 //! (refused on client rows by a `CHECK`) and an index of the audit trail by account.
+//! [`SCHEMA_V3`] adds `accounts.invited_by` and `memberships` (each document's latest signed
+//! membership list and its serial).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -49,8 +51,8 @@ use super::{
     audit_hash, check_label, AccountId, AccountRecord, AccountRole, AccountSummary, AuditEntry,
     AuditError, AuditHead, AuditProblem, AuditRecord, Bundle, Conflict, DeviceEntry, DeviceId,
     DeviceRecord, DeviceSummary, DocId, DocStats, InviteError, InviteHash, InviteRecord,
-    KeyEnvelope, LogPage, Mailbox, Missing, Purged, Registration, RelayStore, Seq, Snapshot,
-    StoreError,
+    KeyEnvelope, LogPage, Mailbox, MemberOf, Missing, Purged, Registration, RelayStore, Seq,
+    Snapshot, StoreError, StoredMembership,
 };
 
 /// `PRAGMA application_id` of a relay database ("BTRL"), so an unrelated SQLite file (or a
@@ -59,7 +61,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x4254_524C;
 
 /// Schema migrations: entry `n` brings a database from version `n` to `n + 1`. Never edit an
 /// entry once released; append a new one.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
 pub(crate) const SCHEMA_VERSION: i64 = FORMAT.schema_version();
@@ -190,6 +192,20 @@ const SCHEMA_V2: &str = "
 ALTER TABLE accounts ADD COLUMN label TEXT CHECK (label IS NULL OR role <> 'client');
 ALTER TABLE invites ADD COLUMN label TEXT CHECK (label IS NULL OR kind <> 'client');
 CREATE INDEX audit_by_account ON audit (account, id);
+";
+
+/// Version 3: sharing. Which account's invite registered an account (a client's therapist), and
+/// per document the latest membership list its owner signed, with its serial (`INTEGER` holds
+/// serials up to `i64::MAX`; larger ones are refused before they get here).
+const SCHEMA_V3: &str = "
+ALTER TABLE accounts ADD COLUMN invited_by BLOB REFERENCES accounts (id)
+    CHECK (invited_by IS NULL OR length(invited_by) = 16);
+
+CREATE TABLE memberships (
+    doc    BLOB    NOT NULL PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+    serial INTEGER NOT NULL CHECK (serial >= 0),
+    data   BLOB    NOT NULL
+) STRICT;
 ";
 
 macro_rules! sql_bytes {
@@ -1021,6 +1037,13 @@ impl RelayStore for SqliteStore {
             label: invite.label,
         };
         insert_account(&tx, path, &account)?;
+        if let Some(inviter) = invite.created_by {
+            tx.execute(
+                "UPDATE accounts SET invited_by = ?2 WHERE id = ?1",
+                params![account.account, inviter],
+            )
+            .at(path)?;
+        }
         insert_device(&tx, path, &registration.device)?;
         tx.commit().at(path)?;
         Ok(account)
@@ -1117,6 +1140,130 @@ impl RelayStore for SqliteStore {
         rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
     }
 
+    fn put_membership(
+        &mut self,
+        doc: DocId,
+        serial: u64,
+        bytes: &[u8],
+        members: &[AccountId],
+    ) -> Result<Vec<AccountId>, StoreError> {
+        let path = &self.path;
+        let serial_sql = i64::try_from(serial)
+            .map_err(|_| StoreError::Invalid("a membership serial is at most 2^63 - 1"))?;
+        let tx = begin_write(&mut self.conn, path)?;
+        let owner: AccountId = tx
+            .query_row("SELECT owner FROM documents WHERE id = ?1", [doc], |row| {
+                row.get(0)
+            })
+            .optional()
+            .at(path)?
+            .ok_or(StoreError::NotFound(Missing::Document(doc)))?;
+        let stored: Option<i64> = tx
+            .query_row(
+                "SELECT serial FROM memberships WHERE doc = ?1",
+                [doc],
+                |row| row.get(0),
+            )
+            .optional()
+            .at(path)?;
+        if let Some(stored) = stored {
+            if serial_sql <= stored {
+                return Err(StoreError::Conflict(Conflict::MembershipSerial {
+                    stored: non_negative(stored),
+                    given: serial,
+                }));
+            }
+        }
+        for &member in members {
+            require_account(&tx, path, member)?;
+        }
+        let before: Vec<AccountId> = {
+            let mut stmt = tx
+                .prepare_cached("SELECT account FROM members WHERE doc = ?1 ORDER BY account")
+                .at(path)?;
+            let rows = stmt.query_map([doc], |row| row.get(0)).at(path)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().at(path)?
+        };
+        tx.execute("DELETE FROM members WHERE doc = ?1", [doc])
+            .at(path)?;
+        for account in std::iter::once(&owner).chain(members) {
+            tx.execute(
+                "INSERT OR IGNORE INTO members (doc, account) VALUES (?1, ?2)",
+                params![doc, account],
+            )
+            .at(path)?;
+        }
+        tx.execute(
+            "INSERT INTO memberships (doc, serial, data) VALUES (?1, ?2, ?3)
+             ON CONFLICT (doc) DO UPDATE SET serial = excluded.serial, data = excluded.data",
+            params![doc, serial_sql, bytes],
+        )
+        .at(path)?;
+        tx.commit().at(path)?;
+        Ok(before
+            .into_iter()
+            .filter(|account| *account != owner && !members.contains(account))
+            .collect())
+    }
+
+    fn membership(&self, doc: DocId) -> Result<Option<StoredMembership>, StoreError> {
+        let path = &self.path;
+        let tx = self.conn.unchecked_transaction().at(path)?;
+        require_document(&tx, path, doc)?;
+        tx.prepare_cached("SELECT serial, data FROM memberships WHERE doc = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([doc], |row| {
+                    Ok(StoredMembership {
+                        serial: non_negative(row.get(0)?),
+                        bytes: row.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .at(path)
+    }
+
+    fn documents_of(&self, account: AccountId) -> Result<Vec<MemberOf>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT d.id, d.owner FROM members m JOIN documents d ON d.id = m.doc
+                  WHERE m.account = ?1 ORDER BY d.created_at_ms, d.id",
+            )
+            .at(path)?;
+        let rows = stmt
+            .query_map([account], |row| {
+                Ok(MemberOf {
+                    doc: row.get(0)?,
+                    owner: row.get(1)?,
+                })
+            })
+            .at(path)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
+    }
+
+    fn shares_document(&self, a: AccountId, b: AccountId) -> Result<bool, StoreError> {
+        row_exists(
+            &self.conn,
+            &self.path,
+            "SELECT 1 FROM members x JOIN members y ON y.doc = x.doc
+              WHERE x.account = ?1 AND y.account = ?2",
+            params![a, b],
+        )
+    }
+
+    fn inviter_of(&self, account: AccountId) -> Result<Option<AccountId>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT invited_by FROM accounts WHERE id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([account], |row| row.get::<_, Option<AccountId>>(0))
+                    .optional()
+            })
+            .at(&self.path)?
+            .ok_or(StoreError::NotFound(Missing::Account(account)))
+    }
+
     fn document(&self, doc: DocId) -> Result<Option<DocStats>, StoreError> {
         self.conn
             .prepare_cached(&format!("{DOC_STATS_SQL} WHERE d.id = ?1"))
@@ -1142,6 +1289,7 @@ impl RelayStore for SqliteStore {
             "DELETE FROM bundles WHERE doc = ?1",
             "DELETE FROM snapshots WHERE doc = ?1",
             "DELETE FROM key_envelopes WHERE doc = ?1",
+            "DELETE FROM memberships WHERE doc = ?1",
             "DELETE FROM members WHERE doc = ?1",
             "DELETE FROM documents WHERE id = ?1",
         ] {
@@ -1625,6 +1773,13 @@ mod tests {
             .redeem_invite(&InviteHash::from_bytes([0; 32]), 3)
             .unwrap();
         assert_eq!(invite.label, None);
+        // Version 3: accounts from before know no inviter, and documents have no list yet.
+        let client = AccountId::from_bytes([1; 16]);
+        assert_eq!(store.inviter_of(client).unwrap(), None);
+        store
+            .create_document(DocId::from_bytes([2; 16]), client, 4)
+            .unwrap();
+        assert_eq!(store.membership(DocId::from_bytes([2; 16])).unwrap(), None);
         // The schema itself refuses a label on a client row, whatever the code above it does.
         assert!(store
             .conn

@@ -53,11 +53,23 @@ pub enum AuditAction {
     DisableAccount,
     /// The practice admin enabled the account again.
     EnableAccount,
+    /// A therapist stored a client invite (`create_invite`; an account event).
+    CreateInvite,
+    /// A device fetched another account's identity and devices (`get_account`; an account
+    /// event).
+    ReadAccount,
+    /// The owner replaced a document's signed membership (`put_membership`).
+    PutMembers,
+    /// A device fetched a document's signed membership (`get_membership`).
+    ReadMembers,
+    /// A device listed the documents its account is a member of (`list_documents`; an account
+    /// event).
+    ListDocuments,
 }
 
 impl AuditAction {
     /// Every action, for tests and documentation.
-    pub const ALL: [AuditAction; 13] = [
+    pub const ALL: [AuditAction; 18] = [
         Self::SignIn,
         Self::Register,
         Self::RegisterDevice,
@@ -71,6 +83,11 @@ impl AuditAction {
         Self::PutPairing,
         Self::DisableAccount,
         Self::EnableAccount,
+        Self::CreateInvite,
+        Self::ReadAccount,
+        Self::PutMembers,
+        Self::ReadMembers,
+        Self::ListDocuments,
     ];
 
     /// The token recorded when it happened.
@@ -89,6 +106,11 @@ impl AuditAction {
             Self::PutPairing => "put-pairing",
             Self::DisableAccount => "disable-account",
             Self::EnableAccount => "enable-account",
+            Self::CreateInvite => "create-invite",
+            Self::ReadAccount => "read-account",
+            Self::PutMembers => "put-members",
+            Self::ReadMembers => "read-members",
+            Self::ListDocuments => "list-documents",
         }
     }
 
@@ -108,6 +130,11 @@ impl AuditAction {
             Self::PutPairing => "refused-put-pairing",
             Self::DisableAccount => "refused-disable-account",
             Self::EnableAccount => "refused-enable-account",
+            Self::CreateInvite => "refused-create-invite",
+            Self::ReadAccount => "refused-read-account",
+            Self::PutMembers => "refused-put-members",
+            Self::ReadMembers => "refused-read-members",
+            Self::ListDocuments => "refused-list-documents",
         }
     }
 
@@ -115,7 +142,7 @@ impl AuditAction {
     pub const fn writes(self) -> bool {
         matches!(
             self,
-            Self::Create | Self::Append | Self::Snapshot | Self::PutKeys
+            Self::Create | Self::Append | Self::Snapshot | Self::PutKeys | Self::PutMembers
         )
     }
 

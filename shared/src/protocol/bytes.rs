@@ -74,3 +74,34 @@ pub(crate) mod buf {
         }
     }
 }
+
+/// `#[serde(with = "opt_buf")]` for `Option<Vec<u8>>`: nothing, or a byte string as [`buf`].
+pub(crate) mod opt_buf {
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(
+        bytes: &Option<Vec<u8>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => serializer.serialize_some(&Bytes(bytes)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Wrapped(#[serde(with = "super::buf")] Vec<u8>);
+        Ok(<Option<Wrapped> as serde::Deserialize>::deserialize(deserializer)?.map(|w| w.0))
+    }
+
+    struct Bytes<'a>(&'a [u8]);
+
+    impl serde::Serialize for Bytes<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            super::buf::serialize(self.0, serializer)
+        }
+    }
+}

@@ -44,6 +44,9 @@ pub enum ErrorCode {
     NotMember,
     /// No such document.
     UnknownDocument,
+    /// The caller's role or relationship does not allow this (a client making an invite, a
+    /// member changing a membership it does not own, asking about an unrelated account).
+    Forbidden,
     /// The request is well-formed but not acceptable (a snapshot covering more than the log, an
     /// expiry in the past, envelopes for a non-member, …).
     BadRequest,
@@ -79,6 +82,7 @@ impl ErrorCode {
         Self::Conflict,
         Self::NotMember,
         Self::UnknownDocument,
+        Self::Forbidden,
         Self::BadRequest,
         Self::QuotaExceeded,
         Self::RateLimited,
@@ -110,6 +114,7 @@ impl ErrorCode {
             | Self::Conflict
             | Self::NotMember
             | Self::UnknownDocument
+            | Self::Forbidden
             | Self::BadRequest
             | Self::QuotaExceeded
             | Self::RateLimited
@@ -137,6 +142,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::NotMember => "not_member",
             Self::UnknownDocument => "unknown_document",
+            Self::Forbidden => "forbidden",
             Self::BadRequest => "bad_request",
             Self::QuotaExceeded => "quota_exceeded",
             Self::RateLimited => "rate_limited",

@@ -37,6 +37,15 @@ pub const MAX_KEY_ENVELOPES: usize = 512;
 /// Most devices in one `Devices` reply.
 pub const MAX_DEVICES: usize = 256;
 
+/// Largest signed membership list (`SignedMembership` with the most members is far smaller).
+pub const MAX_MEMBERSHIP_BYTES: usize = 1024;
+
+/// Most documents in one `Documents` reply (a therapist's caseload, with room to spare).
+pub const MAX_DOCUMENTS: usize = 2048;
+
+/// Longest a client invite made by a therapist may stay valid.
+pub const MAX_INVITE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
 /// Most events in one `Audit` reply (and the largest `GetAudit.limit`).
 pub const MAX_AUDIT_EVENTS: usize = 512;
 
@@ -55,6 +64,7 @@ const _: () = {
     assert!(MAX_SNAPSHOT_BYTES + OVERHEAD_PER_ITEM * 4 < MAX_FRAME_BYTES);
     assert!(MAX_KEY_ENVELOPES * (MAX_KEY_ENVELOPE_BYTES + OVERHEAD_PER_ITEM) < MAX_FRAME_BYTES);
     assert!(MAX_DEVICES * (MAX_CERTIFICATE_BYTES + OVERHEAD_PER_ITEM) < MAX_FRAME_BYTES);
+    assert!(MAX_DOCUMENTS * (2 * 16 + 3 * OVERHEAD_PER_ITEM) < MAX_FRAME_BYTES);
     assert!(MAX_PAIRING_PAYLOAD_BYTES + OVERHEAD_PER_ITEM * 4 < MAX_FRAME_BYTES);
     assert!(
         MAX_AUDIT_EVENTS * (super::audit::MAX_ACTION_BYTES + 3 * 16 + OVERHEAD_PER_ITEM)

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::bytes::{buf, fixed};
+use super::bytes::{buf, fixed, opt_buf};
 use super::error::ErrorCode;
 use super::ids::{AccountId, Challenge, DeviceId, DocId, Mailbox, RequestId, Seq};
 
@@ -167,6 +167,53 @@ pub enum ClientMessage {
         /// Most events wanted: 1 to [`MAX_AUDIT_EVENTS`](super::limits::MAX_AUDIT_EVENTS).
         limit: u32,
     },
+    /// A therapist invites a client: store a one-time client invite whose secret the therapist's
+    /// device made (the code also carries the therapist's identity commitment, which the relay
+    /// never sees). Therapist accounts only. Reply: `Done`, or `Error` `Forbidden`.
+    CreateInvite {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// `InviteSecret::hash` of the secret in the code.
+        #[serde(with = "fixed")]
+        invite_hash: [u8; 32],
+        /// When it stops working, in milliseconds since the Unix epoch (at most
+        /// [`MAX_INVITE_LIFETIME`](super::limits::MAX_INVITE_LIFETIME) ahead).
+        expires_at_ms: i64,
+    },
+    /// Fetch another account's identity key and certified devices: `account: None` for the
+    /// account whose invite registered the caller (a client's therapist), or an account that is a
+    /// member of a document the caller is a member of. Reply: `Account`, or `Error` `Forbidden`.
+    GetAccount {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The account, or `None` for the caller's inviter.
+        account: Option<AccountId>,
+    },
+    /// Replace a document's membership with a list signed by its owner (the caller's account
+    /// must own the document and its identity must have signed the list; the serial must grow).
+    /// The relay then lets exactly the listed accounts read and append. Reply: `Done`, or
+    /// `Error` `Forbidden` / `Conflict` / `BadRequest`.
+    PutMembership {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The document.
+        doc: DocId,
+        /// The `SignedMembership` bytes (the relay checks the signature and serial).
+        #[serde(with = "buf")]
+        membership: Vec<u8>,
+    },
+    /// Fetch a document's latest signed membership. Members only. Reply: `Membership`.
+    GetMembership {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The document.
+        doc: DocId,
+    },
+    /// List the documents the caller's account is a member of. Reply: `Documents`.
+    ListDocuments {
+        /// Echoed in the reply.
+        request: RequestId,
+    },
     /// Keep-alive and round-trip probe. Reply: `Pong` with the same nonce.
     Ping {
         /// Any value; echoed.
@@ -277,6 +324,35 @@ pub enum ServerMessage {
         /// Oldest first; at most [`MAX_AUDIT_EVENTS`](super::limits::MAX_AUDIT_EVENTS).
         events: Vec<AuditEvent>,
     },
+    /// Another account's identity and devices, answering `GetAccount`.
+    Account {
+        /// The `GetAccount` this answers.
+        request: RequestId,
+        /// The account.
+        account: AccountId,
+        /// Its identity public key (the caller checks it against what it knows out of band).
+        #[serde(with = "fixed")]
+        identity: [u8; 32],
+        /// Its enabled devices, each with its certificate.
+        devices: Vec<DeviceInfo>,
+    },
+    /// A document's latest signed membership, answering `GetMembership`.
+    Membership {
+        /// The `GetMembership` this answers.
+        request: RequestId,
+        /// The document.
+        doc: DocId,
+        /// The `SignedMembership` bytes, or `None` if the owner has not shared the document.
+        #[serde(with = "opt_buf")]
+        membership: Option<Vec<u8>>,
+    },
+    /// The documents the caller's account is a member of, answering `ListDocuments`.
+    Documents {
+        /// The `ListDocuments` this answers.
+        request: RequestId,
+        /// Each document and the account that owns it.
+        documents: Vec<DocumentInfo>,
+    },
     /// A request failed, or the connection is about to close (see [`ErrorCode::fatal`]).
     Error {
         /// The request this answers, if the error belongs to one.
@@ -304,6 +380,15 @@ pub struct KeyEnvelope {
     /// The wrapped key (opaque here).
     #[serde(with = "buf")]
     pub envelope: Vec<u8>,
+}
+
+/// A document the caller is a member of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentInfo {
+    /// The document.
+    pub doc: DocId,
+    /// The account that created it (its owner, the client).
+    pub owner: AccountId,
 }
 
 /// One device registered to an account.
@@ -356,6 +441,11 @@ impl ClientMessage {
         "get_key_envelopes",
         "list_devices",
         "get_audit",
+        "create_invite",
+        "get_account",
+        "put_membership",
+        "get_membership",
+        "list_documents",
         "ping",
     ];
 
@@ -377,6 +467,11 @@ impl ClientMessage {
             Self::ListDevices { .. } => "list_devices",
             Self::Ping { .. } => "ping",
             Self::GetAudit { .. } => "get_audit",
+            Self::CreateInvite { .. } => "create_invite",
+            Self::GetAccount { .. } => "get_account",
+            Self::PutMembership { .. } => "put_membership",
+            Self::GetMembership { .. } => "get_membership",
+            Self::ListDocuments { .. } => "list_documents",
         }
     }
 
@@ -393,7 +488,12 @@ impl ClientMessage {
             | Self::PutKeyEnvelopes { request, .. }
             | Self::GetKeyEnvelopes { request, .. }
             | Self::ListDevices { request }
-            | Self::GetAudit { request, .. } => Some(*request),
+            | Self::GetAudit { request, .. }
+            | Self::CreateInvite { request, .. }
+            | Self::GetAccount { request, .. }
+            | Self::PutMembership { request, .. }
+            | Self::GetMembership { request, .. }
+            | Self::ListDocuments { request } => Some(*request),
             Self::SignIn { .. }
             | Self::Register { .. }
             | Self::RegisterDevice { .. }
@@ -428,6 +528,9 @@ impl ServerMessage {
         "key_envelopes",
         "devices",
         "audit",
+        "account",
+        "membership",
+        "documents",
         "error",
         "pong",
     ];
@@ -448,6 +551,9 @@ impl ServerMessage {
             Self::Error { .. } => "error",
             Self::Pong { .. } => "pong",
             Self::Audit { .. } => "audit",
+            Self::Account { .. } => "account",
+            Self::Membership { .. } => "membership",
+            Self::Documents { .. } => "documents",
         }
     }
 
@@ -460,7 +566,10 @@ impl ServerMessage {
             | Self::Done { request }
             | Self::KeyEnvelopes { request, .. }
             | Self::Devices { request, .. }
-            | Self::Audit { request, .. } => Some(*request),
+            | Self::Audit { request, .. }
+            | Self::Account { request, .. }
+            | Self::Membership { request, .. }
+            | Self::Documents { request, .. } => Some(*request),
             Self::Error { request, .. } => *request,
             Self::Challenge { .. }
             | Self::Welcome { .. }

@@ -52,7 +52,9 @@ mod tests;
 pub use codec::{decode_client, decode_server, encode_client, encode_server};
 pub use error::{DecodeError, EncodeError, ErrorCode};
 pub use ids::{AccountId, Challenge, DeviceId, DocId, Mailbox, ParseIdError, RequestId, Seq};
-pub use messages::{AuditEvent, ClientMessage, DeviceInfo, KeyEnvelope, ServerMessage};
+pub use messages::{
+    AuditEvent, ClientMessage, DeviceInfo, DocumentInfo, KeyEnvelope, ServerMessage,
+};
 
 /// The protocol version this code speaks, carried as `v` in every frame.
 pub const PROTOCOL_VERSION: u16 = 1;

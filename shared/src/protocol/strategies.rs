@@ -49,11 +49,15 @@ fn device_info() -> impl Strategy<Value = DeviceInfo> {
     })
 }
 
+fn account() -> impl Strategy<Value = AccountId> {
+    any::<[u8; 16]>().prop_map(AccountId)
+}
+
 fn audit_event() -> impl Strategy<Value = AuditEvent> {
     (
         any::<u64>(),
         any::<i64>(),
-        proptest::option::of(any::<[u8; 16]>().prop_map(AccountId)),
+        proptest::option::of(account()),
         proptest::option::of(device()),
         proptest::option::of(doc()),
         "[a-z0-9.:-]{1,64}",
@@ -168,6 +172,29 @@ pub(super) fn client_message() -> BoxedStrategy<ClientMessage> {
                 limit,
             })
             .boxed(),
+        (request(), any::<[u8; 32]>(), any::<i64>())
+            .prop_map(|(request, invite_hash, expires_at_ms)| M::CreateInvite {
+                request,
+                invite_hash,
+                expires_at_ms,
+            })
+            .boxed(),
+        (request(), proptest::option::of(account()))
+            .prop_map(|(request, account)| M::GetAccount { request, account })
+            .boxed(),
+        (request(), doc(), blob(limits::MAX_MEMBERSHIP_BYTES))
+            .prop_map(|(request, doc, membership)| M::PutMembership {
+                request,
+                doc,
+                membership,
+            })
+            .boxed(),
+        (request(), doc())
+            .prop_map(|(request, doc)| M::GetMembership { request, doc })
+            .boxed(),
+        request()
+            .prop_map(|request| M::ListDocuments { request })
+            .boxed(),
         any::<u64>().prop_map(|nonce| M::Ping { nonce }).boxed(),
     ])
     .boxed()
@@ -195,11 +222,8 @@ pub(super) fn server_message() -> BoxedStrategy<ServerMessage> {
                 },
             )
             .boxed(),
-        (any::<[u8; 16]>(), device())
-            .prop_map(|(account, device)| M::Welcome {
-                account: AccountId(account),
-                device,
-            })
+        (account(), device())
+            .prop_map(|(account, device)| M::Welcome { account, device })
             .boxed(),
         (request(), doc(), seq())
             .prop_map(|(request, doc, seq)| M::Ack { request, doc, seq })
@@ -240,6 +264,39 @@ pub(super) fn server_message() -> BoxedStrategy<ServerMessage> {
                 request,
                 doc,
                 events,
+            })
+            .boxed(),
+        (
+            request(),
+            account(),
+            any::<[u8; 32]>(),
+            vec(device_info(), 0..5),
+        )
+            .prop_map(|(request, account, identity, devices)| M::Account {
+                request,
+                account,
+                identity,
+                devices,
+            })
+            .boxed(),
+        (
+            request(),
+            doc(),
+            proptest::option::of(blob(limits::MAX_MEMBERSHIP_BYTES)),
+        )
+            .prop_map(|(request, doc, membership)| M::Membership {
+                request,
+                doc,
+                membership,
+            })
+            .boxed(),
+        (request(), vec((doc(), account()), 0..5))
+            .prop_map(|(request, documents)| M::Documents {
+                request,
+                documents: documents
+                    .into_iter()
+                    .map(|(doc, owner)| DocumentInfo { doc, owner })
+                    .collect(),
             })
             .boxed(),
         (

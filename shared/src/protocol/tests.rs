@@ -1018,3 +1018,206 @@ fn audit_replies_carry_tokens_only_and_a_bounded_number_of_events() {
     ]))
     .is_ok());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sharing: invites, accounts, signed membership, the caseload listing.
+
+fn membership_reply_frame(membership: Value) -> Vec<u8> {
+    frame(
+        1,
+        map(vec![(
+            "membership",
+            map(vec![
+                ("request", int(3)),
+                ("doc", Value::Bytes(vec![0x22; 16])),
+                ("membership", membership),
+            ]),
+        )]),
+    )
+}
+
+fn put_membership_frame(membership: Value) -> Vec<u8> {
+    frame(
+        1,
+        map(vec![(
+            "put_membership",
+            map(vec![
+                ("request", int(3)),
+                ("doc", Value::Bytes(vec![0x22; 16])),
+                ("membership", membership),
+            ]),
+        )]),
+    )
+}
+
+#[test]
+fn golden_sharing_frames() {
+    let get = ClientMessage::GetAccount {
+        request: RequestId(2),
+        account: None,
+    };
+    let bytes = encode_client(&get).unwrap();
+    // {"v": 1, "msg": {"get_account": {"request": 2, "account": null}}}
+    let golden = concat!(
+        "a2617601636d7367",           // map(2) "v" 1 "msg"
+        "a16b6765745f6163636f756e74", // map(1) "get_account"
+        "a2677265717565737402",       // map(2) "request" 2
+        "676163636f756e74f6",         // "account" null
+    );
+    assert_eq!(hex(&bytes), golden);
+    assert_eq!(decode_client(&bytes).unwrap(), get);
+
+    let none = ServerMessage::Membership {
+        request: RequestId(3),
+        doc: DocId([0x22; 16]),
+        membership: None,
+    };
+    let bytes = encode_server(&none).unwrap();
+    // {"v": 1, "msg": {"membership": {"request": 3, "doc": h'2222…22', "membership": null}}}
+    let golden = concat!(
+        "a2617601636d7367",                 // map(2) "v" 1 "msg"
+        "a16a6d656d62657273686970",         // map(1) "membership"
+        "a3677265717565737403",             // map(3) "request" 3
+        "63646f6350",                       // "doc" bytes(16)
+        "22222222222222222222222222222222", // the doc id
+        "6a6d656d62657273686970f6",         // "membership" null
+    );
+    assert_eq!(hex(&bytes), golden);
+    assert_eq!(decode_server(&bytes).unwrap(), none);
+
+    // A present membership is a CBOR byte string, like every other byte field.
+    let some = ServerMessage::Membership {
+        request: RequestId(3),
+        doc: DocId([0x22; 16]),
+        membership: Some(vec![0xab, 0xcd]),
+    };
+    let bytes = encode_server(&some).unwrap();
+    assert!(hex(&bytes).ends_with("6a6d656d6265727368697042abcd"));
+    assert_eq!(decode_server(&bytes).unwrap(), some);
+}
+
+#[test]
+fn sharing_field_limits_are_checked() {
+    assert_invalid(
+        decode_client(&put_membership_frame(Value::Bytes(vec![]))),
+        "put_membership.membership",
+    );
+    assert_invalid(
+        decode_client(&put_membership_frame(Value::Bytes(vec![
+            1;
+            MAX_MEMBERSHIP_BYTES
+                + 1
+        ]))),
+        "put_membership.membership",
+    );
+    assert!(decode_client(&put_membership_frame(Value::Bytes(
+        vec![1; MAX_MEMBERSHIP_BYTES]
+    )))
+    .is_ok());
+    // Bytes only: an array of integers is not a byte string.
+    assert_malformed(decode_client(&put_membership_frame(Value::Array(vec![
+        int(1),
+        int(2),
+    ]))));
+
+    assert_invalid(
+        decode_server(&membership_reply_frame(Value::Bytes(vec![]))),
+        "membership.membership",
+    );
+    assert_invalid(
+        decode_server(&membership_reply_frame(Value::Bytes(vec![
+            1;
+            MAX_MEMBERSHIP_BYTES
+                + 1
+        ]))),
+        "membership.membership",
+    );
+    assert!(matches!(
+        decode_server(&membership_reply_frame(Value::Array(vec![int(1)]))),
+        Err(DecodeError::Malformed(_))
+    ));
+    assert!(decode_server(&membership_reply_frame(Value::Null)).is_ok());
+
+    let documents = |n: usize| {
+        let info = map(vec![
+            ("doc", Value::Bytes(vec![1; 16])),
+            ("owner", Value::Bytes(vec![2; 16])),
+        ]);
+        frame(
+            1,
+            map(vec![(
+                "documents",
+                map(vec![
+                    ("request", int(1)),
+                    ("documents", Value::Array(vec![info; n])),
+                ]),
+            )]),
+        )
+    };
+    assert!(decode_server(&documents(MAX_DOCUMENTS)).is_ok());
+    assert_invalid(
+        decode_server(&documents(MAX_DOCUMENTS + 1)),
+        "documents.documents",
+    );
+
+    assert!(matches!(
+        encode_client(&ClientMessage::PutMembership {
+            request: RequestId(1),
+            doc: DocId([0; 16]),
+            membership: vec![],
+        }),
+        Err(EncodeError::Invalid {
+            field: "put_membership.membership",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn largest_sharing_messages_fit_in_a_frame() {
+    let request = RequestId(u64::MAX);
+    let doc = DocId([0xff; 16]);
+    let client = ClientMessage::PutMembership {
+        request,
+        doc,
+        membership: vec![0xff; MAX_MEMBERSHIP_BYTES],
+    };
+    let bytes = encode_client(&client).unwrap();
+    assert!(bytes.len() <= MAX_FRAME_BYTES);
+    assert_eq!(decode_client(&bytes).unwrap(), client);
+    let server = [
+        ServerMessage::Account {
+            request,
+            account: AccountId([0xff; 16]),
+            identity: [0xff; 32],
+            devices: vec![
+                DeviceInfo {
+                    device: DeviceId([0xff; 16]),
+                    certificate: vec![0xff; MAX_CERTIFICATE_BYTES],
+                    registered_at_ms: i64::MIN,
+                };
+                MAX_DEVICES
+            ],
+        },
+        ServerMessage::Membership {
+            request,
+            doc,
+            membership: Some(vec![0xff; MAX_MEMBERSHIP_BYTES]),
+        },
+        ServerMessage::Documents {
+            request,
+            documents: vec![
+                DocumentInfo {
+                    doc,
+                    owner: AccountId([0xff; 16]),
+                };
+                MAX_DOCUMENTS
+            ],
+        },
+    ];
+    for msg in server {
+        let bytes = encode_server(&msg).unwrap();
+        assert!(bytes.len() <= MAX_FRAME_BYTES);
+        assert_eq!(decode_server(&bytes).unwrap(), msg);
+    }
+}

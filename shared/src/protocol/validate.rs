@@ -123,7 +123,17 @@ impl ClientMessage {
                     })
                 }
             }
+            Self::PutMembership { membership, .. } => bytes(
+                "put_membership.membership",
+                membership,
+                1,
+                MAX_MEMBERSHIP_BYTES,
+            ),
             Self::SignIn { .. }
+            | Self::CreateInvite { .. }
+            | Self::GetAccount { .. }
+            | Self::GetMembership { .. }
+            | Self::ListDocuments { .. }
             | Self::TakePairing { .. }
             | Self::CreateDocument { .. }
             | Self::Subscribe { .. }
@@ -166,6 +176,26 @@ impl ServerMessage {
             } => envelopes("key_envelopes.envelopes", list, 0),
             Self::Devices { devices: list, .. } => devices(list),
             Self::Audit { events, .. } => audit_events(events),
+            Self::Account { devices: list, .. } => devices(list),
+            Self::Membership {
+                membership: Some(membership),
+                ..
+            } => bytes("membership.membership", membership, 1, MAX_MEMBERSHIP_BYTES),
+            Self::Documents { documents, .. } => {
+                if documents.len() > MAX_DOCUMENTS {
+                    return Err(Invalid {
+                        field: "documents.documents",
+                        reason: format!(
+                            "has {} entries, at most {MAX_DOCUMENTS} are allowed",
+                            documents.len()
+                        ),
+                    });
+                }
+                Ok(())
+            }
+            Self::Membership {
+                membership: None, ..
+            } => Ok(()),
             Self::Error { message, .. } => {
                 text("error.message", message, 0, MAX_ERROR_MESSAGE_BYTES)
             }

@@ -1,0 +1,559 @@
+//! Sharing a client's homework with their therapist, before each sync.
+//!
+//! The client owns the shared document and decides who may read it with a membership list signed
+//! by their identity key (`SignedMembership`). The relay keeps the list and enforces it, but
+//! devices never take the relay's word: this pass checks every list against the owner this
+//! device already knows (itself for a client; for a therapist, the owner pinned when the
+//! document first arrived), refuses a list whose serial goes back, and trusts another person's
+//! device only when the list vouches for its certificate.
+//!
+//! - A client's first device, set up with a therapist's invite, shares the document with the
+//!   therapist whose identity matches the commitment in the invite ([`share_with_inviter`]); a
+//!   relay that hands out another key is caught here, before any key leaves the device.
+//! - On every sync the owner wraps the document's current epoch key for member devices that do
+//!   not have it yet (a therapist's new phone), and every device refreshes the other members'
+//!   devices ([`refresh`]).
+//! - A therapist's devices find the documents shared with them, pin the owner, unwrap the key
+//!   and add the document; the normal sync then fills it.
+//!
+//! SQLite is touched only between network round trips of this one-shot pass, on the command's
+//! own thread, before the sync driver starts.
+
+use std::collections::HashSet;
+
+use between_shared::crypto::{
+    unwrap_epoch_key, wrap_epoch_key, DeviceCertificate, EpochKey, IdentityCommitment,
+    IdentityPublic, KeyContext, Member, MembershipError, SignedMembership, WrappedKey,
+};
+use between_shared::protocol::{
+    AccountId, ClientMessage, DeviceInfo, DocId, DocumentInfo, ErrorCode, KeyEnvelope, RequestId,
+    ServerMessage,
+};
+use between_shared::Role;
+
+use super::account::AccountKeys;
+use super::connection::{Connection, RelayError};
+use crate::store::{DocumentKind, NewDocument, Store, StoreError, SyncRecord};
+
+/// The label a received document has until its content (and the client's name) arrives.
+pub(crate) const ARRIVING_LABEL_PREFIX: &str = "client ";
+
+/// Why sharing could not go on.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SharingError {
+    /// Talking to the relay failed.
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The relay named a therapist whose identity is not the one in the invite.
+    #[error("the relay says your therapist's key is {got}, but your invite was made by someone else. The relay may be trying to impersonate your therapist: nothing was shared. Tell your therapist and your practice")]
+    WrongTherapist {
+        /// The short fingerprint of the key the relay gave.
+        got: String,
+    },
+    /// A membership list did not check.
+    #[error("the relay served a membership list of {doc} that does not check: {source}")]
+    BadMembership {
+        /// The document.
+        doc: String,
+        /// Why.
+        source: MembershipError,
+    },
+    /// The relay answered with something else than asked.
+    #[error("the relay answered {asked} with {got}")]
+    Unexpected {
+        /// The request.
+        asked: &'static str,
+        /// The answer.
+        got: &'static str,
+    },
+    /// Something about this profile prevents sharing.
+    #[error("{0}")]
+    Profile(String),
+}
+
+/// What one pass did, for the summary.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Shared {
+    /// Documents that arrived (therapist side), by id.
+    pub(crate) received: Vec<String>,
+    /// Devices this device wrapped a key for.
+    pub(crate) keys_wrapped: usize,
+    /// Documents shared with this account whose key the owner has not wrapped for this device
+    /// yet (it arrives after the owner's next sync).
+    pub(crate) waiting: usize,
+}
+
+struct Requests(u64);
+
+impl Requests {
+    fn next(&mut self) -> RequestId {
+        self.0 += 1;
+        RequestId(self.0)
+    }
+}
+
+async fn ask(
+    conn: &mut Connection,
+    msg: ClientMessage,
+    asked: &'static str,
+) -> Result<ServerMessage, SharingError> {
+    match conn.request(&msg, asked).await? {
+        ServerMessage::Error { code, message, .. } => {
+            Err(RelayError::Refused { code, message }.into())
+        }
+        reply => Ok(reply),
+    }
+}
+
+async fn get_account(
+    conn: &mut Connection,
+    ids: &mut Requests,
+    account: Option<AccountId>,
+) -> Result<(AccountId, IdentityPublic, Vec<DeviceInfo>), SharingError> {
+    let request = ids.next();
+    match ask(
+        conn,
+        ClientMessage::GetAccount { request, account },
+        "an account's devices",
+    )
+    .await?
+    {
+        ServerMessage::Account {
+            account,
+            identity,
+            devices,
+            ..
+        } => Ok((account, IdentityPublic(identity), devices)),
+        other => Err(SharingError::Unexpected {
+            asked: "get_account",
+            got: other.name(),
+        }),
+    }
+}
+
+/// The certificates among `devices` that `list` vouches for, as (device id, bytes); the others
+/// are reported and left out.
+fn vouched(list: &SignedMembership, devices: &[DeviceInfo]) -> Vec<(DeviceCertificate, Vec<u8>)> {
+    let mut out = Vec::new();
+    for info in devices {
+        let checked = DeviceCertificate::from_bytes(&info.certificate)
+            .map_err(MembershipError::from)
+            .and_then(|cert| {
+                if cert.device_id().0 == info.device.0 {
+                    list.vouch_for(&cert).map(|()| cert)
+                } else {
+                    Err(MembershipError::NotAMemberDevice {
+                        device: cert.device_id(),
+                        why: "the relay filed it under another device id",
+                    })
+                }
+            });
+        match checked {
+            Ok(cert) => out.push((cert, info.certificate.clone())),
+            Err(err) => super::driver::warn(&format!(
+                "ignored device {} the relay listed: {err}",
+                info.device
+            )),
+        }
+    }
+    out
+}
+
+fn doc_uuid(id: &str) -> Result<[u8; 16], SharingError> {
+    uuid::Uuid::parse_str(id)
+        .map(|u| u.into_bytes())
+        .map_err(|_| SharingError::Profile(format!("the document id {id} is damaged")))
+}
+
+/// A document id as the homework document and the store write it (32 hex digits).
+fn doc_text(doc: [u8; 16]) -> String {
+    uuid::Uuid::from_bytes(doc).simple().to_string()
+}
+
+/// The client's first device, set up with a therapist's invite: checks the therapist the relay
+/// names against the invite, signs the first membership list (client and therapist), stores it
+/// on the relay, and wraps the shared document's key for the therapist's devices. Returns the
+/// therapist's full fingerprint (safety number).
+pub(crate) async fn share_with_inviter(
+    conn: &mut Connection,
+    store: &mut Store,
+    keys: &AccountKeys,
+    commitment: IdentityCommitment,
+) -> Result<String, SharingError> {
+    let mut ids = Requests(500);
+    let (therapist_account, therapist, devices) = get_account(conn, &mut ids, None).await?;
+    if therapist.commitment() != commitment {
+        return Err(SharingError::WrongTherapist {
+            got: therapist.short_fingerprint(),
+        });
+    }
+    let shared = store
+        .documents()?
+        .into_iter()
+        .find(|d| d.kind == DocumentKind::Shared)
+        .ok_or_else(|| {
+            SharingError::Profile("this profile has no shared homework document".into())
+        })?;
+    let record = sync_record(store, &shared.id)?;
+    let doc = doc_uuid(&shared.id)?;
+    let list = SignedMembership::sign(
+        &keys.identity,
+        doc,
+        1,
+        record.epoch,
+        &[Member {
+            identity: therapist,
+            role: Role::Therapist,
+        }],
+    )
+    .map_err(|source| SharingError::BadMembership {
+        doc: shared.label.clone(),
+        source,
+    })?;
+    let request = ids.next();
+    ask(
+        conn,
+        ClientMessage::PutMembership {
+            request,
+            doc: DocId(doc),
+            membership: list.to_bytes(),
+        },
+        "the membership to be stored",
+    )
+    .await?;
+    store.save_membership(&shared.id, list.serial(), &list.to_bytes())?;
+    let certs = vouched(&list, &devices);
+    store.record_peer_devices(
+        therapist_account.0,
+        &certs
+            .iter()
+            .map(|(c, b)| (c.device_id().to_string(), b.clone()))
+            .collect::<Vec<_>>(),
+    )?;
+    wrap_missing(conn, &mut ids, store, &shared.id, &record, &certs).await?;
+    store.clear_therapist_commitment()?;
+    Ok(therapist.fingerprint())
+}
+
+fn sync_record(store: &Store, id: &str) -> Result<SyncRecord, SharingError> {
+    store
+        .sync_documents()?
+        .into_iter()
+        .find(|r| r.document_id == id)
+        .ok_or_else(|| SharingError::Profile(format!("the document {id} does not sync")))
+}
+
+/// Wraps the current epoch key of document `id` for every device in `certs` that does not have
+/// it yet, and stores the envelopes on the relay in one request.
+async fn wrap_missing(
+    conn: &mut Connection,
+    ids: &mut Requests,
+    store: &mut Store,
+    id: &str,
+    record: &SyncRecord,
+    certs: &[(DeviceCertificate, Vec<u8>)],
+) -> Result<usize, SharingError> {
+    let Some((_, key)) = record.keys.iter().find(|(e, _)| *e == record.epoch) else {
+        return Err(SharingError::Profile(format!(
+            "this device holds no key for the current epoch of {id}"
+        )));
+    };
+    let key = EpochKey::from_bytes(*key);
+    let doc = doc_uuid(id)?;
+    let done = store.wrapped_for(id, record.epoch)?;
+    let mut devices = Vec::new();
+    let mut rng = rand::rng();
+    for (cert, _) in certs {
+        let device = cert.device_id();
+        if done.contains(&device.to_string()) {
+            continue;
+        }
+        let context = KeyContext {
+            doc_id: doc,
+            epoch: record.epoch,
+            recipient: device,
+        };
+        let wrapped = wrap_epoch_key(&mut rng, &key, &cert.device, &context).map_err(|err| {
+            SharingError::Profile(format!("could not wrap the key for device {device}: {err}"))
+        })?;
+        // One request per device: another device of this account may have wrapped the key for
+        // it already (the relay keeps the first envelope and answers `conflict`).
+        let request = ids.next();
+        let stored = ask(
+            conn,
+            ClientMessage::PutKeyEnvelopes {
+                request,
+                doc: DocId(doc),
+                envelopes: vec![KeyEnvelope {
+                    epoch: record.epoch,
+                    recipient: between_shared::protocol::DeviceId(device.0),
+                    envelope: wrapped.to_bytes(),
+                }],
+            },
+            "the wrapped key to be stored",
+        )
+        .await;
+        match stored {
+            Ok(_)
+            | Err(SharingError::Relay(RelayError::Refused {
+                code: ErrorCode::Conflict,
+                ..
+            })) => devices.push(device.to_string()),
+            Err(err) => return Err(err),
+        }
+    }
+    if devices.is_empty() {
+        return Ok(0);
+    }
+    store.record_wrapped(id, record.epoch, &devices)?;
+    Ok(devices.len())
+}
+
+/// The pass before every sync (see the module docs): documents shared with this account arrive,
+/// membership lists are checked and kept, other members' devices are refreshed, and an owner
+/// wraps the current key for member devices that lack it.
+pub(crate) async fn refresh(
+    conn: &mut Connection,
+    store: &mut Store,
+    keys: &AccountKeys,
+) -> Result<Shared, SharingError> {
+    // A client invited by a therapist shares with them once the document is on the relay (the
+    // first sync after `init` creates it); until then the commitment waits in the store.
+    if let Some(commitment) = store.account()?.and_then(|a| a.therapist_commitment) {
+        let on_relay = store.sync_documents()?.iter().any(|r| r.on_relay);
+        if on_relay {
+            share_with_inviter(conn, store, keys, IdentityCommitment(commitment)).await?;
+        }
+    }
+    let mut ids = Requests(1000);
+    let mut shared = Shared::default();
+    let request = ids.next();
+    let documents = match ask(
+        conn,
+        ClientMessage::ListDocuments { request },
+        "the list of documents",
+    )
+    .await?
+    {
+        ServerMessage::Documents { documents, .. } => documents,
+        other => {
+            return Err(SharingError::Unexpected {
+                asked: "list_documents",
+                got: other.name(),
+            })
+        }
+    };
+    let me = keys.identity.public();
+    let local: HashSet<String> = store.documents()?.into_iter().map(|d| d.id).collect();
+    for info in documents {
+        let id = doc_text(info.doc.0);
+        let request = ids.next();
+        let list = match ask(
+            conn,
+            ClientMessage::GetMembership {
+                request,
+                doc: info.doc,
+            },
+            "a membership list",
+        )
+        .await
+        {
+            Ok(ServerMessage::Membership {
+                membership: Some(bytes),
+                ..
+            }) => bytes,
+            Ok(ServerMessage::Membership {
+                membership: None, ..
+            }) => continue,
+            Ok(other) => {
+                return Err(SharingError::Unexpected {
+                    asked: "get_membership",
+                    got: other.name(),
+                })
+            }
+            Err(SharingError::Relay(RelayError::Refused {
+                code: ErrorCode::NotMember,
+                ..
+            })) => continue,
+            Err(err) => return Err(err),
+        };
+        let bad = |source| SharingError::BadMembership {
+            doc: id.clone(),
+            source,
+        };
+        let list = SignedMembership::from_bytes(&list).map_err(bad)?;
+        let known = store.membership(&id)?;
+        let owner = match &known {
+            Some(bytes) => SignedMembership::from_bytes(bytes).map_err(bad)?.owner(),
+            // A client's documents are their own.
+            None if keys.certificate.role == Role::Client => me,
+            // A document shared with a therapist: pin its owner now, on first sight (the
+            // safety numbers of `between whois` let both compare it out of band).
+            None => list.owner(),
+        };
+        list.verify(&owner, info.doc.0).map_err(bad)?;
+        if let Some(bytes) = &known {
+            let previous = SignedMembership::from_bytes(bytes).map_err(bad)?;
+            if list.serial() != previous.serial() {
+                list.check_follows(&previous).map_err(bad)?;
+            } else if list != previous {
+                return Err(bad(MembershipError::Rollback {
+                    seen: previous.serial(),
+                    got: list.serial(),
+                }));
+            }
+        }
+        if list.role_of(&me).is_none() {
+            // This account was removed from the document; the relay refuses it from now on.
+            continue;
+        }
+        // The other members' devices: the owner's (for a therapist) or the inviter's (for a
+        // client: the relay answers for the account that invited it).
+        let other = if owner == me { None } else { Some(info.owner) };
+        let certs = if list.members().len() > 1 {
+            let (account, identity, devices) = get_account(conn, &mut ids, other).await?;
+            if list.role_of(&identity).is_none() || identity == me {
+                Vec::new()
+            } else {
+                let certs = vouched(&list, &devices);
+                store.record_peer_devices(
+                    account.0,
+                    &certs
+                        .iter()
+                        .map(|(c, b)| (c.device_id().to_string(), b.clone()))
+                        .collect::<Vec<_>>(),
+                )?;
+                certs
+            }
+        } else {
+            Vec::new()
+        };
+        if local.contains(&id) {
+            store.save_membership(&id, list.serial(), &list.to_bytes())?;
+            if owner == me {
+                let record = sync_record(store, &id)?;
+                shared.keys_wrapped +=
+                    wrap_missing(conn, &mut ids, store, &id, &record, &certs).await?;
+            }
+        } else {
+            if receive(conn, &mut ids, store, keys, &info, &list).await? {
+                shared.received.push(id);
+            } else {
+                shared.waiting += 1;
+            }
+        }
+    }
+    Ok(shared)
+}
+
+/// A document shared with this account arrives: unwrap its keys and add it (empty until the
+/// sync fills it). `false` when no key for its current epoch is wrapped for this device yet.
+async fn receive(
+    conn: &mut Connection,
+    ids: &mut Requests,
+    store: &mut Store,
+    keys: &AccountKeys,
+    info: &DocumentInfo,
+    list: &SignedMembership,
+) -> Result<bool, SharingError> {
+    let request = ids.next();
+    let envelopes = match ask(
+        conn,
+        ClientMessage::GetKeyEnvelopes {
+            request,
+            doc: info.doc,
+        },
+        "the wrapped keys",
+    )
+    .await?
+    {
+        ServerMessage::KeyEnvelopes { envelopes, .. } => envelopes,
+        other => {
+            return Err(SharingError::Unexpected {
+                asked: "get_key_envelopes",
+                got: other.name(),
+            })
+        }
+    };
+    let me = keys.device.device_id();
+    let mut unwrapped = Vec::new();
+    for envelope in envelopes.iter().filter(|e| e.recipient.0 == me.0) {
+        let context = KeyContext {
+            doc_id: info.doc.0,
+            epoch: envelope.epoch,
+            recipient: me,
+        };
+        let key = WrappedKey::from_bytes(&envelope.envelope)
+            .and_then(|wrapped| unwrap_epoch_key(&keys.device, &wrapped, &context));
+        match key {
+            Ok(key) => unwrapped.push((envelope.epoch, *key.as_bytes())),
+            Err(err) => super::driver::warn(&format!(
+                "a key the relay gave for a shared document does not open ({err}); it was skipped"
+            )),
+        }
+    }
+    if !unwrapped.iter().any(|(epoch, _)| *epoch == list.epoch()) {
+        // The owner's device has not wrapped the key for this device yet: it will on its next
+        // sync, and the document arrives on this device's sync after that.
+        return Ok(false);
+    }
+    let id = doc_text(info.doc.0);
+    let label = format!("{ARRIVING_LABEL_PREFIX}{}", &id[..8]);
+    store.add_received_document(
+        &NewDocument {
+            id: id.clone(),
+            label,
+            created_at_ms: super::connection::unix_ms(),
+            snapshot: automerge::AutoCommit::new().save(),
+            kind: DocumentKind::Shared,
+            sync: SyncRecord {
+                document_id: id,
+                epoch: list.epoch(),
+                on_relay: true,
+                state: serde_json::to_string(&between_shared::sync::SyncState::default())
+                    .map_err(|err| SharingError::Profile(err.to_string()))?,
+                keys: unwrapped,
+            },
+        },
+        list.serial(),
+        &list.to_bytes(),
+    )?;
+    Ok(true)
+}
+
+/// After a sync: documents that arrived under a placeholder label take the client's name from
+/// their content, once it is there (`" (2)"` and so on when the name is taken).
+pub(crate) fn name_arrived(store: &mut Store) -> Result<(), StoreError> {
+    for doc in store.documents()? {
+        if doc.kind != DocumentKind::Shared || !doc.label.starts_with(ARRIVING_LABEL_PREFIX) {
+            continue;
+        }
+        let bytes = store.load_document(&doc.id)?;
+        let Ok(loaded) = between_shared::HomeworkDoc::load(&bytes, &[0; 16]) else {
+            continue;
+        };
+        let Ok(data) = loaded.data() else {
+            continue;
+        };
+        let name = data.meta.client_name.trim().to_owned();
+        if name.is_empty() {
+            continue;
+        }
+        for attempt in 1..=20 {
+            let label = if attempt == 1 {
+                name.clone()
+            } else {
+                format!("{name} ({attempt})")
+            };
+            match store.rename_document(&doc.id, &label) {
+                Ok(()) => break,
+                Err(StoreError::DuplicateLabel { .. }) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(())
+}

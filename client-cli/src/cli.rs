@@ -68,6 +68,12 @@ pub(crate) enum Command {
     /// A therapist's clients (one homework document each).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// A therapist's caseload: every client with what is new since you last looked (new
+    /// entries, unanswered comments, overdue homework) and their last activity.
+    Clients(ClientsArgs),
+    /// Safety numbers: yours, and those of everyone you share homework with, to compare out of
+    /// band (from this device's store; no network).
+    Whois,
     /// Move a homework document by file, for working without a relay.
     #[command(subcommand)]
     Doc(DocCommand),
@@ -78,9 +84,14 @@ pub(crate) enum Command {
     /// Who accessed your homework: every sign-in, read and write the relay recorded, and every
     /// refused attempt (needs the network).
     Audit,
+    /// Delete your homework from the relay for good (clients only; it stays on this device).
+    DeleteFromRelay(DeleteFromRelayArgs),
     /// This account's devices: add (pair) another one.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Your therapist's access to your homework (client profiles that sync).
+    #[command(subcommand)]
+    Therapist(TherapistCommand),
     /// Print shell completions.
     Completions {
         /// The shell to complete for.
@@ -132,6 +143,20 @@ pub(crate) struct InitArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct ClientsArgs {
+    /// Mark this client's homework as seen now (name or id prefix), without showing it.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) seen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeleteFromRelayArgs {
+    /// Delete without asking (needed when not in a terminal).
+    #[arg(long)]
+    pub(crate) yes: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct SyncArgs {
     /// Stay connected: send this device's changes within a second of any `between` command,
     /// and apply others' changes as they arrive (Ctrl-C stops).
@@ -144,6 +169,26 @@ pub(crate) enum DeviceCommand {
     /// Make a one-time pairing code for another device of yours (works for 24 hours; this
     /// device need not be online when the other one uses it).
     Add,
+    /// Remove a lost or retired device of yours: the relay refuses it from now on, and your
+    /// homework moves to new keys it never gets (needs the network).
+    Remove {
+        /// The device: its id or the start of it (`between status` lists them).
+        device: String,
+        /// Do not ask for confirmation (needed when not run in a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TherapistCommand {
+    /// Stop sharing your homework with your therapist: the relay refuses their devices from now
+    /// on and what you write is sealed with a new key they never get (needs the network).
+    Remove {
+        /// Do not ask for confirmation (needed when not run in a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -47,7 +47,8 @@
 //! transaction; a newer one is refused with an "upgrade Between" error. Version 1: profile,
 //! documents and chunks. Version 2: account, sync state, epoch keys, devices, change authors.
 //! Version 4: each document's kind — the shared homework document, or a client's private one
-//! (at most one per profile).
+//! (at most one per profile). Version 7: when the therapist last looked at each client's
+//! homework.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -64,7 +65,9 @@ pub(crate) const APPLICATION_ID: i32 = 0x4254_574E;
 
 /// Schema migrations: entry `n` brings a store from version `n` to `n + 1`. Never edit an entry
 /// once released; append a new one instead.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
+const MIGRATIONS: &[&str] = &[
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
+];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
 #[cfg(test)]
@@ -192,6 +195,30 @@ CREATE TABLE wrapped_keys (
     epoch       INTEGER NOT NULL,
     device_id   TEXT    NOT NULL,
     PRIMARY KEY (document_id, epoch, device_id)
+) STRICT;
+";
+
+/// Version 6: documents deleted from the relay. The relay retires a deleted document's id for
+/// good, so such a document never syncs again (`sync_documents` leaves it out); the homework
+/// stays on this device. `by_this_device` tells a deletion made here from one this device
+/// learned of (another device of the owner, or the owner of a document shared with it), whose
+/// time is when it learned of it.
+const SCHEMA_V6: &str = "
+CREATE TABLE relay_deletions (
+    document_id    TEXT    NOT NULL PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+    deleted_at_ms  INTEGER NOT NULL,
+    by_this_device INTEGER NOT NULL CHECK (by_this_device IN (0, 1))
+) STRICT;
+";
+
+/// Version 7: when the therapist last looked at each client's homework in detail (`show`, `list`,
+/// `progress`, `today`, or `clients --seen`), so `between clients` can say what is new since:
+/// the moment and the therapist's calendar day then. Local to this device, never synced.
+const SCHEMA_V7: &str = "
+CREATE TABLE looked_at (
+    document_id TEXT    NOT NULL PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+    at_ms       INTEGER NOT NULL,
+    day         TEXT    NOT NULL
 ) STRICT;
 ";
 
@@ -465,6 +492,21 @@ impl std::fmt::Debug for SyncRecord {
             )
             .finish()
     }
+}
+
+/// A document that is no longer on the relay (see [`SCHEMA_V6`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RelayDeletion {
+    /// The document id.
+    pub(crate) document_id: String,
+    /// Its label (the client's name, or "private").
+    pub(crate) label: String,
+    /// Shared homework or the client's private document.
+    pub(crate) kind: DocumentKind,
+    /// When it was deleted (by this device) or found deleted (Unix milliseconds).
+    pub(crate) deleted_at_ms: i64,
+    /// Whether this device deleted it.
+    pub(crate) by_this_device: bool,
 }
 
 /// A document to create with a new synced profile.
@@ -1073,6 +1115,8 @@ impl Store {
                 .prepare(
                     "SELECT s.document_id, s.epoch, s.on_relay, s.state
                        FROM sync_documents s JOIN documents d ON d.id = s.document_id
+                      WHERE NOT EXISTS (SELECT 1 FROM relay_deletions r
+                                         WHERE r.document_id = s.document_id)
                       ORDER BY d.created_at_ms, d.label, d.id",
                 )
                 .at(path)?;
@@ -1174,6 +1218,116 @@ impl Store {
             seen.own_seqs.push(seq);
         }
         Ok(())
+    }
+
+    /// Keeps epoch keys of a document and, if `current` is given, makes that epoch the one new
+    /// bundles are sealed under — in one transaction. A key already held is kept as it is.
+    pub(crate) fn add_epoch_keys(
+        &mut self,
+        id: &str,
+        keys: &[(u32, [u8; 32])],
+        current: Option<u32>,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        for (epoch, key) in keys {
+            tx.execute(
+                "INSERT OR IGNORE INTO epoch_keys (document_id, epoch, key) VALUES (?1, ?2, ?3)",
+                params![id, epoch, key.as_slice()],
+            )
+            .at(path)?;
+        }
+        if let Some(epoch) = current {
+            let updated = tx
+                .execute(
+                    "UPDATE sync_documents SET epoch = ?2 WHERE document_id = ?1 AND epoch < ?2",
+                    params![id, epoch],
+                )
+                .at(path)?;
+            let held: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM epoch_keys WHERE document_id = ?1 AND epoch = ?2)",
+                    params![id, epoch],
+                    |row| row.get(0),
+                )
+                .at(path)?;
+            if updated > 0 && !held {
+                return Err(StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: format!("epoch {epoch} was made current without its key"),
+                });
+            }
+        }
+        Ok(tx.commit().at(path)?)
+    }
+
+    /// Forgets a device of the account (removed): its bundles are no longer accepted and no
+    /// key is wrapped for it again.
+    pub(crate) fn forget_device(&mut self, device_id: &str) -> Result<(), StoreError> {
+        let path = &self.path;
+        self.conn
+            .execute(
+                "DELETE FROM devices WHERE device_id = ?1 AND this_device = 0",
+                [device_id],
+            )
+            .at(path)?;
+        Ok(())
+    }
+
+    /// Stops syncing a document (its owner removed this account): its sync state goes, the
+    /// homework stays readable on this device.
+    pub(crate) fn stop_syncing(&mut self, id: &str) -> Result<(), StoreError> {
+        let path = &self.path;
+        self.conn
+            .execute("DELETE FROM sync_documents WHERE document_id = ?1", [id])
+            .at(path)?;
+        Ok(())
+    }
+
+    /// Records that documents are no longer on the relay, so they never sync again; the
+    /// homework stays. A document already recorded keeps its first record.
+    pub(crate) fn mark_deleted_from_relay(
+        &mut self,
+        ids: &[&str],
+        at_ms: i64,
+        by_this_device: bool,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        for id in ids {
+            tx.execute(
+                "INSERT OR IGNORE INTO relay_deletions (document_id, deleted_at_ms, by_this_device)
+                 VALUES (?1, ?2, ?3)",
+                params![id, at_ms, by_this_device],
+            )
+            .at(path)?;
+        }
+        Ok(tx.commit().at(path)?)
+    }
+
+    /// The documents that are no longer on the relay, oldest deletion first.
+    pub(crate) fn relay_deletions(&self) -> Result<Vec<RelayDeletion>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT r.document_id, d.label, d.kind, r.deleted_at_ms, r.by_this_device
+                   FROM relay_deletions r JOIN documents d ON d.id = r.document_id
+                  ORDER BY r.deleted_at_ms, d.created_at_ms, d.id",
+            )
+            .at(path)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(RelayDeletion {
+                    document_id: row.get(0)?,
+                    label: row.get(1)?,
+                    kind: DocumentKind::parse(&row.get::<_, String>(2)?)?,
+                    deleted_at_ms: row.get(3)?,
+                    by_this_device: row.get(4)?,
+                })
+            })
+            .at(path)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>().at(path)?)
     }
 
     /// Forgets the therapist commitment once the homework is shared with that therapist.
@@ -1409,6 +1563,45 @@ impl Store {
             .conn
             .pragma_query_value(None, "data_version", |row| row.get(0))
             .at(&self.path)?)
+    }
+
+    /// When the therapist last looked at each document in detail: document id → (Unix
+    /// milliseconds, their calendar day then as `YYYY-MM-DD`).
+    pub(crate) fn looked_at(&self) -> Result<HashMap<String, (i64, String)>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT document_id, at_ms, day FROM looked_at")
+            .at(path)?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))
+            .at(path)?;
+        Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>().at(path)?)
+    }
+
+    /// Records that the therapist looked at a document at `at_ms` (their calendar day `day`),
+    /// replacing the previous time: the latest look counts, even from a clock set back. Looking
+    /// again at the same moment writes nothing, so a view repeated with a pinned clock
+    /// (`BETWEEN_NOW`) leaves the file as it was.
+    pub(crate) fn record_looked_at(
+        &mut self,
+        id: &str,
+        at_ms: i64,
+        day: &str,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        if generation_of(&tx, id).at(path)?.is_none() {
+            return Err(StoreError::UnknownDocument { id: id.to_owned() });
+        }
+        tx.execute(
+            "INSERT INTO looked_at (document_id, at_ms, day) VALUES (?1, ?2, ?3)
+             ON CONFLICT (document_id) DO UPDATE SET at_ms = excluded.at_ms, day = excluded.day
+             WHERE at_ms <> excluded.at_ms OR day <> excluded.day",
+            params![id, at_ms, day],
+        )
+        .at(path)?;
+        Ok(tx.commit().at(path)?)
     }
 
     /// Renames a document, in one transaction. Refuses a label another document already has
@@ -1959,7 +2152,7 @@ mod tests {
         }
         let mut store = Store::open(&path).unwrap();
         assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 5);
+        assert_eq!(SCHEMA_VERSION, 7);
         assert_eq!(store.profile().unwrap().display_name, "Sam");
         assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
         // A profile that never synced has no account and nothing to sync.
@@ -2286,6 +2479,56 @@ mod tests {
                     authors: &[]
                 }
             ),
+            Err(StoreError::UnknownDocument { .. })
+        ));
+    }
+
+    #[test]
+    fn a_document_deleted_from_the_relay_stops_syncing_and_stays_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        let mut store = Store::create_synced(&path, &sample_profile(), &synced_profile()).unwrap();
+        assert!(store.relay_deletions().unwrap().is_empty());
+        assert_eq!(store.sync_documents().unwrap().len(), 1);
+
+        store
+            .mark_deleted_from_relay(&["doc-1"], 1_000, true)
+            .unwrap();
+        // Marking again (a retried deletion) keeps the first record.
+        store
+            .mark_deleted_from_relay(&["doc-1"], 2_000, false)
+            .unwrap();
+        drop(store);
+
+        let store = Store::open(&path).unwrap();
+        assert!(store.sync_documents().unwrap().is_empty());
+        assert_eq!(
+            store.relay_deletions().unwrap(),
+            [RelayDeletion {
+                document_id: "doc-1".to_owned(),
+                label: "Sam".to_owned(),
+                kind: DocumentKind::Shared,
+                deleted_at_ms: 1_000,
+                by_this_device: true,
+            }]
+        );
+        assert_eq!(store.load_document("doc-1").unwrap(), b"SNAP");
+    }
+
+    #[test]
+    fn the_last_look_at_a_document_is_kept_and_replaced() {
+        let (_dir, path, mut store) = fresh();
+        store.add_document("doc-1", "Sam", 5, b"SNAP").unwrap();
+        assert!(store.looked_at().unwrap().is_empty());
+        store.record_looked_at("doc-1", 10, "2026-03-02").unwrap();
+        store.record_looked_at("doc-1", 20, "2026-03-03").unwrap();
+        let reopened = Store::open(&path).unwrap();
+        assert_eq!(
+            reopened.looked_at().unwrap(),
+            HashMap::from([("doc-1".to_owned(), (20, "2026-03-03".to_owned()))])
+        );
+        assert!(matches!(
+            store.record_looked_at("doc-2", 30, "2026-03-04"),
             Err(StoreError::UnknownDocument { .. })
         ));
     }

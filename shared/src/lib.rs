@@ -6,6 +6,7 @@
 //! relay-side test model or a future phone client.
 
 pub mod author;
+pub mod caseload;
 pub mod crypto;
 pub mod document;
 pub mod error;

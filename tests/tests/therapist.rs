@@ -447,6 +447,10 @@ fn a_therapist_and_a_client_share_homework_through_the_relay() {
     assert_eq!(laptop_ids, phone_ids);
     assert_eq!(laptop_ids, dr_ids);
 
+    // Sam's audit shows the therapist's devices reading the homework.
+    let audit = sam.run(&["audit"]).out();
+    assert_mentions(&audit, &["Your therapist's device", "read the homework"]);
+
     // The relay's files never hold the private text, nor any homework text.
     let db = std::fs::read(relay.db()).unwrap();
     for needle in [
@@ -512,4 +516,195 @@ fn a_relay_that_names_another_therapist_is_caught_before_anything_is_shared() {
     let again = sam.run(&["sync"]);
     assert!(!again.ok);
     assert_mentions(&again.stderr, &["impersonate"]);
+}
+
+/// A practice with one therapist (one device) and Sam (laptop and phone) sharing homework;
+/// everyone has synced.
+fn practice(dir: &Path) -> (RelayProcess, String, Device, Device, Device) {
+    let (relay, ca_file) = tls_relay(dir);
+    let origin = relay.origin();
+    let dr = device(dir, "dr-laptop");
+    dr.run(&[
+        "init",
+        "--relay",
+        &origin,
+        "--invite",
+        &relay.invite("therapist"),
+        "--role",
+        "therapist",
+        "--name",
+        "Dr Ada Park",
+        "--ca-file",
+        &ca_file,
+    ])
+    .out();
+    let invite = dr.run(&["--json", "client", "invite"]).json()["invite"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sam = device(dir, "sam-laptop");
+    sam.run(&[
+        "init",
+        "--invite",
+        &invite,
+        "--name",
+        "Sam",
+        "--device-name",
+        "laptop",
+        "--ca-file",
+        &ca_file,
+    ])
+    .out();
+    let sam_phone = device(dir, "sam-phone");
+    sam_phone
+        .run(&[
+            "init",
+            "--relay",
+            &origin,
+            "--pair",
+            &pairing_code(&sam),
+            "--name",
+            "Sam",
+            "--device-name",
+            "phone",
+            "--ca-file",
+            &ca_file,
+        ])
+        .out();
+    sync(&dr);
+    sync(&sam);
+    (relay, ca_file, dr, sam, sam_phone)
+}
+
+/// The epochs of the keys a profile's store holds for its documents.
+fn held_epochs(device: &Device) -> Vec<u32> {
+    let conn = rusqlite::Connection::open(device.store_file()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT DISTINCT epoch FROM epoch_keys ORDER BY epoch")
+        .unwrap();
+    stmt.query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The epoch in the header of every bundle the relay holds, oldest first (bytes 18..22 of a
+/// sealed bundle: see docs/envelope.md).
+fn relay_bundle_epochs(relay: &RelayProcess) -> Vec<u32> {
+    let conn = rusqlite::Connection::open(relay.db()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT data FROM bundles ORDER BY appended_at_ms, seq")
+        .unwrap();
+    stmt.query_map([], |row| row.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|data| {
+            let data = data.unwrap();
+            u32::from_be_bytes(data[18..22].try_into().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn after_the_client_removes_the_therapist_nothing_new_reaches_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, _ca, dr, sam, sam_phone) = practice(dir.path());
+    let before = sam.create(&["entry", "new", "-t", "journal", "--set", "text=Before"]);
+    sync(&sam);
+    sync(&dr);
+    let (ids, _) = entries(&dr, Some("Sam"));
+    assert!(ids.contains(&before));
+    assert_eq!(held_epochs(&dr), vec![1]);
+
+    // Refused without a terminal unless confirmed; then done.
+    let run = sam.run(&["therapist", "remove"]);
+    assert!(!run.ok);
+    assert_mentions(&run.stderr, &["--yes"]);
+    let out = sam.run(&["therapist", "remove", "--yes"]).out();
+    assert_mentions(&out, &["Removed your therapist", "new key"]);
+    const AFTER: &str = "After the change: only for me now";
+    let after = sam.create(&[
+        "entry",
+        "new",
+        "-t",
+        "journal",
+        "--set",
+        &format!("text={AFTER}"),
+    ]);
+    sync(&sam);
+
+    // Sam's phone gets the new key and the new entry.
+    sync(&sam_phone);
+    assert_mentions(&sam_phone.run(&["show", &after]).out(), &[AFTER]);
+    assert!(held_epochs(&sam_phone).contains(&2));
+
+    // The therapist is told, stops syncing Sam's homework, and holds nothing that opens what
+    // was written after: the relay's newest bundles are sealed under epoch 2, and the
+    // therapist's store has keys for epoch 1 only.
+    let run = dr.run(&["--json", "sync"]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_mentions(&run.stderr, &["no longer shares their homework with you"]);
+    let (ids, text) = entries(&dr, Some("Sam"));
+    assert!(ids.contains(&before), "the therapist keeps what they had");
+    assert!(!ids.contains(&after) && !text.contains(AFTER), "{text}");
+    assert_eq!(held_epochs(&dr), vec![1]);
+    let epochs = relay_bundle_epochs(&relay);
+    assert_eq!(epochs.last(), Some(&2), "{epochs:?}");
+    // A later sync stays quiet and still gets nothing.
+    sync(&dr);
+    let (ids, _) = entries(&dr, Some("Sam"));
+    assert!(!ids.contains(&after));
+    relay.assert_no_panic();
+}
+
+#[test]
+fn a_lost_device_is_removed_and_never_gets_the_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, _ca, dr, sam, sam_phone) = practice(dir.path());
+    let phone_id = sam_phone.run(&["--json", "status"]).json()["device"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Refused without confirmation outside a terminal, and for this very device.
+    let run = sam.run(&["device", "remove", &phone_id]);
+    assert!(!run.ok);
+    assert_mentions(&run.stderr, &["--yes"]);
+    let own = sam.run(&["--json", "status"]).json()["device"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run = sam.run(&["device", "remove", &own, "--yes"]);
+    assert!(!run.ok);
+    assert_mentions(&run.stderr, &["the device you are using"]);
+
+    let out = sam
+        .run(&["device", "remove", &phone_id[..8], "--yes"])
+        .out();
+    assert_mentions(&out, &["Removed the device", &phone_id[..8], "new keys"]);
+    const AFTER: &str = "Written after the phone was lost";
+    let after = sam.create(&[
+        "entry",
+        "new",
+        "-t",
+        "journal",
+        "--set",
+        &format!("text={AFTER}"),
+    ]);
+    sync(&sam);
+
+    // The therapist, still a member, gets the new key and the entry.
+    sync(&dr);
+    assert_mentions(
+        &dr.run(&["--client", "Sam", "show", &after]).out(),
+        &[AFTER],
+    );
+    assert!(held_epochs(&dr).contains(&2));
+
+    // The lost phone is refused by the relay and holds no key to what was written after.
+    let run = sam_phone.run(&["sync"]);
+    assert!(!run.ok);
+    assert_mentions(&run.stderr, &["removed"]);
+    assert_eq!(held_epochs(&sam_phone), vec![1]);
+    let epochs = relay_bundle_epochs(&relay);
+    assert_eq!(epochs.last(), Some(&2), "{epochs:?}");
+    relay.assert_no_panic();
 }

@@ -64,6 +64,7 @@ pub(crate) fn audit(session: &Session, json: bool) -> Result<()> {
         })?;
     let people = People::new(
         &session.store.devices()?,
+        &session.store.peer_devices()?,
         fetched.account,
         &keys.device.device_id().to_string(),
     );
@@ -251,7 +252,18 @@ struct People {
 }
 
 impl People {
-    fn new(records: &[DeviceRecord], account: AccountId, this_device: &str) -> Self {
+    fn new(
+        records: &[DeviceRecord],
+        peers: &[Vec<u8>],
+        account: AccountId,
+        this_device: &str,
+    ) -> Self {
+        // Other people's devices (a therapist's, for a client) are named by the role in their
+        // certificate; the sharing pass keeps only certificates a signed membership vouched for.
+        let peers = peers.iter().filter_map(|bytes| {
+            let cert = DeviceCertificate::from_bytes(bytes).ok()?;
+            Some((cert.device_id().to_string(), (None, Some(cert.role))))
+        });
         let devices = records
             .iter()
             .map(|r| {
@@ -260,6 +272,7 @@ impl People {
                     .map(|c| c.role);
                 (r.device_id.clone(), (r.name.clone(), role))
             })
+            .chain(peers)
             .collect();
         Self {
             account,
@@ -325,6 +338,7 @@ fn phrases(action: AuditAction) -> (&'static str, &'static str) {
         AuditAction::DisableAccount => ("disabled the account", "disable the account"),
         AuditAction::EnableAccount => ("enabled the account again", "enable the account"),
         AuditAction::CreateInvite => ("made a client invite", "make a client invite"),
+        AuditAction::RevokeDevice => ("removed a device", "remove a device"),
         AuditAction::ReadAccount => (
             "looked up the other person's devices",
             "look up another account's devices",
@@ -340,6 +354,10 @@ fn phrases(action: AuditAction) -> (&'static str, &'static str) {
         AuditAction::ListDocuments => (
             "listed the homework shared with them",
             "list shared homework",
+        ),
+        AuditAction::DeleteDocument => (
+            "deleted the homework from the relay",
+            "delete the homework from the relay",
         ),
     }
 }
@@ -553,6 +571,7 @@ mod tests {
                 record([1; 16], Some("laptop")),
                 record([2; 16], Some("phone")),
             ],
+            &[],
             AccountId([9; 16]),
             &hex(&[1; 16]),
         )

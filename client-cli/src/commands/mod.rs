@@ -1,13 +1,16 @@
 //! Runs one parsed command. Each submodule owns a group of commands; this module only routes.
 
 mod audit;
+mod caseload;
+pub(crate) mod data;
 mod entry;
 mod homework;
 mod relay;
 mod setup;
 mod views;
+mod whois;
 
-use crate::cli::{Cli, Command, DeviceCommand};
+use crate::cli::{Cli, Command, DeviceCommand, TherapistCommand};
 use crate::profile::{Session, Workspace};
 use anyhow::Result;
 use between_shared::crypto::ClientInvite;
@@ -46,6 +49,18 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Audit => {
             audit::audit(&Session::open(data_dir.as_deref(), &cli.profile)?, cli.json)
         }
+        Command::Therapist(TherapistCommand::Remove { yes }) => {
+            relay::therapist_remove(&Session::open(data_dir.as_deref(), &cli.profile)?, *yes)
+        }
+        Command::DeleteFromRelay(args) => data::delete_from_relay(
+            &mut Session::open(data_dir.as_deref(), &cli.profile)?,
+            args.yes,
+        ),
+        Command::Device(DeviceCommand::Remove { device, yes }) => relay::device_remove(
+            &Session::open(data_dir.as_deref(), &cli.profile)?,
+            device,
+            *yes,
+        ),
         Command::Device(DeviceCommand::Add) => {
             relay::device_add(Session::open(data_dir.as_deref(), &cli.profile)?)
         }
@@ -54,10 +69,21 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             setup::client(session, command, cli.json)
         }
         Command::Doc(command) => setup::doc(open(&cli)?, command),
-        Command::Today(args) => views::today(&open(&cli)?, args, cli.json),
-        Command::List(args) => views::list(&open(&cli)?, args, cli.json),
-        Command::Show(args) => views::show(&mut open(&cli)?, &args.id, cli.json),
-        Command::Progress => views::progress(&open(&cli)?, cli.json),
+        Command::Clients(args) => caseload::clients(
+            Session::open(data_dir.as_deref(), &cli.profile)?,
+            args,
+            cli.json,
+        ),
+        Command::Whois => whois::whois(&Session::open(data_dir.as_deref(), &cli.profile)?, cli.json),
+        // The views that show a client's homework in detail mark it seen for `between clients`.
+        Command::Today(args) => {
+            caseload::looking(open(&cli)?, |ws| views::today(ws, args, cli.json))
+        }
+        Command::List(args) => caseload::looking(open(&cli)?, |ws| views::list(ws, args, cli.json)),
+        Command::Show(args) => {
+            caseload::looking(open(&cli)?, |ws| views::show(ws, &args.id, cli.json))
+        }
+        Command::Progress => caseload::looking(open(&cli)?, |ws| views::progress(ws, cli.json)),
         Command::Export(args) => views::export(&open(&cli)?, args),
         Command::Assignment(command) => homework::assignment(open(&cli)?, command, cli.json),
         Command::Goal(command) => homework::goal(open(&cli)?, command, cli.json),

@@ -799,6 +799,156 @@ pub(crate) fn client_invite(session: &Session, expires_in_days: u32, json: bool)
     Ok(())
 }
 
+/// `between therapist remove`: the client stops sharing with their therapist (see
+/// [`crate::sync::sharing::remove_others`]).
+pub(crate) fn therapist_remove(session: &Session, yes: bool) -> Result<()> {
+    let keys = synced_account(session)?;
+    if keys.certificate.role != Role::Client {
+        bail!("only a client removes their therapist; to end working with a client, ask them to remove you (their homework is theirs)");
+    }
+    if !yes {
+        if !crate::prompt::interactive() {
+            bail!("this removes your therapist's access to your homework; run it in a terminal to confirm, or add --yes");
+        }
+        let sure = dialoguer::Confirm::new()
+            .with_prompt("Stop sharing your homework with your therapist? They keep what they already have, but get nothing new")
+            .default(false)
+            .interact()
+            .context("could not read your answer")?;
+        if !sure {
+            outln!("Nothing changed.");
+            return Ok(());
+        }
+    }
+    let mut store = Store::open(session.store.path())?;
+    let rt = runtime()?;
+    let removed = rt
+        .block_on(async {
+            let mut conn = Connection::open(&keys.relay).await?;
+            conn.authenticate(Auth::SignIn {
+                device: &keys.device,
+            })
+            .await?;
+            let removed =
+                crate::sync::sharing::remove_others(&mut conn, &mut store, &keys).await?;
+            conn.close().await;
+            Ok::<_, crate::sync::sharing::SharingError>(removed)
+        })
+        .context("your therapist was not removed (what is on this device is unchanged, apart from a new key kept for the next try); run `between therapist remove` again when the relay can be reached")?;
+    outln!(
+        "Removed {} from your homework (safety number {}).",
+        if removed.len() == 1 {
+            "your therapist"
+        } else {
+            "everyone else"
+        },
+        removed.join(", ")
+    );
+    outln!("The relay refuses their devices from now on, and what you write is sealed with a new key they never get. What they already had stays on their devices.");
+    outln!("Your other devices receive the new key on their next `between sync`.");
+    Ok(())
+}
+
+/// `between device remove DEVICE`: the relay refuses the device from now on, and every document
+/// of this account moves to a new epoch whose key the device never gets.
+pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Result<()> {
+    let keys = synced_account(session)?;
+    let me = keys.device.device_id().to_string();
+    let wanted = device.trim().to_ascii_lowercase();
+    if wanted.len() < 4 {
+        bail!(
+            "give at least the first 4 characters of the device id (`between status` lists them)"
+        );
+    }
+    let matches: Vec<_> = session
+        .store
+        .devices()?
+        .into_iter()
+        .filter(|d| d.device_id.starts_with(&wanted))
+        .collect();
+    let target = match matches.as_slice() {
+        [] => {
+            bail!("no device of this account starts with '{wanted}'; `between status` lists them")
+        }
+        [one] if one.device_id == me => {
+            bail!("this is the device you are using; remove it from another of your devices")
+        }
+        [one] => one.clone(),
+        _ => bail!("'{wanted}' matches several devices; type more of the id"),
+    };
+    let name = target
+        .name
+        .clone()
+        .unwrap_or_else(|| short_id(&target.device_id));
+    if !yes {
+        if !crate::prompt::interactive() {
+            bail!("this removes the device {name} for good; run it in a terminal to confirm, or add --yes");
+        }
+        let sure = dialoguer::Confirm::new()
+            .with_prompt(format!(
+                "Remove the device {name} for good? It will not sync again"
+            ))
+            .default(false)
+            .interact()
+            .context("could not read your answer")?;
+        if !sure {
+            outln!("Nothing changed.");
+            return Ok(());
+        }
+    }
+    let device_id = target
+        .device_id
+        .parse::<between_shared::crypto::DeviceId>()
+        .map_err(|err| anyhow!("the stored device id is damaged: {err}"))?;
+    let mut store = Store::open(session.store.path())?;
+    let documents: Vec<String> = store
+        .sync_documents()?
+        .into_iter()
+        .filter(|r| r.on_relay)
+        .map(|r| r.document_id)
+        .collect();
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut conn = Connection::open(&keys.relay).await?;
+        conn.authenticate(Auth::SignIn {
+            device: &keys.device,
+        })
+        .await?;
+        match conn
+            .request(
+                &ClientMessage::RevokeDevice {
+                    request: RequestId(1),
+                    device: between_shared::protocol::DeviceId(device_id.0),
+                },
+                "the device to be removed",
+            )
+            .await?
+        {
+            ServerMessage::Done { .. } => {}
+            ServerMessage::Error { code, message, .. } => {
+                return Err(RelayError::Refused { code, message }.into())
+            }
+            other => {
+                return Err(RelayError::Protocol(format!(
+                    "the relay answered the removal with {}",
+                    other.name()
+                ))
+                .into())
+            }
+        }
+        store.forget_device(&target.device_id)?;
+        for id in &documents {
+            crate::sync::sharing::rotate(&mut conn, &mut store, &keys, id, |_| true).await?;
+        }
+        conn.close().await;
+        Ok::<_, crate::sync::sharing::SharingError>(())
+    })
+    .context("the device was not fully removed; run `between device remove` again when the relay can be reached")?;
+    outln!("Removed the device {name}: the relay refuses it from now on, and your homework moved to new keys it never gets.");
+    outln!("Your other devices (and your therapist's) receive the new keys on their next `between sync`.");
+    Ok(())
+}
+
 /// `between sync [--watch]`.
 pub(crate) fn sync(session: Session, watch: bool, json: bool) -> Result<()> {
     let keys = synced_account(&session)?;

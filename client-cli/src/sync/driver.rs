@@ -599,6 +599,20 @@ impl Driver {
             Some(Pending::Push(i, request) | Pending::Snapshot(i, request, _)) => {
                 self.feed(i, FromRelay::Refused { request, reason }, step)?;
             }
+            Some(Pending::Subscribe(i) | Pending::CreateDocument(i))
+                if code == ErrorCode::DocumentDeleted =>
+            {
+                // Its owner deleted it from the relay: it never syncs again (see
+                // `super::deleted`); the copy here stays.
+                let slot = &mut self.docs[i];
+                self.store
+                    .mark_deleted_from_relay(&[slot.id.as_str()], unix_ms(), false)?;
+                warn(&format!(
+                    "{}'s homework was deleted from the relay by its owner; the copy on this device stays but no longer syncs",
+                    slot.label
+                ));
+                slot.failed = Some(reason);
+            }
             Some(Pending::Subscribe(i) | Pending::CreateDocument(i)) => {
                 let slot = &mut self.docs[i];
                 warn(&format!(

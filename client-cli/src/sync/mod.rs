@@ -11,6 +11,7 @@
 //! - [`account`]: this device's keys as stored, and labels for the account's devices.
 //! - [`sharing`]: the pass before each sync that checks signed membership lists, receives
 //!   documents shared with this account and wraps keys for the other members' devices.
+//! - [`deleted`]: documents their owner deleted from the relay, which no longer sync.
 //! - [`tls`]: which certificate authority vouches for the relay, and certificate errors.
 //!
 //! Only `between sync`, `between device add` and `between init --relay` touch the network;
@@ -18,6 +19,7 @@
 
 pub(crate) mod account;
 pub(crate) mod connection;
+pub(crate) mod deleted;
 pub(crate) mod driver;
 pub(crate) mod pairing;
 pub(crate) mod progress;
@@ -46,6 +48,7 @@ pub(crate) fn sync_profile(
     mode: Mode,
     first: Option<(tokio::runtime::Runtime, Connection)>,
 ) -> Result<(Summary, account::DeviceDirectory)> {
+    refuse_if_deleted(store_path, keys)?;
     let (runtime, first) = match first {
         Some((runtime, conn)) => (runtime, Some(conn)),
         None => (runtime()?, None),
@@ -66,7 +69,20 @@ pub(crate) fn sync_profile(
     drop(core);
     let mut store = crate::store::Store::open(store_path)?;
     sharing::name_arrived(&mut store)?;
+    drop(store);
+    // This sync may have found the client's homework deleted (by another of their devices).
+    refuse_if_deleted(store_path, keys)?;
     Ok(synced)
+}
+
+/// Refuses to sync a client's profile whose homework was deleted from the relay, saying when
+/// and what is left to do ([`deleted::deleted_message`]).
+fn refuse_if_deleted(store_path: &Path, keys: &AccountKeys) -> Result<()> {
+    let store = crate::store::Store::open(store_path)?;
+    match deleted::deleted_message(&store, keys.certificate.role)? {
+        Some(message) => Err(anyhow::anyhow!(message)),
+        None => Ok(()),
+    }
 }
 
 /// Runs [`sharing::refresh`] on `first` (or on a new signed-in connection) and tells what
@@ -90,11 +106,18 @@ async fn share_pass(
         }
     };
     let mut store = crate::store::Store::open(store_path).map_err(driver::DriverError::from)?;
-    let shared = sharing::refresh(&mut conn, &mut store, keys).await?;
+    let before = deleted::syncing(&store).map_err(driver::DriverError::from)?;
+    let mut shared = sharing::refresh(&mut conn, &mut store, keys).await?;
+    deleted::notice(&mut conn, &mut store, keys, &before, &mut shared).await?;
     if !shared.received.is_empty() {
         note(&format!(
             "{} shared with you arrived; it fills in with this sync",
             driver::plural(shared.received.len(), "client's homework")
+        ));
+    }
+    for label in &shared.ended {
+        note(&format!(
+            "{label} no longer shares their homework with you; your copy stays on this device but no longer syncs"
         ));
     }
     if shared.waiting > 0 {

@@ -84,6 +84,8 @@ pub(crate) struct Shared {
     /// Documents shared with this account whose key the owner has not wrapped for this device
     /// yet (it arrives after the owner's next sync).
     pub(crate) waiting: usize,
+    /// Documents whose owner removed this account: they stop syncing (labels or ids).
+    pub(crate) ended: Vec<String>,
 }
 
 struct Requests(u64);
@@ -348,6 +350,7 @@ pub(crate) async fn refresh(
     };
     let me = keys.identity.public();
     let local: HashSet<String> = store.documents()?.into_iter().map(|d| d.id).collect();
+    let listed: HashSet<String> = documents.iter().map(|d| doc_text(d.doc.0)).collect();
     for info in documents {
         let id = doc_text(info.doc.0);
         let request = ids.next();
@@ -408,6 +411,14 @@ pub(crate) async fn refresh(
         }
         if list.role_of(&me).is_none() {
             // This account was removed from the document; the relay refuses it from now on.
+            if local.contains(&id) && end_sharing(store, &id)? {
+                let label = store
+                    .documents()?
+                    .into_iter()
+                    .find(|d| d.id == id)
+                    .map_or(id, |d| d.label);
+                shared.ended.push(label);
+            }
             continue;
         }
         // The other members' devices: the owner's (for a therapist) or the inviter's (for a
@@ -433,10 +444,17 @@ pub(crate) async fn refresh(
         };
         if local.contains(&id) {
             store.save_membership(&id, list.serial(), &list.to_bytes())?;
+            let record = sync_record(store, &id)?;
+            if list.epoch() > record.epoch {
+                // The owner moved to a new epoch (someone was removed): fetch its key.
+                catch_up_keys(conn, &mut ids, store, keys, &info, list.epoch()).await?;
+            }
             if owner == me {
                 let record = sync_record(store, &id)?;
+                let mut recipients = own_devices(store, keys)?;
+                recipients.extend(certs);
                 shared.keys_wrapped +=
-                    wrap_missing(conn, &mut ids, store, &id, &record, &certs).await?;
+                    wrap_missing(conn, &mut ids, store, &id, &record, &recipients).await?;
             }
         } else {
             if receive(conn, &mut ids, store, keys, &info, &list).await? {
@@ -446,19 +464,83 @@ pub(crate) async fn refresh(
             }
         }
     }
+    // Documents shared with this account that the relay no longer lists: the owner removed
+    // this account (or deleted the document).
+    for doc in store.documents()? {
+        if listed.contains(&doc.id) || doc.kind != DocumentKind::Shared {
+            continue;
+        }
+        let Some(bytes) = store.membership(&doc.id)? else {
+            continue;
+        };
+        let list =
+            SignedMembership::from_bytes(&bytes).map_err(|source| SharingError::BadMembership {
+                doc: doc.label.clone(),
+                source,
+            })?;
+        if list.owner() != me && end_sharing(store, &doc.id)? {
+            shared.ended.push(doc.label);
+        }
+    }
     Ok(shared)
 }
 
-/// A document shared with this account arrives: unwrap its keys and add it (empty until the
-/// sync fills it). `false` when no key for its current epoch is wrapped for this device yet.
-async fn receive(
+/// Stops syncing a document this account was removed from; `false` if it had stopped already.
+fn end_sharing(store: &mut Store, id: &str) -> Result<bool, SharingError> {
+    if !store.sync_documents()?.iter().any(|r| r.document_id == id) {
+        return Ok(false);
+    }
+    store.stop_syncing(id)?;
+    Ok(true)
+}
+
+/// This account's other devices, as certificates verified against its identity.
+fn own_devices(
+    store: &Store,
+    keys: &AccountKeys,
+) -> Result<Vec<(DeviceCertificate, Vec<u8>)>, SharingError> {
+    let me = keys.device.device_id();
+    let identity = keys.identity.public();
+    Ok(store
+        .devices()?
+        .into_iter()
+        .filter_map(|d| {
+            let cert = DeviceCertificate::from_bytes(&d.certificate).ok()?;
+            (cert.verify_owner(&identity).is_ok() && cert.device_id() != me)
+                .then_some((cert, d.certificate))
+        })
+        .collect())
+}
+
+/// Fetches this device's wrapped keys of a document and keeps those it lacks, making `epoch`
+/// current if its key is among them.
+async fn catch_up_keys(
     conn: &mut Connection,
     ids: &mut Requests,
     store: &mut Store,
     keys: &AccountKeys,
     info: &DocumentInfo,
-    list: &SignedMembership,
-) -> Result<bool, SharingError> {
+    epoch: u32,
+) -> Result<(), SharingError> {
+    let unwrapped = fetch_keys(conn, ids, keys, info).await?;
+    let id = doc_text(info.doc.0);
+    let current = unwrapped.iter().any(|(e, _)| *e == epoch).then_some(epoch);
+    if current.is_none() {
+        super::driver::warn(&format!(
+            "the homework {id} moved to a new key that this device has not been given yet; it syncs again once a device of its owner has run `between sync`"
+        ));
+    }
+    store.add_epoch_keys(&id, &unwrapped, current)?;
+    Ok(())
+}
+
+/// This device's keys of a document, unwrapped from the envelopes the relay holds for it.
+async fn fetch_keys(
+    conn: &mut Connection,
+    ids: &mut Requests,
+    keys: &AccountKeys,
+    info: &DocumentInfo,
+) -> Result<Vec<(u32, [u8; 32])>, SharingError> {
     let request = ids.next();
     let envelopes = match ask(
         conn,
@@ -495,6 +577,20 @@ async fn receive(
             )),
         }
     }
+    Ok(unwrapped)
+}
+
+/// A document shared with this account arrives: unwrap its keys and add it (empty until the
+/// sync fills it). `false` when no key for its current epoch is wrapped for this device yet.
+async fn receive(
+    conn: &mut Connection,
+    ids: &mut Requests,
+    store: &mut Store,
+    keys: &AccountKeys,
+    info: &DocumentInfo,
+    list: &SignedMembership,
+) -> Result<bool, SharingError> {
+    let unwrapped = fetch_keys(conn, ids, keys, info).await?;
     if !unwrapped.iter().any(|(epoch, _)| *epoch == list.epoch()) {
         // The owner's device has not wrapped the key for this device yet: it will on its next
         // sync, and the document arrives on this device's sync after that.
@@ -556,4 +652,110 @@ pub(crate) fn name_arrived(store: &mut Store) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// The client removes everyone else from their shared homework (their therapist): see
+/// [`rotate`]. Returns the removed members' short fingerprints.
+pub(crate) async fn remove_others(
+    conn: &mut Connection,
+    store: &mut Store,
+    keys: &AccountKeys,
+) -> Result<Vec<String>, SharingError> {
+    let shared = store
+        .documents()?
+        .into_iter()
+        .find(|d| d.kind == DocumentKind::Shared)
+        .ok_or_else(|| SharingError::Profile("this profile has no shared homework".into()))?;
+    let me = keys.identity.public();
+    let shared_with_others = match store.membership(&shared.id)? {
+        Some(bytes) => SignedMembership::from_bytes(&bytes)
+            .map(|list| list.members().iter().any(|m| m.identity != me))
+            .unwrap_or(false),
+        None => false,
+    };
+    if !shared_with_others {
+        return Err(SharingError::Profile(
+            "your homework is not shared with anyone through the relay".into(),
+        ));
+    }
+    rotate(conn, store, keys, &shared.id, |m| m.identity == me).await
+}
+
+/// The owner moves document `id` to a new epoch: a new key, a membership list keeping the
+/// members `keep` accepts (signed, stored on the relay, which refuses the others from then on),
+/// and the new key wrapped for this account's other devices and the kept members' devices.
+/// Bundles written from now on are sealed under the new key, which no removed party ever gets.
+/// Safe to run again after an interruption: a new epoch made locally and not yet announced is
+/// reused. Returns the removed members' short fingerprints.
+pub(crate) async fn rotate(
+    conn: &mut Connection,
+    store: &mut Store,
+    keys: &AccountKeys,
+    id: &str,
+    keep: impl Fn(&Member) -> bool,
+) -> Result<Vec<String>, SharingError> {
+    let me = keys.identity.public();
+    let doc = doc_uuid(id)?;
+    let bad = |source| SharingError::BadMembership {
+        doc: id.to_owned(),
+        source,
+    };
+    // A document never shared (the private one, or homework before sharing) has the owner alone.
+    let list = match store.membership(id)? {
+        Some(bytes) => {
+            let list = SignedMembership::from_bytes(&bytes).map_err(bad)?;
+            list.verify(&me, doc).map_err(bad)?;
+            Some(list)
+        }
+        None => None,
+    };
+    let (serial, listed_epoch, members) = match &list {
+        Some(list) => (list.serial(), list.epoch(), list.members().to_vec()),
+        None => (0, 0, Vec::new()),
+    };
+    let (kept, removed): (Vec<Member>, Vec<Member>) = members
+        .into_iter()
+        .filter(|m| m.identity != me)
+        .partition(|m| keep(m));
+    let record = sync_record(store, id)?;
+    let epoch = if record.epoch > listed_epoch && list.is_some() {
+        record.epoch
+    } else {
+        let epoch = record.epoch + 1;
+        let key = EpochKey::generate(&mut rand::rng());
+        store.add_epoch_keys(id, &[(epoch, *key.as_bytes())], Some(epoch))?;
+        epoch
+    };
+    let next =
+        SignedMembership::sign(&keys.identity, doc, serial + 1, epoch, &kept).map_err(bad)?;
+    let mut ids = Requests(2000);
+    let request = ids.next();
+    ask(
+        conn,
+        ClientMessage::PutMembership {
+            request,
+            doc: DocId(doc),
+            membership: next.to_bytes(),
+        },
+        "the new membership to be stored",
+    )
+    .await?;
+    store.save_membership(id, next.serial(), &next.to_bytes())?;
+    let record = sync_record(store, id)?;
+    let mut recipients = own_devices(store, keys)?;
+    let peers: Vec<(DeviceCertificate, Vec<u8>)> = store
+        .peer_devices()?
+        .into_iter()
+        .filter_map(|bytes| {
+            let cert = DeviceCertificate::from_bytes(&bytes).ok()?;
+            next.vouch_for(&cert).is_ok().then_some((cert, bytes))
+        })
+        .filter(|(cert, _)| cert.owner != me)
+        .collect();
+    recipients.extend(peers);
+    wrap_missing(conn, &mut ids, store, id, &record, &recipients).await?;
+    Ok(removed
+        .iter()
+        .map(|m| m.identity.short_fingerprint())
+        .collect())
 }

@@ -8,7 +8,8 @@
 //!
 //! Each subscription remembers the account of its device, so that when the owner removes an
 //! account from a document its devices stop receiving live bundles at once
-//! ([`Hub::drop_accounts`]), not at their next request.
+//! ([`Hub::drop_accounts`]), not at their next request; when the owner deletes the document, all
+//! of its subscriptions end ([`Hub::end_document`]).
 
 use crate::store::AccountId;
 use between_shared::protocol::{DocId, ServerMessage};
@@ -95,6 +96,20 @@ impl Hub {
             .subscribers
             .retain(|_, subscriber| !accounts.contains(&subscriber.account));
         before - entry.subscribers.len()
+    }
+
+    /// Ends every live subscription to `doc` (its owner deleted it; call with the document's
+    /// lock held, after the deletion is committed). Returns how many were ended.
+    pub(crate) fn end_document(&self, doc: DocId) -> usize {
+        let mut docs = self
+            .docs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        docs.get_mut(&doc).map_or(0, |entry| {
+            let ended = entry.subscribers.len();
+            entry.subscribers.clear();
+            ended
+        })
     }
 
     /// Removes a connection from one document's live set.
@@ -187,7 +202,11 @@ mod tests {
         assert!(phone_rx.try_recv().is_err());
 
         assert_eq!(hub.drop_accounts(doc, &[removed]), 0);
+        assert_eq!(hub.end_document(doc), 1);
+        hub.forward(doc, 99, &ServerMessage::Pong { nonce: 8 });
+        assert!(owner_rx.try_recv().is_err());
+        assert_eq!(hub.end_document(doc), 0);
         assert_eq!(hub.drop_accounts(DocId([9; 16]), &[owner]), 0);
-        assert_eq!(hub.watched_documents(), 1);
+        assert_eq!(hub.watched_documents(), 0);
     }
 }

@@ -16,7 +16,7 @@
 use super::hub::{ConnectionId, Outgoing, OUTGOING_QUEUE};
 use super::Relay;
 use crate::store::{
-    self, AccountId as StoreAccount, AccountRole, AuditEntry, AuditRecord, DeviceEntry,
+    self, AccountId as StoreAccount, AccountRole, AuditEntry, AuditRecord, Conflict, DeviceEntry,
     DeviceId as StoreDevice, DeviceRecord, DocId as StoreDoc, InviteError, InviteHash,
     InviteRecord, Mailbox as StoreMailbox, Registration, StoreError,
 };
@@ -60,6 +60,10 @@ const ACCOUNT_DISABLED: &str =
 /// What a device that was removed from its account is told.
 const DEVICE_REMOVED: &str = "this device has been removed from its account";
 
+/// What a device asking for a deleted document is told.
+const DOCUMENT_DELETED: &str =
+    "this document was deleted from the relay by its owner; its id cannot be used again";
+
 /// The refusal for a device (or its account) that is disabled.
 fn disabled(entry: &DeviceEntry) -> Close {
     let message = if entry.account_disabled {
@@ -82,10 +86,12 @@ fn attempt_on_document(message: &ClientMessage) -> Option<(DocId, AuditAction)> 
         ClientMessage::GetAudit { doc, .. } => doc.map(|doc| (doc, AuditAction::ReadAudit)),
         ClientMessage::PutMembership { doc, .. } => Some((*doc, AuditAction::PutMembers)),
         ClientMessage::GetMembership { doc, .. } => Some((*doc, AuditAction::ReadMembers)),
+        ClientMessage::DeleteDocument { doc, .. } => Some((*doc, AuditAction::DeleteDocument)),
         ClientMessage::SignIn { .. }
         | ClientMessage::CreateInvite { .. }
         | ClientMessage::GetAccount { .. }
         | ClientMessage::ListDocuments { .. }
+        | ClientMessage::RevokeDevice { .. }
         | ClientMessage::Register { .. }
         | ClientMessage::RegisterDevice { .. }
         | ClientMessage::TakePairing { .. }
@@ -733,13 +739,15 @@ impl Session {
     ) -> Result<bool, Close> {
         let me = self.me()?;
         let id = store_doc(doc);
-        let (device, exists, member) = self
+        let (device, exists, member, deleted) = self
             .relay
             .store
             .try_call(move |s| {
                 let device = s.device(me.device)?;
                 let exists = s.document(id)?.is_some();
-                Ok::<_, StoreError>((device, exists, exists && s.is_member(id, me.account)?))
+                let member = exists && s.is_member(id, me.account)?;
+                let deleted = !exists && s.deleted_at(id)?.is_some();
+                Ok::<_, StoreError>((device, exists, member, deleted))
             })
             .await?;
         match device {
@@ -757,6 +765,8 @@ impl Session {
                 ErrorCode::NotMember,
                 "this device is not a member of that document",
             )
+        } else if deleted {
+            (ErrorCode::DocumentDeleted, DOCUMENT_DELETED)
         } else {
             (ErrorCode::UnknownDocument, "no such document on this relay")
         };
@@ -817,18 +827,21 @@ impl Session {
                     }
                     Err(StoreError::Conflict(conflict)) => {
                         // Creating again from the same account is harmless (a retry after a lost
-                        // answer); from anyone else it is refused.
+                        // answer); from anyone else it is refused. A deleted document's id stays
+                        // retired, even for its owner: its device is told it was deleted.
                         if self.member_quiet(doc).await? {
                             self.send(&ServerMessage::Done { request }).await
                         } else {
                             self.audit(Some(doc), AuditAction::Create.refused_token())
                                 .await;
-                            self.send(&ServerMessage::error(
-                                Some(request),
-                                ErrorCode::Conflict,
-                                conflict.to_string(),
-                            ))
-                            .await
+                            let (code, message) = match conflict {
+                                Conflict::DocumentDeleted(_) => {
+                                    (ErrorCode::DocumentDeleted, DOCUMENT_DELETED.to_owned())
+                                }
+                                other => (ErrorCode::Conflict, other.to_string()),
+                            };
+                            self.send(&ServerMessage::error(Some(request), code, message))
+                                .await
                         }
                     }
                     Err(err) => Err(err.into()),
@@ -1037,6 +1050,12 @@ impl Session {
                 after,
                 limit,
             } => self.get_audit(me, request, doc, after, limit).await,
+            ClientMessage::DeleteDocument { request, doc } => {
+                self.delete_document(me, request, doc).await
+            }
+            ClientMessage::RevokeDevice { request, device } => {
+                self.revoke_device(me, request, device).await
+            }
             other @ (ClientMessage::SignIn { .. }
             | ClientMessage::Register { .. }
             | ClientMessage::RegisterDevice { .. }) => Err(Close::with(
@@ -1325,6 +1344,98 @@ impl Session {
             }
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// `DeleteDocument`: the owner deletes a document from the relay for good (everything but
+    /// the audit trail, which holds ids only). Any other member — the therapist included — is
+    /// refused: the homework is the client's, and the therapist's copy on their own devices is
+    /// not the relay's to take. Live subscriptions to the document end with the deletion.
+    /// Removes another device of the caller's own account: refused from now on (its open
+    /// connections end at their next request or idle check, within seconds).
+    async fn revoke_device(
+        &mut self,
+        me: SignedIn,
+        request: RequestId,
+        device: DeviceId,
+    ) -> Result<(), Close> {
+        self.still_enabled().await?;
+        let action = AuditAction::RevokeDevice;
+        let target = StoreDevice::from_bytes(device.0);
+        if target == me.device {
+            return self
+                .refuse(
+                    request,
+                    None,
+                    action,
+                    ErrorCode::Forbidden,
+                    "a device cannot remove itself; remove it from another of your devices",
+                )
+                .await;
+        }
+        let entry = self.relay.store.try_call(move |s| s.device(target)).await?;
+        if entry.is_none_or(|e| e.record.account != me.account) {
+            return self
+                .refuse(
+                    request,
+                    None,
+                    action,
+                    ErrorCode::Forbidden,
+                    "that device is not one of your account's devices",
+                )
+                .await;
+        }
+        self.relay
+            .store
+            .try_call(move |s| s.disable_device(target, now_ms()))
+            .await?;
+        info!(device = %target, "a device was removed by another device of its account");
+        self.audit(None, action.token()).await;
+        self.send(&ServerMessage::Done { request }).await
+    }
+
+    async fn delete_document(
+        &mut self,
+        me: SignedIn,
+        request: RequestId,
+        doc: DocId,
+    ) -> Result<(), Close> {
+        let action = AuditAction::DeleteDocument;
+        if !self.member(request, doc, action).await? {
+            return Ok(());
+        }
+        let id = store_doc(doc);
+        // Under the ordering lock, so that no push commits and no catch-up joins the live set
+        // between the deletion and the hub ending the document's subscriptions.
+        let order = self.relay.hub.lock(doc).await;
+        let owner = self
+            .relay
+            .store
+            .try_call(move |s| s.document(id))
+            .await?
+            .map(|stats| stats.owner);
+        let refusal = match owner {
+            Some(owner) if owner == me.account => None,
+            Some(_) => Some((
+                ErrorCode::Forbidden,
+                "only the client whose homework this is can delete it from the relay",
+            )),
+            // Another device of the owner deleted it since the membership check.
+            None => Some((ErrorCode::DocumentDeleted, DOCUMENT_DELETED)),
+        };
+        if let Some((code, message)) = refusal {
+            drop(order);
+            return self.refuse(request, Some(doc), action, code, message).await;
+        }
+        self.relay
+            .store
+            .try_call(move |s| s.delete_document(id, now_ms()))
+            .await?;
+        let ended = self.relay.hub.end_document(doc);
+        drop(order);
+        self.subscriptions.remove(&doc);
+        info!(doc = %id, ended_subscriptions = ended, "deleted a document at its owner's request");
+        self.audit(Some(doc), action.token()).await;
+        self.send(&ServerMessage::Done { request }).await
     }
 
     async fn push(

@@ -677,7 +677,9 @@ fn deleting_a_document_removes_everything(store: &mut dyn RelayStore) {
     let (_, other) = add_document(store, 2);
     let therapist = add_account(store, 3, AccountRole::Therapist);
     let device = add_device(store, 4, therapist);
-    store.add_member(doc, therapist).unwrap();
+    store
+        .put_membership(doc, 1, b"signed list", &[owner, therapist])
+        .unwrap();
     for i in 1..=3 {
         store.append_bundle(doc, &bundle(i), T0).unwrap();
         store.append_bundle(other, &bundle(i), T0).unwrap();
@@ -689,12 +691,20 @@ fn deleting_a_document_removes_everything(store: &mut dyn RelayStore) {
         .unwrap();
     store.append_audit(&audit(T0, Some(doc), "append")).unwrap();
 
+    assert_eq!(store.deleted_at(doc).unwrap(), None);
     store.delete_document(doc, T0 + 1).unwrap();
 
     assert_eq!(store.document(doc).unwrap(), None);
+    assert_eq!(store.deleted_at(doc).unwrap(), Some(T0 + 1));
+    assert_eq!(store.deleted_at(other).unwrap(), None);
+    assert_eq!(store.deleted_at(doc_id(99)).unwrap(), None);
     assert!(!store.is_member(doc, owner).unwrap());
     assert!(!store.is_member(doc, therapist).unwrap());
+    assert!(store.documents_of(therapist).unwrap().is_empty());
+    assert!(!store.shares_document(owner, therapist).unwrap());
     for err in [
+        store.members(doc).unwrap_err(),
+        store.membership(doc).unwrap_err(),
         store.head(doc).unwrap_err(),
         store.snapshot(doc).unwrap_err(),
         store
@@ -1782,6 +1792,7 @@ mod sqlite_files {
         store.append_bundle(doc, &small, T0).unwrap();
         store.put_snapshot(doc, Seq(1), &large).unwrap();
         store.put_key_envelope(doc, 0, device, &small).unwrap();
+        store.put_membership(doc, 1, &small, &[owner]).unwrap();
         store.append_bundle(other, b"unrelated", T0).unwrap();
         assert!(store.checkpoint().unwrap());
         // Reading the file in this process is safe here: nothing else uses it.

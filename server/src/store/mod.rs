@@ -944,6 +944,10 @@ pub(crate) trait RelayStore {
     /// never reused). Audit records about it stay (they hold ids only).
     fn delete_document(&mut self, doc: DocId, now_ms: i64) -> Result<(), StoreError>;
 
+    /// When the document was deleted (Unix milliseconds), if it was; `None` for a document that
+    /// exists or never did.
+    fn deleted_at(&self, doc: DocId) -> Result<Option<i64>, StoreError>;
+
     // ---- the log ----
 
     /// Appends a bundle with the next sequence number and commits it durably before returning

@@ -1309,6 +1309,13 @@ impl RelayStore for SqliteStore {
         Ok(())
     }
 
+    fn deleted_at(&self, doc: DocId) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT deleted_at_ms FROM deleted_documents WHERE id = ?1")
+            .and_then(|mut stmt| stmt.query_row([doc], |row| row.get(0)).optional())
+            .at(&self.path)
+    }
+
     fn append_bundle(&mut self, doc: DocId, bundle: &[u8], now_ms: i64) -> Result<Seq, StoreError> {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;

@@ -65,11 +65,16 @@ pub enum AuditAction {
     /// A device listed the documents its account is a member of (`list_documents`; an account
     /// event).
     ListDocuments,
+    /// The owner deleted a document from the relay for good (`delete_document`).
+    DeleteDocument,
+    /// A device of the account removed another device of it (`revoke_device`; an account
+    /// event, recorded under the removed device).
+    RevokeDevice,
 }
 
 impl AuditAction {
     /// Every action, for tests and documentation.
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 20] = [
         Self::SignIn,
         Self::Register,
         Self::RegisterDevice,
@@ -88,6 +93,8 @@ impl AuditAction {
         Self::PutMembers,
         Self::ReadMembers,
         Self::ListDocuments,
+        Self::DeleteDocument,
+        Self::RevokeDevice,
     ];
 
     /// The token recorded when it happened.
@@ -111,6 +118,8 @@ impl AuditAction {
             Self::PutMembers => "put-members",
             Self::ReadMembers => "read-members",
             Self::ListDocuments => "list-documents",
+            Self::DeleteDocument => "delete",
+            Self::RevokeDevice => "revoke-device",
         }
     }
 
@@ -135,6 +144,8 @@ impl AuditAction {
             Self::PutMembers => "refused-put-members",
             Self::ReadMembers => "refused-read-members",
             Self::ListDocuments => "refused-list-documents",
+            Self::DeleteDocument => "refused-delete",
+            Self::RevokeDevice => "refused-revoke-device",
         }
     }
 
@@ -142,7 +153,12 @@ impl AuditAction {
     pub const fn writes(self) -> bool {
         matches!(
             self,
-            Self::Create | Self::Append | Self::Snapshot | Self::PutKeys | Self::PutMembers
+            Self::Create
+                | Self::Append
+                | Self::Snapshot
+                | Self::PutKeys
+                | Self::PutMembers
+                | Self::DeleteDocument
         )
     }
 

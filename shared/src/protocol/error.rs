@@ -44,6 +44,8 @@ pub enum ErrorCode {
     NotMember,
     /// No such document.
     UnknownDocument,
+    /// The document was deleted from the relay by its owner; its id is never used again.
+    DocumentDeleted,
     /// The caller's role or relationship does not allow this (a client making an invite, a
     /// member changing a membership it does not own, asking about an unrelated account).
     Forbidden,
@@ -82,6 +84,7 @@ impl ErrorCode {
         Self::Conflict,
         Self::NotMember,
         Self::UnknownDocument,
+        Self::DocumentDeleted,
         Self::Forbidden,
         Self::BadRequest,
         Self::QuotaExceeded,
@@ -114,6 +117,7 @@ impl ErrorCode {
             | Self::Conflict
             | Self::NotMember
             | Self::UnknownDocument
+            | Self::DocumentDeleted
             | Self::Forbidden
             | Self::BadRequest
             | Self::QuotaExceeded
@@ -142,6 +146,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::NotMember => "not_member",
             Self::UnknownDocument => "unknown_document",
+            Self::DocumentDeleted => "document_deleted",
             Self::Forbidden => "forbidden",
             Self::BadRequest => "bad_request",
             Self::QuotaExceeded => "quota_exceeded",

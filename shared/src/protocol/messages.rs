@@ -214,6 +214,26 @@ pub enum ClientMessage {
         /// Echoed in the reply.
         request: RequestId,
     },
+    /// Delete a document from the relay for good: its log, snapshot, key envelopes and
+    /// membership. Only the owner's account may (`Forbidden` for every other member); live
+    /// subscriptions to it end, and the id is never used again. Reply: `Done`, or `Error`
+    /// `Forbidden` / `NotMember` / `UnknownDocument` / `DocumentDeleted`.
+    DeleteDocument {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The document.
+        doc: DocId,
+    },
+    /// Remove one of the caller's own account's other devices (a lost or retired one): the
+    /// relay refuses it at once and for good. The caller then moves its documents to a new
+    /// epoch the device never gets. Reply: `Done`, or `Error` `Forbidden` (not a device of the
+    /// caller's account, or the calling device itself).
+    RevokeDevice {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The device to remove.
+        device: DeviceId,
+    },
     /// Keep-alive and round-trip probe. Reply: `Pong` with the same nonce.
     Ping {
         /// Any value; echoed.
@@ -446,6 +466,8 @@ impl ClientMessage {
         "put_membership",
         "get_membership",
         "list_documents",
+        "delete_document",
+        "revoke_device",
         "ping",
     ];
 
@@ -472,6 +494,8 @@ impl ClientMessage {
             Self::PutMembership { .. } => "put_membership",
             Self::GetMembership { .. } => "get_membership",
             Self::ListDocuments { .. } => "list_documents",
+            Self::DeleteDocument { .. } => "delete_document",
+            Self::RevokeDevice { .. } => "revoke_device",
         }
     }
 
@@ -493,7 +517,9 @@ impl ClientMessage {
             | Self::GetAccount { request, .. }
             | Self::PutMembership { request, .. }
             | Self::GetMembership { request, .. }
-            | Self::ListDocuments { request } => Some(*request),
+            | Self::ListDocuments { request }
+            | Self::DeleteDocument { request, .. }
+            | Self::RevokeDevice { request, .. } => Some(*request),
             Self::SignIn { .. }
             | Self::Register { .. }
             | Self::RegisterDevice { .. }

@@ -195,6 +195,12 @@ pub(super) fn client_message() -> BoxedStrategy<ClientMessage> {
         request()
             .prop_map(|request| M::ListDocuments { request })
             .boxed(),
+        (request(), doc())
+            .prop_map(|(request, doc)| M::DeleteDocument { request, doc })
+            .boxed(),
+        (request(), device())
+            .prop_map(|(request, device)| M::RevokeDevice { request, device })
+            .boxed(),
         any::<u64>().prop_map(|nonce| M::Ping { nonce }).boxed(),
     ])
     .boxed()

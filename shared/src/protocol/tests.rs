@@ -1097,6 +1097,34 @@ fn golden_sharing_frames() {
 }
 
 #[test]
+fn golden_delete_document_frames() {
+    let delete = ClientMessage::DeleteDocument {
+        request: RequestId(4),
+        doc: DocId([0x33; 16]),
+    };
+    let bytes = encode_client(&delete).unwrap();
+    // {"v": 1, "msg": {"delete_document": {"request": 4, "doc": h'3333…33'}}}
+    let golden = concat!(
+        "a2617601636d7367",                   // map(2) "v" 1 "msg"
+        "a16f64656c6574655f646f63756d656e74", // map(1) "delete_document"
+        "a2677265717565737404",               // map(2) "request" 4
+        "63646f6350",                         // "doc" bytes(16)
+        "33333333333333333333333333333333",   // the doc id
+    );
+    assert_eq!(hex(&bytes), golden);
+    assert_eq!(decode_client(&bytes).unwrap(), delete);
+    assert_eq!(delete.request(), Some(RequestId(4)));
+    assert!(!delete.allowed_before_sign_in());
+
+    // A request on a deleted document is refused with its own (non-fatal) code.
+    let refused = ServerMessage::error(Some(RequestId(4)), ErrorCode::DocumentDeleted, "");
+    let bytes = encode_server(&refused).unwrap();
+    assert!(hex(&bytes).contains("70646f63756d656e745f64656c65746564")); // "document_deleted"
+    assert_eq!(decode_server(&bytes).unwrap(), refused);
+    assert!(!ErrorCode::DocumentDeleted.fatal());
+}
+
+#[test]
 fn sharing_field_limits_are_checked() {
     assert_invalid(
         decode_client(&put_membership_frame(Value::Bytes(vec![]))),

@@ -134,6 +134,8 @@ impl ClientMessage {
             | Self::GetAccount { .. }
             | Self::GetMembership { .. }
             | Self::ListDocuments { .. }
+            | Self::DeleteDocument { .. }
+            | Self::RevokeDevice { .. }
             | Self::TakePairing { .. }
             | Self::CreateDocument { .. }
             | Self::Subscribe { .. }

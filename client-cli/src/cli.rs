@@ -507,6 +507,15 @@ pub(crate) enum ClientCommand {
     },
     /// List your clients.
     List,
+    /// End working with a client through the relay: the relay stops giving you their homework,
+    /// and their devices move it to a new key without you. Your copy stays on this device.
+    End {
+        /// The client's name (or id prefix).
+        name: String,
+        /// Do not ask for confirmation (needed when not run in a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Invite a client to the relay (therapist with a relay profile): prints an invite to give
     /// them, carrying the relay's address, a one-time secret and your key's fingerprint.
     Invite {

@@ -708,3 +708,42 @@ fn a_lost_device_is_removed_and_never_gets_the_new_key() {
     assert_eq!(epochs.last(), Some(&2), "{epochs:?}");
     relay.assert_no_panic();
 }
+
+#[test]
+fn the_therapist_can_end_the_relationship_from_their_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, _ca, dr, sam, sam_phone) = practice(dir.path());
+    let run = dr.run(&["client", "end", "Sam"]);
+    assert!(!run.ok);
+    assert_mentions(&run.stderr, &["--yes"]);
+    let out = dr.run(&["client", "end", "Sam", "--yes"]).out();
+    assert_mentions(&out, &["no longer receive Sam's homework", "copy stays"]);
+    // Nothing to end twice; the therapist's syncs go on quietly.
+    let run = dr.run(&["client", "end", "Sam", "--yes"]);
+    assert!(!run.ok);
+    assert_mentions(&run.stderr, &["no longer syncs"]);
+    sync(&dr);
+
+    // Sam's next sync notices and moves the homework to a new key without the therapist.
+    let run = sam.run(&["--json", "sync"]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_mentions(&run.stderr, &["ended sharing your homework"]);
+    const AFTER: &str = "Written after my therapist left";
+    let after = sam.create(&[
+        "entry",
+        "new",
+        "-t",
+        "journal",
+        "--set",
+        &format!("text={AFTER}"),
+    ]);
+    sync(&sam);
+    sync(&sam_phone);
+    assert_mentions(&sam_phone.run(&["show", &after]).out(), &[AFTER]);
+    sync(&dr);
+    let (ids, text) = entries(&dr, Some("Sam"));
+    assert!(!ids.contains(&after) && !text.contains(AFTER), "{text}");
+    assert_eq!(held_epochs(&dr), vec![1]);
+    assert_eq!(relay_bundle_epochs(&relay).last(), Some(&2));
+    relay.assert_no_panic();
+}

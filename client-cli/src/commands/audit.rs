@@ -339,6 +339,7 @@ fn phrases(action: AuditAction) -> (&'static str, &'static str) {
         AuditAction::EnableAccount => ("enabled the account again", "enable the account"),
         AuditAction::CreateInvite => ("made a client invite", "make a client invite"),
         AuditAction::RevokeDevice => ("removed a device", "remove a device"),
+        AuditAction::LeaveDocument => ("stopped sharing the homework", "leave the homework"),
         AuditAction::ReadAccount => (
             "looked up the other person's devices",
             "look up another account's devices",

@@ -849,6 +849,93 @@ pub(crate) fn therapist_remove(session: &Session, yes: bool) -> Result<()> {
     Ok(())
 }
 
+/// `between client end NAME`: a therapist leaves a client's shared homework (see
+/// `leave_document` in docs/protocol.md); the client's devices then rotate without them.
+pub(crate) fn client_end(session: &Session, name: &str, yes: bool) -> Result<()> {
+    let keys = synced_account(session)?;
+    let doc = session.select(Some(name))?;
+    if session.store.membership(&doc.id)?.is_none() {
+        bail!(
+            "{}'s homework is not shared with you through the relay; nothing to end",
+            doc.label
+        );
+    }
+    if !session
+        .store
+        .sync_documents()?
+        .iter()
+        .any(|r| r.document_id == doc.id)
+    {
+        bail!(
+            "{}'s homework no longer syncs with you; nothing to end",
+            doc.label
+        );
+    }
+    if !yes {
+        if !crate::prompt::interactive() {
+            bail!("this ends your access to {}'s homework; run it in a terminal to confirm, or add --yes", doc.label);
+        }
+        let sure = dialoguer::Confirm::new()
+            .with_prompt(format!(
+                "Stop receiving {}'s homework? Your copy stays on this device",
+                doc.label
+            ))
+            .default(false)
+            .interact()
+            .context("could not read your answer")?;
+        if !sure {
+            outln!("Nothing changed.");
+            return Ok(());
+        }
+    }
+    let doc_id = uuid::Uuid::parse_str(&doc.id)
+        .map_err(|_| anyhow!("the document id {} is damaged", doc.id))?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut conn = Connection::open(&keys.relay).await?;
+        conn.authenticate(Auth::SignIn {
+            device: &keys.device,
+        })
+        .await?;
+        let reply = conn
+            .request(
+                &ClientMessage::LeaveDocument {
+                    request: RequestId(1),
+                    doc: between_shared::protocol::DocId(doc_id.into_bytes()),
+                },
+                "the end of sharing",
+            )
+            .await?;
+        conn.close().await;
+        match reply {
+            ServerMessage::Done { .. }
+            | ServerMessage::Error {
+                code: ErrorCode::NotMember,
+                ..
+            } => Ok(()),
+            ServerMessage::Error { code, message, .. } => {
+                Err(RelayError::Refused { code, message })
+            }
+            other => Err(RelayError::Protocol(format!(
+                "the relay answered with {}",
+                other.name()
+            ))),
+        }
+    })
+    .with_context(|| {
+        format!(
+            "nothing changed; run `between client end {name}` again when the relay can be reached"
+        )
+    })?;
+    let mut store = Store::open(session.store.path())?;
+    store.stop_syncing(&doc.id)?;
+    outln!(
+        "You no longer receive {}'s homework; their devices move it to a new key without you at their next sync. Your copy stays on this device.",
+        doc.label
+    );
+    Ok(())
+}
+
 /// `between device remove DEVICE`: the relay refuses the device from now on, and every document
 /// of this account moves to a new epoch whose key the device never gets.
 pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Result<()> {

@@ -104,6 +104,9 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
     }
     let now = session.clock.now();
     match command {
+        ClientCommand::End { name, yes } => {
+            super::relay::client_end(&session, name, *yes)?;
+        }
         ClientCommand::Invite { expires_in_days } => {
             super::relay::client_invite(&session, *expires_in_days, json)?;
         }

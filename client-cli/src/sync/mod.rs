@@ -115,6 +115,11 @@ async fn share_pass(
             driver::plural(shared.received.len(), "client's homework")
         ));
     }
+    for who in &shared.left {
+        note(&format!(
+            "your therapist ({who}) ended sharing your homework; it moved to a new key they never get"
+        ));
+    }
     for label in &shared.ended {
         note(&format!(
             "{label} no longer shares their homework with you; your copy stays on this device but no longer syncs"

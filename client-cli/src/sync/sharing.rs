@@ -86,6 +86,8 @@ pub(crate) struct Shared {
     pub(crate) waiting: usize,
     /// Documents whose owner removed this account: they stop syncing (labels or ids).
     pub(crate) ended: Vec<String>,
+    /// Members who left this account's homework (short fingerprints); it moved to a new epoch.
+    pub(crate) left: Vec<String>,
 }
 
 struct Requests(u64);
@@ -426,6 +428,31 @@ pub(crate) async fn refresh(
         let other = if owner == me { None } else { Some(info.owner) };
         let certs = if list.members().len() > 1 {
             let (account, identity, devices) = get_account(conn, &mut ids, other).await?;
+            // An owner's therapist may have left (`between client end`): the relay then no longer
+            // lets this account look them up by id, as they share nothing any more. Move the
+            // document to a new epoch without them.
+            if owner == me && list.role_of(&identity).is_some() {
+                let request = ids.next();
+                let still = ask(
+                    conn,
+                    ClientMessage::GetAccount {
+                        request,
+                        account: Some(account),
+                    },
+                    "whether the other member still shares",
+                )
+                .await;
+                if let Err(SharingError::Relay(RelayError::Refused {
+                    code: ErrorCode::Forbidden,
+                    ..
+                })) = still
+                {
+                    rotate(conn, store, keys, &id, |m| m.identity != identity).await?;
+                    shared.left.push(identity.short_fingerprint());
+                    continue;
+                }
+                still?;
+            }
             if list.role_of(&identity).is_none() || identity == me {
                 Vec::new()
             } else {

@@ -87,6 +87,7 @@ fn attempt_on_document(message: &ClientMessage) -> Option<(DocId, AuditAction)> 
         ClientMessage::PutMembership { doc, .. } => Some((*doc, AuditAction::PutMembers)),
         ClientMessage::GetMembership { doc, .. } => Some((*doc, AuditAction::ReadMembers)),
         ClientMessage::DeleteDocument { doc, .. } => Some((*doc, AuditAction::DeleteDocument)),
+        ClientMessage::LeaveDocument { doc, .. } => Some((*doc, AuditAction::LeaveDocument)),
         ClientMessage::SignIn { .. }
         | ClientMessage::CreateInvite { .. }
         | ClientMessage::GetAccount { .. }
@@ -1056,6 +1057,9 @@ impl Session {
             ClientMessage::RevokeDevice { request, device } => {
                 self.revoke_device(me, request, device).await
             }
+            ClientMessage::LeaveDocument { request, doc } => {
+                self.leave_document(me, request, doc).await
+            }
             other @ (ClientMessage::SignIn { .. }
             | ClientMessage::Register { .. }
             | ClientMessage::RegisterDevice { .. }) => Err(Close::with(
@@ -1350,6 +1354,51 @@ impl Session {
     /// the audit trail, which holds ids only). Any other member — the therapist included — is
     /// refused: the homework is the client's, and the therapist's copy on their own devices is
     /// not the relay's to take. Live subscriptions to the document end with the deletion.
+    /// A member who is not the owner leaves a document: its account is no longer a member and
+    /// its devices' live subscriptions end. The signed list still names it until the owner's
+    /// device rotates (it notices through `get_account`).
+    async fn leave_document(
+        &mut self,
+        me: SignedIn,
+        request: RequestId,
+        doc: DocId,
+    ) -> Result<(), Close> {
+        let action = AuditAction::LeaveDocument;
+        if !self.member(request, doc, action).await? {
+            return Ok(());
+        }
+        let id = store_doc(doc);
+        let order = self.relay.hub.lock(doc).await;
+        let owner = self
+            .relay
+            .store
+            .try_call(move |s| s.document(id))
+            .await?
+            .map(|stats| stats.owner);
+        if owner == Some(me.account) {
+            drop(order);
+            return self
+                .refuse(
+                    request,
+                    Some(doc),
+                    action,
+                    ErrorCode::Forbidden,
+                    "the owner cannot leave their own homework; delete it from the relay instead",
+                )
+                .await;
+        }
+        let account = me.account;
+        self.relay
+            .store
+            .try_call(move |s| s.remove_member(id, account))
+            .await?;
+        self.relay.hub.drop_accounts(doc, &[account]);
+        drop(order);
+        self.subscriptions.remove(&doc);
+        self.audit(Some(doc), action.token()).await;
+        self.send(&ServerMessage::Done { request }).await
+    }
+
     /// Removes another device of the caller's own account: refused from now on (its open
     /// connections end at their next request or idle check, within seconds).
     async fn revoke_device(

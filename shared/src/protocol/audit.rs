@@ -70,11 +70,13 @@ pub enum AuditAction {
     /// A device of the account removed another device of it (`revoke_device`; an account
     /// event, recorded under the removed device).
     RevokeDevice,
+    /// A member who is not the owner left a document (`leave_document`).
+    LeaveDocument,
 }
 
 impl AuditAction {
     /// Every action, for tests and documentation.
-    pub const ALL: [AuditAction; 20] = [
+    pub const ALL: [AuditAction; 21] = [
         Self::SignIn,
         Self::Register,
         Self::RegisterDevice,
@@ -95,6 +97,7 @@ impl AuditAction {
         Self::ListDocuments,
         Self::DeleteDocument,
         Self::RevokeDevice,
+        Self::LeaveDocument,
     ];
 
     /// The token recorded when it happened.
@@ -120,6 +123,7 @@ impl AuditAction {
             Self::ListDocuments => "list-documents",
             Self::DeleteDocument => "delete",
             Self::RevokeDevice => "revoke-device",
+            Self::LeaveDocument => "leave",
         }
     }
 
@@ -146,6 +150,7 @@ impl AuditAction {
             Self::ListDocuments => "refused-list-documents",
             Self::DeleteDocument => "refused-delete",
             Self::RevokeDevice => "refused-revoke-device",
+            Self::LeaveDocument => "refused-leave",
         }
     }
 

@@ -224,6 +224,16 @@ pub enum ClientMessage {
         /// The document.
         doc: DocId,
     },
+    /// A member who is not the owner (a therapist) leaves a document: the relay stops letting
+    /// the caller's account read or append it. The owner's devices notice and move the document
+    /// to a new epoch without them. Reply: `Done`, or `Error` `Forbidden` (the owner, who
+    /// deletes instead) / `NotMember` / `UnknownDocument`.
+    LeaveDocument {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The document.
+        doc: DocId,
+    },
     /// Remove one of the caller's own account's other devices (a lost or retired one): the
     /// relay refuses it at once and for good. The caller then moves its documents to a new
     /// epoch the device never gets. Reply: `Done`, or `Error` `Forbidden` (not a device of the
@@ -468,6 +478,7 @@ impl ClientMessage {
         "list_documents",
         "delete_document",
         "revoke_device",
+        "leave_document",
         "ping",
     ];
 
@@ -496,6 +507,7 @@ impl ClientMessage {
             Self::ListDocuments { .. } => "list_documents",
             Self::DeleteDocument { .. } => "delete_document",
             Self::RevokeDevice { .. } => "revoke_device",
+            Self::LeaveDocument { .. } => "leave_document",
         }
     }
 
@@ -519,7 +531,8 @@ impl ClientMessage {
             | Self::GetMembership { request, .. }
             | Self::ListDocuments { request }
             | Self::DeleteDocument { request, .. }
-            | Self::RevokeDevice { request, .. } => Some(*request),
+            | Self::RevokeDevice { request, .. }
+            | Self::LeaveDocument { request, .. } => Some(*request),
             Self::SignIn { .. }
             | Self::Register { .. }
             | Self::RegisterDevice { .. }

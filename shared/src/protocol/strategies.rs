@@ -201,6 +201,9 @@ pub(super) fn client_message() -> BoxedStrategy<ClientMessage> {
         (request(), device())
             .prop_map(|(request, device)| M::RevokeDevice { request, device })
             .boxed(),
+        (request(), doc())
+            .prop_map(|(request, doc)| M::LeaveDocument { request, doc })
+            .boxed(),
         any::<u64>().prop_map(|nonce| M::Ping { nonce }).boxed(),
     ])
     .boxed()

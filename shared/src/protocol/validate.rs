@@ -136,6 +136,7 @@ impl ClientMessage {
             | Self::ListDocuments { .. }
             | Self::DeleteDocument { .. }
             | Self::RevokeDevice { .. }
+            | Self::LeaveDocument { .. }
             | Self::TakePairing { .. }
             | Self::CreateDocument { .. }
             | Self::Subscribe { .. }

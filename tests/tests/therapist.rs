@@ -378,7 +378,17 @@ fn a_therapist_and_a_client_share_homework_through_the_relay() {
     sync(&sam_phone);
 
     // The therapist sees the shared entries, never the private one, and comments on one field.
+    // Before looking, the caseload says what is new: Sam's two entries.
     sync(&dr);
+    let caseload = dr.run(&["--json", "clients"]).json();
+    let row = caseload
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == "Sam"))
+        .cloned()
+        .unwrap_or_else(|| panic!("Sam in the caseload: {caseload}"));
+    let new_entries = row["new_entries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(new_entries.len(), 2, "{row}");
+    assert!(!row.to_string().contains(&private), "{row}");
     let (ids, text) = entries(&dr, Some("Sam"));
     assert!(ids.contains(&record) && ids.contains(&check_in), "{text}");
     assert!(!ids.contains(&private) && !text.contains(SECRET), "{text}");
@@ -745,5 +755,96 @@ fn the_therapist_can_end_the_relationship_from_their_side() {
     assert!(!ids.contains(&after) && !text.contains(AFTER), "{text}");
     assert_eq!(held_epochs(&dr), vec![1]);
     assert_eq!(relay_bundle_epochs(&relay).last(), Some(&2));
+    relay.assert_no_panic();
+}
+
+/// Runs `f` on the relay's database while the relay is stopped, then restarts it on its port.
+fn tamper(relay: &mut RelayProcess, f: impl FnOnce(&rusqlite::Connection)) {
+    relay.stop();
+    {
+        let conn = rusqlite::Connection::open(relay.db()).unwrap();
+        f(&conn);
+    }
+    relay.restart_on_same_port();
+}
+
+#[test]
+fn a_tampering_relay_cannot_inject_a_member_or_slip_in_a_device() {
+    use between_shared::crypto::{DeviceKeypair, IdentityKeypair, Member, SignedMembership};
+    use between_shared::{Role, Timestamp};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut relay, _ca, dr, sam, _phone) = practice(dir.path());
+    let mut rng = rand::rng();
+
+    // 1. The relay slips an extra device into the therapist's account, certified by a key of its
+    //    own. Sam's device ignores it, says so, and wraps no key for it.
+    let fake = DeviceKeypair::generate(&mut rng);
+    let relay_key = IdentityKeypair::generate(&mut rng);
+    let cert = relay_key.certify(&fake.public(), Role::Therapist, Timestamp(1));
+    tamper(&mut relay, |db| {
+        db.execute(
+            "INSERT INTO devices (id, account, signing_pub, certificate, registered_at_ms)
+             SELECT ?1, account, ?2, ?3, 1 FROM devices
+              WHERE account IN (SELECT id FROM accounts WHERE role = 'therapist') LIMIT 1",
+            rusqlite::params![
+                fake.device_id().0.to_vec(),
+                fake.public().signing.to_vec(),
+                cert.to_bytes().to_vec()
+            ],
+        )
+        .unwrap();
+    });
+    let run = sam.run(&["--json", "sync"]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_mentions(
+        &run.stderr,
+        &["ignored device", "not vouched for by a member"],
+    );
+    let db = rusqlite::Connection::open(relay.db()).unwrap();
+    let envelopes: i64 = db
+        .query_row(
+            "SELECT count(*) FROM key_envelopes WHERE recipient = ?1",
+            [fake.device_id().0.to_vec()],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(envelopes, 0, "a key was wrapped for the relay's device");
+    drop(db);
+
+    // 2. The relay replaces the signed membership with a newer-looking list of its own that adds
+    //    a member. Both Sam and the therapist refuse it and stop before syncing anything.
+    let impostor = IdentityKeypair::generate(&mut rng).public();
+    tamper(&mut relay, |db| {
+        let (doc, serial): (Vec<u8>, i64) = db
+            .query_row("SELECT doc, serial FROM memberships LIMIT 1", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .unwrap();
+        let forged = SignedMembership::sign(
+            &relay_key,
+            doc.as_slice().try_into().unwrap(),
+            u64::try_from(serial).unwrap() + 1,
+            1,
+            &[Member {
+                identity: impostor,
+                role: Role::Therapist,
+            }],
+        )
+        .unwrap();
+        db.execute(
+            "UPDATE memberships SET serial = serial + 1, data = ?1",
+            [forged.to_bytes()],
+        )
+        .unwrap();
+    });
+    for device in [&sam, &dr] {
+        let run = device.run(&["sync"]);
+        assert!(
+            !run.ok,
+            "{} accepted a forged membership list",
+            device.profile
+        );
+        assert_mentions(&run.stderr, &["membership list", "does not check"]);
+    }
     relay.assert_no_panic();
 }

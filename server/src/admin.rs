@@ -34,6 +34,15 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             expires_in_hours,
             label,
         })) => invite_create(&cli, *role, *expires_in_hours, label.as_deref()),
+        Some(Command::Invite(InviteCommand::Therapist {
+            expires_in_hours,
+            label,
+        })) => invite_create(
+            &cli,
+            InviteRole::Therapist,
+            *expires_in_hours,
+            label.as_deref(),
+        ),
         Some(Command::Devices) => {
             let settings = Settings::resolve(&cli, None)?;
             let store = SqliteStore::open(&settings.db)?;

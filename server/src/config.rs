@@ -141,6 +141,15 @@ pub(crate) enum InviteCommand {
         #[arg(long)]
         label: Option<String>,
     },
+    /// Shorthand for `create --role therapist`: an invite for a therapist's first device.
+    Therapist {
+        /// Hours until it expires.
+        #[arg(long, default_value_t = 72)]
+        expires_in_hours: u32,
+        /// How the account is labelled in `accounts` (e.g. "Dr Ada Park").
+        #[arg(long)]
+        label: Option<String>,
+    },
 }
 
 /// The optional config file.

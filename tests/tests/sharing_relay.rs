@@ -18,8 +18,8 @@ use between_e2e::relay::{
 use between_shared::crypto::{InviteSecret, Member, SignedMembership};
 use between_shared::protocol::limits::MAX_INVITE_LIFETIME;
 use between_shared::protocol::{
-    AccountId, ClientMessage, DocId, DocumentInfo, ErrorCode, KeyEnvelope, RequestId, Seq,
-    ServerMessage,
+    AccountId, ClientMessage, DeviceId, DocId, DocumentInfo, ErrorCode, KeyEnvelope, RequestId,
+    Seq, ServerMessage,
 };
 use between_shared::{Role, Timestamp};
 
@@ -551,6 +551,77 @@ async fn authorisation_matrix() {
         peer.expect_closed().await;
     }
 
+    // Delete the document: only the owner (tested in data_rights.rs, as it ends the document);
+    // a member therapist is forbidden, everyone else is not a member.
+    let (request, reply) = call(&mut p.ada.0, |request| ClientMessage::DeleteDocument {
+        request,
+        doc,
+    })
+    .await;
+    refused(request, reply, ErrorCode::Forbidden);
+    for (peer, _) in [&mut p.ben, &mut p.carl, &mut p.dan] {
+        let (request, reply) = call(peer, |request| ClientMessage::DeleteDocument {
+            request,
+            doc,
+        })
+        .await;
+        refused(request, reply, ErrorCode::NotMember);
+    }
+
+    // Remove a device: only one's own account's other devices.
+    let cleo_device = DeviceId(p.cleo.1.device.device_id().0);
+    for (peer, _) in [&mut p.ada, &mut p.dan] {
+        let (request, reply) = call(peer, |request| ClientMessage::RevokeDevice {
+            request,
+            device: cleo_device,
+        })
+        .await;
+        refused(request, reply, ErrorCode::Forbidden);
+    }
+    let (request, reply) = call(&mut p.cleo.0, |request| ClientMessage::RevokeDevice {
+        request,
+        device: cleo_device,
+    })
+    .await;
+    refused(request, reply, ErrorCode::Forbidden);
+
+    // The practice admin has no device and no key: its commands on the relay's host see ids,
+    // roles and sizes, never content or a client's name.
+    let documents = p.relay.admin(&["documents"]);
+    let listing = String::from_utf8_lossy(&documents.stdout);
+    assert!(listing.contains(&doc.to_string()), "{listing}");
+    for secret in ["cleo's entry", "ada's comment", "intruder"] {
+        assert!(!listing.contains(secret), "{listing}");
+    }
+
+    // Leave the document: not the owner (who deletes instead), not a non-member; the member
+    // therapist may, and is then refused like anyone else.
+    let (request, reply) = call(&mut p.cleo.0, |request| ClientMessage::LeaveDocument {
+        request,
+        doc,
+    })
+    .await;
+    refused(request, reply, ErrorCode::Forbidden);
+    for (peer, _) in [&mut p.ben, &mut p.carl, &mut p.dan] {
+        let (request, reply) = call(peer, |request| ClientMessage::LeaveDocument {
+            request,
+            doc,
+        })
+        .await;
+        refused(request, reply, ErrorCode::NotMember);
+    }
+    let (request, reply) = call(&mut p.ada.0, |request| ClientMessage::LeaveDocument {
+        request,
+        doc,
+    })
+    .await;
+    done(request, reply);
+    let request = p.ada.0.send_subscribe(doc, Seq(0)).await;
+    p.ada
+        .0
+        .expect_error(Some(request), ErrorCode::NotMember)
+        .await;
+
     // The owner reads every access in the document's trail, refusals included.
     let (request, reply) = call(&mut p.cleo.0, |request| ClientMessage::GetAudit {
         request,
@@ -578,6 +649,9 @@ async fn authorisation_matrix() {
         "refused-append",
         "refused-put-keys",
         "refused-read-keys",
+        "refused-delete",
+        "refused-leave",
+        "leave",
     ] {
         assert!(actions.contains(&token), "{token} missing from {actions:?}");
     }

@@ -234,13 +234,16 @@ fn a_therapist_and_a_client_share_homework_through_the_relay() {
     let origin = relay.origin();
 
     // The admin invites the therapist; the therapist's laptop joins.
+    let made = relay.admin(&["invite", "therapist", "--label", "Dr Ada Park"]);
+    assert!(made.status.success(), "{made:?}");
+    let therapist_invite = String::from_utf8_lossy(&made.stdout).trim().to_string();
     let dr = device(dir.path(), "dr-laptop");
     dr.run(&[
         "init",
         "--relay",
         &origin,
         "--invite",
-        &relay.invite("therapist"),
+        &therapist_invite,
         "--role",
         "therapist",
         "--name",

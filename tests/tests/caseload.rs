@@ -6,8 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use between_e2e::practice::{sync_clean as sync, tls_relay};
 use between_e2e::relay::RelayProcess;
-use between_e2e::tls::{PracticeCa, Validity};
 use between_e2e::{assert_mentions, Device};
 use serde_json::Value;
 use std::path::Path;
@@ -21,36 +21,10 @@ const MONDAY_11: &str = "2026-03-02T11:00:00+00:00";
 /// Thursday, after the once-homework's due day (Tuesday).
 const THURSDAY_9: &str = "2026-03-05T09:00:00+00:00";
 
-/// A relay serving TLS with a certificate from a fresh practice CA; returns it and the CA file.
-fn tls_relay(dir: &Path) -> (RelayProcess, String) {
-    let ca = PracticeCa::new("Riverside Practice CA");
-    let files = ca.issue(dir, "relay", &["localhost", "127.0.0.1"], Validity::Current);
-    let relay = RelayProcess::start_tls(dir, &files, &ca, &[]);
-    let ca_file = ca.write(dir, "practice-ca.pem");
-    (relay, ca_file.to_string_lossy().into_owned())
-}
-
 fn device(root: &Path, profile: &str) -> Device {
     let mut device = Device::new(root, profile);
     device.at(MONDAY_9);
     device
-}
-
-/// `between sync --json` must succeed with nothing failed or refused.
-#[track_caller]
-fn sync(device: &Device) -> Value {
-    let run = device.run(&["--json", "sync"]);
-    let stderr = run.stderr.clone();
-    let json = run.json();
-    for list in ["failed", "refused"] {
-        assert_eq!(
-            json[list],
-            Value::Array(vec![]),
-            "{}: sync {list} something: {json}\n{stderr}",
-            device.profile
-        );
-    }
-    json
 }
 
 /// The therapist's caseload row of the one client, from `clients --json`.

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use between_e2e::practice::pairing_code;
 use between_e2e::relay::{sign_in, RelayProcess};
 use between_e2e::{assert_mentions, Device};
 use between_shared::crypto::DeviceKeypair;
@@ -29,18 +30,6 @@ fn sync(device: &Device) -> String {
         device.profile, run.stdout, run.stderr
     );
     run.stderr
-}
-
-/// A pairing code from `device add` on `device`.
-fn pairing_code(device: &Device) -> String {
-    device
-        .run(&["device", "add"])
-        .out()
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Pairing code: "))
-        .expect("a pairing code")
-        .trim()
-        .to_string()
 }
 
 /// A read-only connection to a profile's or the relay's SQLite file.

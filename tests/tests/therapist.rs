@@ -6,22 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use between_e2e::practice::{pairing_code, sync_clean as sync, tls_relay};
 use between_e2e::relay::RelayProcess;
-use between_e2e::tls::{PracticeCa, Validity};
 use between_e2e::{assert_mentions, Device};
 use serde_json::Value;
 use std::path::Path;
 
 const NOW: &str = "2026-03-02T09:00:00+00:00";
-
-/// A relay serving TLS with a certificate from a fresh practice CA; returns it and the CA file.
-fn tls_relay(dir: &Path) -> (RelayProcess, String) {
-    let ca = PracticeCa::new("Riverside Practice CA");
-    let files = ca.issue(dir, "relay", &["localhost", "127.0.0.1"], Validity::Current);
-    let relay = RelayProcess::start_tls(dir, &files, &ca, &[]);
-    let ca_file = ca.write(dir, "practice-ca.pem");
-    (relay, ca_file.to_string_lossy().into_owned())
-}
 
 fn device(root: &Path, profile: &str) -> Device {
     let mut device = Device::new(root, profile);
@@ -190,34 +181,6 @@ fn invites_make_only_the_role_they_were_made_for() {
         assert!(!someone.store_file().exists(), "{profile} left a profile");
     }
     relay.assert_no_panic();
-}
-
-/// `between sync --json` must succeed with nothing failed or refused.
-#[track_caller]
-fn sync(device: &Device) -> Value {
-    let run = device.run(&["--json", "sync"]);
-    let stderr = run.stderr.clone();
-    let json = run.json();
-    for list in ["failed", "refused"] {
-        assert_eq!(
-            json[list],
-            Value::Array(vec![]),
-            "{}: sync {list} something: {json}\n{stderr}",
-            device.profile
-        );
-    }
-    json
-}
-
-/// A pairing code from `device add` on `device`.
-fn pairing_code(device: &Device) -> String {
-    let added = device.run(&["device", "add"]).out();
-    added
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Pairing code: "))
-        .expect("a pairing code")
-        .trim()
-        .to_string()
 }
 
 /// The ids of the entries in `list --json`, and their texts joined (to search).

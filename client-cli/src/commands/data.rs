@@ -18,7 +18,7 @@ use between_shared::Role;
 use crate::profile::Session;
 use crate::store::{Registration, Store};
 use crate::sync::account::AccountKeys;
-use crate::sync::connection::{unix_ms, Auth, Connection, RelayError};
+use crate::sync::connection::{unix_ms, Connection, RelayError};
 use crate::sync::deleted::deleted_message;
 use crate::sync::runtime;
 
@@ -130,11 +130,7 @@ struct Outcome {
 async fn delete_all(keys: &AccountKeys, documents: &[Owned]) -> Outcome {
     let mut deleted = Vec::new();
     let failed = async {
-        let mut conn = Connection::open(&keys.relay).await?;
-        conn.authenticate(Auth::SignIn {
-            device: &keys.device,
-        })
-        .await?;
+        let mut conn = Connection::signed_in(&keys.relay, &keys.device).await?;
         for (i, owned) in documents.iter().enumerate() {
             let request = RequestId(u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1));
             let msg = ClientMessage::DeleteDocument {

@@ -290,11 +290,7 @@ fn share_with_therapist(path: &Path, keys: &AccountKeys, invite: &ClientInvite) 
     let rt = runtime()?;
     let mut store = Store::open(path)?;
     rt.block_on(async {
-        let mut conn = Connection::open(&keys.relay).await?;
-        conn.authenticate(Auth::SignIn {
-            device: &keys.device,
-        })
-        .await?;
+        let mut conn = Connection::signed_in(&keys.relay, &keys.device).await?;
         let shared = crate::sync::sharing::share_with_inviter(
             &mut conn,
             &mut store,
@@ -671,11 +667,7 @@ pub(crate) fn device_add(session: Session) -> Result<()> {
     let relay = keys.relay.display.clone();
     let rt = runtime()?;
     let reply = rt.block_on(async {
-        let mut conn = Connection::open(&keys.relay).await?;
-        conn.authenticate(Auth::SignIn {
-            device: &keys.device,
-        })
-        .await?;
+        let mut conn = Connection::signed_in(&keys.relay, &keys.device).await?;
         let reply = conn
             .request(
                 &ClientMessage::PutPairing {
@@ -747,11 +739,7 @@ pub(crate) fn client_invite(session: &Session, expires_in_days: u32, json: bool)
     );
     let rt = runtime()?;
     let reply = rt.block_on(async {
-        let mut conn = Connection::open(&keys.relay).await?;
-        conn.authenticate(Auth::SignIn {
-            device: &keys.device,
-        })
-        .await?;
+        let mut conn = Connection::signed_in(&keys.relay, &keys.device).await?;
         let reply = conn
             .request(
                 &ClientMessage::CreateInvite {
@@ -799,6 +787,26 @@ pub(crate) fn client_invite(session: &Session, expires_in_days: u32, json: bool)
     Ok(())
 }
 
+/// Asks before something that cannot be undone; `Ok(false)` if the person says no. Outside a
+/// terminal it needs `--yes` and says so with `refusal`.
+fn confirm(
+    yes: bool,
+    refusal: impl FnOnce() -> String,
+    question: impl FnOnce() -> String,
+) -> Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !crate::prompt::interactive() {
+        bail!("{}", refusal());
+    }
+    dialoguer::Confirm::new()
+        .with_prompt(question())
+        .default(false)
+        .interact()
+        .context("could not read your answer")
+}
+
 /// `between therapist remove`: the client stops sharing with their therapist (see
 /// [`crate::sync::sharing::remove_others`]).
 pub(crate) fn therapist_remove(session: &Session, yes: bool) -> Result<()> {
@@ -806,29 +814,23 @@ pub(crate) fn therapist_remove(session: &Session, yes: bool) -> Result<()> {
     if keys.certificate.role != Role::Client {
         bail!("only a client removes their therapist; to end working with a client, ask them to remove you (their homework is theirs)");
     }
-    if !yes {
-        if !crate::prompt::interactive() {
-            bail!("this removes your therapist's access to your homework; run it in a terminal to confirm, or add --yes");
-        }
-        let sure = dialoguer::Confirm::new()
-            .with_prompt("Stop sharing your homework with your therapist? They keep what they already have, but get nothing new")
-            .default(false)
-            .interact()
-            .context("could not read your answer")?;
-        if !sure {
-            outln!("Nothing changed.");
-            return Ok(());
-        }
+    if !confirm(
+        yes,
+        || {
+            "this removes your therapist's access to your homework; run it in a terminal to confirm, or add --yes".to_owned()
+        },
+        || {
+            "Stop sharing your homework with your therapist? They keep what they already have, but get nothing new".to_owned()
+        },
+    )? {
+        outln!("Nothing changed.");
+        return Ok(());
     }
     let mut store = Store::open(session.store.path())?;
     let rt = runtime()?;
     let removed = rt
         .block_on(async {
-            let mut conn = Connection::open(&keys.relay).await?;
-            conn.authenticate(Auth::SignIn {
-                device: &keys.device,
-            })
-            .await?;
+            let mut conn = Connection::signed_in(&keys.relay, &keys.device).await?;
             let removed =
                 crate::sync::sharing::remove_others(&mut conn, &mut store, &keys).await?;
             conn.close().await;
@@ -871,32 +873,26 @@ pub(crate) fn client_end(session: &Session, name: &str, yes: bool) -> Result<()>
             doc.label
         );
     }
-    if !yes {
-        if !crate::prompt::interactive() {
-            bail!("this ends your access to {}'s homework; run it in a terminal to confirm, or add --yes", doc.label);
-        }
-        let sure = dialoguer::Confirm::new()
-            .with_prompt(format!(
+    if !confirm(
+        yes,
+        || {
+            format!("this ends your access to {}'s homework; run it in a terminal to confirm, or add --yes", doc.label)
+        },
+        || {
+            format!(
                 "Stop receiving {}'s homework? Your copy stays on this device",
                 doc.label
-            ))
-            .default(false)
-            .interact()
-            .context("could not read your answer")?;
-        if !sure {
-            outln!("Nothing changed.");
-            return Ok(());
-        }
+            )
+        },
+    )? {
+        outln!("Nothing changed.");
+        return Ok(());
     }
     let doc_id = uuid::Uuid::parse_str(&doc.id)
         .map_err(|_| anyhow!("the document id {} is damaged", doc.id))?;
     let rt = runtime()?;
     rt.block_on(async {
-        let mut conn = Connection::open(&keys.relay).await?;
-        conn.authenticate(Auth::SignIn {
-            device: &keys.device,
-        })
-        .await?;
+        let mut conn = Connection::signed_in(&keys.relay, &keys.device).await?;
         let reply = conn
             .request(
                 &ClientMessage::LeaveDocument {
@@ -967,21 +963,15 @@ pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Resul
         .name
         .clone()
         .unwrap_or_else(|| short_id(&target.device_id));
-    if !yes {
-        if !crate::prompt::interactive() {
-            bail!("this removes the device {name} for good; run it in a terminal to confirm, or add --yes");
-        }
-        let sure = dialoguer::Confirm::new()
-            .with_prompt(format!(
-                "Remove the device {name} for good? It will not sync again"
-            ))
-            .default(false)
-            .interact()
-            .context("could not read your answer")?;
-        if !sure {
-            outln!("Nothing changed.");
-            return Ok(());
-        }
+    if !confirm(
+        yes,
+        || {
+            format!("this removes the device {name} for good; run it in a terminal to confirm, or add --yes")
+        },
+        || format!("Remove the device {name} for good? It will not sync again"),
+    )? {
+        outln!("Nothing changed.");
+        return Ok(());
     }
     let device_id = target
         .device_id
@@ -996,11 +986,7 @@ pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Resul
         .collect();
     let rt = runtime()?;
     rt.block_on(async {
-        let mut conn = Connection::open(&keys.relay).await?;
-        conn.authenticate(Auth::SignIn {
-            device: &keys.device,
-        })
-        .await?;
+        let mut conn = Connection::signed_in(&keys.relay, &keys.device).await?;
         match conn
             .request(
                 &ClientMessage::RevokeDevice {

@@ -282,6 +282,16 @@ pub(crate) fn unix_ms() -> i64 {
 }
 
 impl Connection {
+    /// Dials the relay and signs in as a registered device.
+    pub(crate) async fn signed_in(
+        url: &RelayUrl,
+        device: &DeviceKeypair,
+    ) -> Result<Self, RelayError> {
+        let mut conn = Self::open(url).await?;
+        conn.authenticate(Auth::SignIn { device }).await?;
+        Ok(conn)
+    }
+
     /// Dials the relay and waits for its challenge.
     pub(crate) async fn open(url: &RelayUrl) -> Result<Self, RelayError> {
         let config = WebSocketConfig::default()

@@ -96,14 +96,7 @@ async fn share_pass(
         Some(conn) => conn,
         // Not registered yet: the sync registers first, and the next sync shares.
         None if keys.registration != crate::store::Registration::Done => return Ok(None),
-        None => {
-            let mut conn = Connection::open(&keys.relay).await?;
-            conn.authenticate(connection::Auth::SignIn {
-                device: &keys.device,
-            })
-            .await?;
-            conn
-        }
+        None => Connection::signed_in(&keys.relay, &keys.device).await?,
     };
     let mut store = crate::store::Store::open(store_path).map_err(driver::DriverError::from)?;
     let before = deleted::syncing(&store).map_err(driver::DriverError::from)?;

@@ -1009,10 +1009,19 @@ pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Resul
                 .into())
             }
         }
-        store.forget_device(&target.device_id)?;
         for id in &documents {
-            crate::sync::sharing::rotate(&mut conn, &mut store, &keys, id, |_| true).await?;
+            crate::sync::sharing::rotate(
+                &mut conn,
+                &mut store,
+                &keys,
+                id,
+                |_| true,
+                Some(&target.device_id),
+            )
+            .await?;
         }
+        // Only now: an interrupted removal can be run again with the same device id.
+        store.forget_device(&target.device_id)?;
         conn.close().await;
         Ok::<_, crate::sync::sharing::SharingError>(())
     })

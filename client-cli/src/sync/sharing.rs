@@ -447,7 +447,7 @@ pub(crate) async fn refresh(
                     ..
                 })) = still
                 {
-                    rotate(conn, store, keys, &id, |m| m.identity != identity).await?;
+                    rotate(conn, store, keys, &id, |m| m.identity != identity, None).await?;
                     shared.left.push(identity.short_fingerprint());
                     continue;
                 }
@@ -478,6 +478,14 @@ pub(crate) async fn refresh(
             }
             if owner == me {
                 let record = sync_record(store, &id)?;
+                if record.epoch > list.epoch() {
+                    // A removal on this device made a new key but did not announce it: finish
+                    // it with the command (which knows whom to leave out), not by guessing here.
+                    super::driver::warn(&format!(
+                        "a removal started on this device did not finish for {id}; run `between therapist remove` or `between device remove` again"
+                    ));
+                    continue;
+                }
                 let mut recipients = own_devices(store, keys)?;
                 recipients.extend(certs);
                 shared.keys_wrapped +=
@@ -705,7 +713,7 @@ pub(crate) async fn remove_others(
             "your homework is not shared with anyone through the relay".into(),
         ));
     }
-    rotate(conn, store, keys, &shared.id, |m| m.identity == me).await
+    rotate(conn, store, keys, &shared.id, |m| m.identity == me, None).await
 }
 
 /// The owner moves document `id` to a new epoch: a new key, a membership list keeping the
@@ -720,6 +728,7 @@ pub(crate) async fn rotate(
     keys: &AccountKeys,
     id: &str,
     keep: impl Fn(&Member) -> bool,
+    removed_device: Option<&str>,
 ) -> Result<Vec<String>, SharingError> {
     let me = keys.identity.public();
     let doc = doc_uuid(id)?;
@@ -770,6 +779,7 @@ pub(crate) async fn rotate(
     store.save_membership(id, next.serial(), &next.to_bytes())?;
     let record = sync_record(store, id)?;
     let mut recipients = own_devices(store, keys)?;
+    recipients.retain(|(cert, _)| Some(cert.device_id().to_string().as_str()) != removed_device);
     let peers: Vec<(DeviceCertificate, Vec<u8>)> = store
         .peer_devices()?
         .into_iter()

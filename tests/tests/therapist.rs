@@ -447,26 +447,7 @@ fn a_relay_that_names_another_therapist_is_caught_before_anything_is_shared() {
     use between_shared::crypto::{ClientInvite, IdentityKeypair};
     let dir = tempfile::tempdir().unwrap();
     let (relay, ca_file) = tls_relay(dir.path());
-    let origin = relay.origin();
-    let dr = device(dir.path(), "dr-laptop");
-    dr.run(&[
-        "init",
-        "--relay",
-        &origin,
-        "--invite",
-        &relay.invite("therapist"),
-        "--role",
-        "therapist",
-        "--name",
-        "Dr Ada Park",
-        "--ca-file",
-        &ca_file,
-    ])
-    .out();
-    let invite = dr.run(&["--json", "client", "invite"]).json()["invite"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (dr, invite) = therapist_with_invite(&relay, dir.path(), &ca_file);
     // From the client's side, a relay that answers with a key other than the one the invite
     // commits to looks exactly like this: the invite names someone else.
     let mut parsed = ClientInvite::parse(&invite).unwrap().unwrap();
@@ -494,16 +475,13 @@ fn a_relay_that_names_another_therapist_is_caught_before_anything_is_shared() {
     assert_mentions(&again.stderr, &["impersonate"]);
 }
 
-/// A practice with one therapist (one device) and Sam (laptop and phone) sharing homework;
-/// everyone has synced.
-fn practice(dir: &Path) -> (RelayProcess, String, Device, Device, Device) {
-    let (relay, ca_file) = tls_relay(dir);
-    let origin = relay.origin();
+/// Dr Ada Park's laptop, joined with an admin invite, and a client invite she made.
+fn therapist_with_invite(relay: &RelayProcess, dir: &Path, ca_file: &str) -> (Device, String) {
     let dr = device(dir, "dr-laptop");
     dr.run(&[
         "init",
         "--relay",
-        &origin,
+        &relay.origin(),
         "--invite",
         &relay.invite("therapist"),
         "--role",
@@ -511,13 +489,22 @@ fn practice(dir: &Path) -> (RelayProcess, String, Device, Device, Device) {
         "--name",
         "Dr Ada Park",
         "--ca-file",
-        &ca_file,
+        ca_file,
     ])
     .out();
     let invite = dr.run(&["--json", "client", "invite"]).json()["invite"]
         .as_str()
         .unwrap()
         .to_string();
+    (dr, invite)
+}
+
+/// A practice with one therapist (one device) and Sam (laptop and phone) sharing homework;
+/// everyone has synced.
+fn practice(dir: &Path) -> (RelayProcess, String, Device, Device, Device) {
+    let (relay, ca_file) = tls_relay(dir);
+    let origin = relay.origin();
+    let (dr, invite) = therapist_with_invite(&relay, dir, &ca_file);
     let sam = device(dir, "sam-laptop");
     sam.run(&[
         "init",

@@ -1369,12 +1369,7 @@ impl Session {
         }
         let id = store_doc(doc);
         let order = self.relay.hub.lock(doc).await;
-        let owner = self
-            .relay
-            .store
-            .try_call(move |s| s.document(id))
-            .await?
-            .map(|stats| stats.owner);
+        let owner = self.owner_of(id).await?;
         if owner == Some(me.account) {
             drop(order);
             return self
@@ -1442,6 +1437,16 @@ impl Session {
         self.send(&ServerMessage::Done { request }).await
     }
 
+    /// The account that created `doc`, if it exists.
+    async fn owner_of(&self, id: StoreDoc) -> Result<Option<StoreAccount>, Close> {
+        Ok(self
+            .relay
+            .store
+            .try_call(move |s| s.document(id))
+            .await?
+            .map(|stats| stats.owner))
+    }
+
     async fn delete_document(
         &mut self,
         me: SignedIn,
@@ -1456,12 +1461,7 @@ impl Session {
         // Under the ordering lock, so that no push commits and no catch-up joins the live set
         // between the deletion and the hub ending the document's subscriptions.
         let order = self.relay.hub.lock(doc).await;
-        let owner = self
-            .relay
-            .store
-            .try_call(move |s| s.document(id))
-            .await?
-            .map(|stats| stats.owner);
+        let owner = self.owner_of(id).await?;
         let refusal = match owner {
             Some(owner) if owner == me.account => None,
             Some(_) => Some((

@@ -46,3 +46,66 @@ pub fn pairing_code(device: &Device) -> String {
         .trim()
         .to_string()
 }
+
+/// Pairs a new device `profile` under `root` with a fresh code from `from` (`init --pair` on the
+/// relay at `origin`, trusting `ca_file` when given); panics if pairing fails.
+pub fn pair_device(
+    origin: &str,
+    from: &Device,
+    root: &Path,
+    profile: &str,
+    name: &str,
+    device_name: &str,
+    ca_file: Option<&str>,
+) -> Device {
+    let device = Device::new(root, profile);
+    let code = pairing_code(from);
+    let mut args = vec![
+        "init",
+        "--relay",
+        origin,
+        "--pair",
+        &code,
+        "--name",
+        name,
+        "--device-name",
+        device_name,
+    ];
+    if let Some(ca_file) = ca_file {
+        args.extend(["--ca-file", ca_file]);
+    }
+    device.run(&args).out();
+    device
+}
+
+/// Dr Ada Park's first device (profile `dr-laptop`), joined with an admin invite over the TLS
+/// relay, and a client invite she made (`between client invite`).
+pub fn therapist_with_invite(
+    relay: &RelayProcess,
+    root: &Path,
+    ca_file: &str,
+    device_name: &str,
+) -> (Device, String) {
+    let dr = Device::new(root, "dr-laptop");
+    dr.run(&[
+        "init",
+        "--relay",
+        &relay.origin(),
+        "--invite",
+        &relay.invite("therapist"),
+        "--role",
+        "therapist",
+        "--name",
+        "Dr Ada Park",
+        "--device-name",
+        device_name,
+        "--ca-file",
+        ca_file,
+    ])
+    .out();
+    let invite = dr.run(&["--json", "client", "invite"]).json()["invite"]
+        .as_str()
+        .expect("an invite")
+        .to_string();
+    (dr, invite)
+}

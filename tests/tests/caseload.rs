@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use between_e2e::practice::{sync_clean as sync, tls_relay};
+use between_e2e::practice::{sync_clean as sync, therapist_with_invite, tls_relay};
 use between_e2e::relay::RelayProcess;
 use between_e2e::{assert_mentions, Device};
 use serde_json::Value;
@@ -47,27 +47,7 @@ fn len(row: &Value, key: &str) -> usize {
 
 /// A therapist "Dr Ada Park" and a client "Sam" sharing homework through the relay.
 fn therapist_and_client(dir: &Path, relay: &RelayProcess, ca_file: &str) -> (Device, Device) {
-    let dr = device(dir, "dr-laptop");
-    dr.run(&[
-        "init",
-        "--relay",
-        &relay.origin(),
-        "--invite",
-        &relay.invite("therapist"),
-        "--role",
-        "therapist",
-        "--name",
-        "Dr Ada Park",
-        "--device-name",
-        "office",
-        "--ca-file",
-        ca_file,
-    ])
-    .out();
-    let invite = dr.run(&["--json", "client", "invite"]).json()["invite"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (dr, invite) = therapist_with_invite(relay, dir, ca_file, "office");
     let sam = device(dir, "sam-laptop");
     sam.run(&[
         "init",

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use between_e2e::practice::pairing_code;
+use between_e2e::practice::pair_device;
 use between_e2e::relay::{sign_in, RelayProcess};
 use between_e2e::{assert_mentions, Device};
 use between_shared::crypto::DeviceKeypair;
@@ -129,20 +129,7 @@ fn a_client_deletes_their_homework_from_the_relay_for_good() {
     ])
     .out();
     sync(&dr);
-    let phone = device(root, "sam-phone");
-    phone
-        .run(&[
-            "init",
-            "--relay",
-            &origin,
-            "--pair",
-            &pairing_code(&sam),
-            "--name",
-            "Sam",
-            "--device-name",
-            "phone",
-        ])
-        .out();
+    let phone = pair_device(&origin, &sam, root, "sam-phone", "Sam", "phone", None);
 
     // Sam writes a shared and a private entry; the therapist comments on the shared one.
     let shared = sam.create(&[

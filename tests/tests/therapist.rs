@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use between_e2e::practice::{pairing_code, sync_clean as sync, tls_relay};
+use between_e2e::practice::{pair_device, sync_clean as sync, therapist_with_invite, tls_relay};
 use between_e2e::relay::RelayProcess;
 use between_e2e::{assert_mentions, Device};
 use serde_json::Value;
@@ -261,22 +261,15 @@ fn a_therapist_and_a_client_share_homework_through_the_relay() {
     sync(&dr);
 
     // Sam's phone pairs; both of Sam's devices get the assignments.
-    let sam_phone = device(dir.path(), "sam-phone");
-    sam_phone
-        .run(&[
-            "init",
-            "--relay",
-            &origin,
-            "--pair",
-            &pairing_code(&sam),
-            "--name",
-            "Sam",
-            "--device-name",
-            "phone",
-            "--ca-file",
-            &ca_file,
-        ])
-        .out();
+    let sam_phone = pair_device(
+        &origin,
+        &sam,
+        dir.path(),
+        "sam-phone",
+        "Sam",
+        "phone",
+        Some(&ca_file),
+    );
     sync(&sam);
     for d in [&sam, &sam_phone] {
         let list = d.snapshot(None).to_string();
@@ -373,22 +366,15 @@ fn a_therapist_and_a_client_share_homework_through_the_relay() {
     // came in the pairing), and what it writes reaches Sam's devices, which learn of the new
     // therapist device through the relay and trust it because Sam's signed list vouches for
     // its owner.
-    let dr_phone = device(dir.path(), "dr-phone");
-    dr_phone
-        .run(&[
-            "init",
-            "--relay",
-            &origin,
-            "--pair",
-            &pairing_code(&dr),
-            "--name",
-            "Dr Ada Park",
-            "--device-name",
-            "phone",
-            "--ca-file",
-            &ca_file,
-        ])
-        .out();
+    let dr_phone = pair_device(
+        &origin,
+        &dr,
+        dir.path(),
+        "dr-phone",
+        "Dr Ada Park",
+        "phone",
+        Some(&ca_file),
+    );
     sync(&dr);
     sync(&dr_phone);
     let (phone_ids, _) = entries(&dr_phone, Some("Sam"));
@@ -447,7 +433,7 @@ fn a_relay_that_names_another_therapist_is_caught_before_anything_is_shared() {
     use between_shared::crypto::{ClientInvite, IdentityKeypair};
     let dir = tempfile::tempdir().unwrap();
     let (relay, ca_file) = tls_relay(dir.path());
-    let (dr, invite) = therapist_with_invite(&relay, dir.path(), &ca_file);
+    let (dr, invite) = therapist_with_invite(&relay, dir.path(), &ca_file, "office");
     // From the client's side, a relay that answers with a key other than the one the invite
     // commits to looks exactly like this: the invite names someone else.
     let mut parsed = ClientInvite::parse(&invite).unwrap().unwrap();
@@ -475,36 +461,12 @@ fn a_relay_that_names_another_therapist_is_caught_before_anything_is_shared() {
     assert_mentions(&again.stderr, &["impersonate"]);
 }
 
-/// Dr Ada Park's laptop, joined with an admin invite, and a client invite she made.
-fn therapist_with_invite(relay: &RelayProcess, dir: &Path, ca_file: &str) -> (Device, String) {
-    let dr = device(dir, "dr-laptop");
-    dr.run(&[
-        "init",
-        "--relay",
-        &relay.origin(),
-        "--invite",
-        &relay.invite("therapist"),
-        "--role",
-        "therapist",
-        "--name",
-        "Dr Ada Park",
-        "--ca-file",
-        ca_file,
-    ])
-    .out();
-    let invite = dr.run(&["--json", "client", "invite"]).json()["invite"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (dr, invite)
-}
-
 /// A practice with one therapist (one device) and Sam (laptop and phone) sharing homework;
 /// everyone has synced.
 fn practice(dir: &Path) -> (RelayProcess, String, Device, Device, Device) {
     let (relay, ca_file) = tls_relay(dir);
     let origin = relay.origin();
-    let (dr, invite) = therapist_with_invite(&relay, dir, &ca_file);
+    let (dr, invite) = therapist_with_invite(&relay, dir, &ca_file, "office");
     let sam = device(dir, "sam-laptop");
     sam.run(&[
         "init",
@@ -518,22 +480,15 @@ fn practice(dir: &Path) -> (RelayProcess, String, Device, Device, Device) {
         &ca_file,
     ])
     .out();
-    let sam_phone = device(dir, "sam-phone");
-    sam_phone
-        .run(&[
-            "init",
-            "--relay",
-            &origin,
-            "--pair",
-            &pairing_code(&sam),
-            "--name",
-            "Sam",
-            "--device-name",
-            "phone",
-            "--ca-file",
-            &ca_file,
-        ])
-        .out();
+    let sam_phone = pair_device(
+        &origin,
+        &sam,
+        dir,
+        "sam-phone",
+        "Sam",
+        "phone",
+        Some(&ca_file),
+    );
     sync(&dr);
     sync(&sam);
     (relay, ca_file, dr, sam, sam_phone)

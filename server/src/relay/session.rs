@@ -1350,10 +1350,6 @@ impl Session {
         }
     }
 
-    /// `DeleteDocument`: the owner deletes a document from the relay for good (everything but
-    /// the audit trail, which holds ids only). Any other member — the therapist included — is
-    /// refused: the homework is the client's, and the therapist's copy on their own devices is
-    /// not the relay's to take. Live subscriptions to the document end with the deletion.
     /// A member who is not the owner leaves a document: its account is no longer a member and
     /// its devices' live subscriptions end. The signed list still names it until the owner's
     /// device rotates (it notices through `get_account`).
@@ -1447,6 +1443,10 @@ impl Session {
             .map(|stats| stats.owner))
     }
 
+    /// `DeleteDocument`: the owner deletes a document from the relay for good (everything but
+    /// the audit trail, which holds ids only). Any other member — the therapist included — is
+    /// refused: the homework is the client's, and the therapist's copy on their own devices is
+    /// not the relay's to take. Live subscriptions to the document end with the deletion.
     async fn delete_document(
         &mut self,
         me: SignedIn,

@@ -107,6 +107,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         )
         .init();
     let settings = Settings::resolve(cli, Some(args))?;
+    raise_open_files_limit();
     let tls = settings
         .tls
         .as_ref()
@@ -137,9 +138,8 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
             .unwrap_or_else(|| format!("{scheme}://{address}"));
         let shutdown = CancellationToken::new();
         let mut config = RelayConfig::new(origin.clone());
-        if let Some(secs) = args.handshake_timeout {
-            config.handshake_timeout = std::time::Duration::from_secs(secs);
-        }
+        config.handshake_timeout = settings.handshake_timeout;
+        config.connections_per_address = settings.connections_per_address;
         let relay = Relay::new(store, config, shutdown.clone());
         tokio::spawn(stop_on_signal(shutdown.clone()));
         tokio::spawn(purge_expired(relay.store.clone(), shutdown));
@@ -152,6 +152,41 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         info!("stopped");
         Ok(())
     })
+}
+
+/// Raises the soft limit on open files to the hard limit. Every connection is a file
+/// descriptor, and the usual soft limit (1024) is far below what a relay serving a few thousand
+/// devices needs, while the hard limit the administrator set is usually much higher. Failing to
+/// raise it is not fatal: the relay serves as many connections as the limit allows, and says so.
+fn raise_open_files_limit() {
+    #[cfg(unix)]
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+        /// The soft limit aimed for when the hard limit is "unlimited", which some systems
+        /// (macOS) do not accept as a soft limit.
+        const UNLIMITED_TARGET: u64 = 65_536;
+        let limit = getrlimit(Resource::Nofile);
+        let target = limit.maximum.unwrap_or(UNLIMITED_TARGET);
+        if limit.current.is_none_or(|current| current >= target) {
+            return;
+        }
+        let raised = Rlimit {
+            current: Some(target),
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => info!(
+                from = ?limit.current,
+                to = target,
+                "raised the open file limit"
+            ),
+            Err(err) => tracing::warn!(
+                error = %err,
+                limit = ?limit.current,
+                "could not raise the open file limit; connections beyond it will be refused"
+            ),
+        }
+    }
 }
 
 /// How often expired pairing payloads and invites are deleted.

@@ -6,11 +6,17 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use between_shared::protocol::limits;
 
 /// Default database file, in the working directory.
 pub(crate) const DEFAULT_DB: &str = "between-relay.sqlite3";
 /// Default listening address: loopback, which needs no TLS.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+/// Default number of open connections allowed from one IP address: a household's or a small
+/// office's devices, with room to spare, while one address cannot exhaust the relay.
+pub(crate) const DEFAULT_CONNECTIONS_PER_ADDRESS: u64 = 64;
 
 /// The Between relay: stores and forwards end-to-end encrypted homework for a practice.
 #[derive(Debug, Parser)]
@@ -19,8 +25,8 @@ pub(crate) struct Cli {
     /// The SQLite database file [default: between-relay.sqlite3].
     #[arg(long, global = true, env = "BETWEEN_RELAY_DB")]
     pub(crate) db: Option<PathBuf>,
-    /// A TOML config file with `db`, `listen`, `origin`, `tls_cert`, `tls_key` and
-    /// `behind_proxy` keys.
+    /// A TOML config file with `db`, `listen`, `origin`, `tls_cert`, `tls_key`, `behind_proxy`,
+    /// `handshake_timeout` and `max_connections_per_address` keys.
     #[arg(long, global = true, env = "BETWEEN_RELAY_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     #[command(subcommand)]
@@ -114,9 +120,19 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "BETWEEN_RELAY_BEHIND_PROXY")]
     pub(crate) behind_proxy: bool,
     /// Seconds a new connection has to sign in [default: 10].
-    #[arg(long, env = "BETWEEN_RELAY_HANDSHAKE_TIMEOUT", value_parser = clap::value_parser!(u64).range(1..=300))]
+    #[arg(long, env = "BETWEEN_RELAY_HANDSHAKE_TIMEOUT", value_parser = clap::value_parser!(u64).range(HANDSHAKE_TIMEOUT_SECS))]
     pub(crate) handshake_timeout: Option<u64>,
+    /// Open connections allowed from one IP address [default: 64]. Raise it when many devices
+    /// reach the relay from one address: a practice behind one NAT, or a load test.
+    #[arg(long, env = "BETWEEN_RELAY_MAX_CONNECTIONS_PER_ADDRESS", value_parser = clap::value_parser!(u64).range(MAX_CONNECTIONS_PER_ADDRESS))]
+    pub(crate) max_connections_per_address: Option<u64>,
 }
+
+/// The `--handshake-timeout` values accepted, in seconds.
+const HANDSHAKE_TIMEOUT_SECS: std::ops::RangeInclusive<u64> = 1..=300;
+
+/// The `--max-connections-per-address` values accepted.
+const MAX_CONNECTIONS_PER_ADDRESS: std::ops::RangeInclusive<u64> = 1..=1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum InviteRole {
@@ -162,6 +178,8 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     behind_proxy: Option<bool>,
+    handshake_timeout: Option<u64>,
+    max_connections_per_address: Option<u64>,
 }
 
 /// Settings after flags, environment and file are combined.
@@ -172,6 +190,10 @@ pub(crate) struct Settings {
     pub(crate) origin: Option<String>,
     /// The certificate chain and key files, when the relay terminates TLS itself.
     pub(crate) tls: Option<TlsFiles>,
+    /// Time a new connection has to sign in.
+    pub(crate) handshake_timeout: Duration,
+    /// Open connections allowed from one IP address.
+    pub(crate) connections_per_address: usize,
 }
 
 /// Where the relay's certificate chain and private key are.
@@ -179,6 +201,18 @@ pub(crate) struct Settings {
 pub(crate) struct TlsFiles {
     pub(crate) cert: PathBuf,
     pub(crate) key: PathBuf,
+}
+
+/// Checks a number from the config file against the range its flag accepts.
+fn in_range(key: &str, value: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64> {
+    if !range.contains(&value) {
+        bail!(
+            "{key} in the config file is {value}; it must be from {} to {}",
+            range.start(),
+            range.end()
+        );
+    }
+    Ok(value)
 }
 
 fn read_file(path: &Path) -> Result<FileConfig> {
@@ -221,7 +255,28 @@ impl Settings {
                 bail!("--origin must start with ws:// or wss://, e.g. wss://relay.example.org");
             }
         }
+        let handshake_timeout = match serve.and_then(|s| s.handshake_timeout) {
+            Some(secs) => secs,
+            None => match file.handshake_timeout {
+                Some(secs) => in_range("handshake_timeout", secs, HANDSHAKE_TIMEOUT_SECS)?,
+                None => limits::HANDSHAKE_TIMEOUT.as_secs(),
+            },
+        };
+        let connections_per_address = match serve.and_then(|s| s.max_connections_per_address) {
+            Some(max) => max,
+            None => match file.max_connections_per_address {
+                Some(max) => in_range(
+                    "max_connections_per_address",
+                    max,
+                    MAX_CONNECTIONS_PER_ADDRESS,
+                )?,
+                None => DEFAULT_CONNECTIONS_PER_ADDRESS,
+            },
+        };
         Ok(Self {
+            handshake_timeout: Duration::from_secs(handshake_timeout),
+            connections_per_address: usize::try_from(connections_per_address)
+                .context("max_connections_per_address does not fit this machine")?,
             db: cli
                 .db
                 .clone()
@@ -231,5 +286,83 @@ impl Settings {
             origin,
             tls,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Parses `serve` with `flags`, reading `toml` as the config file.
+    fn resolve(dir: &Path, toml: &str, flags: &[&str]) -> Result<Settings> {
+        let file = dir.join("relay.toml");
+        std::fs::write(&file, toml).unwrap();
+        let mut args = vec!["between-relay", "--config", file.to_str().unwrap(), "serve"];
+        args.extend_from_slice(flags);
+        let cli = Cli::try_parse_from(args)?;
+        let Some(Command::Serve(serve)) = &cli.command else {
+            panic!("not serve: {:?}", cli.command);
+        };
+        Settings::resolve(&cli, Some(serve))
+    }
+
+    // One test for everything that reads the environment: tests run in parallel, and the
+    // variables are process-wide.
+    #[test]
+    fn serve_limits_come_from_flags_then_environment_then_file() {
+        const MAX_ENV: &str = "BETWEEN_RELAY_MAX_CONNECTIONS_PER_ADDRESS";
+        const TIMEOUT_ENV: &str = "BETWEEN_RELAY_HANDSHAKE_TIMEOUT";
+        std::env::remove_var(MAX_ENV);
+        std::env::remove_var(TIMEOUT_ENV);
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+
+        let defaults = resolve(dir, "", &[]).unwrap();
+        assert_eq!(defaults.connections_per_address, 64);
+        assert_eq!(defaults.handshake_timeout, limits::HANDSHAKE_TIMEOUT);
+
+        let file = "max_connections_per_address = 4000\nhandshake_timeout = 30\n";
+        let from_file = resolve(dir, file, &[]).unwrap();
+        assert_eq!(from_file.connections_per_address, 4000);
+        assert_eq!(from_file.handshake_timeout, Duration::from_secs(30));
+
+        std::env::set_var(MAX_ENV, "5000");
+        std::env::set_var(TIMEOUT_ENV, "20");
+        let from_env = resolve(dir, file, &[]);
+        let from_flags = resolve(
+            dir,
+            file,
+            &[
+                "--max-connections-per-address",
+                "6000",
+                "--handshake-timeout",
+                "5",
+            ],
+        );
+        std::env::set_var(MAX_ENV, "0");
+        let env_refused = resolve(dir, "", &[]);
+        std::env::remove_var(MAX_ENV);
+        std::env::remove_var(TIMEOUT_ENV);
+
+        let from_env = from_env.unwrap();
+        assert_eq!(from_env.connections_per_address, 5000);
+        assert_eq!(from_env.handshake_timeout, Duration::from_secs(20));
+        let from_flags = from_flags.unwrap();
+        assert_eq!(from_flags.connections_per_address, 6000);
+        assert_eq!(from_flags.handshake_timeout, Duration::from_secs(5));
+        assert!(env_refused.is_err());
+
+        // Out-of-range values are refused wherever they come from.
+        assert!(resolve(dir, "", &["--max-connections-per-address", "0"]).is_err());
+        let err = resolve(dir, "max_connections_per_address = 0\n", &[])
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("max_connections_per_address"),
+            "{err}"
+        );
+        assert!(resolve(dir, "handshake_timeout = 0\n", &[]).is_err());
+        assert!(resolve(dir, "max_connections_per_address = -1\n", &[]).is_err());
     }
 }

@@ -33,6 +33,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// What each connection's WebSocket reads into at a time. tungstenite's default (128 KiB) is
+/// allocated and zero-filled for every connection, idle or not, which made it most of a
+/// connection's memory; a frame larger than this still arrives whole (the buffer grows to the
+/// announced frame length, up to [`limits::MAX_FRAME_BYTES`]), only in more reads.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// The path of the WebSocket endpoint.
 pub(crate) const SYNC_PATH: &str = "/v1/sync";
 
@@ -66,7 +72,10 @@ impl RelayConfig {
             idle_timeout: limits::IDLE_TIMEOUT,
             ping_interval: limits::PING_INTERVAL,
             max_skew: limits::SIGN_IN_MAX_SKEW,
-            connections_per_address: 64,
+            connections_per_address: usize::try_from(
+                crate::config::DEFAULT_CONNECTIONS_PER_ADDRESS,
+            )
+            .unwrap_or(usize::MAX),
             messages_per_second: 200.0,
             burst: 2000.0,
         }
@@ -192,6 +201,7 @@ async fn upgrade(
     let tracker = state.tracker.clone();
     ws.max_message_size(limits::MAX_FRAME_BYTES)
         .max_frame_size(limits::MAX_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
             tracker
                 .track_future(session::serve(relay, socket, peer.ip()))

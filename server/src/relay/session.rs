@@ -402,12 +402,7 @@ impl Session {
             doc: doc.map(store_doc),
             action: action.to_string(),
         };
-        if let Err(err) = self
-            .relay
-            .store
-            .try_call(move |s| s.append_audit(&record))
-            .await
-        {
+        if let Err(err) = self.relay.store.audit(record).await {
             warn!(error = %err, "could not record an audit entry");
         }
     }
@@ -745,7 +740,12 @@ impl Session {
             .store
             .try_call(move |s| {
                 let device = s.device(me.device)?;
-                let exists = s.document(id)?.is_some();
+                // `head`, not `document`: the latter sums the sizes of every stored bundle.
+                let exists = match s.head(id) {
+                    Ok(_) => true,
+                    Err(StoreError::NotFound(_)) => false,
+                    Err(err) => return Err(err),
+                };
                 let member = exists && s.is_member(id, me.account)?;
                 let deleted = !exists && s.deleted_at(id)?.is_some();
                 Ok::<_, StoreError>((device, exists, member, deleted))
@@ -1487,6 +1487,12 @@ impl Session {
         self.send(&ServerMessage::Done { request }).await
     }
 
+    /// `Push`: appends a bundle and acknowledges it once committed, then forwards it to the
+    /// document's other live devices. The device and membership checks, the append and its
+    /// audit record are one write of a group commit on the storage thread (see
+    /// [`StoreHandle::push`](crate::store::handle::StoreHandle::push)): checked in the very
+    /// transaction that appends, so a removal or a disabled account committed before it always
+    /// wins, and many devices' pushes share one `fsync`.
     async fn push(
         &mut self,
         me: SignedIn,
@@ -1494,13 +1500,14 @@ impl Session {
         doc: DocId,
         bundle: Vec<u8>,
     ) -> Result<(), Close> {
-        if !self.member(request, doc, AuditAction::Append).await? {
-            return Ok(());
-        }
         // Defence in depth: the bundle must say it is for this document and by this device.
-        let header = match BundleHeader::from_bytes(&bundle) {
-            Ok(header) => header,
+        // (A refusal checks membership first, so a non-member learns nothing about headers.)
+        let header_ok = match BundleHeader::from_bytes(&bundle) {
+            Ok(header) => header.doc_id() == doc.0 && header.author().0 == *me.device.as_bytes(),
             Err(err) => {
+                if !self.member(request, doc, AuditAction::Append).await? {
+                    return Ok(());
+                }
                 self.audit(Some(doc), AuditAction::Append.refused_token())
                     .await;
                 return Err(Close::with(
@@ -1510,7 +1517,10 @@ impl Session {
                 ));
             }
         };
-        if header.doc_id() != doc.0 || header.author().0 != *me.device.as_bytes() {
+        if !header_ok {
+            if !self.member(request, doc, AuditAction::Append).await? {
+                return Ok(());
+            }
             self.audit(Some(doc), AuditAction::Append.refused_token())
                 .await;
             return self
@@ -1521,29 +1531,79 @@ impl Session {
                 ))
                 .await;
         }
-        let id = store_doc(doc);
+        // Under the document's ordering lock from the commit to the forward, so live devices
+        // and catch-ups see the log in sequence order.
         let order = self.relay.hub.lock(doc).await;
-        if !self.still_member(request, doc, AuditAction::Append).await? {
-            return Ok(());
-        }
         let started = std::time::Instant::now();
-        let stored = bundle.clone();
-        let seq = self
-            .relay
-            .store
-            .try_call(move |s| s.append_bundle(id, &stored, now_ms()))
-            .await?;
+        let push = store::Push {
+            doc: store_doc(doc),
+            device: me.device,
+            bundle,
+            at_ms: now_ms(),
+            action: AuditAction::Append.token(),
+        };
+        // The bundle travels to the storage thread and back only by the forward below: keep a
+        // copy for it (the store needs its own, owned by the queued request).
+        let forwarded = push.bundle.clone();
+        let outcome = self.relay.store.push(push).await?;
+        let seq = match outcome {
+            store::PushOutcome::Appended { seq, .. } => Seq(seq.0),
+            store::PushOutcome::Refused(refusal) => {
+                drop(order);
+                return self.refuse_push(request, doc, refusal).await;
+            }
+        };
         self.relay.metrics.commit(started.elapsed());
-        let seq = Seq(seq.0);
         // Acknowledge only now that the commit is durable, then forward to the others.
         self.send(&ServerMessage::Ack { request, doc, seq }).await?;
-        self.relay
-            .hub
-            .forward(doc, self.id, &ServerMessage::Bundle { doc, seq, bundle });
+        self.relay.hub.forward(
+            doc,
+            self.id,
+            &ServerMessage::Bundle {
+                doc,
+                seq,
+                bundle: forwarded,
+            },
+        );
         drop(order);
         self.relay.metrics.push();
-        self.audit(Some(doc), AuditAction::Append.token()).await;
         Ok(())
+    }
+
+    /// Answers a push the store refused, as [`member`](Session::member) answers a refused
+    /// request: a disabled or removed device ends the session; otherwise the refusal is
+    /// recorded and answered (not fatal).
+    async fn refuse_push(
+        &mut self,
+        request: RequestId,
+        doc: DocId,
+        refusal: store::PushRefusal,
+    ) -> Result<(), Close> {
+        let (code, message) = match refusal {
+            store::PushRefusal::UnknownDevice => {
+                return Err(Close::with(None, ErrorCode::DeviceRevoked, DEVICE_REMOVED))
+            }
+            store::PushRefusal::Disabled { account_disabled } => {
+                let message = if account_disabled {
+                    ACCOUNT_DISABLED
+                } else {
+                    DEVICE_REMOVED
+                };
+                return Err(Close::with(None, ErrorCode::DeviceRevoked, message));
+            }
+            store::PushRefusal::NotMember => (
+                ErrorCode::NotMember,
+                "this device is not a member of that document",
+            ),
+            store::PushRefusal::NoDocument { deleted: true } => {
+                (ErrorCode::DocumentDeleted, DOCUMENT_DELETED)
+            }
+            store::PushRefusal::NoDocument { deleted: false } => {
+                (ErrorCode::UnknownDocument, "no such document on this relay")
+            }
+        };
+        self.refuse(request, Some(doc), AuditAction::Append, code, message)
+            .await
     }
 
     /// `GetAudit`: a document's events (members only; a refusal is recorded), or the events of

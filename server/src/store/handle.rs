@@ -1,21 +1,32 @@
 //! [`StoreHandle`]: the async front of the relay's storage.
 //!
 //! One dedicated OS thread owns the store (and so the only SQLite connection the relay writes
-//! through); async tasks send it closures over a bounded channel and await the result on a
+//! through); async tasks send it requests over a bounded channel and await the result on a
 //! oneshot channel. No SQLite call ever runs on a tokio worker, so a slow `fsync` delays only
-//! the requests queued behind it, never the runtime. Because every write passes through this one
-//! thread in order, it is also the place where group commit (several appends in one
-//! transaction, one `fsync`) can be added later without changing callers.
+//! the requests queued behind it, never the runtime.
 //!
-//! - Requests run one at a time, in the order they were accepted. Each store method is its own
-//!   transaction (see the contract on [`RelayStore`]).
+//! - Requests run in the order they were accepted. A closure ([`StoreHandle::call`]) runs
+//!   alone, and each store method it calls is its own transaction (see the contract on
+//!   [`RelayStore`]).
+//! - **Group commit.** Pushes ([`StoreHandle::push`]) and audit records
+//!   ([`StoreHandle::audit`]) are *writes*: when the thread takes a write, it also takes every
+//!   write queued right behind it (up to [`MAX_BATCH`] writes and [`MAX_BATCH_BYTES`] of
+//!   bundles) and carries them out with one [`RelayStore::write_batch`]: one transaction, one
+//!   `fsync`, however many devices' pushes it holds. Nothing waits for a batch to fill: a lone
+//!   write is committed at once, and writes queue up precisely while the previous commit's
+//!   `fsync` runs. Each caller is answered only after the batch committed; if the commit fails,
+//!   every caller in it gets the error (none is acknowledged), while a write refused or failing
+//!   on its own fails alone. A closure queued between writes ends the batch, so the order of
+//!   requests is kept.
 //! - A request whose caller stops waiting (its future is dropped) still runs to completion once
 //!   accepted; only its result is discarded. The relay acknowledges a push only after the
-//!   awaited result came back `Ok`, so a dropped future never produces a false acknowledgement.
+//!   awaited result came back as appended, so a dropped future never produces a false
+//!   acknowledgement.
 //! - A request that panics is reported as [`StoreError::Panicked`] and the thread goes on
 //!   serving. A store method it was inside is rolled back (its transaction is dropped while
 //!   unwinding); store methods it had already completed stay committed, as each is its own
-//!   transaction.
+//!   transaction. A batch that panics is rolled back as a whole and all its callers get
+//!   [`StoreError::Panicked`].
 //! - [`StoreHandle::shutdown`] stops accepting requests, runs every request already accepted,
 //!   closes the store and only then returns. When the last handle is dropped the thread does the
 //!   same on its own.
@@ -26,10 +37,18 @@ use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::sqlite::SqliteStore;
-use super::{RelayStore, StoreError};
+use super::{AuditRecord, BatchWrite, Push, PushOutcome, RelayStore, StoreError, Written};
 
 /// How many requests may wait for the storage thread before senders wait in turn.
 const QUEUE_DEPTH: usize = 1024;
+
+/// Most writes in one group commit: enough to share one `fsync` among every connection that
+/// pushes at once in a busy practice, few enough that one transaction stays short.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// Most bundle bytes in one group commit (a batch always takes at least one write, whatever its
+/// size), so large bundles do not make one transaction, and the callers behind it, wait long.
+pub(crate) const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 /// Name of the storage thread (shown by debuggers and `top -H`).
 const THREAD_NAME: &str = "between-relay-store";
@@ -37,10 +56,58 @@ const THREAD_NAME: &str = "between-relay-store";
 /// A request for the storage thread.
 type Job = Box<dyn FnOnce(&mut dyn RelayStore) + Send>;
 
+/// A write that may share a group commit with others.
+enum Write {
+    /// A push, and where its outcome goes.
+    Push(Push, oneshot::Sender<Result<PushOutcome, StoreError>>),
+    /// An audit record, and where its row number goes.
+    Audit(AuditRecord, oneshot::Sender<Result<u64, StoreError>>),
+}
+
+impl Write {
+    /// The bytes it adds to a batch (what [`MAX_BATCH_BYTES`] counts).
+    fn size(&self) -> usize {
+        match self {
+            Write::Push(push, _) => push.bundle.len(),
+            Write::Audit(..) => 0,
+        }
+    }
+
+    /// The write as the store takes it.
+    fn as_batch_write(&self) -> BatchWrite<'_> {
+        match self {
+            Write::Push(push, _) => BatchWrite::Push(push),
+            Write::Audit(record, _) => BatchWrite::Audit(record),
+        }
+    }
+
+    /// Answers the caller. A result of the wrong kind (a backend bug) is a failure.
+    fn reply(self, result: Result<Written, StoreError>) {
+        match self {
+            Write::Push(_, reply) => {
+                let _ = reply.send(match result {
+                    Ok(Written::Push(outcome)) => Ok(outcome),
+                    Ok(Written::Audit(_)) => Err(StoreError::Mismatched),
+                    Err(err) => Err(err),
+                });
+            }
+            Write::Audit(_, reply) => {
+                let _ = reply.send(match result {
+                    Ok(Written::Audit(row)) => Ok(row),
+                    Ok(Written::Push(_)) => Err(StoreError::Mismatched),
+                    Err(err) => Err(err),
+                });
+            }
+        }
+    }
+}
+
 /// What the storage thread receives.
 enum Message {
     /// Run this against the store.
     Job(Job),
+    /// Carry this out, in a group commit with the writes queued behind it.
+    Write(Write),
     /// Stop accepting requests, finish the accepted ones, then close the store.
     Shutdown,
 }
@@ -136,6 +203,29 @@ impl StoreHandle {
         self.call(f).await?
     }
 
+    /// Checks and appends a push, with its audit record, in a group commit (see the module
+    /// documentation and [`RelayStore::write_batch`]). Returns once the batch committed.
+    pub(crate) async fn push(&self, push: Push) -> Result<PushOutcome, StoreError> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.write(Write::Push(push, reply_tx)).await?;
+        reply_rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Appends an audit record in a group commit. Returns its row number once committed.
+    pub(crate) async fn audit(&self, record: AuditRecord) -> Result<u64, StoreError> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.write(Write::Audit(record, reply_tx)).await?;
+        reply_rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Queues a write for the storage thread.
+    async fn write(&self, write: Write) -> Result<(), StoreError> {
+        self.tx
+            .send(Message::Write(write))
+            .await
+            .map_err(|_| StoreError::Closed)
+    }
+
     /// Stops the store: no new request is accepted (they fail with [`StoreError::Closed`]),
     /// every request already accepted runs to completion, the store is closed, and then this
     /// returns. Calling it again, or from a clone, returns once the store is closed.
@@ -147,17 +237,83 @@ impl StoreHandle {
     }
 }
 
-/// The storage thread's loop: runs jobs in order until shut down or every handle is gone, then
-/// closes the store.
+/// The storage thread's loop: runs requests in order until shut down or every handle is gone,
+/// then closes the store.
 fn serve<S: RelayStore>(mut store: S, mut rx: mpsc::Receiver<Message>) {
-    while let Some(message) = rx.blocking_recv() {
+    // A request taken from the queue while gathering a batch, to run right after it.
+    let mut next: Option<Message> = None;
+    loop {
+        let message = match next.take() {
+            Some(message) => message,
+            None => match rx.blocking_recv() {
+                Some(message) => message,
+                None => break,
+            },
+        };
         match message {
             Message::Job(job) => job(&mut store),
+            Message::Write(first) => {
+                let mut bytes = first.size();
+                let mut batch = vec![first];
+                // Only what is queued now: a lone write never waits for company.
+                while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+                    match rx.try_recv() {
+                        Ok(Message::Write(write)) => {
+                            bytes = bytes.saturating_add(write.size());
+                            batch.push(write);
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                commit(&mut store, batch);
+            }
             // Refuse new messages; those already queued are still received and run.
             Message::Shutdown => rx.close(),
         }
     }
     drop(store);
+}
+
+/// Carries out a batch of writes in one [`RelayStore::write_batch`] and answers each caller.
+fn commit<S: RelayStore>(store: &mut S, batch: Vec<Write>) {
+    let writes: Vec<BatchWrite<'_>> = batch.iter().map(Write::as_batch_write).collect();
+    let outcome = catch_unwind(AssertUnwindSafe(|| store.write_batch(&writes)));
+    drop(writes);
+    match outcome {
+        Ok(Ok(results)) if results.len() == batch.len() => {
+            for (write, result) in batch.into_iter().zip(results) {
+                write.reply(result);
+            }
+        }
+        // A backend that answers some other number of results is broken: acknowledge nothing.
+        Ok(Ok(_)) => {
+            for write in batch {
+                write.reply(Err(StoreError::Mismatched));
+            }
+        }
+        // A batch of one passes its error on as it is.
+        Ok(Err(err)) if batch.len() == 1 => {
+            if let Some(write) = batch.into_iter().next() {
+                write.reply(Err(err));
+            }
+        }
+        Ok(Err(err)) => {
+            // Every caller gets the same failure; the error itself is not `Clone`.
+            let err = std::sync::Arc::new(err);
+            for write in batch {
+                write.reply(Err(StoreError::Batch(err.clone())));
+            }
+        }
+        Err(_) => {
+            for write in batch {
+                write.reply(Err(StoreError::Panicked));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -306,6 +462,181 @@ mod tests {
         assert!(!std::path::Path::new(&wal).exists());
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.head(doc).unwrap(), Seq(30));
+    }
+
+    /// Holds the storage thread until the returned sender is used (or dropped), so that
+    /// requests pile up in its queue.
+    async fn hold(handle: &StoreHandle) -> std::sync::mpsc::Sender<()> {
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = oneshot::channel();
+        let gate = handle.clone();
+        tokio::spawn(async move {
+            gate.call(move |_| {
+                let _ = started_tx.send(());
+                let _ = release_rx.recv();
+            })
+            .await
+        });
+        started_rx.await.unwrap();
+        release_tx
+    }
+
+    /// A push to `doc` by device 1 (the owner's device in these tests).
+    fn push(doc: DocId, bytes: &[u8]) -> Push {
+        Push {
+            doc,
+            device: crate::store::DeviceId::from_bytes([1; 16]),
+            bundle: bytes.to_vec(),
+            at_ms: T0,
+            action: "append",
+        }
+    }
+
+    /// A handle like [`with_document`]'s, whose owner also has device 1 and a second document,
+    /// opened with `busy` as the busy timeout.
+    async fn with_two_documents(
+        busy: std::time::Duration,
+    ) -> (tempfile::TempDir, StoreHandle, DocId, DocId) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.sqlite3");
+        let handle = StoreHandle::spawn(move || {
+            let mut store = SqliteStore::open(&path)?;
+            store.set_busy_timeout(busy)?;
+            Ok(store)
+        })
+        .await
+        .unwrap();
+        let (a, b) = (DocId::from_bytes([1; 16]), DocId::from_bytes([2; 16]));
+        handle
+            .try_call(move |store| {
+                let owner = AccountId::from_bytes([1; 16]);
+                store.create_account(owner, [1; 32], AccountRole::Client, T0)?;
+                store.register_device(&crate::store::DeviceRecord {
+                    device: crate::store::DeviceId::from_bytes([1; 16]),
+                    account: owner,
+                    signing_pub: [1; 32],
+                    certificate: vec![1],
+                    registered_at_ms: T0,
+                })?;
+                store.create_document(a, owner, T0)?;
+                store.create_document(b, owner, T0)
+            })
+            .await
+            .unwrap();
+        (dir, handle, a, b)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writes_commit_together_in_order_around_other_requests() {
+        let (_dir, handle, a, b) = with_two_documents(std::time::Duration::from_secs(5)).await;
+        let release = hold(&handle).await;
+        // Queued one by one, so their order in the queue is known.
+        let mut pending = Vec::new();
+        let spawn_push = |doc, bytes: &'static [u8]| {
+            let handle = handle.clone();
+            tokio::spawn(async move { handle.push(push(doc, bytes)).await })
+        };
+        pending.push(spawn_push(a, b"a1"));
+        until_queued(&handle, 1).await;
+        pending.push(spawn_push(b, b"b1"));
+        until_queued(&handle, 2).await;
+        let audit = tokio::spawn({
+            let handle = handle.clone();
+            async move {
+                handle
+                    .audit(AuditRecord {
+                        at_ms: T0,
+                        account: None,
+                        device: None,
+                        doc: None,
+                        action: "sign-in".to_owned(),
+                    })
+                    .await
+            }
+        });
+        until_queued(&handle, 3).await;
+        // A request between writes sees exactly the writes queued before it.
+        let between = tokio::spawn({
+            let handle = handle.clone();
+            async move {
+                handle
+                    .try_call(move |store| Ok::<_, StoreError>((store.head(a)?, store.head(b)?)))
+                    .await
+            }
+        });
+        until_queued(&handle, 4).await;
+        pending.push(spawn_push(a, b"a2"));
+        until_queued(&handle, 5).await;
+        drop(release);
+
+        let mut seqs = Vec::new();
+        for task in pending {
+            match task.await.unwrap().unwrap() {
+                PushOutcome::Appended { seq, audit_row } => seqs.push((seq.0, audit_row)),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(seqs, [(1, 1), (1, 2), (2, 4)]);
+        assert_eq!(audit.await.unwrap().unwrap(), 3);
+        assert_eq!(between.await.unwrap().unwrap(), (Seq(1), Seq(1)));
+        let verified = handle.call(|store| store.verify_audit()).await.unwrap();
+        assert_eq!(verified.unwrap().rows, 4);
+        handle.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_that_cannot_commit_fails_every_write_in_it_and_no_more() {
+        let (dir, handle, a, b) = with_two_documents(std::time::Duration::from_millis(50)).await;
+        let release = hold(&handle).await;
+        // Another process holds the write lock: the commit of whatever is queued will fail.
+        let other = rusqlite::Connection::open(dir.path().join("relay.sqlite3")).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let mut pending = Vec::new();
+        for i in 0..=MAX_BATCH {
+            let writer = handle.clone();
+            let doc = if i % 2 == 0 { a } else { b };
+            pending.push(tokio::spawn(async move {
+                writer.push(push(doc, &i.to_be_bytes())).await
+            }));
+            until_queued(&handle, i + 1).await;
+        }
+        drop(release);
+        let mut errors = Vec::new();
+        for task in pending {
+            errors.push(task.await.unwrap().unwrap_err());
+        }
+        // The first MAX_BATCH writes were one batch and share one failure; the last one, beyond
+        // the cap, was a batch of its own and gets its error as it is.
+        let Some(StoreError::Batch(shared)) = errors.first() else {
+            panic!("{:?}", errors.first());
+        };
+        assert!(matches!(**shared, StoreError::Busy { .. }), "{shared:?}");
+        for err in &errors[..MAX_BATCH] {
+            assert!(
+                matches!(err, StoreError::Batch(e) if std::sync::Arc::ptr_eq(e, shared)),
+                "{err:?}"
+            );
+        }
+        assert!(
+            matches!(errors[MAX_BATCH], StoreError::Busy { .. }),
+            "{:?}",
+            errors[MAX_BATCH]
+        );
+
+        // Nothing was written, and the store serves on once the lock is free.
+        other.execute_batch("ROLLBACK").unwrap();
+        let state = handle
+            .try_call(move |store| {
+                Ok::<_, StoreError>((store.head(a)?, store.head(b)?, store.audit_hash_at(1)?))
+            })
+            .await
+            .unwrap();
+        assert_eq!(state, (Seq::ZERO, Seq::ZERO, None));
+        assert!(matches!(
+            handle.push(push(a, b"after")).await.unwrap(),
+            PushOutcome::Appended { seq: Seq(1), .. }
+        ));
+        handle.shutdown().await;
     }
 
     #[tokio::test]

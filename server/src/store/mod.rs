@@ -448,6 +448,86 @@ impl fmt::Display for AuditHead {
     }
 }
 
+/// A push to append: a device's sealed bundle for a document. The store itself checks, in the
+/// transaction that appends it, that the device is enabled and its account a member of the
+/// document, so a revocation committed before the push's transaction always wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Push {
+    /// The document.
+    pub(crate) doc: DocId,
+    /// The device sending it; its account is the one recorded and checked for membership.
+    pub(crate) device: DeviceId,
+    /// The sealed bundle, stored exactly as given.
+    pub(crate) bundle: Vec<u8>,
+    /// When it arrived (Unix milliseconds): the bundle's and its audit row's time.
+    pub(crate) at_ms: i64,
+    /// The audit action recorded with the append (a token, see [`AuditRecord::action`]).
+    pub(crate) action: &'static str,
+}
+
+/// Why a [`Push`] was refused. Nothing was written for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushRefusal {
+    /// The device is not registered (any more).
+    UnknownDevice,
+    /// The device, or its whole account (`account_disabled`), is disabled.
+    Disabled {
+        /// True if the practice admin disabled the whole account.
+        account_disabled: bool,
+    },
+    /// The document does not exist; `deleted` if it did once and was deleted.
+    NoDocument {
+        /// True if the document was deleted (its id is never used again).
+        deleted: bool,
+    },
+    /// The device's account is not a member of the document.
+    NotMember,
+}
+
+/// What became of a [`Push`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushOutcome {
+    /// Appended (and committed durably) at `seq`, recorded as audit row `audit_row`.
+    Appended {
+        /// The bundle's position in the document's log.
+        seq: Seq,
+        /// The row number of its `append` audit record.
+        audit_row: u64,
+    },
+    /// Refused; nothing was written.
+    Refused(PushRefusal),
+}
+
+/// One write of a group commit ([`RelayStore::write_batch`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BatchWrite<'a> {
+    /// Check and append a push, with its audit record.
+    Push(&'a Push),
+    /// Append one audit record.
+    Audit(&'a AuditRecord),
+}
+
+/// What one write of a group commit did, matching its [`BatchWrite`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// What became of a [`BatchWrite::Push`].
+    Push(PushOutcome),
+    /// The row number of a [`BatchWrite::Audit`].
+    Audit(u64),
+}
+
+/// The message of an audit action that is not a token.
+const INVALID_ACTION: &str = "an audit action is a short token of a-z, 0-9, '-', '.' and ':'";
+
+/// Fails with [`StoreError::Invalid`] unless `action` is an audit token.
+pub(crate) fn check_action(action: &str) -> Result<(), StoreError> {
+    if AuditRecord::is_valid_action(action) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(INVALID_ACTION))
+    }
+}
+
 /// What [`RelayStore::purge_expired`] removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Purged {
@@ -659,6 +739,15 @@ pub(crate) enum StoreError {
     /// The request panicked on the storage thread; its transaction was rolled back.
     #[error("the storage request failed unexpectedly and was rolled back")]
     Panicked,
+    /// The group commit this request was part of failed as a whole (see
+    /// [`RelayStore::write_batch`]): nothing of it was committed. Every request of the batch
+    /// gets the same underlying error.
+    #[error(transparent)]
+    Batch(std::sync::Arc<StoreError>),
+    /// The backend answered a write of a batch with the result of another kind of write (a bug
+    /// in the backend); treated as a failure of that request.
+    #[error("the storage answered a request with the wrong kind of result")]
+    Mismatched,
 }
 
 /// The one message every refused invite gets, whatever the reason, so a guesser learns nothing.
@@ -776,11 +865,15 @@ pub(crate) enum AuditError {
 ///
 /// Every backend keeps all of these; `conformance` checks them against each one.
 ///
-/// 1. **Atomic.** Each method is one transaction: its whole effect happens, or none of it.
+/// 1. **Atomic.** Each method is one transaction: its whole effect happens, or none of it. The
+///    one method that carries several requests, [`write_batch`](RelayStore::write_batch), is one
+///    transaction too (one commit, one `fsync`), and each of its writes is atomic on its own
+///    within it (clause 10).
 /// 2. **Durable on `Ok`.** When a mutating method returns `Ok`, its effect is committed durably
 ///    and survives a crash or `kill -9` of the relay and a power cut (SQLite: WAL with
 ///    `synchronous=FULL`, committed before returning). The relay acknowledges a push only after
-///    [`append_bundle`](RelayStore::append_bundle) returned `Ok`.
+///    [`write_batch`](RelayStore::write_batch) returned `Ok` with
+///    [`PushOutcome::Appended`] for it.
 /// 3. **Nothing on `Err`.** When a method returns `Err` — a refusal such as
 ///    [`StoreError::Conflict`] or [`InviteError::Used`], or a failure — nothing was changed.
 ///    (Outcomes that are not errors, such as [`take_pairing`](RelayStore::take_pairing) finding
@@ -802,6 +895,13 @@ pub(crate) enum AuditError {
 /// 9. **Deleting is for good.** [`delete_document`](RelayStore::delete_document) removes the
 ///    document's blobs; the backend also overwrites their bytes in its files (SQLite:
 ///    `secure_delete=ON` and a checkpoint).
+/// 10. **Group commit.** [`write_batch`](RelayStore::write_batch) applies its writes in order
+///     in one transaction and returns one result per write. A write that is refused or fails on
+///     its own leaves no trace and does not affect the others (SQLite: each write runs under its
+///     own savepoint). `Ok` means the whole batch committed durably, so every write reported
+///     `Ok` in it is durable; `Err` means nothing of the batch was committed, whatever the
+///     per-write results would have been. Sequence numbers and audit rows are assigned in the
+///     batch's order, as if each write had been its own transaction.
 pub(crate) trait RelayStore {
     // ---- accounts and devices ----
 
@@ -951,7 +1051,9 @@ pub(crate) trait RelayStore {
     // ---- the log ----
 
     /// Appends a bundle with the next sequence number and commits it durably before returning
-    /// that number.
+    /// that number. This is the bare log operation, without the device and membership checks
+    /// and the audit record of a push: the relay appends devices' pushes with
+    /// [`write_batch`](RelayStore::write_batch) ([`push`](RelayStore::push)).
     fn append_bundle(&mut self, doc: DocId, bundle: &[u8], now_ms: i64) -> Result<Seq, StoreError>;
 
     /// Stored bundles with `seq > since`, in order: at most `limit` of them and, after the
@@ -1033,13 +1135,49 @@ pub(crate) trait RelayStore {
     /// Deletes expired pairing payloads and expired invites.
     fn purge_expired(&mut self, now_ms: i64) -> Result<Purged, StoreError>;
 
+    // ---- group commit ----
+
+    /// Carries out `writes` in order in one transaction with one durable commit (clause 10 of
+    /// the contract), returning one result per write, in the same order and of the same kind
+    /// ([`Written::Push`] for a [`BatchWrite::Push`], [`Written::Audit`] for a
+    /// [`BatchWrite::Audit`]).
+    ///
+    /// - A push is checked in the transaction that appends it: the device must be registered
+    ///   and enabled (and its account too), the document must exist, and the device's account
+    ///   must be a member of it; otherwise it is [`PushOutcome::Refused`] and nothing is
+    ///   written. An accepted push appends the bundle with the document's next sequence number
+    ///   and one audit record (its `action`, the device, its account, the document) together.
+    /// - An audit record is appended as by [`append_audit`](RelayStore::append_audit).
+    ///
+    /// `Err` means nothing was committed: every write of the batch failed with it.
+    fn write_batch(
+        &mut self,
+        writes: &[BatchWrite<'_>],
+    ) -> Result<Vec<Result<Written, StoreError>>, StoreError>;
+
+    /// Checks and appends one push ([`write_batch`](RelayStore::write_batch) of one write).
+    fn push(&mut self, push: &Push) -> Result<PushOutcome, StoreError> {
+        match self.write_batch(&[BatchWrite::Push(push)])?.pop() {
+            Some(Ok(Written::Push(outcome))) => Ok(outcome),
+            Some(Err(err)) => Err(err),
+            Some(Ok(Written::Audit(_))) | None => Err(StoreError::Mismatched),
+        }
+    }
+
     // ---- audit ----
 
     /// Appends one event to the audit trail and returns its row number. Each row stores
     /// `SHA-256(previous row's hash || canonical row bytes)`, so altering or removing a past row
     /// is detected by [`verify_audit`](RelayStore::verify_audit). Refuses an invalid action
-    /// token ([`StoreError::Invalid`]).
-    fn append_audit(&mut self, record: &AuditRecord) -> Result<u64, StoreError>;
+    /// token ([`StoreError::Invalid`]). This is [`write_batch`](RelayStore::write_batch) of one
+    /// write.
+    fn append_audit(&mut self, record: &AuditRecord) -> Result<u64, StoreError> {
+        match self.write_batch(&[BatchWrite::Audit(record)])?.pop() {
+            Some(Ok(Written::Audit(row))) => Ok(row),
+            Some(Err(err)) => Err(err),
+            Some(Ok(Written::Push(_))) | None => Err(StoreError::Mismatched),
+        }
+    }
 
     /// Checks the whole chain, row by row, without loading it into memory.
     fn verify_audit(&self) -> Result<AuditHead, AuditError>;

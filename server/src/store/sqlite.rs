@@ -48,11 +48,11 @@ use rusqlite::{
 };
 
 use super::{
-    audit_hash, check_label, AccountId, AccountRecord, AccountRole, AccountSummary, AuditEntry,
-    AuditError, AuditHead, AuditProblem, AuditRecord, Bundle, Conflict, DeviceEntry, DeviceId,
-    DeviceRecord, DeviceSummary, DocId, DocStats, InviteError, InviteHash, InviteRecord,
-    KeyEnvelope, LogPage, Mailbox, MemberOf, Missing, Purged, Registration, RelayStore, Seq,
-    Snapshot, StoreError, StoredMembership,
+    audit_hash, check_action, check_label, AccountId, AccountRecord, AccountRole, AccountSummary,
+    AuditEntry, AuditError, AuditHead, AuditProblem, AuditRecord, BatchWrite, Bundle, Conflict,
+    DeviceEntry, DeviceId, DeviceRecord, DeviceSummary, DocId, DocStats, InviteError, InviteHash,
+    InviteRecord, KeyEnvelope, LogPage, Mailbox, MemberOf, Missing, Purged, Push, PushOutcome,
+    PushRefusal, Registration, RelayStore, Seq, Snapshot, StoreError, StoredMembership, Written,
 };
 
 /// `PRAGMA application_id` of a relay database ("BTRL"), so an unrelated SQLite file (or a
@@ -71,6 +71,13 @@ const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The write-ahead log is truncated back to this size after a checkpoint.
 const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Pages the write-ahead log may hold before a commit checkpoints it into the database file
+/// (SQLite's default is 1,000, about 4 MiB). A group commit of pushes to many documents touches an
+/// index page per document, so at the default nearly every commit also ran a checkpoint (more
+/// writes and another `fsync`, on the commit's critical path); with a larger log, a page rewritten
+/// by many commits is copied back once. This stays below [`JOURNAL_SIZE_LIMIT`] (4 KiB pages).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 8 * 1024;
 
 /// Version 1 of the schema.
 const SCHEMA_V1: &str = "
@@ -286,6 +293,7 @@ const FORMAT: Format = Format {
     pragmas: &[
         ("secure_delete", 1),
         ("journal_size_limit", JOURNAL_SIZE_LIMIT),
+        ("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES),
     ],
     noun: "database",
 };
@@ -390,6 +398,224 @@ fn copy_into(src: &Connection, source: &Path, tmp: &Path, dest: &Path) -> Result
         }
     }
     dst.close().map_err(|(_, err)| err).at(dest)
+}
+
+/// The end of the audit chain while a batch is written: the last row number and its hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Chain {
+    /// Rows so far.
+    rows: u64,
+    /// The hash of the last row (zeros for none).
+    hash: [u8; 32],
+}
+
+/// Reads the recorded end of the audit chain. The chain continues from the recorded head, not
+/// from whatever row is last, so rows removed from the tail leave a gap that verification
+/// reports.
+fn read_chain(conn: &Connection, path: &Path) -> Result<Chain, StoreError> {
+    let (rows, hash): (i64, [u8; 32]) = conn
+        .prepare_cached("SELECT rows, hash FROM audit_head WHERE one = 1")
+        .and_then(|mut stmt| stmt.query_row([], |row| Ok((row.get(0)?, row.get(1)?))))
+        .at(path)?;
+    Ok(Chain {
+        rows: non_negative(rows),
+        hash,
+    })
+}
+
+/// Records `chain` as the end of the audit trail (once per batch, not once per row).
+fn write_chain(conn: &Connection, path: &Path, chain: &Chain) -> Result<(), StoreError> {
+    let rows = i64::try_from(chain.rows).unwrap_or(i64::MAX);
+    conn.prepare_cached("UPDATE audit_head SET rows = ?1, hash = ?2 WHERE one = 1")
+        .and_then(|mut stmt| stmt.execute(params![rows, chain.hash]))
+        .at(path)?;
+    Ok(())
+}
+
+/// Inserts `record` as the next audit row after `chain` and advances `chain` to it (the caller
+/// checked the action token). The recorded head is written by the caller at the end.
+fn insert_audit(
+    conn: &Connection,
+    path: &Path,
+    chain: &mut Chain,
+    record: &AuditRecord,
+) -> Result<u64, StoreError> {
+    let id = chain.rows.saturating_add(1);
+    let hash = audit_hash(&chain.hash, id, record);
+    let id_sql = i64::try_from(id).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "INSERT INTO audit (id, at_ms, account, device, doc, action, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            id_sql,
+            record.at_ms,
+            record.account,
+            record.device,
+            record.doc,
+            record.action,
+            hash
+        ])
+    })
+    .at(path)?;
+    *chain = Chain { rows: id, hash };
+    Ok(id)
+}
+
+/// The checks of a push, read in the batch's transaction: the device is registered and
+/// enabled, the document exists and the device's account is a member. Returns that account.
+fn check_push(
+    conn: &Connection,
+    path: &Path,
+    push: &Push,
+) -> Result<Result<AccountId, PushRefusal>, StoreError> {
+    let device: Option<(AccountId, bool, bool)> = conn
+        .prepare_cached(
+            "SELECT d.account, d.disabled_at_ms IS NOT NULL, a.disabled_at_ms IS NOT NULL
+               FROM devices d JOIN accounts a ON a.id = d.account WHERE d.id = ?1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row([push.device], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()
+        })
+        .at(path)?;
+    let account = match device {
+        None => return Ok(Err(PushRefusal::UnknownDevice)),
+        Some((_, device_disabled, account_disabled)) if device_disabled || account_disabled => {
+            return Ok(Err(PushRefusal::Disabled { account_disabled }))
+        }
+        Some((account, _, _)) => account,
+    };
+    if !row_exists(
+        conn,
+        path,
+        "SELECT 1 FROM documents WHERE id = ?1",
+        [push.doc],
+    )? {
+        let deleted = row_exists(
+            conn,
+            path,
+            "SELECT 1 FROM deleted_documents WHERE id = ?1",
+            [push.doc],
+        )?;
+        return Ok(Err(PushRefusal::NoDocument { deleted }));
+    }
+    if !row_exists(
+        conn,
+        path,
+        "SELECT 1 FROM members WHERE doc = ?1 AND account = ?2",
+        params![push.doc, account],
+    )? {
+        return Ok(Err(PushRefusal::NotMember));
+    }
+    Ok(Ok(account))
+}
+
+/// Appends a checked push: the bundle with the document's next sequence number and its audit
+/// row.
+fn append_push(
+    conn: &Connection,
+    path: &Path,
+    chain: &mut Chain,
+    push: &Push,
+    account: AccountId,
+) -> Result<PushOutcome, StoreError> {
+    let seq = append_to_log(conn, path, push.doc, &push.bundle, push.at_ms)?;
+    let audit_row = insert_audit(
+        conn,
+        path,
+        chain,
+        &AuditRecord {
+            at_ms: push.at_ms,
+            account: Some(account),
+            device: Some(push.device),
+            doc: Some(push.doc),
+            action: push.action.to_owned(),
+        },
+    )?;
+    Ok(PushOutcome::Appended { seq, audit_row })
+}
+
+/// Appends `bundle` to `doc`'s log with the next sequence number (inside the caller's write
+/// transaction).
+fn append_to_log(
+    conn: &Connection,
+    path: &Path,
+    doc: DocId,
+    bundle: &[u8],
+    now_ms: i64,
+) -> Result<Seq, StoreError> {
+    let seq: Seq = conn
+        .prepare_cached("UPDATE documents SET head = head + 1 WHERE id = ?1 RETURNING head")
+        .and_then(|mut stmt| stmt.query_row([doc], |row| row.get(0)).optional())
+        .at(path)?
+        .ok_or(StoreError::NotFound(Missing::Document(doc)))?;
+    conn.prepare_cached(
+        "INSERT INTO bundles (doc, seq, appended_at_ms, data) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut stmt| stmt.execute(params![doc, seq, now_ms, bundle]))
+    .at(path)?;
+    Ok(seq)
+}
+
+/// One write of a batch (see [`RelayStore::write_batch`]). The outer `Err` fails the batch; the
+/// inner one is this write's own refusal or failure, after which nothing of it remains.
+fn write_one(
+    conn: &Connection,
+    path: &Path,
+    chain: &mut Chain,
+    write: &BatchWrite<'_>,
+) -> Result<Result<Written, StoreError>, StoreError> {
+    match write {
+        BatchWrite::Push(push) => {
+            if let Err(err) = check_action(push.action) {
+                return Ok(Err(err));
+            }
+            match check_push(conn, path, push)? {
+                Err(refusal) => Ok(Ok(Written::Push(PushOutcome::Refused(refusal)))),
+                Ok(account) => {
+                    Ok(
+                        in_savepoint(conn, path, || append_push(conn, path, chain, push, account))?
+                            .map(Written::Push),
+                    )
+                }
+            }
+        }
+        BatchWrite::Audit(record) => {
+            if let Err(err) = check_action(&record.action) {
+                return Ok(Err(err));
+            }
+            Ok(
+                in_savepoint(conn, path, || insert_audit(conn, path, chain, record))?
+                    .map(Written::Audit),
+            )
+        }
+    }
+}
+
+/// Runs `write` under a savepoint of the caller's transaction, so that a write failing half-way
+/// is undone on its own and the batch's other writes stand. The outer `Err` is for the batch:
+/// the savepoint itself could not be taken, released or rolled back to.
+fn in_savepoint<T>(
+    conn: &Connection,
+    path: &Path,
+    write: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<Result<T, StoreError>, StoreError> {
+    let run = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute([]))
+            .at(path)
+    };
+    run("SAVEPOINT batch_write")?;
+    let result = write();
+    if result.is_err() {
+        run("ROLLBACK TO batch_write")?;
+    }
+    run("RELEASE batch_write")?;
+    Ok(result)
 }
 
 /// The SQLite [`RelayStore`]. See the module documentation.
@@ -1319,16 +1545,7 @@ impl RelayStore for SqliteStore {
     fn append_bundle(&mut self, doc: DocId, bundle: &[u8], now_ms: i64) -> Result<Seq, StoreError> {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
-        let seq: Seq = tx
-            .prepare_cached("UPDATE documents SET head = head + 1 WHERE id = ?1 RETURNING head")
-            .and_then(|mut stmt| stmt.query_row([doc], |row| row.get(0)).optional())
-            .at(path)?
-            .ok_or(StoreError::NotFound(Missing::Document(doc)))?;
-        tx.prepare_cached(
-            "INSERT INTO bundles (doc, seq, appended_at_ms, data) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .and_then(|mut stmt| stmt.execute(params![doc, seq, now_ms, bundle]))
-        .at(path)?;
+        let seq = append_to_log(&tx, path, doc, bundle, now_ms)?;
         tx.commit().at(path)?;
         Ok(seq)
     }
@@ -1577,49 +1794,27 @@ impl RelayStore for SqliteStore {
         })
     }
 
-    fn append_audit(&mut self, record: &AuditRecord) -> Result<u64, StoreError> {
-        if !AuditRecord::is_valid_action(&record.action) {
-            return Err(StoreError::Invalid(
-                "an audit action is a short token of a-z, 0-9, '-', '.' and ':'",
-            ));
-        }
+    fn write_batch(
+        &mut self,
+        writes: &[BatchWrite<'_>],
+    ) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
-        // The chain continues from the recorded head, not from whatever row is last, so rows
-        // removed from the tail leave a gap that verification reports.
-        let (rows, prev): (i64, [u8; 32]) = tx
-            .query_row(
-                "SELECT rows, hash FROM audit_head WHERE one = 1",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .at(path)?;
-        let id = non_negative(rows).saturating_add(1);
-        let hash = audit_hash(&prev, id, record);
-        let id_sql = i64::try_from(id).unwrap_or(i64::MAX);
-        tx.prepare_cached(
-            "INSERT INTO audit (id, at_ms, account, device, doc, action, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                id_sql,
-                record.at_ms,
-                record.account,
-                record.device,
-                record.doc,
-                record.action,
-                hash
-            ])
-        })
-        .at(path)?;
-        tx.execute(
-            "UPDATE audit_head SET rows = ?1, hash = ?2 WHERE one = 1",
-            params![id_sql, hash],
-        )
-        .at(path)?;
+        let start = read_chain(&tx, path)?;
+        let mut chain = start;
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            let result = write_one(&tx, path, &mut chain, write)?;
+            results.push(result);
+        }
+        // Some errors (a full disk, an I/O error) make SQLite roll the whole transaction back on
+        // its own; then the savepoint is gone (its rollback failed above) or the commit fails,
+        // so the batch as a whole is reported failed rather than some of it acknowledged.
+        if chain != start {
+            write_chain(&tx, path, &chain)?;
+        }
         tx.commit().at(path)?;
-        Ok(id)
+        Ok(results)
     }
 
     fn verify_audit(&self) -> Result<AuditHead, AuditError> {

@@ -3,8 +3,15 @@
 //! of several runs. The relay workloads (W1–W4), given as ratios to these limits, build on it.
 //! Never part of the test suite (a smoke test runs a scaled-down pass and parses its JSON).
 
+mod cold_start;
+mod ingest;
 mod limits;
+mod procfs;
+mod scene;
 mod stats;
+mod w1;
+mod w2;
+mod w3;
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
@@ -37,6 +44,30 @@ enum Workload {
     L2,
     /// Automerge: applying a journal typed keystroke by keystroke, and loading its save.
     L3,
+    /// Live fan-out latency: laptop edits reaching the phone and the therapist.
+    W1,
+    /// Offline catch-up: a journal typed offline key by key, uploaded, then a new phone.
+    W2,
+    /// A busy evening: many documents, three connected devices each, ten edits per device.
+    W3,
+    /// Durable ingest: many devices pushing at once, each push acknowledged after its commit.
+    Ingest,
+    /// Cold start over a large store, and memory after every device caught up.
+    W4,
+}
+
+impl Workload {
+    /// The raw limits this workload's ratios are taken against (measured in the same run).
+    fn limits(self) -> &'static [Workload] {
+        match self {
+            Workload::L1 | Workload::L2 | Workload::L3 => &[],
+            Workload::W1 => &[Workload::L1, Workload::L2],
+            Workload::W2 => &[Workload::L3],
+            Workload::W3 => &[],
+            Workload::Ingest => &[Workload::L2],
+            Workload::W4 => &[],
+        }
+    }
 }
 
 /// How much work one run of each workload does.
@@ -45,6 +76,10 @@ struct Scale {
     single_rows: usize,
     batched_rows: usize,
     keystrokes: usize,
+    fan_out_edits: usize,
+    evening_clients: usize,
+    ingest: ingest::IngestScale,
+    cold_start: cold_start::ColdStartScale,
 }
 
 impl Scale {
@@ -55,6 +90,19 @@ impl Scale {
                 single_rows: 50,
                 batched_rows: 2_000,
                 keystrokes: 2_000,
+                fan_out_edits: 100,
+                evening_clients: 20,
+                ingest: ingest::IngestScale {
+                    devices: 20,
+                    docs_per_device: 4,
+                    pushes_per_device: 40,
+                    window: 8,
+                },
+                cold_start: cold_start::ColdStartScale {
+                    devices: 100,
+                    docs_per_device: 10,
+                    bundles_per_doc: 10,
+                },
             }
         } else {
             Self {
@@ -62,6 +110,19 @@ impl Scale {
                 single_rows: 500,
                 batched_rows: 20_000,
                 keystrokes: 20_000,
+                fan_out_edits: 1_000,
+                evening_clients: 1_000,
+                ingest: ingest::IngestScale {
+                    devices: 200,
+                    docs_per_device: 4,
+                    pushes_per_device: 100,
+                    window: 8,
+                },
+                cold_start: cold_start::ColdStartScale {
+                    devices: 1_000,
+                    docs_per_device: 10,
+                    bundles_per_doc: 100,
+                },
             }
         }
     }
@@ -88,6 +149,14 @@ impl Figures {
             Some((_, _, values)) => values.push(value),
             None => self.values.push((key, unit, vec![value])),
         }
+    }
+
+    /// The median of figure `key`, if measured.
+    fn get(&self, key: &str) -> Option<f64> {
+        self.values
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .and_then(|(_, _, values)| median(values))
     }
 
     fn json(&self, args: &Args) -> Value {
@@ -152,6 +221,152 @@ async fn measure(workload: Workload, scale: &Scale, runs: u32) -> Result<Figures
             }
             Ok(figures)
         }
+        Workload::W1 => {
+            let mut figures = Figures::new(workload, "live fan-out, laptop → phone + therapist");
+            for _ in 0..runs {
+                let run = w1::fan_out(scale.fan_out_edits, 100.0).await?;
+                let p = |q| quantile(&run.latencies, q).map_or(f64::NAN, micros) / 1e3;
+                figures.add("edits", "", scale.fan_out_edits as f64);
+                figures.add("edits_per_s", "/s", run.edit_rate);
+                figures.add("p50_ms", "ms", p(0.5));
+                figures.add("p95_ms", "ms", p(0.95));
+                figures.add("p99_ms", "ms", p(0.99));
+                figures.add("max_ms", "ms", p(1.0));
+            }
+            Ok(figures)
+        }
+        Workload::W3 => {
+            let mut figures = Figures::new(workload, "busy evening, 3 devices per document");
+            let mut evening = w3::Evening::set_up(scale.evening_clients).await?;
+            figures.add("setup_s", "s", evening.setup.as_secs_f64());
+            for _ in 0..runs {
+                let round = evening.round().await?;
+                let connections = round.connections as f64;
+                let wall = round.wall.as_secs_f64();
+                figures.add("documents", "", scale.evening_clients as f64);
+                figures.add("connections", "", connections);
+                figures.add("edits", "", round.edits as f64);
+                figures.add("wall_s", "s", wall);
+                figures.add("edits_per_s", "/s", round.edits as f64 / wall);
+                figures.add("relay_cpu_s", "s", round.relay_cpu_s);
+                figures.add(
+                    "relay_peak_rss_mib",
+                    "MiB",
+                    round.relay_peak_kib as f64 / 1024.0,
+                );
+                figures.add(
+                    "relay_rss_mib",
+                    "MiB",
+                    round.relay_resident_kib as f64 / 1024.0,
+                );
+                figures.add(
+                    "relay_peak_kib_per_connection",
+                    "KiB",
+                    round.relay_peak_kib as f64 / connections,
+                );
+            }
+            evening.close().await?;
+            Ok(figures)
+        }
+        Workload::Ingest => Ok(from_json(
+            workload,
+            "durable ingest, devices pushing at once",
+            &ingest::run(&scale.ingest, runs).await?,
+        )),
+        Workload::W4 => Ok(from_json(
+            workload,
+            "cold start over a large store",
+            &cold_start::run(&scale.cold_start, runs).await?,
+        )),
+        Workload::W2 => {
+            let mut figures = Figures::new(workload, "offline catch-up, keystrokes then a phone");
+            for _ in 0..runs {
+                let run = w2::catch_up(scale.keystrokes).await?;
+                figures.add("keystrokes", "", scale.keystrokes as f64);
+                figures.add("typing_offline_s", "s", run.typing.as_secs_f64());
+                figures.add("laptop_upload_s", "s", run.upload.as_secs_f64());
+                figures.add(
+                    "phone_full_document_ms",
+                    "ms",
+                    run.phone.as_secs_f64() * 1e3,
+                );
+                figures.add(
+                    "phone_idle_sync_ms",
+                    "ms",
+                    run.phone_idle.as_secs_f64() * 1e3,
+                );
+                figures.add("phone_received_bytes", "B", run.phone_bytes);
+                figures.add(
+                    "relay_bundles_after_upload",
+                    "",
+                    run.uploaded.bundles as f64,
+                );
+                figures.add("relay_bytes_after_upload", "B", run.uploaded.bytes as f64);
+                figures.add("relay_bundles_compacted", "", run.compacted.bundles as f64);
+                figures.add("relay_bytes_compacted", "B", run.compacted.bytes as f64);
+                figures.add(
+                    "relay_has_snapshot",
+                    "",
+                    f64::from(u8::from(run.compacted.snapshot)),
+                );
+            }
+            Ok(figures)
+        }
+    }
+}
+
+/// A workload that reports its figures (already medians over its runs) as one JSON object.
+fn from_json(workload: Workload, what: &'static str, value: &Value) -> Figures {
+    let mut figures = Figures::new(workload, what);
+    for (key, value) in value.as_object().into_iter().flatten() {
+        if let Some(number) = value.as_f64() {
+            // Keys live as long as the program (a handful per workload).
+            figures.add(Box::leak(key.clone().into_boxed_str()), "", number);
+        }
+    }
+    figures
+}
+
+/// Adds to each relay workload its figures as ratios to the raw limits of the same run.
+fn add_ratios(all: &mut [Figures]) {
+    let limit = |workload: Workload, key: &str, all: &[Figures]| {
+        all.iter()
+            .find(|f| f.workload == workload)
+            .and_then(|f| f.get(key))
+    };
+    let echo_ms = limit(Workload::L1, "p50_us", all).map(|us| us / 1e3);
+    let commit_ms = limit(Workload::L2, "one_commit_us", all).map(|us| us / 1e3);
+    let load_ms = limit(Workload::L3, "load_save_ms", all);
+    let save_bytes = limit(Workload::L3, "save_bytes", all);
+    let batched = limit(Workload::L2, "commit_per_100_rows_rows_per_s", all);
+    for figures in all.iter_mut() {
+        if figures.workload == Workload::Ingest {
+            if let (Some(batched), Some(pushes)) = (batched, figures.get("pushes_per_s")) {
+                figures.add("pushes_over_l2_batched", "×", pushes / batched);
+            }
+        }
+        if figures.workload == Workload::W2 {
+            if let (Some(load), Some(phone)) = (load_ms, figures.get("phone_full_document_ms")) {
+                figures.add("phone_over_load", "×", phone / load);
+            }
+            if let (Some(save), Some(stored)) = (save_bytes, figures.get("relay_bytes_compacted")) {
+                figures.add("relay_stored_over_save", "×", stored / save);
+            }
+        }
+        if figures.workload == Workload::W1 {
+            if let (Some(echo), Some(commit), Some(p50), Some(p99)) = (
+                echo_ms,
+                commit_ms,
+                figures.get("p50_ms"),
+                figures.get("p99_ms"),
+            ) {
+                let floor = echo + commit;
+                figures.add("floor_ms", "ms", floor);
+                figures.add("p50_over_echo", "×", p50 / echo);
+                figures.add("p50_over_floor", "×", p50 / floor);
+                figures.add("p99_over_floor", "×", p99 / floor);
+            }
+        }
     }
 }
 
@@ -159,10 +374,19 @@ async fn measure(workload: Workload, scale: &Scale, runs: u32) -> Result<Figures
 async fn main() -> Result<()> {
     let args = Args::parse();
     let scale = Scale::new(args.quick);
-    let workloads: Vec<Workload> = match args.only {
+    let chosen: Vec<Workload> = match args.only {
         Some(one) => vec![one],
         None => Workload::value_variants().to_vec(),
     };
+    // The limits each chosen workload is compared with run first, in the same run.
+    let mut workloads: Vec<Workload> = Vec::new();
+    for workload in chosen {
+        for needed in workload.limits().iter().chain([&workload]) {
+            if !workloads.contains(needed) {
+                workloads.push(*needed);
+            }
+        }
+    }
     let mut all = Vec::new();
     for workload in workloads {
         let figures = measure(workload, &scale, args.runs)
@@ -170,6 +394,7 @@ async fn main() -> Result<()> {
             .with_context(|| format!("workload {workload:?} failed"))?;
         all.push(figures);
     }
+    add_ratios(&mut all);
     if !args.json {
         println!(
             "Medians of {} run(s){}:",

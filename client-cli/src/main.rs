@@ -1,59 +1,7 @@
 //! `between`: the command-line client of Between, for clients and therapists.
 //!
-//! `main` parses the arguments, runs one command against the local profile and prints the full
-//! error chain on failure. Every command works offline against the local store; only
-//! `sync`, `device add` and `init --relay` talk to a relay (see `sync`).
+//! Everything lives in the library (`lib.rs`); this runs one command and exits with its status.
 
-/// Prints a line to standard output. Unlike `println!`, a closed pipe (`between list | head`)
-/// becomes an error the command returns instead of a panic.
-macro_rules! outln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        writeln!(std::io::stdout(), $($arg)*)?;
-    }};
-}
-
-/// Prints to standard output without a newline; see [`outln!`].
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        write!(std::io::stdout(), $($arg)*)?;
-    }};
-}
-
-mod cli;
-mod clock;
-mod commands;
-mod profile;
-mod prompt;
-mod provenance;
-mod render;
-mod store;
-mod sync;
-
-use clap::Parser;
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    match commands::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        // The reader went away (`between list | head`): nothing more to say.
-        Err(err) if closed_pipe(&err) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  because: {cause}");
-            }
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn closed_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+fn main() -> std::process::ExitCode {
+    between_cli::run_command_line()
 }

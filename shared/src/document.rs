@@ -22,7 +22,8 @@ use crate::model::{
 };
 use crate::template::{builtin, validate, FieldKind, FieldValue, Template};
 use crate::time::{Day, Timestamp};
-use automerge::{ActorId, AutoCommit, ChangeHash};
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc};
 use autosurgeon::Text;
 use std::collections::BTreeMap;
 
@@ -262,6 +263,18 @@ impl HomeworkDoc {
     pub fn apply_bytes(&mut self, bytes: &[u8]) -> Result<(), DocError> {
         self.doc.load_incremental(bytes)?;
         self.migrate()
+    }
+
+    /// Wraps an Automerge document that already holds a homework document (the sync layer
+    /// keeps documents as Automerge; this lets it apply typed edits to one).
+    pub fn from_automerge(mut doc: AutoCommit) -> Self {
+        let saved_heads = doc.get_heads();
+        Self { doc, saved_heads }
+    }
+
+    /// The Automerge document back, for the sync layer.
+    pub fn into_automerge(self) -> AutoCommit {
+        self.doc
     }
 
     /// The underlying Automerge document, for the sync layer.
@@ -685,6 +698,94 @@ impl HomeworkDoc {
             data.entries.insert(id.clone(), entry);
             Ok(())
         })
+    }
+
+    /// Types into a long-text field of an entry, as an editor does on every keystroke: deletes
+    /// `delete` characters at `index` and inserts `insert` there, as one change. Unlike
+    /// [`HomeworkDoc::update_entry`] it touches only that text and the entry's "changed by/at"
+    /// (no hydration of the whole document), so its cost does not grow with the document.
+    /// `index` and `delete` count Unicode code points.
+    #[allow(clippy::too_many_arguments)]
+    pub fn splice_entry_text(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        id: &EntryId,
+        field: &str,
+        index: usize,
+        delete: usize,
+        insert: &str,
+    ) -> Result<(), DocError> {
+        check_writer(by)?;
+        let (entry, text) = self.entry_text_object(id, field)?;
+        let length = self.doc.length(&text);
+        if index.saturating_add(delete) > length {
+            return Err(ValidationError::Invalid(format!(
+                "the field '{field}' holds {length} characters; cannot replace {delete} at position {index}"
+            ))
+            .into());
+        }
+        let after = length - delete + insert.chars().count();
+        if after > MAX_TEXT_CHARS {
+            return Err(ValidationError::Invalid(format!(
+                "the field '{field}' would hold {after} characters; at most {MAX_TEXT_CHARS} fit in one field. Split it into several entries"
+            ))
+            .into());
+        }
+        let delete = isize::try_from(delete).map_err(|_| {
+            ValidationError::Invalid(format!("cannot delete {delete} characters at once"))
+        })?;
+        let written = self
+            .doc
+            .splice_text(&text, index, delete, insert)
+            .map_err(DocError::from)
+            .and_then(|()| {
+                autosurgeon::reconcile_prop(&mut self.doc, &entry, "updated_by", by)?;
+                autosurgeon::reconcile_prop(&mut self.doc, &entry, "updated_at", now)?;
+                Ok(())
+            });
+        if let Err(err) = written {
+            self.doc.rollback();
+            return Err(err);
+        }
+        self.doc.commit_with(
+            automerge::transaction::CommitOptions::default()
+                .with_message("type in entry")
+                .with_time(now.as_secs()),
+        );
+        Ok(())
+    }
+
+    /// How many characters a long-text field of an entry holds, without reading the text.
+    pub fn entry_text_len(&self, id: &EntryId, field: &str) -> Result<usize, DocError> {
+        let (_, text) = self.entry_text_object(id, field)?;
+        Ok(self.doc.length(&text))
+    }
+
+    /// The Automerge objects of an entry and of one of its long-text fields.
+    fn entry_text_object(
+        &self,
+        id: &EntryId,
+        field: &str,
+    ) -> Result<(automerge::ObjId, automerge::ObjId), DocError> {
+        let object = |parent: &automerge::ObjId, key: &str| -> Option<automerge::ObjId> {
+            match self.doc.get(parent, key) {
+                Ok(Some((automerge::Value::Object(_), obj))) => Some(obj),
+                _ => None,
+            }
+        };
+        let entry = object(&automerge::ROOT, "entries")
+            .and_then(|entries| object(&entries, id.as_str()))
+            .ok_or_else(|| not_found("entry", id.as_str()))?;
+        let text = object(&entry, "values")
+            .and_then(|values| object(&values, field))
+            .and_then(|value| object(&value, "long-text"))
+            .ok_or_else(|| {
+                DocError::from(ValidationError::Invalid(format!(
+                    "the entry has no long-text field '{field}' to type into"
+                )))
+            })?;
+        Ok((entry, text))
     }
 
     /// Completes a draft entry, after checking every required field is answered.

@@ -496,3 +496,69 @@ fn text_too_long_for_one_bundle_is_refused_and_changes_nothing() {
     assert!(err.to_string().contains("at most 100000"), "{err}");
     assert_eq!(d.laptop.heads(), heads);
 }
+
+#[test]
+fn typing_keystroke_by_keystroke_on_two_devices_merges_and_checks_bounds() {
+    let mut d = devices();
+    let id = journal(&mut d.laptop, "Walked.");
+    sync_pair(&mut d.laptop, &mut d.phone);
+
+    // The laptop types " Rain." at the end one character per change; the phone, offline,
+    // types "Today I " at the start.
+    for (i, ch) in " Rain.".chars().enumerate() {
+        let at = "Walked.".len() + i;
+        d.laptop
+            .splice_entry_text(&client(), now(2), &id, "text", at, 0, &ch.to_string())
+            .unwrap();
+    }
+    d.phone
+        .splice_entry_text(&client(), now(3), &id, "text", 0, 0, "Today I ")
+        .unwrap();
+    // Replace "Walked" with "walked" (delete 1, insert 1) on the phone.
+    d.phone
+        .splice_entry_text(&client(), now(3), &id, "text", 8, 1, "w")
+        .unwrap();
+    assert_eq!(d.laptop.entry_text_len(&id, "text").unwrap(), 13);
+
+    sync_pair(&mut d.laptop, &mut d.phone);
+    assert_eq!(entry_text(&d.laptop, &id, "text"), "Today I walked. Rain.");
+    let entry = &d.laptop.data().unwrap().entries[&id];
+    assert_eq!(entry.updated_by, client());
+
+    // Out of range, a field that is not long text, an unknown entry, the therapist: refused,
+    // and nothing changes.
+    let heads = d.laptop.heads();
+    let past_end = d
+        .laptop
+        .splice_entry_text(&client(), now(4), &id, "text", 21, 1, "x")
+        .unwrap_err();
+    assert!(
+        past_end.to_string().contains("holds 21 characters"),
+        "{past_end}"
+    );
+    let no_field = d
+        .laptop
+        .splice_entry_text(&client(), now(4), &id, "mood", 0, 0, "x")
+        .unwrap_err();
+    assert!(
+        no_field.to_string().contains("no long-text field 'mood'"),
+        "{no_field}"
+    );
+    let unknown = EntryId::from_string("0000000000000000");
+    assert!(d
+        .laptop
+        .splice_entry_text(&client(), now(4), &unknown, "text", 0, 0, "x")
+        .is_err());
+    assert!(d
+        .laptop
+        .splice_entry_text(&therapist(), now(4), &id, "text", 0, 0, "x")
+        .is_err());
+    let too_long = "x".repeat(between_shared::document::MAX_TEXT_CHARS);
+    assert!(d
+        .laptop
+        .splice_entry_text(&client(), now(4), &id, "text", 0, 0, &too_long)
+        .unwrap_err()
+        .to_string()
+        .contains("at most"));
+    assert_eq!(d.laptop.heads(), heads);
+}

@@ -11,20 +11,37 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// The workspace's target folder, found from this test executable's own path
-/// (`target/<profile>/deps/<test>`).
+/// The workspace's target folder for this profile (`target/<profile>`), found from the running
+/// executable's own path: a test lives in `target/<profile>/deps/<test>`, a workspace binary
+/// using this crate (the benchmark harness) in `target/<profile>/<binary>`.
 fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("the test executable lives in target/<profile>/deps")
-        .to_path_buf()
+    let exe = std::env::current_exe().expect("the running executable's path");
+    let parent = exe
+        .parent()
+        .expect("the running executable lives in a folder");
+    if parent.ends_with("deps") {
+        parent
+            .parent()
+            .expect("deps lives in target/<profile>")
+            .to_path_buf()
+    } else {
+        parent.to_path_buf()
+    }
 }
 
-/// The path of a workspace binary, building it once if this test run has not.
+/// The path of a workspace binary. A test builds the binaries once per test run (so running one
+/// test alone never uses a stale binary); another workspace binary using this crate (the
+/// benchmark harness, built with the binaries it needs) builds them only if `name` is missing.
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     let path = target_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let from_test = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.ends_with("deps")))
+        .unwrap_or(true);
+    if !from_test && path.exists() {
+        return path;
+    }
     BUILT.get_or_init(|| {
         // `cargo test --workspace` builds the binaries too; this covers running one test alone.
         let release = target_dir().ends_with("release");

@@ -97,6 +97,47 @@ impl RelayProcess {
         relay
     }
 
+    /// Spawns `serve` over `dir/relay.sqlite3` with TLS on `127.0.0.1:port` and returns at once,
+    /// without waiting for it to listen: for measuring how long the relay takes to start (the
+    /// caller polls [`RelayProcess::url`] until it answers). Its stdout and stderr go to
+    /// `dir/relay.log`.
+    pub fn spawn_tls_unready(
+        dir: &Path,
+        files: &ServerFiles,
+        ca: &PracticeCa,
+        extra: &[&str],
+        port: u16,
+    ) -> std::io::Result<Self> {
+        let db = dir.join("relay.sqlite3");
+        let log = dir.join("relay.log");
+        let mut extra: Vec<String> = extra.iter().map(|a| (*a).to_string()).collect();
+        extra.splice(
+            0..0,
+            [
+                "--tls-cert".to_string(),
+                files.cert.to_string_lossy().into_owned(),
+                "--tls-key".to_string(),
+                files.key.to_string_lossy().into_owned(),
+            ],
+        );
+        let output = File::options().create(true).append(true).open(&log)?;
+        let child = relay_command(&db)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(&extra)
+            .stdout(output.try_clone()?)
+            .stderr(output)
+            .spawn()?;
+        Ok(Self {
+            db,
+            log,
+            extra,
+            child: Some(child),
+            port,
+            scheme: "wss",
+            trust: Some(ca.client_config()),
+        })
+    }
+
     /// The WebSocket endpoint, `ws://127.0.0.1:PORT/v1/sync` (`wss://` with TLS).
     pub fn url(&self) -> String {
         format!("{}{SYNC_PATH}", self.origin())
@@ -114,6 +155,16 @@ impl RelayProcess {
             Some(trust) => Peer::connect_tls(&self.url(), trust.clone()).await,
             None => Peer::connect(&self.url()).await,
         }
+    }
+
+    /// The relay process's id, or `None` once it was stopped or killed.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// What a [`Peer`] trusts for the relay's certificate (`None` without TLS).
+    pub fn trust(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.trust.clone()
     }
 
     /// The port it listens on.

@@ -36,6 +36,7 @@ use between_shared::protocol::{
 use between_shared::sync::{
     DocSync, Event, FromRelay, KeyedEnvelope, SyncError, SyncState, ToRelay,
 };
+use between_shared::{DocError, HomeworkDoc};
 use rand::rngs::StdRng;
 
 use super::account::{AccountError, AccountKeys, DeviceDirectory};
@@ -86,6 +87,16 @@ pub(crate) enum Mode {
     Once,
     /// `between sync --watch`: stay connected.
     Watch,
+    /// An app embeds the sync ([`crate::live`]): stay connected, print nothing; the app is
+    /// told through [`Driver::observe`] and edits through [`Driver::edit`].
+    Embedded,
+}
+
+impl Mode {
+    /// Whether the sync stays connected (and reconnects) rather than stopping once caught up.
+    pub(crate) fn stays_connected(self) -> bool {
+        matches!(self, Mode::Watch | Mode::Embedded)
+    }
 }
 
 /// What happened in a sync run (or, while watching, since the last report).
@@ -207,6 +218,8 @@ struct Slot {
     authors: Vec<(Vec<u8>, String)>,
     /// Messages held back until the device list is fetched again.
     held: VecDeque<FromRelay>,
+    /// Edited in memory through [`Driver::edit`] (and stored) but not yet offered to the relay.
+    edited: bool,
     /// Why the relay would not sync this document on this connection.
     failed: Option<String>,
 }
@@ -229,6 +242,8 @@ pub(crate) struct Driver {
     report: Summary,
     progress: Progress,
     was_settled: bool,
+    /// Bumped whenever changes from other devices are stored (see [`Driver::observe`]).
+    observer: Option<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Driver {
@@ -324,6 +339,7 @@ impl Driver {
                 dirty: false,
                 authors: Vec::new(),
                 held: VecDeque::new(),
+                edited: false,
                 failed: None,
             });
         }
@@ -346,6 +362,7 @@ impl Driver {
             report: Summary::default(),
             progress: Progress::new(mode),
             was_settled: false,
+            observer: None,
         })
     }
 
@@ -431,6 +448,103 @@ impl Driver {
             }
         }
         self.finish(step)
+    }
+
+    /// Counts, from now on, every store write that brings in other devices' changes: the
+    /// returned receiver sees the count go up once they are stored.
+    pub(crate) fn observe(&mut self) -> tokio::sync::watch::Receiver<u64> {
+        let (sender, receiver) = tokio::sync::watch::channel(0);
+        self.observer = Some(sender);
+        receiver
+    }
+
+    /// The ids and labels of the documents this device syncs.
+    pub(crate) fn documents(&self) -> Vec<(String, String)> {
+        self.docs
+            .iter()
+            .map(|slot| (slot.id.clone(), slot.label.clone()))
+            .collect()
+    }
+
+    /// Applies a typed edit to document `id` in memory and stores its changes (one
+    /// transaction) before returning; [`Driver::push_local`] then offers them to the relay.
+    /// A failed edit changes nothing.
+    pub(crate) fn edit<T>(
+        &mut self,
+        id: &str,
+        edit: impl FnOnce(&mut HomeworkDoc) -> Result<T, DocError>,
+    ) -> Result<T, DriverError> {
+        let i = self.slot(id)?;
+        let value = self.with_homework(i, edit)?;
+        let slot = &mut self.docs[i];
+        let heads = slot.doc.get_heads();
+        if heads != slot.stored_heads {
+            let changes = slot.doc.save_after(&slot.stored_heads);
+            self.store.append_changes(&slot.id, &changes)?;
+            slot.stored_heads = heads;
+            slot.edited = true;
+            if self.store.needs_compaction(&slot.id)? {
+                let snapshot = slot.doc.save();
+                self.store.compact(&slot.id, &snapshot)?;
+            }
+        }
+        Ok(value)
+    }
+
+    /// Reads document `id` as it is in memory (everything stored, and nothing else).
+    pub(crate) fn read<T>(
+        &mut self,
+        id: &str,
+        read: impl FnOnce(&mut HomeworkDoc) -> T,
+    ) -> Result<T, DriverError> {
+        let i = self.slot(id)?;
+        self.with_homework(i, |doc| Ok(read(doc)))
+    }
+
+    /// Offers the relay what [`Driver::edit`] stored (nothing while disconnected: the
+    /// subscription on the next connection sends it).
+    pub(crate) fn push_local(&mut self) -> Result<Step, DriverError> {
+        let mut step = Step::default();
+        if self.phase != Phase::Running {
+            return Ok(step);
+        }
+        for i in 0..self.docs.len() {
+            if !std::mem::take(&mut self.docs[i].edited) {
+                continue;
+            }
+            let slot = &mut self.docs[i];
+            let events = slot.sync.local_change(&mut slot.doc, &mut slot.envelope)?;
+            self.handle_events(i, events, None, &mut step)?;
+        }
+        self.finish(step)
+    }
+
+    /// The index of document `id`.
+    fn slot(&self, id: &str) -> Result<usize, DriverError> {
+        self.docs
+            .iter()
+            .position(|slot| slot.id == id)
+            .ok_or_else(|| DriverError::Document {
+                label: id.to_owned(),
+                detail: "this device does not sync a document with that id".to_owned(),
+            })
+    }
+
+    /// Runs `f` on document `i` as a [`HomeworkDoc`]; a failure rolls back nothing that `f`
+    /// committed, so typed edits validate before they write (as every edit does).
+    fn with_homework<T>(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut HomeworkDoc) -> Result<T, DocError>,
+    ) -> Result<T, DriverError> {
+        let slot = &mut self.docs[i];
+        let mut doc = HomeworkDoc::from_automerge(std::mem::take(&mut slot.doc));
+        let result = f(&mut doc);
+        slot.doc = doc.into_automerge();
+        result.map_err(|err| DriverError::Document {
+            label: slot.label.clone(),
+            detail: err.to_string(),
+        })
     }
 
     /// What happened in this run so far.
@@ -929,6 +1043,11 @@ impl Driver {
             slot.stored_heads = heads;
             slot.dirty = false;
             slot.authors.clear();
+            if !changes.is_empty() {
+                if let Some(observer) = &self.observer {
+                    observer.send_modify(|count| *count += 1);
+                }
+            }
             if self.store.needs_compaction(&slot.id)? {
                 let snapshot = slot.doc.save();
                 self.store.compact(&slot.id, &snapshot)?;

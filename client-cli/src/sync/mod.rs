@@ -61,7 +61,7 @@ pub(crate) fn sync_profile(
     let core = Core::start(store_path.to_path_buf(), mode)
         .context("could not start syncing this profile")?;
     let result = runtime.block_on(async {
-        let summary = run::run(&core, keys, mode, first).await?;
+        let summary = run::run(&core, keys, mode, first, tokio::signal::ctrl_c(), None).await?;
         let directory = core.call(|d| d.directory()).await?;
         Ok::<_, SyncFailure>((summary, directory))
     });
@@ -77,7 +77,7 @@ pub(crate) fn sync_profile(
 
 /// Refuses to sync a client's profile whose homework was deleted from the relay, saying when
 /// and what is left to do ([`deleted::deleted_message`]).
-fn refuse_if_deleted(store_path: &Path, keys: &AccountKeys) -> Result<()> {
+pub(crate) fn refuse_if_deleted(store_path: &Path, keys: &AccountKeys) -> Result<()> {
     let store = crate::store::Store::open(store_path)?;
     match deleted::deleted_message(&store, keys.certificate.role)? {
         Some(message) => Err(anyhow::anyhow!(message)),
@@ -87,7 +87,7 @@ fn refuse_if_deleted(store_path: &Path, keys: &AccountKeys) -> Result<()> {
 
 /// Runs [`sharing::refresh`] on `first` (or on a new signed-in connection) and tells what
 /// arrived; returns the connection for the sync to go on with.
-async fn share_pass(
+pub(crate) async fn share_pass(
     store_path: &Path,
     keys: &AccountKeys,
     first: Option<Connection>,

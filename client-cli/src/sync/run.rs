@@ -13,6 +13,7 @@ use std::time::Duration;
 use between_shared::crypto::InviteSecret;
 use between_shared::protocol::{limits, ClientMessage, ErrorCode, ServerMessage};
 use rand::RngExt;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::account::AccountKeys;
@@ -152,20 +153,27 @@ pub(crate) async fn connect(
     )
 }
 
-/// Runs sync until done (`Mode::Once`) or until Ctrl-C (`Mode::Watch`), starting with `first`
-/// if a signed-in connection is already open. Returns what moved.
+/// Runs sync until done (`Mode::Once`) or until `stop` completes (Ctrl-C for `Mode::Watch`,
+/// the app closing the profile for `Mode::Embedded`), starting with `first` if a signed-in
+/// connection is already open. A `nudge` says the app stored an edit ([`Driver::edit`]) to
+/// push now. Returns what moved.
+///
+/// [`Driver::edit`]: super::driver::Driver::edit
 pub(crate) async fn run(
     core: &Core,
     keys: &AccountKeys,
     mode: Mode,
     first: Option<Connection>,
+    stop: impl std::future::Future,
+    nudge: Option<&Notify>,
 ) -> Result<Summary, SyncFailure> {
     let mut registration = keys.registration.clone();
     let mut first = first;
     let mut failures: u32 = 0;
     let mut ever_connected = first.is_some();
-    let mut rng = rand::rng();
-    let interrupt = tokio::signal::ctrl_c();
+    // Not `rand::rng()`: an embedded sync runs as a task that may move between threads.
+    let mut rng = rand::make_rng::<rand::rngs::StdRng>();
+    let interrupt = stop;
     tokio::pin!(interrupt);
     if mode == Mode::Watch {
         println!(
@@ -181,7 +189,7 @@ pub(crate) async fn run(
         let outcome = match connection {
             Ok(mut conn) => {
                 ever_connected = true;
-                let outcome = session(core, &mut conn, mode, &mut interrupt).await;
+                let outcome = session(core, &mut conn, mode, &mut interrupt, nudge).await;
                 core.call(|d| d.disconnected()).await??;
                 if matches!(outcome, Ok(End::Done | End::Interrupted)) {
                     conn.close().await;
@@ -212,7 +220,7 @@ pub(crate) async fn run(
                         return Ok(core.call(|d| d.summary()).await?);
                     }
                 }
-                DriverError::Protocol(_) | DriverError::Sync(_) if mode == Mode::Watch => {
+                DriverError::Protocol(_) | DriverError::Sync(_) if mode.stays_connected() => {
                     failures += 1;
                     if !wait(mode, &err.to_string(), failures, &mut rng, &mut interrupt).await {
                         return Ok(core.call(|d| d.summary()).await?);
@@ -235,7 +243,7 @@ pub(crate) async fn run(
     }
 }
 
-/// Sleeps before reconnecting; returns `false` if Ctrl-C came first.
+/// Sleeps before reconnecting; returns `false` if the stop signal came first.
 async fn wait(
     mode: Mode,
     why: &str,
@@ -249,6 +257,8 @@ async fn wait(
             "{why}; trying again in {:.1} s",
             delay.as_secs_f64()
         ));
+    }
+    if mode.stays_connected() {
         tokio::select! {
             _ = tokio::time::sleep(delay) => true,
             _ = interrupt => false,
@@ -265,6 +275,7 @@ async fn session(
     conn: &mut Connection,
     mode: Mode,
     interrupt: &mut std::pin::Pin<&mut impl std::future::Future>,
+    nudge: Option<&Notify>,
 ) -> Result<End, SyncFailure> {
     let step = core.call(|d| d.connected()).await?;
     for msg in &step.send {
@@ -281,7 +292,13 @@ async fn session(
     let mut nonce = 0_u64;
     loop {
         tokio::select! {
-            _ = &mut *interrupt, if mode == Mode::Watch => return Ok(End::Interrupted),
+            _ = &mut *interrupt, if mode.stays_connected() => return Ok(End::Interrupted),
+            () = nudged(nudge) => {
+                let step = core.call(|d| d.push_local()).await??;
+                for msg in &step.send {
+                    conn.send(msg).await?;
+                }
+            }
             msg = conn.recv() => {
                 let msg = msg?;
                 last_heard = Instant::now();
@@ -306,7 +323,7 @@ async fn session(
                     return Ok(End::Done);
                 }
             }
-            _ = poll.tick(), if mode == Mode::Watch => {
+            _ = poll.tick(), if mode.stays_connected() => {
                 let step = core.call(|d| d.poll_local()).await??;
                 for msg in &step.send {
                     conn.send(msg).await?;
@@ -326,6 +343,14 @@ async fn session(
                 conn.send(&ClientMessage::Ping { nonce }).await?;
             }
         }
+    }
+}
+
+/// Completes when `nudge` is notified; never without one.
+async fn nudged(nudge: Option<&Notify>) {
+    match nudge {
+        Some(nudge) => nudge.notified().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -14,6 +14,10 @@ pub const MAX_BUNDLE_PLAINTEXT: usize = 512 * 1024;
 /// snapshot so the relay can compact.
 pub const COMPACT_AFTER: u64 = 256;
 
+/// Outboxes of more single-change bytes than this are pushed as one compressed save when that
+/// is smaller (see `push_outbox`).
+const COMPRESS_OUTBOX_ABOVE: usize = 64 * 1024;
+
 /// A bundle the envelope has verified and decrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
@@ -556,24 +560,44 @@ impl DocSync {
             }
             return Ok(());
         }
-        let mut heads: BTreeSet<ChangeHash> = known.into_iter().collect();
-        let mut sends = Vec::new();
-        for group in split(&changes) {
-            let mut plaintext = Vec::new();
-            for change in group {
-                plaintext.extend_from_slice(change.raw_bytes());
-                for dep in change.deps() {
-                    heads.remove(dep);
-                }
-                heads.insert(change.hash());
+        // A large outbox (a journal typed offline key by key) goes as the whole document in
+        // Automerge's compressed save format when that is smaller: a save is columnar, so it
+        // costs about what the text does, where single changes cost ~150 bytes of header per
+        // keystroke. Receivers merge it like any changes. Small outboxes (live edits) go as
+        // the changes themselves.
+        let raw: usize = changes.iter().map(|c| c.raw_bytes().len()).sum();
+        let whole = (raw > COMPRESS_OUTBOX_ABOVE)
+            .then(|| doc.save())
+            .filter(|save| save.len() < raw && save.len() <= MAX_BUNDLE_PLAINTEXT);
+        let groups: Vec<(Vec<u8>, Vec<ChangeHash>)> = match whole {
+            Some(save) => vec![(save, doc.get_heads())],
+            None => {
+                let mut heads: BTreeSet<ChangeHash> = known.into_iter().collect();
+                split(&changes)
+                    .into_iter()
+                    .map(|group| {
+                        let mut plaintext = Vec::new();
+                        for change in group {
+                            plaintext.extend_from_slice(change.raw_bytes());
+                            for dep in change.deps() {
+                                heads.remove(dep);
+                            }
+                            heads.insert(change.hash());
+                        }
+                        (plaintext, heads.iter().copied().collect())
+                    })
+                    .collect()
             }
+        };
+        let mut sends = Vec::new();
+        for (plaintext, heads_after) in groups {
             self.state.last_counter += 1;
             let bundle = envelope.seal(BundleKind::Changes, self.state.last_counter, &plaintext)?;
             let request = self.next_request;
             self.next_request += 1;
             self.in_flight.push_back(InFlight {
                 request,
-                heads_after: heads.iter().copied().collect(),
+                heads_after,
                 digest: digest(&bundle),
             });
             sends.push(Event::Send(ToRelay::Push { request, bundle }));

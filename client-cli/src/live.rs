@@ -1,0 +1,191 @@
+//! A profile held open by an app: the in-process API a desktop or phone app embeds (and the
+//! benchmark harness drives) instead of running `between` commands.
+//!
+//! [`LiveProfile::open`] loads a device profile made by `between init` (its SQLite store, keys
+//! and documents) and, online, keeps it synced in the background on the caller's tokio runtime,
+//! exactly as `between sync --watch` does: same sharing pass, same engine, same reconnection.
+//! Two things differ. Edits arrive in process ([`LiveProfile::edit`]): each is stored (one
+//! transaction) before it returns and is pushed at once, instead of being noticed by polling
+//! the store. And the app learns that other devices' changes were stored through
+//! [`LiveProfile::changes`], to redraw. Nothing is printed.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use between_shared::{Author, DocError, HomeworkDoc};
+use tokio::sync::{watch, Notify};
+
+use crate::profile::{parse_role, store_path};
+use crate::store::Store;
+use crate::sync::account::AccountKeys;
+use crate::sync::driver::Mode;
+use crate::sync::worker::Core;
+use crate::sync::{explain, refuse_if_deleted, run, share_pass};
+
+/// Why a live profile could not open, edit, read or sync.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The profile could not be opened (missing, damaged, not set up for a relay).
+    #[error("could not open the profile: {0}")]
+    Profile(String),
+    /// The edit was refused (it changed nothing) or the document is unknown.
+    #[error("{0}")]
+    Edit(String),
+    /// Syncing stopped; what is stored on this device is intact.
+    #[error("{0}")]
+    Sync(String),
+}
+
+/// One homework document the profile syncs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveDocument {
+    /// The document's id (what [`LiveProfile::edit`] and [`LiveProfile::read`] take).
+    pub id: String,
+    /// Its local name: the client's name on a therapist's device.
+    pub label: String,
+}
+
+/// A device profile held open (see the module docs).
+pub struct LiveProfile {
+    core: Arc<Core>,
+    me: Author,
+    nudge: Arc<Notify>,
+    stop: Arc<Notify>,
+    changes: watch::Receiver<u64>,
+    sync: Option<tokio::task::JoinHandle<Result<(), LiveError>>>,
+}
+
+impl LiveProfile {
+    /// Opens the profile in `dir` (a folder `between init` made). Online, it signs in, runs
+    /// the sharing pass and then syncs in a background task until [`LiveProfile::close`];
+    /// offline, edits are stored and leave with the next sync.
+    pub async fn open(dir: &Path, online: bool) -> Result<Self, LiveError> {
+        let path = store_path(dir);
+        let profile_error = |err: &dyn std::fmt::Display| LiveError::Profile(format!("{err:#}"));
+        let (me, keys) = {
+            let store = Store::open(&path).map_err(|e| profile_error(&e))?;
+            let profile = store.profile().map_err(|e| profile_error(&e))?;
+            let role = parse_role(&profile.role).map_err(|e| profile_error(&e))?;
+            let account = store
+                .account()
+                .map_err(|e| profile_error(&e))?
+                .ok_or_else(|| {
+                    LiveError::Profile(
+                        "this profile is not set up for a relay; run `between init --relay`"
+                            .to_owned(),
+                    )
+                })?;
+            let keys = AccountKeys::from_record(&account).map_err(|e| profile_error(&e))?;
+            (Author::new(role, profile.display_name), keys)
+        };
+        refuse_if_deleted(&path, &keys).map_err(|e| profile_error(&e))?;
+        let first = if online {
+            share_pass(&path, &keys, None).await.map_err(|err| {
+                LiveError::Sync(format!("{:#}", explain(err, &keys.relay.display)))
+            })?
+        } else {
+            None
+        };
+        let core = Arc::new(Core::start(path, Mode::Embedded).map_err(|e| profile_error(&e))?);
+        let changes = core
+            .call(|driver| driver.observe())
+            .await
+            .map_err(|e| profile_error(&e))?;
+        let nudge = Arc::new(Notify::new());
+        let stop = Arc::new(Notify::new());
+        let sync = online.then(|| {
+            let (core, nudge, stop) = (core.clone(), nudge.clone(), stop.clone());
+            tokio::spawn(async move {
+                let stopped = stop.notified();
+                run::run(&core, &keys, Mode::Embedded, first, stopped, Some(&nudge))
+                    .await
+                    .map(|_| ())
+                    .map_err(|err| {
+                        LiveError::Sync(format!("{:#}", explain(err, &keys.relay.display)))
+                    })
+            })
+        });
+        Ok(Self {
+            core,
+            me,
+            nudge,
+            stop,
+            changes,
+            sync,
+        })
+    }
+
+    /// Who edits through this profile.
+    pub fn me(&self) -> &Author {
+        &self.me
+    }
+
+    /// The documents this device syncs.
+    pub async fn documents(&self) -> Result<Vec<LiveDocument>, LiveError> {
+        let docs = self
+            .core
+            .call(|driver| driver.documents())
+            .await
+            .map_err(|e| LiveError::Sync(e.to_string()))?;
+        Ok(docs
+            .into_iter()
+            .map(|(id, label)| LiveDocument { id, label })
+            .collect())
+    }
+
+    /// Applies a typed edit to document `doc` as this profile's person, stores it before
+    /// returning and pushes it at once when online. A refused edit changes nothing.
+    pub async fn edit<T: Send + 'static>(
+        &self,
+        doc: &str,
+        edit: impl FnOnce(&mut HomeworkDoc, &Author) -> Result<T, DocError> + Send + 'static,
+    ) -> Result<T, LiveError> {
+        let (doc, me) = (doc.to_owned(), self.me.clone());
+        let value = self
+            .core
+            .call(move |driver| driver.edit(&doc, |homework| edit(homework, &me)))
+            .await
+            .map_err(|e| LiveError::Sync(e.to_string()))?
+            .map_err(|e| LiveError::Edit(e.to_string()))?;
+        self.nudge.notify_one();
+        Ok(value)
+    }
+
+    /// Reads document `doc` as stored on this device.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        doc: &str,
+        read: impl FnOnce(&mut HomeworkDoc) -> T + Send + 'static,
+    ) -> Result<T, LiveError> {
+        let doc = doc.to_owned();
+        self.core
+            .call(move |driver| driver.read(&doc, read))
+            .await
+            .map_err(|e| LiveError::Sync(e.to_string()))?
+            .map_err(|e| LiveError::Edit(e.to_string()))
+    }
+
+    /// Goes up by at least one every time changes from other devices are stored; wait on it
+    /// (`changed().await`) to redraw.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.clone()
+    }
+
+    /// Whether the background sync stopped on its own (a permanent refusal such as a removed
+    /// device); [`LiveProfile::close`] then says why.
+    pub fn sync_stopped(&self) -> bool {
+        self.sync.as_ref().is_some_and(|task| task.is_finished())
+    }
+
+    /// Stops syncing (closing the connection cleanly) and closes the store. Returns why the
+    /// background sync stopped, if it stopped on an error.
+    pub async fn close(mut self) -> Result<(), LiveError> {
+        self.stop.notify_one();
+        match self.sync.take() {
+            Some(task) => task
+                .await
+                .map_err(|e| LiveError::Sync(format!("the sync task failed: {e}")))?,
+            None => Ok(()),
+        }
+    }
+}

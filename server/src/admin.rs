@@ -1,10 +1,11 @@
 //! The relay's commands: `serve` (the default) and the admin commands that work on the database
-//! directly (`init`, `invite create`, `devices`, `documents`, `backup`, `accounts`, `disable`,
-//! `enable`, `audit verify`).
+//! directly (`init`, `check`, `invite create`, `devices`, `documents`, `backup`, `accounts`,
+//! `disable`, `enable`, `audit verify`).
 
 use crate::config::{
     AccountRoleArg, AuditCommand, Cli, Command, InviteCommand, InviteRole, ServeArgs, Settings,
 };
+use crate::integrity;
 use crate::relay::{self, now_ms, Relay, RelayConfig};
 use crate::store::handle::StoreHandle;
 use crate::store::sqlite::{backup_database, SqliteStore};
@@ -29,6 +30,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             println!("The relay database at {} is ready.", settings.db.display());
             Ok(())
         }
+        Some(Command::Check) => check(&cli),
         Some(Command::Invite(InviteCommand::Create {
             role,
             expires_in_hours,
@@ -120,7 +122,9 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         .build()
         .context("could not start the async runtime")?;
     runtime.block_on(async move {
-        let store = StoreHandle::open_sqlite(settings.db.clone())
+        // Without the full-file check, which runs in the background below: start-up time must
+        // not grow with the database.
+        let store = StoreHandle::open_sqlite_for_serving(settings.db.clone())
             .await
             .with_context(|| {
                 format!(
@@ -142,16 +146,53 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         config.connections_per_address = settings.connections_per_address;
         let relay = Relay::new(store, config, shutdown.clone());
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        tokio::spawn(purge_expired(relay.store.clone(), shutdown));
+        tokio::spawn(purge_expired(relay.store.clone(), shutdown.clone()));
+        let check = tokio::spawn(integrity::check_in_background(
+            settings.db.clone(),
+            shutdown,
+        ));
         info!(%address, %origin, tls = tls.is_some(), db = %settings.db.display(), "serving");
         // Tests and scripts read this line to learn the port.
         println!("listening on {scheme}://{address}");
         relay::run(listener, tls, relay)
             .await
             .context("the relay stopped")?;
+        // The check ends with the relay (damage is what stopped it, or it was interrupted).
+        if let Ok(integrity::Outcome::Failed(err)) = check.await {
+            info!("stopped");
+            bail!("{}", integrity::failure_message(&settings.db, &err));
+        }
         info!("stopped");
         Ok(())
     })
+}
+
+/// `check`: the thorough checks of an existing database, while the relay may serve it: refused
+/// at open if `quick_check` fails, then the full `PRAGMA integrity_check` and the audit trail's
+/// hash chain. Exits non-zero on any finding.
+fn check(cli: &Cli) -> Result<()> {
+    let settings = Settings::resolve(cli, None)?;
+    // Not `open`'s creation of a missing file: there is nothing to check there.
+    if !between_sqlite_file::exists(&settings.db)? {
+        bail!(
+            "there is no relay database at {}; check the path you configured",
+            settings.db.display()
+        );
+    }
+    let store = SqliteStore::open(&settings.db)?;
+    store.verify_integrity()?;
+    let head = store.verify_audit().with_context(|| {
+        format!(
+            "the audit trail in {} failed verification; keep this database file for investigation and restore from a backup whose trail verifies",
+            settings.db.display()
+        )
+    })?;
+    println!(
+        "OK: the relay database at {} passed SQLite's integrity check, and its audit trail's hash chain is intact ({} rows).",
+        settings.db.display(),
+        head.rows
+    );
+    Ok(())
 }
 
 /// Raises the soft limit on open files to the hard limit. Every connection is a file

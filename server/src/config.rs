@@ -39,6 +39,9 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Create the database (serve does this too) and check it.
     Init,
+    /// Check an existing database thoroughly (SQLite's full integrity check and the audit
+    /// trail's hash chain); safe while the relay serves.
+    Check,
     /// Invites for new accounts.
     #[command(subcommand)]
     Invite(InviteCommand),

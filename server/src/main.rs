@@ -7,6 +7,7 @@
 
 mod admin;
 mod config;
+mod integrity;
 mod relay;
 mod store;
 

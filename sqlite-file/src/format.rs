@@ -36,6 +36,23 @@ pub struct Format {
     pub noun: &'static str,
 }
 
+/// How much of an existing file [`Format::inspect_with`] and [`Format::open_with`] read before
+/// trusting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenCheck {
+    /// The cheap checks (size, application id, schema version) and `PRAGMA quick_check`, which
+    /// reads every page: a damaged file is refused before anything is written to it. Its cost
+    /// grows with the file (about a second for half a gigabyte), which is why there is
+    /// [`OpenCheck::Deferred`].
+    Full,
+    /// Only the cheap checks, which read the file's first page. The caller takes on running
+    /// [`check_integrity`] itself, on a connection of its own (for example in the background
+    /// while a server already serves), and acting on what it finds. A file that needs
+    /// migrating still gets the full check first: a migration writes, and damage found later
+    /// must not have been written over.
+    Deferred,
+}
+
 /// Which of SQLite's integrity checks to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Integrity {
@@ -85,6 +102,11 @@ impl Format {
     /// program's database, [`Error::TooNew`] a newer schema, and [`Error::Corrupt`] a damaged
     /// file (too short, not a database, failing `quick_check`, or without a schema version).
     pub fn inspect(&self, file: &Path, shown: &Path) -> Result<i64, Error> {
+        self.inspect_with(file, shown, OpenCheck::Full)
+    }
+
+    /// [`Format::inspect`], with `quick_check` only if `check` is [`OpenCheck::Full`].
+    pub fn inspect_with(&self, file: &Path, shown: &Path, check: OpenCheck) -> Result<i64, Error> {
         let meta = match std::fs::metadata(file) {
             Ok(meta) => meta,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -139,7 +161,10 @@ impl Format {
         }
         let version = user_version(&conn).at(shown)?;
         self.refuse_newer(version, shown)?;
-        check_integrity(&conn, shown, Integrity::Quick)?;
+        // A migration writes: an older file is checked in full whatever the caller chose.
+        if check == OpenCheck::Full || version < self.schema_version() {
+            check_integrity(&conn, shown, Integrity::Quick)?;
+        }
         if version < 1 {
             return Err(Error::Corrupt {
                 path: shown.to_path_buf(),
@@ -216,7 +241,13 @@ impl Format {
     /// [`Error::ReadOnly`] if it cannot be written), configured ([`Format::configure`]), and an
     /// older schema is migrated in one transaction.
     pub fn open(&self, path: &Path) -> Result<Connection, Error> {
-        let version = self.inspect(path, path)?;
+        self.open_with(path, OpenCheck::Full)
+    }
+
+    /// [`Format::open`], with the full-file `quick_check` only if `check` is
+    /// [`OpenCheck::Full`]; with [`OpenCheck::Deferred`] the caller runs it itself (see there).
+    pub fn open_with(&self, path: &Path, check: OpenCheck) -> Result<Connection, Error> {
+        let version = self.inspect_with(path, path, check)?;
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -491,6 +522,60 @@ mod tests {
             matches!(&err, Error::Corrupt { detail, .. } if detail == "its schema version is missing"),
             "{err:?}"
         );
+    }
+
+    /// Overwrites every page of the file at `path` after the first two, which hold the
+    /// header and the schema: damage only a full-file check finds.
+    fn damage_after_the_schema(path: &Path) {
+        let len = usize::try_from(std::fs::metadata(path).unwrap().len()).unwrap();
+        scramble(path, 2 * 4096..len, 7);
+    }
+
+    #[test]
+    fn a_deferred_check_opens_a_damaged_file_that_the_caller_then_finds_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = populated(dir.path());
+        damage_after_the_schema(&path);
+        let err = FORMAT.open(&path).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+
+        // The cheap checks pass; the damage is the caller's to find, on a connection of its own.
+        let conn = FORMAT.open_with(&path, OpenCheck::Deferred).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), 2);
+        let reader = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let err = check_integrity(&reader, &path, Integrity::Quick).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_deferred_check_still_refuses_what_the_cheap_checks_find() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.sqlite3");
+        std::fs::write(&path, noise(16 * 1024, 3)).unwrap();
+        let err = FORMAT.open_with(&path, OpenCheck::Deferred).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+
+        let other = dir.path().join("other.sqlite3");
+        write_foreign_database(&other, 0x1234_5678);
+        let err = FORMAT.open_with(&other, OpenCheck::Deferred).unwrap_err();
+        assert!(matches!(err, Error::NotOurs { .. }), "{err:?}");
+
+        let newer = populated(dir.path());
+        set_user_version(&newer, 3);
+        let err = FORMAT.open_with(&newer, OpenCheck::Deferred).unwrap_err();
+        assert!(matches!(err, Error::TooNew { found: 3, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_file_to_migrate_is_checked_in_full_even_when_deferred() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = populated(dir.path());
+        set_user_version(&path, 1);
+        damage_after_the_schema(&path);
+        let before = std::fs::read(&path).unwrap();
+        let err = FORMAT.open_with(&path, OpenCheck::Deferred).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 
     #[test]

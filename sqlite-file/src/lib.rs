@@ -7,7 +7,9 @@
 //!   connection ([`Format::inspect`]): its size, `PRAGMA application_id`, `PRAGMA user_version`
 //!   against the versions this build understands, and `PRAGMA quick_check`. A damaged file,
 //!   another program's database or one from a newer build is refused and never written to. Only
-//!   then is it opened for writing ([`Format::open`]) and, if older, migrated.
+//!   then is it opened for writing ([`Format::open`]) and, if older, migrated. `quick_check`
+//!   reads the whole file; an opener that cannot wait for it (a server starting) may run it
+//!   itself later instead ([`OpenCheck::Deferred`]).
 //! - **Create complete or not at all.** A new file is built under a hidden temporary name next to
 //!   its final path and moved into place only when complete, never replacing an existing file
 //!   ([`Format::create`], [`build_in_place`]).
@@ -31,5 +33,7 @@ mod staging;
 pub mod testing;
 
 pub use error::{AtPath, Error};
-pub use format::{check_integrity, checkpoint_truncate, user_version, Format, Integrity};
+pub use format::{
+    check_integrity, checkpoint_truncate, user_version, Format, Integrity, OpenCheck,
+};
 pub use staging::{build_in_place, exists, with_suffix};

@@ -9,7 +9,8 @@
 //! gave a therapist's account, which a client account never carries.
 //!
 //! - [`sqlite`]: the SQLite backend (WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`, migrations by
-//!   `PRAGMA user_version`, integrity check at open, online backup).
+//!   `PRAGMA user_version`, integrity check at open — for `serve`, in the background — online
+//!   backup).
 //! - [`handle`]: [`handle::StoreHandle`], the cloneable async front that owns one backend on a
 //!   dedicated thread, so no SQLite call ever runs on the async runtime.
 //! - `conformance` (tests only): one suite that checks the contract below, run against every

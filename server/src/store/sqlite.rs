@@ -13,7 +13,10 @@
 //!   (`application_id`, `user_version`, `PRAGMA quick_check`), so a damaged file, another
 //!   program's database or one from a newer relay is refused with a clear error and never written
 //!   to. A missing file is created complete under a temporary name and moved into place, so a
-//!   crash during creation never leaves a half-made database at the configured path.
+//!   crash during creation never leaves a half-made database at the configured path. `serve`
+//!   opens with [`SqliteStore::open_for_serving`] instead, which skips `quick_check` (it reads
+//!   the whole file, about a second per half gigabyte) and leaves it to an [`IntegrityCheck`] run
+//!   in the background while the relay already serves.
 //! - **Schema versions.** `PRAGMA user_version` holds the schema version; [`MIGRATIONS`] lists
 //!   the SQL that brings a database from version `n` to `n + 1`, applied in one transaction.
 //! - **Backups** go through SQLite's online backup API from a separate read-only connection in a
@@ -39,9 +42,10 @@ use std::time::{Duration, Instant};
 
 use between_sqlite_file::{
     self as sqlite_file, build_in_place, check_integrity, checkpoint_truncate, exists, Format,
-    Integrity,
+    Integrity, OpenCheck,
 };
 use rusqlite::backup::{Backup, StepResult};
+use rusqlite::config::DbConfig;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, ToSql, Transaction, TransactionBehavior,
@@ -463,6 +467,11 @@ fn insert_audit(
     Ok(id)
 }
 
+/// A push's device, whether it is disabled and whether its account is.
+const PUSH_DEVICE_SQL: &str =
+    "SELECT d.account, d.disabled_at_ms IS NOT NULL, a.disabled_at_ms IS NOT NULL
+   FROM devices d JOIN accounts a ON a.id = d.account WHERE d.id = ?1";
+
 /// The checks of a push, read in the batch's transaction: the device is registered and
 /// enabled, the document exists and the device's account is a member. Returns that account.
 fn check_push(
@@ -471,10 +480,7 @@ fn check_push(
     push: &Push,
 ) -> Result<Result<AccountId, PushRefusal>, StoreError> {
     let device: Option<(AccountId, bool, bool)> = conn
-        .prepare_cached(
-            "SELECT d.account, d.disabled_at_ms IS NOT NULL, a.disabled_at_ms IS NOT NULL
-               FROM devices d JOIN accounts a ON a.id = d.account WHERE d.id = ?1",
-        )
+        .prepare_cached(PUSH_DEVICE_SQL)
         .and_then(|mut stmt| {
             stmt.query_row([push.device], |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
@@ -633,6 +639,18 @@ impl SqliteStore {
     /// ([`StoreError::Corrupt`]), not a relay database or from a newer relay
     /// ([`StoreError::TooNew`]); an older one is migrated in one transaction.
     pub(crate) fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, OpenCheck::Full)
+    }
+
+    /// Opens like [`SqliteStore::open`] but without the full-file `quick_check` of an existing
+    /// file (the cheap checks stay, and a file to migrate is still checked in full first): the
+    /// caller runs an [`IntegrityCheck`] itself, and stops serving if it finds damage. Only
+    /// `serve` opens this way, so that start-up time does not grow with the database.
+    pub(crate) fn open_for_serving(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, OpenCheck::Deferred)
+    }
+
+    fn open_with(path: &Path, check: OpenCheck) -> Result<SqliteStore, StoreError> {
         if !exists(path)? {
             match FORMAT.create(path, |_| Ok(())) {
                 // Another process created it meanwhile: open theirs.
@@ -640,8 +658,15 @@ impl SqliteStore {
                 Err(err) => return Err(err.into()),
             }
         }
+        let conn = FORMAT.open_with(path, check)?;
+        // Query plans that do not depend on bound values. Without this, SQLite marked the
+        // push's device-and-account lookup to be re-prepared (parsed and planned again) after
+        // every rebinding of its parameter: about a third of the storage thread's time per push.
+        // The relay never runs ANALYZE, so no plan could gain from looking at the values.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .at(path)?;
         Ok(SqliteStore {
-            conn: FORMAT.open(path)?,
+            conn,
             path: path.to_path_buf(),
         })
     }
@@ -679,6 +704,44 @@ impl SqliteStore {
     #[cfg(test)]
     pub(crate) fn raw_connection(&self) -> &Connection {
         &self.conn
+    }
+}
+
+/// `PRAGMA quick_check` of the relay database on a read-only connection of its own, for the
+/// check a serving relay runs in the background after [`SqliteStore::open_for_serving`]. It can
+/// be interrupted from another thread ([`IntegrityCheck::interrupt_handle`]), so a relay told to
+/// stop does not wait for it.
+pub(crate) struct IntegrityCheck {
+    /// Read-only: the check can never write to the file, whatever state it is in.
+    conn: Connection,
+    /// The database file.
+    path: PathBuf,
+}
+
+impl IntegrityCheck {
+    /// Opens the read-only connection (this reads nothing yet).
+    pub(crate) fn new(path: &Path) -> Result<IntegrityCheck, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .at(path)?;
+        conn.busy_timeout(DEFAULT_BUSY_TIMEOUT).at(path)?;
+        Ok(IntegrityCheck {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// What stops [`IntegrityCheck::run`] from another thread (it then fails).
+    pub(crate) fn interrupt_handle(&self) -> rusqlite::InterruptHandle {
+        self.conn.get_interrupt_handle()
+    }
+
+    /// Runs `quick_check` over the whole file, as committed when it starts (the write-ahead
+    /// log included). Damage is [`StoreError::Corrupt`].
+    pub(crate) fn run(&self) -> Result<(), StoreError> {
+        Ok(check_integrity(&self.conn, &self.path, Integrity::Quick)?)
     }
 }
 
@@ -2007,5 +2070,54 @@ mod tests {
             Some("Dr Ada Park")
         );
         store.verify_integrity().unwrap();
+    }
+
+    #[test]
+    fn the_statements_of_a_push_are_prepared_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("relay.sqlite3")).unwrap();
+        let owner = AccountId::from_bytes([1; 16]);
+        store
+            .create_account(owner, [1; 32], AccountRole::Client, 1)
+            .unwrap();
+        let mut docs = Vec::new();
+        for i in 1..=4_u8 {
+            let device = DeviceId::from_bytes([i; 16]);
+            store
+                .register_device(&DeviceRecord {
+                    device,
+                    account: owner,
+                    signing_pub: [i; 32],
+                    certificate: vec![1],
+                    registered_at_ms: 1,
+                })
+                .unwrap();
+            let doc = DocId::from_bytes([i; 16]);
+            store.create_document(doc, owner, 1).unwrap();
+            docs.push((doc, device));
+        }
+        for round in 0..5_u8 {
+            let pushes: Vec<Push> = docs
+                .iter()
+                .map(|&(doc, device)| Push {
+                    doc,
+                    device,
+                    bundle: vec![round; 8],
+                    at_ms: 2,
+                    action: "append",
+                })
+                .collect();
+            let writes: Vec<BatchWrite<'_>> = pushes.iter().map(BatchWrite::Push).collect();
+            for result in store.write_batch(&writes).unwrap() {
+                assert!(
+                    matches!(result, Ok(Written::Push(PushOutcome::Appended { .. }))),
+                    "{result:?}"
+                );
+            }
+        }
+        // Re-preparing parses and plans the statement again: once per push, it cost about a
+        // third of the storage thread's time.
+        let stmt = store.conn.prepare_cached(PUSH_DEVICE_SQL).unwrap();
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 }

@@ -111,7 +111,7 @@ async fn catch_up_all(
     let started = Instant::now();
     let mut read = 0;
     let devices: Vec<Arc<FleetDevice>> = fleet.devices.clone();
-    for wave in devices.chunks(fleet.connection_cap.min(devices.len()).max(1)) {
+    for wave in devices.chunks(devices.len().max(1)) {
         let all_caught_up = Arc::new(tokio::sync::Barrier::new(wave.len()));
         let mut handles = Vec::with_capacity(wave.len());
         for device in wave {
@@ -263,7 +263,6 @@ pub(crate) async fn run(scale: &ColdStartScale, runs: u32) -> Result<Value> {
     let full_docs = scale.devices * scale.docs_per_device;
     Ok(json!({
         "devices": scale.devices,
-        "devices_at_once": fleet.connection_cap.min(scale.devices),
         "bundles_per_doc": scale.bundles_per_doc,
         "small_docs": small_docs,
         "full_docs": full_docs,
@@ -287,27 +286,4 @@ pub(crate) async fn run(scale: &ColdStartScale, runs: u32) -> Result<Value> {
         "populate_pushes_per_s": pushed as f64 / push_s,
         "register_s": register_s,
     }))
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    /// A scaled-down W4 against the real relay (release build:
-    /// `cargo test --release -p between-bench cold_start -- --ignored --nocapture`).
-    #[tokio::test(flavor = "multi_thread")]
-    #[ignore = "starts the real relay; run by hand"]
-    async fn a_small_cold_start() {
-        let var = |name: &str, default: usize| {
-            std::env::var(name).map_or(default, |v| v.parse().unwrap())
-        };
-        let scale = ColdStartScale {
-            devices: var("W4_DEVICES", 100),
-            docs_per_device: var("W4_DOCS", 10),
-            bundles_per_doc: var("W4_BUNDLES", 10),
-        };
-        let figures = run(&scale, 2).await.unwrap();
-        println!("{figures}");
-    }
 }

@@ -40,11 +40,7 @@ pub(crate) struct IngestScale {
     pub(crate) window: usize,
 }
 
-/// The connections the relay allows from one address unless told otherwise (its default).
-const DEFAULT_CONNECTIONS_PER_ADDRESS: usize = 64;
-/// Left free below that limit (for admin probes and the odd straggling close).
-const CONNECTION_SLACK: usize = 4;
-/// The per-address limit asked of a relay that has `--max-connections-per-address`.
+/// The per-address limit asked of the relay (`--max-connections-per-address`).
 const MANY_CONNECTIONS: usize = 100_000;
 /// Admin `invite create` processes run at once while registering devices.
 const INVITE_PARALLELISM: usize = 4;
@@ -65,8 +61,6 @@ pub(crate) struct Fleet {
     pub(crate) ca: PracticeCa,
     pub(crate) files: ServerFiles,
     pub(crate) devices: Vec<Arc<FleetDevice>>,
-    /// How many devices may be connected at once (the relay's per-address limit).
-    pub(crate) connection_cap: usize,
     /// Extra `serve` flags (the connection limit, when the relay has the flag).
     pub(crate) serve_flags: Vec<String>,
     /// The next author counter per device (bundles of one author count up).
@@ -90,15 +84,6 @@ struct PushRun {
     acked: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
-}
-
-/// Whether this relay binary has `serve --max-connections-per-address`.
-fn relay_has_connection_flag() -> Result<bool> {
-    let output = std::process::Command::new(between_e2e::binary("between-relay"))
-        .args(["serve", "--help"])
-        .output()
-        .context("run between-relay serve --help")?;
-    Ok(String::from_utf8_lossy(&output.stdout).contains("--max-connections-per-address"))
 }
 
 /// Turns a task's panic (the e2e `Peer` panics, with a message, on a broken or late reply) into
@@ -246,20 +231,11 @@ impl Fleet {
             &["localhost", "127.0.0.1"],
             Validity::Current,
         );
-        let (serve_flags, connection_cap) = if relay_has_connection_flag()? {
-            (
-                vec![
-                    "--max-connections-per-address".to_string(),
-                    MANY_CONNECTIONS.to_string(),
-                ],
-                usize::MAX,
-            )
-        } else {
-            (
-                Vec::new(),
-                DEFAULT_CONNECTIONS_PER_ADDRESS - CONNECTION_SLACK,
-            )
-        };
+        // Every device connects from 127.0.0.1: lift the per-address limit.
+        let serve_flags = vec![
+            "--max-connections-per-address".to_string(),
+            MANY_CONNECTIONS.to_string(),
+        ];
         let flags: Vec<&str> = serve_flags.iter().map(String::as_str).collect();
         let relay = RelayProcess::start_tls(dir.path(), &files, &ca, &flags);
         let mut fleet = Self {
@@ -268,7 +244,6 @@ impl Fleet {
             ca,
             files,
             devices: Vec::new(),
-            connection_cap,
             serve_flags,
             counters: Vec::new(),
         };
@@ -288,7 +263,7 @@ impl Fleet {
 
     /// Connections a phase may hold at once.
     fn parallel(&self) -> usize {
-        self.connection_cap.min(self.devices.len().max(1))
+        self.devices.len().max(1)
     }
 
     async fn register(&mut self, count: usize) -> Result<()> {
@@ -323,7 +298,7 @@ impl Fleet {
             codes
         };
         let relay = Arc::new(RelayHandle::of(&self.relay)?);
-        let gate = Arc::new(Semaphore::new(self.connection_cap.min(count.max(1))));
+        let gate = Arc::new(Semaphore::new(count.max(1)));
         let mut handles = Vec::with_capacity(count);
         for code in codes {
             let relay = relay.clone();
@@ -621,7 +596,6 @@ pub(crate) async fn run(scale: &IngestScale, runs: u32) -> Result<Value> {
     fleet.relay.assert_no_panic();
     Ok(json!({
         "devices": fleet.devices.len(),
-        "devices_at_once": fleet.parallel(),
         "docs_per_device": scale.docs_per_device,
         "pushes_per_device": scale.pushes_per_device,
         "window": scale.window,
@@ -654,43 +628,5 @@ mod tests {
                 bundle.len()
             );
         }
-    }
-
-    /// A scaled-down measurement against the real relay (release build:
-    /// `cargo test --release -p between-bench ingest -- --ignored --nocapture`).
-    #[tokio::test(flavor = "multi_thread")]
-    #[ignore = "starts the real relay; run by hand"]
-    async fn a_small_ingest_run() {
-        let scale = IngestScale {
-            devices: std::env::var("INGEST_DEVICES").map_or(20, |v| v.parse().unwrap()),
-            docs_per_device: 4,
-            pushes_per_device: std::env::var("INGEST_PUSHES").map_or(40, |v| v.parse().unwrap()),
-            window: 8,
-        };
-        let figures = run(&scale, 1).await.unwrap();
-        println!("{figures}");
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod timing {
-    use super::*;
-
-    #[test]
-    #[ignore = "timing by hand"]
-    fn time_bundle_making() {
-        let device = relay::new_device();
-        let key = new_epoch_key();
-        let t = Instant::now();
-        for _ in 0..20 {
-            make_bundles(&device, &key, new_doc(), 1, 100).unwrap();
-        }
-        println!("make_bundles: {:?} per bundle", t.elapsed() / 2000);
-        let t = Instant::now();
-        for i in 0..2000 {
-            relay::sealed_bundle(new_doc(), &device, i, &[7u8; 150], &key);
-        }
-        println!("seal alone: {:?} per bundle", t.elapsed() / 2000);
     }
 }

@@ -1387,11 +1387,13 @@ const LONG_STEP: usize = 90_000;
 const LONG_JOURNAL: usize = 30_000;
 
 /// The phone, offline, writes more than a frame (1 MiB) of homework: long goals and a long
-/// journal entry. Returns the journal entry's id.
+/// journal entry. The goals' steps are incompressible (long pastes), so even the document's
+/// compressed save is larger than one bundle and the outbox must travel in several. Returns
+/// the journal entry's id.
 fn write_a_large_outbox(phone: &Device) -> String {
     for i in 0..BIG_GOALS {
-        let a = filler(LONG_STEP, &format!("a{i}"));
-        let b = filler(LONG_STEP, &format!("b{i}"));
+        let a = incompressible(LONG_STEP);
+        let b = incompressible(LONG_STEP);
         phone
             .run(&[
                 "goal",

@@ -218,8 +218,8 @@ struct Slot {
     authors: Vec<(Vec<u8>, String)>,
     /// Messages held back until the device list is fetched again.
     held: VecDeque<FromRelay>,
-    /// Edited in memory through [`Driver::edit`] (and stored) but not yet offered to the relay.
-    edited: bool,
+    /// Holds changes from other devices not yet stored (see [`Driver::observe`]).
+    received: bool,
     /// Why the relay would not sync this document on this connection.
     failed: Option<String>,
 }
@@ -244,6 +244,9 @@ pub(crate) struct Driver {
     was_settled: bool,
     /// Bumped whenever changes from other devices are stored (see [`Driver::observe`]).
     observer: Option<tokio::sync::watch::Sender<u64>>,
+    /// Pushes of [`Driver::edit`]s, stored and waiting for the connection loop
+    /// ([`Driver::take_pushes`]); only ever for the current connection.
+    pushes: Vec<ClientMessage>,
 }
 
 impl Driver {
@@ -339,7 +342,7 @@ impl Driver {
                 dirty: false,
                 authors: Vec::new(),
                 held: VecDeque::new(),
-                edited: false,
+                received: false,
                 failed: None,
             });
         }
@@ -363,12 +366,14 @@ impl Driver {
             progress: Progress::new(mode),
             was_settled: false,
             observer: None,
+            pushes: Vec::new(),
         })
     }
 
     /// The connection is up and signed in: list the devices first.
     pub(crate) fn connected(&mut self) -> Step {
         self.requests.clear();
+        self.pushes.clear();
         self.next_request = 1;
         for slot in &mut self.docs {
             slot.sync.disconnected();
@@ -390,6 +395,8 @@ impl Driver {
             slot.held.clear();
         }
         self.requests.clear();
+        // Sealed for the connection that dropped: the outbox sends them again.
+        self.pushes.clear();
         self.phase = Phase::Disconnected;
         self.devices_pending = false;
         self.flush()
@@ -466,9 +473,11 @@ impl Driver {
             .collect()
     }
 
-    /// Applies a typed edit to document `id` in memory and stores its changes (one
-    /// transaction) before returning; [`Driver::push_local`] then offers them to the relay.
-    /// A failed edit changes nothing.
+    /// Applies a typed edit to document `id` in memory and stores it before returning. When
+    /// connected, the push that carries it is sealed at once and stored in the same
+    /// transaction (one fsync for both), then waits in [`Driver::take_pushes`] for the
+    /// connection loop; otherwise the next connection's catch-up pushes it. A failed edit
+    /// changes nothing.
     pub(crate) fn edit<T>(
         &mut self,
         id: &str,
@@ -476,19 +485,24 @@ impl Driver {
     ) -> Result<T, DriverError> {
         let i = self.slot(id)?;
         let value = self.with_homework(i, edit)?;
-        let slot = &mut self.docs[i];
-        let heads = slot.doc.get_heads();
-        if heads != slot.stored_heads {
-            let changes = slot.doc.save_after(&slot.stored_heads);
-            self.store.append_changes(&slot.id, &changes)?;
-            slot.stored_heads = heads;
-            slot.edited = true;
-            if self.store.needs_compaction(&slot.id)? {
-                let snapshot = slot.doc.save();
-                self.store.compact(&slot.id, &snapshot)?;
-            }
+        let mut step = Step::default();
+        if self.phase == Phase::Running {
+            let slot = &mut self.docs[i];
+            let events = slot.sync.local_change(&mut slot.doc, &mut slot.envelope)?;
+            self.handle_events(i, events, None, &mut step)?;
         }
+        // Stores the edit (and the sealed push's counters, if any) in one transaction.
+        let step = self.finish(step)?;
+        self.pushes.extend(step.send);
         Ok(value)
+    }
+
+    /// The pushes [`Driver::edit`] sealed and stored for this connection, to send now.
+    pub(crate) fn take_pushes(&mut self) -> Step {
+        Step {
+            send: std::mem::take(&mut self.pushes),
+            ..Step::default()
+        }
     }
 
     /// Reads document `id` as it is in memory (everything stored, and nothing else).
@@ -499,24 +513,6 @@ impl Driver {
     ) -> Result<T, DriverError> {
         let i = self.slot(id)?;
         self.with_homework(i, |doc| Ok(read(doc)))
-    }
-
-    /// Offers the relay what [`Driver::edit`] stored (nothing while disconnected: the
-    /// subscription on the next connection sends it).
-    pub(crate) fn push_local(&mut self) -> Result<Step, DriverError> {
-        let mut step = Step::default();
-        if self.phase != Phase::Running {
-            return Ok(step);
-        }
-        for i in 0..self.docs.len() {
-            if !std::mem::take(&mut self.docs[i].edited) {
-                continue;
-            }
-            let slot = &mut self.docs[i];
-            let events = slot.sync.local_change(&mut slot.doc, &mut slot.envelope)?;
-            self.handle_events(i, events, None, &mut step)?;
-        }
-        self.finish(step)
     }
 
     /// The index of document `id`.
@@ -872,6 +868,9 @@ impl Driver {
             self.progress.received(1);
         }
         let events = slot.sync.receive(&mut slot.doc, &mut slot.envelope, msg)?;
+        if before.as_ref().is_some_and(|b| *b != slot.doc.get_heads()) {
+            slot.received = true;
+        }
         self.handle_events(i, events, before.as_deref(), step)
     }
 
@@ -1043,7 +1042,7 @@ impl Driver {
             slot.stored_heads = heads;
             slot.dirty = false;
             slot.authors.clear();
-            if !changes.is_empty() {
+            if std::mem::take(&mut slot.received) {
                 if let Some(observer) = &self.observer {
                     observer.send_modify(|count| *count += 1);
                 }

@@ -294,7 +294,7 @@ async fn session(
         tokio::select! {
             _ = &mut *interrupt, if mode.stays_connected() => return Ok(End::Interrupted),
             () = nudged(nudge) => {
-                let step = core.call(|d| d.push_local()).await??;
+                let step = core.call(|d| d.take_pushes()).await?;
                 for msg in &step.send {
                     conn.send(msg).await?;
                 }

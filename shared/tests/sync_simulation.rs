@@ -264,6 +264,30 @@ impl World {
         self.handle_events(i, events);
     }
 
+    /// Device `i` handles every message waiting for it at once (`receive_many`: the changes
+    /// of consecutive bundles applied in one pass, as a device that fell behind does).
+    fn device_drain(&mut self, i: usize) {
+        let Some(messages) = self.devices[i].inbox.as_mut().map(std::mem::take) else {
+            return;
+        };
+        let caught_up = messages
+            .iter()
+            .any(|m| matches!(m, FromRelay::CaughtUp { .. }));
+        let device = &mut self.devices[i];
+        let events = device
+            .sync
+            .receive_many(
+                device.doc.automerge(),
+                &mut device.envelope,
+                messages.into_iter().collect(),
+            )
+            .unwrap();
+        if caught_up && !device.ready {
+            device.ready = device.doc.data().is_ok();
+        }
+        self.handle_events(i, events);
+    }
+
     fn edit(&mut self, i: usize) {
         self.step += 1;
         let word = format!("w{}d{i}", self.step);
@@ -361,6 +385,7 @@ enum Step {
     Edit(usize),
     Relay(usize),
     Deliver(usize),
+    DeliverAll(usize),
     Connect(usize),
     Disconnect(usize),
     Backup,
@@ -374,6 +399,7 @@ fn step(restores: bool) -> impl Strategy<Value = Step> {
         4 => d.clone().prop_map(Step::Edit),
         6 => d.clone().prop_map(Step::Relay),
         6 => d.clone().prop_map(Step::Deliver),
+        2 => d.clone().prop_map(Step::DeliverAll),
         2 => d.clone().prop_map(Step::Connect),
         1 => d.prop_map(Step::Disconnect),
         restore_weight => Just(Step::Backup),
@@ -388,6 +414,7 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
             Step::Edit(i) => world.edit(i),
             Step::Relay(i) => world.relay_step(i),
             Step::Deliver(i) => world.device_step(i),
+            Step::DeliverAll(i) => world.device_drain(i),
             Step::Connect(i) => world.connect(i),
             Step::Disconnect(i) => world.disconnect(i),
             Step::Backup => world.backup = Some(world.relay.clone()),
@@ -527,4 +554,67 @@ fn received_changes_are_not_pushed_back() {
     world.settle();
     assert_eq!(world.relay.head, head + 1);
     assert_eq!(world.devices[0].doc.heads(), world.devices[2].doc.heads());
+}
+
+/// Bundles handled together are applied in one pass; a bad one among them is skipped on its
+/// own while the others still apply, each reported in order.
+#[test]
+fn bundles_received_together_apply_together_and_a_bad_one_is_skipped_alone() {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ReadDoc, ROOT};
+    let mut laptop = Plain {
+        me: "laptop".into(),
+    };
+    let mut writer = AutoCommit::new();
+    writer.put(ROOT, "mood", 4_i64).unwrap();
+    writer.commit();
+    let first = writer.save_after(&[]);
+    let after_first = writer.get_heads();
+    writer.put(ROOT, "sleep", 7_i64).unwrap();
+    writer.commit();
+    let second = writer.save_after(&after_first);
+    let mut bundle = |counter, plaintext: &[u8]| {
+        laptop
+            .seal(BundleKind::Changes, counter, plaintext)
+            .unwrap()
+    };
+    let messages = vec![
+        FromRelay::Bundle {
+            seq: 1,
+            bundle: bundle(1, &first),
+        },
+        FromRelay::Bundle {
+            seq: 2,
+            bundle: bundle(2, b"not automerge at all"),
+        },
+        FromRelay::Bundle {
+            seq: 3,
+            bundle: bundle(3, &second),
+        },
+        FromRelay::CaughtUp { head: 3 },
+    ];
+
+    let mut phone = Plain { me: "phone".into() };
+    let mut doc = AutoCommit::new();
+    let mut sync = DocSync::new(SyncState::default());
+    sync.connected();
+    let events = sync.receive_many(&mut doc, &mut phone, messages).unwrap();
+
+    assert_eq!(doc.get(ROOT, "mood").unwrap().unwrap().0.as_i64(), Some(4));
+    assert_eq!(doc.get(ROOT, "sleep").unwrap().unwrap().0.as_i64(), Some(7));
+    let skipped: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Skipped { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped, vec![2]);
+    let applied = events
+        .iter()
+        .filter(|e| matches!(e, Event::Applied { author } if author == "laptop"))
+        .count();
+    assert_eq!(applied, 2);
+    assert_eq!(sync.state().cursor, 3);
+    assert!(sync.is_settled());
 }

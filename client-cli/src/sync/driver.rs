@@ -80,6 +80,9 @@ pub(crate) enum DriverError {
     Stopped,
 }
 
+/// While staying connected, the last sync time is written at most this often.
+const RECORD_LAST_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How the driver reports: one summary at the end, or a line per change while watching.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -220,6 +223,9 @@ struct Slot {
     held: VecDeque<FromRelay>,
     /// Holds changes from other devices not yet stored (see [`Driver::observe`]).
     received: bool,
+    /// Bundles received in this batch, applied together at its end (or before the next other
+    /// message for this document), see `DocSync::receive_many`.
+    queued: Vec<FromRelay>,
     /// Why the relay would not sync this document on this connection.
     failed: Option<String>,
 }
@@ -244,6 +250,8 @@ pub(crate) struct Driver {
     was_settled: bool,
     /// Bumped whenever changes from other devices are stored (see [`Driver::observe`]).
     observer: Option<tokio::sync::watch::Sender<u64>>,
+    /// When the last sync time was last written (see [`RECORD_LAST_SYNC_EVERY`]).
+    last_sync_recorded: Option<std::time::Instant>,
     /// Pushes of [`Driver::edit`]s, stored and waiting for the connection loop
     /// ([`Driver::take_pushes`]); only ever for the current connection.
     pushes: Vec<ClientMessage>,
@@ -343,6 +351,7 @@ impl Driver {
                 authors: Vec::new(),
                 held: VecDeque::new(),
                 received: false,
+                queued: Vec::new(),
                 failed: None,
             });
         }
@@ -366,6 +375,7 @@ impl Driver {
             progress: Progress::new(mode),
             was_settled: false,
             observer: None,
+            last_sync_recorded: None,
             pushes: Vec::new(),
         })
     }
@@ -378,6 +388,7 @@ impl Driver {
         for slot in &mut self.docs {
             slot.sync.disconnected();
             slot.held.clear();
+            slot.queued.clear();
             slot.failed = None;
         }
         self.phase = Phase::ListingDevices;
@@ -393,6 +404,8 @@ impl Driver {
         for slot in &mut self.docs {
             slot.sync.disconnected();
             slot.held.clear();
+            // Never applied, so never counted: the next catch-up sends them again.
+            slot.queued.clear();
         }
         self.requests.clear();
         // Sealed for the connection that dropped: the outbox sends them again.
@@ -423,6 +436,9 @@ impl Driver {
             if step.reconnect {
                 break;
             }
+        }
+        for i in 0..self.docs.len() {
+            self.apply_queued(i, &mut step)?;
         }
         self.finish(step)
     }
@@ -861,8 +877,13 @@ impl Driver {
 
     /// Hands one message to a document's engine and carries out its events.
     fn feed(&mut self, i: usize, msg: FromRelay, step: &mut Step) -> Result<(), DriverError> {
+        if matches!(msg, FromRelay::Bundle { .. }) {
+            self.docs[i].queued.push(msg);
+            return Ok(());
+        }
+        self.apply_queued(i, step)?;
         let slot = &mut self.docs[i];
-        let applies = matches!(msg, FromRelay::Bundle { .. } | FromRelay::Snapshot { .. });
+        let applies = matches!(msg, FromRelay::Snapshot { .. });
         let before = applies.then(|| slot.doc.get_heads());
         if applies {
             self.progress.received(1);
@@ -872,6 +893,25 @@ impl Driver {
             slot.received = true;
         }
         self.handle_events(i, events, before.as_deref(), step)
+    }
+
+    /// Applies the bundles [`Driver::feed`] queued for document `i`, together.
+    fn apply_queued(&mut self, i: usize, step: &mut Step) -> Result<(), DriverError> {
+        let slot = &mut self.docs[i];
+        if slot.queued.is_empty() {
+            return Ok(());
+        }
+        let queued = std::mem::take(&mut slot.queued);
+        self.progress
+            .received(u64::try_from(queued.len()).unwrap_or(u64::MAX));
+        let before = slot.doc.get_heads();
+        let events = slot
+            .sync
+            .receive_many(&mut slot.doc, &mut slot.envelope, queued)?;
+        if slot.doc.get_heads() != before {
+            slot.received = true;
+        }
+        self.handle_events(i, events, Some(&before), step)
     }
 
     fn handle_events(
@@ -991,7 +1031,16 @@ impl Driver {
         self.flush()?;
         step.settled = !step.reconnect && self.is_settled();
         if step.settled && (!self.was_settled || !self.report.is_quiet()) {
-            self.store.set_last_sync(unix_ms())?;
+            // Staying connected, every received change settles the sync again; recording the
+            // time each time would cost an fsync per change for a `status` line.
+            let due = !self.mode.stays_connected()
+                || self
+                    .last_sync_recorded
+                    .is_none_or(|at| at.elapsed() >= RECORD_LAST_SYNC_EVERY);
+            if due {
+                self.store.set_last_sync(unix_ms())?;
+                self.last_sync_recorded = Some(std::time::Instant::now());
+            }
             if self.mode == Mode::Watch && !self.report.is_quiet() {
                 let line = self.report.describe(&self.directory);
                 say(&format!(

@@ -18,6 +18,23 @@ pub const COMPACT_AFTER: u64 = 256;
 /// is smaller (see `push_outbox`).
 const COMPRESS_OUTBOX_ABOVE: usize = 64 * 1024;
 
+/// Whether `plaintext` is whole Automerge data (change or document chunks): it loads into an
+/// empty document without a parse error (changes whose dependencies are elsewhere are fine).
+fn well_formed(plaintext: &[u8]) -> Result<(), String> {
+    let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
+    match AutoCommit::load_with_options(plaintext, options) {
+        Ok(_) | Err(automerge::AutomergeError::MissingDeps) => Ok(()),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+/// Another device's changes from the log, checked and waiting to be applied.
+struct Incoming {
+    seq: u64,
+    author: String,
+    plaintext: Vec<u8>,
+}
+
 /// A bundle the envelope has verified and decrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
@@ -315,6 +332,35 @@ impl DocSync {
         Ok(events)
     }
 
+    /// Handles several messages from the relay, in order, as [`DocSync::receive`] would one by
+    /// one, except that the changes of consecutive bundles are applied to `doc` together (see
+    /// `apply`): what a device that fell behind needs to catch up in one pass.
+    pub fn receive_many(
+        &mut self,
+        doc: &mut AutoCommit,
+        envelope: &mut dyn Envelope,
+        messages: Vec<FromRelay>,
+    ) -> Result<Vec<Event>, SyncError> {
+        let mut events = Vec::new();
+        let mut incoming = Vec::new();
+        for message in messages {
+            if self.resync || !self.connected {
+                break;
+            }
+            match message {
+                FromRelay::Bundle { seq, bundle } => {
+                    incoming.extend(self.accept_bundle(&*envelope, seq, &bundle, &mut events));
+                }
+                other => {
+                    self.apply(doc, std::mem::take(&mut incoming), &mut events);
+                    events.extend(self.receive(doc, envelope, other)?);
+                }
+            }
+        }
+        self.apply(doc, incoming, &mut events);
+        Ok(events)
+    }
+
     /// Handles one message from the relay.
     pub fn receive(
         &mut self,
@@ -328,7 +374,8 @@ impl DocSync {
         }
         match message {
             FromRelay::Bundle { seq, bundle } => {
-                self.receive_bundle(doc, &*envelope, seq, &bundle, &mut events);
+                let incoming = self.accept_bundle(&*envelope, seq, &bundle, &mut events);
+                self.apply(doc, incoming.into_iter().collect(), &mut events);
             }
             FromRelay::Snapshot { covers, snapshot } => {
                 self.receive_snapshot(doc, &*envelope, covers, &snapshot, &mut events);
@@ -392,14 +439,15 @@ impl DocSync {
         Ok(events)
     }
 
-    fn receive_bundle(
+    /// Checks and records one bundle of the log; returns what is to be applied (another
+    /// device's changes), which [`DocSync::apply`] then loads.
+    fn accept_bundle(
         &mut self,
-        doc: &mut AutoCommit,
         envelope: &dyn Envelope,
         seq: u64,
         bundle: &[u8],
         events: &mut Vec<Event>,
-    ) {
+    ) -> Option<Incoming> {
         let hash = digest(bundle);
         if self.verify_at == Some(seq) {
             self.verify_at = None;
@@ -408,11 +456,12 @@ impl DocSync {
                 let expected = self.state.acked_seq.max(self.state.cursor);
                 self.rolled_back(seq.saturating_sub(1), expected, events);
             }
-            return;
+            return None;
         }
         if seq <= self.state.cursor {
-            return;
+            return None;
         }
+        let mut incoming = None;
         match envelope.open(bundle) {
             Err(err) => events.push(Event::Skipped {
                 seq,
@@ -428,19 +477,11 @@ impl DocSync {
                 // Our own bundles are already in the document; others' are applied (Automerge
                 // ignores changes it already has, so a replayed bundle does no harm).
                 if opened.author != envelope.me() {
-                    let before = doc.get_heads();
-                    match doc.load_incremental(&opened.plaintext) {
-                        Ok(_) => {
-                            self.relay_has(doc, &before);
-                            events.push(Event::Applied {
-                                author: opened.author,
-                            });
-                        }
-                        Err(err) => events.push(Event::Skipped {
-                            seq,
-                            reason: SyncError::BadChanges(err.to_string()).to_string(),
-                        }),
-                    }
+                    incoming = Some(Incoming {
+                        seq,
+                        author: opened.author,
+                        plaintext: opened.plaintext,
+                    });
                 }
             }
         }
@@ -448,6 +489,67 @@ impl DocSync {
         self.state.cursor_digest = Some(hash);
         self.advance_over_own();
         events.push(Event::Persist);
+        incoming
+    }
+
+    /// Loads other devices' changes into `doc`. Several bundles go in one
+    /// `load_incremental`: applying remote changes costs Automerge time in proportion to the
+    /// document's size, once per call, so a device that fell behind catches up in one pass
+    /// instead of one pass per bundle. If the joined load fails, each bundle is loaded on its
+    /// own, so only a bad one is skipped (changes already applied are ignored the second time).
+    fn apply(&mut self, doc: &mut AutoCommit, incoming: Vec<Incoming>, events: &mut Vec<Event>) {
+        // Automerge's `load_incremental` ignores whatever follows a chunk it cannot parse, so
+        // a malformed bundle would pass as applied and, joined with others, hide the ones
+        // after it: each is checked on its own first (microseconds for a few changes).
+        let mut incoming = incoming;
+        incoming.retain(|one| match well_formed(&one.plaintext) {
+            Ok(()) => true,
+            Err(reason) => {
+                events.push(Event::Skipped {
+                    seq: one.seq,
+                    reason: SyncError::BadChanges(reason).to_string(),
+                });
+                false
+            }
+        });
+        if incoming.is_empty() {
+            return;
+        }
+        let before = doc.get_heads();
+        let together = match incoming.as_slice() {
+            [one] => doc.load_incremental(&one.plaintext),
+            several => {
+                let joined: Vec<u8> = several
+                    .iter()
+                    .flat_map(|i| i.plaintext.iter().copied())
+                    .collect();
+                doc.load_incremental(&joined)
+            }
+        }
+        .map_err(|e| e.to_string());
+        match together {
+            Ok(_) => {
+                self.relay_has(doc, &before);
+                events.extend(
+                    incoming
+                        .into_iter()
+                        .map(|i| Event::Applied { author: i.author }),
+                );
+            }
+            Err(err) if incoming.len() == 1 => {
+                if let Some(one) = incoming.into_iter().next() {
+                    events.push(Event::Skipped {
+                        seq: one.seq,
+                        reason: SyncError::BadChanges(err).to_string(),
+                    });
+                }
+            }
+            Err(_) => {
+                for one in incoming {
+                    self.apply(doc, vec![one], events);
+                }
+            }
+        }
     }
 
     fn receive_snapshot(

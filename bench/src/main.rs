@@ -1,7 +1,9 @@
-//! `between-bench`: the benchmark harness. It measures the raw limits of this machine (L1–L3 of
-//! WORKLOADS.md) and prints a table and one JSON object per workload; every figure is the median
-//! of several runs. The relay workloads (W1–W4), given as ratios to these limits, build on it.
-//! Never part of the test suite (a smoke test runs a scaled-down pass and parses its JSON).
+//! `between-bench`: the benchmark harness. It runs the workloads of WORKLOADS.md — the raw
+//! limits of this machine (L1–L3) and the relay workloads (W1–W4, durable ingest) against the
+//! real `between-relay` over TLS with real client profiles — and prints a table and one JSON
+//! object per workload; every figure is the median of several runs, and every relay figure is
+//! also a ratio to the limits measured in the same run. Never part of the test suite (a smoke
+//! test runs a scaled-down pass and checks its JSON). See docs/benchmarks.md.
 
 mod cold_start;
 mod ingest;
@@ -18,14 +20,16 @@ use clap::{Parser, ValueEnum};
 use serde_json::{json, Map, Value};
 use stats::{median, micros, quantile};
 
-/// Measure what this machine allows: a WebSocket echo, durable SQLite appends, Automerge alone.
+/// Measure the relay against what this machine allows: live fan-out, offline catch-up, a busy
+/// evening, durable ingest and a cold start, beside a WebSocket echo, durable SQLite appends and
+/// Automerge alone.
 #[derive(Debug, Parser)]
 #[command(name = "between-bench", version, about)]
 struct Args {
     /// Run only this workload.
     #[arg(long, value_enum)]
     only: Option<Workload>,
-    /// A scaled-down pass (about a tenth of the work) for a quick look or a smoke test.
+    /// A scaled-down pass (seconds, not minutes) for a quick look or a smoke test.
     #[arg(long)]
     quick: bool,
     /// Runs per workload; every figure is the median over them.
@@ -132,7 +136,7 @@ impl Scale {
 struct Figures {
     workload: Workload,
     what: &'static str,
-    values: Vec<(&'static str, &'static str, Vec<f64>)>,
+    values: Vec<(String, &'static str, Vec<f64>)>,
 }
 
 impl Figures {
@@ -144,10 +148,10 @@ impl Figures {
         }
     }
 
-    fn add(&mut self, key: &'static str, unit: &'static str, value: f64) {
-        match self.values.iter_mut().find(|(k, _, _)| *k == key) {
+    fn add(&mut self, key: &str, unit: &'static str, value: f64) {
+        match self.values.iter_mut().find(|(k, _, _)| k == key) {
             Some((_, _, values)) => values.push(value),
-            None => self.values.push((key, unit, vec![value])),
+            None => self.values.push((key.to_owned(), unit, vec![value])),
         }
     }
 
@@ -165,7 +169,7 @@ impl Figures {
         object.insert("runs".into(), json!(args.runs));
         object.insert("quick".into(), json!(args.quick));
         for (key, _, values) in &self.values {
-            object.insert((*key).into(), json!(median(values)));
+            object.insert(key.clone(), json!(median(values)));
         }
         Value::Object(object)
     }
@@ -320,8 +324,7 @@ fn from_json(workload: Workload, what: &'static str, value: &Value) -> Figures {
     let mut figures = Figures::new(workload, what);
     for (key, value) in value.as_object().into_iter().flatten() {
         if let Some(number) = value.as_f64() {
-            // Keys live as long as the program (a handful per workload).
-            figures.add(Box::leak(key.clone().into_boxed_str()), "", number);
+            figures.add(key, "", number);
         }
     }
     figures

@@ -109,3 +109,23 @@ pub fn therapist_with_invite(
         .to_string();
     (dr, invite)
 }
+
+/// Sam's laptop (profile `profile`), joined with a therapist's client invite (`RELAY#CODE`),
+/// trusting `ca_file`; panics if joining fails.
+pub fn client_with_invite(root: &Path, profile: &str, invite: &str, ca_file: &str) -> Device {
+    let laptop = Device::new(root, profile);
+    laptop
+        .run(&[
+            "init",
+            "--invite",
+            invite,
+            "--name",
+            "Sam",
+            "--device-name",
+            "laptop",
+            "--ca-file",
+            ca_file,
+        ])
+        .out();
+    laptop
+}

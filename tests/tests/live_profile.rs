@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use between_cli::live::{LiveError, LiveProfile};
-use between_e2e::practice::{pair_device, sync_clean, therapist_with_invite, tls_relay};
+use between_e2e::practice::{
+    client_with_invite, pair_device, sync_clean, therapist_with_invite, tls_relay,
+};
 use between_e2e::Device;
 use between_shared::model::CommentTarget;
 use between_shared::template::FieldValue;
@@ -74,20 +76,7 @@ async fn typing_live_reaches_the_other_devices_and_offline_edits_leave_later() {
     let dir = tempfile::tempdir().unwrap();
     let (relay, ca_file) = tls_relay(dir.path());
     let (dr, invite) = therapist_with_invite(&relay, dir.path(), &ca_file, "office");
-    let laptop = Device::new(dir.path(), "sam-laptop");
-    laptop
-        .run(&[
-            "init",
-            "--invite",
-            &invite,
-            "--name",
-            "Sam",
-            "--device-name",
-            "laptop",
-            "--ca-file",
-            &ca_file,
-        ])
-        .out();
+    let laptop = client_with_invite(dir.path(), "sam-laptop", &invite, &ca_file);
     let created = laptop
         .run(&[
             "--json",

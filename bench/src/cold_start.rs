@@ -100,8 +100,7 @@ async fn cold_start(dir: &Path, fleet: &Fleet) -> Result<(RelayProcess, Duration
 }
 
 /// Every device signs in, subscribes to each of its documents from nothing and reads every
-/// bundle up to `caught_up`; the connections stay open until all are caught up (up to the
-/// relay's per-address limit at once). Returns the bundles read and the time it took.
+/// bundle up to `caught_up`; the connections stay open until all are caught up. Returns the bundles read and the time it took.
 async fn catch_up_all(
     relay: &RelayProcess,
     fleet: &Fleet,
@@ -111,43 +110,41 @@ async fn catch_up_all(
     let started = Instant::now();
     let mut read = 0;
     let devices: Vec<Arc<FleetDevice>> = fleet.devices.clone();
-    for wave in devices.chunks(devices.len().max(1)) {
-        let all_caught_up = Arc::new(tokio::sync::Barrier::new(wave.len()));
-        let mut handles = Vec::with_capacity(wave.len());
-        for device in wave {
-            let device = device.clone();
-            let handle = handle.clone();
-            let all_caught_up = all_caught_up.clone();
-            handles.push(tokio::spawn(async move {
-                let docs = device.docs.lock().map_err(|_| anyhow!("poisoned"))?.clone();
-                let (mut peer, _) = handle.sign_in(&device.device).await;
-                let mut read = 0;
-                for doc in docs {
-                    let catch_up = peer.subscribe(doc, Seq(0)).await;
-                    if catch_up.bundles.len() != bundles_per_doc
-                        || catch_up.head != Seq(bundles_per_doc as u64)
-                    {
-                        bail!(
-                            "a document caught up with {} bundles to head {:?}, not {bundles_per_doc}",
-                            catch_up.bundles.len(),
-                            catch_up.head
-                        );
-                    }
-                    read += catch_up.bundles.len();
+    let all_caught_up = Arc::new(tokio::sync::Barrier::new(devices.len()));
+    let mut handles = Vec::with_capacity(devices.len());
+    for device in &devices {
+        let device = device.clone();
+        let handle = handle.clone();
+        let all_caught_up = all_caught_up.clone();
+        handles.push(tokio::spawn(async move {
+            let docs = device.docs.lock().map_err(|_| anyhow!("poisoned"))?.clone();
+            let (mut peer, _) = handle.sign_in(&device.device).await;
+            let mut read = 0;
+            for doc in docs {
+                let catch_up = peer.subscribe(doc, Seq(0)).await;
+                if catch_up.bundles.len() != bundles_per_doc
+                    || catch_up.head != Seq(bundles_per_doc as u64)
+                {
+                    bail!(
+                        "a document caught up with {} bundles to head {:?}, not {bundles_per_doc}",
+                        catch_up.bundles.len(),
+                        catch_up.head
+                    );
                 }
-                all_caught_up.wait().await;
-                Ok((peer, read))
-            }));
-        }
-        let mut peers = Vec::with_capacity(wave.len());
-        for handle in handles {
-            let (peer, n) = crate::ingest::joined(handle, "a device catching up").await?;
-            read += n;
-            peers.push(peer);
-        }
-        for mut peer in peers {
-            peer.close().await;
-        }
+                read += catch_up.bundles.len();
+            }
+            all_caught_up.wait().await;
+            Ok((peer, read))
+        }));
+    }
+    let mut peers = Vec::with_capacity(devices.len());
+    for handle in handles {
+        let (peer, n) = crate::ingest::joined(handle, "a device catching up").await?;
+        read += n;
+        peers.push(peer);
+    }
+    for mut peer in peers {
+        peer.close().await;
     }
     Ok((read, started.elapsed()))
 }

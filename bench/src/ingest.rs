@@ -17,7 +17,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT};
 use between_e2e::relay::{self, new_doc, new_epoch_key, Peer, RelayProcess, TIMEOUT};
-use between_e2e::tls::{PracticeCa, ServerFiles, Validity};
+use between_e2e::tls::{PracticeCa, ServerFiles};
 use between_shared::crypto::{DeviceKeypair, EpochKey};
 use between_shared::protocol::{DocId, RequestId, ServerMessage};
 use serde_json::{json, Value};
@@ -224,13 +224,7 @@ impl Fleet {
     /// client account with its own admin invite.
     pub(crate) async fn start(devices: usize) -> Result<Self> {
         let dir = tempfile::tempdir().context("a folder for the relay")?;
-        let ca = PracticeCa::new("Bench Practice CA");
-        let files = ca.issue(
-            dir.path(),
-            "relay",
-            &["localhost", "127.0.0.1"],
-            Validity::Current,
-        );
+        let (ca, files) = crate::scene::relay_certificate(dir.path());
         // Every device connects from 127.0.0.1: lift the per-address limit.
         let serve_flags = vec![
             "--max-connections-per-address".to_string(),
@@ -259,11 +253,6 @@ impl Fleet {
     /// The relay's process id (it must be running).
     pub(crate) fn pid(&self) -> Result<u32> {
         self.relay.pid().context("the relay is not running")
-    }
-
-    /// Connections a phase may hold at once.
-    fn parallel(&self) -> usize {
-        self.devices.len().max(1)
     }
 
     async fn register(&mut self, count: usize) -> Result<()> {
@@ -396,61 +385,55 @@ impl Fleet {
 
     /// Every device signs in, creates its documents (untimed) and waits; then all push their
     /// bundles at once, `window` in flight each; timed from the common start to the last ack.
-    /// Devices beyond the connection cap run in later waves (each wave timed on its own).
     async fn push_all(&self, work: Vec<DeviceWork>, window: usize) -> Result<PushRun> {
         let relay = Arc::new(RelayHandle::of(&self.relay)?);
         let mut acked = 0;
-        let mut elapsed = Duration::ZERO;
         let mut latencies = Vec::new();
-        let mut work: Vec<_> = self.devices.iter().cloned().zip(work).collect();
-        while !work.is_empty() {
-            let wave: Vec<_> = work.drain(..self.parallel().min(work.len())).collect();
-            let barrier = Arc::new(Barrier::new(wave.len() + 1));
-            let mut handles = Vec::with_capacity(wave.len());
-            for (device, (ids, bundles)) in wave {
-                let relay = relay.clone();
-                let barrier = barrier.clone();
-                handles.push(tokio::spawn(async move {
-                    let (mut peer, _) = relay.sign_in(&device.device).await;
-                    for &doc in &ids {
-                        peer.create_document(doc).await;
-                    }
-                    device
-                        .docs
-                        .lock()
-                        .map_err(|_| anyhow!("poisoned"))?
-                        .extend(ids);
-                    let count = bundles.len();
-                    barrier.wait().await;
-                    let latencies = push_windowed(&mut peer, bundles, window).await?;
-                    let done = Instant::now();
-                    peer.close().await;
-                    Ok((count, latencies, done))
-                }));
-            }
-            // Released once every device of the wave is signed in with its documents made.
-            let wait = tokio::time::timeout(TIMEOUT * 6, barrier.wait()).await;
-            let start = Instant::now();
-            if wait.is_err() {
-                // Some device failed before the barrier: report its error.
-                for handle in handles {
-                    if handle.is_finished() {
-                        joined(handle, "a device before pushing").await?;
-                    }
+        let devices: Vec<_> = self.devices.iter().cloned().zip(work).collect();
+        let barrier = Arc::new(Barrier::new(devices.len() + 1));
+        let mut handles = Vec::with_capacity(devices.len());
+        for (device, (ids, bundles)) in devices {
+            let relay = relay.clone();
+            let barrier = barrier.clone();
+            handles.push(tokio::spawn(async move {
+                let (mut peer, _) = relay.sign_in(&device.device).await;
+                for &doc in &ids {
+                    peer.create_document(doc).await;
                 }
-                bail!("devices did not get ready to push within {:?}", TIMEOUT * 6);
+                device
+                    .docs
+                    .lock()
+                    .map_err(|_| anyhow!("poisoned"))?
+                    .extend(ids);
+                let count = bundles.len();
+                barrier.wait().await;
+                let latencies = push_windowed(&mut peer, bundles, window).await?;
+                let done = Instant::now();
+                peer.close().await;
+                Ok((count, latencies, done))
+            }));
+        }
+        // Released once every device is signed in with its documents made.
+        let wait = tokio::time::timeout(TIMEOUT * 6, barrier.wait()).await;
+        let start = Instant::now();
+        if wait.is_err() {
+            // Some device failed before the barrier: report its error.
+            for handle in handles {
+                if handle.is_finished() {
+                    joined(handle, "a device before pushing").await?;
+                }
             }
-            let mut last = start;
-            for (count, mut lat, done) in join_all(handles, "a pushing device").await? {
-                acked += count;
-                latencies.append(&mut lat);
-                last = last.max(done);
-            }
-            elapsed += last - start;
+            bail!("devices did not get ready to push within {:?}", TIMEOUT * 6);
+        }
+        let mut last = start;
+        for (count, mut lat, done) in join_all(handles, "a pushing device").await? {
+            acked += count;
+            latencies.append(&mut lat);
+            last = last.max(done);
         }
         Ok(PushRun {
             acked,
-            elapsed,
+            elapsed: last - start,
             latencies,
         })
     }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use between_cli::live::{LiveDocument, LiveProfile};
 use between_e2e::relay::RelayProcess;
-use between_e2e::tls::{PracticeCa, Validity};
+use between_e2e::tls::{PracticeCa, ServerFiles, Validity};
 use between_e2e::Device;
 use between_shared::{EntryId, Timestamp};
 
@@ -32,13 +32,7 @@ impl Practice {
     /// `extra` `serve` flags.
     pub(crate) fn start(extra: &[&str]) -> Result<Self> {
         let root = tempfile::tempdir().context("a folder for the practice")?;
-        let ca = PracticeCa::new("Bench Practice CA");
-        let files = ca.issue(
-            root.path(),
-            "relay",
-            &["localhost", "127.0.0.1"],
-            Validity::Current,
-        );
+        let (ca, files) = relay_certificate(root.path());
         let relay = RelayProcess::start_tls(root.path(), &files, &ca, extra);
         let ca_file = ca
             .write(root.path(), "practice-ca.pem")
@@ -188,6 +182,14 @@ impl Practice {
         ]))?;
         Ok(phone)
     }
+}
+
+/// A fresh practice CA and a relay certificate from it for `localhost` and `127.0.0.1`,
+/// written to `dir`.
+pub(crate) fn relay_certificate(dir: &std::path::Path) -> (PracticeCa, ServerFiles) {
+    let ca = PracticeCa::new("Bench Practice CA");
+    let files = ca.issue(dir, "relay", &["localhost", "127.0.0.1"], Validity::Current);
+    (ca, files)
 }
 
 /// What the relay stores for one document.

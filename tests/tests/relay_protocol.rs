@@ -679,20 +679,20 @@ async fn bad_frames_end_the_connection_not_the_relay() {
     head += 1;
     assert_eq!(good.push(doc, biggest).await, Seq(head));
 
-    // A frame over MAX_FRAME_BYTES: the connection ends (too_large, or the WebSocket layer).
+    // A frame over MAX_FRAME_BYTES: the documented `too_large` error, then the connection ends.
     let mut peer = sign_in(&relay, &account.device).await.0;
     let oversized = vec![0u8; MAX_FRAME_BYTES + 1];
     let _ = peer.send_raw(Message::Binary(oversized.into())).await; // may fail mid-write
     match peer.next_event().await {
-        Event::Closed(_) => {}
         Event::Message(ServerMessage::Error {
             code: ErrorCode::TooLarge,
             request: None,
-            ..
-        }) => peer.expect_closed().await,
-        Event::Message(other) => {
-            panic!("expected the oversized frame to end the connection, got {other:?}")
+            message,
+        }) => {
+            assert!(message.contains(&MAX_FRAME_BYTES.to_string()), "{message}");
+            peer.expect_closed().await;
         }
+        other => panic!("expected too_large for the oversized frame, got {other:?}"),
     }
     still_fine!();
 

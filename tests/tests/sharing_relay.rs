@@ -378,7 +378,7 @@ async fn authorisation_matrix() {
     done(request, reply);
     for stranger in [&p.ben.1, &p.carl.1, &p.dan.1] {
         let planted = vec![envelope(stranger)];
-        let (request, reply) = call(&mut p.ada.0, |request| ClientMessage::PutKeyEnvelopes {
+        let (request, reply) = call(&mut p.cleo.0, |request| ClientMessage::PutKeyEnvelopes {
             request,
             doc,
             envelopes: planted,
@@ -387,6 +387,21 @@ async fn authorisation_matrix() {
         let message = refused(request, reply, ErrorCode::BadRequest);
         assert!(
             message.contains("not an enabled device of a member"),
+            "{message}"
+        );
+    }
+    // A member who is not the owner stores no envelope at all, not even for its own device:
+    // only the owner gives out the document's keys.
+    for planted in [envelope(&p.ada.1), envelope(&p.cleo.1)] {
+        let (request, reply) = call(&mut p.ada.0, |request| ClientMessage::PutKeyEnvelopes {
+            request,
+            doc,
+            envelopes: vec![planted],
+        })
+        .await;
+        let message = refused(request, reply, ErrorCode::Forbidden);
+        assert!(
+            message.contains("only the devices of the client"),
             "{message}"
         );
     }

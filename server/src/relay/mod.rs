@@ -5,6 +5,7 @@
 //! is cancelled; then it stops accepting, tells connected devices, waits for in-flight requests
 //! (their commits finish on the storage thread) and returns.
 
+pub(crate) mod core;
 mod hub;
 mod listener;
 mod metrics;
@@ -64,6 +65,14 @@ pub(crate) struct RelayConfig {
 }
 
 impl RelayConfig {
+    /// The rules of the relay core that come from this configuration.
+    pub(crate) fn policy(&self) -> core::Policy {
+        core::Policy {
+            origin: self.origin.clone(),
+            max_skew: self.max_skew,
+        }
+    }
+
     /// The protocol's suggested limits, for an origin.
     pub(crate) fn new(origin: String) -> Self {
         Self {

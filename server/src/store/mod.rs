@@ -591,15 +591,6 @@ pub(crate) enum Conflict {
         /// The refused list's serial.
         given: u64,
     },
-    /// A different envelope is already stored for this document, epoch and recipient.
-    EnvelopeDiffers {
-        /// The document.
-        doc: DocId,
-        /// The epoch.
-        epoch: u32,
-        /// The recipient device.
-        recipient: DeviceId,
-    },
 }
 
 impl fmt::Display for Conflict {
@@ -625,14 +616,6 @@ impl fmt::Display for Conflict {
             Conflict::MembershipSerial { stored, given } => write!(
                 f,
                 "the membership list has serial {given}, but the relay holds serial {stored}: a new list needs a greater serial"
-            ),
-            Conflict::EnvelopeDiffers {
-                doc,
-                epoch,
-                recipient,
-            } => write!(
-                f,
-                "a different key envelope is already stored for document {doc}, epoch {epoch}, device {recipient}"
             ),
         }
     }
@@ -1096,8 +1079,9 @@ pub(crate) trait RelayStore {
 
     // ---- key envelopes ----
 
-    /// Stores the envelope of `doc`'s key for `epoch` wrapped for `recipient`. Storing the same
-    /// bytes again is a no-op; different bytes are refused ([`Conflict::EnvelopeDiffers`]).
+    /// Stores the envelope of `doc`'s key for `epoch` wrapped for `recipient`, replacing one
+    /// stored before for the same three: the relay lets only the owner's devices store
+    /// envelopes, and the owner must always be able to overwrite one planted before it.
     fn put_key_envelope(
         &mut self,
         doc: DocId,

@@ -1719,30 +1719,13 @@ impl RelayStore for SqliteStore {
         )? {
             return Err(StoreError::NotFound(Missing::Device(recipient)));
         }
-        let existing: Option<Vec<u8>> = tx
-            .query_row(
-                "SELECT data FROM key_envelopes WHERE doc = ?1 AND recipient = ?2 AND epoch = ?3",
-                params![doc, recipient, epoch],
-                |row| row.get(0),
-            )
-            .optional()
-            .at(path)?;
-        match existing {
-            Some(stored) if stored == envelope => Ok(()),
-            Some(_) => Err(StoreError::Conflict(Conflict::EnvelopeDiffers {
-                doc,
-                epoch,
-                recipient,
-            })),
-            None => {
-                tx.execute(
-                    "INSERT INTO key_envelopes (doc, recipient, epoch, data) VALUES (?1, ?2, ?3, ?4)",
-                    params![doc, recipient, epoch, envelope],
-                )
-                .at(path)?;
-                tx.commit().at(path)
-            }
-        }
+        tx.execute(
+            "INSERT INTO key_envelopes (doc, recipient, epoch, data) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (doc, recipient, epoch) DO UPDATE SET data = excluded.data",
+            params![doc, recipient, epoch, envelope],
+        )
+        .at(path)?;
+        tx.commit().at(path)
     }
 
     fn key_envelopes(

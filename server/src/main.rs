@@ -1,29 +1,5 @@
-//! `between-relay`: the relay a practice hosts to store and forward end-to-end encrypted
-//! homework changes between devices. It never sees plaintext: documents reach it sealed by the
-//! devices, and it keeps ids, sizes and sequence numbers only.
-//!
-//! `main` parses the command line (flags, then `BETWEEN_RELAY_*` environment variables, then an
-//! optional TOML config file), runs one command and prints the full error chain on failure.
+//! `between-relay`: the relay a practice hosts (see the library's documentation).
 
-mod admin;
-mod config;
-mod integrity;
-mod relay;
-mod store;
-
-use clap::Parser;
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    let cli = config::Cli::parse();
-    match admin::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  because: {cause}");
-            }
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> std::process::ExitCode {
+    between_relay::main()
 }

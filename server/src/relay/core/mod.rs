@@ -91,6 +91,15 @@ impl Connection {
         }
     }
 
+    /// A connection on which `device` of `account` has signed in (for the in-process relay,
+    /// whose tests of the handshake run over real sockets).
+    pub(crate) fn signed_in_as(account: StoreAccount, device: StoreDevice) -> Self {
+        Self {
+            challenge: Challenge([0; 32]),
+            signed_in: Some(SignedIn { account, device }),
+        }
+    }
+
     /// Who is signed in, if anyone.
     pub(crate) fn signed_in(&self) -> Option<SignedIn> {
         self.signed_in

@@ -1,0 +1,654 @@
+//! Deterministic simulation of sync against the real relay: three devices of one client and
+//! the relay's own rules ([`LocalRelay`]: the relay core over a real SQLite store), no sockets.
+//!
+//! Each device runs the real [`DocSync`] engine on a real homework document. A random schedule,
+//! chosen by proptest, interleaves edits, the relay handling a device's next frame, a device
+//! handling its next frame (or everything waiting at once), dropped connections,
+//! reconnections, live frames the network loses, and the relay restored from an older backup.
+//! Once the schedule is spent, every device connects and the network runs until it is quiet;
+//! then all replicas must be identical and nothing anyone typed may be missing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use autosurgeon::Text;
+use between_relay::local::{LocalConnection, LocalRelay};
+use between_shared::crypto::{BundleHeader, DeviceId as CryptoDevice, BUNDLE_HEADER_LEN};
+use between_shared::document::{EntryUpdate, NewEntry};
+use between_shared::protocol::{
+    AccountId, ClientMessage, DeviceId, DocId, RequestId, Seq, ServerMessage,
+};
+use between_shared::sync::{
+    BundleKind, DocSync, Envelope, Event, FromRelay, Opened, SyncError, SyncState, ToRelay,
+};
+use between_shared::template::FieldValue;
+use between_shared::{Author, Day, HomeworkDoc, Role, TemplateId, Timestamp};
+use proptest::prelude::*;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+/// The homework document every device syncs.
+const DOC: DocId = DocId([0xD0; 16]);
+
+/// An envelope that seals nothing: the bundle is a real header (so the relay's checks of
+/// document, author and kind apply) followed by the plaintext. The real envelope encrypts and
+/// signs; this simulation is about ordering, loss and convergence.
+struct Plain {
+    device: CryptoDevice,
+    me: String,
+}
+
+impl Envelope for Plain {
+    fn me(&self) -> &str {
+        &self.me
+    }
+
+    fn seal(
+        &mut self,
+        kind: BundleKind,
+        counter: u64,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, SyncError> {
+        let header = BundleHeader::new(kind, DOC.0, 1, self.device, counter);
+        let mut out = header.to_bytes().to_vec();
+        out.extend_from_slice(plaintext);
+        Ok(out)
+    }
+
+    fn open(&self, sealed: &[u8]) -> Result<Opened, SyncError> {
+        let header =
+            BundleHeader::from_bytes(sealed).map_err(|e| SyncError::Envelope(e.to_string()))?;
+        Ok(Opened {
+            author: header.author().to_string(),
+            counter: header.counter(),
+            kind: header.kind(),
+            plaintext: sealed[BUNDLE_HEADER_LEN..].to_vec(),
+        })
+    }
+}
+
+struct Device {
+    doc: HomeworkDoc,
+    sync: DocSync,
+    envelope: Plain,
+    id: DeviceId,
+    /// The connection to the relay, while connected.
+    connection: Option<LocalConnection>,
+    /// Frames from this device to the relay, in order.
+    outbox: VecDeque<ClientMessage>,
+    /// Whether the device has the document yet (a new device starts empty and must catch up
+    /// before it edits: the initialisation race).
+    ready: bool,
+    typed: Vec<String>,
+    next_request: u64,
+    /// Requests of snapshots in flight (their `Ack`/refusal goes back to the engine).
+    snapshots: Vec<u64>,
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    relay: LocalRelay,
+    account: AccountId,
+    backup: Option<PathBuf>,
+    backups: usize,
+    devices: Vec<Device>,
+    step: i64,
+    rolled_back_seen: bool,
+    gaps_seen: usize,
+    /// Refusals the engine may report: of snapshots, which the relay refuses when another
+    /// device of the owner stored a newer one first (compaction is only an optimisation).
+    snapshot_refusals: usize,
+}
+
+fn client() -> Author {
+    Author::new(Role::Client, "Sam")
+}
+
+/// A temporary folder on memory-backed storage where there is one: the simulation commits
+/// thousands of times, and it tests ordering, not disks.
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(dir) = tempfile::tempdir_in(shm) {
+            return dir;
+        }
+    }
+    tempfile::tempdir().unwrap()
+}
+
+impl World {
+    fn new() -> Self {
+        let dir = scratch();
+        let mut relay = LocalRelay::open(&dir.path().join("relay.db")).unwrap();
+        let account = relay.add_account([1; 32], Role::Client).unwrap();
+        // The laptop created the document; the phone and the tablet are new devices that get
+        // it only through the relay.
+        let devices: Vec<Device> = ["laptop", "phone", "tablet"]
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let byte = u8::try_from(i + 1).unwrap();
+                let id = DeviceId([byte; 16]);
+                relay
+                    .add_device(account, id, [byte; 32], vec![byte])
+                    .unwrap();
+                let device = CryptoDevice([byte; 16]);
+                Device {
+                    doc: if i == 0 {
+                        HomeworkDoc::create(name.as_bytes(), "Sam", &client(), Timestamp(0))
+                            .unwrap()
+                    } else {
+                        HomeworkDoc::empty(name.as_bytes())
+                    },
+                    // Compact often, so catch-up from a snapshot is part of most schedules.
+                    sync: DocSync::new(SyncState::default()).with_compaction_after(3),
+                    envelope: Plain {
+                        device,
+                        me: device.to_string(),
+                    },
+                    id,
+                    connection: None,
+                    outbox: VecDeque::new(),
+                    ready: i == 0,
+                    typed: Vec::new(),
+                    next_request: 1,
+                    snapshots: Vec::new(),
+                }
+            })
+            .collect();
+        let owner = relay.connect_as(account, devices[0].id);
+        relay
+            .send(
+                owner,
+                ClientMessage::CreateDocument {
+                    request: RequestId(1),
+                    doc: DOC,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            relay.receive(owner),
+            Some(ServerMessage::Done {
+                request: RequestId(1)
+            })
+        );
+        relay.disconnect(owner);
+        Self {
+            dir,
+            relay,
+            account,
+            backup: None,
+            backups: 0,
+            devices,
+            step: 0,
+            rolled_back_seen: false,
+            gaps_seen: 0,
+            snapshot_refusals: 0,
+        }
+    }
+
+    fn handle_events(&mut self, i: usize, events: Vec<Event>) {
+        for event in events {
+            match event {
+                Event::Send(message) => {
+                    if self.devices[i].connection.is_some() {
+                        let frame = self.frame(i, message);
+                        self.devices[i].outbox.push_back(frame);
+                    }
+                }
+                Event::Reconnect => {
+                    self.disconnect(i);
+                    self.connect(i);
+                }
+                Event::RelayRolledBack { .. } => self.rolled_back_seen = true,
+                Event::Persist | Event::Applied { .. } => {}
+                Event::Skipped { reason, .. } => panic!("skipped a bundle: {reason}"),
+                Event::Refused { reason } => {
+                    assert!(self.snapshot_refusals > 0, "refused: {reason}");
+                    self.snapshot_refusals -= 1;
+                }
+            }
+        }
+    }
+
+    /// The wire frame for an engine message, as the client's driver builds it.
+    fn frame(&mut self, i: usize, message: ToRelay) -> ClientMessage {
+        let device = &mut self.devices[i];
+        match message {
+            ToRelay::Subscribe { since } => {
+                let request = RequestId(device.next_request);
+                device.next_request += 1;
+                ClientMessage::Subscribe {
+                    request,
+                    doc: DOC,
+                    since: Seq(since),
+                }
+            }
+            ToRelay::Push { request, bundle } => ClientMessage::Push {
+                request: RequestId(request),
+                doc: DOC,
+                bundle,
+            },
+            ToRelay::PutSnapshot {
+                request,
+                covers,
+                snapshot,
+            } => {
+                device.snapshots.push(request);
+                ClientMessage::PutSnapshot {
+                    request: RequestId(request),
+                    doc: DOC,
+                    covers: Seq(covers),
+                    snapshot,
+                }
+            }
+        }
+    }
+
+    fn connect(&mut self, i: usize) {
+        if self.devices[i].connection.is_some() {
+            return;
+        }
+        let connection = self.relay.connect_as(self.account, self.devices[i].id);
+        self.devices[i].connection = Some(connection);
+        let events = self.devices[i].sync.connected();
+        self.handle_events(i, events);
+    }
+
+    fn disconnect(&mut self, i: usize) {
+        let device = &mut self.devices[i];
+        if let Some(connection) = device.connection.take() {
+            self.relay.disconnect(connection);
+        }
+        device.outbox.clear();
+        device.snapshots.clear();
+        device.sync.disconnected();
+    }
+
+    /// The relay handles the next frame from device `i`.
+    fn relay_step(&mut self, i: usize) {
+        let device = &mut self.devices[i];
+        let (Some(connection), Some(frame)) = (device.connection, device.outbox.pop_front()) else {
+            return;
+        };
+        self.relay.send(connection, frame).unwrap();
+    }
+
+    /// The next frame for device `i`, as the engine takes it (`None` for frames the engine
+    /// does not handle).
+    fn next_for(&mut self, i: usize) -> Option<Option<FromRelay>> {
+        let connection = self.devices[i].connection?;
+        let message = self.relay.receive(connection)?;
+        Some(match message {
+            ServerMessage::Bundle { seq, bundle, .. } => {
+                Some(FromRelay::Bundle { seq: seq.0, bundle })
+            }
+            ServerMessage::Snapshot {
+                covers, snapshot, ..
+            } => Some(FromRelay::Snapshot {
+                covers: covers.0,
+                snapshot,
+            }),
+            ServerMessage::CaughtUp { head, .. } => Some(FromRelay::CaughtUp { head: head.0 }),
+            ServerMessage::Ack { request, seq, .. } => Some(FromRelay::Ack {
+                request: request.0,
+                seq: seq.0,
+            }),
+            ServerMessage::Error {
+                request: Some(request),
+                message,
+                ..
+            } => Some(FromRelay::Refused {
+                request: request.0,
+                reason: message,
+            }),
+            other => panic!("the relay sent device {i} an unexpected {other:?}"),
+        })
+    }
+
+    /// Device `i` handles the next frame from the relay.
+    fn device_step(&mut self, i: usize) {
+        let Some(Some(message)) = self.next_for(i) else {
+            return;
+        };
+        self.feed(i, vec![message]);
+    }
+
+    /// Device `i` handles every frame waiting for it at once (`receive_many`: the changes of
+    /// consecutive bundles applied in one pass, as a device that fell behind does).
+    fn device_drain(&mut self, i: usize) {
+        let mut messages = Vec::new();
+        while let Some(message) = self.next_for(i) {
+            messages.extend(message);
+        }
+        if !messages.is_empty() {
+            self.feed(i, messages);
+        }
+    }
+
+    fn feed(&mut self, i: usize, messages: Vec<FromRelay>) {
+        let snapshots = &self.devices[i].snapshots;
+        self.snapshot_refusals += messages
+            .iter()
+            .filter(
+                |m| matches!(m, FromRelay::Refused { request, .. } if snapshots.contains(request)),
+            )
+            .count();
+        let caught_up = messages
+            .iter()
+            .any(|m| matches!(m, FromRelay::CaughtUp { .. }));
+        let device = &mut self.devices[i];
+        let events = device
+            .sync
+            .receive_many(device.doc.automerge(), &mut device.envelope, messages)
+            .unwrap();
+        if caught_up && !device.ready {
+            device.ready = device.doc.data().is_ok();
+        }
+        self.handle_events(i, events);
+    }
+
+    /// A live bundle waiting for device `i` never arrives (a relay that drops one, as a hostile
+    /// relay may): the device must notice the gap and read the log again.
+    fn lose(&mut self, i: usize) {
+        if let Some(connection) = self.devices[i].connection {
+            if self.relay.lose_next_bundle(connection) {
+                self.gaps_seen += 1;
+            }
+        }
+    }
+
+    fn edit(&mut self, i: usize) {
+        self.step += 1;
+        let word = format!("w{}d{i}", self.step);
+        let device = &mut self.devices[i];
+        if !device.ready {
+            return;
+        }
+        let data = device.doc.data().unwrap();
+        let now = Timestamp(self.step * 1000);
+        match data.entries.iter().next() {
+            Some((id, entry)) => {
+                let text = match &entry.values["text"] {
+                    FieldValue::LongText(t) => format!("{} {word}", t.as_str()),
+                    _ => unreachable!(),
+                };
+                let id = id.clone();
+                device
+                    .doc
+                    .update_entry(
+                        &client(),
+                        now,
+                        &id,
+                        EntryUpdate {
+                            values: [("text".to_string(), long(&text))].into(),
+                            ..EntryUpdate::default()
+                        },
+                        false,
+                    )
+                    .unwrap();
+            }
+            None => {
+                device
+                    .doc
+                    .create_entry(
+                        &client(),
+                        now,
+                        NewEntry {
+                            template: TemplateId::from_string("journal"),
+                            assignment: None,
+                            date: Day::from_ymd(2026, 3, 2).unwrap(),
+                            update: EntryUpdate {
+                                values: [("text".to_string(), long(&word))].into(),
+                                ..EntryUpdate::default()
+                            },
+                        },
+                        false,
+                    )
+                    .unwrap();
+            }
+        }
+        device.typed.push(word);
+        let device = &mut self.devices[i];
+        let events = device
+            .sync
+            .local_change(device.doc.automerge(), &mut device.envelope)
+            .unwrap();
+        self.handle_events(i, events);
+    }
+
+    /// The highest position of the relay's log (in a bundle, or covered by the snapshot).
+    fn head(&self) -> u64 {
+        let (covered, bundles) = self.relay.log_positions(DOC).unwrap();
+        bundles
+            .last()
+            .copied()
+            .unwrap_or(0)
+            .max(covered.unwrap_or(0))
+    }
+
+    /// Keeps a copy of the relay's store, as a practice's nightly backup.
+    fn backup(&mut self) {
+        self.backups += 1;
+        let path = self.dir.path().join(format!("backup-{}.db", self.backups));
+        self.relay.backup(&path).unwrap();
+        self.backup = Some(path);
+    }
+
+    /// The relay restarts from the last backup: every connection drops.
+    fn restore(&mut self) {
+        let Some(backup) = self.backup.clone() else {
+            return;
+        };
+        for i in 0..self.devices.len() {
+            self.disconnect(i);
+        }
+        self.backups += 1;
+        let copy = self
+            .dir
+            .path()
+            .join(format!("restored-{}.db", self.backups));
+        std::fs::copy(&backup, &copy).unwrap();
+        self.relay = LocalRelay::open(&copy).unwrap();
+    }
+
+    fn busy(&self) -> bool {
+        self.devices
+            .iter()
+            .any(|d| !d.outbox.is_empty() || d.connection.is_some_and(|c| self.relay.has_frames(c)))
+    }
+
+    /// Connects everyone and runs the network until nothing moves.
+    fn settle(&mut self) {
+        let all: Vec<usize> = (0..self.devices.len()).collect();
+        self.settle_with(&all);
+    }
+
+    /// Connects these devices and runs the network until nothing moves.
+    fn settle_with(&mut self, devices: &[usize]) {
+        for &i in devices {
+            self.connect(i);
+        }
+        let mut rounds = 0;
+        while self.busy() {
+            rounds += 1;
+            assert!(rounds < 100_000, "the network never went quiet");
+            for i in 0..self.devices.len() {
+                self.relay_step(i);
+                self.device_step(i);
+            }
+        }
+    }
+}
+
+fn long(text: &str) -> FieldValue {
+    FieldValue::LongText(Text::with_value(text))
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Edit(usize),
+    Relay(usize),
+    Deliver(usize),
+    DeliverAll(usize),
+    Lose(usize),
+    Connect(usize),
+    Disconnect(usize),
+    Backup,
+    Restore,
+}
+
+fn step(restores: bool) -> impl Strategy<Value = Step> {
+    let d = 0usize..3;
+    let restore_weight = u32::from(restores);
+    prop_oneof![
+        4 => d.clone().prop_map(Step::Edit),
+        6 => d.clone().prop_map(Step::Relay),
+        6 => d.clone().prop_map(Step::Deliver),
+        2 => d.clone().prop_map(Step::DeliverAll),
+        0 => d.clone().prop_map(Step::Lose),
+        2 => d.clone().prop_map(Step::Connect),
+        1 => d.prop_map(Step::Disconnect),
+        restore_weight => Just(Step::Backup),
+        restore_weight => Just(Step::Restore),
+    ]
+}
+
+fn run(steps: &[Step]) -> Result<(), TestCaseError> {
+    let mut world = World::new();
+    for step in steps {
+        match step.clone() {
+            Step::Edit(i) => world.edit(i),
+            Step::Relay(i) => world.relay_step(i),
+            Step::Deliver(i) => world.device_step(i),
+            Step::DeliverAll(i) => world.device_drain(i),
+            Step::Lose(i) => world.lose(i),
+            Step::Connect(i) => world.connect(i),
+            Step::Disconnect(i) => world.disconnect(i),
+            Step::Backup => world.backup(),
+            Step::Restore => world.restore(),
+        }
+    }
+    world.settle();
+    // A second round: pushes made while settling (after a rollback) reach everyone.
+    world.settle();
+
+    let mut heads = None;
+    let mut content = None;
+    for device in &mut world.devices {
+        let h = device.doc.heads();
+        let c = device.doc.data().unwrap();
+        match (&heads, &content) {
+            (Some(first_heads), Some(first)) => {
+                prop_assert_eq!(&h, first_heads);
+                prop_assert_eq!(&c, first);
+            }
+            _ => {
+                heads = Some(h);
+                content = Some(c);
+            }
+        }
+    }
+    // Every bundle is either in the log or covered by the snapshot.
+    let (covered, bundles) = world.relay.log_positions(DOC).unwrap();
+    let covered = covered.unwrap_or(0);
+    prop_assert!(bundles.iter().all(|seq| *seq > covered));
+    // Nothing typed on any device was lost.
+    let text = world.devices[0]
+        .doc
+        .data()
+        .unwrap()
+        .entries
+        .values()
+        .map(|e| e.values["text"].display())
+        .collect::<Vec<_>>()
+        .join(" ");
+    for device in &world.devices {
+        for word in &device.typed {
+            prop_assert!(text.contains(word.as_str()), "lost {} from {}", word, text);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn devices_converge_through_the_relay(steps in prop::collection::vec(step(false), 0..160)) {
+        run(&steps)?;
+    }
+
+    #[test]
+    fn devices_converge_after_the_relay_is_restored_from_a_backup(
+        steps in prop::collection::vec(step(true), 0..160)
+    ) {
+        run(&steps)?;
+    }
+}
+
+#[test]
+fn a_restored_relay_is_detected_and_refilled() {
+    let mut world = World::new();
+    world.edit(0);
+    world.settle_with(&[0]);
+    world.backup();
+    for _ in 0..3 {
+        world.edit(0);
+    }
+    world.settle_with(&[0]);
+    // One bundle for the first edit; the two made while it was in flight travel together.
+    assert_eq!(world.head(), 3);
+    // The relay is restored from the backup: it has lost two bundles it acknowledged.
+    world.restore();
+    world.settle_with(&[0]);
+    assert!(world.rolled_back_seen, "the rollback was not reported");
+    // The laptop pushed again what the relay lost, so the phone, new, gets all of it.
+    assert!(world.head() > 1);
+    world.settle();
+    let laptop = world.devices[0].doc.data().unwrap();
+    assert_eq!(world.devices[1].doc.data().unwrap(), laptop);
+    assert_eq!(world.devices[0].doc.heads(), world.devices[1].doc.heads());
+}
+
+#[test]
+fn a_device_offline_through_compaction_catches_up_from_the_snapshot() {
+    let mut world = World::new();
+    world.connect(0);
+    world.connect(1);
+    world.settle();
+    world.disconnect(1);
+    // The laptop writes a lot while the phone is away; the relay compacts.
+    for _ in 0..20 {
+        world.edit(0);
+        world.settle();
+    }
+    let (covered, _) = world.relay.log_positions(DOC).unwrap();
+    assert!(
+        covered.is_some_and(|c| c > 1),
+        "compaction did not happen: {covered:?}"
+    );
+    world.connect(1);
+    world.edit(1);
+    world.settle();
+    world.settle();
+    assert_eq!(world.devices[0].doc.heads(), world.devices[1].doc.heads());
+    assert_eq!(world.devices[1].typed.len(), 1);
+}
+
+#[test]
+fn received_changes_are_not_pushed_back() {
+    let mut world = World::new();
+    for _ in 0..3 {
+        world.edit(0);
+        world.settle_with(&[0]);
+    }
+    let before = world.head();
+    // The phone and the tablet catch up from nothing; they have nothing of their own to push.
+    world.settle();
+    assert_eq!(world.head(), before, "a device echoed what it received");
+    // An edit on the phone reaches the others, and nobody echoes it either.
+    world.edit(1);
+    world.settle();
+    assert_eq!(world.head(), before + 1);
+    assert_eq!(world.devices[0].doc.heads(), world.devices[2].doc.heads());
+}

@@ -1,18 +1,18 @@
-//! The driver against an in-process model of the relay, over real stores in temporary
-//! folders (no sockets): edits travel between two devices of one account, a device the other
-//! has never heard of is looked up before its bundles are opened, and a driver restarted from
-//! its store resumes where it left off.
+//! The driver against the relay's real rules in process ([`LocalRelay`]: the relay core over a
+//! real SQLite store), with real stores in temporary folders and no sockets: edits travel between
+//! two devices of one account, a device the other has never heard of is looked up before its
+//! bundles are opened, a relay that forges a device's certificate is not believed, and a driver
+//! restarted from its store resumes where it left off.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use automerge::AutoCommit;
+use between_relay::local::{LocalConnection, LocalRelay};
 use between_shared::crypto::{DeviceCertificate, DeviceKeypair, EpochKey, IdentityKeypair};
-use between_shared::protocol::{
-    ClientMessage, DeviceId, DeviceInfo, DocId, ErrorCode, Seq, ServerMessage,
-};
+use between_shared::protocol::{AccountId, ClientMessage, DeviceId, DocId, ServerMessage};
 use between_shared::sync::SyncState;
 use between_shared::{Author, HomeworkDoc, Role, Timestamp};
 use rand::rngs::StdRng;
@@ -25,89 +25,51 @@ use crate::store::{
     Registration, Store, SyncRecord,
 };
 
-/// The relay, reduced to what the driver relies on.
-#[derive(Default)]
+/// What a hostile relay changes in the frames one device reads.
+type Tamper = (usize, Box<dyn FnMut(&mut ServerMessage)>);
+
+/// The relay, in process, and the devices' connections to it.
 struct Relay {
-    devices: Vec<DeviceInfo>,
-    logs: HashMap<DocId, Vec<Vec<u8>>>,
-    subscribed: Vec<Vec<DocId>>,
+    local: LocalRelay,
+    _dir: TempDir,
+    account: AccountId,
+    connections: Vec<Option<LocalConnection>>,
+    tamper: Option<Tamper>,
 }
 
 impl Relay {
-    /// Handles device `from`'s messages; returns the replies per device.
+    /// Frames `from` sent; returns what each device receives because of them.
     fn handle(&mut self, from: usize, sent: Vec<ClientMessage>) -> Vec<Vec<ServerMessage>> {
-        let mut out = vec![Vec::new(); self.subscribed.len()];
-        for msg in sent {
-            match msg {
-                ClientMessage::ListDevices { request } => out[from].push(ServerMessage::Devices {
-                    request,
-                    devices: self.devices.clone(),
-                }),
-                ClientMessage::CreateDocument { request, doc } => {
-                    self.logs.entry(doc).or_default();
-                    out[from].push(ServerMessage::Done { request });
-                }
-                ClientMessage::Subscribe {
-                    request,
-                    doc,
-                    since,
-                } => {
-                    let Some(log) = self.logs.get(&doc) else {
-                        out[from].push(ServerMessage::Error {
-                            request: Some(request),
-                            code: ErrorCode::UnknownDocument,
-                            message: "no such document".into(),
-                        });
-                        continue;
-                    };
-                    for (i, bundle) in log.iter().enumerate().skip(since.0 as usize) {
-                        out[from].push(ServerMessage::Bundle {
-                            doc,
-                            seq: Seq(i as u64 + 1),
-                            bundle: bundle.clone(),
-                        });
-                    }
-                    out[from].push(ServerMessage::CaughtUp {
-                        request,
-                        doc,
-                        head: Seq(log.len() as u64),
-                    });
-                    self.subscribed[from].push(doc);
-                }
-                ClientMessage::Push {
-                    request,
-                    doc,
-                    bundle,
-                } => {
-                    let log = self.logs.entry(doc).or_default();
-                    log.push(bundle.clone());
-                    let seq = Seq(log.len() as u64);
-                    out[from].push(ServerMessage::Ack { request, doc, seq });
-                    for (other, docs) in self.subscribed.iter().enumerate() {
-                        if other != from && docs.contains(&doc) {
-                            out[other].push(ServerMessage::Bundle {
-                                doc,
-                                seq,
-                                bundle: bundle.clone(),
-                            });
-                        }
+        if let Some(connection) = self.connections[from] {
+            for message in sent {
+                self.local.send(connection, message).unwrap();
+            }
+        }
+        let mut out = vec![Vec::new(); self.connections.len()];
+        for (to, connection) in self.connections.iter().enumerate() {
+            let Some(connection) = *connection else {
+                continue;
+            };
+            while let Some(mut message) = self.local.receive(connection) {
+                if let Some((victim, tamper)) = self.tamper.as_mut() {
+                    if *victim == to {
+                        tamper(&mut message);
                     }
                 }
-                ClientMessage::PutSnapshot {
-                    request,
-                    doc,
-                    covers,
-                    ..
-                } => out[from].push(ServerMessage::Ack {
-                    request,
-                    doc,
-                    seq: covers,
-                }),
-                ClientMessage::Ping { nonce } => out[from].push(ServerMessage::Pong { nonce }),
-                other => panic!("the model relay does not handle {}", other.name()),
+                out[to].push(message);
             }
         }
         out
+    }
+
+    /// How many positions the document's log holds (in bundles, or covered by a snapshot).
+    fn head(&self, doc: DocId) -> u64 {
+        let (covered, bundles) = self.local.log_positions(doc).unwrap();
+        bundles
+            .last()
+            .copied()
+            .unwrap_or(0)
+            .max(covered.unwrap_or(0))
     }
 }
 
@@ -220,18 +182,27 @@ impl World {
                 driver: None,
             });
         }
+        let dir = tempfile::tempdir().unwrap();
+        let mut local = LocalRelay::open(&dir.path().join("relay.db")).unwrap();
+        let account = local
+            .add_account(identity.public().0, Role::Client)
+            .unwrap();
+        for device in [&laptop, &phone] {
+            local
+                .add_device(
+                    account,
+                    DeviceId(device.device_id().0),
+                    device.public().signing,
+                    certificate(&identity, device).to_bytes().to_vec(),
+                )
+                .unwrap();
+        }
         let relay = Relay {
-            devices: [&laptop, &phone]
-                .iter()
-                .enumerate()
-                .map(|(i, d)| DeviceInfo {
-                    device: DeviceId(d.device_id().0),
-                    certificate: certificate(&identity, d).to_bytes().to_vec(),
-                    registered_at_ms: i as i64,
-                })
-                .collect(),
-            logs: HashMap::new(),
-            subscribed: vec![Vec::new(), Vec::new()],
+            local,
+            _dir: dir,
+            account,
+            connections: vec![None, None],
+            tamper: None,
         };
         Self {
             relay,
@@ -245,14 +216,22 @@ impl World {
         let mut driver = Driver::open(&self.devices[i].path, Mode::Once).unwrap();
         let step = driver.connected();
         self.devices[i].driver = Some(driver);
-        self.relay.subscribed[i].clear();
+        let device = DeviceId(self.devices[i].actor.as_slice().try_into().unwrap());
+        self.relay.connections[i] = Some(self.relay.local.connect_as(self.relay.account, device));
         self.run(i, step.send);
     }
 
     /// Drops device `i`'s driver (as if the process ended) without any goodbye.
     fn disconnect(&mut self, i: usize) {
         self.devices[i].driver = None;
-        self.relay.subscribed[i].clear();
+        if let Some(connection) = self.relay.connections[i].take() {
+            self.relay.local.disconnect(connection);
+        }
+    }
+
+    /// The document's id on the wire.
+    fn doc(&self) -> DocId {
+        DocId(*uuid::Uuid::parse_str(&self.doc_id).unwrap().as_bytes())
     }
 
     fn run(&mut self, from: usize, sent: Vec<ClientMessage>) {
@@ -314,7 +293,7 @@ impl World {
 fn edits_travel_both_ways_and_survive_restarts() {
     let mut world = World::new(true);
     world.connect(0);
-    assert_eq!(world.relay.logs.values().map(Vec::len).sum::<usize>(), 1);
+    assert_eq!(world.relay.head(world.doc()), 1);
     world.edit(0, "Sleep better");
     world.connect(1);
     assert_eq!(world.goals(1), ["Sleep better"]);
@@ -353,7 +332,6 @@ fn a_device_paired_while_this_one_slept_is_looked_up_before_its_bundles_open() {
     world.edit(1, "From the phone");
     // The laptop's store does not know the phone; the relay's device list does, and the
     // laptop checks the phone's certificate against the identity before opening its bundle.
-    world.relay.devices.reverse();
     world.connect(0);
     assert_eq!(world.goals(0), ["From the phone"]);
     let summary = world.summary(0);
@@ -365,21 +343,26 @@ fn a_device_paired_while_this_one_slept_is_looked_up_before_its_bundles_open() {
 #[test]
 fn bundles_from_devices_the_relay_cannot_vouch_for_are_skipped() {
     let mut world = World::new(false);
-    // The relay lists the phone with a certificate signed by another identity (its own, say).
+    // To the laptop, which never met the phone, the relay lists the phone with a certificate
+    // signed by another identity (its own, say): the laptop must not believe it.
     let stranger = IdentityKeypair::generate(&mut StdRng::seed_from_u64(99));
-    let phone = world.relay.devices[1].clone();
-    let forged = DeviceCertificate::from_bytes(&phone.certificate).unwrap();
-    let forged = stranger.certify(&forged.device, Role::Client, Timestamp(1));
-    let honest = std::mem::replace(
-        &mut world.relay.devices[1].certificate,
-        forged.to_bytes().to_vec(),
-    );
+    let phone = DeviceId(world.devices[1].actor.as_slice().try_into().unwrap());
+    let forge = move |message: &mut ServerMessage| {
+        if let ServerMessage::Devices { devices, .. } = message {
+            for listed in devices.iter_mut().filter(|d| d.device == phone) {
+                let honest = DeviceCertificate::from_bytes(&listed.certificate).unwrap();
+                listed.certificate = stranger
+                    .certify(&honest.device, Role::Client, Timestamp(1))
+                    .to_bytes()
+                    .to_vec();
+            }
+        }
+    };
+    world.relay.tamper = Some((0, Box::new(forge)));
     world.connect(0);
     world.disconnect(0);
-    world.relay.devices[1].certificate = honest;
     world.connect(1);
     world.edit(1, "From the phone");
-    world.relay.devices[1].certificate = forged.to_bytes().to_vec();
     world.connect(0);
     assert!(world.goals(0).is_empty());
     // The phone's bundle (its goal) was not opened.

@@ -225,13 +225,13 @@ impl LocalRelay {
             let Some(catch_up) = effects.catch_up.take() else {
                 return Ok(());
             };
-            self.endpoints[connection.0]
-                .live
-                .entry(catch_up.doc)
-                .or_insert(Live {
+            if catch_up.announce {
+                let live = Live {
                     request: catch_up.request,
                     delivered: catch_up.since,
-                });
+                };
+                self.endpoints[connection.0].live.insert(catch_up.doc, live);
+            }
             effects = self.core(connection, |ctx| catch_up_page(ctx, catch_up))?;
         }
     }

@@ -756,3 +756,121 @@ fn a_tampering_relay_cannot_inject_a_member_or_slip_in_a_device() {
     }
     relay.assert_no_panic();
 }
+
+/// The therapist's device keys, read from their profile (as a therapist who turned against the
+/// client could), to speak to the relay frame by frame.
+fn device_keys(device: &Device) -> between_shared::crypto::DeviceKeypair {
+    let conn = rusqlite::Connection::open(device.store_file()).unwrap();
+    let bytes: Vec<u8> = conn
+        .query_row("SELECT device_keypair FROM account", [], |row| row.get(0))
+        .unwrap();
+    between_shared::crypto::DeviceKeypair::from_bytes(&bytes).unwrap()
+}
+
+/// A member therapist tries to take over the client's keys and log through the relay: plant the
+/// key envelopes of the next epoch for the client's devices (so that, once removed, the phone
+/// would never get the real key), and compact the client's log away with a snapshot of their
+/// own. The relay refuses all of it; after `therapist remove` the phone writes under the new
+/// epoch; and a device paired afterwards still gets every entry.
+#[test]
+fn a_member_cannot_plant_the_next_epochs_keys_or_wipe_the_clients_log() {
+    use between_e2e::relay::{new_epoch_key, sealed_snapshot, sign_in};
+    use between_shared::protocol::{ClientMessage, ErrorCode, KeyEnvelope, Seq, ServerMessage};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, ca_file, dr, sam, sam_phone) = practice(dir.path());
+    let before = sam.create(&["entry", "new", "-t", "journal", "--set", "text=Before"]);
+    sync(&sam);
+    sync(&dr);
+
+    let dr_keys = device_keys(&dr);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let (mut ada, _) = sign_in(&relay, &dr_keys).await;
+        let request = ada.request_id();
+        ada.send(&ClientMessage::ListDocuments { request }).await;
+        let (doc, owner) = match ada.recv().await {
+            ServerMessage::Documents { documents, .. } => {
+                let shared = documents.first().expect("Sam's homework is shared");
+                (shared.doc, shared.owner)
+            }
+            other => panic!("expected the caseload, got {other:?}"),
+        };
+        let request = ada.request_id();
+        ada.send(&ClientMessage::GetAccount {
+            request,
+            account: Some(owner),
+        })
+        .await;
+        let sams_devices = match ada.recv().await {
+            ServerMessage::Account { devices, .. } => devices,
+            other => panic!("expected Sam's account, got {other:?}"),
+        };
+        assert_eq!(sams_devices.len(), 2);
+        for epoch in [1, 2, 3] {
+            let request = ada.request_id();
+            let envelopes = sams_devices
+                .iter()
+                .map(|d| KeyEnvelope {
+                    epoch,
+                    recipient: d.device,
+                    envelope: vec![0x5A; 80],
+                })
+                .collect();
+            ada.send(&ClientMessage::PutKeyEnvelopes {
+                request,
+                doc,
+                envelopes,
+            })
+            .await;
+            let message = ada.expect_error(Some(request), ErrorCode::Forbidden).await;
+            assert_mentions(&message, &["only the devices of the client"]);
+        }
+        let wipe = sealed_snapshot(doc, &dr_keys, 1, b"nothing here", &new_epoch_key());
+        let request = ada.request_id();
+        ada.send(&ClientMessage::PutSnapshot {
+            request,
+            doc,
+            covers: Seq(1),
+            snapshot: wipe,
+        })
+        .await;
+        let message = ada.expect_error(Some(request), ErrorCode::Forbidden).await;
+        assert_mentions(&message, &["only the devices of the client"]);
+        ada.close().await;
+    });
+
+    // Sam ends the sharing; the phone gets the new key and writes under it.
+    sam.run(&["therapist", "remove", "--yes"]).out();
+    sync(&sam_phone);
+    assert!(held_epochs(&sam_phone).contains(&2));
+    const AFTER: &str = "Written on the phone after the change";
+    let after = sam_phone.create(&[
+        "entry",
+        "new",
+        "-t",
+        "journal",
+        "--set",
+        &format!("text={AFTER}"),
+    ]);
+    sync(&sam_phone);
+    let epochs = relay_bundle_epochs(&relay);
+    assert_eq!(epochs.last(), Some(&2), "{epochs:?}");
+    sync(&sam);
+    assert_mentions(&sam.run(&["show", &after]).out(), &[AFTER]);
+
+    // A tablet paired now gets the whole homework, the entry from before the attempt included.
+    let tablet = pair_device(
+        &relay.origin(),
+        &sam,
+        dir.path(),
+        "sam-tablet",
+        "Sam",
+        "tablet",
+        Some(&ca_file),
+    );
+    sync(&tablet);
+    assert_mentions(&tablet.run(&["show", &before]).out(), &["Before"]);
+    assert_mentions(&tablet.run(&["show", &after]).out(), &[AFTER]);
+    relay.assert_no_panic();
+}

@@ -351,8 +351,8 @@ impl Session {
             Some(doc) => Some(self.relay.hub.lock(doc).await),
             None => None,
         };
-        let effects = self.core(move |ctx| core::handle(ctx, frame)).await?;
-        self.change_hub(&effects);
+        let mut effects = self.core(move |ctx| core::handle(ctx, frame)).await?;
+        self.change_hub(&std::mem::take(&mut effects.hub));
         drop(order);
         self.carry_out(effects).await
     }
@@ -411,12 +411,12 @@ impl Session {
         self.carry_out(effects).await
     }
 
-    /// Carries out the hub changes of `effects` (call with the document's ordering lock held).
-    fn change_hub(&mut self, effects: &Effects) {
+    /// Carries out hub changes (call with the document's ordering lock held).
+    fn change_hub(&mut self, changes: &[HubChange]) {
         let Some(me) = self.conn.as_ref().and_then(Connection::signed_in) else {
             return;
         };
-        for change in &effects.hub {
+        for change in changes {
             match change {
                 HubChange::Join(doc) => {
                     self.relay
@@ -458,9 +458,7 @@ impl Session {
                 self.relay.metrics.error();
             }
             // Hub changes of a catch-up page (a device removed while catching up).
-            if !effects.hub.is_empty() {
-                self.change_hub(&effects);
-            }
+            self.change_hub(&std::mem::take(&mut effects.hub));
             for reply in std::mem::take(&mut effects.replies) {
                 self.delivered(&reply);
                 self.send(&reply).await?;
@@ -471,10 +469,14 @@ impl Session {
             let Some(catch_up) = effects.catch_up.take() else {
                 return Ok(());
             };
-            self.subscriptions.entry(catch_up.doc).or_insert(Live {
-                request: catch_up.request,
-                delivered: catch_up.since,
-            });
+            if catch_up.announce {
+                // A new subscription (or a device subscribing again from an earlier position).
+                let live = Live {
+                    request: catch_up.request,
+                    delivered: catch_up.since,
+                };
+                self.subscriptions.insert(catch_up.doc, live);
+            }
             effects = self
                 .core(move |ctx| log::catch_up_page(ctx, catch_up))
                 .await?;

@@ -40,7 +40,8 @@ pub(crate) struct IngestScale {
     pub(crate) window: usize,
 }
 
-/// The per-address limit asked of the relay (`--max-connections-per-address`).
+/// The per-address limits asked of the relay (`--max-connections-per-address`,
+/// `--max-handshakes-per-address`).
 const MANY_CONNECTIONS: usize = 100_000;
 /// Admin `invite create` processes run at once while registering devices.
 const INVITE_PARALLELISM: usize = 4;
@@ -225,9 +226,11 @@ impl Fleet {
     pub(crate) async fn start(devices: usize) -> Result<Self> {
         let dir = tempfile::tempdir().context("a folder for the relay")?;
         let (ca, files) = crate::scene::relay_certificate(dir.path());
-        // Every device connects from 127.0.0.1: lift the per-address limit.
+        // Every device connects from 127.0.0.1, all at once: lift the per-address limits.
         let serve_flags = vec![
             "--max-connections-per-address".to_string(),
+            MANY_CONNECTIONS.to_string(),
+            "--max-handshakes-per-address".to_string(),
             MANY_CONNECTIONS.to_string(),
         ];
         let flags: Vec<&str> = serve_flags.iter().map(String::as_str).collect();

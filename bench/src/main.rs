@@ -6,6 +6,7 @@
 //! test runs a scaled-down pass and checks its JSON). See docs/benchmarks.md.
 
 mod cold_start;
+mod flood;
 mod ingest;
 mod limits;
 mod procfs;
@@ -58,6 +59,8 @@ enum Workload {
     Ingest,
     /// Cold start over a large store, and memory after every device caught up.
     W4,
+    /// Slow TLS handshakes from one address: another address's sync time before and during.
+    HandshakeFlood,
 }
 
 impl Workload {
@@ -70,6 +73,7 @@ impl Workload {
             Workload::W3 => &[],
             Workload::Ingest => &[Workload::L2],
             Workload::W4 => &[],
+            Workload::HandshakeFlood => &[],
         }
     }
 }
@@ -84,6 +88,10 @@ struct Scale {
     evening_clients: usize,
     ingest: ingest::IngestScale,
     cold_start: cold_start::ColdStartScale,
+    /// Slow handshakes held open by the flood (the 300 at both scales).
+    flood_connections: usize,
+    /// `between sync` runs timed before and during the flood.
+    flood_syncs: usize,
 }
 
 impl Scale {
@@ -107,6 +115,8 @@ impl Scale {
                     docs_per_device: 10,
                     bundles_per_doc: 10,
                 },
+                flood_connections: 300,
+                flood_syncs: 3,
             }
         } else {
             Self {
@@ -127,6 +137,8 @@ impl Scale {
                     docs_per_device: 10,
                     bundles_per_doc: 100,
                 },
+                flood_connections: 300,
+                flood_syncs: 10,
             }
         }
     }
@@ -282,6 +294,24 @@ async fn measure(workload: Workload, scale: &Scale, runs: u32) -> Result<Figures
             "cold start over a large store",
             &cold_start::run(&scale.cold_start, runs).await?,
         )),
+        Workload::HandshakeFlood => {
+            let mut figures = Figures::new(workload, "slow handshakes from another address");
+            for _ in 0..runs {
+                let run = flood::run(scale.flood_connections, scale.flood_syncs).await?;
+                let ms = |samples: &[std::time::Duration], q| {
+                    quantile(samples, q).map_or(f64::NAN, micros) / 1e3
+                };
+                let (before, during) = (ms(&run.before, 0.5), ms(&run.during, 0.5));
+                figures.add("flood_connections", "", scale.flood_connections as f64);
+                figures.add("sync_before_p50_ms", "ms", before);
+                figures.add("sync_during_p50_ms", "ms", during);
+                figures.add("sync_during_max_ms", "ms", ms(&run.during, 1.0));
+                figures.add("during_over_before", "×", during / before);
+                figures.add("flood_closed_at_once", "", run.closed as f64);
+                figures.add("flood_held", "", run.held as f64);
+            }
+            Ok(figures)
+        }
         Workload::W2 => {
             let mut figures = Figures::new(workload, "offline catch-up, keystrokes then a phone");
             for _ in 0..runs {

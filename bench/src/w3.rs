@@ -97,8 +97,11 @@ impl Evening {
     pub(crate) async fn set_up(clients: usize) -> Result<Self> {
         let started = Instant::now();
         let limit = (3 * clients + 100).to_string();
+        // Every device connects from 127.0.0.1, all at once.
         let practice = Arc::new(Practice::start(&[
             "--max-connections-per-address",
+            limit.as_str(),
+            "--max-handshakes-per-address",
             limit.as_str(),
         ])?);
         let made: Arc<Mutex<Vec<Option<MadeHousehold>>>> =

@@ -25,7 +25,17 @@ fn a_quick_run_completes_and_its_json_parses() {
         .iter()
         .map(|o| o["workload"].as_str().unwrap())
         .collect();
-    for expected in ["L1", "L2", "L3", "W1", "W2", "W3", "Ingest", "W4"] {
+    for expected in [
+        "L1",
+        "L2",
+        "L3",
+        "W1",
+        "W2",
+        "W3",
+        "Ingest",
+        "W4",
+        "HandshakeFlood",
+    ] {
         assert!(
             names.contains(&expected),
             "{expected} missing from {names:?}"
@@ -90,6 +100,16 @@ fn a_quick_run_completes_and_its_json_parses() {
             "small_rss_after_start_kib",
             "bundles_read",
             "populate_pushes_per_s",
+        ],
+    );
+    keys(
+        "HandshakeFlood",
+        &[
+            "sync_before_p50_ms",
+            "sync_during_p50_ms",
+            "during_over_before",
+            "flood_closed_at_once",
+            "flood_held",
         ],
     );
     for object in &objects {

@@ -144,6 +144,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         let mut config = RelayConfig::new(origin.clone());
         config.handshake_timeout = settings.handshake_timeout;
         config.connections_per_address = settings.connections_per_address;
+        config.handshakes_per_address = settings.handshakes_per_address;
         let relay = Relay::new(store, config, shutdown.clone());
         tokio::spawn(stop_on_signal(shutdown.clone()));
         tokio::spawn(purge_expired(relay.store.clone(), shutdown.clone()));

@@ -17,6 +17,11 @@ pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 /// Default number of open connections allowed from one IP address: a household's or a small
 /// office's devices, with room to spare, while one address cannot exhaust the relay.
 pub(crate) const DEFAULT_CONNECTIONS_PER_ADDRESS: u64 = 64;
+/// Default number of TLS handshakes one IP address (an IPv6 /64) may have in flight: a
+/// handshake takes milliseconds, so even a practice behind one NAT rarely has more than a few
+/// pending at once, while one address can no longer take the relay's 256 shared handshake slots
+/// with silent connections.
+pub(crate) const DEFAULT_HANDSHAKES_PER_ADDRESS: u64 = 16;
 
 /// The Between relay: stores and forwards end-to-end encrypted homework for a practice.
 #[derive(Debug, Parser)]
@@ -26,7 +31,7 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "BETWEEN_RELAY_DB")]
     pub(crate) db: Option<PathBuf>,
     /// A TOML config file with `db`, `listen`, `origin`, `tls_cert`, `tls_key`, `behind_proxy`,
-    /// `handshake_timeout` and `max_connections_per_address` keys.
+    /// `handshake_timeout`, `max_connections_per_address` and `max_handshakes_per_address` keys.
     #[arg(long, global = true, env = "BETWEEN_RELAY_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     #[command(subcommand)]
@@ -129,6 +134,11 @@ pub(crate) struct ServeArgs {
     /// reach the relay from one address: a practice behind one NAT, or a load test.
     #[arg(long, env = "BETWEEN_RELAY_MAX_CONNECTIONS_PER_ADDRESS", value_parser = clap::value_parser!(u64).range(MAX_CONNECTIONS_PER_ADDRESS))]
     pub(crate) max_connections_per_address: Option<u64>,
+    /// TLS handshakes one IP address (an IPv6 /64) may have in flight [default: 16]; its further
+    /// connections are closed at once. Raise it for a load test that opens many TLS connections
+    /// from one address at the same moment.
+    #[arg(long, env = "BETWEEN_RELAY_MAX_HANDSHAKES_PER_ADDRESS", value_parser = clap::value_parser!(u64).range(MAX_HANDSHAKES_PER_ADDRESS))]
+    pub(crate) max_handshakes_per_address: Option<u64>,
 }
 
 /// The `--handshake-timeout` values accepted, in seconds.
@@ -136,6 +146,9 @@ const HANDSHAKE_TIMEOUT_SECS: std::ops::RangeInclusive<u64> = 1..=300;
 
 /// The `--max-connections-per-address` values accepted.
 const MAX_CONNECTIONS_PER_ADDRESS: std::ops::RangeInclusive<u64> = 1..=1_000_000;
+
+/// The `--max-handshakes-per-address` values accepted.
+const MAX_HANDSHAKES_PER_ADDRESS: std::ops::RangeInclusive<u64> = 1..=1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum InviteRole {
@@ -183,6 +196,7 @@ struct FileConfig {
     behind_proxy: Option<bool>,
     handshake_timeout: Option<u64>,
     max_connections_per_address: Option<u64>,
+    max_handshakes_per_address: Option<u64>,
 }
 
 /// Settings after flags, environment and file are combined.
@@ -197,6 +211,8 @@ pub(crate) struct Settings {
     pub(crate) handshake_timeout: Duration,
     /// Open connections allowed from one IP address.
     pub(crate) connections_per_address: usize,
+    /// TLS handshakes one IP address may have in flight.
+    pub(crate) handshakes_per_address: usize,
 }
 
 /// Where the relay's certificate chain and private key are.
@@ -216,6 +232,21 @@ fn in_range(key: &str, value: u64, range: std::ops::RangeInclusive<u64>) -> Resu
         );
     }
     Ok(value)
+}
+
+/// A number from its flag (already checked by clap, environment included), else from the config
+/// file under `key` (checked against `range` here), else `default`.
+fn number(
+    flag: Option<u64>,
+    (key, from_file): (&str, Option<u64>),
+    range: std::ops::RangeInclusive<u64>,
+    default: u64,
+) -> Result<u64> {
+    match (flag, from_file) {
+        (Some(value), _) => Ok(value),
+        (None, Some(value)) => in_range(key, value, range),
+        (None, None) => Ok(default),
+    }
 }
 
 fn read_file(path: &Path) -> Result<FileConfig> {
@@ -258,25 +289,33 @@ impl Settings {
                 bail!("--origin must start with ws:// or wss://, e.g. wss://relay.example.org");
             }
         }
-        let handshake_timeout = match serve.and_then(|s| s.handshake_timeout) {
-            Some(secs) => secs,
-            None => match file.handshake_timeout {
-                Some(secs) => in_range("handshake_timeout", secs, HANDSHAKE_TIMEOUT_SECS)?,
-                None => limits::HANDSHAKE_TIMEOUT.as_secs(),
-            },
-        };
-        let connections_per_address = match serve.and_then(|s| s.max_connections_per_address) {
-            Some(max) => max,
-            None => match file.max_connections_per_address {
-                Some(max) => in_range(
-                    "max_connections_per_address",
-                    max,
-                    MAX_CONNECTIONS_PER_ADDRESS,
-                )?,
-                None => DEFAULT_CONNECTIONS_PER_ADDRESS,
-            },
-        };
+        let handshake_timeout = number(
+            serve.and_then(|s| s.handshake_timeout),
+            ("handshake_timeout", file.handshake_timeout),
+            HANDSHAKE_TIMEOUT_SECS,
+            limits::HANDSHAKE_TIMEOUT.as_secs(),
+        )?;
+        let connections_per_address = number(
+            serve.and_then(|s| s.max_connections_per_address),
+            (
+                "max_connections_per_address",
+                file.max_connections_per_address,
+            ),
+            MAX_CONNECTIONS_PER_ADDRESS,
+            DEFAULT_CONNECTIONS_PER_ADDRESS,
+        )?;
+        let handshakes_per_address = number(
+            serve.and_then(|s| s.max_handshakes_per_address),
+            (
+                "max_handshakes_per_address",
+                file.max_handshakes_per_address,
+            ),
+            MAX_HANDSHAKES_PER_ADDRESS,
+            DEFAULT_HANDSHAKES_PER_ADDRESS,
+        )?;
         Ok(Self {
+            handshakes_per_address: usize::try_from(handshakes_per_address)
+                .context("max_handshakes_per_address does not fit this machine")?,
             handshake_timeout: Duration::from_secs(handshake_timeout),
             connections_per_address: usize::try_from(connections_per_address)
                 .context("max_connections_per_address does not fit this machine")?,
@@ -318,16 +357,19 @@ mod tests {
         const TIMEOUT_ENV: &str = "BETWEEN_RELAY_HANDSHAKE_TIMEOUT";
         std::env::remove_var(MAX_ENV);
         std::env::remove_var(TIMEOUT_ENV);
+        std::env::remove_var("BETWEEN_RELAY_MAX_HANDSHAKES_PER_ADDRESS");
         let dir = tempfile::tempdir().unwrap();
         let dir = dir.path();
 
         let defaults = resolve(dir, "", &[]).unwrap();
         assert_eq!(defaults.connections_per_address, 64);
         assert_eq!(defaults.handshake_timeout, limits::HANDSHAKE_TIMEOUT);
+        assert_eq!(defaults.handshakes_per_address, 16);
 
-        let file = "max_connections_per_address = 4000\nhandshake_timeout = 30\n";
+        let file = "max_connections_per_address = 4000\nhandshake_timeout = 30\nmax_handshakes_per_address = 40\n";
         let from_file = resolve(dir, file, &[]).unwrap();
         assert_eq!(from_file.connections_per_address, 4000);
+        assert_eq!(from_file.handshakes_per_address, 40);
         assert_eq!(from_file.handshake_timeout, Duration::from_secs(30));
 
         std::env::set_var(MAX_ENV, "5000");
@@ -341,6 +383,8 @@ mod tests {
                 "6000",
                 "--handshake-timeout",
                 "5",
+                "--max-handshakes-per-address",
+                "50",
             ],
         );
         std::env::set_var(MAX_ENV, "0");
@@ -354,6 +398,7 @@ mod tests {
         let from_flags = from_flags.unwrap();
         assert_eq!(from_flags.connections_per_address, 6000);
         assert_eq!(from_flags.handshake_timeout, Duration::from_secs(5));
+        assert_eq!(from_flags.handshakes_per_address, 50);
         assert!(env_refused.is_err());
 
         // Out-of-range values are refused wherever they come from.
@@ -366,6 +411,8 @@ mod tests {
             "{err}"
         );
         assert!(resolve(dir, "handshake_timeout = 0\n", &[]).is_err());
+        assert!(resolve(dir, "max_handshakes_per_address = 0\n", &[]).is_err());
+        assert!(resolve(dir, "", &["--max-handshakes-per-address", "0"]).is_err());
         assert!(resolve(dir, "max_connections_per_address = -1\n", &[]).is_err());
     }
 }

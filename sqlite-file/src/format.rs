@@ -8,6 +8,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior, MAIN_DB};
 
 use crate::staging::{build_in_place, with_suffix};
+use crate::untouched::read_untouched;
 use crate::{AtPath, Error};
 
 /// Smallest possible SQLite database file (one page of the minimum page size).
@@ -95,7 +96,8 @@ impl Format {
     }
 
     /// Inspects an existing file through a read-only connection, which cannot write to it
-    /// whatever state it is in; returns its schema version. Errors name `shown` (the path the
+    /// whatever state it is in, and which leaves no side file beside a file found without any
+    /// (see [`read_untouched`]); returns its schema version. Errors name `shown` (the path the
     /// user knows, when `file` is a temporary copy).
     ///
     /// Refuses with [`Error::NotFound`] a missing file, [`Error::NotOurs`] a folder or another
@@ -139,13 +141,13 @@ impl Format {
             });
         }
 
-        let conn = Connection::open_with_flags(
-            file,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .at(shown)?;
-        conn.busy_timeout(self.busy_timeout).at(shown)?;
+        read_untouched(file, shown, self.busy_timeout, |conn| {
+            self.examine(conn, shown, check)
+        })
+    }
 
+    /// The checks of [`Format::inspect_with`] that read the file, on the read-only `conn`.
+    fn examine(&self, conn: &Connection, shown: &Path, check: OpenCheck) -> Result<i64, Error> {
         let application_id: i32 = conn
             .pragma_query_value(None, "application_id", |row| row.get(0))
             .at(shown)?;
@@ -159,11 +161,11 @@ impl Format {
                 },
             });
         }
-        let version = user_version(&conn).at(shown)?;
+        let version = user_version(conn).at(shown)?;
         self.refuse_newer(version, shown)?;
         // A migration writes: an older file is checked in full whatever the caller chose.
         if check == OpenCheck::Full || version < self.schema_version() {
-            check_integrity(&conn, shown, Integrity::Quick)?;
+            check_integrity(conn, shown, Integrity::Quick)?;
         }
         if version < 1 {
             return Err(Error::Corrupt {
@@ -366,7 +368,8 @@ pub fn checkpoint_truncate(conn: &Connection, path: &Path) -> Result<bool, Error
 mod tests {
     use super::*;
     use crate::testing::{
-        cut_in_half, file_names, noise, scramble, set_user_version, write_foreign_database,
+        cut_in_half, file_names, folder_contents, noise, scramble, set_user_version, set_wal_mode,
+        write_foreign_database,
     };
 
     const V1: &str = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL) STRICT;";
@@ -595,5 +598,52 @@ mod tests {
         let err = FORMAT.open(&path).unwrap_err();
         assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    /// A file refused for what it is must not leave SQLite's `-wal` and `-shm` beside it: the
+    /// folder is exactly as it was, whichever check refused the file.
+    #[test]
+    fn refusals_leave_the_folder_as_it_was() {
+        type Spoil = fn(&Path);
+        let cases: [(&str, Spoil); 6] = [
+            ("cut in half", |path| cut_in_half(path)),
+            ("schema page scrambled", |path| {
+                scramble(path, 100..4096, 42)
+            }),
+            ("pages after the schema scrambled", |path| {
+                damage_after_the_schema(path);
+            }),
+            ("newer", |path| set_user_version(path, 3)),
+            ("without a schema version", |path| set_user_version(path, 0)),
+            ("another program's", |path| {
+                std::fs::remove_file(path).unwrap();
+                write_foreign_database(path, 0);
+                set_wal_mode(path);
+            }),
+        ];
+        let mut changed = Vec::new();
+        for (what, spoil) in cases {
+            for check in [OpenCheck::Full, OpenCheck::Deferred] {
+                let dir = tempfile::tempdir().unwrap();
+                let path = populated(dir.path());
+                spoil(&path);
+                assert_eq!(file_names(dir.path()), ["test.sqlite3"], "{what}");
+                let before = folder_contents(dir.path());
+                let result = FORMAT.open_with(&path, check);
+                if what == "pages after the schema scrambled" && check == OpenCheck::Deferred {
+                    // Only the full check finds this damage (the caller's to run).
+                    assert!(result.is_ok(), "{what}: {result:?}");
+                    continue;
+                }
+                assert!(result.is_err(), "{what} ({check:?}) was opened");
+                if folder_contents(dir.path()) != before {
+                    changed.push(format!("{what} ({check:?}): {:?}", file_names(dir.path())));
+                }
+            }
+        }
+        assert!(
+            changed.is_empty(),
+            "refusing these files changed their folder: {changed:#?}"
+        );
     }
 }

@@ -28,6 +28,7 @@
 mod error;
 mod format;
 mod staging;
+mod untouched;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -79,6 +79,29 @@ pub fn file_names(dir: &Path) -> Vec<String> {
     list().unwrap_or_else(|err| panic!("cannot list {}: {err}", dir.display()))
 }
 
+/// Every entry of the folder `dir` with its bytes, sorted by name: compare two of these to show
+/// that something left the folder exactly as it was (no file added, removed or changed).
+#[track_caller]
+pub fn folder_contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    file_names(dir)
+        .into_iter()
+        .map(|name| {
+            let bytes = std::fs::read(dir.join(&name))
+                .unwrap_or_else(|err| panic!("cannot read {name} in {}: {err}", dir.display()));
+            (name, bytes)
+        })
+        .collect()
+}
+
+/// Puts the database at `path` into WAL mode, as a store (or another program) leaves it: a
+/// connection that reads such a file makes SQLite look for its `-wal` and `-shm` side files.
+#[track_caller]
+pub fn set_wal_mode(path: &Path) {
+    Connection::open(path)
+        .and_then(|conn| conn.pragma_update(None, "journal_mode", "WAL"))
+        .unwrap_or_else(|err| panic!("cannot put {} into WAL mode: {err}", path.display()));
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod flood;
 pub mod practice;
 pub mod relay;
 pub mod tls;

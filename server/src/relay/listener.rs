@@ -4,17 +4,25 @@
 //! deadline, so one slow or silent peer never holds up the next connection; only finished
 //! handshakes reach axum through [`RelayListener::accept`]. Without TLS the task hands TCP
 //! streams over as they come.
+//!
+//! Handshakes in flight share [`MAX_PENDING_HANDSHAKES`] slots. So that one address cannot take
+//! them all (300 silent connections from one machine used to stall every other device's sync
+//! for the length of the handshake timeout), each address may have only
+//! [`RelayConfig::handshakes_per_address`](crate::relay::RelayConfig::handshakes_per_address) of them pending; a connection beyond that is closed as
+//! soon as it is accepted, before it waits for a shared slot. An IPv6 address counts by its /64
+//! prefix, which one machine typically holds whole.
 
 use crate::relay::Relay;
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
 use rustls::ServerConfig;
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::either::Either;
@@ -24,6 +32,10 @@ pub(crate) type RelayIo = Either<TcpStream, TlsStream<TcpStream>>;
 
 /// TLS handshakes allowed in flight at once; more wait for a slot (the kernel's backlog holds them).
 const MAX_PENDING_HANDSHAKES: usize = 256;
+
+/// Addresses whose pending handshakes are counted before the table is swept of addresses with
+/// none pending (the sweep then runs again at twice the size left, so it costs O(1) a connection).
+const SWEEP_AFTER_ADDRESSES: usize = 1024;
 
 /// Why the relay's certificate or key cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -103,9 +115,8 @@ async fn accept_loop(
     sender: mpsc::Sender<(RelayIo, SocketAddr)>,
 ) {
     let shutdown = relay.shutdown.clone();
-    // A TLS handshake is part of the time a new connection has to sign in.
-    let handshake_timeout = relay.config.handshake_timeout;
     let handshakes = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+    let mut per_address = PendingByAddress::new(relay.config.handshakes_per_address);
     loop {
         let accepted = tokio::select! {
             accepted = tcp.accept() => accepted,
@@ -130,29 +141,101 @@ async fn accept_loop(
             }
             continue;
         };
-        let Ok(slot) = handshakes.clone().acquire_owned().await else {
+        let Some(own_slot) = per_address.take(peer.ip()) else {
+            // Dropping the stream closes it: nothing of the relay's is spent on it.
+            relay.metrics.tls_handshake_refused();
+            tracing::debug!(peer = %peer.ip(), "too many pending TLS handshakes from one address");
+            continue;
+        };
+        let Ok(shared_slot) = handshakes.clone().acquire_owned().await else {
             return;
         };
-        let sender = sender.clone();
-        let relay = relay.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => {
-                    let _ = sender.send((Either::Right(tls), peer)).await;
-                }
-                Ok(Err(err)) => {
-                    relay.metrics.tls_handshake_failed();
-                    // A plain ws:// client, a scanner or a client that distrusts our
-                    // certificate: nothing the operator must act on, so not a warning.
-                    tracing::info!(error = %err, "TLS handshake failed");
-                }
-                Err(_) => {
-                    relay.metrics.tls_handshake_failed();
-                    tracing::info!("TLS handshake timed out");
-                }
-            }
-        });
+        tokio::spawn(handshake(
+            acceptor,
+            stream,
+            peer,
+            [own_slot, shared_slot],
+            relay.clone(),
+            sender.clone(),
+        ));
+    }
+}
+
+/// Runs one TLS handshake within the relay's handshake timeout (part of the time a new
+/// connection has to sign in), holding `slots` until it ends, and hands the connection to axum.
+async fn handshake(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    slots: [OwnedSemaphorePermit; 2],
+    relay: Arc<Relay>,
+    sender: mpsc::Sender<(RelayIo, SocketAddr)>,
+) {
+    let outcome =
+        tokio::time::timeout(relay.config.handshake_timeout, acceptor.accept(stream)).await;
+    drop(slots);
+    match outcome {
+        Ok(Ok(tls)) => {
+            let _ = sender.send((Either::Right(tls), peer)).await;
+        }
+        Ok(Err(err)) => {
+            relay.metrics.tls_handshake_failed();
+            // A plain ws:// client, a scanner or a client that distrusts our
+            // certificate: nothing the operator must act on, so not a warning.
+            tracing::info!(error = %err, "TLS handshake failed");
+        }
+        Err(_) => {
+            relay.metrics.tls_handshake_failed();
+            tracing::info!("TLS handshake timed out");
+        }
+    }
+}
+
+/// The pending handshakes of each address: a semaphore of
+/// [`RelayConfig::handshakes_per_address`](crate::relay::RelayConfig::handshakes_per_address) permits per address, owned by the accept loop; each
+/// handshake's task holds one permit until it ends.
+struct PendingByAddress {
+    limit: usize,
+    addresses: HashMap<IpAddr, Arc<Semaphore>>,
+    sweep_at: usize,
+}
+
+impl PendingByAddress {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            addresses: HashMap::new(),
+            sweep_at: SWEEP_AFTER_ADDRESSES,
+        }
+    }
+
+    /// A pending-handshake slot for `address`, or `None` when it has all of its own in use.
+    fn take(&mut self, address: IpAddr) -> Option<OwnedSemaphorePermit> {
+        if self.addresses.len() >= self.sweep_at {
+            let limit = self.limit;
+            self.addresses
+                .retain(|_, pending| pending.available_permits() < limit);
+            self.sweep_at = (2 * self.addresses.len()).max(SWEEP_AFTER_ADDRESSES);
+        }
+        let limit = self.limit;
+        self.addresses
+            .entry(counted_as(address))
+            .or_insert_with(|| Arc::new(Semaphore::new(limit)))
+            .clone()
+            .try_acquire_owned()
+            .ok()
+    }
+}
+
+/// The address `address` counts as: itself for IPv4 (also when mapped into IPv6), its /64
+/// prefix for IPv6.
+fn counted_as(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+        },
     }
 }
 
@@ -180,5 +263,53 @@ pub(crate) struct PeerAddr(pub(crate) SocketAddr);
 impl Connected<IncomingStream<'_, RelayListener>> for PeerAddr {
     fn connect_info(stream: IncomingStream<'_, RelayListener>) -> Self {
         PeerAddr(*stream.remote_addr())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_has_only_its_own_pending_handshakes() {
+        let mut pending = PendingByAddress::new(2);
+        let one: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let first = pending.take(one).unwrap();
+        let _second = pending.take(one).unwrap();
+        assert!(pending.take(one).is_none(), "a third pending handshake");
+        // Another address is not affected.
+        assert!(pending.take(other).is_some());
+        // A handshake that ends gives its address's slot back.
+        drop(first);
+        assert!(pending.take(one).is_some());
+    }
+
+    #[test]
+    fn an_ipv6_address_counts_by_its_prefix_and_a_mapped_ipv4_as_itself() {
+        let mut pending = PendingByAddress::new(1);
+        let _held = pending.take("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        assert!(pending
+            .take("2001:db8:1:2:ffff::9".parse().unwrap())
+            .is_none());
+        assert!(pending.take("2001:db8:1:3::1".parse().unwrap()).is_some());
+        let _v4 = pending.take("192.0.2.7".parse().unwrap()).unwrap();
+        assert!(pending.take("::ffff:192.0.2.7".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn addresses_with_nothing_pending_are_forgotten() {
+        let mut pending = PendingByAddress::new(1);
+        let held = pending.take("10.0.0.1".parse().unwrap()).unwrap();
+        for i in 0..=SWEEP_AFTER_ADDRESSES * 3 {
+            let address = IpAddr::V6(Ipv6Addr::from_bits(u128::try_from(i).unwrap() << 64));
+            drop(pending.take(address));
+        }
+        assert!(pending.addresses.len() <= SWEEP_AFTER_ADDRESSES);
+        // The address still pending kept its count through every sweep.
+        assert!(pending.take("10.0.0.1".parse().unwrap()).is_none());
+        drop(held);
+        assert!(pending.take("10.0.0.1".parse().unwrap()).is_some());
     }
 }

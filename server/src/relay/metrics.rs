@@ -19,6 +19,7 @@ pub(crate) struct Metrics {
     /// Commits per latency bucket (not cumulative; [`Metrics::render`] sums them up).
     commit_buckets: [AtomicU64; COMMIT_BUCKETS.len()],
     tls_handshake_failures: AtomicU64,
+    tls_handshakes_refused: AtomicU64,
 }
 
 /// Upper bounds (seconds) of the commit latency histogram's buckets; `+Inf` is implied.
@@ -58,6 +59,10 @@ impl Metrics {
 
     pub(crate) fn tls_handshake_failed(&self) {
         self.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn tls_handshake_refused(&self) {
+        self.tls_handshakes_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn commit(&self, took: Duration) {
@@ -123,6 +128,12 @@ impl Metrics {
             "counter",
             "TLS handshakes that failed or timed out (plain ws:// clients, distrusting clients, scanners).",
             get(&self.tls_handshake_failures) as f64,
+        );
+        metric(
+            "between_tls_handshakes_refused_total",
+            "counter",
+            "Connections closed unanswered because their address already had its limit of pending TLS handshakes.",
+            get(&self.tls_handshakes_refused) as f64,
         );
         metric(
             "between_documents_watched",

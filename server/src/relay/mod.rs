@@ -58,6 +58,8 @@ pub(crate) struct RelayConfig {
     pub(crate) max_skew: Duration,
     /// Open connections allowed from one address.
     pub(crate) connections_per_address: usize,
+    /// TLS handshakes one address (an IPv6 /64) may have in flight (see `listener.rs`).
+    pub(crate) handshakes_per_address: usize,
     /// Sustained requests per second allowed on one connection.
     pub(crate) messages_per_second: f64,
     /// Requests one connection may make in a burst.
@@ -85,6 +87,8 @@ impl RelayConfig {
                 crate::config::DEFAULT_CONNECTIONS_PER_ADDRESS,
             )
             .unwrap_or(usize::MAX),
+            handshakes_per_address: usize::try_from(crate::config::DEFAULT_HANDSHAKES_PER_ADDRESS)
+                .unwrap_or(usize::MAX),
             messages_per_second: 200.0,
             burst: 2000.0,
         }

@@ -4,9 +4,11 @@
 //! keeps a log per document, acknowledges pushes, forwards them to the other subscribed devices,
 //! serves "since S" catch-up (with the snapshot when S is older than compaction) and stores
 //! snapshots. A random schedule, chosen by proptest, interleaves edits, message deliveries
-//! (each connection is ordered, as a WebSocket is), dropped connections, reconnections, and a
-//! relay restored from an older backup. Once the schedule is spent, every device connects and
-//! the network runs until it is quiet; then all replicas must be identical.
+//! (each connection is ordered, as a WebSocket is), dropped connections, reconnections, a relay
+//! restored from an older backup, and a relay that commits and acknowledges a push but never
+//! forwards it (issue 10, defect 4). Once the schedule is spent, every device syncs again (a new
+//! connection, as `between sync` makes) and the network runs until it is quiet; then all
+//! replicas must be identical.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -97,6 +99,10 @@ struct World {
     step: i64,
     rolled_back_seen: bool,
     snapshots: usize,
+    /// The relay commits and acknowledges the next push but forwards it to nobody.
+    drop_next_forward: bool,
+    /// Subscriptions the relay served, per device.
+    subscribes: Vec<usize>,
 }
 
 fn client() -> Author {
@@ -133,6 +139,8 @@ impl World {
             step: 0,
             rolled_back_seen: false,
             snapshots: 0,
+            drop_next_forward: false,
+            subscribes: vec![0; 3],
         }
     }
 
@@ -204,13 +212,16 @@ impl World {
                     head: self.relay.head,
                 });
                 self.devices[i].subscribed = true;
+                self.subscribes[i] += 1;
             }
             ToRelay::Push { request, bundle } => {
                 self.relay.head += 1;
                 let seq = self.relay.head;
                 self.relay.log.push((seq, bundle.clone()));
                 replies.push(FromRelay::Ack { request, seq });
-                forward = Some(FromRelay::Bundle { seq, bundle });
+                if !std::mem::take(&mut self.drop_next_forward) {
+                    forward = Some(FromRelay::Bundle { seq, bundle });
+                }
             }
             ToRelay::PutSnapshot {
                 request,
@@ -359,6 +370,15 @@ impl World {
         self.settle_with(&all);
     }
 
+    /// Every device syncs once more on a new connection, as `between sync` does, and the
+    /// network runs until nothing moves.
+    fn sync_again(&mut self) {
+        for i in 0..self.devices.len() {
+            self.disconnect(i);
+        }
+        self.settle();
+    }
+
     /// Connects these devices and runs the network until nothing moves.
     fn settle_with(&mut self, devices: &[usize]) {
         for &i in devices {
@@ -390,11 +410,17 @@ enum Step {
     Disconnect(usize),
     Backup,
     Restore,
+    DropForward,
 }
 
 fn step(restores: bool) -> impl Strategy<Value = Step> {
+    step_with(restores, false)
+}
+
+fn step_with(restores: bool, drops: bool) -> impl Strategy<Value = Step> {
     let d = 0usize..3;
     let restore_weight = u32::from(restores);
+    let drop_weight = 2 * u32::from(drops);
     prop_oneof![
         4 => d.clone().prop_map(Step::Edit),
         6 => d.clone().prop_map(Step::Relay),
@@ -404,6 +430,7 @@ fn step(restores: bool) -> impl Strategy<Value = Step> {
         1 => d.prop_map(Step::Disconnect),
         restore_weight => Just(Step::Backup),
         restore_weight => Just(Step::Restore),
+        drop_weight => Just(Step::DropForward),
     ]
 }
 
@@ -418,6 +445,7 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
             Step::Connect(i) => world.connect(i),
             Step::Disconnect(i) => world.disconnect(i),
             Step::Backup => world.backup = Some(world.relay.clone()),
+            Step::DropForward => world.drop_next_forward = true,
             Step::Restore => {
                 if let Some(backup) = world.backup.clone() {
                     // The relay restarts from an older copy of its store: every connection drops.
@@ -429,9 +457,10 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
             }
         }
     }
+    world.drop_next_forward = false;
     world.settle();
     // A second round: pushes made while settling (after a rollback) reach everyone.
-    world.settle();
+    world.sync_again();
 
     let mut heads = None;
     let mut content = None;
@@ -479,6 +508,13 @@ proptest! {
 
     #[test]
     fn devices_converge_through_the_relay(steps in prop::collection::vec(step(false), 0..160)) {
+        run(&steps)?;
+    }
+
+    #[test]
+    fn devices_converge_when_the_relay_drops_live_forwards(
+        steps in prop::collection::vec(step_with(false, true), 0..160)
+    ) {
         run(&steps)?;
     }
 
@@ -615,6 +651,155 @@ fn bundles_received_together_apply_together_and_a_bad_one_is_skipped_alone() {
         .filter(|e| matches!(e, Event::Applied { author } if author == "laptop"))
         .count();
     assert_eq!(applied, 2);
+    assert_eq!(sync.state().cursor, 3);
+    assert!(sync.is_settled());
+}
+
+/// Issue 10, defect 4: the relay commits and acknowledges a push but never forwards it. The
+/// phone, live, notices the gap when the next bundle arrives and reads the log again from its
+/// cursor on the same connection, instead of moving past the entry it never got.
+#[test]
+fn a_bundle_committed_but_never_forwarded_is_read_again() {
+    let mut world = World::new();
+    world.settle_with(&[0, 1]);
+    let start = world.relay.head;
+    world.drop_next_forward = true;
+    world.edit(0);
+    world.settle_with(&[0, 1]);
+    assert_eq!(world.relay.head, start + 1);
+    assert_ne!(world.devices[0].doc.heads(), world.devices[1].doc.heads());
+    let subscribes = world.subscribes[1];
+    world.edit(0);
+    world.settle_with(&[0, 1]);
+    assert_eq!(
+        world.subscribes[1],
+        subscribes + 1,
+        "the phone did not read again"
+    );
+    assert_eq!(world.devices[0].doc.heads(), world.devices[1].doc.heads());
+    assert_eq!(world.devices[1].sync.state().cursor, world.relay.head);
+    assert_eq!(world.devices[0].typed.len(), 2);
+}
+
+/// Changes for the tests below that drive one engine by hand: the first `n` puts of a writer.
+fn changes(n: usize) -> Vec<Vec<u8>> {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ROOT};
+    let mut writer = AutoCommit::new();
+    (0..n)
+        .map(|i| {
+            let before = writer.get_heads();
+            writer.put(ROOT, format!("k{i}"), i as i64).unwrap();
+            writer.commit();
+            writer.save_after(&before)
+        })
+        .collect()
+}
+
+fn sends_subscribe(events: &[Event]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, Event::Send(ToRelay::Subscribe { .. })))
+}
+
+/// A bundle past the cursor that our own acknowledgement, still on its way, fills is no gap:
+/// the engine waits for the acknowledgement instead of reading the log again.
+#[test]
+fn an_acknowledgement_on_its_way_fills_the_gap_without_reading_again() {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ROOT};
+    let mut laptop = Plain {
+        me: "laptop".into(),
+    };
+    let mut phone = Plain { me: "phone".into() };
+    let mut doc = AutoCommit::new();
+    let mut sync = DocSync::new(SyncState::default());
+    sync.connected();
+    sync.receive(&mut doc, &mut phone, FromRelay::CaughtUp { head: 0 })
+        .unwrap();
+    doc.put(ROOT, "mine", 1_i64).unwrap();
+    doc.commit();
+    let events = sync.local_change(&mut doc, &mut phone).unwrap();
+    let request = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Send(ToRelay::Push { request, .. }) => Some(*request),
+            _ => None,
+        })
+        .unwrap();
+    // The relay gave our push seq 1 and the laptop's seq 2; the forward overtakes our ack.
+    let theirs = laptop.seal(BundleKind::Changes, 1, &changes(1)[0]).unwrap();
+    let events = sync
+        .receive(
+            &mut doc,
+            &mut phone,
+            FromRelay::Bundle {
+                seq: 2,
+                bundle: theirs,
+            },
+        )
+        .unwrap();
+    assert!(!sends_subscribe(&events), "{events:?}");
+    assert_eq!(sync.state().cursor, 0);
+    let events = sync
+        .receive(&mut doc, &mut phone, FromRelay::Ack { request, seq: 1 })
+        .unwrap();
+    assert!(!sends_subscribe(&events), "{events:?}");
+    assert_eq!(sync.state().cursor, 2);
+    assert!(sync.is_settled());
+}
+
+/// While the gap is open the cursor stays below it; a catch-up that still lacks the entries
+/// (the relay lost them) reports them as skipped and moves on, instead of reading forever.
+#[test]
+fn a_gap_the_relay_cannot_fill_is_reported_once() {
+    use automerge::AutoCommit;
+    let mut laptop = Plain {
+        me: "laptop".into(),
+    };
+    let mut phone = Plain { me: "phone".into() };
+    let bundles: Vec<Vec<u8>> = changes(3)
+        .iter()
+        .zip(1..)
+        .map(|(c, n)| laptop.seal(BundleKind::Changes, n, c).unwrap())
+        .collect();
+    let mut doc = AutoCommit::new();
+    let mut sync = DocSync::new(SyncState::default());
+    sync.connected();
+    let bundle = |seq: u64| FromRelay::Bundle {
+        seq,
+        bundle: bundles[seq as usize - 1].clone(),
+    };
+    let events = sync
+        .receive_many(
+            &mut doc,
+            &mut phone,
+            vec![bundle(1), FromRelay::CaughtUp { head: 1 }],
+        )
+        .unwrap();
+    assert!(!sends_subscribe(&events));
+    // Entry 2 never arrives; 3 does, live.
+    let events = sync.receive(&mut doc, &mut phone, bundle(3)).unwrap();
+    assert!(sends_subscribe(&events), "{events:?}");
+    assert_eq!(sync.state().cursor, 1);
+    assert!(!sync.is_settled());
+    // The relay's catch-up from 1 has no entry 2 either.
+    let events = sync
+        .receive_many(
+            &mut doc,
+            &mut phone,
+            vec![bundle(3), FromRelay::CaughtUp { head: 3 }],
+        )
+        .unwrap();
+    let skipped: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Skipped { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped, vec![2], "{events:?}");
+    assert!(!sends_subscribe(&events));
     assert_eq!(sync.state().cursor, 3);
     assert!(sync.is_settled());
 }

@@ -14,6 +14,11 @@ pub const MAX_BUNDLE_PLAINTEXT: usize = 512 * 1024;
 /// snapshot so the relay can compact.
 pub const COMPACT_AFTER: u64 = 256;
 
+/// The highest log position a relay can give. The relay numbers its log with signed 64-bit
+/// integers (SQLite's), and no log grows near that long, so a position above it cannot be right:
+/// it is a relay error the engine reports ([`SyncError::Protocol`]), never arithmetic that wraps.
+pub const MAX_SEQ: u64 = i64::MAX as u64;
+
 /// Outboxes of more single-change bytes than this are pushed as one compressed save when that
 /// is smaller (see `push_outbox`).
 const COMPRESS_OUTBOX_ABOVE: usize = 64 * 1024;
@@ -215,9 +220,13 @@ pub struct DocSync {
     caught_up: bool,
     next_request: u64,
     in_flight: VecDeque<InFlight>,
-    /// Our own acknowledged log entries above the cursor (seq → digest), waiting for the
-    /// entries before them to arrive so the cursor can move past them.
-    own_seqs: BTreeMap<u64, [u8; 32]>,
+    /// Log entries above the cursor that the document already holds (seq → digest): our own
+    /// acknowledged pushes, and bundles received past a gap. The cursor moves over them once
+    /// the entries before them arrive; it never skips an entry it has not seen.
+    ahead: BTreeMap<u64, [u8; 32]>,
+    /// A live bundle arrived past a gap in the log: read the log again from the cursor once no
+    /// push is in flight (an acknowledgement still on its way may fill the gap).
+    gap_seen: bool,
     /// After subscribing one entry early, the sequence number whose digest must match.
     verify_at: Option<u64>,
     snapshot_request: Option<(u64, u64)>,
@@ -253,7 +262,8 @@ impl DocSync {
             caught_up: false,
             next_request: 1,
             in_flight: VecDeque::new(),
-            own_seqs: BTreeMap::new(),
+            ahead: BTreeMap::new(),
+            gap_seen: false,
             verify_at: None,
             snapshot_request: None,
             resync: false,
@@ -296,7 +306,8 @@ impl DocSync {
         self.resync = false;
         self.caught_up = false;
         self.in_flight.clear();
-        self.own_seqs.clear();
+        self.ahead.clear();
+        self.gap_seen = false;
         self.snapshot_request = None;
         let since = match (self.state.cursor, self.state.cursor_digest) {
             (cursor, Some(_)) if cursor > 0 => {
@@ -316,7 +327,8 @@ impl DocSync {
         self.connected = false;
         self.caught_up = false;
         self.in_flight.clear();
-        self.own_seqs.clear();
+        self.ahead.clear();
+        self.gap_seen = false;
         self.snapshot_request = None;
         self.verify_at = None;
     }
@@ -349,7 +361,7 @@ impl DocSync {
             }
             match message {
                 FromRelay::Bundle { seq, bundle } => {
-                    incoming.extend(self.accept_bundle(&*envelope, seq, &bundle, &mut events));
+                    incoming.extend(self.accept_bundle(&*envelope, seq, &bundle, &mut events)?);
                 }
                 other => {
                     self.apply(doc, std::mem::take(&mut incoming), &mut events);
@@ -374,18 +386,22 @@ impl DocSync {
         }
         match message {
             FromRelay::Bundle { seq, bundle } => {
-                let incoming = self.accept_bundle(&*envelope, seq, &bundle, &mut events);
+                let incoming = self.accept_bundle(&*envelope, seq, &bundle, &mut events)?;
                 self.apply(doc, incoming.into_iter().collect(), &mut events);
             }
             FromRelay::Snapshot { covers, snapshot } => {
+                check_position(covers, 0, "a snapshot covering")?;
                 self.receive_snapshot(doc, &*envelope, covers, &snapshot, &mut events);
             }
             FromRelay::CaughtUp { head } => {
+                check_position(head, 0, "a log head of")?;
                 self.caught_up = true;
                 self.verify_at = None;
                 let expected = self.state.acked_seq.max(self.state.cursor);
                 if head < expected {
                     self.rolled_back(head, expected, &mut events);
+                } else {
+                    self.skip_lost(head, &mut events);
                 }
                 self.push_outbox(doc, envelope, &mut events)?;
                 self.maybe_compact(doc, envelope, &mut events)?;
@@ -410,6 +426,7 @@ impl DocSync {
                         front.request
                     )));
                 }
+                check_position(seq, 1, "an acknowledgement at")?;
                 // Union, not replace: bundles received while this push was in flight are on
                 // the relay too. Redundant heads are harmless and pruned when the outbox empties.
                 let mut heads: BTreeSet<[u8; 32]> =
@@ -418,11 +435,12 @@ impl DocSync {
                 self.state.relay_heads = heads.into_iter().collect();
                 self.state.acked_seq = self.state.acked_seq.max(seq);
                 if seq > self.state.cursor {
-                    self.own_seqs.insert(seq, front.digest);
-                    self.advance_over_own();
+                    self.ahead.insert(seq, front.digest);
+                    self.advance_over_held();
                 }
                 events.push(Event::Persist);
                 if self.in_flight.is_empty() {
+                    self.reread_if_gap(&mut events);
                     self.push_outbox(doc, envelope, &mut events)?;
                     self.maybe_compact(doc, envelope, &mut events)?;
                 }
@@ -441,13 +459,18 @@ impl DocSync {
 
     /// Checks and records one bundle of the log; returns what is to be applied (another
     /// device's changes), which [`DocSync::apply`] then loads.
+    ///
+    /// The cursor moves only to the entry right after it. A bundle further on (the relay
+    /// committed an entry but never forwarded it) is applied and held in `ahead`; while live,
+    /// the engine then reads the log again from the cursor ([`DocSync::reread_if_gap`]).
     fn accept_bundle(
         &mut self,
         envelope: &dyn Envelope,
         seq: u64,
         bundle: &[u8],
         events: &mut Vec<Event>,
-    ) -> Option<Incoming> {
+    ) -> Result<Option<Incoming>, SyncError> {
+        check_position(seq, 1, "a bundle at")?;
         let hash = digest(bundle);
         if self.verify_at == Some(seq) {
             self.verify_at = None;
@@ -456,11 +479,36 @@ impl DocSync {
                 let expected = self.state.acked_seq.max(self.state.cursor);
                 self.rolled_back(seq.saturating_sub(1), expected, events);
             }
-            return None;
+            return Ok(None);
         }
-        if seq <= self.state.cursor {
-            return None;
+        if seq <= self.state.cursor || self.ahead.contains_key(&seq) {
+            return Ok(None);
         }
+        let incoming = self.open_entry(envelope, seq, bundle, events);
+        if Some(seq) == self.state.cursor.checked_add(1) {
+            self.state.cursor = seq;
+            self.state.cursor_digest = Some(hash);
+            self.advance_over_held();
+        } else {
+            self.ahead.insert(seq, hash);
+            if self.caught_up {
+                self.gap_seen = true;
+                self.reread_if_gap(events);
+            }
+        }
+        events.push(Event::Persist);
+        Ok(incoming)
+    }
+
+    /// Opens one log entry: another device's changes to apply, or `None` (our own, or a
+    /// bundle that does not open, reported as skipped).
+    fn open_entry(
+        &mut self,
+        envelope: &dyn Envelope,
+        seq: u64,
+        bundle: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Option<Incoming> {
         let mut incoming = None;
         match envelope.open(bundle) {
             Err(err) => events.push(Event::Skipped {
@@ -485,11 +533,51 @@ impl DocSync {
                 }
             }
         }
-        self.state.cursor = seq;
-        self.state.cursor_digest = Some(hash);
-        self.advance_over_own();
-        events.push(Event::Persist);
         incoming
+    }
+
+    /// After a live bundle arrived past a gap, and once no push is in flight (whose
+    /// acknowledgement could fill it): if the gap is still there, subscribe again from the
+    /// cursor so the relay serves the entries that never arrived.
+    fn reread_if_gap(&mut self, events: &mut Vec<Event>) {
+        if !self.gap_seen || !self.caught_up || !self.in_flight.is_empty() {
+            return;
+        }
+        self.gap_seen = false;
+        // `ahead` holds nothing right after the cursor, so anything in it lies past a gap.
+        if self.ahead.is_empty() {
+            return;
+        }
+        self.caught_up = false;
+        self.verify_at = None;
+        events.push(Event::Send(ToRelay::Subscribe {
+            since: self.state.cursor,
+        }));
+    }
+
+    /// At the end of a catch-up: entries up to `head` that the relay did not serve although
+    /// it served later ones are lost on the relay; reading again would bring nothing, so they
+    /// are reported and the cursor moves on to the entries held after them. Entries past
+    /// `head` stay held: they are live ones that arrived early.
+    fn skip_lost(&mut self, head: u64, events: &mut Vec<Event>) {
+        let Some(&next) = self.ahead.keys().next() else {
+            return;
+        };
+        let from = self.state.cursor.saturating_add(1);
+        let to = next.saturating_sub(1).min(head);
+        if to < from {
+            return;
+        }
+        events.push(Event::Skipped {
+            seq: from,
+            reason: format!(
+                "the relay did not serve log entries {from} to {to} although its log goes on to {head}: it has lost them"
+            ),
+        });
+        self.state.cursor = to;
+        self.state.cursor_digest = None;
+        self.advance_over_held();
+        events.push(Event::Persist);
     }
 
     /// Loads other devices' changes into `doc`. Several bundles go in one
@@ -574,7 +662,7 @@ impl DocSync {
                         self.state.cursor = self.state.cursor.max(covers);
                         self.state.cursor_digest = None;
                         self.state.snapshot_covers = self.state.snapshot_covers.max(covers);
-                        self.advance_over_own();
+                        self.advance_over_held();
                         events.push(Event::Persist);
                     }
                     Err(err) => events.push(Event::Skipped {
@@ -612,14 +700,17 @@ impl DocSync {
         self.state.relay_heads = to_raw(&heads.into_iter().collect::<Vec<_>>());
     }
 
-    /// Moves the cursor over our own acknowledged entries that directly follow it.
-    fn advance_over_own(&mut self) {
-        while let Some(digest) = self.own_seqs.remove(&(self.state.cursor + 1)) {
-            self.state.cursor += 1;
+    /// Moves the cursor over the held entries that directly follow it.
+    fn advance_over_held(&mut self) {
+        while let Some(next) = self.state.cursor.checked_add(1) {
+            let Some(digest) = self.ahead.remove(&next) else {
+                break;
+            };
+            self.state.cursor = next;
             self.state.cursor_digest = Some(digest);
         }
         let cursor = self.state.cursor;
-        self.own_seqs.retain(|seq, _| *seq > cursor);
+        self.ahead.retain(|seq, _| *seq > cursor);
     }
 
     fn rolled_back(&mut self, relay_head: u64, expected: u64, events: &mut Vec<Event>) {
@@ -636,7 +727,8 @@ impl DocSync {
         self.state.acked_seq = relay_head;
         self.state.snapshot_covers = 0;
         self.in_flight.clear();
-        self.own_seqs.clear();
+        self.ahead.clear();
+        self.gap_seen = false;
         self.resync = true;
         events.push(Event::Persist);
         events.push(Event::Reconnect);
@@ -693,7 +785,7 @@ impl DocSync {
         };
         let mut sends = Vec::new();
         for (plaintext, heads_after) in groups {
-            self.state.last_counter += 1;
+            self.state.last_counter = next_counter(self.state.last_counter)?;
             let bundle = envelope.seal(BundleKind::Changes, self.state.last_counter, &plaintext)?;
             let request = self.next_request;
             self.next_request += 1;
@@ -716,13 +808,17 @@ impl DocSync {
         envelope: &mut dyn Envelope,
         events: &mut Vec<Event>,
     ) -> Result<(), SyncError> {
-        let due = self.state.cursor >= self.state.snapshot_covers + self.compact_after;
+        let due = self.state.cursor
+            >= self
+                .state
+                .snapshot_covers
+                .saturating_add(self.compact_after);
         if !due || !self.is_settled() || !self.outbox_is_empty(doc) {
             return Ok(());
         }
         if self
             .snapshot_skipped_at
-            .is_some_and(|at| self.state.cursor < at + self.compact_after)
+            .is_some_and(|at| self.state.cursor < at.saturating_add(self.compact_after))
         {
             return Ok(());
         }
@@ -733,7 +829,7 @@ impl DocSync {
             self.snapshot_skipped_at = Some(self.state.cursor);
             return Ok(());
         }
-        self.state.last_counter += 1;
+        self.state.last_counter = next_counter(self.state.last_counter)?;
         let snapshot = envelope.seal(BundleKind::Snapshot, self.state.last_counter, &save)?;
         let request = self.next_request;
         self.next_request += 1;
@@ -747,6 +843,27 @@ impl DocSync {
         }));
         Ok(())
     }
+}
+
+/// Checks a log position the relay gave: at least `min` and at most [`MAX_SEQ`].
+fn check_position(seq: u64, min: u64, what: &str) -> Result<(), SyncError> {
+    if (min..=MAX_SEQ).contains(&seq) {
+        Ok(())
+    } else {
+        Err(SyncError::Protocol(format!(
+            "{what} log position {seq}, which no log has (positions run from {min} to {MAX_SEQ})"
+        )))
+    }
+}
+
+/// The bundle counter after `last`. It is this device's own and never near the limit, unless
+/// the stored sync state is damaged: then sealing stops rather than reusing a counter.
+fn next_counter(last: u64) -> Result<u64, SyncError> {
+    last.checked_add(1).ok_or_else(|| {
+        SyncError::Envelope(
+            "this device's bundle counter is exhausted; its sync state is damaged".into(),
+        )
+    })
 }
 
 /// Splits changes (in causal order) into groups whose raw bytes fit in one bundle.

@@ -26,6 +26,6 @@ mod envelope;
 
 pub use engine::{
     BundleKind, DocSync, Envelope, Event, FromRelay, Opened, SyncError, SyncState, ToRelay,
-    COMPACT_AFTER, MAX_BUNDLE_PLAINTEXT,
+    COMPACT_AFTER, MAX_BUNDLE_PLAINTEXT, MAX_SEQ,
 };
 pub use envelope::KeyedEnvelope;

@@ -803,3 +803,122 @@ fn a_gap_the_relay_cannot_fill_is_reported_once() {
     assert_eq!(sync.state().cursor, 3);
     assert!(sync.is_settled());
 }
+
+/// A log position as a hostile or broken relay might send it.
+fn position() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(0),
+        Just(1),
+        Just(2),
+        Just(3),
+        Just(between_shared::sync::MAX_SEQ),
+        Just(between_shared::sync::MAX_SEQ + 1),
+        Just(u64::MAX - 1),
+        Just(u64::MAX),
+        any::<u64>(),
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum Hostile {
+    Relay(FromRelay),
+    Edit,
+    Reconnect,
+}
+
+fn hostile() -> impl Strategy<Value = Hostile> {
+    let bundle = prop_oneof![
+        Just(Vec::new()),
+        Just(b"garbage".to_vec()),
+        (0usize..3).prop_map(|i| {
+            let kind = if i == 2 {
+                BundleKind::Snapshot
+            } else {
+                BundleKind::Changes
+            };
+            let mut laptop = Plain {
+                me: "laptop".into(),
+            };
+            laptop.seal(kind, i as u64 + 1, &changes(3)[i]).unwrap()
+        }),
+    ];
+    prop_oneof![
+        3 => (position(), bundle.clone()).prop_map(|(seq, bundle)| Hostile::Relay(FromRelay::Bundle { seq, bundle })),
+        1 => (position(), bundle).prop_map(|(covers, snapshot)| Hostile::Relay(FromRelay::Snapshot { covers, snapshot })),
+        2 => position().prop_map(|head| Hostile::Relay(FromRelay::CaughtUp { head })),
+        2 => (prop_oneof![Just(1u64), Just(2), any::<u64>()], position())
+            .prop_map(|(request, seq)| Hostile::Relay(FromRelay::Ack { request, seq })),
+        1 => Just(Hostile::Edit),
+        1 => Just(Hostile::Reconnect),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Issue 10, defect 8: whatever positions the relay sends (0, 1, 2⁶³ − 1, 2⁶³, u64::MAX − 1,
+    /// u64::MAX, anything), from whatever persisted state, the engine never panics and never
+    /// wraps: a position that cannot be right is a protocol error (the adapter then reconnects),
+    /// and the cursor only moves back when the engine reports a rollback.
+    #[test]
+    fn extreme_positions_from_the_relay_never_panic_or_wrap(
+        start in position(),
+        messages in prop::collection::vec(hostile(), 1..40),
+        batched in any::<bool>(),
+    ) {
+        use automerge::transaction::Transactable;
+        use automerge::{AutoCommit, ROOT};
+        use between_shared::sync::MAX_SEQ;
+        let state = SyncState {
+            cursor: start,
+            acked_seq: start,
+            snapshot_covers: start,
+            last_counter: start,
+            ..SyncState::default()
+        };
+        let mut doc = AutoCommit::new();
+        let mut phone = Plain { me: "phone".into() };
+        let mut sync = DocSync::new(state).with_compaction_after(2);
+        sync.connected();
+        for (n, message) in messages.into_iter().enumerate() {
+            let before = sync.state().clone();
+            let result = match message {
+                Hostile::Relay(message) if batched => {
+                    sync.receive_many(&mut doc, &mut phone, vec![message])
+                }
+                Hostile::Relay(message) => sync.receive(&mut doc, &mut phone, message),
+                Hostile::Edit => {
+                    doc.put(ROOT, format!("e{n}"), 1_i64).unwrap();
+                    doc.commit();
+                    sync.local_change(&mut doc, &mut phone)
+                }
+                Hostile::Reconnect => {
+                    sync.disconnected();
+                    Ok(sync.connected())
+                }
+            };
+            let rolled_back = match result {
+                Ok(events) => events
+                    .iter()
+                    .any(|e| matches!(e, Event::RelayRolledBack { .. })),
+                Err(_) => {
+                    // The connection ends with the error; the device connects again.
+                    sync.disconnected();
+                    sync.connected();
+                    false
+                }
+            };
+            let after = sync.state();
+            if !rolled_back {
+                prop_assert!(after.cursor >= before.cursor, "cursor went back: {:?} -> {:?}", before, after);
+            }
+            if after.cursor != before.cursor {
+                prop_assert!(after.cursor <= MAX_SEQ, "cursor {} beyond any log", after.cursor);
+            }
+            if after.acked_seq != before.acked_seq && !rolled_back {
+                prop_assert!(after.acked_seq <= MAX_SEQ);
+            }
+            prop_assert!(after.last_counter >= before.last_counter || rolled_back);
+        }
+    }
+}

@@ -1,4 +1,6 @@
-//! Deterministic simulation of sync: a model relay and three devices, no sockets.
+//! Deterministic simulation of sync: a model relay and three devices, no sockets: the client's
+//! laptop and phone, and their therapist's device, a member that does not own the document and
+//! so never uploads a snapshot (the model relay fails the test if it does).
 //!
 //! Each device runs the real [`DocSync`] engine on a real homework document. The relay model
 //! keeps a log per document, acknowledges pushes, forwards them to the other subscribed devices,
@@ -90,6 +92,30 @@ struct Device {
     /// before it edits: the initialisation race).
     ready: bool,
     typed: Vec<String>,
+    /// A device of the document's owner (only those may upload snapshots).
+    owner: bool,
+}
+
+impl Device {
+    fn new(name: &str, owner: bool, doc: HomeworkDoc) -> Self {
+        // Compact often, so catch-up from a snapshot is part of most schedules.
+        let sync = DocSync::new(SyncState::default()).with_compaction_after(3);
+        Self {
+            doc,
+            sync: if owner {
+                sync
+            } else {
+                sync.without_snapshots()
+            },
+            envelope: Plain { me: name.into() },
+            inbox: None,
+            outbox: VecDeque::new(),
+            subscribed: false,
+            ready: false,
+            typed: Vec::new(),
+            owner,
+        }
+    }
 }
 
 struct World {
@@ -103,6 +129,8 @@ struct World {
     drop_next_forward: bool,
     /// Subscriptions the relay served, per device.
     subscribes: Vec<usize>,
+    /// Relay snapshots a device could not use.
+    unreadable_snapshots: usize,
 }
 
 fn client() -> Author {
@@ -111,27 +139,19 @@ fn client() -> Author {
 
 impl World {
     fn new() -> Self {
-        // The laptop created the document; the phone and the tablet are new devices that get
-        // it only through the relay.
-        let devices = ["laptop", "phone", "tablet"]
-            .into_iter()
-            .enumerate()
-            .map(|(i, name)| Device {
-                doc: if i == 0 {
-                    HomeworkDoc::create(name.as_bytes(), "Sam", &client(), Timestamp(0)).unwrap()
-                } else {
-                    HomeworkDoc::empty(name.as_bytes())
-                },
-                // Compact often, so catch-up from a snapshot is part of most schedules.
-                sync: DocSync::new(SyncState::default()).with_compaction_after(3),
-                envelope: Plain { me: name.into() },
-                inbox: None,
-                outbox: VecDeque::new(),
-                subscribed: false,
-                ready: i == 0,
-                typed: Vec::new(),
-            })
-            .collect();
+        // The laptop created the document; the phone and the therapist's device are new devices
+        // that get it only through the relay.
+        let mut laptop = Device::new(
+            "laptop",
+            true,
+            HomeworkDoc::create(b"laptop", "Sam", &client(), Timestamp(0)).unwrap(),
+        );
+        laptop.ready = true;
+        let devices = vec![
+            laptop,
+            Device::new("phone", true, HomeworkDoc::empty(b"phone")),
+            Device::new("therapist", false, HomeworkDoc::empty(b"therapist")),
+        ];
         Self {
             relay: RelayLog::default(),
             backup: None,
@@ -141,7 +161,26 @@ impl World {
             snapshots: 0,
             drop_next_forward: false,
             subscribes: vec![0; 3],
+            unreadable_snapshots: 0,
         }
+    }
+
+    /// A member plants a snapshot that is not one and covers the whole log, which the relay
+    /// then drops (issue 10, defect 2, before the relay checked snapshots). Returns the head.
+    fn wipe(&mut self) -> u64 {
+        let head = self.relay.head;
+        self.relay.snapshot = Some((head, b"not a snapshot".to_vec()));
+        self.relay.log.clear();
+        head
+    }
+
+    /// A new device of the owner, paired now: it starts empty and gets everything from the
+    /// relay. Returns its index.
+    fn pair(&mut self, name: &str) -> usize {
+        self.devices
+            .push(Device::new(name, true, HomeworkDoc::empty(name.as_bytes())));
+        self.subscribes.push(0);
+        self.devices.len() - 1
     }
 
     fn handle_events(&mut self, i: usize, events: Vec<Event>) {
@@ -157,6 +196,7 @@ impl World {
                     self.connect(i);
                 }
                 Event::RelayRolledBack { .. } => self.rolled_back_seen = true,
+                Event::UnreadableSnapshot { .. } => self.unreadable_snapshots += 1,
                 Event::Persist | Event::Applied { .. } => {}
                 Event::Skipped { reason, .. } => panic!("skipped a bundle: {reason}"),
                 Event::Refused { reason } => panic!("refused: {reason}"),
@@ -228,6 +268,10 @@ impl World {
                 covers,
                 snapshot,
             } => {
+                assert!(
+                    self.devices[i].owner,
+                    "a device of a member who does not own the document uploaded a snapshot"
+                );
                 if covers <= self.relay.head {
                     self.snapshots += 1;
                     self.relay.snapshot = Some((covers, snapshot));
@@ -582,7 +626,7 @@ fn received_changes_are_not_pushed_back() {
         world.settle_with(&[0]);
     }
     let head = world.relay.head;
-    // The phone and the tablet catch up from nothing; they have nothing of their own to push.
+    // The phone and the therapist catch up from nothing; they have nothing of their own to push.
     world.settle();
     assert_eq!(world.relay.head, head, "a device echoed what it received");
     // An edit on the phone reaches the others, and nobody echoes it either.
@@ -920,5 +964,56 @@ proptest! {
             }
             prop_assert!(after.last_counter >= before.last_counter || rolled_back);
         }
+    }
+}
+
+/// Issue 10, defect 2: the relay's snapshot is garbage (planted by a member, say) and the log it
+/// replaced is gone. Every device that holds the homework and sees the snapshot sends all it has
+/// again; the owner's device also replaces the snapshot, the therapist's never uploads one; a
+/// device paired afterwards gets everything.
+#[test]
+fn an_unreadable_snapshot_is_reported_and_the_log_heals() {
+    let mut world = World::new();
+    world.edit(0);
+    world.settle();
+    world.edit(2);
+    world.edit(0);
+    world.settle();
+    let laptop_heads = world.devices[0].doc.heads();
+    assert_eq!(world.devices[2].doc.heads(), laptop_heads);
+    for i in 0..3 {
+        world.disconnect(i);
+    }
+    let wiped_at = world.wipe();
+
+    // The therapist's device syncs first: it sends everything again, and uploads no snapshot.
+    world.settle_with(&[2]);
+    assert_eq!(world.unreadable_snapshots, 1);
+    assert!(world.relay.head > wiped_at, "nothing was sent again");
+    // A tablet paired now gets everything from what the therapist sent again.
+    let tablet = world.pair("tablet");
+    world.settle_with(&[tablet]);
+    assert_eq!(world.unreadable_snapshots, 2);
+    assert_eq!(world.devices[tablet].doc.heads(), laptop_heads);
+    world.disconnect(2);
+    world.disconnect(tablet);
+
+    // Planted again. The laptop syncs: it sends everything again too and replaces the snapshot
+    // with its own.
+    let wiped_at = world.wipe();
+    world.settle_with(&[0]);
+    assert_eq!(world.unreadable_snapshots, 3);
+    let (covers, snapshot) = world.relay.snapshot.clone().unwrap();
+    assert!(covers > wiped_at);
+    let opened = world.devices[0].envelope.open(&snapshot).unwrap();
+    assert_eq!(opened.kind, BundleKind::Snapshot);
+    // A phone paired after that catches up from the new snapshot without any complaint.
+    world.disconnect(1);
+    world.devices[1] = Device::new("phone", true, HomeworkDoc::empty(b"phone"));
+    world.settle_with(&[1]);
+    assert_eq!(world.unreadable_snapshots, 3);
+    world.settle();
+    for device in &mut world.devices {
+        assert_eq!(device.doc.heads(), laptop_heads);
     }
 }

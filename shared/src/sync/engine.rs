@@ -198,6 +198,17 @@ pub enum Event {
     /// Drop the connection and connect again: the engine must read the relay's log from the
     /// start (after [`Event::RelayRolledBack`]).
     Reconnect,
+    /// The relay's snapshot does not open or load (bad signature, a key this device lacks,
+    /// damaged, or not a snapshot). The log entries it replaced are gone from the relay, so
+    /// the engine pushes everything this device holds again (as after a rollback) and, on a
+    /// device of the document's owner, uploads a snapshot of its own: the log heals for
+    /// devices that pair later.
+    UnreadableSnapshot {
+        /// The log position the relay says the snapshot covers.
+        covers: u64,
+        /// Why it could not be used.
+        reason: String,
+    },
     /// The relay refused a push; it will not be retried until the next connection.
     Refused {
         /// Why.
@@ -235,6 +246,10 @@ pub struct DocSync {
     compact_after: u64,
     /// A snapshot too large to seal was skipped at this cursor; try again only much later.
     snapshot_skipped_at: Option<u64>,
+    /// Whether this device uploads snapshots: only devices of the document's owner may.
+    compacts: bool,
+    /// The relay's snapshot could not be used: upload one as soon as the log is settled.
+    replace_snapshot: bool,
 }
 
 /// The largest document save that fits a sealed snapshot (the envelope adds a header, nonce, tag
@@ -269,6 +284,8 @@ impl DocSync {
             resync: false,
             compact_after: COMPACT_AFTER,
             snapshot_skipped_at: None,
+            compacts: true,
+            replace_snapshot: false,
         }
     }
 
@@ -276,6 +293,13 @@ impl DocSync {
     /// [`COMPACT_AFTER`]; tests use small numbers to exercise compaction).
     pub fn with_compaction_after(mut self, entries: u64) -> Self {
         self.compact_after = entries.max(1);
+        self
+    }
+
+    /// A device that does not belong to the document's owner (a therapist's): the relay
+    /// accepts snapshots only from the owner's devices, so this engine never uploads one.
+    pub fn without_snapshots(mut self) -> Self {
+        self.compacts = false;
         self
     }
 
@@ -650,36 +674,53 @@ impl DocSync {
     ) {
         // The relay compacted past our cursor, so the entry at the cursor cannot be checked.
         self.verify_at = None;
-        match envelope.open(snapshot) {
-            Ok(opened) if opened.kind == BundleKind::Snapshot => {
-                let before = doc.get_heads();
-                match doc.load_incremental(&opened.plaintext) {
-                    Ok(_) => {
-                        self.relay_has(doc, &before);
-                        events.push(Event::Applied {
-                            author: opened.author,
-                        });
-                        self.state.cursor = self.state.cursor.max(covers);
-                        self.state.cursor_digest = None;
-                        self.state.snapshot_covers = self.state.snapshot_covers.max(covers);
-                        self.advance_over_held();
-                        events.push(Event::Persist);
-                    }
-                    Err(err) => events.push(Event::Skipped {
-                        seq: covers,
-                        reason: SyncError::BadChanges(err.to_string()).to_string(),
-                    }),
-                }
+        let before = doc.get_heads();
+        let loaded = match envelope.open(snapshot) {
+            Ok(opened) if opened.kind == BundleKind::Snapshot => well_formed(&opened.plaintext)
+                .and_then(|()| {
+                    doc.load_incremental(&opened.plaintext)
+                        .map_err(|err| err.to_string())
+                })
+                .map(|_| opened.author)
+                .map_err(|err| SyncError::BadChanges(err).to_string()),
+            Ok(_) => Err("it is a bundle of changes, not a snapshot".to_owned()),
+            Err(err) => Err(err.to_string()),
+        };
+        match loaded {
+            Ok(author) => {
+                self.relay_has(doc, &before);
+                events.push(Event::Applied { author });
+                self.state.snapshot_covers = self.state.snapshot_covers.max(covers);
             }
-            Ok(_) => events.push(Event::Skipped {
-                seq: covers,
-                reason: "a bundle of changes where a snapshot was expected".into(),
-            }),
-            Err(err) => events.push(Event::Skipped {
-                seq: covers,
-                reason: err.to_string(),
-            }),
+            Err(reason) => self.snapshot_unreadable(doc, covers, reason, events),
         }
+        // Either way the entries up to `covers` are no longer in the relay's log.
+        self.state.cursor = self.state.cursor.max(covers);
+        self.state.cursor_digest = None;
+        self.advance_over_held();
+        events.push(Event::Persist);
+    }
+
+    /// The relay's snapshot cannot be used, and the entries it replaced are gone from its log:
+    /// push everything this device holds again and, if this device may, replace the snapshot
+    /// with its own once the log is settled (see [`Event::UnreadableSnapshot`]).
+    fn snapshot_unreadable(
+        &mut self,
+        doc: &mut AutoCommit,
+        covers: u64,
+        reason: String,
+        events: &mut Vec<Event>,
+    ) {
+        events.push(Event::UnreadableSnapshot { covers, reason });
+        self.push_everything_again();
+        // A device that holds nothing has nothing to heal the log with.
+        self.replace_snapshot = self.compacts && !doc.get_heads().is_empty();
+    }
+
+    /// Forgets which changes the relay holds, so the outbox becomes the whole document: after
+    /// a rollback or an unreadable snapshot the relay may have lost any of them.
+    fn push_everything_again(&mut self) {
+        self.state.relay_heads.clear();
     }
 
     /// Records that the changes applied since `before` came from the relay, so they are not
@@ -723,7 +764,7 @@ impl DocSync {
         // whatever the relay lost.
         self.state.cursor = 0;
         self.state.cursor_digest = None;
-        self.state.relay_heads.clear();
+        self.push_everything_again();
         self.state.acked_seq = relay_head;
         self.state.snapshot_covers = 0;
         self.in_flight.clear();
@@ -808,12 +849,13 @@ impl DocSync {
         envelope: &mut dyn Envelope,
         events: &mut Vec<Event>,
     ) -> Result<(), SyncError> {
-        let due = self.state.cursor
-            >= self
-                .state
-                .snapshot_covers
-                .saturating_add(self.compact_after);
-        if !due || !self.is_settled() || !self.outbox_is_empty(doc) {
+        let due = self.replace_snapshot
+            || self.state.cursor
+                >= self
+                    .state
+                    .snapshot_covers
+                    .saturating_add(self.compact_after);
+        if !self.compacts || !due || !self.is_settled() || !self.outbox_is_empty(doc) {
             return Ok(());
         }
         if self
@@ -835,6 +877,7 @@ impl DocSync {
         self.next_request += 1;
         let covers = self.state.cursor;
         self.snapshot_request = Some((request, covers));
+        self.replace_snapshot = false;
         events.push(Event::Persist);
         events.push(Event::Send(ToRelay::PutSnapshot {
             request,

@@ -48,7 +48,8 @@
 //! documents and chunks. Version 2: account, sync state, epoch keys, devices, change authors.
 //! Version 4: each document's kind — the shared homework document, or a client's private one
 //! (at most one per profile). Version 7: when the therapist last looked at each client's
-//! homework.
+//! homework. Version 8: forgets which devices were given unsigned key envelopes, so they are
+//! given signed ones.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -66,7 +67,14 @@ pub(crate) const APPLICATION_ID: i32 = 0x4254_574E;
 /// Schema migrations: entry `n` brings a store from version `n` to `n + 1`. Never edit an entry
 /// once released; append a new one instead.
 const MIGRATIONS: &[&str] = &[
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
+    SCHEMA_V1,
+    SCHEMA_V2,
+    SCHEMA_V3,
+    SCHEMA_V4,
+    SCHEMA_V5,
+    SCHEMA_V6,
+    SCHEMA_V7,
+    SCHEMA_V8_FORGET_UNSIGNED_ENVELOPES,
 ];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
@@ -220,6 +228,14 @@ CREATE TABLE looked_at (
     at_ms       INTEGER NOT NULL,
     day         TEXT    NOT NULL
 ) STRICT;
+";
+
+/// Version 8: key envelopes are signed by the wrapping device (`SignedEnvelope`), and recipients
+/// refuse unsigned ones. The "wrapped for" records of earlier versions stand for unsigned
+/// envelopes, so they are forgotten: the owner's device wraps and stores signed envelopes for
+/// every member device again at its next sync (the relay replaces the old ones).
+const SCHEMA_V8_FORGET_UNSIGNED_ENVELOPES: &str = "
+DELETE FROM wrapped_keys;
 ";
 
 /// Everything that can go wrong with the local store. Each message says what happened and what
@@ -2152,7 +2168,7 @@ mod tests {
         }
         let mut store = Store::open(&path).unwrap();
         assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 7);
+        assert_eq!(SCHEMA_VERSION, 8);
         assert_eq!(store.profile().unwrap().display_name, "Sam");
         assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
         // A profile that never synced has no account and nothing to sync.
@@ -2169,6 +2185,40 @@ mod tests {
         assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPonetwo");
         // The document it held is the shared homework document.
         assert_eq!(store.documents().unwrap()[0].kind, DocumentKind::Shared);
+    }
+
+    #[test]
+    fn records_of_unsigned_envelopes_are_forgotten_by_version_8() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            for migration in &MIGRATIONS[..7] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 7).unwrap();
+            conn.execute(
+                "INSERT INTO profile VALUES (1, 'client', 'Sam', x'0102', 7)",
+                [],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO documents (id, label, created_at_ms, snapshot, kind) VALUES ('doc-1', 'Sam', 5, x'534e4150', 'shared')",
+                [],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO wrapped_keys VALUES ('doc-1', 1, 'phone'), ('doc-1', 2, 'phone')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert!(store.wrapped_for("doc-1", 1).unwrap().is_empty());
+        assert!(store.wrapped_for("doc-1", 2).unwrap().is_empty());
+        assert_eq!(store.load_document("doc-1").unwrap(), b"SNAP");
     }
 
     /// A store as version 3 wrote it, with one shared document that syncs.

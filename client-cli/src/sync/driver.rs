@@ -329,6 +329,7 @@ impl Driver {
             }
             // Other people's devices count only if the document's signed membership vouches
             // for them (the relay's word that they are members counts for nothing).
+            let mut sync = DocSync::new(state);
             if let Some(list) = store.membership(&record.document_id)? {
                 let list = SignedMembership::from_bytes(&list)
                     .map_err(|e| bad(format!("its membership list is damaged: {e}")))?;
@@ -337,6 +338,10 @@ impl Driver {
                         let _ = envelope.add_member(cert, &cert.owner);
                     }
                 }
+                // Only the owner's devices compact (the relay refuses anyone else's snapshot).
+                if list.owner() != identity {
+                    sync = sync.without_snapshots();
+                }
             }
             docs.push(Slot {
                 id: record.document_id.clone(),
@@ -344,7 +349,7 @@ impl Driver {
                 doc_id,
                 doc,
                 stored_heads,
-                sync: DocSync::new(state),
+                sync,
                 envelope,
                 on_relay: record.on_relay,
                 dirty: false,
@@ -979,6 +984,12 @@ impl Driver {
                     ));
                 }
                 Event::Reconnect => step.reconnect = true,
+                Event::UnreadableSnapshot { covers, reason } => {
+                    warn(&format!(
+                        "the relay's snapshot of {}'s homework (up to entry {covers}) could not be used: {reason}. This device sends everything it has again, so devices added later still get it; tell whoever runs the relay.",
+                        self.docs[i].label
+                    ));
+                }
                 Event::Refused { reason } => {
                     warn(&format!(
                         "the relay refused {}'s changes: {reason}; they stay on this device and will be sent next time",

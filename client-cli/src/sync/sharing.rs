@@ -22,8 +22,8 @@
 use std::collections::HashSet;
 
 use between_shared::crypto::{
-    unwrap_epoch_key, wrap_epoch_key, DeviceCertificate, EpochKey, IdentityCommitment,
-    IdentityPublic, KeyContext, Member, MembershipError, SignedMembership, WrappedKey,
+    DeviceCertificate, DeviceKeypair, EpochKey, IdentityCommitment, IdentityPublic, KeyContext,
+    Member, MembershipError, SignedEnvelope, SignedMembership,
 };
 use between_shared::protocol::{
     AccountId, ClientMessage, DeviceInfo, DocId, DocumentInfo, ErrorCode, KeyEnvelope, RequestId,
@@ -237,7 +237,7 @@ pub(crate) async fn share_with_inviter(
             .map(|(c, b)| (c.device_id().to_string(), b.clone()))
             .collect::<Vec<_>>(),
     )?;
-    wrap_missing(conn, &mut ids, store, &shared.id, &record, &certs).await?;
+    wrap_missing(conn, &mut ids, store, keys, &shared.id, &record, &certs).await?;
     store.clear_therapist_commitment()?;
     Ok(therapist.fingerprint())
 }
@@ -251,11 +251,17 @@ fn sync_record(store: &Store, id: &str) -> Result<SyncRecord, SharingError> {
 }
 
 /// Wraps the current epoch key of document `id` for every device in `certs` that does not have
-/// it yet, and stores the envelopes on the relay in one request.
+/// it yet, signed by this device ([`SignedEnvelope`]), and stores each envelope on the relay.
+///
+/// A device counts as given the key only when the relay answers `done` for its envelope. Any
+/// refusal — `conflict` included: someone else's envelope may sit where this one belongs — is
+/// reported and the envelope is wrapped and stored again at the next sync (the relay replaces
+/// an envelope the owner's device puts for the same document, epoch and device).
 async fn wrap_missing(
     conn: &mut Connection,
     ids: &mut Requests,
     store: &mut Store,
+    keys: &AccountKeys,
     id: &str,
     record: &SyncRecord,
     certs: &[(DeviceCertificate, Vec<u8>)],
@@ -280,11 +286,18 @@ async fn wrap_missing(
             epoch: record.epoch,
             recipient: device,
         };
-        let wrapped = wrap_epoch_key(&mut rng, &key, &cert.device, &context).map_err(|err| {
+        let wrapped = SignedEnvelope::seal(
+            &mut rng,
+            &key,
+            &cert.device,
+            &context,
+            &keys.device,
+            &keys.certificate,
+        )
+        .map_err(|err| {
             SharingError::Profile(format!("could not wrap the key for device {device}: {err}"))
         })?;
-        // One request per device: another device of this account may have wrapped the key for
-        // it already (the relay keeps the first envelope and answers `conflict`).
+        // One request per device, so one refused envelope does not hold back the others.
         let request = ids.next();
         let stored = ask(
             conn,
@@ -301,11 +314,19 @@ async fn wrap_missing(
         )
         .await;
         match stored {
-            Ok(_)
-            | Err(SharingError::Relay(RelayError::Refused {
-                code: ErrorCode::Conflict,
-                ..
-            })) => devices.push(device.to_string()),
+            Ok(ServerMessage::Done { .. }) => devices.push(device.to_string()),
+            Ok(other) => {
+                return Err(SharingError::Unexpected {
+                    asked: "put_key_envelopes",
+                    got: other.name(),
+                })
+            }
+            Err(SharingError::Relay(RelayError::Refused { code, message })) => {
+                super::driver::warn(&format!(
+                    "the relay did not store the key of epoch {} of {id} for device {device} ({code:?}: {message}); it is offered again at the next sync",
+                    record.epoch
+                ));
+            }
             Err(err) => return Err(err),
         }
     }
@@ -474,7 +495,7 @@ pub(crate) async fn refresh(
             let record = sync_record(store, &id)?;
             if list.epoch() > record.epoch {
                 // The owner moved to a new epoch (someone was removed): fetch its key.
-                catch_up_keys(conn, &mut ids, store, keys, &info, list.epoch()).await?;
+                catch_up_keys(conn, &mut ids, store, keys, &info, &owner, list.epoch()).await?;
             }
             if owner == me {
                 let record = sync_record(store, &id)?;
@@ -489,7 +510,7 @@ pub(crate) async fn refresh(
                 let mut recipients = own_devices(store, keys)?;
                 recipients.extend(certs);
                 shared.keys_wrapped +=
-                    wrap_missing(conn, &mut ids, store, &id, &record, &recipients).await?;
+                    wrap_missing(conn, &mut ids, store, keys, &id, &record, &recipients).await?;
             }
         } else {
             if receive(conn, &mut ids, store, keys, &info, &list).await? {
@@ -547,17 +568,18 @@ fn own_devices(
         .collect())
 }
 
-/// Fetches this device's wrapped keys of a document and keeps those it lacks, making `epoch`
-/// current if its key is among them.
+/// Fetches this device's wrapped keys of a document (owned by `owner`) and keeps those it
+/// lacks, making `epoch` current if its key is among them.
 async fn catch_up_keys(
     conn: &mut Connection,
     ids: &mut Requests,
     store: &mut Store,
     keys: &AccountKeys,
     info: &DocumentInfo,
+    owner: &IdentityPublic,
     epoch: u32,
 ) -> Result<(), SharingError> {
-    let unwrapped = fetch_keys(conn, ids, keys, info).await?;
+    let unwrapped = fetch_keys(conn, ids, keys, info, owner).await?;
     let id = doc_text(info.doc.0);
     let current = unwrapped.iter().any(|(e, _)| *e == epoch).then_some(epoch);
     if current.is_none() {
@@ -569,12 +591,14 @@ async fn catch_up_keys(
     Ok(())
 }
 
-/// This device's keys of a document, unwrapped from the envelopes the relay holds for it.
+/// This device's keys of a document owned by `owner`, from the envelopes the relay holds for
+/// it (see [`open_envelopes`]).
 async fn fetch_keys(
     conn: &mut Connection,
     ids: &mut Requests,
     keys: &AccountKeys,
     info: &DocumentInfo,
+    owner: &IdentityPublic,
 ) -> Result<Vec<(u32, [u8; 32])>, SharingError> {
     let request = ids.next();
     let envelopes = match ask(
@@ -595,24 +619,39 @@ async fn fetch_keys(
             })
         }
     };
-    let me = keys.device.device_id();
+    Ok(open_envelopes(&keys.device, info.doc.0, owner, &envelopes))
+}
+
+/// The epoch keys among `envelopes` wrapped for device `me`, taken only from envelopes signed
+/// by a device that `owner` (the document's owner, as this device pinned it) certified. Any
+/// other envelope — unsigned, signed by another member's device, refiled by the relay, or
+/// altered — is ignored with a warning and its key is never used.
+fn open_envelopes(
+    me: &DeviceKeypair,
+    doc: [u8; 16],
+    owner: &IdentityPublic,
+    envelopes: &[KeyEnvelope],
+) -> Vec<(u32, [u8; 32])> {
+    let id = me.device_id();
     let mut unwrapped = Vec::new();
-    for envelope in envelopes.iter().filter(|e| e.recipient.0 == me.0) {
+    for envelope in envelopes.iter().filter(|e| e.recipient.0 == id.0) {
         let context = KeyContext {
-            doc_id: info.doc.0,
+            doc_id: doc,
             epoch: envelope.epoch,
-            recipient: me,
+            recipient: id,
         };
-        let key = WrappedKey::from_bytes(&envelope.envelope)
-            .and_then(|wrapped| unwrap_epoch_key(&keys.device, &wrapped, &context));
+        let key = SignedEnvelope::from_bytes(&envelope.envelope)
+            .and_then(|signed| signed.open(me, owner, &context));
         match key {
             Ok(key) => unwrapped.push((envelope.epoch, *key.as_bytes())),
             Err(err) => super::driver::warn(&format!(
-                "a key the relay gave for a shared document does not open ({err}); it was skipped"
+                "ignored the key of epoch {} of {} that the relay gave: it is not one the document's owner wrapped for this device ({err}); it was not used",
+                envelope.epoch,
+                doc_text(doc),
             )),
         }
     }
-    Ok(unwrapped)
+    unwrapped
 }
 
 /// A document shared with this account arrives: unwrap its keys and add it (empty until the
@@ -625,7 +664,7 @@ async fn receive(
     info: &DocumentInfo,
     list: &SignedMembership,
 ) -> Result<bool, SharingError> {
-    let unwrapped = fetch_keys(conn, ids, keys, info).await?;
+    let unwrapped = fetch_keys(conn, ids, keys, info, &list.owner()).await?;
     if !unwrapped.iter().any(|(epoch, _)| *epoch == list.epoch()) {
         // The owner's device has not wrapped the key for this device yet: it will on its next
         // sync, and the document arrives on this device's sync after that.
@@ -790,9 +829,99 @@ pub(crate) async fn rotate(
         .filter(|(cert, _)| cert.owner != me)
         .collect();
     recipients.extend(peers);
-    wrap_missing(conn, &mut ids, store, id, &record, &recipients).await?;
+    wrap_missing(conn, &mut ids, store, keys, id, &record, &recipients).await?;
     Ok(removed
         .iter()
         .map(|m| m.identity.short_fingerprint())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use between_shared::crypto::IdentityKeypair;
+    use between_shared::protocol::DeviceId;
+    use between_shared::Timestamp;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    const DOC: [u8; 16] = [5; 16];
+
+    /// A device of `identity` with its certificate.
+    fn device(
+        identity: &IdentityKeypair,
+        role: Role,
+        seed: u64,
+    ) -> (DeviceKeypair, DeviceCertificate) {
+        let keys = DeviceKeypair::generate(&mut StdRng::seed_from_u64(seed));
+        let cert = identity.certify(&keys.public(), role, Timestamp(1));
+        (keys, cert)
+    }
+
+    /// `key` for `epoch`, wrapped for `to` and signed by `by`, as the relay hands it out.
+    fn envelope(
+        key: &EpochKey,
+        epoch: u32,
+        to: &DeviceKeypair,
+        by: &(DeviceKeypair, DeviceCertificate),
+    ) -> KeyEnvelope {
+        let context = KeyContext {
+            doc_id: DOC,
+            epoch,
+            recipient: to.device_id(),
+        };
+        let mut rng = StdRng::seed_from_u64(u64::from(epoch));
+        let signed =
+            SignedEnvelope::seal(&mut rng, key, &to.public(), &context, &by.0, &by.1).unwrap();
+        KeyEnvelope {
+            epoch,
+            recipient: DeviceId(to.device_id().0),
+            envelope: signed.to_bytes(),
+        }
+    }
+
+    #[test]
+    fn only_envelopes_signed_by_an_owner_device_give_a_key() {
+        let owner = IdentityKeypair::generate(&mut StdRng::seed_from_u64(1));
+        let therapist = IdentityKeypair::generate(&mut StdRng::seed_from_u64(2));
+        let laptop = device(&owner, Role::Client, 3);
+        let phone = device(&owner, Role::Client, 4).0;
+        let member = device(&therapist, Role::Therapist, 5);
+        let real = EpochKey::from_bytes([1; 32]);
+        let squatted = EpochKey::from_bytes([2; 32]);
+        let mut envelopes = vec![
+            envelope(&real, 1, &phone, &laptop),
+            // A member squats a future epoch with a key of its own, properly signed by its own
+            // certified device.
+            envelope(&squatted, 2, &phone, &member),
+        ];
+        // An unsigned wrapped key (what builds before signed envelopes stored) for epoch 3.
+        let bare = between_shared::crypto::wrap_epoch_key(
+            &mut StdRng::seed_from_u64(6),
+            &squatted,
+            &phone.public(),
+            &KeyContext {
+                doc_id: DOC,
+                epoch: 3,
+                recipient: phone.device_id(),
+            },
+        )
+        .unwrap();
+        envelopes.push(KeyEnvelope {
+            epoch: 3,
+            recipient: DeviceId(phone.device_id().0),
+            envelope: bare.to_bytes(),
+        });
+        // The owner's envelope refiled by the relay under another epoch.
+        envelopes.push(KeyEnvelope {
+            epoch: 4,
+            ..envelopes[0].clone()
+        });
+        let keys = open_envelopes(&phone, DOC, &owner.public(), &envelopes);
+        assert_eq!(keys, vec![(1, [1; 32])]);
+        // Pinned to the wrong owner, even the real envelope is refused.
+        assert!(open_envelopes(&phone, DOC, &therapist.public(), &envelopes[..1]).is_empty());
+    }
 }

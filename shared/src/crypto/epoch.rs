@@ -7,9 +7,9 @@
 //!
 //! The [`KeyContext`] (document, epoch, recipient device) is bound into the HPKE key schedule as
 //! `info` and again as the AEAD associated data, so a wrapped key the relay moves to another
-//! document, epoch or device does not open. Base mode does not authenticate the sender: who
-//! wrapped the key must be established by a signature over the membership record that carries
-//! it (outside this module).
+//! document, epoch or device does not open. Base mode does not authenticate the sender: what
+//! the relay stores is a [`SignedEnvelope`](super::SignedEnvelope), which adds the wrapping
+//! device's certificate and signature.
 
 use std::fmt;
 
@@ -79,15 +79,18 @@ pub struct KeyContext {
 }
 
 impl KeyContext {
-    /// `TAG_EPOCH_KEY || doc_id (16) || epoch (u32 BE) || recipient (16)`: the HPKE `info` and
-    /// the AEAD associated data.
-    fn info(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(TAG_EPOCH_KEY.len() + CONTEXT_LEN);
-        out.extend_from_slice(TAG_EPOCH_KEY);
-        out.extend_from_slice(&self.doc_id);
-        out.extend_from_slice(&self.epoch.to_be_bytes());
-        out.extend_from_slice(&self.recipient.0);
+    /// `doc_id (16) || epoch (u32 BE) || recipient (16)`, 36 bytes.
+    pub fn to_bytes(&self) -> [u8; CONTEXT_LEN] {
+        let mut out = [0u8; CONTEXT_LEN];
+        out[..16].copy_from_slice(&self.doc_id);
+        out[16..20].copy_from_slice(&self.epoch.to_be_bytes());
+        out[20..].copy_from_slice(&self.recipient.0);
         out
+    }
+
+    /// `TAG_EPOCH_KEY || context`: the HPKE `info` and the AEAD associated data.
+    fn info(&self) -> Vec<u8> {
+        [TAG_EPOCH_KEY, &self.to_bytes()].concat()
     }
 }
 

@@ -96,6 +96,16 @@ pub enum CryptoError {
         /// The device that owns the key.
         key: DeviceId,
     },
+    /// A certificate handed in to sign with that is not the signing device's own.
+    #[error(
+        "the certificate is for device {certificate}, but the signing key belongs to device {key}"
+    )]
+    SignerMismatch {
+        /// The device the certificate names.
+        certificate: DeviceId,
+        /// The device that owns the signing key.
+        key: DeviceId,
+    },
     /// Encryption failed (only possible for inputs far beyond any size limit, or an invalid
     /// recipient key in HPKE).
     #[error("could not encrypt {what}")]

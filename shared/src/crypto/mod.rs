@@ -20,7 +20,9 @@
 //!   (receiving wrapped document keys). Its [`DeviceId`] is a hash of the signing key, so an id
 //!   and a key cannot be mixed and matched.
 //! - [`EpochKey`] — the symmetric key of one document epoch, wrapped for each member device with
-//!   HPKE (RFC 9180) under a [`KeyContext`] naming the document, epoch and recipient.
+//!   HPKE (RFC 9180) under a [`KeyContext`] naming the document, epoch and recipient, inside a
+//!   [`SignedEnvelope`] that carries the wrapping device's certificate and signature, so a
+//!   recipient takes a key only from a device of the document's owner.
 //! - [`seal_bundle`] / [`open_bundle`] — XChaCha20-Poly1305 with the [`BundleHeader`] as
 //!   associated data, then an Ed25519 signature by the author device. Opening checks the
 //!   signature strictly *before* decrypting.
@@ -57,6 +59,7 @@ mod identity;
 mod invite;
 mod membership;
 mod pairing;
+mod signed_envelope;
 mod signin;
 #[cfg(test)]
 mod test_rng;
@@ -83,6 +86,7 @@ pub use membership::{
     Member, MembershipError, SignedMembership, MAX_MEMBERS, MEMBERSHIP_VERSION, TAG_MEMBERSHIP,
 };
 pub use pairing::{InviteSecret, PairingSecret, MAX_PAIRING_MESSAGE};
+pub use signed_envelope::{SignedEnvelope, SIGNED_ENVELOPE_LEN, SIGNED_ENVELOPE_VERSION};
 pub use signin::{sign_in_message, verify_device_signature};
 
 /// Randomness source accepted by every function that needs it (for example `rand::rng()`).
@@ -100,6 +104,8 @@ pub const TAG_BUNDLE: &[u8] = b"between/bundle/v1\0";
 pub const TAG_SIGN_IN: &[u8] = b"between/sign-in/v1\0";
 /// Domain tag that starts the HPKE `info` (and associated data) of a wrapped epoch key.
 pub const TAG_EPOCH_KEY: &[u8] = b"between/epoch-key/v1\0";
+/// Domain tag signed, with the key context, before a [`SignedEnvelope`]'s body.
+pub const TAG_KEY_ENVELOPE: &[u8] = b"between/key-envelope/v1\0";
 /// HKDF `info` that derives a pairing mailbox id from a pairing secret.
 pub const TAG_PAIRING_MAILBOX: &[u8] = b"between/pairing/v1/mailbox\0";
 /// HKDF `info` that derives a pairing encryption key from a pairing secret.
@@ -131,6 +137,7 @@ mod tests {
             let _ = BundleHeader::from_bytes(&bytes);
             let _ = DeviceCertificate::from_bytes(&bytes);
             let _ = WrappedKey::from_bytes(&bytes);
+            let _ = SignedEnvelope::from_bytes(&bytes);
             let _ = IdentityKeypair::from_bytes(&bytes);
             let _ = DeviceKeypair::from_bytes(&bytes);
             let _ = PairingSecret::from_bytes([7; 16]).open(&bytes);
@@ -151,6 +158,7 @@ mod tests {
             TAG_BUNDLE,
             TAG_SIGN_IN,
             TAG_EPOCH_KEY,
+            TAG_KEY_ENVELOPE,
             TAG_PAIRING_MAILBOX,
             TAG_PAIRING_KEY,
             TAG_INVITE,

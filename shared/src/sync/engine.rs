@@ -14,6 +14,11 @@ pub const MAX_BUNDLE_PLAINTEXT: usize = 512 * 1024;
 /// snapshot so the relay can compact.
 pub const COMPACT_AFTER: u64 = 256;
 
+/// The highest log position a relay can give. The relay numbers its log with signed 64-bit
+/// integers (SQLite's), and no log grows near that long, so a position above it cannot be right:
+/// it is a relay error the engine reports ([`SyncError::Protocol`]), never arithmetic that wraps.
+pub const MAX_SEQ: u64 = i64::MAX as u64;
+
 /// Outboxes of more single-change bytes than this are pushed as one compressed save when that
 /// is smaller (see `push_outbox`).
 const COMPRESS_OUTBOX_ABOVE: usize = 64 * 1024;
@@ -193,6 +198,17 @@ pub enum Event {
     /// Drop the connection and connect again: the engine must read the relay's log from the
     /// start (after [`Event::RelayRolledBack`]).
     Reconnect,
+    /// The relay's snapshot does not open or load (bad signature, a key this device lacks,
+    /// damaged, or not a snapshot). The log entries it replaced are gone from the relay, so
+    /// the engine pushes everything this device holds again (as after a rollback) and, on a
+    /// device of the document's owner, uploads a snapshot of its own: the log heals for
+    /// devices that pair later.
+    UnreadableSnapshot {
+        /// The log position the relay says the snapshot covers.
+        covers: u64,
+        /// Why it could not be used.
+        reason: String,
+    },
     /// The relay refused a push; it will not be retried until the next connection.
     Refused {
         /// Why.
@@ -215,9 +231,13 @@ pub struct DocSync {
     caught_up: bool,
     next_request: u64,
     in_flight: VecDeque<InFlight>,
-    /// Our own acknowledged log entries above the cursor (seq → digest), waiting for the
-    /// entries before them to arrive so the cursor can move past them.
-    own_seqs: BTreeMap<u64, [u8; 32]>,
+    /// Log entries above the cursor that the document already holds (seq → digest): our own
+    /// acknowledged pushes, and bundles received past a gap. The cursor moves over them once
+    /// the entries before them arrive; it never skips an entry it has not seen.
+    ahead: BTreeMap<u64, [u8; 32]>,
+    /// A live bundle arrived past a gap in the log: read the log again from the cursor once no
+    /// push is in flight (an acknowledgement still on its way may fill the gap).
+    gap_seen: bool,
     /// After subscribing one entry early, the sequence number whose digest must match.
     verify_at: Option<u64>,
     snapshot_request: Option<(u64, u64)>,
@@ -226,6 +246,10 @@ pub struct DocSync {
     compact_after: u64,
     /// A snapshot too large to seal was skipped at this cursor; try again only much later.
     snapshot_skipped_at: Option<u64>,
+    /// Whether this device uploads snapshots: only devices of the document's owner may.
+    compacts: bool,
+    /// The relay's snapshot could not be used: upload one as soon as the log is settled.
+    replace_snapshot: bool,
 }
 
 /// The largest document save that fits a sealed snapshot (the envelope adds a header, nonce, tag
@@ -253,12 +277,15 @@ impl DocSync {
             caught_up: false,
             next_request: 1,
             in_flight: VecDeque::new(),
-            own_seqs: BTreeMap::new(),
+            ahead: BTreeMap::new(),
+            gap_seen: false,
             verify_at: None,
             snapshot_request: None,
             resync: false,
             compact_after: COMPACT_AFTER,
             snapshot_skipped_at: None,
+            compacts: true,
+            replace_snapshot: false,
         }
     }
 
@@ -266,6 +293,13 @@ impl DocSync {
     /// [`COMPACT_AFTER`]; tests use small numbers to exercise compaction).
     pub fn with_compaction_after(mut self, entries: u64) -> Self {
         self.compact_after = entries.max(1);
+        self
+    }
+
+    /// A device that does not belong to the document's owner (a therapist's): the relay
+    /// accepts snapshots only from the owner's devices, so this engine never uploads one.
+    pub fn without_snapshots(mut self) -> Self {
+        self.compacts = false;
         self
     }
 
@@ -296,7 +330,8 @@ impl DocSync {
         self.resync = false;
         self.caught_up = false;
         self.in_flight.clear();
-        self.own_seqs.clear();
+        self.ahead.clear();
+        self.gap_seen = false;
         self.snapshot_request = None;
         let since = match (self.state.cursor, self.state.cursor_digest) {
             (cursor, Some(_)) if cursor > 0 => {
@@ -316,7 +351,8 @@ impl DocSync {
         self.connected = false;
         self.caught_up = false;
         self.in_flight.clear();
-        self.own_seqs.clear();
+        self.ahead.clear();
+        self.gap_seen = false;
         self.snapshot_request = None;
         self.verify_at = None;
     }
@@ -349,7 +385,7 @@ impl DocSync {
             }
             match message {
                 FromRelay::Bundle { seq, bundle } => {
-                    incoming.extend(self.accept_bundle(&*envelope, seq, &bundle, &mut events));
+                    incoming.extend(self.accept_bundle(&*envelope, seq, &bundle, &mut events)?);
                 }
                 other => {
                     self.apply(doc, std::mem::take(&mut incoming), &mut events);
@@ -374,18 +410,22 @@ impl DocSync {
         }
         match message {
             FromRelay::Bundle { seq, bundle } => {
-                let incoming = self.accept_bundle(&*envelope, seq, &bundle, &mut events);
+                let incoming = self.accept_bundle(&*envelope, seq, &bundle, &mut events)?;
                 self.apply(doc, incoming.into_iter().collect(), &mut events);
             }
             FromRelay::Snapshot { covers, snapshot } => {
+                check_position(covers, 0, "a snapshot covering")?;
                 self.receive_snapshot(doc, &*envelope, covers, &snapshot, &mut events);
             }
             FromRelay::CaughtUp { head } => {
+                check_position(head, 0, "a log head of")?;
                 self.caught_up = true;
                 self.verify_at = None;
                 let expected = self.state.acked_seq.max(self.state.cursor);
                 if head < expected {
                     self.rolled_back(head, expected, &mut events);
+                } else {
+                    self.skip_lost(head, &mut events);
                 }
                 self.push_outbox(doc, envelope, &mut events)?;
                 self.maybe_compact(doc, envelope, &mut events)?;
@@ -410,6 +450,7 @@ impl DocSync {
                         front.request
                     )));
                 }
+                check_position(seq, 1, "an acknowledgement at")?;
                 // Union, not replace: bundles received while this push was in flight are on
                 // the relay too. Redundant heads are harmless and pruned when the outbox empties.
                 let mut heads: BTreeSet<[u8; 32]> =
@@ -418,11 +459,12 @@ impl DocSync {
                 self.state.relay_heads = heads.into_iter().collect();
                 self.state.acked_seq = self.state.acked_seq.max(seq);
                 if seq > self.state.cursor {
-                    self.own_seqs.insert(seq, front.digest);
-                    self.advance_over_own();
+                    self.ahead.insert(seq, front.digest);
+                    self.advance_over_held();
                 }
                 events.push(Event::Persist);
                 if self.in_flight.is_empty() {
+                    self.reread_if_gap(&mut events);
                     self.push_outbox(doc, envelope, &mut events)?;
                     self.maybe_compact(doc, envelope, &mut events)?;
                 }
@@ -441,13 +483,18 @@ impl DocSync {
 
     /// Checks and records one bundle of the log; returns what is to be applied (another
     /// device's changes), which [`DocSync::apply`] then loads.
+    ///
+    /// The cursor moves only to the entry right after it. A bundle further on (the relay
+    /// committed an entry but never forwarded it) is applied and held in `ahead`; while live,
+    /// the engine then reads the log again from the cursor ([`DocSync::reread_if_gap`]).
     fn accept_bundle(
         &mut self,
         envelope: &dyn Envelope,
         seq: u64,
         bundle: &[u8],
         events: &mut Vec<Event>,
-    ) -> Option<Incoming> {
+    ) -> Result<Option<Incoming>, SyncError> {
+        check_position(seq, 1, "a bundle at")?;
         let hash = digest(bundle);
         if self.verify_at == Some(seq) {
             self.verify_at = None;
@@ -456,11 +503,36 @@ impl DocSync {
                 let expected = self.state.acked_seq.max(self.state.cursor);
                 self.rolled_back(seq.saturating_sub(1), expected, events);
             }
-            return None;
+            return Ok(None);
         }
-        if seq <= self.state.cursor {
-            return None;
+        if seq <= self.state.cursor || self.ahead.contains_key(&seq) {
+            return Ok(None);
         }
+        let incoming = self.open_entry(envelope, seq, bundle, events);
+        if Some(seq) == self.state.cursor.checked_add(1) {
+            self.state.cursor = seq;
+            self.state.cursor_digest = Some(hash);
+            self.advance_over_held();
+        } else {
+            self.ahead.insert(seq, hash);
+            if self.caught_up {
+                self.gap_seen = true;
+                self.reread_if_gap(events);
+            }
+        }
+        events.push(Event::Persist);
+        Ok(incoming)
+    }
+
+    /// Opens one log entry: another device's changes to apply, or `None` (our own, or a
+    /// bundle that does not open, reported as skipped).
+    fn open_entry(
+        &mut self,
+        envelope: &dyn Envelope,
+        seq: u64,
+        bundle: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Option<Incoming> {
         let mut incoming = None;
         match envelope.open(bundle) {
             Err(err) => events.push(Event::Skipped {
@@ -485,11 +557,51 @@ impl DocSync {
                 }
             }
         }
-        self.state.cursor = seq;
-        self.state.cursor_digest = Some(hash);
-        self.advance_over_own();
-        events.push(Event::Persist);
         incoming
+    }
+
+    /// After a live bundle arrived past a gap, and once no push is in flight (whose
+    /// acknowledgement could fill it): if the gap is still there, subscribe again from the
+    /// cursor so the relay serves the entries that never arrived.
+    fn reread_if_gap(&mut self, events: &mut Vec<Event>) {
+        if !self.gap_seen || !self.caught_up || !self.in_flight.is_empty() {
+            return;
+        }
+        self.gap_seen = false;
+        // `ahead` holds nothing right after the cursor, so anything in it lies past a gap.
+        if self.ahead.is_empty() {
+            return;
+        }
+        self.caught_up = false;
+        self.verify_at = None;
+        events.push(Event::Send(ToRelay::Subscribe {
+            since: self.state.cursor,
+        }));
+    }
+
+    /// At the end of a catch-up: entries up to `head` that the relay did not serve although
+    /// it served later ones are lost on the relay; reading again would bring nothing, so they
+    /// are reported and the cursor moves on to the entries held after them. Entries past
+    /// `head` stay held: they are live ones that arrived early.
+    fn skip_lost(&mut self, head: u64, events: &mut Vec<Event>) {
+        let Some(&next) = self.ahead.keys().next() else {
+            return;
+        };
+        let from = self.state.cursor.saturating_add(1);
+        let to = next.saturating_sub(1).min(head);
+        if to < from {
+            return;
+        }
+        events.push(Event::Skipped {
+            seq: from,
+            reason: format!(
+                "the relay did not serve log entries {from} to {to} although its log goes on to {head}: it has lost them"
+            ),
+        });
+        self.state.cursor = to;
+        self.state.cursor_digest = None;
+        self.advance_over_held();
+        events.push(Event::Persist);
     }
 
     /// Loads other devices' changes into `doc`. Several bundles go in one
@@ -562,36 +674,53 @@ impl DocSync {
     ) {
         // The relay compacted past our cursor, so the entry at the cursor cannot be checked.
         self.verify_at = None;
-        match envelope.open(snapshot) {
-            Ok(opened) if opened.kind == BundleKind::Snapshot => {
-                let before = doc.get_heads();
-                match doc.load_incremental(&opened.plaintext) {
-                    Ok(_) => {
-                        self.relay_has(doc, &before);
-                        events.push(Event::Applied {
-                            author: opened.author,
-                        });
-                        self.state.cursor = self.state.cursor.max(covers);
-                        self.state.cursor_digest = None;
-                        self.state.snapshot_covers = self.state.snapshot_covers.max(covers);
-                        self.advance_over_own();
-                        events.push(Event::Persist);
-                    }
-                    Err(err) => events.push(Event::Skipped {
-                        seq: covers,
-                        reason: SyncError::BadChanges(err.to_string()).to_string(),
-                    }),
-                }
+        let before = doc.get_heads();
+        let loaded = match envelope.open(snapshot) {
+            Ok(opened) if opened.kind == BundleKind::Snapshot => well_formed(&opened.plaintext)
+                .and_then(|()| {
+                    doc.load_incremental(&opened.plaintext)
+                        .map_err(|err| err.to_string())
+                })
+                .map(|_| opened.author)
+                .map_err(|err| SyncError::BadChanges(err).to_string()),
+            Ok(_) => Err("it is a bundle of changes, not a snapshot".to_owned()),
+            Err(err) => Err(err.to_string()),
+        };
+        match loaded {
+            Ok(author) => {
+                self.relay_has(doc, &before);
+                events.push(Event::Applied { author });
+                self.state.snapshot_covers = self.state.snapshot_covers.max(covers);
             }
-            Ok(_) => events.push(Event::Skipped {
-                seq: covers,
-                reason: "a bundle of changes where a snapshot was expected".into(),
-            }),
-            Err(err) => events.push(Event::Skipped {
-                seq: covers,
-                reason: err.to_string(),
-            }),
+            Err(reason) => self.snapshot_unreadable(doc, covers, reason, events),
         }
+        // Either way the entries up to `covers` are no longer in the relay's log.
+        self.state.cursor = self.state.cursor.max(covers);
+        self.state.cursor_digest = None;
+        self.advance_over_held();
+        events.push(Event::Persist);
+    }
+
+    /// The relay's snapshot cannot be used, and the entries it replaced are gone from its log:
+    /// push everything this device holds again and, if this device may, replace the snapshot
+    /// with its own once the log is settled (see [`Event::UnreadableSnapshot`]).
+    fn snapshot_unreadable(
+        &mut self,
+        doc: &mut AutoCommit,
+        covers: u64,
+        reason: String,
+        events: &mut Vec<Event>,
+    ) {
+        events.push(Event::UnreadableSnapshot { covers, reason });
+        self.push_everything_again();
+        // A device that holds nothing has nothing to heal the log with.
+        self.replace_snapshot = self.compacts && !doc.get_heads().is_empty();
+    }
+
+    /// Forgets which changes the relay holds, so the outbox becomes the whole document: after
+    /// a rollback or an unreadable snapshot the relay may have lost any of them.
+    fn push_everything_again(&mut self) {
+        self.state.relay_heads.clear();
     }
 
     /// Records that the changes applied since `before` came from the relay, so they are not
@@ -612,14 +741,17 @@ impl DocSync {
         self.state.relay_heads = to_raw(&heads.into_iter().collect::<Vec<_>>());
     }
 
-    /// Moves the cursor over our own acknowledged entries that directly follow it.
-    fn advance_over_own(&mut self) {
-        while let Some(digest) = self.own_seqs.remove(&(self.state.cursor + 1)) {
-            self.state.cursor += 1;
+    /// Moves the cursor over the held entries that directly follow it.
+    fn advance_over_held(&mut self) {
+        while let Some(next) = self.state.cursor.checked_add(1) {
+            let Some(digest) = self.ahead.remove(&next) else {
+                break;
+            };
+            self.state.cursor = next;
             self.state.cursor_digest = Some(digest);
         }
         let cursor = self.state.cursor;
-        self.own_seqs.retain(|seq, _| *seq > cursor);
+        self.ahead.retain(|seq, _| *seq > cursor);
     }
 
     fn rolled_back(&mut self, relay_head: u64, expected: u64, events: &mut Vec<Event>) {
@@ -632,11 +764,12 @@ impl DocSync {
         // whatever the relay lost.
         self.state.cursor = 0;
         self.state.cursor_digest = None;
-        self.state.relay_heads.clear();
+        self.push_everything_again();
         self.state.acked_seq = relay_head;
         self.state.snapshot_covers = 0;
         self.in_flight.clear();
-        self.own_seqs.clear();
+        self.ahead.clear();
+        self.gap_seen = false;
         self.resync = true;
         events.push(Event::Persist);
         events.push(Event::Reconnect);
@@ -693,7 +826,7 @@ impl DocSync {
         };
         let mut sends = Vec::new();
         for (plaintext, heads_after) in groups {
-            self.state.last_counter += 1;
+            self.state.last_counter = next_counter(self.state.last_counter)?;
             let bundle = envelope.seal(BundleKind::Changes, self.state.last_counter, &plaintext)?;
             let request = self.next_request;
             self.next_request += 1;
@@ -716,13 +849,18 @@ impl DocSync {
         envelope: &mut dyn Envelope,
         events: &mut Vec<Event>,
     ) -> Result<(), SyncError> {
-        let due = self.state.cursor >= self.state.snapshot_covers + self.compact_after;
-        if !due || !self.is_settled() || !self.outbox_is_empty(doc) {
+        let due = self.replace_snapshot
+            || self.state.cursor
+                >= self
+                    .state
+                    .snapshot_covers
+                    .saturating_add(self.compact_after);
+        if !self.compacts || !due || !self.is_settled() || !self.outbox_is_empty(doc) {
             return Ok(());
         }
         if self
             .snapshot_skipped_at
-            .is_some_and(|at| self.state.cursor < at + self.compact_after)
+            .is_some_and(|at| self.state.cursor < at.saturating_add(self.compact_after))
         {
             return Ok(());
         }
@@ -733,12 +871,13 @@ impl DocSync {
             self.snapshot_skipped_at = Some(self.state.cursor);
             return Ok(());
         }
-        self.state.last_counter += 1;
+        self.state.last_counter = next_counter(self.state.last_counter)?;
         let snapshot = envelope.seal(BundleKind::Snapshot, self.state.last_counter, &save)?;
         let request = self.next_request;
         self.next_request += 1;
         let covers = self.state.cursor;
         self.snapshot_request = Some((request, covers));
+        self.replace_snapshot = false;
         events.push(Event::Persist);
         events.push(Event::Send(ToRelay::PutSnapshot {
             request,
@@ -747,6 +886,27 @@ impl DocSync {
         }));
         Ok(())
     }
+}
+
+/// Checks a log position the relay gave: at least `min` and at most [`MAX_SEQ`].
+fn check_position(seq: u64, min: u64, what: &str) -> Result<(), SyncError> {
+    if (min..=MAX_SEQ).contains(&seq) {
+        Ok(())
+    } else {
+        Err(SyncError::Protocol(format!(
+            "{what} log position {seq}, which no log has (positions run from {min} to {MAX_SEQ})"
+        )))
+    }
+}
+
+/// The bundle counter after `last`. It is this device's own and never near the limit, unless
+/// the stored sync state is damaged: then sealing stops rather than reusing a counter.
+fn next_counter(last: u64) -> Result<u64, SyncError> {
+    last.checked_add(1).ok_or_else(|| {
+        SyncError::Envelope(
+            "this device's bundle counter is exhausted; its sync state is damaged".into(),
+        )
+    })
 }
 
 /// Splits changes (in causal order) into groups whose raw bytes fit in one bundle.

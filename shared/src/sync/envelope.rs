@@ -414,6 +414,76 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_that_does_not_open_is_reported_and_everything_is_pushed_again() {
+        use crate::sync::{DocSync, Event, FromRelay, SyncState, ToRelay};
+        use automerge::transaction::Transactable;
+        use automerge::{AutoCommit, ROOT};
+
+        // A snapshot sealed by a device that is not a member (or with another key).
+        let stranger_keys = DeviceKeypair::generate(&mut rng(70));
+        let mut stranger = KeyedEnvelope::new(
+            DOC,
+            1,
+            EpochKey::from_bytes([9; 32]),
+            stranger_keys,
+            rng(71),
+        );
+        let planted = stranger.seal(BundleKind::Snapshot, 1, b"empty").unwrap();
+
+        for owner in [true, false] {
+            let mut a = account();
+            let mut doc = AutoCommit::new();
+            doc.put(ROOT, "word", "kept").unwrap();
+            doc.commit();
+            // Everything this device holds is on the relay, up to entry 3.
+            let state = SyncState {
+                cursor: 3,
+                relay_heads: doc.get_heads().iter().map(|h| h.0).collect(),
+                ..SyncState::default()
+            };
+            let mut sync = DocSync::new(state);
+            if !owner {
+                sync = sync.without_snapshots();
+            }
+            sync.connected();
+            let events = sync
+                .receive_many(
+                    &mut doc,
+                    &mut a.laptop,
+                    vec![
+                        FromRelay::Snapshot {
+                            covers: 5,
+                            snapshot: planted.clone(),
+                        },
+                        FromRelay::CaughtUp { head: 5 },
+                    ],
+                )
+                .unwrap();
+            assert!(
+                events.iter().any(
+                    |e| matches!(e, Event::UnreadableSnapshot { covers: 5, reason } if reason.contains("not a known member"))
+                ),
+                "{events:?}"
+            );
+            assert_eq!(sync.state().cursor, 5);
+            let request = events
+                .iter()
+                .find_map(|e| match e {
+                    Event::Send(ToRelay::Push { request, .. }) => Some(*request),
+                    _ => None,
+                })
+                .expect("everything is pushed again");
+            let events = sync
+                .receive(&mut doc, &mut a.laptop, FromRelay::Ack { request, seq: 6 })
+                .unwrap();
+            let replaced = events
+                .iter()
+                .any(|e| matches!(e, Event::Send(ToRelay::PutSnapshot { covers: 6, .. })));
+            assert_eq!(replaced, owner, "{events:?}");
+        }
+    }
+
+    #[test]
     fn debug_output_shows_no_keys() {
         let a = account();
         let text = format!("{:?}", a.laptop);

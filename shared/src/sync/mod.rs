@@ -18,14 +18,19 @@
 //!   lying) is detected — its head is below what it acknowledged, or the bundle it serves at
 //!   our cursor is not the one we saw there — and reported; the device then pushes everything
 //!   again so nothing is lost.
-//! - Compaction: when enough of the log is behind the cursor and nothing is outstanding, the
-//!   engine uploads a sealed snapshot covering the log up to its cursor.
+//! - The cursor never moves past a log entry the device has not seen: a live bundle past a gap
+//!   makes the engine read the log again from the cursor.
+//! - Compaction: when enough of the log is behind the cursor and nothing is outstanding, a
+//!   device of the document's owner uploads a sealed snapshot covering the log up to its
+//!   cursor; other members' devices never do ([`DocSync::without_snapshots`]). A relay snapshot
+//!   that does not open or load is reported, and the device pushes everything it holds again
+//!   (and, on an owner's device, uploads its own snapshot) so the log heals.
 
 mod engine;
 mod envelope;
 
 pub use engine::{
     BundleKind, DocSync, Envelope, Event, FromRelay, Opened, SyncError, SyncState, ToRelay,
-    COMPACT_AFTER, MAX_BUNDLE_PLAINTEXT,
+    COMPACT_AFTER, MAX_BUNDLE_PLAINTEXT, MAX_SEQ,
 };
 pub use envelope::KeyedEnvelope;

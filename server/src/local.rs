@@ -40,9 +40,16 @@ struct Live {
     delivered: Seq,
 }
 
+/// A frame waiting in an inbox; `forwarded` marks a live bundle sent on from another
+/// device's push (the only frames [`LocalRelay::lose_next_bundle`] may lose).
+struct Frame {
+    message: ServerMessage,
+    forwarded: bool,
+}
+
 struct Endpoint {
     conn: Connection,
-    inbox: VecDeque<ServerMessage>,
+    inbox: VecDeque<Frame>,
     live: BTreeMap<DocId, Live>,
     open: bool,
 }
@@ -163,7 +170,11 @@ impl LocalRelay {
 
     /// The next frame waiting for `connection`, if any.
     pub fn receive(&mut self, connection: LocalConnection) -> Option<ServerMessage> {
-        self.endpoints.get_mut(connection.0)?.inbox.pop_front()
+        self.endpoints
+            .get_mut(connection.0)?
+            .inbox
+            .pop_front()
+            .map(|frame| frame.message)
     }
 
     /// The relay handles one frame from `connection`; everything it causes (replies, live
@@ -306,7 +317,7 @@ impl LocalRelay {
             };
             match live_step(live.delivered, *seq) {
                 LiveStep::Skip => {}
-                LiveStep::Send => self.deliver(to, forward.clone()),
+                LiveStep::Send => self.deliver_frame(to, forward.clone(), true),
                 LiveStep::Fill(since) => {
                     let fill = CatchUp {
                         request: live.request,
@@ -324,6 +335,15 @@ impl LocalRelay {
 
     /// Puts `message` in `connection`'s inbox, noting how far a log was delivered.
     fn deliver(&mut self, connection: LocalConnection, message: ServerMessage) {
+        self.deliver_frame(connection, message, false);
+    }
+
+    fn deliver_frame(
+        &mut self,
+        connection: LocalConnection,
+        message: ServerMessage,
+        forwarded: bool,
+    ) {
         let endpoint = &mut self.endpoints[connection.0];
         let delivered = match &message {
             ServerMessage::Bundle { doc, seq, .. } => Some((*doc, *seq)),
@@ -335,7 +355,7 @@ impl LocalRelay {
                 live.delivered = Seq(live.delivered.0.max(seq.0));
             }
         }
-        endpoint.inbox.push_back(message);
+        endpoint.inbox.push_back(Frame { message, forwarded });
     }
 
     /// Whether frames wait for `connection`.
@@ -345,18 +365,15 @@ impl LocalRelay {
             .is_some_and(|e| !e.inbox.is_empty())
     }
 
-    /// Fault injection: the first bundle waiting for `connection` is lost, as a relay that
-    /// drops a live entry would lose it (the relay here never does so on its own). Returns
-    /// whether there was one.
+    /// Fault injection: the first live bundle forwarded to `connection` and still waiting is
+    /// lost, as a relay whose forward fails would lose it (the relay here never does so on its
+    /// own). Catch-up frames are never lost: they come from one ordered read of the log.
+    /// Returns whether there was one.
     pub fn lose_next_bundle(&mut self, connection: LocalConnection) -> bool {
         let Some(endpoint) = self.endpoints.get_mut(connection.0) else {
             return false;
         };
-        let Some(at) = endpoint
-            .inbox
-            .iter()
-            .position(|m| matches!(m, ServerMessage::Bundle { .. }))
-        else {
+        let Some(at) = endpoint.inbox.iter().position(|frame| frame.forwarded) else {
             return false;
         };
         endpoint.inbox.remove(at);

@@ -614,8 +614,12 @@ impl DocSync {
 
     /// Moves the cursor over our own acknowledged entries that directly follow it.
     fn advance_over_own(&mut self) {
-        while let Some(digest) = self.own_seqs.remove(&(self.state.cursor + 1)) {
-            self.state.cursor += 1;
+        // The relay picks the cursor's value: at `u64::MAX` nothing can follow it.
+        while let Some(next) = self.state.cursor.checked_add(1) {
+            let Some(digest) = self.own_seqs.remove(&next) else {
+                break;
+            };
+            self.state.cursor = next;
             self.state.cursor_digest = Some(digest);
         }
         let cursor = self.state.cursor;
@@ -716,13 +720,18 @@ impl DocSync {
         envelope: &mut dyn Envelope,
         events: &mut Vec<Event>,
     ) -> Result<(), SyncError> {
-        let due = self.state.cursor >= self.state.snapshot_covers + self.compact_after;
+        // `snapshot_covers` comes from the relay; past `u64::MAX` nothing is ever due.
+        let due = self
+            .state
+            .snapshot_covers
+            .checked_add(self.compact_after)
+            .is_some_and(|at| self.state.cursor >= at);
         if !due || !self.is_settled() || !self.outbox_is_empty(doc) {
             return Ok(());
         }
         if self
             .snapshot_skipped_at
-            .is_some_and(|at| self.state.cursor < at + self.compact_after)
+            .is_some_and(|at| self.state.cursor < at.saturating_add(self.compact_after))
         {
             return Ok(());
         }

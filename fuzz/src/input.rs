@@ -31,6 +31,11 @@ impl<'a> Input<'a> {
         first
     }
 
+    /// A yes or no, from one byte (its lowest bit).
+    pub fn flag(&mut self) -> bool {
+        self.byte() & 1 == 1
+    }
+
     /// Up to `n` bytes.
     pub fn bytes(&mut self, n: usize) -> &'a [u8] {
         let (taken, rest) = self.rest.split_at(n.min(self.rest.len()));

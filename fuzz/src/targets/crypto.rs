@@ -58,7 +58,7 @@ fn resign_bundle(f: &Fixture, bytes: &mut [u8]) {
 /// exactly what was sealed, if and only if the author is a member and the epoch's key is held.
 fn sealed_by_a_device(f: &Fixture, input: &mut Input<'_>) {
     let author = pick_device(f, input.byte());
-    let kind = if input.byte() % 2 == 0 {
+    let kind = if !input.flag() {
         BundleKind::Changes
     } else {
         BundleKind::Snapshot
@@ -106,7 +106,7 @@ fn pick_device(f: &Fixture, choice: u8) -> &DeviceKeypair {
 pub fn membership(data: &[u8]) {
     let f = fixture();
     let mut input = Input::new(data);
-    if input.byte() % 2 == 0 {
+    if !input.flag() {
         if let Ok(list) = SignedMembership::from_bytes(input.rest()) {
             check_membership(f, &list);
         }
@@ -114,11 +114,7 @@ pub fn membership(data: &[u8]) {
     }
     // A list the owner really signed, with contents the fuzzer picks: it must read back as
     // signed, and the rules on it (rollback, rotation, vouching) run on any contents.
-    let doc = if input.byte() % 2 == 0 {
-        DOC
-    } else {
-        input.array()
-    };
+    let doc = if !input.flag() { DOC } else { input.array() };
     let serial = input.number(f.membership.serial());
     let epoch = match input.byte() % 3 {
         0 => EPOCH,
@@ -133,7 +129,7 @@ pub fn membership(data: &[u8]) {
                 1 => f.owner.public(),
                 _ => IdentityPublic(input.array()),
             },
-            role: if input.byte() % 2 == 0 {
+            role: if !input.flag() {
                 Role::Client
             } else {
                 Role::Therapist
@@ -164,7 +160,7 @@ fn check_membership(f: &Fixture, list: &SignedMembership) {
 pub fn certificate(data: &[u8]) {
     let f = fixture();
     let mut input = Input::new(data);
-    let resign = input.byte() % 2 == 1;
+    let resign = input.flag();
     let bytes = input.rest();
     let Ok(certificate) = DeviceCertificate::from_bytes(bytes) else {
         return;
@@ -196,7 +192,7 @@ pub fn key_envelope(data: &[u8]) {
     let f = fixture();
     let mut input = Input::new(data);
     let recipient = f.laptop.device_id();
-    if input.byte() % 2 == 0 {
+    if !input.flag() {
         let context = KeyContext {
             doc_id: DOC,
             epoch: input.u32(),
@@ -264,7 +260,7 @@ pub fn codes(data: &[u8]) {
 pub fn pairing(data: &[u8]) {
     let f = fixture();
     let mut input = Input::new(data);
-    if input.byte() % 2 == 0 {
+    if !input.flag() {
         let _ = f.pairing.open(input.rest());
         return;
     }

@@ -88,7 +88,7 @@ fn every_target_survives_its_seeds_past_findings_and_their_mutations() {
             .into_iter()
             .map(|(_, bytes)| bytes)
             .collect();
-        let mut inputs = own.clone();
+        let mut inputs = own;
         inputs.extend(findings);
         inputs.push(Vec::new());
         run_all(name, *target, &inputs);
@@ -98,7 +98,11 @@ fn every_target_survives_its_seeds_past_findings_and_their_mutations() {
 fn run_all(name: &str, target: Target, inputs: &[Vec<u8>]) {
     let mut mutator = Mutator(0x9e37_79b9_7f4a_7c15 ^ name.len() as u64);
     for (i, input) in inputs.iter().enumerate() {
-        target(input);
+        let outcome = std::panic::catch_unwind(|| target(input));
+        assert!(
+            outcome.is_ok(),
+            "{name} panicked on input {i}: {input:02x?}"
+        );
         for _ in 0..MUTATIONS_PER_SEED {
             let other = &inputs[mutator.below(inputs.len())];
             let mutated = mutator.mutate(input, other);

@@ -30,6 +30,17 @@ fn devices() -> (KeyedEnvelope<StdRng>, KeyedEnvelope<StdRng>) {
     (laptop, phone)
 }
 
+/// A mood the phone recorded: its changes, or its whole document as a snapshot.
+fn sealed_by(phone: &mut KeyedEnvelope<StdRng>, kind: BundleKind) -> Vec<u8> {
+    let mut written = AutoCommit::new();
+    written.put(ROOT, "mood", 7).unwrap();
+    let plaintext = match kind {
+        BundleKind::Changes => written.save_incremental(),
+        BundleKind::Snapshot => written.save(),
+    };
+    phone.seal(kind, 1, &plaintext).unwrap()
+}
+
 fn connected() -> (DocSync, AutoCommit) {
     let mut sync = DocSync::new(SyncState::default()).with_compaction_after(1);
     sync.connected();
@@ -53,14 +64,9 @@ fn a_bundle_at_the_largest_sequence_number_is_skipped_without_overflow() {
     );
     assert_eq!(sync.state().cursor, u64::MAX);
     // Nothing can follow it; a later bundle at the same position is not applied again.
-    let mut written = AutoCommit::new();
-    written.put(ROOT, "mood", 7).unwrap();
-    let bundle = phone
-        .seal(BundleKind::Changes, 1, &written.save_incremental())
-        .unwrap();
     let message = FromRelay::Bundle {
         seq: u64::MAX,
-        bundle,
+        bundle: sealed_by(&mut phone, BundleKind::Changes),
     };
     assert_eq!(sync.receive(&mut doc, &mut laptop, message).unwrap(), []);
 }
@@ -69,14 +75,9 @@ fn a_bundle_at_the_largest_sequence_number_is_skipped_without_overflow() {
 fn a_snapshot_covering_the_largest_sequence_number_does_not_overflow_compaction() {
     let (mut laptop, mut phone) = devices();
     let (mut sync, mut doc) = connected();
-    let mut written = AutoCommit::new();
-    written.put(ROOT, "mood", 7).unwrap();
-    let snapshot = phone
-        .seal(BundleKind::Snapshot, 1, &written.save())
-        .unwrap();
     let message = FromRelay::Snapshot {
         covers: u64::MAX,
-        snapshot,
+        snapshot: sealed_by(&mut phone, BundleKind::Snapshot),
     };
     let events = sync.receive(&mut doc, &mut laptop, message).unwrap();
     assert!(

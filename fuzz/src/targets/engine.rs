@@ -22,6 +22,9 @@ use crate::input::Input;
 
 /// Most relay messages handed to `receive_many` at once.
 const MAX_BATCH: u8 = 4;
+/// Most local edits per input. Automerge spends about a millisecond per edit under libFuzzer's
+/// instrumentation; a few edits already give the engine an outbox to push, split and compact.
+const MAX_EDITS: u8 = 4;
 
 /// One device's side of a conversation with the relay.
 struct Device {
@@ -31,6 +34,7 @@ struct Device {
     sent: Vec<Vec<u8>>,
     /// Every bundle and snapshot the relay served, for it to replay.
     served: Vec<Vec<u8>>,
+    edits: u8,
 }
 
 /// Runs the conversation the input describes (see the module docs).
@@ -42,6 +46,7 @@ pub fn engine(data: &[u8]) {
         sync: DocSync::new(SyncState::default()).with_compaction_after(compact_after),
         sent: Vec::new(),
         served: Vec::new(),
+        edits: 0,
     };
     while !input.is_empty() {
         device.step(&mut Clear, &mut input);
@@ -85,6 +90,10 @@ impl Device {
     }
 
     fn edit(&mut self, value: u8) {
+        if self.edits == MAX_EDITS {
+            return;
+        }
+        self.edits += 1;
         let key = format!("k{}", value % 4);
         if let Err(err) = self.doc.put(ROOT, key, i64::from(value)) {
             unreachable!("a put on the root map of a local document failed: {err}");

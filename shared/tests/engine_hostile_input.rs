@@ -1,6 +1,7 @@
-//! The sync engine given the largest sequence numbers a relay can send: it must not overflow
-//! (a panic in a debug build, a wrapped cursor in a release build). Found by the `engine` fuzz
-//! target (`fuzz/`); see docs/threat-model.md, "Fuzzing".
+//! The sync engine given what the `engine` fuzz target (`fuzz/`) found it could not take: the
+//! largest sequence numbers a relay can send (an overflow: a panic in a debug build, a wrapped
+//! number in a release build), and a member's snapshot whose bytes make Automerge's parser panic.
+//! See docs/threat-model.md, "Fuzzing".
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -94,4 +95,74 @@ fn a_snapshot_covering_the_largest_sequence_number_does_not_overflow_compaction(
             .any(|e| matches!(e, Event::Send(ToRelay::PutSnapshot { .. }))),
         "{events:?}"
     );
+}
+
+/// A snapshot plaintext found by the `engine` fuzz target: an Automerge document chunk whose
+/// columns make Automerge 0.12's parser (hexane) panic on a truncated number instead of
+/// returning an error.
+const PARSER_PANIC: &str = concat!(
+    "856f4a83c084e42b0378011002030003020000020503230001020201d0140100000a0000fffd0006000302",
+    "0000020503230105020201d0140100000a0000fffd00060200030000012e042000ffffffff21fff6ff0000",
+    "fbfbfbfbfbfbfbfbfb46fbfbfbfbfb5050505050505050505050505050505050505050505050505050505050",
+);
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_members_snapshot_that_makes_automerge_panic_is_skipped() {
+    let (mut laptop, mut phone) = devices();
+    let (mut sync, mut doc) = connected();
+    let heads = doc.get_heads();
+    let snapshot = phone
+        .seal(BundleKind::Snapshot, 1, &unhex(PARSER_PANIC))
+        .unwrap();
+    let message = FromRelay::Snapshot {
+        covers: 4,
+        snapshot,
+    };
+    let events = sync.receive(&mut doc, &mut laptop, message).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Skipped { seq: 4, reason } if reason.contains("damaged"))),
+        "{events:?}"
+    );
+    assert_eq!(doc.get_heads(), heads);
+    assert_eq!(
+        sync.state().cursor,
+        0,
+        "a skipped snapshot does not move the cursor"
+    );
+    // The same bytes as a bundle of changes are skipped too, and the next bundle still applies.
+    let bad = phone
+        .seal(BundleKind::Changes, 2, &unhex(PARSER_PANIC))
+        .unwrap();
+    let good = sealed_by(&mut phone, BundleKind::Changes);
+    let messages = vec![
+        FromRelay::Bundle {
+            seq: 1,
+            bundle: bad,
+        },
+        FromRelay::Bundle {
+            seq: 2,
+            bundle: good,
+        },
+    ];
+    let events = sync.receive_many(&mut doc, &mut laptop, messages).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Skipped { seq: 1, .. })),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Applied { .. })),
+        "{events:?}"
+    );
+    assert_eq!(sync.state().cursor, 2);
 }

@@ -1,0 +1,3 @@
+//! libFuzzer entry point of `between_fuzz::wire_client` (the body and its docs live there).
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| between_fuzz::wire_client(data));

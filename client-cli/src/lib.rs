@@ -30,6 +30,7 @@ mod profile;
 mod prompt;
 mod provenance;
 mod render;
+mod salvage;
 mod store;
 mod sync;
 

@@ -15,6 +15,7 @@
 
 use crate::clock::Clock;
 use crate::provenance::Provenance;
+use crate::salvage::{explain, salvage};
 use crate::store::{DocumentKind, DocumentRecord, ProfileRecord, Store, SyncRecord};
 use crate::sync::account::{hex, DeviceDirectory};
 use anyhow::{bail, Context, Result};
@@ -98,10 +99,45 @@ pub(crate) fn parse_role(role: &str) -> Result<Role> {
     }
 }
 
+/// Bytes a process adds to its profile's actor id (see [`process_actor`]).
+const PROCESS_ACTOR_SUFFIX: usize = 8;
+
+/// The Automerge actor id this process writes a profile's documents as: the profile's own actor
+/// id (on a profile that syncs, its device id) followed by random bytes drawn once per process.
+///
+/// Why per process: Automerge numbers each actor's changes 1, 2, 3…, and two processes that
+/// loaded the same state and wrote as one actor would both write change N+1, different
+/// changes with one number, after which the document no longer loads ("duplicate seq").
+/// Any number of `between` commands, `sync --watch` and an app holding the profile open
+/// (`LiveProfile`) may write one profile at once; each only appends its own chunk of changes
+/// to the store, so with one actor each their changes merge like any two devices' do. The
+/// prefix keeps the device recognisable in the document (see [`actor_device`]).
+pub(crate) fn process_actor(profile_actor: &[u8]) -> Vec<u8> {
+    static SUFFIX: std::sync::OnceLock<[u8; PROCESS_ACTOR_SUFFIX]> = std::sync::OnceLock::new();
+    let suffix = SUFFIX.get_or_init(rand::random);
+    let mut actor = profile_actor.to_vec();
+    actor.extend_from_slice(suffix);
+    actor
+}
+
+/// The profile actor id an actor id of [`process_actor`] starts with: a device id (16 bytes)
+/// for an actor of 16 bytes (written before per-process actors) or of 24.
+pub(crate) fn actor_device(actor: &[u8]) -> Option<&[u8]> {
+    const DEVICE_ID: usize = 16;
+    match actor.len() {
+        DEVICE_ID => Some(actor),
+        len if len == DEVICE_ID + PROCESS_ACTOR_SUFFIX => actor.get(..DEVICE_ID),
+        _ => None,
+    }
+}
+
 /// An opened profile.
 pub(crate) struct Session {
     pub(crate) store: Store,
     pub(crate) me: Author,
+    /// The profile's actor id (a synced profile's device id).
+    pub(crate) profile_actor: Vec<u8>,
+    /// What this process writes as ([`process_actor`]).
     pub(crate) actor: Vec<u8>,
     pub(crate) clock: Clock,
 }
@@ -119,7 +155,8 @@ impl Session {
         } = store.profile()?;
         Ok(Self {
             me: Author::new(parse_role(&role)?, display_name),
-            actor: actor_id,
+            actor: process_actor(&actor_id),
+            profile_actor: actor_id,
             store,
             clock: Clock::from_env()?,
         })
@@ -195,10 +232,19 @@ impl Session {
         }
     }
 
-    /// Loads a stored document; `None` while it has not arrived on this (paired) device.
-    fn load(&self, record: &DocumentRecord) -> Result<Option<HomeworkDoc>> {
-        let bytes = self.store.load_document(&record.id)?;
-        match HomeworkDoc::load(&bytes, &self.actor) {
+    /// Loads a stored document; `None` while it has not arrived on this (paired) device. A
+    /// document whose chunks conflict is salvaged first (see [`crate::salvage`]), with a warning.
+    fn load(&mut self, record: &DocumentRecord) -> Result<Option<HomeworkDoc>> {
+        let mut bytes = self.store.load_document(&record.id)?;
+        let mut loaded = HomeworkDoc::load(&bytes, &self.actor);
+        if loaded.is_err() && automerge::AutoCommit::load(&bytes).is_err() {
+            if let Some(count) = salvage(&mut self.store, &record.id, self.clock.now().0)? {
+                eprintln!("warning: {}", explain(&record.label, count, &self.store));
+                bytes = self.store.load_document(&record.id)?;
+                loaded = HomeworkDoc::load(&bytes, &self.actor);
+            }
+        }
+        match loaded {
             Ok(doc) => Ok(Some(doc)),
             // A paired device holds an empty document until the first sync brings it.
             Err(_)
@@ -218,7 +264,7 @@ impl Session {
     }
 
     /// Opens the selected homework document, and on a client's profile their private one.
-    pub(crate) fn workspace(self, client: Option<&str>) -> Result<Workspace> {
+    pub(crate) fn workspace(mut self, client: Option<&str>) -> Result<Workspace> {
         let record = self.select(client)?;
         let Some(doc) = self.load(&record)? else {
             bail!(
@@ -349,7 +395,9 @@ impl Workspace {
                 .iter()
                 .find(|c| c.deps().is_empty())
                 .map(|c| c.actor_id().to_bytes().to_vec());
-            if creator.as_deref() != Some(self.session.actor.as_slice()) {
+            let by_this_device = creator.as_deref().and_then(actor_device)
+                == Some(self.session.profile_actor.as_slice());
+            if !by_this_device {
                 let devices = self.session.store.devices()?;
                 let directory = DeviceDirectory::new(&devices);
                 let first = creator

@@ -1,7 +1,8 @@
 //! Which device wrote which record, for `show`.
 //!
-//! Every Automerge operation carries the actor id of the device that made it. A profile that
-//! syncs writes with its device id as actor, so a record's creating operation names its device
+//! Every Automerge operation carries the actor id of the process that made it. A profile that
+//! syncs writes with its device id (followed by a per-process suffix, see
+//! [`crate::profile::process_actor`]) as actor, so a record's creating operation names its device
 //! directly; for actors that are not device ids (older profiles, documents merged from files)
 //! the store remembers which device's bundle first carried their changes. Devices are then
 //! named from what this device knows of them (`laptop a1b2c3d4`, or `device a1b2c3d4`).
@@ -11,6 +12,7 @@ use std::collections::HashMap;
 
 use automerge::{AutoCommit, ObjId, ReadDoc, Value, ROOT};
 
+use crate::profile::actor_device;
 use crate::store::{Store, StoreError};
 use crate::sync::account::{hex, DeviceDirectory};
 
@@ -38,9 +40,10 @@ impl Provenance {
                 return None;
             };
             let bytes = actor.to_bytes();
-            let as_device = hex(bytes);
-            if bytes.len() == 16 && directory.knows(&as_device) {
-                return Some(directory.label(&as_device).to_string());
+            if let Some(as_device) = actor_device(bytes).map(hex) {
+                if directory.knows(&as_device) {
+                    return Some(directory.label(&as_device).to_string());
+                }
             }
             authors
                 .get(bytes)

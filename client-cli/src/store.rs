@@ -49,7 +49,7 @@
 //! Version 4: each document's kind — the shared homework document, or a client's private one
 //! (at most one per profile). Version 7: when the therapist last looked at each client's
 //! homework. Version 8: forgets which devices were given unsigned key envelopes, so they are
-//! given signed ones.
+//! given signed ones. Version 9: chunks set aside because they could not be merged.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -75,6 +75,7 @@ const MIGRATIONS: &[&str] = &[
     SCHEMA_V6,
     SCHEMA_V7,
     SCHEMA_V8_FORGET_UNSIGNED_ENVELOPES,
+    SCHEMA_V9_SET_ASIDE_CHUNKS,
 ];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
@@ -236,6 +237,20 @@ CREATE TABLE looked_at (
 /// every member device again at its next sync (the relay replaces the old ones).
 const SCHEMA_V8_FORGET_UNSIGNED_ENVELOPES: &str = "
 DELETE FROM wrapped_keys;
+";
+
+/// Version 9: chunks of changes that could not be merged into their document (two processes
+/// that once wrote as one Automerge actor; see `crate::salvage`) are moved here instead of being
+/// deleted, so the document loads again and nothing is destroyed.
+const SCHEMA_V9_SET_ASIDE_CHUNKS: &str = "
+CREATE TABLE set_aside_chunks (
+    document_id     TEXT    NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL,
+    data            BLOB    NOT NULL,
+    reason          TEXT    NOT NULL,
+    set_aside_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (document_id, seq)
+) STRICT;
 ";
 
 /// Everything that can go wrong with the local store. Each message says what happened and what
@@ -564,6 +579,13 @@ pub(crate) struct SyncWrite<'a> {
     pub(crate) authors: &'a [(Vec<u8>, String)],
 }
 
+/// A document as stored: its snapshot and its appended chunks `(seq, bytes)` in order.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredParts {
+    pub(crate) snapshot: Vec<u8>,
+    pub(crate) chunks: Vec<(i64, Vec<u8>)>,
+}
+
 /// What the caller of this handle holds of a document in memory: the state it last loaded
 /// plus the chunks it appended since. [`Store::compact`] deletes only what is covered here.
 #[derive(Debug, Clone)]
@@ -873,6 +895,80 @@ impl Store {
             },
         );
         Ok(bytes)
+    }
+
+    /// A document as stored, in parts: its snapshot and each appended chunk with its sequence
+    /// number, in order, read in one transaction (for `crate::salvage`, when the whole does
+    /// not load).
+    pub(crate) fn document_parts(&self, id: &str) -> Result<StoredParts, StoreError> {
+        let path = &self.path;
+        let tx = self.conn.unchecked_transaction().at(path)?;
+        let snapshot: Vec<u8> = tx
+            .query_row(
+                "SELECT snapshot FROM documents WHERE id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()
+            .at(path)?
+            .ok_or_else(|| StoreError::UnknownDocument { id: id.to_owned() })?;
+        let chunks = tx
+            .prepare("SELECT seq, data FROM document_chunks WHERE document_id = ?1 ORDER BY seq")
+            .at(path)?
+            .query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .at(path)?
+            .collect::<rusqlite::Result<Vec<(i64, Vec<u8>)>>>()
+            .at(path)?;
+        tx.commit().at(path)?;
+        Ok(StoredParts { snapshot, chunks })
+    }
+
+    /// Moves chunks `seqs` of document `id` out of the document into the set-aside table, with
+    /// why, in one transaction. Returns how many were moved (another process may have set them
+    /// aside or compacted them first).
+    pub(crate) fn set_aside_chunks(
+        &mut self,
+        id: &str,
+        seqs: &[i64],
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        let mut moved = 0;
+        for seq in seqs {
+            moved += tx
+                .execute(
+                    "INSERT OR IGNORE INTO set_aside_chunks
+                         (document_id, seq, data, reason, set_aside_at_ms)
+                     SELECT document_id, seq, data, ?3, ?4 FROM document_chunks
+                      WHERE document_id = ?1 AND seq = ?2",
+                    params![id, seq, reason, now_ms],
+                )
+                .at(path)?;
+            tx.execute(
+                "DELETE FROM document_chunks WHERE document_id = ?1 AND seq = ?2",
+                params![id, seq],
+            )
+            .at(path)?;
+        }
+        tx.commit().at(path)?;
+        Ok(moved)
+    }
+
+    /// How many chunks of changes were set aside from document `id` (see
+    /// [`Store::set_aside_chunks`]).
+    #[cfg(test)]
+    pub(crate) fn set_aside_count(&self, id: &str) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM set_aside_chunks WHERE document_id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .at(&self.path)?;
+        Ok(non_negative(count))
     }
 
     /// Appends one chunk of changes (an Automerge incremental save) to a document, committed in
@@ -2168,7 +2264,7 @@ mod tests {
         }
         let mut store = Store::open(&path).unwrap();
         assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 8);
+        assert_eq!(SCHEMA_VERSION, 9);
         assert_eq!(store.profile().unwrap().display_name, "Sam");
         assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
         // A profile that never synced has no account and nothing to sync.

@@ -42,6 +42,8 @@ use rand::rngs::StdRng;
 use super::account::{AccountError, AccountKeys, DeviceDirectory};
 use super::connection::unix_ms;
 use super::progress::Progress;
+use crate::profile::process_actor;
+use crate::salvage::{explain, salvage};
 use crate::store::{DeviceRecord, Store, StoreError, SyncWrite};
 
 /// Everything that can stop the driver.
@@ -260,7 +262,7 @@ pub(crate) struct Driver {
 impl Driver {
     /// Opens the store at `path` and loads every synced document with its engine and keys.
     pub(crate) fn open(path: &Path, mode: Mode) -> Result<Self, DriverError> {
-        let store = Store::open(path)?;
+        let mut store = Store::open(path)?;
         let account = store.account()?.ok_or_else(|| {
             DriverError::Account(AccountError::Damaged(
                 "this profile has no account on a relay".to_owned(),
@@ -300,10 +302,20 @@ impl Driver {
                 .map_err(|e| bad(format!("its id is not a document id: {e}")))?;
             let state: SyncState = serde_json::from_str(&record.state)
                 .map_err(|e| bad(format!("its sync state is damaged: {e}")))?;
-            let bytes = store.load_document(&record.document_id)?;
+            let mut bytes = store.load_document(&record.document_id)?;
+            if AutoCommit::load(&bytes).is_err() {
+                if let Some(count) = salvage(&mut store, &record.document_id, unix_ms())? {
+                    if mode != Mode::Embedded {
+                        warn(&explain(&label, count, &store));
+                    }
+                    bytes = store.load_document(&record.document_id)?;
+                }
+            }
             let mut doc = AutoCommit::load(&bytes)
                 .map_err(|e| bad(e.to_string()))?
-                .with_actor(ActorId::from(keys.device.device_id().0.as_slice()));
+                .with_actor(ActorId::from(process_actor(
+                    keys.device.device_id().0.as_slice(),
+                )));
             let stored_heads = doc.get_heads();
             let Some((_, current)) = record.keys.iter().find(|(e, _)| *e == record.epoch) else {
                 return Err(bad(format!(

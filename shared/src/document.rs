@@ -245,7 +245,9 @@ impl HomeworkDoc {
     }
 
     /// Merges another copy of this document, after checking it really is the same document
-    /// (same id), so one client's homework is never mixed into another's.
+    /// (same id), so one client's homework is never mixed into another's, and that every entry
+    /// in it fits its template: a file written outside Between may hold a mood of 42 on a 0–10
+    /// scale, which would silently shift averages. Nothing is merged unless all of it fits.
     pub fn merge_checked(&mut self, other: &mut HomeworkDoc) -> Result<(), DocError> {
         let ours = self.data()?.meta.document_id;
         let theirs = other.data()?.meta.document_id;
@@ -256,7 +258,55 @@ impl HomeworkDoc {
                 ours.short()
             )));
         }
+        let problems = other.entry_problems()?;
+        if !problems.is_empty() {
+            return Err(DocError::NotAllowed(format!(
+                "that file holds {} that Between cannot accept, so nothing was merged:\n  {}",
+                if problems.len() == 1 {
+                    "an entry".to_owned()
+                } else {
+                    format!("{} entries", problems.len())
+                },
+                problems.join("\n  ")
+            )));
+        }
         self.merge(other)
+    }
+
+    /// Every entry whose answers do not fit its template (a value out of range, an unknown
+    /// option or field, a value of the wrong kind), its difficulty outside 0 to
+    /// [`DIFFICULTY_MAX`], or whose template is unknown: one line each, naming the entry (id,
+    /// template, day) and the field.
+    pub fn entry_problems(&self) -> Result<Vec<String>, DocError> {
+        let data = self.data()?;
+        let mut problems = Vec::new();
+        for (id, entry) in &data.entries {
+            let name = |problem: String| {
+                format!(
+                    "entry {} ({}, {}): {problem}",
+                    id.short(),
+                    entry.template,
+                    entry.date
+                )
+            };
+            match Self::template_in(&data, &entry.template) {
+                Ok(template) => {
+                    if let Err(err) = validate::validate_values(&template, &entry.values, false) {
+                        problems.push(name(err.to_string()));
+                    }
+                }
+                Err(err) => problems.push(name(err.to_string())),
+            }
+            if let Some(difficulty) = entry
+                .difficulty
+                .filter(|d| !(0..=DIFFICULTY_MAX).contains(d))
+            {
+                problems.push(name(format!(
+                    "difficulty {difficulty} is out of range; it runs from 0 to {DIFFICULTY_MAX}"
+                )));
+            }
+        }
+        Ok(problems)
     }
 
     /// Applies changes from a save or incremental save of the same document.

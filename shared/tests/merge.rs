@@ -562,3 +562,66 @@ fn typing_keystroke_by_keystroke_on_two_devices_merges_and_checks_bounds() {
         .contains("at most"));
     assert_eq!(d.laptop.heads(), heads);
 }
+
+/// Issue 10, defect 9: a copy of the document that a program outside Between wrote, with a mood
+/// of 42 on a 0–10 scale and a difficulty of 99, is refused as a whole, naming the entry and the
+/// fields; nothing of it is merged.
+#[test]
+fn a_file_with_values_out_of_range_is_not_merged_and_says_which_entry_and_field() {
+    let mut d = devices();
+    let id = d
+        .laptop
+        .create_entry(
+            &client(),
+            now(1),
+            NewEntry {
+                template: TemplateId::from_string("mood-check-in"),
+                assignment: None,
+                date: day(),
+                update: EntryUpdate {
+                    values: values(&[("mood", FieldValue::Number(4))]),
+                    ..EntryUpdate::default()
+                },
+            },
+            false,
+        )
+        .unwrap();
+    sync_pair(&mut d.laptop, &mut d.phone);
+    // The other program rewrites the answers without Between's checks.
+    let mut data = d.phone.data().unwrap();
+    let entry = data.entries.get_mut(&id).unwrap();
+    entry.values.insert("mood".into(), FieldValue::Number(42));
+    entry.difficulty = Some(99);
+    autosurgeon::reconcile(d.phone.automerge(), &data).unwrap();
+    d.phone.automerge().commit();
+    journal(&mut d.phone, "written by the other program too");
+
+    let before = d.laptop.heads();
+    let refused = d
+        .laptop
+        .merge_checked(&mut d.phone)
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("nothing was merged"), "{refused}");
+    assert!(refused.contains(id.short()), "{refused}");
+    assert!(refused.contains("mood-check-in"), "{refused}");
+    assert!(refused.contains("42"), "{refused}");
+    assert!(refused.contains("difficulty 99"), "{refused}");
+    assert_eq!(d.laptop.heads(), before);
+    assert_eq!(
+        d.laptop.data().unwrap().entries[&id].number("mood"),
+        Some(4)
+    );
+
+    // Put right, the same file merges.
+    let mut data = d.phone.data().unwrap();
+    let entry = data.entries.get_mut(&id).unwrap();
+    entry.values.insert("mood".into(), FieldValue::Number(7));
+    entry.difficulty = Some(3);
+    autosurgeon::reconcile(d.phone.automerge(), &data).unwrap();
+    d.laptop.merge_checked(&mut d.phone).unwrap();
+    assert_eq!(
+        d.laptop.data().unwrap().entries[&id].number("mood"),
+        Some(7)
+    );
+}

@@ -427,3 +427,53 @@ fn a_reader_that_stops_early_is_not_an_error() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Issue 10, defect 9: a copy of the homework that a program outside Between wrote, with a mood
+/// of 42 on the 0–10 scale, is refused by `doc merge` and by `client import`, naming the entry
+/// and the field; the client's mood of 6 is unchanged.
+#[test]
+fn a_file_with_a_mood_out_of_range_is_refused_naming_the_entry_and_field() {
+    use between_shared::template::FieldValue;
+    let tmp = tempfile::tempdir().unwrap();
+    let (dr, sam, _) = therapist_and_client(tmp.path());
+    let file = tmp.path().join("edited.between");
+    sam.run(&["doc", "save", path(&file)]).out();
+    let mut doc =
+        between_shared::HomeworkDoc::load(&std::fs::read(&file).unwrap(), &[5; 16]).unwrap();
+    let mut data = doc.data().unwrap();
+    let (id, entry) = data.entries.iter_mut().next().unwrap();
+    let id = id.to_string();
+    entry.values.insert("mood".into(), FieldValue::Number(42));
+    autosurgeon::reconcile(doc.automerge(), &data).unwrap();
+    std::fs::write(&file, doc.automerge().save()).unwrap();
+
+    let err = sam.refuses(None, &["doc", "merge", path(&file)]);
+    assert_mentions(
+        &err,
+        &[
+            "edited.between",
+            "cannot accept",
+            &id[..8],
+            "mood",
+            "42",
+            "0 to 10",
+        ],
+    );
+    let entries = sam.run(&["--json", "entry", "list"]).json();
+    assert_eq!(
+        entries[0]["entry"]["values"]["mood"]["value"], 6,
+        "{entries}"
+    );
+
+    let mut importer = Device::new(tmp.path(), "dr2");
+    importer.at(NOW);
+    importer
+        .run(&["init", "--role", "therapist", "--name", "Dr Lee"])
+        .out();
+    let run = importer.run(&["client", "import", path(&file)]);
+    assert!(!run.ok, "the import was not refused: {}", run.stdout);
+    assert_mentions(&run.stderr, &["cannot accept", "mood", "42"]);
+    let clients = importer.run(&["--json", "client", "list"]).json();
+    assert_eq!(clients.as_array().map(Vec::len), Some(0), "{clients}");
+    drop(dr);
+}

@@ -85,16 +85,26 @@ pub(crate) fn init(data_dir: Option<&Path>, profile: &str, args: &InitArgs) -> R
     Ok(())
 }
 
-/// Reads a homework document file, checking it really is one.
+/// Reads a homework document file, checking it really is one and that every entry in it fits
+/// its template (a file may come from a program outside Between).
 fn read_document(file: &Path, actor: &[u8]) -> Result<HomeworkDoc> {
     let bytes = std::fs::read(file)
         .with_context(|| format!("could not read the document file {}", file.display()))?;
-    HomeworkDoc::load(&bytes, actor).with_context(|| {
+    let doc = HomeworkDoc::load(&bytes, actor).with_context(|| {
         format!(
             "{} is not a Between homework document (or it is damaged)",
             file.display()
         )
-    })
+    })?;
+    let problems = doc.entry_problems()?;
+    if !problems.is_empty() {
+        bail!(
+            "{} holds entries Between cannot accept, so nothing was read from it:\n  {}\nCorrect them in the program that wrote the file, or ask for a fresh copy.",
+            file.display(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(doc)
 }
 
 /// `between client ...` on a therapist's profile.

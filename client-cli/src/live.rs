@@ -151,18 +151,23 @@ impl LiveProfile {
         Ok(value)
     }
 
-    /// Reads document `doc` as stored on this device.
+    /// Reads document `doc` as stored on this device, including what `between` commands
+    /// saved beside the app a moment ago.
     pub async fn read<T: Send + 'static>(
         &self,
         doc: &str,
         read: impl FnOnce(&mut HomeworkDoc) -> T + Send + 'static,
     ) -> Result<T, LiveError> {
         let doc = doc.to_owned();
-        self.core
+        let value = self
+            .core
             .call(move |driver| driver.read(&doc, read))
             .await
             .map_err(|e| LiveError::Sync(e.to_string()))?
-            .map_err(|e| LiveError::Edit(e.to_string()))
+            .map_err(|e| LiveError::Edit(e.to_string()))?;
+        // What the read took in from other processes is pushed now, as an edit is.
+        self.nudge.notify_one();
+        Ok(value)
     }
 
     /// Goes up by at least one every time changes from other devices are stored; wait on it

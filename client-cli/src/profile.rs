@@ -438,7 +438,11 @@ impl Workspace {
                 return Ok(Provenance::default())
             }
         };
-        Ok(Provenance::of(doc.automerge(), &self.session.store)?)
+        Ok(Provenance::of(
+            doc.automerge(),
+            &self.session.store,
+            &self.session.profile_actor,
+        )?)
     }
 
     /// Finds an entry by id (or prefix) in the shared and the private document.

@@ -108,9 +108,10 @@ fn write_comment(
     let resolved = if comment.resolved { " [resolved]" } else { "" };
     let _ = writeln!(
         out,
-        "{indent}💬 {} — {}{}, {}{resolved} [{}]",
+        "{indent}💬 {} — {}{}{}, {}{resolved} [{}]",
         comment.text.as_str(),
         comment.author,
+        prov.author_check(id.as_str(), &comment.author),
         prov.created_on(id.as_str()),
         comment.created_at,
         id.short()

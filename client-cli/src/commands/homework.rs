@@ -338,7 +338,7 @@ pub(crate) fn comment(mut ws: Workspace, command: &CommentCommand, json: bool) -
             outln!("{}", if resolved { "Resolved." } else { "Reopened." });
             Ok(())
         }
-        CommentCommand::List { open } => super::views::list_comments(&ws, *open, json),
+        CommentCommand::List { open } => super::views::list_comments(&mut ws, *open, json),
     }
 }
 

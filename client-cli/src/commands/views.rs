@@ -259,7 +259,9 @@ pub(crate) fn list_entries(ws: &Workspace, assignment: Option<&str>, json: bool)
 }
 
 /// `between comment list`.
-pub(crate) fn list_comments(ws: &Workspace, open_only: bool, json: bool) -> Result<()> {
+pub(crate) fn list_comments(ws: &mut Workspace, open_only: bool, json: bool) -> Result<()> {
+    let shared_prov = ws.provenance(Place::Shared)?;
+    let private_prov = ws.provenance(Place::Private)?;
     let homework = ws.homework()?;
     let data = &homework.data;
     let mut shown: Vec<_> = data
@@ -272,7 +274,18 @@ pub(crate) fn list_comments(ws: &Workspace, open_only: bool, json: bool) -> Resu
         let list: Vec<_> = shown
             .iter()
             .map(|(id, c)| {
-                serde_json::json!({"id": id, "comment": c, "private": homework.is_private_comment(id)})
+                let is_private = homework.is_private_comment(id);
+                let prov = if is_private {
+                    &private_prov
+                } else {
+                    &shared_prov
+                };
+                serde_json::json!({
+                    "id": id,
+                    "comment": c,
+                    "private": is_private,
+                    "unverified": prov.unverified(id.as_str(), &c.author),
+                })
             })
             .collect();
         return print_json(&list);
@@ -296,11 +309,17 @@ pub(crate) fn list_comments(ws: &Workspace, open_only: bool, json: bool) -> Resu
         } else {
             String::new()
         };
+        let prov = if homework.is_private_comment(id) {
+            &private_prov
+        } else {
+            &shared_prov
+        };
         outln!(
-            "  [{}] on {on}: {} — {}{resolved}{private}",
+            "  [{}] on {on}: {} — {}{}{resolved}{private}",
             id.short(),
             c.text.as_str(),
-            c.author.name
+            c.author.name,
+            prov.author_check(id.as_str(), &c.author)
         );
     }
     Ok(())
@@ -367,12 +386,17 @@ pub(crate) fn show(ws: &mut Workspace, id: &str, json: bool) -> Result<()> {
         RecordRef::Comment(id) => {
             let c = data.comments.get(&id).context("comment")?;
             if json {
-                return print_json(&serde_json::json!({"id": id, "comment": c}));
+                return print_json(&serde_json::json!({
+                    "id": id,
+                    "comment": c,
+                    "unverified": prov.unverified(id.as_str(), &c.author),
+                }));
             }
             outln!(
-                "{} — {}{}, {} [{}]",
+                "{} — {}{}{}, {} [{}]",
                 c.text.as_str(),
                 c.author,
+                prov.author_check(id.as_str(), &c.author),
                 prov.created_on(id.as_str()),
                 c.created_at,
                 id.short()

@@ -137,6 +137,11 @@ impl DeviceDirectory {
             })
     }
 
+    /// This device's label, if the directory holds it.
+    pub(crate) fn this_device(&self) -> Option<DeviceLabel> {
+        self.devices.values().find(|d| d.this_device).cloned()
+    }
+
     /// Whether the device is known.
     pub(crate) fn knows(&self, device_id: &str) -> bool {
         self.devices.contains_key(device_id)

@@ -39,10 +39,10 @@ use between_shared::sync::{
 use between_shared::{DocError, HomeworkDoc};
 use rand::rngs::StdRng;
 
-use super::account::{AccountError, AccountKeys, DeviceDirectory};
+use super::account::{hex, AccountError, AccountKeys, DeviceDirectory};
 use super::connection::unix_ms;
 use super::progress::Progress;
-use crate::profile::process_actor;
+use crate::profile::{actor_device, process_actor};
 use crate::salvage::{explain, salvage};
 use crate::store::{DeviceRecord, Store, StoreError, SyncWrite};
 
@@ -538,13 +538,17 @@ impl Driver {
         }
     }
 
-    /// Reads document `id` as it is in memory (everything stored, and nothing else).
+    /// Reads document `id` as stored on this device: first takes in what other processes
+    /// (`between` commands) stored since the last look ([`Driver::poll_local`], whose pushes
+    /// then wait in [`Driver::take_pushes`]), so a read never misses a saved change.
     pub(crate) fn read<T>(
         &mut self,
         id: &str,
         read: impl FnOnce(&mut HomeworkDoc) -> T,
     ) -> Result<T, DriverError> {
         let i = self.slot(id)?;
+        let step = self.poll_local()?;
+        self.pushes.extend(step.send);
         self.with_homework(i, |doc| Ok(read(doc)))
     }
 
@@ -909,26 +913,28 @@ impl Driver {
         if before.as_ref().is_some_and(|b| *b != slot.doc.get_heads()) {
             slot.received = true;
         }
-        self.handle_events(i, events, before.as_deref(), step)
+        self.handle_events_of(i, events, before.as_deref(), applies, step)
     }
 
-    /// Applies the bundles [`Driver::feed`] queued for document `i`, together.
+    /// Applies the bundles [`Driver::feed`] queued for document `i`: each run of consecutive
+    /// bundles sealed by one device together, so the changes a run brings are attributed to
+    /// exactly the device that signed it ([`Driver::note_authors`]).
     fn apply_queued(&mut self, i: usize, step: &mut Step) -> Result<(), DriverError> {
-        let slot = &mut self.docs[i];
-        if slot.queued.is_empty() {
-            return Ok(());
-        }
-        let queued = std::mem::take(&mut slot.queued);
+        let queued = std::mem::take(&mut self.docs[i].queued);
         self.progress
             .received(u64::try_from(queued.len()).unwrap_or(u64::MAX));
-        let before = slot.doc.get_heads();
-        let events = slot
-            .sync
-            .receive_many(&mut slot.doc, &mut slot.envelope, queued)?;
-        if slot.doc.get_heads() != before {
-            slot.received = true;
+        for run in runs_by_sealer(queued) {
+            let slot = &mut self.docs[i];
+            let before = slot.doc.get_heads();
+            let events = slot
+                .sync
+                .receive_many(&mut slot.doc, &mut slot.envelope, run)?;
+            if slot.doc.get_heads() != before {
+                slot.received = true;
+            }
+            self.handle_events(i, events, Some(&before), step)?;
         }
-        self.handle_events(i, events, Some(&before), step)
+        Ok(())
     }
 
     fn handle_events(
@@ -936,6 +942,19 @@ impl Driver {
         i: usize,
         events: Vec<Event>,
         before: Option<&[ChangeHash]>,
+        step: &mut Step,
+    ) -> Result<(), DriverError> {
+        self.handle_events_of(i, events, before, false, step)
+    }
+
+    /// [`Driver::handle_events`] for events of a message that `from_snapshot` says was the
+    /// relay's snapshot.
+    fn handle_events_of(
+        &mut self,
+        i: usize,
+        events: Vec<Event>,
+        before: Option<&[ChangeHash]>,
+        from_snapshot: bool,
         step: &mut Step,
     ) -> Result<(), DriverError> {
         for event in events {
@@ -974,7 +993,7 @@ impl Driver {
                     *self.summary.received.entry(author.clone()).or_default() += 1;
                     *self.report.received.entry(author.clone()).or_default() += 1;
                     if let Some(before) = before {
-                        self.note_authors(i, before, &author);
+                        self.note_authors(i, before, &author, from_snapshot);
                     }
                 }
                 Event::Skipped { seq, reason } => {
@@ -1014,8 +1033,13 @@ impl Driver {
         Ok(())
     }
 
-    /// Records which device's bundle brought the changes of actors not seen before.
-    fn note_authors(&mut self, i: usize, before: &[ChangeHash], author: &str) {
+    /// Records which device's signed bundle brought the changes of actors not seen before
+    /// (what `provenance` checks a record's claimed author against). A bundle of changes is
+    /// one device's signature over them. A snapshot is the document as the client's device that
+    /// uploaded it held it (only the owner's devices may): an actor in it whose id names a device
+    /// this one knows is recorded as that device's, as the uploader would show it, any other as
+    /// the uploader's.
+    fn note_authors(&mut self, i: usize, before: &[ChangeHash], author: &str, snapshot: bool) {
         let slot = &mut self.docs[i];
         let mut actors: Vec<Vec<u8>> = slot
             .doc
@@ -1027,7 +1051,11 @@ impl Driver {
         actors.dedup();
         for actor in actors {
             if self.known_actors.insert(actor.clone()) {
-                slot.authors.push((actor, author.to_owned()));
+                let named = actor_device(&actor)
+                    .map(hex)
+                    .filter(|device| snapshot && self.directory.knows(device));
+                let device = named.unwrap_or_else(|| author.to_owned());
+                slot.authors.push((actor, device));
             }
         }
     }
@@ -1126,6 +1154,26 @@ impl Driver {
         }
         Ok(())
     }
+}
+
+/// Splits queued bundles into runs of consecutive bundles sealed by one device, in order (a
+/// bundle whose header does not read is a run of its own; the engine reports it).
+fn runs_by_sealer(queued: Vec<FromRelay>) -> Vec<Vec<FromRelay>> {
+    let sealer = |msg: &FromRelay| match msg {
+        FromRelay::Bundle { bundle, .. } => BundleHeader::from_bytes(bundle)
+            .ok()
+            .map(|header| header.author()),
+        _ => None,
+    };
+    let mut runs: Vec<(Option<_>, Vec<FromRelay>)> = Vec::new();
+    for msg in queued {
+        let by = sealer(&msg);
+        match runs.last_mut() {
+            Some((last, run)) if by.is_some() && *last == by => run.push(msg),
+            _ => runs.push((by, vec![msg])),
+        }
+    }
+    runs.into_iter().map(|(_, run)| run).collect()
 }
 
 /// Prints a warning on standard error, above any progress bar.

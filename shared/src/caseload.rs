@@ -19,12 +19,15 @@
 //!   entry (as `today` shows them). **Missed** occurrences are days of daily or weekly assignments
 //!   that passed without a complete entry, counted from the day the therapist last looked (that
 //!   day's occurrence was not over yet then) but no further back than [`MISSED_WINDOW_DAYS`].
+//! - **Risk flags** ([`crate::risk`]) that the therapist has not acknowledged come first and
+//!   stay until acknowledged, however often the therapist looks.
 //! - **Last activity** is the latest time anyone wrote anything in the document; the client's
 //!   own latest is kept apart, since a therapist reading the caseload knows their own.
 
 use crate::author::{Author, Role};
 use crate::ids::{CommentId, EntryId};
 use crate::model::{Comment, HomeworkData};
+use crate::risk::{open_flags, RiskFlag};
 use crate::schedule::{self, DueItem, DueState};
 use crate::time::{Day, Timestamp};
 use serde::Serialize;
@@ -47,6 +50,9 @@ pub struct LastLooked {
 /// What needs a therapist's attention in one client's homework.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WhatsNew {
+    /// Questionnaires whose risk flag the therapist has not acknowledged ([`crate::risk`]),
+    /// oldest first. They stay here however often the therapist looks, until acknowledged.
+    pub risk: Vec<RiskFlag>,
     /// Entries the client started since the therapist last looked, oldest first.
     pub new_entries: Vec<EntryId>,
     /// Entries started before that which the client changed since (a draft finished, say).
@@ -77,18 +83,21 @@ impl WhatsNew {
     /// Whether anything waits for the therapist: something new, an unanswered comment, or
     /// homework overdue or missed.
     pub fn needs_attention(&self) -> bool {
-        !self.nothing_new()
+        !self.risk.is_empty()
+            || !self.nothing_new()
             || !self.unanswered_comments.is_empty()
             || !self.overdue.is_empty()
             || !self.missed.is_empty()
     }
 
-    /// Orders clients by what needs attention first: unanswered comments, then overdue homework,
+    /// Orders clients by what needs attention first: open risk flags, then unanswered comments,
+    /// then overdue homework,
     /// then new entries, missed days and changed entries; among equals, the most recently active
     /// client first.
     pub fn by_attention(&self, other: &Self) -> Ordering {
         let key = |w: &Self| {
             (
+                w.risk.len(),
                 w.unanswered_comments.len(),
                 w.overdue.len(),
                 w.new_entries.len(),
@@ -152,6 +161,7 @@ pub fn whats_new(data: &HomeworkData, looked: Option<LastLooked>, today: Day) ->
 
     let (last_activity, last_client_activity) = last_activity(data);
     WhatsNew {
+        risk: open_flags(data),
         new_entries: new_entries.into_iter().map(|(_, id)| id).collect(),
         updated_entries: updated_entries.into_iter().map(|(_, id)| id).collect(),
         new_comments: new_comments.into_iter().map(|(_, id)| id).collect(),

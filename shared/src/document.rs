@@ -17,8 +17,8 @@ use crate::ids::{
 };
 use crate::model::{
     Adjustment, AdjustmentKind, Assignment, AssignmentStatus, Comment, CommentTarget, Entry,
-    EntryStatus, Frequency, Goal, GoalStatus, HomeworkData, Meta, Schedule, Step, OBSTACLES,
-    SCHEMA_VERSION,
+    EntryStatus, Frequency, Goal, GoalStatus, HomeworkData, Meta, RiskAcknowledgement, Schedule,
+    Step, OBSTACLES, SCHEMA_VERSION,
 };
 use crate::template::{builtin, validate, FieldKind, FieldValue, Template};
 use crate::time::{Day, Timestamp};
@@ -150,6 +150,7 @@ impl HomeworkDoc {
             entries: BTreeMap::new(),
             comments: BTreeMap::new(),
             templates: BTreeMap::new(),
+            risk_acknowledgements: BTreeMap::new(),
         };
         autosurgeon::reconcile(&mut doc, &data)?;
         doc.commit_with(
@@ -999,6 +1000,58 @@ impl HomeworkDoc {
                 .ok_or_else(|| not_found("comment", id.as_str()))?;
             comment.resolved = resolved;
             comment.resolved_by = resolved.then(|| by.clone());
+            Ok(())
+        })
+    }
+
+    // ----- risk flags -----
+
+    /// Records that the therapist saw the risk flag of questionnaire `entry` ([`crate::risk`]),
+    /// with what they did about it (`note`, may be empty). Only a therapist acknowledges, and only
+    /// a flag that is raised and still open.
+    pub fn acknowledge_risk(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        entry: &EntryId,
+        note: &str,
+    ) -> Result<(), DocError> {
+        if by.role != Role::Therapist {
+            return Err(DocError::NotAllowed(
+                "only the therapist acknowledges a risk flag; if you need help now, run `between help-now`".into(),
+            ));
+        }
+        let note = note.trim();
+        if note.chars().count() > MAX_TEXT_CHARS {
+            return Err(ValidationError::Invalid(format!(
+                "the note is longer than {MAX_TEXT_CHARS} characters"
+            ))
+            .into());
+        }
+        self.change("acknowledge risk flag", now, |data| {
+            let flag = crate::risk::risk_flags(data)
+                .into_iter()
+                .find(|f| &f.entry == entry)
+                .ok_or_else(|| {
+                    DocError::NotAllowed(format!(
+                        "entry {} raises no risk flag; `between risk list` shows the flags",
+                        entry.short()
+                    ))
+                })?;
+            if let Some(done) = flag.acknowledged {
+                return Err(DocError::NotAllowed(format!(
+                    "that flag was already acknowledged by {} at {}",
+                    done.by, done.at
+                )));
+            }
+            data.risk_acknowledgements.insert(
+                entry.clone(),
+                RiskAcknowledgement {
+                    by: by.clone(),
+                    at: now,
+                    note: note.to_owned(),
+                },
+            );
             Ok(())
         })
     }

@@ -17,6 +17,7 @@ pub mod measures;
 pub mod model;
 pub mod progress;
 pub mod protocol;
+pub mod risk;
 pub mod schedule;
 pub mod sync;
 pub mod template;

@@ -37,6 +37,22 @@ pub struct HomeworkData {
     pub comments: BTreeMap<CommentId, Comment>,
     /// Custom templates by id.
     pub templates: BTreeMap<TemplateId, Template>,
+    /// The therapist's acknowledgements of risk flags ([`crate::risk`]), by the flagged entry.
+    /// Absent from documents written before flags existed.
+    #[autosurgeon(missing = "BTreeMap::new")]
+    #[serde(default)]
+    pub risk_acknowledgements: BTreeMap<EntryId, RiskAcknowledgement>,
+}
+
+/// A therapist's acknowledgement that they saw a risk flag (see [`crate::risk`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hydrate, Reconcile)]
+pub struct RiskAcknowledgement {
+    /// Who acknowledged it.
+    pub by: Author,
+    /// When.
+    pub at: Timestamp,
+    /// What they did or will do, if they said ("called the client, safety plan reviewed").
+    pub note: String,
 }
 
 /// Facts about the relationship the document belongs to.

@@ -539,6 +539,7 @@ pub(crate) mod testkit {
                     entries: BTreeMap::new(),
                     comments: BTreeMap::new(),
                     templates: BTreeMap::new(),
+                    risk_acknowledgements: BTreeMap::new(),
                 },
                 counter: 0,
             }

@@ -1,5 +1,8 @@
 //! Deterministic simulation of sync against the real relay: three devices of one client and
 //! the relay's own rules ([`LocalRelay`]: the relay core over a real SQLite store), no sockets.
+//! The third device (the tablet) runs the engine as a member's device does, never uploading a
+//! snapshot; it is a device of the client's account here, since the relay's rule that only the
+//! owner's devices may compact is tested with real members in the relay core's own suite.
 //!
 //! Each device runs the real [`DocSync`] engine on a real homework document. A random schedule,
 //! chosen by proptest, interleaves edits, the relay handling a device's next frame, a device
@@ -139,8 +142,13 @@ impl World {
                     } else {
                         HomeworkDoc::empty(name.as_bytes())
                     },
-                    // Compact often, so catch-up from a snapshot is part of most schedules.
-                    sync: DocSync::new(SyncState::default()).with_compaction_after(3),
+                    // Compact often, so catch-up from a snapshot is part of most schedules;
+                    // the tablet never compacts, as a member's device (a therapist's) never does.
+                    sync: if i == 2 {
+                        DocSync::new(SyncState::default()).without_snapshots()
+                    } else {
+                        DocSync::new(SyncState::default()).with_compaction_after(3)
+                    },
                     envelope: Plain {
                         device,
                         me: device.to_string(),

@@ -1,0 +1,363 @@
+//! The sync engine driven by hand, one message at a time, without a relay: bundles received
+//! together, gaps in the log and how they are filled, and positions a hostile or broken relay
+//! might send. The simulations of many devices syncing run against the real relay core, in
+//! `server/tests/sync_simulation.rs` (`between_relay::local::LocalRelay`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use between_shared::sync::{
+    BundleKind, DocSync, Envelope, Event, FromRelay, Opened, SyncError, SyncState, ToRelay,
+};
+use proptest::prelude::*;
+
+/// A transparent envelope: `author \0 counter kind plaintext`. The real one encrypts and signs;
+/// these tests are about ordering and gaps.
+struct Plain {
+    me: String,
+}
+
+impl Envelope for Plain {
+    fn me(&self) -> &str {
+        &self.me
+    }
+
+    fn seal(
+        &mut self,
+        kind: BundleKind,
+        counter: u64,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, SyncError> {
+        let mut out = self.me.as_bytes().to_vec();
+        out.push(0);
+        out.extend_from_slice(&counter.to_be_bytes());
+        out.push(u8::from(kind == BundleKind::Snapshot));
+        out.extend_from_slice(plaintext);
+        Ok(out)
+    }
+
+    fn open(&self, sealed: &[u8]) -> Result<Opened, SyncError> {
+        let zero = sealed
+            .iter()
+            .position(|b| *b == 0)
+            .ok_or_else(|| SyncError::Envelope("no author".into()))?;
+        let rest = &sealed[zero + 1..];
+        if rest.len() < 9 {
+            return Err(SyncError::Envelope("too short".into()));
+        }
+        Ok(Opened {
+            author: String::from_utf8_lossy(&sealed[..zero]).into_owned(),
+            counter: u64::from_be_bytes(rest[..8].try_into().unwrap()),
+            kind: if rest[8] == 1 {
+                BundleKind::Snapshot
+            } else {
+                BundleKind::Changes
+            },
+            plaintext: rest[9..].to_vec(),
+        })
+    }
+}
+
+/// Bundles handled together are applied in one pass; a bad one among them is skipped on its
+/// own while the others still apply, each reported in order.
+#[test]
+fn bundles_received_together_apply_together_and_a_bad_one_is_skipped_alone() {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ReadDoc, ROOT};
+    let mut laptop = Plain {
+        me: "laptop".into(),
+    };
+    let mut writer = AutoCommit::new();
+    writer.put(ROOT, "mood", 4_i64).unwrap();
+    writer.commit();
+    let first = writer.save_after(&[]);
+    let after_first = writer.get_heads();
+    writer.put(ROOT, "sleep", 7_i64).unwrap();
+    writer.commit();
+    let second = writer.save_after(&after_first);
+    let mut bundle = |counter, plaintext: &[u8]| {
+        laptop
+            .seal(BundleKind::Changes, counter, plaintext)
+            .unwrap()
+    };
+    let messages = vec![
+        FromRelay::Bundle {
+            seq: 1,
+            bundle: bundle(1, &first),
+        },
+        FromRelay::Bundle {
+            seq: 2,
+            bundle: bundle(2, b"not automerge at all"),
+        },
+        FromRelay::Bundle {
+            seq: 3,
+            bundle: bundle(3, &second),
+        },
+        FromRelay::CaughtUp { head: 3 },
+    ];
+
+    let mut phone = Plain { me: "phone".into() };
+    let mut doc = AutoCommit::new();
+    let mut sync = DocSync::new(SyncState::default());
+    sync.connected();
+    let events = sync.receive_many(&mut doc, &mut phone, messages).unwrap();
+
+    assert_eq!(doc.get(ROOT, "mood").unwrap().unwrap().0.as_i64(), Some(4));
+    assert_eq!(doc.get(ROOT, "sleep").unwrap().unwrap().0.as_i64(), Some(7));
+    let skipped: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Skipped { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped, vec![2]);
+    let applied = events
+        .iter()
+        .filter(|e| matches!(e, Event::Applied { author } if author == "laptop"))
+        .count();
+    assert_eq!(applied, 2);
+    assert_eq!(sync.state().cursor, 3);
+    assert!(sync.is_settled());
+}
+
+/// Changes for the tests below that drive one engine by hand: the first `n` puts of a writer.
+fn changes(n: usize) -> Vec<Vec<u8>> {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ROOT};
+    let mut writer = AutoCommit::new();
+    (0..n)
+        .map(|i| {
+            let before = writer.get_heads();
+            writer.put(ROOT, format!("k{i}"), i as i64).unwrap();
+            writer.commit();
+            writer.save_after(&before)
+        })
+        .collect()
+}
+
+fn sends_subscribe(events: &[Event]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, Event::Send(ToRelay::Subscribe { .. })))
+}
+
+/// A bundle past the cursor that our own acknowledgement, still on its way, fills is no gap:
+/// the engine waits for the acknowledgement instead of reading the log again.
+#[test]
+fn an_acknowledgement_on_its_way_fills_the_gap_without_reading_again() {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ROOT};
+    let mut laptop = Plain {
+        me: "laptop".into(),
+    };
+    let mut phone = Plain { me: "phone".into() };
+    let mut doc = AutoCommit::new();
+    let mut sync = DocSync::new(SyncState::default());
+    sync.connected();
+    sync.receive(&mut doc, &mut phone, FromRelay::CaughtUp { head: 0 })
+        .unwrap();
+    doc.put(ROOT, "mine", 1_i64).unwrap();
+    doc.commit();
+    let events = sync.local_change(&mut doc, &mut phone).unwrap();
+    let request = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Send(ToRelay::Push { request, .. }) => Some(*request),
+            _ => None,
+        })
+        .unwrap();
+    // The relay gave our push seq 1 and the laptop's seq 2; the forward overtakes our ack.
+    let theirs = laptop.seal(BundleKind::Changes, 1, &changes(1)[0]).unwrap();
+    let events = sync
+        .receive(
+            &mut doc,
+            &mut phone,
+            FromRelay::Bundle {
+                seq: 2,
+                bundle: theirs,
+            },
+        )
+        .unwrap();
+    assert!(!sends_subscribe(&events), "{events:?}");
+    assert_eq!(sync.state().cursor, 0);
+    let events = sync
+        .receive(&mut doc, &mut phone, FromRelay::Ack { request, seq: 1 })
+        .unwrap();
+    assert!(!sends_subscribe(&events), "{events:?}");
+    assert_eq!(sync.state().cursor, 2);
+    assert!(sync.is_settled());
+}
+
+/// While the gap is open the cursor stays below it; a catch-up that still lacks the entries
+/// (the relay lost them) reports them as skipped and moves on, instead of reading forever.
+#[test]
+fn a_gap_the_relay_cannot_fill_is_reported_once() {
+    use automerge::AutoCommit;
+    let mut laptop = Plain {
+        me: "laptop".into(),
+    };
+    let mut phone = Plain { me: "phone".into() };
+    let bundles: Vec<Vec<u8>> = changes(3)
+        .iter()
+        .zip(1..)
+        .map(|(c, n)| laptop.seal(BundleKind::Changes, n, c).unwrap())
+        .collect();
+    let mut doc = AutoCommit::new();
+    let mut sync = DocSync::new(SyncState::default());
+    sync.connected();
+    let bundle = |seq: u64| FromRelay::Bundle {
+        seq,
+        bundle: bundles[seq as usize - 1].clone(),
+    };
+    let events = sync
+        .receive_many(
+            &mut doc,
+            &mut phone,
+            vec![bundle(1), FromRelay::CaughtUp { head: 1 }],
+        )
+        .unwrap();
+    assert!(!sends_subscribe(&events));
+    // Entry 2 never arrives; 3 does, live.
+    let events = sync.receive(&mut doc, &mut phone, bundle(3)).unwrap();
+    assert!(sends_subscribe(&events), "{events:?}");
+    assert_eq!(sync.state().cursor, 1);
+    assert!(!sync.is_settled());
+    // The relay's catch-up from 1 has no entry 2 either.
+    let events = sync
+        .receive_many(
+            &mut doc,
+            &mut phone,
+            vec![bundle(3), FromRelay::CaughtUp { head: 3 }],
+        )
+        .unwrap();
+    let skipped: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Skipped { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped, vec![2], "{events:?}");
+    assert!(!sends_subscribe(&events));
+    assert_eq!(sync.state().cursor, 3);
+    assert!(sync.is_settled());
+}
+
+/// A log position as a hostile or broken relay might send it.
+fn position() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(0),
+        Just(1),
+        Just(2),
+        Just(3),
+        Just(between_shared::sync::MAX_SEQ),
+        Just(between_shared::sync::MAX_SEQ + 1),
+        Just(u64::MAX - 1),
+        Just(u64::MAX),
+        any::<u64>(),
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum Hostile {
+    Relay(FromRelay),
+    Edit,
+    Reconnect,
+}
+
+fn hostile() -> impl Strategy<Value = Hostile> {
+    let bundle = prop_oneof![
+        Just(Vec::new()),
+        Just(b"garbage".to_vec()),
+        (0usize..3).prop_map(|i| {
+            let kind = if i == 2 {
+                BundleKind::Snapshot
+            } else {
+                BundleKind::Changes
+            };
+            let mut laptop = Plain {
+                me: "laptop".into(),
+            };
+            laptop.seal(kind, i as u64 + 1, &changes(3)[i]).unwrap()
+        }),
+    ];
+    prop_oneof![
+        3 => (position(), bundle.clone()).prop_map(|(seq, bundle)| Hostile::Relay(FromRelay::Bundle { seq, bundle })),
+        1 => (position(), bundle).prop_map(|(covers, snapshot)| Hostile::Relay(FromRelay::Snapshot { covers, snapshot })),
+        2 => position().prop_map(|head| Hostile::Relay(FromRelay::CaughtUp { head })),
+        2 => (prop_oneof![Just(1u64), Just(2), any::<u64>()], position())
+            .prop_map(|(request, seq)| Hostile::Relay(FromRelay::Ack { request, seq })),
+        1 => Just(Hostile::Edit),
+        1 => Just(Hostile::Reconnect),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Issue 10, defect 8: whatever positions the relay sends (0, 1, 2⁶³ − 1, 2⁶³, u64::MAX − 1,
+    /// u64::MAX, anything), from whatever persisted state, the engine never panics and never
+    /// wraps: a position that cannot be right is a protocol error (the adapter then reconnects),
+    /// and the cursor only moves back when the engine reports a rollback.
+    #[test]
+    fn extreme_positions_from_the_relay_never_panic_or_wrap(
+        start in position(),
+        messages in prop::collection::vec(hostile(), 1..40),
+        batched in any::<bool>(),
+    ) {
+        use automerge::transaction::Transactable;
+        use automerge::{AutoCommit, ROOT};
+        use between_shared::sync::MAX_SEQ;
+        let state = SyncState {
+            cursor: start,
+            acked_seq: start,
+            snapshot_covers: start,
+            last_counter: start,
+            ..SyncState::default()
+        };
+        let mut doc = AutoCommit::new();
+        let mut phone = Plain { me: "phone".into() };
+        let mut sync = DocSync::new(state).with_compaction_after(2);
+        sync.connected();
+        for (n, message) in messages.into_iter().enumerate() {
+            let before = sync.state().clone();
+            let result = match message {
+                Hostile::Relay(message) if batched => {
+                    sync.receive_many(&mut doc, &mut phone, vec![message])
+                }
+                Hostile::Relay(message) => sync.receive(&mut doc, &mut phone, message),
+                Hostile::Edit => {
+                    doc.put(ROOT, format!("e{n}"), 1_i64).unwrap();
+                    doc.commit();
+                    sync.local_change(&mut doc, &mut phone)
+                }
+                Hostile::Reconnect => {
+                    sync.disconnected();
+                    Ok(sync.connected())
+                }
+            };
+            let rolled_back = match result {
+                Ok(events) => events
+                    .iter()
+                    .any(|e| matches!(e, Event::RelayRolledBack { .. })),
+                Err(_) => {
+                    // The connection ends with the error; the device connects again.
+                    sync.disconnected();
+                    sync.connected();
+                    false
+                }
+            };
+            let after = sync.state();
+            if !rolled_back {
+                prop_assert!(after.cursor >= before.cursor, "cursor went back: {:?} -> {:?}", before, after);
+            }
+            if after.cursor != before.cursor {
+                prop_assert!(after.cursor <= MAX_SEQ, "cursor {} beyond any log", after.cursor);
+            }
+            if after.acked_seq != before.acked_seq && !rolled_back {
+                prop_assert!(after.acked_seq <= MAX_SEQ);
+            }
+            prop_assert!(after.last_counter >= before.last_counter || rolled_back);
+        }
+    }
+}

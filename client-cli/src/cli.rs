@@ -68,6 +68,10 @@ pub(crate) enum Command {
     /// A therapist's clients (one homework document each).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Risk flags on questionnaires (PHQ-9 item 9 above 0, a severe total, a sharp rise): list
+    /// them, and, as the therapist, acknowledge one.
+    #[command(subcommand)]
+    Risk(RiskCommand),
     /// A therapist's caseload: every client with what is new since you last looked (new
     /// entries, unanswered comments, overdue homework) and their last activity.
     Clients(ClientsArgs),
@@ -409,6 +413,21 @@ pub(crate) enum CommentCommand {
         /// Only unresolved ones.
         #[arg(long)]
         open: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RiskCommand {
+    /// Every flagged questionnaire, open ones first, with why and who acknowledged it.
+    List,
+    /// Record that you saw a flag, and what you did about it (therapist only). The
+    /// acknowledgement is written into the client's homework; the flag leaves `between clients`.
+    Ack {
+        /// The flagged entry's id (or the start of it).
+        entry: String,
+        /// What you did or will do ("called Sam; safety plan reviewed").
+        #[arg(long, default_value = "")]
+        note: String,
     },
 }
 

@@ -3,10 +3,11 @@
 //! Every rendering says who wrote what, and on which device when this device knows
 //! ([`Provenance`]); on a client's profile, every entry also says who can see it.
 
-use between_shared::measures::MeasureScore;
+use between_shared::measures::{self, Measure, MeasureScore};
 use between_shared::model::{
     Assignment, Comment, CommentTarget, Entry, EntryStatus, Goal, GoalStatus, HomeworkData,
 };
+use between_shared::risk::{risk_flags, RiskFlag};
 use between_shared::template::input::describe_kind;
 use between_shared::template::Template;
 use between_shared::{AssignmentId, CommentId, EntryId, GoalId};
@@ -196,6 +197,19 @@ pub(crate) fn entry(
         }
         out.push_str(&comments);
     }
+    if let Some(score) = Measure::from_template(entry.template.as_str())
+        .filter(|_| entry.status == EntryStatus::Complete)
+        .and_then(|m| measures::score(m, &entry.values).ok())
+    {
+        let _ = writeln!(
+            out,
+            "\n{} score: {} of {} — {}",
+            score.measure, score.total, score.max, score.severity
+        );
+        if let Some(flag) = risk_flags(data).into_iter().find(|f| &f.entry == id) {
+            let _ = writeln!(out, "{}", risk_flag(&flag));
+        }
+    }
     if let Some(difficulty) = entry.difficulty {
         let _ = writeln!(out, "Difficulty: {difficulty}/10");
     }
@@ -358,4 +372,27 @@ pub(crate) fn goal(data: &HomeworkData, id: &GoalId, goal: &Goal, prov: &Provena
         let _ = writeln!(out, "\nComments:\n{comments}");
     }
     out
+}
+
+/// One flag: open or who acknowledged it, the score and band, the reasons.
+pub(crate) fn risk_flag(flag: &RiskFlag) -> String {
+    let state = match &flag.acknowledged {
+        None => "OPEN".to_owned(),
+        Some(done) => {
+            let note = if done.note.is_empty() {
+                String::new()
+            } else {
+                format!(": \"{}\"", done.note)
+            };
+            format!("acknowledged by {} at {}{note}", done.by, done.at)
+        }
+    };
+    format!(
+        "⚠ [{}] {} — score {} of {}, {} — {state}",
+        flag.entry.short(),
+        flag.describe(),
+        flag.score.total,
+        flag.score.max,
+        flag.score.severity
+    )
 }

@@ -2,11 +2,16 @@
 //! entries with every answer and the comments on them, each with its author. (The JSON export
 //! is the serde form of [`HomeworkData`], which reads back into the same records.)
 //!
+//! A completed questionnaire shows its score and band, and its risk flag (see [`crate::risk`])
+//! with whether and how the therapist acknowledged it.
+//!
 //! A client's export also holds their private entries (from their private document), each
 //! marked as private so the reader knows the therapist has never seen it.
 
 use crate::ids::EntryId;
+use crate::measures::{self, Measure};
 use crate::model::{Comment, CommentTarget, EntryStatus, HomeworkData};
+use crate::risk::risk_flags;
 use crate::template::Template;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -126,6 +131,7 @@ pub fn markdown(
         }
     }
 
+    let flags = risk_flags(data);
     let _ = writeln!(out, "## Entries\n");
     let mut entries: Vec<_> = data.entries.iter().collect();
     entries.sort_by_key(|(_, e)| (e.date, e.created_at));
@@ -176,6 +182,30 @@ pub fn markdown(
             if !comments.is_empty() {
                 let _ = writeln!(out, "{comments}");
             }
+        }
+        if let Some(score) = Measure::from_template(entry.template.as_str())
+            .filter(|_| entry.status == EntryStatus::Complete)
+            .and_then(|m| measures::score(m, &entry.values).ok())
+        {
+            let _ = writeln!(
+                out,
+                "**Score**: {} of {} — {}\n",
+                score.total, score.max, score.severity
+            );
+        }
+        if let Some(flag) = flags.iter().find(|f| &f.entry == id) {
+            let reasons: Vec<String> = flag.reasons.iter().map(ToString::to_string).collect();
+            let state = match &flag.acknowledged {
+                None => "not acknowledged yet".to_owned(),
+                Some(done) if done.note.is_empty() => {
+                    format!("acknowledged by {} on {}", done.by, done.at)
+                }
+                Some(done) => format!(
+                    "acknowledged by {} on {}: \"{}\"",
+                    done.by, done.at, done.note
+                ),
+            };
+            let _ = writeln!(out, "**Risk flag**: {} ({state})\n", reasons.join("; "));
         }
         if let Some(d) = entry.difficulty {
             let _ = writeln!(out, "Difficulty: {d}/10\n");

@@ -232,6 +232,7 @@ pub(crate) fn clients(mut session: Session, args: &ClientsArgs, json: bool) -> R
         "ACTIVE"
     );
     let mut edited = false;
+    let mut risky = false;
     for row in &rows {
         let name: String = row.record.label.chars().take(width).collect();
         let looked = row
@@ -255,6 +256,10 @@ pub(crate) fn clients(mut session: Session, args: &ClientsArgs, json: bool) -> R
                     count(news.overdue.len()),
                     count(news.missed.len()),
                 );
+                for flag in &news.risk {
+                    risky = true;
+                    outln!("    {}", crate::render::risk_flag(flag));
+                }
             }
             Holding::NotArrived => {
                 outln!("  {name:<width$}  homework not on this device yet — run `between sync`")
@@ -266,6 +271,9 @@ pub(crate) fn clients(mut session: Session, args: &ClientsArgs, json: bool) -> R
     }
     outln!();
     outln!("! needs attention. New since you last looked: ENTRIES, COMMENTS and MISSED days by the client; until dealt with: UNANSWERED comments, OVERDUE homework.");
+    if risky {
+        outln!("⚠ a questionnaire's risk flag: it stays until you acknowledge it with `between -c NAME risk ack ENTRY --note \"what you did\"`.");
+    }
     if edited {
         outln!("1+2: one new entry, and two earlier ones the client changed since.");
     }

@@ -6,6 +6,7 @@ pub(crate) mod data;
 mod entry;
 mod homework;
 mod relay;
+mod risk;
 mod setup;
 mod views;
 mod whois;
@@ -88,6 +89,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Assignment(command) => homework::assignment(open(&cli)?, command, cli.json),
         Command::Goal(command) => homework::goal(open(&cli)?, command, cli.json),
         Command::Comment(command) => homework::comment(open(&cli)?, command, cli.json),
+        Command::Risk(command) => risk::risk(open(&cli)?, command, cli.json),
         Command::Template(command) => homework::template(open(&cli)?, command, cli.json),
         Command::Entry(command) => entry::entry(open(&cli)?, command, cli.json),
         Command::Completions { shell } => {

@@ -16,6 +16,7 @@ use between_shared::export;
 use between_shared::lookup::{find_record, RecordRef};
 use between_shared::model::{AssignmentStatus, EntryStatus, GoalStatus, HomeworkData};
 use between_shared::progress::{self, sparkline, Direction, Trend};
+use between_shared::risk::risk_flags;
 use between_shared::schedule::{self, DueItem, DueState};
 use between_shared::{Day, Role};
 
@@ -441,6 +442,8 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
     let homework = ws.homework()?;
     let data = &homework.data;
     let report = progress::progress(data, ws.session.clock.today());
+    // Flags are of the shared homework: what the therapist sees and acknowledges.
+    let flags = risk_flags(&ws.doc.data()?);
     if json {
         let mut value = serde_json::to_value(&report)?;
         if let Some(object) = value.as_object_mut() {
@@ -448,6 +451,7 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
                 "private_entries".to_owned(),
                 homework.private_count().into(),
             );
+            object.insert("risk_flags".to_owned(), serde_json::to_value(&flags)?);
         }
         return print_json(&value);
     }
@@ -512,6 +516,12 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
                 m.total,
                 m.severity
             );
+        }
+    }
+    if !flags.is_empty() {
+        outln!("\nRisk flags:");
+        for flag in &flags {
+            outln!("  {}", render::risk_flag(flag));
         }
     }
     if !report.goals.is_empty() {

@@ -1,0 +1,114 @@
+//! Issue 11, safety: a PHQ-9 with item 9 above 0 saved on the client's phone reaches the
+//! therapist's caseload through the relay as a risk flag with its reason, in text and JSON; it
+//! stays however often the therapist looks, until they acknowledge it with a note; the
+//! acknowledgement is in the document (the client's device has it after a sync) and `show`,
+//! `progress` and both exports carry the score, band and flag. Real relay over TLS, real
+//! `between` processes, real SQLite stores.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use between_e2e::assert_mentions;
+use between_e2e::practice::{client_with_invite, sync_clean, therapist_with_invite, tls_relay};
+use between_e2e::Device;
+
+/// Saves a complete PHQ-9 with these nine answers; returns the entry id.
+fn phq9(device: &Device, answers: [i64; 9]) -> String {
+    let sets: Vec<String> = answers
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("item_{}={a}", i + 1))
+        .collect();
+    let mut args = vec!["entry", "new", "--template", "phq-9"];
+    for set in &sets {
+        args.extend(["--set", set.as_str()]);
+    }
+    device.create(&args)
+}
+
+fn caseload_row(dr: &Device) -> serde_json::Value {
+    let rows = dr.run(&["--json", "clients"]).json();
+    rows.as_array().unwrap()[0].clone()
+}
+
+#[test]
+fn item_9_on_the_phone_reaches_the_caseload_until_the_therapist_acknowledges_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, ca_file) = tls_relay(dir.path());
+    let (dr, invite) = therapist_with_invite(&relay, dir.path(), &ca_file, "office");
+    let sam = client_with_invite(dir.path(), "sam-phone", &invite, &ca_file);
+    sync_clean(&sam);
+    sync_clean(&dr);
+
+    // A mild total, but item 9 answered "several days".
+    let calm = phq9(&sam, [0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let flagged = phq9(&sam, [1, 2, 1, 1, 0, 1, 1, 0, 1]);
+    sync_clean(&sam);
+    sync_clean(&dr);
+
+    let row = caseload_row(&dr);
+    let risk = row["risk"].as_array().unwrap();
+    assert_eq!(risk.len(), 1, "{row}");
+    assert_eq!(risk[0]["entry"], flagged.as_str());
+    assert_eq!(risk[0]["reasons"][0]["kind"], "item9");
+    assert_eq!(risk[0]["reasons"][0]["meaning"], "several days");
+    assert_eq!(risk[0]["score"]["total"], 8);
+    assert_eq!(row["needs_attention"], true);
+    let text = dr.run(&["clients"]).out();
+    assert_mentions(
+        &text,
+        &["⚠", &flagged[..8], "item 9", "several days", "risk ack"],
+    );
+    assert!(!text.contains(&calm[..8]), "{text}");
+
+    // Looking at the client's homework does not clear it.
+    dr.run(&["show", &flagged]).out();
+    dr.run(&["progress"]).out();
+    assert_eq!(caseload_row(&dr)["risk"].as_array().unwrap().len(), 1);
+    let shown = dr.run(&["show", &flagged]).out();
+    assert_mentions(&shown, &["PHQ-9 score: 8 of 27", "mild", "item 9", "OPEN"]);
+
+    // Only the therapist acknowledges; the client is pointed to help instead.
+    let refused = sam.run(&["risk", "ack", &flagged]);
+    assert!(!refused.ok, "{}", refused.stdout);
+    assert_mentions(&refused.stderr, &["only the therapist", "help-now"]);
+    let note = "Called Sam the same day; safety plan reviewed.";
+    dr.run(&["risk", "ack", &flagged, "--note", note]).out();
+    assert!(caseload_row(&dr)["risk"].as_array().unwrap().is_empty());
+    let again = dr.run(&["risk", "ack", &flagged]);
+    assert!(!again.ok);
+    assert_mentions(&again.stderr, &["already acknowledged"]);
+
+    // The acknowledgement travels in the document: the client's device has it.
+    sync_clean(&dr);
+    sync_clean(&sam);
+    let flags = sam.run(&["--json", "risk", "list"]).json();
+    assert_eq!(flags[0]["acknowledged"]["note"], note, "{flags}");
+    assert_eq!(
+        flags[0]["acknowledged"]["by"]["role"], "therapist",
+        "{flags}"
+    );
+
+    // Progress, show and both exports carry score, band and flag.
+    let progress = dr.run(&["--json", "progress"]).json();
+    assert_eq!(
+        progress["risk_flags"][0]["entry"],
+        flagged.as_str(),
+        "{progress}"
+    );
+    assert_mentions(
+        &dr.run(&["progress"]).out(),
+        &["Risk flags", "item 9", note],
+    );
+    let markdown = dr.run(&["export", "--format", "markdown"]).out();
+    assert_mentions(
+        &markdown,
+        &["**Score**: 8 of 27 — mild", "**Risk flag**", "item 9", note],
+    );
+    let exported = dr.run(&["export", "--format", "json"]).json();
+    assert_eq!(
+        exported["risk_acknowledgements"][flagged.as_str()]["note"],
+        note,
+        "{exported}"
+    );
+    relay.assert_no_panic();
+}

@@ -45,17 +45,19 @@ pub(crate) fn goal_status(status: GoalStatus) -> &'static str {
     }
 }
 
-/// A measure's score with its band, and a safety note when PHQ-9 item 9 is answered above 0.
-pub(crate) fn measure_score(score: &MeasureScore) -> String {
+/// A measure's score with its band, and a safety note with the crisis resources (the
+/// practice's, or the default) when PHQ-9 item 9 is answered above 0.
+pub(crate) fn measure_score(score: &MeasureScore, crisis_resources: &str) -> String {
     let mut text = format!(
         "{} score: {} of {} — {}",
         score.measure, score.total, score.max, score.severity
     );
     if score.item9_positive {
-        text.push_str(
+        let _ = write!(
+            text,
             "\nYou answered that you have had thoughts of being better off dead or of hurting yourself. \
-             Please talk to your therapist about this soon. If you are in danger now, call your local \
-             emergency number or a crisis line.",
+             Please talk to your therapist about this soon.\n{crisis_resources}\n\
+             `between help-now` shows this again at any time."
         );
     }
     text

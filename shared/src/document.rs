@@ -16,9 +16,9 @@ use crate::ids::{
     AdjustmentId, AssignmentId, CommentId, DocumentId, EntryId, GoalId, StepId, TemplateId,
 };
 use crate::model::{
-    Adjustment, AdjustmentKind, Assignment, AssignmentStatus, Comment, CommentTarget, Entry,
-    EntryStatus, Frequency, Goal, GoalStatus, HomeworkData, Meta, RiskAcknowledgement, Schedule,
-    Step, OBSTACLES, SCHEMA_VERSION,
+    Adjustment, AdjustmentKind, Assignment, AssignmentStatus, Comment, CommentTarget,
+    CrisisResources, Entry, EntryStatus, Frequency, Goal, GoalStatus, HomeworkData, Meta,
+    RiskAcknowledgement, Schedule, Step, OBSTACLES, SCHEMA_VERSION,
 };
 use crate::template::{builtin, validate, FieldKind, FieldValue, Template};
 use crate::time::{Day, Timestamp};
@@ -151,6 +151,7 @@ impl HomeworkDoc {
             comments: BTreeMap::new(),
             templates: BTreeMap::new(),
             risk_acknowledgements: BTreeMap::new(),
+            crisis_resources: None,
         };
         autosurgeon::reconcile(&mut doc, &data)?;
         doc.commit_with(
@@ -1089,6 +1090,30 @@ impl HomeworkDoc {
             }
             data.templates.insert(id.clone(), template);
             Ok(id)
+        })
+    }
+
+    /// Sets the practice's crisis resources in this client's document (therapist only): what
+    /// the client's devices show with a risky answer and on `between help-now`.
+    pub fn set_crisis_resources(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        text: &str,
+    ) -> Result<(), DocError> {
+        if by.role != Role::Therapist {
+            return Err(DocError::NotAllowed(
+                "the crisis resources are set by your therapist's practice; `between help-now` shows them".into(),
+            ));
+        }
+        let text = non_empty("the crisis resources", text)?;
+        self.change("set crisis resources", now, |data| {
+            data.crisis_resources = Some(CrisisResources {
+                text,
+                set_by: by.clone(),
+                set_at: now,
+            });
+            Ok(())
         })
     }
 

@@ -42,6 +42,22 @@ pub struct HomeworkData {
     #[autosurgeon(missing = "BTreeMap::new")]
     #[serde(default)]
     pub risk_acknowledgements: BTreeMap<EntryId, RiskAcknowledgement>,
+    /// Where the client can get help at once, as the therapist's practice wrote it; `None`
+    /// until set (devices then show [`crate::risk::DEFAULT_CRISIS_RESOURCES`]).
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub crisis_resources: Option<CrisisResources>,
+}
+
+/// The practice's crisis resources, written into each client's document by the therapist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hydrate, Reconcile)]
+pub struct CrisisResources {
+    /// The text: numbers, hours, what to do.
+    pub text: String,
+    /// Who set it.
+    pub set_by: Author,
+    /// When.
+    pub set_at: Timestamp,
 }
 
 /// A therapist's acknowledgement that they saw a risk flag (see [`crate::risk`]).

@@ -22,6 +22,22 @@ use crate::measures::{score, Measure, MeasureScore, ANSWER_ANCHORS};
 use crate::model::{EntryStatus, HomeworkData, RiskAcknowledgement};
 use crate::time::{Day, Timestamp};
 
+/// What a device shows for help at once until the practice sets its own crisis resources
+/// (`HomeworkDoc::set_crisis_resources`).
+pub const DEFAULT_CRISIS_RESOURCES: &str = "If you are in danger now, or might act on thoughts of \
+harming yourself, call your local emergency number: 112 in the European Union, 999 in the UK, \
+911 in the US and Canada, 000 in Australia. You can talk to someone at any hour: in the US call \
+or text 988 (Suicide & Crisis Lifeline); in the UK and Ireland call Samaritans on 116 123. \
+Elsewhere, your local emergency number can put you through to a crisis line. Tell your \
+therapist too.";
+
+/// The crisis resources of `data`: the practice's, or [`DEFAULT_CRISIS_RESOURCES`].
+pub fn crisis_resources(data: &HomeworkData) -> &str {
+    data.crisis_resources
+        .as_ref()
+        .map_or(DEFAULT_CRISIS_RESOURCES, |c| c.text.as_str())
+}
+
 /// A PHQ-9 total from which a flag is raised (the "severe" band).
 pub const SEVERE_PHQ9: i64 = 20;
 /// A GAD-7 total from which a flag is raised (the "severe" band).

@@ -540,6 +540,7 @@ pub(crate) mod testkit {
                     comments: BTreeMap::new(),
                     templates: BTreeMap::new(),
                     risk_acknowledgements: BTreeMap::new(),
+                    crisis_resources: None,
                 },
                 counter: 0,
             }

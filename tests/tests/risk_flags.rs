@@ -112,3 +112,65 @@ fn item_9_on_the_phone_reaches_the_caseload_until_the_therapist_acknowledges_it(
     );
     relay.assert_no_panic();
 }
+
+/// The practice's crisis resources reach the client's device; `between help-now` shows them
+/// (and a sensible default where there is no homework to read them from), and so does the note
+/// after a questionnaire with item 9 above 0.
+#[test]
+fn the_practices_crisis_resources_reach_the_client_and_help_now_always_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, ca_file) = tls_relay(dir.path());
+    let (dr, invite) = therapist_with_invite(&relay, dir.path(), &ca_file, "office");
+    let sam = client_with_invite(dir.path(), "sam-laptop", &invite, &ca_file);
+    sync_clean(&sam);
+    sync_clean(&dr);
+
+    // Before the practice sets anything: the default, with emergency numbers.
+    assert_mentions(
+        &sam.run(&["help-now"]).out(),
+        &["emergency number", "988", "116 123"],
+    );
+    let nobody = Device::new(dir.path(), "no-such-profile");
+    assert_mentions(&nobody.run(&["help-now"]).out(), &["emergency number"]);
+
+    let ours = "Riverside Practice crisis line: 0800 123 4567, any hour. In danger now: call 112.";
+    let refused = sam.run(&["crisis-resources", "mine"]);
+    assert!(!refused.ok);
+    assert_mentions(
+        &refused.stderr,
+        &["set by your therapist's practice", "help-now"],
+    );
+    assert_mentions(
+        &dr.run(&["crisis-resources", ours]).out(),
+        &["Set the crisis resources"],
+    );
+    sync_clean(&dr);
+    sync_clean(&sam);
+    assert_eq!(sam.run(&["help-now"]).out().trim(), ours);
+    let saved = sam.run(&[
+        "entry",
+        "new",
+        "--template",
+        "phq-9",
+        "--set",
+        "item_1=0",
+        "--set",
+        "item_2=0",
+        "--set",
+        "item_3=0",
+        "--set",
+        "item_4=0",
+        "--set",
+        "item_5=0",
+        "--set",
+        "item_6=0",
+        "--set",
+        "item_7=0",
+        "--set",
+        "item_8=0",
+        "--set",
+        "item_9=2",
+    ]);
+    assert_mentions(&saved.out(), &["talk to your therapist", ours, "help-now"]);
+    relay.assert_no_panic();
+}

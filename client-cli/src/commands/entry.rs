@@ -295,7 +295,8 @@ fn report(ws: &Workspace, id: &EntryId, json: bool) -> Result<()> {
         }
     }
     if let Some(score) = score {
-        outln!("{}", render::measure_score(&score));
+        let resources = between_shared::risk::crisis_resources(&ws.doc.data()?).to_owned();
+        outln!("{}", render::measure_score(&score, &resources));
     }
     if ws.me().role == Role::Client {
         outln!("{}", render::visibility(private));

@@ -90,6 +90,14 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Goal(command) => homework::goal(open(&cli)?, command, cli.json),
         Command::Comment(command) => homework::comment(open(&cli)?, command, cli.json),
         Command::Risk(command) => risk::risk(open(&cli)?, command, cli.json),
+        Command::HelpNow => risk::help_now(open(&cli).ok()),
+        Command::CrisisResources { text } => risk::set_crisis_resources(
+            Session::open(data_dir.as_deref(), &cli.profile)?,
+            data_dir.as_deref(),
+            &cli.profile,
+            cli.client.as_deref(),
+            text,
+        ),
         Command::Template(command) => homework::template(open(&cli)?, command, cli.json),
         Command::Entry(command) => entry::entry(open(&cli)?, command, cli.json),
         Command::Completions { shell } => {

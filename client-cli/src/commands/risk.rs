@@ -3,11 +3,13 @@
 
 use super::print_json;
 use crate::cli::RiskCommand;
+use crate::profile::Session;
 use crate::profile::{Place, Workspace};
 use crate::render;
 use anyhow::{bail, Result};
-use between_shared::risk::risk_flags;
+use between_shared::risk::{crisis_resources, risk_flags, DEFAULT_CRISIS_RESOURCES};
 use between_shared::Role;
+use std::path::Path;
 
 /// `between risk list` / `between risk ack ENTRY [--note TEXT]`.
 pub(crate) fn risk(mut ws: Workspace, command: &RiskCommand, json: bool) -> Result<()> {
@@ -63,5 +65,57 @@ fn list(ws: &Workspace, json: bool) -> Result<()> {
     if ws.me().role == Role::Therapist && flags.iter().any(|f| f.acknowledged.is_none()) {
         outln!("\n`between risk ack ENTRY --note \"what you did\"` records that you saw a flag.");
     }
+    Ok(())
+}
+
+/// `between help-now`: the crisis resources of the homework `ws` holds, or the default ones
+/// when there is none to read (no profile, several clients, a damaged file). It never fails: it
+/// is what someone in crisis types.
+pub(crate) fn help_now(ws: Option<Workspace>) -> Result<()> {
+    let text = ws
+        .and_then(|ws| ws.doc.data().ok())
+        .map(|data| crisis_resources(&data).to_owned())
+        .unwrap_or_else(|| DEFAULT_CRISIS_RESOURCES.to_owned());
+    outln!("{text}");
+    Ok(())
+}
+
+/// `between crisis-resources TEXT`: sets the practice's text in every client's homework on this
+/// therapist's profile, or only in `client`'s.
+pub(crate) fn set_crisis_resources(
+    session: Session,
+    data_dir: Option<&Path>,
+    profile: &str,
+    client: Option<&str>,
+    text: &str,
+) -> Result<()> {
+    if session.me.role != Role::Therapist {
+        bail!("the crisis resources are set by your therapist's practice; `between help-now` shows them");
+    }
+    let targets: Vec<String> = match client {
+        Some(name) => vec![session.select(Some(name))?.id],
+        None => session
+            .shared_records()?
+            .into_iter()
+            .map(|r| r.id)
+            .collect(),
+    };
+    if targets.is_empty() {
+        bail!("you have no clients yet; the crisis resources go into each client's homework");
+    }
+    drop(session);
+    let mut names = Vec::new();
+    for id in &targets {
+        let mut ws = Session::open(data_dir, profile)?.workspace(Some(id))?;
+        let me = ws.me().clone();
+        let now = ws.session.clock.now();
+        ws.doc.set_crisis_resources(&me, now, text)?;
+        ws.save()?;
+        names.push(ws.record.label.clone());
+    }
+    outln!(
+        "Set the crisis resources in the homework of {}; their devices get them with the next sync.",
+        names.join(", ")
+    );
     Ok(())
 }

@@ -9,7 +9,7 @@ use between_shared::model::{
 };
 use between_shared::risk::{risk_flags, RiskFlag};
 use between_shared::template::input::describe_kind;
-use between_shared::template::Template;
+use between_shared::template::{EntryKind, FieldValue, Template};
 use between_shared::{AssignmentId, CommentId, EntryId, GoalId};
 use std::fmt::Write;
 
@@ -188,7 +188,17 @@ pub(crate) fn entry(
         if value.is_none() && comments.is_empty() {
             continue;
         }
-        let shown = value.map_or_else(|| "(not answered)".to_string(), |v| v.display());
+        let shown = match value {
+            None => "(not answered)".to_string(),
+            // A questionnaire's answers read as the instrument labels them.
+            Some(FieldValue::Number(n)) if entry.kind == EntryKind::Measure => {
+                match measures::answer_label(&field.id, *n) {
+                    Some(label) => format!("{n} — {label}"),
+                    None => n.to_string(),
+                }
+            }
+            Some(v) => v.display(),
+        };
         if shown.contains('\n') {
             let _ = writeln!(out, "{} [{}]:", field.label, field.id);
             for line in shown.lines() {

@@ -12,7 +12,7 @@ use crate::ids::EntryId;
 use crate::measures::{self, Measure};
 use crate::model::{Comment, CommentTarget, EntryStatus, HomeworkData};
 use crate::risk::risk_flags;
-use crate::template::Template;
+use crate::template::{EntryKind, FieldValue, Template};
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
@@ -174,7 +174,17 @@ pub fn markdown(
             let Some(value) = entry.values.get(field_id).filter(|v| !v.is_empty()) else {
                 continue;
             };
-            let _ = writeln!(out, "**{label}**: {}\n", value.display());
+            let shown = match value {
+                // A questionnaire's answers read as the instrument labels them.
+                FieldValue::Number(n) if entry.kind == EntryKind::Measure => {
+                    match measures::answer_label(field_id, *n) {
+                        Some(anchor) => format!("{n} — {anchor}"),
+                        None => n.to_string(),
+                    }
+                }
+                other => other.display(),
+            };
+            let _ = writeln!(out, "**{label}**: {shown}\n");
             let comments = comments_on(&CommentTarget::Entry {
                 id: id.clone(),
                 field: Some(field_id.to_string()),

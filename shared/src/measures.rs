@@ -27,6 +27,38 @@ pub const ANSWER_ANCHORS: [&str; 4] = [
     "nearly every day",
 ];
 
+/// The field id of the closing question both measures ask after their items (not scored).
+pub const DAILY_LIFE_FIELD: &str = "daily_life";
+
+/// The closing question of the PHQ-9 and the GAD-7, as the instruments word it.
+pub const DAILY_LIFE_QUESTION: &str = "If you checked off any problems, how difficult have these \
+problems made it for you to do your work, take care of things at home, or get along with other \
+people?";
+
+/// What each answer from 0 to 3 to the closing question means.
+pub const DAILY_LIFE_ANCHORS: [&str; 4] = [
+    "not difficult at all",
+    "somewhat difficult",
+    "very difficult",
+    "extremely difficult",
+];
+
+/// What answer `value` to field `field` of a measure means, as the instrument labels it
+/// ("several days"), or `None` for a field that is not one of the measure's questions.
+pub fn answer_label(field: &str, value: i64) -> Option<&'static str> {
+    let anchors = if field == DAILY_LIFE_FIELD {
+        &DAILY_LIFE_ANCHORS
+    } else if field.starts_with("item_") {
+        &ANSWER_ANCHORS
+    } else {
+        return None;
+    };
+    usize::try_from(value)
+        .ok()
+        .and_then(|i| anchors.get(i))
+        .copied()
+}
+
 /// The question both measures put before each item.
 pub const STEM: &str = "Over the last 2 weeks, how often have you been bothered by";
 

@@ -65,7 +65,16 @@ fn item_9_on_the_phone_reaches_the_caseload_until_the_therapist_acknowledges_it(
     dr.run(&["progress"]).out();
     assert_eq!(caseload_row(&dr)["risk"].as_array().unwrap().len(), 1);
     let shown = dr.run(&["show", &flagged]).out();
-    assert_mentions(&shown, &["PHQ-9 score: 8 of 27", "mild", "item 9", "OPEN"]);
+    assert_mentions(
+        &shown,
+        &[
+            "PHQ-9 score: 8 of 27",
+            "mild",
+            "item 9",
+            "OPEN",
+            "2 — more than half the days",
+        ],
+    );
 
     // Only the therapist acknowledges; the client is pointed to help instead.
     let refused = sam.run(&["risk", "ack", &flagged]);
@@ -102,7 +111,13 @@ fn item_9_on_the_phone_reaches_the_caseload_until_the_therapist_acknowledges_it(
     let markdown = dr.run(&["export", "--format", "markdown"]).out();
     assert_mentions(
         &markdown,
-        &["**Score**: 8 of 27 — mild", "**Risk flag**", "item 9", note],
+        &[
+            "**Score**: 8 of 27 — mild",
+            "**Risk flag**",
+            "item 9",
+            note,
+            "1 — several days",
+        ],
     );
     let exported = dr.run(&["export", "--format", "json"]).json();
     assert_eq!(

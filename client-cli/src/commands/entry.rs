@@ -20,7 +20,7 @@ use between_shared::error::ValidationError;
 use between_shared::measures::{self, Measure};
 use between_shared::model::{Entry, EntryStatus};
 use between_shared::template::input::{format_input, parse_input};
-use between_shared::template::{FieldKind, FieldValue, Template};
+use between_shared::template::{EntryKind, FieldKind, FieldValue, Template};
 use between_shared::Role;
 use between_shared::{DocError, EntryId};
 
@@ -220,7 +220,11 @@ fn collect_update(
                 update.values.insert(field.id.clone(), value);
             }
         }
-        if update.difficulty.is_none() && update.obstacles.is_none() {
+        // A questionnaire is answered as the instrument asks, not rated like homework.
+        if template.kind != EntryKind::Measure
+            && update.difficulty.is_none()
+            && update.obstacles.is_none()
+        {
             let (difficulty, obstacles) = prompt::ask_difficulty()?;
             update.difficulty = difficulty;
             update.obstacles = obstacles;

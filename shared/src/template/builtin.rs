@@ -590,6 +590,18 @@ fn measure(measure: Measure) -> Template {
                 required: true,
             }
         })
+        .chain(std::iter::once(FieldDef {
+            id: measures::DAILY_LIFE_FIELD.to_owned(),
+            label: measures::DAILY_LIFE_QUESTION.to_owned(),
+            help: measures::DAILY_LIFE_ANCHORS
+                .iter()
+                .enumerate()
+                .map(|(n, anchor)| format!("{n} = {anchor}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            kind: scale(0, ITEM_MAX),
+            required: false,
+        }))
         .collect();
     template(
         measure.template_id(),
@@ -704,10 +716,14 @@ mod tests {
             ids(slug::WEEKLY_REFLECTION),
             ["improved", "hard", "needs_attention"]
         );
-        let phq: Vec<String> = (1..=9).map(field::item).collect();
-        assert_eq!(ids(slug::PHQ9), phq);
-        let gad: Vec<String> = (1..=7).map(field::item).collect();
-        assert_eq!(ids(slug::GAD7), gad);
+        let with_closing = |n: usize| -> Vec<String> {
+            (1..=n)
+                .map(field::item)
+                .chain(std::iter::once(measures::DAILY_LIFE_FIELD.to_owned()))
+                .collect()
+        };
+        assert_eq!(ids(slug::PHQ9), with_closing(9));
+        assert_eq!(ids(slug::GAD7), with_closing(7));
     }
 
     #[test]
@@ -770,7 +786,7 @@ mod tests {
     #[test]
     fn measure_items_use_the_real_wording() {
         let phq = builtin(slug::PHQ9).unwrap();
-        assert_eq!(phq.fields.len(), 9);
+        assert_eq!(phq.fields.len(), 10);
         let first = &phq.fields[0];
         assert_eq!(
             first.label,
@@ -779,12 +795,20 @@ mod tests {
         assert!(first.help.contains("0 = not at all"));
         assert!(first.help.contains("3 = nearly every day"));
         assert!(phq.fields[8].label.contains("better off dead"));
-        for f in &phq.fields {
+        for f in &phq.fields[..9] {
             assert_eq!(f.kind, FieldKind::Scale { min: 0, max: 3 });
             assert!(f.required);
         }
+        // The instruments' closing question, unscored and optional, with its own labels.
+        let closing = &phq.fields[9];
+        assert!(closing
+            .label
+            .starts_with("If you checked off any problems, how difficult"));
+        assert!(closing.help.contains("3 = extremely difficult"));
+        assert!(!closing.required);
         let gad = builtin(slug::GAD7).unwrap();
-        assert_eq!(gad.fields.len(), 7);
+        assert_eq!(gad.fields.len(), 8);
+        assert_eq!(gad.fields[7].id, measures::DAILY_LIFE_FIELD);
         assert!(gad.fields[0]
             .label
             .ends_with("Feeling nervous, anxious, or on edge"));

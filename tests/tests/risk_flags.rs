@@ -187,5 +187,57 @@ fn the_practices_crisis_resources_reach_the_client_and_help_now_always_answers()
         "item_9=2",
     ]);
     assert_mentions(&saved.out(), &["talk to your therapist", ours, "help-now"]);
+
+    // Kept private, the same answer is not seen by the therapist: the client is told so, shown
+    // the resources, and how to share it.
+    let kept = sam.run(&[
+        "entry",
+        "new",
+        "--private",
+        "--template",
+        "phq-9",
+        "--set",
+        "item_1=0",
+        "--set",
+        "item_2=0",
+        "--set",
+        "item_3=0",
+        "--set",
+        "item_4=0",
+        "--set",
+        "item_5=0",
+        "--set",
+        "item_6=0",
+        "--set",
+        "item_7=0",
+        "--set",
+        "item_8=0",
+        "--set",
+        "item_9=1",
+    ]);
+    let text = kept.out();
+    assert_mentions(
+        &text,
+        &[
+            ours,
+            "is private, so your therapist cannot see this answer",
+            "between entry share",
+        ],
+    );
+    sync_clean(&sam);
+    sync_clean(&dr);
+    let flagged: Vec<String> = dr
+        .run(&["--json", "risk", "list"])
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["entry"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        flagged.len(),
+        1,
+        "the therapist sees the private one: {flagged:?}"
+    );
     relay.assert_no_panic();
 }

@@ -87,7 +87,8 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
                 other => other.map_err(with_draft_hint)?,
             };
             ws.save()?;
-            report(&ws, &id, json)
+            report(&ws, &id, json)?;
+            offer_to_share(&mut ws, &id, json)
         }
         EntryCommand::Edit {
             id,
@@ -132,30 +133,82 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
                     id.short()
                 );
             }
-            let moved = ws.doc_at(Place::Private)?.take_entry(&me, now, &id)?;
-            let comments = moved.comments.len();
-            ws.doc.adopt_entry(&me, now, moved)?;
-            // Both documents' changes are stored in one transaction: the entry is never in
-            // neither, and never left behind in the private document once shared.
-            ws.save()?;
+            let comments = share(&mut ws, &id)?;
             if json {
                 return print_json(&serde_json::json!({ "id": id, "private": false }));
             }
-            let with = match comments {
-                0 => String::new(),
-                1 => " with your comment on it".to_owned(),
-                n => format!(" with your {n} comments on it"),
-            };
-            outln!(
-                "Shared the entry {}{with}: it is now in the homework your therapist sees, and no longer private.",
-                id.short()
-            );
-            Ok(())
+            say_shared(&id, comments)
         }
         EntryCommand::List { assignment } => {
             super::views::list_entries(&ws, assignment.as_deref(), json)
         }
     }
+}
+
+/// Moves private entry `id` into the shared document with its comments, both changes stored
+/// in one transaction (the entry is never in neither, and never left behind in the private
+/// document once shared). Returns how many comments came with it.
+fn share(ws: &mut Workspace, id: &EntryId) -> Result<usize> {
+    let now = ws.session.clock.now();
+    let me = ws.me().clone();
+    let moved = ws.doc_at(Place::Private)?.take_entry(&me, now, id)?;
+    let comments = moved.comments.len();
+    ws.doc.adopt_entry(&me, now, moved)?;
+    ws.save()?;
+    Ok(comments)
+}
+
+fn say_shared(id: &EntryId, comments: usize) -> Result<()> {
+    let with = match comments {
+        0 => String::new(),
+        1 => " with your comment on it".to_owned(),
+        n => format!(" with your {n} comments on it"),
+    };
+    outln!(
+        "Shared the entry {}{with}: it is now in the homework your therapist sees, and no longer private.",
+        id.short()
+    );
+    Ok(())
+}
+
+/// A questionnaire kept private with PHQ-9 item 9 above 0: the crisis resources were shown
+/// with its score; the therapist cannot see it, so ask (in a terminal) whether to share it now,
+/// or say how to later.
+fn offer_to_share(ws: &mut Workspace, id: &EntryId, json: bool) -> Result<()> {
+    if json || ws.me().role != Role::Client {
+        return Ok(());
+    }
+    let homework = ws.homework()?;
+    if !homework.is_private(id) {
+        return Ok(());
+    }
+    let Some(entry) = homework.data.entries.get(id) else {
+        return Ok(());
+    };
+    let positive = Measure::from_template(entry.template.as_str())
+        .filter(|_| entry.status == EntryStatus::Complete)
+        .and_then(|m| measures::score(m, &entry.values).ok())
+        .is_some_and(|score| score.item9_positive);
+    if !positive {
+        return Ok(());
+    }
+    outln!("This questionnaire is private, so your therapist cannot see this answer. Sharing it lets them help you with it.");
+    let share_now = prompt::interactive()
+        && dialoguer::Confirm::with_theme(&dialoguer::theme::ColorfulTheme::default())
+            .with_prompt("Share this questionnaire with your therapist now?")
+            .default(true)
+            .interact()
+            .context("could not read your answer")?;
+    if share_now {
+        let comments = share(ws, id)?;
+        say_shared(id, comments)?;
+    } else {
+        outln!(
+            "`between entry share {}` shares it whenever you are ready.",
+            id.short()
+        );
+    }
+    Ok(())
 }
 
 /// Asks, after the fields, whether the new entry stays private.

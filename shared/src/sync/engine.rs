@@ -31,8 +31,10 @@ const COMPRESS_OUTBOX_ABOVE: usize = 64 * 1024;
 /// Only a member device can seal such bytes, but one bad bundle in the log would then crash every
 /// other member's device on every sync, so the panic is caught here and the bytes count as
 /// damaged. It is caught on a throwaway document: nothing half-loaded survives it, and the real
-/// document is given only bytes that passed this check.
+/// document is given only bytes that passed this check. Chunks of kinds Between never writes
+/// are refused before Automerge parses anything (see `super::chunks`).
 fn well_formed(plaintext: &[u8]) -> Result<(), String> {
+    super::chunks::only_written_kinds(plaintext)?;
     let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
     let load = std::panic::AssertUnwindSafe(|| AutoCommit::load_with_options(plaintext, options));
     match std::panic::catch_unwind(load) {

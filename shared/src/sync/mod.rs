@@ -26,6 +26,7 @@
 //!   that does not open or load is reported, and the device pushes everything it holds again
 //!   (and, on an owner's device, uploads its own snapshot) so the log heals.
 
+mod chunks;
 mod engine;
 mod envelope;
 

@@ -49,7 +49,8 @@
 //! Version 4: each document's kind — the shared homework document, or a client's private one
 //! (at most one per profile). Version 7: when the therapist last looked at each client's
 //! homework. Version 8: forgets which devices were given unsigned key envelopes, so they are
-//! given signed ones. Version 9: chunks set aside because they could not be merged.
+//! given signed ones. Version 9: chunks set aside because they could not be merged. Version
+//! 10: the records a therapist was shown one by one.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -76,6 +77,7 @@ const MIGRATIONS: &[&str] = &[
     SCHEMA_V7,
     SCHEMA_V8_FORGET_UNSIGNED_ENVELOPES,
     SCHEMA_V9_SET_ASIDE_CHUNKS,
+    SCHEMA_V10_SEEN_RECORDS,
 ];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
@@ -237,6 +239,17 @@ CREATE TABLE looked_at (
 /// every member device again at its next sync (the relay replaces the old ones).
 const SCHEMA_V8_FORGET_UNSIGNED_ENVELOPES: &str = "
 DELETE FROM wrapped_keys;
+";
+
+/// Version 10: which records the therapist was shown one by one (`between show`), so that
+/// "new" in the caseload is per record. Local to this device, never synced.
+const SCHEMA_V10_SEEN_RECORDS: &str = "
+CREATE TABLE seen_records (
+    document_id TEXT    NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    record_id   TEXT    NOT NULL,
+    seen_at_ms  INTEGER NOT NULL,
+    PRIMARY KEY (document_id, record_id)
+) STRICT;
 ";
 
 /// Version 9: chunks of changes that could not be merged into their document (two processes
@@ -1691,6 +1704,45 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>().at(path)?)
     }
 
+    /// The records of document `id` the therapist was shown one by one: record id → when
+    /// (Unix milliseconds), the latest showing.
+    pub(crate) fn seen_records(&self, id: &str) -> Result<HashMap<String, i64>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT record_id, seen_at_ms FROM seen_records WHERE document_id = ?1")
+            .at(path)?;
+        let rows = stmt
+            .query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .at(path)?;
+        Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>().at(path)?)
+    }
+
+    /// Records that the therapist was shown `records` of document `id` at `at_ms`, in one
+    /// transaction; a later showing replaces an earlier one, never the other way round.
+    pub(crate) fn record_seen(
+        &mut self,
+        id: &str,
+        records: &[String],
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        if generation_of(&tx, id).at(path)?.is_none() {
+            return Err(StoreError::UnknownDocument { id: id.to_owned() });
+        }
+        for record in records {
+            tx.execute(
+                "INSERT INTO seen_records (document_id, record_id, seen_at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (document_id, record_id) DO UPDATE SET seen_at_ms = excluded.seen_at_ms
+                 WHERE excluded.seen_at_ms > seen_at_ms",
+                params![id, record, at_ms],
+            )
+            .at(path)?;
+        }
+        Ok(tx.commit().at(path)?)
+    }
+
     /// Records that the therapist looked at a document at `at_ms` (their calendar day `day`),
     /// replacing the previous time: the latest look counts, even from a clock set back. Looking
     /// again at the same moment writes nothing, so a view repeated with a pinned clock
@@ -2264,7 +2316,7 @@ mod tests {
         }
         let mut store = Store::open(&path).unwrap();
         assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 9);
+        assert_eq!(SCHEMA_VERSION, 10);
         assert_eq!(store.profile().unwrap().display_name, "Sam");
         assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
         // A profile that never synced has no account and nothing to sync.

@@ -7,9 +7,11 @@
 //!
 //! Rules, in short:
 //!
-//! - A **new entry** was started by the client after the therapist last looked; an entry started
-//!   earlier that the client changed since is **updated**. Before the therapist has ever looked,
-//!   everything the client wrote is new.
+//! - "New" is per record. A **new entry** was started by the client and has not been shown to
+//!   the therapist (`between show`) since; an entry the therapist saw that the client changed
+//!   since is **updated**. Marking a client's homework all seen (`between clients --seen`) counts
+//!   as having seen everything up to that moment. Before that, everything the client wrote is
+//!   new.
 //! - A client's comment is **unanswered** while its thread is open (neither it nor a comment it
 //!   answers is resolved) and no comment by the therapist in the same thread answers it: a
 //!   reply to it (directly or further down), or any later comment by the therapist in the
@@ -115,22 +117,34 @@ fn after(at: Timestamp, looked: Option<LastLooked>) -> bool {
     looked.is_none_or(|l| at > l.at)
 }
 
-/// What is new in `data` since `looked` (`None`: never), as of `today`.
-pub fn whats_new(data: &HomeworkData, looked: Option<LastLooked>, today: Day) -> WhatsNew {
+/// Records the therapist has been shown one by one (`between show`), by record id, with when.
+pub type SeenRecords = BTreeMap<String, Timestamp>;
+
+/// What is new in `data` since `looked` (`None`: never; the therapist's "mark all seen"), as of
+/// `today`. A record shown to the therapist (`seen`) at or after its relevant time (created,
+/// or for a changed entry, changed) is not new, whatever else they have not seen.
+pub fn whats_new(
+    data: &HomeworkData,
+    looked: Option<LastLooked>,
+    seen: &SeenRecords,
+    today: Day,
+) -> WhatsNew {
+    let unseen =
+        |id: &str, at: Timestamp| after(at, looked) && seen.get(id).is_none_or(|s| *s < at);
     let mut new_entries: Vec<_> = data
         .entries
         .iter()
-        .filter(|(_, e)| e.created_by.role == Role::Client && after(e.created_at, looked))
+        .filter(|(id, e)| e.created_by.role == Role::Client && unseen(id.as_str(), e.created_at))
         .map(|(id, e)| (e.created_at, id.clone()))
         .collect();
     new_entries.sort();
     let mut updated_entries: Vec<_> = data
         .entries
         .iter()
-        .filter(|(_, e)| {
-            !(e.created_by.role == Role::Client && after(e.created_at, looked))
+        .filter(|(id, e)| {
+            !(e.created_by.role == Role::Client && unseen(id.as_str(), e.created_at))
                 && e.updated_by.role == Role::Client
-                && after(e.updated_at, looked)
+                && unseen(id.as_str(), e.updated_at)
         })
         .map(|(id, e)| (e.updated_at, id.clone()))
         .collect();
@@ -138,7 +152,7 @@ pub fn whats_new(data: &HomeworkData, looked: Option<LastLooked>, today: Day) ->
     let mut new_comments: Vec<_> = data
         .comments
         .iter()
-        .filter(|(_, c)| c.author.role == Role::Client && after(c.created_at, looked))
+        .filter(|(id, c)| c.author.role == Role::Client && unseen(id.as_str(), c.created_at))
         .map(|(id, c)| (c.created_at, id.clone()))
         .collect();
     new_comments.sort();
@@ -323,10 +337,38 @@ mod tests {
         )
     }
 
+    /// Issue 11: showing one record does not clear the others; a shown entry the client changes
+    /// afterwards is updated again.
+    #[test]
+    fn new_is_per_record_until_shown() {
+        let mut doc = Doc::new();
+        let goal_day = journal(&mut doc, "2026-01-02");
+        let mood = journal(&mut doc, "2026-01-03");
+        let question = comment(&mut doc, "c1", &mood, None, client(), "2026-01-03");
+        let none = SeenRecords::new();
+        let news = whats_new(&doc.data, None, &none, d("2026-01-04"));
+        assert_eq!(news.new_entries, vec![goal_day.clone(), mood.clone()]);
+        assert_eq!(news.new_comments, vec![question.clone()]);
+
+        // The therapist is shown the first entry only.
+        let seen: SeenRecords = [(goal_day.to_string(), noon("2026-01-04"))].into();
+        let news = whats_new(&doc.data, None, &seen, d("2026-01-04"));
+        assert_eq!(news.new_entries, vec![mood.clone()]);
+        assert_eq!(news.new_comments, vec![question.clone()]);
+
+        // The client changes it afterwards: it is updated, not new, until shown again.
+        doc.data.entries.get_mut(&goal_day).unwrap().updated_at = noon("2026-01-05");
+        let news = whats_new(&doc.data, None, &seen, d("2026-01-05"));
+        assert_eq!(news.updated_entries, vec![goal_day.clone()]);
+        let seen_again: SeenRecords = [(goal_day.to_string(), noon("2026-01-05"))].into();
+        let news = whats_new(&doc.data, None, &seen_again, d("2026-01-05"));
+        assert!(news.updated_entries.is_empty(), "{news:?}");
+    }
+
     #[test]
     fn a_new_client_has_nothing_new_and_nothing_waiting() {
         let doc = Doc::new();
-        let news = whats_new(&doc.data, None, d("2026-01-05"));
+        let news = whats_new(&doc.data, None, &SeenRecords::new(), d("2026-01-05"));
         assert!(news.nothing_new());
         assert!(!news.needs_attention());
         // The client created the document: that is their latest activity.
@@ -343,17 +385,27 @@ mod tests {
         // The old entry was edited by the client after the therapist looked.
         let entry = doc.data.entries.get_mut(&old).unwrap();
         entry.updated_at = noon("2026-01-05");
-        let news = whats_new(&doc.data, looked("2026-01-03"), d("2026-01-06"));
+        let news = whats_new(
+            &doc.data,
+            looked("2026-01-03"),
+            &SeenRecords::new(),
+            d("2026-01-06"),
+        );
         assert_eq!(news.new_entries, vec![new.clone()]);
         assert_eq!(news.updated_entries, vec![old.clone()]);
         assert!(!news.nothing_new());
         assert_eq!(news.last_client_activity, Some(noon("2026-01-05")));
 
         // Looking again afterwards: nothing new.
-        let news = whats_new(&doc.data, looked("2026-01-05"), d("2026-01-06"));
+        let news = whats_new(
+            &doc.data,
+            looked("2026-01-05"),
+            &SeenRecords::new(),
+            d("2026-01-06"),
+        );
         assert!(news.nothing_new(), "{news:?}");
         // Never looked: everything the client wrote is new.
-        let news = whats_new(&doc.data, None, d("2026-01-06"));
+        let news = whats_new(&doc.data, None, &SeenRecords::new(), d("2026-01-06"));
         assert_eq!(news.new_entries, vec![old, new]);
         assert!(news.updated_entries.is_empty());
     }
@@ -365,7 +417,12 @@ mod tests {
         let entry = doc.data.entries.get_mut(&id).unwrap();
         entry.created_by = therapist();
         entry.updated_by = therapist();
-        let news = whats_new(&doc.data, looked("2026-01-03"), d("2026-01-05"));
+        let news = whats_new(
+            &doc.data,
+            looked("2026-01-03"),
+            &SeenRecords::new(),
+            d("2026-01-05"),
+        );
         assert!(news.nothing_new(), "{news:?}");
         assert_eq!(news.last_activity, Some(noon("2026-01-04")));
         assert_eq!(news.last_client_activity, Some(noon("2026-01-01")));
@@ -376,13 +433,23 @@ mod tests {
         let mut doc = Doc::new();
         let entry = journal(&mut doc, "2026-01-02");
         let question = comment(&mut doc, "c1", &entry, None, client(), "2026-01-03");
-        let news = whats_new(&doc.data, looked("2026-01-02"), d("2026-01-04"));
+        let news = whats_new(
+            &doc.data,
+            looked("2026-01-02"),
+            &SeenRecords::new(),
+            d("2026-01-04"),
+        );
         assert_eq!(news.unanswered_comments, vec![question.clone()]);
         assert_eq!(news.new_comments, vec![question.clone()]);
         assert!(news.needs_attention());
 
         // Looking does not answer it: it stays unanswered, but is no longer new.
-        let news = whats_new(&doc.data, looked("2026-01-03"), d("2026-01-04"));
+        let news = whats_new(
+            &doc.data,
+            looked("2026-01-03"),
+            &SeenRecords::new(),
+            d("2026-01-04"),
+        );
         assert_eq!(news.unanswered_comments, vec![question.clone()]);
         assert!(news.nothing_new());
 
@@ -395,10 +462,20 @@ mod tests {
             therapist(),
             "2026-01-04",
         );
-        let news = whats_new(&doc.data, looked("2026-01-03"), d("2026-01-05"));
+        let news = whats_new(
+            &doc.data,
+            looked("2026-01-03"),
+            &SeenRecords::new(),
+            d("2026-01-05"),
+        );
         assert!(news.unanswered_comments.is_empty(), "{news:?}");
         let follow_up = comment(&mut doc, "c3", &entry, Some("c2"), client(), "2026-01-05");
-        let news = whats_new(&doc.data, looked("2026-01-04"), d("2026-01-06"));
+        let news = whats_new(
+            &doc.data,
+            looked("2026-01-04"),
+            &SeenRecords::new(),
+            d("2026-01-06"),
+        );
         assert_eq!(news.unanswered_comments, vec![follow_up]);
     }
 
@@ -416,19 +493,19 @@ mod tests {
             therapist(),
             "2026-01-04",
         );
-        let news = whats_new(&doc.data, None, d("2026-01-06"));
+        let news = whats_new(&doc.data, None, &SeenRecords::new(), d("2026-01-06"));
         assert!(news.unanswered_comments.is_empty(), "{news:?}");
 
         // An unrelated thread: a therapist comment elsewhere answers nothing here.
         let other = comment(&mut doc, "c3", &entry, None, client(), "2026-01-05");
         comment(&mut doc, "c4", &entry, None, therapist(), "2026-01-06");
-        let news = whats_new(&doc.data, None, d("2026-01-07"));
+        let news = whats_new(&doc.data, None, &SeenRecords::new(), d("2026-01-07"));
         assert_eq!(news.unanswered_comments, vec![other.clone()]);
 
         // A reply in a thread whose first comment is resolved needs no answer.
         doc.data.comments.get_mut(&other).unwrap().resolved = true;
         comment(&mut doc, "c5", &entry, Some("c3"), client(), "2026-01-07");
-        let news = whats_new(&doc.data, None, d("2026-01-08"));
+        let news = whats_new(&doc.data, None, &SeenRecords::new(), d("2026-01-08"));
         assert!(news.unanswered_comments.is_empty(), "{news:?}");
     }
 
@@ -438,7 +515,7 @@ mod tests {
         let entry = journal(&mut doc, "2026-01-02");
         comment(&mut doc, "c1", &entry, Some("c2"), client(), "2026-01-03");
         comment(&mut doc, "c2", &entry, Some("c1"), client(), "2026-01-03");
-        let news = whats_new(&doc.data, None, d("2026-01-04"));
+        let news = whats_new(&doc.data, None, &SeenRecords::new(), d("2026-01-04"));
         assert_eq!(news.unanswered_comments.len(), 2);
     }
 
@@ -456,7 +533,7 @@ mod tests {
         doc.done(&mood, "2026-01-06");
 
         let today = d("2026-01-08");
-        let news = whats_new(&doc.data, looked("2026-01-06"), today);
+        let news = whats_new(&doc.data, looked("2026-01-06"), &SeenRecords::new(), today);
         assert_eq!(news.overdue.len(), 1);
         assert_eq!(news.overdue[0].assignment, report);
         // Since the look on the 6th (done): the 7th was missed; today is not over yet.
@@ -465,7 +542,7 @@ mod tests {
         assert!(news.needs_attention());
 
         // Never looked: missed days go back a week at most.
-        let news = whats_new(&doc.data, None, today);
+        let news = whats_new(&doc.data, None, &SeenRecords::new(), today);
         let days: Vec<Day> = news.missed.iter().map(|m| m.day).collect();
         assert_eq!(
             days,
@@ -478,27 +555,32 @@ mod tests {
                 d("2026-01-07")
             ]
         );
-        let news = whats_new(&doc.data, None, d("2026-01-20"));
+        let news = whats_new(&doc.data, None, &SeenRecords::new(), d("2026-01-20"));
         assert_eq!(news.missed.len(), 7);
 
         // Done late, or archived: no longer overdue.
         doc.done(&report, "2026-01-08");
         doc.set_status(&mood, "2026-01-06", AssignmentStatus::Archived);
-        let news = whats_new(&doc.data, looked("2026-01-06"), today);
+        let news = whats_new(&doc.data, looked("2026-01-06"), &SeenRecords::new(), today);
         assert!(news.overdue.is_empty(), "{news:?}");
         assert!(news.missed.is_empty(), "{news:?}");
     }
 
     #[test]
     fn clients_sort_by_what_needs_attention_first() {
-        let quiet = whats_new(&Doc::new().data, None, d("2026-01-02"));
+        let quiet = whats_new(&Doc::new().data, None, &SeenRecords::new(), d("2026-01-02"));
         let mut busy_doc = Doc::new();
         journal(&mut busy_doc, "2026-01-02");
-        let busy = whats_new(&busy_doc.data, None, d("2026-01-03"));
+        let busy = whats_new(&busy_doc.data, None, &SeenRecords::new(), d("2026-01-03"));
         let mut asking_doc = Doc::new();
         let entry = journal(&mut asking_doc, "2026-01-02");
         comment(&mut asking_doc, "c1", &entry, None, client(), "2026-01-02");
-        let asking = whats_new(&asking_doc.data, looked("2026-01-02"), d("2026-01-03"));
+        let asking = whats_new(
+            &asking_doc.data,
+            looked("2026-01-02"),
+            &SeenRecords::new(),
+            d("2026-01-03"),
+        );
         let mut all = [&quiet, &busy, &asking];
         all.sort_by(|a, b| a.by_attention(b));
         assert_eq!(all, [&asking, &busy, &quiet]);

@@ -164,6 +164,26 @@ fn the_caseload_shows_what_is_new_until_the_therapist_looks() {
     assert_eq!(len(&row, "unanswered_comments"), 0, "{row}");
     assert_eq!(row["needs_attention"], false, "{row}");
 
+    // New is per record (issue 11): of two more entries, showing one leaves the other new;
+    // `list`, `progress` and `today` show overviews and clear nothing; `clients --seen` clears all.
+    let second = sam.create(&["entry", "new", "-t", "journal", "--set", "text=Second"]);
+    let third = sam.create(&["entry", "new", "-t", "journal", "--set", "text=Third"]);
+    sync(&sam);
+    sync(&dr);
+    for overview in [&["list"][..], &["progress"], &["today"]] {
+        let mut args = vec!["--client", "Sam"];
+        args.extend_from_slice(overview);
+        dr.run(&args).out();
+    }
+    assert_eq!(
+        caseload(&dr)["new_entries"],
+        serde_json::json!([second, third])
+    );
+    dr.run(&["--client", "Sam", "show", &second]).out();
+    assert_eq!(caseload(&dr)["new_entries"], serde_json::json!([third]));
+    dr.run(&["clients", "--seen", "Sam"]).out();
+    assert_eq!(len(&caseload(&dr), "new_entries"), 0);
+
     // Thursday: the thought record due Tuesday was never done; it shows as overdue and stays
     // so after looking, until it is done.
     dr.at(THURSDAY_9);

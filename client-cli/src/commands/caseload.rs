@@ -1,39 +1,78 @@
-//! A therapist's caseload: `between clients` lists every client's homework with what is new
-//! since the therapist last looked at it, what needs attention first; and the "last looked"
-//! time that `show`, `list`, `progress` and `today` record on a therapist's profile.
+//! A therapist's caseload: `between clients` lists every client's homework with what is new,
+//! what needs attention first. "New" is per record: `show` records on a therapist's profile
+//! which records it displayed, and `clients --seen NAME` marks a client's homework all seen.
 //!
 //! What is new is computed from each document alone (`between_shared::caseload`), offline.
-//! When the therapist last looked is kept per document in this device's store and never
-//! leaves it: looking on the laptop does not mark a client seen on the phone.
+//! What the therapist saw is kept per document in this device's store and never leaves it:
+//! looking on the laptop does not mark a client seen on the phone.
 
 use super::print_json;
 use crate::cli::ClientsArgs;
 use crate::profile::{Session, Workspace};
 use crate::store::DocumentRecord;
 use anyhow::{bail, Result};
-use between_shared::caseload::{whats_new, LastLooked, WhatsNew};
+use between_shared::caseload::{whats_new, LastLooked, SeenRecords, WhatsNew};
+use between_shared::lookup::{find_record, RecordRef};
+use between_shared::model::CommentTarget;
 use between_shared::model::HomeworkData;
 use between_shared::{HomeworkDoc, Role, Timestamp};
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// Runs a view that shows a client's homework in detail, then records that the therapist
-/// looked at it (a client's profile records nothing).
-pub(crate) fn looking(
+/// Runs `between show ID`, then records on a therapist's profile that they were shown that
+/// record and the comments shown with it: those are no longer new in `between clients`, and
+/// nothing else is cleared (a client's profile records nothing).
+pub(crate) fn showing(
     mut ws: Workspace,
+    id: &str,
     view: impl FnOnce(&mut Workspace) -> Result<()>,
 ) -> Result<()> {
     view(&mut ws)?;
     if ws.me().role == Role::Therapist {
-        // The homework was shown already: failing to remember that is worth a note, not an error.
-        if let Err(err) = mark_seen(&mut ws.session, &ws.record) {
+        let shown = shown_records(&ws.homework()?.data, id);
+        let now = ws.session.clock.now().0;
+        // The record was shown already: failing to remember that is worth a note, not an error.
+        if let Err(err) = ws.session.store.record_seen(&ws.record.id, &shown, now) {
             eprintln!(
-                "Note: could not note that you looked at {}'s homework ({err}); `between clients` may still show it as new.",
+                "Note: could not note that you saw this in {}'s homework ({err}); `between clients` may still show it as new.",
                 ws.record.label
             );
         }
     }
     Ok(())
+}
+
+/// The records `between show PREFIX` displays: the record, and the comments on it.
+fn shown_records(data: &HomeworkData, prefix: &str) -> Vec<String> {
+    let Ok(record) = find_record(data, prefix) else {
+        return Vec::new();
+    };
+    let (id, target): (String, Option<CommentTarget>) = match record {
+        RecordRef::Entry(id) => (
+            id.to_string(),
+            Some(CommentTarget::Entry { id, field: None }),
+        ),
+        RecordRef::Assignment(id) => (id.to_string(), Some(CommentTarget::Assignment { id })),
+        RecordRef::Goal(id) => (id.to_string(), Some(CommentTarget::Goal { id })),
+        RecordRef::Comment(id) => (id.to_string(), None),
+        RecordRef::Template(_) => return Vec::new(),
+    };
+    let on_it = |c: &CommentTarget| match (c, &target) {
+        // An entry's comments include those on one of its fields.
+        (CommentTarget::Entry { id, .. }, Some(CommentTarget::Entry { id: shown, .. })) => {
+            id == shown
+        }
+        (c, Some(t)) => c == t,
+        (_, None) => false,
+    };
+    let mut shown = vec![id];
+    shown.extend(
+        data.comments
+            .iter()
+            .filter(|(_, c)| on_it(&c.target))
+            .map(|(cid, _)| cid.to_string()),
+    );
+    shown
 }
 
 /// Records that the therapist looked at `record` now.
@@ -96,23 +135,26 @@ fn rows(session: &Session) -> Result<Vec<Row>> {
         })
         .collect();
     let today = session.clock.today();
-    let mut rows: Vec<Row> = session
-        .shared_records()?
-        .into_iter()
-        .map(|record| {
-            let looked = looked.get(&record.id).copied();
-            let holding = match load(session, &record) {
-                Ok(Some(data)) => Holding::Ready(Box::new(whats_new(&data, looked, today))),
-                Ok(None) => Holding::NotArrived,
-                Err(err) => Holding::Unreadable(format!("{err:#}")),
-            };
-            Row {
-                record,
-                looked,
-                holding,
-            }
-        })
-        .collect();
+    let mut rows = Vec::new();
+    for record in session.shared_records()? {
+        let looked = looked.get(&record.id).copied();
+        let seen: SeenRecords = session
+            .store
+            .seen_records(&record.id)?
+            .into_iter()
+            .map(|(id, at)| (id, Timestamp(at)))
+            .collect();
+        let holding = match load(session, &record) {
+            Ok(Some(data)) => Holding::Ready(Box::new(whats_new(&data, looked, &seen, today))),
+            Ok(None) => Holding::NotArrived,
+            Err(err) => Holding::Unreadable(format!("{err:#}")),
+        };
+        rows.push(Row {
+            record,
+            looked,
+            holding,
+        });
+    }
     rows.sort_by(|a, b| match (&a.holding, &b.holding) {
         (Holding::Ready(x), Holding::Ready(y)) => x
             .by_attention(y)
@@ -277,7 +319,7 @@ pub(crate) fn clients(mut session: Session, args: &ClientsArgs, json: bool) -> R
     if edited {
         outln!("1+2: one new entry, and two earlier ones the client changed since.");
     }
-    outln!("`between -c NAME list` (or show, progress, today) marks a client seen, as does `between clients --seen NAME`.");
+    outln!("New is per record: `between show ID` marks what it shows seen; `between clients --seen NAME` marks all of a client's homework seen.");
     Ok(())
 }
 

@@ -76,15 +76,13 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             cli.json,
         ),
         Command::Whois => whois::whois(&Session::open(data_dir.as_deref(), &cli.profile)?, cli.json),
-        // The views that show a client's homework in detail mark it seen for `between clients`.
-        Command::Today(args) => {
-            caseload::looking(open(&cli)?, |ws| views::today(ws, args, cli.json))
-        }
-        Command::List(args) => caseload::looking(open(&cli)?, |ws| views::list(ws, args, cli.json)),
+        Command::Today(args) => views::today(&open(&cli)?, args, cli.json),
+        Command::List(args) => views::list(&open(&cli)?, args, cli.json),
+        // `show` marks what it displays seen for `between clients` (new is per record).
         Command::Show(args) => {
-            caseload::looking(open(&cli)?, |ws| views::show(ws, &args.id, cli.json))
+            caseload::showing(open(&cli)?, &args.id, |ws| views::show(ws, &args.id, cli.json))
         }
-        Command::Progress => caseload::looking(open(&cli)?, |ws| views::progress(ws, cli.json)),
+        Command::Progress => views::progress(&open(&cli)?, cli.json),
         Command::Export(args) => views::export(&open(&cli)?, args),
         Command::Assignment(command) => homework::assignment(open(&cli)?, command, cli.json),
         Command::Goal(command) => homework::goal(open(&cli)?, command, cli.json),

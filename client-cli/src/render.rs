@@ -3,7 +3,7 @@
 //! Every rendering says who wrote what, and on which device when this device knows
 //! ([`Provenance`]); on a client's profile, every entry also says who can see it.
 
-use between_shared::measures::{self, Measure, MeasureScore};
+use between_shared::measures::{self, MeasureScore};
 use between_shared::model::{
     Assignment, Comment, CommentTarget, Entry, EntryStatus, Goal, GoalStatus, HomeworkData,
 };
@@ -192,10 +192,7 @@ pub(crate) fn entry(
             None => "(not answered)".to_string(),
             // A questionnaire's answers read as the instrument labels them.
             Some(FieldValue::Number(n)) if entry.kind == EntryKind::Measure => {
-                match measures::answer_label(&field.id, *n) {
-                    Some(label) => format!("{n} — {label}"),
-                    None => n.to_string(),
-                }
+                measures::shown_answer(&field.id, *n)
             }
             Some(v) => v.display(),
         };
@@ -209,10 +206,7 @@ pub(crate) fn entry(
         }
         out.push_str(&comments);
     }
-    if let Some(score) = Measure::from_template(entry.template.as_str())
-        .filter(|_| entry.status == EntryStatus::Complete)
-        .and_then(|m| measures::score(m, &entry.values).ok())
-    {
+    if let Some(score) = measures::entry_score(entry) {
         let _ = writeln!(
             out,
             "\n{} score: {} of {} — {}",

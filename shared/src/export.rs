@@ -9,7 +9,7 @@
 //! marked as private so the reader knows the therapist has never seen it.
 
 use crate::ids::EntryId;
-use crate::measures::{self, Measure};
+use crate::measures;
 use crate::model::{Comment, CommentTarget, EntryStatus, HomeworkData};
 use crate::risk::risk_flags;
 use crate::template::{EntryKind, FieldValue, Template};
@@ -177,10 +177,7 @@ pub fn markdown(
             let shown = match value {
                 // A questionnaire's answers read as the instrument labels them.
                 FieldValue::Number(n) if entry.kind == EntryKind::Measure => {
-                    match measures::answer_label(field_id, *n) {
-                        Some(anchor) => format!("{n} — {anchor}"),
-                        None => n.to_string(),
-                    }
+                    measures::shown_answer(field_id, *n)
                 }
                 other => other.display(),
             };
@@ -193,10 +190,7 @@ pub fn markdown(
                 let _ = writeln!(out, "{comments}");
             }
         }
-        if let Some(score) = Measure::from_template(entry.template.as_str())
-            .filter(|_| entry.status == EntryStatus::Complete)
-            .and_then(|m| measures::score(m, &entry.values).ok())
-        {
+        if let Some(score) = measures::entry_score(entry) {
             let _ = writeln!(
                 out,
                 "**Score**: {} of {} — {}\n",

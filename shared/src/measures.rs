@@ -59,6 +59,25 @@ pub fn answer_label(field: &str, value: i64) -> Option<&'static str> {
         .copied()
 }
 
+/// An answer of a measure as it is shown: "2 — more than half the days", or the bare number
+/// for a field that is not one of the measure's questions.
+pub fn shown_answer(field: &str, value: i64) -> String {
+    match answer_label(field, value) {
+        Some(label) => format!("{value} — {label}"),
+        None => value.to_string(),
+    }
+}
+
+/// The score of a completed questionnaire entry; `None` for other entries, drafts, and answers
+/// that do not score.
+pub fn entry_score(entry: &crate::model::Entry) -> Option<MeasureScore> {
+    let measure = Measure::from_template(entry.template.as_str())?;
+    if entry.status != crate::model::EntryStatus::Complete {
+        return None;
+    }
+    score(measure, &entry.values).ok()
+}
+
 /// The question both measures put before each item.
 pub const STEM: &str = "Over the last 2 weeks, how often have you been bothered by";
 

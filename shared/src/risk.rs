@@ -18,8 +18,8 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::ids::EntryId;
-use crate::measures::{score, Measure, MeasureScore, ANSWER_ANCHORS};
-use crate::model::{EntryStatus, HomeworkData, RiskAcknowledgement};
+use crate::measures::{entry_score, Measure, MeasureScore, ANSWER_ANCHORS};
+use crate::model::{HomeworkData, RiskAcknowledgement};
 use crate::time::{Day, Timestamp};
 
 /// What a device shows for help at once until the practice sets its own crisis resources
@@ -127,12 +127,7 @@ pub fn risk_flags(data: &HomeworkData) -> Vec<RiskFlag> {
     let mut scored: Vec<(Day, Timestamp, &EntryId, MeasureScore)> = data
         .entries
         .iter()
-        .filter(|(_, e)| e.status == EntryStatus::Complete)
-        .filter_map(|(id, e)| {
-            let measure = Measure::from_template(e.template.as_str())?;
-            let score = score(measure, &e.values).ok()?;
-            Some((e.date, e.updated_at, id, score))
-        })
+        .filter_map(|(id, e)| Some((e.date, e.updated_at, id, entry_score(e)?)))
         .collect();
     scored.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
     let mut flags = Vec::new();

@@ -5,6 +5,7 @@
 
 pub mod flood;
 pub mod practice;
+pub mod profile_file;
 pub mod relay;
 pub mod tls;
 

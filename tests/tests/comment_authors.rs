@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use between_e2e::practice::{client_with_invite, sync_clean, therapist_with_invite, tls_relay};
+use between_e2e::profile_file::ProfileFile;
 use between_e2e::Device;
 use between_shared::model::CommentTarget;
 use between_shared::{Author, EntryId, HomeworkDoc, Role, Timestamp};
@@ -17,60 +18,23 @@ use between_shared::{Author, EntryId, HomeworkDoc, Role, Timestamp};
 /// would (through the library, as one of the device's own processes: its device id plus a
 /// suffix), appending it as a chunk of the shared document.
 fn write_comment_as(device: &Device, entry: &str, by: &Author, text: &str) {
-    let store = device
-        .data_dir
-        .join("profiles")
-        .join(&device.profile)
-        .join("store.sqlite3");
-    let conn = rusqlite::Connection::open(&store).unwrap();
-    let mut actor: Vec<u8> = conn
-        .query_row("SELECT actor_id FROM profile", [], |r| r.get(0))
-        .unwrap();
+    let store = ProfileFile::open(device);
+    let mut actor = store.actor.clone();
     actor.extend_from_slice(&[0xF0; 8]);
-    let doc_id: String = conn
-        .query_row("SELECT id FROM documents WHERE kind = 'shared'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let mut doc = HomeworkDoc::load(&stored_bytes(&conn, &doc_id), &actor).unwrap();
+    let mut doc = HomeworkDoc::load(&store.document_bytes(), &actor).unwrap();
     let before = doc.heads();
-    let entry = EntryId::from_string(entry);
     doc.add_comment(
         by,
         Timestamp(1_772_442_000_000),
         Some(CommentTarget::Entry {
-            id: entry,
+            id: EntryId::from_string(entry),
             field: None,
         }),
         None,
         text,
     )
     .unwrap();
-    conn.execute(
-        "INSERT INTO document_chunks (document_id, data) VALUES (?1, ?2)",
-        rusqlite::params![doc_id, doc.automerge().save_after(&before)],
-    )
-    .unwrap();
-}
-
-fn stored_bytes(conn: &rusqlite::Connection, doc_id: &str) -> Vec<u8> {
-    let mut bytes: Vec<u8> = conn
-        .query_row(
-            "SELECT snapshot FROM documents WHERE id = ?1",
-            [doc_id],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let mut chunks = conn
-        .prepare("SELECT data FROM document_chunks WHERE document_id = ?1 ORDER BY seq")
-        .unwrap();
-    for chunk in chunks
-        .query_map([doc_id], |r| r.get::<_, Vec<u8>>(0))
-        .unwrap()
-    {
-        bytes.extend(chunk.unwrap());
-    }
-    bytes
+    store.append_chunk(&doc.automerge().save_after(&before));
 }
 
 /// `comment list --json` of `device`: text → why it is unverified (`None` when it holds).

@@ -12,6 +12,7 @@ use std::process::Stdio;
 
 use between_cli::live::LiveProfile;
 use between_e2e::practice::{client_with_invite, sync_clean, therapist_with_invite, tls_relay};
+use between_e2e::profile_file::ProfileFile;
 use between_e2e::Device;
 use between_shared::template::FieldValue;
 use between_shared::{EntryId, Timestamp};
@@ -259,53 +260,19 @@ fn a_profile_damaged_by_two_old_commands_at_once_opens_with_everything_else() {
 
     // Two old commands loaded the same state and each saved an entry as the profile's actor;
     // the second then saved another on top of its own.
-    let store = profile_dir(&laptop).join("store.sqlite3");
-    {
-        let conn = rusqlite::Connection::open(&store).unwrap();
-        let actor: Vec<u8> = conn
-            .query_row("SELECT actor_id FROM profile", [], |r| r.get(0))
-            .unwrap();
-        let doc_id: String = conn
-            .query_row("SELECT id FROM documents WHERE kind = 'shared'", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        let mut bytes: Vec<u8> = conn
-            .query_row(
-                "SELECT snapshot FROM documents WHERE id = ?1",
-                [&doc_id],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let mut chunks = conn
-            .prepare("SELECT data FROM document_chunks WHERE document_id = ?1 ORDER BY seq")
-            .unwrap();
-        for chunk in chunks
-            .query_map([&doc_id], |r| r.get::<_, Vec<u8>>(0))
-            .unwrap()
-        {
-            bytes.extend(chunk.unwrap());
-        }
-        drop(chunks);
-        let load = || between_shared::HomeworkDoc::load(&bytes, &actor).unwrap();
-        let (mut first, mut second) = (load(), load());
-        let append = |chunk: Vec<u8>| {
-            conn.execute(
-                "INSERT INTO document_chunks (document_id, data) VALUES (?1, ?2)",
-                rusqlite::params![doc_id, chunk],
-            )
-            .unwrap();
-        };
-        append(old_command_saves(
-            &mut first,
-            "kept: the first command's entry",
-        ));
-        append(old_command_saves(
-            &mut second,
-            "lost: the second command's entry",
-        ));
-        append(old_command_saves(&mut second, "lost: built on the second"));
-    }
+    let store = ProfileFile::open(&laptop);
+    let bytes = store.document_bytes();
+    let load = || between_shared::HomeworkDoc::load(&bytes, &store.actor).unwrap();
+    let (mut first, mut second) = (load(), load());
+    store.append_chunk(&old_command_saves(
+        &mut first,
+        "kept: the first command's entry",
+    ));
+    store.append_chunk(&old_command_saves(
+        &mut second,
+        "lost: the second command's entry",
+    ));
+    store.append_chunk(&old_command_saves(&mut second, "lost: built on the second"));
 
     let listed = laptop.run(&["--json", "entry", "list"]);
     assert!(listed.ok, "{}", listed.stderr);
@@ -324,11 +291,7 @@ fn a_profile_damaged_by_two_old_commands_at_once_opens_with_everything_else() {
     );
     assert!(!texts.iter().any(|t| t.starts_with("lost")), "{texts:?}");
     // What was set aside is still in the file, not deleted.
-    let conn = rusqlite::Connection::open(&store).unwrap();
-    let set_aside: i64 = conn
-        .query_row("SELECT count(*) FROM set_aside_chunks", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(set_aside, 2);
+    assert_eq!(store.count("set_aside_chunks"), 2);
     // The warning is given once: the profile is whole again.
     let again = laptop.run(&["entry", "list"]);
     assert!(!again.stderr.contains("set aside"), "{}", again.stderr);

@@ -11,18 +11,33 @@ use between_e2e::assert_mentions;
 use between_e2e::practice::{client_with_invite, sync_clean, therapist_with_invite, tls_relay};
 use between_e2e::Device;
 
-/// Saves a complete PHQ-9 with these nine answers; returns the entry id.
-fn phq9(device: &Device, answers: [i64; 9]) -> String {
-    let sets: Vec<String> = answers
-        .iter()
-        .enumerate()
-        .map(|(i, a)| format!("item_{}={a}", i + 1))
-        .collect();
-    let mut args = vec!["entry", "new", "--template", "phq-9"];
-    for set in &sets {
-        args.extend(["--set", set.as_str()]);
+/// The arguments that save a complete PHQ-9 with these nine answers (`--private` too, if so).
+fn phq9_args(answers: [i64; 9], private: bool) -> Vec<String> {
+    let mut args: Vec<String> = ["entry", "new", "--template", "phq-9"]
+        .map(str::to_owned)
+        .into();
+    if private {
+        args.push("--private".to_owned());
     }
-    device.create(&args)
+    for (i, answer) in answers.iter().enumerate() {
+        args.push("--set".to_owned());
+        args.push(format!("item_{}={answer}", i + 1));
+    }
+    args
+}
+
+/// Saves a complete shared PHQ-9 with these nine answers; returns the entry id.
+fn phq9(device: &Device, answers: [i64; 9]) -> String {
+    let args = phq9_args(answers, false);
+    device.create(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// Saves a PHQ-9 and returns what the command printed.
+fn phq9_printed(device: &Device, answers: [i64; 9], private: bool) -> String {
+    let args = phq9_args(answers, private);
+    device
+        .run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .out()
 }
 
 fn caseload_row(dr: &Device) -> serde_json::Value {
@@ -162,60 +177,12 @@ fn the_practices_crisis_resources_reach_the_client_and_help_now_always_answers()
     sync_clean(&dr);
     sync_clean(&sam);
     assert_eq!(sam.run(&["help-now"]).out().trim(), ours);
-    let saved = sam.run(&[
-        "entry",
-        "new",
-        "--template",
-        "phq-9",
-        "--set",
-        "item_1=0",
-        "--set",
-        "item_2=0",
-        "--set",
-        "item_3=0",
-        "--set",
-        "item_4=0",
-        "--set",
-        "item_5=0",
-        "--set",
-        "item_6=0",
-        "--set",
-        "item_7=0",
-        "--set",
-        "item_8=0",
-        "--set",
-        "item_9=2",
-    ]);
-    assert_mentions(&saved.out(), &["talk to your therapist", ours, "help-now"]);
+    let saved = phq9_printed(&sam, [0, 0, 0, 0, 0, 0, 0, 0, 2], false);
+    assert_mentions(&saved, &["talk to your therapist", ours, "help-now"]);
 
     // Kept private, the same answer is not seen by the therapist: the client is told so, shown
     // the resources, and how to share it.
-    let kept = sam.run(&[
-        "entry",
-        "new",
-        "--private",
-        "--template",
-        "phq-9",
-        "--set",
-        "item_1=0",
-        "--set",
-        "item_2=0",
-        "--set",
-        "item_3=0",
-        "--set",
-        "item_4=0",
-        "--set",
-        "item_5=0",
-        "--set",
-        "item_6=0",
-        "--set",
-        "item_7=0",
-        "--set",
-        "item_8=0",
-        "--set",
-        "item_9=1",
-    ]);
-    let text = kept.out();
+    let text = phq9_printed(&sam, [0, 0, 0, 0, 0, 0, 0, 0, 1], true);
     assert_mentions(
         &text,
         &[

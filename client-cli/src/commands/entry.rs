@@ -185,10 +185,7 @@ fn offer_to_share(ws: &mut Workspace, id: &EntryId, json: bool) -> Result<()> {
     let Some(entry) = homework.data.entries.get(id) else {
         return Ok(());
     };
-    let positive = Measure::from_template(entry.template.as_str())
-        .filter(|_| entry.status == EntryStatus::Complete)
-        .and_then(|m| measures::score(m, &entry.values).ok())
-        .is_some_and(|score| score.item9_positive);
+    let positive = measures::entry_score(entry).is_some_and(|score| score.item9_positive);
     if !positive {
         return Ok(());
     }

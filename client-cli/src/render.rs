@@ -25,6 +25,15 @@ pub(crate) const PRIVATE_NOTE: &str =
 /// What a client's views say about an entry in the shared document.
 pub(crate) const SHARED_NOTE: &str = "shared with your therapist";
 
+/// `n thing` / `n things`.
+pub(crate) fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 /// Who can see an entry, as a sentence.
 pub(crate) fn visibility(private: bool) -> String {
     let note = if private { PRIVATE_NOTE } else { SHARED_NOTE };
@@ -348,11 +357,11 @@ pub(crate) fn assignment(
 pub(crate) fn goal(data: &HomeworkData, id: &GoalId, goal: &Goal, prov: &Provenance) -> String {
     let done = goal.steps.iter().filter(|s| s.done).count();
     let mut out = format!(
-        "{} [{}] — {}, {done} of {} steps done\n",
+        "{} [{}] — {}, {done} of {} done\n",
         goal.title,
         id.short(),
         goal_status(goal.status),
-        goal.steps.len()
+        plural(goal.steps.len(), "step")
     );
     if !goal.why.as_str().is_empty() {
         let _ = writeln!(out, "Why it matters: {}", goal.why.as_str());

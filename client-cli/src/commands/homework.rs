@@ -200,9 +200,9 @@ pub(crate) fn goal(mut ws: Workspace, command: &GoalCommand, json: bool) -> Resu
                 json,
                 id.as_str(),
                 format!(
-                    "Set the goal '{}' with {} steps. Id: {}",
+                    "Set the goal '{}' with {}. Id: {}",
                     title.trim(),
-                    steps.len(),
+                    render::plural(steps.len(), "step"),
                     id.short()
                 ),
             )
@@ -221,8 +221,8 @@ pub(crate) fn goal(mut ws: Workspace, command: &GoalCommand, json: bool) -> Resu
             let steps = &data.goals[&goal].steps;
             let Some(found) = step.checked_sub(1).and_then(|i| steps.get(i)) else {
                 bail!(
-                    "the goal has {} steps; give a number from 1 to {}",
-                    steps.len(),
+                    "the goal has {}; give a number from 1 to {}",
+                    render::plural(steps.len(), "step"),
                     steps.len()
                 );
             };
@@ -231,10 +231,10 @@ pub(crate) fn goal(mut ws: Workspace, command: &GoalCommand, json: bool) -> Resu
             let goal = &ws.doc.data()?.goals[&goal];
             let done_count = goal.steps.iter().filter(|s| s.done).count();
             outln!(
-                "{} '{}' — {done_count} of {} steps done.",
+                "{} '{}' — {done_count} of {} done.",
                 if done { "Ticked off" } else { "Un-ticked" },
                 found.text,
-                goal.steps.len()
+                render::plural(goal.steps.len(), "step")
             );
             Ok(())
         }

@@ -30,7 +30,8 @@ use crate::store::{
 };
 use crate::sync::account::{hex, short_id, AccountKeys, DeviceDirectory};
 use crate::sync::connection::{unix_ms, Auth, Connection, RelayError, RelayUrl, Welcome};
-use crate::sync::driver::{plural, Mode, Summary};
+use crate::render::plural;
+use crate::sync::driver::{Mode, Summary};
 use crate::sync::pairing::{
     PairedDevice, PairedDocument, PairingPayload, FROM_EXISTING_DEVICE, PAIRING_FORMAT,
 };

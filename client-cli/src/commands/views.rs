@@ -186,10 +186,10 @@ pub(crate) fn list_goals(ws: &Workspace, all: bool, json: bool) -> Result<()> {
     for (id, g) in shown {
         let done = g.steps.iter().filter(|s| s.done).count();
         outln!(
-            "  [{}] {} — {done}/{} steps, {} (set by {})",
+            "  [{}] {} — {done}/{}, {} (set by {})",
             id.short(),
             g.title,
-            g.steps.len(),
+            render::plural(g.steps.len(), "step"),
             render::goal_status(g.status),
             g.created_by.name
         );
@@ -239,7 +239,7 @@ pub(crate) fn list_entries(ws: &Workspace, assignment: Option<&str>, json: bool)
             .filter(|c| matches!(&c.target, between_shared::model::CommentTarget::Entry { id: target, .. } if target == id))
             .count();
         let comments = if comments > 0 {
-            format!(", {comments} comments")
+            format!(", {}", render::plural(comments, "comment"))
         } else {
             String::new()
         };
@@ -528,10 +528,10 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
         outln!("\nGoals:");
         for g in &report.goals {
             outln!(
-                "  {:<32} {}/{} steps, {}",
+                "  {:<32} {}/{}, {}",
                 g.title,
                 g.steps_done,
-                g.steps_total,
+                render::plural(usize::try_from(g.steps_total).unwrap_or(usize::MAX), "step"),
                 render::goal_status(g.status)
             );
         }

@@ -43,6 +43,7 @@ use super::account::{hex, AccountError, AccountKeys, DeviceDirectory};
 use super::connection::unix_ms;
 use super::progress::Progress;
 use crate::profile::{actor_device, process_actor};
+use crate::render::plural;
 use crate::salvage::{explain, salvage};
 use crate::store::{DeviceRecord, Store, StoreError, SyncWrite};
 
@@ -168,15 +169,6 @@ impl Summary {
         } else {
             parts.join("; ")
         }
-    }
-}
-
-/// `n thing` / `n things`.
-pub(crate) fn plural(n: usize, thing: &str) -> String {
-    if n == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{n} {thing}s")
     }
 }
 

@@ -104,8 +104,8 @@ pub(crate) async fn share_pass(
     deleted::notice(&mut conn, &mut store, keys, &before, &mut shared).await?;
     if !shared.received.is_empty() {
         note(&format!(
-            "{} shared with you arrived; it fills in with this sync",
-            driver::plural(shared.received.len(), "client's homework")
+            "the homework of {} shared with you arrived; it fills in with this sync",
+            crate::render::plural(shared.received.len(), "client")
         ));
     }
     for who in &shared.left {
@@ -120,8 +120,8 @@ pub(crate) async fn share_pass(
     }
     if shared.waiting > 0 {
         note(&format!(
-            "{} shared with you cannot be opened on this device yet: the client's device gives this device the key on its next sync",
-            driver::plural(shared.waiting, "client's homework")
+            "the homework of {} shared with you cannot be opened on this device yet: the client's device gives this device the key on its next sync",
+            crate::render::plural(shared.waiting, "client")
         ));
     }
     Ok(Some(conn))

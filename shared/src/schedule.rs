@@ -420,6 +420,19 @@ fn sort_items(items: &mut [DueItem]) {
     });
 }
 
+/// Whether assignment `id` is a once-assignment that has a complete entry: done, so it leaves
+/// the list of active homework (`between assignment list --all` still shows it).
+pub fn finished_once(data: &HomeworkData, id: &AssignmentId) -> bool {
+    let Some(assignment) = data.assignments.get(id) else {
+        return false;
+    };
+    matches!(assignment.schedule.frequency, Frequency::Once { .. })
+        && data
+            .entries
+            .values()
+            .any(|e| e.assignment.as_ref() == Some(id) && e.status == EntryStatus::Complete)
+}
+
 /// What is due on `today`: every assignment active today whose schedule falls on today (whatever
 /// its state, so done ones can be shown ticked off); every once-assignment still to do whose
 /// window has opened (`day` = its due day, state due or in progress); and every once-assignment
@@ -719,6 +732,46 @@ mod tests {
         Frequency::Weekly {
             days: days.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn a_once_assignment_is_finished_by_a_complete_entry_only() {
+        let mut doc = Doc::new();
+        let once = doc.assign("Letter", "journal", "once:2026-01-09", "2026-01-05", None);
+        let daily = doc.assign("Mood", "journal", "daily", "2026-01-05", None);
+        doc.entry(
+            Some(&daily),
+            "journal",
+            EntryKind::Journal,
+            "2026-01-06",
+            EntryStatus::Complete,
+            vec![],
+        );
+        assert!(
+            !finished_once(&doc.data, &daily),
+            "a daily assignment never finishes"
+        );
+        doc.entry(
+            Some(&once),
+            "journal",
+            EntryKind::Journal,
+            "2026-01-06",
+            EntryStatus::Draft,
+            vec![],
+        );
+        assert!(
+            !finished_once(&doc.data, &once),
+            "a draft does not finish it"
+        );
+        doc.entry(
+            Some(&once),
+            "journal",
+            EntryKind::Journal,
+            "2026-01-07",
+            EntryStatus::Complete,
+            vec![],
+        );
+        assert!(finished_once(&doc.data, &once));
     }
 
     #[test]

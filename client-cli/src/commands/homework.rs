@@ -102,7 +102,8 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
                 starts_on: today,
                 ends_on: None,
             };
-            let schedule = schedule_from(schedule, base)?;
+            let schedule_args = schedule;
+            let schedule = schedule_from(schedule_args, base)?;
             let described = schedule.frequency.describe();
             let title = title.clone().unwrap_or_else(|| template.name.clone());
             let id = ws.doc.create_assignment(
@@ -119,11 +120,17 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
                 },
             )?;
             ws.save()?;
+            // Daily is a default, not a choice the therapist made: say so, and how to change it.
+            let defaulted = if schedule_args.every.is_none() {
+                " (daily, since no --every was given; `between assignment adjust ID --every weekly:mon,thu --why \"...\"` changes it)"
+            } else {
+                ""
+            };
             created(
                 json,
                 id.as_str(),
                 format!(
-                    "Assigned '{title}' ({}), {described}. Id: {}",
+                    "Assigned '{title}' ({}), {described}{defaulted}. Id: {}",
                     template.name,
                     id.short()
                 ),

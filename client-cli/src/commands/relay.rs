@@ -24,13 +24,13 @@ use super::print_json;
 use crate::cli::{InitArgs, RoleArg};
 use crate::clock::Clock;
 use crate::profile::{new_sync_record, private_label, vacant_profile, Session};
+use crate::render::plural;
 use crate::store::{
     AccountRecord, DeviceRecord, DocumentKind, NewDocument, NewSyncedProfile, ProfileRecord,
     Registration, Store, SyncRecord,
 };
 use crate::sync::account::{hex, short_id, AccountKeys, DeviceDirectory};
 use crate::sync::connection::{unix_ms, Auth, Connection, RelayError, RelayUrl, Welcome};
-use crate::render::plural;
 use crate::sync::driver::{Mode, Summary};
 use crate::sync::pairing::{
     PairedDevice, PairedDocument, PairingPayload, FROM_EXISTING_DEVICE, PAIRING_FORMAT,

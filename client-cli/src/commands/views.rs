@@ -17,6 +17,7 @@ use between_shared::lookup::{find_record, RecordRef};
 use between_shared::model::{AssignmentStatus, EntryStatus, GoalStatus, HomeworkData};
 use between_shared::progress::{self, sparkline, Direction, Trend};
 use between_shared::risk::risk_flags;
+use between_shared::schedule::finished_once;
 use between_shared::schedule::{self, DueItem, DueState};
 use between_shared::{Day, Role};
 
@@ -131,12 +132,12 @@ pub(crate) fn list_assignments(ws: &Workspace, args: &ListArgs, json: bool) -> R
     let shown: Vec<_> = data
         .assignments
         .iter()
-        .filter(|(_, a)| {
+        .filter(|(id, a)| {
             args.all
-                || matches!(
+                || (matches!(
                     a.status,
                     AssignmentStatus::Active | AssignmentStatus::Paused
-                )
+                ) && !finished_once(&data, id))
         })
         .collect();
     if json {
@@ -151,12 +152,16 @@ pub(crate) fn list_assignments(ws: &Workspace, args: &ListArgs, json: bool) -> R
         outln!("  none");
     }
     for (id, a) in shown {
+        let status = if finished_once(&data, id) {
+            "done"
+        } else {
+            a.status.as_str()
+        };
         outln!(
-            "  [{}] {} — {}, {} ({}, by {})",
+            "  [{}] {} — {}, {status} ({}, by {})",
             id.short(),
             a.title,
             a.schedule.frequency.describe(),
-            a.status.as_str(),
             a.template,
             a.created_by.name
         );

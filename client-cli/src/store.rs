@@ -50,7 +50,7 @@
 //! (at most one per profile). Version 7: when the therapist last looked at each client's
 //! homework. Version 8: forgets which devices were given unsigned key envelopes, so they are
 //! given signed ones. Version 9: chunks set aside because they could not be merged. Version
-//! 10: the records a therapist was shown one by one.
+//! 10: the records a therapist was shown one by one. Version 11: when sharing a document ended.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -78,6 +78,7 @@ const MIGRATIONS: &[&str] = &[
     SCHEMA_V8_FORGET_UNSIGNED_ENVELOPES,
     SCHEMA_V9_SET_ASIDE_CHUNKS,
     SCHEMA_V10_SEEN_RECORDS,
+    SCHEMA_V11_SHARING_ENDED,
 ];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
@@ -239,6 +240,16 @@ CREATE TABLE looked_at (
 /// every member device again at its next sync (the relay replaces the old ones).
 const SCHEMA_V8_FORGET_UNSIGNED_ENVELOPES: &str = "
 DELETE FROM wrapped_keys;
+";
+
+/// Version 11: when sharing a document ended on this device, and whether the other person or
+/// this account ended it, so a therapist's caseload can say so.
+const SCHEMA_V11_SHARING_ENDED: &str = "
+CREATE TABLE sharing_ended (
+    document_id TEXT    NOT NULL PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+    at_ms       INTEGER NOT NULL,
+    by_us       INTEGER NOT NULL
+) STRICT;
 ";
 
 /// Version 10: which records the therapist was shown one by one (`between show`), so that
@@ -1399,14 +1410,39 @@ impl Store {
         Ok(())
     }
 
-    /// Stops syncing a document (its owner removed this account): its sync state goes, the
-    /// homework stays readable on this device.
-    pub(crate) fn stop_syncing(&mut self, id: &str) -> Result<(), StoreError> {
+    /// Stops syncing a document (its owner removed this account, or this account ended the
+    /// sharing: `ended_by_us`): its sync state goes, the homework stays readable on this device,
+    /// and when it ended is kept (the first time counts).
+    pub(crate) fn stop_syncing(
+        &mut self,
+        id: &str,
+        at_ms: i64,
+        ended_by_us: bool,
+    ) -> Result<(), StoreError> {
         let path = &self.path;
-        self.conn
-            .execute("DELETE FROM sync_documents WHERE document_id = ?1", [id])
+        let tx = begin_write(&mut self.conn, path)?;
+        tx.execute("DELETE FROM sync_documents WHERE document_id = ?1", [id])
             .at(path)?;
-        Ok(())
+        tx.execute(
+            "INSERT OR IGNORE INTO sharing_ended (document_id, at_ms, by_us) VALUES (?1, ?2, ?3)",
+            params![id, at_ms, ended_by_us],
+        )
+        .at(path)?;
+        Ok(tx.commit().at(path)?)
+    }
+
+    /// Documents whose sharing ended on this device: id → (when, in Unix milliseconds; whether
+    /// this account ended it).
+    pub(crate) fn sharing_ended(&self) -> Result<HashMap<String, (i64, bool)>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT document_id, at_ms, by_us FROM sharing_ended")
+            .at(path)?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))
+            .at(path)?;
+        Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>().at(path)?)
     }
 
     /// Records that documents are no longer on the relay, so they never sync again; the
@@ -2316,7 +2352,7 @@ mod tests {
         }
         let mut store = Store::open(&path).unwrap();
         assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 10);
+        assert_eq!(SCHEMA_VERSION, 11);
         assert_eq!(store.profile().unwrap().display_name, "Sam");
         assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
         // A profile that never synced has no account and nothing to sync.

@@ -571,7 +571,22 @@ fn after_the_client_removes_the_therapist_nothing_new_reaches_them() {
     sync(&dr);
     let (ids, _) = entries(&dr, Some("Sam"));
     assert!(!ids.contains(&after));
+    // The caseload says the client stopped sharing (issue 11).
+    assert_eq!(sharing_ended_by(&dr), "client");
+    assert_mentions(
+        &dr.run(&["clients"]).out(),
+        &["the client stopped sharing on"],
+    );
     relay.assert_no_panic();
+}
+
+/// Who ended sharing the only client's homework, as `between clients --json` says.
+fn sharing_ended_by(dr: &Device) -> String {
+    let rows = dr.run(&["--json", "clients"]).json();
+    rows[0]["sharing_ended"]["by"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no sharing_ended in {rows}"))
+        .to_owned()
 }
 
 #[test]
@@ -663,6 +678,7 @@ fn the_therapist_can_end_the_relationship_from_their_side() {
     assert!(!ids.contains(&after) && !text.contains(AFTER), "{text}");
     assert_eq!(held_epochs(&dr), vec![1]);
     assert_eq!(relay_bundle_epochs(&relay).last(), Some(&2));
+    assert_eq!(sharing_ended_by(&dr), "you");
     relay.assert_no_panic();
 }
 

@@ -99,6 +99,25 @@ struct Row {
     record: DocumentRecord,
     looked: Option<LastLooked>,
     holding: Holding,
+    ended: Option<SharingEnded>,
+}
+
+/// When sharing a client's homework ended, and who ended it.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct SharingEnded {
+    at: Timestamp,
+    /// `client` (they took it back) or `you` (`between client end`).
+    by: &'static str,
+}
+
+impl SharingEnded {
+    fn describe(self) -> String {
+        let day = self.at.to_datetime().format("%Y-%m-%d");
+        match self.by {
+            "you" => format!("you ended sharing on {day}; your copy stays on this device but no longer syncs"),
+            _ => format!("the client stopped sharing on {day}; your copy stays on this device but no longer syncs"),
+        }
+    }
 }
 
 /// Loads a stored document's records; `Ok(None)` while it has not arrived on this device.
@@ -135,8 +154,13 @@ fn rows(session: &Session) -> Result<Vec<Row>> {
         })
         .collect();
     let today = session.clock.today();
+    let ended = session.store.sharing_ended()?;
     let mut rows = Vec::new();
     for record in session.shared_records()? {
+        let ended = ended.get(&record.id).map(|(at, by_us)| SharingEnded {
+            at: Timestamp(*at),
+            by: if *by_us { "you" } else { "client" },
+        });
         let looked = looked.get(&record.id).copied();
         let seen: SeenRecords = session
             .store
@@ -153,6 +177,7 @@ fn rows(session: &Session) -> Result<Vec<Row>> {
             record,
             looked,
             holding,
+            ended,
         });
     }
     rows.sort_by(|a, b| match (&a.holding, &b.holding) {
@@ -182,6 +207,8 @@ struct RowJson<'a> {
     news: Option<&'a WhatsNew>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sharing_ended: Option<SharingEnded>,
 }
 
 impl<'a> RowJson<'a> {
@@ -200,6 +227,7 @@ impl<'a> RowJson<'a> {
             needs_attention: news.map(WhatsNew::needs_attention),
             news,
             error,
+            sharing_ended: row.ended,
         }
     }
 }
@@ -301,6 +329,9 @@ pub(crate) fn clients(mut session: Session, args: &ClientsArgs, json: bool) -> R
                 for flag in &news.risk {
                     risky = true;
                     outln!("    {}", crate::render::risk_flag(flag));
+                }
+                if let Some(ended) = row.ended {
+                    outln!("    {}", ended.describe());
                 }
             }
             Holding::NotArrived => {

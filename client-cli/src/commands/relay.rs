@@ -925,7 +925,7 @@ pub(crate) fn client_end(session: &Session, name: &str, yes: bool) -> Result<()>
         )
     })?;
     let mut store = Store::open(session.store.path())?;
-    store.stop_syncing(&doc.id)?;
+    store.stop_syncing(&doc.id, session.clock.now().0, true)?;
     outln!(
         "You no longer receive {}'s homework; their devices move it to a new key without you at their next sync. Your copy stays on this device.",
         doc.label

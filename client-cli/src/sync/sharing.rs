@@ -546,7 +546,7 @@ fn end_sharing(store: &mut Store, id: &str) -> Result<bool, SharingError> {
     if !store.sync_documents()?.iter().any(|r| r.document_id == id) {
         return Ok(false);
     }
-    store.stop_syncing(id)?;
+    store.stop_syncing(id, super::connection::unix_ms(), false)?;
     Ok(true)
 }
 

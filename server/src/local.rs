@@ -380,6 +380,22 @@ impl LocalRelay {
         true
     }
 
+    /// Fault injection: `snapshot` becomes the document's snapshot, covering its whole log, and
+    /// every bundle is dropped. It is written straight to the store, past the core's checks
+    /// (owner's device, sealed header), as a relay from before those checks or a compromised
+    /// one would have stored a member's planted bytes (issue 10, defect 2); the relay here
+    /// never accepts one on its own. Returns the position it covers; a document with an empty
+    /// log (or none) is an error, as there is nothing to cover.
+    pub fn plant_snapshot(&mut self, doc: DocId, snapshot: &[u8]) -> Result<u64, LocalError> {
+        let id = StoreDoc::from_bytes(doc.0);
+        let head = self
+            .store
+            .document(id)?
+            .map_or(crate::store::Seq::ZERO, |stats| stats.head);
+        self.store.put_snapshot(id, head, snapshot)?;
+        Ok(head.0)
+    }
+
     /// The document's log as the relay stores it: the snapshot's position (if compacted) and
     /// the sequence numbers of the bundles after it.
     pub fn log_positions(&self, doc: DocId) -> Result<(Option<u64>, Vec<u64>), LocalError> {

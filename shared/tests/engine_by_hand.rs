@@ -1,7 +1,12 @@
-//! The sync engine driven by hand, one message at a time, without a relay: bundles received
-//! together, gaps in the log and how they are filled, and positions a hostile or broken relay
-//! might send. The simulations of many devices syncing run against the real relay core, in
-//! `server/tests/sync_simulation.rs` (`between_relay::local::LocalRelay`).
+//! The client's sync engine ([`DocSync`]) driven by hand, without a relay: each test feeds one
+//! engine the frames a relay could send, in orders and with positions a real relay rarely or
+//! never produces (bundles batched with a bad one among them, a forward that overtakes our own
+//! acknowledgement, a gap the log cannot fill, extreme or hostile positions), and checks what the
+//! engine does with them.
+//!
+//! Sync between devices through the real relay rules (the relay core over a real store, with
+//! random schedules, lost live bundles, a restored backup and a planted snapshot) is simulated
+//! in `server/tests/sync_simulation.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -11,7 +16,7 @@ use between_shared::sync::{
 use proptest::prelude::*;
 
 /// A transparent envelope: `author \0 counter kind plaintext`. The real one encrypts and signs;
-/// these tests are about ordering and gaps.
+/// these tests are about what the engine does with positions and order.
 struct Plain {
     me: String,
 }

@@ -244,7 +244,7 @@ pub(crate) struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ScheduleArgs {
-    /// How often: `daily`, `weekly:mon,wed,fri` or `once:YYYY-MM-DD`.
+    /// How often: `daily`, `weekly:mon,wed,fri`, `once:YYYY-MM-DD` or `once:+3` (due in 3 days).
     #[arg(long)]
     pub(crate) every: Option<String>,
     /// First day it is due (default: today).

@@ -28,7 +28,7 @@ use serde::Serialize;
 
 /// The formats [`Frequency::parse`] accepts, for error messages.
 const ACCEPTED: &str =
-    "write `daily`, `weekly:mon,wed,fri` (or `weekly mon wed fri`) or `once:2026-03-14` (or `once 2026-03-14`)";
+    "write `daily`, `weekly:mon,wed,fri` (or `weekly mon wed fri`), `once:2026-03-14` (or `once 2026-03-14`) or `once:+3` (due in 3 days)";
 
 const WEEK: [Weekday; 7] = [
     Weekday::Mon,
@@ -66,7 +66,7 @@ impl Frequency {
             "once" => {
                 if rest.is_empty() {
                     return Err(invalid(format!(
-                        "'{trimmed}': `once` needs a due date, e.g. `once:2026-03-14`"
+                        "'{trimmed}': `once` needs a due date, e.g. `once:2026-03-14` or `once:+3` (in 3 days)"
                     )));
                 }
                 rest.parse::<Day>()
@@ -79,6 +79,28 @@ impl Frequency {
             }
             _ => Err(invalid(format!(
                 "'{trimmed}' is not a frequency; {ACCEPTED}"
+            ))),
+        }
+    }
+
+    /// [`Frequency::parse`], also taking a due date relative to `today`: `once:+3` is due in 3
+    /// days (`once:+0` today), so a written example never goes stale.
+    pub fn parse_on(text: &str, today: Day) -> Result<Frequency, ValidationError> {
+        let lower = text.trim().to_ascii_lowercase();
+        let relative = lower
+            .strip_prefix("once")
+            .map(|rest| rest.trim_start_matches(|c: char| c == ':' || c.is_whitespace()))
+            .and_then(|rest| rest.strip_prefix('+'));
+        let Some(days) = relative else {
+            return Frequency::parse(text);
+        };
+        match days.trim().parse::<i64>() {
+            Ok(n) if (0..=3660).contains(&n) => Ok(Frequency::Once {
+                due: today.add_days(n),
+            }),
+            _ => Err(invalid(format!(
+                "'{}': `once:+N` takes a number of days from today, 0 to 3660",
+                text.trim()
             ))),
         }
     }
@@ -772,6 +794,29 @@ mod tests {
             vec![],
         );
         assert!(finished_once(&doc.data, &once));
+    }
+
+    #[test]
+    fn once_takes_a_due_date_relative_to_today() {
+        let today = d("2026-12-05");
+        assert_eq!(
+            Frequency::parse_on("once:+3", today).unwrap(),
+            Frequency::Once {
+                due: d("2026-12-08")
+            }
+        );
+        assert_eq!(
+            Frequency::parse_on(" Once +0 ", today).unwrap(),
+            Frequency::Once { due: today }
+        );
+        assert_eq!(
+            Frequency::parse_on("daily", today).unwrap(),
+            Frequency::Daily
+        );
+        for bad in ["once:+", "once:+-1", "once:+x", "once:+99999"] {
+            let err = Frequency::parse_on(bad, today).unwrap_err().to_string();
+            assert!(err.contains("number of days"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -62,10 +62,10 @@ pub(crate) fn find_template(doc: &HomeworkDoc, wanted: &str) -> Result<Template>
     }
 }
 
-fn schedule_from(args: &ScheduleArgs, base: Schedule) -> Result<Schedule> {
+fn schedule_from(args: &ScheduleArgs, base: Schedule, today: Day) -> Result<Schedule> {
     let mut schedule = base;
     if let Some(every) = &args.every {
-        schedule.frequency = Frequency::parse(every)?;
+        schedule.frequency = Frequency::parse_on(every, today)?;
     }
     if let Some(starts) = &args.starts {
         schedule.starts_on = parse_day("starts", starts)?;
@@ -103,7 +103,7 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
                 ends_on: None,
             };
             let schedule_args = schedule;
-            let schedule = schedule_from(schedule_args, base)?;
+            let schedule = schedule_from(schedule_args, base, today)?;
             let described = schedule.frequency.describe();
             let title = title.clone().unwrap_or_else(|| template.name.clone());
             let id = ws.doc.create_assignment(
@@ -151,7 +151,7 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
                 schedule.every.is_some() || schedule.starts.is_some() || schedule.ends.is_some();
             let adjustment = AssignmentAdjustment {
                 schedule: changes_schedule
-                    .then(|| schedule_from(schedule, current))
+                    .then(|| schedule_from(schedule, current, today))
                     .transpose()?,
                 minutes: minutes.map(|m| (m != 0).then_some(m)),
                 focus: focus

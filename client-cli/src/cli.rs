@@ -70,12 +70,12 @@ pub(crate) enum Command {
     Client(ClientCommand),
     /// Where to get help right now: your practice's crisis resources (works offline, always).
     HelpNow,
-    /// Set your practice's crisis resources (therapist): written into every client's homework
-    /// (or the one named with --client), shown on their devices with a risky answer and by
-    /// `between help-now`.
+    /// Set your practice's crisis resources (therapist): written into every client's homework,
+    /// kept for clients you add later (or only the one named with --client), shown on their
+    /// devices with a risky answer and by `between help-now`. Without a text, shows them.
     CrisisResources {
         /// The text: who to call, numbers, hours.
-        text: String,
+        text: Option<String>,
     },
     /// Risk flags on questionnaires (PHQ-9 item 9 above 0, a severe total, a sharp rise): list
     /// them, and, as the therapist, acknowledge one.

@@ -23,6 +23,7 @@ macro_rules! out {
     }};
 }
 
+mod audience;
 mod cli;
 mod clock;
 mod commands;

@@ -13,6 +13,7 @@
 //! race another: one that does not sync, or the account's first device (the one that created
 //! the shared document). Devices paired from it afterwards receive it with the pairing.
 
+use crate::audience::Audience;
 use crate::clock::Clock;
 use crate::provenance::Provenance;
 use crate::salvage::{explain, salvage};
@@ -145,8 +146,12 @@ pub(crate) struct Session {
 impl Session {
     /// Opens an existing profile's store.
     pub(crate) fn open(data_dir: Option<&Path>, profile: &str) -> Result<Self> {
-        let dir = profile_dir(data_dir, profile)?;
-        let store = Store::open(&store_path(&dir))?;
+        Self::open_store(&store_path(&profile_dir(data_dir, profile)?))
+    }
+
+    /// Opens the profile whose store is at `path`.
+    pub(crate) fn open_store(path: &Path) -> Result<Self> {
+        let store = Store::open(path)?;
         let ProfileRecord {
             role,
             display_name,
@@ -264,13 +269,26 @@ impl Session {
     }
 
     /// Opens the selected homework document, and on a client's profile their private one.
-    pub(crate) fn workspace(mut self, client: Option<&str>) -> Result<Workspace> {
+    pub(crate) fn workspace(self, client: Option<&str>) -> Result<Workspace> {
         let record = self.select(client)?;
-        let Some(doc) = self.load(&record)? else {
-            bail!(
+        match self.workspace_if_arrived(client)? {
+            Some(ws) => Ok(ws),
+            None => bail!(
                 "{}'s homework has not arrived on this device yet; run `between sync` to fetch it",
                 record.label
-            );
+            ),
+        }
+    }
+
+    /// [`Session::workspace`], or `None` while the selected homework has not arrived on this
+    /// paired device.
+    pub(crate) fn workspace_if_arrived(
+        mut self,
+        client: Option<&str>,
+    ) -> Result<Option<Workspace>> {
+        let record = self.select(client)?;
+        let Some(doc) = self.load(&record)? else {
+            return Ok(None);
         };
         let mut private = PrivatePart::Absent;
         if self.me.role == Role::Client {
@@ -285,12 +303,12 @@ impl Session {
                 };
             }
         }
-        Ok(Workspace {
+        Ok(Some(Workspace {
             session: self,
             record,
             doc,
             private,
-        })
+        }))
     }
 }
 
@@ -335,6 +353,11 @@ impl Workspace {
     /// Who is acting.
     pub(crate) fn me(&self) -> &Author {
         &self.session.me
+    }
+
+    /// Who sees the entries of the shared homework (on a client's profile).
+    pub(crate) fn audience(&self) -> Result<Audience> {
+        Audience::of(&self.session, &self.record, &self.doc.data()?)
     }
 
     /// The client's private document, if this device holds it.

@@ -13,6 +13,7 @@ use between_shared::template::{EntryKind, FieldValue, Template};
 use between_shared::{AssignmentId, CommentId, EntryId, GoalId};
 use std::fmt::Write;
 
+use crate::audience::Audience;
 use crate::provenance::Provenance;
 
 /// Who can see what is in a client's private document.
@@ -21,9 +22,6 @@ pub(crate) const ONLY_YOURS: &str = "only on your devices; your therapist cannot
 /// What a client's views say about an entry that is private: kept in their private document.
 pub(crate) const PRIVATE_NOTE: &str =
     "private — only on your devices; your therapist cannot see it";
-
-/// What a client's views say about an entry in the shared document.
-pub(crate) const SHARED_NOTE: &str = "shared with your therapist";
 
 /// `n thing` / `n things`.
 pub(crate) fn plural(n: usize, thing: &str) -> String {
@@ -34,10 +32,19 @@ pub(crate) fn plural(n: usize, thing: &str) -> String {
     }
 }
 
+/// Who can see an entry, as a phrase: only the client's devices (`private`), or whoever sees
+/// their shared homework.
+pub(crate) fn who_sees(private: bool, audience: Audience) -> String {
+    if private {
+        PRIVATE_NOTE.to_owned()
+    } else {
+        audience.shared_note()
+    }
+}
+
 /// Who can see an entry, as a sentence.
-pub(crate) fn visibility(private: bool) -> String {
-    let note = if private { PRIVATE_NOTE } else { SHARED_NOTE };
-    let mut sentence = note.to_owned();
+pub(crate) fn visibility(private: bool, audience: Audience) -> String {
+    let mut sentence = who_sees(private, audience);
     if let Some(first) = sentence.get_mut(..1) {
         first.make_ascii_uppercase();
     }
@@ -140,7 +147,7 @@ fn write_comment(
 }
 
 /// An entry with every answered field, comments under the field they are about, then comments
-/// on the whole entry. `private` says who can see it, on a client's profile (`None` on a
+/// on the whole entry. `visibility` says who can see it, on a client's profile (`None` on a
 /// therapist's, where everything is shared).
 pub(crate) fn entry(
     data: &HomeworkData,
@@ -148,7 +155,7 @@ pub(crate) fn entry(
     entry: &Entry,
     template: &Template,
     prov: &Provenance,
-    private: Option<bool>,
+    visibility: Option<String>,
 ) -> String {
     let status = match entry.status {
         EntryStatus::Complete => "complete",
@@ -183,8 +190,8 @@ pub(crate) fn entry(
             entry.updated_at
         );
     }
-    if let Some(private) = private {
-        let _ = writeln!(out, "{}", visibility(private));
+    if let Some(visibility) = visibility {
+        let _ = writeln!(out, "{visibility}");
     }
     out.push('\n');
     for field in &template.fields {

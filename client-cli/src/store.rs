@@ -50,7 +50,8 @@
 //! (at most one per profile). Version 7: when the therapist last looked at each client's
 //! homework. Version 8: forgets which devices were given unsigned key envelopes, so they are
 //! given signed ones. Version 9: chunks set aside because they could not be merged. Version
-//! 10: the records a therapist was shown one by one. Version 11: when sharing a document ended.
+//! 10: the records a therapist was shown one by one. Version 11: when sharing a document ended. Version 12: the practice's crisis resources on a
+//! therapist's profile.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -79,6 +80,7 @@ const MIGRATIONS: &[&str] = &[
     SCHEMA_V9_SET_ASIDE_CHUNKS,
     SCHEMA_V10_SEEN_RECORDS,
     SCHEMA_V11_SHARING_ENDED,
+    SCHEMA_V12_PRACTICE_CRISIS_RESOURCES,
 ];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
@@ -250,6 +252,12 @@ CREATE TABLE sharing_ended (
     at_ms       INTEGER NOT NULL,
     by_us       INTEGER NOT NULL
 ) STRICT;
+";
+
+/// Version 12: the crisis resources a therapist's practice set (`between crisis-resources`),
+/// which this profile writes into every client's homework that has none, new clients included.
+const SCHEMA_V12_PRACTICE_CRISIS_RESOURCES: &str = "
+ALTER TABLE profile ADD COLUMN crisis_resources TEXT;
 ";
 
 /// Version 10: which records the therapist was shown one by one (`between show`), so that
@@ -738,6 +746,29 @@ impl Store {
     /// The store file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The crisis resources this therapist's practice set, if it did.
+    pub(crate) fn practice_crisis_resources(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT crisis_resources FROM profile WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .at(&self.path)?)
+    }
+
+    /// Keeps the crisis resources of this therapist's practice, for clients added later.
+    pub(crate) fn set_practice_crisis_resources(&mut self, text: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE profile SET crisis_resources = ?1 WHERE id = 1",
+                [text],
+            )
+            .at(&self.path)?;
+        Ok(())
     }
 
     /// The profile this store belongs to.
@@ -1429,6 +1460,24 @@ impl Store {
         )
         .at(path)?;
         Ok(tx.commit().at(path)?)
+    }
+
+    /// Records that sharing a document this device still syncs ended (the owner removed the
+    /// other members); the first time counts.
+    pub(crate) fn note_sharing_ended(
+        &mut self,
+        id: &str,
+        at_ms: i64,
+        ended_by_us: bool,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO sharing_ended (document_id, at_ms, by_us) VALUES (?1, ?2, ?3)",
+                params![id, at_ms, ended_by_us],
+            )
+            .at(path)?;
+        Ok(())
     }
 
     /// Documents whose sharing ended on this device: id → (when, in Unix milliseconds; whether
@@ -2352,7 +2401,7 @@ mod tests {
         }
         let mut store = Store::open(&path).unwrap();
         assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 11);
+        assert_eq!(SCHEMA_VERSION, 12);
         assert_eq!(store.profile().unwrap().display_name, "Sam");
         assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
         // A profile that never synced has no account and nothing to sync.

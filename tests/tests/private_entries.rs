@@ -22,7 +22,9 @@ const SHARED_TEXT: &str = "Canary-shared: walked to work and felt calmer.";
 /// The client's own note on their private entry, which travels with it when shared.
 const NOTE: &str = "Canary-note: bring this up when I am ready.";
 const PRIVATE_MARK: &str = "private — only on your devices; your therapist cannot see it";
-const SHARED_MARK: &str = "shared with your therapist";
+/// What a client with no therapist yet sees next to a shared entry (the relay account came from
+/// an admin invite: no therapist is on the membership list).
+const SHARED_MARK: &str = "not shared with anyone: no therapist has joined your homework";
 const ONLY_YOURS: &str = "only on your devices; your therapist cannot see it";
 
 /// `between sync --json` that must succeed with nothing failed, refused or left to send.
@@ -215,7 +217,7 @@ fn a_private_entry_stays_on_the_clients_devices_until_it_is_shared() {
     );
     assert_mentions(
         &phone.run(&["show", &shared]).out(),
-        &["Shared with your therapist."],
+        &["Not shared with anyone: no therapist has joined your homework."],
     );
     let shown = phone.run(&["--json", "show", &private]).json();
     assert_eq!(shown["private"], true);
@@ -322,7 +324,11 @@ fn a_private_entry_stays_on_the_clients_devices_until_it_is_shared() {
     assert!(!list_line(&laptop, &private).contains(PRIVATE_MARK));
     assert_mentions(
         &laptop.run(&["show", &private]).out(),
-        &["Shared with your therapist.", PRIVATE_TEXT, NOTE],
+        &[
+            "Not shared with anyone: no therapist has joined your homework.",
+            PRIVATE_TEXT,
+            NOTE,
+        ],
     );
     assert_eq!(
         laptop.snapshot(None),

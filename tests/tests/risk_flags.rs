@@ -206,5 +206,38 @@ fn the_practices_crisis_resources_reach_the_client_and_help_now_always_answers()
         1,
         "the therapist sees the private one: {flagged:?}"
     );
+
+    // The practice's text stays on the therapist's profile: a client who joins afterwards gets
+    // it with the therapist's next sync, and so does one started by file.
+    assert_mentions(
+        &dr.run(&["crisis-resources"]).out(),
+        &["Your practice's crisis resources", ours],
+    );
+    let invite = dr.run(&["--json", "client", "invite"]).json()["invite"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let alex = Device::new(dir.path(), "alex-laptop");
+    alex.run(&[
+        "init",
+        "--invite",
+        &invite,
+        "--name",
+        "Alex",
+        "--device-name",
+        "laptop",
+        "--ca-file",
+        &ca_file,
+    ])
+    .out();
+    sync_clean(&alex);
+    sync_clean(&dr);
+    sync_clean(&alex);
+    assert_eq!(alex.run(&["help-now"]).out().trim(), ours);
+    dr.run(&["client", "new", "Robin"]).out();
+    assert_mentions(
+        &dr.run(&["-c", "Robin", "crisis-resources"]).out(),
+        &["Robin's devices show", ours],
+    );
     relay.assert_no_panic();
 }

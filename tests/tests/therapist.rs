@@ -389,6 +389,7 @@ fn a_therapist_and_a_client_share_homework_through_the_relay() {
         assert_mentions(
             &d.run(&["show", &record]).out(),
             &[
+                "Shared with your therapist.",
                 "One meeting is not my whole job",
                 "what else would you tell a friend",
                 "Dr Ada Park",
@@ -552,7 +553,13 @@ fn after_the_client_removes_the_therapist_nothing_new_reaches_them() {
 
     // Sam's phone gets the new key and the new entry.
     sync(&sam_phone);
-    assert_mentions(&sam_phone.run(&["show", &after]).out(), &[AFTER]);
+    assert_mentions(
+        &sam_phone.run(&["show", &after]).out(),
+        &[
+            AFTER,
+            "No longer shared: sharing with your therapist ended on",
+        ],
+    );
     assert!(held_epochs(&sam_phone).contains(&2));
 
     // The therapist is told, stops syncing Sam's homework, and holds nothing that opens what

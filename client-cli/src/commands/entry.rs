@@ -353,7 +353,7 @@ fn report(ws: &Workspace, id: &EntryId, json: bool) -> Result<()> {
         outln!("{}", render::measure_score(&score, &resources));
     }
     if ws.me().role == Role::Client {
-        outln!("{}", render::visibility(private));
+        outln!("{}", render::visibility(private, ws.audience()?));
     }
     Ok(())
 }

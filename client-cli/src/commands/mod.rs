@@ -91,10 +91,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::HelpNow => risk::help_now(open(&cli).ok()),
         Command::CrisisResources { text } => risk::set_crisis_resources(
             Session::open(data_dir.as_deref(), &cli.profile)?,
-            data_dir.as_deref(),
-            &cli.profile,
             cli.client.as_deref(),
-            text,
+            text.as_deref(),
         ),
         Command::Template(command) => homework::template(open(&cli)?, command, cli.json),
         Command::Entry(command) => entry::entry(open(&cli)?, command, cli.json),

@@ -1037,8 +1037,14 @@ pub(crate) fn sync(session: Session, watch: bool, json: bool) -> Result<()> {
     let keys = synced_account(&session)?;
     let path = session.store.path().to_path_buf();
     drop(session);
+    // The practice's crisis resources go into every client's homework that lacks them: the
+    // ones here before, with this sync, and the ones that arrive, with a second one.
+    super::risk::fill_crisis_resources(&path)?;
     let mode = if watch { Mode::Watch } else { Mode::Once };
-    let (summary, directory) = sync_profile(&path, &keys, mode, None)?;
+    let (mut summary, directory) = sync_profile(&path, &keys, mode, None)?;
+    if !watch && !super::risk::fill_crisis_resources(&path)?.is_empty() {
+        summary.then(sync_profile(&path, &keys, Mode::Once, None)?.0);
+    }
     if json {
         return print_json(&summary_json(&summary, &keys));
     }

@@ -80,42 +80,117 @@ pub(crate) fn help_now(ws: Option<Workspace>) -> Result<()> {
     Ok(())
 }
 
-/// `between crisis-resources TEXT`: sets the practice's text in every client's homework on this
-/// therapist's profile, or only in `client`'s.
+/// `between crisis-resources [TEXT]`: with a text, sets the practice's crisis resources in
+/// every client's homework on this therapist's profile and keeps it for clients added later
+/// ([`fill_crisis_resources`]); with `client`, only in that client's homework. Without a text,
+/// shows what is set.
 pub(crate) fn set_crisis_resources(
-    session: Session,
-    data_dir: Option<&Path>,
-    profile: &str,
+    mut session: Session,
     client: Option<&str>,
-    text: &str,
+    text: Option<&str>,
 ) -> Result<()> {
     if session.me.role != Role::Therapist {
         bail!("the crisis resources are set by your therapist's practice; `between help-now` shows them");
     }
+    let Some(text) = text.map(str::trim) else {
+        return show_crisis_resources(session, client);
+    };
+    if text.is_empty() {
+        bail!("the crisis resources cannot be empty: give the numbers and hours a client can call");
+    }
     let targets: Vec<String> = match client {
         Some(name) => vec![session.select(Some(name))?.id],
-        None => session
-            .shared_records()?
-            .into_iter()
-            .map(|r| r.id)
-            .collect(),
+        None => {
+            session.store.set_practice_crisis_resources(text)?;
+            session
+                .shared_records()?
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        }
     };
-    if targets.is_empty() {
-        bail!("you have no clients yet; the crisis resources go into each client's homework");
-    }
+    let store = session.store.path().to_path_buf();
     drop(session);
     let mut names = Vec::new();
+    let mut not_arrived = Vec::new();
     for id in &targets {
-        let mut ws = Session::open(data_dir, profile)?.workspace(Some(id))?;
+        let session = Session::open_store(&store)?;
+        let label = session.select(Some(id))?.label;
+        let Some(mut ws) = session.workspace_if_arrived(Some(id))? else {
+            not_arrived.push(label);
+            continue;
+        };
         let me = ws.me().clone();
         let now = ws.session.clock.now();
         ws.doc.set_crisis_resources(&me, now, text)?;
         ws.save()?;
         names.push(ws.record.label.clone());
     }
-    outln!(
-        "Set the crisis resources in the homework of {}; their devices get them with the next sync.",
-        names.join(", ")
-    );
+    if names.is_empty() {
+        outln!("No client's homework is on this device yet.");
+    } else {
+        outln!(
+            "Set the crisis resources in the homework of {}; their devices get them with the next sync.",
+            names.join(", ")
+        );
+    }
+    if !not_arrived.is_empty() {
+        outln!(
+            "The homework of {} has not arrived yet; it gets them when it does (`between sync`).",
+            not_arrived.join(", ")
+        );
+    }
+    if client.is_none() {
+        outln!("Clients you add later get them too.");
+    }
     Ok(())
+}
+
+/// `between crisis-resources` without a text: the practice's text, or the default, and the
+/// client named with `client`, if any.
+fn show_crisis_resources(session: Session, client: Option<&str>) -> Result<()> {
+    if let Some(name) = client {
+        let ws = session.workspace(Some(name))?;
+        outln!("{}'s devices show:\n", ws.record.label);
+        outln!("{}", crisis_resources(&ws.doc.data()?));
+        return Ok(());
+    }
+    match session.store.practice_crisis_resources()? {
+        Some(text) => outln!("Your practice's crisis resources, in every client's homework:\n\n{text}"),
+        None => outln!(
+            "Your practice has not set its crisis resources; clients see the default:\n\n{DEFAULT_CRISIS_RESOURCES}\n\nSet yours with `between crisis-resources \"TEXT\"`."
+        ),
+    }
+    Ok(())
+}
+
+/// Writes the practice's crisis resources (when it set them) into every client's homework on
+/// this therapist's profile that has none yet: a client added by `client new` or `client
+/// import`, or whose homework arrived through the relay. Returns the clients' names.
+pub(crate) fn fill_crisis_resources(store: &Path) -> Result<Vec<String>> {
+    let session = Session::open_store(store)?;
+    if session.me.role != Role::Therapist {
+        return Ok(Vec::new());
+    }
+    let Some(text) = session.store.practice_crisis_resources()? else {
+        return Ok(Vec::new());
+    };
+    let records = session.shared_records()?;
+    drop(session);
+    let mut filled = Vec::new();
+    for record in records {
+        let Some(mut ws) = Session::open_store(store)?.workspace_if_arrived(Some(&record.id))?
+        else {
+            continue;
+        };
+        if ws.doc.data()?.crisis_resources.is_some() {
+            continue;
+        }
+        let me = ws.me().clone();
+        let now = ws.session.clock.now();
+        ws.doc.set_crisis_resources(&me, now, &text)?;
+        ws.save()?;
+        filled.push(record.label);
+    }
+    Ok(filled)
 }

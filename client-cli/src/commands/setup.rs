@@ -122,6 +122,9 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
         }
         ClientCommand::New { name } => {
             let mut doc = HomeworkDoc::create(&session.actor, name, &session.me, now)?;
+            if let Some(text) = session.store.practice_crisis_resources()? {
+                doc.set_crisis_resources(&session.me, now, &text)?;
+            }
             let meta = doc.data()?.meta;
             session.store.add_document(
                 meta.document_id.as_str(),
@@ -146,6 +149,11 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
             let meta = doc.data()?.meta;
             if meta.therapist_name.is_none() {
                 doc.set_therapist_name(now, &session.me.name)?;
+            }
+            if let Some(text) = session.store.practice_crisis_resources()? {
+                if doc.data()?.crisis_resources.is_none() {
+                    doc.set_crisis_resources(&session.me, now, &text)?;
+                }
             }
             let label = name
                 .as_deref()

@@ -206,7 +206,9 @@ pub(crate) fn list_goals(ws: &Workspace, all: bool, json: bool) -> Result<()> {
 pub(crate) fn list_entries(ws: &Workspace, assignment: Option<&str>, json: bool) -> Result<()> {
     let homework = ws.homework()?;
     let data = &homework.data;
-    let client = ws.me().role == Role::Client;
+    let audience = (ws.me().role == Role::Client)
+        .then(|| ws.audience())
+        .transpose()?;
     let assignment = assignment
         .map(|a| resolve_id(&data.assignments, a, "assignment"))
         .transpose()?;
@@ -248,10 +250,9 @@ pub(crate) fn list_entries(ws: &Workspace, assignment: Option<&str>, json: bool)
         } else {
             String::new()
         };
-        let visibility = match (client, homework.is_private(id)) {
-            (false, _) => String::new(),
-            (true, true) => format!(" — {}", render::PRIVATE_NOTE),
-            (true, false) => format!(" — {}", render::SHARED_NOTE),
+        let visibility = match audience {
+            None => String::new(),
+            Some(audience) => format!(" — {}", render::who_sees(homework.is_private(id), audience)),
         };
         outln!(
             "  [{}] {} {} {status} (by {}{comments}){visibility}",
@@ -359,17 +360,13 @@ pub(crate) fn show(ws: &mut Workspace, id: &str, json: bool) -> Result<()> {
             } else {
                 prov
             };
-            let client = ws.me().role == Role::Client;
+            let visibility = (ws.me().role == Role::Client)
+                .then(|| ws.audience())
+                .transpose()?
+                .map(|audience| render::visibility(private, audience));
             out!(
                 "{}",
-                render::entry(
-                    data,
-                    &id,
-                    entry,
-                    &template,
-                    &prov,
-                    client.then_some(private)
-                )
+                render::entry(data, &id, entry, &template, &prov, visibility)
             );
         }
         RecordRef::Assignment(id) => {

@@ -127,6 +127,21 @@ pub(crate) struct Summary {
 }
 
 impl Summary {
+    /// Adds what a later run did: its counts, refusals and failures; its pending changes are
+    /// the ones left at the end.
+    pub(crate) fn then(&mut self, later: Summary) {
+        self.pushed_changes += later.pushed_changes;
+        self.pushed_bundles += later.pushed_bundles;
+        for (device, count) in later.received {
+            *self.received.entry(device).or_default() += count;
+        }
+        self.skipped += later.skipped;
+        self.refused.extend(later.refused);
+        self.rolled_back |= later.rolled_back;
+        self.failed.extend(later.failed);
+        self.pending_changes = later.pending_changes;
+    }
+
     /// Whether nothing moved.
     pub(crate) fn is_quiet(&self) -> bool {
         self.pushed_bundles == 0 && self.received.is_empty() && self.skipped == 0

@@ -491,7 +491,7 @@ pub(crate) async fn refresh(
             Vec::new()
         };
         if local.contains(&id) {
-            store.save_membership(&id, list.serial(), &list.to_bytes())?;
+            keep_membership(store, &id, &list)?;
             let record = sync_record(store, &id)?;
             if list.epoch() > record.epoch {
                 // The owner moved to a new epoch (someone was removed): fetch its key.
@@ -539,6 +539,28 @@ pub(crate) async fn refresh(
         }
     }
     Ok(shared)
+}
+
+/// Stores a verified membership list of a document this device syncs. When the list before it
+/// had a therapist and this one has none, sharing ended: the client's views say so from then on
+/// ([`crate::audience`]), on every device of theirs.
+fn keep_membership(
+    store: &mut Store,
+    id: &str,
+    list: &SignedMembership,
+) -> Result<(), SharingError> {
+    let has_therapist =
+        |list: &SignedMembership| list.members().iter().any(|m| m.role == Role::Therapist);
+    let had_therapist = store
+        .membership(id)?
+        .and_then(|bytes| SignedMembership::from_bytes(&bytes).ok())
+        .is_some_and(|before| has_therapist(&before));
+    store.save_membership(id, list.serial(), &list.to_bytes())?;
+    if had_therapist && !has_therapist(list) {
+        // The owner's account signed the list that ended it, whoever asked first.
+        store.note_sharing_ended(id, super::connection::unix_ms(), true)?;
+    }
+    Ok(())
 }
 
 /// Stops syncing a document this account was removed from; `false` if it had stopped already.
@@ -815,7 +837,7 @@ pub(crate) async fn rotate(
         "the new membership to be stored",
     )
     .await?;
-    store.save_membership(id, next.serial(), &next.to_bytes())?;
+    keep_membership(store, id, &next)?;
     let record = sync_record(store, id)?;
     let mut recipients = own_devices(store, keys)?;
     recipients.retain(|(cert, _)| Some(cert.device_id().to_string().as_str()) != removed_device);

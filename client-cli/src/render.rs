@@ -9,7 +9,7 @@ use between_shared::model::{
 };
 use between_shared::risk::{risk_flags, RiskFlag};
 use between_shared::template::input::describe_kind;
-use between_shared::template::{EntryKind, FieldValue, Template};
+use between_shared::template::Template;
 use between_shared::{AssignmentId, CommentId, EntryId, GoalId};
 use std::fmt::Write;
 
@@ -206,11 +206,7 @@ pub(crate) fn entry(
         }
         let shown = match value {
             None => "(not answered)".to_string(),
-            // A questionnaire's answers read as the instrument labels them.
-            Some(FieldValue::Number(n)) if entry.kind == EntryKind::Measure => {
-                measures::shown_answer(&field.id, *n)
-            }
-            Some(v) => v.display(),
+            Some(v) => v.shown_in(entry.kind, &field.id),
         };
         if shown.contains('\n') {
             let _ = writeln!(out, "{} [{}]:", field.label, field.id);

@@ -12,7 +12,7 @@ use crate::ids::EntryId;
 use crate::measures;
 use crate::model::{Comment, CommentTarget, EntryStatus, HomeworkData};
 use crate::risk::risk_flags;
-use crate::template::{EntryKind, FieldValue, Template};
+use crate::template::Template;
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
@@ -174,13 +174,7 @@ pub fn markdown(
             let Some(value) = entry.values.get(field_id).filter(|v| !v.is_empty()) else {
                 continue;
             };
-            let shown = match value {
-                // A questionnaire's answers read as the instrument labels them.
-                FieldValue::Number(n) if entry.kind == EntryKind::Measure => {
-                    measures::shown_answer(field_id, *n)
-                }
-                other => other.display(),
-            };
+            let shown = value.shown_in(entry.kind, field_id);
             let _ = writeln!(out, "**{label}**: {shown}\n");
             let comments = comments_on(&CommentTarget::Entry {
                 id: id.clone(),

@@ -174,9 +174,16 @@ fn monday_and_tuesday(sam: &mut Device, week: &Week) -> String {
         "--set",
         "mood=4",
         "--set",
-        "emotions=sad=60, worried=30",
+        "emotions=sad=60, worried=30, Gloomy=20",
     ]);
-    assert_eq!(done.json()["status"], "complete");
+    let done = done.json();
+    assert_eq!(done["status"], "complete");
+    // The person's own word for a feeling is kept (in lower case), beside the suggestions.
+    let id = done["id"].as_str().unwrap();
+    assert_eq!(
+        sam.run(&["--json", "show", id]).json()["entry"]["values"]["emotions"]["value"],
+        json!({"gloomy": 20, "sad": 60, "worried": 30})
+    );
     sam.run(&[
         "entry",
         "new",
@@ -500,7 +507,8 @@ fn a_clients_week_from_assignment_to_progress_comments_and_export() {
             "1/1",
             "phq-9",
             "8 mild",
-            "catastrophising",
+            // Thinking traps by their readable names.
+            "Most frequent thinking traps: Catastrophising ×1, Mind reading ×1",
         ],
     );
 
@@ -746,13 +754,12 @@ fn bad_input_at_each_step_of_the_week_is_refused_and_changes_nothing() {
         &new_mood(&["--set", "mood=abc"]),
         &["'abc' is not a whole number"],
     );
+    // Any word names an emotion ("gloomy" is saved as typed, see the Monday check-in); a
+    // paragraph does not.
+    let rambling = format!("emotions=anxious=80, {}=20", "gloomy and ".repeat(6));
     assert_mentions(
-        &new_mood(&["--set", "mood=6", "--set", "emotions=anxious=80, gloomy=20"]),
-        &[
-            "'gloomy' is not one of the allowed options",
-            "anxious",
-            "calm",
-        ],
+        &new_mood(&["--set", "mood=6", "--set", &rambling]),
+        &["longer than 60 characters", "a word or two"],
     );
     assert_mentions(
         &new_mood(&["--set", "mood=6", "--set", "emotions=anxious=180"]),

@@ -19,6 +19,7 @@ use between_shared::progress::{self, sparkline, Direction, Trend};
 use between_shared::risk::risk_flags;
 use between_shared::schedule::finished_once;
 use between_shared::schedule::{self, DueItem, DueState};
+use between_shared::template::vocab::distortion_label;
 use between_shared::{Day, Role};
 
 /// The due items of `today` (or its week) in `data`.
@@ -504,7 +505,10 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
             .distortions
             .iter()
             .take(5)
-            .map(|(name, count)| format!("{name} ×{count}"))
+            .map(|(name, count)| match distortion_label(name) {
+                "" => format!("{name} ×{count}"),
+                label => format!("{label} ×{count}"),
+            })
             .collect();
         outln!("\nMost frequent thinking traps: {}", top.join(", "));
     }

@@ -198,6 +198,7 @@ fn emotions_kind() -> FieldKind {
         min: 0,
         max: 100,
         vocabulary: strings(EMOTIONS),
+        open: true,
     }
 }
 
@@ -752,7 +753,7 @@ mod tests {
         );
         assert!(matches!(
             &tr.field(field::DISTORTIONS).unwrap().kind,
-            FieldKind::MultiChoice { options } if options.len() == 12
+            FieldKind::MultiChoice { options } if options.len() == DISTORTIONS.len()
         ));
 
         let ba = builtin(slug::BEHAVIOURAL_ACTIVATION).unwrap();

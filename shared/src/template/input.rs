@@ -87,9 +87,9 @@ fn parse_unchecked(field: &FieldDef, text: &str) -> Result<FieldValue, Validatio
         FieldKind::Checklist { items } => {
             parse_selection(label, trimmed, items).map(FieldValue::Checks)
         }
-        FieldKind::RatedItems { vocabulary, .. } => {
-            parse_ratings(label, trimmed, vocabulary).map(FieldValue::Ratings)
-        }
+        FieldKind::RatedItems {
+            vocabulary, open, ..
+        } => parse_ratings(label, trimmed, vocabulary, *open).map(FieldValue::Ratings),
         FieldKind::Thoughts { .. } => parse_thoughts(label, trimmed).map(FieldValue::Thoughts),
     }
 }
@@ -152,6 +152,7 @@ pub fn describe_kind(kind: &FieldKind) -> String {
             min,
             max,
             vocabulary,
+            open,
         } => {
             let span = max.saturating_sub(*min);
             let high = min.saturating_add(span / 5 * 4);
@@ -161,7 +162,15 @@ pub fn describe_kind(kind: &FieldKind) -> String {
                 [first] => format!("{first}={high}"),
                 [] => format!("worry={high}, tension={low}"),
             };
-            format!("name=rating pairs, e.g. {example} ({min}–{max})")
+            let names = match (vocabulary.is_empty(), open) {
+                (true, _) => String::new(),
+                (false, true) => format!(
+                    "; any word of your own, or one of: {}",
+                    vocabulary.join(", ")
+                ),
+                (false, false) => format!("; one of: {}", vocabulary.join(", ")),
+            };
+            format!("name=rating pairs, e.g. {example} ({min}–{max}){names}")
         }
         FieldKind::Thoughts { min, max } => format!(
             "thoughts separated by ';', each as text=belief ({min}–{max}); mark the hot thought with a leading *, e.g. *I will fail=90; they think I'm stupid=60"
@@ -277,6 +286,7 @@ fn parse_ratings(
     label: &str,
     text: &str,
     vocabulary: &[String],
+    open: bool,
 ) -> Result<BTreeMap<String, i64>, ValidationError> {
     let wrong = |problem: String| ValidationError::WrongKind {
         field: label.to_string(),
@@ -315,6 +325,16 @@ fn parse_ratings(
             })?;
         let name = if vocabulary.is_empty() {
             name
+        } else if open {
+            // A suggestion when it is one (spelled any case); otherwise the person's own word,
+            // in lower case so that "Stressed" and "stressed" count as one in progress. No
+            // prefix matching: "hope" is a word of its own, not "hopeless" or "hopeful".
+            let key = normalise(&name);
+            vocabulary
+                .iter()
+                .find(|v| normalise(v) == key)
+                .cloned()
+                .unwrap_or_else(|| name.to_lowercase())
         } else {
             match_option(label, &name, vocabulary, false)?
         };
@@ -435,12 +455,42 @@ mod tests {
         list.iter().map(|s| (*s).to_string()).collect()
     }
 
+    /// Rated items limited to a vocabulary (a therapist's own worksheet may do this).
     fn emotions() -> FieldDef {
         def(FieldKind::RatedItems {
             min: 0,
             max: 100,
             vocabulary: strings(EMOTIONS),
+            open: false,
         })
+    }
+
+    #[test]
+    fn open_ratings_take_any_word_and_keep_suggestions_spelled_as_listed() {
+        let template = builtin(&slug::MOOD_CHECK_IN).unwrap();
+        let field = template.field(field::EMOTIONS).unwrap();
+        let value = parse_input(field, "Calm=60, tired=40, Worn Out=30, ANX=10").unwrap();
+        let expected: BTreeMap<String, i64> = [
+            ("calm".to_string(), 60),
+            ("tired".to_string(), 40),
+            ("worn out".to_string(), 30),
+            // No prefix matching where any word is allowed: "anx" is kept as written.
+            ("anx".to_string(), 10),
+        ]
+        .into();
+        assert_eq!(value, FieldValue::Ratings(expected));
+        assert!(validate_value(field, &value).is_ok());
+        let hint = describe_kind(&field.kind);
+        assert!(hint.contains("any word of your own"), "{hint}");
+        assert!(hint.contains("stressed"), "{hint}");
+        // Ratings are still checked, and a name must be a word or two, not a paragraph.
+        assert!(parse_input(field, "calm=160")
+            .and_then(|v| validate_value(field, &v))
+            .is_err());
+        let long = format!("{}=5", "x".repeat(61));
+        assert!(parse_input(field, &long)
+            .and_then(|v| validate_value(field, &v))
+            .is_err());
     }
 
     fn thoughts_field() -> FieldDef {
@@ -550,6 +600,7 @@ mod tests {
                     min: 0,
                     max: 10,
                     vocabulary: vec![],
+                    open: false,
                 }),
                 FieldValue::Ratings(
                     [("a=b, c:d".to_string(), 3), ("low mood".to_string(), 10)].into(),
@@ -837,7 +888,10 @@ mod tests {
         );
         assert_eq!(
             describe_kind(&emotions().kind),
-            "name=rating pairs, e.g. anxious=80, worried=40 (0–100)"
+            format!(
+                "name=rating pairs, e.g. anxious=80, worried=40 (0–100); one of: {}",
+                EMOTIONS.join(", ")
+            )
         );
         assert!(
             describe_kind(&FieldKind::Thoughts { min: 0, max: 100 }).contains("*I will fail=90")

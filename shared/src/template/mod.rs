@@ -186,6 +186,12 @@ pub enum FieldKind {
         max: i64,
         /// Allowed item names; empty means any name.
         vocabulary: Vec<String>,
+        /// Whether names outside `vocabulary` are accepted too: the vocabulary is then a list
+        /// of suggestions (the emotions of the built-in worksheets: a person's own word for
+        /// what they feel is never refused). Absent from templates written before.
+        #[autosurgeon(missing = "Default::default")]
+        #[serde(default)]
+        open: bool,
     },
     /// Automatic thoughts, each with a belief rating and an optional "hot thought" mark.
     #[autosurgeon(rename = "thoughts")]
@@ -298,6 +304,28 @@ impl FieldValue {
         }
     }
 
+    /// How the answer reads to people in field `field` of an entry of `kind`: a
+    /// questionnaire's answers as the instrument labels them ("2 — more than half the days"),
+    /// thinking traps by their readable names ("Mind reading"), anything else as
+    /// [`FieldValue::display`].
+    pub fn shown_in(&self, kind: EntryKind, field: &str) -> String {
+        match self {
+            FieldValue::Number(n) if kind == EntryKind::Measure => {
+                crate::measures::shown_answer(field, *n)
+            }
+            FieldValue::Choices(_) if field == builtin::field::DISTORTIONS => self
+                .selected()
+                .iter()
+                .map(|name| match vocab::distortion_label(name) {
+                    "" => name.to_string(),
+                    label => label.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => self.display(),
+        }
+    }
+
     /// A one-line human rendering of the value.
     pub fn display(&self) -> String {
         match self {
@@ -321,5 +349,39 @@ impl FieldValue {
                 .collect::<Vec<_>>()
                 .join("; "),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_read_as_people_name_them() {
+        let traps = FieldValue::Choices(
+            [
+                ("mental-filter".to_owned(), true),
+                ("mind-reading".to_owned(), true),
+            ]
+            .into(),
+        );
+        assert_eq!(
+            traps.shown_in(EntryKind::ThoughtRecord, builtin::field::DISTORTIONS),
+            "Mental filter, Mind reading"
+        );
+        // Another field with the same names is shown as written.
+        assert_eq!(
+            traps.shown_in(EntryKind::ThoughtRecord, "other"),
+            "mental-filter, mind-reading"
+        );
+        assert_eq!(
+            FieldValue::Number(2).shown_in(EntryKind::Measure, "item_1"),
+            "2 — more than half the days"
+        );
+        assert_eq!(
+            FieldValue::Number(2).shown_in(EntryKind::MoodCheckIn, "mood"),
+            "2"
+        );
     }
 }

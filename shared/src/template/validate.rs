@@ -11,6 +11,9 @@ use crate::error::ValidationError;
 use chrono::NaiveDateTime;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The longest name of a rated item (an emotion in a person's own words).
+pub const MAX_RATED_NAME_CHARS: usize = 60;
+
 /// The format of date-time values.
 pub const DATE_TIME_FORMAT: &str = "%Y-%m-%d %H:%M";
 
@@ -56,6 +59,7 @@ pub fn validate_value(field: &FieldDef, value: &FieldValue) -> Result<(), Valida
                 min,
                 max,
                 vocabulary,
+                open,
             },
             FieldValue::Ratings(ratings),
         ) => ratings.iter().try_for_each(|(name, rating)| {
@@ -68,7 +72,15 @@ pub fn validate_value(field: &FieldDef, value: &FieldValue) -> Result<(), Valida
                     ),
                 });
             }
-            if !vocabulary.is_empty() {
+            if name.chars().count() > MAX_RATED_NAME_CHARS {
+                return Err(ValidationError::WrongKind {
+                    field: label.to_string(),
+                    problem: format!(
+                        "'{name}' is longer than {MAX_RATED_NAME_CHARS} characters; use a word or two"
+                    ),
+                });
+            }
+            if !vocabulary.is_empty() && !open {
                 in_list(label, name, vocabulary)?;
             }
             in_range(&format!("{label} ({name})"), *rating, *min, *max)
@@ -203,6 +215,7 @@ fn validate_kind(field: &FieldDef) -> Result<(), ValidationError> {
             min,
             max,
             vocabulary,
+            ..
         } => {
             bounds(name, *min, *max)?;
             unique_names(name, "names", vocabulary, true)
@@ -382,9 +395,20 @@ mod tests {
     }
 
     #[test]
-    fn unknown_emotion_is_rejected_with_the_allowed_list() {
+    fn a_closed_vocabulary_refuses_other_names_with_the_allowed_list() {
         let t = thought_record();
-        let emotions = t.field(field::EMOTIONS).unwrap();
+        let open = t.field(field::EMOTIONS).unwrap();
+        // The built-in worksheets take a person's own word for an emotion.
+        assert!(validate_value(open, &ratings(&[("hangry", 50)])).is_ok());
+        let emotions = &FieldDef {
+            kind: FieldKind::RatedItems {
+                min: 0,
+                max: 100,
+                vocabulary: vec!["anxious".into(), "sad".into()],
+                open: false,
+            },
+            ..open.clone()
+        };
         let err = validate_value(emotions, &ratings(&[("hangry", 50)])).unwrap_err();
         match &err {
             ValidationError::UnknownOption {
@@ -403,6 +427,7 @@ mod tests {
             min: 0,
             max: 10,
             vocabulary: vec![],
+            open: false,
         });
         assert!(validate_value(&free, &ratings(&[("hangry", 5)])).is_ok());
         assert!(validate_value(&free, &ratings(&[(" ", 5)])).is_err());
@@ -592,6 +617,7 @@ mod tests {
                     min: 0,
                     max: 10,
                     vocabulary: vec![],
+                    open: false,
                 },
             ),
         ]);
@@ -623,6 +649,7 @@ mod tests {
                 min: 3,
                 max: 3,
                 vocabulary: vec![],
+                open: false,
             },
             FieldKind::SingleChoice { options: vec![] },
             FieldKind::MultiChoice {
@@ -639,6 +666,7 @@ mod tests {
                 min: 0,
                 max: 3,
                 vocabulary: vec!["x".into(), "x".into()],
+                open: false,
             },
         ] {
             let t = custom(vec![field_def("q", kind.clone())]);

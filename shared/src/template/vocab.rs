@@ -6,7 +6,8 @@
 //! released. Add new names at the end of a list. [`distortion_label`] and
 //! [`distortion_explanation`] give the readable forms shown to people.
 
-/// Emotions a client can name and rate (thought records, mood check-ins).
+/// Emotions a client is offered to name and rate (thought records, mood check-ins): suggestions,
+/// since any word of their own is accepted too.
 pub const EMOTIONS: &[&str] = &[
     "anxious",
     "worried",
@@ -35,6 +36,18 @@ pub const EMOTIONS: &[&str] = &[
     "relieved",
     "excited",
     "grateful",
+    "depressed",
+    "stressed",
+    "scared",
+    "insecure",
+    "tired",
+    "confused",
+    "rejected",
+    "restless",
+    "empty",
+    "loved",
+    "confident",
+    "peaceful",
 ];
 
 /// The cognitive distortions ("thinking traps") a thought record can tick.
@@ -51,6 +64,7 @@ pub const DISTORTIONS: &[&str] = &[
     "labelling",
     "self-blame",
     "blaming-others",
+    "mental-filter",
 ];
 
 /// Name, readable label and one-line explanation of every distortion, in [`DISTORTIONS`] order.
@@ -114,6 +128,11 @@ const DISTORTION_INFO: &[(&str, &str, &str)] = &[
         "blaming-others",
         "Blaming others",
         "Putting all the responsibility on other people and overlooking your own part or options.",
+    ),
+    (
+        "mental-filter",
+        "Mental filter",
+        "Dwelling on one negative detail until it colours everything, like a drop of ink in water.",
     ),
 ];
 
@@ -231,9 +250,14 @@ mod tests {
     }
 
     #[test]
-    fn the_twelve_standard_distortions() {
-        assert_eq!(DISTORTIONS.len(), 12);
+    fn the_standard_distortions_include_burns_list() {
+        assert_eq!(DISTORTIONS.len(), 13);
         assert!(DISTORTIONS.contains(&"mind-reading"));
+        assert!(DISTORTIONS.contains(&"mental-filter"));
+        assert_eq!(distortion_label("mental-filter"), "Mental filter");
+        for common in ["depressed", "stressed", "scared", "insecure", "tired"] {
+            assert!(EMOTIONS.contains(&common), "{common}");
+        }
         assert!(DISTORTIONS.contains(&"blaming-others"));
         assert!(EMOTIONS.len() >= 25);
     }

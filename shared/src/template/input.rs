@@ -467,7 +467,7 @@ mod tests {
 
     #[test]
     fn open_ratings_take_any_word_and_keep_suggestions_spelled_as_listed() {
-        let template = builtin(&slug::MOOD_CHECK_IN).unwrap();
+        let template = builtin(slug::MOOD_CHECK_IN).unwrap();
         let field = template.field(field::EMOTIONS).unwrap();
         let value = parse_input(field, "Calm=60, tired=40, Worn Out=30, ANX=10").unwrap();
         let expected: BTreeMap<String, i64> = [

@@ -8,10 +8,37 @@ use between_shared::template::{FieldDef, FieldKind, FieldValue};
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, Editor, Input, MultiSelect, Select};
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Whether we may ask questions.
 pub(crate) fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
+/// Set once Ctrl-C was pressed or the terminal was closed while questions were asked.
+static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// From now on, Ctrl-C (SIGINT) and a closed terminal (SIGHUP) no longer end the process: they
+/// end the questions, so the caller can keep what was answered ([`stop_requested`]). A prompt
+/// waiting for a key then fails (the terminal library raises SIGINT itself on Ctrl-C, and a
+/// closed terminal ends the read), which the caller takes as the same request.
+pub(crate) fn hold_interruptions() -> Result<()> {
+    if STOP.get().is_some() {
+        return Ok(());
+    }
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(signal, Arc::clone(&flag))
+            .context("could not prepare to keep your answers if you press Ctrl-C")?;
+    }
+    let _ = STOP.set(flag);
+    Ok(())
+}
+
+/// Whether Ctrl-C was pressed or the terminal closed since [`hold_interruptions`].
+pub(crate) fn stop_requested() -> bool {
+    STOP.get().is_some_and(|flag| flag.load(Ordering::SeqCst))
 }
 
 /// Opens `$EDITOR` on a long text; `None` when the person quits without saving.

@@ -78,6 +78,16 @@ pub struct EntryUpdate {
     pub obstacles: Option<Vec<String>>,
 }
 
+impl EntryUpdate {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+            && self.clear.is_empty()
+            && self.difficulty.is_none()
+            && self.obstacles.is_none()
+    }
+}
+
 /// A new entry.
 #[derive(Debug, Clone)]
 pub struct NewEntry {

@@ -781,6 +781,32 @@ fn bad_input_at_each_step_of_the_week_is_refused_and_changes_nothing() {
         &new_mood(&["--set", "mood=6", "--difficulty", "11"]),
         &["difficulty", "11 is out of range"],
     );
+    // An activity recorded as not done, yet rated as if done, is questioned (no terminal: refused).
+    assert_mentions(
+        &sam.refuses(
+            None,
+            &[
+                "entry",
+                "new",
+                "-t",
+                "behavioural-activation",
+                "--set",
+                "activity=Walk",
+                "--set",
+                "done=no",
+                "--set",
+                "mastery=5",
+                "--set",
+                "pleasure=6",
+            ],
+        ),
+        &[
+            "marked not done",
+            "mastery, pleasure are rated",
+            "--set done=yes",
+            "--clear mastery --clear pleasure",
+        ],
+    );
     assert_mentions(
         &new_mood(&["--set", "emotions=calm=50"]),
         &["still to answer: mood (How is your mood?)", "--draft"],

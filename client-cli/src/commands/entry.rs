@@ -18,7 +18,8 @@ use anyhow::{bail, Context, Result};
 use between_shared::document::{resolve_id, EntryUpdate, NewEntry};
 use between_shared::error::ValidationError;
 use between_shared::measures::{self, Measure};
-use between_shared::model::{Entry, EntryStatus};
+use between_shared::model::{Assignment, Entry, EntryStatus};
+use between_shared::template::builtin::{field, rated_but_not_done};
 use between_shared::template::input::{format_input, parse_input};
 use between_shared::template::{EntryKind, FieldKind, FieldValue, Template};
 use between_shared::Role;
@@ -56,12 +57,38 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
                 Some(d) => parse_day("date", d)?,
                 None => ws.session.clock.today(),
             };
-            let (update, prompted) = collect_update(&template, None, fields)?;
-            let place = if *private || (prompted && me.role == Role::Client && ask_private()?) {
+            let intro = assignment
+                .as_ref()
+                .map(|id| instructions(&data.assignments[id]));
+            let Collected {
+                mut update,
+                prompted,
+                stopped,
+            } = collect_update(&template, None, fields, intro)?;
+            if stopped.is_none() {
+                question_activity_not_done(&template, None, &mut update, prompted)?;
+            }
+            if stopped.is_some() && update.is_empty() {
+                eprintln!("Stopped before anything was answered, so nothing was saved.");
+                return Ok(());
+            }
+            let place = if *private {
                 Place::Private
+            } else if prompted && me.role == Role::Client {
+                match stopped {
+                    // Not asked: the person stopped first. Where they did not choose, the
+                    // answers stay on their own devices.
+                    Some(_) => Place::Private,
+                    None => match ask_private() {
+                        Ok(true) => Place::Private,
+                        Ok(false) => Place::Shared,
+                        Err(_) => Place::Private,
+                    },
+                }
             } else {
                 Place::Shared
             };
+            let draft = *draft || stopped.is_some();
             let new = NewEntry {
                 template: template.id.clone(),
                 assignment,
@@ -87,6 +114,9 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
                 other => other.map_err(with_draft_hint)?,
             };
             ws.save()?;
+            if let Some(why) = stopped {
+                return say_kept(&id, why, place);
+            }
             report(&ws, &id, json)?;
             offer_to_share(&mut ws, &id, json)
         }
@@ -99,9 +129,17 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
             let (place, id) = ws.find_entry(id)?;
             let entry = &homework.data.entries[&id];
             let template = homework.template(&entry.template)?;
-            let (update, prompted) = collect_update(&template, Some(entry), fields)?;
+            let Collected {
+                mut update,
+                prompted,
+                stopped,
+            } = collect_update(&template, Some(entry), fields, None)?;
+            if stopped.is_none() {
+                question_activity_not_done(&template, Some(entry), &mut update, prompted)?;
+            }
+            let complete = *complete && stopped.is_none();
             let doc = ws.doc_at(place)?;
-            match doc.update_entry(&me, now, &id, update.clone(), *complete) {
+            match doc.update_entry(&me, now, &id, update.clone(), complete) {
                 Err(DocError::Invalid(ValidationError::Incomplete { missing })) if prompted => {
                     eprintln!(
                         "Not complete yet (still to answer: {}); your changes are saved and it stays a draft.",
@@ -112,10 +150,17 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
                 other => other.map_err(with_draft_hint)?,
             }
             ws.save()?;
+            if let Some(why) = stopped {
+                return say_kept(&id, why, place);
+            }
             report(&ws, &id, json)
         }
         EntryCommand::Complete { id } => {
             let (place, id) = ws.find_entry(id)?;
+            let homework = ws.homework()?;
+            let entry = &homework.data.entries[&id];
+            let template = homework.template(&entry.template)?;
+            question_activity_not_done(&template, Some(entry), &mut EntryUpdate::default(), false)?;
             ws.doc_at(place)?
                 .complete_entry(&me, now, &id)
                 .map_err(with_draft_hint)?;
@@ -219,13 +264,112 @@ fn ask_private() -> Result<bool> {
         .context("could not read your answer")
 }
 
-/// Gathers the values to write: `--set`, `--edit`, `--clear`, then prompts in a terminal.
-/// Also says whether the person answered prompts.
+/// What to write, gathered from the command line or the person at the terminal.
+struct Collected {
+    update: EntryUpdate,
+    /// The person answered questions at the terminal.
+    prompted: bool,
+    /// Why the questions ended early (Ctrl-C, a closed terminal): what was answered is kept.
+    stopped: Option<String>,
+}
+
+/// Questions a behavioural-activation record that says the activity was not done but rates
+/// doing it (mastery, pleasure, mood afterwards): at the terminal (`prompted`) the person says
+/// which is true and `update` follows; otherwise nothing is saved and the error says how to
+/// put it right.
+fn question_activity_not_done(
+    template: &Template,
+    existing: Option<&Entry>,
+    update: &mut EntryUpdate,
+    prompted: bool,
+) -> Result<()> {
+    let mut values = existing.map(|e| e.values.clone()).unwrap_or_default();
+    for id in &update.clear {
+        values.remove(id);
+    }
+    values.extend(update.values.clone());
+    let rated = rated_but_not_done(template.kind, &values);
+    if rated.is_empty() {
+        return Ok(());
+    }
+    let list = rated.join(", ");
+    if !prompted {
+        let verb = if rated.len() == 1 { "is" } else { "are" };
+        bail!(
+            "the activity is marked not done (done=no), but {list} {verb} rated, which describes doing it; nothing was saved. If you did it, add --set done=yes; if not, leave the ratings out ({})",
+            rated
+                .iter()
+                .map(|id| format!("--clear {id}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    let did_it = dialoguer::Confirm::with_theme(&dialoguer::theme::ColorfulTheme::default())
+        .with_prompt(format!(
+            "You said you did not do the activity, but rated {list}. Did you do it after all?"
+        ))
+        .default(false)
+        .interact()
+        .context("could not read your answer")?;
+    if did_it {
+        update
+            .values
+            .insert(field::DONE.to_owned(), FieldValue::YesNo(true));
+    } else {
+        for id in rated {
+            update.values.remove(id);
+            update.clear.push(id.to_owned());
+        }
+        eprintln!(
+            "Left out {list}: they rate doing the activity; the record says it was not done."
+        );
+    }
+    Ok(())
+}
+
+/// The therapist's words for an assignment, shown before its questions.
+fn instructions(assignment: &Assignment) -> String {
+    let mut text = format!("{} (from {})", assignment.title, assignment.created_by.name);
+    let words = assignment.instructions.as_str().trim();
+    if !words.is_empty() {
+        text.push_str(&format!("\n  {words}"));
+    }
+    if let Some(minutes) = assignment.minutes {
+        text.push_str(&format!("\n  About {minutes} minutes."));
+    }
+    if let Some(focus) = assignment.focus.as_deref().filter(|f| !f.trim().is_empty()) {
+        text.push_str(&format!("\n  Focus: {focus}"));
+    }
+    text
+}
+
+/// Says that questions stopped early and the answers so far were kept as a draft. Written
+/// without failing: the terminal may be gone.
+fn say_kept(id: &EntryId, why: String, place: Place) -> Result<()> {
+    use std::io::Write;
+    let private = if place == Place::Private {
+        " It is private (only on your devices) until you share it with `between entry share`."
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "\nStopped ({why}). What you answered is saved as a draft [{}].{private} Finish it with `between entry edit {}`.",
+        id.short(),
+        id.short()
+    );
+    Ok(())
+}
+
+/// Gathers the values to write: `--set`, `--edit`, `--clear`, then prompts in a terminal,
+/// after `intro` (the therapist's instructions). Ctrl-C or a closed terminal ends the
+/// questions but keeps the answers given.
 fn collect_update(
     template: &Template,
     existing: Option<&Entry>,
     args: &FieldArgs,
-) -> Result<(EntryUpdate, bool)> {
+    intro: Option<String>,
+) -> Result<Collected> {
     let mut update = EntryUpdate {
         clear: args.clear.clone(),
         difficulty: args.difficulty,
@@ -260,27 +404,56 @@ fn collect_update(
     }
     let scripted = !args.set.is_empty() || !args.edit.is_empty() || !args.clear.is_empty();
     let prompted = !scripted && !args.no_input && prompt::interactive();
+    let mut stopped = None;
     if prompted {
+        prompt::hold_interruptions()?;
+        if let Some(intro) = intro {
+            eprintln!("{intro}\n");
+        }
         eprintln!("{} — {}", template.name, template.description);
+        eprintln!("(Ctrl-C stops here and keeps what you answered as a draft.)");
+        let stop = |err: anyhow::Error| {
+            if prompt::stop_requested() {
+                "you pressed Ctrl-C or the terminal closed".to_owned()
+            } else {
+                format!("the terminal could not be read: {err:#}")
+            }
+        };
         for field in &template.fields {
             let current = existing
                 .and_then(|e| e.values.get(&field.id))
                 .filter(|v| !v.is_empty());
-            if let Some(value) = prompt::ask_field(field, current)? {
-                update.values.insert(field.id.clone(), value);
+            match prompt::ask_field(field, current) {
+                Ok(Some(value)) => {
+                    update.values.insert(field.id.clone(), value);
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    stopped = Some(stop(err));
+                    break;
+                }
             }
         }
         // A questionnaire is answered as the instrument asks, not rated like homework.
-        if template.kind != EntryKind::Measure
+        if stopped.is_none()
+            && template.kind != EntryKind::Measure
             && update.difficulty.is_none()
             && update.obstacles.is_none()
         {
-            let (difficulty, obstacles) = prompt::ask_difficulty()?;
-            update.difficulty = difficulty;
-            update.obstacles = obstacles;
+            match prompt::ask_difficulty() {
+                Ok((difficulty, obstacles)) => {
+                    update.difficulty = difficulty;
+                    update.obstacles = obstacles;
+                }
+                Err(err) => stopped = Some(stop(err)),
+            }
         }
     }
-    Ok((update, prompted))
+    Ok(Collected {
+        update,
+        prompted,
+        stopped,
+    })
 }
 
 fn field_of<'t>(

@@ -157,6 +157,25 @@ pub fn builtin(id: &str) -> Option<Template> {
     Some(template)
 }
 
+/// The answers of a behavioural-activation record that describe doing the activity (mastery,
+/// pleasure, mood afterwards) when the record says it was not done: a contradiction to ask the
+/// client about, since progress would otherwise count ratings of something that did not happen.
+/// Empty for every other entry.
+pub fn rated_but_not_done(
+    kind: EntryKind,
+    values: &std::collections::BTreeMap<String, super::FieldValue>,
+) -> Vec<&'static str> {
+    if kind != EntryKind::BehaviouralActivation
+        || values.get(field::DONE) != Some(&super::FieldValue::YesNo(false))
+    {
+        return Vec::new();
+    }
+    [field::MASTERY, field::PLEASURE, field::ACTUAL_MOOD]
+        .into_iter()
+        .filter(|id| values.get(*id).is_some_and(|v| !v.is_empty()))
+        .collect()
+}
+
 fn template(
     id: &str,
     name: &str,
@@ -813,5 +832,28 @@ mod tests {
         assert!(gad.fields[0]
             .label
             .ends_with("Feeling nervous, anxious, or on edge"));
+    }
+
+    #[test]
+    fn an_activity_not_done_with_ratings_is_a_contradiction() {
+        use super::super::FieldValue;
+        let values = |done: bool, rated: &[(&str, i64)]| {
+            let mut values: std::collections::BTreeMap<String, FieldValue> = rated
+                .iter()
+                .map(|(id, n)| ((*id).to_owned(), FieldValue::Number(*n)))
+                .collect();
+            values.insert(field::DONE.to_owned(), FieldValue::YesNo(done));
+            values
+        };
+        let ba = EntryKind::BehaviouralActivation;
+        assert_eq!(
+            rated_but_not_done(ba, &values(false, &[("mastery", 5), ("pleasure", 6)])),
+            vec!["mastery", "pleasure"]
+        );
+        assert!(rated_but_not_done(ba, &values(true, &[("mastery", 5)])).is_empty());
+        assert!(rated_but_not_done(ba, &values(false, &[("predicted_mood", 5)])).is_empty());
+        assert!(
+            rated_but_not_done(EntryKind::Custom, &values(false, &[("mastery", 5)])).is_empty()
+        );
     }
 }

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod lookup;
 pub mod measures;
 pub mod model;
+pub mod news;
 pub mod progress;
 pub mod protocol;
 pub mod risk;

@@ -337,8 +337,15 @@ fn a_therapist_and_a_client_share_homework_through_the_relay() {
     sync(&sam_phone);
 
     // The therapist sees the shared entries, never the private one, and comments on one field.
-    // Before looking, the caseload says what is new: Sam's two entries.
-    sync(&dr);
+    // Before looking, the caseload says what is new: Sam's two entries. The sync says so too.
+    assert_mentions(
+        &dr.run(&["sync"]).out(),
+        &[
+            "From Sam's homework:",
+            "Sam did CBT thought record (2026-03-02)",
+            "Sam did Mood check-in (2026-03-02)",
+        ],
+    );
     let caseload = dr.run(&["--json", "clients"]).json();
     let row = caseload
         .as_array()
@@ -361,6 +368,26 @@ fn a_therapist_and_a_client_share_homework_through_the_relay() {
     ])
     .out();
     sync(&dr);
+
+    // Sam is told in words what the therapist did: by the sync that brings it, and once by
+    // `today`.
+    assert_mentions(
+        &sam.run(&["sync"]).out(),
+        &[
+            "From your therapist:",
+            "Dr Ada Park commented on your CBT thought record of 2026-03-02",
+            "“Well spotted - what else would you tell a friend?”",
+        ],
+    );
+    assert_mentions(
+        &sam.run(&["today"]).out(),
+        &[
+            "From your therapist since you last looked:",
+            "New homework from Dr Ada Park: Mood check-in, every day",
+            "Well spotted - what else would you tell a friend?",
+        ],
+    );
+    assert!(!sam.run(&["today"]).out().contains("From your therapist"));
 
     // The therapist's phone pairs with the laptop: it holds Sam's homework at once (the key
     // came in the pairing), and what it writes reaches Sam's devices, which learn of the new

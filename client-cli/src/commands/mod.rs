@@ -4,6 +4,7 @@ mod audit;
 mod caseload;
 pub(crate) mod data;
 mod entry;
+mod heard;
 mod homework;
 mod relay;
 mod risk;
@@ -76,7 +77,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             cli.json,
         ),
         Command::Whois => whois::whois(&Session::open(data_dir.as_deref(), &cli.profile)?, cli.json),
-        Command::Today(args) => views::today(&open(&cli)?, args, cli.json),
+        Command::Today(args) => views::today(&mut open(&cli)?, args, cli.json),
         Command::List(args) => views::list(&open(&cli)?, args, cli.json),
         // `show` marks what it displays seen for `between clients` (new is per record).
         Command::Show(args) => {

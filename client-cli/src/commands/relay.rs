@@ -1036,7 +1036,9 @@ pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Resul
 pub(crate) fn sync(session: Session, watch: bool, json: bool) -> Result<()> {
     let keys = synced_account(&session)?;
     let path = session.store.path().to_path_buf();
+    let reader = session.me.role;
     drop(session);
+    let before = super::heard::before(&path)?;
     // The practice's crisis resources go into every client's homework that lacks them: the
     // ones here before, with this sync, and the ones that arrive, with a second one.
     super::risk::fill_crisis_resources(&path)?;
@@ -1045,14 +1047,18 @@ pub(crate) fn sync(session: Session, watch: bool, json: bool) -> Result<()> {
     if !watch && !super::risk::fill_crisis_resources(&path)?.is_empty() {
         summary.then(sync_profile(&path, &keys, Mode::Once, None)?.0);
     }
+    let heard = super::heard::since(&path, &before)?;
     if json {
-        return print_json(&summary_json(&summary, &keys));
+        let mut value = summary_json(&summary, &keys);
+        value["news"] = serde_json::to_value(&heard)?;
+        return print_json(&value);
     }
     outln!(
         "Synced with {}: {}.",
         keys.relay.display,
         summary.describe(&directory)
     );
+    out!("{}", super::heard::describe(&heard, reader));
     report_leftovers(&summary)
 }
 

@@ -15,6 +15,7 @@ use between_shared::document::resolve_id;
 use between_shared::export;
 use between_shared::lookup::{find_record, RecordRef};
 use between_shared::model::{AssignmentStatus, EntryStatus, GoalStatus, HomeworkData};
+use between_shared::news;
 use between_shared::progress::{self, sparkline, Direction, Trend};
 use between_shared::risk::risk_flags;
 use between_shared::schedule::finished_once;
@@ -32,8 +33,26 @@ fn due_items(data: &HomeworkData, today: Day, week: bool) -> Vec<DueItem> {
     }
 }
 
+/// How far back `today` tells a client what their therapist did, the first time: older records
+/// are history, not news (a profile from before `today` said so would otherwise list them all).
+const NEWS_WINDOW_DAYS: i64 = 14;
+
+/// What the therapist did that this client's device has not told them yet, oldest first: the
+/// shared homework's comments, assignments, adjustments and more ([`news`]). Records older
+/// than [`NEWS_WINDOW_DAYS`] are history.
+fn unseen_news(ws: &Workspace) -> Result<Vec<news::Item>> {
+    let seen = ws.session.store.seen_records(&ws.record.id)?;
+    let since = ws.session.clock.now().0 - NEWS_WINDOW_DAYS * 24 * 60 * 60 * 1000;
+    Ok(
+        news::news(&ws.doc.data()?, Role::Client, |key| seen.contains_key(key))
+            .into_iter()
+            .filter(|item| item.at.0 >= since)
+            .collect(),
+    )
+}
+
 /// `between today [--week]`.
-pub(crate) fn today(ws: &Workspace, args: &TodayArgs, json: bool) -> Result<()> {
+pub(crate) fn today(ws: &mut Workspace, args: &TodayArgs, json: bool) -> Result<()> {
     let homework = ws.homework()?;
     let data = &homework.data;
     let today = ws.session.clock.today();
@@ -96,6 +115,21 @@ pub(crate) fn today(ws: &Workspace, args: &TodayArgs, json: bool) -> Result<()> 
             item.title,
             item.assignment.short()
         );
+    }
+    // A client hears once, here, what their therapist did since they last looked (`sync`
+    // says it as it arrives too).
+    if ws.me().role == Role::Client {
+        let from_therapist = unseen_news(ws)?;
+        if !from_therapist.is_empty() {
+            outln!("\nFrom your therapist since you last looked:");
+            for item in &from_therapist {
+                outln!("  {}", item.news.describe());
+            }
+            let told: Vec<String> = from_therapist.into_iter().map(|item| item.key).collect();
+            let now = ws.session.clock.now().0;
+            let id = ws.record.id.clone();
+            ws.session.store.record_seen(&id, &told, now)?;
+        }
     }
     Ok(())
 }

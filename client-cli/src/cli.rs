@@ -95,8 +95,8 @@ pub(crate) enum Command {
     /// The relay, last sync, changes waiting to be sent, and this account's devices.
     Status,
     /// Who accessed your homework: every sign-in, read and write the relay recorded, and every
-    /// refused attempt (needs the network).
-    Audit,
+    /// refused attempt (needs the network); filter by time, device and kind.
+    Audit(AuditArgs),
     /// Delete your homework from the relay for good (clients only; it stays on this device).
     DeleteFromRelay(DeleteFromRelayArgs),
     /// This account's devices: add (pair) another one.
@@ -202,6 +202,39 @@ pub(crate) enum TherapistCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Debug, Default, Args)]
+pub(crate) struct AuditArgs {
+    /// Only events from then on: a date (2026-03-02), a date and time (2026-03-02 18:00), or a
+    /// span back from now (7d, 12h, 30m).
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// Only events up to then (a date counts to its end); same forms as --since.
+    #[arg(long)]
+    pub(crate) until: Option<String>,
+    /// Only events of one device: its name ("phone", "Dr Rivera"), the start of its id, or
+    /// `this`.
+    #[arg(long)]
+    pub(crate) device: Option<String>,
+    /// Only events of these kinds (repeat, or separate with commas).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub(crate) kind: Vec<AuditKind>,
+}
+
+/// A kind of event in the access record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum AuditKind {
+    /// Sign-ins and devices joining.
+    SignIn,
+    /// Reading the homework, its keys, members or this record.
+    Read,
+    /// Writing changes, keys or members.
+    Write,
+    /// Anything the relay refused.
+    Refused,
+    /// Everything else (invites, pairing codes, account changes).
+    Other,
 }
 
 #[derive(Debug, Args)]

@@ -271,6 +271,42 @@ async fn the_client_sees_every_access_and_tampering_with_the_trail_is_detected()
         ],
     );
 
+    // Filters: by kind, by device, by time; a time that is not one is refused.
+    let refusals = json(&laptop, &["audit", "--kind", "refused"]);
+    let shown: Vec<&Value> = refusals["documents"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(refusals["account_events"].as_array().unwrap())
+        .collect();
+    assert_eq!(shown.len(), 4, "{refusals:#}");
+    assert!(shown.iter().all(|e| e["refused"] == true), "{refusals:#}");
+    let mine = json(
+        &laptop,
+        &["audit", "--device", "this", "--kind", "write,sign-in"],
+    );
+    let shown: Vec<&Value> = mine["documents"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(mine["account_events"].as_array().unwrap())
+        .collect();
+    assert!(!shown.is_empty(), "{mine:#}");
+    assert!(
+        shown.iter().all(|e| e["device"] == laptop_id.as_str()
+            && (e["kind"] == "write" || e["kind"] == "sign_in")),
+        "{mine:#}"
+    );
+    let by_name = laptop.run(&["audit", "--device", "another device"]).out();
+    assert_mentions(&by_name, &["Another device of yours", "Filtered:"]);
+    assert!(!by_name.contains("This device (laptop)"), "{by_name}");
+    let future = laptop.run(&["audit", "--since", "2099-01-01"]).out();
+    assert_mentions(&future, &["No event matches.", "Filtered: 0 of"]);
+    assert_mentions(
+        &laptop.run(&["audit", "--since", "last tuesday"]).err(),
+        &["'last tuesday' is not a time", "7d"],
+    );
+
     // The operator's check passes on the intact trail and prints the head to record.
     let verified = relay.admin(&["audit", "verify"]);
     let out = String::from_utf8_lossy(&verified.stdout).into_owned();

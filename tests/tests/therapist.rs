@@ -388,6 +388,12 @@ fn a_therapist_and_a_client_share_homework_through_the_relay() {
         ],
     );
     assert!(!sam.run(&["today"]).out().contains("From your therapist"));
+    // The therapist's devices are named after the therapist (the homework and Sam's signed
+    // list say who they are), in the access record and in what a sync received.
+    let reads = sam
+        .run(&["audit", "--device", "Dr Ada", "--kind", "read"])
+        .out();
+    assert_mentions(&reads, &["Dr Ada Park's device (", "read the homework"]);
 
     // The therapist's phone pairs with the laptop: it holds Sam's homework at once (the key
     // came in the pairing), and what it writes reaches Sam's devices, which learn of the new
@@ -437,9 +443,9 @@ fn a_therapist_and_a_client_share_homework_through_the_relay() {
     assert_eq!(laptop_ids, phone_ids);
     assert_eq!(laptop_ids, dr_ids);
 
-    // Sam's audit shows the therapist's devices reading the homework.
+    // Sam's audit shows the therapist's devices (both of them) reading the homework.
     let audit = sam.run(&["audit"]).out();
-    assert_mentions(&audit, &["Your therapist's device", "read the homework"]);
+    assert_mentions(&audit, &["Dr Ada Park's device", "read the homework"]);
 
     // The relay's files never hold the private text, nor any homework text.
     let db = std::fs::read(relay.db()).unwrap();

@@ -16,7 +16,9 @@ use between_shared::protocol::{
 };
 use between_shared::Role;
 
+use super::audit_filter::{Filter, Seen};
 use super::print_json;
+use crate::cli::AuditArgs;
 use crate::profile::Session;
 use crate::store::{DeviceRecord, Registration};
 use crate::sync::account::{hex, short_id, AccountKeys};
@@ -27,8 +29,9 @@ use crate::sync::runtime;
 /// pages cannot make this command run or grow for ever.
 const MAX_EVENTS: usize = 100_000;
 
-/// `between audit [--json]`.
-pub(crate) fn audit(session: &Session, json: bool) -> Result<()> {
+/// `between audit [--since …] [--until …] [--device …] [--kind …] [--json]`.
+pub(crate) fn audit(session: &Session, args: &AuditArgs, json: bool) -> Result<()> {
+    let filter = Filter::new(args, session.clock.now().0)?;
     let record = session.store.account()?.ok_or_else(|| {
         anyhow!("this profile does not sync with a relay, so no relay has a record of its homework; everything stays on this device")
     })?;
@@ -54,7 +57,7 @@ pub(crate) fn audit(session: &Session, json: bool) -> Result<()> {
             label: doc.label,
         });
     }
-    let fetched = runtime()?
+    let mut fetched = runtime()?
         .block_on(fetch(&keys, &documents))
         .map_err(|err| {
             anyhow!(
@@ -65,13 +68,48 @@ pub(crate) fn audit(session: &Session, json: bool) -> Result<()> {
     let people = People::new(
         &session.store.devices()?,
         &session.store.peer_devices()?,
+        &super::whois::people(session)?,
         fetched.account,
         &keys.device.device_id().to_string(),
     );
+    let shown = filter.is_active().then(|| {
+        let before = count(&fetched);
+        for listing in fetched
+            .documents
+            .iter_mut()
+            .chain(std::iter::once(&mut fetched.account_events))
+        {
+            if let Ok(events) = listing {
+                events.retain(|event| filter.keeps(&people.seen(event)));
+            }
+        }
+        (count(&fetched), before)
+    });
     if json {
         return print_json(&to_json(&keys, &documents, &fetched, &people));
     }
-    print_text(session, &keys, &documents, &fetched, &people)
+    print_text(
+        session,
+        &keys,
+        &documents,
+        &fetched,
+        &people,
+        shown.is_some(),
+    )?;
+    if let Some((kept, all)) = shown {
+        outln!("Filtered: {kept} of {all} recorded events shown.");
+    }
+    Ok(())
+}
+
+/// How many events were fetched, in all listings.
+fn count(fetched: &Fetched) -> usize {
+    fetched
+        .documents
+        .iter()
+        .chain(std::iter::once(&fetched.account_events))
+        .map(|listing| listing.as_ref().map_or(0, Vec::len))
+        .sum()
 }
 
 /// A document of this profile whose record is asked of the relay.
@@ -194,8 +232,13 @@ enum Who {
     Admin,
     /// This account, with no device named.
     MyAccount,
-    /// A therapist's device this profile knows (from its certificate).
-    Therapist { short: String, name: Option<String> },
+    /// Another person's device this profile knows (from its certificate, which a signed
+    /// membership list vouched for), with their name where the shared homework gives it.
+    Peer {
+        role: Role,
+        short: String,
+        person: Option<String>,
+    },
     /// Another account.
     SomeoneElse { account: String },
     /// Nobody the relay could name (an unregistered device, say).
@@ -210,7 +253,13 @@ impl Who {
             Who::MyDevice { .. } => "my_device",
             Who::Admin => "practice_admin",
             Who::MyAccount => "my_account",
-            Who::Therapist { .. } => "therapist",
+            Who::Peer {
+                role: Role::Therapist,
+                ..
+            } => "therapist",
+            Who::Peer {
+                role: Role::Client, ..
+            } => "client",
             Who::SomeoneElse { .. } => "someone_else",
             Who::Unknown => "unknown",
         }
@@ -229,12 +278,21 @@ impl Who {
             }
             Who::Admin => "The practice admin".to_owned(),
             Who::MyAccount => "Your account".to_owned(),
-            Who::Therapist {
-                name: Some(name), ..
-            } => format!("Your therapist's {name}"),
-            Who::Therapist { short, name: None } => {
-                format!("Your therapist's device ({short})")
-            }
+            Who::Peer {
+                person: Some(person),
+                short,
+                ..
+            } => format!("{person}'s device ({short})"),
+            Who::Peer {
+                role: Role::Therapist,
+                short,
+                person: None,
+            } => format!("Your therapist's device ({short})"),
+            Who::Peer {
+                role: Role::Client,
+                short,
+                person: None,
+            } => format!("Your client's device ({short})"),
             Who::SomeoneElse { account } => format!("Someone else (account {account})"),
             Who::Unknown => "An unknown device".to_owned(),
         }
@@ -247,37 +305,56 @@ struct People {
     account: AccountId,
     /// This device's id (hex).
     this_device: String,
-    /// Known devices by id (hex): local name and role.
-    devices: std::collections::HashMap<String, (Option<String>, Option<Role>)>,
+    /// This account's known devices by id (hex): their local names.
+    devices: std::collections::HashMap<String, Option<String>>,
+    /// Other people's devices by id (hex): their role and, where known, the person's name.
+    peers: std::collections::HashMap<String, (Role, Option<String>)>,
 }
 
 impl People {
+    /// `names`: the other people's names by their safety number ([`super::whois::people`]).
     fn new(
         records: &[DeviceRecord],
         peers: &[Vec<u8>],
+        names: &std::collections::HashMap<String, String>,
         account: AccountId,
         this_device: &str,
     ) -> Self {
         // Other people's devices (a therapist's, for a client) are named by the role in their
-        // certificate; the sharing pass keeps only certificates a signed membership vouched for.
-        let peers = peers.iter().filter_map(|bytes| {
-            let cert = DeviceCertificate::from_bytes(bytes).ok()?;
-            Some((cert.device_id().to_string(), (None, Some(cert.role))))
-        });
+        // certificate and their owner's name; the sharing pass keeps only certificates a signed
+        // membership vouched for.
+        let peers = peers
+            .iter()
+            .filter_map(|bytes| {
+                let cert = DeviceCertificate::from_bytes(bytes).ok()?;
+                let person = names.get(&cert.owner.fingerprint()).cloned();
+                Some((cert.device_id().to_string(), (cert.role, person)))
+            })
+            .collect();
         let devices = records
             .iter()
-            .map(|r| {
-                let role = DeviceCertificate::from_bytes(&r.certificate)
-                    .ok()
-                    .map(|c| c.role);
-                (r.device_id.clone(), (r.name.clone(), role))
-            })
-            .chain(peers)
+            .map(|r| (r.device_id.clone(), r.name.clone()))
             .collect();
         Self {
             account,
             this_device: this_device.to_owned(),
             devices,
+            peers,
+        }
+    }
+
+    /// What the filter needs to know of `event`.
+    fn seen<'a>(&'a self, event: &'a AuditEvent) -> Seen<'a> {
+        let (_, kind, refused) = what(event);
+        let who = self.who(event);
+        let device = event.device.map(|d| d.to_string());
+        Seen {
+            at_ms: event.at_ms,
+            this_device: device.as_deref() == Some(self.this_device.as_str()),
+            device,
+            who: who.describe(),
+            kind,
+            refused,
         }
     }
 
@@ -297,8 +374,7 @@ impl People {
                 (false, None) => Who::Unknown,
             };
         };
-        let known = self.devices.get(&device);
-        let name = known.and_then(|(name, _)| name.clone());
+        let name = self.devices.get(&device).cloned().flatten();
         if device == self.this_device {
             return Who::ThisDevice(name);
         }
@@ -308,15 +384,16 @@ impl People {
                 name,
             };
         }
-        match (known, &event.account) {
-            (Some((_, Some(Role::Therapist))), _) => Who::Therapist {
+        match (self.peers.get(&device), &event.account) {
+            (Some((role, person)), _) => Who::Peer {
+                role: *role,
                 short: short_id(&device),
-                name,
+                person: person.clone(),
             },
-            (_, Some(account)) => Who::SomeoneElse {
+            (None, Some(account)) => Who::SomeoneElse {
                 account: short_id(&account.to_string()),
             },
-            (_, None) => Who::Unknown,
+            (None, None) => Who::Unknown,
         }
     }
 }
@@ -418,9 +495,11 @@ fn event_json(event: &AuditEvent, people: &People) -> serde_json::Value {
     let who = people.who(event);
     let (what, kind, refused) = what(event);
     let device_name = match &who {
-        Who::ThisDevice(name) | Who::MyDevice { name, .. } | Who::Therapist { name, .. } => {
-            name.clone()
-        }
+        Who::ThisDevice(name) | Who::MyDevice { name, .. } => name.clone(),
+        _ => None,
+    };
+    let person = match &who {
+        Who::Peer { person, .. } => person.clone(),
         _ => None,
     };
     serde_json::json!({
@@ -435,6 +514,7 @@ fn event_json(event: &AuditEvent, people: &People) -> serde_json::Value {
         "who_text": who.describe(),
         "device": event.device.map(|d| d.to_string()),
         "device_name": device_name,
+        "person": person,
         "account": event.account.map(|a| a.to_string()),
         // The same spelling as the store's document ids (and `documents[].document`).
         "document": event.doc.map(|d| uuid::Uuid::from_bytes(d.0).simple().to_string()),
@@ -480,9 +560,10 @@ fn to_json(
     })
 }
 
-fn print_listing(listing: &Listing, people: &People) -> Result<()> {
+fn print_listing(listing: &Listing, people: &People, filtered: bool) -> Result<()> {
     match listing {
         Err(why) => outln!("  ({why})"),
+        Ok(events) if events.is_empty() && filtered => outln!("  No event matches."),
         Ok(events) if events.is_empty() => outln!("  Nothing recorded yet."),
         Ok(events) => {
             let rows: Vec<(String, String, String)> = events
@@ -516,6 +597,7 @@ fn print_text(
     documents: &[Scope],
     fetched: &Fetched,
     people: &People,
+    filtered: bool,
 ) -> Result<()> {
     outln!(
         "Who accessed your homework, as the relay at {} recorded it:",
@@ -531,11 +613,11 @@ fn print_text(
         } else {
             outln!("{}'s homework:", scope.label);
         }
-        print_listing(listing, people)?;
+        print_listing(listing, people, filtered)?;
     }
     outln!();
     outln!("Sign-ins and other events of your account:");
-    print_listing(&fetched.account_events, people)?;
+    print_listing(&fetched.account_events, people, filtered)?;
     outln!();
     outln!("The relay records who did what and when, never what anyone wrote: it cannot read your homework. Lines marked ! were refused.");
     Ok(())
@@ -558,6 +640,23 @@ mod tests {
         }
     }
 
+    /// A therapist's device certificate (another account's), and its device id.
+    fn therapist_device() -> (Vec<u8>, [u8; 16], String) {
+        use between_shared::crypto::{DeviceKeypair, IdentityKeypair};
+        let identity = IdentityKeypair::generate(&mut rand::rng());
+        let device = DeviceKeypair::generate(&mut rand::rng());
+        let cert = identity.certify(
+            &device.public(),
+            Role::Therapist,
+            between_shared::Timestamp(0),
+        );
+        (
+            cert.to_bytes().to_vec(),
+            device.device_id().0,
+            identity.public().fingerprint(),
+        )
+    }
+
     fn people() -> People {
         let record = |id: [u8; 16], name: Option<&str>| DeviceRecord {
             device_id: hex(&id),
@@ -573,9 +672,34 @@ mod tests {
                 record([2; 16], Some("phone")),
             ],
             &[],
+            &std::collections::HashMap::new(),
             AccountId([9; 16]),
             &hex(&[1; 16]),
         )
+    }
+
+    #[test]
+    fn another_persons_device_is_named_after_them_where_the_homework_says_who() {
+        let (cert, device, fingerprint) = therapist_device();
+        let names = [(fingerprint, "Dr Rivera".to_owned())].into();
+        let named = People::new(&[], &[cert.clone()], &names, AccountId([9; 16]), "me");
+        let short = short_id(&hex(&device));
+        let read = event(Some([5; 16]), Some(device), "read");
+        assert_eq!(
+            named.who(&read).describe(),
+            format!("Dr Rivera's device ({short})")
+        );
+        let unnamed = People::new(
+            &[],
+            &[cert],
+            &std::collections::HashMap::new(),
+            AccountId([9; 16]),
+            "me",
+        );
+        assert_eq!(
+            unnamed.who(&read).describe(),
+            format!("Your therapist's device ({short})")
+        );
     }
 
     #[test]

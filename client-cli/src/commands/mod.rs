@@ -1,6 +1,7 @@
 //! Runs one parsed command. Each submodule owns a group of commands; this module only routes.
 
 mod audit;
+mod audit_filter;
 mod caseload;
 pub(crate) mod data;
 mod entry;
@@ -48,9 +49,11 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Status => {
             relay::status(&Session::open(data_dir.as_deref(), &cli.profile)?, cli.json)
         }
-        Command::Audit => {
-            audit::audit(&Session::open(data_dir.as_deref(), &cli.profile)?, cli.json)
-        }
+        Command::Audit(args) => audit::audit(
+            &Session::open(data_dir.as_deref(), &cli.profile)?,
+            args,
+            cli.json,
+        ),
         Command::Therapist(TherapistCommand::Remove { yes }) => {
             relay::therapist_remove(&Session::open(data_dir.as_deref(), &cli.profile)?, *yes)
         }

@@ -1044,6 +1044,9 @@ pub(crate) fn sync(session: Session, watch: bool, json: bool) -> Result<()> {
     super::risk::fill_crisis_resources(&path)?;
     let mode = if watch { Mode::Watch } else { Mode::Once };
     let (mut summary, directory) = sync_profile(&path, &keys, mode, None)?;
+    // Other people's devices are named after them ("Dr Rivera's device") where the homework
+    // says who they are.
+    let directory = super::whois::with_people(&Session::open_store(&path)?, directory)?;
     if !watch && !super::risk::fill_crisis_resources(&path)?.is_empty() {
         summary.then(sync_profile(&path, &keys, Mode::Once, None)?.0);
     }

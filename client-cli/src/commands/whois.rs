@@ -11,12 +11,13 @@
 use super::print_json;
 use crate::profile::Session;
 use crate::store::DocumentRecord;
-use crate::sync::account::{hex, short_id, AccountKeys};
+use crate::sync::account::{hex, short_id, AccountKeys, DeviceDirectory};
 use anyhow::Result;
 use between_shared::crypto::{DeviceCertificate, Member, SignedMembership};
 use between_shared::model::HomeworkData;
 use between_shared::{HomeworkDoc, Role};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// How to compare, in one line.
 const HOW_TO_COMPARE: &str = "Compare each number with that person: read them aloud to each other, in person or on a call (they see theirs with `between whois`). If a number differs, stop and tell your practice.";
@@ -80,6 +81,44 @@ fn name_of(role: Role, data: Option<&HomeworkData>, record: &DocumentRecord) -> 
                 .map(|(_, by)| by.name.clone())
         }),
     }
+}
+
+/// The names of the other people this profile shares homework with, by their identity's
+/// safety number: each signed membership list says who holds a document in which role, and the
+/// document names the client and the therapist. Used to name their devices ("Dr Rivera's
+/// device") in `status`, `sync` and `audit`, where certificates carry no names.
+pub(crate) fn people(session: &Session) -> Result<HashMap<String, String>> {
+    let mut names = HashMap::new();
+    for record in session.shared_records()? {
+        let Some(bytes) = session.store.membership(&record.id)? else {
+            continue;
+        };
+        let Ok(list) = SignedMembership::from_bytes(&bytes) else {
+            continue;
+        };
+        let data = data(session, &record);
+        for member in list.members() {
+            if let Some(name) = name_of(member.role, data.as_ref(), &record) {
+                names.entry(member.identity.fingerprint()).or_insert(name);
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// `directory` with the other people's devices this profile knows, named after them.
+pub(crate) fn with_people(
+    session: &Session,
+    directory: DeviceDirectory,
+) -> Result<DeviceDirectory> {
+    let names = people(session)?;
+    let peers: Vec<DeviceCertificate> = session
+        .store
+        .peer_devices()?
+        .iter()
+        .filter_map(|bytes| DeviceCertificate::from_bytes(bytes).ok())
+        .collect();
+    Ok(directory.with_peers(&peers, |owner| names.get(&owner.fingerprint()).cloned()))
 }
 
 /// What this device can say about one shared document.

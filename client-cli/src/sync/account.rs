@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use between_shared::crypto::{DeviceCertificate, DeviceKeypair, IdentityKeypair};
+use between_shared::crypto::{DeviceCertificate, DeviceKeypair, IdentityKeypair, IdentityPublic};
 use between_shared::Role;
 
 use super::connection::{RelayError, RelayUrl};
@@ -80,13 +80,16 @@ pub(crate) struct DeviceLabel {
     pub(crate) role: Option<Role>,
     /// Whether it is this device.
     pub(crate) this_device: bool,
+    /// Whose device it is, for another person's device whose name the shared homework gives.
+    pub(crate) person: Option<String>,
 }
 
 impl std::fmt::Display for DeviceLabel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.name {
-            Some(name) => write!(f, "{name} {}", self.short)?,
-            None => write!(f, "device {}", self.short)?,
+        match (&self.person, &self.name) {
+            (Some(person), _) => write!(f, "{person}'s device {}", self.short)?,
+            (None, Some(name)) => write!(f, "{name} {}", self.short)?,
+            (None, None) => write!(f, "device {}", self.short)?,
         }
         if self.this_device {
             write!(f, " (this device)")?;
@@ -117,6 +120,7 @@ impl DeviceDirectory {
                         name: record.name.clone(),
                         role,
                         this_device: record.this_device,
+                        person: None,
                     },
                 )
             })
@@ -134,7 +138,30 @@ impl DeviceDirectory {
                 name: None,
                 role: None,
                 this_device: false,
+                person: None,
             })
+    }
+
+    /// Adds other people's devices (certificates a signed membership list vouched for), each
+    /// named after its owner where `person` knows them.
+    pub(crate) fn with_peers(
+        mut self,
+        peers: &[DeviceCertificate],
+        person: impl Fn(&IdentityPublic) -> Option<String>,
+    ) -> Self {
+        for cert in peers {
+            let id = cert.device_id().to_string();
+            self.devices
+                .entry(id.clone())
+                .or_insert_with(|| DeviceLabel {
+                    short: short_id(&id),
+                    name: None,
+                    role: Some(cert.role),
+                    this_device: false,
+                    person: person(&cert.owner),
+                });
+        }
+        self
     }
 
     /// This device's label, if the directory holds it.

@@ -74,14 +74,13 @@ pub(crate) fn audit(session: &Session, args: &AuditArgs, json: bool) -> Result<(
     );
     let shown = filter.is_active().then(|| {
         let before = count(&fetched);
-        for listing in fetched
+        for events in fetched
             .documents
             .iter_mut()
             .chain(std::iter::once(&mut fetched.account_events))
+            .flatten()
         {
-            if let Ok(events) = listing {
-                events.retain(|event| filter.keeps(&people.seen(event)));
-            }
+            events.retain(|event| filter.keeps(&people.seen(event)));
         }
         (count(&fetched), before)
     });
@@ -682,7 +681,13 @@ mod tests {
     fn another_persons_device_is_named_after_them_where_the_homework_says_who() {
         let (cert, device, fingerprint) = therapist_device();
         let names = [(fingerprint, "Dr Rivera".to_owned())].into();
-        let named = People::new(&[], &[cert.clone()], &names, AccountId([9; 16]), "me");
+        let named = People::new(
+            &[],
+            std::slice::from_ref(&cert),
+            &names,
+            AccountId([9; 16]),
+            "me",
+        );
         let short = short_id(&hex(&device));
         let read = event(Some([5; 16]), Some(device), "read");
         assert_eq!(

@@ -70,6 +70,9 @@ pub(crate) enum Command {
     Client(ClientCommand),
     /// Where to get help right now: your practice's crisis resources (works offline, always).
     HelpNow,
+    /// Desktop reminders of homework due today, at the times set on assignments (`assignment
+    /// remind`): stays running and raises each through the system's notifications, offline.
+    Remind(RemindArgs),
     /// Set your practice's crisis resources (therapist): written into every client's homework,
     /// kept for clients you add later (or only the one named with --client), shown on their
     /// devices with a risky answer and by `between help-now`. Without a text, shows them.
@@ -204,6 +207,16 @@ pub(crate) enum TherapistCommand {
     },
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct RemindArgs {
+    /// Raise the reminders whose time has come today and stop (for a scheduler such as cron).
+    #[arg(long)]
+    pub(crate) once: bool,
+    /// Say only that homework is due, not what: for a screen others can see.
+    #[arg(long)]
+    pub(crate) discreet: bool,
+}
+
 #[derive(Debug, Default, Args)]
 pub(crate) struct AuditArgs {
     /// Only events from then on: a date (2026-03-02), a date and time (2026-03-02 18:00), or a
@@ -312,6 +325,18 @@ pub(crate) enum AssignmentCommand {
         /// The goal it serves (id).
         #[arg(long)]
         goal: Option<String>,
+        /// Remind the client at this time of day when it is due (HH:MM, their clock; see
+        /// `between remind`).
+        #[arg(long, value_name = "HH:MM")]
+        remind: Option<String>,
+    },
+    /// Set the time of day the client's devices remind them of an assignment when it is due
+    /// (HH:MM), or `off`.
+    Remind {
+        /// The assignment id.
+        id: String,
+        /// HH:MM on the 24-hour clock, or `off`.
+        at: String,
     },
     /// List assignments.
     List(ListArgs),

@@ -5,6 +5,7 @@
 //! walkthroughs and the end-to-end tests use to replay a week of homework.
 
 use anyhow::{Context, Result};
+use between_shared::reminders::TimeOfDay;
 use between_shared::{Day, Timestamp};
 use chrono::{DateTime, FixedOffset, Local, Utc};
 
@@ -35,5 +36,12 @@ impl Clock {
     /// Today in the person's calendar.
     pub(crate) fn today(&self) -> Day {
         Day(self.now.date_naive())
+    }
+
+    /// The time of day on the person's clock, to the minute.
+    pub(crate) fn time_of_day(&self) -> TimeOfDay {
+        use chrono::Timelike;
+        // chrono's hour and minute are always in range.
+        TimeOfDay::new(self.now.hour(), self.now.minute()).unwrap_or(TimeOfDay::MIDNIGHT)
     }
 }

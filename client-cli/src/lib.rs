@@ -27,6 +27,7 @@ mod audience;
 mod cli;
 mod clock;
 mod commands;
+mod notify;
 mod profile;
 mod prompt;
 mod provenance;

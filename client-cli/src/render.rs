@@ -282,6 +282,12 @@ pub(crate) fn assignment(
     if let Some(focus) = &a.focus {
         let _ = writeln!(out, "Focus: {focus}");
     }
+    if let Some(at) = &a.remind_at {
+        let _ = writeln!(
+            out,
+            "Reminder: {at} on the days it is due (`between remind`)"
+        );
+    }
     if let Some(goal) = a.goal.as_ref().and_then(|g| data.goals.get(g)) {
         let _ = writeln!(out, "Goal: {}", goal.title);
     }

@@ -51,7 +51,7 @@
 //! homework. Version 8: forgets which devices were given unsigned key envelopes, so they are
 //! given signed ones. Version 9: chunks set aside because they could not be merged. Version
 //! 10: the records a therapist was shown one by one. Version 11: when sharing a document ended. Version 12: the practice's crisis resources on a
-//! therapist's profile.
+//! therapist's profile. Version 13: the reminders this device raised.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -81,6 +81,7 @@ const MIGRATIONS: &[&str] = &[
     SCHEMA_V10_SEEN_RECORDS,
     SCHEMA_V11_SHARING_ENDED,
     SCHEMA_V12_PRACTICE_CRISIS_RESOURCES,
+    SCHEMA_V13_REMINDERS_RAISED,
 ];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
@@ -251,6 +252,18 @@ CREATE TABLE sharing_ended (
     document_id TEXT    NOT NULL PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
     at_ms       INTEGER NOT NULL,
     by_us       INTEGER NOT NULL
+) STRICT;
+";
+
+/// Version 13: the reminders this device raised (`between remind`), so each is raised once a
+/// day, whichever process raises it.
+const SCHEMA_V13_REMINDERS_RAISED: &str = "
+CREATE TABLE reminders_raised (
+    document_id   TEXT    NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    assignment_id TEXT    NOT NULL,
+    day           TEXT    NOT NULL,
+    raised_at_ms  INTEGER NOT NULL,
+    PRIMARY KEY (document_id, assignment_id, day)
 ) STRICT;
 ";
 
@@ -746,6 +759,45 @@ impl Store {
     /// The store file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Records that this device raised the reminder of `assignment` for `day`.
+    pub(crate) fn record_reminder(
+        &mut self,
+        document_id: &str,
+        assignment: &str,
+        day: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO reminders_raised (document_id, assignment_id, day, raised_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![document_id, assignment, day, at_ms],
+            )
+            .at(&self.path)?;
+        Ok(())
+    }
+
+    /// The assignments whose reminder for `day` this device raised already.
+    pub(crate) fn reminders_raised(
+        &self,
+        document_id: &str,
+        day: &str,
+    ) -> Result<HashSet<String>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT assignment_id FROM reminders_raised WHERE document_id = ?1 AND day = ?2",
+            )
+            .at(path)?;
+        let rows = stmt
+            .query_map(params![document_id, day], |row| row.get(0))
+            .at(path)?;
+        Ok(rows
+            .collect::<rusqlite::Result<HashSet<String>>>()
+            .at(path)?)
     }
 
     /// The crisis resources this therapist's practice set, if it did.
@@ -2401,7 +2453,7 @@ mod tests {
         }
         let mut store = Store::open(&path).unwrap();
         assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 12);
+        assert_eq!(SCHEMA_VERSION, 13);
         assert_eq!(store.profile().unwrap().display_name, "Sam");
         assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
         // A profile that never synced has no account and nothing to sync.

@@ -20,6 +20,7 @@ use crate::model::{
     CrisisResources, Entry, EntryStatus, Frequency, Goal, GoalStatus, HomeworkData, Meta,
     RiskAcknowledgement, Schedule, Step, OBSTACLES, SCHEMA_VERSION,
 };
+use crate::reminders::TimeOfDay;
 use crate::template::{builtin, validate, FieldKind, FieldValue, Template};
 use crate::time::{Day, Timestamp};
 use automerge::transaction::Transactable;
@@ -52,6 +53,8 @@ pub struct NewAssignment {
     pub focus: Option<String>,
     /// The goal it serves.
     pub goal: Option<GoalId>,
+    /// When the client's device reminds them, if at all.
+    pub remind_at: Option<TimeOfDay>,
 }
 
 /// A change to an assignment's frequency, duration or focus. Fields left `None` stay as they are.
@@ -509,6 +512,7 @@ impl HomeworkDoc {
                     history: Vec::new(),
                     created_by: by.clone(),
                     created_at: now,
+                    remind_at: new.remind_at.map(|t| t.to_string()),
                 },
             );
             Ok(id)
@@ -624,6 +628,19 @@ impl HomeworkDoc {
                 at: now,
             });
             assignment.status = status;
+            Ok(())
+        })
+    }
+
+    /// Sets (or with `None` stops) the daily reminder of an assignment.
+    pub fn set_reminder(
+        &mut self,
+        now: Timestamp,
+        id: &AssignmentId,
+        at: Option<TimeOfDay>,
+    ) -> Result<(), DocError> {
+        self.change("set reminder", now, |data| {
+            assignment_mut(data, id)?.remind_at = at.map(|t| t.to_string());
             Ok(())
         })
     }

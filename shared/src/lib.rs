@@ -18,6 +18,7 @@ pub mod model;
 pub mod news;
 pub mod progress;
 pub mod protocol;
+pub mod reminders;
 pub mod risk;
 pub mod schedule;
 pub mod sync;

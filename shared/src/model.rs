@@ -223,6 +223,11 @@ pub struct Assignment {
     pub created_by: Author,
     /// When it was assigned.
     pub created_at: Timestamp,
+    /// The time of day (`HH:MM`, the client's own clock) a client's device reminds them when it
+    /// is due ([`crate::reminders`]). Absent from documents written before reminders.
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub remind_at: Option<String>,
 }
 
 /// What an adjustment changed.

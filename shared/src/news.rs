@@ -359,6 +359,7 @@ mod tests {
                     minutes: Some(20),
                     focus: None,
                     goal: None,
+                    remind_at: None,
                 },
             )
             .unwrap();

@@ -614,6 +614,7 @@ pub(crate) mod testkit {
                     history: Vec::new(),
                     created_by: therapist(),
                     created_at: noon(starts_on),
+                    remind_at: None,
                 },
             );
             id

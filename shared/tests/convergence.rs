@@ -108,6 +108,7 @@ fn check(forks: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 minutes: Some(10),
                 focus: None,
                 goal: None,
+                remind_at: None,
             },
         )
         .unwrap();

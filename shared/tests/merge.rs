@@ -144,6 +144,7 @@ fn the_same_assignment_adjusted_differently_keeps_both_adjustments_and_history()
                 minutes: Some(10),
                 focus: None,
                 goal: None,
+                remind_at: None,
             },
         )
         .unwrap();

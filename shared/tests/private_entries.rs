@@ -65,6 +65,7 @@ fn documents() -> (
                 minutes: None,
                 focus: None,
                 goal: None,
+                remind_at: None,
             },
         )
         .unwrap();

@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use between_shared::document::{resolve_id, AssignmentAdjustment, NewAssignment};
 use between_shared::lookup::{find_record, RecordRef};
 use between_shared::model::{AssignmentStatus, CommentTarget, Frequency, GoalStatus, Schedule};
+use between_shared::reminders::TimeOfDay;
 use between_shared::template::{EntryKind, FieldDef, FieldKind, Template};
 use between_shared::{Day, HomeworkDoc, TemplateId};
 
@@ -90,8 +91,10 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
             minutes,
             focus,
             goal,
+            remind,
         } => {
             let template = find_template(&ws.doc, template)?;
+            let remind_at = remind.as_deref().map(str::parse::<TimeOfDay>).transpose()?;
             let data = ws.doc.data()?;
             let goal = goal
                 .as_deref()
@@ -117,6 +120,7 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
                     minutes: *minutes,
                     focus: focus.clone(),
                     goal,
+                    remind_at,
                 },
             )?;
             ws.save()?;
@@ -169,6 +173,24 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
                     change.from,
                     change.to
                 );
+            }
+            Ok(())
+        }
+        AssignmentCommand::Remind { id, at } => {
+            let data = ws.doc.data()?;
+            let id = resolve_id(&data.assignments, id, "assignment")?;
+            let at = match at.trim() {
+                "off" | "none" => None,
+                time => Some(time.parse::<TimeOfDay>()?),
+            };
+            ws.doc.set_reminder(now, &id, at)?;
+            ws.save()?;
+            let title = &data.assignments[&id].title;
+            match at {
+                Some(at) => outln!(
+                    "'{title}' reminds at {at} on the days it is due, on devices that run `between remind`."
+                ),
+                None => outln!("'{title}' no longer reminds."),
             }
             Ok(())
         }

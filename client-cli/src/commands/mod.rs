@@ -8,6 +8,7 @@ mod entry;
 mod heard;
 mod homework;
 mod relay;
+mod remind;
 mod risk;
 mod setup;
 mod views;
@@ -93,6 +94,10 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Comment(command) => homework::comment(open(&cli)?, command, cli.json),
         Command::Risk(command) => risk::risk(open(&cli)?, command, cli.json),
         Command::HelpNow => risk::help_now(open(&cli).ok()),
+        Command::Remind(args) => remind::remind(
+            Session::open(data_dir.as_deref(), &cli.profile)?.store.path(),
+            args,
+        ),
         Command::CrisisResources { text } => risk::set_crisis_resources(
             Session::open(data_dir.as_deref(), &cli.profile)?,
             cli.client.as_deref(),

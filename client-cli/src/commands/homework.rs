@@ -14,8 +14,10 @@ use crate::cli::{
 use crate::profile::{Place, Workspace};
 use crate::render;
 use anyhow::{bail, Context, Result};
-use between_shared::document::{resolve_id, AssignmentAdjustment, NewAssignment};
-use between_shared::lookup::{find_record, RecordRef};
+use between_shared::document::{AssignmentAdjustment, NewAssignment};
+use between_shared::lookup::{
+    find_assignment, find_comment as find_comment_id, find_goal, find_record, RecordRef,
+};
 use between_shared::model::{AssignmentStatus, CommentTarget, Frequency, GoalStatus, Schedule};
 use between_shared::template::{EntryKind, FieldDef, FieldKind, Template};
 use between_shared::{Day, HomeworkDoc, TemplateId};
@@ -93,10 +95,7 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
         } => {
             let template = find_template(&ws.doc, template)?;
             let data = ws.doc.data()?;
-            let goal = goal
-                .as_deref()
-                .map(|g| resolve_id(&data.goals, g, "goal"))
-                .transpose()?;
+            let goal = goal.as_deref().map(|g| find_goal(&data, g)).transpose()?;
             let base = Schedule {
                 frequency: Frequency::Daily,
                 starts_on: today,
@@ -145,7 +144,7 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
             why,
         } => {
             let data = ws.doc.data()?;
-            let id = resolve_id(&data.assignments, id, "assignment")?;
+            let id = find_assignment(&data, id)?;
             let current = data.assignments[&id].schedule.clone();
             let changes_schedule =
                 schedule.every.is_some() || schedule.starts.is_some() || schedule.ends.is_some();
@@ -181,7 +180,7 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
 
 fn set_status(mut ws: Workspace, args: &StatusArgs, status: AssignmentStatus) -> Result<()> {
     let data = ws.doc.data()?;
-    let id = resolve_id(&data.assignments, &args.id, "assignment")?;
+    let id = find_assignment(&data, &args.id)?;
     let me = ws.me().clone();
     ws.doc
         .set_assignment_status(&me, ws.session.clock.now(), &id, status, &args.why)?;
@@ -216,7 +215,7 @@ pub(crate) fn goal(mut ws: Workspace, command: &GoalCommand, json: bool) -> Resu
         }
         GoalCommand::List(ListArgs { all }) => super::views::list_goals(&ws, *all, json),
         GoalCommand::AddStep { goal, text } => {
-            let goal = resolve_id(&data.goals, goal, "goal")?;
+            let goal = find_goal(&data, goal)?;
             ws.doc.add_step(now, &goal, text)?;
             ws.save()?;
             outln!("Added the step '{}'.", text.trim());
@@ -224,7 +223,7 @@ pub(crate) fn goal(mut ws: Workspace, command: &GoalCommand, json: bool) -> Resu
         }
         GoalCommand::Tick { goal, step } | GoalCommand::Untick { goal, step } => {
             let done = matches!(command, GoalCommand::Tick { .. });
-            let goal = resolve_id(&data.goals, goal, "goal")?;
+            let goal = find_goal(&data, goal)?;
             let steps = &data.goals[&goal].steps;
             let Some(found) = step.checked_sub(1).and_then(|i| steps.get(i)) else {
                 bail!(
@@ -253,7 +252,7 @@ pub(crate) fn goal(mut ws: Workspace, command: &GoalCommand, json: bool) -> Resu
                 GoalCommand::Drop { .. } => GoalStatus::Dropped,
                 _ => GoalStatus::Active,
             };
-            let goal = resolve_id(&data.goals, goal, "goal")?;
+            let goal = find_goal(&data, goal)?;
             ws.doc.set_goal_status(now, &goal, status)?;
             ws.save()?;
             outln!(
@@ -306,7 +305,7 @@ fn comment_target(ws: &Workspace, target: &str) -> Result<(Place, CommentTarget)
 /// Finds a comment by id (or prefix), and which document it is in.
 fn find_comment(ws: &Workspace, prefix: &str) -> Result<(Place, between_shared::CommentId)> {
     let homework = ws.homework()?;
-    let id = resolve_id(&homework.data.comments, prefix, "comment")?;
+    let id = find_comment_id(&homework.data, prefix)?;
     let place = if homework.is_private_comment(&id) {
         Place::Private
     } else {

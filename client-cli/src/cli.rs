@@ -180,7 +180,9 @@ pub(crate) struct SyncArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum DeviceCommand {
     /// Make a one-time pairing code for another device of yours (works for 24 hours; this
-    /// device need not be online when the other one uses it).
+    /// device need not be online when the other one uses it). Outside a terminal only the code
+    /// goes to standard output (`CODE=$(between device add)`), what to do with it to standard
+    /// error.
     Add,
     /// Remove a lost or retired device of yours: the relay refuses it from now on, and your
     /// homework moves to new keys it never gets (needs the network).
@@ -548,6 +550,8 @@ pub(crate) enum ClientCommand {
     },
     /// Invite a client to the relay (therapist with a relay profile): prints an invite to give
     /// them, carrying the relay's address, a one-time secret and your key's fingerprint.
+    /// Outside a terminal only the invite goes to standard output
+    /// (`INVITE=$(between client invite)`), what to do with it to standard error.
     Invite {
         /// Days until the invite expires (1 to 30).
         #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=30))]

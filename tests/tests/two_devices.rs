@@ -138,18 +138,29 @@ fn first_device_named(
     device
 }
 
-/// `between device add` on `device`: returns the pairing code it printed (and checks that it
-/// prints the command to run on the new device).
+/// `between device add` on `device`: returns the pairing code it printed. Not in a terminal,
+/// standard output is the code alone (`CODE=$(between device add)`), and standard error says
+/// what to run on the new device.
 #[track_caller]
 fn device_add(device: &Device) -> String {
-    let out = device.run(&["device", "add"]).out();
-    let code = out
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Pairing code: "))
-        .unwrap_or_else(|| panic!("no pairing code in:\n{out}"))
-        .trim()
-        .to_string();
-    assert_mentions(&out, &["between init --relay", &format!("--pair {code}")]);
+    let run = device.run(&["device", "add"]);
+    let help = run.stderr.clone();
+    let out = run.out();
+    let code = out.trim().to_string();
+    assert_eq!(out, format!("{code}\n"), "only the code on standard output");
+    assert!(
+        !code.is_empty() && !code.contains(char::is_whitespace),
+        "not a code: {out:?}"
+    );
+    assert_mentions(
+        &help,
+        &[
+            &format!("Pairing code: {code}"),
+            "between init --relay",
+            &format!("--pair {code}"),
+            "works once",
+        ],
+    );
     code
 }
 

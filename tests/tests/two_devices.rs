@@ -1164,6 +1164,40 @@ fn swap_two(code: &str) -> String {
     chars.into_iter().collect()
 }
 
+/// `between init` run while the relay is still starting (`between-relay serve &` and at once
+/// `between init`, as the README does) waits for it instead of failing: a refused connection is
+/// what a relay that is not listening yet looks like. (Which comes first, the relay listening or
+/// `init` dialing, is up to the two processes; either way `init` must succeed.)
+#[test]
+fn init_waits_for_a_relay_that_is_starting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut relay = RelayProcess::start(tmp.path());
+    let invite = relay.invite("client");
+    relay.kill9();
+    let mut laptop = Device::new(tmp.path(), "laptop");
+    laptop.at(NOW);
+    let init = laptop
+        .command(&[
+            "init",
+            "--relay",
+            &relay.origin(),
+            "--invite",
+            &invite,
+            "--name",
+            SAM,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    relay.restart_on_same_port();
+    let run = Run::from(init.wait_with_output().unwrap());
+    assert_mentions(
+        &run.out(),
+        &["Created the client profile", "Registered with the relay"],
+    );
+}
+
 #[test]
 fn bad_codes_and_invites_are_refused_clearly_and_leave_nothing_behind() {
     let _t = Timer::start("bad_codes_and_invites_are_refused_clearly_and_leave_nothing_behind");

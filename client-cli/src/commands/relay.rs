@@ -30,7 +30,9 @@ use crate::store::{
     Registration, Store, SyncRecord,
 };
 use crate::sync::account::{hex, short_id, AccountKeys, DeviceDirectory};
-use crate::sync::connection::{unix_ms, Auth, Connection, RelayError, RelayUrl, Welcome};
+use crate::sync::connection::{
+    unix_ms, Auth, Connection, RelayError, RelayUrl, Welcome, RELAY_STARTING_PATIENCE,
+};
 use crate::sync::driver::{Mode, Summary};
 use crate::sync::pairing::{
     PairedDevice, PairedDocument, PairingPayload, FROM_EXISTING_DEVICE, PAIRING_FORMAT,
@@ -215,7 +217,11 @@ fn init_first_device(new: &NewProfile<'_>, code: &str, role: Role) -> Result<()>
     let mut keys = AccountKeys::from_record(&account)?;
 
     let rt = runtime()?;
-    let conn = match rt.block_on(Connection::open(&new.url)) {
+    // The relay may be starting (`between-relay serve &` just before): give it a moment.
+    let conn = match rt.block_on(Connection::open_patiently(
+        &new.url,
+        RELAY_STARTING_PATIENCE,
+    )) {
         Ok(conn) => conn,
         Err(err) => {
             new.remove();
@@ -379,7 +385,7 @@ fn init_paired_device(new: &NewProfile<'_>, code: &str, asked_role: Option<Role>
         .map_err(|err| anyhow!("{err}; check the code shown by `between device add`"))?;
     let rt = runtime()?;
     let taken = rt.block_on(async {
-        let mut conn = Connection::open(&new.url).await?;
+        let mut conn = Connection::open_patiently(&new.url, RELAY_STARTING_PATIENCE).await?;
         let reply = conn
             .request(
                 &ClientMessage::TakePairing {

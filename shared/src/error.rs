@@ -97,6 +97,16 @@ pub enum DocError {
         /// The prefix given.
         id: String,
     },
+    /// Neither an id (prefix) nor a name of any record of that kind.
+    #[error("no {what} has the {by} '{name}'; `between list --all` shows them all")]
+    NoSuchName {
+        /// Kind of record.
+        what: &'static str,
+        /// What was compared ("id or title", "id, template or title").
+        by: &'static str,
+        /// The name given.
+        name: String,
+    },
     /// A name (a template's or a title) that fits more than one record, so it cannot say which.
     #[error("'{name}' fits more than one {what}: {}; give the id instead", .candidates.join(", "))]
     AmbiguousName {

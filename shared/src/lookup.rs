@@ -121,7 +121,7 @@ pub fn find_assignment(data: &HomeworkData, wanted: &str) -> Result<AssignmentId
             )
         })
         .collect();
-    by_name(fits, "assignment", &name)
+    by_name(fits, "assignment", "id, template or title", &name)
 }
 
 /// Finds a goal by id (prefix), or by its title (in any case). A title picks among active goals
@@ -140,7 +140,7 @@ pub fn find_goal(data: &HomeworkData, wanted: &str) -> Result<GoalId, DocError> 
             (id, open, format!("{} ({})", id.short(), g.title))
         })
         .collect();
-    by_name(fits, "goal", &name)
+    by_name(fits, "goal", "id or title", &name)
 }
 
 /// The name of a built-in or custom template.
@@ -155,6 +155,7 @@ fn template_name(data: &HomeworkData, id: &TemplateId) -> Option<String> {
 fn by_name<K: Clone>(
     fits: Vec<(&K, bool, String)>,
     what: &'static str,
+    by: &'static str,
     name: &str,
 ) -> Result<K, DocError> {
     let open: Vec<_> = fits.iter().filter(|(_, open, _)| *open).collect();
@@ -165,9 +166,10 @@ fn by_name<K: Clone>(
     };
     match chosen.as_slice() {
         [(id, _, _)] => Ok((*id).clone()),
-        [] => Err(DocError::NotFound {
+        [] => Err(DocError::NoSuchName {
             what,
-            id: name.to_owned(),
+            by,
+            name: name.to_owned(),
         }),
         several => Err(DocError::AmbiguousName {
             what,
@@ -283,7 +285,12 @@ mod tests {
         // An id prefix still works, and wins.
         assert_eq!(find_assignment(&data, &mood.as_str()[..8]).unwrap(), mood);
         let err = find_assignment(&data, "thought-record").unwrap_err();
-        assert!(matches!(err, DocError::NotFound { .. }), "{err}");
+        assert!(matches!(err, DocError::NoSuchName { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("no assignment has the id, template or title 'thought-record'"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -344,7 +351,7 @@ mod tests {
         let err = find_goal(&data, "Sleep better").unwrap_err();
         assert!(matches!(err, DocError::AmbiguousName { .. }), "{err}");
         let err = find_goal(&data, "Run a marathon").unwrap_err();
-        assert!(matches!(err, DocError::NotFound { .. }), "{err}");
+        assert!(matches!(err, DocError::NoSuchName { .. }), "{err}");
     }
 
     #[test]

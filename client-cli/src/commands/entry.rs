@@ -50,7 +50,7 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
                 }
                 (None, Some(t)) => (None, find_template(&ws.doc, t)?),
                 (None, None) => bail!(
-                    "say what the entry is: an assignment (its id or template, see `between today`) or --template NAME for a free entry"
+                    "say what the entry is: an assignment id or template (see `between today`), or --template NAME for a free entry"
                 ),
             };
             let date = match date {

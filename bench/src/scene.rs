@@ -203,12 +203,12 @@ pub(crate) struct Stored {
 /// A pairing code from `between device add` on `from`.
 pub(crate) fn pairing_code(from: &Device) -> Result<String> {
     let added = checked(from.run(&["device", "add"]))?;
-    Ok(added
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Pairing code: "))
-        .context("`device add` printed a pairing code")?
-        .trim()
-        .to_owned())
+    // Not in a terminal, standard output is the code alone.
+    let code = added.trim();
+    if code.is_empty() {
+        bail!("`device add` printed no pairing code");
+    }
+    Ok(code.to_owned())
 }
 
 /// `between sync` on `device`, which must succeed.

@@ -183,7 +183,9 @@ pub(crate) struct SyncArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum DeviceCommand {
     /// Make a one-time pairing code for another device of yours (works for 24 hours; this
-    /// device need not be online when the other one uses it).
+    /// device need not be online when the other one uses it). Outside a terminal only the code
+    /// goes to standard output (`CODE=$(between device add)`), what to do with it to standard
+    /// error.
     Add,
     /// Remove a lost or retired device of yours: the relay refuses it from now on, and your
     /// homework moves to new keys it never gets (needs the network).
@@ -266,7 +268,7 @@ pub(crate) struct ListArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
-    /// The id (or its first characters) of any record.
+    /// The id (or its first characters) of any record; `last` is the newest entry.
     pub(crate) id: String,
 }
 
@@ -322,7 +324,7 @@ pub(crate) enum AssignmentCommand {
         /// What to focus on.
         #[arg(long)]
         focus: Option<String>,
-        /// The goal it serves (id).
+        /// The goal it serves (its id or title).
         #[arg(long)]
         goal: Option<String>,
         /// Remind the client at this time of day when it is due (HH:MM, their clock; see
@@ -342,7 +344,7 @@ pub(crate) enum AssignmentCommand {
     List(ListArgs),
     /// Change frequency, duration or focus (recorded with who, when and why).
     Adjust {
-        /// The assignment id.
+        /// The assignment: its id, or its template or title when only one open assignment has it.
         id: String,
         #[command(flatten)]
         schedule: ScheduleArgs,
@@ -368,7 +370,7 @@ pub(crate) enum AssignmentCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
-    /// The assignment id.
+    /// The assignment: its id, or its template or title when only one open assignment has it.
     pub(crate) id: String,
     /// Why.
     #[arg(long, default_value = "")]
@@ -402,7 +404,8 @@ pub(crate) struct FieldArgs {
 pub(crate) enum EntryCommand {
     /// Do an assignment, or log a free entry from a template.
     New {
-        /// The assignment to do (id); omit with --template for a free entry.
+        /// The assignment to do: its id, or its template (e.g. thought-record) or title when
+        /// only one open assignment has it; omit with --template for a free entry.
         assignment: Option<String>,
         /// The template of a free entry.
         #[arg(long, short)]
@@ -422,7 +425,7 @@ pub(crate) enum EntryCommand {
     },
     /// Change an entry; it stays a draft unless --complete.
     Edit {
-        /// The entry id.
+        /// The entry id, or `last` for the newest entry.
         id: String,
         /// Complete the entry too.
         #[arg(long)]
@@ -432,18 +435,18 @@ pub(crate) enum EntryCommand {
     },
     /// Complete a draft entry.
     Complete {
-        /// The entry id.
+        /// The entry id, or `last` for the newest entry.
         id: String,
     },
     /// Share a private entry with your therapist: it moves, with its comments, into the
     /// homework your therapist sees.
     Share {
-        /// The private entry's id.
+        /// The private entry's id, or `last` for the newest entry.
         id: String,
     },
     /// List entries.
     List {
-        /// Only entries of this assignment.
+        /// Only entries of this assignment (its id, template or title).
         #[arg(long)]
         assignment: Option<String>,
     },
@@ -453,26 +456,27 @@ pub(crate) enum EntryCommand {
 pub(crate) enum CommentCommand {
     /// Comment on an assignment, entry, entry field or goal.
     Add {
-        /// What to comment on: an id, or `ENTRY_ID:FIELD` for one field of an entry.
+        /// What to comment on: an id, or `ENTRY_ID:FIELD` for one field of an entry (`last` is
+        /// the newest entry: `last:balanced_thought`).
         target: String,
         /// The comment.
         text: String,
     },
     /// Reply to a comment.
     Reply {
-        /// The comment id.
+        /// The comment id, or `last` for the newest comment.
         id: String,
         /// The reply.
         text: String,
     },
     /// Mark a comment thread resolved.
     Resolve {
-        /// The comment id.
+        /// The comment id, or `last` for the newest comment.
         id: String,
     },
     /// Open a resolved comment thread again.
     Reopen {
-        /// The comment id.
+        /// The comment id, or `last` for the newest comment.
         id: String,
     },
     /// List comments.
@@ -490,7 +494,7 @@ pub(crate) enum RiskCommand {
     /// Record that you saw a flag, and what you did about it (therapist only). The
     /// acknowledgement is written into the client's homework; the flag leaves `between clients`.
     Ack {
-        /// The flagged entry's id (or the start of it).
+        /// The flagged entry's id (or the start of it), or `last` for the newest entry.
         entry: String,
         /// What you did or will do ("called Sam; safety plan reviewed").
         #[arg(long, default_value = "")]
@@ -515,38 +519,38 @@ pub(crate) enum GoalCommand {
     List(ListArgs),
     /// Add a small step to a goal.
     AddStep {
-        /// The goal id.
+        /// The goal: its id or title.
         goal: String,
         /// The step.
         text: String,
     },
     /// Tick a step off: `GOAL STEP_NUMBER` (numbers as shown by `between show GOAL`).
     Tick {
-        /// The goal id.
+        /// The goal: its id or title.
         goal: String,
         /// The step's number.
         step: usize,
     },
     /// Un-tick a step.
     Untick {
-        /// The goal id.
+        /// The goal: its id or title.
         goal: String,
         /// The step's number.
         step: usize,
     },
     /// Mark a goal achieved.
     Achieve {
-        /// The goal id.
+        /// The goal: its id or title.
         goal: String,
     },
     /// Set a goal aside.
     Drop {
-        /// The goal id.
+        /// The goal: its id or title.
         goal: String,
     },
     /// Make an achieved or dropped goal active again.
     Reopen {
-        /// The goal id.
+        /// The goal: its id or title.
         goal: String,
     },
 }
@@ -604,6 +608,8 @@ pub(crate) enum ClientCommand {
     },
     /// Invite a client to the relay (therapist with a relay profile): prints an invite to give
     /// them, carrying the relay's address, a one-time secret and your key's fingerprint.
+    /// Outside a terminal only the invite goes to standard output
+    /// (`INVITE=$(between client invite)`), what to do with it to standard error.
     Invite {
         /// Days until the invite expires (1 to 30).
         #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=30))]

@@ -471,7 +471,7 @@ impl Workspace {
     /// Finds an entry by id (or prefix) in the shared and the private document.
     pub(crate) fn find_entry(&self, prefix: &str) -> Result<(Place, EntryId)> {
         let homework = self.homework()?;
-        let id = between_shared::document::resolve_id(&homework.data.entries, prefix, "entry")?;
+        let id = between_shared::lookup::find_entry(&homework.data, prefix)?;
         let place = if homework.is_private(&id) {
             Place::Private
         } else {

@@ -97,6 +97,32 @@ pub enum DocError {
         /// The prefix given.
         id: String,
     },
+    /// Neither an id (prefix) nor a name of any record of that kind.
+    #[error("no {what} has the {by} '{name}'; `between list --all` shows them all")]
+    NoSuchName {
+        /// Kind of record.
+        what: &'static str,
+        /// What was compared ("id or title", "id, template or title").
+        by: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// A name (a template's or a title) that fits more than one record, so it cannot say which.
+    #[error("'{name}' fits more than one {what}: {}; give the id instead", .candidates.join(", "))]
+    AmbiguousName {
+        /// Kind of record.
+        what: &'static str,
+        /// The name given.
+        name: String,
+        /// Each record it fits: short id and what it is.
+        candidates: Vec<String>,
+    },
+    /// `last` asked for the newest record of a kind that has none yet.
+    #[error("there is no {what} yet, so `last` names none")]
+    NoneYet {
+        /// Kind of record.
+        what: &'static str,
+    },
     /// No template with that id.
     #[error("no template '{0}'; list them with `between template list`")]
     UnknownTemplate(String),

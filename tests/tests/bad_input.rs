@@ -477,3 +477,77 @@ fn a_file_with_a_mood_out_of_range_is_refused_naming_the_entry_and_field() {
     assert_eq!(clients.as_array().map(Vec::len), Some(0), "{clients}");
     drop(dr);
 }
+
+/// Names a person knows stand for ids (an assignment's template or title, a goal's title, `last`
+/// for the newest entry or comment); a name that fits two records is refused with both listed,
+/// and changes nothing.
+#[test]
+fn names_stand_for_ids_and_an_ambiguous_name_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dr, mut sam, mood) = therapist_and_client(tmp.path());
+    // The one mood check-in, by its template.
+    let out = sam
+        .run(&["entry", "new", "mood-check-in", "--set", "mood=7"])
+        .out();
+    assert_mentions(&out, &["Saved Mood check-in", "complete"]);
+    // Two entries at one pinned moment: `last` refuses to guess between them.
+    let err = sam.refuses(None, &["show", "last"]);
+    assert_mentions(&err, &["'last' fits more than one entry", "same moment"]);
+    // An hour later, by the template's name in another case; `last` is that entry.
+    sam.at("2026-03-02T10:00:00+00:00");
+    sam.run(&["entry", "new", "MOOD CHECK-IN", "--set", "mood=8"])
+        .out();
+    let newest = sam.run(&["--json", "show", "last"]).json();
+    assert_eq!(newest["entry"]["values"]["mood"]["value"], 8, "{newest}");
+    sam.run(&["entry", "edit", "last", "--set", "note=A good day"])
+        .out();
+    sam.run(&["comment", "add", "last:mood", "Better than yesterday."])
+        .out();
+    sam.run(&["comment", "resolve", "last"]).out();
+    let out = sam
+        .run(&[
+            "goal",
+            "create",
+            "Sleep better",
+            "--step",
+            "No phone in bed",
+        ])
+        .out();
+    assert_mentions(&out, &["Sleep better"]);
+    let out = sam.run(&["goal", "tick", "sleep better", "1"]).out();
+    assert_mentions(&out, &["Ticked off 'No phone in bed'"]);
+
+    // A second mood check-in: the template no longer says which; both are listed.
+    dr.run(&[
+        "-c",
+        "Sam",
+        "assignment",
+        "create",
+        "-t",
+        "mood-check-in",
+        "--title",
+        "Evening mood",
+    ])
+    .out();
+    let err = dr.refuses(
+        Some("Sam"),
+        &["-c", "Sam", "assignment", "pause", "mood-check-in"],
+    );
+    assert_mentions(
+        &err,
+        &[
+            "'mood-check-in' fits more than one assignment",
+            &mood[..8],
+            "Evening mood",
+            "give the id instead",
+        ],
+    );
+    // The title still does.
+    let out = dr
+        .run(&["-c", "Sam", "assignment", "pause", "evening mood"])
+        .out();
+    assert_mentions(&out, &["'Evening mood' is now paused"]);
+    // A new profile has no entry for `last` to name.
+    let err = dr.refuses(Some("Alex"), &["-c", "Alex", "show", "last"]);
+    assert_mentions(&err, &["no entry yet"]);
+}

@@ -813,7 +813,7 @@ fn bad_input_at_each_step_of_the_week_is_refused_and_changes_nothing() {
     );
     assert_mentions(
         &sam.refuses(None, &["entry", "new", "ffffffff", "--set", "mood=6"]),
-        &["no assignment with id 'ffffffff'"],
+        &["no assignment has the id, template or title 'ffffffff'"],
     );
     assert_mentions(
         &sam.refuses(None, &["entry", "new", "--template", "nonsense"]),

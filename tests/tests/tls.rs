@@ -76,14 +76,9 @@ fn a_client_syncs_laptop_and_phone_over_tls_with_the_practice_ca() {
     laptop.run(&["sync"]).out();
 
     // The phone pairs over TLS too; `device add` tells it to bring the CA file.
-    let added = laptop.run(&["device", "add"]).out();
-    assert_mentions(&added, &["--ca-file"]);
-    let code = added
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Pairing code: "))
-        .expect("a pairing code")
-        .trim()
-        .to_string();
+    let added = laptop.run(&["device", "add"]);
+    assert_mentions(&added.stderr, &["--ca-file"]);
+    let code = added.out().trim().to_string();
     let mut phone = Device::new(dir.path(), "phone");
     phone.at(NOW);
     let out = phone

@@ -138,18 +138,29 @@ fn first_device_named(
     device
 }
 
-/// `between device add` on `device`: returns the pairing code it printed (and checks that it
-/// prints the command to run on the new device).
+/// `between device add` on `device`: returns the pairing code it printed. Not in a terminal,
+/// standard output is the code alone (`CODE=$(between device add)`), and standard error says
+/// what to run on the new device.
 #[track_caller]
 fn device_add(device: &Device) -> String {
-    let out = device.run(&["device", "add"]).out();
-    let code = out
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Pairing code: "))
-        .unwrap_or_else(|| panic!("no pairing code in:\n{out}"))
-        .trim()
-        .to_string();
-    assert_mentions(&out, &["between init --relay", &format!("--pair {code}")]);
+    let run = device.run(&["device", "add"]);
+    let help = run.stderr.clone();
+    let out = run.out();
+    let code = out.trim().to_string();
+    assert_eq!(out, format!("{code}\n"), "only the code on standard output");
+    assert!(
+        !code.is_empty() && !code.contains(char::is_whitespace),
+        "not a code: {out:?}"
+    );
+    assert_mentions(
+        &help,
+        &[
+            &format!("Pairing code: {code}"),
+            "between init --relay",
+            &format!("--pair {code}"),
+            "works once",
+        ],
+    );
     code
 }
 
@@ -1151,6 +1162,40 @@ fn swap_two(code: &str) -> String {
         .unwrap();
     chars.swap(i, i + 1);
     chars.into_iter().collect()
+}
+
+/// `between init` run while the relay is still starting (`between-relay serve &` and at once
+/// `between init`, as the README does) waits for it instead of failing: a refused connection is
+/// what a relay that is not listening yet looks like. (Which comes first, the relay listening or
+/// `init` dialing, is up to the two processes; either way `init` must succeed.)
+#[test]
+fn init_waits_for_a_relay_that_is_starting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut relay = RelayProcess::start(tmp.path());
+    let invite = relay.invite("client");
+    relay.kill9();
+    let mut laptop = Device::new(tmp.path(), "laptop");
+    laptop.at(NOW);
+    let init = laptop
+        .command(&[
+            "init",
+            "--relay",
+            &relay.origin(),
+            "--invite",
+            &invite,
+            "--name",
+            SAM,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    relay.restart_on_same_port();
+    let run = Run::from(init.wait_with_output().unwrap());
+    assert_mentions(
+        &run.out(),
+        &["Created the client profile", "Registered with the relay"],
+    );
 }
 
 #[test]

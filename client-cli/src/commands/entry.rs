@@ -15,8 +15,9 @@ use crate::cli::{EntryCommand, FieldArgs};
 use crate::profile::{Place, Workspace};
 use crate::{prompt, render};
 use anyhow::{bail, Context, Result};
-use between_shared::document::{resolve_id, EntryUpdate, NewEntry};
+use between_shared::document::{EntryUpdate, NewEntry};
 use between_shared::error::ValidationError;
+use between_shared::lookup::find_assignment;
 use between_shared::measures::{self, Measure};
 use between_shared::model::{Assignment, Entry, EntryStatus};
 use between_shared::template::builtin::{field, rated_but_not_done};
@@ -44,13 +45,13 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
                     "give an assignment or --template, not both: an assignment's entries follow the assignment's template"
                 ),
                 (Some(a), None) => {
-                    let id = resolve_id(&data.assignments, a, "assignment")?;
+                    let id = find_assignment(&data, a)?;
                     let template = ws.doc.template(&data.assignments[&id].template)?;
                     (Some(id), template)
                 }
                 (None, Some(t)) => (None, find_template(&ws.doc, t)?),
                 (None, None) => bail!(
-                    "say what the entry is: an assignment id (see `between today`) or --template NAME for a free entry"
+                    "say what the entry is: an assignment id or template (see `between today`), or --template NAME for a free entry"
                 ),
             };
             let date = match date {

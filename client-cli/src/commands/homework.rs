@@ -14,8 +14,10 @@ use crate::cli::{
 use crate::profile::{Place, Workspace};
 use crate::render;
 use anyhow::{bail, Context, Result};
-use between_shared::document::{resolve_id, AssignmentAdjustment, NewAssignment};
-use between_shared::lookup::{find_record, RecordRef};
+use between_shared::document::{AssignmentAdjustment, NewAssignment};
+use between_shared::lookup::{
+    find_assignment, find_comment as find_comment_id, find_goal, find_record, RecordRef,
+};
 use between_shared::model::{AssignmentStatus, CommentTarget, Frequency, GoalStatus, Schedule};
 use between_shared::reminders::TimeOfDay;
 use between_shared::template::{EntryKind, FieldDef, FieldKind, Template};
@@ -96,10 +98,7 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
             let template = find_template(&ws.doc, template)?;
             let remind_at = remind.as_deref().map(str::parse::<TimeOfDay>).transpose()?;
             let data = ws.doc.data()?;
-            let goal = goal
-                .as_deref()
-                .map(|g| resolve_id(&data.goals, g, "goal"))
-                .transpose()?;
+            let goal = goal.as_deref().map(|g| find_goal(&data, g)).transpose()?;
             let base = Schedule {
                 frequency: Frequency::Daily,
                 starts_on: today,
@@ -149,7 +148,7 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
             why,
         } => {
             let data = ws.doc.data()?;
-            let id = resolve_id(&data.assignments, id, "assignment")?;
+            let id = find_assignment(&data, id)?;
             let current = data.assignments[&id].schedule.clone();
             let changes_schedule =
                 schedule.every.is_some() || schedule.starts.is_some() || schedule.ends.is_some();
@@ -203,7 +202,7 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
 
 fn set_status(mut ws: Workspace, args: &StatusArgs, status: AssignmentStatus) -> Result<()> {
     let data = ws.doc.data()?;
-    let id = resolve_id(&data.assignments, &args.id, "assignment")?;
+    let id = find_assignment(&data, &args.id)?;
     let me = ws.me().clone();
     ws.doc
         .set_assignment_status(&me, ws.session.clock.now(), &id, status, &args.why)?;
@@ -238,7 +237,7 @@ pub(crate) fn goal(mut ws: Workspace, command: &GoalCommand, json: bool) -> Resu
         }
         GoalCommand::List(ListArgs { all }) => super::views::list_goals(&ws, *all, json),
         GoalCommand::AddStep { goal, text } => {
-            let goal = resolve_id(&data.goals, goal, "goal")?;
+            let goal = find_goal(&data, goal)?;
             ws.doc.add_step(now, &goal, text)?;
             ws.save()?;
             outln!("Added the step '{}'.", text.trim());
@@ -246,7 +245,7 @@ pub(crate) fn goal(mut ws: Workspace, command: &GoalCommand, json: bool) -> Resu
         }
         GoalCommand::Tick { goal, step } | GoalCommand::Untick { goal, step } => {
             let done = matches!(command, GoalCommand::Tick { .. });
-            let goal = resolve_id(&data.goals, goal, "goal")?;
+            let goal = find_goal(&data, goal)?;
             let steps = &data.goals[&goal].steps;
             let Some(found) = step.checked_sub(1).and_then(|i| steps.get(i)) else {
                 bail!(
@@ -275,7 +274,7 @@ pub(crate) fn goal(mut ws: Workspace, command: &GoalCommand, json: bool) -> Resu
                 GoalCommand::Drop { .. } => GoalStatus::Dropped,
                 _ => GoalStatus::Active,
             };
-            let goal = resolve_id(&data.goals, goal, "goal")?;
+            let goal = find_goal(&data, goal)?;
             ws.doc.set_goal_status(now, &goal, status)?;
             ws.save()?;
             outln!(
@@ -328,7 +327,7 @@ fn comment_target(ws: &Workspace, target: &str) -> Result<(Place, CommentTarget)
 /// Finds a comment by id (or prefix), and which document it is in.
 fn find_comment(ws: &Workspace, prefix: &str) -> Result<(Place, between_shared::CommentId)> {
     let homework = ws.homework()?;
-    let id = resolve_id(&homework.data.comments, prefix, "comment")?;
+    let id = find_comment_id(&homework.data, prefix)?;
     let place = if homework.is_private_comment(&id) {
         Place::Private
     } else {

@@ -30,7 +30,9 @@ use crate::store::{
     Registration, Store, SyncRecord,
 };
 use crate::sync::account::{hex, short_id, AccountKeys, DeviceDirectory};
-use crate::sync::connection::{unix_ms, Auth, Connection, RelayError, RelayUrl, Welcome};
+use crate::sync::connection::{
+    unix_ms, Auth, Connection, RelayError, RelayUrl, Welcome, RELAY_STARTING_PATIENCE,
+};
 use crate::sync::driver::{Mode, Summary};
 use crate::sync::pairing::{
     PairedDevice, PairedDocument, PairingPayload, FROM_EXISTING_DEVICE, PAIRING_FORMAT,
@@ -215,7 +217,11 @@ fn init_first_device(new: &NewProfile<'_>, code: &str, role: Role) -> Result<()>
     let mut keys = AccountKeys::from_record(&account)?;
 
     let rt = runtime()?;
-    let conn = match rt.block_on(Connection::open(&new.url)) {
+    // The relay may be starting (`between-relay serve &` just before): give it a moment.
+    let conn = match rt.block_on(Connection::open_patiently(
+        &new.url,
+        RELAY_STARTING_PATIENCE,
+    )) {
         Ok(conn) => conn,
         Err(err) => {
             new.remove();
@@ -379,7 +385,7 @@ fn init_paired_device(new: &NewProfile<'_>, code: &str, asked_role: Option<Role>
         .map_err(|err| anyhow!("{err}; check the code shown by `between device add`"))?;
     let rt = runtime()?;
     let taken = rt.block_on(async {
-        let mut conn = Connection::open(&new.url).await?;
+        let mut conn = Connection::open_patiently(&new.url, RELAY_STARTING_PATIENCE).await?;
         let reply = conn
             .request(
                 &ClientMessage::TakePairing {
@@ -700,25 +706,50 @@ pub(crate) fn device_add(session: Session) -> Result<()> {
                 .to_string()
         })
         .unwrap_or_default();
-    outln!("Pairing code: {}", secret.to_code());
-    outln!();
-    outln!("On the new device, run:");
+    let code = secret.to_code();
     let ca_flag = if keys.relay.practice_ca().is_some() {
         " --ca-file PRACTICE-CA.pem"
     } else {
         ""
     };
-    outln!(
-        "  between init --relay {relay} --pair {} --name \"{}\"{ca_flag}",
-        secret.to_code(),
-        session.me.name
-    );
+    let mut message = vec![
+        format!("Pairing code: {code}"),
+        String::new(),
+        "On the new device, run:".to_owned(),
+        format!(
+            "  between init --relay {relay} --pair {code} --name \"{}\"{ca_flag}",
+            session.me.name
+        ),
+    ];
     if !ca_flag.is_empty() {
-        outln!("(with the file of your practice's certificate authority, as when you set up this device)");
+        message.push("(with the file of your practice's certificate authority, as when you set up this device)".to_owned());
     }
-    outln!();
-    outln!("The code works once, until {expires}; this device does not need to be online then.");
-    outln!("Keep it private: whoever has it can read your homework.");
+    message.extend([
+        String::new(),
+        format!(
+            "The code works once, until {expires}; this device does not need to be online then."
+        ),
+        "Keep it private: whoever has it can read your homework.".to_owned(),
+    ]);
+    hand_over(&code, &message)
+}
+
+/// Prints a value a person passes on (a pairing code, an invite) with its explanation
+/// (`message`, which shows the value too). In a terminal all of it goes to standard output, as
+/// one message. Otherwise standard output gets the value alone and the message goes to standard
+/// error, so `CODE=$(between device add)` captures exactly the code while the person still
+/// reads what to do with it.
+fn hand_over(value: &str, message: &[String]) -> Result<()> {
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        for line in message {
+            outln!("{line}");
+        }
+    } else {
+        outln!("{value}");
+        for line in message {
+            eprintln!("{line}");
+        }
+    }
     Ok(())
 }
 
@@ -771,21 +802,26 @@ pub(crate) fn client_invite(session: &Session, expires_in_days: u32, json: bool)
             "fingerprint": keys.identity.public().fingerprint(),
         }));
     }
-    outln!("Invite for a new client (works once, until {expires}):");
-    outln!();
-    outln!("  {text}");
-    outln!();
-    outln!("Give it to your client privately. On their first device they run:");
-    outln!("  between init --invite '{text}' --name \"THEIR NAME\"");
+    let mut message = vec![
+        format!("Invite for a new client (works once, until {expires}):"),
+        String::new(),
+        format!("  {text}"),
+        String::new(),
+        "Give it to your client privately. On their first device they run:".to_owned(),
+        format!("  between init --invite '{text}' --name \"THEIR NAME\""),
+    ];
     if keys.relay.practice_ca().is_some() {
-        outln!("with --ca-file and your practice's CA file, as you did.");
+        message.push("with --ca-file and your practice's CA file, as you did.".to_owned());
     }
-    outln!("Their homework is then shared with you; it arrives on your next `between sync`.");
-    outln!(
-        "Your safety number, for them to compare: {}",
-        keys.identity.public().fingerprint()
-    );
-    Ok(())
+    message.extend([
+        "Their homework is then shared with you; it arrives on your next `between sync`."
+            .to_owned(),
+        format!(
+            "Your safety number, for them to compare: {}",
+            keys.identity.public().fingerprint()
+        ),
+    ]);
+    hand_over(&text, &message)
 }
 
 /// Asks before something that cannot be undone; `Ok(false)` if the person says no. Outside a

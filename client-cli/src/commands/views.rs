@@ -11,7 +11,6 @@ use crate::cli::{ExportArgs, ExportFormat, ListArgs, TodayArgs};
 use crate::profile::{Place, Workspace};
 use crate::render;
 use anyhow::{Context, Result};
-use between_shared::document::resolve_id;
 use between_shared::export;
 use between_shared::lookup::{find_record, RecordRef};
 use between_shared::model::{AssignmentStatus, EntryStatus, GoalStatus, HomeworkData};
@@ -245,7 +244,7 @@ pub(crate) fn list_entries(ws: &Workspace, assignment: Option<&str>, json: bool)
         .then(|| ws.audience())
         .transpose()?;
     let assignment = assignment
-        .map(|a| resolve_id(&data.assignments, a, "assignment"))
+        .map(|a| between_shared::lookup::find_assignment(data, a))
         .transpose()?;
     let mut shown: Vec<_> = data
         .entries

@@ -32,6 +32,15 @@ use super::tls;
 /// How long dialing (TCP and the WebSocket upgrade) may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long `between init` keeps dialing a relay that refuses the connection. Nothing
+/// listening yet is what a relay that is starting looks like (`between-relay serve &`, then at
+/// once `between init`), and setting up is the one moment someone waits for the relay on
+/// purpose; any other failure is reported at once.
+pub(crate) const RELAY_STARTING_PATIENCE: Duration = Duration::from_secs(5);
+
+/// The first pause between two dials of a relay that is starting; it doubles each time.
+const FIRST_REDIAL_PAUSE: Duration = Duration::from_millis(25);
+
 /// The WebSocket path of the sync endpoint, under the relay's URL.
 const SYNC_PATH: &str = "/v1/sync";
 
@@ -154,6 +163,14 @@ fn is_loopback(host: &str) -> bool {
         || bare
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why dialing failed.
+enum Dial {
+    /// The connection was refused: nothing listens on the relay's port (yet).
+    Refused(RelayError),
+    /// Anything else.
+    Failed(RelayError),
 }
 
 /// What went wrong talking to the relay.
@@ -294,15 +311,42 @@ impl Connection {
 
     /// Dials the relay and waits for its challenge.
     pub(crate) async fn open(url: &RelayUrl) -> Result<Self, RelayError> {
+        Self::open_patiently(url, Duration::ZERO).await
+    }
+
+    /// Like [`Connection::open`], but while the relay refuses the connection (nothing listens
+    /// on its port yet: it is starting), dials again with growing pauses until `patience` has
+    /// passed; then reports the refusal as [`Connection::open`] would.
+    pub(crate) async fn open_patiently(
+        url: &RelayUrl,
+        patience: Duration,
+    ) -> Result<Self, RelayError> {
+        let give_up = tokio::time::Instant::now() + patience;
+        let mut pause = FIRST_REDIAL_PAUSE;
+        loop {
+            match Self::dial(url).await {
+                Err(Dial::Refused(_)) if tokio::time::Instant::now() + pause < give_up => {
+                    tokio::time::sleep(pause).await;
+                    pause = pause.saturating_mul(2);
+                }
+                Err(Dial::Refused(err) | Dial::Failed(err)) => return Err(err),
+                Ok(conn) => return conn.challenged().await,
+            }
+        }
+    }
+
+    /// Dials the relay: TCP (and TLS) and the WebSocket upgrade, nothing more.
+    async fn dial(url: &RelayUrl) -> Result<Self, Dial> {
         let config = WebSocketConfig::default()
             .max_message_size(Some(limits::MAX_FRAME_BYTES))
             .max_frame_size(Some(limits::MAX_FRAME_BYTES));
         let connector = if url.tls {
-            let tls =
-                tls::client_config(url.practice_ca()).map_err(|err| RelayError::Untrusted {
+            let tls = tls::client_config(url.practice_ca()).map_err(|err| {
+                Dial::Failed(RelayError::Untrusted {
                     url: url.display.clone(),
                     detail: err.to_string(),
-                })?;
+                })
+            })?;
             Connector::Rustls(tls)
         } else {
             Connector::Plain
@@ -315,17 +359,33 @@ impl Connection {
         );
         let (ws, _response) = tokio::time::timeout(CONNECT_TIMEOUT, dial)
             .await
-            .map_err(|_| RelayError::Unreachable {
-                url: url.display.clone(),
-                detail: format!("no answer within {} seconds", CONNECT_TIMEOUT.as_secs()),
+            .map_err(|_| {
+                Dial::Failed(RelayError::Unreachable {
+                    url: url.display.clone(),
+                    detail: format!("no answer within {} seconds", CONNECT_TIMEOUT.as_secs()),
+                })
             })?
-            .map_err(|err| url.dial_error(&err))?;
-        let mut conn = Self {
+            .map_err(|err| {
+                let refused = matches!(&err, tokio_tungstenite::tungstenite::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::ConnectionRefused);
+                let err = url.dial_error(&err);
+                if refused {
+                    Dial::Refused(err)
+                } else {
+                    Dial::Failed(err)
+                }
+            })?;
+        Ok(Self {
             ws,
             url: url.clone(),
             challenge: [0; 32],
             relay_origin: String::new(),
-        };
+        })
+    }
+
+    /// Waits for the relay's challenge on a connection just dialed.
+    async fn challenged(self) -> Result<Self, RelayError> {
+        let mut conn = self;
         let first = conn
             .recv_within(limits::HANDSHAKE_TIMEOUT, "its challenge")
             .await?;

@@ -256,6 +256,7 @@ mod tests {
                 minutes: None,
                 focus: None,
                 goal: None,
+                remind_at: None,
             },
         )
         .unwrap()

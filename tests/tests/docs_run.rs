@@ -8,7 +8,9 @@
 //! `between` and `between-relay` first on `PATH`, no terminal, and a trap that stops its
 //! background jobs (the relay) when it exits. Nothing about the clock is pinned: the documents
 //! give dates relative to today. `EDITOR` is a small script that writes a sentence into the
-//! file it is given, standing in for the reader's editor behind `--edit`.
+//! file it is given, standing in for the reader's editor behind `--edit`, and
+//! `BETWEEN_NOTIFY_COMMAND` a script that notes what `between remind` raises, standing in for
+//! the reader's desktop notifications.
 //!
 //! The harness rewrites nothing, with one exception: lines that invoke `cargo` (building
 //! Between, and the project's own two commands: running `cargo test` from inside a test would
@@ -225,12 +227,32 @@ impl Drop for Group {
 
 /// A stand-in for the reader's editor: appends a sentence to the file it is given.
 fn editor(dir: &Path) -> PathBuf {
-    let path = dir.join("editor");
-    std::fs::write(
-        &path,
+    executable(
+        dir,
+        "editor",
         "#!/bin/sh\nprintf 'Wrote this in my editor: the walk helped.\\n' >> \"$1\"\n",
     )
-    .unwrap();
+}
+
+/// The program `between remind` runs instead of a desktop notification
+/// (`BETWEEN_NOTIFY_COMMAND`), standing in for the reader's desktop: it notes the reminder
+/// in `notifications` beside it.
+fn notifier(dir: &Path) -> PathBuf {
+    let log = dir.join("notifications");
+    executable(
+        dir,
+        "notify",
+        &format!(
+            "#!/bin/sh\nprintf '%s: %s\\n' \"$1\" \"$2\" >> '{}'\n",
+            log.display()
+        ),
+    )
+}
+
+/// Writes an executable script `name` into `dir`.
+fn executable(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
     let mut permissions = std::fs::metadata(&path).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
     std::fs::set_permissions(&path, permissions).unwrap();
@@ -272,6 +294,7 @@ fn run(script: &Script) -> Outcome {
         .env("TMPDIR", &tmp)
         .env("BETWEEN_DATA_DIR", &data)
         .env("EDITOR", editor(&own))
+        .env("BETWEEN_NOTIFY_COMMAND", notifier(&own))
         .env("LANG", "C.UTF-8")
         .env("DOCS_FAILED_AT", &failed_at)
         .stdin(Stdio::null())

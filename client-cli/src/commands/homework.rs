@@ -177,7 +177,7 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
         }
         AssignmentCommand::Remind { id, at } => {
             let data = ws.doc.data()?;
-            let id = resolve_id(&data.assignments, id, "assignment")?;
+            let id = find_assignment(&data, id)?;
             let at = match at.trim() {
                 "off" | "none" => None,
                 time => Some(time.parse::<TimeOfDay>()?),

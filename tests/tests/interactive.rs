@@ -46,6 +46,7 @@ fn ctrl_c_part_way_keeps_the_answers_as_a_draft_after_showing_the_instructions()
     terminal.send_line("6").unwrap();
     terminal.exp_string("Which emotions are there?").unwrap();
     terminal.send("anxious=40").unwrap();
+    terminal.flush().unwrap();
     terminal.send_control('c').unwrap();
     let said = terminal.exp_eof().unwrap();
     assert!(
@@ -83,4 +84,69 @@ fn ctrl_c_part_way_keeps_the_answers_as_a_draft_after_showing_the_instructions()
     let list = sam.run(&["--json", "list"]).json();
     assert_eq!(list["private"]["entries"].as_object().unwrap().len(), 1);
     assert_eq!(list["entries"], serde_json::json!({}));
+}
+
+/// Waits for `prompt`, then types `answer` and Enter.
+fn answer(terminal: &mut rexpect::session::PtySession, prompt: &str, answer: &str) {
+    terminal.exp_string(prompt).unwrap();
+    terminal.send_line(answer).unwrap();
+}
+
+/// Waits for the yes/no question `prompt`, then presses `key` alone (a yes/no question takes
+/// the key without Enter).
+fn press(terminal: &mut rexpect::session::PtySession, prompt: &str, key: &str) {
+    terminal.exp_string(prompt).unwrap();
+    terminal.send(key).unwrap();
+    terminal.flush().unwrap();
+}
+
+#[test]
+fn an_activity_not_done_but_rated_is_questioned_and_the_answer_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let sam = Device::new(dir.path(), "sam");
+    sam.run(&["init", "--role", "client", "--name", "Sam"])
+        .out();
+
+    let mut terminal = at_terminal(&sam, &["entry", "new", "-t", "behavioural-activation"]);
+    answer(
+        &mut terminal,
+        "What activity do you plan?",
+        "Walk round the park",
+    );
+    answer(&mut terminal, "What kind of activity is it?", ""); // (skip)
+    answer(&mut terminal, "When will you do it?", "");
+    answer(&mut terminal, "Does it repeat?", "");
+    answer(&mut terminal, "How do you expect to feel afterwards?", "4");
+    press(&mut terminal, "Did you do it?", "n");
+    answer(&mut terminal, "sense of achievement", "6");
+    answer(&mut terminal, "How much did you enjoy it?", "5");
+    answer(&mut terminal, "How was your mood afterwards?", "");
+    answer(&mut terminal, "How hard was it", "");
+    answer(&mut terminal, "What got in the way?", "");
+    // No: the ratings are left out, the record stays "not done".
+    press(
+        &mut terminal,
+        "You said you did not do the activity, but rated mastery, pleasure",
+        "n",
+    );
+    terminal.exp_string("Left out mastery, pleasure").unwrap();
+    press(&mut terminal, "Keep this entry private", "n");
+    terminal.exp_eof().unwrap();
+
+    let list = sam.run(&["--json", "list"]).json();
+    let (_, entry) = list["entries"].as_object().unwrap().iter().next().unwrap();
+    assert_eq!(entry["values"]["done"]["value"], false, "{entry}");
+    assert!(
+        entry["values"]
+            .get("mastery")
+            .is_none_or(|v| v["value"].is_null()),
+        "{entry}"
+    );
+    assert!(
+        entry["values"]
+            .get("pleasure")
+            .is_none_or(|v| v["value"].is_null()),
+        "{entry}"
+    );
+    assert_eq!(entry["values"]["predicted_mood"]["value"], 4);
 }

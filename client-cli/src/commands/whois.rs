@@ -106,18 +106,23 @@ pub(crate) fn people(session: &Session) -> Result<HashMap<String, String>> {
     Ok(names)
 }
 
+/// The other people's devices this profile knows (certificates a signed list vouched for).
+fn peer_certificates(session: &Session) -> Result<Vec<DeviceCertificate>> {
+    Ok(session
+        .store
+        .peer_devices()?
+        .iter()
+        .filter_map(|bytes| DeviceCertificate::from_bytes(bytes).ok())
+        .collect())
+}
+
 /// `directory` with the other people's devices this profile knows, named after them.
 pub(crate) fn with_people(
     session: &Session,
     directory: DeviceDirectory,
 ) -> Result<DeviceDirectory> {
     let names = people(session)?;
-    let peers: Vec<DeviceCertificate> = session
-        .store
-        .peer_devices()?
-        .iter()
-        .filter_map(|bytes| DeviceCertificate::from_bytes(bytes).ok())
-        .collect();
+    let peers = peer_certificates(session)?;
     Ok(directory.with_peers(&peers, |owner| names.get(&owner.fingerprint()).cloned()))
 }
 
@@ -183,12 +188,7 @@ pub(crate) fn whois(session: &Session, json: bool) -> Result<()> {
     };
     let keys = AccountKeys::from_record(&record)?;
     let me = keys.identity.public();
-    let peers: Vec<DeviceCertificate> = session
-        .store
-        .peer_devices()?
-        .iter()
-        .filter_map(|bytes| DeviceCertificate::from_bytes(bytes).ok())
-        .collect();
+    let peers = peer_certificates(session)?;
     let documents = session
         .shared_records()?
         .iter()

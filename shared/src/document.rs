@@ -1272,6 +1272,15 @@ fn check_schedule(schedule: &Schedule) -> Result<(), DocError> {
             }
             Ok(())
         }
+        Frequency::TimesAWeek { times } if !(1..=7).contains(times) => {
+            Err(ValidationError::OutOfRange {
+                field: "times a week".into(),
+                value: *times,
+                min: 1,
+                max: 7,
+            }
+            .into())
+        }
         Frequency::Once { due } if *due < schedule.starts_on => {
             Err(ValidationError::Invalid(format!(
                 "the due date {due} is before the start {}",

@@ -154,6 +154,13 @@ pub enum Frequency {
         /// Three-letter lowercase weekday names.
         days: Vec<String>,
     },
+    /// A number of times each week (Monday to Sunday), on whichever days suit the client.
+    #[autosurgeon(rename = "times-a-week")]
+    #[serde(rename = "times-a-week")]
+    TimesAWeek {
+        /// How many times, 1 to 7.
+        times: i64,
+    },
 }
 
 /// When an assignment is due: its frequency between a first and an optional last day.

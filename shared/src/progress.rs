@@ -16,7 +16,9 @@
 
 use crate::ids::{AssignmentId, GoalId, TemplateId};
 use crate::model::{Entry, EntryStatus, Frequency, GoalStatus, HomeworkData};
-use crate::schedule::{active_on, assignment_occurrences, done_on, first_day};
+use crate::schedule::{
+    active_on, assignment_occurrences, done_on, first_day, schedule_on, times_done_in_week,
+};
 use crate::template::{EntryKind, FieldValue};
 use crate::time::Day;
 use serde::Serialize;
@@ -211,11 +213,12 @@ fn adherence(data: &HomeworkData, today: Day) -> Vec<Adherence> {
             };
             let mut history: Vec<bool> = Vec::new();
             for day in assignment_occurrences(assignment, first_day(assignment), until) {
-                let done = done_on(data, id, assignment, day);
+                let done = done_on(data, id, assignment, day, today);
                 if done || (day < today && active_on(assignment, day)) {
                     history.push(done);
                 }
             }
+            times_a_week_history(data, id, assignment, today, &mut history);
             let scheduled = count(history.len());
             let done = count(history.iter().filter(|d| **d).count());
             let (current_streak, longest_streak) = streaks(&history);
@@ -236,6 +239,49 @@ fn adherence(data: &HomeworkData, today: Day) -> Vec<Adherence> {
             .then_with(|| a.assignment.cmp(&b.assignment))
     });
     rows
+}
+
+/// Adds the weeks of an "N times a week" assignment to its `history`, one element per time
+/// asked: the times done that week (up to N) as `true`, then, for a week that is over, the
+/// times not done as `false`. The current week counts only what is done so far (as today's
+/// occurrence of a daily assignment counts only once done). A week the assignment was active
+/// on fewer days than N (its first or last, or around a pause) asks at most that many times.
+/// Streaks are thus counted in times done in a row, across weeks.
+fn times_a_week_history(
+    data: &HomeworkData,
+    id: &AssignmentId,
+    assignment: &crate::model::Assignment,
+    today: Day,
+    history: &mut Vec<bool>,
+) {
+    let mut monday = first_day(assignment).week_start();
+    while monday <= today {
+        let days: Vec<Day> = (0..7)
+            .map(|n| monday.add_days(n))
+            .filter(|d| {
+                let schedule = schedule_on(assignment, *d);
+                matches!(schedule.frequency, Frequency::TimesAWeek { .. })
+                    && *d >= schedule.starts_on
+                    && schedule.ends_on.is_none_or(|end| *d <= end)
+                    && active_on(assignment, *d)
+            })
+            .collect();
+        if let Some(first) = days.first() {
+            if let Frequency::TimesAWeek { times } = schedule_on(assignment, *first).frequency {
+                let asked = usize::try_from(times).unwrap_or(0).min(days.len());
+                let done = times_done_in_week(data, id, monday, today).min(asked);
+                history.extend(std::iter::repeat_n(true, done));
+                if monday.add_days(6) < today {
+                    history.extend(std::iter::repeat_n(false, asked - done));
+                }
+            }
+        }
+        let next = monday.add_days(7);
+        if next == monday {
+            break;
+        }
+        monday = next;
+    }
 }
 
 /// (current, longest) runs of `true`, the current one ending at the last element.
@@ -542,6 +588,23 @@ mod tests {
     }
 
     #[test]
+    fn times_a_week_counts_per_week_and_the_current_week_only_what_is_done() {
+        let mut doc = Doc::new();
+        // 2 times a week from Wednesday 4 March; today Wednesday 18 March.
+        let a = doc.assign("Walk", "journal", "2/week", "2026-03-04", None);
+        doc.done(&a, "2026-03-05"); // week 1 (Wed–Sun: 5 days, asks 2): 1 of 2
+        doc.done(&a, "2026-03-09"); // week 2: 3, capped at 2 of 2
+        doc.done(&a, "2026-03-10");
+        doc.done(&a, "2026-03-11");
+        doc.done(&a, "2026-03-16"); // this week: 1 so far
+        doc.done(&a, "2026-03-20"); // dated after today: not counted
+        let report = progress(&doc.data, d("2026-03-18"));
+        let r = row(&report, "Walk");
+        assert_eq!((r.scheduled, r.done), (5, 4));
+        assert_eq!((r.current_streak, r.longest_streak), (3, 3));
+    }
+
+    #[test]
     fn weekly_schedule_counts_only_listed_days() {
         let mut doc = Doc::new();
         // Mon/Wed/Fri from Mon 2 March; today Wed 11 March.
@@ -553,7 +616,6 @@ mod tests {
             None,
         );
         doc.done(&a, "2026-03-02");
-        doc.done(&a, "2026-03-03"); // a Tuesday: not an occurrence
         doc.done(&a, "2026-03-06");
         doc.done(&a, "2026-03-09");
         let report = progress(&doc.data, d("2026-03-11"));
@@ -562,6 +624,14 @@ mod tests {
         assert_eq!((r.scheduled, r.done), (4, 3));
         assert_eq!(r.rate, Some(0.75));
         assert_eq!((r.current_streak, r.longest_streak), (2, 2));
+
+        // Done on Tuesday the 3rd instead (not a listed day): it counts for that week's open
+        // Wednesday, so nothing is missed.
+        doc.done(&a, "2026-03-03");
+        let report = progress(&doc.data, d("2026-03-11"));
+        let r = row(&report, "Walk");
+        assert_eq!((r.scheduled, r.done), (4, 4));
+        assert_eq!((r.current_streak, r.longest_streak), (4, 4));
     }
 
     #[test]

@@ -28,7 +28,7 @@ use serde::Serialize;
 
 /// The formats [`Frequency::parse`] accepts, for error messages.
 const ACCEPTED: &str =
-    "write `daily`, `weekly:mon,wed,fri` (or `weekly mon wed fri`), `once:2026-03-14` (or `once 2026-03-14`) or `once:+3` (due in 3 days)";
+    "write `daily`, `weekly:mon,wed,fri` (or `weekly mon wed fri`), `3/week` (or `3 times a week`), `once:2026-03-14` (or `once 2026-03-14`) or `once:+3` (due in 3 days)";
 
 const WEEK: [Weekday; 7] = [
     Weekday::Mon,
@@ -48,6 +48,14 @@ impl Frequency {
     pub fn parse(text: &str) -> Result<Frequency, ValidationError> {
         let trimmed = text.trim();
         let lower = trimmed.to_ascii_lowercase();
+        if let Some(times) = times_a_week(&lower) {
+            return match times {
+                Some(times) if (1..=7).contains(&times) => Ok(Frequency::TimesAWeek { times }),
+                _ => Err(invalid(format!(
+                    "'{trimmed}': a week has room for 1 to 7 times, e.g. `3/week`"
+                ))),
+            };
+        }
         let (head, rest) = match lower.find(|c: char| c == ':' || c.is_whitespace()) {
             Some(at) => (
                 &lower[..at],
@@ -109,6 +117,8 @@ impl Frequency {
     pub fn describe(&self) -> String {
         match self {
             Frequency::Daily => "every day".to_string(),
+            Frequency::TimesAWeek { times: 1 } => "once a week".to_string(),
+            Frequency::TimesAWeek { times } => format!("{times} times a week"),
             Frequency::Once { due } => format!("once, due {due}"),
             Frequency::Weekly { days } => {
                 let names: Vec<&str> = WEEK
@@ -124,6 +134,30 @@ impl Frequency {
             }
         }
     }
+}
+
+/// `Some` when `lower` asks for a number of times a week — `3/week`, `3 times a week`, `3x a
+/// week`, `3 per week`, `once a week`, `twice a week` — with the number (`None` when it is
+/// not one); `None` when it is another kind of frequency.
+fn times_a_week(lower: &str) -> Option<Option<i64>> {
+    let words: Vec<&str> = lower
+        .split(|c: char| c.is_whitespace() || c == '/')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let (count, rest) = words.split_first()?;
+    let rest: Vec<&str> = rest
+        .iter()
+        .copied()
+        .filter(|w| !matches!(*w, "times" | "time" | "x" | "a" | "per" | "each" | "every"))
+        .collect();
+    if !matches!(rest.as_slice(), ["week"] | ["wk"]) {
+        return None;
+    }
+    Some(match *count {
+        "once" => Some(1),
+        "twice" => Some(2),
+        number => number.trim_end_matches('x').parse().ok(),
+    })
 }
 
 fn invalid(message: String) -> ValidationError {
@@ -199,6 +233,8 @@ pub fn occurs_on(schedule: &Schedule, day: Day) -> bool {
     }
     match &schedule.frequency {
         Frequency::Daily => true,
+        // Any day of the week will do: not tied to a day (see `due_today`, `due_between`).
+        Frequency::TimesAWeek { .. } => false,
         Frequency::Weekly { days } => {
             let weekday = day.weekday();
             days.iter().any(|d| parse_weekday(d) == Some(weekday))
@@ -371,38 +407,26 @@ pub struct DueItem {
     pub title: String,
     /// The template its entries follow.
     pub template: TemplateId,
-    /// The day the occurrence is for (the due day for once-assignments, also when overdue).
+    /// The day the occurrence is for (the due day for once-assignments, also when overdue; for
+    /// a number of times a week, the first day of the week the item stands for).
     pub day: Day,
     /// Done, in progress, due, overdue or missed.
     pub state: DueState,
+    /// For a weekday occurrence done on another day of its week: that day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done_on: Option<Day>,
+    /// For a number of times a week: how many are done this week, of how many.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub week: Option<WeekCount>,
 }
 
-/// How far the entries for `assignment` go towards its occurrence on `day`: `Some(Done)`,
-/// `Some(InProgress)` or `None` when nothing matches.
-///
-/// Daily and weekly occurrences are matched by entries dated on that day; a once-assignment by
-/// any entry for it.
-pub(crate) fn entry_state(
-    data: &HomeworkData,
-    id: &AssignmentId,
-    assignment: &Assignment,
-    day: Day,
-) -> Option<DueState> {
-    let once = matches!(assignment.schedule.frequency, Frequency::Once { .. });
-    let mut state = None;
-    for entry in data.entries.values() {
-        if entry.assignment.as_ref() != Some(id) || !(once || entry.date == day) {
-            continue;
-        }
-        match entry.status {
-            EntryStatus::Complete if fulfils(entry) => return Some(DueState::Done),
-            // A behavioural-activation record that says the activity was not done is honest
-            // homework, but the activity is still to do.
-            EntryStatus::Complete => state = state.or(Some(DueState::Due)),
-            EntryStatus::Draft => state = Some(DueState::InProgress),
-        }
-    }
-    state
+/// How far a week of "N times a week" has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WeekCount {
+    /// Times done this week (at most `of`).
+    pub done: u32,
+    /// Times asked for.
+    pub of: u32,
 }
 
 /// Whether a complete entry counts as the homework done: every kind does, except a
@@ -413,14 +437,176 @@ fn fulfils(entry: &crate::model::Entry) -> bool {
             == Some(&crate::template::FieldValue::YesNo(false)))
 }
 
-/// Whether the occurrence of `assignment` on `day` is fulfilled by a complete entry.
+/// The days of the complete entries that do assignment `id`, dated up to `today` (an entry
+/// dated in the future counts from its day on, never before), oldest first, one per entry.
+fn done_days(data: &HomeworkData, id: &AssignmentId, today: Day) -> Vec<Day> {
+    let mut days: Vec<Day> = data
+        .entries
+        .values()
+        .filter(|e| {
+            e.assignment.as_ref() == Some(id)
+                && e.status == EntryStatus::Complete
+                && e.date <= today
+                && fulfils(e)
+        })
+        .map(|e| e.date)
+        .collect();
+    days.sort();
+    days
+}
+
+/// How the weekday occurrences of `assignment` in the week starting `monday` were done, as
+/// scheduled day → the day it was done. A complete entry on a scheduled day does that day. A
+/// complete entry on a day of the week that is not scheduled does the earliest scheduled day
+/// of that week still open on or before it (making up for one missed), else the earliest one
+/// after it (done early). Only days scheduled by a weekday schedule move: two entries on one
+/// day of a daily schedule do not make up for another day.
+fn week_fill(
+    data: &HomeworkData,
+    id: &AssignmentId,
+    assignment: &Assignment,
+    monday: Day,
+    today: Day,
+) -> std::collections::BTreeMap<Day, Day> {
+    let sunday = monday.add_days(6);
+    let weekday_slots: Vec<Day> = assignment_occurrences(assignment, monday, sunday)
+        .into_iter()
+        .filter(|day| {
+            active_on(assignment, *day)
+                && matches!(
+                    schedule_on(assignment, *day).frequency,
+                    Frequency::Weekly { .. }
+                )
+        })
+        .collect();
+    let mut fill = std::collections::BTreeMap::new();
+    let mut spare = Vec::new();
+    for day in done_days(data, id, today)
+        .into_iter()
+        .filter(|d| *d >= monday && *d <= sunday)
+    {
+        if weekday_slots.contains(&day) {
+            fill.entry(day).or_insert(day);
+        } else if !assignment_occurrences(assignment, day, day).contains(&day) {
+            spare.push(day);
+        }
+    }
+    for done in spare {
+        let open = |slot: &&Day| !fill.contains_key(*slot);
+        let slot = weekday_slots
+            .iter()
+            .filter(open)
+            .filter(|slot| **slot <= done)
+            .min()
+            .or_else(|| weekday_slots.iter().filter(open).min())
+            .copied();
+        if let Some(slot) = slot {
+            fill.insert(slot, done);
+        }
+    }
+    fill
+}
+
+/// How far the entries for `assignment` go towards its occurrence on `day`, seen on `today`:
+/// `Some(Done)` (with the day it was done when that is another day of the week),
+/// `Some(InProgress)`, `Some(Due)` for a behavioural-activation record that says the activity
+/// was not done, or `None` when nothing matches. See the module docs for the rules.
+fn occurrence_state(
+    data: &HomeworkData,
+    id: &AssignmentId,
+    assignment: &Assignment,
+    day: Day,
+    today: Day,
+) -> (Option<DueState>, Option<Day>) {
+    let once = matches!(assignment.schedule.frequency, Frequency::Once { .. });
+    if once {
+        if !done_days(data, id, today).is_empty() {
+            return (Some(DueState::Done), None);
+        }
+    } else if let Some(done) = week_fill(data, id, assignment, day.week_start(), today).get(&day) {
+        return (Some(DueState::Done), (*done != day).then_some(*done));
+    } else if done_days(data, id, today).contains(&day) {
+        return (Some(DueState::Done), None);
+    }
+    let mut state = None;
+    for entry in data.entries.values() {
+        if entry.assignment.as_ref() != Some(id) || !(once || entry.date == day) {
+            continue;
+        }
+        match entry.status {
+            // A behavioural-activation record that says the activity was not done is honest
+            // homework, but the activity is still to do.
+            EntryStatus::Complete => state = state.or(Some(DueState::Due)),
+            EntryStatus::Draft => state = Some(DueState::InProgress),
+        }
+    }
+    (state, None)
+}
+
+/// Whether the occurrence of `assignment` on `day` is done, seen on `today`.
 pub(crate) fn done_on(
     data: &HomeworkData,
     id: &AssignmentId,
     assignment: &Assignment,
     day: Day,
+    today: Day,
 ) -> bool {
-    entry_state(data, id, assignment, day) == Some(DueState::Done)
+    occurrence_state(data, id, assignment, day, today).0 == Some(DueState::Done)
+}
+
+/// Times an "N times a week" assignment was done in the week starting `monday`, up to `today`.
+pub(crate) fn times_done_in_week(
+    data: &HomeworkData,
+    id: &AssignmentId,
+    monday: Day,
+    today: Day,
+) -> usize {
+    let sunday = monday.add_days(6);
+    done_days(data, id, today)
+        .into_iter()
+        .filter(|d| *d >= monday && *d <= sunday)
+        .count()
+}
+
+/// The item of an "N times a week" assignment for the week starting `monday`, standing on
+/// `day`; `None` when it is not active on any day of that week within its window.
+fn week_item(
+    data: &HomeworkData,
+    id: &AssignmentId,
+    assignment: &Assignment,
+    monday: Day,
+    today: Day,
+) -> Option<DueItem> {
+    let sunday = monday.add_days(6);
+    let day = (0..7)
+        .map(|n| monday.add_days(n))
+        .find(|d| in_window(schedule_on(assignment, *d), *d) && active_on(assignment, *d))?;
+    let Frequency::TimesAWeek { times } = schedule_on(assignment, day).frequency else {
+        return None;
+    };
+    let of = u32::try_from(times.clamp(1, 7)).unwrap_or(1);
+    let done = u32::try_from(times_done_in_week(data, id, monday, today)).unwrap_or(u32::MAX);
+    let drafting = data.entries.values().any(|e| {
+        e.assignment.as_ref() == Some(id)
+            && e.status == EntryStatus::Draft
+            && e.date >= monday
+            && e.date <= sunday.min(today)
+    });
+    let state = if done >= of {
+        DueState::Done
+    } else if sunday < today {
+        DueState::Missed
+    } else if drafting {
+        DueState::InProgress
+    } else {
+        DueState::Due
+    };
+    let mut item = item(id, assignment, day, state);
+    item.week = Some(WeekCount {
+        done: done.min(of),
+        of,
+    });
+    Some(item)
 }
 
 fn item(id: &AssignmentId, assignment: &Assignment, day: Day, state: DueState) -> DueItem {
@@ -430,6 +616,8 @@ fn item(id: &AssignmentId, assignment: &Assignment, day: Day, state: DueState) -
         template: assignment.template.clone(),
         day,
         state,
+        done_on: None,
+        week: None,
     }
 }
 
@@ -442,24 +630,26 @@ fn sort_items(items: &mut [DueItem]) {
     });
 }
 
-/// Whether assignment `id` is a once-assignment that has a complete entry: done, so it leaves
-/// the list of active homework (`between assignment list --all` still shows it).
-pub fn finished_once(data: &HomeworkData, id: &AssignmentId) -> bool {
+/// Whether assignment `id` is a once-assignment that has a complete entry dated up to
+/// `today`: done, so it leaves the list of active homework (`between assignment list --all`
+/// still shows it).
+pub fn finished_once(data: &HomeworkData, id: &AssignmentId, today: Day) -> bool {
     let Some(assignment) = data.assignments.get(id) else {
         return false;
     };
     matches!(assignment.schedule.frequency, Frequency::Once { .. })
-        && data
-            .entries
-            .values()
-            .any(|e| e.assignment.as_ref() == Some(id) && e.status == EntryStatus::Complete)
+        && data.entries.values().any(|e| {
+            e.assignment.as_ref() == Some(id)
+                && e.status == EntryStatus::Complete
+                && e.date <= today
+        })
 }
 
 /// What is due on `today`: every assignment active today whose schedule falls on today (whatever
-/// its state, so done ones can be shown ticked off); every once-assignment still to do whose
-/// window has opened (`day` = its due day, state due or in progress); and every once-assignment
-/// whose due day has passed without a complete entry (state [`DueState::Overdue`]). Sorted by
-/// day, then title.
+/// its state, so done ones can be shown ticked off); every "N times a week" assignment, as one
+/// item for this week with its count; every once-assignment still to do whose window has opened
+/// (`day` = its due day, state due or in progress); and every once-assignment whose due day has
+/// passed without a complete entry (state [`DueState::Overdue`]). Sorted by day, then title.
 pub fn due_today(data: &HomeworkData, today: Day) -> Vec<DueItem> {
     let mut items = Vec::new();
     for (id, assignment) in &data.assignments {
@@ -467,11 +657,20 @@ pub fn due_today(data: &HomeworkData, today: Day) -> Vec<DueItem> {
             continue;
         }
         let schedule = schedule_on(assignment, today);
-        if occurs_on(schedule, today) {
-            let state = entry_state(data, id, assignment, today).unwrap_or(DueState::Due);
-            items.push(item(id, assignment, today, state));
+        if matches!(schedule.frequency, Frequency::TimesAWeek { .. }) {
+            if in_window(schedule, today) {
+                if let Some(mut item) = week_item(data, id, assignment, today.week_start(), today) {
+                    item.day = today;
+                    items.push(item);
+                }
+            }
+        } else if occurs_on(schedule, today) {
+            let (state, done_on) = occurrence_state(data, id, assignment, today, today);
+            let mut item = item(id, assignment, today, state.unwrap_or(DueState::Due));
+            item.done_on = done_on;
+            items.push(item);
         } else if let Frequency::Once { due } = schedule.frequency {
-            let state = entry_state(data, id, assignment, due);
+            let (state, _) = occurrence_state(data, id, assignment, due, today);
             if state == Some(DueState::Done) || !occurs_on(schedule, due) {
                 continue;
             }
@@ -489,15 +688,31 @@ pub fn due_today(data: &HomeworkData, today: Day) -> Vec<DueItem> {
 /// Every occurrence from `from` to `to` (inclusive) of every assignment active on that day, for
 /// views such as "this week". Past occurrences not done are [`DueState::Missed`] (or
 /// [`DueState::Overdue`] for a once-assignment); today's and later ones are due, in progress or
-/// done. Sorted by day, then title.
+/// done. An "N times a week" assignment has one item per week, missed only once its week is
+/// over. Sorted by day, then title.
 pub fn due_between(data: &HomeworkData, from: Day, to: Day, today: Day) -> Vec<DueItem> {
     let mut items = Vec::new();
     for (id, assignment) in &data.assignments {
+        let mut monday = from.week_start();
+        while monday <= to {
+            if let Some(mut item) = week_item(data, id, assignment, monday, today) {
+                if item.day <= to {
+                    item.day = item.day.max(from);
+                    items.push(item);
+                }
+            }
+            let next = monday.add_days(7);
+            if next == monday {
+                break;
+            }
+            monday = next;
+        }
         for day in assignment_occurrences(assignment, from, to) {
             if !active_on(assignment, day) {
                 continue;
             }
-            let state = match entry_state(data, id, assignment, day) {
+            let (state, done_on) = occurrence_state(data, id, assignment, day, today);
+            let state = match state {
                 Some(state) if state == DueState::Done || day >= today => state,
                 _ if day >= today => DueState::Due,
                 _ if matches!(
@@ -509,7 +724,9 @@ pub fn due_between(data: &HomeworkData, from: Day, to: Day, today: Day) -> Vec<D
                 }
                 _ => DueState::Missed,
             };
-            items.push(item(id, assignment, day, state));
+            let mut item = item(id, assignment, day, state);
+            item.done_on = done_on;
+            items.push(item);
         }
     }
     sort_items(&mut items);
@@ -771,7 +988,7 @@ mod tests {
             vec![],
         );
         assert!(
-            !finished_once(&doc.data, &daily),
+            !finished_once(&doc.data, &daily, d("2026-01-10")),
             "a daily assignment never finishes"
         );
         doc.entry(
@@ -783,7 +1000,7 @@ mod tests {
             vec![],
         );
         assert!(
-            !finished_once(&doc.data, &once),
+            !finished_once(&doc.data, &once, d("2026-01-10")),
             "a draft does not finish it"
         );
         doc.entry(
@@ -794,7 +1011,9 @@ mod tests {
             EntryStatus::Complete,
             vec![],
         );
-        assert!(finished_once(&doc.data, &once));
+        // Seen on a day before the entry's date, it is not finished yet.
+        assert!(!finished_once(&doc.data, &once, d("2026-01-06")));
+        assert!(finished_once(&doc.data, &once, d("2026-01-07")));
     }
 
     #[test]
@@ -849,6 +1068,153 @@ mod tests {
                 due: d("2026-03-14")
             }
         );
+    }
+
+    #[test]
+    fn a_number_of_times_a_week_is_read_as_people_say_it() {
+        for (text, times) in [
+            ("3/week", 3),
+            ("3 times a week", 3),
+            ("3 times per week", 3),
+            ("3x a week", 3),
+            ("once a week", 1),
+            ("Twice a week", 2),
+            ("7/week", 7),
+        ] {
+            assert_eq!(
+                Frequency::parse(text).unwrap(),
+                Frequency::TimesAWeek { times },
+                "{text}"
+            );
+        }
+        assert_eq!(
+            Frequency::TimesAWeek { times: 3 }.describe(),
+            "3 times a week"
+        );
+        assert_eq!(Frequency::TimesAWeek { times: 1 }.describe(), "once a week");
+        for bad in ["0/week", "8 times a week", "many times a week"] {
+            let err = Frequency::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("1 to 7"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_number_of_times_a_week_counts_any_day_and_misses_only_a_week_that_is_over() {
+        let mut doc = Doc::new();
+        // From Monday 2 March, 3 times a week.
+        let walk = doc.assign("Walk", "journal", "3/week", "2026-03-02", None);
+        doc.done(&walk, "2026-03-03");
+        doc.done(&walk, "2026-03-03"); // twice on one day counts twice
+        let wednesday = d("2026-03-04");
+        let today = due_today(&doc.data, wednesday);
+        assert_eq!(today.len(), 1);
+        assert_eq!(today[0].state, DueState::Due);
+        assert_eq!(today[0].day, wednesday);
+        assert_eq!(today[0].week, Some(WeekCount { done: 2, of: 3 }));
+        doc.done(&walk, "2026-03-04");
+        assert_eq!(due_today(&doc.data, wednesday)[0].state, DueState::Done);
+        // The week view: one item per week; last week's is missed only once it is over.
+        doc.done(&walk, "2026-03-10");
+        let weeks = due_between(&doc.data, d("2026-03-02"), d("2026-03-15"), d("2026-03-12"));
+        let states: Vec<(Day, DueState, Option<WeekCount>)> =
+            weeks.iter().map(|i| (i.day, i.state, i.week)).collect();
+        assert_eq!(
+            states,
+            vec![
+                (
+                    d("2026-03-02"),
+                    DueState::Done,
+                    Some(WeekCount { done: 3, of: 3 })
+                ),
+                (
+                    d("2026-03-09"),
+                    DueState::Due,
+                    Some(WeekCount { done: 1, of: 3 })
+                ),
+            ]
+        );
+        let later = due_between(&doc.data, d("2026-03-09"), d("2026-03-15"), d("2026-03-16"));
+        assert_eq!(later[0].state, DueState::Missed);
+        // Nothing is tied to a day: no weekday occurrences.
+        assert!(occurrences(
+            &doc.data.assignments[&walk].schedule,
+            d("2026-03-02"),
+            d("2026-03-08")
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn a_weekday_done_on_another_day_of_its_week_is_done_there_not_missed() {
+        let mut doc = Doc::new();
+        let walk = doc.assign("Walk", "journal", "weekly:mon,wed,fri", "2026-03-02", None);
+        doc.done(&walk, "2026-03-03"); // Tuesday: makes up for Monday
+        doc.done(&walk, "2026-03-04"); // Wednesday, on its day
+        doc.done(&walk, "2026-03-07"); // Saturday: makes up for Friday
+        doc.done(&walk, "2026-03-08"); // Sunday: nothing left open that week
+        let week = due_between(&doc.data, d("2026-03-02"), d("2026-03-08"), d("2026-03-09"));
+        let seen: Vec<(Day, DueState, Option<Day>)> =
+            week.iter().map(|i| (i.day, i.state, i.done_on)).collect();
+        assert_eq!(
+            seen,
+            vec![
+                (d("2026-03-02"), DueState::Done, Some(d("2026-03-03"))),
+                (d("2026-03-04"), DueState::Done, None),
+                (d("2026-03-06"), DueState::Done, Some(d("2026-03-07"))),
+            ]
+        );
+        // Done early: Tuesday's entry counts for that week's Wednesday when Monday was done.
+        let mut doc = Doc::new();
+        let walk = doc.assign("Walk", "journal", "weekly:mon,wed", "2026-03-02", None);
+        doc.done(&walk, "2026-03-02");
+        doc.done(&walk, "2026-03-03");
+        let week = due_between(&doc.data, d("2026-03-02"), d("2026-03-08"), d("2026-03-03"));
+        assert_eq!(week[1].state, DueState::Done);
+        assert_eq!(week[1].done_on, Some(d("2026-03-03")));
+        // Daily homework does not move: two on Tuesday leave Monday missed.
+        let mut doc = Doc::new();
+        let mood = doc.assign("Mood", "journal", "daily", "2026-03-02", None);
+        doc.done(&mood, "2026-03-03");
+        doc.done(&mood, "2026-03-03");
+        let days = due_between(&doc.data, d("2026-03-02"), d("2026-03-03"), d("2026-03-04"));
+        assert_eq!(days[0].state, DueState::Missed);
+    }
+
+    #[test]
+    fn an_entry_dated_after_today_never_counts_today() {
+        let mut doc = Doc::new();
+        let letter = doc.assign("Letter", "journal", "once:2026-03-06", "2026-03-02", None);
+        let walk = doc.assign("Walk", "journal", "weekly:mon,fri", "2026-03-02", None);
+        doc.done(&letter, "2026-03-05");
+        doc.done(&walk, "2026-03-03"); // Tuesday, seen on Monday: in the future
+        let monday = d("2026-03-02");
+        let today = due_today(&doc.data, monday);
+        assert!(today.iter().all(|i| i.state == DueState::Due), "{today:?}");
+        assert!(!finished_once(&doc.data, &letter, monday));
+        // From its day on, it counts.
+        assert!(finished_once(&doc.data, &letter, d("2026-03-05")));
+    }
+
+    proptest::proptest! {
+        /// However entries fall in a week, a weekday schedule never shows more occurrences done
+        /// than there are complete entries that week, nor more than it schedules.
+        #[test]
+        fn a_week_never_counts_more_done_than_entries_or_scheduled_days(
+            days in proptest::collection::vec(0i64..7, 0..10),
+            listed in proptest::sample::subsequence(vec!["mon", "tue", "wed", "thu", "fri", "sat", "sun"], 1..7),
+        ) {
+            let mut doc = Doc::new();
+            let every = format!("weekly:{}", listed.join(","));
+            let a = doc.assign("A", "journal", &every, "2026-03-02", None);
+            for n in &days {
+                doc.done(&a, &d("2026-03-02").add_days(*n).to_string());
+            }
+            let week = due_between(&doc.data, d("2026-03-02"), d("2026-03-08"), d("2026-03-09"));
+            let done = week.iter().filter(|i| i.state == DueState::Done).count();
+            proptest::prop_assert!(done <= days.len());
+            proptest::prop_assert!(done <= listed.len());
+            proptest::prop_assert_eq!(week.len(), listed.len());
+        }
     }
 
     #[test]
@@ -1258,8 +1624,20 @@ mod tests {
             );
         }
         let a = &doc.data.assignments[&walk];
-        assert!(done_on(&doc.data, &walk, a, d("2026-03-02")));
-        assert!(!done_on(&doc.data, &walk, a, d("2026-03-03")));
+        assert!(done_on(
+            &doc.data,
+            &walk,
+            a,
+            d("2026-03-02"),
+            d("2026-03-04")
+        ));
+        assert!(!done_on(
+            &doc.data,
+            &walk,
+            a,
+            d("2026-03-03"),
+            d("2026-03-04")
+        ));
         let today = due_today(&doc.data, d("2026-03-03"));
         assert_eq!(today[0].state, DueState::Due);
         let week = due_between(&doc.data, d("2026-03-02"), d("2026-03-03"), d("2026-03-04"));

@@ -54,10 +54,19 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
                     "say what the entry is: an assignment id or template (see `between today`), or --template NAME for a free entry"
                 ),
             };
+            let today = ws.session.clock.today();
             let date = match date {
                 Some(d) => parse_day("date", d)?,
-                None => ws.session.clock.today(),
+                None => today,
             };
+            let ahead = date.days_since(today);
+            if ahead > 0 {
+                // Saved as asked, but it must not look like today's homework is done.
+                eprintln!(
+                    "Note: this entry is dated {date}, {} from today; it counts from that day, not today.",
+                    render::plural(usize::try_from(ahead).unwrap_or(usize::MAX), "day")
+                );
+            }
             let intro = assignment
                 .as_ref()
                 .map(|id| instructions(&data.assignments[id]));

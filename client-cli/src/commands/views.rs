@@ -50,6 +50,11 @@ fn unseen_news(ws: &Workspace) -> Result<Vec<news::Item>> {
     )
 }
 
+/// A day as people read it in a week: "Tue 3 Mar".
+fn weekday_and_date(day: Day) -> String {
+    day.0.format("%a %-d %b").to_string()
+}
+
 /// `between today [--week]`.
 pub(crate) fn today(ws: &mut Workspace, args: &TodayArgs, json: bool) -> Result<()> {
     let homework = ws.homework()?;
@@ -91,18 +96,38 @@ pub(crate) fn today(ws: &mut Workspace, args: &TodayArgs, json: bool) -> Result<
     if items.is_empty() {
         outln!("  Nothing due.");
     }
+    // Days gone by without the homework are summed up per assignment, plainly, after the
+    // list: a week of crosses helps nobody who is finding it hard to keep up.
+    let mut not_done: Vec<(String, Vec<String>)> = Vec::new();
     for (item, private) in items.into_iter().zip(private) {
+        if item.state == DueState::Missed {
+            let when = match item.week {
+                Some(week) => format!("the week of {} ({} of {})", item.day, week.done, week.of),
+                None => weekday_and_date(item.day),
+            };
+            match not_done.iter_mut().find(|(title, _)| *title == item.title) {
+                Some((_, days)) => days.push(when),
+                None => not_done.push((item.title.clone(), vec![when])),
+            }
+            continue;
+        }
         let (mark, state) = match item.state {
-            DueState::Done => ("✓", "done"),
-            DueState::InProgress => ("…", "in progress"),
-            DueState::Due => ("•", "due"),
-            DueState::Overdue => ("!", "overdue"),
-            DueState::Missed => ("✗", "missed"),
+            DueState::Done => ("✓", "done".to_owned()),
+            DueState::InProgress => ("…", "in progress".to_owned()),
+            DueState::Due => ("•", "due".to_owned()),
+            DueState::Overdue => ("!", "overdue".to_owned()),
+            DueState::Missed => ("·", "not done".to_owned()),
         };
-        let day = if args.week || item.day != today {
-            format!("{} ", item.day)
-        } else {
-            String::new()
+        let day = match item.week {
+            Some(_) if args.week => "this week ".to_owned(),
+            Some(_) => String::new(),
+            None if args.week || item.day != today => format!("{} ", weekday_and_date(item.day)),
+            None => String::new(),
+        };
+        let note = match (item.done_on, item.week) {
+            (Some(on), _) => format!(" (on {})", weekday_and_date(on)),
+            (None, Some(week)) => format!(" ({} of {} this week)", week.done, week.of),
+            (None, None) => String::new(),
         };
         let private = if private {
             format!(" (in a private entry — {})", render::ONLY_YOURS)
@@ -110,10 +135,16 @@ pub(crate) fn today(ws: &mut Workspace, args: &TodayArgs, json: bool) -> Result<
             String::new()
         };
         outln!(
-            "  {mark} {day}{} — {state}{private} [{}]",
+            "  {mark} {day}{} — {state}{note}{private} [{}]",
             item.title,
             item.assignment.short()
         );
+    }
+    if !not_done.is_empty() {
+        outln!();
+        for (title, days) in not_done {
+            outln!("  Not done: {title} on {}.", days.join(", "));
+        }
     }
     // A client hears once, here, what their therapist did since they last looked (`sync`
     // says it as it arrives too).
@@ -163,6 +194,7 @@ pub(crate) fn list(ws: &Workspace, args: &ListArgs, json: bool) -> Result<()> {
 /// `between assignment list`.
 pub(crate) fn list_assignments(ws: &Workspace, args: &ListArgs, json: bool) -> Result<()> {
     let data = ws.doc.data()?;
+    let today = ws.session.clock.today();
     let shown: Vec<_> = data
         .assignments
         .iter()
@@ -171,7 +203,7 @@ pub(crate) fn list_assignments(ws: &Workspace, args: &ListArgs, json: bool) -> R
                 || (matches!(
                     a.status,
                     AssignmentStatus::Active | AssignmentStatus::Paused
-                ) && !finished_once(&data, id))
+                ) && !finished_once(&data, id, today))
         })
         .collect();
     if json {
@@ -186,7 +218,7 @@ pub(crate) fn list_assignments(ws: &Workspace, args: &ListArgs, json: bool) -> R
         outln!("  none");
     }
     for (id, a) in shown {
-        let status = if finished_once(&data, id) {
+        let status = if finished_once(&data, id, today) {
             "done"
         } else {
             a.status.as_str()

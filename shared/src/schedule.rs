@@ -7,7 +7,9 @@
 //! Rules, in short:
 //!
 //! - A schedule occurs on a day within `starts_on..=ends_on`: every day (`daily`), on the listed
-//!   weekdays (`weekly`), or only on its due day (`once`).
+//!   weekdays (`weekly`), or only on its due day (`once`). A number of times a week
+//!   (`3/week`) is tied to no day: it has one item per week (Monday to Sunday) with its count,
+//!   due until done that many times, missed only once the week is over.
 //! - An assignment is *active* on a day when the status in effect at the end of that day was
 //!   `active`, read from the status changes in its history (their UTC date) and its current
 //!   status. Before its first recorded status change it counts as having that change's old status
@@ -15,6 +17,11 @@
 //! - An occurrence of a daily or weekly assignment is *done* when a complete entry for the
 //!   assignment is dated on that day; a once-assignment is done by any complete entry for it.
 //!   A draft that matches the same way makes the occurrence *in progress*.
+//! - A weekday occurrence not done on its day is done by a complete entry on a day of the same
+//!   week that is not itself scheduled: the earliest open weekday on or before that day (made
+//!   up), else the earliest after it (done early); the item says on which day. Daily homework
+//!   does not move: two check-ins on Tuesday do not make up for Monday.
+//! - Entries dated after `today` never count as done before their day.
 //! - A once-assignment is *overdue* when its due day has passed and it is not done.
 
 use crate::error::ValidationError;

@@ -11,7 +11,7 @@ use between_cli::live::{LiveDocument, LiveProfile};
 use between_e2e::relay::RelayProcess;
 use between_e2e::tls::{PracticeCa, ServerFiles, Validity};
 use between_e2e::Device;
-use between_shared::{EntryId, Timestamp};
+use between_shared::{DocumentId, EntryId, Timestamp};
 
 /// The long-text field of the journal template the workloads type into.
 pub(crate) const JOURNAL_FIELD: &str = "text";
@@ -265,7 +265,11 @@ pub(crate) fn now() -> Timestamp {
 }
 
 /// The text of `entry`'s journal field in the document `doc` of `live`.
-pub(crate) async fn journal_text(live: &LiveProfile, doc: &str, entry: &EntryId) -> Result<String> {
+pub(crate) async fn journal_text(
+    live: &LiveProfile,
+    doc: &DocumentId,
+    entry: &EntryId,
+) -> Result<String> {
     let entry = entry.clone();
     let text = live
         .read(doc, move |hw| {

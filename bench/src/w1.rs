@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use between_cli::live::LiveProfile;
-use between_shared::EntryId;
+use between_shared::{DocumentId, EntryId};
 
 use crate::scene::{self, Practice, JOURNAL_FIELD};
 
@@ -48,7 +48,7 @@ struct Watcher {
 impl Watcher {
     fn start(
         live: Arc<LiveProfile>,
-        doc: String,
+        doc: DocumentId,
         entry: EntryId,
         base: usize,
         total: usize,

@@ -59,7 +59,7 @@ pub(crate) async fn catch_up(keystrokes: usize) -> Result<CatchUp> {
     let started = Instant::now();
     scene::sync(&laptop)?;
     let upload = started.elapsed();
-    let uploaded = practice.stored(&doc)?;
+    let uploaded = practice.stored(doc.as_str())?;
 
     let code = scene::pairing_code(&laptop)?;
     let sent_before = practice.metric("between_bytes_sent_total").await?;
@@ -83,7 +83,7 @@ pub(crate) async fn catch_up(keystrokes: usize) -> Result<CatchUp> {
     }
     scene::sync(&laptop)?;
     scene::sync(&phone)?;
-    let compacted = practice.stored(&doc)?;
+    let compacted = practice.stored(doc.as_str())?;
     practice.relay.assert_no_panic();
     Ok(CatchUp {
         typing,

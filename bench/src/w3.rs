@@ -19,7 +19,7 @@ use automerge::ReadDoc;
 use between_cli::live::LiveProfile;
 use between_e2e::Device;
 use between_shared::model::CommentTarget;
-use between_shared::{EntryId, HomeworkDoc};
+use between_shared::{DocumentId, EntryId, HomeworkDoc};
 use futures_util::future::try_join_all;
 
 use crate::procfs;
@@ -47,7 +47,7 @@ struct Household {
     /// Laptop, phone, therapist.
     devices: [Arc<LiveProfile>; 3],
     /// Each device's id for the document.
-    docs: [String; 3],
+    docs: [DocumentId; 3],
 }
 
 /// The practice, set up once and held open across rounds.
@@ -262,7 +262,7 @@ async fn open_household(entry: EntryId, devices: &[Device; 3]) -> Result<Househo
     let devices: [Arc<LiveProfile>; 3] = opened
         .try_into()
         .map_err(|_| anyhow!("three devices per household"))?;
-    let docs: [String; 3] = docs
+    let docs: [DocumentId; 3] = docs
         .try_into()
         .map_err(|_| anyhow!("three documents per household"))?;
     Ok(Household {
@@ -278,7 +278,7 @@ async fn open_household(entry: EntryId, devices: &[Device; 3]) -> Result<Househo
 async fn edit_and_wait(
     live: Arc<LiveProfile>,
     d: usize,
-    doc: String,
+    doc: DocumentId,
     entry: EntryId,
     round: usize,
     length: usize,

@@ -7,13 +7,21 @@
 //! Two things differ. Edits arrive in process ([`LiveProfile::edit`]): each is stored (one
 //! transaction) before it returns and is pushed at once, instead of being noticed by polling
 //! the store. And the app learns that other devices' changes were stored through
-//! [`LiveProfile::changes`], to redraw. Nothing is printed.
+//! [`LiveProfile::changes`], to redraw. Nothing is printed: what a command would print
+//! (connected or offline, a skipped bundle, a relay rolled back, sharing that changed) arrives as
+//! [`Notice`]s ([`LiveProfile::notices`]). Dropping the profile stops its background sync.
+//!
+//! The contract for embedders: documents are named by [`DocumentId`]; an edit the document
+//! refuses comes back as [`LiveError::Refused`] with the document's own error (a validation
+//! error says which field and why), an id this device does not sync as
+//! [`LiveError::UnknownDocument`], and trouble with the store or the sync as
+//! [`LiveError::Sync`] — none of them changes anything stored.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use between_shared::{Author, DocError, HomeworkDoc};
-use tokio::sync::{watch, Notify};
+use between_shared::{Author, DocError, DocumentId, HomeworkDoc};
+use tokio::sync::{broadcast, watch, Notify};
 
 use crate::profile::{parse_role, store_path};
 use crate::store::Store;
@@ -28,19 +36,70 @@ pub enum LiveError {
     /// The profile could not be opened (missing, damaged, not set up for a relay).
     #[error("could not open the profile: {0}")]
     Profile(String),
-    /// The edit was refused (it changed nothing) or the document is unknown.
-    #[error("{0}")]
-    Edit(String),
-    /// Syncing stopped; what is stored on this device is intact.
+    /// This device does not sync a document with this id.
+    #[error("this device does not sync a document with the id {id}")]
+    UnknownDocument {
+        /// The id asked for.
+        id: DocumentId,
+    },
+    /// The document refused the edit, which changed nothing: for an invalid value, a
+    /// [`DocError::Invalid`] naming the field and what is allowed.
+    #[error(transparent)]
+    Refused(DocError),
+    /// The store or the sync failed; what is stored on this device is intact.
     #[error("{0}")]
     Sync(String),
+}
+
+impl LiveError {
+    fn from_driver(err: crate::sync::driver::DriverError, doc: &DocumentId) -> Self {
+        match err {
+            crate::sync::driver::DriverError::UnknownDocument { .. } => {
+                LiveError::UnknownDocument { id: doc.clone() }
+            }
+            other => LiveError::Sync(other.to_string()),
+        }
+    }
+}
+
+/// What kind of thing a [`Notice`] tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NoticeKind {
+    /// Connected to the relay (again).
+    Online,
+    /// Not connected; it tries again by itself, and edits keep being stored meanwhile.
+    Offline,
+    /// A bundle (or the relay's snapshot) could not be opened or applied and was skipped.
+    Skipped,
+    /// The relay serves an older state than it confirmed; everything is sent again.
+    RelayRolledBack,
+    /// The relay refused this device's changes; they stay here and go next time.
+    Refused,
+    /// A document could not be synced at all.
+    Failed,
+    /// Sharing changed: homework arrived, a member left or ended it, a document was deleted.
+    Sharing,
+    /// Changes that could not be merged (from an old damaged profile) were set aside.
+    SetAside,
+    /// Anything else the person should know.
+    Other,
+}
+
+/// Something the person should know, as a `between` command would print it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// What kind of thing it is.
+    pub kind: NoticeKind,
+    /// In words.
+    pub text: String,
 }
 
 /// One homework document the profile syncs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveDocument {
     /// The document's id (what [`LiveProfile::edit`] and [`LiveProfile::read`] take).
-    pub id: String,
+    pub id: DocumentId,
     /// Its local name: the client's name on a therapist's device.
     pub label: String,
 }
@@ -52,6 +111,9 @@ pub struct LiveProfile {
     nudge: Arc<Notify>,
     stop: Arc<Notify>,
     changes: watch::Receiver<u64>,
+    notices: broadcast::Sender<Notice>,
+    /// The receiver that holds what happened before anyone subscribed, for the first one.
+    first_notices: std::sync::Mutex<Option<broadcast::Receiver<Notice>>>,
     sync: Option<tokio::task::JoinHandle<Result<(), LiveError>>>,
 }
 
@@ -79,16 +141,21 @@ impl LiveProfile {
             (Author::new(role, profile.display_name), keys)
         };
         refuse_if_deleted(&path, &keys).map_err(|e| profile_error(&e))?;
-        let first = if online {
+        let (first, notes) = if online {
             share_pass(&path, &keys, None).await.map_err(|err| {
                 LiveError::Sync(format!("{:#}", explain(err, &keys.relay.display)))
             })?
         } else {
-            None
+            (None, Vec::new())
         };
         let core = Arc::new(Core::start(path, Mode::Embedded).map_err(|e| profile_error(&e))?);
-        let changes = core
-            .call(|driver| driver.observe())
+        let (changes, (notices, first_notices)) = core
+            .call(move |driver| {
+                for text in notes {
+                    driver.tell(NoticeKind::Sharing, text);
+                }
+                (driver.observe(), driver.notices())
+            })
             .await
             .map_err(|e| profile_error(&e))?;
         let nudge = Arc::new(Notify::new());
@@ -111,6 +178,8 @@ impl LiveProfile {
             nudge,
             stop,
             changes,
+            notices,
+            first_notices: std::sync::Mutex::new(Some(first_notices)),
             sync,
         })
     }
@@ -129,7 +198,10 @@ impl LiveProfile {
             .map_err(|e| LiveError::Sync(e.to_string()))?;
         Ok(docs
             .into_iter()
-            .map(|(id, label)| LiveDocument { id, label })
+            .map(|(id, label)| LiveDocument {
+                id: DocumentId::from(id),
+                label,
+            })
             .collect())
     }
 
@@ -137,16 +209,17 @@ impl LiveProfile {
     /// returning and pushes it at once when online. A refused edit changes nothing.
     pub async fn edit<T: Send + 'static>(
         &self,
-        doc: &str,
+        doc: &DocumentId,
         edit: impl FnOnce(&mut HomeworkDoc, &Author) -> Result<T, DocError> + Send + 'static,
     ) -> Result<T, LiveError> {
-        let (doc, me) = (doc.to_owned(), self.me.clone());
+        let (id, me) = (doc.to_string(), self.me.clone());
         let value = self
             .core
-            .call(move |driver| driver.edit(&doc, |homework| edit(homework, &me)))
+            .call(move |driver| driver.edit(&id, |homework| edit(homework, &me)))
             .await
             .map_err(|e| LiveError::Sync(e.to_string()))?
-            .map_err(|e| LiveError::Edit(e.to_string()))?;
+            .map_err(|e| LiveError::from_driver(e, doc))?
+            .map_err(LiveError::Refused)?;
         self.nudge.notify_one();
         Ok(value)
     }
@@ -155,16 +228,16 @@ impl LiveProfile {
     /// saved beside the app a moment ago.
     pub async fn read<T: Send + 'static>(
         &self,
-        doc: &str,
+        doc: &DocumentId,
         read: impl FnOnce(&mut HomeworkDoc) -> T + Send + 'static,
     ) -> Result<T, LiveError> {
-        let doc = doc.to_owned();
+        let id = doc.to_string();
         let value = self
             .core
-            .call(move |driver| driver.read(&doc, read))
+            .call(move |driver| driver.read(&id, read))
             .await
             .map_err(|e| LiveError::Sync(e.to_string()))?
-            .map_err(|e| LiveError::Edit(e.to_string()))?;
+            .map_err(|e| LiveError::from_driver(e, doc))?;
         // What the read took in from other processes is pushed now, as an edit is.
         self.nudge.notify_one();
         Ok(value)
@@ -174,6 +247,18 @@ impl LiveProfile {
     /// (`changed().await`) to redraw.
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.changes.clone()
+    }
+
+    /// What the person should know as it happens (see [`Notice`]), from now on; what happened
+    /// before the first subscriber (such as sharing news from opening) comes first to it. A
+    /// subscriber that falls more than 64 notices behind misses the oldest (`Lagged`).
+    pub fn notices(&self) -> broadcast::Receiver<Notice> {
+        let first = self
+            .first_notices
+            .lock()
+            .map(|mut first| first.take())
+            .unwrap_or(None);
+        first.unwrap_or_else(|| self.notices.subscribe())
     }
 
     /// Whether the background sync stopped on its own (a permanent refusal such as a removed
@@ -192,5 +277,13 @@ impl LiveProfile {
                 .map_err(|e| LiveError::Sync(format!("the sync task failed: {e}")))?,
             None => Ok(()),
         }
+    }
+}
+
+impl Drop for LiveProfile {
+    /// Stops the background sync (it closes its connection and ends by itself) when the app
+    /// lets go of the profile without [`LiveProfile::close`].
+    fn drop(&mut self) {
+        self.stop.notify_one();
     }
 }

@@ -10,14 +10,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use between_cli::live::{LiveError, LiveProfile};
+use between_cli::live::{LiveError, LiveProfile, NoticeKind};
 use between_e2e::practice::{
     client_with_invite, pair_device, sync_clean, therapist_with_invite, tls_relay,
 };
 use between_e2e::Device;
 use between_shared::model::CommentTarget;
 use between_shared::template::FieldValue;
-use between_shared::{EntryId, HomeworkDoc, Timestamp};
+use between_shared::{DocumentId, EntryId, HomeworkDoc, Timestamp};
 
 const WAIT: Duration = Duration::from_secs(30);
 const NOW: Timestamp = Timestamp(1_772_442_000_000);
@@ -34,7 +34,7 @@ fn journal_text(hw: &mut HomeworkDoc, entry: &EntryId) -> String {
 }
 
 /// The id of the document of `live` holding `entry`.
-async fn doc_with(live: &LiveProfile, entry: &EntryId) -> String {
+async fn doc_with(live: &LiveProfile, entry: &EntryId) -> DocumentId {
     for doc in live.documents().await.unwrap() {
         let wanted = entry.clone();
         if live
@@ -54,7 +54,7 @@ async fn doc_with(live: &LiveProfile, entry: &EntryId) -> String {
 /// changes are stored.
 async fn until(
     live: &LiveProfile,
-    doc: &str,
+    doc: &DocumentId,
     check: impl Fn(&mut HomeworkDoc) -> bool + Clone + Send + 'static,
 ) {
     let mut changes = live.changes();
@@ -157,16 +157,52 @@ async fn typing_live_reaches_the_other_devices_and_offline_edits_leave_later() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(refused, LiveError::Edit(_)), "{refused:?}");
+    assert!(matches!(refused, LiveError::Refused(_)), "{refused:?}");
     assert!(
         refused.to_string().contains("client's own work"),
         "{refused}"
     );
-    let unknown = sam
-        .edit("00000000-0000-0000-0000-000000000000", |_, _| Ok(()))
+    // An invalid value comes back as the document's validation error, naming the field.
+    let mood = entry.clone();
+    let invalid = sam
+        .edit(&doc, move |hw, me| {
+            let update = between_shared::document::EntryUpdate {
+                values: [("text".to_owned(), FieldValue::Number(42))].into(),
+                ..Default::default()
+            };
+            hw.update_entry(me, NOW, &mood, update, false)
+        })
         .await
         .unwrap_err();
+    assert!(
+        matches!(
+            invalid,
+            LiveError::Refused(between_shared::DocError::Invalid(_))
+        ),
+        "{invalid:?}"
+    );
+    let nowhere = DocumentId::from("00000000000000000000000000000000".to_owned());
+    let unknown = sam.edit(&nowhere, |_, _| Ok(())).await.unwrap_err();
+    assert!(
+        matches!(&unknown, LiveError::UnknownDocument { id } if *id == nowhere),
+        "{unknown:?}"
+    );
     assert!(unknown.to_string().contains("does not sync"), "{unknown}");
+
+    // What a command would print arrives as notices: the profile connected.
+    let mut notices = sam.notices();
+    let online = tokio::time::timeout(WAIT, async {
+        loop {
+            match notices.recv().await {
+                Ok(notice) if notice.kind == NoticeKind::Online => return notice,
+                Ok(_) => continue,
+                Err(err) => panic!("notices ended: {err}"),
+            }
+        }
+    })
+    .await
+    .expect("an online notice");
+    assert!(online.text.contains("connected"), "{online:?}");
 
     sam.close().await.unwrap();
     sam_phone.close().await.unwrap();
@@ -199,6 +235,22 @@ async fn typing_live_reaches_the_other_devices_and_offline_edits_leave_later() {
             .contains("Evening. Walked to the park. Then rain."),
         "{shown}"
     );
+
+    // An app that lets go of a profile without closing it stops its sync all the same: the
+    // background task ends and frees the profile, which closes its notices.
+    let dropped = LiveProfile::open(&profile_dir(&phone), true).await.unwrap();
+    let mut notices = dropped.notices();
+    drop(dropped);
+    let ended = tokio::time::timeout(WAIT, async {
+        loop {
+            match notices.recv().await {
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                _ => continue,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "a dropped live profile kept syncing");
     relay.assert_no_panic();
 }
 

@@ -103,7 +103,7 @@ pub(crate) async fn notice(
             .mark_deleted_from_relay(&[doc.id.as_str()], unix_ms(), false)
             .map_err(DriverError::from)?;
         shared.ended.retain(|e| *e != doc.id && *e != doc.label);
-        super::driver::warn(&format!(
+        shared.notes.push(format!(
             "{}'s homework is no longer on the relay: the client deleted it. Your copy stays on this device but gets no more updates",
             doc.label
         ));

@@ -22,6 +22,7 @@
 //! bundles open. A bundle from a device it does not know yet is held back, the list is fetched
 //! again, and the held messages are then handed to the engine in their original order.
 
+use crate::live::{Notice, NoticeKind};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::Path;
@@ -59,6 +60,12 @@ pub(crate) enum DriverError {
     /// The engine refused (the relay broke the protocol, or sealing failed).
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// No document with this id is synced on this device.
+    #[error("this device does not sync a document with the id {id}")]
+    UnknownDocument {
+        /// The id asked for.
+        id: String,
+    },
     /// A stored document or state cannot be read.
     #[error("the homework document {label} could not be read for sync: {detail}")]
     Document {
@@ -82,6 +89,9 @@ pub(crate) enum DriverError {
     #[error("the sync worker stopped unexpectedly")]
     Stopped,
 }
+
+/// Notices an embedding app has not read yet that are kept before the oldest is dropped.
+const NOTICES_KEPT: usize = 64;
 
 /// While staying connected, the last sync time is written at most this often.
 const RECORD_LAST_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
@@ -259,6 +269,10 @@ pub(crate) struct Driver {
     was_settled: bool,
     /// Bumped whenever changes from other devices are stored (see [`Driver::observe`]).
     observer: Option<tokio::sync::watch::Sender<u64>>,
+    /// Where an embedding app hears what a command would print ([`Driver::notices`]); what
+    /// happened before it listened waits in `early`.
+    notices: Option<tokio::sync::broadcast::Sender<Notice>>,
+    early: Vec<Notice>,
     /// When the last sync time was last written (see [`RECORD_LAST_SYNC_EVERY`]).
     last_sync_recorded: Option<std::time::Instant>,
     /// Pushes of [`Driver::edit`]s, stored and waiting for the connection loop
@@ -270,6 +284,7 @@ impl Driver {
     /// Opens the store at `path` and loads every synced document with its engine and keys.
     pub(crate) fn open(path: &Path, mode: Mode) -> Result<Self, DriverError> {
         let mut store = Store::open(path)?;
+        let mut early = Vec::new();
         let account = store.account()?.ok_or_else(|| {
             DriverError::Account(AccountError::Damaged(
                 "this profile has no account on a relay".to_owned(),
@@ -312,8 +327,14 @@ impl Driver {
             let mut bytes = store.load_document(&record.document_id)?;
             if AutoCommit::load(&bytes).is_err() {
                 if let Some(count) = salvage(&mut store, &record.document_id, unix_ms())? {
-                    if mode != Mode::Embedded {
-                        warn(&explain(&label, count, &store));
+                    let text = explain(&label, count, &store);
+                    if mode == Mode::Embedded {
+                        early.push(Notice {
+                            kind: NoticeKind::SetAside,
+                            text,
+                        });
+                    } else {
+                        warn(&text);
                     }
                     bytes = store.load_document(&record.document_id)?;
                 }
@@ -399,6 +420,8 @@ impl Driver {
             progress: Progress::new(mode),
             was_settled: false,
             observer: None,
+            notices: None,
+            early,
             last_sync_recorded: None,
             pushes: Vec::new(),
         })
@@ -505,6 +528,42 @@ impl Driver {
         receiver
     }
 
+    /// What this driver would print, as [`Notice`]s: the sender (to subscribe more) and a
+    /// first receiver, which also gets what happened while nobody listened. Only an embedded
+    /// driver sends them; the others print.
+    pub(crate) fn notices(
+        &mut self,
+    ) -> (
+        tokio::sync::broadcast::Sender<Notice>,
+        tokio::sync::broadcast::Receiver<Notice>,
+    ) {
+        let sender = self
+            .notices
+            .get_or_insert_with(|| tokio::sync::broadcast::channel(NOTICES_KEPT).0);
+        let receiver = sender.subscribe();
+        for notice in self.early.drain(..) {
+            let _ = sender.send(notice);
+        }
+        (sender.clone(), receiver)
+    }
+
+    /// Says something the person should know: printed as a warning by a command, sent as a
+    /// notice to an embedding app.
+    pub(crate) fn tell(&mut self, kind: NoticeKind, text: String) {
+        if self.mode != Mode::Embedded {
+            warn(&text);
+            return;
+        }
+        let notice = Notice { kind, text };
+        match &self.notices {
+            Some(sender) => {
+                // Nobody listening right now is no failure: the app reads state on demand.
+                let _ = sender.send(notice);
+            }
+            None => self.early.push(notice),
+        }
+    }
+
     /// The ids and labels of the documents this device syncs.
     pub(crate) fn documents(&self) -> Vec<(String, String)> {
         self.docs
@@ -518,13 +577,17 @@ impl Driver {
     /// transaction (one fsync for both), then waits in [`Driver::take_pushes`] for the
     /// connection loop; otherwise the next connection's catch-up pushes it. A failed edit
     /// changes nothing.
+    /// The edit's own refusal is the inner error; the outer one is the store's or the sync's.
     pub(crate) fn edit<T>(
         &mut self,
         id: &str,
         edit: impl FnOnce(&mut HomeworkDoc) -> Result<T, DocError>,
-    ) -> Result<T, DriverError> {
+    ) -> Result<Result<T, DocError>, DriverError> {
         let i = self.slot(id)?;
-        let value = self.with_homework(i, edit)?;
+        let value = match self.with_homework(i, edit) {
+            Ok(value) => value,
+            Err(refused) => return Ok(Err(refused)),
+        };
         let mut step = Step::default();
         if self.phase == Phase::Running {
             let slot = &mut self.docs[i];
@@ -534,7 +597,7 @@ impl Driver {
         // Stores the edit (and the sealed push's counters, if any) in one transaction.
         let step = self.finish(step)?;
         self.pushes.extend(step.send);
-        Ok(value)
+        Ok(Ok(value))
     }
 
     /// The pushes [`Driver::edit`] sealed and stored for this connection, to send now.
@@ -556,7 +619,11 @@ impl Driver {
         let i = self.slot(id)?;
         let step = self.poll_local()?;
         self.pushes.extend(step.send);
-        self.with_homework(i, |doc| Ok(read(doc)))
+        let slot = &mut self.docs[i];
+        let mut doc = HomeworkDoc::from_automerge(std::mem::take(&mut slot.doc));
+        let value = read(&mut doc);
+        slot.doc = doc.into_automerge();
+        Ok(value)
     }
 
     /// The index of document `id`.
@@ -564,10 +631,7 @@ impl Driver {
         self.docs
             .iter()
             .position(|slot| slot.id == id)
-            .ok_or_else(|| DriverError::Document {
-                label: id.to_owned(),
-                detail: "this device does not sync a document with that id".to_owned(),
-            })
+            .ok_or_else(|| DriverError::UnknownDocument { id: id.to_owned() })
     }
 
     /// Runs `f` on document `i` as a [`HomeworkDoc`]; a failure rolls back nothing that `f`
@@ -576,15 +640,12 @@ impl Driver {
         &mut self,
         i: usize,
         f: impl FnOnce(&mut HomeworkDoc) -> Result<T, DocError>,
-    ) -> Result<T, DriverError> {
+    ) -> Result<T, DocError> {
         let slot = &mut self.docs[i];
         let mut doc = HomeworkDoc::from_automerge(std::mem::take(&mut slot.doc));
         let result = f(&mut doc);
         slot.doc = doc.into_automerge();
-        result.map_err(|err| DriverError::Document {
-            label: slot.label.clone(),
-            detail: err.to_string(),
-        })
+        result
     }
 
     /// What happened in this run so far.
@@ -761,25 +822,27 @@ impl Driver {
                 let slot = &mut self.docs[i];
                 self.store
                     .mark_deleted_from_relay(&[slot.id.as_str()], unix_ms(), false)?;
-                warn(&format!(
+                let text = format!(
                     "{}'s homework was deleted from the relay by its owner; the copy on this device stays but no longer syncs",
                     slot.label
-                ));
+                );
                 slot.failed = Some(reason);
+                self.tell(NoticeKind::Sharing, text);
             }
             Some(Pending::Subscribe(i) | Pending::CreateDocument(i)) => {
                 let slot = &mut self.docs[i];
-                warn(&format!(
+                let text = format!(
                     "the relay would not sync {}'s homework: {reason}",
                     slot.label
-                ));
+                );
                 self.summary
                     .failed
                     .push(format!("{}: {reason}", slot.label));
                 slot.failed = Some(reason);
+                self.tell(NoticeKind::Failed, text);
             }
             Some(Pending::ListDevices) => {
-                warn(&format!(
+                self.tell(NoticeKind::Other, format!(
                     "the relay did not list this account's devices ({reason}); using the devices this device already knows"
                 ));
                 self.devices_pending = false;
@@ -800,7 +863,7 @@ impl Driver {
             let cert = match DeviceCertificate::from_bytes(&info.certificate) {
                 Ok(cert) => cert,
                 Err(err) => {
-                    warn(&format!(
+                    self.tell(NoticeKind::Other, format!(
                         "ignored device {} from the relay's list: its certificate is damaged ({err})",
                         info.device
                     ));
@@ -808,14 +871,17 @@ impl Driver {
                 }
             };
             if let Err(err) = cert.verify_owner(&identity) {
-                warn(&format!(
-                    "ignored device {} from the relay's list: {err}",
-                    info.device
-                ));
+                self.tell(
+                    NoticeKind::Other,
+                    format!(
+                        "ignored device {} from the relay's list: {err}",
+                        info.device
+                    ),
+                );
                 continue;
             }
             if cert.device_id().0 != info.device.0 {
-                warn(&format!(
+                self.tell(NoticeKind::Other, format!(
                     "ignored device {} from the relay's list: its certificate is for another device",
                     info.device
                 ));
@@ -879,9 +945,12 @@ impl Driver {
         step: &mut Step,
     ) -> Result<(), DriverError> {
         let Some(i) = self.slot_of(doc) else {
-            warn(&format!(
+            self.tell(
+                NoticeKind::Other,
+                format!(
                 "the relay sent data for document {doc}, which this device does not sync; ignored"
-            ));
+            ),
+            );
             return Ok(());
         };
         let slot = &mut self.docs[i];
@@ -1006,33 +1075,37 @@ impl Driver {
                 Event::Skipped { seq, reason } => {
                     self.summary.skipped += 1;
                     self.report.skipped += 1;
-                    warn(&format!(
+                    let text = format!(
                         "skipped entry {seq} of {}'s log on the relay: {reason}",
                         self.docs[i].label
-                    ));
+                    );
+                    self.tell(NoticeKind::Skipped, text);
                 }
                 Event::RelayRolledBack {
                     relay_head,
                     expected,
                 } => {
                     self.summary.rolled_back = true;
-                    warn(&format!(
+                    let text = format!(
                         "the relay serves an older copy of {}'s homework than it confirmed earlier (its log ends at {relay_head}, this device had seen {expected}). It was probably restored from a backup. This device will send everything it has again, so nothing is lost; tell whoever runs the relay.",
                         self.docs[i].label
-                    ));
+                    );
+                    self.tell(NoticeKind::RelayRolledBack, text);
                 }
                 Event::Reconnect => step.reconnect = true,
                 Event::UnreadableSnapshot { covers, reason } => {
-                    warn(&format!(
+                    let text = format!(
                         "the relay's snapshot of {}'s homework (up to entry {covers}) could not be used: {reason}. This device sends everything it has again, so devices added later still get it; tell whoever runs the relay.",
                         self.docs[i].label
-                    ));
+                    );
+                    self.tell(NoticeKind::Skipped, text);
                 }
                 Event::Refused { reason } => {
-                    warn(&format!(
+                    let text = format!(
                         "the relay refused {}'s changes: {reason}; they stay on this device and will be sent next time",
                         self.docs[i].label
-                    ));
+                    );
+                    self.tell(NoticeKind::Refused, text);
                     self.summary.refused.push(reason);
                 }
             }

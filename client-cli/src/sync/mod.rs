@@ -55,9 +55,12 @@ pub(crate) fn sync_profile(
     };
     // Before the driver loads the documents, so that documents shared with this account arrive
     // in this very sync.
-    let first = runtime
+    let (first, notes) = runtime
         .block_on(share_pass(store_path, keys, first))
         .map_err(|err| explain(err, &keys.relay.display))?;
+    for text in notes {
+        note(&text);
+    }
     let core = Core::start(store_path.to_path_buf(), mode)
         .context("could not start syncing this profile")?;
     let result = runtime.block_on(async {
@@ -87,15 +90,17 @@ pub(crate) fn refuse_if_deleted(store_path: &Path, keys: &AccountKeys) -> Result
 
 /// Runs [`sharing::refresh`] on `first` (or on a new signed-in connection) and tells what
 /// arrived; returns the connection for the sync to go on with.
+/// Returns the connection to sync on and what the person should be told about sharing.
 pub(crate) async fn share_pass(
     store_path: &Path,
     keys: &AccountKeys,
     first: Option<Connection>,
-) -> Result<Option<Connection>, SyncFailure> {
+) -> Result<(Option<Connection>, Vec<String>), SyncFailure> {
+    let mut notes = Vec::new();
     let mut conn = match first {
         Some(conn) => conn,
         // Not registered yet: the sync registers first, and the next sync shares.
-        None if keys.registration != crate::store::Registration::Done => return Ok(None),
+        None if keys.registration != crate::store::Registration::Done => return Ok((None, notes)),
         None => Connection::signed_in(&keys.relay, &keys.device).await?,
     };
     let mut store = crate::store::Store::open(store_path).map_err(driver::DriverError::from)?;
@@ -103,28 +108,29 @@ pub(crate) async fn share_pass(
     let mut shared = sharing::refresh(&mut conn, &mut store, keys).await?;
     deleted::notice(&mut conn, &mut store, keys, &before, &mut shared).await?;
     if !shared.received.is_empty() {
-        note(&format!(
+        notes.push(format!(
             "the homework of {} shared with you arrived; it fills in with this sync",
             crate::render::plural(shared.received.len(), "client")
         ));
     }
     for who in &shared.left {
-        note(&format!(
+        notes.push(format!(
             "your therapist ({who}) ended sharing your homework; it moved to a new key they never get"
         ));
     }
     for label in &shared.ended {
-        note(&format!(
+        notes.push(format!(
             "{label} no longer shares their homework with you; your copy stays on this device but no longer syncs"
         ));
     }
     if shared.waiting > 0 {
-        note(&format!(
+        notes.push(format!(
             "the homework of {} shared with you cannot be opened on this device yet: the client's device gives this device the key on its next sync",
             crate::render::plural(shared.waiting, "client")
         ));
     }
-    Ok(Some(conn))
+    notes.append(&mut shared.notes);
+    Ok((Some(conn), notes))
 }
 
 /// Prints a note on standard error (standard output may be JSON).

@@ -8,6 +8,7 @@
 //! within a second, and it applies incoming bundles as they arrive. A dropped connection is
 //! dialed again after an exponential back-off with jitter, capped at [`MAX_BACKOFF`].
 
+use crate::live::NoticeKind;
 use std::time::Duration;
 
 use between_shared::crypto::InviteSecret;
@@ -189,6 +190,15 @@ pub(crate) async fn run(
         let outcome = match connection {
             Ok(mut conn) => {
                 ever_connected = true;
+                if mode == Mode::Embedded {
+                    core.call(|d| {
+                        d.tell(
+                            NoticeKind::Online,
+                            "connected to the relay; changes go out and come in".to_owned(),
+                        )
+                    })
+                    .await?;
+                }
                 let outcome = session(core, &mut conn, mode, &mut interrupt, nudge).await;
                 core.call(|d| d.disconnected()).await??;
                 if matches!(outcome, Ok(End::Done | End::Interrupted)) {
@@ -216,13 +226,31 @@ pub(crate) async fn run(
                         return Err(err.into());
                     }
                     failures += 1;
-                    if !wait(mode, &err.to_string(), failures, &mut rng, &mut interrupt).await {
+                    if !wait(
+                        core,
+                        mode,
+                        &err.to_string(),
+                        failures,
+                        &mut rng,
+                        &mut interrupt,
+                    )
+                    .await
+                    {
                         return Ok(core.call(|d| d.summary()).await?);
                     }
                 }
                 DriverError::Protocol(_) | DriverError::Sync(_) if mode.stays_connected() => {
                     failures += 1;
-                    if !wait(mode, &err.to_string(), failures, &mut rng, &mut interrupt).await {
+                    if !wait(
+                        core,
+                        mode,
+                        &err.to_string(),
+                        failures,
+                        &mut rng,
+                        &mut interrupt,
+                    )
+                    .await
+                    {
                         return Ok(core.call(|d| d.summary()).await?);
                     }
                 }
@@ -235,7 +263,16 @@ pub(crate) async fn run(
                     return Err(err.into());
                 }
                 failures += 1;
-                if !wait(mode, &err.to_string(), failures, &mut rng, &mut interrupt).await {
+                if !wait(
+                    core,
+                    mode,
+                    &err.to_string(),
+                    failures,
+                    &mut rng,
+                    &mut interrupt,
+                )
+                .await
+                {
                     return Ok(core.call(|d| d.summary()).await?);
                 }
             }
@@ -245,6 +282,7 @@ pub(crate) async fn run(
 
 /// Sleeps before reconnecting; returns `false` if the stop signal came first.
 async fn wait(
+    core: &Core,
     mode: Mode,
     why: &str,
     failures: u32,
@@ -252,11 +290,14 @@ async fn wait(
     interrupt: &mut std::pin::Pin<&mut impl std::future::Future>,
 ) -> bool {
     let delay = backoff(failures.saturating_sub(1), rng);
-    if mode == Mode::Watch {
-        warn(&format!(
-            "{why}; trying again in {:.1} s",
-            delay.as_secs_f64()
-        ));
+    let text = format!("{why}; trying again in {:.1} s", delay.as_secs_f64());
+    match mode {
+        Mode::Watch => warn(&text),
+        // Offline is a state an app shows, not an error: edits keep being stored.
+        Mode::Embedded => {
+            let _ = core.call(move |d| d.tell(NoticeKind::Offline, text)).await;
+        }
+        Mode::Once => {}
     }
     if mode.stays_connected() {
         tokio::select! {

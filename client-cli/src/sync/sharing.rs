@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     pub(crate) ended: Vec<String>,
     /// Members who left this account's homework (short fingerprints); it moved to a new epoch.
     pub(crate) left: Vec<String>,
+    /// Other things to tell the person, in words.
+    pub(crate) notes: Vec<String>,
 }
 
 struct Requests(u64);

@@ -591,7 +591,15 @@ fn week_item(
     let Frequency::TimesAWeek { times } = schedule_on(assignment, day).frequency else {
         return None;
     };
-    let of = u32::try_from(times.clamp(1, 7)).unwrap_or(1);
+    // A week the assignment is active on fewer days than N (its first or last, or around a
+    // pause) asks no more than those days, as progress counts it.
+    let active_days = (0..7)
+        .map(|n| monday.add_days(n))
+        .filter(|d| in_window(schedule_on(assignment, *d), *d) && active_on(assignment, *d))
+        .count();
+    let of = u32::try_from(times.clamp(1, 7))
+        .unwrap_or(1)
+        .min(u32::try_from(active_days).unwrap_or(7).max(1));
     let done = u32::try_from(times_done_in_week(data, id, monday, today)).unwrap_or(u32::MAX);
     let drafting = data.entries.values().any(|e| {
         e.assignment.as_ref() == Some(id)
@@ -644,12 +652,9 @@ pub fn finished_once(data: &HomeworkData, id: &AssignmentId, today: Day) -> bool
     let Some(assignment) = data.assignments.get(id) else {
         return false;
     };
+    // The same test as the due logic: an activity record saying "not done" finishes nothing.
     matches!(assignment.schedule.frequency, Frequency::Once { .. })
-        && data.entries.values().any(|e| {
-            e.assignment.as_ref() == Some(id)
-                && e.status == EntryStatus::Complete
-                && e.date <= today
-        })
+        && !done_days(data, id, today).is_empty()
 }
 
 /// What is due on `today`: every assignment active today whose schedule falls on today (whatever
@@ -1185,6 +1190,42 @@ mod tests {
         doc.done(&mood, "2026-03-03");
         let days = due_between(&doc.data, d("2026-03-02"), d("2026-03-03"), d("2026-03-04"));
         assert_eq!(days[0].state, DueState::Missed);
+    }
+
+    #[test]
+    fn a_short_first_week_asks_no_more_than_its_days_and_a_not_done_record_finishes_nothing() {
+        let mut doc = Doc::new();
+        // 3 times a week from Saturday 7 March: that week has two days.
+        let walk = doc.assign("Walk", "journal", "3/week", "2026-03-07", None);
+        let item = &due_today(&doc.data, d("2026-03-07"))[0];
+        assert_eq!(item.week, Some(WeekCount { done: 0, of: 2 }));
+        doc.done(&walk, "2026-03-07");
+        doc.done(&walk, "2026-03-08");
+        let week = due_between(&doc.data, d("2026-03-02"), d("2026-03-08"), d("2026-03-09"));
+        assert_eq!(week[0].state, DueState::Done);
+
+        // A behavioural-activation record saying "not done" does not finish a once-assignment.
+        let plan = doc.assign(
+            "Plan",
+            "behavioural-activation",
+            "once:2026-03-10",
+            "2026-03-07",
+            None,
+        );
+        doc.entry(
+            Some(&plan),
+            "behavioural-activation",
+            EntryKind::BehaviouralActivation,
+            "2026-03-09",
+            EntryStatus::Complete,
+            vec![("done", FieldValue::YesNo(false))],
+        );
+        assert!(!finished_once(&doc.data, &plan, d("2026-03-09")));
+        // Days at the calendar's limits do not panic.
+        assert_eq!(
+            Day(chrono::NaiveDate::MAX).add_days(7),
+            Day(chrono::NaiveDate::MAX)
+        );
     }
 
     #[test]

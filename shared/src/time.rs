@@ -77,9 +77,12 @@ impl Day {
         Self(self.0.pred_opt().unwrap_or(self.0))
     }
 
-    /// This day moved by a number of days (negative goes back).
+    /// This day moved by a number of days (negative goes back); at the calendar's limits it
+    /// stays where it is, so a date from a document never makes arithmetic panic.
     pub fn add_days(self, days: i64) -> Self {
-        Self(self.0 + chrono::Duration::days(days))
+        chrono::TimeDelta::try_days(days)
+            .and_then(|delta| self.0.checked_add_signed(delta))
+            .map_or(self, Self)
     }
 
     /// Days from `earlier` to this day (negative if `earlier` is later).

@@ -208,7 +208,8 @@ pub(crate) async fn run(
             }
             Err(err) => Err(err),
         };
-        match outcome {
+        // A failure to retry after a pause says why; every other outcome ends here.
+        let why = match outcome {
             Ok(End::Done | End::Interrupted) => {
                 return Ok(core.call(|d| d.summary()).await?);
             }
@@ -225,34 +226,10 @@ pub(crate) async fn run(
                     if err.is_permanent() || mode == Mode::Once {
                         return Err(err.into());
                     }
-                    failures += 1;
-                    if !wait(
-                        core,
-                        mode,
-                        &err.to_string(),
-                        failures,
-                        &mut rng,
-                        &mut interrupt,
-                    )
-                    .await
-                    {
-                        return Ok(core.call(|d| d.summary()).await?);
-                    }
+                    err.to_string()
                 }
                 DriverError::Protocol(_) | DriverError::Sync(_) if mode.stays_connected() => {
-                    failures += 1;
-                    if !wait(
-                        core,
-                        mode,
-                        &err.to_string(),
-                        failures,
-                        &mut rng,
-                        &mut interrupt,
-                    )
-                    .await
-                    {
-                        return Ok(core.call(|d| d.summary()).await?);
-                    }
+                    err.to_string()
                 }
                 other => return Err(other.into()),
             },
@@ -262,20 +239,12 @@ pub(crate) async fn run(
                 if give_up {
                     return Err(err.into());
                 }
-                failures += 1;
-                if !wait(
-                    core,
-                    mode,
-                    &err.to_string(),
-                    failures,
-                    &mut rng,
-                    &mut interrupt,
-                )
-                .await
-                {
-                    return Ok(core.call(|d| d.summary()).await?);
-                }
+                err.to_string()
             }
+        };
+        failures += 1;
+        if !wait(core, mode, &why, failures, &mut rng, &mut interrupt).await {
+            return Ok(core.call(|d| d.summary()).await?);
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod author;
 pub mod caseload;
+pub mod charts;
 pub mod crypto;
 pub mod document;
 pub mod error;

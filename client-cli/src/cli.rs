@@ -40,6 +40,9 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Create a profile for this device.
     Init(InitArgs),
+    /// Open Between in your browser: the app for doing (and assigning) homework, served from
+    /// this device only, syncing in the background while it runs.
+    App(AppArgs),
     /// What is due today (and this week with --week).
     Today(TodayArgs),
     /// Overview of assignments, goals and recent entries.
@@ -636,4 +639,15 @@ pub(crate) enum DocCommand {
         /// The file to read.
         file: PathBuf,
     },
+}
+
+/// `between app`.
+#[derive(Debug, Args)]
+pub(crate) struct AppArgs {
+    /// The port on 127.0.0.1 to serve on (default: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) port: u16,
+    /// Do not open a browser; print the link to open.
+    #[arg(long)]
+    pub(crate) no_open: bool,
 }

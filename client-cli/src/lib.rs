@@ -23,6 +23,7 @@ macro_rules! out {
     }};
 }
 
+mod app;
 mod audience;
 mod cli;
 mod clock;

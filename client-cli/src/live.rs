@@ -24,9 +24,10 @@ use between_shared::{Author, DocError, DocumentId, HomeworkDoc};
 use tokio::sync::{broadcast, watch, Notify};
 
 use crate::profile::{parse_role, store_path};
-use crate::store::Store;
+use crate::store::{DocumentKind, Store};
 use crate::sync::account::AccountKeys;
 use crate::sync::driver::Mode;
+use crate::sync::run::SyncFailure;
 use crate::sync::worker::Core;
 use crate::sync::{explain, refuse_if_deleted, run, share_pass};
 
@@ -102,6 +103,9 @@ pub struct LiveDocument {
     pub id: DocumentId,
     /// Its local name: the client's name on a therapist's device.
     pub label: String,
+    /// Whether it is the client's private document (only their own devices hold it) rather
+    /// than homework shared with the therapist.
+    pub private: bool,
 }
 
 /// A device profile held open (see the module docs).
@@ -142,9 +146,19 @@ impl LiveProfile {
         };
         refuse_if_deleted(&path, &keys).map_err(|e| profile_error(&e))?;
         let (first, notes) = if online {
-            share_pass(&path, &keys, None).await.map_err(|err| {
-                LiveError::Sync(format!("{:#}", explain(err, &keys.relay.display)))
-            })?
+            match share_pass(&path, &keys, None).await {
+                Ok(pass) => pass,
+                // The relay cannot be reached now: the profile opens all the same, works
+                // offline and the background sync keeps trying (its notices say so). The
+                // sharing pass waits for the next time the profile is opened.
+                Err(SyncFailure::Relay(err)) if !err.is_permanent() => (None, Vec::new()),
+                Err(err) => {
+                    return Err(LiveError::Sync(format!(
+                        "{:#}",
+                        explain(err, &keys.relay.display)
+                    )))
+                }
+            }
         } else {
             (None, Vec::new())
         };
@@ -198,9 +212,10 @@ impl LiveProfile {
             .map_err(|e| LiveError::Sync(e.to_string()))?;
         Ok(docs
             .into_iter()
-            .map(|(id, label)| LiveDocument {
+            .map(|(id, label, kind)| LiveDocument {
                 id: DocumentId::from(id),
                 label,
+                private: kind == DocumentKind::Private,
             })
             .collect())
     }

@@ -484,39 +484,8 @@ impl Workspace {
     /// comments on them added (an entry found in both — shared while another device still
     /// edited its private copy — counts as shared).
     pub(crate) fn homework(&self) -> Result<Homework> {
-        let mut data = self.doc.data()?;
-        let mut private_entries = BTreeSet::new();
-        let mut private_comments = BTreeSet::new();
-        let mut private_data = None;
-        if let Some(private) = self.private() {
-            let mine = private.doc.data()?;
-            for (id, entry) in &mine.entries {
-                if !data.entries.contains_key(id) {
-                    private_entries.insert(id.clone());
-                    data.entries.insert(id.clone(), entry.clone());
-                }
-            }
-            for (id, comment) in &mine.comments {
-                if !data.comments.contains_key(id) {
-                    private_comments.insert(id.clone());
-                    data.comments.insert(id.clone(), comment.clone());
-                }
-            }
-            for (id, template) in &mine.templates {
-                data.templates
-                    .entry(id.clone())
-                    .or_insert_with(|| template.clone());
-            }
-            if !mine.entries.is_empty() || !mine.comments.is_empty() {
-                private_data = Some(mine);
-            }
-        }
-        Ok(Homework {
-            data,
-            private: private_data,
-            private_entries,
-            private_comments,
-        })
+        let private = self.private().map(|p| p.doc.data()).transpose()?;
+        Ok(Homework::combine(self.doc.data()?, private))
     }
 
     /// Persists the changes made since the documents were loaded — the shared document's and
@@ -584,6 +553,44 @@ pub(crate) struct Homework {
 }
 
 impl Homework {
+    /// What the person sees of `shared` and (on a client's device) their `private` document:
+    /// the private entries, and the comments on them, added to the shared records (an entry
+    /// found in both — shared while another device still edited its private copy — counts as
+    /// shared).
+    pub(crate) fn combine(mut data: HomeworkData, private: Option<HomeworkData>) -> Self {
+        let mut private_entries = BTreeSet::new();
+        let mut private_comments = BTreeSet::new();
+        let mut private_data = None;
+        if let Some(mine) = private {
+            for (id, entry) in &mine.entries {
+                if !data.entries.contains_key(id) {
+                    private_entries.insert(id.clone());
+                    data.entries.insert(id.clone(), entry.clone());
+                }
+            }
+            for (id, comment) in &mine.comments {
+                if !data.comments.contains_key(id) {
+                    private_comments.insert(id.clone());
+                    data.comments.insert(id.clone(), comment.clone());
+                }
+            }
+            for (id, template) in &mine.templates {
+                data.templates
+                    .entry(id.clone())
+                    .or_insert_with(|| template.clone());
+            }
+            if !mine.entries.is_empty() || !mine.comments.is_empty() {
+                private_data = Some(mine);
+            }
+        }
+        Homework {
+            data,
+            private: private_data,
+            private_entries,
+            private_comments,
+        }
+    }
+
     /// Whether an entry is private (only on the client's devices).
     pub(crate) fn is_private(&self, id: &EntryId) -> bool {
         self.private_entries.contains(id)

@@ -835,6 +835,77 @@ impl HomeworkDoc {
         Ok(())
     }
 
+    /// [`HomeworkDoc::splice_entry_text`] for an editor that saw the text as it was at `base`
+    /// (the document's heads when it last read it) while other devices may have changed it
+    /// since: `index` and `delete` count code points in the text at `base`, and are moved to
+    /// where those characters are now, so the edit lands among the same words and both sides'
+    /// typing is kept. Returns the text after the edit.
+    #[allow(clippy::too_many_arguments)]
+    pub fn splice_entry_text_since(
+        &mut self,
+        by: &Author,
+        now: Timestamp,
+        id: &EntryId,
+        field: &str,
+        base: &[ChangeHash],
+        index: usize,
+        delete: usize,
+        insert: &str,
+    ) -> Result<String, DocError> {
+        let (_, text) = self.entry_text_object(id, field)?;
+        let known = base
+            .iter()
+            .all(|h| self.doc.get_change_by_hash(h).is_some());
+        let (start, end) = if known {
+            let then = self.doc.length_at(&text, base);
+            if index.saturating_add(delete) > then {
+                return Err(ValidationError::Invalid(format!(
+                    "the field '{field}' held {then} characters; cannot replace {delete} at position {index}"
+                ))
+                .into());
+            }
+            let at = |i: usize, moving| self.position_now(&text, i, base, moving);
+            let start = if delete > 0 {
+                at(index, automerge::MoveCursor::After)?
+            } else if index > 0 {
+                // Just after the character before the gap: typing at a word's end stays there.
+                at(index - 1, automerge::MoveCursor::Before)? + 1
+            } else if then > 0 {
+                at(0, automerge::MoveCursor::After)?
+            } else {
+                0
+            };
+            let end = if delete > 0 {
+                (at(index + delete - 1, automerge::MoveCursor::Before)? + 1).max(start)
+            } else {
+                start
+            };
+            (start, end)
+        } else {
+            // A version this device never had: the positions are taken as they are now.
+            (index, index.saturating_add(delete))
+        };
+        self.splice_entry_text(by, now, id, field, start, end - start, insert)?;
+        let (_, text) = self.entry_text_object(id, field)?;
+        Ok(self.doc.text(&text)?)
+    }
+
+    /// Where the character at code point `index` of the text at `base` is now; if it was
+    /// deleted since, the neighbour `moving` says.
+    fn position_now(
+        &self,
+        text: &automerge::ObjId,
+        index: usize,
+        base: &[ChangeHash],
+        moving: automerge::MoveCursor,
+    ) -> Result<usize, DocError> {
+        let cursor = self
+            .doc
+            .get_cursor_moving(text, index, Some(base), moving)?;
+        let now = self.doc.get_cursor_position(text, &cursor, None)?;
+        Ok(now.min(self.doc.length(text)))
+    }
+
     /// How many characters a long-text field of an entry holds, without reading the text.
     pub fn entry_text_len(&self, id: &EntryId, field: &str) -> Result<usize, DocError> {
         let (_, text) = self.entry_text_object(id, field)?;

@@ -564,6 +564,58 @@ fn typing_keystroke_by_keystroke_on_two_devices_merges_and_checks_bounds() {
     assert_eq!(d.laptop.heads(), heads);
 }
 
+/// An editor (the web app's page) that last read the text at some heads types at positions of
+/// that version, while another device's typing has arrived meanwhile: the edit lands among the
+/// same words, and both sides' typing is kept.
+#[test]
+fn typing_at_positions_of_an_older_version_lands_among_the_same_words() {
+    let mut d = devices();
+    let id = journal(&mut d.laptop, "Walked home.");
+    sync_pair(&mut d.laptop, &mut d.phone);
+    let seen = d.laptop.heads();
+
+    // The phone prepends a word and replaces "home" with "to work"; it reaches the laptop.
+    d.phone
+        .splice_entry_text(&client(), now(2), &id, "text", 0, 0, "Monday: ")
+        .unwrap();
+    d.phone
+        .splice_entry_text(&client(), now(2), &id, "text", 15, 4, "to work")
+        .unwrap();
+    sync_pair(&mut d.laptop, &mut d.phone);
+    assert_eq!(
+        entry_text(&d.laptop, &id, "text"),
+        "Monday: Walked to work."
+    );
+
+    // The page, still showing "Walked home.", types " It rained." at its end (12) and turns
+    // "Walked" into "walked" (replace 1 at 0).
+    let text = d
+        .laptop
+        .splice_entry_text_since(&client(), now(3), &id, "text", &seen, 12, 0, " It rained.")
+        .unwrap();
+    assert_eq!(text, "Monday: Walked to work. It rained.");
+    let text = d
+        .laptop
+        .splice_entry_text_since(&client(), now(3), &id, "text", &seen, 0, 1, "w")
+        .unwrap();
+    assert_eq!(text, "Monday: walked to work. It rained.");
+
+    // Beyond the old version's end: refused, nothing changes. Unknown heads: positions as now.
+    let heads = d.laptop.heads();
+    let err = d
+        .laptop
+        .splice_entry_text_since(&client(), now(4), &id, "text", &seen, 13, 0, "x")
+        .unwrap_err();
+    assert!(err.to_string().contains("held 12 characters"), "{err}");
+    assert_eq!(d.laptop.heads(), heads);
+    let unknown = [automerge::ChangeHash([7; 32])];
+    let text = d
+        .laptop
+        .splice_entry_text_since(&client(), now(4), &id, "text", &unknown, 0, 0, "» ")
+        .unwrap();
+    assert_eq!(text, "» Monday: walked to work. It rained.");
+}
+
 /// Issue 10, defect 9: a copy of the document that a program outside Between wrote, with a mood
 /// of 42 on a 0–10 scale and a difficulty of 99, is refused as a whole, naming the entry and the
 /// fields; nothing of it is merged.

@@ -76,7 +76,7 @@ fn shown_records(data: &HomeworkData, prefix: &str) -> Vec<String> {
 }
 
 /// Records that the therapist looked at `record` now.
-fn mark_seen(session: &mut Session, record: &DocumentRecord) -> Result<()> {
+pub(crate) fn mark_seen(session: &mut Session, record: &DocumentRecord) -> Result<()> {
     let clock = session.clock;
     session
         .store
@@ -232,6 +232,15 @@ impl<'a> RowJson<'a> {
     }
 }
 
+/// The caseload as `clients --json` prints it (and the app shows it): every client with what
+/// needs attention, the most pressing first.
+pub(crate) fn caseload_json(session: &Session) -> Result<serde_json::Value> {
+    let rows = rows(session)?;
+    Ok(serde_json::to_value(
+        rows.iter().map(RowJson::new).collect::<Vec<_>>(),
+    )?)
+}
+
 /// How long ago `at` was, in a few characters ("just now", "5m ago", "3h ago", "2d ago"); older
 /// than two weeks, or in the future (another device's clock), the date.
 fn ago(at: Timestamp, now: Timestamp) -> String {
@@ -276,10 +285,10 @@ pub(crate) fn clients(mut session: Session, args: &ClientsArgs, json: bool) -> R
         );
         return Ok(());
     }
-    let rows = rows(&session)?;
     if json {
-        return print_json(&rows.iter().map(RowJson::new).collect::<Vec<_>>());
+        return print_json(&caseload_json(&session)?);
     }
+    let rows = rows(&session)?;
     if rows.is_empty() {
         outln!("You have no clients yet. `between client invite` makes an invite for a new client; their homework arrives with `between sync`.");
         return Ok(());

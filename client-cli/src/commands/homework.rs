@@ -65,7 +65,7 @@ pub(crate) fn find_template(doc: &HomeworkDoc, wanted: &str) -> Result<Template>
     }
 }
 
-fn schedule_from(args: &ScheduleArgs, base: Schedule, today: Day) -> Result<Schedule> {
+pub(crate) fn schedule_from(args: &ScheduleArgs, base: Schedule, today: Day) -> Result<Schedule> {
     let mut schedule = base;
     if let Some(every) = &args.every {
         schedule.frequency = Frequency::parse_on(every, today)?;

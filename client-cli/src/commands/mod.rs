@@ -14,6 +14,11 @@ mod setup;
 mod views;
 mod whois;
 
+pub(crate) use caseload::{caseload_json, mark_seen};
+pub(crate) use homework::{parse_day, schedule_from};
+pub(crate) use relay::pending_changes;
+pub(crate) use views::{due_items, unseen_news};
+
 use crate::cli::{Cli, Command, DeviceCommand, TherapistCommand};
 use crate::profile::{Session, Workspace};
 use anyhow::Result;
@@ -42,6 +47,10 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             },
             (None, None) => setup::init(data_dir.as_deref(), &cli.profile, args),
         },
+        Command::App(args) => crate::app::run(
+            &crate::profile::profile_dir(data_dir.as_deref(), &cli.profile)?,
+            args,
+        ),
         Command::Sync(args) => relay::sync(
             Session::open(data_dir.as_deref(), &cli.profile)?,
             args.watch,

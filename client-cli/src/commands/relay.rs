@@ -1132,7 +1132,7 @@ fn report_leftovers(summary: &Summary) -> Result<()> {
 }
 
 /// The local changes of each synced document that the relay does not hold yet.
-fn pending_changes(store: &Store) -> Result<Vec<(String, usize)>> {
+pub(crate) fn pending_changes(store: &Store) -> Result<Vec<(String, usize)>> {
     let labels: std::collections::HashMap<String, String> = store
         .documents()?
         .into_iter()

@@ -23,7 +23,7 @@ use between_shared::template::vocab::distortion_label;
 use between_shared::{Day, Role};
 
 /// The due items of `today` (or its week) in `data`.
-fn due_items(data: &HomeworkData, today: Day, week: bool) -> Vec<DueItem> {
+pub(crate) fn due_items(data: &HomeworkData, today: Day, week: bool) -> Vec<DueItem> {
     if week {
         let monday = today.week_start();
         schedule::due_between(data, monday, monday.add_days(6), today)
@@ -39,7 +39,7 @@ const NEWS_WINDOW_DAYS: i64 = 14;
 /// What the therapist did that this client's device has not told them yet, oldest first: the
 /// shared homework's comments, assignments, adjustments and more ([`news`]). Records older
 /// than [`NEWS_WINDOW_DAYS`] are history.
-fn unseen_news(ws: &Workspace) -> Result<Vec<news::Item>> {
+pub(crate) fn unseen_news(ws: &Workspace) -> Result<Vec<news::Item>> {
     let seen = ws.session.store.seen_records(&ws.record.id)?;
     let since = ws.session.clock.now().0 - NEWS_WINDOW_DAYS * 24 * 60 * 60 * 1000;
     Ok(

@@ -46,7 +46,7 @@ use super::progress::Progress;
 use crate::profile::{actor_device, process_actor};
 use crate::render::plural;
 use crate::salvage::{explain, salvage};
-use crate::store::{DeviceRecord, Store, StoreError, SyncWrite};
+use crate::store::{DeviceRecord, DocumentKind, Store, StoreError, SyncWrite};
 
 /// Everything that can stop the driver.
 #[derive(Debug, thiserror::Error)]
@@ -228,6 +228,7 @@ enum Phase {
 struct Slot {
     id: String,
     label: String,
+    kind: DocumentKind,
     doc_id: DocId,
     doc: AutoCommit,
     /// Heads of what the store holds of `doc`.
@@ -304,17 +305,17 @@ impl Driver {
             .iter()
             .filter_map(|bytes| DeviceCertificate::from_bytes(bytes).ok())
             .collect();
-        let labels: HashMap<String, String> = store
+        let labels: HashMap<String, (String, DocumentKind)> = store
             .documents()?
             .into_iter()
-            .map(|d| (d.id, d.label))
+            .map(|d| (d.id, (d.label, d.kind)))
             .collect();
         let mut docs = Vec::new();
         for record in store.sync_documents()? {
-            let label = labels
+            let (label, kind) = labels
                 .get(&record.document_id)
                 .cloned()
-                .unwrap_or_else(|| record.document_id.clone());
+                .unwrap_or_else(|| (record.document_id.clone(), DocumentKind::Shared));
             let bad = |detail: String| DriverError::Document {
                 label: label.clone(),
                 detail,
@@ -386,6 +387,7 @@ impl Driver {
             docs.push(Slot {
                 id: record.document_id.clone(),
                 label,
+                kind,
                 doc_id,
                 doc,
                 stored_heads,
@@ -565,10 +567,10 @@ impl Driver {
     }
 
     /// The ids and labels of the documents this device syncs.
-    pub(crate) fn documents(&self) -> Vec<(String, String)> {
+    pub(crate) fn documents(&self) -> Vec<(String, String, DocumentKind)> {
         self.docs
             .iter()
-            .map(|slot| (slot.id.clone(), slot.label.clone()))
+            .map(|slot| (slot.id.clone(), slot.label.clone(), slot.kind))
             .collect()
     }
 

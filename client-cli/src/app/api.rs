@@ -1,0 +1,812 @@
+//! The app's JSON API (documented in `docs/app-api.md`): what the pages read and every change
+//! they make. Reads open the profile's store as a `between` command does and reuse the
+//! commands' views; changes go through the open [`crate::live::LiveProfile`], so each is
+//! stored before the answer and leaves for the relay at once.
+//!
+//! Errors are JSON too, `{"error": "...", "field": "..."}`: `field` names the form field a
+//! refused value belongs to, so the page shows the message beside it. A refused change stored
+//! nothing.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use automerge::ChangeHash;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use between_shared::document::{AssignmentAdjustment, EntryUpdate, NewAssignment, NewEntry};
+use between_shared::model::{CommentTarget, Frequency, Schedule};
+use between_shared::template::builtin::{field, slug};
+use between_shared::template::FieldValue;
+use between_shared::{
+    AssignmentId, CommentId, DocError, DocumentId, EntryId, GoalId, HomeworkDoc, Role, TemplateId,
+    ValidationError,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{assets, views, App};
+use crate::cli::ScheduleArgs;
+use crate::clock::Clock;
+use crate::commands::{caseload_json, mark_seen, parse_day, schedule_from, unseen_news};
+use crate::live::LiveError;
+use crate::profile::{Session, Workspace};
+
+/// An answer that refuses: a status and a message for the person, and the field it is about.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    fn about(mut self, field: Option<&str>) -> Self {
+        self.field = field.map(str::to_owned);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "error": self.message, "field": self.field })),
+        )
+            .into_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        let message = err
+            .chain()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(": ");
+        match err.downcast_ref::<DocError>() {
+            Some(DocError::Invalid(_) | DocError::NotFound { .. } | DocError::NotAllowed(_)) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+            }
+            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message),
+        }
+    }
+}
+
+impl From<LiveError> for ApiError {
+    fn from(err: LiveError) -> Self {
+        match err {
+            LiveError::Refused(DocError::Invalid(ValidationError::Incomplete { missing })) => {
+                let message = ValidationError::Incomplete {
+                    missing: missing.clone(),
+                }
+                .to_string();
+                // The first unanswered field, as its id (`id (label)`).
+                let first = missing
+                    .first()
+                    .and_then(|m| m.split_whitespace().next())
+                    .map(str::to_owned);
+                ApiError {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    message,
+                    field: first,
+                }
+            }
+            LiveError::Refused(err) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, err.to_string())
+            }
+            LiveError::UnknownDocument { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, err.to_string())
+            }
+            LiveError::Profile(_) | LiveError::Sync(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())
+            }
+        }
+    }
+}
+
+type Answer = Result<Json<Value>, ApiError>;
+
+/// Every route of the app: its pages, assets and API.
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(assets::index))
+        .route("/assets/{name}", get(assets::asset))
+        .route("/api/session", get(session))
+        .route("/api/status", get(status))
+        .route("/api/events", get(events))
+        .route("/api/caseload", get(caseload))
+        .route("/api/docs/{doc}/today", get(today))
+        .route("/api/docs/{doc}/plan", get(plan))
+        .route("/api/docs/{doc}/templates", get(templates))
+        .route("/api/docs/{doc}/progress", get(progress))
+        .route("/api/docs/{doc}/charts/{chart}", get(chart))
+        .route("/api/docs/{doc}/entries", get(entries).post(new_entry))
+        .route("/api/docs/{doc}/entries/{entry}", get(entry))
+        .route("/api/docs/{doc}/entries/{entry}/value", post(set_value))
+        .route("/api/docs/{doc}/entries/{entry}/splice", post(splice))
+        .route("/api/docs/{doc}/entries/{entry}/complete", post(complete))
+        .route("/api/docs/{doc}/mood", post(mood))
+        .route("/api/docs/{doc}/comments", post(comment))
+        .route("/api/docs/{doc}/assignments", post(assign))
+        .route(
+            "/api/docs/{doc}/assignments/{assignment}/adjust",
+            post(adjust),
+        )
+        .route("/api/docs/{doc}/goals/{goal}/steps/{step}", post(tick_step))
+        .route("/api/docs/{doc}/looked", post(looked))
+}
+
+/// Runs `read` on a fresh view of the profile's store, off the async threads.
+async fn with_session<T: Send + 'static>(
+    app: &App,
+    read: impl FnOnce(Session) -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let path = app.store_path.clone();
+    tokio::task::spawn_blocking(move || read(Session::open_store(&path)?))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::from)
+}
+
+/// Runs `read` on the homework `doc` (with a client's private entries), as a command sees it.
+async fn with_workspace<T: Send + 'static>(
+    app: &App,
+    doc: &str,
+    read: impl FnOnce(&mut Workspace) -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let doc = doc.to_owned();
+    let not_synced = ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("this device holds no homework with the id {doc}"),
+    );
+    let known = app.live.documents().await?;
+    if !known.iter().any(|d| !d.private && d.id.as_str() == doc) {
+        return Err(not_synced);
+    }
+    with_session(app, move |session| {
+        let mut ws = session.workspace(Some(&doc))?;
+        read(&mut ws)
+    })
+    .await
+}
+
+fn clock() -> Result<Clock, ApiError> {
+    Clock::from_env().map_err(ApiError::from)
+}
+
+async fn session(State(app): State<Arc<App>>) -> Answer {
+    let docs = app.live.documents().await?;
+    let me = app.live.me().clone();
+    let shared: Vec<Value> = docs
+        .iter()
+        .filter(|d| !d.private)
+        .map(|d| json!({ "id": d.id, "label": d.label }))
+        .collect();
+    Ok(Json(json!({
+        "csrf": app.secrets.csrf(),
+        "me": { "name": me.name, "role": me.role },
+        "documents": shared,
+        "has_private": docs.iter().any(|d| d.private),
+    })))
+}
+
+async fn status(State(app): State<Arc<App>>) -> Answer {
+    let sync = app.events.state();
+    let pending = with_session(&app, |session| {
+        crate::commands::pending_changes(&session.store)
+    })
+    .await?;
+    let waiting: usize = pending.iter().map(|(_, n)| n).sum();
+    Ok(Json(json!({ "sync": sync, "waiting": waiting })))
+}
+
+async fn events(State(app): State<Arc<App>>) -> impl IntoResponse {
+    use tokio::sync::broadcast::error::RecvError;
+    let first = super::events::Event::Sync(app.events.state());
+    let (receiver, stopping) = app.events.subscribe();
+    let stream = futures_util::stream::unfold(
+        (Some(first), receiver, stopping),
+        |(first, mut receiver, mut stopping)| async move {
+            let event = match first {
+                Some(event) => event,
+                None => tokio::select! {
+                    received = receiver.recv() => match received {
+                        Ok(event) => event,
+                        // Fell behind: a redraw covers whatever was missed.
+                        Err(RecvError::Lagged(_)) => super::events::Event::Changed,
+                        Err(RecvError::Closed) => return None,
+                    },
+                    _ = stopping.wait_for(|stop| *stop) => return None,
+                },
+            };
+            let data = serde_json::to_string(&event).unwrap_or_default();
+            Some((
+                Ok::<_, Infallible>(SseEvent::default().data(data)),
+                (None, receiver, stopping),
+            ))
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn caseload(State(app): State<Arc<App>>) -> Answer {
+    with_session(&app, |session| {
+        if session.me.role != Role::Therapist {
+            anyhow::bail!("the caseload is a therapist's view");
+        }
+        caseload_json(&session)
+    })
+    .await
+    .map(Json)
+}
+
+async fn today(State(app): State<Arc<App>>, Path(doc): Path<String>) -> Answer {
+    with_workspace(&app, &doc, |ws| {
+        let mut told = Vec::new();
+        if ws.me().role == Role::Client {
+            let news = unseen_news(ws)?;
+            let keys: Vec<String> = news.iter().map(|n| n.key.clone()).collect();
+            told = news.iter().map(|n| n.news.describe()).collect();
+            let (id, now) = (ws.record.id.clone(), ws.session.clock.now().0);
+            ws.session.store.record_seen(&id, &keys, now)?;
+        }
+        views::today(ws, told)
+    })
+    .await
+    .map(Json)
+}
+
+async fn plan(State(app): State<Arc<App>>, Path(doc): Path<String>) -> Answer {
+    with_workspace(&app, &doc, |ws| views::plan(ws))
+        .await
+        .map(Json)
+}
+
+async fn templates(State(app): State<Arc<App>>, Path(doc): Path<String>) -> Answer {
+    with_workspace(&app, &doc, |ws| views::templates(ws))
+        .await
+        .map(Json)
+}
+
+async fn progress(State(app): State<Arc<App>>, Path(doc): Path<String>) -> Answer {
+    let today = clock()?.today();
+    with_workspace(&app, &doc, move |ws| views::progress(ws, today))
+        .await
+        .map(Json)
+}
+
+async fn chart(
+    State(app): State<Arc<App>>,
+    Path((doc, chart)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let today = clock()?.today();
+    let name = chart.strip_suffix(".svg").unwrap_or(&chart).to_owned();
+    let svg = with_workspace(&app, &doc, move |ws| views::chart(ws, &name, today)).await?;
+    match svg {
+        Some(svg) => Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("there is no chart '{chart}'"),
+        )),
+    }
+}
+
+async fn entries(State(app): State<Arc<App>>, Path(doc): Path<String>) -> Answer {
+    with_workspace(&app, &doc, |ws| views::entries(ws))
+        .await
+        .map(Json)
+}
+
+async fn entry(State(app): State<Arc<App>>, Path((doc, entry)): Path<(String, String)>) -> Answer {
+    let id = EntryId::from(entry);
+    with_workspace(&app, &doc, move |ws| views::entry(ws, &id))
+        .await
+        .map(Json)
+}
+
+/// Where a change to an entry goes: the shared homework or the client's private document.
+async fn entry_home(app: &App, doc: &str, entry: &EntryId) -> Result<DocumentId, ApiError> {
+    let wanted = entry.clone();
+    let private = with_workspace(app, doc, move |ws| {
+        let homework = ws.homework()?;
+        if !homework.data.entries.contains_key(&wanted) {
+            anyhow::bail!(DocError::NotFound {
+                what: "entry",
+                id: wanted.to_string(),
+            });
+        }
+        Ok(homework.is_private(&wanted))
+    })
+    .await?;
+    if private {
+        private_doc(app).await
+    } else {
+        Ok(DocumentId::from(doc.to_owned()))
+    }
+}
+
+async fn private_doc(app: &App) -> Result<DocumentId, ApiError> {
+    app.live
+        .documents()
+        .await?
+        .into_iter()
+        .find(|d| d.private)
+        .map(|d| d.id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "this device cannot keep private entries yet: your private entries start on the device you set up first. Save it as shared, or start it there",
+            )
+        })
+}
+
+/// An edit stored: the person's other open pages redraw.
+fn stored<T>(app: &App, value: T) -> T {
+    app.events.changed();
+    value
+}
+
+#[derive(Deserialize)]
+struct NewEntryBody {
+    assignment: Option<String>,
+    template: Option<String>,
+    #[serde(default)]
+    private: bool,
+    date: Option<String>,
+}
+
+async fn new_entry(
+    State(app): State<Arc<App>>,
+    Path(doc): Path<String>,
+    Json(body): Json<NewEntryBody>,
+) -> Answer {
+    let clock = clock()?;
+    let date = match &body.date {
+        Some(text) => parse_day("date", text).map_err(|e| ApiError::from(e).about(Some("date")))?,
+        None => clock.today(),
+    };
+    let (assignment, template) = (body.assignment.clone(), body.template.clone());
+    let (new, shared) = with_workspace(&app, &doc, move |ws| {
+        let data = ws.doc.data()?;
+        let (assignment, template) = match (assignment, template) {
+            (Some(a), _) => {
+                let id = AssignmentId::from(a);
+                let Some(assigned) = data.assignments.get(&id) else {
+                    anyhow::bail!(DocError::NotFound {
+                        what: "assignment",
+                        id: id.to_string()
+                    });
+                };
+                (Some(id), assigned.template.clone())
+            }
+            (None, Some(t)) => (None, ws.homework()?.template(&TemplateId::from(t))?.id),
+            (None, None) => anyhow::bail!(DocError::Invalid(ValidationError::Invalid(
+                "say what the entry is: an assignment or a template".to_owned()
+            ))),
+        };
+        let new = NewEntry {
+            template,
+            assignment,
+            date,
+            update: EntryUpdate::default(),
+        };
+        Ok((new, data))
+    })
+    .await?;
+    let now = clock.now();
+    let id = if body.private {
+        app.live
+            .edit(&private_doc(&app).await?, move |doc, me| {
+                doc.create_private_entry(me, now, new, false, &shared)
+            })
+            .await?
+    } else {
+        app.live
+            .edit(&DocumentId::from(doc), move |doc, me| {
+                doc.create_entry(me, now, new, false)
+            })
+            .await?
+    };
+    Ok(stored(&app, Json(json!({ "id": id }))))
+}
+
+#[derive(Deserialize)]
+struct ValueBody {
+    field: String,
+    /// `null` clears the field.
+    value: Option<FieldValue>,
+}
+
+async fn set_value(
+    State(app): State<Arc<App>>,
+    Path((doc, entry)): Path<(String, String)>,
+    Json(body): Json<ValueBody>,
+) -> Answer {
+    let id = EntryId::from(entry);
+    let home = entry_home(&app, &doc, &id).await?;
+    let now = clock()?.now();
+    let field = body.field.clone();
+    let mut update = EntryUpdate::default();
+    match body.value {
+        Some(value) => {
+            update.values.insert(body.field.clone(), value);
+        }
+        None => update.clear.push(body.field.clone()),
+    }
+    app.live
+        .edit(&home, move |doc, me| {
+            doc.update_entry(me, now, &id, update, false)
+        })
+        .await
+        .map_err(|e| ApiError::from(e).about(Some(&field)))?;
+    Ok(stored(&app, Json(json!({ "saved": true }))))
+}
+
+#[derive(Deserialize)]
+struct SpliceBody {
+    field: String,
+    /// The document's heads (hex) when the page last read this text: `index` and `delete`
+    /// are positions in the text as it was then.
+    #[serde(default)]
+    base: Vec<String>,
+    /// Where, in Unicode code points.
+    index: usize,
+    /// How many code points to remove there.
+    delete: usize,
+    insert: String,
+}
+
+/// Types into a long text: one splice, placed among the same words even if another device's
+/// typing arrived since the page read the text, so both merge character by character. The
+/// answer is the text now, with the heads it is at, for the page's next splice.
+async fn splice(
+    State(app): State<Arc<App>>,
+    Path((doc, entry)): Path<(String, String)>,
+    Json(body): Json<SpliceBody>,
+) -> Answer {
+    let id = EntryId::from(entry);
+    let home = entry_home(&app, &doc, &id).await?;
+    let now = clock()?.now();
+    let field = body.field.clone();
+    let base = body
+        .base
+        .iter()
+        .map(|h| h.parse::<ChangeHash>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the page sent a version it cannot have read; reload the page",
+            )
+        })?;
+    let (text, heads) = app
+        .live
+        .edit(&home, move |doc: &mut HomeworkDoc, me| {
+            let text = match doc.entry_text_len(&id, &body.field) {
+                Ok(_) => doc.splice_entry_text_since(
+                    me,
+                    now,
+                    &id,
+                    &body.field,
+                    &base,
+                    body.index,
+                    body.delete,
+                    &body.insert,
+                )?,
+                // The field's first words: the text starts with them.
+                Err(_) if body.index == 0 && body.delete == 0 => {
+                    let mut update = EntryUpdate::default();
+                    update.values.insert(
+                        body.field.clone(),
+                        FieldValue::LongText(body.insert.as_str().into()),
+                    );
+                    doc.update_entry(me, now, &id, update, false)?;
+                    body.insert.clone()
+                }
+                Err(err) => return Err(err),
+            };
+            Ok((text, hex_heads(doc)))
+        })
+        .await
+        .map_err(|e| ApiError::from(e).about(Some(&field)))?;
+    Ok(stored(&app, Json(json!({ "text": text, "heads": heads }))))
+}
+
+/// A document's heads as hex, as pages hold them.
+pub(crate) fn hex_heads(doc: &mut HomeworkDoc) -> Vec<String> {
+    doc.heads().iter().map(ToString::to_string).collect()
+}
+
+async fn complete(
+    State(app): State<Arc<App>>,
+    Path((doc, entry)): Path<(String, String)>,
+) -> Answer {
+    let id = EntryId::from(entry);
+    let home = entry_home(&app, &doc, &id).await?;
+    let now = clock()?.now();
+    let done = id.clone();
+    app.live
+        .edit(&home, move |doc, me| doc.complete_entry(me, now, &done))
+        .await?;
+    stored(&app, ());
+    // The answer is the entry as it is now: a questionnaire's score, and help at once when
+    // an answer calls for it.
+    let doc_id = doc.clone();
+    with_workspace(&app, &doc_id, move |ws| views::entry(ws, &id))
+        .await
+        .map(Json)
+}
+
+#[derive(Deserialize)]
+struct MoodBody {
+    mood: i64,
+}
+
+/// The one-tap mood check-in: a complete entry for today, for today's mood assignment if one
+/// is due.
+async fn mood(
+    State(app): State<Arc<App>>,
+    Path(doc): Path<String>,
+    Json(body): Json<MoodBody>,
+) -> Answer {
+    let clock = clock()?;
+    let today = clock.today();
+    let assignment = with_workspace(&app, &doc, move |ws| {
+        let data = ws.doc.data()?;
+        Ok(crate::commands::due_items(&data, today, false)
+            .into_iter()
+            .find(|item| {
+                data.assignments
+                    .get(&item.assignment)
+                    .is_some_and(|a| a.template.as_str() == slug::MOOD_CHECK_IN)
+            })
+            .map(|item| item.assignment))
+    })
+    .await?;
+    let mut update = EntryUpdate::default();
+    update
+        .values
+        .insert(field::MOOD.to_owned(), FieldValue::Number(body.mood));
+    let new = NewEntry {
+        template: TemplateId::from(slug::MOOD_CHECK_IN.to_owned()),
+        assignment,
+        date: today,
+        update,
+    };
+    let now = clock.now();
+    let id = app
+        .live
+        .edit(&DocumentId::from(doc), move |doc, me| {
+            doc.create_entry(me, now, new, true)
+        })
+        .await
+        .map_err(|e| ApiError::from(e).about(Some(field::MOOD)))?;
+    Ok(stored(&app, Json(json!({ "id": id }))))
+}
+
+#[derive(Deserialize)]
+struct CommentBody {
+    entry: Option<String>,
+    field: Option<String>,
+    assignment: Option<String>,
+    goal: Option<String>,
+    reply_to: Option<String>,
+    text: String,
+}
+
+async fn comment(
+    State(app): State<Arc<App>>,
+    Path(doc): Path<String>,
+    Json(body): Json<CommentBody>,
+) -> Answer {
+    let now = clock()?.now();
+    let (target, home) = match (&body.entry, &body.assignment, &body.goal) {
+        (Some(entry), _, _) => {
+            let id = EntryId::from(entry.clone());
+            let home = entry_home(&app, &doc, &id).await?;
+            (
+                Some(CommentTarget::Entry {
+                    id,
+                    field: body.field.clone().filter(|f| !f.is_empty()),
+                }),
+                home,
+            )
+        }
+        (None, Some(assignment), _) => (
+            Some(CommentTarget::Assignment {
+                id: AssignmentId::from(assignment.clone()),
+            }),
+            DocumentId::from(doc.clone()),
+        ),
+        (None, None, Some(goal)) => (
+            Some(CommentTarget::Goal {
+                id: GoalId::from(goal.clone()),
+            }),
+            DocumentId::from(doc.clone()),
+        ),
+        (None, None, None) => (None, DocumentId::from(doc.clone())),
+    };
+    let reply_to = body.reply_to.map(CommentId::from);
+    if target.is_none() && reply_to.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "say what the comment is about: an entry, an assignment, a goal or a comment to answer",
+        ));
+    }
+    let text = body.text;
+    let id = app
+        .live
+        .edit(&home, move |doc, me| {
+            doc.add_comment(me, now, target, reply_to, &text)
+        })
+        .await
+        .map_err(|e| ApiError::from(e).about(Some("text")))?;
+    Ok(stored(&app, Json(json!({ "id": id }))))
+}
+
+#[derive(Deserialize)]
+struct AssignBody {
+    template: String,
+    title: Option<String>,
+    #[serde(default)]
+    instructions: String,
+    every: Option<String>,
+    starts: Option<String>,
+    ends: Option<String>,
+    minutes: Option<i64>,
+    focus: Option<String>,
+}
+
+fn blank_to_none(text: Option<String>) -> Option<String> {
+    text.filter(|t| !t.trim().is_empty())
+}
+
+async fn assign(
+    State(app): State<Arc<App>>,
+    Path(doc): Path<String>,
+    Json(body): Json<AssignBody>,
+) -> Answer {
+    let clock = clock()?;
+    let today = clock.today();
+    let args = ScheduleArgs {
+        every: blank_to_none(body.every),
+        starts: blank_to_none(body.starts),
+        ends: blank_to_none(body.ends),
+    };
+    let base = Schedule {
+        frequency: Frequency::Daily,
+        starts_on: today,
+        ends_on: None,
+    };
+    let schedule =
+        schedule_from(&args, base, today).map_err(|e| ApiError::from(e).about(Some("every")))?;
+    let wanted = body.template.clone();
+    let template = with_workspace(&app, &doc, move |ws| {
+        ws.homework()?.template(&TemplateId::from(wanted))
+    })
+    .await
+    .map_err(|e| e.about(Some("template")))?;
+    let new = NewAssignment {
+        title: blank_to_none(body.title).unwrap_or_else(|| template.name.clone()),
+        template: template.id,
+        instructions: body.instructions,
+        schedule,
+        minutes: body.minutes,
+        focus: blank_to_none(body.focus),
+        goal: None,
+        remind_at: None,
+    };
+    let now = clock.now();
+    let id = app
+        .live
+        .edit(&DocumentId::from(doc), move |doc, me| {
+            doc.create_assignment(me, now, new)
+        })
+        .await?;
+    Ok(stored(&app, Json(json!({ "id": id }))))
+}
+
+#[derive(Deserialize)]
+struct AdjustBody {
+    every: Option<String>,
+    starts: Option<String>,
+    ends: Option<String>,
+    minutes: Option<i64>,
+    focus: Option<String>,
+    why: String,
+}
+
+async fn adjust(
+    State(app): State<Arc<App>>,
+    Path((doc, assignment)): Path<(String, String)>,
+    Json(body): Json<AdjustBody>,
+) -> Answer {
+    let clock = clock()?;
+    let today = clock.today();
+    let id = AssignmentId::from(assignment);
+    let wanted = id.clone();
+    let current = with_workspace(&app, &doc, move |ws| {
+        let data = ws.doc.data()?;
+        data.assignments
+            .get(&wanted)
+            .map(|a| a.schedule.clone())
+            .ok_or_else(|| {
+                DocError::NotFound {
+                    what: "assignment",
+                    id: wanted.to_string(),
+                }
+                .into()
+            })
+    })
+    .await?;
+    let args = ScheduleArgs {
+        every: blank_to_none(body.every),
+        starts: blank_to_none(body.starts),
+        ends: blank_to_none(body.ends),
+    };
+    let changes_schedule = args.every.is_some() || args.starts.is_some() || args.ends.is_some();
+    let schedule = if changes_schedule {
+        Some(
+            schedule_from(&args, current, today)
+                .map_err(|e| ApiError::from(e).about(Some("every")))?,
+        )
+    } else {
+        None
+    };
+    let adjustment = AssignmentAdjustment {
+        schedule,
+        minutes: body.minutes.map(|m| (m != 0).then_some(m)),
+        focus: body.focus.map(|f| Some(f).filter(|f| !f.trim().is_empty())),
+    };
+    let now = clock.now();
+    let why = body.why;
+    app.live
+        .edit(&DocumentId::from(doc), move |doc, me| {
+            doc.adjust_assignment(me, now, &id, adjustment, &why)
+        })
+        .await
+        .map_err(|e| ApiError::from(e).about(Some("why")))?;
+    Ok(stored(&app, Json(json!({ "saved": true }))))
+}
+
+#[derive(Deserialize)]
+struct StepBody {
+    done: bool,
+}
+
+async fn tick_step(
+    State(app): State<Arc<App>>,
+    Path((doc, goal, step)): Path<(String, String, String)>,
+    Json(body): Json<StepBody>,
+) -> Answer {
+    let now = clock()?.now();
+    let (goal, step) = (GoalId::from(goal), between_shared::StepId::from(step));
+    app.live
+        .edit(&DocumentId::from(doc), move |doc, me| {
+            doc.set_step_done(me, now, &goal, &step, body.done)
+        })
+        .await?;
+    Ok(stored(&app, Json(json!({ "saved": true }))))
+}
+
+/// The therapist looked at a client's homework: the caseload counts what is new from now.
+async fn looked(State(app): State<Arc<App>>, Path(doc): Path<String>) -> Answer {
+    with_workspace(&app, &doc, |ws| {
+        let record = ws.record.clone();
+        mark_seen(&mut ws.session, &record)
+    })
+    .await?;
+    Ok(Json(json!({ "saved": true })))
+}

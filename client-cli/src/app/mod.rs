@@ -1,0 +1,153 @@
+//! `between app`: the profile's web app, served by this binary on loopback.
+//!
+//! The app holds the profile open with [`crate::live`] (so it syncs in the background exactly
+//! like `sync --watch`), serves its pages and a JSON API ([`api`], documented in
+//! `docs/app-api.md`) on 127.0.0.1, and opens the person's browser at a one-time link
+//! ([`guard`]). Every asset is inside the binary: nothing is fetched from anywhere, and it
+//! works offline.
+//!
+//! The pages are plain HTML, CSS and one script, with no build step: they fetch JSON from the
+//! API and redraw when the server-sent events of `/api/events` say that something changed.
+
+mod api;
+mod assets;
+mod events;
+mod guard;
+mod views;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::cli::AppArgs;
+use crate::live::LiveProfile;
+use crate::profile::store_path;
+use guard::{Admit, RequestFacts, Secrets};
+
+/// What every handler shares: the open profile, the launch's secrets and the sync's state.
+pub(crate) struct App {
+    live: LiveProfile,
+    secrets: Secrets,
+    store_path: std::path::PathBuf,
+    events: events::Hub,
+}
+
+/// `between app`: serves until Ctrl-C.
+pub(crate) fn run(dir: &Path, args: &AppArgs) -> Result<()> {
+    crate::sync::runtime()?.block_on(serve(dir, args))
+}
+
+async fn serve(dir: &Path, args: &AppArgs) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
+        .await
+        .with_context(|| {
+            format!(
+                "could not listen on 127.0.0.1:{}; another program uses that port. Choose another with --port, or leave it out to take a free one",
+                args.port
+            )
+        })?;
+    let port = listener
+        .local_addr()
+        .context("the listening address")?
+        .port();
+    let live = LiveProfile::open(dir, true)
+        .await
+        .context("could not open the profile for the app")?;
+    let events = events::Hub::start(&live);
+    let app = Arc::new(App {
+        live,
+        secrets: Secrets::new(port),
+        store_path: store_path(dir),
+        events,
+    });
+    let url = app.secrets.opening_url();
+    let router = api::routes()
+        .layer(axum::middleware::from_fn_with_state(app.clone(), guarded))
+        .with_state(app.clone());
+    println!("Between is open at {url}");
+    println!("That link works once, in one browser. Keep this window open while you use the app; Ctrl-C stops it.");
+    if !args.no_open {
+        if let Err(err) = open::that_detached(&url) {
+            println!("Could not open a browser ({err}); open the link above yourself.");
+        }
+    }
+    let stopping = app.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            stopping.events.stop();
+        })
+        .await
+        .context("the app's server stopped")?;
+    println!("Stopping: sending what is left to send.");
+    // A request still holding the app would drop it later, which stops the sync as well.
+    if let Ok(app) = Arc::try_unwrap(app) {
+        app.live.close().await.context("the last sync")?;
+    }
+    Ok(())
+}
+
+/// Runs [`Secrets::check`] on every request and adds the security headers to every answer.
+async fn guarded(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let (decision, wants_page) = decide(&app.secrets, &request);
+    let mut response = match decision {
+        Ok(Admit::Proceed) => next.run(request).await,
+        Ok(Admit::SignIn { cookie }) => {
+            let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(refusal) => {
+            let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
+            if wants_page {
+                (status, assets::signed_out_page(&refusal.to_string())).into_response()
+            } else {
+                api::ApiError::new(status, refusal.to_string()).into_response()
+            }
+        }
+    };
+    for (name, value) in guard::SECURITY_HEADERS {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// What the guard says about `request`, and whether a refusal should be a page (a person
+/// opening the app) rather than JSON (a page's script).
+fn decide(secrets: &Secrets, request: &Request) -> (Result<Admit, guard::Refusal>, bool) {
+    let text = |name: header::HeaderName| {
+        let values: Vec<&str> = request
+            .headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.join("; "))
+    };
+    let cookies = text(header::COOKIE);
+    let host = text(header::HOST);
+    let origin = text(header::ORIGIN);
+    let fetch_site = text(header::HeaderName::from_static("sec-fetch-site"));
+    let csrf = text(header::HeaderName::from_static(guard::CSRF_HEADER));
+    let facts = RequestFacts {
+        method: request.method().as_str(),
+        path: request.uri().path(),
+        host: host.as_deref(),
+        origin: origin.as_deref(),
+        fetch_site: fetch_site.as_deref(),
+        cookies: cookies.as_deref(),
+        csrf: csrf.as_deref(),
+    };
+    let wants_page = facts.path == "/" || facts.path == guard::OPEN_PATH;
+    (secrets.check(&facts, request.uri().query()), wants_page)
+}

@@ -428,22 +428,30 @@ function ratedItems(field, id, initial, send) {
   const kind = field.kind;
   let ratings = { ...initial };
   const list = h("div", {});
+  // The ones felt get a slider each; the rest are a compact list of words to tick.
   const draw = () => {
     const names = [...new Set([...kind.vocabulary, ...Object.keys(ratings)])];
-    list.replaceChildren(...names.map((name, i) => {
+    const rows = [];
+    const chips = [];
+    names.forEach((name, i) => {
       const on = ratings[name] !== undefined;
       const box = h("input", { type: "checkbox", id: `${id}-${i}`, checked: on });
-      const slider = h("input", { type: "range", min: kind.min, max: kind.max, step: 1, value: on ? ratings[name] : Math.round((kind.min + kind.max) / 2), id: `${id}-${i}-r`, "aria-label": `How strong: ${name}`, disabled: !on });
-      const out = h("output", { for: `${id}-${i}-r`, text: on ? String(ratings[name]) : "" });
       box.addEventListener("change", () => {
-        if (box.checked) ratings[name] = Number(slider.value); else delete ratings[name];
-        slider.disabled = !box.checked; out.textContent = box.checked ? slider.value : "";
+        if (box.checked) ratings[name] = Math.round((kind.min + kind.max) / 2); else delete ratings[name];
+        draw();
+        const again = document.getElementById(box.checked ? `${id}-${i}-r` : `${id}-${i}`);
+        if (again) again.focus();
         send(Object.keys(ratings).length ? { type: "ratings", value: ratings } : null);
       });
+      const label = h("label", { class: "choice", for: `${id}-${i}` }, box, name);
+      if (!on) { chips.push(label); return; }
+      const slider = h("input", { type: "range", min: kind.min, max: kind.max, step: 1, value: ratings[name], id: `${id}-${i}-r`, "aria-label": `How strong: ${name}` });
+      const out = h("output", { for: `${id}-${i}-r`, text: String(ratings[name]) });
       slider.addEventListener("input", () => { out.textContent = slider.value; });
       slider.addEventListener("change", () => { ratings[name] = Number(slider.value); send({ type: "ratings", value: ratings }); });
-      return h("div", { class: "rated" }, h("label", { class: "choice", for: `${id}-${i}` }, box, name), h("div", { class: "slider" }, slider, out));
-    }));
+      rows.push(h("div", { class: "rated" }, label, h("div", { class: "slider" }, slider, out)));
+    });
+    list.replaceChildren(...rows, chips.length ? h("div", { class: "chips" }, chips) : "");
   };
   draw();
   const own = h("input", { type: "text", id: `${id}-own`, placeholder: "Another word" });

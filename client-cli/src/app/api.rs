@@ -29,9 +29,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{assets, views, App};
-use crate::cli::ScheduleArgs;
+use crate::cli::{AuditArgs, ExportFormat, ScheduleArgs};
 use crate::clock::Clock;
-use crate::commands::{caseload_json, mark_seen, parse_day, schedule_from, unseen_news};
+use crate::commands::{
+    audit_json, caseload_json, export_text, mark_seen, new_pairing, parse_day, schedule_from,
+    unseen_news, whois_json,
+};
 use crate::live::LiveError;
 use crate::profile::{Session, Workspace};
 
@@ -146,6 +149,17 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         )
         .route("/api/docs/{doc}/goals/{goal}/steps/{step}", post(tick_step))
         .route("/api/docs/{doc}/looked", post(looked))
+        .route("/api/docs/{doc}/entries/{entry}/share", post(share))
+        .route("/api/docs/{doc}/goals", post(new_goal))
+        .route("/api/docs/{doc}/goals/{goal}/steps", post(add_step))
+        .route(
+            "/api/docs/{doc}/risk/{entry}/acknowledge",
+            post(acknowledge),
+        )
+        .route("/api/docs/{doc}/export/{format}", get(export))
+        .route("/api/privacy", get(privacy))
+        .route("/api/audit", get(audit))
+        .route("/api/pairing", post(pairing))
 }
 
 /// Runs `read` on a fresh view of the profile's store, off the async threads.
@@ -155,6 +169,24 @@ async fn with_session<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let path = app.store_path.clone();
     tokio::task::spawn_blocking(move || read(Session::open_store(&path)?))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::from)
+}
+
+/// [`with_session`] for work that talks to the relay itself (the audit, a pairing): the
+/// `between` commands it shares run their own network runtime, which cannot start on one of
+/// the app's threads, so it runs on a thread of its own.
+async fn with_session_online<T: Send + 'static>(
+    app: &App,
+    work: impl FnOnce(Session) -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let path = app.store_path.clone();
+    let (done, answer) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(Session::open_store(&path).and_then(work));
+    });
+    answer
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(ApiError::from)
@@ -809,4 +841,195 @@ async fn looked(State(app): State<Arc<App>>, Path(doc): Path<String>) -> Answer 
     })
     .await?;
     Ok(Json(json!({ "saved": true })))
+}
+
+/// Shares a private entry with the therapist, with its comments. The shared copy is stored
+/// first and the private one removed after, so the entry is never in neither document (in
+/// both for a moment, it counts as shared).
+async fn share(State(app): State<Arc<App>>, Path((doc, entry)): Path<(String, String)>) -> Answer {
+    let id = EntryId::from(entry);
+    let home = entry_home(&app, &doc, &id).await?;
+    let shared = DocumentId::from(doc);
+    if home == shared {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "this entry is already shared with your therapist; nothing was changed",
+        ));
+    }
+    let now = clock()?.now();
+    let me = app.live.me().clone();
+    let wanted = id.clone();
+    let moved = app
+        .live
+        .read(&home, move |doc| {
+            // A throwaway copy gives the entry with its comments; the private document
+            // keeps it until the shared one holds it.
+            doc.fork(b"share-copy").take_entry(&me, now, &wanted)
+        })
+        .await?
+        .map_err(LiveError::Refused)?;
+    app.live
+        .edit(&shared, move |doc, me| doc.adopt_entry(me, now, moved))
+        .await?;
+    app.live
+        .edit(&home, move |doc, me| {
+            doc.take_entry(me, now, &id).map(|_| ())
+        })
+        .await?;
+    Ok(stored(&app, Json(json!({ "private": false }))))
+}
+
+#[derive(Deserialize)]
+struct GoalBody {
+    title: String,
+    #[serde(default)]
+    why: String,
+    #[serde(default)]
+    steps: Vec<String>,
+}
+
+async fn new_goal(
+    State(app): State<Arc<App>>,
+    Path(doc): Path<String>,
+    Json(body): Json<GoalBody>,
+) -> Answer {
+    let now = clock()?.now();
+    let steps: Vec<String> = body
+        .steps
+        .into_iter()
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    let id = app
+        .live
+        .edit(&DocumentId::from(doc), move |doc, me| {
+            doc.create_goal(me, now, &body.title, &body.why, &steps)
+        })
+        .await
+        .map_err(|e| ApiError::from(e).about(Some("title")))?;
+    Ok(stored(&app, Json(json!({ "id": id }))))
+}
+
+#[derive(Deserialize)]
+struct NewStepBody {
+    text: String,
+}
+
+async fn add_step(
+    State(app): State<Arc<App>>,
+    Path((doc, goal)): Path<(String, String)>,
+    Json(body): Json<NewStepBody>,
+) -> Answer {
+    let now = clock()?.now();
+    let goal = GoalId::from(goal);
+    let id = app
+        .live
+        .edit(&DocumentId::from(doc), move |doc, _| {
+            doc.add_step(now, &goal, &body.text)
+        })
+        .await
+        .map_err(|e| ApiError::from(e).about(Some("step")))?;
+    Ok(stored(&app, Json(json!({ "id": id }))))
+}
+
+#[derive(Deserialize)]
+struct AcknowledgeBody {
+    #[serde(default)]
+    note: String,
+}
+
+/// The therapist has seen a risk flag (and says what they did): it leaves the caseload's top.
+async fn acknowledge(
+    State(app): State<Arc<App>>,
+    Path((doc, entry)): Path<(String, String)>,
+    Json(body): Json<AcknowledgeBody>,
+) -> Answer {
+    let now = clock()?.now();
+    let entry = EntryId::from(entry);
+    app.live
+        .edit(&DocumentId::from(doc), move |doc, me| {
+            doc.acknowledge_risk(me, now, &entry, &body.note)
+        })
+        .await
+        .map_err(|e| ApiError::from(e).about(Some("note")))?;
+    Ok(stored(&app, Json(json!({ "saved": true }))))
+}
+
+/// The homework as a file to keep: JSON that reads back, or a readable Markdown report.
+async fn export(
+    State(app): State<Arc<App>>,
+    Path((doc, format)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (format, kind, extension) = match format.as_str() {
+        "json" => (ExportFormat::Json, "application/json", "json"),
+        "markdown" => (ExportFormat::Markdown, "text/markdown; charset=utf-8", "md"),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "export as json or markdown",
+            ))
+        }
+    };
+    let text = with_workspace(&app, &doc, move |ws| export_text(ws, format)).await?;
+    let file = format!("attachment; filename=\"between-homework.{extension}\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, kind.to_owned()),
+            (header::CONTENT_DISPOSITION, file),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+/// Who is who: this person's safety number, the other members', and this account's devices.
+async fn privacy(State(app): State<Arc<App>>) -> Answer {
+    with_session(&app, |session| {
+        let devices: Vec<Value> = session
+            .store
+            .devices()?
+            .into_iter()
+            .map(|d| json!({ "name": d.name, "this_device": d.this_device, "id": d.device_id }))
+            .collect();
+        Ok(json!({ "whois": whois_json(&session)?, "devices": devices }))
+    })
+    .await
+    .map(Json)
+}
+
+/// What the relay recorded of this account's homework: sign-ins, reads, writes, refusals.
+async fn audit(State(app): State<Arc<App>>) -> Answer {
+    with_session_online(&app, |session| {
+        let args = AuditArgs {
+            since: Some("30d".to_owned()),
+            until: None,
+            device: None,
+            kind: Vec::new(),
+        };
+        audit_json(&session, &args)
+    })
+    .await
+    .map(Json)
+}
+
+/// A code (and its QR code) for pairing a new device of this account.
+async fn pairing(State(app): State<Arc<App>>) -> Answer {
+    let made = with_session_online(&app, |session| new_pairing(&session)).await?;
+    let qr = qrcode::QrCode::new(made.code.as_bytes())
+        .map(|code| {
+            code.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(200, 200)
+                .build()
+        })
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let ca = if made.needs_ca_file {
+        " --ca-file PRACTICE-CA.pem"
+    } else {
+        ""
+    };
+    Ok(Json(json!({
+        "code": made.code,
+        "expires": made.expires,
+        "command": format!("between init --relay {} --pair {} --name \"{}\"{ca}", made.relay, made.code, app.live.me().name),
+        "qr_svg": qr,
+    })))
 }

@@ -29,8 +29,18 @@ use crate::sync::runtime;
 /// pages cannot make this command run or grow for ever.
 const MAX_EVENTS: usize = 100_000;
 
-/// `between audit [--since …] [--until …] [--device …] [--kind …] [--json]`.
-pub(crate) fn audit(session: &Session, args: &AuditArgs, json: bool) -> Result<()> {
+/// What the relay recorded about this profile's homework, fetched and filtered.
+struct Gathered {
+    keys: AccountKeys,
+    documents: Vec<Scope>,
+    fetched: Fetched,
+    people: People,
+    /// With a filter: how many events it kept, of how many.
+    shown: Option<(usize, usize)>,
+}
+
+/// Fetches the access record from the relay and applies `args`' filter.
+fn gather(session: &Session, args: &AuditArgs) -> Result<Gathered> {
     let filter = Filter::new(args, session.clock.now().0)?;
     let record = session.store.account()?.ok_or_else(|| {
         anyhow!("this profile does not sync with a relay, so no relay has a record of its homework; everything stays on this device")
@@ -84,18 +94,41 @@ pub(crate) fn audit(session: &Session, args: &AuditArgs, json: bool) -> Result<(
         }
         (count(&fetched), before)
     });
+    Ok(Gathered {
+        keys,
+        documents,
+        fetched,
+        people,
+        shown,
+    })
+}
+
+/// What `audit --json` prints.
+pub(crate) fn audit_json(session: &Session, args: &AuditArgs) -> Result<serde_json::Value> {
+    let g = gather(session, args)?;
+    Ok(serde_json::to_value(to_json(
+        &g.keys,
+        &g.documents,
+        &g.fetched,
+        &g.people,
+    ))?)
+}
+
+/// `between audit [--since …] [--until …] [--device …] [--kind …] [--json]`.
+pub(crate) fn audit(session: &Session, args: &AuditArgs, json: bool) -> Result<()> {
     if json {
-        return print_json(&to_json(&keys, &documents, &fetched, &people));
+        return print_json(&audit_json(session, args)?);
     }
+    let g = gather(session, args)?;
     print_text(
         session,
-        &keys,
-        &documents,
-        &fetched,
-        &people,
-        shown.is_some(),
+        &g.keys,
+        &g.documents,
+        &g.fetched,
+        &g.people,
+        g.shown.is_some(),
     )?;
-    if let Some((kept, all)) = shown {
+    if let Some((kept, all)) = g.shown {
         outln!("Filtered: {kept} of {all} recorded events shown.");
     }
     Ok(())

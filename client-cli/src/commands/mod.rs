@@ -14,10 +14,12 @@ mod setup;
 mod views;
 mod whois;
 
+pub(crate) use audit::audit_json;
 pub(crate) use caseload::{caseload_json, mark_seen};
 pub(crate) use homework::{parse_day, schedule_from};
-pub(crate) use relay::pending_changes;
-pub(crate) use views::{due_items, unseen_news};
+pub(crate) use relay::{new_pairing, pending_changes};
+pub(crate) use views::{due_items, export_text, unseen_news};
+pub(crate) use whois::whois_json;
 
 use crate::cli::{Cli, Command, DeviceCommand, TherapistCommand};
 use crate::profile::{Session, Workspace};

@@ -613,9 +613,22 @@ fn synced_account(session: &Session) -> Result<AccountKeys> {
     Ok(AccountKeys::from_record(&record)?)
 }
 
-/// `between device add`: leaves a sealed pairing payload at the relay and prints its code.
-pub(crate) fn device_add(session: Session) -> Result<()> {
-    let keys = synced_account(&session)?;
+/// A pairing code made for a new device of this account, with what to tell the person.
+pub(crate) struct NewPairing {
+    /// The code the new device types (`init --pair`).
+    pub(crate) code: String,
+    /// The relay the new device joins.
+    pub(crate) relay: String,
+    /// Until when the code works, in local time.
+    pub(crate) expires: String,
+    /// Whether the new device needs the practice's CA file (`--ca-file`).
+    pub(crate) needs_ca_file: bool,
+}
+
+/// Seals this account's keys for a new device under a fresh pairing secret and leaves them
+/// with the relay; returns the code. Nothing changes on this device.
+pub(crate) fn new_pairing(session: &Session) -> Result<NewPairing> {
+    let keys = synced_account(session)?;
     let Some(account_id) = keys
         .account_id
         .filter(|_| keys.registration == Registration::Done)
@@ -706,8 +719,23 @@ pub(crate) fn device_add(session: Session) -> Result<()> {
                 .to_string()
         })
         .unwrap_or_default();
-    let code = secret.to_code();
-    let ca_flag = if keys.relay.practice_ca().is_some() {
+    Ok(NewPairing {
+        code: secret.to_code(),
+        relay,
+        expires,
+        needs_ca_file: keys.relay.practice_ca().is_some(),
+    })
+}
+
+/// `between device add`: leaves a sealed pairing payload at the relay and prints its code.
+pub(crate) fn device_add(session: Session) -> Result<()> {
+    let NewPairing {
+        code,
+        relay,
+        expires,
+        needs_ca_file,
+    } = new_pairing(&session)?;
+    let ca_flag = if needs_ca_file {
         " --ca-file PRACTICE-CA.pem"
     } else {
         ""

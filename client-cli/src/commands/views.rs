@@ -613,8 +613,22 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
 /// `between export`: everything this profile holds — on a client's profile their shared
 /// homework and their private entries, each private one marked.
 pub(crate) fn export(ws: &Workspace, args: &ExportArgs) -> Result<()> {
+    let text = export_text(ws, args.format)?;
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, text)
+                .with_context(|| format!("could not write {}", path.display()))?;
+            eprintln!("Exported to {}.", path.display());
+        }
+        None => out!("{text}"),
+    }
+    Ok(())
+}
+
+/// The homework as `export` writes it: JSON that reads back, or a readable Markdown report.
+pub(crate) fn export_text(ws: &Workspace, format: ExportFormat) -> Result<String> {
     let homework = ws.homework()?;
-    let text = match args.format {
+    Ok(match format {
         ExportFormat::Json => {
             let records = Records {
                 shared: &ws.doc.data()?,
@@ -627,14 +641,5 @@ pub(crate) fn export(ws: &Workspace, args: &ExportArgs) -> Result<()> {
             &homework.templates(),
             homework.private_entries(),
         ),
-    };
-    match &args.output {
-        Some(path) => {
-            std::fs::write(path, text)
-                .with_context(|| format!("could not write {}", path.display()))?;
-            eprintln!("Exported to {}.", path.display());
-        }
-        None => out!("{text}"),
-    }
-    Ok(())
+    })
 }

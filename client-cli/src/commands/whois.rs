@@ -178,11 +178,37 @@ fn document(
 }
 
 /// `between whois`.
-pub(crate) fn whois(session: &Session, json: bool) -> Result<()> {
+/// What `whois --json` prints: this person's safety number and, per homework, the other
+/// members' with how to compare them.
+pub(crate) fn whois_json(session: &Session) -> Result<serde_json::Value> {
     let Some(record) = session.store.account()? else {
-        if json {
-            return print_json(&serde_json::json!({ "syncs": false }));
-        }
+        return Ok(serde_json::json!({ "syncs": false }));
+    };
+    let keys = AccountKeys::from_record(&record)?;
+    let me = keys.identity.public();
+    let peers = peer_certificates(session)?;
+    let documents = session
+        .shared_records()?
+        .iter()
+        .map(|record| document(session, &me, &peers, record))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(serde_json::json!({
+        "syncs": true,
+        "me": {
+            "name": session.me.name,
+            "role": session.me.role,
+            "safety_number": me.fingerprint(),
+        },
+        "documents": documents,
+        "how_to_compare": HOW_TO_COMPARE,
+    }))
+}
+
+pub(crate) fn whois(session: &Session, json: bool) -> Result<()> {
+    if json {
+        return print_json(&whois_json(session)?);
+    }
+    let Some(record) = session.store.account()? else {
         outln!("This profile does not sync with a relay, so it has no safety number: nothing is shared through a relay to check.");
         return Ok(());
     };
@@ -194,18 +220,6 @@ pub(crate) fn whois(session: &Session, json: bool) -> Result<()> {
         .iter()
         .map(|record| document(session, &me, &peers, record))
         .collect::<Result<Vec<_>>>()?;
-    if json {
-        return print_json(&serde_json::json!({
-            "syncs": true,
-            "me": {
-                "name": session.me.name,
-                "role": session.me.role,
-                "safety_number": me.fingerprint(),
-            },
-            "documents": documents,
-            "how_to_compare": HOW_TO_COMPARE,
-        }));
-    }
     outln!(
         "Your safety number ({}, {}):",
         session.me.name,

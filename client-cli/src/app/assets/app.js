@@ -129,8 +129,8 @@ function scheduleRedraw() {
 
 function navItems() {
   if (!state.session) return [];
-  if (state.session.me.role === "therapist") return [["#/", "Clients"]];
-  return [["#/", "Today"], ["#/entries", "Entries"], ["#/plan", "Goals"], ["#/progress", "Progress"]];
+  if (state.session.me.role === "therapist") return [["#/", "Clients"], ["#/privacy", "Privacy"]];
+  return [["#/", "Today"], ["#/entries", "Entries"], ["#/plan", "Goals"], ["#/progress", "Progress"], ["#/privacy", "Privacy"]];
 }
 
 function drawNav() {
@@ -149,7 +149,8 @@ async function route() {
   if (parts[0] === "d" && parts[1]) { state.doc = parts[1]; parts.splice(0, 2); }
   else if (!therapist) state.doc = (state.session.documents[0] || {}).id;
   let view;
-  if (therapist && parts.length === 0 && !location.hash.startsWith("#/d/")) view = caseloadView();
+  if (parts[0] === "privacy") view = privacyView();
+  else if (therapist && parts.length === 0 && !location.hash.startsWith("#/d/")) view = caseloadView();
   else if (!state.doc) view = emptyView();
   else if (parts.length === 0) view = therapist ? clientView() : todayView();
   else if (parts[0] === "entries") view = entriesView();
@@ -646,6 +647,15 @@ function entryView(id) {
     if (entry.assignment && entry.assignment.instructions) {
       nodes.push(h("details", { class: "card" }, h("summary", { text: "Instructions" }), h("p", { class: "instructions", text: entry.assignment.instructions })));
     }
+    if (entry.private && state.session.me.role === "client") {
+      const shareError = h("p", { class: "error", role: "alert" });
+      nodes.push(h("section", { class: "card" },
+        h("p", { text: "Only you can see this entry. You can share it with your therapist, with your notes on it; it cannot be made private again once they have it." }),
+        h("button", { type: "button", class: "secondary", text: "Share with my therapist", onclick: async () => {
+          try { await api(docPath(`/entries/${encodeURIComponent(id)}/share`), {}); toast("Shared with your therapist."); scheduleRedraw(); }
+          catch (err) { shareError.textContent = err.message; }
+        } }), shareError));
+    }
     if (entry.help_now) nodes.push(helpNow(entry.help_now));
     if (entry.score) nodes.push(h("p", { class: "score card", text: `Score: ${entry.score.total} of ${entry.score.max} — ${entry.score.severity}.` }));
     const therapist = state.session.me.role === "therapist";
@@ -690,7 +700,7 @@ function entryView(id) {
   view.update = async () => {
     let fresh;
     try { fresh = await api(docPath(`/entries/${encodeURIComponent(id)}`)); } catch (_) { return; }
-    const structural = !current || fresh.status !== current.status || fresh.comments.length !== current.comments.length
+    const structural = !current || fresh.status !== current.status || fresh.private !== current.private || fresh.comments.length !== current.comments.length
       || JSON.stringify(fresh.help_now) !== JSON.stringify(current.help_now);
     if (structural) {
       // What is typed is saved first, so the redrawn form holds it.
@@ -738,14 +748,109 @@ function planView() {
               catch (err) { toast(err.message); box.checked = !box.checked; }
             });
             return h("li", {}, h("label", { class: "choice", for: `s-${s.id}` }, box, s.text));
-          }))));
+          })), stepForm(goal)));
       }
+      nodes.push(goalForm());
       nodes.push(h("h2", { text: "Homework" }));
       nodes.push(h("ul", { class: "list" }, plan.assignments.map((a) => h("li", {},
         h("strong", { text: a.title }), " ", h("span", { class: "quiet", text: `${a.schedule}${a.status !== "active" ? ` (${a.status})` : ""}` })))));
       return nodes;
     },
   };
+}
+
+function stepForm(goal) {
+  const id = `step-${goal.id}`;
+  const text = h("input", { type: "text", id });
+  const error = h("p", { class: "error", role: "alert" });
+  return h("div", { class: "row" }, h("label", { for: id, class: "quiet", text: "A small step:" }), text,
+    h("button", { type: "button", class: "secondary", text: "Add step", onclick: async () => {
+      try { await api(docPath(`/goals/${encodeURIComponent(goal.id)}/steps`), { text: text.value }); text.value = ""; scheduleRedraw(); }
+      catch (err) { error.textContent = err.message; }
+    } }), error);
+}
+
+function goalForm() {
+  const title = h("input", { type: "text", id: "g-title" });
+  const why = h("textarea", { id: "g-why", rows: 2 });
+  const steps = h("textarea", { id: "g-steps", rows: 3 });
+  const error = h("p", { class: "error", role: "alert" });
+  return h("details", { class: "card" }, h("summary", { text: "Set a new goal" }),
+    h("div", { class: "field" }, h("label", { for: "g-title", text: "The goal" }), title),
+    h("div", { class: "field" }, h("label", { for: "g-why", text: "Why it matters (optional)" }), why),
+    h("div", { class: "field" }, h("label", { for: "g-steps", text: "Small steps, one per line (optional)" }), steps),
+    h("button", { type: "button", text: "Save the goal", onclick: async () => {
+      try {
+        await api(docPath("/goals"), { title: title.value, why: why.value, steps: steps.value.split("\n") });
+        toast("Goal saved.");
+        scheduleRedraw();
+      } catch (err) { error.textContent = err.message; title.setAttribute("aria-invalid", "true"); }
+    } }), error);
+}
+
+// ---- privacy, devices, safety numbers, the relay's record --------------------------------
+
+function privacyView() {
+  return {
+    title: "Privacy",
+    draw: async () => {
+      const info = await api("/api/privacy");
+      const client = state.session.me.role === "client";
+      const nodes = [h("h1", { text: "Privacy and devices" })];
+      nodes.push(h("section", { class: "card" }, h("h2", { text: "Who can read your homework" }),
+        h("p", { text: client
+          ? "Your homework is encrypted on this device. Your therapist and your own devices can read it; the practice's relay stores it but cannot. Entries marked “only you” stay on your own devices."
+          : "Each client's homework is encrypted on your devices; the relay stores it but cannot read it." })));
+      const w = info.whois;
+      if (w.syncs) {
+        nodes.push(h("section", { class: "card" }, h("h2", { text: "Safety numbers" }),
+          h("p", { class: "help", text: w.how_to_compare }),
+          h("p", {}, "Yours: ", h("code", { text: w.me.safety_number })),
+          h("ul", { class: "list" }, w.documents.flatMap((d) => (d.members || []).filter((m) => m.safety_number !== w.me.safety_number).map((m) =>
+            h("li", {}, h("strong", { text: `${m.name || m.role} (${m.role})` }), h("br"), h("code", { text: m.safety_number })))))));
+      }
+      const pairError = h("p", { class: "error", role: "alert" });
+      const pairBox = h("div", { "aria-live": "polite" });
+      nodes.push(h("section", { class: "card" }, h("h2", { text: "Your devices" }),
+        h("ul", { class: "list" }, info.devices.map((d) => h("li", { text: `${d.name || `device ${d.id.slice(0, 8)}`}${d.this_device ? " (this one)" : ""}` }))),
+        h("button", { type: "button", class: "secondary", text: "Add a device", onclick: async () => {
+          pairError.textContent = "";
+          try {
+            const made = await api("/api/pairing", {});
+            const qr = h("img", { src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(made.qr_svg)}`, alt: `QR code of the pairing code ${made.code}`, class: "qr" });
+            pairBox.replaceChildren(h("p", {}, "Pairing code: ", h("strong", { text: made.code })), qr,
+              h("p", { text: "On the new device, run:" }), h("pre", {}, h("code", { text: made.command })),
+              h("p", { class: "quiet", text: `It works once, until ${made.expires}. Keep it private: whoever has it can read your homework.` }));
+          } catch (err) { pairError.textContent = err.message; }
+        } }), pairBox, pairError));
+      if (client && state.doc) {
+        nodes.push(h("section", { class: "card" }, h("h2", { text: "Take your homework with you" }),
+          h("p", { class: "row" },
+            h("a", { class: "button secondary", href: docPath("/export/json"), download: "between-homework.json", text: "Export as JSON" }),
+            h("a", { class: "button secondary", href: docPath("/export/markdown"), download: "between-homework.md", text: "Export as a readable report" }))));
+      }
+      const auditBox = h("div", {});
+      nodes.push(h("section", { class: "card" }, h("h2", { text: "What the relay recorded" }),
+        h("p", { class: "help", text: "Every sign-in, read and write of your homework at the relay in the last 30 days, and anything it refused." }),
+        h("button", { type: "button", class: "secondary", text: "Show the record", onclick: async () => {
+          auditBox.replaceChildren(h("p", { class: "quiet", text: "Asking the relay…" }));
+          try { auditBox.replaceChildren(auditTable(await api("/api/audit"))); }
+          catch (err) { auditBox.replaceChildren(h("p", { role: "alert", class: "error", text: err.message })); }
+        } }), auditBox));
+      return nodes;
+    },
+  };
+}
+
+function auditTable(report) {
+  const rows = [];
+  for (const d of report.documents || []) for (const e of d.events || []) rows.push([d.label, e]);
+  for (const e of report.account_events || []) rows.push(["your account", e]);
+  if (!rows.length) return h("p", { class: "quiet", text: "Nothing recorded in the last 30 days." });
+  rows.sort((a, b) => b[1].at_ms - a[1].at_ms);
+  return h("table", {}, h("thead", {}, h("tr", {}, ["When", "Who", "What", "About"].map((t) => h("th", { scope: "col", text: t })))),
+    h("tbody", {}, rows.slice(0, 200).map(([where, e]) => h("tr", { class: e.refused ? "refused" : null },
+      h("td", { text: e.time }), h("td", { text: e.who_text }), h("td", { text: e.refused ? `Refused: ${e.what}` : e.what }), h("td", { text: where })))));
 }
 
 // ---- progress -----------------------------------------------------------------------------
@@ -800,21 +905,68 @@ function clientView() {
   return {
     title: "Client",
     draw: async () => {
-      const [entries, plan] = await Promise.all([api(docPath("/entries")), api(docPath("/plan"))]);
+      const [entries, plan, caseload] = await Promise.all([api(docPath("/entries")), api(docPath("/plan")), api("/api/caseload")]);
       api(docPath("/looked"), {}).catch(() => {});
+      const row = caseload.find((r) => r.id === state.doc) || {};
       const doc = state.session.documents.find((d) => d.id === state.doc);
       const base = `#/d/${encodeURIComponent(state.doc)}`;
-      return [
+      const nodes = [
         h("h1", { text: doc ? doc.label : "Client" }),
         h("p", { class: "row" }, h("a", { class: "button", href: `${base}/assign`, text: "Assign homework" }),
           h("a", { class: "button secondary", href: `${base}/progress`, text: "Progress" }),
           h("a", { class: "button secondary", href: `${base}/plan`, text: "Goals and homework" })),
-        h("h2", { text: "Entries" }), entryList(entries),
-        h("h2", { text: "Homework" }),
-        h("ul", { class: "list" }, plan.assignments.map((a) => h("li", {}, h("strong", { text: a.title }), " ", h("span", { class: "quiet", text: `${a.schedule} (${a.status})` })))),
       ];
+      for (const flag of row.risk || []) nodes.push(riskCard(flag));
+      nodes.push(h("h2", { text: "Entries" }), entryList(entries));
+      nodes.push(h("h2", { text: "Homework" }));
+      nodes.push(h("ul", { class: "list" }, plan.assignments.map((a) => h("li", {},
+        h("strong", { text: a.title }), " ", h("span", { class: "quiet", text: `${a.schedule} (${a.status})` }), adjustForm(a)))));
+      return nodes;
     },
   };
+}
+
+function riskCard(flag) {
+  const id = `ack-${flag.entry}`;
+  const note = h("textarea", { id, rows: 2 });
+  const error = h("p", { class: "error", role: "alert" });
+  const item9 = flag.score.item9_positive ? " Item 9 (thoughts of self-harm) was answered above 0." : "";
+  return h("section", { class: "card help-now", "aria-label": "Risk flag" },
+    h("h2", { text: `Questionnaire of ${flag.date} to review` }),
+    h("p", { text: `Total ${flag.score.total} of ${flag.score.max}, ${flag.score.severity}.${item9}` }),
+    h("p", {}, h("a", { href: entryHref(flag.entry), text: "Open the questionnaire" })),
+    h("label", { for: id, text: "What you did (optional)" }), note,
+    h("button", { type: "button", text: "Mark as reviewed", onclick: async () => {
+      try { await api(docPath(`/risk/${encodeURIComponent(flag.entry)}/acknowledge`), { note: note.value }); toast("Marked as reviewed."); scheduleRedraw(); }
+      catch (err) { error.textContent = err.message; }
+    } }), error);
+}
+
+function adjustForm(a) {
+  const field = (name, label, value) => {
+    const id = `adj-${a.id}-${name}`;
+    return [h("label", { for: id, text: label }), h("input", { type: "text", id, value: value || "" })];
+  };
+  const error = h("p", { class: "error", role: "alert" });
+  const read = (name) => document.getElementById(`adj-${a.id}-${name}`).value;
+  return h("details", { class: "reply" }, h("summary", { text: `Adjust ${a.title}` }),
+    field("every", "How often (daily, weekly:mon,thu, 3/week…)", ""),
+    field("minutes", "Minutes each time", a.minutes ? String(a.minutes) : ""),
+    field("focus", "What to focus on", a.focus),
+    field("why", "Why (the client sees it)", ""),
+    h("button", { type: "button", text: "Save the change", onclick: async () => {
+      error.textContent = "";
+      try {
+        await api(docPath(`/assignments/${encodeURIComponent(a.id)}/adjust`), {
+          // Only what was changed is sent: the rest stays as it is.
+          every: read("every"),
+          minutes: read("minutes") && Number(read("minutes")) !== a.minutes ? Number(read("minutes")) : null,
+          focus: read("focus") !== (a.focus || "") ? read("focus") : null,
+          why: read("why"),
+        });
+        toast("Adjusted."); scheduleRedraw();
+      } catch (err) { error.textContent = err.message; }
+    } }), error);
 }
 
 function assignView() {

@@ -1,0 +1,145 @@
+// The rest of both roles' homework tasks from the user guide, done in the browser and checked
+// with the `between` command on the same or another device:
+// client — a goal with small steps, a private entry shared later, export, safety numbers, a new
+// device paired with the code the page shows, the relay's record;
+// therapist — assign from a template with a schedule, adjust with a reason, review a risk flag.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { Practice, launchBrowser, until, screenshot } from "./harness.mjs";
+
+let practice, browser, sam, dr, samApp, drApp, doc;
+
+before(async () => {
+  practice = new Practice();
+  await practice.setUp();
+  samApp = await practice.startApp("laptop");
+  drApp = await practice.startApp("dr");
+  browser = await launchBrowser();
+  sam = await (await browser.newContext({ viewport: { width: 390, height: 844 }, acceptDownloads: true })).newPage();
+  dr = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  await sam.goto(samApp.url);
+  await sam.getByRole("heading", { name: "Your homework" }).waitFor();
+  await dr.goto(drApp.url);
+  await dr.getByRole("heading", { name: "Your clients" }).waitFor();
+  doc = (await practice.json("laptop", ["list"])).meta.document_id;
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  await practice.close();
+});
+
+test("a goal with small steps, one ticked off", async () => {
+  await sam.getByRole("link", { name: "Goals" }).click();
+  await sam.getByText("Set a new goal").click();
+  await sam.getByLabel("The goal").fill("Sleep better");
+  await sam.getByLabel("Small steps, one per line (optional)").fill("No phone in bed\nUp at 7");
+  await sam.getByRole("button", { name: "Save the goal" }).click();
+  await sam.getByRole("heading", { name: "Sleep better" }).waitFor();
+  await sam.getByLabel("Up at 7").check();
+  await until("the step ticked on the laptop", async () => {
+    const goals = Object.values((await practice.json("laptop", ["list"])).goals);
+    return goals.length === 1 && goals[0].steps.find((s) => s.text === "Up at 7")?.done === true;
+  });
+});
+
+test("a private entry, shared later; the therapist sees it only then", async () => {
+  await sam.getByRole("link", { name: "Entries" }).click();
+  await sam.getByLabel("Write something new").selectOption("journal");
+  await sam.getByRole("button", { name: "Start" }).click();
+  await sam.getByLabel("Only me").check();
+  await sam.getByRole("button", { name: "Start writing" }).click();
+  const text = sam.locator("textarea").first();
+  await text.pressSequentially("A hard day, but I went for the walk.", { delay: 5 });
+  await text.blur();
+  await sam.getByText("Saved.").waitFor();
+  const id = decodeURIComponent(new URL(sam.url()).hash.split("/").pop());
+  await until("the private entry stored", async () => (await practice.json("laptop", ["list"])).private?.entries[id]);
+  await practice.between("dr", ["sync"]);
+  assert.equal((await practice.json("dr", ["-c", "Sam", "list"])).entries[id], undefined, "not shared yet");
+  await sam.getByRole("button", { name: "Share with my therapist" }).click();
+  await sam.getByText("shared with your therapist").first().waitFor();
+  await until("the therapist to get it", async () => {
+    await practice.between("dr", ["sync"]);
+    return (await practice.json("dr", ["-c", "Sam", "list"])).entries[id]?.values.text?.value === "A hard day, but I went for the walk.";
+  }, 30000);
+});
+
+test("export, safety numbers, a new device paired from the page, the relay's record", async () => {
+  await sam.getByRole("link", { name: "Privacy" }).click();
+  await sam.getByRole("heading", { name: "Safety numbers" }).waitFor();
+  const whois = await practice.json("laptop", ["whois"]);
+  await sam.getByText(whois.me.safety_number).waitFor();
+  const download = sam.waitForEvent("download");
+  await sam.getByRole("link", { name: "Export as JSON" }).click();
+  const file = await (await download).path();
+  const exported = JSON.parse(readFileSync(file, "utf8"));
+  assert.equal(exported.meta.document_id, doc);
+  assert.equal(Object.values(exported.goals)[0].title, "Sleep better");
+
+  await sam.getByRole("button", { name: "Add a device" }).click();
+  const code = (await sam.locator("strong").filter({ hasText: /^[0-9A-Z]{4}-/ }).first().textContent()).trim();
+  assert.ok(await sam.getByRole("img", { name: /QR code of the pairing code/ }).isVisible());
+  await screenshot(sam, "privacy-phone");
+  await practice.between("tablet", ["init", "--relay", practice.origin, "--pair", code, "--name", "Sam", "--device-name", "tablet", "--ca-file", process.env.BETWEEN_CA_FILE]);
+  await practice.between("tablet", ["sync"]);
+  const onTablet = await practice.json("tablet", ["list"]);
+  assert.equal(Object.values(onTablet.goals)[0].title, "Sleep better", "the new device holds the homework");
+
+  await sam.getByRole("button", { name: "Show the record" }).click();
+  await sam.locator("table").getByText(/sign/i).first().waitFor({ timeout: 20000 });
+});
+
+test("the therapist assigns, adjusts with a reason and reviews a risk flag", async () => {
+  await dr.getByRole("link", { name: "Sam" }).click();
+  await dr.getByRole("link", { name: "Assign homework" }).click();
+  await dr.getByLabel("Worksheet", { exact: true }).selectOption("behavioural-activation");
+  await dr.getByLabel("Instructions for your client").fill("Plan one small pleasant activity a day.");
+  await dr.locator("#a-every").fill("3/week");
+  await dr.getByRole("button", { name: "Assign" }).click();
+  await dr.getByText("Assigned.").waitFor();
+  await until("the client's device to get it", async () => {
+    await practice.between("laptop", ["sync"]);
+    const list = await practice.json("laptop", ["list"]);
+    return Object.values(list.assignments).find((a) => a.template === "behavioural-activation" && a.instructions === "Plan one small pleasant activity a day.");
+  }, 30000);
+
+  // A refused schedule says so beside the form, and nothing is assigned.
+  await dr.getByRole("link", { name: "Assign homework" }).click();
+  await dr.getByRole("heading", { name: "Assign homework" }).waitFor();
+  await dr.locator("#a-every").fill("every blue moon");
+  await dr.getByRole("button", { name: "Assign" }).click();
+  await dr.locator("#assign-error").filter({ hasText: /./ }).waitFor();
+  await dr.goBack();
+  await dr.getByRole("heading", { name: "Sam" }).waitFor();
+
+  const adjust = dr.locator("details", { hasText: "Adjust Behavioural activation" });
+  await adjust.locator("summary").click();
+  await adjust.getByLabel("Minutes each time").fill("20");
+  await adjust.getByLabel("Why (the client sees it)").fill("Shorter days this week.");
+  await adjust.getByRole("button", { name: "Save the change" }).click();
+  await dr.getByText("Adjusted.").waitFor();
+  await until("the adjustment with its reason", async () => {
+    await practice.between("dr", ["sync"]).catch(() => {});
+    const list = await practice.json("dr", ["-c", "Sam", "list"]);
+    const ba = Object.values(list.assignments).find((a) => a.template === "behavioural-activation");
+    return ba.minutes === 20 && ba.history.some((h) => h.why === "Shorter days this week.");
+  });
+
+  // Sam answers a PHQ-9 with item 9 above 0 on the laptop; Dr Park's page shows it to review.
+  const items = Array.from({ length: 9 }, (_, i) => ["--set", `item_${i + 1}=${i === 8 ? 1 : 2}`]).flat();
+  await practice.between("laptop", ["entry", "new", "--template", "phq-9", ...items]);
+  await practice.between("laptop", ["sync"]);
+  await until("the risk flag on the therapist's page", async () => {
+    await dr.reload();
+    return (await dr.getByRole("button", { name: "Mark as reviewed" }).count()) > 0;
+  }, 30000);
+  await screenshot(dr, "therapist-risk");
+  await dr.getByLabel("What you did (optional)").fill("Called Sam; safety plan reviewed.");
+  await dr.getByRole("button", { name: "Mark as reviewed" }).click();
+  await dr.getByText("Marked as reviewed.").waitFor();
+  const caseload = await practice.json("dr", ["clients"]);
+  assert.deepEqual(caseload[0].risk, [], "no open flag left");
+});

@@ -165,5 +165,5 @@ export function rawRequest(port, { method = "GET", path = "/", headers = {}, bod
 /** Where screenshots for the docs go, when asked for (`BETWEEN_SCREENSHOTS=dir`). */
 export async function screenshot(page, name) {
   const dir = process.env.BETWEEN_SCREENSHOTS;
-  if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+  if (dir) await page.screenshot({ path: join(dir, `${name}.png`) });
 }

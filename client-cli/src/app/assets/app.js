@@ -244,7 +244,7 @@ function moodCard(t) {
     h("div", { class: "mood", role: "group", "aria-labelledby": "mood-h" }, buttons),
     h("div", { class: "scale-ends", "aria-hidden": "true" }, h("span", { text: "worst" }), h("span", { text: "best" })),
     status,
-    t.mood !== null && t.mood !== undefined ? h("p", { class: "quiet", text: `Your latest check-in: ${t.mood} of 10.` }) : null);
+    t.mood !== null && t.mood !== undefined ? h("p", { class: "quiet", text: `Your latest check-in: ${Math.round(t.mood * 10) / 10} of 10.` }) : null);
 }
 
 function homeworkCard(item) {
@@ -933,7 +933,7 @@ function riskCard(flag) {
   const item9 = flag.score.item9_positive ? " Item 9 (thoughts of self-harm) was answered above 0." : "";
   return h("section", { class: "card help-now", "aria-label": "Risk flag" },
     h("h2", { text: `Questionnaire of ${flag.date} to review` }),
-    h("p", { text: `Total ${flag.score.total} of ${flag.score.max}, ${flag.score.severity}.${item9}` }),
+    h("p", { text: `Total ${flag.score.total} of ${flag.score.max}, ${flag.score.severity.replace(/-/g, " ")}.${item9}` }),
     h("p", {}, h("a", { href: entryHref(flag.entry), text: "Open the questionnaire" })),
     h("label", { for: id, text: "What you did (optional)" }), note,
     h("button", { type: "button", text: "Mark as reviewed", onclick: async () => {

@@ -258,6 +258,23 @@ impl LiveProfile {
         Ok(value)
     }
 
+    /// Takes in what `between` commands (or other apps) on this device stored in the profile
+    /// since, and pushes it when online; returns whether anything changed, for the app to
+    /// redraw. Edits and reads do this by themselves; an app calls it now and then to notice
+    /// such changes while the person only looks.
+    pub async fn refresh(&self) -> Result<bool, LiveError> {
+        let changed = self
+            .core
+            .call(|driver| driver.take_in_local())
+            .await
+            .map_err(|e| LiveError::Sync(e.to_string()))?
+            .map_err(|e| LiveError::Sync(e.to_string()))?;
+        if changed {
+            self.nudge.notify_one();
+        }
+        Ok(changed)
+    }
+
     /// Goes up by at least one every time changes from other devices are stored; wait on it
     /// (`changed().await`) to redraw.
     pub fn changes(&self) -> watch::Receiver<u64> {

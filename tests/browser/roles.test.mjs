@@ -143,3 +143,69 @@ test("the therapist assigns, adjusts with a reason and reviews a risk flag", asy
   const caseload = await practice.json("dr", ["clients"]);
   assert.deepEqual(caseload[0].risk, [], "no open flag left");
 });
+
+test("the rest of the daily loop: effort, resolving a thread, a goal achieved, pause and reminders, an invite, crisis resources", async () => {
+  // Sam says how hard the thought record was and what got in the way.
+  await practice.between("laptop", ["entry", "new", "--draft", "--template", "thought-record", "--set", "situation=Stuck in traffic."]);
+  const list = await practice.json("laptop", ["list"]);
+  const [entry] = Object.entries(list.entries).find(([, e]) => e.template === "thought-record");
+  await sam.goto(`${samApp.base}/#/entry/${entry}`);
+  await sam.getByLabel(/How hard was it/).fill("7");
+  await sam.getByLabel(/How hard was it/).press("Tab");
+  await sam.getByLabel("Time").check();
+  await until("effort stored", async () => {
+    const e = (await practice.json("laptop", ["list"])).entries[entry];
+    if (e.difficulty === 7 && e.obstacles.time === true) return true;
+    throw new Error(`difficulty ${e.difficulty}, obstacles ${JSON.stringify(e.obstacles)}; page says ${await sam.locator("#e-difficulty").textContent()}`);
+  });
+  await sam.getByLabel(/How hard was it/).fill("11");
+  await sam.getByLabel(/How hard was it/).press("Tab");
+  await until("11 refused beside the question", async () => /from 0 to 10|at most 10|out of range/i.test(await sam.locator("#e-difficulty").textContent()));
+  assert.equal((await practice.json("laptop", ["list"])).entries[entry].difficulty, 7);
+
+  // A comment thread resolved.
+  await practice.between("laptop", ["comment", "add", `${entry}:situation`, "Was this the same as last week?"]);
+  await sam.reload();
+  await sam.getByRole("button", { name: "Mark as resolved" }).click();
+  await until("the thread resolved", async () => Object.values((await practice.json("laptop", ["list"])).comments).some((c) => c.resolved));
+
+  // The goal achieved.
+  await sam.goto(`${samApp.base}/#/plan`);
+  await sam.getByLabel("Where it stands:").selectOption("achieved");
+  await until("the goal achieved", async () => Object.values((await practice.json("laptop", ["list"])).goals)[0].status === "achieved");
+
+  // Dr Park pauses the mood check-in with a reason and sets a reminder time for it.
+  await dr.goto(`${drApp.base}/#/d/${doc}`);
+  const mood = dr.locator("details", { hasText: "Adjust Mood check-in" });
+  await mood.locator("summary").click();
+  await mood.getByLabel(/Remind the client at/).fill("19:30");
+  await dr.getByText("Reminds at 19:30.").waitFor();
+  await mood.getByLabel("Why (the client sees it)").fill("A break over the holidays.");
+  await mood.getByRole("button", { name: "Pause" }).click();
+  await dr.getByText("Pause: done.").waitFor();
+  await until("paused, with the reminder, on the therapist's device", async () => {
+    const a = Object.values((await practice.json("dr", ["-c", "Sam", "list"])).assignments).find((x) => x.template === "mood-check-in");
+    return a.status === "paused" && a.remind_at === "19:30";
+  });
+
+  // Crisis resources for every client, seen on Sam's device.
+  await dr.goto(`${drApp.base}/#/`);
+  await dr.getByText("Your practice's crisis resources").click();
+  await dr.getByLabel(/What a client sees/).fill("Riverside Practice: call 555-0100, 9 to 5. At any hour: 988.");
+  await dr.getByRole("button", { name: "Save for every client" }).click();
+  await dr.getByText("Saved in the homework of 1 client.").waitFor();
+  await until("Sam's help-now to show the practice's text", async () => {
+    await practice.between("laptop", ["sync"]);
+    return (await practice.between("laptop", ["help-now"])).includes("Riverside Practice: call 555-0100");
+  }, 30000);
+
+  // An invite made in the page lets a new client join with the CLI.
+  await dr.getByText("Invite a new client").click();
+  await dr.getByRole("button", { name: "Make an invite" }).click();
+  const invite = (await dr.locator("code").first().textContent()).trim();
+  assert.match(invite, /^wss:\/\/127\.0\.0\.1:\d+#/);
+  await practice.between("alex", ["init", "--invite", invite, "--name", "Alex", "--device-name", "phone", "--ca-file", process.env.BETWEEN_CA_FILE]);
+  await practice.between("dr", ["sync"]);
+  const clients = await practice.json("dr", ["clients"]);
+  assert.ok(clients.some((c) => c.name === "Alex"), "Alex joined with the page's invite");
+});

@@ -18,7 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use between_shared::document::{AssignmentAdjustment, EntryUpdate, NewAssignment, NewEntry};
-use between_shared::model::{CommentTarget, Frequency, Schedule};
+use between_shared::model::{AssignmentStatus, CommentTarget, Frequency, GoalStatus, Schedule};
+use between_shared::reminders::TimeOfDay;
 use between_shared::template::builtin::{field, slug};
 use between_shared::template::FieldValue;
 use between_shared::{
@@ -32,8 +33,8 @@ use super::{assets, views, App};
 use crate::cli::{AuditArgs, ExportFormat, ScheduleArgs};
 use crate::clock::Clock;
 use crate::commands::{
-    audit_json, caseload_json, export_text, mark_seen, new_pairing, parse_day, schedule_from,
-    unseen_news, whois_json,
+    audit_json, caseload_json, export_text, mark_seen, new_client_invite, new_pairing, parse_day,
+    schedule_from, unseen_news, whois_json,
 };
 use crate::live::LiveError;
 use crate::profile::{Session, Workspace};
@@ -160,6 +161,25 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/api/privacy", get(privacy))
         .route("/api/audit", get(audit))
         .route("/api/pairing", post(pairing))
+        .route("/api/invite", post(invite))
+        .route(
+            "/api/crisis-resources",
+            get(crisis_resources).post(set_crisis_resources),
+        )
+        .route(
+            "/api/docs/{doc}/assignments/{assignment}/status",
+            post(assignment_status),
+        )
+        .route(
+            "/api/docs/{doc}/assignments/{assignment}/remind",
+            post(remind),
+        )
+        .route(
+            "/api/docs/{doc}/entries/{entry}/difficulty",
+            post(difficulty),
+        )
+        .route("/api/docs/{doc}/comments/{comment}/resolved", post(resolve))
+        .route("/api/docs/{doc}/goals/{goal}/status", post(goal_status))
 }
 
 /// Runs `read` on a fresh view of the profile's store, off the async threads.
@@ -1032,4 +1052,224 @@ async fn pairing(State(app): State<Arc<App>>) -> Answer {
         "command": format!("between init --relay {} --pair {} --name \"{}\"{ca}", made.relay, made.code, app.live.me().name),
         "qr_svg": qr,
     })))
+}
+
+#[derive(Deserialize)]
+struct StatusBody {
+    status: AssignmentStatus,
+    #[serde(default)]
+    why: String,
+}
+
+/// Pause, resume, finish or archive an assignment, with why (the client sees it).
+async fn assignment_status(
+    State(app): State<Arc<App>>,
+    Path((doc, assignment)): Path<(String, String)>,
+    Json(body): Json<StatusBody>,
+) -> Answer {
+    let now = clock()?.now();
+    let id = AssignmentId::from(assignment);
+    app.live
+        .edit(&DocumentId::from(doc), move |doc, me| {
+            doc.set_assignment_status(me, now, &id, body.status, &body.why)
+        })
+        .await
+        .map_err(|e| ApiError::from(e).about(Some("why")))?;
+    Ok(stored(&app, Json(json!({ "saved": true }))))
+}
+
+#[derive(Deserialize)]
+struct RemindBody {
+    /// `HH:MM`, or none to stop reminding.
+    at: Option<String>,
+}
+
+/// The time of day the client's devices remind them of an assignment (`between remind`).
+async fn remind(
+    State(app): State<Arc<App>>,
+    Path((doc, assignment)): Path<(String, String)>,
+    Json(body): Json<RemindBody>,
+) -> Answer {
+    let now = clock()?.now();
+    let at = body
+        .at
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| t.trim().parse::<TimeOfDay>())
+        .transpose()
+        .map_err(|e| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).about(Some("at"))
+        })?;
+    let id = AssignmentId::from(assignment);
+    app.live
+        .edit(&DocumentId::from(doc), move |doc, _| {
+            doc.set_reminder(now, &id, at)
+        })
+        .await?;
+    Ok(stored(&app, Json(json!({ "saved": true }))))
+}
+
+#[derive(Deserialize)]
+struct DifficultyBody {
+    difficulty: Option<i64>,
+    obstacles: Option<Vec<String>>,
+}
+
+/// How hard the homework was and what got in the way.
+async fn difficulty(
+    State(app): State<Arc<App>>,
+    Path((doc, entry)): Path<(String, String)>,
+    Json(body): Json<DifficultyBody>,
+) -> Answer {
+    let id = EntryId::from(entry);
+    let home = entry_home(&app, &doc, &id).await?;
+    let now = clock()?.now();
+    let field = if body.difficulty.is_some() {
+        "difficulty"
+    } else {
+        "obstacles"
+    };
+    let update = EntryUpdate {
+        difficulty: body.difficulty,
+        obstacles: body.obstacles,
+        ..EntryUpdate::default()
+    };
+    app.live
+        .edit(&home, move |doc, me| {
+            doc.update_entry(me, now, &id, update, false)
+        })
+        .await
+        .map_err(|e| ApiError::from(e).about(Some(field)))?;
+    Ok(stored(&app, Json(json!({ "saved": true }))))
+}
+
+#[derive(Deserialize)]
+struct ResolveBody {
+    resolved: bool,
+}
+
+/// Resolves a comment's thread (or opens it again).
+async fn resolve(
+    State(app): State<Arc<App>>,
+    Path((doc, comment)): Path<(String, String)>,
+    Json(body): Json<ResolveBody>,
+) -> Answer {
+    let id = CommentId::from(comment);
+    let wanted = id.clone();
+    let private = with_workspace(&app, &doc, move |ws| {
+        let homework = ws.homework()?;
+        if !homework.data.comments.contains_key(&wanted) {
+            anyhow::bail!(DocError::NotFound {
+                what: "comment",
+                id: wanted.to_string(),
+            });
+        }
+        Ok(homework.is_private_comment(&wanted))
+    })
+    .await?;
+    let home = if private {
+        private_doc(&app).await?
+    } else {
+        DocumentId::from(doc)
+    };
+    let now = clock()?.now();
+    app.live
+        .edit(&home, move |doc, me| {
+            doc.set_comment_resolved(me, now, &id, body.resolved)
+        })
+        .await?;
+    Ok(stored(&app, Json(json!({ "saved": true }))))
+}
+
+#[derive(Deserialize)]
+struct GoalStatusBody {
+    status: GoalStatus,
+}
+
+async fn goal_status(
+    State(app): State<Arc<App>>,
+    Path((doc, goal)): Path<(String, String)>,
+    Json(body): Json<GoalStatusBody>,
+) -> Answer {
+    let now = clock()?.now();
+    let goal = GoalId::from(goal);
+    app.live
+        .edit(&DocumentId::from(doc), move |doc, _| {
+            doc.set_goal_status(now, &goal, body.status)
+        })
+        .await?;
+    Ok(stored(&app, Json(json!({ "saved": true }))))
+}
+
+/// A one-time invite for a new client (therapist).
+async fn invite(State(app): State<Arc<App>>) -> Answer {
+    let made = with_session_online(&app, |session| new_client_invite(&session, 14)).await?;
+    let ca = if made.needs_ca_file {
+        " --ca-file PRACTICE-CA.pem"
+    } else {
+        ""
+    };
+    Ok(Json(json!({
+        "invite": made.text,
+        "expires": chrono::DateTime::from_timestamp_millis(made.expires_at_ms)
+            .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string()),
+        "fingerprint": made.fingerprint,
+        "command": format!("between init --invite '{}' --name \"THEIR NAME\"{ca}", made.text),
+    })))
+}
+
+/// The crisis resources a client sees: the homework's, or on a therapist's profile the
+/// practice's.
+async fn crisis_resources(State(app): State<Arc<App>>) -> Answer {
+    with_session(&app, |session| {
+        Ok(json!({ "text": session.store.practice_crisis_resources()? }))
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Deserialize)]
+struct CrisisBody {
+    text: String,
+}
+
+/// The practice's crisis resources (therapist): kept on the profile for clients added later
+/// and written into every client's homework now.
+async fn set_crisis_resources(State(app): State<Arc<App>>, Json(body): Json<CrisisBody>) -> Answer {
+    let text = body.text.trim().to_owned();
+    if app.live.me().role != Role::Therapist {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the crisis resources are set by your therapist's practice",
+        ));
+    }
+    if text.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the crisis resources cannot be empty: give the numbers and hours a client can call",
+        )
+        .about(Some("text")));
+    }
+    let kept = text.clone();
+    with_session(&app, move |mut session| {
+        Ok(session.store.set_practice_crisis_resources(&kept)?)
+    })
+    .await?;
+    let now = clock()?.now();
+    let mut clients = 0;
+    for doc in app
+        .live
+        .documents()
+        .await?
+        .into_iter()
+        .filter(|d| !d.private)
+    {
+        let text = text.clone();
+        app.live
+            .edit(&doc.id, move |doc, me| {
+                doc.set_crisis_resources(me, now, &text)
+            })
+            .await?;
+        clients += 1;
+    }
+    Ok(stored(&app, Json(json!({ "clients": clients }))))
 }

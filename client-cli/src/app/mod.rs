@@ -30,6 +30,9 @@ use crate::live::LiveProfile;
 use crate::profile::store_path;
 use guard::{Admit, RequestFacts, Secrets};
 
+/// How often the app looks for changes that `between` commands stored beside it.
+const LOCAL_CHANGES_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What every handler shares: the open profile, the launch's secrets and the sync's state.
 pub(crate) struct App {
     live: LiveProfile,
@@ -65,6 +68,19 @@ async fn serve(dir: &Path, args: &AppArgs) -> Result<()> {
         secrets: Secrets::new(port),
         store_path: store_path(dir),
         events,
+    });
+    // What `between` commands beside the app store shows on the open pages too.
+    let watcher = Arc::downgrade(&app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(LOCAL_CHANGES_EVERY);
+        loop {
+            tick.tick().await;
+            // Ends with the app (holding it only while it looks, so stopping can close it).
+            let Some(app) = watcher.upgrade() else { break };
+            if let Ok(true) = app.live.refresh().await {
+                app.events.changed();
+            }
+        }
     });
     let url = app.secrets.opening_url();
     let router = api::routes()

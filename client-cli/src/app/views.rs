@@ -30,6 +30,7 @@ fn assignment_json(data: &HomeworkData, id: &between_shared::AssignmentId) -> Va
             "schedule": a.schedule.frequency.describe(),
             "status": a.status.as_str(),
             "set_by": a.created_by.name,
+            "remind_at": a.remind_at,
         }),
         None => Value::Null,
     }
@@ -214,6 +215,8 @@ pub(crate) fn entry(ws: &mut Workspace, id: &EntryId) -> Result<Value> {
         "private": homework.is_private(id),
         "assignment": entry.assignment.as_ref().map(|a| assignment_json(data, a)),
         "values": entry.values,
+        "difficulty": entry.difficulty,
+        "obstacles": entry.obstacles.iter().filter(|(_, on)| **on).map(|(name, _)| name).collect::<Vec<_>>(),
         "created_by": entry.created_by.name,
         "updated_by": entry.updated_by.name,
         "updated_at": entry.updated_at.to_datetime().to_rfc3339(),

@@ -781,11 +781,21 @@ fn hand_over(value: &str, message: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `between client invite`: a one-time invite for a new client, stored (hashed) at the relay by
-/// this therapist's account. The printed invite carries the relay's address, the secret and a
-/// commitment to this therapist's identity key, so the client's device shares only with this
-/// therapist even if the relay lies about who that is.
-pub(crate) fn client_invite(session: &Session, expires_in_days: u32, json: bool) -> Result<()> {
+/// An invite for a new client, as made on the relay.
+pub(crate) struct NewInvite {
+    /// The invite text (`RELAY#CODE`) the client's first device joins with.
+    pub(crate) text: String,
+    /// When it stops working (Unix milliseconds).
+    pub(crate) expires_at_ms: i64,
+    /// This therapist's safety number, for the client to compare.
+    pub(crate) fingerprint: String,
+    /// Whether the client's device needs the practice's CA file.
+    pub(crate) needs_ca_file: bool,
+}
+
+/// Leaves a one-time invite for a new client with the relay (only its hash), valid for
+/// `expires_in_days`; the invite carries a commitment to this therapist's identity key.
+pub(crate) fn new_client_invite(session: &Session, expires_in_days: u32) -> Result<NewInvite> {
     let keys = synced_account(session)?;
     if keys.certificate.role != Role::Therapist {
         bail!("only a therapist invites clients; a client's homework is shared with the therapist who invited them");
@@ -821,13 +831,31 @@ pub(crate) fn client_invite(session: &Session, expires_in_days: u32, json: bool)
         Ok(other) => bail!("the relay answered the invite with {}", other.name()),
         Err(err) => bail!("{err}; no invite was made. Try again when the relay can be reached"),
     }
-    let text = invite.to_text();
+    Ok(NewInvite {
+        text: invite.to_text(),
+        expires_at_ms,
+        fingerprint: keys.identity.public().fingerprint(),
+        needs_ca_file: keys.relay.practice_ca().is_some(),
+    })
+}
+
+/// `between client invite`: a one-time invite for a new client, stored (hashed) at the relay by
+/// this therapist's account. The printed invite carries the relay's address, the secret and a
+/// commitment to this therapist's identity key, so the client's device shares only with this
+/// therapist even if the relay lies about who that is.
+pub(crate) fn client_invite(session: &Session, expires_in_days: u32, json: bool) -> Result<()> {
+    let NewInvite {
+        text,
+        expires_at_ms,
+        fingerprint,
+        needs_ca_file,
+    } = new_client_invite(session, expires_in_days)?;
     let expires = when(Some(expires_at_ms));
     if json {
         return print_json(&serde_json::json!({
             "invite": text,
             "expires_at_ms": expires_at_ms,
-            "fingerprint": keys.identity.public().fingerprint(),
+            "fingerprint": fingerprint,
         }));
     }
     let mut message = vec![
@@ -838,16 +866,13 @@ pub(crate) fn client_invite(session: &Session, expires_in_days: u32, json: bool)
         "Give it to your client privately. On their first device they run:".to_owned(),
         format!("  between init --invite '{text}' --name \"THEIR NAME\""),
     ];
-    if keys.relay.practice_ca().is_some() {
+    if needs_ca_file {
         message.push("with --ca-file and your practice's CA file, as you did.".to_owned());
     }
     message.extend([
         "Their homework is then shared with you; it arrives on your next `between sync`."
             .to_owned(),
-        format!(
-            "Your safety number, for them to compare: {}",
-            keys.identity.public().fingerprint()
-        ),
+        format!("Your safety number, for them to compare: {fingerprint}"),
     ]);
     hand_over(&text, &message)
 }

@@ -492,6 +492,23 @@ impl Driver {
         self.finish(step)
     }
 
+    /// Takes in what other processes stored since (see [`Driver::poll_local`]), queueing its
+    /// pushes; returns whether any document changed.
+    pub(crate) fn take_in_local(&mut self) -> Result<bool, DriverError> {
+        let before: Vec<_> = self
+            .docs
+            .iter_mut()
+            .map(|slot| slot.doc.get_heads())
+            .collect();
+        let step = self.poll_local()?;
+        self.pushes.extend(step.send);
+        Ok(self
+            .docs
+            .iter_mut()
+            .zip(before)
+            .any(|(slot, heads)| slot.doc.get_heads() != heads))
+    }
+
     /// Checks whether another `between` command changed the store, and if so pushes its
     /// changes.
     pub(crate) fn poll_local(&mut self) -> Result<Step, DriverError> {
@@ -586,6 +603,9 @@ impl Driver {
         edit: impl FnOnce(&mut HomeworkDoc) -> Result<T, DocError>,
     ) -> Result<Result<T, DocError>, DriverError> {
         let i = self.slot(id)?;
+        // On top of what other processes (`between` commands beside the app) stored since.
+        let taken_in = self.poll_local()?;
+        self.pushes.extend(taken_in.send);
         let value = match self.with_homework(i, edit) {
             Ok(value) => value,
             Err(refused) => return Ok(Err(refused)),

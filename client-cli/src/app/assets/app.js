@@ -164,11 +164,41 @@ async function route() {
   await drawView(view, true);
 }
 
+/** What the person is in the middle of on the page: open sections, words typed into forms,
+ *  where the focus is. A redraw for another device's change puts it back. */
+function interaction() {
+  const typed = {};
+  for (const el of main().querySelectorAll("input[id], textarea[id]")) {
+    const texty = el.tagName === "TEXTAREA" || ["text", "number", "time", "date", "datetime-local"].includes(el.type);
+    if (texty && el.value !== el.defaultValue) typed[el.id] = el.value;
+  }
+  const open = [...main().querySelectorAll("details[open] > summary")].map((s) => s.textContent);
+  const active = document.activeElement && main().contains(document.activeElement) ? document.activeElement : null;
+  return { typed, open, focus: active && active.id, caret: active && typeof active.selectionStart === "number" ? active.selectionStart : null };
+}
+
+function restore(was) {
+  for (const summary of main().querySelectorAll("details > summary")) {
+    if (was.open.includes(summary.textContent)) summary.parentElement.open = true;
+  }
+  for (const [id, value] of Object.entries(was.typed)) {
+    const el = document.getElementById(id);
+    if (el) el.value = value;
+  }
+  const again = was.focus && document.getElementById(was.focus);
+  if (again) {
+    again.focus();
+    if (was.caret !== null && again.setSelectionRange) { try { again.setSelectionRange(was.caret, was.caret); } catch (_) { /* not a text field */ } }
+  }
+}
+
 async function drawView(view, focus) {
   try {
     const nodes = await view.draw();
     if (state.view !== view) return;
+    const was = focus ? null : interaction();
     main().replaceChildren(...nodes);
+    if (was) restore(was);
     document.title = `${view.title} — Between`;
     if (focus) main().focus();
   } catch (err) {
@@ -589,10 +619,13 @@ function commentBlock(entry, fieldId) {
   const comments = entry.comments.filter((c) => (c.field || null) === fieldId);
   const box = h("div", { class: "comments" });
   for (const c of comments) {
-    box.append(h("div", { class: "comment" },
+    const resolve = c.reply_to ? null : h("button", { type: "button", class: "secondary small", text: c.resolved ? "Open again" : "Mark as resolved",
+      onclick: async () => { try { await api(docPath(`/comments/${encodeURIComponent(c.id)}/resolved`), { resolved: !c.resolved }); scheduleRedraw(); } catch (err) { toast(err.message); } } });
+    box.append(h("div", { class: c.resolved ? "comment resolved" : "comment" },
       h("span", { class: "who", text: c.author }), " ", h("span", { class: "when", text: when(c.at) }),
       c.reply_to ? h("span", { class: "tag", text: "reply" }) : null,
-      h("p", { text: c.text })));
+      c.resolved ? h("span", { class: "tag", text: "resolved" }) : null,
+      h("p", { text: c.text }), resolve));
   }
   const inputId = `c-${fieldId || "entry"}`;
   const text = h("textarea", { id: inputId, rows: 2 });
@@ -678,6 +711,7 @@ function entryView(id) {
       wrapper.append(commentBlock(entry, field.id) || "");
       nodes.push(wrapper);
     }
+    if (!therapist) nodes.push(effortSection(entry, id));
     nodes.push(h("section", { class: "field", "aria-label": "About the whole entry" }, h("h2", { text: "The whole entry" }), commentBlock(entry, null) || ""));
     if (!therapist && entry.status === "draft") {
       const finishError = h("p", { class: "error", role: "alert" });
@@ -701,7 +735,8 @@ function entryView(id) {
     let fresh;
     try { fresh = await api(docPath(`/entries/${encodeURIComponent(id)}`)); } catch (_) { return; }
     const structural = !current || fresh.status !== current.status || fresh.private !== current.private || fresh.comments.length !== current.comments.length
-      || JSON.stringify(fresh.help_now) !== JSON.stringify(current.help_now);
+      || JSON.stringify(fresh.help_now) !== JSON.stringify(current.help_now)
+      || fresh.comments.some((c, i) => c.resolved !== current.comments[i].resolved);
     if (structural) {
       // What is typed is saved first, so the redrawn form holds it.
       await Promise.all(Object.values(controls).map((c) => c.flush && c.flush()));
@@ -724,6 +759,29 @@ function entryView(id) {
   return view;
 }
 
+const OBSTACLES = { motivation: "Motivation", time: "Time", discomfort: "It felt uncomfortable", forgot: "I forgot", other: "Something else" };
+
+/** How hard it was and what got in the way: optional, for the therapist to adjust the homework. */
+function effortSection(entry, id) {
+  const error = h("p", { class: "error", id: "e-difficulty", role: "alert" });
+  const save = async (body) => {
+    try { await api(docPath(`/entries/${encodeURIComponent(id)}/difficulty`), body); error.textContent = ""; }
+    catch (err) { error.textContent = err.message; }
+  };
+  const box = h("input", { type: "number", id: "f-difficulty", min: 0, max: 10, step: 1, inputmode: "numeric", value: entry.difficulty ?? "" });
+  box.addEventListener("change", () => { if (box.value !== "") save({ difficulty: Math.round(Number(box.value)) }); });
+  const boxes = Object.entries(OBSTACLES).map(([name, label]) => {
+    const input = h("input", { type: "checkbox", id: `o-${name}`, checked: entry.obstacles.includes(name) });
+    input.addEventListener("change", () => save({ obstacles: boxes.filter(([, i]) => i.checked).map(([n]) => n) }));
+    return [name, input, h("label", { class: "choice", for: `o-${name}` }, input, label)];
+  });
+  return h("section", { class: "field", "aria-labelledby": "effort-h" },
+    h("h2", { id: "effort-h", text: "How did it go? (optional)" }),
+    h("label", { for: "f-difficulty", text: "How hard was it, from 0 (easy) to 10 (very hard)?" }), box,
+    h("fieldset", {}, h("legend", { text: "What got in the way?" }), h("div", { class: "chips" }, boxes.map((b) => b[2]))),
+    error);
+}
+
 function helpNow(text) {
   return h("section", { class: "help-now", role: "alert", "aria-labelledby": "help-h" },
     h("h2", { id: "help-h", text: "If you need help now" }), h("p", { text }));
@@ -739,7 +797,15 @@ function planView() {
       const nodes = [h("h1", { text: "Goals and homework" })];
       if (!plan.goals.length) nodes.push(h("p", { class: "quiet", text: "No goals yet. You and your therapist can set them together." }));
       for (const goal of plan.goals) {
+        const statusId = `gs-${goal.id}`;
+        const status = h("select", { id: statusId }, [["active", "Working on it"], ["achieved", "Achieved"], ["dropped", "Let go of it"]]
+          .map(([value, label]) => h("option", { value, text: label, selected: goal.status === value })));
+        status.addEventListener("change", async () => {
+          try { await api(docPath(`/goals/${encodeURIComponent(goal.id)}/status`), { status: status.value }); toast("Saved."); }
+          catch (err) { toast(err.message); }
+        });
         nodes.push(h("section", { class: "card" }, h("h2", { text: goal.title }),
+          h("div", { class: "row" }, h("label", { for: statusId, class: "quiet", text: "Where it stands:" }), status),
           goal.why ? h("p", { class: "quiet", text: goal.why }) : null,
           h("ul", { class: "list" }, goal.steps.map((s) => {
             const box = h("input", { type: "checkbox", id: `s-${s.id}`, checked: s.done });
@@ -882,8 +948,9 @@ function caseloadView() {
   return {
     title: "Clients",
     draw: async () => {
-      const rows = await api("/api/caseload");
+      const [rows, crisis] = await Promise.all([api("/api/caseload"), api("/api/crisis-resources")]);
       const nodes = [h("h1", { text: "Your clients" })];
+      nodes.push(inviteCard(), crisisCard(crisis.text));
       if (!rows.length) nodes.push(h("p", { class: "quiet", text: "No clients yet. `between client invite` makes an invite for a new client." }));
       nodes.push(h("ul", { class: "list" }, rows.map((r) => {
         const bits = [];
@@ -899,6 +966,35 @@ function caseloadView() {
       return nodes;
     },
   };
+}
+
+function inviteCard() {
+  const out = h("div", { "aria-live": "polite" });
+  const error = h("p", { class: "error", role: "alert" });
+  return h("details", { class: "card" }, h("summary", { text: "Invite a new client" }),
+    h("p", { class: "help", text: "An invite works once, for 14 days. Give it to your client privately; their homework is shared with you when they join." }),
+    h("button", { type: "button", text: "Make an invite", onclick: async () => {
+      error.textContent = "";
+      try {
+        const made = await api("/api/invite", {});
+        out.replaceChildren(h("p", {}, "Invite: ", h("code", { text: made.invite })),
+          h("p", { text: "On their first device they run:" }), h("pre", {}, h("code", { text: made.command })),
+          h("p", { class: "quiet", text: `It works until ${made.expires}. Your safety number, for them to compare: ${made.fingerprint}. Their homework appears here the next time you start the app (or after \`between sync\`).` }));
+      } catch (err) { error.textContent = err.message; }
+    } }), out, error);
+}
+
+function crisisCard(text) {
+  const area = h("textarea", { id: "crisis-text", rows: 4 });
+  area.value = text || "";
+  const error = h("p", { class: "error", id: "e-crisis", role: "alert" });
+  return h("details", { class: "card" }, h("summary", { text: "Your practice's crisis resources" }),
+    h("label", { for: "crisis-text", text: "What a client sees with a risky answer and under “help now”: numbers, hours, what to do" }), area,
+    h("button", { type: "button", text: "Save for every client", onclick: async () => {
+      error.textContent = "";
+      try { const done = await api("/api/crisis-resources", { text: area.value }); toast(`Saved in the homework of ${plural(done.clients, "client")}.`); }
+      catch (err) { error.textContent = err.message; }
+    } }), error);
 }
 
 function clientView() {
@@ -949,7 +1045,19 @@ function adjustForm(a) {
   };
   const error = h("p", { class: "error", role: "alert" });
   const read = (name) => document.getElementById(`adj-${a.id}-${name}`).value;
+  const setStatus = (status, label) => h("button", { type: "button", class: "secondary", text: label, onclick: async () => {
+    error.textContent = "";
+    try { await api(docPath(`/assignments/${encodeURIComponent(a.id)}/status`), { status, why: read("why") }); toast(`${label}: done.`); scheduleRedraw(); }
+    catch (err) { error.textContent = err.message; }
+  } });
+  const remindId = `adj-${a.id}-remind`;
+  const remindAt = h("input", { type: "time", id: remindId, value: a.remind_at || "" });
+  remindAt.addEventListener("change", async () => {
+    try { await api(docPath(`/assignments/${encodeURIComponent(a.id)}/remind`), { at: remindAt.value || null }); toast(remindAt.value ? `Reminds at ${remindAt.value}.` : "No reminder."); }
+    catch (err) { error.textContent = err.message; }
+  });
   return h("details", { class: "reply" }, h("summary", { text: `Adjust ${a.title}` }),
+    h("label", { for: remindId, text: "Remind the client at (their devices, when it is due)" }), remindAt,
     field("every", "How often (daily, weekly:mon,thu, 3/week…)", ""),
     field("minutes", "Minutes each time", a.minutes ? String(a.minutes) : ""),
     field("focus", "What to focus on", a.focus),
@@ -966,7 +1074,10 @@ function adjustForm(a) {
         });
         toast("Adjusted."); scheduleRedraw();
       } catch (err) { error.textContent = err.message; }
-    } }), error);
+    } }),
+    h("div", { class: "row" }, a.status === "paused" ? setStatus("active", "Resume") : setStatus("paused", "Pause"),
+      setStatus("done", "Mark as done"), setStatus("archived", "Archive")),
+    error);
 }
 
 function assignView() {

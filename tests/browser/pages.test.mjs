@@ -87,6 +87,8 @@ test("the client's pages have no serious accessibility violations, at phone and 
     ["phq-9", `#/entry/${ids.phq}`, "Score:"],
     ["goals", "#/plan", "Sleep better"],
     ["progress", "#/progress", "Homework kept up"],
+    ["privacy", "#/privacy", "Safety numbers"],
+    ["help-now", "#/help", "This page works without a network"],
   ];
   const problems = await checkPages(samApp, pages, [390, 1280], "client");
   assert.deepEqual(problems, []);
@@ -99,9 +101,22 @@ test("the therapist's pages have no serious accessibility violations", async () 
     ["entry", `#/d/${doc}/entry/${ids.thought}`, "Comment on this"],
     ["assign", `#/d/${doc}/assign`, "Instructions for your client"],
     ["progress", `#/d/${doc}/progress`, "Homework kept up"],
+    ["privacy", "#/privacy", "Safety numbers"],
   ];
   const problems = await checkPages(drApp, pages, [1280, 390], "therapist");
   assert.deepEqual(problems, []);
+});
+
+test("the progress charts are in the page, each described in words for a screen reader", async () => {
+  const page = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
+  const app = await practice.startApp("laptop");
+  await page.goto(app.url);
+  await page.goto(`${app.base}/#/progress`);
+  await page.getByText("Homework kept up").waitFor();
+  const charts = page.locator("figure svg[role='img']");
+  assert.ok(await charts.count() >= 4, "mood, calendar, PHQ-9 and thinking traps");
+  const mood = await page.locator("figure svg desc").first().textContent();
+  assert.match(mood, /^Mood, 1 day recorded .*latest 5\.3 of 10/);
 });
 
 test("a PHQ-9 with item 9 above 0 shows its score, band and where to get help now", async () => {

@@ -98,3 +98,29 @@ test("a page on another origin cannot use the app, even in the same browser", as
     assert.equal(await countMoods(), before);
   } finally { await browser.close(); }
 });
+
+test("bad input gets a clear JSON error naming the field, and stores nothing", async () => {
+  const before = await practice.json("laptop", ["list"]);
+  const send = (path, body) => rawRequest(app.port, {
+    method: "POST", path, body,
+    headers: { "content-type": "application/json", host: `127.0.0.1:${app.port}`, origin: `http://127.0.0.1:${app.port}`, cookie, "x-csrf-token": csrf },
+  });
+  const cases = [
+    ["not JSON", `/api/docs/${doc}/mood`, "{mood: ", 400, null, /not what this part of the app takes/],
+    ["the wrong shape", `/api/docs/${doc}/mood`, JSON.stringify({ mood: "six" }), 400, null, /not what this part of the app takes/],
+    ["a mood of 11", `/api/docs/${doc}/mood`, JSON.stringify({ mood: 11 }), 422, "mood", /out of range/],
+    ["an impossible date", `/api/docs/${doc}/entries`, JSON.stringify({ template: "journal", date: "2026-02-30" }), 422, "date", /date/],
+    ["an unknown template", `/api/docs/${doc}/entries`, JSON.stringify({ template: "no-such-sheet" }), 422, null, /template/],
+    ["an unknown document", `/api/docs/0123456789abcdef0123456789abcdef/mood`, JSON.stringify({ mood: 5 }), 404, null, /no homework with the id/],
+    ["an unknown entry", `/api/docs/${doc}/entries/ffffffffffffffff/value`, JSON.stringify({ field: "text", value: null }), 404, null, /no entry/],
+  ];
+  for (const [what, path, body, status, field, message] of cases) {
+    const res = await send(path, body);
+    assert.equal(res.status, status, `${what}: ${res.body}`);
+    const json = JSON.parse(res.body);
+    assert.match(json.error, message, what);
+    if (field) assert.equal(json.field, field, what);
+  }
+  const after = await practice.json("laptop", ["list"]);
+  assert.equal(Object.keys(after.entries).length, Object.keys(before.entries).length, "nothing stored");
+});

@@ -73,18 +73,36 @@ impl IntoResponse for ApiError {
 }
 
 impl From<anyhow::Error> for ApiError {
+    /// A record that is not there is 404; trouble with the store or the sync is 500; anything
+    /// else was the request's own fault (a date, a schedule, a template it names) and is 422,
+    /// with the reason.
     fn from(err: anyhow::Error) -> Self {
         let message = err
             .chain()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(": ");
-        match err.downcast_ref::<DocError>() {
-            Some(DocError::Invalid(_) | DocError::NotFound { .. } | DocError::NotAllowed(_)) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-            }
-            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message),
-        }
+        let status = if err.chain().any(|e| {
+            matches!(
+                e.downcast_ref::<DocError>(),
+                Some(DocError::NotFound { .. })
+            )
+        }) {
+            StatusCode::NOT_FOUND
+        } else if err.chain().any(|e| {
+            e.is::<crate::store::StoreError>()
+                || e.is::<std::io::Error>()
+                || e.is::<crate::sync::driver::DriverError>()
+                || matches!(
+                    e.downcast_ref::<DocError>(),
+                    Some(DocError::Corrupt(_) | DocError::Shape(_) | DocError::Write(_))
+                )
+        }) {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        ApiError::new(status, message)
     }
 }
 
@@ -121,6 +139,27 @@ impl From<LiveError> for ApiError {
 }
 
 type Answer = Result<Json<Value>, ApiError>;
+
+/// A JSON request body; one that is not JSON, or not what the route takes, is refused with the
+/// API's own error shape (axum's would be plain text).
+struct Body<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the request is not what this part of the app takes ({}); reload the page",
+                    rejection.body_text()
+                ),
+            )),
+        }
+    }
+}
 
 /// Every route of the app: its pages, assets and API.
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -218,20 +257,29 @@ async fn with_workspace<T: Send + 'static>(
     doc: &str,
     read: impl FnOnce(&mut Workspace) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let doc = doc.to_owned();
-    let not_synced = ApiError::new(
-        StatusCode::NOT_FOUND,
-        format!("this device holds no homework with the id {doc}"),
-    );
-    let known = app.live.documents().await?;
-    if !known.iter().any(|d| !d.private && d.id.as_str() == doc) {
-        return Err(not_synced);
-    }
+    let doc = shared_doc(app, doc).await?.to_string();
     with_session(app, move |session| {
         let mut ws = session.workspace(Some(&doc))?;
         read(&mut ws)
     })
     .await
+}
+
+/// The shared homework `doc` names, if this device syncs it (a client's private document is
+/// reached through the shared one's entries, never by its own id).
+async fn shared_doc(app: &App, doc: &str) -> Result<DocumentId, ApiError> {
+    app.live
+        .documents()
+        .await?
+        .into_iter()
+        .find(|d| !d.private && d.id.as_str() == doc)
+        .map(|d| d.id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("this device holds no homework with the id {doc}"),
+            )
+        })
 }
 
 fn clock() -> Result<Clock, ApiError> {
@@ -389,6 +437,28 @@ async fn entry_home(app: &App, doc: &str, entry: &EntryId) -> Result<DocumentId,
     }
 }
 
+/// Where a comment lives: the shared homework, or the client's private document for a
+/// comment on a private entry.
+async fn comment_home(app: &App, doc: &str, comment: &CommentId) -> Result<DocumentId, ApiError> {
+    let wanted = comment.clone();
+    let private = with_workspace(app, doc, move |ws| {
+        let homework = ws.homework()?;
+        if !homework.data.comments.contains_key(&wanted) {
+            anyhow::bail!(DocError::NotFound {
+                what: "comment",
+                id: wanted.to_string(),
+            });
+        }
+        Ok(homework.is_private_comment(&wanted))
+    })
+    .await?;
+    if private {
+        private_doc(app).await
+    } else {
+        shared_doc(app, doc).await
+    }
+}
+
 async fn private_doc(app: &App) -> Result<DocumentId, ApiError> {
     app.live
         .documents()
@@ -422,7 +492,7 @@ struct NewEntryBody {
 async fn new_entry(
     State(app): State<Arc<App>>,
     Path(doc): Path<String>,
-    Json(body): Json<NewEntryBody>,
+    Body(body): Body<NewEntryBody>,
 ) -> Answer {
     let clock = clock()?;
     let date = match &body.date {
@@ -466,7 +536,7 @@ async fn new_entry(
             .await?
     } else {
         app.live
-            .edit(&DocumentId::from(doc), move |doc, me| {
+            .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
                 doc.create_entry(me, now, new, false)
             })
             .await?
@@ -484,7 +554,7 @@ struct ValueBody {
 async fn set_value(
     State(app): State<Arc<App>>,
     Path((doc, entry)): Path<(String, String)>,
-    Json(body): Json<ValueBody>,
+    Body(body): Body<ValueBody>,
 ) -> Answer {
     let id = EntryId::from(entry);
     let home = entry_home(&app, &doc, &id).await?;
@@ -526,7 +596,7 @@ struct SpliceBody {
 async fn splice(
     State(app): State<Arc<App>>,
     Path((doc, entry)): Path<(String, String)>,
-    Json(body): Json<SpliceBody>,
+    Body(body): Body<SpliceBody>,
 ) -> Answer {
     let id = EntryId::from(entry);
     let home = entry_home(&app, &doc, &id).await?;
@@ -611,7 +681,7 @@ struct MoodBody {
 async fn mood(
     State(app): State<Arc<App>>,
     Path(doc): Path<String>,
-    Json(body): Json<MoodBody>,
+    Body(body): Body<MoodBody>,
 ) -> Answer {
     let clock = clock()?;
     let today = clock.today();
@@ -640,7 +710,7 @@ async fn mood(
     let now = clock.now();
     let id = app
         .live
-        .edit(&DocumentId::from(doc), move |doc, me| {
+        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.create_entry(me, now, new, true)
         })
         .await
@@ -661,7 +731,7 @@ struct CommentBody {
 async fn comment(
     State(app): State<Arc<App>>,
     Path(doc): Path<String>,
-    Json(body): Json<CommentBody>,
+    Body(body): Body<CommentBody>,
 ) -> Answer {
     let now = clock()?.now();
     let (target, home) = match (&body.entry, &body.assignment, &body.goal) {
@@ -680,15 +750,22 @@ async fn comment(
             Some(CommentTarget::Assignment {
                 id: AssignmentId::from(assignment.clone()),
             }),
-            DocumentId::from(doc.clone()),
+            shared_doc(&app, &doc).await?,
         ),
         (None, None, Some(goal)) => (
             Some(CommentTarget::Goal {
                 id: GoalId::from(goal.clone()),
             }),
-            DocumentId::from(doc.clone()),
+            shared_doc(&app, &doc).await?,
         ),
-        (None, None, None) => (None, DocumentId::from(doc.clone())),
+        // A reply lives where the comment it answers does (a private entry's, privately).
+        (None, None, None) => match &body.reply_to {
+            Some(parent) => (
+                None,
+                comment_home(&app, &doc, &CommentId::from(parent.clone())).await?,
+            ),
+            None => (None, shared_doc(&app, &doc).await?),
+        },
     };
     let reply_to = body.reply_to.map(CommentId::from);
     if target.is_none() && reply_to.is_none() {
@@ -728,7 +805,7 @@ fn blank_to_none(text: Option<String>) -> Option<String> {
 async fn assign(
     State(app): State<Arc<App>>,
     Path(doc): Path<String>,
-    Json(body): Json<AssignBody>,
+    Body(body): Body<AssignBody>,
 ) -> Answer {
     let clock = clock()?;
     let today = clock.today();
@@ -763,7 +840,7 @@ async fn assign(
     let now = clock.now();
     let id = app
         .live
-        .edit(&DocumentId::from(doc), move |doc, me| {
+        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.create_assignment(me, now, new)
         })
         .await?;
@@ -783,7 +860,7 @@ struct AdjustBody {
 async fn adjust(
     State(app): State<Arc<App>>,
     Path((doc, assignment)): Path<(String, String)>,
-    Json(body): Json<AdjustBody>,
+    Body(body): Body<AdjustBody>,
 ) -> Answer {
     let clock = clock()?;
     let today = clock.today();
@@ -825,7 +902,7 @@ async fn adjust(
     let now = clock.now();
     let why = body.why;
     app.live
-        .edit(&DocumentId::from(doc), move |doc, me| {
+        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.adjust_assignment(me, now, &id, adjustment, &why)
         })
         .await
@@ -841,12 +918,12 @@ struct StepBody {
 async fn tick_step(
     State(app): State<Arc<App>>,
     Path((doc, goal, step)): Path<(String, String, String)>,
-    Json(body): Json<StepBody>,
+    Body(body): Body<StepBody>,
 ) -> Answer {
     let now = clock()?.now();
     let (goal, step) = (GoalId::from(goal), between_shared::StepId::from(step));
     app.live
-        .edit(&DocumentId::from(doc), move |doc, me| {
+        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.set_step_done(me, now, &goal, &step, body.done)
         })
         .await?;
@@ -869,7 +946,7 @@ async fn looked(State(app): State<Arc<App>>, Path(doc): Path<String>) -> Answer 
 async fn share(State(app): State<Arc<App>>, Path((doc, entry)): Path<(String, String)>) -> Answer {
     let id = EntryId::from(entry);
     let home = entry_home(&app, &doc, &id).await?;
-    let shared = DocumentId::from(doc);
+    let shared = shared_doc(&app, &doc).await?;
     if home == shared {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -911,7 +988,7 @@ struct GoalBody {
 async fn new_goal(
     State(app): State<Arc<App>>,
     Path(doc): Path<String>,
-    Json(body): Json<GoalBody>,
+    Body(body): Body<GoalBody>,
 ) -> Answer {
     let now = clock()?.now();
     let steps: Vec<String> = body
@@ -921,7 +998,7 @@ async fn new_goal(
         .collect();
     let id = app
         .live
-        .edit(&DocumentId::from(doc), move |doc, me| {
+        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.create_goal(me, now, &body.title, &body.why, &steps)
         })
         .await
@@ -937,13 +1014,13 @@ struct NewStepBody {
 async fn add_step(
     State(app): State<Arc<App>>,
     Path((doc, goal)): Path<(String, String)>,
-    Json(body): Json<NewStepBody>,
+    Body(body): Body<NewStepBody>,
 ) -> Answer {
     let now = clock()?.now();
     let goal = GoalId::from(goal);
     let id = app
         .live
-        .edit(&DocumentId::from(doc), move |doc, _| {
+        .edit(&shared_doc(&app, &doc).await?, move |doc, _| {
             doc.add_step(now, &goal, &body.text)
         })
         .await
@@ -961,12 +1038,12 @@ struct AcknowledgeBody {
 async fn acknowledge(
     State(app): State<Arc<App>>,
     Path((doc, entry)): Path<(String, String)>,
-    Json(body): Json<AcknowledgeBody>,
+    Body(body): Body<AcknowledgeBody>,
 ) -> Answer {
     let now = clock()?.now();
     let entry = EntryId::from(entry);
     app.live
-        .edit(&DocumentId::from(doc), move |doc, me| {
+        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.acknowledge_risk(me, now, &entry, &body.note)
         })
         .await
@@ -1065,12 +1142,12 @@ struct StatusBody {
 async fn assignment_status(
     State(app): State<Arc<App>>,
     Path((doc, assignment)): Path<(String, String)>,
-    Json(body): Json<StatusBody>,
+    Body(body): Body<StatusBody>,
 ) -> Answer {
     let now = clock()?.now();
     let id = AssignmentId::from(assignment);
     app.live
-        .edit(&DocumentId::from(doc), move |doc, me| {
+        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.set_assignment_status(me, now, &id, body.status, &body.why)
         })
         .await
@@ -1088,7 +1165,7 @@ struct RemindBody {
 async fn remind(
     State(app): State<Arc<App>>,
     Path((doc, assignment)): Path<(String, String)>,
-    Json(body): Json<RemindBody>,
+    Body(body): Body<RemindBody>,
 ) -> Answer {
     let now = clock()?.now();
     let at = body
@@ -1101,7 +1178,7 @@ async fn remind(
         })?;
     let id = AssignmentId::from(assignment);
     app.live
-        .edit(&DocumentId::from(doc), move |doc, _| {
+        .edit(&shared_doc(&app, &doc).await?, move |doc, _| {
             doc.set_reminder(now, &id, at)
         })
         .await?;
@@ -1118,7 +1195,7 @@ struct DifficultyBody {
 async fn difficulty(
     State(app): State<Arc<App>>,
     Path((doc, entry)): Path<(String, String)>,
-    Json(body): Json<DifficultyBody>,
+    Body(body): Body<DifficultyBody>,
 ) -> Answer {
     let id = EntryId::from(entry);
     let home = entry_home(&app, &doc, &id).await?;
@@ -1151,26 +1228,10 @@ struct ResolveBody {
 async fn resolve(
     State(app): State<Arc<App>>,
     Path((doc, comment)): Path<(String, String)>,
-    Json(body): Json<ResolveBody>,
+    Body(body): Body<ResolveBody>,
 ) -> Answer {
     let id = CommentId::from(comment);
-    let wanted = id.clone();
-    let private = with_workspace(&app, &doc, move |ws| {
-        let homework = ws.homework()?;
-        if !homework.data.comments.contains_key(&wanted) {
-            anyhow::bail!(DocError::NotFound {
-                what: "comment",
-                id: wanted.to_string(),
-            });
-        }
-        Ok(homework.is_private_comment(&wanted))
-    })
-    .await?;
-    let home = if private {
-        private_doc(&app).await?
-    } else {
-        DocumentId::from(doc)
-    };
+    let home = comment_home(&app, &doc, &id).await?;
     let now = clock()?.now();
     app.live
         .edit(&home, move |doc, me| {
@@ -1188,12 +1249,12 @@ struct GoalStatusBody {
 async fn goal_status(
     State(app): State<Arc<App>>,
     Path((doc, goal)): Path<(String, String)>,
-    Json(body): Json<GoalStatusBody>,
+    Body(body): Body<GoalStatusBody>,
 ) -> Answer {
     let now = clock()?.now();
     let goal = GoalId::from(goal);
     app.live
-        .edit(&DocumentId::from(doc), move |doc, _| {
+        .edit(&shared_doc(&app, &doc).await?, move |doc, _| {
             doc.set_goal_status(now, &goal, body.status)
         })
         .await?;
@@ -1221,7 +1282,16 @@ async fn invite(State(app): State<Arc<App>>) -> Answer {
 /// practice's.
 async fn crisis_resources(State(app): State<Arc<App>>) -> Answer {
     with_session(&app, |session| {
-        Ok(json!({ "text": session.store.practice_crisis_resources()? }))
+        let text = match session.me.role {
+            Role::Therapist => session.store.practice_crisis_resources()?,
+            // What the client's device shows with a risky answer: always something, offline.
+            Role::Client => {
+                let ws = session.workspace(None)?;
+                let data = ws.doc.data()?;
+                Some(between_shared::risk::crisis_resources(&data).to_owned())
+            }
+        };
+        Ok(json!({ "text": text }))
     })
     .await
     .map(Json)
@@ -1234,7 +1304,7 @@ struct CrisisBody {
 
 /// The practice's crisis resources (therapist): kept on the profile for clients added later
 /// and written into every client's homework now.
-async fn set_crisis_resources(State(app): State<Arc<App>>, Json(body): Json<CrisisBody>) -> Answer {
+async fn set_crisis_resources(State(app): State<Arc<App>>, Body(body): Body<CrisisBody>) -> Answer {
     let text = body.text.trim().to_owned();
     if app.live.me().role != Role::Therapist {
         return Err(ApiError::new(

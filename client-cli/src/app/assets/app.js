@@ -130,7 +130,7 @@ function scheduleRedraw() {
 function navItems() {
   if (!state.session) return [];
   if (state.session.me.role === "therapist") return [["#/", "Clients"], ["#/privacy", "Privacy"]];
-  return [["#/", "Today"], ["#/entries", "Entries"], ["#/plan", "Goals"], ["#/progress", "Progress"], ["#/privacy", "Privacy"]];
+  return [["#/", "Today"], ["#/entries", "Entries"], ["#/plan", "Goals"], ["#/progress", "Progress"], ["#/privacy", "Privacy"], ["#/help", "Help now"]];
 }
 
 function drawNav() {
@@ -150,6 +150,7 @@ async function route() {
   else if (!therapist) state.doc = (state.session.documents[0] || {}).id;
   let view;
   if (parts[0] === "privacy") view = privacyView();
+  else if (parts[0] === "help") view = helpView();
   else if (therapist && parts.length === 0 && !location.hash.startsWith("#/d/")) view = caseloadView();
   else if (!state.doc) view = emptyView();
   else if (parts.length === 0) view = therapist ? clientView() : todayView();
@@ -572,8 +573,14 @@ function longText(entry, field, id, initial) {
   const keepCaret = (next) => {
     const focused = document.activeElement === area;
     const caret = area.selectionStart, end = area.selectionEnd;
-    const change = difference(area.value, next);
-    const shift = next.length - area.value.length;
+    // The caret counts UTF-16 units, as the text box does (not code points).
+    const old = area.value;
+    let at = 0;
+    while (at < old.length && at < next.length && old[at] === next[at]) at++;
+    let tailOld = old.length, tailNext = next.length;
+    while (tailOld > at && tailNext > at && old[tailOld - 1] === next[tailNext - 1]) { tailOld--; tailNext--; }
+    const change = { end: tailOld };
+    const shift = next.length - old.length;
     area.value = next;
     if (focused) {
       const move = (p) => (p >= change.end ? p + shift : p);
@@ -782,6 +789,18 @@ function effortSection(entry, id) {
     error);
 }
 
+function helpView() {
+  return {
+    title: "Help now",
+    draw: async () => {
+      const crisis = await api("/api/crisis-resources");
+      return [h("h1", { text: "If you need help now" }),
+        h("section", { class: "help-now" }, h("p", { text: crisis.text || "" })),
+        h("p", { class: "quiet", text: "This page works without a network. Your therapist's practice wrote it; tell your therapist too." })];
+    },
+  };
+}
+
 function helpNow(text) {
   return h("section", { class: "help-now", role: "alert", "aria-labelledby": "help-h" },
     h("h2", { id: "help-h", text: "If you need help now" }), h("p", { text }));
@@ -929,9 +948,14 @@ function progressView() {
       const r = p.report;
       const nodes = [h("h1", { text: "Progress" })];
       nodes.push(h("p", { text: `${plural(r.entries_this_week, "entry")} finished this week; ${plural(r.overall_streak, "day")} in a row with something written.` }));
-      for (const chart of p.charts || []) {
-        nodes.push(h("figure", { class: "chart card" }, h("img", { src: chart.url, alt: chart.alt }), h("figcaption", { class: "quiet", text: chart.title })));
-      }
+      // Inline, so a screen reader gets each chart's description of its data, not only a title.
+      const charts = await Promise.all((p.charts || []).map(async (chart) => {
+        const response = await fetch(chart.url, { credentials: "same-origin" });
+        const svg = new DOMParser().parseFromString(await response.text(), "image/svg+xml").documentElement;
+        const picture = svg.nodeName === "svg" ? document.importNode(svg, true) : h("img", { src: chart.url, alt: chart.alt });
+        return h("figure", { class: "chart card" }, picture, h("figcaption", { class: "quiet", text: chart.title }));
+      }));
+      nodes.push(...charts);
       if (r.adherence.length) {
         nodes.push(h("h2", { text: "Homework kept up" }));
         nodes.push(h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col", text: "Homework" }), h("th", { scope: "col", text: "Done" }), h("th", { scope: "col", text: "Streak" }))),

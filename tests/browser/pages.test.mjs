@@ -131,6 +131,19 @@ test("a PHQ-9 with item 9 above 0 shows its score, band and where to get help no
   await page.getByText("Several days (1)").first().waitFor();
 });
 
+test("PHQ-9 item 9 answered above 0 shows where to get help at once, before finishing", async () => {
+  const page = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
+  const app = await practice.startApp("laptop");
+  await page.goto(app.url);
+  await page.goto(`${app.base}/#/new/template:phq-9`);
+  await page.getByRole("button", { name: "Start writing" }).click();
+  await page.locator("#f-item_1-0").waitFor();
+  assert.equal(await page.getByRole("heading", { name: "If you need help now" }).count(), 0);
+  await page.locator("#f-item_9-1").check();
+  await page.getByRole("heading", { name: "If you need help now" }).waitFor({ timeout: 10000 });
+  assert.match(await page.locator(".help-now").first().textContent(), /emergency number/);
+});
+
 test("keyboard only: from the today page to a saved answer, without a mouse", async () => {
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   const app = await practice.startApp("laptop");

@@ -204,8 +204,14 @@ pub(crate) fn entry(ws: &mut Workspace, id: &EntryId) -> Result<Value> {
     let template = homework.template(&entry.template)?;
     let score = entry_score(entry);
     let flagged = risk_flags(data).iter().any(|f| &f.entry == id);
-    let help_now =
-        (score.is_some_and(|s| s.item9_positive) || flagged) && ws.me().role == Role::Client;
+    // As soon as PHQ-9 item 9 is answered above 0, draft or not: the person may be in danger
+    // now, not when they finish the questionnaire.
+    let item9 = Measure::from_template(entry.template.as_str()) == Some(Measure::Phq9)
+        && entry
+            .number(&between_shared::measures::item_field(9))
+            .is_some_and(|answer| answer > 0);
+    let help_now = (item9 || score.is_some_and(|s| s.item9_positive) || flagged)
+        && ws.me().role == Role::Client;
     Ok(json!({
         "id": id,
         "heads": heads,

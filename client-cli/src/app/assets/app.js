@@ -3,7 +3,9 @@
 // No framework and no build step: the server sends this file as it is written here.
 "use strict";
 
-const state = { session: null, doc: null, view: null, pending: 0 };
+// `shown` keeps what the person asked for and is reading (an invite, a pairing code, the
+// relay's record), so a redraw for another device's change does not take it away.
+const state = { session: null, doc: null, view: null, pending: 0, shown: {} };
 
 // ---- small helpers --------------------------------------------------------------------
 
@@ -142,6 +144,7 @@ function drawNav() {
 }
 
 async function route() {
+  state.shown = {};
   drawNav();
   const parts = (location.hash.replace(/^#\/?/, "") || "").split("/").filter(Boolean).map(decodeURIComponent);
   const therapist = state.session.me.role === "therapist";
@@ -896,16 +899,21 @@ function privacyView() {
       }
       const pairError = h("p", { class: "error", role: "alert" });
       const pairBox = h("div", { "aria-live": "polite" });
+      const showPairing = (made) => {
+        const qr = h("img", { src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(made.qr_svg)}`, alt: `QR code of the pairing code ${made.code}`, class: "qr" });
+        pairBox.replaceChildren(h("p", {}, "Pairing code: ", h("strong", { text: made.code })), qr,
+          h("p", { text: "On the new device, run:" }), h("pre", {}, h("code", { text: made.command })),
+          h("p", { class: "quiet", text: `It works once, until ${made.expires}. Keep it private: whoever has it can read your homework.` }));
+      };
+      if (state.shown.pairing) showPairing(state.shown.pairing);
       nodes.push(h("section", { class: "card" }, h("h2", { text: "Your devices" }),
         h("ul", { class: "list" }, info.devices.map((d) => h("li", { text: `${d.name || `device ${d.id.slice(0, 8)}`}${d.this_device ? " (this one)" : ""}` }))),
         h("button", { type: "button", class: "secondary", text: "Add a device", onclick: async () => {
           pairError.textContent = "";
           try {
-            const made = await api("/api/pairing", {});
-            const qr = h("img", { src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(made.qr_svg)}`, alt: `QR code of the pairing code ${made.code}`, class: "qr" });
-            pairBox.replaceChildren(h("p", {}, "Pairing code: ", h("strong", { text: made.code })), qr,
-              h("p", { text: "On the new device, run:" }), h("pre", {}, h("code", { text: made.command })),
-              h("p", { class: "quiet", text: `It works once, until ${made.expires}. Keep it private: whoever has it can read your homework.` }));
+            state.shown.pairing = await api("/api/pairing", {});
+            showPairing(state.shown.pairing);
+            if (!pairBox.isConnected) scheduleRedraw();
           } catch (err) { pairError.textContent = err.message; }
         } }), pairBox, pairError));
       if (client && state.doc) {
@@ -915,11 +923,16 @@ function privacyView() {
             h("a", { class: "button secondary", href: docPath("/export/markdown"), download: "between-homework.md", text: "Export as a readable report" }))));
       }
       const auditBox = h("div", {});
+      if (state.shown.audit) auditBox.replaceChildren(auditTable(state.shown.audit));
       nodes.push(h("section", { class: "card" }, h("h2", { text: "What the relay recorded" }),
         h("p", { class: "help", text: "Every sign-in, read and write of your homework at the relay in the last 30 days, and anything it refused." }),
         h("button", { type: "button", class: "secondary", text: "Show the record", onclick: async () => {
           auditBox.replaceChildren(h("p", { class: "quiet", text: "Asking the relay…" }));
-          try { auditBox.replaceChildren(auditTable(await api("/api/audit"))); }
+          try {
+            state.shown.audit = await api("/api/audit");
+            auditBox.replaceChildren(auditTable(state.shown.audit));
+            if (!auditBox.isConnected) scheduleRedraw();
+          }
           catch (err) { auditBox.replaceChildren(h("p", { role: "alert", class: "error", text: err.message })); }
         } }), auditBox));
       return nodes;
@@ -995,15 +1008,19 @@ function caseloadView() {
 function inviteCard() {
   const out = h("div", { "aria-live": "polite" });
   const error = h("p", { class: "error", role: "alert" });
-  return h("details", { class: "card" }, h("summary", { text: "Invite a new client" }),
+  const show = (made) => out.replaceChildren(h("p", {}, "Invite: ", h("code", { text: made.invite })),
+    h("p", { text: "On their first device they run:" }), h("pre", {}, h("code", { text: made.command })),
+    h("p", { class: "quiet", text: `It works until ${made.expires}. Your safety number, for them to compare: ${made.fingerprint}. Their homework appears here the next time you start the app (or after \`between sync\`).` }));
+  if (state.shown.invite) show(state.shown.invite);
+  return h("details", { class: "card", open: !!state.shown.invite }, h("summary", { text: "Invite a new client" }),
     h("p", { class: "help", text: "An invite works once, for 14 days. Give it to your client privately; their homework is shared with you when they join." }),
     h("button", { type: "button", text: "Make an invite", onclick: async () => {
       error.textContent = "";
       try {
-        const made = await api("/api/invite", {});
-        out.replaceChildren(h("p", {}, "Invite: ", h("code", { text: made.invite })),
-          h("p", { text: "On their first device they run:" }), h("pre", {}, h("code", { text: made.command })),
-          h("p", { class: "quiet", text: `It works until ${made.expires}. Your safety number, for them to compare: ${made.fingerprint}. Their homework appears here the next time you start the app (or after \`between sync\`).` }));
+        state.shown.invite = await api("/api/invite", {});
+        show(state.shown.invite);
+        // Redrawn while it was made: the page on screen shows it from `state.shown`.
+        if (!out.isConnected) scheduleRedraw();
       } catch (err) { error.textContent = err.message; }
     } }), out, error);
 }

@@ -81,6 +81,7 @@ async function checkPages(app, pages, widths, prefix) {
 test("the client's pages have no serious accessibility violations, at phone and laptop width", async () => {
   const pages = [
     ["today", "#/", "Your homework"],
+    ["week", "#/week", "Back to today"],
     ["entries", "#/entries", "Write something new"],
     ["new-entry", `#/new/${ids.assignment}`, "Who sees this entry?"],
     ["thought-record", `#/entry/${ids.thought}`, "The whole entry"],

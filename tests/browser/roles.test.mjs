@@ -209,3 +209,25 @@ test("the rest of the daily loop: effort, resolving a thread, a goal achieved, p
   const clients = await practice.json("dr", ["clients"]);
   assert.ok(clients.some((c) => c.name === "Alex"), "Alex joined with the page's invite");
 });
+
+test("comments on an assignment, answered by the client; the week at a glance", async () => {
+  await dr.goto(`${drApp.base}/#/d/${doc}/plan`);
+  const item = dr.locator("li", { hasText: "CBT thought record" }).first();
+  await item.locator("summary", { hasText: "Comment on this" }).click();
+  await item.locator("textarea").fill("Try it after the commute too.");
+  await item.getByRole("button", { name: "Send" }).click();
+  await dr.getByText("Comment sent.").waitFor();
+  await sam.goto(`${samApp.base}/#/plan`);
+  const mine = sam.locator("li", { hasText: "CBT thought record" }).first();
+  await mine.getByText("Try it after the commute too.").waitFor({ timeout: 20000 });
+  await mine.locator("summary", { hasText: "Reply" }).click();
+  await mine.locator("textarea").fill("I will.");
+  await mine.getByRole("button", { name: "Send reply" }).click();
+  await until("the reply on the therapist's device", async () => {
+    await practice.between("dr", ["sync"]).catch(() => {});
+    return Object.values((await practice.json("dr", ["-c", "Sam", "list"])).comments).some((c) => c.text === "I will." && c.reply_to);
+  }, 30000);
+  await sam.goto(`${samApp.base}/#/week`);
+  await sam.getByRole("heading", { name: "This week" }).waitFor();
+  assert.ok(await sam.getByRole("link", { name: "Back to today" }).isVisible());
+});

@@ -352,8 +352,19 @@ async fn caseload(State(app): State<Arc<App>>) -> Answer {
     .map(Json)
 }
 
-async fn today(State(app): State<Arc<App>>, Path(doc): Path<String>) -> Answer {
-    with_workspace(&app, &doc, |ws| {
+#[derive(Deserialize)]
+struct TodayQuery {
+    /// The whole week (Monday to Sunday) instead of today.
+    #[serde(default)]
+    week: bool,
+}
+
+async fn today(
+    State(app): State<Arc<App>>,
+    Path(doc): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<TodayQuery>,
+) -> Answer {
+    with_workspace(&app, &doc, move |ws| {
         let mut told = Vec::new();
         if ws.me().role == Role::Client {
             let news = unseen_news(ws)?;
@@ -362,7 +373,7 @@ async fn today(State(app): State<Arc<App>>, Path(doc): Path<String>) -> Answer {
             let (id, now) = (ws.record.id.clone(), ws.session.clock.now().0);
             ws.session.store.record_seen(&id, &keys, now)?;
         }
-        views::today(ws, told)
+        views::today(ws, told, query.week)
     })
     .await
     .map(Json)

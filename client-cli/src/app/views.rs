@@ -63,14 +63,14 @@ fn state_name(state: DueState) -> &'static str {
 
 /// The client's day: what is due with the instructions, days gone by summed up kindly, the
 /// streak and what the therapist did since the client last looked.
-pub(crate) fn today(ws: &Workspace, news: Vec<String>) -> Result<Value> {
+pub(crate) fn today(ws: &Workspace, news: Vec<String>, week: bool) -> Result<Value> {
     let homework = ws.homework()?;
     let data = &homework.data;
     let today = ws.session.clock.today();
     let report = progress::progress(data, today);
     let mut items = Vec::new();
     let mut not_done: Vec<(String, Vec<String>)> = Vec::new();
-    for item in due_items(data, today, false) {
+    for item in due_items(data, today, week) {
         if item.state == DueState::Missed {
             let when = item.day.0.format("%a %-d %b").to_string();
             match not_done.iter_mut().find(|(title, _)| *title == item.title) {
@@ -95,6 +95,7 @@ pub(crate) fn today(ws: &Workspace, news: Vec<String>) -> Result<Value> {
     Ok(json!({
         "today": today,
         "weekday": today.0.format("%A %-d %B").to_string(),
+        "week": week,
         "client_name": data.meta.client_name,
         "therapist_name": data.meta.therapist_name,
         "items": items,
@@ -159,11 +160,21 @@ fn answer_labels(template: &between_shared::TemplateId, field: &str, kind: &Fiel
         .map_or(Value::Null, |labels| json!(labels))
 }
 
+/// The comments on an entry, with replies to them.
 fn comments_of(data: &HomeworkData, entry: &EntryId) -> Vec<Value> {
+    comments_where(
+        data,
+        |target| matches!(target, CommentTarget::Entry { id, .. } if id == entry),
+    )
+}
+
+/// The comments about what `about` accepts, oldest first (a reply carries the target of the
+/// comment it answers, so threads come whole).
+fn comments_where(data: &HomeworkData, about: impl Fn(&CommentTarget) -> bool) -> Vec<Value> {
     let mut comments: Vec<_> = data
         .comments
         .iter()
-        .filter(|(_, c)| matches!(&c.target, CommentTarget::Entry { id, .. } if id == entry))
+        .filter(|(_, c)| about(&c.target))
         .collect();
     comments.sort_by_key(|(_, c)| c.created_at);
     comments
@@ -290,7 +301,15 @@ pub(crate) fn plan(ws: &Workspace) -> Result<Value> {
     let mut assignments: Vec<Value> = data
         .assignments
         .keys()
-        .map(|id| assignment_json(&data, id))
+        .map(|id| {
+            let mut a = assignment_json(&data, id);
+            a["comments"] = comments_where(
+                &data,
+                |t| matches!(t, CommentTarget::Assignment { id: on } if on == id),
+            )
+            .into();
+            a
+        })
         .collect();
     assignments.sort_by_key(|a| a["status"] != "active");
     let goals: Vec<Value> = data
@@ -303,6 +322,7 @@ pub(crate) fn plan(ws: &Workspace) -> Result<Value> {
                 "why": g.why.as_str(),
                 "status": g.status,
                 "steps": g.steps.iter().map(|s| json!({"id": s.id, "text": s.text, "done": s.done})).collect::<Vec<_>>(),
+                "comments": comments_where(&data, |t| matches!(t, CommentTarget::Goal { id: on } if on == id)),
             })
         })
         .collect();

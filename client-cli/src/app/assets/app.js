@@ -156,7 +156,8 @@ async function route() {
   else if (parts[0] === "help") view = helpView();
   else if (therapist && parts.length === 0 && !location.hash.startsWith("#/d/")) view = caseloadView();
   else if (!state.doc) view = emptyView();
-  else if (parts.length === 0) view = therapist ? clientView() : todayView();
+  else if (parts.length === 0) view = therapist ? clientView() : todayView(false);
+  else if (parts[0] === "week" && !therapist) view = todayView(true);
   else if (parts[0] === "entries") view = entriesView();
   else if (parts[0] === "entry" && parts[1]) view = entryView(parts[1]);
   else if (parts[0] === "new" && parts[1]) view = newEntryView(parts[1], parts[2]);
@@ -229,21 +230,31 @@ function stateText(item) {
   }
 }
 
-function todayView() {
+function dayName(day) {
+  const d = new Date(`${day}T12:00:00`);
+  return isNaN(d) ? day : d.toLocaleDateString([], { weekday: "long", day: "numeric", month: "long" });
+}
+
+function todayView(week) {
   return {
-    title: "Today",
+    title: week ? "This week" : "Today",
     draw: async () => {
-      const t = await api(docPath("/today"));
-      const nodes = [h("h1", { text: `Today, ${t.weekday}` })];
+      const t = await api(docPath(week ? "/today?week=true" : "/today"));
+      const nodes = [h("h1", { text: week ? "This week" : `Today, ${t.weekday}` }),
+        h("p", {}, h("a", { href: week ? "#/" : "#/week", text: week ? "Back to today" : "See the whole week" }))];
       if (t.news.length) {
         nodes.push(h("section", { class: "card", "aria-labelledby": "news-h" },
           h("h2", { id: "news-h", text: "From your therapist" }),
           h("ul", {}, t.news.map((n) => h("li", { text: n })))));
       }
-      nodes.push(moodCard(t));
+      if (!week) nodes.push(moodCard(t));
       nodes.push(h("h2", { text: "Your homework" }));
-      if (!t.items.length) nodes.push(h("p", { class: "quiet", text: "Nothing is due today. You can still write something under Entries." }));
-      for (const item of t.items) nodes.push(homeworkCard(item));
+      if (!t.items.length) nodes.push(h("p", { class: "quiet", text: week ? "Nothing is due this week." : "Nothing is due today. You can still write something under Entries." }));
+      let shownDay = null;
+      for (const item of t.items) {
+        if (week && !item.week && item.day !== shownDay) { shownDay = item.day; nodes.push(h("h3", { text: dayName(item.day) })); }
+        nodes.push(homeworkCard(item));
+      }
       if (t.not_done.length) {
         nodes.push(h("section", { class: "card", "aria-label": "Earlier days" },
           h("p", { text: "Some days went by without these — that happens. Today is a fine day to pick them up again." }),
@@ -627,6 +638,14 @@ function longText(entry, field, id, initial) {
 
 function commentBlock(entry, fieldId) {
   const comments = entry.comments.filter((c) => (c.field || null) === fieldId);
+  // A private entry's notes are the client's own: no thread to start there.
+  if (entry.private && !comments.length && state.session.me.role === "client") return null;
+  return commentThread(comments, { entry: entry.id, field: fieldId }, `c-${fieldId || "entry"}`);
+}
+
+/** A thread of comments with a box to add one (or to reply to the last). `target` says what a
+ *  new comment is about: `{entry, field}`, `{assignment}` or `{goal}`. */
+function commentThread(comments, target, inputId) {
   const box = h("div", { class: "comments" });
   for (const c of comments) {
     const resolve = c.reply_to ? null : h("button", { type: "button", class: "secondary small", text: c.resolved ? "Open again" : "Mark as resolved",
@@ -637,7 +656,6 @@ function commentBlock(entry, fieldId) {
       c.resolved ? h("span", { class: "tag", text: "resolved" }) : null,
       h("p", { text: c.text }), resolve));
   }
-  const inputId = `c-${fieldId || "entry"}`;
   const text = h("textarea", { id: inputId, rows: 2 });
   const error = h("p", { class: "error", role: "alert" });
   const last = comments[comments.length - 1];
@@ -645,15 +663,13 @@ function commentBlock(entry, fieldId) {
   const send = h("button", { type: "button", class: "secondary", text: last ? "Send reply" : "Send", onclick: async () => {
     error.textContent = "";
     try {
-      const body = { text: text.value };
-      if (last) body.reply_to = last.id; else { body.entry = entry.id; body.field = fieldId; }
+      const body = last ? { text: text.value, reply_to: last.id } : { text: text.value, ...target };
       await api(docPath("/comments"), body);
       text.value = "";
       toast("Comment sent.");
       scheduleRedraw();
     } catch (err) { error.textContent = err.message; }
   } });
-  if (entry.private && !comments.length && state.session.me.role === "client") return comments.length ? box : null;
   box.append(h("details", { class: "reply" }, h("summary", { text: label }), h("label", { for: inputId, class: "quiet", text: label }), text, send, error));
   return box;
 }
@@ -836,12 +852,13 @@ function planView() {
               catch (err) { toast(err.message); box.checked = !box.checked; }
             });
             return h("li", {}, h("label", { class: "choice", for: `s-${s.id}` }, box, s.text));
-          })), stepForm(goal)));
+          })), stepForm(goal), commentThread(goal.comments, { goal: goal.id }, `c-goal-${goal.id}`)));
       }
       nodes.push(goalForm());
       nodes.push(h("h2", { text: "Homework" }));
       nodes.push(h("ul", { class: "list" }, plan.assignments.map((a) => h("li", {},
-        h("strong", { text: a.title }), " ", h("span", { class: "quiet", text: `${a.schedule}${a.status !== "active" ? ` (${a.status})` : ""}` })))));
+        h("strong", { text: a.title }), " ", h("span", { class: "quiet", text: `${a.schedule}${a.status !== "active" ? ` (${a.status})` : ""}` }),
+        commentThread(a.comments, { assignment: a.id }, `c-assignment-${a.id}`)))));
       return nodes;
     },
   };

@@ -137,6 +137,13 @@ test("the relay down: edits are kept and the indicator says so; back: they leave
   await until("the edit stored on the laptop", async () => (await stored(entryId)).values.evidence_against?.value === "She thanked me for my work yesterday.");
   await until("the indicator to count what waits", async () => /waiting to send/.test(await indicator.textContent()), 10000);
   await screenshot(sam, "offline-phone");
+  // What needs the relay now says so, as its own kind of failure, and changes nothing.
+  const [status, error] = await sam.evaluate(async () => {
+    const res = await fetch("/api/pairing", { method: "POST", headers: { "content-type": "application/json", "x-csrf-token": state.session.csrf }, body: "{}" });
+    return [res.status, (await res.json()).error];
+  });
+  assert.equal(status, 503, error);
+  assert.match(error, /no pairing code was made/);
   await practice.startRelay();
   await until("the indicator to say online, all sent", async () => /Online · all sent/.test(await indicator.textContent()), 60000);
   await practice.between("phone", ["sync"]);

@@ -73,9 +73,10 @@ impl IntoResponse for ApiError {
 }
 
 impl From<anyhow::Error> for ApiError {
-    /// A record that is not there is 404; trouble with the store or the sync is 500; anything
-    /// else was the request's own fault (a date, a schedule, a template it names) and is 422,
-    /// with the reason.
+    /// A record that is not there is 404; a relay that cannot be reached for something that
+    /// needs it now is 503; trouble with the store or the sync is 500; anything else was the
+    /// request's own fault (a date, a schedule, a template it names) and is 422, with the
+    /// reason.
     fn from(err: anyhow::Error) -> Self {
         let message = err
             .chain()
@@ -89,13 +90,20 @@ impl From<anyhow::Error> for ApiError {
             )
         }) {
             StatusCode::NOT_FOUND
+        } else if err.chain().any(|e| e.is::<crate::commands::Unreachable>()) {
+            StatusCode::SERVICE_UNAVAILABLE
         } else if err.chain().any(|e| {
             e.is::<crate::store::StoreError>()
                 || e.is::<std::io::Error>()
                 || e.is::<crate::sync::driver::DriverError>()
                 || matches!(
                     e.downcast_ref::<DocError>(),
-                    Some(DocError::Corrupt(_) | DocError::Shape(_) | DocError::Write(_))
+                    Some(
+                        DocError::Corrupt(_)
+                            | DocError::Shape(_)
+                            | DocError::Write(_)
+                            | DocError::NewerSchema { .. }
+                    )
                 )
         }) {
             StatusCode::INTERNAL_SERVER_ERROR
@@ -124,6 +132,9 @@ impl From<LiveError> for ApiError {
                     message,
                     field: first,
                 }
+            }
+            LiveError::Refused(err @ DocError::NotFound { .. }) => {
+                ApiError::new(StatusCode::NOT_FOUND, err.to_string())
             }
             LiveError::Refused(err) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, err.to_string())
@@ -832,6 +843,7 @@ async fn assign(
     };
     let schedule =
         schedule_from(&args, base, today).map_err(|e| ApiError::from(e).about(Some("every")))?;
+    shared_doc(&app, &doc).await?;
     let wanted = body.template.clone();
     let template = with_workspace(&app, &doc, move |ws| {
         ws.homework()?.template(&TemplateId::from(wanted))
@@ -1296,13 +1308,20 @@ async fn crisis_resources(State(app): State<Arc<App>>) -> Answer {
         let text = match session.me.role {
             Role::Therapist => session.store.practice_crisis_resources()?,
             // What the client's device shows with a risky answer: always something, offline.
-            Role::Client => {
-                let ws = session.workspace(None)?;
-                let data = ws.doc.data()?;
-                Some(between_shared::risk::crisis_resources(&data).to_owned())
-            }
+            // Never an error here: without the homework (not arrived, unreadable), the
+            // built-in resources, as `between help-now` shows.
+            Role::Client => Some(
+                session
+                    .workspace(None)
+                    .and_then(|ws| Ok(ws.doc.data()?))
+                    .map(|data| between_shared::risk::crisis_resources(&data).to_owned())
+                    .unwrap_or_else(|_| between_shared::risk::DEFAULT_CRISIS_RESOURCES.to_owned()),
+            ),
         };
-        Ok(json!({ "text": text }))
+        let from_practice = text
+            .as_deref()
+            .is_some_and(|t| t != between_shared::risk::DEFAULT_CRISIS_RESOURCES);
+        Ok(json!({ "text": text, "from_practice": from_practice }))
     })
     .await
     .map(Json)

@@ -210,7 +210,10 @@ pub(crate) fn entry(ws: &mut Workspace, id: &EntryId) -> Result<Value> {
     let heads = super::api::hex_heads(ws.doc_at(place)?);
     let data = &homework.data;
     let Some(entry) = data.entries.get(id) else {
-        anyhow::bail!("there is no entry {id} in this homework");
+        anyhow::bail!(between_shared::DocError::NotFound {
+            what: "entry",
+            id: id.to_string(),
+        });
     };
     let template = homework.template(&entry.template)?;
     let score = entry_score(entry);

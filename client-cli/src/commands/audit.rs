@@ -70,10 +70,10 @@ fn gather(session: &Session, args: &AuditArgs) -> Result<Gathered> {
     let mut fetched = runtime()?
         .block_on(fetch(&keys, &documents))
         .map_err(|err| {
-            anyhow!(
+            super::relay::Unreachable(format!(
                 "could not fetch the access record from the relay at {}: {err}; check the network and try again (nothing on this device changed)",
                 keys.relay.display
-            )
+            ))
         })?;
     let people = People::new(
         &session.store.devices()?,

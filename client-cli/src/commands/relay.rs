@@ -613,6 +613,12 @@ fn synced_account(session: &Session) -> Result<AccountKeys> {
     Ok(AccountKeys::from_record(&record)?)
 }
 
+/// The relay could not be reached (or the connection failed) for something that needs it now;
+/// nothing changed. Its own type so an app can tell it from a refusal of the request.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Unreachable(pub(crate) String);
+
 /// A pairing code made for a new device of this account, with what to tell the person.
 pub(crate) struct NewPairing {
     /// The code the new device types (`init --pair`).
@@ -709,7 +715,10 @@ pub(crate) fn new_pairing(session: &Session) -> Result<NewPairing> {
         ),
         Ok(other) => bail!("the relay answered the pairing with {}", other.name()),
         Err(err) => {
-            bail!("{err}; no pairing code was made. Try again when the relay can be reached")
+            return Err(Unreachable(format!(
+                "{err}; no pairing code was made. Try again when the relay can be reached"
+            ))
+            .into())
         }
     }
     let expires = chrono::DateTime::from_timestamp_millis(expires_at_ms)
@@ -829,7 +838,12 @@ pub(crate) fn new_client_invite(session: &Session, expires_in_days: u32) -> Resu
             bail!("the relay refused the invite: {message} ({code})")
         }
         Ok(other) => bail!("the relay answered the invite with {}", other.name()),
-        Err(err) => bail!("{err}; no invite was made. Try again when the relay can be reached"),
+        Err(err) => {
+            return Err(Unreachable(format!(
+                "{err}; no invite was made. Try again when the relay can be reached"
+            ))
+            .into())
+        }
     }
     Ok(NewInvite {
         text: invite.to_text(),

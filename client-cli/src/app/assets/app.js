@@ -814,8 +814,10 @@ function helpView() {
     draw: async () => {
       const crisis = await api("/api/crisis-resources");
       return [h("h1", { text: "If you need help now" }),
-        h("section", { class: "help-now" }, h("p", { text: crisis.text || "" })),
-        h("p", { class: "quiet", text: "This page works without a network. Your therapist's practice wrote it; tell your therapist too." })];
+        h("section", { class: "help-now" }, h("p", { text: crisis.text || "If you are in danger now, call your local emergency number." })),
+        h("p", { class: "quiet", text: crisis.from_practice
+          ? "Your therapist's practice wrote this. It works without a network. Tell your therapist too."
+          : "These are general numbers; your therapist's practice can add its own. This page works without a network." })];
     },
   };
 }

@@ -228,6 +228,55 @@ test("comments on an assignment, answered by the client; the week at a glance", 
     return Object.values((await practice.json("dr", ["-c", "Sam", "list"])).comments).some((c) => c.text === "I will." && c.reply_to);
   }, 30000);
   await sam.goto(`${samApp.base}/#/week`);
-  await sam.getByRole("heading", { name: "This week" }).waitFor();
+  await sam.getByRole("heading", { name: "This week", exact: true }).waitFor();
+  // The behavioural activation set "3/week" earlier: any day will do, under its own heading.
+  await sam.getByRole("heading", { name: "Any day this week" }).waitFor();
   assert.ok(await sam.getByRole("link", { name: "Back to today" }).isVisible());
+});
+
+test("the therapist makes a worksheet of their own, assigns it, and the client fills it in", async () => {
+  await dr.goto(`${drApp.base}/#/d/${doc}/assign`);
+  await dr.getByText("Make your own worksheet").click();
+  await dr.getByLabel("Its name").fill("Urge surfing log");
+  await dr.getByLabel("What it is for").fill("Notice an urge and ride it out.");
+  await dr.getByRole("button", { name: "Add a question" }).click();
+  await dr.locator("#q-1-label").fill("How strong was the urge?");
+  await dr.locator("#q-1-kind").selectOption("scale");
+  await dr.locator("#q-1-min").fill("0");
+  await dr.locator("#q-1-max").fill("10");
+  await dr.locator("#q-1-required").check();
+  await dr.getByRole("button", { name: "Add a question" }).click();
+  await dr.locator("#q-2-label").fill("What helped?");
+  await dr.locator("#q-2-kind").selectOption("checklist");
+  await dr.locator("#q-2-options").fill("Breathing\nA walk\nCalling a friend");
+  await dr.getByRole("button", { name: "Save the worksheet" }).click();
+  await dr.getByText("Worksheet saved").waitFor();
+  // A worksheet with a name taken or no questions is refused, beside the form.
+  await dr.getByRole("button", { name: "Save the worksheet" }).click();
+  await dr.locator(".card .error").filter({ hasText: /already exists|question|field/i }).first().waitFor();
+
+  await dr.getByLabel("Worksheet", { exact: true }).selectOption({ label: "Urge surfing log" });
+  await dr.locator("#a-every").fill("daily");
+  await dr.getByRole("button", { name: "Assign" }).click();
+  await dr.getByText("Assigned.").waitFor();
+
+  await until("the worksheet on Sam's page", async () => {
+    await sam.goto(`${samApp.base}/#/`);
+    await sam.getByRole("heading", { name: "Your homework" }).waitFor();
+    return (await sam.getByRole("link", { name: "Start Urge surfing log" }).count()) > 0;
+  }, 30000);
+  await sam.getByRole("link", { name: "Start Urge surfing log" }).click();
+  await sam.getByRole("button", { name: "Start writing" }).click();
+  const urge = sam.getByLabel("How strong was the urge?", { exact: true });
+  await urge.fill("6");
+  await urge.press("Tab");
+  await sam.getByLabel("A walk").check();
+  await sam.getByText("Saved.").waitFor();
+  await sam.getByRole("button", { name: "Finish" }).click();
+  await sam.getByText(/Finished/).first().waitFor();
+  const list = await practice.json("laptop", ["list"]);
+  const entry = Object.values(list.entries).find((e) => e.values.how_strong_was_the);
+  assert.equal(entry.status, "complete");
+  assert.deepEqual(entry.values.how_strong_was_the, { type: "number", value: 6 });
+  assert.deepEqual(entry.values.what_helped, { type: "checks", value: { "A walk": true } });
 });

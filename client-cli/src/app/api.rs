@@ -21,7 +21,7 @@ use between_shared::document::{AssignmentAdjustment, EntryUpdate, NewAssignment,
 use between_shared::model::{AssignmentStatus, CommentTarget, Frequency, GoalStatus, Schedule};
 use between_shared::reminders::TimeOfDay;
 use between_shared::template::builtin::{field, slug};
-use between_shared::template::FieldValue;
+use between_shared::template::{EntryKind, FieldDef, FieldKind, FieldValue, Template};
 use between_shared::{
     AssignmentId, CommentId, DocError, DocumentId, EntryId, GoalId, HomeworkDoc, Role, TemplateId,
     ValidationError,
@@ -183,7 +183,10 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/api/caseload", get(caseload))
         .route("/api/docs/{doc}/today", get(today))
         .route("/api/docs/{doc}/plan", get(plan))
-        .route("/api/docs/{doc}/templates", get(templates))
+        .route(
+            "/api/docs/{doc}/templates",
+            get(templates).post(new_template),
+        )
         .route("/api/docs/{doc}/progress", get(progress))
         .route("/api/docs/{doc}/charts/{chart}", get(chart))
         .route("/api/docs/{doc}/entries", get(entries).post(new_entry))
@@ -365,9 +368,9 @@ async fn caseload(State(app): State<Arc<App>>) -> Answer {
 
 #[derive(Deserialize)]
 struct TodayQuery {
-    /// The whole week (Monday to Sunday) instead of today.
-    #[serde(default)]
-    week: bool,
+    /// `week=true` (or `1`): the whole week, Monday to Sunday, instead of today. Anything
+    /// else is today, so a link that is a little off never fails.
+    week: Option<String>,
 }
 
 async fn today(
@@ -384,7 +387,8 @@ async fn today(
             let (id, now) = (ws.record.id.clone(), ws.session.clock.now().0);
             ws.session.store.record_seen(&id, &keys, now)?;
         }
-        views::today(ws, told, query.week)
+        let week = matches!(query.week.as_deref(), Some("true" | "1"));
+        views::today(ws, told, week)
     })
     .await
     .map(Json)
@@ -1372,4 +1376,103 @@ async fn set_crisis_resources(State(app): State<Arc<App>>, Body(body): Body<Cris
         clients += 1;
     }
     Ok(stored(&app, Json(json!({ "clients": clients }))))
+}
+
+#[derive(Deserialize)]
+struct TemplateBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+    fields: Vec<QuestionBody>,
+}
+
+#[derive(Deserialize)]
+struct QuestionBody {
+    label: String,
+    #[serde(default)]
+    help: String,
+    kind: FieldKind,
+    #[serde(default)]
+    required: bool,
+}
+
+/// A field id from a question's words: lowercase letters and digits joined by `_`, kept apart
+/// from the ids taken before it (`urge`, `urge_2`).
+fn field_id(label: &str, taken: &[String]) -> String {
+    let words: Vec<String> = label
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(4)
+        .map(str::to_lowercase)
+        .collect();
+    let base = if words.is_empty() {
+        "question".to_owned()
+    } else {
+        words.join("_")
+    };
+    let mut id = base.clone();
+    let mut n = 2;
+    while taken.contains(&id) {
+        id = format!("{base}_{n}");
+        n += 1;
+    }
+    id
+}
+
+/// A custom worksheet (therapist), in this client's homework: checked like one from
+/// `between template create` before anything is stored.
+async fn new_template(
+    State(app): State<Arc<App>>,
+    Path(doc): Path<String>,
+    Body(body): Body<TemplateBody>,
+) -> Answer {
+    let now = clock()?.now();
+    let mut fields: Vec<FieldDef> = Vec::new();
+    for question in body.fields {
+        let taken: Vec<String> = fields.iter().map(|f| f.id.clone()).collect();
+        fields.push(FieldDef {
+            id: field_id(&question.label, &taken),
+            label: question.label.trim().to_owned(),
+            help: question.help.trim().to_owned(),
+            kind: question.kind,
+            required: question.required,
+        });
+    }
+    let template = Template {
+        id: TemplateId::from_string(""),
+        name: body.name.trim().to_owned(),
+        description: body.description.trim().to_owned(),
+        kind: EntryKind::Custom,
+        fields,
+        created_by: None,
+        created_at: None,
+    };
+    let id = app
+        .live
+        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
+            doc.add_template(me, now, template)
+        })
+        .await
+        .map_err(|e| ApiError::from(e).about(Some("name")))?;
+    Ok(stored(&app, Json(json!({ "id": id }))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_id;
+
+    #[test]
+    fn field_ids_come_from_the_words_and_stay_apart() {
+        assert_eq!(
+            field_id("How strong was the urge?", &[]),
+            "how_strong_was_the"
+        );
+        assert_eq!(field_id("Urge", &["urge".to_owned()]), "urge_2");
+        assert_eq!(
+            field_id("Urge!", &["urge".to_owned(), "urge_2".to_owned()]),
+            "urge_3"
+        );
+        assert_eq!(field_id("?!", &[]), "question");
+        assert_eq!(field_id("Schlaf gut", &[]), "schlaf_gut");
+    }
 }

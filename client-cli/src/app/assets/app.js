@@ -250,9 +250,12 @@ function todayView(week) {
       if (!week) nodes.push(moodCard(t));
       nodes.push(h("h2", { text: "Your homework" }));
       if (!t.items.length) nodes.push(h("p", { class: "quiet", text: week ? "Nothing is due this week." : "Nothing is due today. You can still write something under Entries." }));
+      // In the week, "N times a week" homework first (any day will do), then day by day.
+      const anyDay = week ? t.items.filter((item) => item.week) : [];
+      if (anyDay.length) nodes.push(h("h3", { text: "Any day this week" }), ...anyDay.map(homeworkCard));
       let shownDay = null;
-      for (const item of t.items) {
-        if (week && !item.week && item.day !== shownDay) { shownDay = item.day; nodes.push(h("h3", { text: dayName(item.day) })); }
+      for (const item of t.items.filter((i) => !anyDay.includes(i))) {
+        if (week && item.day !== shownDay) { shownDay = item.day; nodes.push(h("h3", { text: dayName(item.day) })); }
         nodes.push(homeworkCard(item));
       }
       if (t.not_done.length) {
@@ -730,7 +733,7 @@ function entryView(id) {
       if (control.group) {
         wrapper = h("fieldset", { class: "field", "aria-describedby": `e-${field.id}` }, h("legend", { text: title }), help, control.node, error);
       } else {
-        const target = control.node.matches && control.node.matches("input, textarea, select") ? control.node : control.node.querySelector("input, textarea, select");
+        const target = control.node.id === `f-${field.id}` ? control.node : control.node.querySelector(`[id="f-${field.id}"]`);
         if (target) target.setAttribute("aria-describedby", [help ? `h-${field.id}` : null, `e-${field.id}`].filter(Boolean).join(" "));
         wrapper = h("div", { class: "field" }, h("label", { for: `f-${field.id}`, text: title }), help, control.node, error);
       }
@@ -1140,9 +1143,73 @@ function adjustForm(a) {
     error);
 }
 
+const QUESTION_KINDS = [
+  ["short-text", "A short answer"], ["long-text", "Free writing"], ["scale", "A number on a scale"],
+  ["yes-no", "Yes or no"], ["single-choice", "One of several options"], ["multi-choice", "Any of several options"],
+  ["checklist", "A checklist"], ["date-time", "A date and time"],
+];
+
+/** A custom worksheet, question by question (what `between template create` takes). */
+function worksheetBuilder(onSaved) {
+  const questions = h("div", {});
+  const error = h("p", { class: "error", role: "alert" });
+  let count = 0;
+  const addQuestion = () => {
+    count += 1;
+    const n = count;
+    const label = h("input", { type: "text", id: `q-${n}-label` });
+    const kind = h("select", { id: `q-${n}-kind` }, QUESTION_KINDS.map(([value, text]) => h("option", { value, text })));
+    const min = h("input", { type: "number", id: `q-${n}-min`, value: "0" });
+    const max = h("input", { type: "number", id: `q-${n}-max`, value: "10" });
+    const options = h("textarea", { id: `q-${n}-options`, rows: 3 });
+    const required = h("input", { type: "checkbox", id: `q-${n}-required` });
+    const scale = h("div", { class: "row", hidden: true }, h("label", { for: `q-${n}-min`, text: "From" }), min, h("label", { for: `q-${n}-max`, text: "to" }), max);
+    const choices = h("div", { hidden: true }, h("label", { for: `q-${n}-options`, text: "Options, one per line" }), options);
+    kind.addEventListener("change", () => {
+      scale.hidden = kind.value !== "scale";
+      choices.hidden = !["single-choice", "multi-choice", "checklist"].includes(kind.value);
+    });
+    const block = h("fieldset", { class: "field" }, h("legend", { text: `Question ${n}` }),
+      h("label", { for: `q-${n}-label`, text: "The question" }), label,
+      h("label", { for: `q-${n}-kind`, text: "Answered as" }), kind, scale, choices,
+      h("label", { class: "choice", for: `q-${n}-required` }, required, "Needed to finish"));
+    block.read = () => {
+      const lines = options.value.split("\n").map((o) => o.trim()).filter(Boolean);
+      const type = kind.value;
+      const kinds = {
+        scale: { type, min: Number(min.value), max: Number(max.value) },
+        "single-choice": { type, options: lines }, "multi-choice": { type, options: lines }, checklist: { type, items: lines },
+      };
+      return { label: label.value, kind: kinds[type] || { type }, required: required.checked };
+    };
+    questions.append(block);
+    label.focus();
+  };
+  const name = h("input", { type: "text", id: "w-name" });
+  const description = h("textarea", { id: "w-description", rows: 2 });
+  return h("details", { class: "card" }, h("summary", { text: "Make your own worksheet" }),
+    h("div", { class: "field" }, h("label", { for: "w-name", text: "Its name" }), name),
+    h("div", { class: "field" }, h("label", { for: "w-description", text: "What it is for" }), description),
+    questions,
+    h("div", { class: "row" },
+      h("button", { type: "button", class: "secondary", text: "Add a question", onclick: addQuestion }),
+      h("button", { type: "button", text: "Save the worksheet", onclick: async () => {
+        error.textContent = "";
+        try {
+          const made = await api(docPath("/templates"), { name: name.value, description: description.value, fields: [...questions.children].map((q) => q.read()) });
+          toast("Worksheet saved: it is chosen below.");
+          await onSaved(made.id);
+        } catch (err) { error.textContent = err.message; }
+      } })),
+    error);
+}
+
 function assignView() {
   return {
     title: "Assign homework",
+    // Nothing here changes with another device's edits, and a redraw would lose a worksheet
+    // being built question by question.
+    update: () => {},
     draw: async () => {
       const templates = await api(docPath("/templates"));
       const error = h("p", { class: "error", role: "alert", id: "assign-error" });
@@ -1164,6 +1231,10 @@ function assignView() {
       };
       return [
         h("h1", { text: "Assign homework" }),
+        worksheetBuilder(async (id) => {
+          const fresh = await api(docPath("/templates"));
+          select.replaceChildren(...fresh.map((t) => h("option", { value: t.id, text: t.name, selected: t.id === id })));
+        }),
         h("div", { class: "field" }, h("label", { for: "a-template", text: "Worksheet" }), select),
         input("a-title", "Title (optional: the worksheet's name)"),
         h("div", { class: "field" }, h("label", { for: "a-instructions", text: "Instructions for your client" }), instructions),

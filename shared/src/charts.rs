@@ -89,16 +89,7 @@ pub fn trend_chart(title: &str, trend: &Trend, min: f64, max: f64, from: Day, to
     let mut out = String::new();
     let height = 220.0;
     open(&mut out, &prefix, height, title, &desc);
-    let frame = Frame {
-        left: 34.0,
-        right: WIDTH - 14.0,
-        top: 36.0,
-        bottom: height - 28.0,
-        from,
-        to,
-        min,
-        max,
-    };
+    let frame = Frame::plot(height, from, to, min, max);
     frame.draw_grid(&mut out, &ticks(min, max));
     frame.draw_series(&mut out, std::slice::from_ref(&series));
     out.push_str("</svg>");
@@ -238,16 +229,7 @@ pub fn measure_chart(measure: Measure, points: &[MeasurePoint], from: Day, to: D
     let height = 240.0;
     let mut out = String::new();
     open(&mut out, &prefix, height, &title, &desc);
-    let frame = Frame {
-        left: 34.0,
-        right: WIDTH - 14.0,
-        top: 36.0,
-        bottom: height - 28.0,
-        from,
-        to,
-        min: 0.0,
-        max: max_total as f64,
-    };
+    let frame = Frame::plot(height, from, to, 0.0, max_total as f64);
     for (low, high, severity) in &bands {
         // Scores are whole numbers; a band reaches half a point beyond its ends so that a score on
         // a band's edge sits inside it, not on the line between two.
@@ -612,6 +594,21 @@ struct Frame {
 }
 
 impl Frame {
+    /// The plotting area of a chart `height` high, with room for the title above and the day
+    /// labels below.
+    fn plot(height: f64, from: Day, to: Day, min: f64, max: f64) -> Self {
+        Frame {
+            left: 34.0,
+            right: WIDTH - 14.0,
+            top: 36.0,
+            bottom: height - 28.0,
+            from,
+            to,
+            min,
+            max,
+        }
+    }
+
     fn x(&self, day: Day) -> f64 {
         let span = self.to.days_since(self.from);
         if span <= 0 {

@@ -167,3 +167,20 @@ export async function screenshot(page, name) {
   const dir = process.env.BETWEEN_SCREENSHOTS;
   if (dir) await page.screenshot({ path: join(dir, `${name}.png`) });
 }
+
+/** The practice with both people in the browser: Sam's app on a phone-sized page (signed in,
+ *  on today's homework) and Dr Park's on a laptop-sized one (not signed in yet: `dr.goto(drApp.url)`).
+ *  `close()` ends the browser and every process. */
+export async function bothPeople() {
+  const practice = new Practice();
+  await practice.setUp();
+  const samApp = await practice.startApp("laptop");
+  const drApp = await practice.startApp("dr");
+  const browser = await launchBrowser();
+  const sam = await (await browser.newContext({ viewport: { width: 390, height: 844 }, acceptDownloads: true })).newPage();
+  const dr = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  await sam.goto(samApp.url);
+  await sam.getByRole("heading", { name: "Your homework" }).waitFor();
+  const close = async () => { await browser.close(); await practice.close(); };
+  return { practice, browser, sam, dr, samApp, drApp, close };
+}

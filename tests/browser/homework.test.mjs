@@ -10,25 +10,19 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { Practice, launchBrowser, until, screenshot } from "./harness.mjs";
+import { bothPeople, until, screenshot } from "./harness.mjs";
 
-let practice, browser, sam, dr, samApp, drApp, entryId;
+let practice, sam, dr, samApp, drApp, entryId;
+
+let people;
 
 before(async () => {
-  practice = new Practice();
-  await practice.setUp();
-  samApp = await practice.startApp("laptop");
-  drApp = await practice.startApp("dr");
-  browser = await launchBrowser();
-  sam = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
-  dr = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  await sam.goto(samApp.url);
-  await sam.getByRole("heading", { name: "Your homework" }).waitFor();
+  people = await bothPeople();
+  ({ practice, sam, dr, samApp, drApp } = people);
 });
 
 after(async () => {
-  if (browser) await browser.close();
-  await practice.close();
+  if (people) await people.close();
 });
 
 /** An entry as the laptop's own store holds it (a `between` command beside the app). */

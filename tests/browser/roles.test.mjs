@@ -7,28 +7,22 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { Practice, launchBrowser, until, screenshot } from "./harness.mjs";
+import { bothPeople, until, screenshot } from "./harness.mjs";
 
-let practice, browser, sam, dr, samApp, drApp, doc;
+let practice, sam, dr, samApp, drApp, doc;
+
+let people;
 
 before(async () => {
-  practice = new Practice();
-  await practice.setUp();
-  samApp = await practice.startApp("laptop");
-  drApp = await practice.startApp("dr");
-  browser = await launchBrowser();
-  sam = await (await browser.newContext({ viewport: { width: 390, height: 844 }, acceptDownloads: true })).newPage();
-  dr = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  await sam.goto(samApp.url);
-  await sam.getByRole("heading", { name: "Your homework" }).waitFor();
+  people = await bothPeople();
+  ({ practice, sam, dr, samApp, drApp } = people);
   await dr.goto(drApp.url);
   await dr.getByRole("heading", { name: "Your clients" }).waitFor();
   doc = (await practice.json("laptop", ["list"])).meta.document_id;
 });
 
 after(async () => {
-  if (browser) await browser.close();
-  await practice.close();
+  if (people) await people.close();
 });
 
 test("a goal with small steps, one ticked off", async () => {

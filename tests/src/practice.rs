@@ -2,7 +2,7 @@
 //! fresh practice CA, a strict `between sync`, and pairing codes.
 
 use crate::relay::RelayProcess;
-use crate::tls::{PracticeCa, Validity};
+use crate::tls::{PracticeCa, ServerFiles, Validity};
 use crate::Device;
 use serde_json::Value;
 use std::path::Path;
@@ -10,11 +10,18 @@ use std::path::Path;
 /// A relay serving TLS with a certificate (for `localhost` and `127.0.0.1`) from a fresh
 /// practice CA; returns it and the path of the CA file devices pass to `--ca-file`.
 pub fn tls_relay(dir: &Path) -> (RelayProcess, String) {
-    let ca = PracticeCa::new("Riverside Practice CA");
-    let files = ca.issue(dir, "relay", &["localhost", "127.0.0.1"], Validity::Current);
+    let (ca, files) = practice_certificate(dir);
     let relay = RelayProcess::start_tls(dir, &files, &ca, &[]);
     let ca_file = ca.write(dir, "practice-ca.pem");
     (relay, ca_file.to_string_lossy().into_owned())
+}
+
+/// A fresh practice CA and, written under `dir`, a relay certificate from it for `localhost`
+/// and `127.0.0.1`.
+pub fn practice_certificate(dir: &Path) -> (PracticeCa, ServerFiles) {
+    let ca = PracticeCa::new("Riverside Practice CA");
+    let files = ca.issue(dir, "relay", &["localhost", "127.0.0.1"], Validity::Current);
+    (ca, files)
 }
 
 /// `between sync --json`, which must succeed with nothing failed or refused; returns the JSON.

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use between_e2e::binary;
-use between_e2e::tls::{PracticeCa, Validity};
+use between_e2e::practice::practice_certificate;
 
 #[test]
 fn the_app_in_a_real_browser() {
@@ -29,13 +29,7 @@ fn the_app_in_a_real_browser() {
         assert!(status.success(), "npm ci in tests/browser failed");
     }
     let dir = tempfile::tempdir().unwrap();
-    let ca = PracticeCa::new("Riverside Practice CA");
-    let files = ca.issue(
-        dir.path(),
-        "relay",
-        &["localhost", "127.0.0.1"],
-        Validity::Current,
-    );
+    let (ca, files) = practice_certificate(dir.path());
     let ca_file = ca.write(dir.path(), "practice-ca.pem");
     let output = Command::new("node")
         .args(["--test", "--test-concurrency=1"])

@@ -7,9 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use between_e2e::flood::{closed_by_relay, open_silent};
-use between_e2e::practice::{client_with_invite, sync_clean, therapist_with_invite};
+use between_e2e::practice::{
+    client_with_invite, practice_certificate, sync_clean, therapist_with_invite,
+};
 use between_e2e::relay::RelayProcess;
-use between_e2e::tls::{PracticeCa, Validity};
 use between_e2e::{assert_mentions, Device};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -23,13 +24,7 @@ const FLOODER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_handshakes_from_one_address_leave_other_addresses_syncing() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = PracticeCa::new("Riverside Practice CA");
-    let files = ca.issue(
-        dir.path(),
-        "relay",
-        &["localhost", "127.0.0.1"],
-        Validity::Current,
-    );
+    let (ca, files) = practice_certificate(dir.path());
     // The flood's held connections must not time out while the test looks at them.
     let relay = RelayProcess::start_tls(dir.path(), &files, &ca, &["--handshake-timeout", "300"]);
     let ca_file = ca.write(dir.path(), "practice-ca.pem");

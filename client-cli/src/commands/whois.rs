@@ -13,7 +13,7 @@ use crate::profile::Session;
 use crate::store::DocumentRecord;
 use crate::sync::account::{hex, short_id, AccountKeys, DeviceDirectory};
 use anyhow::Result;
-use between_shared::crypto::{DeviceCertificate, Member, SignedMembership};
+use between_shared::crypto::{DeviceCertificate, IdentityPublic, Member, SignedMembership};
 use between_shared::model::HomeworkData;
 use between_shared::{HomeworkDoc, Role};
 use serde::Serialize;
@@ -177,12 +177,11 @@ fn document(
     Ok(view)
 }
 
-/// `between whois`.
-/// What `whois --json` prints: this person's safety number and, per homework, the other
-/// members' with how to compare them.
-pub(crate) fn whois_json(session: &Session) -> Result<serde_json::Value> {
+/// This person's identity and, per shared homework, who holds it; `None` on a profile that
+/// does not sync.
+fn members(session: &Session) -> Result<Option<(IdentityPublic, Vec<DocumentView>)>> {
     let Some(record) = session.store.account()? else {
-        return Ok(serde_json::json!({ "syncs": false }));
+        return Ok(None);
     };
     let keys = AccountKeys::from_record(&record)?;
     let me = keys.identity.public();
@@ -192,6 +191,15 @@ pub(crate) fn whois_json(session: &Session) -> Result<serde_json::Value> {
         .iter()
         .map(|record| document(session, &me, &peers, record))
         .collect::<Result<Vec<_>>>()?;
+    Ok(Some((me, documents)))
+}
+
+/// What `whois --json` prints: this person's safety number and, per homework, the other
+/// members' with how to compare them.
+pub(crate) fn whois_json(session: &Session) -> Result<serde_json::Value> {
+    let Some((me, documents)) = members(session)? else {
+        return Ok(serde_json::json!({ "syncs": false }));
+    };
     Ok(serde_json::json!({
         "syncs": true,
         "me": {
@@ -204,22 +212,15 @@ pub(crate) fn whois_json(session: &Session) -> Result<serde_json::Value> {
     }))
 }
 
+/// `between whois`.
 pub(crate) fn whois(session: &Session, json: bool) -> Result<()> {
     if json {
         return print_json(&whois_json(session)?);
     }
-    let Some(record) = session.store.account()? else {
+    let Some((me, documents)) = members(session)? else {
         outln!("This profile does not sync with a relay, so it has no safety number: nothing is shared through a relay to check.");
         return Ok(());
     };
-    let keys = AccountKeys::from_record(&record)?;
-    let me = keys.identity.public();
-    let peers = peer_certificates(session)?;
-    let documents = session
-        .shared_records()?
-        .iter()
-        .map(|record| document(session, &me, &peers, record))
-        .collect::<Result<Vec<_>>>()?;
     outln!(
         "Your safety number ({}, {}):",
         session.me.name,

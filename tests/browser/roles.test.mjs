@@ -48,7 +48,7 @@ test("a private entry, shared later; the therapist sees it only then", async () 
   const text = sam.locator("textarea").first();
   await text.pressSequentially("A hard day, but I went for the walk.", { delay: 5 });
   await text.blur();
-  await sam.getByText("Saved.").waitFor();
+  await sam.locator("#saved").filter({ hasText: "Saved." }).waitFor();
   const id = decodeURIComponent(new URL(sam.url()).hash.split("/").pop());
   await until("the private entry stored", async () => (await practice.json("laptop", ["list"])).private?.entries[id]);
   await practice.between("dr", ["sync"]);
@@ -57,7 +57,10 @@ test("a private entry, shared later; the therapist sees it only then", async () 
   await sam.getByText("shared with your therapist").first().waitFor();
   await until("the therapist to get it", async () => {
     await practice.between("dr", ["sync"]);
-    return (await practice.json("dr", ["-c", "Sam", "list"])).entries[id]?.values.text?.value === "A hard day, but I went for the walk.";
+    const got = (await practice.json("dr", ["-c", "Sam", "list"])).entries[id];
+    if (got?.values.text?.value === "A hard day, but I went for the walk.") return true;
+    const here = await practice.json("laptop", ["list"]);
+    throw new Error(`therapist has ${JSON.stringify(got?.values)}; laptop shared ${JSON.stringify(here.entries[id]?.values)}, private ${JSON.stringify(here.private?.entries[id]?.values)}`);
   }, 30000);
 });
 
@@ -202,6 +205,11 @@ test("the rest of the daily loop: effort, resolving a thread, a goal achieved, p
   await practice.between("dr", ["sync"]);
   const clients = await practice.json("dr", ["clients"]);
   assert.ok(clients.some((c) => c.name === "Alex"), "Alex joined with the page's invite");
+  // The app started before Alex joined: it lists Alex and says how to open the homework.
+  await dr.goto(`${drApp.base}/#/`);
+  await dr.reload();
+  await dr.getByRole("link", { name: "Alex" }).click();
+  await dr.getByText(/Alex's homework arrived after the app started; stop `between app`/).waitFor();
 });
 
 test("comments on an assignment, answered by the client; the week at a glance", async () => {
@@ -265,7 +273,7 @@ test("the therapist makes a worksheet of their own, assigns it, and the client f
   await urge.fill("6");
   await urge.press("Tab");
   await sam.getByLabel("A walk").check();
-  await sam.getByText("Saved.").waitFor();
+  await sam.locator("#saved").filter({ hasText: "Saved." }).waitFor();
   await sam.getByRole("button", { name: "Finish" }).click();
   await sam.getByText(/Finished/).first().waitFor();
   const list = await practice.json("laptop", ["list"]);

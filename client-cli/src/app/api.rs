@@ -282,18 +282,35 @@ async fn with_workspace<T: Send + 'static>(
 /// The shared homework `doc` names, if this device syncs it (a client's private document is
 /// reached through the shared one's entries, never by its own id).
 async fn shared_doc(app: &App, doc: &str) -> Result<DocumentId, ApiError> {
-    app.live
+    if let Some(found) = app
+        .live
         .documents()
         .await?
         .into_iter()
         .find(|d| !d.private && d.id.as_str() == doc)
-        .map(|d| d.id)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("this device holds no homework with the id {doc}"),
-            )
-        })
+    {
+        return Ok(found.id);
+    }
+    // Homework that arrived after the app started (a `between sync` beside it brought a new
+    // client's): the profile holds it, but this app does not sync it yet.
+    let wanted = doc.to_owned();
+    let arrived = with_session(app, move |session| {
+        Ok(session
+            .shared_records()?
+            .into_iter()
+            .find(|r| r.id == wanted)
+            .map(|r| r.label))
+    })
+    .await?;
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        match arrived {
+            Some(name) => format!(
+                "{name}'s homework arrived after the app started; stop `between app` (Ctrl-C) and start it again to open it"
+            ),
+            None => format!("this device holds no homework with the id {doc}"),
+        },
+    ))
 }
 
 fn clock() -> Result<Clock, ApiError> {

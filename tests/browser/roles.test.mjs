@@ -202,14 +202,23 @@ test("the rest of the daily loop: effort, resolving a thread, a goal achieved, p
   const invite = (await dr.locator("code").first().textContent()).trim();
   assert.match(invite, /^wss:\/\/127\.0\.0\.1:\d+#/);
   await practice.between("alex", ["init", "--invite", invite, "--name", "Alex", "--device-name", "phone", "--ca-file", process.env.BETWEEN_CA_FILE]);
-  await practice.between("dr", ["sync"]);
-  const clients = await practice.json("dr", ["clients"]);
-  assert.ok(clients.some((c) => c.name === "Alex"), "Alex joined with the page's invite");
-  // The app started before Alex joined: it lists Alex and says how to open the homework.
-  await dr.goto(`${drApp.base}/#/`);
-  await dr.reload();
+  // Alex's homework arrives in the running app when Dr Park looks for new clients.
+  await dr.getByRole("button", { name: "Look for new clients" }).click();
+  await dr.getByText("Up to date: 2 clients.").waitFor({ timeout: 30000 });
+  // Named once its content is in (a moment after it arrives).
   await dr.getByRole("link", { name: "Alex" }).click();
-  await dr.getByText(/Alex's homework arrived after the app started; stop `between app`/).waitFor();
+  await dr.getByRole("heading", { name: "Alex", exact: true }).waitFor();
+  await dr.getByRole("link", { name: "Assign homework" }).click();
+  await dr.locator("#a-every").fill("daily");
+  await dr.getByRole("button", { name: "Assign" }).click();
+  await dr.getByText("Assigned.").waitFor();
+  await until("Alex's first homework on Alex's phone", async () => {
+    await practice.between("alex", ["sync"]);
+    return Object.keys((await practice.json("alex", ["list"])).assignments).length === 1;
+  }, 30000);
+  // And Sam's page, in the same app, still works after the profile opened again.
+  await dr.goto(`${drApp.base}/#/d/${doc}`);
+  await dr.getByRole("heading", { name: "Sam", exact: true }).waitFor();
 });
 
 test("comments on an assignment, answered by the client; the week at a glance", async () => {

@@ -214,6 +214,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/api/privacy", get(privacy))
         .route("/api/audit", get(audit))
         .route("/api/pairing", post(pairing))
+        .route("/api/reopen", post(reopen))
         .route("/api/invite", post(invite))
         .route(
             "/api/crisis-resources",
@@ -283,7 +284,8 @@ async fn with_workspace<T: Send + 'static>(
 /// reached through the shared one's entries, never by its own id).
 async fn shared_doc(app: &App, doc: &str) -> Result<DocumentId, ApiError> {
     if let Some(found) = app
-        .live
+        .live()
+        .await
         .documents()
         .await?
         .into_iter()
@@ -306,7 +308,7 @@ async fn shared_doc(app: &App, doc: &str) -> Result<DocumentId, ApiError> {
         StatusCode::NOT_FOUND,
         match arrived {
             Some(name) => format!(
-                "{name}'s homework arrived after the app started; stop `between app` (Ctrl-C) and start it again to open it"
+                "{name}'s homework arrived after the app started; press \"Look for new clients\" on the Clients page (or start `between app` again) to open it"
             ),
             None => format!("this device holds no homework with the id {doc}"),
         },
@@ -318,8 +320,8 @@ fn clock() -> Result<Clock, ApiError> {
 }
 
 async fn session(State(app): State<Arc<App>>) -> Answer {
-    let docs = app.live.documents().await?;
-    let me = app.live.me().clone();
+    let docs = app.live().await.documents().await?;
+    let me = app.live().await.me().clone();
     let shared: Vec<Value> = docs
         .iter()
         .filter(|d| !d.private)
@@ -503,7 +505,7 @@ async fn comment_home(app: &App, doc: &str, comment: &CommentId) -> Result<Docum
 }
 
 async fn private_doc(app: &App) -> Result<DocumentId, ApiError> {
-    app.live
+    app.live().await
         .documents()
         .await?
         .into_iter()
@@ -572,13 +574,15 @@ async fn new_entry(
     .await?;
     let now = clock.now();
     let id = if body.private {
-        app.live
+        app.live()
+            .await
             .edit(&private_doc(&app).await?, move |doc, me| {
                 doc.create_private_entry(me, now, new, false, &shared)
             })
             .await?
     } else {
-        app.live
+        app.live()
+            .await
             .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
                 doc.create_entry(me, now, new, false)
             })
@@ -610,7 +614,8 @@ async fn set_value(
         }
         None => update.clear.push(body.field.clone()),
     }
-    app.live
+    app.live()
+        .await
         .edit(&home, move |doc, me| {
             doc.update_entry(me, now, &id, update, false)
         })
@@ -657,7 +662,8 @@ async fn splice(
             )
         })?;
     let (text, heads) = app
-        .live
+        .live()
+        .await
         .edit(&home, move |doc: &mut HomeworkDoc, me| {
             let text = match doc.entry_text_len(&id, &body.field) {
                 Ok(_) => doc.splice_entry_text_since(
@@ -702,7 +708,8 @@ async fn complete(
     let home = entry_home(&app, &doc, &id).await?;
     let now = clock()?.now();
     let done = id.clone();
-    app.live
+    app.live()
+        .await
         .edit(&home, move |doc, me| doc.complete_entry(me, now, &done))
         .await?;
     stored(&app, ());
@@ -752,7 +759,8 @@ async fn mood(
     };
     let now = clock.now();
     let id = app
-        .live
+        .live()
+        .await
         .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.create_entry(me, now, new, true)
         })
@@ -819,7 +827,8 @@ async fn comment(
     }
     let text = body.text;
     let id = app
-        .live
+        .live()
+        .await
         .edit(&home, move |doc, me| {
             doc.add_comment(me, now, target, reply_to, &text)
         })
@@ -883,7 +892,8 @@ async fn assign(
     };
     let now = clock.now();
     let id = app
-        .live
+        .live()
+        .await
         .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.create_assignment(me, now, new)
         })
@@ -945,7 +955,8 @@ async fn adjust(
     };
     let now = clock.now();
     let why = body.why;
-    app.live
+    app.live()
+        .await
         .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.adjust_assignment(me, now, &id, adjustment, &why)
         })
@@ -966,7 +977,8 @@ async fn tick_step(
 ) -> Answer {
     let now = clock()?.now();
     let (goal, step) = (GoalId::from(goal), between_shared::StepId::from(step));
-    app.live
+    app.live()
+        .await
         .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.set_step_done(me, now, &goal, &step, body.done)
         })
@@ -998,10 +1010,11 @@ async fn share(State(app): State<Arc<App>>, Path((doc, entry)): Path<(String, St
         ));
     }
     let now = clock()?.now();
-    let me = app.live.me().clone();
+    let me = app.live().await.me().clone();
     let wanted = id.clone();
     let moved = app
-        .live
+        .live()
+        .await
         .read(&home, move |doc| {
             // A throwaway copy gives the entry with its comments; the private document
             // keeps it until the shared one holds it.
@@ -1009,10 +1022,12 @@ async fn share(State(app): State<Arc<App>>, Path((doc, entry)): Path<(String, St
         })
         .await?
         .map_err(LiveError::Refused)?;
-    app.live
+    app.live()
+        .await
         .edit(&shared, move |doc, me| doc.adopt_entry(me, now, moved))
         .await?;
-    app.live
+    app.live()
+        .await
         .edit(&home, move |doc, me| {
             doc.take_entry(me, now, &id).map(|_| ())
         })
@@ -1041,7 +1056,8 @@ async fn new_goal(
         .filter(|s| !s.trim().is_empty())
         .collect();
     let id = app
-        .live
+        .live()
+        .await
         .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.create_goal(me, now, &body.title, &body.why, &steps)
         })
@@ -1063,7 +1079,8 @@ async fn add_step(
     let now = clock()?.now();
     let goal = GoalId::from(goal);
     let id = app
-        .live
+        .live()
+        .await
         .edit(&shared_doc(&app, &doc).await?, move |doc, _| {
             doc.add_step(now, &goal, &body.text)
         })
@@ -1086,7 +1103,8 @@ async fn acknowledge(
 ) -> Answer {
     let now = clock()?.now();
     let entry = EntryId::from(entry);
-    app.live
+    app.live()
+        .await
         .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.acknowledge_risk(me, now, &entry, &body.note)
         })
@@ -1170,7 +1188,7 @@ async fn pairing(State(app): State<Arc<App>>) -> Answer {
     Ok(Json(json!({
         "code": made.code,
         "expires": made.expires,
-        "command": format!("between init --relay {} --pair {} --name \"{}\"{ca}", made.relay, made.code, app.live.me().name),
+        "command": format!("between init --relay {} --pair {} --name \"{}\"{ca}", made.relay, made.code, app.live().await.me().name),
         "qr_svg": qr,
     })))
 }
@@ -1190,7 +1208,8 @@ async fn assignment_status(
 ) -> Answer {
     let now = clock()?.now();
     let id = AssignmentId::from(assignment);
-    app.live
+    app.live()
+        .await
         .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.set_assignment_status(me, now, &id, body.status, &body.why)
         })
@@ -1221,7 +1240,8 @@ async fn remind(
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).about(Some("at"))
         })?;
     let id = AssignmentId::from(assignment);
-    app.live
+    app.live()
+        .await
         .edit(&shared_doc(&app, &doc).await?, move |doc, _| {
             doc.set_reminder(now, &id, at)
         })
@@ -1254,7 +1274,8 @@ async fn difficulty(
         obstacles: body.obstacles,
         ..EntryUpdate::default()
     };
-    app.live
+    app.live()
+        .await
         .edit(&home, move |doc, me| {
             doc.update_entry(me, now, &id, update, false)
         })
@@ -1277,7 +1298,8 @@ async fn resolve(
     let id = CommentId::from(comment);
     let home = comment_home(&app, &doc, &id).await?;
     let now = clock()?.now();
-    app.live
+    app.live()
+        .await
         .edit(&home, move |doc, me| {
             doc.set_comment_resolved(me, now, &id, body.resolved)
         })
@@ -1297,7 +1319,8 @@ async fn goal_status(
 ) -> Answer {
     let now = clock()?.now();
     let goal = GoalId::from(goal);
-    app.live
+    app.live()
+        .await
         .edit(&shared_doc(&app, &doc).await?, move |doc, _| {
             doc.set_goal_status(now, &goal, body.status)
         })
@@ -1357,7 +1380,7 @@ struct CrisisBody {
 /// and written into every client's homework now.
 async fn set_crisis_resources(State(app): State<Arc<App>>, Body(body): Body<CrisisBody>) -> Answer {
     let text = body.text.trim().to_owned();
-    if app.live.me().role != Role::Therapist {
+    if app.live().await.me().role != Role::Therapist {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "the crisis resources are set by your therapist's practice",
@@ -1378,14 +1401,16 @@ async fn set_crisis_resources(State(app): State<Arc<App>>, Body(body): Body<Cris
     let now = clock()?.now();
     let mut clients = 0;
     for doc in app
-        .live
+        .live()
+        .await
         .documents()
         .await?
         .into_iter()
         .filter(|d| !d.private)
     {
         let text = text.clone();
-        app.live
+        app.live()
+            .await
             .edit(&doc.id, move |doc, me| {
                 doc.set_crisis_resources(me, now, &text)
             })
@@ -1465,7 +1490,8 @@ async fn new_template(
         created_at: None,
     };
     let id = app
-        .live
+        .live()
+        .await
         .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
             doc.add_template(me, now, template)
         })
@@ -1492,4 +1518,12 @@ mod tests {
         assert_eq!(field_id("?!", &[]), "question");
         assert_eq!(field_id("Schlaf gut", &[]), "schlaf_gut");
     }
+}
+
+/// Opens the profile again: the sharing pass runs (homework newly shared with this device
+/// arrives, sharing that ended is noticed) and the app syncs every document the profile now
+/// holds. Requests wait meanwhile; nothing typed is lost (edits are stored before they answer).
+async fn reopen(State(app): State<Arc<App>>) -> Answer {
+    let documents = app.ask_to_reopen().await?;
+    Ok(stored(&app, Json(json!({ "documents": documents }))))
 }

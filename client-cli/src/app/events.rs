@@ -57,9 +57,21 @@ impl Hub {
                 .to_owned(),
             last_online_ms: None,
         }));
+        let hub = Self {
+            sender,
+            state,
+            stopping: tokio::sync::watch::Sender::new(false),
+        };
+        hub.attach(live);
+        hub
+    }
+
+    /// Listens to `live` (a profile opened again, too): its changes and notices reach the
+    /// pages. A listener ends when its profile closes.
+    pub(crate) fn attach(&self, live: &LiveProfile) {
         let mut changes = live.changes();
         let mut notices = live.notices();
-        let (out, shared) = (sender.clone(), state.clone());
+        let (out, shared) = (self.sender.clone(), self.state.clone());
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -101,11 +113,6 @@ impl Hub {
                 }
             }
         });
-        Self {
-            sender,
-            state,
-            stopping: tokio::sync::watch::Sender::new(false),
-        }
     }
 
     /// A new page's stream, and what says when the app stops.

@@ -33,12 +33,56 @@ use guard::{Admit, RequestFacts, Secrets};
 /// How often the app looks for changes that `between` commands stored beside it.
 const LOCAL_CHANGES_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// A request to open the profile again, with where to answer: how many shared documents the
+/// app syncs now.
+pub(crate) type Reopen = tokio::sync::oneshot::Sender<Result<usize, crate::live::LiveError>>;
+
 /// What every handler shares: the open profile, the launch's secrets and the sync's state.
 pub(crate) struct App {
-    live: LiveProfile,
+    /// Behind a lock only so "Look for new clients" can open the profile again ([`App::reopen`]).
+    live: tokio::sync::RwLock<LiveProfile>,
+    dir: std::path::PathBuf,
+    /// Asks [`serve`] to open the profile again (opening is not `Send`, so it runs there, not
+    /// in a request's task); the answer comes back on the enclosed channel.
+    reopening: tokio::sync::mpsc::Sender<Reopen>,
     secrets: Secrets,
     store_path: std::path::PathBuf,
     events: events::Hub,
+}
+
+impl App {
+    /// The open profile, for one request.
+    async fn live(&self) -> tokio::sync::RwLockReadGuard<'_, LiveProfile> {
+        self.live.read().await
+    }
+
+    /// Opens the profile again (with its sharing pass) and syncs what it holds now; returns
+    /// how many shared documents it syncs. The new one opens before the old one closes, and
+    /// no request edits meanwhile, so the old one has nothing left to write.
+    /// Asks for [`App::reopen`] (see [`App::reopening`]) and waits for it.
+    pub(crate) async fn ask_to_reopen(&self) -> Result<usize, crate::live::LiveError> {
+        let (answer, done) = tokio::sync::oneshot::channel();
+        let stopped = || crate::live::LiveError::Sync("the app is stopping".to_owned());
+        self.reopening.send(answer).await.map_err(|_| stopped())?;
+        done.await.map_err(|_| stopped())?
+    }
+
+    async fn reopen(&self) -> Result<usize, crate::live::LiveError> {
+        let mut live = self.live.write().await;
+        let fresh = LiveProfile::open(&self.dir, true).await?;
+        self.events.attach(&fresh);
+        let old = std::mem::replace(&mut *live, fresh);
+        let documents = live
+            .documents()
+            .await?
+            .iter()
+            .filter(|d| !d.private)
+            .count();
+        drop(live);
+        // Ends its sync (its pushes are stored, and the new one sends what is left).
+        let _ = old.close().await;
+        Ok(documents)
+    }
 }
 
 /// `between app`: serves until Ctrl-C.
@@ -63,8 +107,11 @@ async fn serve(dir: &Path, args: &AppArgs) -> Result<()> {
         .await
         .context("could not open the profile for the app")?;
     let events = events::Hub::start(&live);
+    let (reopening, mut reopen_requests) = tokio::sync::mpsc::channel::<Reopen>(4);
     let app = Arc::new(App {
-        live,
+        live: tokio::sync::RwLock::new(live),
+        dir: dir.to_path_buf(),
+        reopening,
         secrets: Secrets::new(port),
         store_path: store_path(dir),
         events,
@@ -77,7 +124,8 @@ async fn serve(dir: &Path, args: &AppArgs) -> Result<()> {
             tick.tick().await;
             // Ends with the app (holding it only while it looks, so stopping can close it).
             let Some(app) = watcher.upgrade() else { break };
-            if let Ok(true) = app.live.refresh().await {
+            let changed = app.live().await.refresh().await;
+            if let Ok(true) = changed {
                 app.events.changed();
             }
         }
@@ -94,17 +142,31 @@ async fn serve(dir: &Path, args: &AppArgs) -> Result<()> {
         }
     }
     let stopping = app.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            stopping.events.stop();
-        })
-        .await
-        .context("the app's server stopped")?;
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stopping.events.stop();
+    });
+    let server = std::future::IntoFuture::into_future(server);
+    tokio::pin!(server);
+    loop {
+        tokio::select! {
+            served = &mut server => {
+                served.context("the app's server stopped")?;
+                break;
+            }
+            Some(answer) = reopen_requests.recv() => {
+                let _ = answer.send(app.reopen().await);
+            }
+        }
+    }
     println!("Stopping: sending what is left to send.");
     // A request still holding the app would drop it later, which stops the sync as well.
     if let Ok(app) = Arc::try_unwrap(app) {
-        app.live.close().await.context("the last sync")?;
+        app.live
+            .into_inner()
+            .close()
+            .await
+            .context("the last sync")?;
     }
     Ok(())
 }

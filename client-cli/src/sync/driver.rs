@@ -502,11 +502,33 @@ impl Driver {
             .collect();
         let step = self.poll_local()?;
         self.pushes.extend(step.send);
-        Ok(self
+        let changed = self
             .docs
             .iter_mut()
             .zip(before)
-            .any(|(slot, heads)| slot.doc.get_heads() != heads))
+            .any(|(slot, heads)| slot.doc.get_heads() != heads);
+        Ok(self.name_arrived()? || changed)
+    }
+
+    /// Homework that arrived under a placeholder label takes the client's name once its
+    /// content is here, as after `between sync` ([`super::sharing::name_arrived`]); returns
+    /// whether a name changed.
+    fn name_arrived(&mut self) -> Result<bool, DriverError> {
+        super::sharing::name_arrived(&mut self.store)?;
+        let labels: HashMap<String, String> = self
+            .store
+            .documents()?
+            .into_iter()
+            .map(|d| (d.id, d.label))
+            .collect();
+        let mut renamed = false;
+        for slot in &mut self.docs {
+            if let Some(label) = labels.get(&slot.id).filter(|l| **l != slot.label) {
+                slot.label = label.clone();
+                renamed = true;
+            }
+        }
+        Ok(renamed)
     }
 
     /// Checks whether another `between` command changed the store, and if so pushes its

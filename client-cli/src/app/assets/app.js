@@ -1009,6 +1009,17 @@ function caseloadView() {
     draw: async () => {
       const [rows, crisis] = await Promise.all([api("/api/caseload"), api("/api/crisis-resources")]);
       const nodes = [h("h1", { text: "Your clients" })];
+      nodes.push(h("p", { class: "row" }, h("button", { type: "button", class: "secondary", text: "Look for new clients", onclick: async (event) => {
+        event.target.disabled = true;
+        try {
+          const found = await api("/api/reopen", {});
+          state.session = await api("/api/session");
+          toast(`Up to date: ${plural(found.documents, "client")}.`);
+          scheduleRedraw();
+        }
+        catch (err) { toast(err.message); }
+        event.target.disabled = false;
+      } })));
       nodes.push(inviteCard(), crisisCard(crisis.text));
       if (!rows.length) nodes.push(h("p", { class: "quiet", text: "No clients yet. `between client invite` makes an invite for a new client." }));
       nodes.push(h("ul", { class: "list" }, rows.map((r) => {
@@ -1032,7 +1043,7 @@ function inviteCard() {
   const error = h("p", { class: "error", role: "alert" });
   const show = (made) => out.replaceChildren(h("p", {}, "Invite: ", h("code", { text: made.invite })),
     h("p", { text: "On their first device they run:" }), h("pre", {}, h("code", { text: made.command })),
-    h("p", { class: "quiet", text: `It works until ${made.expires}. Your safety number, for them to compare: ${made.fingerprint}. Their homework appears here the next time you start the app (or after \`between sync\`).` }));
+    h("p", { class: "quiet", text: `It works until ${made.expires}. Your safety number, for them to compare: ${made.fingerprint}. When they have joined, press “Look for new clients”.` }));
   if (state.shown.invite) show(state.shown.invite);
   return h("details", { class: "card", open: !!state.shown.invite }, h("summary", { text: "Invite a new client" }),
     h("p", { class: "help", text: "An invite works once, for 14 days. Give it to your client privately; their homework is shared with you when they join." }),
@@ -1070,7 +1081,7 @@ function clientView() {
       const doc = state.session.documents.find((d) => d.id === state.doc);
       const base = `#/d/${encodeURIComponent(state.doc)}`;
       const nodes = [
-        h("h1", { text: doc ? doc.label : "Client" }),
+        h("h1", { text: row.name || (doc ? doc.label : "Client") }),
         h("p", { class: "row" }, h("a", { class: "button", href: `${base}/assign`, text: "Assign homework" }),
           h("a", { class: "button secondary", href: `${base}/progress`, text: "Progress" }),
           h("a", { class: "button secondary", href: `${base}/plan`, text: "Goals and homework" })),

@@ -1500,6 +1500,14 @@ async fn new_template(
     Ok(stored(&app, Json(json!({ "id": id }))))
 }
 
+/// Opens the profile again: the sharing pass runs (homework newly shared with this device
+/// arrives, sharing that ended is noticed) and the app syncs every document the profile now
+/// holds. Requests wait meanwhile; nothing typed is lost (edits are stored before they answer).
+async fn reopen(State(app): State<Arc<App>>) -> Answer {
+    let documents = app.ask_to_reopen().await?;
+    Ok(stored(&app, Json(json!({ "documents": documents }))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::field_id;
@@ -1518,12 +1526,4 @@ mod tests {
         assert_eq!(field_id("?!", &[]), "question");
         assert_eq!(field_id("Schlaf gut", &[]), "schlaf_gut");
     }
-}
-
-/// Opens the profile again: the sharing pass runs (homework newly shared with this device
-/// arrives, sharing that ended is noticed) and the app syncs every document the profile now
-/// holds. Requests wait meanwhile; nothing typed is lost (edits are stored before they answer).
-async fn reopen(State(app): State<Arc<App>>) -> Answer {
-    let documents = app.ask_to_reopen().await?;
-    Ok(stored(&app, Json(json!({ "documents": documents }))))
 }

@@ -1004,6 +1004,56 @@ impl Store {
         Ok(bytes)
     }
 
+    /// What other processes stored of a document since this handle last read it: the chunks
+    /// appended after what it has seen, leaving out the ones it appended itself, or the whole
+    /// document (as [`Store::load_document`]) when another process compacted it meanwhile or
+    /// this handle never loaded it. So a process holding a document open pays for what changed,
+    /// not for the whole document, each time another one writes it.
+    pub(crate) fn load_changes_since_seen(&self, id: &str) -> Result<Vec<u8>, StoreError> {
+        let Some(seen) = self.seen.borrow().get(id).cloned() else {
+            return self.load_document(id);
+        };
+        let path = &self.path;
+        let tx = self.conn.unchecked_transaction().at(path)?;
+        let generation = generation_of(&tx, id)
+            .at(path)?
+            .ok_or_else(|| StoreError::UnknownDocument { id: id.to_owned() })?;
+        if generation != seen.generation {
+            drop(tx);
+            return self.load_document(id);
+        }
+        let mut bytes = Vec::new();
+        let mut through_seq = seen.through_seq;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT seq, data FROM document_chunks
+                      WHERE document_id = ?1 AND seq > ?2 ORDER BY seq",
+                )
+                .at(path)?;
+            let mut rows = stmt.query(params![id, seen.through_seq]).at(path)?;
+            while let Some(row) = rows.next().at(path)? {
+                let seq: i64 = row.get(0).at(path)?;
+                through_seq = seq;
+                if seen.own_seqs.contains(&seq) {
+                    continue;
+                }
+                let chunk = row
+                    .get_ref(1)
+                    .and_then(|value| value.as_blob().map_err(rusqlite::Error::from))
+                    .at(path)?;
+                bytes.extend_from_slice(chunk);
+            }
+        }
+        tx.commit().at(path)?;
+        if let Some(seen) = self.seen.borrow_mut().get_mut(id) {
+            seen.through_seq = through_seq;
+            // Covered by `through_seq` now, which compaction deletes through.
+            seen.own_seqs.retain(|seq| *seq > through_seq);
+        }
+        Ok(bytes)
+    }
+
     /// A document as stored, in parts: its snapshot and each appended chunk with its sequence
     /// number, in order, read in one transaction (for `crate::salvage`, when the whole does
     /// not load).
@@ -2318,6 +2368,39 @@ mod tests {
         mine.append_changes("doc-1", b"d").unwrap();
         assert!(!mine.compact("doc-1", b"stale").unwrap());
         assert_eq!(mine.load_document("doc-1").unwrap(), b"FULL+Bd");
+    }
+
+    #[test]
+    fn a_handle_reads_only_what_others_stored_since_and_still_compacts_safely() {
+        let (_dir, path, mut mine) = fresh();
+        mine.add_document("doc-1", "Sam", 5, b"SNAP").unwrap();
+        let mut theirs = Store::open(&path).unwrap();
+        assert_eq!(mine.load_document("doc-1").unwrap(), b"SNAP");
+        assert_eq!(mine.load_changes_since_seen("doc-1").unwrap(), b"");
+
+        theirs.append_changes("doc-1", b"B").unwrap();
+        mine.append_changes("doc-1", b"c").unwrap();
+        theirs.append_changes("doc-1", b"D").unwrap();
+        // Only the other process's chunks, in order; this handle's own is already in memory.
+        assert_eq!(mine.load_changes_since_seen("doc-1").unwrap(), b"BD");
+        assert_eq!(mine.load_changes_since_seen("doc-1").unwrap(), b"");
+        theirs.append_changes("doc-1", b"E").unwrap();
+        assert_eq!(mine.load_changes_since_seen("doc-1").unwrap(), b"E");
+
+        // Having seen B, c, D and E, compacting keeps what came after: F.
+        theirs.append_changes("doc-1", b"F").unwrap();
+        assert!(mine.compact("doc-1", b"SNAP+BcDE").unwrap());
+        assert_eq!(theirs.load_document("doc-1").unwrap(), b"SNAP+BcDEF");
+
+        // Another process compacted: the whole document, then increments again.
+        assert!(theirs.compact("doc-1", b"ALL").unwrap());
+        assert_eq!(mine.load_changes_since_seen("doc-1").unwrap(), b"ALL");
+        theirs.append_changes("doc-1", b"G").unwrap();
+        assert_eq!(mine.load_changes_since_seen("doc-1").unwrap(), b"G");
+
+        // A handle that never loaded it reads it whole.
+        let other = Store::open(&path).unwrap();
+        assert_eq!(other.load_changes_since_seen("doc-1").unwrap(), b"ALLG");
     }
 
     #[test]

@@ -541,7 +541,8 @@ impl Driver {
         }
         self.data_version = version;
         for i in 0..self.docs.len() {
-            let bytes = self.store.load_document(&self.docs[i].id)?;
+            // What changed since, not the whole document again.
+            let bytes = self.store.load_changes_since_seen(&self.docs[i].id)?;
             let slot = &mut self.docs[i];
             let before = slot.doc.get_heads();
             slot.doc

@@ -707,6 +707,29 @@ fn generation_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
     .optional()
 }
 
+/// Appends to `bytes` the chunks of document `id` after sequence number `after`, in order,
+/// except those in `skip`; returns the highest sequence number among them (`after` if none).
+fn append_chunks(
+    conn: &Connection,
+    id: &str,
+    after: i64,
+    skip: &[i64],
+    bytes: &mut Vec<u8>,
+) -> rusqlite::Result<i64> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, data FROM document_chunks WHERE document_id = ?1 AND seq > ?2 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query(params![id, after])?;
+    let mut through_seq = after;
+    while let Some(row) = rows.next()? {
+        through_seq = row.get(0)?;
+        if !skip.contains(&through_seq) {
+            bytes.extend_from_slice(row.get_ref(1)?.as_blob()?);
+        }
+    }
+    Ok(through_seq)
+}
+
 /// Converts a count or length read from SQLite (never negative) to `u64`.
 fn non_negative(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
@@ -975,23 +998,7 @@ impl Store {
             .optional()
             .at(path)?
             .ok_or_else(|| StoreError::UnknownDocument { id: id.to_owned() })?;
-        let mut through_seq = 0;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT seq, data FROM document_chunks WHERE document_id = ?1 ORDER BY seq",
-                )
-                .at(path)?;
-            let mut rows = stmt.query([id]).at(path)?;
-            while let Some(row) = rows.next().at(path)? {
-                through_seq = row.get(0).at(path)?;
-                let chunk = row
-                    .get_ref(1)
-                    .and_then(|value| value.as_blob().map_err(rusqlite::Error::from))
-                    .at(path)?;
-                bytes.extend_from_slice(chunk);
-            }
-        }
+        let through_seq = append_chunks(&tx, id, 0, &[], &mut bytes).at(path)?;
         tx.commit().at(path)?;
         self.seen.borrow_mut().insert(
             id.to_owned(),
@@ -1023,28 +1030,8 @@ impl Store {
             return self.load_document(id);
         }
         let mut bytes = Vec::new();
-        let mut through_seq = seen.through_seq;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT seq, data FROM document_chunks
-                      WHERE document_id = ?1 AND seq > ?2 ORDER BY seq",
-                )
-                .at(path)?;
-            let mut rows = stmt.query(params![id, seen.through_seq]).at(path)?;
-            while let Some(row) = rows.next().at(path)? {
-                let seq: i64 = row.get(0).at(path)?;
-                through_seq = seq;
-                if seen.own_seqs.contains(&seq) {
-                    continue;
-                }
-                let chunk = row
-                    .get_ref(1)
-                    .and_then(|value| value.as_blob().map_err(rusqlite::Error::from))
-                    .at(path)?;
-                bytes.extend_from_slice(chunk);
-            }
-        }
+        let through_seq =
+            append_chunks(&tx, id, seen.through_seq, &seen.own_seqs, &mut bytes).at(path)?;
         tx.commit().at(path)?;
         if let Some(seen) = self.seen.borrow_mut().get_mut(id) {
             seen.through_seq = through_seq;

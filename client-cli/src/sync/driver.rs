@@ -514,6 +514,16 @@ impl Driver {
     /// content is here, as after `between sync` ([`super::sharing::name_arrived`]); returns
     /// whether a name changed.
     fn name_arrived(&mut self) -> Result<bool, DriverError> {
+        // Nothing to name, nothing to read (this runs every time an app looks for changes).
+        let placeholder = |slot: &Slot| {
+            slot.kind == DocumentKind::Shared
+                && slot
+                    .label
+                    .starts_with(super::sharing::ARRIVING_LABEL_PREFIX)
+        };
+        if !self.docs.iter().any(placeholder) {
+            return Ok(false);
+        }
         super::sharing::name_arrived(&mut self.store)?;
         let labels: HashMap<String, String> = self
             .store

@@ -33,11 +33,11 @@ use super::{assets, views, App};
 use crate::cli::{AuditArgs, ExportFormat, ScheduleArgs};
 use crate::clock::Clock;
 use crate::commands::{
-    audit_json, caseload_json, export_text, mark_seen, new_client_invite, new_pairing, parse_day,
-    schedule_from, unseen_news, whois_json,
+    audit_json, caseload_json, export_text, find_comment, mark_seen, new_client_invite,
+    new_pairing, parse_day, schedule_from, tell_news, whois_json,
 };
 use crate::live::LiveError;
-use crate::profile::{Session, Workspace};
+use crate::profile::{Place, Session, Workspace};
 
 /// An answer that refuses: a status and a message for the person, and the field it is about.
 #[derive(Debug)]
@@ -398,14 +398,7 @@ async fn today(
     axum::extract::Query(query): axum::extract::Query<TodayQuery>,
 ) -> Answer {
     with_workspace(&app, &doc, move |ws| {
-        let mut told = Vec::new();
-        if ws.me().role == Role::Client {
-            let news = unseen_news(ws)?;
-            let keys: Vec<String> = news.iter().map(|n| n.key.clone()).collect();
-            told = news.iter().map(|n| n.news.describe()).collect();
-            let (id, now) = (ws.record.id.clone(), ws.session.clock.now().0);
-            ws.session.store.record_seen(&id, &keys, now)?;
-        }
+        let told = tell_news(ws)?;
         let week = matches!(query.week.as_deref(), Some("true" | "1"));
         views::today(ws, told, week)
     })
@@ -463,44 +456,24 @@ async fn entry(State(app): State<Arc<App>>, Path((doc, entry)): Path<(String, St
 
 /// Where a change to an entry goes: the shared homework or the client's private document.
 async fn entry_home(app: &App, doc: &str, entry: &EntryId) -> Result<DocumentId, ApiError> {
-    let wanted = entry.clone();
-    let private = with_workspace(app, doc, move |ws| {
-        let homework = ws.homework()?;
-        if !homework.data.entries.contains_key(&wanted) {
-            anyhow::bail!(DocError::NotFound {
-                what: "entry",
-                id: wanted.to_string(),
-            });
-        }
-        Ok(homework.is_private(&wanted))
-    })
-    .await?;
-    if private {
-        private_doc(app).await
-    } else {
-        Ok(DocumentId::from(doc.to_owned()))
-    }
+    let wanted = entry.to_string();
+    let place = with_workspace(app, doc, move |ws| Ok(ws.find_entry(&wanted)?.0)).await?;
+    home(app, doc, place).await
 }
 
 /// Where a comment lives: the shared homework, or the client's private document for a
 /// comment on a private entry.
 async fn comment_home(app: &App, doc: &str, comment: &CommentId) -> Result<DocumentId, ApiError> {
-    let wanted = comment.clone();
-    let private = with_workspace(app, doc, move |ws| {
-        let homework = ws.homework()?;
-        if !homework.data.comments.contains_key(&wanted) {
-            anyhow::bail!(DocError::NotFound {
-                what: "comment",
-                id: wanted.to_string(),
-            });
-        }
-        Ok(homework.is_private_comment(&wanted))
-    })
-    .await?;
-    if private {
-        private_doc(app).await
-    } else {
-        shared_doc(app, doc).await
+    let wanted = comment.to_string();
+    let place = with_workspace(app, doc, move |ws| Ok(find_comment(ws, &wanted)?.0)).await?;
+    home(app, doc, place).await
+}
+
+/// The document of `place`: the shared homework `doc`, or the client's private one.
+async fn home(app: &App, doc: &str, place: Place) -> Result<DocumentId, ApiError> {
+    match place {
+        Place::Private => private_doc(app).await,
+        Place::Shared => shared_doc(app, doc).await,
     }
 }
 

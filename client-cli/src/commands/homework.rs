@@ -325,7 +325,10 @@ fn comment_target(ws: &Workspace, target: &str) -> Result<(Place, CommentTarget)
 }
 
 /// Finds a comment by id (or prefix), and which document it is in.
-fn find_comment(ws: &Workspace, prefix: &str) -> Result<(Place, between_shared::CommentId)> {
+pub(crate) fn find_comment(
+    ws: &Workspace,
+    prefix: &str,
+) -> Result<(Place, between_shared::CommentId)> {
     let homework = ws.homework()?;
     let id = find_comment_id(&homework.data, prefix)?;
     let place = if homework.is_private_comment(&id) {

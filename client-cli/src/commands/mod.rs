@@ -16,9 +16,9 @@ mod whois;
 
 pub(crate) use audit::audit_json;
 pub(crate) use caseload::{caseload_json, mark_seen};
-pub(crate) use homework::{parse_day, schedule_from};
+pub(crate) use homework::{find_comment, parse_day, schedule_from};
 pub(crate) use relay::{new_client_invite, new_pairing, pending_changes, Unreachable};
-pub(crate) use views::{due_items, export_text, unseen_news};
+pub(crate) use views::{due_items, export_text, tell_news};
 pub(crate) use whois::whois_json;
 
 use crate::cli::{Cli, Command, DeviceCommand, TherapistCommand};

@@ -39,7 +39,7 @@ const NEWS_WINDOW_DAYS: i64 = 14;
 /// What the therapist did that this client's device has not told them yet, oldest first: the
 /// shared homework's comments, assignments, adjustments and more ([`news`]). Records older
 /// than [`NEWS_WINDOW_DAYS`] are history.
-pub(crate) fn unseen_news(ws: &Workspace) -> Result<Vec<news::Item>> {
+fn unseen_news(ws: &Workspace) -> Result<Vec<news::Item>> {
     let seen = ws.session.store.seen_records(&ws.record.id)?;
     let since = ws.session.clock.now().0 - NEWS_WINDOW_DAYS * 24 * 60 * 60 * 1000;
     Ok(
@@ -148,20 +148,29 @@ pub(crate) fn today(ws: &mut Workspace, args: &TodayArgs, json: bool) -> Result<
     }
     // A client hears once, here, what their therapist did since they last looked (`sync`
     // says it as it arrives too).
-    if ws.me().role == Role::Client {
-        let from_therapist = unseen_news(ws)?;
-        if !from_therapist.is_empty() {
-            outln!("\nFrom your therapist since you last looked:");
-            for item in &from_therapist {
-                outln!("  {}", item.news.describe());
-            }
-            let told: Vec<String> = from_therapist.into_iter().map(|item| item.key).collect();
-            let now = ws.session.clock.now().0;
-            let id = ws.record.id.clone();
-            ws.session.store.record_seen(&id, &told, now)?;
+    let from_therapist = tell_news(ws)?;
+    if !from_therapist.is_empty() {
+        outln!("\nFrom your therapist since you last looked:");
+        for news in &from_therapist {
+            outln!("  {news}");
         }
     }
     Ok(())
+}
+
+/// On a client's profile: what their therapist did that they have not been told yet, in
+/// words, oldest first — recorded as told, so it is said once (by `today` or the app's today
+/// page, whichever shows it first). Nothing on a therapist's profile.
+pub(crate) fn tell_news(ws: &mut Workspace) -> Result<Vec<String>> {
+    if ws.me().role != Role::Client {
+        return Ok(Vec::new());
+    }
+    let news = unseen_news(ws)?;
+    let keys: Vec<String> = news.iter().map(|item| item.key.clone()).collect();
+    let now = ws.session.clock.now().0;
+    let id = ws.record.id.clone();
+    ws.session.store.record_seen(&id, &keys, now)?;
+    Ok(news.iter().map(|item| item.news.describe()).collect())
 }
 
 /// The records as JSON: the shared document's, plus `"private"` with the private document's

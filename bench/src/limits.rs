@@ -6,7 +6,10 @@
 //! - L2: SQLite in WAL mode with `synchronous=FULL` (the relay's durability setting) appending
 //!   1 KiB blobs, one commit per row and 100 rows per commit;
 //! - L3: Automerge alone — applying the changes of a journal typed keystroke by keystroke (each
-//!   its own commit) to an empty document, and loading the document's save.
+//!   its own commit) to an empty document, and loading the document's save;
+//! - the client's floor — starting the `between` process (`between --version`) and opening a
+//!   new SQLite file in WAL mode with `synchronous=FULL` and committing one row: what any
+//!   client command costs before it does anything.
 
 use anyhow::{bail, Context, Result};
 use automerge::transaction::Transactable;
@@ -165,6 +168,40 @@ pub(crate) fn automerge_keystrokes(keystrokes: usize) -> Result<Keystrokes> {
         load,
         save_bytes: save.len(),
     })
+}
+
+/// The client's floor: the median wall time of `between --version` (process start-up) and of
+/// opening a new SQLite database as the client's store does and committing one row durably.
+pub(crate) fn client_floor(dir: &Path, repeats: usize) -> Result<(Duration, Duration)> {
+    let between = between_e2e::binary("between");
+    let mut start_up = Vec::with_capacity(repeats);
+    let mut open_commit = Vec::with_capacity(repeats);
+    for k in 0..repeats {
+        let started = Instant::now();
+        let status = std::process::Command::new(&between)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .context("run between --version")?;
+        start_up.push(started.elapsed());
+        if !status.success() {
+            bail!("`between --version` failed");
+        }
+        let path = dir.join(format!("floor-{k}.sqlite3"));
+        let started = Instant::now();
+        let conn = rusqlite::Connection::open(&path).context("open an empty database")?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute("CREATE TABLE t (x BLOB)", [])?;
+        conn.execute("INSERT INTO t (x) VALUES (x'00')", [])?;
+        drop(conn);
+        open_commit.push(started.elapsed());
+    }
+    let median = |mut samples: Vec<Duration>| {
+        samples.sort();
+        samples.get(samples.len() / 2).copied().unwrap_or_default()
+    };
+    Ok((median(start_up), median(open_commit)))
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ mod stats;
 mod w1;
 mod w2;
 mod w3;
+mod w5;
+mod year;
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
@@ -49,6 +51,8 @@ enum Workload {
     L2,
     /// Automerge: applying a journal typed keystroke by keystroke, and loading its save.
     L3,
+    /// The client's floor: process start-up, and a new SQLite store's open and one commit.
+    ClientFloor,
     /// Live fan-out latency: laptop edits reaching the phone and the therapist.
     W1,
     /// Offline catch-up: a journal typed offline key by key, uploaded, then a new phone.
@@ -61,19 +65,22 @@ enum Workload {
     W4,
     /// Slow TLS handshakes from one address: another address's sync time before and during.
     HandshakeFlood,
+    /// A year of homework (and three, and five): opening, reading, syncing, storing it.
+    W5,
 }
 
 impl Workload {
     /// The raw limits this workload's ratios are taken against (measured in the same run).
     fn limits(self) -> &'static [Workload] {
         match self {
-            Workload::L1 | Workload::L2 | Workload::L3 => &[],
+            Workload::L1 | Workload::L2 | Workload::L3 | Workload::ClientFloor => &[],
             Workload::W1 => &[Workload::L1, Workload::L2],
             Workload::W2 => &[Workload::L3],
             Workload::W3 => &[],
             Workload::Ingest => &[Workload::L2],
             Workload::W4 => &[],
             Workload::HandshakeFlood => &[],
+            Workload::W5 => &[Workload::L3, Workload::ClientFloor],
         }
     }
 }
@@ -92,6 +99,9 @@ struct Scale {
     flood_connections: usize,
     /// `between sync` runs timed before and during the flood.
     flood_syncs: usize,
+    /// W5's marks, in years, and the days of one year.
+    years: &'static [u32],
+    days_per_year: i64,
 }
 
 impl Scale {
@@ -117,6 +127,8 @@ impl Scale {
                 },
                 flood_connections: 300,
                 flood_syncs: 3,
+                years: &[1, 2],
+                days_per_year: 14,
             }
         } else {
             Self {
@@ -139,6 +151,8 @@ impl Scale {
                 },
                 flood_connections: 300,
                 flood_syncs: 10,
+                years: &[1, 3, 5],
+                days_per_year: 365,
             }
         }
     }
@@ -234,6 +248,31 @@ async fn measure(workload: Workload, scale: &Scale, runs: u32) -> Result<Figures
                 figures.add("apply_changes_ms", "ms", measured.apply.as_secs_f64() * 1e3);
                 figures.add("load_save_ms", "ms", measured.load.as_secs_f64() * 1e3);
                 figures.add("save_bytes", "B", measured.save_bytes as f64);
+            }
+            Ok(figures)
+        }
+        Workload::ClientFloor => {
+            let mut figures = Figures::new(workload, "client floor: start-up, store open + commit");
+            for _ in 0..runs {
+                let dir = tempfile::tempdir().context("a folder for the floor's databases")?;
+                let (start_up, open_commit) = limits::client_floor(dir.path(), 11)?;
+                figures.add("start_up_ms", "ms", start_up.as_secs_f64() * 1e3);
+                figures.add(
+                    "store_open_commit_ms",
+                    "ms",
+                    open_commit.as_secs_f64() * 1e3,
+                );
+            }
+            Ok(figures)
+        }
+        Workload::W5 => {
+            let mut figures = Figures::new(workload, "years of homework, one client");
+            for _ in 0..runs {
+                for (year, mark) in w5::run(scale.years, scale.days_per_year).await? {
+                    for (key, value) in mark {
+                        figures.add(&format!("y{year}_{key}"), "", value);
+                    }
+                }
             }
             Ok(figures)
         }

@@ -289,7 +289,7 @@ pub(crate) async fn journal_text(
 }
 
 /// The output of a `between` run that must have succeeded, or an error with its stderr.
-fn checked(run: between_e2e::Run) -> Result<String> {
+pub(crate) fn checked(run: between_e2e::Run) -> Result<String> {
     if run.ok {
         Ok(run.stdout)
     } else {

@@ -35,6 +35,8 @@ fn a_quick_run_completes_and_its_json_parses() {
         "Ingest",
         "W4",
         "HandshakeFlood",
+        "ClientFloor",
+        "W5",
     ] {
         assert!(
             names.contains(&expected),
@@ -112,6 +114,29 @@ fn a_quick_run_completes_and_its_json_parses() {
             "flood_held",
         ],
     );
+    keys("ClientFloor", &["start_up_ms", "store_open_commit_ms"]);
+    // W5's quick pass marks "years" 1 and 2 (of a few days each).
+    for year in ["y1", "y2"] {
+        let figures: Vec<String> = [
+            "save_bytes",
+            "load_ms",
+            "hydrate_ms",
+            "apply_remote_change_ms",
+            "mood_check_in_ms",
+            "open_profile_ms",
+            "today_ms",
+            "progress_ms",
+            "today_peak_mib",
+            "new_phone_full_document_ms",
+            "relay_bytes",
+            "laptop_store_bytes",
+        ]
+        .iter()
+        .map(|key| format!("{year}_{key}"))
+        .collect();
+        let figures: Vec<&str> = figures.iter().map(String::as_str).collect();
+        keys("W5", &figures);
+    }
     for object in &objects {
         for (key, value) in object.as_object().unwrap() {
             if ["workload", "runs", "quick"].contains(&key.as_str()) {

@@ -1,7 +1,8 @@
 //! The typed API over one homework document.
 //!
 //! [`HomeworkDoc`] wraps an Automerge document. Every operation hydrates the current
-//! [`HomeworkData`], applies one validated change to it, reconciles the difference back into
+//! [`HomeworkData`] (only the records it touches, see [`parts`]), applies one validated change
+//! to it, reconciles the difference back into
 //! Automerge (autosurgeon writes only what changed, and long text is spliced character by
 //! character) and commits it as one change with a message and the caller's `now`. So each user
 //! action is one Automerge change, and two devices' concurrent actions merge field by field.
@@ -27,6 +28,9 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc};
 use autosurgeon::Text;
 use std::collections::BTreeMap;
+
+mod parts;
+use parts::Needs;
 
 /// One homework document, with its Automerge history.
 #[derive(Debug)]
@@ -211,7 +215,9 @@ impl HomeworkDoc {
                 supported: SCHEMA_VERSION,
             }),
             Some(_) => {
-                self.data()?;
+                // Its small fields prove it is a homework document; the records are checked
+                // as they are read, so opening costs no more as the homework grows.
+                parts::hydrate(&self.doc, &Needs::default())?;
                 Ok(())
             }
             None => Err(autosurgeon::HydrateError::unexpected(
@@ -354,7 +360,11 @@ impl HomeworkDoc {
 
     /// Looks up a template by id: a built-in slug or a custom template in this document.
     pub fn template(&self, id: &TemplateId) -> Result<Template, DocError> {
-        Self::template_in(&self.data()?, id)
+        let needs = Needs {
+            templates: vec![id.as_str().to_owned()],
+            ..Needs::default()
+        };
+        Self::template_in(&parts::hydrate(&self.doc, &needs)?, id)
     }
 
     fn template_in(data: &HomeworkData, id: &TemplateId) -> Result<Template, DocError> {
@@ -383,12 +393,80 @@ impl HomeworkDoc {
             self.doc.rollback();
             return Err(err.into());
         }
+        self.commit(message, now);
+        Ok(result)
+    }
+
+    /// Applies one change that reads and writes only the records `needs` names (see
+    /// [`parts`]): its cost follows those records, not the whole document.
+    fn change_parts<T>(
+        &mut self,
+        message: &str,
+        now: Timestamp,
+        needs: Needs,
+        edit: impl FnOnce(&mut HomeworkData) -> Result<T, DocError>,
+    ) -> Result<T, DocError> {
+        let before = parts::hydrate(&self.doc, &needs)?;
+        let mut data = before.clone();
+        let result = edit(&mut data)?;
+        if let Err(err) = parts::reconcile(&mut self.doc, &before, &data) {
+            self.doc.rollback();
+            return Err(err);
+        }
+        self.commit(message, now);
+        Ok(result)
+    }
+
+    fn commit(&mut self, message: &str, now: Timestamp) {
         self.doc.commit_with(
             automerge::transaction::CommitOptions::default()
                 .with_message(message)
                 .with_time(now.as_secs()),
         );
-        Ok(result)
+    }
+
+    /// The needs of a comment on `target`, or a reply to `reply_to` (which takes its parent's
+    /// target): the parent and whatever the comment is about, with an entry's template.
+    fn comment_needs(
+        &self,
+        target: Option<&CommentTarget>,
+        reply_to: Option<&CommentId>,
+    ) -> Result<Needs, DocError> {
+        let mut needs = Needs::default();
+        let parent_target;
+        let target = match reply_to {
+            Some(parent) => {
+                needs.comments.push(parent.as_str().to_owned());
+                let found = parts::hydrate(&self.doc, &needs)?;
+                parent_target = found.comments.get(parent).map(|c| c.target.clone());
+                parent_target.as_ref()
+            }
+            None => target,
+        };
+        match target {
+            Some(CommentTarget::Assignment { id }) => {
+                needs.assignments.push(id.as_str().to_owned())
+            }
+            Some(CommentTarget::Goal { id }) => needs.goals.push(id.as_str().to_owned()),
+            Some(CommentTarget::Entry { id, .. }) => {
+                needs.entries.push(id.as_str().to_owned());
+                if let Some(entry) = parts::entry(&self.doc, id)? {
+                    needs.templates.push(entry.template.as_str().to_owned());
+                }
+            }
+            None => {}
+        }
+        Ok(needs)
+    }
+
+    /// The needs of an edit of entry `id`: the entry and its template.
+    fn entry_needs(&self, id: &EntryId) -> Result<Needs, DocError> {
+        let entry = parts::entry(&self.doc, id)?.ok_or_else(|| not_found("entry", id.as_str()))?;
+        Ok(Needs {
+            entries: vec![id.as_str().to_owned()],
+            templates: vec![entry.template.as_str().to_owned()],
+            ..Needs::default()
+        })
     }
 
     // ----- goals -----
@@ -409,7 +487,7 @@ impl HomeworkDoc {
             .map(|s| new_step(s))
             .collect::<Result<Vec<_>, _>>()?;
         let id = GoalId::random();
-        self.change("create goal", now, |data| {
+        self.change_parts("create goal", now, Needs::default(), |data| {
             data.goals.insert(
                 id.clone(),
                 Goal {
@@ -434,10 +512,18 @@ impl HomeworkDoc {
     ) -> Result<StepId, DocError> {
         let step = new_step(text)?;
         let id = step.id.clone();
-        self.change("add goal step", now, |data| {
-            goal_mut(data, goal)?.steps.push(step);
-            Ok(id)
-        })
+        self.change_parts(
+            "add goal step",
+            now,
+            Needs {
+                goals: vec![goal.as_str().to_owned()],
+                ..Needs::default()
+            },
+            |data| {
+                goal_mut(data, goal)?.steps.push(step);
+                Ok(id)
+            },
+        )
     }
 
     /// Ticks a step off (or un-ticks it).
@@ -449,18 +535,26 @@ impl HomeworkDoc {
         step: &StepId,
         done: bool,
     ) -> Result<(), DocError> {
-        self.change("tick goal step", now, |data| {
-            let goal = goal_mut(data, goal)?;
-            let step = goal
-                .steps
-                .iter_mut()
-                .find(|s| &s.id == step)
-                .ok_or_else(|| not_found("step", step.as_str()))?;
-            step.done = done;
-            step.done_at = done.then_some(now);
-            step.done_by = done.then(|| by.clone());
-            Ok(())
-        })
+        self.change_parts(
+            "tick goal step",
+            now,
+            Needs {
+                goals: vec![goal.as_str().to_owned()],
+                ..Needs::default()
+            },
+            |data| {
+                let goal = goal_mut(data, goal)?;
+                let step = goal
+                    .steps
+                    .iter_mut()
+                    .find(|s| &s.id == step)
+                    .ok_or_else(|| not_found("step", step.as_str()))?;
+                step.done = done;
+                step.done_at = done.then_some(now);
+                step.done_by = done.then(|| by.clone());
+                Ok(())
+            },
+        )
     }
 
     /// Marks a goal achieved, dropped or active again.
@@ -470,10 +564,18 @@ impl HomeworkDoc {
         goal: &GoalId,
         status: GoalStatus,
     ) -> Result<(), DocError> {
-        self.change("set goal status", now, |data| {
-            goal_mut(data, goal)?.status = status;
-            Ok(())
-        })
+        self.change_parts(
+            "set goal status",
+            now,
+            Needs {
+                goals: vec![goal.as_str().to_owned()],
+                ..Needs::default()
+            },
+            |data| {
+                goal_mut(data, goal)?.status = status;
+                Ok(())
+            },
+        )
     }
 
     // ----- assignments -----
@@ -490,7 +592,12 @@ impl HomeworkDoc {
         check_schedule(&new.schedule)?;
         check_minutes(new.minutes)?;
         let id = AssignmentId::random();
-        self.change("create assignment", now, |data| {
+        let needs = Needs {
+            templates: vec![new.template.as_str().to_owned()],
+            goals: new.goal.iter().map(|g| g.as_str().to_owned()).collect(),
+            ..Needs::default()
+        };
+        self.change_parts("create assignment", now, needs, |data| {
             Self::template_in(data, &new.template)?;
             if let Some(goal) = &new.goal {
                 goal_mut(data, goal)?;
@@ -536,7 +643,7 @@ impl HomeworkDoc {
         if let Some(minutes) = adjustment.minutes {
             check_minutes(minutes)?;
         }
-        self.change("adjust assignment", now, |data| {
+        self.change_parts("adjust assignment", now, Needs::default().assignment(Some(id)), |data| {
             let assignment = assignment_mut(data, id)?;
             let mut history = Vec::new();
             let mut record = |kind, from: String, to: String, previous_schedule| {
@@ -609,27 +716,32 @@ impl HomeworkDoc {
         status: AssignmentStatus,
         why: &str,
     ) -> Result<(), DocError> {
-        self.change("set assignment status", now, |data| {
-            let assignment = assignment_mut(data, id)?;
-            if assignment.status == status {
-                return Err(DocError::NotAllowed(format!(
-                    "the assignment is already {}",
-                    status.as_str()
-                )));
-            }
-            assignment.history.push(Adjustment {
-                id: AdjustmentId::random(),
-                kind: AdjustmentKind::Status,
-                from: assignment.status.as_str().to_string(),
-                to: status.as_str().to_string(),
-                previous_schedule: None,
-                why: why.trim().to_string(),
-                by: by.clone(),
-                at: now,
-            });
-            assignment.status = status;
-            Ok(())
-        })
+        self.change_parts(
+            "set assignment status",
+            now,
+            Needs::default().assignment(Some(id)),
+            |data| {
+                let assignment = assignment_mut(data, id)?;
+                if assignment.status == status {
+                    return Err(DocError::NotAllowed(format!(
+                        "the assignment is already {}",
+                        status.as_str()
+                    )));
+                }
+                assignment.history.push(Adjustment {
+                    id: AdjustmentId::random(),
+                    kind: AdjustmentKind::Status,
+                    from: assignment.status.as_str().to_string(),
+                    to: status.as_str().to_string(),
+                    previous_schedule: None,
+                    why: why.trim().to_string(),
+                    by: by.clone(),
+                    at: now,
+                });
+                assignment.status = status;
+                Ok(())
+            },
+        )
     }
 
     /// Sets (or with `None` stops) the daily reminder of an assignment.
@@ -639,10 +751,15 @@ impl HomeworkDoc {
         id: &AssignmentId,
         at: Option<TimeOfDay>,
     ) -> Result<(), DocError> {
-        self.change("set reminder", now, |data| {
-            assignment_mut(data, id)?.remind_at = at.map(|t| t.to_string());
-            Ok(())
-        })
+        self.change_parts(
+            "set reminder",
+            now,
+            Needs::default().assignment(Some(id)),
+            |data| {
+                assignment_mut(data, id)?.remind_at = at.map(|t| t.to_string());
+                Ok(())
+            },
+        )
     }
 
     /// Rewrites an assignment's instructions (merged character by character).
@@ -653,10 +770,15 @@ impl HomeworkDoc {
         instructions: &str,
     ) -> Result<(), DocError> {
         check_length("the instructions", instructions)?;
-        self.change("edit instructions", now, |data| {
-            assignment_mut(data, id)?.instructions.update(instructions);
-            Ok(())
-        })
+        self.change_parts(
+            "edit instructions",
+            now,
+            Needs::default().assignment(Some(id)),
+            |data| {
+                assignment_mut(data, id)?.instructions.update(instructions);
+                Ok(())
+            },
+        )
     }
 
     // ----- entries -----
@@ -701,7 +823,12 @@ impl HomeworkDoc {
     ) -> Result<EntryId, DocError> {
         check_writer(by)?;
         let id = EntryId::random();
-        self.change("create entry", now, |data| {
+        let needs = Needs {
+            templates: vec![new.template.as_str().to_owned()],
+            ..Needs::default()
+        }
+        .assignment(new.assignment.as_ref());
+        self.change_parts("create entry", now, needs, |data| {
             let template = match (Self::template_in(data, &new.template), shared) {
                 (Ok(template), _) => template,
                 (Err(_), Some(shared)) => {
@@ -762,7 +889,8 @@ impl HomeworkDoc {
         complete: bool,
     ) -> Result<(), DocError> {
         check_writer(by)?;
-        self.change("edit entry", now, |data| {
+        let needs = self.entry_needs(id)?;
+        self.change_parts("edit entry", now, needs, |data| {
             let entry = data
                 .entries
                 .get(id)
@@ -946,10 +1074,7 @@ impl HomeworkDoc {
         id: &EntryId,
     ) -> Result<(), DocError> {
         check_writer(by)?;
-        let status = self
-            .data()?
-            .entries
-            .get(id)
+        let status = parts::entry(&self.doc, id)?
             .map(|e| e.status)
             .ok_or_else(|| not_found("entry", id.as_str()))?;
         if status == EntryStatus::Complete {
@@ -1052,7 +1177,8 @@ impl HomeworkDoc {
     ) -> Result<CommentId, DocError> {
         let text = non_empty("the comment", text)?;
         let id = CommentId::random();
-        self.change("add comment", now, |data| {
+        let needs = self.comment_needs(target.as_ref(), reply_to.as_ref())?;
+        self.change_parts("add comment", now, needs, |data| {
             let target = match (&reply_to, target) {
                 (Some(parent), _) => data
                     .comments
@@ -1092,7 +1218,11 @@ impl HomeworkDoc {
         id: &CommentId,
         resolved: bool,
     ) -> Result<(), DocError> {
-        self.change("resolve comment", now, |data| {
+        let needs = Needs {
+            comments: vec![id.as_str().to_owned()],
+            ..Needs::default()
+        };
+        self.change_parts("resolve comment", now, needs, |data| {
             let comment = data
                 .comments
                 .get_mut(id)
@@ -1205,7 +1335,7 @@ impl HomeworkDoc {
             ));
         }
         let text = non_empty("the crisis resources", text)?;
-        self.change("set crisis resources", now, |data| {
+        self.change_parts("set crisis resources", now, Needs::default(), |data| {
             data.crisis_resources = Some(CrisisResources {
                 text,
                 set_by: by.clone(),
@@ -1218,7 +1348,7 @@ impl HomeworkDoc {
     /// Records the therapist's name in the document (when a therapist first opens it).
     pub fn set_therapist_name(&mut self, now: Timestamp, name: &str) -> Result<(), DocError> {
         let name = non_empty("the therapist's name", name)?;
-        self.change("set therapist", now, |data| {
+        self.change_parts("set therapist", now, Needs::default(), |data| {
             data.meta.therapist_name = Some(name);
             Ok(())
         })

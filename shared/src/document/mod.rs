@@ -512,18 +512,10 @@ impl HomeworkDoc {
     ) -> Result<StepId, DocError> {
         let step = new_step(text)?;
         let id = step.id.clone();
-        self.change_parts(
-            "add goal step",
-            now,
-            Needs {
-                goals: vec![goal.as_str().to_owned()],
-                ..Needs::default()
-            },
-            |data| {
-                goal_mut(data, goal)?.steps.push(step);
-                Ok(id)
-            },
-        )
+        self.change_parts("add goal step", now, Needs::default().goal(goal), |data| {
+            goal_mut(data, goal)?.steps.push(step);
+            Ok(id)
+        })
     }
 
     /// Ticks a step off (or un-ticks it).
@@ -535,26 +527,18 @@ impl HomeworkDoc {
         step: &StepId,
         done: bool,
     ) -> Result<(), DocError> {
-        self.change_parts(
-            "tick goal step",
-            now,
-            Needs {
-                goals: vec![goal.as_str().to_owned()],
-                ..Needs::default()
-            },
-            |data| {
-                let goal = goal_mut(data, goal)?;
-                let step = goal
-                    .steps
-                    .iter_mut()
-                    .find(|s| &s.id == step)
-                    .ok_or_else(|| not_found("step", step.as_str()))?;
-                step.done = done;
-                step.done_at = done.then_some(now);
-                step.done_by = done.then(|| by.clone());
-                Ok(())
-            },
-        )
+        self.change_parts("tick goal step", now, Needs::default().goal(goal), |data| {
+            let goal = goal_mut(data, goal)?;
+            let step = goal
+                .steps
+                .iter_mut()
+                .find(|s| &s.id == step)
+                .ok_or_else(|| not_found("step", step.as_str()))?;
+            step.done = done;
+            step.done_at = done.then_some(now);
+            step.done_by = done.then(|| by.clone());
+            Ok(())
+        })
     }
 
     /// Marks a goal achieved, dropped or active again.
@@ -567,10 +551,7 @@ impl HomeworkDoc {
         self.change_parts(
             "set goal status",
             now,
-            Needs {
-                goals: vec![goal.as_str().to_owned()],
-                ..Needs::default()
-            },
+            Needs::default().goal(goal),
             |data| {
                 goal_mut(data, goal)?.status = status;
                 Ok(())

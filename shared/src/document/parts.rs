@@ -15,7 +15,7 @@ use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, Value, ROOT};
 use autosurgeon::{Hydrate, Reconcile};
 
 use crate::error::DocError;
-use crate::ids::{AssignmentId, EntryId};
+use crate::ids::{AssignmentId, EntryId, GoalId};
 use crate::model::{Entry, HomeworkData};
 
 /// The records, by id, one edit reads or changes.
@@ -30,6 +30,12 @@ pub(super) struct Needs {
 }
 
 impl Needs {
+    /// Also a goal.
+    pub(super) fn goal(mut self, id: &GoalId) -> Self {
+        self.goals.push(id.as_str().to_owned());
+        self
+    }
+
     /// Also an assignment, when there is one.
     pub(super) fn assignment(mut self, id: Option<&AssignmentId>) -> Self {
         self.assignments.extend(id.map(|a| a.as_str().to_owned()));

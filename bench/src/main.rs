@@ -55,6 +55,8 @@ enum Workload {
     ClientFloor,
     /// Live fan-out latency: laptop edits reaching the phone and the therapist.
     W1,
+    /// W1 on a year of homework, the edits going to the day's entries (each text ≤ 6,000).
+    W1r,
     /// Offline catch-up: a journal typed offline key by key, uploaded, then a new phone.
     W2,
     /// A busy evening: many documents, three connected devices each, ten edits per device.
@@ -74,7 +76,7 @@ impl Workload {
     fn limits(self) -> &'static [Workload] {
         match self {
             Workload::L1 | Workload::L2 | Workload::L3 | Workload::ClientFloor => &[],
-            Workload::W1 => &[Workload::L1, Workload::L2],
+            Workload::W1 | Workload::W1r => &[Workload::L1, Workload::L2],
             Workload::W2 => &[Workload::L3],
             Workload::W3 => &[],
             Workload::Ingest => &[Workload::L2],
@@ -276,10 +278,19 @@ async fn measure(workload: Workload, scale: &Scale, runs: u32) -> Result<Figures
             }
             Ok(figures)
         }
-        Workload::W1 => {
-            let mut figures = Figures::new(workload, "live fan-out, laptop → phone + therapist");
+        Workload::W1 | Workload::W1r => {
+            let what = if workload == Workload::W1 {
+                "live fan-out, laptop → phone + therapist"
+            } else {
+                "live fan-out on a year of homework"
+            };
+            let mut figures = Figures::new(workload, what);
             for _ in 0..runs {
-                let run = w1::fan_out(scale.fan_out_edits, 100.0).await?;
+                let run = if workload == Workload::W1 {
+                    w1::fan_out(scale.fan_out_edits, 100.0).await?
+                } else {
+                    w1::realistic(scale.fan_out_edits, 100.0, scale.days_per_year).await?
+                };
                 let p = |q| quantile(&run.latencies, q).map_or(f64::NAN, micros) / 1e3;
                 figures.add("edits", "", scale.fan_out_edits as f64);
                 figures.add("edits_per_s", "/s", run.edit_rate);
@@ -425,7 +436,7 @@ fn add_ratios(all: &mut [Figures]) {
                 figures.add("relay_stored_over_save", "×", stored / save);
             }
         }
-        if figures.workload == Workload::W1 {
+        if matches!(figures.workload, Workload::W1 | Workload::W1r) {
             if let (Some(echo), Some(commit), Some(p50), Some(p99)) = (
                 echo_ms,
                 commit_ms,

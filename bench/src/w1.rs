@@ -6,6 +6,10 @@
 //! Every sentence is exactly [`SENTENCE_CHARS`] long, so a device holds sentence `k` once its
 //! text is long enough; the length is read from the document in memory (the store holds the
 //! same: the driver notifies only after storing). At the end every text must be identical.
+//!
+//! W1r, realistic fan-out, is the same on a document holding a year of homework (W5's life):
+//! the sentences go to the day's journal entries, a new one whenever the text would pass
+//! [`REALISTIC_TEXT_CHARS`], so no text is longer than people's entries are.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,6 +22,10 @@ use crate::scene::{self, Practice, JOURNAL_FIELD};
 
 /// Characters per appended sentence.
 const SENTENCE_CHARS: usize = 60;
+/// W1r's longest text: a long day's journal entry.
+const REALISTIC_TEXT_CHARS: usize = 6_000;
+/// The text each of the day's entries starts with.
+const OPENING: &str = "Evening journal.";
 /// How long to wait for the last edit to arrive everywhere.
 const SETTLE: Duration = Duration::from_secs(60);
 
@@ -49,7 +57,7 @@ impl Watcher {
     fn start(
         live: Arc<LiveProfile>,
         doc: DocumentId,
-        entry: EntryId,
+        entries: Arc<Vec<EntryId>>,
         base: usize,
         total: usize,
     ) -> Self {
@@ -63,10 +71,7 @@ impl Watcher {
                     .changed()
                     .await
                     .context("the device stopped syncing")?;
-                let entry = entry.clone();
-                let length = live
-                    .read(&doc, move |hw| hw.entry_text_len(&entry, JOURNAL_FIELD))
-                    .await??;
+                let length = total_length(&live, &doc, &entries).await?;
                 let now = Instant::now();
                 let complete = (length.saturating_sub(base) / SENTENCE_CHARS).min(total);
                 let mut arrivals = seen
@@ -94,30 +99,105 @@ impl Watcher {
     }
 }
 
-/// Runs W1 once: `edits` sentences at `rate` per second.
+/// The characters of all `entries`' journal texts in `doc` (an entry not there yet counts 0).
+async fn total_length(
+    live: &LiveProfile,
+    doc: &DocumentId,
+    entries: &Arc<Vec<EntryId>>,
+) -> Result<usize> {
+    let entries = entries.clone();
+    let length = live
+        .read(doc, move |hw| {
+            entries
+                .iter()
+                .map(|entry| hw.entry_text_len(entry, JOURNAL_FIELD).unwrap_or(0))
+                .sum::<usize>()
+        })
+        .await?;
+    Ok(length)
+}
+
+/// Runs W1 once: `edits` sentences at `rate` per second, all into one journal entry.
 pub(crate) async fn fan_out(edits: usize, rate: f64) -> Result<FanOut> {
     let practice = Practice::start(&[])?;
     let (dr, invite) = practice.therapist("dr-office", "Dr Ada Park")?;
     let laptop = practice.client("sam-laptop", "Sam", &invite)?;
     let phone = practice.pair(&laptop, "sam-phone", "Sam")?;
-    let entry = scene::new_journal(&laptop, "Evening journal.")?;
+    let entry = scene::new_journal(&laptop, OPENING)?;
     for device in [&laptop, &phone, &dr, &phone] {
         scene::sync(device)?;
     }
+    measure(
+        &practice,
+        [&laptop, &phone, &dr],
+        vec![entry],
+        usize::MAX,
+        edits,
+        rate,
+    )
+    .await
+}
 
+/// Runs W1r once: W1 on a document that holds `days` days of W5's life, the sentences going to
+/// the day's journal entries, each text at most [`REALISTIC_TEXT_CHARS`] long.
+pub(crate) async fn realistic(edits: usize, rate: f64, days: i64) -> Result<FanOut> {
+    let practice = Practice::start(&[])?;
+    let (dr, invite) = practice.therapist("dr-office", "Dr Ada Park")?;
+    let laptop = practice.client("sam-laptop", "Sam", &invite)?;
+    scene::sync(&laptop)?;
+    scene::sync(&dr)?;
+    let file = practice.root.path().join("year.automerge");
+    let mut replicas = crate::w5::Replicas::of(&laptop, &file, crate::w5::first_day(days)?)?;
+    replicas.live(days)?;
+    replicas.hand_to(&laptop, &file)?;
+
+    let per_entry = (REALISTIC_TEXT_CHARS - OPENING.len()) / SENTENCE_CHARS;
+    let mut entries = Vec::new();
+    for _ in 0..(edits + 1).div_ceil(per_entry) {
+        entries.push(scene::new_journal(&laptop, OPENING)?);
+    }
+    let phone = practice.pair(&laptop, "sam-phone", "Sam")?;
+    for device in [&laptop, &phone, &dr, &phone] {
+        scene::sync(device)?;
+    }
+    measure(
+        &practice,
+        [&laptop, &phone, &dr],
+        entries,
+        per_entry,
+        edits,
+        rate,
+    )
+    .await
+}
+
+/// The timed part of W1 and W1r: the three devices open and connected, the laptop appends
+/// `edits` sentences at `rate` per second, sentence `k` (0 is the untimed first) to
+/// `entries[k / per_entry]`.
+async fn measure(
+    practice: &Practice,
+    [laptop, phone, dr]: [&between_e2e::Device; 3],
+    entries: Vec<EntryId>,
+    per_entry: usize,
+    edits: usize,
+    rate: f64,
+) -> Result<FanOut> {
     let devices = [
         Arc::new(scene::open(&laptop, true).await?),
         Arc::new(scene::open(&phone, true).await?),
         Arc::new(scene::open(&dr, true).await?),
     ];
     let mut docs = Vec::new();
+    let first = entries.first().context("an entry to type into")?.clone();
     for live in &devices {
-        docs.push(scene::document_with(live, &entry).await?.id);
+        docs.push(scene::document_with(live, &first).await?.id);
     }
     let author = devices[0].clone();
     let laptop_doc = docs[0].clone();
-    let append = |text: String| {
-        let (entry, doc, author) = (entry.clone(), laptop_doc.clone(), author.clone());
+    let entries = Arc::new(entries);
+    let append = |k: usize, text: String| {
+        let entry = entries[(k / per_entry).min(entries.len() - 1)].clone();
+        let (doc, author) = (laptop_doc.clone(), author.clone());
         async move {
             author
                 .edit(&doc, move |hw, me| {
@@ -129,16 +209,19 @@ pub(crate) async fn fan_out(edits: usize, rate: f64) -> Result<FanOut> {
     };
 
     // A first sentence, not timed, proves every device is connected and subscribed.
-    let base = devices[0]
-        .read(&docs[0], {
-            let entry = entry.clone();
-            move |hw| hw.entry_text_len(&entry, JOURNAL_FIELD)
-        })
-        .await??;
+    let base = total_length(&devices[0], &docs[0], &entries).await?;
     let warm: Vec<Watcher> = (1..3)
-        .map(|i| Watcher::start(devices[i].clone(), docs[i].clone(), entry.clone(), base, 1))
+        .map(|i| {
+            Watcher::start(
+                devices[i].clone(),
+                docs[i].clone(),
+                entries.clone(),
+                base,
+                1,
+            )
+        })
         .collect();
-    append(sentence(0)).await?;
+    append(0, sentence(0)).await?;
     for watcher in warm {
         watcher.finish().await.context("the first sentence")?;
     }
@@ -149,7 +232,7 @@ pub(crate) async fn fan_out(edits: usize, rate: f64) -> Result<FanOut> {
             Watcher::start(
                 devices[i].clone(),
                 docs[i].clone(),
-                entry.clone(),
+                entries.clone(),
                 base,
                 edits,
             )
@@ -162,7 +245,7 @@ pub(crate) async fn fan_out(edits: usize, rate: f64) -> Result<FanOut> {
         let due = start + period.mul_f64(k as f64);
         tokio::time::sleep_until(due.into()).await;
         edited_at.push(Instant::now());
-        append(sentence(k + 1)).await?;
+        append(k + 1, sentence(k + 1)).await?;
     }
     let edit_rate = edits as f64 / start.elapsed().as_secs_f64();
     let mut latencies = Vec::with_capacity(2 * edits);
@@ -174,15 +257,22 @@ pub(crate) async fn fan_out(edits: usize, rate: f64) -> Result<FanOut> {
         }
     }
 
-    let expected = scene::journal_text(&devices[0], &docs[0], &entry).await?;
-    for (i, live) in devices.iter().enumerate().skip(1) {
-        let text = scene::journal_text(live, &docs[i], &entry).await?;
-        if text != expected {
-            bail!("device {i} ended with a different journal text");
+    for entry in entries.iter() {
+        let expected = scene::journal_text(&devices[0], &docs[0], entry).await?;
+        for (i, live) in devices.iter().enumerate().skip(1) {
+            let text = scene::journal_text(live, &docs[i], entry).await?;
+            if text != expected {
+                bail!("device {i} ended with a different journal text");
+            }
+        }
+        if expected.chars().count() > OPENING.len() + per_entry.saturating_mul(SENTENCE_CHARS) {
+            bail!("a journal text grew past its limit");
         }
     }
-    if !expected.ends_with(&sentence(edits)) {
-        bail!("the journal does not end with the last sentence");
+    let last = entries[(edits / per_entry).min(entries.len() - 1)].clone();
+    let text = scene::journal_text(&devices[0], &docs[0], &last).await?;
+    if !text.ends_with(&sentence(edits)) {
+        bail!("the last journal does not end with the last sentence");
     }
     drop(author);
     for live in devices {

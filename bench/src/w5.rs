@@ -31,7 +31,7 @@ const REPEATS: usize = 5;
 pub(crate) type Mark = Vec<(String, f64)>;
 
 /// The document being lived in memory: the client's and the therapist's replicas.
-struct Replicas {
+pub(crate) struct Replicas {
     client: HomeworkDoc,
     therapist: HomeworkDoc,
     client_author: Author,
@@ -48,7 +48,7 @@ struct Replicas {
 impl Replicas {
     /// Lives `days` more days: the client's every day, the therapist's every Monday, the two
     /// replicas merged each week.
-    fn live(&mut self, days: i64) -> Result<()> {
+    pub(crate) fn live(&mut self, days: i64) -> Result<()> {
         for _ in 0..days {
             let done = self.life.client_day(
                 &mut self.client,
@@ -81,6 +81,49 @@ impl Replicas {
     }
 }
 
+impl Replicas {
+    /// Replicas of `laptop`'s shared document (saved with `between doc save` to `file`), the
+    /// therapist's first session held on `first`.
+    pub(crate) fn of(laptop: &Device, file: &Path, first: Day) -> Result<Self> {
+        checked(laptop.run(&["doc", "save", path(file)?]))?;
+        let bytes = std::fs::read(file).context("the laptop's saved document")?;
+        let mut client = HomeworkDoc::load(&bytes, b"w5-client-replica")?;
+        let mut therapist = client.fork(b"w5-therapist-replica");
+        let therapist_author = Author::new(Role::Therapist, "Dr Ada Park");
+        let mut life = Life::new(5);
+        let plan = life.therapist_sets_up(&mut therapist, &therapist_author, first)?;
+        client.merge(&mut therapist)?;
+        Ok(Self {
+            client,
+            therapist,
+            client_author: Author::new(Role::Client, "Sam"),
+            therapist_author,
+            life,
+            plan,
+            week: Vec::new(),
+            comments: Vec::new(),
+            day: first,
+            lived: 0,
+        })
+    }
+
+    /// Hands what was lived to `laptop` (`between doc merge` of a save written to `file`) and
+    /// uploads it with `between sync`; returns the upload's time.
+    pub(crate) fn hand_to(&mut self, laptop: &Device, file: &Path) -> Result<Duration> {
+        std::fs::write(file, self.client.save()).context("writing the lived document")?;
+        checked(laptop.run(&["doc", "merge", path(file)?]))?;
+        let started = Instant::now();
+        scene::sync(laptop)?;
+        Ok(started.elapsed())
+    }
+}
+
+/// The first day of a life of `days` days that ends the day before the devices' clock.
+pub(crate) fn first_day(days: i64) -> Result<Day> {
+    let today = Day::from_ymd(TODAY.0, TODAY.1, TODAY.2).context("the devices' day")?;
+    Ok(today.add_days(-days))
+}
+
 /// Runs W5 once: marks after each of `years` (e.g. 1, 3, 5), each year `days_per_year` days.
 pub(crate) async fn run(years: &[u32], days_per_year: i64) -> Result<Vec<(u32, Mark)>> {
     let practice = Practice::start(&[])?;
@@ -90,31 +133,8 @@ pub(crate) async fn run(years: &[u32], days_per_year: i64) -> Result<Vec<(u32, M
     scene::sync(&dr)?;
 
     let file = practice.root.path().join("year.automerge");
-    checked(laptop.run(&["doc", "save", path(&file)?]))?;
-    let bytes = std::fs::read(&file).context("the laptop's saved document")?;
-    let mut client = HomeworkDoc::load(&bytes, b"w5-client-replica")?;
-    let therapist = client.fork(b"w5-therapist-replica");
     let total_days = days_per_year * i64::from(years.iter().copied().max().unwrap_or(1));
-    let today = Day::from_ymd(TODAY.0, TODAY.1, TODAY.2).context("the devices' day")?;
-    let first = today.add_days(-total_days);
-    let therapist_author = Author::new(Role::Therapist, "Dr Ada Park");
-    let mut life = Life::new(5);
-    let mut therapist = therapist;
-    let plan = life.therapist_sets_up(&mut therapist, &therapist_author, first)?;
-    client.merge(&mut therapist)?;
-    let mut replicas = Replicas {
-        client,
-        therapist,
-        client_author: Author::new(Role::Client, "Sam"),
-        therapist_author,
-        life,
-        plan,
-        week: Vec::new(),
-        comments: Vec::new(),
-        day: first,
-        lived: 0,
-    };
-
+    let mut replicas = Replicas::of(&laptop, &file, first_day(total_days)?)?;
     let mut marks = Vec::new();
     let mut lived = 0;
     for (k, &year) in years.iter().enumerate() {
@@ -124,8 +144,9 @@ pub(crate) async fn run(years: &[u32], days_per_year: i64) -> Result<Vec<(u32, M
         lived += days;
         let mut mark: Mark = vec![("writing_life_s".into(), started.elapsed().as_secs_f64())];
         mark.extend(in_memory(&mut replicas)?);
-        std::fs::write(&file, replicas.client.save()).context("writing the year's save")?;
-        mark.extend(on_devices(&practice, &laptop, &dr, &file, k).await?);
+        let upload = replicas.hand_to(&laptop, &file)?;
+        mark.push(("laptop_upload_ms".into(), upload.as_secs_f64() * 1e3));
+        mark.extend(on_devices(&practice, &laptop, &dr, k).await?);
         marks.push((year, mark));
     }
     practice.relay.assert_no_panic();
@@ -209,20 +230,14 @@ fn hydrate_count(doc: &HomeworkDoc) -> Result<usize> {
     Ok(doc.data()?.entries.len())
 }
 
-/// The year on the real devices: merged into the laptop and uploaded, then the laptop's
-/// profile opened, `today` and `progress`, a new phone paired, what each side stores.
+/// The year on the real devices, once the laptop uploaded it: the laptop's profile opened, `today` and `progress`, a new phone paired, what each side stores.
 async fn on_devices(
     practice: &Practice,
     laptop: &Device,
     dr: &Device,
-    file: &Path,
     mark: usize,
 ) -> Result<Mark> {
     let mut figures: Mark = Vec::new();
-    checked(laptop.run(&["doc", "merge", path(file)?]))?;
-    let started = Instant::now();
-    scene::sync(laptop)?;
-    figures.push(("laptop_upload_ms".into(), since(started)));
     let started = Instant::now();
     scene::sync(dr)?;
     figures.push(("therapist_download_ms".into(), since(started)));

@@ -37,6 +37,7 @@ fn a_quick_run_completes_and_its_json_parses() {
         "HandshakeFlood",
         "ClientFloor",
         "W5",
+        "W1r",
     ] {
         assert!(
             names.contains(&expected),
@@ -115,6 +116,16 @@ fn a_quick_run_completes_and_its_json_parses() {
         ],
     );
     keys("ClientFloor", &["start_up_ms", "store_open_commit_ms"]);
+    keys(
+        "W1r",
+        &[
+            "p50_ms",
+            "p99_ms",
+            "max_ms",
+            "p50_over_floor",
+            "p99_over_floor",
+        ],
+    );
     // W5's quick pass marks "years" 1 and 2 (of a few days each).
     for year in ["y1", "y2"] {
         let figures: Vec<String> = [

@@ -183,9 +183,9 @@ async fn measure(
     rate: f64,
 ) -> Result<FanOut> {
     let devices = [
-        Arc::new(scene::open(&laptop, true).await?),
-        Arc::new(scene::open(&phone, true).await?),
-        Arc::new(scene::open(&dr, true).await?),
+        Arc::new(scene::open(laptop, true).await?),
+        Arc::new(scene::open(phone, true).await?),
+        Arc::new(scene::open(dr, true).await?),
     ];
     let mut docs = Vec::new();
     let first = entries.first().context("an entry to type into")?.clone();

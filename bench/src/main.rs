@@ -41,6 +41,9 @@ struct Args {
     /// Print only the JSON objects (one per line), not the table.
     #[arg(long)]
     json: bool,
+    /// W5's marks, in years (default 1, 3 and 5; `--quick`: two short "years").
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=10))]
+    years: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -102,7 +105,7 @@ struct Scale {
     /// `between sync` runs timed before and during the flood.
     flood_syncs: usize,
     /// W5's marks, in years, and the days of one year.
-    years: &'static [u32],
+    years: Vec<u32>,
     days_per_year: i64,
 }
 
@@ -129,7 +132,7 @@ impl Scale {
                 },
                 flood_connections: 300,
                 flood_syncs: 3,
-                years: &[1, 2],
+                years: vec![1, 2],
                 days_per_year: 14,
             }
         } else {
@@ -153,7 +156,7 @@ impl Scale {
                 },
                 flood_connections: 300,
                 flood_syncs: 10,
-                years: &[1, 3, 5],
+                years: vec![1, 3, 5],
                 days_per_year: 365,
             }
         }
@@ -270,7 +273,7 @@ async fn measure(workload: Workload, scale: &Scale, runs: u32) -> Result<Figures
         Workload::W5 => {
             let mut figures = Figures::new(workload, "years of homework, one client");
             for _ in 0..runs {
-                for (year, mark) in w5::run(scale.years, scale.days_per_year).await? {
+                for (year, mark) in w5::run(&scale.years, scale.days_per_year).await? {
                     for (key, value) in mark {
                         figures.add(&format!("y{year}_{key}"), "", value);
                     }
@@ -456,7 +459,10 @@ fn add_ratios(all: &mut [Figures]) {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let scale = Scale::new(args.quick);
+    let mut scale = Scale::new(args.quick);
+    if !args.years.is_empty() {
+        scale.years = args.years.clone();
+    }
     let chosen: Vec<Workload> = match args.only {
         Some(one) => vec![one],
         None => Workload::value_variants().to_vec(),

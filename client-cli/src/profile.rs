@@ -436,7 +436,7 @@ impl Workspace {
         let now = self.session.clock.now();
         let me = self.session.me.clone();
         let doc = HomeworkDoc::create(&self.session.actor, &me.name, &me, now)?;
-        let id = doc.data()?.meta.document_id.as_str().to_owned();
+        let id = doc.meta()?.document_id.as_str().to_owned();
         let sync = account.map(|_| new_sync_record(&id)).transpose()?;
         Ok(PrivateDoc {
             record: DocumentRecord {

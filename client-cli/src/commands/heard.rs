@@ -1,6 +1,7 @@
-//! What a sync brought, in words: before `between sync` the keys of every record each shared
-//! homework holds are noted; afterwards the records by the other side that were not there
-//! before are news ([`between_shared::news`]) — the therapist's comments with their text, new
+//! What a sync brought, in words: before `between sync` each shared homework's stored bytes
+//! are noted (a read of the store, not a load of the document, so a sync that brings nothing
+//! costs nothing here); afterwards, when something arrived, the records by the other side that
+//! were not in those bytes are news ([`between_shared::news`]) — the therapist's comments with their text, new
 //! and changed homework for a client; a client's entries and comments for a therapist.
 
 use std::collections::{BTreeSet, HashMap};
@@ -8,14 +9,13 @@ use std::path::Path;
 
 use anyhow::Result;
 use between_shared::news::{self, Item};
-use between_shared::Role;
+use between_shared::{HomeworkDoc, Role};
 use serde::Serialize;
 
 use crate::profile::Session;
 
-/// The record keys of each shared homework on the profile, by document id; homework that has
-/// not arrived on this device has none.
-pub(crate) struct Before(HashMap<String, BTreeSet<String>>);
+/// Each shared homework as stored before the sync, by document id.
+pub(crate) struct Before(HashMap<String, Vec<u8>>);
 
 /// What arrived in one homework document.
 #[derive(Serialize)]
@@ -29,14 +29,19 @@ pub(crate) struct Heard {
 /// Notes what each shared homework holds now.
 pub(crate) fn before(store: &Path) -> Result<Before> {
     let session = Session::open_store(store)?;
-    let mut keys = HashMap::new();
+    let mut stored = HashMap::new();
     for record in session.shared_records()? {
-        let Some(ws) = Session::open_store(store)?.workspace_if_arrived(Some(&record.id))? else {
-            continue;
-        };
-        keys.insert(record.id, news::record_keys(&ws.doc.data()?));
+        let bytes = session.store.load_document(&record.id)?;
+        stored.insert(record.id, bytes);
     }
-    Ok(Before(keys))
+    Ok(Before(stored))
+}
+
+/// The record keys of homework as it was stored; `None` if it had not arrived (or does not
+/// load: then it has no news to tell, and the sync salvages or reports it).
+fn keys_before(bytes: &[u8]) -> Option<BTreeSet<String>> {
+    let doc = HomeworkDoc::load(bytes, b"heard-before").ok()?;
+    Some(news::record_keys(&doc.data().ok()?))
 }
 
 /// What the other side wrote since [`before`], per homework. Homework that had not arrived
@@ -46,7 +51,11 @@ pub(crate) fn since(store: &Path, before: &Before) -> Result<Vec<Heard>> {
     let reader = session.me.role;
     let mut heard = Vec::new();
     for record in session.shared_records()? {
-        let Some(known) = before.0.get(&record.id) else {
+        let Some(known) = before
+            .0
+            .get(&record.id)
+            .and_then(|bytes| keys_before(bytes))
+        else {
             continue;
         };
         let Some(ws) = Session::open_store(store)?.workspace_if_arrived(Some(&record.id))? else {

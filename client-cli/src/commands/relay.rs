@@ -162,10 +162,10 @@ fn init_first_device(new: &NewProfile<'_>, code: &str, role: Role) -> Result<()>
     let actor = device.device_id().0.to_vec();
     let me = Author::new(role, new.name);
     let mut doc = HomeworkDoc::create(&actor, new.name, &me, now)?;
-    let meta = doc.data()?.meta;
+    let meta = doc.meta()?;
     let key = EpochKey::generate(&mut rng);
     let mut private = HomeworkDoc::create(&actor, new.name, &me, now)?;
-    let private_id = private.data()?.meta.document_id.as_str().to_owned();
+    let private_id = private.meta()?.document_id.as_str().to_owned();
     let account = AccountRecord {
         relay_url: new.url.display.clone(),
         relay_ca_pem: new.url.practice_ca().map(str::to_owned),
@@ -1149,11 +1149,20 @@ pub(crate) fn sync(session: Session, watch: bool, json: bool) -> Result<()> {
     let (mut summary, directory) = sync_profile(&path, &keys, mode, None)?;
     // Other people's devices are named after them ("Dr Rivera's device") where the homework
     // says who they are.
-    let directory = super::whois::with_people(&Session::open_store(&path)?, directory)?;
+    let directory = if summary.received.is_empty() {
+        directory
+    } else {
+        super::whois::with_people(&Session::open_store(&path)?, directory)?
+    };
     if !watch && !super::risk::fill_crisis_resources(&path)?.is_empty() {
         summary.then(sync_profile(&path, &keys, Mode::Once, None)?.0);
     }
-    let heard = super::heard::since(&path, &before)?;
+    // News comes only with what arrived: a sync that received nothing reads no homework.
+    let heard = if summary.received.is_empty() {
+        Vec::new()
+    } else {
+        super::heard::since(&path, &before)?
+    };
     if json {
         let mut value = summary_json(&summary, &keys);
         value["news"] = serde_json::to_value(&heard)?;

@@ -54,7 +54,7 @@ pub(crate) fn init(data_dir: Option<&Path>, profile: &str, args: &InitArgs) -> R
         },
     )?;
     if let Some(mut doc) = document {
-        let meta = doc.data()?.meta;
+        let meta = doc.meta()?;
         store.add_document(
             meta.document_id.as_str(),
             &meta.client_name,
@@ -63,7 +63,7 @@ pub(crate) fn init(data_dir: Option<&Path>, profile: &str, args: &InitArgs) -> R
         )?;
     }
     if let Some(mut doc) = private {
-        let meta = doc.data()?.meta;
+        let meta = doc.meta()?;
         store.add_private_document(
             meta.document_id.as_str(),
             &private_label(name),
@@ -125,7 +125,7 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
             if let Some(text) = session.store.practice_crisis_resources()? {
                 doc.set_crisis_resources(&session.me, now, &text)?;
             }
-            let meta = doc.data()?.meta;
+            let meta = doc.meta()?;
             session.store.add_document(
                 meta.document_id.as_str(),
                 name.trim(),
@@ -146,7 +146,7 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
         }
         ClientCommand::Import { file, name } => {
             let mut doc = read_document(file, &session.actor)?;
-            let meta = doc.data()?.meta;
+            let meta = doc.meta()?;
             if meta.therapist_name.is_none() {
                 doc.set_therapist_name(now, &session.me.name)?;
             }

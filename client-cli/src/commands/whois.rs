@@ -51,35 +51,55 @@ struct DocumentView {
     problem: Option<String>,
 }
 
-/// The document's records, when this device holds them (names come from there).
-fn data(session: &Session, record: &DocumentRecord) -> Option<HomeworkData> {
+/// The names a document gives its client and therapist, when this device holds it.
+struct Names {
+    client: String,
+    therapist: Option<String>,
+}
+
+/// The document's names: from its small fields, which record the therapist's name once a
+/// therapist opened it; only an older document without one is read whole, for the therapist
+/// who wrote last.
+fn names_in(session: &Session, record: &DocumentRecord) -> Option<Names> {
     let bytes = session.store.load_document(&record.id).ok()?;
-    HomeworkDoc::load(&bytes, &session.actor).ok()?.data().ok()
+    let doc = HomeworkDoc::load(&bytes, &session.actor).ok()?;
+    let meta = doc.meta().ok()?;
+    let therapist = match meta.therapist_name {
+        Some(name) => Some(name),
+        None => last_therapist(&doc.data().ok()?),
+    };
+    Some(Names {
+        client: meta.client_name,
+        therapist,
+    })
+}
+
+/// The therapist who last assigned or commented, by the name they wrote under.
+fn last_therapist(data: &HomeworkData) -> Option<String> {
+    let assignments = data
+        .assignments
+        .values()
+        .map(|a| (a.created_at, &a.created_by));
+    let comments = data.comments.values().map(|c| (c.created_at, &c.author));
+    assignments
+        .chain(comments)
+        .filter(|(_, by)| by.role == Role::Therapist)
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, by)| by.name.clone())
 }
 
 /// The name of a member in `role`, as the document knows it: the client's name, or the
 /// therapist's (from the document's meta, else the name their latest assignment or comment
 /// carries).
-fn name_of(role: Role, data: Option<&HomeworkData>, record: &DocumentRecord) -> Option<String> {
-    let Some(data) = data else {
+fn name_of(role: Role, names: Option<&Names>, record: &DocumentRecord) -> Option<String> {
+    let Some(names) = names else {
         // The document has not arrived; a therapist's label for it is the client's name once
         // sync has named it.
         return (role == Role::Client).then(|| record.label.clone());
     };
     match role {
-        Role::Client => Some(data.meta.client_name.clone()),
-        Role::Therapist => data.meta.therapist_name.clone().or_else(|| {
-            let assignments = data
-                .assignments
-                .values()
-                .map(|a| (a.created_at, &a.created_by));
-            let comments = data.comments.values().map(|c| (c.created_at, &c.author));
-            assignments
-                .chain(comments)
-                .filter(|(_, by)| by.role == Role::Therapist)
-                .max_by_key(|(at, _)| *at)
-                .map(|(_, by)| by.name.clone())
-        }),
+        Role::Client => Some(names.client.clone()),
+        Role::Therapist => names.therapist.clone(),
     }
 }
 
@@ -96,9 +116,9 @@ pub(crate) fn people(session: &Session) -> Result<HashMap<String, String>> {
         let Ok(list) = SignedMembership::from_bytes(&bytes) else {
             continue;
         };
-        let data = data(session, &record);
+        let known = names_in(session, &record);
         for member in list.members() {
-            if let Some(name) = name_of(member.role, data.as_ref(), &record) {
+            if let Some(name) = name_of(member.role, known.as_ref(), &record) {
                 names.entry(member.identity.fingerprint()).or_insert(name);
             }
         }
@@ -157,14 +177,14 @@ fn document(
         }
     };
     view.member = Some(list.role_of(me).is_some());
-    let data = data(session, record);
+    let names = names_in(session, record);
     view.members = list
         .members()
         .iter()
         .filter(|m| m.identity != *me)
         .map(|&Member { identity, role }| MemberView {
             role,
-            name: name_of(role, data.as_ref(), record),
+            name: name_of(role, names.as_ref(), record),
             owner: identity == list.owner(),
             safety_number: identity.fingerprint(),
             devices: peers

@@ -325,8 +325,11 @@ impl Driver {
                 .map_err(|e| bad(format!("its id is not a document id: {e}")))?;
             let state: SyncState = serde_json::from_str(&record.state)
                 .map_err(|e| bad(format!("its sync state is damaged: {e}")))?;
-            let mut bytes = store.load_document(&record.document_id)?;
-            if AutoCommit::load(&bytes).is_err() {
+            let bytes = store.load_document(&record.document_id)?;
+            // One load of the whole document (the costliest step of opening, in proportion to
+            // its history); a second only after salvaging a damaged one.
+            let mut loaded = AutoCommit::load(&bytes);
+            if loaded.is_err() {
                 if let Some(count) = salvage(&mut store, &record.document_id, unix_ms())? {
                     let text = explain(&label, count, &store);
                     if mode == Mode::Embedded {
@@ -337,10 +340,10 @@ impl Driver {
                     } else {
                         warn(&text);
                     }
-                    bytes = store.load_document(&record.document_id)?;
+                    loaded = AutoCommit::load(&store.load_document(&record.document_id)?);
                 }
             }
-            let mut doc = AutoCommit::load(&bytes)
+            let mut doc = loaded
                 .map_err(|e| bad(e.to_string()))?
                 .with_actor(ActorId::from(process_actor(
                     keys.device.device_id().0.as_slice(),

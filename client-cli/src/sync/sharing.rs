@@ -729,10 +729,10 @@ pub(crate) fn name_arrived(store: &mut Store) -> Result<(), StoreError> {
         let Ok(loaded) = between_shared::HomeworkDoc::load(&bytes, &[0; 16]) else {
             continue;
         };
-        let Ok(data) = loaded.data() else {
+        let Ok(meta) = loaded.meta() else {
             continue;
         };
-        let name = data.meta.client_name.trim().to_owned();
+        let name = meta.client_name.trim().to_owned();
         if name.is_empty() {
             continue;
         }

@@ -358,6 +358,12 @@ impl HomeworkDoc {
         Ok(autosurgeon::hydrate(&self.doc)?)
     }
 
+    /// Who the document is about and who created it, without reading its records (whose
+    /// hydration grows with the homework).
+    pub fn meta(&self) -> Result<crate::model::Meta, DocError> {
+        Ok(parts::hydrate(&self.doc, &Needs::default())?.meta)
+    }
+
     /// Looks up a template by id: a built-in slug or a custom template in this document.
     pub fn template(&self, id: &TemplateId) -> Result<Template, DocError> {
         let needs = Needs {

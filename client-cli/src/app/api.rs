@@ -398,9 +398,10 @@ async fn today(
     axum::extract::Query(query): axum::extract::Query<TodayQuery>,
 ) -> Answer {
     with_workspace(&app, &doc, move |ws| {
-        let told = tell_news(ws)?;
+        let homework = ws.homework()?;
+        let told = tell_news(ws, &homework.data)?;
         let week = matches!(query.week.as_deref(), Some("true" | "1"));
-        views::today(ws, told, week)
+        views::today(ws, &homework, told, week)
     })
     .await
     .map(Json)

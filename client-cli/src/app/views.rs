@@ -63,8 +63,12 @@ fn state_name(state: DueState) -> &'static str {
 
 /// The client's day: what is due with the instructions, days gone by summed up kindly, the
 /// streak and what the therapist did since the client last looked.
-pub(crate) fn today(ws: &Workspace, news: Vec<String>, week: bool) -> Result<Value> {
-    let homework = ws.homework()?;
+pub(crate) fn today(
+    ws: &Workspace,
+    homework: &Homework,
+    news: Vec<String>,
+    week: bool,
+) -> Result<Value> {
     let data = &homework.data;
     let today = ws.session.clock.today();
     let report = progress::progress(data, today);

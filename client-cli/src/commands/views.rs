@@ -39,15 +39,13 @@ const NEWS_WINDOW_DAYS: i64 = 14;
 /// What the therapist did that this client's device has not told them yet, oldest first: the
 /// shared homework's comments, assignments, adjustments and more ([`news`]). Records older
 /// than [`NEWS_WINDOW_DAYS`] are history.
-fn unseen_news(ws: &Workspace) -> Result<Vec<news::Item>> {
+fn unseen_news(ws: &Workspace, data: &HomeworkData) -> Result<Vec<news::Item>> {
     let seen = ws.session.store.seen_records(&ws.record.id)?;
     let since = ws.session.clock.now().0 - NEWS_WINDOW_DAYS * 24 * 60 * 60 * 1000;
-    Ok(
-        news::news(&ws.doc.data()?, Role::Client, |key| seen.contains_key(key))
-            .into_iter()
-            .filter(|item| item.at.0 >= since)
-            .collect(),
-    )
+    Ok(news::news(data, Role::Client, |key| seen.contains_key(key))
+        .into_iter()
+        .filter(|item| item.at.0 >= since)
+        .collect())
 }
 
 /// A day as people read it in a week: "Tue 3 Mar".
@@ -148,7 +146,7 @@ pub(crate) fn today(ws: &mut Workspace, args: &TodayArgs, json: bool) -> Result<
     }
     // A client hears once, here, what their therapist did since they last looked (`sync`
     // says it as it arrives too).
-    let from_therapist = tell_news(ws)?;
+    let from_therapist = tell_news(ws, data)?;
     if !from_therapist.is_empty() {
         outln!("\nFrom your therapist since you last looked:");
         for news in &from_therapist {
@@ -160,12 +158,14 @@ pub(crate) fn today(ws: &mut Workspace, args: &TodayArgs, json: bool) -> Result<
 
 /// On a client's profile: what their therapist did that they have not been told yet, in
 /// words, oldest first — recorded as told, so it is said once (by `today` or the app's today
-/// page, whichever shows it first). Nothing on a therapist's profile.
-pub(crate) fn tell_news(ws: &mut Workspace) -> Result<Vec<String>> {
+/// page, whichever shows it first). Nothing on a therapist's profile. `data` is what the
+/// command already read ([`Workspace::homework`]): the client's private records beside the
+/// shared ones are their own, never news, and reading the homework once matters as it grows.
+pub(crate) fn tell_news(ws: &mut Workspace, data: &HomeworkData) -> Result<Vec<String>> {
     if ws.me().role != Role::Client {
         return Ok(Vec::new());
     }
-    let news = unseen_news(ws)?;
+    let news = unseen_news(ws, data)?;
     let keys: Vec<String> = news.iter().map(|item| item.key.clone()).collect();
     let now = ws.session.clock.now().0;
     let id = ws.record.id.clone();
@@ -519,8 +519,13 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
     let homework = ws.homework()?;
     let data = &homework.data;
     let report = progress::progress(data, ws.session.clock.today());
-    // Flags are of the shared homework: what the therapist sees and acknowledges.
-    let flags = risk_flags(&ws.doc.data()?);
+    // Flags are of the shared homework: what the therapist sees and acknowledges. (From what
+    // was read already: reading the homework again would double the command's cost.)
+    let flags = if homework.private_count() > 0 {
+        risk_flags(&homework.shared_only())
+    } else {
+        risk_flags(data)
+    };
     if json {
         let mut value = serde_json::to_value(&report)?;
         if let Some(object) = value.as_object_mut() {

@@ -89,7 +89,7 @@ pub(crate) fn today(
             "state": state_name(item.state),
             "done_on": item.done_on,
             "week": item.week.map(|w| json!({"done": w.done, "of": w.of})),
-            "draft": open_draft(&homework, &item),
+            "draft": open_draft(homework, &item),
         }));
     }
     let not_done: Vec<Value> = not_done

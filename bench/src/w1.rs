@@ -265,7 +265,11 @@ async fn measure(
                 bail!("device {i} ended with a different journal text");
             }
         }
-        if expected.chars().count() > OPENING.len() + per_entry.saturating_mul(SENTENCE_CHARS) {
+        if expected.chars().count()
+            > OPENING
+                .len()
+                .saturating_add(per_entry.saturating_mul(SENTENCE_CHARS))
+        {
             bail!("a journal text grew past its limit");
         }
     }

@@ -134,6 +134,16 @@ impl Practice {
         Ok((dr, code.to_owned()))
     }
 
+    /// The therapist's office device and their client Sam's laptop, joined with the
+    /// therapist's client invite, each synced once so both hold the client's homework.
+    pub(crate) fn therapist_and_client(&self) -> Result<(Device, Device)> {
+        let (dr, invite) = self.therapist("dr-office", "Dr Ada Park")?;
+        let laptop = self.client("sam-laptop", "Sam", &invite)?;
+        sync(&laptop)?;
+        sync(&dr)?;
+        Ok((dr, laptop))
+    }
+
     /// A client's first device (`profile`), joined with `invite` (a therapist's, or an admin's
     /// client invite given as `origin#code`... or a bare admin code, with `--relay`).
     pub(crate) fn client(&self, profile: &str, name: &str, invite: &str) -> Result<Device> {

@@ -142,10 +142,7 @@ pub(crate) async fn fan_out(edits: usize, rate: f64) -> Result<FanOut> {
 /// the day's journal entries, each text at most [`REALISTIC_TEXT_CHARS`] long.
 pub(crate) async fn realistic(edits: usize, rate: f64, days: i64) -> Result<FanOut> {
     let practice = Practice::start(&[])?;
-    let (dr, invite) = practice.therapist("dr-office", "Dr Ada Park")?;
-    let laptop = practice.client("sam-laptop", "Sam", &invite)?;
-    scene::sync(&laptop)?;
-    scene::sync(&dr)?;
+    let (dr, laptop) = practice.therapist_and_client()?;
     let file = practice.root.path().join("year.automerge");
     let mut replicas = crate::w5::Replicas::of(&laptop, &file, crate::w5::first_day(days)?)?;
     replicas.live(days)?;
@@ -209,35 +206,29 @@ async fn measure(
     };
 
     // A first sentence, not timed, proves every device is connected and subscribed.
+    // The phone and the therapist watch for `total` sentences past `base` characters.
+    let watch = |base: usize, total: usize| -> Vec<Watcher> {
+        (1..3)
+            .map(|i| {
+                Watcher::start(
+                    devices[i].clone(),
+                    docs[i].clone(),
+                    entries.clone(),
+                    base,
+                    total,
+                )
+            })
+            .collect()
+    };
     let base = total_length(&devices[0], &docs[0], &entries).await?;
-    let warm: Vec<Watcher> = (1..3)
-        .map(|i| {
-            Watcher::start(
-                devices[i].clone(),
-                docs[i].clone(),
-                entries.clone(),
-                base,
-                1,
-            )
-        })
-        .collect();
+    let warm = watch(base, 1);
     append(0, sentence(0)).await?;
     for watcher in warm {
         watcher.finish().await.context("the first sentence")?;
     }
 
     let base = base + SENTENCE_CHARS;
-    let watchers: Vec<Watcher> = (1..3)
-        .map(|i| {
-            Watcher::start(
-                devices[i].clone(),
-                docs[i].clone(),
-                entries.clone(),
-                base,
-                edits,
-            )
-        })
-        .collect();
+    let watchers = watch(base, edits);
     let period = Duration::from_secs_f64(1.0 / rate);
     let start = Instant::now();
     let mut edited_at = Vec::with_capacity(edits);

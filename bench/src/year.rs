@@ -220,15 +220,6 @@ pub(crate) struct Plan {
     pub(crate) goals: Vec<(GoalId, Vec<StepId>)>,
 }
 
-/// What happened on one day, for the therapist's week and the figures.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DayDone {
-    /// Entries the client made.
-    pub(crate) entries: Vec<EntryId>,
-    /// Automerge changes made.
-    pub(crate) changes: usize,
-}
-
 impl Life {
     pub(crate) fn new(seed: u64) -> Self {
         Self {
@@ -312,8 +303,8 @@ impl Life {
         plan: &mut Plan,
         day: Day,
         comments: &[CommentId],
-    ) -> Result<DayDone> {
-        let mut done = DayDone::default();
+    ) -> Result<Vec<EntryId>> {
+        let mut entries = Vec::new();
         let weekday = day.weekday().to_string().to_lowercase();
         let mut templates = vec!["mood-check-in"];
         if self.rng.random_bool(0.8) {
@@ -326,15 +317,12 @@ impl Life {
         }
         for (minute, template) in (0..).step_by(20).zip(templates) {
             let now = at(day, 19, minute);
-            let (entry, changes) = self.entry(hw, me, plan, day, now, template)?;
-            done.entries.push(entry);
-            done.changes += changes;
+            entries.push(self.entry(hw, me, plan, day, now, template)?);
         }
         if self.rng.random_bool(0.05) {
             if let Some((goal, steps)) = plan.goals.first_mut() {
                 if let Some(step) = steps.pop() {
                     hw.set_step_done(me, at(day, 21, 0), goal, &step, true)?;
-                    done.changes += 1;
                 }
                 if steps.is_empty() {
                     plan.goals.remove(0);
@@ -345,10 +333,9 @@ impl Life {
             if self.rng.random_bool(0.5) {
                 let text = self.prose(120);
                 hw.add_comment(me, at(day, 21, 30), None, Some(comment.clone()), &text)?;
-                done.changes += 1;
             }
         }
-        Ok(done)
+        Ok(entries)
     }
 
     /// One mood check-in on `day`, as on any day of the life.
@@ -359,8 +346,7 @@ impl Life {
         plan: &mut Plan,
         day: Day,
     ) -> Result<EntryId> {
-        let (entry, _) = self.entry(hw, me, plan, day, at(day, 12, 0), "mood-check-in")?;
-        Ok(entry)
+        self.entry(hw, me, plan, day, at(day, 12, 0), "mood-check-in")
     }
 
     /// The therapist's weekly look at `entries` (the last week's): a comment on about a third,
@@ -372,7 +358,7 @@ impl Life {
         plan: &mut Plan,
         day: Day,
         entries: &[EntryId],
-    ) -> Result<(Vec<CommentId>, usize)> {
+    ) -> Result<Vec<CommentId>> {
         let now = at(day, 9, 0);
         let mut comments = Vec::new();
         for entry in entries {
@@ -385,16 +371,13 @@ impl Life {
                 comments.push(hw.add_comment(me, now, Some(target), None, &text)?);
             }
         }
-        let mut changes = comments.len();
         if self.rng.random_bool(1.0 / 13.0) || plan.goals.is_empty() {
             plan.goals.push(self.new_goal(hw, me, now)?);
-            changes += 1;
         }
-        Ok((comments, changes))
+        Ok(comments)
     }
 
     /// One entry of `template` on `day`: every field answered, long answers typed in bursts.
-    /// Returns it and the number of changes it took.
     fn entry(
         &mut self,
         hw: &mut HomeworkDoc,
@@ -403,7 +386,7 @@ impl Life {
         day: Day,
         now: Timestamp,
         template: &str,
-    ) -> Result<(EntryId, usize)> {
+    ) -> Result<EntryId> {
         let template = hw.template(&TemplateId::from_string(template))?;
         let mut values = BTreeMap::new();
         let mut long = Vec::new();
@@ -431,21 +414,20 @@ impl Life {
             },
             false,
         )?;
-        let mut changes = 1;
         for field in long {
             let chars = if template.id.as_str() == "journal" {
                 JOURNAL_CHARS
             } else {
                 ANSWER_CHARS
             };
-            changes += self.type_text(hw, me, now, &id, &field, chars)?;
+            self.type_text(hw, me, now, &id, &field, chars)?;
         }
         hw.complete_entry(me, now, &id)?;
-        Ok((id, changes + 1))
+        Ok(id)
     }
 
     /// Types about `chars` characters into a long text in bursts, now and then taking back the
-    /// end of a burst and typing it again. Returns the changes made.
+    /// end of a burst and typing it again.
     fn type_text(
         &mut self,
         hw: &mut HomeworkDoc,
@@ -454,10 +436,9 @@ impl Life {
         entry: &EntryId,
         field: &str,
         chars: usize,
-    ) -> Result<usize> {
+    ) -> Result<()> {
         let text = self.prose(chars);
         let mut length = 0;
-        let mut changes = 0;
         let letters: Vec<char> = text.chars().collect();
         while length < letters.len() {
             let burst = self
@@ -466,7 +447,6 @@ impl Life {
                 .min(letters.len() - length);
             let typed: String = letters[length..length + burst].iter().collect();
             hw.splice_entry_text(me, now, entry, field, length, 0, &typed)?;
-            changes += 1;
             if burst > 8 && self.rng.random_bool(0.15) {
                 // A correction: the last few characters deleted and typed again.
                 let back = self.rng.random_range(1..=6);
@@ -475,11 +455,10 @@ impl Life {
                     .iter()
                     .collect();
                 hw.splice_entry_text(me, now, entry, field, length + burst - back, 0, &again)?;
-                changes += 2;
             }
             length += burst;
         }
-        Ok(changes)
+        Ok(())
     }
 
     /// What the client types for a field that is not long text, in `--set` syntax.

@@ -29,8 +29,9 @@ pub struct Format {
     /// Whether a file system without WAL support is refused (an [`Error::Io`]) rather than left
     /// in its rollback-journal mode (which is just as durable with `synchronous=FULL`).
     pub require_wal: bool,
-    /// Further `PRAGMA name = value` settings of every read-write connection, applied after
-    /// the common ones.
+    /// Further `PRAGMA name = value` settings of every read-write connection, applied before
+    /// the common ones: some (`auto_vacuum`) take effect on a new file only if set before its
+    /// journal mode.
     pub pragmas: &'static [(&'static str, i64)],
     /// What the few messages of this crate that are not about the file's contents call such a
     /// file ("store", "database").
@@ -69,10 +70,13 @@ impl Format {
         self.migrations.len() as i64
     }
 
-    /// Sets the per-connection options of a read-write connection: the busy timeout, WAL mode,
-    /// `synchronous=FULL`, `foreign_keys=ON`, then [`Format::pragmas`].
+    /// Sets the per-connection options of a read-write connection: the busy timeout,
+    /// [`Format::pragmas`], then WAL mode, `synchronous=FULL` and `foreign_keys=ON`.
     pub fn configure(&self, conn: &Connection, path: &Path) -> Result<(), Error> {
         conn.busy_timeout(self.busy_timeout).at(path)?;
+        for (name, value) in self.pragmas {
+            conn.pragma_update(None, name, value).at(path)?;
+        }
         // Returns the resulting mode; a file system without WAL support keeps its rollback
         // journal.
         let mode: String = conn
@@ -89,9 +93,6 @@ impl Format {
         }
         conn.pragma_update(None, "synchronous", "FULL").at(path)?;
         conn.pragma_update(None, "foreign_keys", "ON").at(path)?;
-        for (name, value) in self.pragmas {
-            conn.pragma_update(None, name, value).at(path)?;
-        }
         Ok(())
     }
 
@@ -380,7 +381,7 @@ mod tests {
         migrations: &[V1, V2],
         busy_timeout: Duration::from_secs(1),
         require_wal: true,
-        pragmas: &[("secure_delete", 1)],
+        pragmas: &[("secure_delete", 1), ("auto_vacuum", 2)],
         noun: "test file",
     };
 
@@ -418,6 +419,7 @@ mod tests {
         assert_eq!(number("synchronous"), 2);
         assert_eq!(number("foreign_keys"), 1);
         assert_eq!(number("secure_delete"), 1);
+        assert_eq!(number("auto_vacuum"), 2);
         assert_eq!(number("busy_timeout"), 1000);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |row| row.get(0))

@@ -2451,7 +2451,7 @@ mod tests {
         assert_eq!((free, mode), (0, AUTO_VACUUM_INCREMENTAL));
         assert!(after <= before + 4, "{before} pages before, {after} after");
         drop(store);
-        let mut store = Store::open(&path).unwrap();
+        let store = Store::open(&path).unwrap();
         assert_eq!(store.load_document("doc-1").unwrap(), b"FULL");
         assert_eq!(store.profile().unwrap().display_name, "Sam");
     }

@@ -17,7 +17,7 @@ use crate::audience::Audience;
 use crate::clock::Clock;
 use crate::provenance::Provenance;
 use crate::salvage::{explain, salvage};
-use crate::store::{DocumentKind, DocumentRecord, ProfileRecord, Store, SyncRecord};
+use crate::store::{Compaction, DocumentKind, DocumentRecord, ProfileRecord, Store, SyncRecord};
 use crate::sync::account::{hex, DeviceDirectory};
 use anyhow::{bail, Context, Result};
 use between_shared::crypto::EpochKey;
@@ -527,15 +527,9 @@ impl Workspace {
             ])?,
             None => store.append_changes(&self.record.id, &shared)?,
         }
-        if store.needs_compaction(&self.record.id)? {
-            let snapshot = self.doc.save();
-            store.compact(&self.record.id, &snapshot)?;
-        }
+        store.compact_if(&self.record.id, Compaction::Due, || self.doc.save())?;
         if let PrivatePart::Loaded(p) = &mut self.private {
-            if store.needs_compaction(&p.record.id)? {
-                let snapshot = p.doc.save();
-                store.compact(&p.record.id, &snapshot)?;
-            }
+            store.compact_if(&p.record.id, Compaction::Due, || p.doc.save())?;
         }
         Ok(())
     }

@@ -94,6 +94,19 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A document needs compaction once it has more appended chunks than this.
 pub(crate) const COMPACT_AFTER_CHUNKS: u64 = 64;
 
+/// How far past [`COMPACT_AFTER_CHUNKS`] (and the byte threshold) a compaction put off for a
+/// quiet moment becomes [`Compaction::Overdue`].
+const OVERDUE_FACTOR: u64 = 16;
+
+/// How pressing a compaction must be for [`Store::needs_compaction`] to say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compaction {
+    /// The chunks have grown enough to be worth replacing.
+    Due,
+    /// They have grown [`OVERDUE_FACTOR`] times as much: loading them costs more than a save.
+    Overdue,
+}
+
 /// Appended bytes below this never trigger compaction on their own (a tiny snapshot would
 /// otherwise be rewritten after nearly every edit).
 pub(crate) const COMPACT_MIN_BYTES: u64 = 4096;
@@ -1187,7 +1200,7 @@ impl Store {
     /// Whether a document's appended chunks have grown enough to be worth compacting: more than
     /// [`COMPACT_AFTER_CHUNKS`] chunks, or more appended bytes than the snapshot holds (and at
     /// least [`COMPACT_MIN_BYTES`]).
-    pub(crate) fn needs_compaction(&self, id: &str) -> Result<bool, StoreError> {
+    pub(crate) fn needs_compaction(&self, id: &str, level: Compaction) -> Result<bool, StoreError> {
         let (snapshot_len, chunks, chunk_bytes): (i64, i64, i64) = self
             .conn
             .query_row(
@@ -1202,9 +1215,27 @@ impl Store {
             .optional()
             .at(&self.path)?
             .ok_or_else(|| StoreError::UnknownDocument { id: id.to_owned() })?;
+        let factor = match level {
+            Compaction::Due => 1,
+            Compaction::Overdue => OVERDUE_FACTOR,
+        };
         let chunk_bytes = non_negative(chunk_bytes);
-        Ok(non_negative(chunks) > COMPACT_AFTER_CHUNKS
-            || chunk_bytes > non_negative(snapshot_len).max(COMPACT_MIN_BYTES))
+        Ok(non_negative(chunks) > COMPACT_AFTER_CHUNKS * factor
+            || chunk_bytes > non_negative(snapshot_len).max(COMPACT_MIN_BYTES) * factor)
+    }
+
+    /// Compacts a document with `save()` (see [`Store::compact`]) if it needs it at `level`;
+    /// whether it did.
+    pub(crate) fn compact_if(
+        &mut self,
+        id: &str,
+        level: Compaction,
+        save: impl FnOnce() -> Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        if !self.needs_compaction(id, level)? {
+            return Ok(false);
+        }
+        self.compact(id, &save())
     }
 
     /// Replaces a document's snapshot with `snapshot` (a full save of the document as last
@@ -2360,7 +2391,7 @@ mod tests {
         for err in [
             store.load_document("nope").unwrap_err(),
             store.append_changes("nope", b"x").unwrap_err(),
-            store.needs_compaction("nope").unwrap_err(),
+            store.needs_compaction("nope", Compaction::Due).unwrap_err(),
             store.rename_document("nope", "New").unwrap_err(),
         ] {
             assert!(matches!(err, StoreError::UnknownDocument { .. }), "{err}");
@@ -2519,26 +2550,45 @@ mod tests {
         let (_dir, _path, mut store) = fresh();
         let snapshot = vec![0_u8; 10_000];
         store.add_document("doc-1", "Sam", 5, &snapshot).unwrap();
-        assert!(!store.needs_compaction("doc-1").unwrap());
+        assert!(!store.needs_compaction("doc-1", Compaction::Due).unwrap());
         for _ in 0..COMPACT_AFTER_CHUNKS {
             store.append_changes("doc-1", b"x").unwrap();
         }
-        assert!(!store.needs_compaction("doc-1").unwrap());
+        assert!(!store.needs_compaction("doc-1", Compaction::Due).unwrap());
         store.append_changes("doc-1", b"x").unwrap();
-        assert!(store.needs_compaction("doc-1").unwrap());
+        assert!(store.needs_compaction("doc-1", Compaction::Due).unwrap());
 
         store.add_document("doc-2", "Alex", 6, &snapshot).unwrap();
         store.append_changes("doc-2", &vec![1_u8; 9_000]).unwrap();
-        assert!(!store.needs_compaction("doc-2").unwrap());
+        assert!(!store.needs_compaction("doc-2", Compaction::Due).unwrap());
         store.append_changes("doc-2", &vec![1_u8; 1_001]).unwrap();
-        assert!(store.needs_compaction("doc-2").unwrap());
+        assert!(store.needs_compaction("doc-2", Compaction::Due).unwrap());
 
         // A tiny snapshot is not rewritten for every small edit.
         store.add_document("doc-3", "Kim", 7, b"tiny").unwrap();
         store.append_changes("doc-3", &[2_u8; 100]).unwrap();
-        assert!(!store.needs_compaction("doc-3").unwrap());
+        assert!(!store.needs_compaction("doc-3", Compaction::Due).unwrap());
         store.append_changes("doc-3", &[2_u8; 4_000]).unwrap();
-        assert!(store.needs_compaction("doc-3").unwrap());
+        assert!(store.needs_compaction("doc-3", Compaction::Due).unwrap());
+
+        // Put off while changes stream in, it becomes overdue at sixteen times as much.
+        for _ in 0..COMPACT_AFTER_CHUNKS * (OVERDUE_FACTOR - 1) - 1 {
+            store.append_changes("doc-1", b"x").unwrap();
+        }
+        assert!(!store
+            .needs_compaction("doc-1", Compaction::Overdue)
+            .unwrap());
+        store.append_changes("doc-1", b"x").unwrap();
+        assert!(store
+            .needs_compaction("doc-1", Compaction::Overdue)
+            .unwrap());
+        store.load_document("doc-1").unwrap();
+        assert!(store
+            .compact_if("doc-1", Compaction::Overdue, || b"FULL".to_vec())
+            .unwrap());
+        assert!(!store
+            .compact_if("doc-1", Compaction::Due, || unreachable!())
+            .unwrap());
     }
 
     #[test]

@@ -46,7 +46,7 @@ use super::progress::Progress;
 use crate::profile::{actor_device, process_actor};
 use crate::render::plural;
 use crate::salvage::{explain, salvage};
-use crate::store::{DeviceRecord, DocumentKind, Store, StoreError, SyncWrite};
+use crate::store::{Compaction, DeviceRecord, DocumentKind, Store, StoreError, SyncWrite};
 
 /// Everything that can stop the driver.
 #[derive(Debug, thiserror::Error)]
@@ -279,6 +279,9 @@ pub(crate) struct Driver {
     /// Pushes of [`Driver::edit`]s, stored and waiting for the connection loop
     /// ([`Driver::take_pushes`]); only ever for the current connection.
     pushes: Vec<ClientMessage>,
+    /// Whether a flush wrote since the last [`Driver::poll_local`]: compaction waits for a
+    /// poll with nothing written in between (see [`Driver::compact_due`]).
+    wrote_since_poll: bool,
 }
 
 impl Driver {
@@ -429,6 +432,7 @@ impl Driver {
             early,
             last_sync_recorded: None,
             pushes: Vec::new(),
+            wrote_since_poll: false,
         })
     }
 
@@ -547,6 +551,9 @@ impl Driver {
     /// Checks whether another `between` command changed the store, and if so pushes its
     /// changes.
     pub(crate) fn poll_local(&mut self) -> Result<Step, DriverError> {
+        if !std::mem::take(&mut self.wrote_since_poll) {
+            self.compact_due()?;
+        }
         let mut step = Step::default();
         let version = self.store.data_version()?;
         if version == self.data_version {
@@ -1280,15 +1287,26 @@ impl Driver {
             slot.stored_heads = heads;
             slot.dirty = false;
             slot.authors.clear();
+            self.wrote_since_poll = true;
             if std::mem::take(&mut slot.received) {
                 if let Some(observer) = &self.observer {
                     observer.send_modify(|count| *count += 1);
                 }
             }
-            if self.store.needs_compaction(&slot.id)? {
-                let snapshot = slot.doc.save();
-                self.store.compact(&slot.id, &snapshot)?;
-            }
+            self.store
+                .compact_if(&slot.id, Compaction::Overdue, || slot.doc.save())?;
+        }
+        Ok(())
+    }
+
+    /// Compacts every document whose stored chunks have grown enough. A compaction saves the
+    /// whole document (tens of milliseconds for a year of homework), so while changes stream
+    /// in it waits for a quiet moment — a poll with nothing written since the one before, or
+    /// the driver closing — and [`Driver::flush`] compacts only a document far overdue.
+    pub(crate) fn compact_due(&mut self) -> Result<(), DriverError> {
+        for slot in &mut self.docs {
+            self.store
+                .compact_if(&slot.id, Compaction::Due, || slot.doc.save())?;
         }
         Ok(())
     }

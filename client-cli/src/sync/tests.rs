@@ -20,9 +20,10 @@ use rand::SeedableRng;
 use tempfile::TempDir;
 
 use super::driver::{Driver, Mode};
+use super::worker::Core;
 use crate::store::{
     AccountRecord, DeviceRecord, DocumentKind, NewDocument, NewSyncedProfile, ProfileRecord,
-    Registration, Store, SyncRecord,
+    Registration, Store, SyncRecord, COMPACT_AFTER_CHUNKS,
 };
 
 /// What a hostile relay changes in the frames one device reads.
@@ -369,4 +370,42 @@ fn bundles_from_devices_the_relay_cannot_vouch_for_are_skipped() {
     assert_eq!(world.summary(0).skipped, 1);
     let store = Store::open(&world.devices[0].path).unwrap();
     assert_eq!(store.devices().unwrap().len(), 1);
+}
+
+/// Chunks stored for the shared document on device `i`.
+fn stored_chunks(world: &World, i: usize) -> u64 {
+    let store = Store::open(&world.devices[i].path).unwrap();
+    let docs = store.documents().unwrap();
+    docs.iter().find(|d| d.id == world.doc_id).unwrap().chunks.into()
+}
+
+#[test]
+fn a_stream_of_changes_is_compacted_only_once_quiet() {
+    let mut world = World::new(true);
+    world.connect(0);
+    world.connect(1);
+    let titles: Vec<String> = (0..COMPACT_AFTER_CHUNKS + 6)
+        .map(|n| format!("Goal {n:03}"))
+        .collect();
+    for title in &titles {
+        world.edit(1, title);
+    }
+    // The laptop stored each change as it came (one chunk each) and compacted none of them
+    // while they streamed in: a compaction saves the whole document.
+    assert!(stored_chunks(&world, 0) > COMPACT_AFTER_CHUNKS);
+    let laptop = world.devices[0].driver.as_mut().unwrap();
+    // The first poll sees that changes were written since the last one: not quiet yet.
+    laptop.poll_local().unwrap();
+    assert!(stored_chunks(&world, 0) > COMPACT_AFTER_CHUNKS);
+    let laptop = world.devices[0].driver.as_mut().unwrap();
+    laptop.poll_local().unwrap();
+    assert_eq!(stored_chunks(&world, 0), 0);
+    assert_eq!(world.goals(0), titles);
+
+    // A driver that ends without a quiet poll (a `between sync`) compacts as its thread closes.
+    world.disconnect(1);
+    assert!(stored_chunks(&world, 1) > COMPACT_AFTER_CHUNKS);
+    drop(Core::start(world.devices[1].path.clone(), Mode::Once).unwrap());
+    assert_eq!(stored_chunks(&world, 1), 0);
+    assert_eq!(world.goals(1), titles);
 }

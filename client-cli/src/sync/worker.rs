@@ -35,8 +35,10 @@ impl Core {
                 while let Ok(job) = queue.recv() {
                     job(&mut driver);
                 }
-                // Best effort: everything was flushed after each call already.
+                // Best effort: everything was flushed after each call already, and a
+                // compaction left for a quiet moment only saves space.
                 let _ = driver.flush();
+                let _ = driver.compact_due();
             })
             .map_err(|_| DriverError::Stopped)?;
         opened.recv().map_err(|_| DriverError::Stopped)??;

@@ -125,6 +125,71 @@ fn bundles_received_together_apply_together_and_a_bad_one_is_skipped_alone() {
     assert!(sync.is_settled());
 }
 
+/// Pushes one local edit and returns its request and whether a snapshot went with the
+/// acknowledgement's events.
+fn edit_and_ack(
+    sync: &mut DocSync,
+    doc: &mut automerge::AutoCommit,
+    laptop: &mut Plain,
+    n: u64,
+) -> bool {
+    use automerge::transaction::Transactable;
+    use automerge::ROOT;
+    doc.put(ROOT, format!("k{n}"), n as i64).unwrap();
+    doc.commit();
+    let request = sync
+        .local_change(doc, laptop)
+        .unwrap()
+        .iter()
+        .find_map(|e| match e {
+            Event::Send(ToRelay::Push { request, .. }) => Some(*request),
+            _ => None,
+        })
+        .expect("the edit is pushed");
+    sync.receive(doc, laptop, FromRelay::Ack { request, seq: n })
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, Event::Send(ToRelay::PutSnapshot { .. })))
+}
+
+/// Staying connected, a due snapshot (a save of the whole document) does not follow the
+/// acknowledgement that settles the log, where it would delay the next edit; it goes when the
+/// adapter says things are quiet, and only then.
+#[test]
+fn a_snapshot_waits_for_a_quiet_moment_when_asked_to() {
+    for when_quiet in [false, true] {
+        let mut laptop = Plain {
+            me: "laptop".into(),
+        };
+        let mut doc = automerge::AutoCommit::new();
+        let mut sync = DocSync::new(SyncState::default()).with_compaction_after(3);
+        if when_quiet {
+            sync = sync.with_snapshots_when_quiet();
+        }
+        sync.connected();
+        sync.receive(&mut doc, &mut laptop, FromRelay::CaughtUp { head: 0 })
+            .unwrap();
+        let sent: Vec<bool> = (1..=4)
+            .map(|n| edit_and_ack(&mut sync, &mut doc, &mut laptop, n))
+            .collect();
+        let quiet = sync.quiet(&mut doc, &mut laptop).unwrap();
+        let on_quiet: Vec<u64> = quiet
+            .iter()
+            .filter_map(|e| match e {
+                Event::Send(ToRelay::PutSnapshot { covers, .. }) => Some(*covers),
+                _ => None,
+            })
+            .collect();
+        if when_quiet {
+            assert_eq!(sent, [false; 4]);
+            assert_eq!(on_quiet, [4]);
+        } else {
+            assert_eq!(sent, [false, false, true, false]);
+            assert!(on_quiet.is_empty(), "one is already on its way: {quiet:?}");
+        }
+    }
+}
+
 /// Changes for the tests below that drive one engine by hand: the first `n` puts of a writer.
 fn changes(n: usize) -> Vec<Vec<u8>> {
     use automerge::transaction::Transactable;

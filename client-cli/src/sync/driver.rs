@@ -377,6 +377,9 @@ impl Driver {
             // Other people's devices count only if the document's signed membership vouches
             // for them (the relay's word that they are members counts for nothing).
             let mut sync = DocSync::new(state);
+            if mode.stays_connected() {
+                sync = sync.with_snapshots_when_quiet();
+            }
             if let Some(list) = store.membership(&record.document_id)? {
                 let list = SignedMembership::from_bytes(&list)
                     .map_err(|e| bad(format!("its membership list is damaged: {e}")))?;
@@ -499,7 +502,7 @@ impl Driver {
         self.finish(step)
     }
 
-    /// Takes in what other processes stored since (see [`Driver::poll_local`]), queueing its
+    /// Takes in what other processes stored since (see [`Driver::take_in_stored`]), queueing its
     /// pushes; returns whether any document changed.
     pub(crate) fn take_in_local(&mut self) -> Result<bool, DriverError> {
         let before: Vec<_> = self
@@ -507,7 +510,7 @@ impl Driver {
             .iter_mut()
             .map(|slot| slot.doc.get_heads())
             .collect();
-        let step = self.poll_local()?;
+        let step = self.take_in_stored(Step::default())?;
         self.pushes.extend(step.send);
         let changed = self
             .docs
@@ -548,16 +551,28 @@ impl Driver {
         Ok(renamed)
     }
 
-    /// Checks whether another `between` command changed the store, and if so pushes its
-    /// changes.
+    /// The connection loop's regular poll: when nothing was written since the last one, does
+    /// what waits for a quiet moment ([`Driver::compact_due`], a due snapshot); then takes in
+    /// what other processes stored ([`Driver::take_in_stored`]).
     pub(crate) fn poll_local(&mut self) -> Result<Step, DriverError> {
-        if !std::mem::take(&mut self.wrote_since_poll) {
-            self.compact_due()?;
-        }
         let mut step = Step::default();
+        if !std::mem::take(&mut self.wrote_since_poll) {
+            self.quiet(&mut step)?;
+        }
+        self.take_in_stored(step)
+    }
+
+    /// Checks whether another `between` command changed the store, and if so pushes its
+    /// changes (added to `step`).
+    fn take_in_stored(&mut self, step: Step) -> Result<Step, DriverError> {
+        let mut step = step;
         let version = self.store.data_version()?;
         if version == self.data_version {
-            return Ok(step);
+            return if step.send.is_empty() {
+                Ok(step)
+            } else {
+                self.finish(step)
+            };
         }
         self.data_version = version;
         for i in 0..self.docs.len() {
@@ -647,7 +662,7 @@ impl Driver {
     ) -> Result<Result<T, DocError>, DriverError> {
         let i = self.slot(id)?;
         // On top of what other processes (`between` commands beside the app) stored since.
-        let taken_in = self.poll_local()?;
+        let taken_in = self.take_in_stored(Step::default())?;
         self.pushes.extend(taken_in.send);
         let value = match self.with_homework(i, edit) {
             Ok(value) => value,
@@ -674,7 +689,7 @@ impl Driver {
     }
 
     /// Reads document `id` as stored on this device: first takes in what other processes
-    /// (`between` commands) stored since the last look ([`Driver::poll_local`], whose pushes
+    /// (`between` commands) stored since the last look ([`Driver::take_in_stored`], whose pushes
     /// then wait in [`Driver::take_pushes`]), so a read never misses a saved change.
     pub(crate) fn read<T>(
         &mut self,
@@ -682,7 +697,7 @@ impl Driver {
         read: impl FnOnce(&mut HomeworkDoc) -> T,
     ) -> Result<T, DriverError> {
         let i = self.slot(id)?;
-        let step = self.poll_local()?;
+        let step = self.take_in_stored(Step::default())?;
         self.pushes.extend(step.send);
         let slot = &mut self.docs[i];
         let mut doc = HomeworkDoc::from_automerge(std::mem::take(&mut slot.doc));
@@ -1297,6 +1312,22 @@ impl Driver {
                 .compact_if(&slot.id, Compaction::Overdue, || slot.doc.save())?;
         }
         Ok(())
+    }
+
+    /// Nothing was written since the last poll: the moment for what saves a whole document —
+    /// a due snapshot for the relay (while running) and the store's compaction.
+    fn quiet(&mut self, step: &mut Step) -> Result<(), DriverError> {
+        if self.phase == Phase::Running {
+            for i in 0..self.docs.len() {
+                let slot = &mut self.docs[i];
+                if slot.failed.is_some() {
+                    continue;
+                }
+                let events = slot.sync.quiet(&mut slot.doc, &mut slot.envelope)?;
+                self.handle_events(i, events, None, step)?;
+            }
+        }
+        self.compact_due()
     }
 
     /// Compacts every document whose stored chunks have grown enough. A compaction saves the

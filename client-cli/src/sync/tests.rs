@@ -376,7 +376,11 @@ fn bundles_from_devices_the_relay_cannot_vouch_for_are_skipped() {
 fn stored_chunks(world: &World, i: usize) -> u64 {
     let store = Store::open(&world.devices[i].path).unwrap();
     let docs = store.documents().unwrap();
-    docs.iter().find(|d| d.id == world.doc_id).unwrap().chunks.into()
+    docs.iter()
+        .find(|d| d.id == world.doc_id)
+        .unwrap()
+        .chunks
+        .into()
 }
 
 #[test]

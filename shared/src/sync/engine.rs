@@ -261,6 +261,9 @@ pub struct DocSync {
     compacts: bool,
     /// The relay's snapshot could not be used: upload one as soon as the log is settled.
     replace_snapshot: bool,
+    /// Whether a due snapshot waits for [`DocSync::quiet`] rather than following the
+    /// acknowledgement that settles the log (see [`DocSync::with_snapshots_when_quiet`]).
+    snapshots_when_quiet: bool,
 }
 
 /// The largest document save that fits a sealed snapshot (the envelope adds a header, nonce, tag
@@ -297,6 +300,7 @@ impl DocSync {
             snapshot_skipped_at: None,
             compacts: true,
             replace_snapshot: false,
+            snapshots_when_quiet: false,
         }
     }
 
@@ -312,6 +316,27 @@ impl DocSync {
     pub fn without_snapshots(mut self) -> Self {
         self.compacts = false;
         self
+    }
+
+    /// A device that stays connected while edits stream through it (`sync --watch`, the app):
+    /// a snapshot is a save of the whole document (tens of milliseconds after a year of
+    /// homework), so one that falls due as a push is acknowledged waits for the adapter to say
+    /// nothing is happening ([`DocSync::quiet`]) instead of delaying the next edit. Catching up
+    /// still uploads a due one at once.
+    pub fn with_snapshots_when_quiet(mut self) -> Self {
+        self.snapshots_when_quiet = true;
+        self
+    }
+
+    /// Nothing has happened for a while: upload a snapshot if one is due.
+    pub fn quiet(
+        &mut self,
+        doc: &mut AutoCommit,
+        envelope: &mut dyn Envelope,
+    ) -> Result<Vec<Event>, SyncError> {
+        let mut events = Vec::new();
+        self.maybe_compact(doc, envelope, &mut events)?;
+        Ok(events)
     }
 
     /// The state to persist.
@@ -477,7 +502,9 @@ impl DocSync {
                 if self.in_flight.is_empty() {
                     self.reread_if_gap(&mut events);
                     self.push_outbox(doc, envelope, &mut events)?;
-                    self.maybe_compact(doc, envelope, &mut events)?;
+                    if !self.snapshots_when_quiet {
+                        self.maybe_compact(doc, envelope, &mut events)?;
+                    }
                 }
             }
             FromRelay::Refused { request, reason } => {

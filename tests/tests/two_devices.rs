@@ -189,6 +189,7 @@ fn pair_with(
         ])
         .out();
     assert_mentions(&out, &["Paired this device", "Synced", "is ready"]);
+    assert!(!out.contains("has not arrived yet"), "{out}");
     device
 }
 

@@ -561,15 +561,10 @@ fn init_paired_device(new: &NewProfile<'_>, code: &str, asked_role: Option<Role>
             "the device was paired, but fetching the homework did not finish; run `between sync`",
         )?;
     outln!("Synced: {}.", summary.describe(&directory));
-    let store = Store::open(new.path)?;
-    for doc in store.documents()? {
-        let bytes = store.load_document(&doc.id)?;
-        if HomeworkDoc::load(&bytes, &actor).is_err() {
-            outln!(
-                "{}'s homework has not arrived yet (has the other device run `between sync`?); run `between sync` again later.",
-                doc.label
-            );
-        }
+    for label in &summary.empty {
+        outln!(
+            "{label}'s homework has not arrived yet (has the other device run `between sync`?); run `between sync` again later."
+        );
     }
     outln!(
         "Profile '{}' for {} is ready at {}. `between today` shows what is due.",

@@ -134,6 +134,8 @@ pub(crate) struct Summary {
     pub(crate) failed: Vec<String>,
     /// Local changes the relay does not hold yet (at the end).
     pub(crate) pending_changes: usize,
+    /// Documents that hold nothing yet at the end, by label: none of their changes arrived.
+    pub(crate) empty: Vec<String>,
 }
 
 impl Summary {
@@ -150,6 +152,7 @@ impl Summary {
         self.rolled_back |= later.rolled_back;
         self.failed.extend(later.failed);
         self.pending_changes = later.pending_changes;
+        self.empty = later.empty;
     }
 
     /// Whether nothing moved.
@@ -733,6 +736,11 @@ impl Driver {
         self.progress.finish();
         let mut summary = self.summary.clone();
         summary.pending_changes = self.pending_changes();
+        summary.empty = self
+            .docs
+            .iter_mut()
+            .filter_map(|slot| slot.doc.get_heads().is_empty().then(|| slot.label.clone()))
+            .collect();
         summary
     }
 

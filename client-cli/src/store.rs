@@ -681,9 +681,10 @@ const FORMAT: Format = Format {
     migrations: MIGRATIONS,
     busy_timeout: BUSY_TIMEOUT,
     require_wal: false,
-    // Takes effect on a new file (before its first table); an older file is converted by
-    // `Store::reclaim_free_pages` the first time it has much to give back.
-    pragmas: &[("auto_vacuum", AUTO_VACUUM_INCREMENTAL)],
+    pragmas: &[],
+    // An older file is converted by `Store::reclaim_free_pages` the first time it has much to
+    // give back.
+    file_pragmas: &[("auto_vacuum", AUTO_VACUUM_INCREMENTAL)],
     noun: "store",
 };
 

@@ -29,10 +29,13 @@ pub struct Format {
     /// Whether a file system without WAL support is refused (an [`Error::Io`]) rather than left
     /// in its rollback-journal mode (which is just as durable with `synchronous=FULL`).
     pub require_wal: bool,
-    /// Further `PRAGMA name = value` settings of every read-write connection, applied before
-    /// the common ones: some (`auto_vacuum`) take effect on a new file only if set before its
-    /// journal mode.
+    /// Further `PRAGMA name = value` settings of every read-write connection, applied after
+    /// the common ones.
     pub pragmas: &'static [(&'static str, i64)],
+    /// `PRAGMA name = value` settings SQLite keeps in the file itself (`auto_vacuum`), set once
+    /// on a new file before its journal mode and its first table, where they take effect.
+    /// Setting `auto_vacuum` again on every connection would write to the file each time.
+    pub file_pragmas: &'static [(&'static str, i64)],
     /// What the few messages of this crate that are not about the file's contents call such a
     /// file ("store", "database").
     pub noun: &'static str,
@@ -70,13 +73,10 @@ impl Format {
         self.migrations.len() as i64
     }
 
-    /// Sets the per-connection options of a read-write connection: the busy timeout,
-    /// [`Format::pragmas`], then WAL mode, `synchronous=FULL` and `foreign_keys=ON`.
+    /// Sets the per-connection options of a read-write connection: the busy timeout, WAL mode,
+    /// `synchronous=FULL`, `foreign_keys=ON`, then [`Format::pragmas`].
     pub fn configure(&self, conn: &Connection, path: &Path) -> Result<(), Error> {
         conn.busy_timeout(self.busy_timeout).at(path)?;
-        for (name, value) in self.pragmas {
-            conn.pragma_update(None, name, value).at(path)?;
-        }
         // Returns the resulting mode; a file system without WAL support keeps its rollback
         // journal.
         let mode: String = conn
@@ -93,6 +93,9 @@ impl Format {
         }
         conn.pragma_update(None, "synchronous", "FULL").at(path)?;
         conn.pragma_update(None, "foreign_keys", "ON").at(path)?;
+        for (name, value) in self.pragmas {
+            conn.pragma_update(None, name, value).at(path)?;
+        }
         Ok(())
     }
 
@@ -203,6 +206,9 @@ impl Format {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .at(path)?;
+        for (name, value) in self.file_pragmas {
+            conn.pragma_update(None, name, value).at(path)?;
+        }
         self.configure(&conn, path)?;
 
         let tx = conn
@@ -381,7 +387,8 @@ mod tests {
         migrations: &[V1, V2],
         busy_timeout: Duration::from_secs(1),
         require_wal: true,
-        pragmas: &[("secure_delete", 1), ("auto_vacuum", 2)],
+        pragmas: &[("secure_delete", 1)],
+        file_pragmas: &[("auto_vacuum", 2)],
         noun: "test file",
     };
 

@@ -299,6 +299,7 @@ const FORMAT: Format = Format {
         ("journal_size_limit", JOURNAL_SIZE_LIMIT),
         ("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES),
     ],
+    file_pragmas: &[],
     noun: "database",
 };
 

@@ -414,10 +414,10 @@ impl Workspace {
             let creator = self
                 .doc
                 .automerge()
-                .get_changes(&[])
+                .get_changes_meta(&[])
                 .iter()
-                .find(|c| c.deps().is_empty())
-                .map(|c| c.actor_id().to_bytes().to_vec());
+                .find(|c| c.deps.is_empty())
+                .map(|c| c.actor.to_bytes().to_vec());
             let by_this_device = creator.as_deref().and_then(actor_device)
                 == Some(self.session.profile_actor.as_slice());
             if !by_this_device {
@@ -785,6 +785,8 @@ mod tests {
         drop(session);
         let after =
             std::fs::read(store_path(&profile_dir(Some(dir.path()), "phone").unwrap())).unwrap();
+        std::fs::write("/tmp/before.db", &before).unwrap();
+        std::fs::write("/tmp/after.db", &after).unwrap();
         assert!(before == after, "a refusal writes nothing");
 
         let first = tempfile::tempdir().unwrap();

@@ -190,6 +190,108 @@ fn a_snapshot_waits_for_a_quiet_moment_when_asked_to() {
     }
 }
 
+/// A new device's first catch-up: a small first change, then the whole document as one save
+/// (an outbox sent as a save). The save becomes the device's document (keeping its actor), the
+/// other bundle is loaded into it, and the relay is known to hold all of it.
+#[test]
+fn a_whole_save_becomes_an_empty_devices_document() {
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, AutoCommit, ReadDoc, ROOT};
+    let mut laptop = Plain {
+        me: "laptop".into(),
+    };
+    let mut writer = AutoCommit::new();
+    writer.put(ROOT, "created", 1_i64).unwrap();
+    writer.commit();
+    let first = writer.save_after(&[]);
+    for day in 0..50_i64 {
+        writer.put(ROOT, format!("mood-{day}"), day % 5).unwrap();
+        writer.commit();
+    }
+    let whole = writer.save();
+    let messages = vec![
+        FromRelay::Bundle {
+            seq: 1,
+            bundle: laptop.seal(BundleKind::Changes, 1, &first).unwrap(),
+        },
+        FromRelay::Bundle {
+            seq: 2,
+            bundle: laptop.seal(BundleKind::Changes, 2, &whole).unwrap(),
+        },
+        FromRelay::CaughtUp { head: 2 },
+    ];
+    let phone_actor = ActorId::from(vec![7_u8; 16]);
+    let mut doc = AutoCommit::new().with_actor(phone_actor.clone());
+    let mut phone = Plain { me: "phone".into() };
+    let mut sync = DocSync::new(SyncState::default());
+    sync.connected();
+    let events = sync.receive_many(&mut doc, &mut phone, messages).unwrap();
+    let applied = events
+        .iter()
+        .filter(|e| matches!(e, Event::Applied { .. }))
+        .count();
+    assert_eq!(applied, 2, "{events:?}");
+    assert_eq!(doc.get_heads(), writer.get_heads());
+    assert_eq!(
+        doc.get(ROOT, "mood-49").unwrap().unwrap().0.as_i64(),
+        Some(4)
+    );
+    assert_eq!(doc.get_actor(), &phone_actor);
+    assert!(sync.outbox_is_empty(&mut doc));
+    assert_eq!(
+        sync.state().relay_heads,
+        writer.get_heads().iter().map(|h| h.0).collect::<Vec<_>>()
+    );
+    // The phone's own next change carries its actor and goes out as its only change.
+    doc.put(ROOT, "phone", true).unwrap();
+    doc.commit();
+    assert!(!sync.outbox_is_empty(&mut doc));
+    assert_eq!(doc.get_changes_meta(&writer.get_heads()).len(), 1);
+}
+
+/// A device holding a change that waits for a lost dependency is not replaced by a save that
+/// lacks it: once the dependency arrives, the waiting change applies too.
+#[test]
+fn a_save_never_drops_changes_waiting_for_a_dependency() {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ReadDoc, ROOT};
+    let mut laptop = Plain {
+        me: "laptop".into(),
+    };
+    let mut writer = AutoCommit::new();
+    writer.put(ROOT, "a", 1_i64).unwrap();
+    writer.commit();
+    let whole_a = writer.save();
+    let after_a = writer.get_heads();
+    writer.put(ROOT, "b", 2_i64).unwrap();
+    writer.commit();
+    let after_b = writer.get_heads();
+    let b = writer.save_after(&after_a);
+    writer.put(ROOT, "c", 3_i64).unwrap();
+    writer.commit();
+    let c = writer.save_after(&after_b);
+
+    let mut doc = AutoCommit::new();
+    let mut phone = Plain { me: "phone".into() };
+    let mut sync = DocSync::new(SyncState::default());
+    sync.connected();
+    let mut bundle = |seq: u64, plaintext: &[u8]| FromRelay::Bundle {
+        seq,
+        bundle: laptop.seal(BundleKind::Changes, seq, plaintext).unwrap(),
+    };
+    // C arrives first (B was lost on the way), then a save holding only A.
+    let (bundle_c, bundle_a, bundle_b) = (bundle(3, &c), bundle(1, &whole_a), bundle(2, &b));
+    sync.receive_many(&mut doc, &mut phone, vec![bundle_c])
+        .unwrap();
+    sync.receive_many(&mut doc, &mut phone, vec![bundle_a])
+        .unwrap();
+    assert_eq!(doc.get(ROOT, "a").unwrap().unwrap().0.as_i64(), Some(1));
+    sync.receive_many(&mut doc, &mut phone, vec![bundle_b])
+        .unwrap();
+    assert_eq!(doc.get(ROOT, "c").unwrap().unwrap().0.as_i64(), Some(3));
+    assert_eq!(doc.get_heads(), writer.get_heads());
+}
+
 /// Changes for the tests below that drive one engine by hand: the first `n` puts of a writer.
 fn changes(n: usize) -> Vec<Vec<u8>> {
     use automerge::transaction::Transactable;

@@ -1221,7 +1221,7 @@ pub(crate) fn pending_changes(store: &Store) -> Result<Vec<(String, usize)>> {
         let mut doc = AutoCommit::load(&bytes)
             .with_context(|| format!("{label}'s homework could not be read"))?;
         let known: Vec<ChangeHash> = state.relay_heads.iter().map(|h| ChangeHash(*h)).collect();
-        out.push((label, doc.get_changes(&known).len()));
+        out.push((label, doc.get_changes_meta(&known).len()));
     }
     Ok(out)
 }

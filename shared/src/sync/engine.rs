@@ -33,15 +33,52 @@ const COMPRESS_OUTBOX_ABOVE: usize = 64 * 1024;
 /// damaged. It is caught on a throwaway document: nothing half-loaded survives it, and the real
 /// document is given only bytes that passed this check. Chunks of kinds Between never writes
 /// are refused before Automerge parses anything (see `super::chunks`).
-fn well_formed(plaintext: &[u8]) -> Result<(), String> {
+///
+/// Returns the document the bytes load to when they are complete on their own (every change's
+/// dependencies among them): see [`adopt_if_complete`].
+fn well_formed(plaintext: &[u8]) -> Result<Option<AutoCommit>, String> {
     super::chunks::only_written_kinds(plaintext)?;
     let options = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
     let load = std::panic::AssertUnwindSafe(|| AutoCommit::load_with_options(plaintext, options));
     match std::panic::catch_unwind(load) {
-        Ok(Ok(_) | Err(automerge::AutomergeError::MissingDeps)) => Ok(()),
+        Ok(Ok(loaded)) => Ok(Some(loaded)),
+        Ok(Err(automerge::AutomergeError::MissingDeps)) => Ok(None),
         Ok(Err(err)) => Err(err.to_string()),
         Err(_) => Err("Automerge's parser failed on it".to_owned()),
     }
+}
+
+/// Makes `loaded` (what checking a bundle or snapshot loaded) the device's document if it holds
+/// every change `doc` holds, keeping `doc`'s actor; returns whether it did. A new device's
+/// first catch-up is a whole saved document (a snapshot, or a large outbox sent as a save):
+/// loading a save is Automerge's columnar fast path, while applying the same save to a
+/// document that holds anything runs change by change (1.4 s instead of 0.4 s for a year of
+/// homework), and the check has loaded it already. Never while `doc` holds changes waiting
+/// for a missing dependency (a lost bundle): they would be dropped with it.
+fn adopt_if_complete(doc: &mut AutoCommit, loaded: &mut Option<AutoCommit>) -> bool {
+    let Some(candidate) = loaded.as_mut() else {
+        return false;
+    };
+    if !doc.get_missing_deps(&[]).is_empty() {
+        return false;
+    }
+    let heads = doc.get_heads();
+    if !heads
+        .iter()
+        .all(|head| candidate.get_change_meta_by_hash(head).is_some())
+    {
+        return false;
+    }
+    let actor = doc.get_actor().clone();
+    if let Some(candidate) = loaded.take() {
+        *doc = candidate.with_actor(actor);
+    }
+    true
+}
+
+/// The length of `checked[at]`'s plaintext.
+fn checked_len(checked: &[Incoming], at: usize) -> usize {
+    checked.get(at).map_or(0, |one| one.plaintext.len())
 }
 
 /// Another device's changes from the log, checked and waiting to be applied.
@@ -355,7 +392,8 @@ impl DocSync {
 
     /// Whether the relay is known to hold every change of `doc`.
     pub fn outbox_is_empty(&self, doc: &mut AutoCommit) -> bool {
-        doc.get_changes(&to_hashes(&self.state.relay_heads))
+        // Metadata only: no change's operations are decoded.
+        doc.get_changes_meta(&to_hashes(&self.state.relay_heads))
             .is_empty()
     }
 
@@ -651,30 +689,46 @@ impl DocSync {
         // Automerge's `load_incremental` ignores whatever follows a chunk it cannot parse, so
         // a malformed bundle would pass as applied and, joined with others, hide the ones
         // after it: each is checked on its own first (microseconds for a few changes).
-        let mut incoming = incoming;
-        incoming.retain(|one| match well_formed(&one.plaintext) {
-            Ok(()) => true,
-            Err(reason) => {
-                events.push(Event::Skipped {
+        let before = doc.get_heads();
+        let mut checked = Vec::with_capacity(incoming.len());
+        // The largest bundle that loaded whole: it may become the document (see
+        // `adopt_if_complete`); the others are then loaded into it.
+        let mut largest: Option<(usize, AutoCommit)> = None;
+        for one in incoming {
+            match well_formed(&one.plaintext) {
+                Ok(loaded) => {
+                    if let Some(loaded) = loaded {
+                        let larger = largest
+                            .as_ref()
+                            .is_none_or(|(at, _)| one.plaintext.len() > checked_len(&checked, *at));
+                        if larger {
+                            largest = Some((checked.len(), loaded));
+                        }
+                    }
+                    checked.push(one);
+                }
+                Err(reason) => events.push(Event::Skipped {
                     seq: one.seq,
                     reason: SyncError::BadChanges(reason).to_string(),
-                });
-                false
+                }),
             }
-        });
+        }
+        let incoming = checked;
         if incoming.is_empty() {
             return;
         }
-        let before = doc.get_heads();
-        let together = match incoming.as_slice() {
-            [one] => doc.load_incremental(&one.plaintext),
-            several => {
-                let joined: Vec<u8> = several
-                    .iter()
-                    .flat_map(|i| i.plaintext.iter().copied())
-                    .collect();
-                doc.load_incremental(&joined)
-            }
+        let (base, mut loaded) = largest.map_or((None, None), |(at, doc)| (Some(at), Some(doc)));
+        let adopted = base.filter(|_| adopt_if_complete(doc, &mut loaded));
+        let rest: Vec<u8> = incoming
+            .iter()
+            .enumerate()
+            .filter(|(at, _)| Some(*at) != adopted)
+            .flat_map(|(_, i)| i.plaintext.iter().copied())
+            .collect();
+        let together = if rest.is_empty() {
+            Ok(0)
+        } else {
+            doc.load_incremental(&rest)
         }
         .map_err(|e| e.to_string());
         match together {
@@ -715,7 +769,10 @@ impl DocSync {
         let before = doc.get_heads();
         let loaded = match envelope.open(snapshot) {
             Ok(opened) if opened.kind == BundleKind::Snapshot => well_formed(&opened.plaintext)
-                .and_then(|()| {
+                .and_then(|mut loaded| {
+                    if adopt_if_complete(doc, &mut loaded) {
+                        return Ok(0);
+                    }
                     doc.load_incremental(&opened.plaintext)
                         .map_err(|err| err.to_string())
                 })
@@ -764,17 +821,27 @@ impl DocSync {
     /// Records that the changes applied since `before` came from the relay, so they are not
     /// pushed back to it (their dependencies are on the relay too: authors push in causal order).
     fn relay_has(&mut self, doc: &mut AutoCommit, before: &[ChangeHash]) {
-        let added = doc.get_changes(before);
+        let mut relay_heads = to_hashes(&self.state.relay_heads);
+        relay_heads.sort();
+        let mut before = before.to_vec();
+        before.sort();
+        if relay_heads == before {
+            // The relay held everything this device had: now it holds everything.
+            self.state.relay_heads = to_raw(&doc.get_heads());
+            return;
+        }
+        // Metadata only (hashes and dependencies): a year of changes arriving at once is not
+        // decoded again here.
+        let added = doc.get_changes_meta(&before);
         if added.is_empty() {
             return;
         }
-        let mut heads: BTreeSet<ChangeHash> =
-            to_hashes(&self.state.relay_heads).into_iter().collect();
+        let mut heads: BTreeSet<ChangeHash> = relay_heads.into_iter().collect();
         for change in &added {
-            for dep in change.deps() {
+            for dep in &change.deps {
                 heads.remove(dep);
             }
-            heads.insert(change.hash());
+            heads.insert(change.hash);
         }
         self.state.relay_heads = to_raw(&heads.into_iter().collect::<Vec<_>>());
     }

@@ -7,8 +7,8 @@
 //! the bench's rather than the devices'.
 //!
 //! At each mark it reports: the document's save and what the device and relay store; opening
-//! the profile (`LiveProfile::open`) and `between today` / `between progress` (process wall
-//! time and peak memory); Automerge's cost to load it, hydrate it, apply one remote change and
+//! the profile (`LiveProfile::open`), taking in a `between` command's write while it is held
+//! open, and `between today` / `between progress` (process wall time and peak memory); Automerge's cost to load it, hydrate it, apply one remote change and
 //! make one mood check-in; and a new phone's time to the full document (`init --pair`).
 
 use std::path::Path;
@@ -248,6 +248,29 @@ async fn on_devices(
     }
     let doc = shared.context("the laptop has its shared document")?.id;
     figures.push(("open_profile_ms".into(), ms(&open)));
+
+    // Writes beside a watcher: the profile held open, as `sync --watch` and the app hold it,
+    // while `between` commands write beside it. Taking one in (what the next read or poll does)
+    // reads what the command appended, not the whole document again. Offline, so that no poll
+    // of the connection loop takes the write in before the timed read does.
+    let live = scene::open(laptop, false).await?;
+    live.read(&doc, |_| ()).await?;
+    let mut take_in = Vec::new();
+    for _ in 0..REPEATS {
+        checked(laptop.run(&[
+            "entry",
+            "new",
+            "--template",
+            "mood-check-in",
+            "--set",
+            "mood=4",
+        ]))?;
+        let started = Instant::now();
+        live.read(&doc, |_| ()).await?;
+        take_in.push(started.elapsed());
+    }
+    live.close().await?;
+    figures.push(("watcher_takes_in_a_write_ms".into(), ms(&take_in)));
     for (name, args) in [("today", &["today"][..]), ("progress", &["progress"][..])] {
         let mut times = Vec::new();
         let mut peak = 0;

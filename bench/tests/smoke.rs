@@ -135,6 +135,7 @@ fn a_quick_run_completes_and_its_json_parses() {
             "apply_remote_change_ms",
             "mood_check_in_ms",
             "open_profile_ms",
+            "watcher_takes_in_a_write_ms",
             "today_ms",
             "progress_ms",
             "today_peak_mib",

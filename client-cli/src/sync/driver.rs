@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::Path;
 
-use automerge::{ActorId, AutoCommit, ChangeHash};
+use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc};
 use between_shared::crypto::{
     BundleHeader, DeviceCertificate, DeviceKeypair, EpochKey, SignedMembership,
 };
@@ -1289,10 +1289,16 @@ impl Driver {
             if !slot.dirty && heads == slot.stored_heads && slot.authors.is_empty() {
                 continue;
             }
-            // Into a store that holds nothing of the document yet (a new device's first
-            // catch-up), the whole save: columnar, it is written and loaded several times
-            // faster than the same changes one by one, and it is the compacted form too.
-            let whole = heads != slot.stored_heads && slot.stored_heads.is_empty();
+            // When most of the document is new (a new device's first catch-up), the whole
+            // save: columnar, it is written and loaded several times faster than the same
+            // changes one by one, and it replaces the stored snapshot at once.
+            let new_changes = if heads == slot.stored_heads {
+                0
+            } else {
+                slot.doc.get_changes_meta(&slot.stored_heads).len()
+            };
+            let all_changes = usize::try_from(slot.doc.stats().num_changes).unwrap_or(usize::MAX);
+            let whole = new_changes > 0 && new_changes.saturating_mul(2) > all_changes;
             let changes = if heads == slot.stored_heads {
                 Vec::new()
             } else if whole {
@@ -1322,13 +1328,12 @@ impl Driver {
                     observer.send_modify(|count| *count += 1);
                 }
             }
-            self.store.compact_if(&slot.id, Compaction::Overdue, || {
-                if whole {
-                    changes
-                } else {
-                    slot.doc.save()
-                }
-            })?;
+            if whole {
+                self.store.compact(&slot.id, &changes)?;
+            } else {
+                self.store
+                    .compact_if(&slot.id, Compaction::Overdue, || slot.doc.save())?;
+            }
         }
         Ok(())
     }

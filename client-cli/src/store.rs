@@ -22,7 +22,8 @@
 //!   compacts at the same time. A busy timeout lets such processes share the file.
 //! - Compaction never drops a change it was not given: it deletes only the chunks this handle
 //!   loaded or appended itself, and it does nothing (returns `false`) when another process
-//!   compacted the document in the meantime.
+//!   compacted the document in the meantime. After it, giving freed pages back to the file
+//!   system (`incremental_vacuum`) is a second transaction that changes no content.
 //! - [`Store::create`] builds the new store under a temporary name next to the final path and
 //!   moves it into place only when complete, so an interrupted `between init` leaves no
 //!   half-made profile behind, and it never replaces an existing file.
@@ -1201,7 +1202,7 @@ impl Store {
     /// Whether a document's appended chunks have grown enough to be worth compacting: more than
     /// [`COMPACT_AFTER_CHUNKS`] chunks, or more appended bytes than the snapshot holds (and at
     /// least [`COMPACT_MIN_BYTES`]).
-    pub(crate) fn needs_compaction(&self, id: &str, level: Compaction) -> Result<bool, StoreError> {
+    fn needs_compaction(&self, id: &str, level: Compaction) -> Result<bool, StoreError> {
         let (snapshot_len, chunks, chunk_bytes): (i64, i64, i64) = self
             .conn
             .query_row(

@@ -567,8 +567,7 @@ impl Driver {
 
     /// Checks whether another `between` command changed the store, and if so pushes its
     /// changes (added to `step`).
-    fn take_in_stored(&mut self, step: Step) -> Result<Step, DriverError> {
-        let mut step = step;
+    fn take_in_stored(&mut self, mut step: Step) -> Result<Step, DriverError> {
         let version = self.store.data_version()?;
         if version == self.data_version {
             return if step.send.is_empty() {

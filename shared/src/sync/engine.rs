@@ -76,11 +76,6 @@ fn adopt_if_complete(doc: &mut AutoCommit, loaded: &mut Option<AutoCommit>) -> b
     true
 }
 
-/// The length of `checked[at]`'s plaintext.
-fn checked_len(checked: &[Incoming], at: usize) -> usize {
-    checked.get(at).map_or(0, |one| one.plaintext.len())
-}
-
 /// Another device's changes from the log, checked and waiting to be applied.
 struct Incoming {
     seq: u64,
@@ -691,18 +686,16 @@ impl DocSync {
         // after it: each is checked on its own first (microseconds for a few changes).
         let before = doc.get_heads();
         let mut checked = Vec::with_capacity(incoming.len());
-        // The largest bundle that loaded whole: it may become the document (see
-        // `adopt_if_complete`); the others are then loaded into it.
-        let mut largest: Option<(usize, AutoCommit)> = None;
+        // The largest bundle that loaded whole (its index, size and document): it may become
+        // the document (see `adopt_if_complete`); the others are then loaded into it.
+        let mut largest: Option<(usize, usize, AutoCommit)> = None;
         for one in incoming {
             match well_formed(&one.plaintext) {
                 Ok(loaded) => {
+                    let size = one.plaintext.len();
                     if let Some(loaded) = loaded {
-                        let larger = largest
-                            .as_ref()
-                            .is_none_or(|(at, _)| one.plaintext.len() > checked_len(&checked, *at));
-                        if larger {
-                            largest = Some((checked.len(), loaded));
+                        if largest.as_ref().is_none_or(|(_, most, _)| size > *most) {
+                            largest = Some((checked.len(), size, loaded));
                         }
                     }
                     checked.push(one);
@@ -717,7 +710,7 @@ impl DocSync {
         if incoming.is_empty() {
             return;
         }
-        let (base, mut loaded) = largest.map_or((None, None), |(at, doc)| (Some(at), Some(doc)));
+        let (base, mut loaded) = largest.map_or((None, None), |(at, _, doc)| (Some(at), Some(doc)));
         let adopted = base.filter(|_| adopt_if_complete(doc, &mut loaded));
         let rest: Vec<u8> = incoming
             .iter()

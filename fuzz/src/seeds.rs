@@ -145,6 +145,8 @@ fn wire_client(f: &Fixture, peer: &PeerData) -> Vec<Vec<u8>> {
             request,
             doc,
             covers: Seq(2),
+            part: 0,
+            parts: 1,
             snapshot: peer.snapshot.clone(),
         },
         ClientMessage::PutKeyEnvelopes {
@@ -209,6 +211,8 @@ fn wire_server(f: &Fixture, peer: &PeerData) -> Vec<Vec<u8>> {
         ServerMessage::Snapshot {
             doc,
             covers: Seq(6),
+            part: 1,
+            parts: 2,
             snapshot: peer.snapshot.clone(),
         },
         ServerMessage::CaughtUp {

@@ -78,6 +78,10 @@ impl Envelope for Plain {
     }
 }
 
+/// The part size of devices that cut their snapshots small: a homework document of a few
+/// edits then travels in several parts (within the 16 a snapshot may have).
+const SMALL_SNAPSHOT_PARTS: usize = 512;
+
 struct Device {
     doc: HomeworkDoc,
     sync: DocSync,
@@ -117,6 +121,8 @@ struct World {
     snapshot_refusals: usize,
     /// Relay snapshots a device could not open (only planted ones may be).
     unreadable_snapshots: usize,
+    /// Parts of snapshots in several parts that devices received.
+    snapshot_parts_received: usize,
 }
 
 fn client() -> Author {
@@ -180,6 +186,7 @@ impl World {
             gaps_seen: 0,
             snapshot_refusals: 0,
             unreadable_snapshots: 0,
+            snapshot_parts_received: 0,
         };
         let created = HomeworkDoc::create(b"laptop", "Sam", &client(), Timestamp(0)).unwrap();
         world.add_device("laptop", client_account, Some(created));
@@ -216,8 +223,14 @@ impl World {
             .add_device(account, id, [byte; 32], vec![byte])
             .unwrap();
         let owner = account == self.client;
-        // Compact often, so catch-up from a snapshot is part of most schedules.
+        // Compact often, so catch-up from a snapshot is part of most schedules; every other
+        // device cuts its snapshots into small parts, so uploads and catch-ups in parts are too.
         let sync = DocSync::new(SyncState::default()).with_compaction_after(3);
+        let sync = if byte % 2 == 1 {
+            sync.with_snapshot_parts_of(SMALL_SNAPSHOT_PARTS)
+        } else {
+            sync
+        };
         let device = CryptoDevice([byte; 16]);
         self.devices.push(Device {
             ready: doc.is_some(),
@@ -296,6 +309,8 @@ impl World {
             ToRelay::PutSnapshot {
                 request,
                 covers,
+                part,
+                parts,
                 snapshot,
             } => {
                 assert!(
@@ -307,6 +322,8 @@ impl World {
                     request: RequestId(request),
                     doc: DOC,
                     covers: Seq(covers),
+                    part,
+                    parts,
                     snapshot,
                 }
             }
@@ -353,11 +370,22 @@ impl World {
                 Some(FromRelay::Bundle { seq: seq.0, bundle })
             }
             ServerMessage::Snapshot {
-                covers, snapshot, ..
-            } => Some(FromRelay::Snapshot {
-                covers: covers.0,
+                covers,
+                part,
+                parts,
                 snapshot,
-            }),
+                ..
+            } => {
+                if parts > 1 {
+                    self.snapshot_parts_received += 1;
+                }
+                Some(FromRelay::Snapshot {
+                    covers: covers.0,
+                    part,
+                    parts,
+                    snapshot,
+                })
+            }
             ServerMessage::CaughtUp { head, .. } => Some(FromRelay::CaughtUp { head: head.0 }),
             ServerMessage::Ack { request, seq, .. } => Some(FromRelay::Ack {
                 request: request.0,
@@ -685,7 +713,7 @@ fn a_device_offline_through_compaction_catches_up_from_the_snapshot() {
     // The laptop writes a lot while the phone is away; the relay compacts.
     for _ in 0..20 {
         world.edit(0);
-        world.settle();
+        world.settle_with(&[0]);
     }
     let (covered, _) = world.relay.log_positions(DOC).unwrap();
     assert!(
@@ -697,6 +725,11 @@ fn a_device_offline_through_compaction_catches_up_from_the_snapshot() {
     world.settle();
     world.settle();
     assert_eq!(world.unreadable_snapshots, 0);
+    // The laptop cuts its snapshots into small parts: the phone joined them.
+    assert!(
+        world.snapshot_parts_received > 1,
+        "the snapshot did not travel in parts"
+    );
     assert_eq!(world.devices[0].doc.heads(), world.devices[1].doc.heads());
     assert_eq!(world.devices[1].typed.len(), 1);
 }

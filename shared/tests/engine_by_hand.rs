@@ -190,6 +190,167 @@ fn a_snapshot_waits_for_a_quiet_moment_when_asked_to() {
     }
 }
 
+/// A snapshot larger than its part size goes up in parts with consecutive requests; only the
+/// last part's acknowledgement counts it as stored, a refusal is reported once however many
+/// parts are refused, and another device joins the parts back into the document.
+#[test]
+fn a_snapshot_goes_up_in_parts_and_comes_back_joined() {
+    let mut laptop = Plain {
+        me: "laptop".into(),
+    };
+    let mut doc = automerge::AutoCommit::new();
+    let mut sync = DocSync::new(SyncState::default())
+        .with_compaction_after(3)
+        .with_snapshot_parts_of(40);
+    sync.connected();
+    sync.receive(&mut doc, &mut laptop, FromRelay::CaughtUp { head: 0 })
+        .unwrap();
+    let mut upload = Vec::new();
+    for n in 1..=3 {
+        edit_and_ack(&mut sync, &mut doc, &mut laptop, n);
+    }
+    let quiet = sync.quiet(&mut doc, &mut laptop).unwrap();
+    assert!(
+        quiet.is_empty(),
+        "the upload followed the third acknowledgement"
+    );
+    // Take the upload again from a fresh engine in the same state, to see its messages.
+    let mut again = DocSync::new(sync.state().clone())
+        .with_compaction_after(3)
+        .with_snapshot_parts_of(40);
+    again.connected();
+    for event in again
+        .receive(&mut doc, &mut laptop, FromRelay::CaughtUp { head: 3 })
+        .unwrap()
+    {
+        if let Event::Send(ToRelay::PutSnapshot {
+            request,
+            covers,
+            part,
+            parts,
+            snapshot,
+        }) = event
+        {
+            upload.push((request, covers, part, parts, snapshot));
+        }
+    }
+    let parts = upload.len();
+    assert!(parts >= 3, "{parts} parts");
+    for (i, (request, covers, part, count, bytes)) in upload.iter().enumerate() {
+        assert_eq!((*covers, *part as usize, *count as usize), (3, i, parts));
+        assert_eq!(*request, upload[0].0 + i as u64);
+        assert!(bytes.len() <= 40);
+    }
+    let sealed: Vec<u8> = upload.iter().flat_map(|u| u.4.clone()).collect();
+    assert_eq!(laptop.open(&sealed).unwrap().kind, BundleKind::Snapshot);
+
+    // Acknowledging all but the last part leaves it in flight.
+    for (request, ..) in &upload[..parts - 1] {
+        let events = again
+            .receive(
+                &mut doc,
+                &mut laptop,
+                FromRelay::Ack {
+                    request: *request,
+                    seq: 3,
+                },
+            )
+            .unwrap();
+        assert!(events.is_empty(), "{events:?}");
+        assert!(!again.is_settled());
+    }
+    again
+        .receive(
+            &mut doc,
+            &mut laptop,
+            FromRelay::Ack {
+                request: upload[parts - 1].0,
+                seq: 3,
+            },
+        )
+        .unwrap();
+    assert!(again.is_settled());
+    assert_eq!(again.state().snapshot_covers, 3);
+
+    // The relay refusing every part is one refusal, and none is taken for a push's answer.
+    let mut refused = DocSync::new(sync.state().clone())
+        .with_compaction_after(3)
+        .with_snapshot_parts_of(40);
+    refused.connected();
+    refused
+        .receive(&mut doc, &mut laptop, FromRelay::CaughtUp { head: 3 })
+        .unwrap();
+    let mut reports = 0;
+    for (request, ..) in &upload {
+        let events = refused
+            .receive(
+                &mut doc,
+                &mut laptop,
+                FromRelay::Refused {
+                    request: *request,
+                    reason: "no".into(),
+                },
+            )
+            .unwrap();
+        reports += events
+            .iter()
+            .filter(|e| matches!(e, Event::Refused { .. }))
+            .count();
+    }
+    assert_eq!(reports, 1);
+    assert!(refused.is_settled());
+    assert_eq!(refused.state().snapshot_covers, 0);
+
+    // A phone catching up receives the parts and joins them into the document.
+    let mut phone_doc = automerge::AutoCommit::new();
+    let mut phone = Plain { me: "phone".into() };
+    let mut phone_sync = DocSync::new(SyncState::default());
+    phone_sync.connected();
+    let mut messages: Vec<FromRelay> = upload
+        .iter()
+        .map(|(_, covers, part, parts, bytes)| FromRelay::Snapshot {
+            covers: *covers,
+            part: *part,
+            parts: *parts,
+            snapshot: bytes.clone(),
+        })
+        .collect();
+    messages.push(FromRelay::CaughtUp { head: 3 });
+    phone_sync
+        .receive_many(&mut phone_doc, &mut phone, messages)
+        .unwrap();
+    assert_eq!(phone_doc.get_heads(), doc.get_heads());
+    assert_eq!(phone_sync.state().cursor, 3);
+
+    // A bundle between two parts is a relay error.
+    let mut confused = DocSync::new(SyncState::default());
+    confused.connected();
+    let (_, covers, part, parts, bytes) = upload[0].clone();
+    confused
+        .receive(
+            &mut phone_doc,
+            &mut phone,
+            FromRelay::Snapshot {
+                covers,
+                part,
+                parts,
+                snapshot: bytes,
+            },
+        )
+        .unwrap();
+    let err = confused
+        .receive(
+            &mut phone_doc,
+            &mut phone,
+            FromRelay::Bundle {
+                seq: 4,
+                bundle: b"x".to_vec(),
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, SyncError::Protocol(_)), "{err:?}");
+}
+
 /// A new device's first catch-up: a small first change, then the whole document as one save
 /// (an outbox sent as a save). The save becomes the device's document (keeping its actor), the
 /// other bundle is loaded into it, and the relay is known to hold all of it.
@@ -455,7 +616,7 @@ fn hostile() -> impl Strategy<Value = Hostile> {
     ];
     prop_oneof![
         3 => (position(), bundle.clone()).prop_map(|(seq, bundle)| Hostile::Relay(FromRelay::Bundle { seq, bundle })),
-        1 => (position(), bundle).prop_map(|(covers, snapshot)| Hostile::Relay(FromRelay::Snapshot { covers, snapshot })),
+        1 => (position(), (0u32..3, 1u32..3), bundle).prop_map(|(covers, (part, parts), snapshot)| Hostile::Relay(FromRelay::Snapshot { covers, part, parts, snapshot })),
         2 => position().prop_map(|head| Hostile::Relay(FromRelay::CaughtUp { head })),
         2 => (prop_oneof![Just(1u64), Just(2), any::<u64>()], position())
             .prop_map(|(request, seq)| Hostile::Relay(FromRelay::Ack { request, seq })),

@@ -94,6 +94,8 @@ fn a_snapshot_covering_the_largest_log_position_does_not_overflow_compaction() {
     let (mut sync, mut doc) = connected();
     let message = FromRelay::Snapshot {
         covers: u64::MAX,
+        part: 0,
+        parts: 1,
         snapshot: sealed_by(&mut phone, BundleKind::Snapshot),
     };
     let refused = sync.receive(&mut doc, &mut laptop, message);
@@ -103,6 +105,8 @@ fn a_snapshot_covering_the_largest_log_position_does_not_overflow_compaction() {
     );
     let message = FromRelay::Snapshot {
         covers: MAX_SEQ,
+        part: 0,
+        parts: 1,
         snapshot: sealed_by(&mut phone, BundleKind::Snapshot),
     };
     let events = sync.receive(&mut doc, &mut laptop, message).unwrap();
@@ -148,6 +152,8 @@ fn a_members_snapshot_that_makes_automerge_panic_is_skipped() {
         .unwrap();
     let message = FromRelay::Snapshot {
         covers: 4,
+        part: 0,
+        parts: 1,
         snapshot,
     };
     let events = sync.receive(&mut doc, &mut laptop, message).unwrap();

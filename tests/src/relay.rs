@@ -497,8 +497,10 @@ pub enum Event {
 /// What a `Subscribe` catch-up delivered before `CaughtUp`.
 #[derive(Debug, Default)]
 pub struct CatchUp {
-    /// The snapshot, if any: what it covers and its bytes.
+    /// The snapshot, if any: what it covers and its bytes (its parts joined).
     pub snapshot: Option<(Seq, Vec<u8>)>,
+    /// How many parts the snapshot came in.
+    pub snapshot_parts: u32,
     /// The bundles, in the order received.
     pub bundles: Vec<(Seq, Vec<u8>)>,
     /// The head `CaughtUp` reported.
@@ -744,14 +746,26 @@ impl Peer {
                 ServerMessage::Snapshot {
                     doc: got,
                     covers,
+                    part,
+                    parts,
                     snapshot,
                 } => {
                     assert_eq!(got, doc);
-                    assert!(
-                        catch_up.snapshot.is_none() && catch_up.bundles.is_empty(),
-                        "a snapshot must come first, once"
-                    );
-                    catch_up.snapshot = Some((covers, snapshot));
+                    assert!(catch_up.bundles.is_empty(), "a snapshot must come first");
+                    // Parts come in order, one after another; the test sees them joined.
+                    match &mut catch_up.snapshot {
+                        None => {
+                            assert_eq!(part, 0, "a snapshot begins with part 0");
+                            catch_up.snapshot = Some((covers, snapshot));
+                        }
+                        Some((joined_covers, joined)) => {
+                            assert_eq!(*joined_covers, covers);
+                            assert_eq!(part, catch_up.snapshot_parts, "parts in order, once");
+                            joined.extend(snapshot);
+                        }
+                    }
+                    catch_up.snapshot_parts = part + 1;
+                    assert!(catch_up.snapshot_parts <= parts);
                 }
                 ServerMessage::Bundle {
                     doc: got,

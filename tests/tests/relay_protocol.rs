@@ -15,7 +15,7 @@ use between_e2e::relay::{
 use between_shared::crypto::{
     sign_in_message, DeviceCertificate, MAX_SEALED_BUNDLE, MIN_SEALED_BUNDLE,
 };
-use between_shared::protocol::limits::MAX_FRAME_BYTES;
+use between_shared::protocol::limits::{MAX_FRAME_BYTES, MAX_SNAPSHOT_BYTES};
 use between_shared::protocol::{
     decode_client, encode_client, encode_server, ClientMessage, DecodeError, DocId, ErrorCode,
     RequestId, Seq, ServerMessage, PROTOCOL_VERSION,
@@ -401,6 +401,8 @@ async fn store_and_forward() {
             request,
             doc,
             covers: Seq(3),
+            part: 0,
+            parts: 1,
             snapshot: snapshot.clone(),
         })
         .await;
@@ -417,6 +419,8 @@ async fn store_and_forward() {
             request,
             doc,
             covers: Seq(2),
+            part: 0,
+            parts: 1,
             snapshot: snapshot.clone(),
         })
         .await;
@@ -439,6 +443,46 @@ async fn store_and_forward() {
     // From 2: only CaughtUp.
     let catch_up = tablet_view.subscribe(doc, Seq(2)).await;
     assert!(catch_up.snapshot.is_none() && catch_up.bundles.is_empty());
+    assert_eq!(catch_up.head, Seq(2));
+
+    // A snapshot larger than a frame travels in parts: each acknowledged, the log replaced
+    // only by the last, and a catch-up hands back the same parts in order.
+    let large: Vec<u8> = (0..2_500_000_u32).map(|i| (i % 251) as u8).collect();
+    let sealed = sealed_snapshot(doc, &laptop.device, 4, &large, &key);
+    let cut: Vec<&[u8]> = sealed.chunks(MAX_SNAPSHOT_BYTES).collect();
+    assert_eq!(cut.len(), 3);
+    for (part, bytes) in (0..).zip(&cut) {
+        let request = laptop_conn.request_id();
+        laptop_conn
+            .send(&ClientMessage::PutSnapshot {
+                request,
+                doc,
+                covers: Seq(2),
+                part,
+                parts: 3,
+                snapshot: bytes.to_vec(),
+            })
+            .await;
+        assert_eq!(
+            laptop_conn.recv().await,
+            ServerMessage::Ack {
+                request,
+                doc,
+                seq: Seq(2)
+            }
+        );
+        if part < 2 {
+            let catch_up = tablet_view.subscribe(doc, Seq(0)).await;
+            assert_eq!(
+                catch_up.snapshot,
+                Some((Seq(2), snapshot.clone())),
+                "the stored snapshot stays until the last part"
+            );
+        }
+    }
+    let catch_up = tablet_view.subscribe(doc, Seq(0)).await;
+    assert_eq!(catch_up.snapshot_parts, 3);
+    assert_eq!(catch_up.snapshot, Some((Seq(2), sealed.clone())));
     assert_eq!(catch_up.head, Seq(2));
     tablet_view.close().await;
 
@@ -548,6 +592,8 @@ async fn membership_is_enforced() {
             request,
             doc,
             covers: Seq(1),
+            part: 0,
+            parts: 1,
             snapshot: theirs.clone(),
         })
         .await;

@@ -878,6 +878,8 @@ fn a_member_cannot_plant_the_next_epochs_keys_or_wipe_the_clients_log() {
             request,
             doc,
             covers: Seq(1),
+            part: 0,
+            parts: 1,
             snapshot: wipe,
         })
         .await;

@@ -845,12 +845,16 @@ impl Driver {
             ServerMessage::Snapshot {
                 doc,
                 covers,
+                part,
+                parts,
                 snapshot,
             } => {
                 self.relay_message(
                     &doc,
                     FromRelay::Snapshot {
                         covers: covers.0,
+                        part,
+                        parts,
                         snapshot,
                     },
                     step,
@@ -1142,11 +1146,15 @@ impl Driver {
                         ToRelay::PutSnapshot {
                             request,
                             covers,
+                            part,
+                            parts,
                             snapshot,
                         } => ClientMessage::PutSnapshot {
                             request: self.next_id(Pending::Snapshot(i, request, covers)),
                             doc,
                             covers: Seq(covers),
+                            part,
+                            parts,
                             snapshot,
                         },
                     };

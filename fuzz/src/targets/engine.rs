@@ -117,10 +117,16 @@ impl Device {
                 seq: input.number(cursor),
                 bundle: self.served_bytes(input),
             },
-            1 => FromRelay::Snapshot {
-                covers: input.number(cursor),
-                snapshot: self.served_bytes(input),
-            },
+            1 => {
+                // Mostly whole snapshots, sometimes parts (in or out of order).
+                let parts = 1 + u32::from(input.byte() % 3);
+                FromRelay::Snapshot {
+                    covers: input.number(cursor),
+                    part: u32::from(input.byte()) % parts,
+                    parts,
+                    snapshot: self.served_bytes(input),
+                }
+            }
             2 => FromRelay::CaughtUp {
                 head: input.number(cursor),
             },

@@ -18,7 +18,8 @@ use super::{
     AccountId, AccountRecord, AccountRole, AccountSummary, AuditEntry, AuditError, AuditHead,
     AuditProblem, AuditRecord, Bundle, Conflict, DeviceId, DeviceRecord, DocId, DocStats,
     InviteError, InviteHash, InviteRecord, KeyEnvelope, LogPage, Mailbox, MemberOf, Missing,
-    Purged, Registration, RelayStore, Seq, Snapshot, StoreError, StoredMembership,
+    Purged, Registration, RelayStore, Seq, Snapshot, SnapshotProgress, SnapshotUpload, StoreError,
+    StoredMembership,
 };
 
 /// A fixed "now" for the checks (Unix milliseconds).
@@ -553,7 +554,7 @@ fn compaction_keeps_only_the_tail(store: &mut dyn RelayStore) {
     assert_eq!(seqs(&all_since(store, doc, 0)), [4, 5, 6]);
     let snapshot = Snapshot {
         covers: Seq(3),
-        bytes: b"S3".to_vec(),
+        parts: vec![b"S3".to_vec()],
     };
     assert_eq!(store.snapshot(doc).unwrap(), Some(snapshot.clone()));
 
@@ -647,7 +648,7 @@ fn snapshot_refusals_change_nothing(store: &mut dyn RelayStore) {
         ),
         "{err:?}"
     );
-    assert_eq!(store.snapshot(doc).unwrap().unwrap().bytes, b"S3");
+    assert_eq!(store.snapshot(doc).unwrap().unwrap().parts, [b"S3"]);
     assert_eq!(seqs(&all_since(store, doc, 0)), [4]);
 
     store.put_snapshot(doc, Seq(3), b"S3 again").unwrap();
@@ -655,7 +656,7 @@ fn snapshot_refusals_change_nothing(store: &mut dyn RelayStore) {
         store.snapshot(doc).unwrap(),
         Some(Snapshot {
             covers: Seq(3),
-            bytes: b"S3 again".to_vec()
+            parts: vec![b"S3 again".to_vec()]
         })
     );
     assert_eq!(seqs(&all_since(store, doc, 0)), [4]);
@@ -669,6 +670,138 @@ fn snapshot_refusals_change_nothing(store: &mut dyn RelayStore) {
             "{err:?}"
         );
     }
+}
+
+/// A snapshot in parts: parts before the last are staged and change nothing a reader sees;
+/// the last stores the whole snapshot and compacts in one step; a part that does not follow
+/// its device's upload is refused; one device's parts never mix with another's.
+fn a_snapshot_in_parts_is_stored_whole_or_not_at_all(store: &mut dyn RelayStore) {
+    let (_, doc) = add_document(store, 1);
+    for i in 1..=5 {
+        store.append_bundle(doc, &bundle(i), T0).unwrap();
+    }
+    let laptop = |covers, parts| SnapshotUpload {
+        uploader: device_id(1),
+        covers: Seq(covers),
+        parts,
+    };
+    let phone = |covers, parts| SnapshotUpload {
+        uploader: device_id(2),
+        covers: Seq(covers),
+        parts,
+    };
+    let untouched = |store: &mut dyn RelayStore| {
+        assert_eq!(store.snapshot(doc).unwrap(), None);
+        assert_eq!(seqs(&all_since(store, doc, 0)), [1, 2, 3, 4, 5]);
+    };
+
+    assert_eq!(
+        store
+            .put_snapshot_part(doc, laptop(4, 3), 0, b"A0")
+            .unwrap(),
+        SnapshotProgress::Staged
+    );
+    assert_eq!(
+        store
+            .put_snapshot_part(doc, laptop(4, 3), 1, b"A1")
+            .unwrap(),
+        SnapshotProgress::Staged
+    );
+    untouched(store);
+    // Staged parts count as stored bytes.
+    assert_eq!(
+        store.document(doc).unwrap().unwrap().bytes,
+        4 + 10 + 20 + 30 + 40 + 50
+    );
+    // Parts that do not continue the upload: repeated, skipping, another position or count,
+    // another device's; each refused, changing nothing.
+    for (upload, part) in [
+        (laptop(4, 3), 1),
+        (laptop(4, 3), 3),
+        (laptop(3, 3), 2),
+        (laptop(4, 4), 2),
+        (phone(4, 3), 2),
+    ] {
+        let err = store
+            .put_snapshot_part(doc, upload, part, b"x")
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::SnapshotPartOutOfOrder { .. } | StoreError::Invalid(_)
+            ),
+            "{upload:?} part {part}: {err:?}"
+        );
+        untouched(store);
+    }
+    let stored = store.put_snapshot_part(doc, laptop(4, 3), 2, b"x").unwrap();
+    assert_eq!(
+        stored,
+        SnapshotProgress::Stored,
+        "the refusals left the laptop's upload as it was"
+    );
+    assert_eq!(
+        store.snapshot(doc).unwrap(),
+        Some(Snapshot {
+            covers: Seq(4),
+            parts: vec![b"A0".to_vec(), b"A1".to_vec(), b"x".to_vec()],
+        })
+    );
+    assert_eq!(seqs(&all_since(store, doc, 0)), [5]);
+    let page = store.read_log(doc, Seq::ZERO, 10, usize::MAX).unwrap();
+    assert_eq!(
+        page.snapshot.map(|s| s.parts.concat()),
+        Some(b"A0A1x".to_vec())
+    );
+
+    // Two devices uploading at once keep their parts apart; the first to finish wins and the
+    // other's staged parts are dropped with it.
+    store.append_bundle(doc, &bundle(6), T0).unwrap();
+    store
+        .put_snapshot_part(doc, laptop(6, 2), 0, b"L0")
+        .unwrap();
+    store.put_snapshot_part(doc, phone(6, 2), 0, b"P0").unwrap();
+    store.put_snapshot_part(doc, phone(6, 2), 1, b"P1").unwrap();
+    assert_eq!(
+        store.snapshot(doc).unwrap().unwrap().parts,
+        [b"P0".to_vec(), b"P1".to_vec()]
+    );
+    let err = store
+        .put_snapshot_part(doc, laptop(6, 2), 1, b"L1")
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SnapshotPartOutOfOrder { expected: None, .. }
+        ),
+        "{err:?}"
+    );
+    // A whole snapshot replaces one in parts, leaving none of its parts behind.
+    store.put_snapshot(doc, Seq(6), b"whole").unwrap();
+    assert_eq!(
+        store.snapshot(doc).unwrap().unwrap().parts,
+        [b"whole".to_vec()]
+    );
+    assert_eq!(store.document(doc).unwrap().unwrap().bytes, 5);
+
+    // An abandoned upload is dropped with the document.
+    store.append_bundle(doc, &bundle(7), T0).unwrap();
+    store
+        .put_snapshot_part(doc, laptop(7, 2), 0, b"L0")
+        .unwrap();
+    let err = store
+        .put_snapshot_part(doc, laptop(8, 2), 0, b"L0")
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::SnapshotBeyondHead { .. }),
+        "{err:?}"
+    );
+    let err = store
+        .put_snapshot_part(doc, laptop(7, 2), 2, b"L2")
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    store.delete_document(doc, T0).unwrap();
+    assert!(store.documents().unwrap().iter().all(|d| d.doc != doc));
 }
 
 /// Deleting a document removes all of it, leaves other documents alone, and retires its id.
@@ -1783,6 +1916,7 @@ contract_suite!(
     bundles_since_pages_in_order,
     compaction_keeps_only_the_tail,
     snapshot_refusals_change_nothing,
+    a_snapshot_in_parts_is_stored_whole_or_not_at_all,
     deleting_a_document_removes_everything,
     key_envelopes_per_recipient,
     pairing_mailboxes_are_one_time,
@@ -1923,7 +2057,7 @@ mod sqlite_files {
         let mut store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.head(doc).unwrap(), Seq(4));
         assert_eq!(seqs(&all_since(&store, doc, 0)), [3, 4]);
-        assert_eq!(store.snapshot(doc).unwrap().unwrap().bytes, b"S2");
+        assert_eq!(store.snapshot(doc).unwrap().unwrap().parts, [b"S2"]);
         assert_eq!(store.key_envelopes(doc, device).unwrap()[0].bytes, b"env");
         assert!(store.is_member(doc, owner).unwrap());
         assert_eq!(

@@ -331,8 +331,37 @@ pub(crate) struct Bundle {
 pub(crate) struct Snapshot {
     /// The last log position the snapshot includes.
     pub(crate) covers: Seq,
-    /// The sealed snapshot, exactly as uploaded.
-    pub(crate) bytes: Vec<u8>,
+    /// The sealed snapshot, in the parts it was uploaded in (joined in order, they are the
+    /// sealed snapshot); never empty.
+    pub(crate) parts: Vec<Vec<u8>>,
+}
+
+impl Snapshot {
+    /// Its size in bytes, all parts together.
+    pub(crate) fn len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
+    }
+}
+
+/// Which upload a part of a snapshot belongs to (see
+/// [`RelayStore::put_snapshot_part`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SnapshotUpload {
+    /// The device uploading it: parts of one upload all come from one device.
+    pub(crate) uploader: DeviceId,
+    /// The last log position the snapshot includes.
+    pub(crate) covers: Seq,
+    /// How many parts the snapshot has (at least 1).
+    pub(crate) parts: u32,
+}
+
+/// What storing one part of a snapshot did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SnapshotProgress {
+    /// The part is kept aside until the upload's last part arrives; the log is unchanged.
+    Staged,
+    /// That was the last part: the snapshot is stored and the bundles it covers are gone.
+    Stored,
 }
 
 /// What a device catching up on a document receives, read in one transaction.
@@ -699,6 +728,16 @@ pub(crate) enum StoreError {
         covers: Seq,
         /// The document's head.
         head: Seq,
+    },
+    /// A part of a snapshot does not continue what its device uploaded so far.
+    #[error("refused: part {part} of the snapshot of document {doc} does not follow the parts this device uploaded before it (expected {}); upload the snapshot again from part 0", match .expected { Some(next) => format!("part {next} of the same snapshot"), None => "part 0".to_owned() })]
+    SnapshotPartOutOfOrder {
+        /// The document.
+        doc: DocId,
+        /// The part that arrived.
+        part: u32,
+        /// The part that would have continued the upload, if one is under way.
+        expected: Option<u32>,
     },
     /// A snapshot is older than the one already stored.
     #[error("refused: the snapshot of document {doc} covers up to {covers}, older than the stored one (up to {current})")]
@@ -1067,12 +1106,40 @@ pub(crate) trait RelayStore {
     /// The highest sequence number assigned ([`Seq::ZERO`] if none).
     fn head(&self, doc: DocId) -> Result<Seq, StoreError>;
 
-    /// Stores a snapshot covering the log up to `covers` and deletes every bundle with
-    /// `seq <= covers`, in one transaction. Refuses `covers > head`
-    /// ([`StoreError::SnapshotBeyondHead`]) and a snapshot older than the stored one
-    /// ([`StoreError::SnapshotOutdated`]); one covering the same position replaces it. A
-    /// snapshot covers at least bundle 1 ([`StoreError::Invalid`] for [`Seq::ZERO`]).
-    fn put_snapshot(&mut self, doc: DocId, covers: Seq, snapshot: &[u8]) -> Result<(), StoreError>;
+    /// Stores part `part` (from 0) of a snapshot of `upload.parts` parts covering the log up to
+    /// `upload.covers`, in one transaction.
+    ///
+    /// A part that is not the last is staged: kept aside, changing nothing else. Part 0 starts
+    /// an upload and drops whatever the same device had staged for the document; any later
+    /// part must follow the parts that device staged, for the same `covers` and `parts`
+    /// ([`StoreError::SnapshotPartOutOfOrder`] otherwise, changing nothing). The last part
+    /// stores the snapshot (all its parts, in order, replacing the stored one), deletes every
+    /// bundle with `seq <= covers` and drops every upload staged for the document, all in its
+    /// one transaction: the log is never left half compacted, and a reader sees the old
+    /// snapshot or the whole new one.
+    ///
+    /// Every part is refused, changing nothing, if `covers > head`
+    /// ([`StoreError::SnapshotBeyondHead`]) or the stored snapshot covers more
+    /// ([`StoreError::SnapshotOutdated`]; one covering the same position is replaced). A
+    /// snapshot covers at least bundle 1, and `part < parts` ([`StoreError::Invalid`]).
+    fn put_snapshot_part(
+        &mut self,
+        doc: DocId,
+        upload: SnapshotUpload,
+        part: u32,
+        bytes: &[u8],
+    ) -> Result<SnapshotProgress, StoreError>;
+
+    /// Stores a snapshot sent whole: [`put_snapshot_part`](RelayStore::put_snapshot_part) with
+    /// its only part. Nothing is staged for a one-part upload, so no uploader is recorded.
+    fn put_snapshot(&mut self, doc: DocId, covers: Seq, snapshot: &[u8]) -> Result<(), StoreError> {
+        let whole = SnapshotUpload {
+            uploader: DeviceId::from_bytes([0; 16]),
+            covers,
+            parts: 1,
+        };
+        self.put_snapshot_part(doc, whole, 0, snapshot).map(drop)
+    }
 
     /// The stored snapshot, if any.
     fn snapshot(&self, doc: DocId) -> Result<Option<Snapshot>, StoreError>;

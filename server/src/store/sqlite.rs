@@ -25,7 +25,7 @@
 //! - **Memory.** Blobs are read only when returned and never cached; reads that return blobs are
 //!   bounded by their `limit` and `max_bytes` arguments.
 //!
-//! # Schema (version 3)
+//! # Schema (version 4)
 //!
 //! See [`SCHEMA_V1`]: `accounts`, `devices`, `invites` (hashes only), `documents` (owner and
 //! head), `deleted_documents` (ids that are never reused), `members`, `bundles` (keyed by
@@ -34,7 +34,9 @@
 //! length; every table is `STRICT`. [`SCHEMA_V2`] adds staff labels to `accounts` and `invites`
 //! (refused on client rows by a `CHECK`) and an index of the audit trail by account.
 //! [`SCHEMA_V3`] adds `accounts.invited_by` and `memberships` (each document's latest signed
-//! membership list and its serial).
+//! membership list and its serial). [`SCHEMA_V4`] adds snapshots in parts: `snapshot_parts`
+//! (a stored snapshot's parts after the first, which stays in `snapshots.data`) and
+//! `snapshot_uploads` (parts staged until an upload's last part arrives).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -56,7 +58,8 @@ use super::{
     AuditEntry, AuditError, AuditHead, AuditProblem, AuditRecord, BatchWrite, Bundle, Conflict,
     DeviceEntry, DeviceId, DeviceRecord, DeviceSummary, DocId, DocStats, InviteError, InviteHash,
     InviteRecord, KeyEnvelope, LogPage, Mailbox, MemberOf, Missing, Purged, Push, PushOutcome,
-    PushRefusal, Registration, RelayStore, Seq, Snapshot, StoreError, StoredMembership, Written,
+    PushRefusal, Registration, RelayStore, Seq, Snapshot, SnapshotProgress, SnapshotUpload,
+    StoreError, StoredMembership, Written,
 };
 
 /// `PRAGMA application_id` of a relay database ("BTRL"), so an unrelated SQLite file (or a
@@ -65,7 +68,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x4254_524C;
 
 /// Schema migrations: entry `n` brings a database from version `n` to `n + 1`. Never edit an
 /// entry once released; append a new one.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
 pub(crate) const SCHEMA_VERSION: i64 = FORMAT.schema_version();
@@ -216,6 +219,29 @@ CREATE TABLE memberships (
     doc    BLOB    NOT NULL PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
     serial INTEGER NOT NULL CHECK (serial >= 0),
     data   BLOB    NOT NULL
+) STRICT;
+";
+
+/// Version 4: snapshots in parts. A snapshot larger than one frame is uploaded part by part;
+/// the parts wait in `snapshot_uploads` (per document and uploading device) until the last one
+/// arrives, and a stored snapshot keeps its first part in `snapshots.data` (so a snapshot of
+/// one part is stored as before) and the others in `snapshot_parts`.
+const SCHEMA_V4: &str = "
+CREATE TABLE snapshot_parts (
+    doc  BLOB    NOT NULL REFERENCES snapshots (doc) ON DELETE CASCADE,
+    part INTEGER NOT NULL CHECK (part >= 1),
+    data BLOB    NOT NULL,
+    PRIMARY KEY (doc, part)
+) STRICT;
+
+CREATE TABLE snapshot_uploads (
+    doc      BLOB    NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    uploader BLOB    NOT NULL CHECK (length(uploader) = 16),
+    part     INTEGER NOT NULL CHECK (part >= 0),
+    covers   INTEGER NOT NULL CHECK (covers >= 1),
+    parts    INTEGER NOT NULL CHECK (part < parts),
+    data     BLOB    NOT NULL,
+    PRIMARY KEY (doc, uploader, part)
 ) STRICT;
 ";
 
@@ -982,8 +1008,12 @@ fn read_audit<K: ToSql>(
 }
 
 /// The query behind [`DocStats`]; callers append a `WHERE` and an `ORDER BY`.
+/// A document's bytes count its snapshot, all its parts, and parts staged for the next one.
 const DOC_STATS_SQL: &str = "
-SELECT d.id, d.owner, d.created_at_ms, d.head, s.covers, coalesce(length(s.data), 0),
+SELECT d.id, d.owner, d.created_at_ms, d.head, s.covers,
+       coalesce(length(s.data), 0)
+         + (SELECT coalesce(sum(length(p.data)), 0) FROM snapshot_parts p WHERE p.doc = d.id)
+         + (SELECT coalesce(sum(length(u.data)), 0) FROM snapshot_uploads u WHERE u.doc = d.id),
        (SELECT count(*) FROM bundles b WHERE b.doc = d.id),
        (SELECT coalesce(sum(length(b.data)), 0) FROM bundles b WHERE b.doc = d.id)
   FROM documents d LEFT JOIN snapshots s ON s.doc = d.id";
@@ -1053,17 +1083,108 @@ fn read_snapshot(
     path: &Path,
     doc: DocId,
 ) -> Result<Option<Snapshot>, StoreError> {
-    conn.prepare_cached("SELECT covers, data FROM snapshots WHERE doc = ?1")
+    let Some((covers, first)) = conn
+        .prepare_cached("SELECT covers, data FROM snapshots WHERE doc = ?1")
         .and_then(|mut stmt| {
-            stmt.query_row([doc], |row| {
-                Ok(Snapshot {
-                    covers: row.get(0)?,
-                    bytes: row.get(1)?,
-                })
-            })
-            .optional()
+            stmt.query_row([doc], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
         })
-        .at(path)
+        .at(path)?
+    else {
+        return Ok(None);
+    };
+    let mut parts = vec![first];
+    let mut stmt = conn
+        .prepare_cached("SELECT data FROM snapshot_parts WHERE doc = ?1 ORDER BY part")
+        .at(path)?;
+    let rest = stmt.query_map([doc], |row| row.get(0)).at(path)?;
+    for part in rest {
+        parts.push(part.at(path)?);
+    }
+    Ok(Some(Snapshot { covers, parts }))
+}
+
+/// The parts `upload.uploader` staged for `doc`, in order, if they are exactly parts
+/// `0..part` of the same upload; otherwise the part does not continue it.
+fn staged_parts(
+    tx: &Transaction<'_>,
+    path: &Path,
+    doc: DocId,
+    upload: SnapshotUpload,
+    part: u32,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT part, covers, parts, data FROM snapshot_uploads
+              WHERE doc = ?1 AND uploader = ?2 ORDER BY part",
+        )
+        .at(path)?;
+    let rows = stmt
+        .query_map(params![doc, upload.uploader], |row| {
+            Ok((
+                row.get::<_, u32>(0)?,
+                row.get::<_, Seq>(1)?,
+                row.get::<_, u32>(2)?,
+                row.get::<_, Vec<u8>>(3)?,
+            ))
+        })
+        .at(path)?;
+    let mut staged = Vec::new();
+    let mut same_upload = true;
+    for row in rows {
+        let (number, covers, parts, data) = row.at(path)?;
+        same_upload &= usize::try_from(number).is_ok_and(|n| n == staged.len())
+            && covers == upload.covers
+            && parts == upload.parts;
+        staged.push(data);
+    }
+    let next = u32::try_from(staged.len()).ok();
+    if same_upload && next == Some(part) {
+        return Ok(staged);
+    }
+    Err(StoreError::SnapshotPartOutOfOrder {
+        doc,
+        part,
+        expected: next.filter(|_| same_upload && !staged.is_empty()),
+    })
+}
+
+/// Makes `parts` the snapshot of `doc` covering `covers`: replaces the stored one, drops every
+/// upload staged for the document and the bundles the snapshot covers.
+fn store_snapshot(
+    tx: &Transaction<'_>,
+    path: &Path,
+    doc: DocId,
+    covers: Seq,
+    parts: &[Vec<u8>],
+) -> Result<(), StoreError> {
+    let Some((first, rest)) = parts.split_first() else {
+        return Err(StoreError::Invalid("a snapshot has at least one part"));
+    };
+    for sql in [
+        "DELETE FROM snapshot_parts WHERE doc = ?1",
+        "DELETE FROM snapshot_uploads WHERE doc = ?1",
+    ] {
+        tx.execute(sql, [doc]).at(path)?;
+    }
+    tx.execute(
+        "INSERT INTO snapshots (doc, covers, data) VALUES (?1, ?2, ?3)
+         ON CONFLICT (doc) DO UPDATE SET covers = excluded.covers, data = excluded.data",
+        params![doc, covers, first],
+    )
+    .at(path)?;
+    let mut insert = tx
+        .prepare_cached("INSERT INTO snapshot_parts (doc, part, data) VALUES (?1, ?2, ?3)")
+        .at(path)?;
+    for (part, data) in (1_u32..).zip(rest) {
+        insert.execute(params![doc, part, data]).at(path)?;
+    }
+    tx.execute(
+        "DELETE FROM bundles WHERE doc = ?1 AND seq <= ?2",
+        params![doc, covers],
+    )
+    .at(path)?;
+    Ok(())
 }
 
 /// Reads what the snapshot of `doc` covers and its size, without reading the snapshot.
@@ -1072,15 +1193,19 @@ fn snapshot_position(
     path: &Path,
     doc: DocId,
 ) -> Result<Option<(Seq, usize)>, StoreError> {
-    conn.prepare_cached("SELECT covers, length(data) FROM snapshots WHERE doc = ?1")
-        .and_then(|mut stmt| {
-            stmt.query_row([doc], |row| {
-                let len: i64 = row.get(1)?;
-                Ok((row.get(0)?, usize::try_from(len).unwrap_or(usize::MAX)))
-            })
-            .optional()
+    conn.prepare_cached(
+        "SELECT covers, length(data)
+                + (SELECT coalesce(sum(length(p.data)), 0) FROM snapshot_parts p WHERE p.doc = ?1)
+           FROM snapshots WHERE doc = ?1",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row([doc], |row| {
+            let len: i64 = row.get(1)?;
+            Ok((row.get(0)?, usize::try_from(len).unwrap_or(usize::MAX)))
         })
-        .at(path)
+        .optional()
+    })
+    .at(path)
 }
 
 impl RelayStore for SqliteStore {
@@ -1577,6 +1702,8 @@ impl RelayStore for SqliteStore {
         require_document(&tx, path, doc)?;
         for sql in [
             "DELETE FROM bundles WHERE doc = ?1",
+            "DELETE FROM snapshot_uploads WHERE doc = ?1",
+            "DELETE FROM snapshot_parts WHERE doc = ?1",
             "DELETE FROM snapshots WHERE doc = ?1",
             "DELETE FROM key_envelopes WHERE doc = ?1",
             "DELETE FROM memberships WHERE doc = ?1",
@@ -1642,10 +1769,7 @@ impl RelayStore for SqliteStore {
             _ => None,
         };
         let (after, budget) = match &snapshot {
-            Some(snapshot) => (
-                snapshot.covers,
-                max_bytes.saturating_sub(snapshot.bytes.len()),
-            ),
+            Some(snapshot) => (snapshot.covers, max_bytes.saturating_sub(snapshot.len())),
             None => (since, max_bytes),
         };
         let bundles = read_bundles(&tx, path, doc, after, limit, budget, snapshot.is_none())?;
@@ -1660,10 +1784,26 @@ impl RelayStore for SqliteStore {
         require_document(&self.conn, &self.path, doc)
     }
 
-    fn put_snapshot(&mut self, doc: DocId, covers: Seq, snapshot: &[u8]) -> Result<(), StoreError> {
+    fn put_snapshot_part(
+        &mut self,
+        doc: DocId,
+        upload: SnapshotUpload,
+        part: u32,
+        bytes: &[u8],
+    ) -> Result<SnapshotProgress, StoreError> {
+        let SnapshotUpload {
+            uploader,
+            covers,
+            parts,
+        } = upload;
         if covers == Seq::ZERO {
             return Err(StoreError::Invalid(
                 "a snapshot must cover at least one bundle",
+            ));
+        }
+        if part >= parts {
+            return Err(StoreError::Invalid(
+                "a snapshot's part number must be below its number of parts",
             ));
         }
         let path = &self.path;
@@ -1681,18 +1821,30 @@ impl RelayStore for SqliteStore {
                 });
             }
         }
-        tx.execute(
-            "INSERT INTO snapshots (doc, covers, data) VALUES (?1, ?2, ?3)
-             ON CONFLICT (doc) DO UPDATE SET covers = excluded.covers, data = excluded.data",
-            params![doc, covers, snapshot],
-        )
-        .at(path)?;
-        tx.execute(
-            "DELETE FROM bundles WHERE doc = ?1 AND seq <= ?2",
-            params![doc, covers],
-        )
-        .at(path)?;
-        tx.commit().at(path)
+        let mut staged = if part == 0 {
+            tx.execute(
+                "DELETE FROM snapshot_uploads WHERE doc = ?1 AND uploader = ?2",
+                params![doc, uploader],
+            )
+            .at(path)?;
+            Vec::new()
+        } else {
+            staged_parts(&tx, path, doc, upload, part)?
+        };
+        if part + 1 < parts {
+            tx.execute(
+                "INSERT INTO snapshot_uploads (doc, uploader, part, covers, parts, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![doc, uploader, part, covers, parts, bytes],
+            )
+            .at(path)?;
+            tx.commit().at(path)?;
+            return Ok(SnapshotProgress::Staged);
+        }
+        staged.push(bytes.to_vec());
+        store_snapshot(&tx, path, doc, covers, &staged)?;
+        tx.commit().at(path)?;
+        Ok(SnapshotProgress::Stored)
     }
 
     fn snapshot(&self, doc: DocId) -> Result<Option<Snapshot>, StoreError> {

@@ -30,8 +30,12 @@ use super::{
 pub const BUNDLE_FORMAT_VERSION: u8 = 1;
 /// Length of an encoded [`BundleHeader`].
 pub const BUNDLE_HEADER_LEN: usize = 1 + 1 + 16 + 4 + 16 + 8;
-/// Largest encoded [`SealedBundle`] accepted or produced: 1 MiB.
+/// Largest encoded [`SealedBundle`] of changes accepted or produced: 1 MiB.
 pub const MAX_SEALED_BUNDLE: usize = 1024 * 1024;
+/// Largest encoded [`SealedBundle`] holding a snapshot: 16 MiB. A snapshot is the whole document
+/// (about 2.7 MB after five years of daily homework), so it may be larger than a bundle of
+/// changes; the protocol carries it in parts of at most one bundle's size.
+pub const MAX_SEALED_SNAPSHOT: usize = 16 * MAX_SEALED_BUNDLE;
 /// Smallest possible encoded [`SealedBundle`] (empty plaintext).
 pub const MIN_SEALED_BUNDLE: usize = BUNDLE_HEADER_LEN + XNONCE_LEN + TAG_LEN + SIGNATURE_LEN;
 const WHAT: &str = "sealed bundle";
@@ -50,6 +54,14 @@ impl BundleKind {
         match self {
             BundleKind::Changes => 1,
             BundleKind::Snapshot => 2,
+        }
+    }
+
+    /// The largest encoded sealed bundle of this kind.
+    pub fn max_sealed(self) -> usize {
+        match self {
+            BundleKind::Changes => MAX_SEALED_BUNDLE,
+            BundleKind::Snapshot => MAX_SEALED_SNAPSHOT,
         }
     }
 
@@ -210,16 +222,11 @@ impl SealedBundle {
         out
     }
 
-    /// Decodes a sealed bundle, checking the size limit, version byte, kind and minimum length.
-    /// Does not verify or decrypt anything; use [`open_bundle`].
+    /// Decodes a sealed bundle, checking the size limit (of its kind), version byte, kind and
+    /// minimum length. Does not verify or decrypt anything; use [`open_bundle`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        if bytes.len() > MAX_SEALED_BUNDLE {
-            return Err(CryptoError::TooLong {
-                what: WHAT,
-                max: MAX_SEALED_BUNDLE,
-                actual: bytes.len(),
-            });
-        }
+        // The largest of any kind first, so nothing larger is even looked at.
+        check_sealed_len(bytes.len(), MAX_SEALED_SNAPSHOT)?;
         let header = BundleHeader::from_bytes(bytes).map_err(|e| match e {
             CryptoError::TooShort { actual, .. } => CryptoError::TooShort {
                 what: WHAT,
@@ -228,6 +235,7 @@ impl SealedBundle {
             },
             other => other,
         })?;
+        check_sealed_len(bytes.len(), header.kind.max_sealed())?;
         if bytes.len() < MIN_SEALED_BUNDLE {
             return Err(CryptoError::TooShort {
                 what: WHAT,
@@ -245,6 +253,18 @@ impl SealedBundle {
     }
 }
 
+/// Refuses a sealed bundle longer than `max`.
+fn check_sealed_len(len: usize, max: usize) -> Result<(), CryptoError> {
+    if len > max {
+        return Err(CryptoError::TooLong {
+            what: WHAT,
+            max,
+            actual: len,
+        });
+    }
+    Ok(())
+}
+
 fn cipher(key: &EpochKey) -> XChaCha20Poly1305 {
     XChaCha20Poly1305::new(key.as_bytes().into())
 }
@@ -252,7 +272,8 @@ fn cipher(key: &EpochKey) -> XChaCha20Poly1305 {
 /// Encrypts and signs `plaintext` as a bundle with the given header.
 ///
 /// Draws the 24-byte nonce from `rng`. Fails with [`CryptoError::TooLong`] if the result would
-/// exceed [`MAX_SEALED_BUNDLE`], and with [`CryptoError::AuthorMismatch`] if the header's author
+/// exceed the largest of its kind ([`MAX_SEALED_BUNDLE`] for changes, [`MAX_SEALED_SNAPSHOT`]
+/// for a snapshot), and with [`CryptoError::AuthorMismatch`] if the header's author
 /// is not `author`.
 pub fn seal_bundle(
     rng: &mut impl CryptoRng,
@@ -261,14 +282,10 @@ pub fn seal_bundle(
     author: &DeviceKeypair,
     plaintext: &[u8],
 ) -> Result<SealedBundle, CryptoError> {
-    let sealed_len = MIN_SEALED_BUNDLE.saturating_add(plaintext.len());
-    if sealed_len > MAX_SEALED_BUNDLE {
-        return Err(CryptoError::TooLong {
-            what: WHAT,
-            max: MAX_SEALED_BUNDLE,
-            actual: sealed_len,
-        });
-    }
+    check_sealed_len(
+        MIN_SEALED_BUNDLE.saturating_add(plaintext.len()),
+        header.kind.max_sealed(),
+    )?;
     let author_id = author.device_id();
     if header.author != author_id {
         return Err(CryptoError::AuthorMismatch {
@@ -543,6 +560,43 @@ mod tests {
         ));
         assert!(matches!(
             SealedBundle::from_bytes(&vec![1u8; MAX_SEALED_BUNDLE + 1]),
+            Err(CryptoError::TooLong { .. })
+        ));
+        // Changes one byte over their limit, with a valid header, are refused too.
+        let mut over = sealed.to_bytes();
+        over.push(0);
+        assert!(matches!(
+            SealedBundle::from_bytes(&over),
+            Err(CryptoError::TooLong { max, .. }) if max == MAX_SEALED_BUNDLE
+        ));
+    }
+
+    #[test]
+    fn a_snapshot_may_be_larger_than_a_bundle_of_changes_up_to_its_own_limit() {
+        let s = setup();
+        let header = BundleHeader::new(
+            BundleKind::Snapshot,
+            s.sealed.header.doc_id(),
+            s.sealed.header.epoch(),
+            s.author.device_id(),
+            9,
+        );
+        let plaintext = vec![3u8; MAX_SEALED_SNAPSHOT - MIN_SEALED_BUNDLE];
+        let sealed = seal_bundle(&mut rng(36), header, &s.key, &s.author, &plaintext).unwrap();
+        let bytes = sealed.to_bytes();
+        assert_eq!(bytes.len(), MAX_SEALED_SNAPSHOT);
+        let parsed = SealedBundle::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            open_bundle(&parsed, &s.key, &signing(&s.author)).unwrap(),
+            plaintext
+        );
+        let too_big = vec![0u8; plaintext.len() + 1];
+        assert!(matches!(
+            seal_bundle(&mut rng(36), header, &s.key, &s.author, &too_big),
+            Err(CryptoError::TooLong { max, .. }) if max == MAX_SEALED_SNAPSHOT
+        ));
+        assert!(matches!(
+            SealedBundle::from_bytes(&[bytes.as_slice(), &[0]].concat()),
             Err(CryptoError::TooLong { .. })
         ));
     }

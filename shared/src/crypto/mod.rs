@@ -68,7 +68,7 @@ mod vectors;
 
 pub use bundle::{
     open_bundle, seal_bundle, BundleHeader, BundleKind, SealedBundle, BUNDLE_FORMAT_VERSION,
-    BUNDLE_HEADER_LEN, MAX_SEALED_BUNDLE, MIN_SEALED_BUNDLE,
+    BUNDLE_HEADER_LEN, MAX_SEALED_BUNDLE, MAX_SEALED_SNAPSHOT, MIN_SEALED_BUNDLE,
 };
 pub use certificate::{DeviceCertificate, CERTIFICATE_LEN, CERTIFICATE_VERSION};
 pub use code::CodeProblem;

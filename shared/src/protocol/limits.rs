@@ -11,8 +11,13 @@ use std::time::Duration;
 /// Largest sealed bundle (`Push.bundle`, `Bundle.bundle`): 1 MiB.
 pub const MAX_BUNDLE_BYTES: usize = 1024 * 1024;
 
-/// Largest sealed snapshot (`PutSnapshot.snapshot`, `Snapshot.snapshot`): 1 MiB, like a bundle.
+/// Largest part of a sealed snapshot (`PutSnapshot.snapshot`, `Snapshot.snapshot`): 1 MiB, like a
+/// bundle.
 pub const MAX_SNAPSHOT_BYTES: usize = MAX_BUNDLE_BYTES;
+
+/// Most parts of one snapshot (`PutSnapshot.parts`, `Snapshot.parts`): together they hold the
+/// largest sealed snapshot, 16 MiB.
+pub const MAX_SNAPSHOT_PARTS: u32 = 16;
 
 /// Largest WebSocket binary frame (one whole encoded message): the largest bundle plus 64 KiB for
 /// the envelope and the other fields. Bigger frames are refused before parsing.
@@ -62,6 +67,8 @@ const OVERHEAD_PER_ITEM: usize = 128;
 const _: () = {
     assert!(MAX_BUNDLE_BYTES + OVERHEAD_PER_ITEM * 4 < MAX_FRAME_BYTES);
     assert!(MAX_SNAPSHOT_BYTES + OVERHEAD_PER_ITEM * 4 < MAX_FRAME_BYTES);
+    // The parts of a snapshot can carry the largest one the envelope seals.
+    assert!(MAX_SNAPSHOT_PARTS as usize * MAX_SNAPSHOT_BYTES == crate::crypto::MAX_SEALED_SNAPSHOT);
     assert!(MAX_KEY_ENVELOPES * (MAX_KEY_ENVELOPE_BYTES + OVERHEAD_PER_ITEM) < MAX_FRAME_BYTES);
     assert!(MAX_DEVICES * (MAX_CERTIFICATE_BYTES + OVERHEAD_PER_ITEM) < MAX_FRAME_BYTES);
     assert!(MAX_DOCUMENTS * (2 * 16 + 3 * OVERHEAD_PER_ITEM) < MAX_FRAME_BYTES);

@@ -12,6 +12,11 @@ use super::bytes::{buf, fixed, opt_buf};
 use super::error::ErrorCode;
 use super::ids::{AccountId, Challenge, DeviceId, DocId, Mailbox, RequestId, Seq};
 
+/// A snapshot sent whole, by a peer that leaves out `parts`, is one part.
+fn one_part() -> u32 {
+    1
+}
+
 /// A message from a device to the relay.
 ///
 /// Only [`SignIn`](Self::SignIn), [`Register`](Self::Register),
@@ -118,8 +123,9 @@ pub enum ClientMessage {
         /// The document.
         doc: DocId,
     },
-    /// Upload a sealed snapshot that covers the log up to and including `covers`; the relay may
-    /// then drop those bundles. Reply: `Done`.
+    /// Upload a sealed snapshot that covers the log up to and including `covers`, or one part of
+    /// it; once every part is stored the relay may drop those bundles. Reply: `Ack` for each
+    /// part.
     PutSnapshot {
         /// Echoed in the reply.
         request: RequestId,
@@ -127,7 +133,14 @@ pub enum ClientMessage {
         doc: DocId,
         /// The last position the snapshot includes.
         covers: Seq,
-        /// The sealed snapshot (opaque here).
+        /// Which part this is, from 0; parts are uploaded in order.
+        #[serde(default)]
+        part: u32,
+        /// How many parts the sealed snapshot was cut into (1 to `MAX_SNAPSHOT_PARTS`).
+        #[serde(default = "one_part")]
+        parts: u32,
+        /// The part's bytes of the sealed snapshot (opaque here): the parts, joined in order,
+        /// are the sealed snapshot.
         #[serde(with = "buf")]
         snapshot: Vec<u8>,
     },
@@ -295,13 +308,21 @@ pub enum ServerMessage {
         #[serde(with = "buf")]
         bundle: Vec<u8>,
     },
-    /// The latest snapshot, sent during catch-up when `since` is older than the last compaction.
+    /// The latest snapshot, or one part of it, sent during catch-up when `since` is older than
+    /// the last compaction. The parts of one snapshot are sent one after another, in order,
+    /// before anything else about the document.
     Snapshot {
         /// The document.
         doc: DocId,
         /// The last position the snapshot includes.
         covers: Seq,
-        /// The sealed snapshot (opaque here).
+        /// Which part this is, from 0.
+        #[serde(default)]
+        part: u32,
+        /// How many parts the snapshot has (1 to `MAX_SNAPSHOT_PARTS`).
+        #[serde(default = "one_part")]
+        parts: u32,
+        /// The part's bytes of the sealed snapshot (opaque here).
         #[serde(with = "buf")]
         snapshot: Vec<u8>,
     },

@@ -5,6 +5,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::strategy::Union;
 
+use super::limits::MAX_SNAPSHOT_PARTS;
 use super::*;
 
 fn blob(max: usize) -> impl Strategy<Value = Vec<u8>> {
@@ -29,6 +30,11 @@ fn request() -> impl Strategy<Value = RequestId> {
 
 fn seq() -> impl Strategy<Value = Seq> {
     any::<u64>().prop_map(Seq)
+}
+
+/// `(part, parts)` of a snapshot: a valid part number of a valid count.
+fn snapshot_part() -> impl Strategy<Value = (u32, u32)> {
+    (1..=MAX_SNAPSHOT_PARTS).prop_flat_map(|parts| (0..parts, Just(parts)))
 }
 
 fn envelope() -> impl Strategy<Value = KeyEnvelope> {
@@ -138,13 +144,17 @@ pub(super) fn client_message() -> BoxedStrategy<ClientMessage> {
         (request(), doc())
             .prop_map(|(request, doc)| M::Unsubscribe { request, doc })
             .boxed(),
-        (request(), doc(), seq(), blob(300))
-            .prop_map(|(request, doc, covers, snapshot)| M::PutSnapshot {
-                request,
-                doc,
-                covers,
-                snapshot,
-            })
+        (request(), doc(), seq(), snapshot_part(), blob(300))
+            .prop_map(
+                |(request, doc, covers, (part, parts), snapshot)| M::PutSnapshot {
+                    request,
+                    doc,
+                    covers,
+                    part,
+                    parts,
+                    snapshot,
+                },
+            )
             .boxed(),
         (request(), doc(), vec(envelope(), 1..5))
             .prop_map(|(request, doc, envelopes)| M::PutKeyEnvelopes {
@@ -240,10 +250,12 @@ pub(super) fn server_message() -> BoxedStrategy<ServerMessage> {
         (doc(), seq(), blob(300))
             .prop_map(|(doc, seq, bundle)| M::Bundle { doc, seq, bundle })
             .boxed(),
-        (doc(), seq(), blob(300))
-            .prop_map(|(doc, covers, snapshot)| M::Snapshot {
+        (doc(), seq(), snapshot_part(), blob(300))
+            .prop_map(|(doc, covers, (part, parts), snapshot)| M::Snapshot {
                 doc,
                 covers,
+                part,
+                parts,
                 snapshot,
             })
             .boxed(),

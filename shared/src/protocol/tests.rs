@@ -752,6 +752,8 @@ fn largest_valid_messages_fit_in_a_frame() {
             request,
             doc,
             covers: Seq(u64::MAX),
+            part: MAX_SNAPSHOT_PARTS - 1,
+            parts: MAX_SNAPSHOT_PARTS,
             snapshot: vec![0xff; MAX_SNAPSHOT_BYTES],
         },
         ClientMessage::PutPairing {
@@ -794,6 +796,8 @@ fn largest_valid_messages_fit_in_a_frame() {
         ServerMessage::Snapshot {
             doc,
             covers: Seq(u64::MAX),
+            part: MAX_SNAPSHOT_PARTS - 1,
+            parts: MAX_SNAPSHOT_PARTS,
             snapshot: vec![0xff; MAX_SNAPSHOT_BYTES],
         },
         ServerMessage::Devices {
@@ -1248,4 +1252,68 @@ fn largest_sharing_messages_fit_in_a_frame() {
         assert!(bytes.len() <= MAX_FRAME_BYTES);
         assert_eq!(decode_server(&bytes).unwrap(), msg);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots in parts.
+
+fn put_snapshot_frame(part_fields: Vec<(&str, Value)>) -> Vec<u8> {
+    let mut fields = vec![
+        ("request", int(1)),
+        ("doc", Value::Bytes(vec![3; 16])),
+        ("covers", int(9)),
+        ("snapshot", Value::Bytes(vec![7; 4])),
+    ];
+    fields.extend(part_fields);
+    frame(1, map(vec![("put_snapshot", map(fields))]))
+}
+
+#[test]
+fn a_snapshot_sent_without_part_numbers_is_one_whole_part() {
+    assert_eq!(
+        decode_client(&put_snapshot_frame(vec![])).unwrap(),
+        ClientMessage::PutSnapshot {
+            request: RequestId(1),
+            doc: DocId([3; 16]),
+            covers: Seq(9),
+            part: 0,
+            parts: 1,
+            snapshot: vec![7; 4],
+        }
+    );
+}
+
+#[test]
+fn snapshot_part_numbers_are_checked() {
+    let parts = |part: u64, parts: u64| vec![("part", int(part)), ("parts", int(parts))];
+    assert!(decode_client(&put_snapshot_frame(parts(2, 3))).is_ok());
+    let last = u64::from(MAX_SNAPSHOT_PARTS);
+    assert!(decode_client(&put_snapshot_frame(parts(last - 1, last))).is_ok());
+    assert_invalid(
+        decode_client(&put_snapshot_frame(parts(0, 0))),
+        "put_snapshot.parts",
+    );
+    assert_invalid(
+        decode_client(&put_snapshot_frame(parts(0, last + 1))),
+        "put_snapshot.parts",
+    );
+    assert_invalid(
+        decode_client(&put_snapshot_frame(parts(3, 3))),
+        "put_snapshot.part",
+    );
+    // The relay's side is checked the same way, when encoding as when decoding.
+    let reply = ServerMessage::Snapshot {
+        doc: DocId([3; 16]),
+        covers: Seq(9),
+        part: 1,
+        parts: 1,
+        snapshot: vec![7; 4],
+    };
+    assert!(matches!(
+        encode_server(&reply),
+        Err(EncodeError::Invalid {
+            field: "snapshot.part",
+            ..
+        })
+    ));
 }

@@ -17,6 +17,27 @@ fn items(field: &'static str, count: usize, min: usize, max: usize) -> Result<()
     length(field, "entries", count, min, max)
 }
 
+/// A snapshot has 1 to [`MAX_SNAPSHOT_PARTS`] parts, and `part` is one of them.
+fn snapshot_part(
+    [part_field, parts_field]: [&'static str; 2],
+    part: u32,
+    parts: u32,
+) -> Result<(), Invalid> {
+    if !(1..=MAX_SNAPSHOT_PARTS).contains(&parts) {
+        return Err(Invalid {
+            field: parts_field,
+            reason: format!("is {parts}, must be 1 to {MAX_SNAPSHOT_PARTS}"),
+        });
+    }
+    if part >= parts {
+        return Err(Invalid {
+            field: part_field,
+            reason: format!("is {part}, but the parts are numbered 0 to {}", parts - 1),
+        });
+    }
+    Ok(())
+}
+
 fn length(
     field: &'static str,
     unit: &str,
@@ -107,7 +128,13 @@ impl ClientMessage {
                 bytes("put_pairing.payload", payload, 1, MAX_PAIRING_PAYLOAD_BYTES)
             }
             Self::Push { bundle, .. } => bytes("push.bundle", bundle, 1, MAX_BUNDLE_BYTES),
-            Self::PutSnapshot { snapshot, .. } => {
+            Self::PutSnapshot {
+                part,
+                parts,
+                snapshot,
+                ..
+            } => {
+                snapshot_part(["put_snapshot.part", "put_snapshot.parts"], *part, *parts)?;
                 bytes("put_snapshot.snapshot", snapshot, 1, MAX_SNAPSHOT_BYTES)
             }
             Self::PutKeyEnvelopes {
@@ -168,7 +195,13 @@ impl ServerMessage {
                 Ok(())
             }
             Self::Bundle { bundle, .. } => bytes("bundle.bundle", bundle, 1, MAX_BUNDLE_BYTES),
-            Self::Snapshot { snapshot, .. } => {
+            Self::Snapshot {
+                part,
+                parts,
+                snapshot,
+                ..
+            } => {
+                snapshot_part(["snapshot.part", "snapshot.parts"], *part, *parts)?;
                 bytes("snapshot.snapshot", snapshot, 1, MAX_SNAPSHOT_BYTES)
             }
             Self::Pairing { payload, .. } => {

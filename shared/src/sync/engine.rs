@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::snapshot_parts::{self, Assembly, Upload};
+use crate::protocol::limits::MAX_SNAPSHOT_BYTES;
+
 /// Largest plaintext sealed into one bundle. The outbox is split into bundles of at most this
 /// size (a single Automerge change larger than this still travels alone).
 pub const MAX_BUNDLE_PLAINTEXT: usize = 512 * 1024;
@@ -156,11 +159,16 @@ pub enum FromRelay {
         /// The sealed bundle.
         bundle: Vec<u8>,
     },
-    /// The latest snapshot, sent before the tail when the cursor is older than compaction.
+    /// The latest snapshot, or one part of it, sent before the tail when the cursor is older
+    /// than compaction. The parts, joined in order, are the sealed snapshot.
     Snapshot {
         /// The log position it covers.
         covers: u64,
-        /// The sealed snapshot.
+        /// Which part this is, from 0.
+        part: u32,
+        /// How many parts the snapshot has.
+        parts: u32,
+        /// The part's bytes of the sealed snapshot.
         snapshot: Vec<u8>,
     },
     /// Catch-up after a subscribe is complete; `head` is the relay's latest sequence number.
@@ -199,13 +207,18 @@ pub enum ToRelay {
         /// The sealed bundle.
         bundle: Vec<u8>,
     },
-    /// Store a sealed snapshot covering the log up to `covers`.
+    /// Store a sealed snapshot covering the log up to `covers`, or one part of it (the
+    /// parts of one snapshot are sent one after another, in order).
     PutSnapshot {
         /// Matches the acknowledgement.
         request: u64,
         /// The log position it covers.
         covers: u64,
-        /// The sealed snapshot.
+        /// Which part this is, from 0.
+        part: u32,
+        /// How many parts the snapshot has.
+        parts: u32,
+        /// The part's bytes of the sealed snapshot.
         snapshot: Vec<u8>,
     },
 }
@@ -283,7 +296,12 @@ pub struct DocSync {
     gap_seen: bool,
     /// After subscribing one entry early, the sequence number whose digest must match.
     verify_at: Option<u64>,
-    snapshot_request: Option<(u64, u64)>,
+    /// The snapshot upload whose parts await the relay's answers.
+    snapshot_upload: Option<Upload>,
+    /// The parts of the relay's snapshot received so far.
+    incoming_snapshot: Assembly,
+    /// The size of the parts an upload is cut into.
+    snapshot_part_bytes: usize,
     /// Set after a rollback: everything is ignored until the adapter reconnects.
     resync: bool,
     compact_after: u64,
@@ -300,7 +318,7 @@ pub struct DocSync {
 
 /// The largest document save that fits a sealed snapshot (the envelope adds a header, nonce, tag
 /// and signature; the rest is margin).
-const MAX_SNAPSHOT_PLAINTEXT: usize = crate::crypto::MAX_SEALED_BUNDLE - 4096;
+const MAX_SNAPSHOT_PLAINTEXT: usize = crate::crypto::MAX_SEALED_SNAPSHOT - 4096;
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
@@ -326,7 +344,9 @@ impl DocSync {
             ahead: BTreeMap::new(),
             gap_seen: false,
             verify_at: None,
-            snapshot_request: None,
+            snapshot_upload: None,
+            incoming_snapshot: Assembly::default(),
+            snapshot_part_bytes: MAX_SNAPSHOT_BYTES,
             resync: false,
             compact_after: COMPACT_AFTER,
             snapshot_skipped_at: None,
@@ -340,6 +360,14 @@ impl DocSync {
     /// [`COMPACT_AFTER`]; tests use small numbers to exercise compaction).
     pub fn with_compaction_after(mut self, entries: u64) -> Self {
         self.compact_after = entries.max(1);
+        self
+    }
+
+    /// Cuts snapshot uploads into parts of at most `bytes` (default and most: one frame's worth,
+    /// [`MAX_SNAPSHOT_BYTES`]; tests use small parts to exercise snapshots in parts). A snapshot
+    /// that would need more than `MAX_SNAPSHOT_PARTS` parts is not uploaded.
+    pub fn with_snapshot_parts_of(mut self, bytes: usize) -> Self {
+        self.snapshot_part_bytes = bytes.clamp(1, MAX_SNAPSHOT_BYTES);
         self
     }
 
@@ -382,7 +410,7 @@ impl DocSync {
             && self.caught_up
             && !self.resync
             && self.in_flight.is_empty()
-            && self.snapshot_request.is_none()
+            && self.snapshot_upload.is_none()
     }
 
     /// Whether the relay is known to hold every change of `doc`.
@@ -401,7 +429,8 @@ impl DocSync {
         self.in_flight.clear();
         self.ahead.clear();
         self.gap_seen = false;
-        self.snapshot_request = None;
+        self.snapshot_upload = None;
+        self.incoming_snapshot.clear();
         let since = match (self.state.cursor, self.state.cursor_digest) {
             (cursor, Some(_)) if cursor > 0 => {
                 self.verify_at = Some(cursor);
@@ -422,7 +451,8 @@ impl DocSync {
         self.in_flight.clear();
         self.ahead.clear();
         self.gap_seen = false;
-        self.snapshot_request = None;
+        self.snapshot_upload = None;
+        self.incoming_snapshot.clear();
         self.verify_at = None;
     }
 
@@ -482,11 +512,22 @@ impl DocSync {
                 let incoming = self.accept_bundle(&*envelope, seq, &bundle, &mut events)?;
                 self.apply(doc, incoming.into_iter().collect(), &mut events);
             }
-            FromRelay::Snapshot { covers, snapshot } => {
+            FromRelay::Snapshot {
+                covers,
+                part,
+                parts,
+                snapshot,
+            } => {
                 check_position(covers, 0, "a snapshot covering")?;
-                self.receive_snapshot(doc, &*envelope, covers, &snapshot, &mut events);
+                let joined = self
+                    .incoming_snapshot
+                    .take(covers, part, parts, &snapshot)?;
+                if let Some(sealed) = joined {
+                    self.receive_snapshot(doc, &*envelope, covers, &sealed, &mut events);
+                }
             }
             FromRelay::CaughtUp { head } => {
+                self.no_snapshot_under_way("the end of a catch-up")?;
                 check_position(head, 0, "a log head of")?;
                 self.caught_up = true;
                 self.verify_at = None;
@@ -500,13 +541,14 @@ impl DocSync {
                 self.maybe_compact(doc, envelope, &mut events)?;
             }
             FromRelay::Ack { request, seq } => {
-                if let Some((snapshot_request, covers)) = self.snapshot_request {
-                    if snapshot_request == request {
-                        self.snapshot_request = None;
-                        self.state.snapshot_covers = self.state.snapshot_covers.max(covers);
+                if let Some(upload) = self.snapshot_upload.filter(|u| u.owns(request)) {
+                    // Only the last part's acknowledgement means the snapshot is stored.
+                    if request == upload.last {
+                        self.snapshot_upload = None;
+                        self.state.snapshot_covers = self.state.snapshot_covers.max(upload.covers);
                         events.push(Event::Persist);
-                        return Ok(events);
                     }
+                    return Ok(events);
                 }
                 let Some(front) = self.in_flight.pop_front() else {
                     return Err(SyncError::Protocol(format!(
@@ -541,12 +583,21 @@ impl DocSync {
                 }
             }
             FromRelay::Refused { request, reason } => {
-                if self.snapshot_request.is_some_and(|(r, _)| r == request) {
-                    self.snapshot_request = None;
+                if let Some(upload) = self.snapshot_upload.as_mut().filter(|u| u.owns(request)) {
+                    // The parts after a refused one are refused too; say so once, and wait for
+                    // the last answer so that none is taken for a push's.
+                    let first_refusal = !upload.refused;
+                    upload.refused = true;
+                    if request == upload.last {
+                        self.snapshot_upload = None;
+                    }
+                    if first_refusal {
+                        events.push(Event::Refused { reason });
+                    }
                 } else {
                     self.in_flight.clear();
+                    events.push(Event::Refused { reason });
                 }
-                events.push(Event::Refused { reason });
             }
         }
         Ok(events)
@@ -566,6 +617,7 @@ impl DocSync {
         events: &mut Vec<Event>,
     ) -> Result<Option<Incoming>, SyncError> {
         check_position(seq, 1, "a bundle at")?;
+        self.no_snapshot_under_way("a bundle")?;
         let hash = digest(bundle);
         if self.verify_at == Some(seq) {
             self.verify_at = None;
@@ -971,18 +1023,44 @@ impl DocSync {
             return Ok(());
         }
         self.state.last_counter = next_counter(self.state.last_counter)?;
-        let snapshot = envelope.seal(BundleKind::Snapshot, self.state.last_counter, &save)?;
-        let request = self.next_request;
-        self.next_request += 1;
+        let sealed = envelope.seal(BundleKind::Snapshot, self.state.last_counter, &save)?;
+        let Some(cut) = snapshot_parts::cut(&sealed, self.snapshot_part_bytes) else {
+            self.snapshot_skipped_at = Some(self.state.cursor);
+            return Ok(());
+        };
+        // `cut` returns 1 to MAX_SNAPSHOT_PARTS parts.
+        let parts = u32::try_from(cut.len()).unwrap_or(u32::MAX);
         let covers = self.state.cursor;
-        self.snapshot_request = Some((request, covers));
+        let first = self.next_request;
+        self.next_request += u64::from(parts);
+        self.snapshot_upload = Some(Upload {
+            first,
+            last: first + u64::from(parts) - 1,
+            covers,
+            refused: false,
+        });
         self.replace_snapshot = false;
         events.push(Event::Persist);
-        events.push(Event::Send(ToRelay::PutSnapshot {
-            request,
-            covers,
-            snapshot,
-        }));
+        for ((request, part), snapshot) in (first..).zip(0..).zip(cut) {
+            events.push(Event::Send(ToRelay::PutSnapshot {
+                request,
+                covers,
+                part,
+                parts,
+                snapshot,
+            }));
+        }
+        Ok(())
+    }
+
+    /// A relay sends a snapshot's parts one after another; `what` arriving between two of them
+    /// is a relay error.
+    fn no_snapshot_under_way(&self, what: &str) -> Result<(), SyncError> {
+        if self.incoming_snapshot.is_under_way() {
+            return Err(SyncError::Protocol(format!(
+                "{what} arrived between the parts of a snapshot"
+            )));
+        }
         Ok(())
     }
 }

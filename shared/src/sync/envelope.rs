@@ -453,6 +453,8 @@ mod tests {
                     vec![
                         FromRelay::Snapshot {
                             covers: 5,
+                            part: 0,
+                            parts: 1,
                             snapshot: planted.clone(),
                         },
                         FromRelay::CaughtUp { head: 5 },

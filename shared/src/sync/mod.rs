@@ -29,6 +29,7 @@
 mod chunks;
 mod engine;
 mod envelope;
+mod snapshot_parts;
 
 pub use engine::{
     BundleKind, DocSync, Envelope, Event, FromRelay, Opened, SyncError, SyncState, ToRelay,

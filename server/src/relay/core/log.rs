@@ -274,11 +274,18 @@ pub(crate) fn catch_up_page(ctx: &mut Ctx<'_>, catch_up: CatchUp) -> Result<Effe
     let mut at = since.0;
     if let Some(snapshot) = page.snapshot {
         at = at.max(snapshot.covers.0);
-        effects.replies.push(ServerMessage::Snapshot {
-            doc,
-            covers: Seq(snapshot.covers.0),
-            snapshot: snapshot.bytes,
-        });
+        let covers = Seq(snapshot.covers.0);
+        // Sent in the parts it was uploaded in, each within one frame.
+        let parts = u32::try_from(snapshot.parts.len()).unwrap_or(u32::MAX);
+        for (part, bytes) in (0..).zip(snapshot.parts) {
+            effects.replies.push(ServerMessage::Snapshot {
+                doc,
+                covers,
+                part,
+                parts,
+                snapshot: bytes,
+            });
+        }
     }
     let empty = page.bundles.is_empty();
     for bundle in page.bundles {
@@ -308,17 +315,40 @@ pub(crate) fn catch_up_page(ctx: &mut Ctx<'_>, catch_up: CatchUp) -> Result<Effe
     Ok(effects)
 }
 
+/// One part of a `PutSnapshot` upload.
+#[derive(Debug)]
+pub(crate) struct SnapshotPart {
+    /// The last log position the snapshot includes.
+    pub(crate) covers: Seq,
+    /// Which part this is, from 0.
+    pub(crate) part: u32,
+    /// How many parts the snapshot has.
+    pub(crate) parts: u32,
+    /// The part's bytes of the sealed snapshot.
+    pub(crate) bytes: Vec<u8>,
+}
+
 /// `PutSnapshot`: compaction. Only a device of the document's owner may store a snapshot, and
 /// only one sealed as a snapshot of this document by this device, covering no more than the log
 /// holds: a snapshot lets the relay drop every bundle it covers, so accepting one from anyone
 /// else would let a member wipe the client's log (the threat model says who may compact).
+///
+/// A snapshot larger than a frame comes in parts: every part is checked for the owner's device,
+/// the first part's sealed header as above (it begins the sealed snapshot), and the store keeps
+/// parts aside until the last one arrives, then swaps the log in one transaction. Each part is
+/// acknowledged once stored; the audit trail records the snapshot when it is stored whole.
 pub(crate) fn put_snapshot(
     ctx: &mut Ctx<'_>,
     request: RequestId,
     doc: DocId,
-    covers: Seq,
-    snapshot: Vec<u8>,
+    upload: SnapshotPart,
 ) -> Result<Effects, StoreError> {
+    let SnapshotPart {
+        covers,
+        part,
+        parts,
+        bytes: snapshot,
+    } = upload;
     let action = AuditAction::Snapshot;
     let me = match ctx.owner(
         request,
@@ -329,25 +359,35 @@ pub(crate) fn put_snapshot(
         Ok(me) => me,
         Err(refused) => return Ok(*refused),
     };
-    if let Err(bad) = check_header(&snapshot, doc, &me.device, BundleKind::Snapshot) {
-        return refuse_bundle(ctx, request, doc, bad, action);
+    if part == 0 {
+        if let Err(bad) = check_header(&snapshot, doc, &me.device, BundleKind::Snapshot) {
+            return refuse_bundle(ctx, request, doc, bad, action);
+        }
     }
+    let upload = store::SnapshotUpload {
+        uploader: me.device,
+        covers: store::Seq(covers.0),
+        parts,
+    };
     match ctx
         .store
-        .put_snapshot(store_doc(doc), store::Seq(covers.0), &snapshot)
+        .put_snapshot_part(store_doc(doc), upload, part, &snapshot)
     {
-        Ok(()) => {
+        Ok(progress) => {
             let mut effects = Effects::reply(ServerMessage::Ack {
                 request,
                 doc,
                 seq: covers,
             });
-            ctx.record(&mut effects, Some(doc), action);
+            if progress == store::SnapshotProgress::Stored {
+                ctx.record(&mut effects, Some(doc), action);
+            }
             Ok(effects)
         }
         Err(
             err @ (StoreError::SnapshotBeyondHead { .. }
             | StoreError::SnapshotOutdated { .. }
+            | StoreError::SnapshotPartOutOfOrder { .. }
             | StoreError::Invalid(_)),
         ) => Ok(ctx.refuse(
             request,

@@ -416,8 +416,18 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, message: ClientMessage) -> Result<Effect
             request,
             doc,
             covers,
+            part,
+            parts,
             snapshot,
-        } => log::put_snapshot(ctx, request, doc, covers, snapshot),
+        } => {
+            let upload = log::SnapshotPart {
+                covers,
+                part,
+                parts,
+                bytes: snapshot,
+            };
+            log::put_snapshot(ctx, request, doc, upload)
+        }
         ClientMessage::DeleteDocument { request, doc } => log::delete_document(ctx, request, doc),
         ClientMessage::ListDocuments { request } => log::list_documents(ctx, request),
         ClientMessage::PutKeyEnvelopes {

@@ -185,12 +185,115 @@ fn actions(effects: &Effects) -> Vec<&str> {
 }
 
 fn put_snapshot(doc: DocId, covers: u64, snapshot: Vec<u8>) -> ClientMessage {
+    put_snapshot_part(doc, covers, (0, 1), snapshot)
+}
+
+fn put_snapshot_part(
+    doc: DocId,
+    covers: u64,
+    (part, parts): (u32, u32),
+    snapshot: Vec<u8>,
+) -> ClientMessage {
     ClientMessage::PutSnapshot {
         request: RequestId(1),
         doc,
         covers: Seq(covers),
+        part,
+        parts,
         snapshot,
     }
+}
+
+/// The relay's first catch-up page for the therapist, from position 0.
+fn catch_up_from_zero(w: &mut World) -> Effects {
+    let doc = w.doc;
+    let effects = w.send(
+        therapist,
+        ClientMessage::Subscribe {
+            request: RequestId(1),
+            doc,
+            since: Seq(0),
+        },
+    );
+    let mut conn = w.therapist.clone();
+    catch_up_page(
+        &mut Ctx {
+            now_ms: T0,
+            new_id: [0; 16],
+            policy: &w.policy,
+            conn: &mut conn,
+            store: &mut w.store,
+        },
+        effects.catch_up.unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_snapshot_in_parts_replaces_the_log_only_once_its_last_part_is_stored() {
+    let mut w = World::new();
+    let doc = w.doc;
+    let whole = (None, vec![1, 2, 3]);
+    let sealed = sealed(BundleKind::Snapshot, doc, 1, 9);
+    let cut: Vec<Vec<u8>> = sealed.chunks(50).map(<[u8]>::to_vec).collect();
+    assert_eq!(cut.len(), 3);
+    let ack = [ServerMessage::Ack {
+        request: RequestId(1),
+        doc,
+        seq: Seq(2),
+    }];
+
+    // Part 0 is acknowledged and kept aside: the log is unchanged, nothing is audited yet.
+    let effects = w.send(laptop, put_snapshot_part(doc, 2, (0, 3), cut[0].clone()));
+    assert_eq!(effects.replies, ack);
+    assert!(actions(&effects).is_empty());
+    assert_eq!(w.log(), whole);
+    // Another member cannot add a part to it.
+    let effects = w.send(therapist, put_snapshot_part(doc, 2, (1, 3), cut[1].clone()));
+    assert_eq!(refused(&effects), Some(ErrorCode::Forbidden));
+    // A part that skips one is refused and stores nothing.
+    let effects = w.send(laptop, put_snapshot_part(doc, 2, (2, 3), cut[2].clone()));
+    assert_eq!(refused(&effects), Some(ErrorCode::BadRequest));
+    assert_eq!(actions(&effects), ["refused-snapshot"]);
+    assert_eq!(w.log(), whole);
+    // Part 0's sealed header is checked as a whole snapshot's; later parts are opaque.
+    let effects = w.send(laptop, put_snapshot_part(doc, 2, (0, 3), vec![0x42; 50]));
+    assert_eq!(refused(&effects), Some(ErrorCode::Malformed));
+
+    // In order, from part 0: the last part stores it and drops the bundles it covers.
+    for (part, bytes) in (0..).zip(&cut) {
+        let effects = w.send(laptop, put_snapshot_part(doc, 2, (part, 3), bytes.clone()));
+        assert_eq!(effects.replies, ack, "part {part}");
+        let audited: &[&str] = if part == 2 { &["snapshot"] } else { &[] };
+        assert_eq!(actions(&effects), audited);
+    }
+    assert_eq!(w.log(), (Some(2), vec![3]));
+
+    // A device catching up receives it in its parts, in order, then the tail.
+    let page = catch_up_from_zero(&mut w);
+    let mut joined = Vec::new();
+    for (part, reply) in (0..).zip(&page.replies[..3]) {
+        let ServerMessage::Snapshot {
+            covers,
+            part: got,
+            parts,
+            snapshot,
+            ..
+        } = reply
+        else {
+            panic!("expected a snapshot part, got {reply:?}");
+        };
+        assert_eq!((*covers, *got, *parts), (Seq(2), part, 3));
+        joined.extend_from_slice(snapshot);
+    }
+    assert_eq!(joined, sealed);
+    assert!(matches!(
+        &page.replies[3..],
+        [
+            ServerMessage::Bundle { seq: Seq(3), .. },
+            ServerMessage::CaughtUp { .. }
+        ]
+    ));
 }
 
 #[test]
@@ -799,6 +902,9 @@ fn hostile(arena: &Arena, role: Party, kind: u8, pick: u8, bytes: Vec<u8>) -> Cl
             request,
             doc,
             covers: Seq(seq),
+            // Whole, the first of two parts, or the second.
+            part: u32::from(pick % 3 == 2),
+            parts: 1 + u32::from(!pick.is_multiple_of(3)),
             snapshot: bundle,
         },
         2 => ClientMessage::PutKeyEnvelopes {

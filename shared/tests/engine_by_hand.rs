@@ -12,6 +12,7 @@
 
 use between_shared::sync::{
     BundleKind, DocSync, Envelope, Event, FromRelay, Opened, SyncError, SyncState, ToRelay,
+    COMPACT_AFTER_BYTES,
 };
 use proptest::prelude::*;
 
@@ -349,6 +350,72 @@ fn a_snapshot_goes_up_in_parts_and_comes_back_joined() {
         )
         .unwrap_err();
     assert!(matches!(err, SyncError::Protocol(_)), "{err:?}");
+}
+
+/// A few large log entries make a snapshot due by their bytes, long before the entry count
+/// would; after it, new entries must add up to the snapshot's own size again.
+#[test]
+fn large_entries_make_a_snapshot_due_by_their_bytes() {
+    use automerge::transaction::Transactable;
+    use automerge::ROOT;
+    let mut laptop = Plain {
+        me: "laptop".into(),
+    };
+    let mut doc = automerge::AutoCommit::new();
+    let mut sync = DocSync::new(SyncState::default());
+    sync.connected();
+    sync.receive(&mut doc, &mut laptop, FromRelay::CaughtUp { head: 0 })
+        .unwrap();
+    // Text that compresses little (random letters, about 5 bits each): even as a save, the
+    // entry holds more than `COMPACT_AFTER_BYTES`.
+    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+    let text: String = (0..2 * COMPACT_AFTER_BYTES)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            char::from(b'a' + (seed % 26) as u8)
+        })
+        .collect();
+    doc.put(ROOT, "journal", text).unwrap();
+    doc.commit();
+    let events = sync.local_change(&mut doc, &mut laptop).unwrap();
+    let request = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Send(ToRelay::Push { request, .. }) => Some(*request),
+            _ => None,
+        })
+        .unwrap();
+    let events = sync
+        .receive(&mut doc, &mut laptop, FromRelay::Ack { request, seq: 1 })
+        .unwrap();
+    let upload: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Send(ToRelay::PutSnapshot {
+                request, covers, ..
+            }) => {
+                assert_eq!(*covers, 1);
+                Some(*request)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !upload.is_empty(),
+        "one entry of 512 KiB made no snapshot due: {events:?}"
+    );
+    assert!(sync.state().log_bytes > COMPACT_AFTER_BYTES);
+    for request in upload {
+        sync.receive(&mut doc, &mut laptop, FromRelay::Ack { request, seq: 1 })
+            .unwrap();
+    }
+    assert_eq!(sync.state().log_bytes, 0);
+    assert!(sync.state().snapshot_bytes > COMPACT_AFTER_BYTES);
+    // A small entry after it makes nothing due.
+    assert!(!edit_and_ack(&mut sync, &mut doc, &mut laptop, 2));
+    assert!(sync.state().log_bytes > 0);
 }
 
 /// A new device's first catch-up: a small first change, then the whole document as one save

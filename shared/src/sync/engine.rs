@@ -17,6 +17,13 @@ pub const MAX_BUNDLE_PLAINTEXT: usize = 512 * 1024;
 /// snapshot so the relay can compact.
 pub const COMPACT_AFTER: u64 = 256;
 
+/// How many bytes of log entries since the last snapshot also make a snapshot due, when they are
+/// at least as many as that snapshot's: a few large entries (an outbox too large to send as one
+/// save travels as raw changes, ten times the size) would otherwise stay uncompacted. Measured
+/// against the last snapshot's size, the relay holds at most about two saves, and the device
+/// saves the whole document at most once per document's worth of new log.
+pub const COMPACT_AFTER_BYTES: u64 = 512 * 1024;
+
 /// The highest log position a relay can give. The relay numbers its log with signed 64-bit
 /// integers (SQLite's), and no log grows near that long, so a position above it cannot be right:
 /// it is a relay error the engine reports ([`SyncError::Protocol`]), never arithmetic that wraps.
@@ -145,6 +152,12 @@ pub struct SyncState {
     pub last_counter: u64,
     /// The log position the latest snapshot covers.
     pub snapshot_covers: u64,
+    /// The size of the latest snapshot this device uploaded or received (0 if none yet).
+    #[serde(default)]
+    pub snapshot_bytes: u64,
+    /// Bytes of the log entries after the latest snapshot that this device has seen.
+    #[serde(default)]
+    pub log_bytes: u64,
     /// The highest bundle counter seen from each author device.
     pub authors: BTreeMap<String, u64>,
 }
@@ -277,6 +290,7 @@ struct InFlight {
     request: u64,
     heads_after: Vec<ChangeHash>,
     digest: [u8; 32],
+    bytes: u64,
 }
 
 /// The sync state machine of one document on one device.
@@ -319,6 +333,11 @@ pub struct DocSync {
 /// The largest document save that fits a sealed snapshot (the envelope adds a header, nonce, tag
 /// and signature; the rest is margin).
 const MAX_SNAPSHOT_PLAINTEXT: usize = crate::crypto::MAX_SEALED_SNAPSHOT - 4096;
+
+/// A length as the engine counts bytes (lossless on every platform Rust supports).
+fn len_u64(bytes: &[u8]) -> u64 {
+    u64::try_from(bytes.len()).unwrap_or(u64::MAX)
+}
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
@@ -546,6 +565,9 @@ impl DocSync {
                     if request == upload.last {
                         self.snapshot_upload = None;
                         self.state.snapshot_covers = self.state.snapshot_covers.max(upload.covers);
+                        self.state.snapshot_bytes = upload.bytes;
+                        self.state.log_bytes =
+                            self.state.log_bytes.saturating_sub(upload.log_bytes);
                         events.push(Event::Persist);
                     }
                     return Ok(events);
@@ -569,6 +591,7 @@ impl DocSync {
                 heads.extend(to_raw(&front.heads_after));
                 self.state.relay_heads = heads.into_iter().collect();
                 self.state.acked_seq = self.state.acked_seq.max(seq);
+                self.state.log_bytes = self.state.log_bytes.saturating_add(front.bytes);
                 if seq > self.state.cursor {
                     self.ahead.insert(seq, front.digest);
                     self.advance_over_held();
@@ -632,6 +655,7 @@ impl DocSync {
             return Ok(None);
         }
         let incoming = self.open_entry(envelope, seq, bundle, events);
+        self.state.log_bytes = self.state.log_bytes.saturating_add(len_u64(bundle));
         if Some(seq) == self.state.cursor.checked_add(1) {
             self.state.cursor = seq;
             self.state.cursor_digest = Some(hash);
@@ -831,6 +855,8 @@ impl DocSync {
                 self.relay_has(doc, &before);
                 events.push(Event::Applied { author });
                 self.state.snapshot_covers = self.state.snapshot_covers.max(covers);
+                self.state.snapshot_bytes = len_u64(snapshot);
+                self.state.log_bytes = 0;
             }
             Err(reason) => self.snapshot_unreadable(doc, covers, reason, events),
         }
@@ -917,6 +943,7 @@ impl DocSync {
         self.push_everything_again();
         self.state.acked_seq = relay_head;
         self.state.snapshot_covers = 0;
+        self.state.log_bytes = 0;
         self.in_flight.clear();
         self.ahead.clear();
         self.gap_seen = false;
@@ -984,6 +1011,7 @@ impl DocSync {
                 request,
                 heads_after,
                 digest: digest(&bundle),
+                bytes: len_u64(&bundle),
             });
             sends.push(Event::Send(ToRelay::Push { request, bundle }));
         }
@@ -1005,7 +1033,8 @@ impl DocSync {
                 .state
                 .snapshot_covers
                 .checked_add(self.compact_after)
-                .is_some_and(|at| self.state.cursor >= at);
+                .is_some_and(|at| self.state.cursor >= at)
+            || self.state.log_bytes >= self.state.snapshot_bytes.max(COMPACT_AFTER_BYTES);
         if !self.compacts || !due || !self.is_settled() || !self.outbox_is_empty(doc) {
             return Ok(());
         }
@@ -1037,6 +1066,8 @@ impl DocSync {
             first,
             last: first + u64::from(parts) - 1,
             covers,
+            bytes: len_u64(&sealed),
+            log_bytes: self.state.log_bytes,
             refused: false,
         });
         self.replace_snapshot = false;

@@ -33,6 +33,6 @@ mod snapshot_parts;
 
 pub use engine::{
     BundleKind, DocSync, Envelope, Event, FromRelay, Opened, SyncError, SyncState, ToRelay,
-    COMPACT_AFTER, MAX_BUNDLE_PLAINTEXT, MAX_SEQ,
+    COMPACT_AFTER, COMPACT_AFTER_BYTES, MAX_BUNDLE_PLAINTEXT, MAX_SEQ,
 };
 pub use envelope::KeyedEnvelope;

@@ -33,6 +33,10 @@ pub(crate) struct Upload {
     pub(crate) last: u64,
     /// The log position the snapshot covers.
     pub(crate) covers: u64,
+    /// The sealed snapshot's size.
+    pub(crate) bytes: u64,
+    /// The log bytes since the previous snapshot when this one was made (what it compacts).
+    pub(crate) log_bytes: u64,
     /// A part was refused: the relay will store none of it (it reports it once).
     pub(crate) refused: bool,
 }
@@ -209,6 +213,8 @@ mod tests {
             first: 5,
             last: 7,
             covers: 40,
+            bytes: 100,
+            log_bytes: 1000,
             refused: false,
         };
         assert!(!upload.owns(4));

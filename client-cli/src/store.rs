@@ -83,6 +83,7 @@ const MIGRATIONS: &[&str] = &[
     SCHEMA_V11_SHARING_ENDED,
     SCHEMA_V12_PRACTICE_CRISIS_RESOURCES,
     SCHEMA_V13_REMINDERS_RAISED,
+    SCHEMA_V14_KNOWN_HEADS,
 ];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
@@ -286,6 +287,17 @@ CREATE TABLE reminders_raised (
     raised_at_ms  INTEGER NOT NULL,
     PRIMARY KEY (document_id, assignment_id, day)
 ) STRICT;
+";
+
+/// Version 14: a synced document's heads as stored, with the stored version they belong to
+/// (its compaction generation and its last chunk), recorded when this device held exactly what
+/// was stored. While the version is unchanged, `between sync` knows the heads without loading
+/// the document, so a sync that finds nothing new loads nothing.
+const SCHEMA_V14_KNOWN_HEADS: &str = "
+ALTER TABLE sync_documents ADD COLUMN heads_generation INTEGER;
+ALTER TABLE sync_documents ADD COLUMN heads_last_chunk INTEGER;
+ALTER TABLE sync_documents ADD COLUMN heads BLOB
+    CHECK (heads IS NULL OR length(heads) % 32 = 0);
 ";
 
 /// Version 12: the crisis resources a therapist's practice set (`between crisis-resources`),
@@ -643,6 +655,10 @@ pub(crate) struct SyncWrite<'a> {
     pub(crate) state: &'a str,
     /// Automerge actors newly seen, with the device whose bundle carried their changes.
     pub(crate) authors: &'a [(Vec<u8>, String)],
+    /// The document's heads after `changes`, when the writer holds the document loaded: kept
+    /// as its known heads if this handle then holds exactly what is stored (see
+    /// [`SyncRecord::known_heads`]). `None` leaves the recorded heads as they are.
+    pub(crate) heads: Option<&'a [[u8; 32]]>,
 }
 
 /// A document as stored: its snapshot and its appended chunks `(seq, bytes)` in order.
@@ -729,6 +745,49 @@ fn generation_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
         |row| row.get(0),
     )
     .optional()
+}
+
+/// Records `heads` as the known heads of document `id` (see [`SyncRecord::known_heads`]) if
+/// `held` — what a handle loaded and appended since — is exactly what is stored: the same
+/// compaction generation, and no chunk after its load that it did not append itself. Otherwise
+/// it forgets any recorded heads, which would no longer match.
+fn record_known_heads(
+    tx: &Transaction<'_>,
+    id: &str,
+    held: Option<&Seen>,
+    heads: &[[u8; 32]],
+) -> rusqlite::Result<()> {
+    let (generation, last_chunk, foreign): (i64, i64, i64) = tx.query_row(
+        "SELECT d.generation,
+                (SELECT coalesce(max(c.seq), 0) FROM document_chunks c WHERE c.document_id = d.id),
+                (SELECT count(*) FROM document_chunks c
+                  WHERE c.document_id = d.id AND c.seq > ?2
+                    AND c.seq NOT IN (SELECT value FROM json_each(?3)))
+           FROM documents d WHERE d.id = ?1",
+        params![
+            id,
+            held.map_or(i64::MAX, |seen| seen.through_seq),
+            serde_json::to_string(&held.map_or(&[][..], |seen| seen.own_seqs.as_slice()))
+                .unwrap_or_else(|_| "[]".to_owned())
+        ],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
+    let exact = held.is_some_and(|seen| seen.generation == generation) && foreign == 0;
+    let recorded = exact.then(|| heads.concat());
+    tx.execute(
+        "UPDATE sync_documents SET heads_generation = ?2, heads_last_chunk = ?3, heads = ?4
+          WHERE document_id = ?1",
+        params![id, generation, last_chunk, recorded],
+    )?;
+    Ok(())
+}
+
+/// Splits stored heads (32 bytes each) into hashes.
+fn split_heads(bytes: &[u8]) -> Vec<[u8; 32]> {
+    bytes
+        .chunks_exact(32)
+        .filter_map(|head| <[u8; 32]>::try_from(head).ok())
+        .collect()
 }
 
 /// Appends to `bytes` the chunks of document `id` after sequence number `after`, in order,
@@ -1202,7 +1261,7 @@ impl Store {
     /// Whether a document's appended chunks have grown enough to be worth compacting: more than
     /// [`COMPACT_AFTER_CHUNKS`] chunks, or more appended bytes than the snapshot holds (and at
     /// least [`COMPACT_MIN_BYTES`]).
-    fn needs_compaction(&self, id: &str, level: Compaction) -> Result<bool, StoreError> {
+    pub(crate) fn needs_compaction(&self, id: &str, level: Compaction) -> Result<bool, StoreError> {
         let (snapshot_len, chunks, chunk_bytes): (i64, i64, i64) = self
             .conn
             .query_row(
@@ -1518,10 +1577,31 @@ impl Store {
         Ok(())
     }
 
+    /// A synced document's heads as stored, if they are known without loading it: recorded by
+    /// [`Store::persist_sync`] when that handle held exactly what was stored, with nothing
+    /// stored or compacted since (the document's generation and last chunk are unchanged).
+    pub(crate) fn known_heads(&self, id: &str) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
+        let heads: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached(
+                "SELECT s.heads FROM sync_documents s JOIN documents d ON d.id = s.document_id
+                  WHERE s.document_id = ?1
+                    AND s.heads_generation = d.generation
+                    AND s.heads_last_chunk = (SELECT coalesce(max(c.seq), 0)
+                                                FROM document_chunks c WHERE c.document_id = d.id)",
+            )
+            .and_then(|mut stmt| stmt.query_row([id], |row| row.get(0)).optional())
+            .at(&self.path)?
+            .flatten();
+        Ok(heads.map(|bytes| split_heads(&bytes)))
+    }
+
     /// Writes what one sync step produced for a document — its new changes, the engine's state
     /// and newly seen change authors — in **one** transaction, so that after a crash at any
     /// point either all of it is stored or none of it is: the state never claims changes the
     /// document does not hold, and no received change is lost while its bundle counts as read.
+    /// With [`SyncWrite::heads`], the document's known heads are recorded too (see
+    /// [`Store::known_heads`]).
     pub(crate) fn persist_sync(
         &mut self,
         id: &str,
@@ -1557,10 +1637,14 @@ impl Store {
             )
             .at(path)?;
         }
-        tx.commit().at(path)?;
         if let (Some(seq), Some(seen)) = (seq, self.seen.get_mut().get_mut(id)) {
             seen.own_seqs.push(seq);
         }
+        if let Some(heads) = write.heads {
+            let held = self.seen.get_mut().get(id);
+            record_known_heads(&tx, id, held, heads).at(path)?;
+        }
+        tx.commit().at(path)?;
         Ok(())
     }
 
@@ -2699,7 +2783,7 @@ mod tests {
         }
         let mut store = Store::open(&path).unwrap();
         assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 13);
+        assert_eq!(SCHEMA_VERSION, 14);
         assert_eq!(store.profile().unwrap().display_name, "Sam");
         assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
         // A profile that never synced has no account and nothing to sync.
@@ -3005,6 +3089,7 @@ mod tests {
                     changes: b"one",
                     state: r#"{"cursor":1}"#,
                     authors: &authors,
+                    heads: None,
                 },
             )
             .unwrap();
@@ -3023,6 +3108,7 @@ mod tests {
                     changes: b"two",
                     state: "not json",
                     authors: &[(vec![3], "dd".repeat(16))],
+                    heads: None,
                 },
             )
             .unwrap_err();
@@ -3040,6 +3126,7 @@ mod tests {
                     changes: b"",
                     state: r#"{"cursor":2}"#,
                     authors: &[(vec![1, 2], "ee".repeat(16))],
+                    heads: None,
                 },
             )
             .unwrap();
@@ -3057,11 +3144,76 @@ mod tests {
                 &SyncWrite {
                     changes: b"x",
                     state: "{}",
-                    authors: &[]
+                    authors: &[],
+                    heads: None,
                 }
             ),
             Err(StoreError::UnknownDocument { .. })
         ));
+    }
+
+    /// The heads a sync write records are known only while the stored document is exactly
+    /// what that handle held: a chunk stored by another process, or a compaction, forgets them;
+    /// and a handle that holds less than is stored records none.
+    #[test]
+    fn known_heads_last_only_as_long_as_the_stored_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        let mut store = Store::create_synced(&path, &sample_profile(), &synced_profile()).unwrap();
+        let write = |store: &mut Store, changes: &'static [u8], heads: &[[u8; 32]]| {
+            store
+                .persist_sync(
+                    "doc-1",
+                    &SyncWrite {
+                        changes,
+                        state: "{}",
+                        authors: &[],
+                        heads: Some(heads),
+                    },
+                )
+                .unwrap();
+        };
+        assert_eq!(store.known_heads("doc-1").unwrap(), None);
+        store.load_document("doc-1").unwrap();
+        write(&mut store, b"one", &[[1; 32], [2; 32]]);
+        assert_eq!(
+            store.known_heads("doc-1").unwrap(),
+            Some(vec![[1; 32], [2; 32]])
+        );
+        // A state-only write without heads leaves them as they are.
+        store
+            .persist_sync(
+                "doc-1",
+                &SyncWrite {
+                    changes: b"",
+                    state: "{}",
+                    authors: &[],
+                    heads: None,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            store.known_heads("doc-1").unwrap(),
+            Some(vec![[1; 32], [2; 32]])
+        );
+
+        // Another process stores a chunk: the heads are no longer known ...
+        let mut other = Store::open(&path).unwrap();
+        other.append_changes("doc-1", b"theirs").unwrap();
+        assert_eq!(store.known_heads("doc-1").unwrap(), None);
+        // ... and this handle, which never read that chunk, cannot record them again.
+        write(&mut store, b"two", &[[3; 32]]);
+        assert_eq!(store.known_heads("doc-1").unwrap(), None);
+        // Once it has read everything, it can.
+        store.load_changes_since_seen("doc-1").unwrap();
+        write(&mut store, b"", &[[4; 32]]);
+        assert_eq!(store.known_heads("doc-1").unwrap(), Some(vec![[4; 32]]));
+
+        // A compaction is a new stored version.
+        assert!(store.compact("doc-1", b"FULL").unwrap());
+        assert_eq!(store.known_heads("doc-1").unwrap(), None);
+        write(&mut store, b"", &[[5; 32]]);
+        assert_eq!(store.known_heads("doc-1").unwrap(), Some(vec![[5; 32]]));
     }
 
     #[test]

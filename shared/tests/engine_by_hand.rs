@@ -352,6 +352,101 @@ fn a_snapshot_goes_up_in_parts_and_comes_back_joined() {
     assert!(matches!(err, SyncError::Protocol(_)), "{err:?}");
 }
 
+/// Without its document, an engine takes only a catch-up that brings nothing: the entry at its
+/// cursor read again (and matching) and `CaughtUp` at the cursor. Anything else is left for the
+/// adapter to hand over with the document loaded, and changes nothing.
+#[test]
+fn an_idle_catch_up_needs_no_document() {
+    let mut laptop = Plain {
+        me: "laptop".into(),
+    };
+    let entry = laptop.seal(BundleKind::Changes, 1, &changes(1)[0]).unwrap();
+    let mut doc = automerge::AutoCommit::new();
+    let mut first = DocSync::new(SyncState::default());
+    first.connected();
+    first
+        .receive_many(
+            &mut doc,
+            &mut laptop,
+            vec![
+                FromRelay::Bundle {
+                    seq: 1,
+                    bundle: entry.clone(),
+                },
+                FromRelay::CaughtUp { head: 1 },
+            ],
+        )
+        .unwrap();
+    let settled = first.state().clone();
+    assert_eq!(settled.cursor, 1);
+
+    let idle = |state: &SyncState| {
+        let mut sync = DocSync::new(state.clone());
+        assert_eq!(
+            sync.connected(),
+            [Event::Send(ToRelay::Subscribe { since: 0 })]
+        );
+        sync
+    };
+    let mut sync = idle(&settled);
+    assert_eq!(
+        sync.receive_idle(&FromRelay::Bundle {
+            seq: 1,
+            bundle: entry.clone()
+        }),
+        Some(vec![])
+    );
+    assert!(!sync.is_settled());
+    assert_eq!(
+        sync.receive_idle(&FromRelay::CaughtUp { head: 1 }),
+        Some(vec![])
+    );
+    assert!(sync.is_settled());
+    assert_eq!(sync.state(), &settled);
+
+    // Something new, a different entry at the cursor, or a relay behind: the document is needed.
+    let mut sync = idle(&settled);
+    assert_eq!(
+        sync.receive_idle(&FromRelay::Bundle {
+            seq: 1,
+            bundle: b"another entry".to_vec()
+        }),
+        None
+    );
+    sync.receive_idle(&FromRelay::Bundle {
+        seq: 1,
+        bundle: entry.clone(),
+    });
+    for message in [
+        FromRelay::CaughtUp { head: 2 },
+        FromRelay::CaughtUp { head: 0 },
+        FromRelay::Bundle {
+            seq: 2,
+            bundle: entry.clone(),
+        },
+        FromRelay::Snapshot {
+            covers: 2,
+            part: 0,
+            parts: 1,
+            snapshot: entry.clone(),
+        },
+    ] {
+        assert_eq!(sync.receive_idle(&message), None, "{message:?}");
+        assert!(!sync.is_settled());
+    }
+    // Before the entry at the cursor was checked, `CaughtUp` is not idle either.
+    let mut sync = idle(&settled);
+    assert_eq!(sync.receive_idle(&FromRelay::CaughtUp { head: 1 }), None);
+    // Nor when a snapshot is due: making one needs the document.
+    let mut due = DocSync::new(settled.clone()).with_compaction_after(1);
+    due.connected();
+    due.receive_idle(&FromRelay::Bundle {
+        seq: 1,
+        bundle: entry,
+    });
+    assert_eq!(due.receive_idle(&FromRelay::CaughtUp { head: 1 }), None);
+}
+
 /// A few large log entries make a snapshot due by their bytes, long before the entry count
 /// would; after it, new entries must add up to the snapshot's own size again.
 #[test]

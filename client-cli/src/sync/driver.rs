@@ -233,9 +233,15 @@ struct Slot {
     label: String,
     kind: DocumentKind,
     doc_id: DocId,
-    doc: AutoCommit,
-    /// Heads of what the store holds of `doc`.
+    /// The document; `None` while a sync that runs once has had no reason to load it (the
+    /// relay holds everything stored, and has sent nothing new yet; see
+    /// [`Driver::ensure_loaded`]).
+    doc: Option<AutoCommit>,
+    /// Heads of what the store holds of `doc` (known without loading it, while it is not).
     stored_heads: Vec<ChangeHash>,
+    /// Whether the store records `stored_heads` as the document's known heads
+    /// ([`Store::known_heads`]), so the next sync need not load it to know them.
+    heads_recorded: bool,
     sync: DocSync,
     envelope: KeyedEnvelope<StdRng>,
     on_relay: bool,
@@ -251,6 +257,16 @@ struct Slot {
     queued: Vec<FromRelay>,
     /// Why the relay would not sync this document on this connection.
     failed: Option<String>,
+}
+
+impl Slot {
+    /// The document's heads: in memory, or as stored while it is not loaded (then the same).
+    fn heads(&mut self) -> Vec<ChangeHash> {
+        match &mut self.doc {
+            Some(doc) => doc.get_heads(),
+            None => self.stored_heads.clone(),
+        }
+    }
 }
 
 /// The sync driver (see the module docs).
@@ -331,30 +347,37 @@ impl Driver {
                 .map_err(|e| bad(format!("its id is not a document id: {e}")))?;
             let state: SyncState = serde_json::from_str(&record.state)
                 .map_err(|e| bad(format!("its sync state is damaged: {e}")))?;
-            let bytes = store.load_document(&record.document_id)?;
-            // One load of the whole document (the costliest step of opening, in proportion to
-            // its history); a second only after salvaging a damaged one.
-            let mut loaded = AutoCommit::load(&bytes);
-            if loaded.is_err() {
-                if let Some(count) = salvage(&mut store, &record.document_id, unix_ms())? {
-                    let text = explain(&label, count, &store);
-                    if mode == Mode::Embedded {
-                        early.push(Notice {
-                            kind: NoticeKind::SetAside,
-                            text,
-                        });
-                    } else {
-                        warn(&text);
+            // A sync that runs once loads a document only when the relay sends something for
+            // it, it holds something the relay lacks (the stored heads, known without a load,
+            // must all be among the relay's), or its store is due a compaction (which saves it).
+            let known_heads = if mode == Mode::Once
+                && !store.needs_compaction(&record.document_id, Compaction::Due)?
+            {
+                store
+                    .known_heads(&record.document_id)?
+                    .filter(|heads| heads.iter().all(|head| state.relay_heads.contains(head)))
+            } else {
+                None
+            };
+            let (doc, stored_heads) = match known_heads {
+                Some(heads) => (None, to_hashes(&heads)),
+                None => {
+                    let (mut doc, set_aside) =
+                        load(&mut store, &record.document_id, &label, &keys)?;
+                    if let Some(text) = set_aside {
+                        if mode == Mode::Embedded {
+                            early.push(Notice {
+                                kind: NoticeKind::SetAside,
+                                text,
+                            });
+                        } else {
+                            warn(&text);
+                        }
                     }
-                    loaded = AutoCommit::load(&store.load_document(&record.document_id)?);
+                    let heads = doc.get_heads();
+                    (Some(doc), heads)
                 }
-            }
-            let mut doc = loaded
-                .map_err(|e| bad(e.to_string()))?
-                .with_actor(ActorId::from(process_actor(
-                    keys.device.device_id().0.as_slice(),
-                )));
-            let stored_heads = doc.get_heads();
+            };
             let Some((_, current)) = record.keys.iter().find(|(e, _)| *e == record.epoch) else {
                 return Err(bad(format!(
                     "this device holds no key for its epoch {}",
@@ -401,6 +424,7 @@ impl Driver {
                 label,
                 kind,
                 doc_id,
+                heads_recorded: doc.is_none(),
                 doc,
                 stored_heads,
                 sync,
@@ -508,18 +532,14 @@ impl Driver {
     /// Takes in what other processes stored since (see [`Driver::take_in_stored`]), queueing its
     /// pushes; returns whether any document changed.
     pub(crate) fn take_in_local(&mut self) -> Result<bool, DriverError> {
-        let before: Vec<_> = self
-            .docs
-            .iter_mut()
-            .map(|slot| slot.doc.get_heads())
-            .collect();
+        let before: Vec<_> = self.docs.iter_mut().map(Slot::heads).collect();
         let step = self.take_in_stored(Step::default())?;
         self.pushes.extend(step.send);
         let changed = self
             .docs
             .iter_mut()
             .zip(before)
-            .any(|(slot, heads)| slot.doc.get_heads() != heads);
+            .any(|(slot, heads)| slot.heads() != heads);
         Ok(self.name_arrived()? || changed)
     }
 
@@ -578,22 +598,41 @@ impl Driver {
         }
         self.data_version = version;
         for i in 0..self.docs.len() {
-            // What changed since, not the whole document again.
-            let bytes = self.store.load_changes_since_seen(&self.docs[i].id)?;
-            let slot = &mut self.docs[i];
-            let before = slot.doc.get_heads();
-            slot.doc
-                .load_incremental(&bytes)
-                .map_err(|e| DriverError::Document {
-                    label: slot.label.clone(),
-                    detail: e.to_string(),
-                })?;
+            let before = if self.docs[i].doc.is_some() {
+                // What changed since, not the whole document again.
+                let bytes = self.store.load_changes_since_seen(&self.docs[i].id)?;
+                let slot = &mut self.docs[i];
+                let doc = held(&mut slot.doc, &slot.label)?;
+                let before = doc.get_heads();
+                doc.load_incremental(&bytes)
+                    .map_err(|e| DriverError::Document {
+                        label: slot.label.clone(),
+                        detail: e.to_string(),
+                    })?;
+                before
+            } else {
+                // Not loaded: unless another process stored something for it, nothing to do.
+                let slot = &self.docs[i];
+                let known = self.store.known_heads(&slot.id)?.map(|h| to_hashes(&h));
+                if known.as_ref() == Some(&slot.stored_heads) {
+                    continue;
+                }
+                let before = slot.stored_heads.clone();
+                self.ensure_loaded(i)?;
+                before
+            };
             // Everything in memory is now in the store: it was flushed before, and the rest
             // was just read from it.
-            slot.stored_heads = slot.doc.get_heads();
-            if slot.stored_heads != before && self.phase == Phase::Running {
-                let events = slot.sync.local_change(&mut slot.doc, &mut slot.envelope)?;
-                self.handle_events(i, events, None, &mut step)?;
+            let slot = &mut self.docs[i];
+            let doc = held(&mut slot.doc, &slot.label)?;
+            slot.stored_heads = doc.get_heads();
+            if slot.stored_heads != before {
+                // Stored by another process: the recorded heads no longer match.
+                slot.heads_recorded = false;
+                if self.phase == Phase::Running {
+                    let events = slot.sync.local_change(doc, &mut slot.envelope)?;
+                    self.handle_events(i, events, None, &mut step)?;
+                }
             }
         }
         self.finish(step)
@@ -666,14 +705,15 @@ impl Driver {
         // On top of what other processes (`between` commands beside the app) stored since.
         let taken_in = self.take_in_stored(Step::default())?;
         self.pushes.extend(taken_in.send);
-        let value = match self.with_homework(i, edit) {
+        let value = match self.with_homework(i, edit)? {
             Ok(value) => value,
             Err(refused) => return Ok(Err(refused)),
         };
         let mut step = Step::default();
         if self.phase == Phase::Running {
             let slot = &mut self.docs[i];
-            let events = slot.sync.local_change(&mut slot.doc, &mut slot.envelope)?;
+            let doc = held(&mut slot.doc, &slot.label)?;
+            let events = slot.sync.local_change(doc, &mut slot.envelope)?;
             self.handle_events(i, events, None, &mut step)?;
         }
         // Stores the edit (and the sealed push's counters, if any) in one transaction.
@@ -701,11 +741,11 @@ impl Driver {
         let i = self.slot(id)?;
         let step = self.take_in_stored(Step::default())?;
         self.pushes.extend(step.send);
-        let slot = &mut self.docs[i];
-        let mut doc = HomeworkDoc::from_automerge(std::mem::take(&mut slot.doc));
-        let value = read(&mut doc);
-        slot.doc = doc.into_automerge();
-        Ok(value)
+        self.with_homework(i, |doc| Ok(read(doc)))?
+            .map_err(|err| DriverError::Document {
+                label: self.docs[i].label.clone(),
+                detail: err.to_string(),
+            })
     }
 
     /// The index of document `id`.
@@ -722,12 +762,32 @@ impl Driver {
         &mut self,
         i: usize,
         f: impl FnOnce(&mut HomeworkDoc) -> Result<T, DocError>,
-    ) -> Result<T, DocError> {
+    ) -> Result<Result<T, DocError>, DriverError> {
+        self.ensure_loaded(i)?;
         let slot = &mut self.docs[i];
-        let mut doc = HomeworkDoc::from_automerge(std::mem::take(&mut slot.doc));
+        let loaded = std::mem::take(held(&mut slot.doc, &slot.label)?);
+        let mut doc = HomeworkDoc::from_automerge(loaded);
         let result = f(&mut doc);
-        slot.doc = doc.into_automerge();
-        result
+        slot.doc = Some(doc.into_automerge());
+        Ok(result)
+    }
+
+    /// Loads document `i` if this sync has not needed it so far (see [`Slot::doc`]).
+    fn ensure_loaded(&mut self, i: usize) -> Result<(), DriverError> {
+        let slot = &mut self.docs[i];
+        if slot.doc.is_some() {
+            return Ok(());
+        }
+        let (mut doc, set_aside) = load(&mut self.store, &slot.id, &slot.label, &self.keys)?;
+        let heads = doc.get_heads();
+        // Another process may have stored changes since the heads were known.
+        slot.heads_recorded &= heads == slot.stored_heads;
+        slot.stored_heads = heads;
+        slot.doc = Some(doc);
+        if let Some(text) = set_aside {
+            self.tell(NoticeKind::SetAside, text);
+        }
+        Ok(())
     }
 
     /// What happened in this run so far.
@@ -738,9 +798,15 @@ impl Driver {
         summary.empty = self
             .docs
             .iter_mut()
-            .filter_map(|slot| slot.doc.get_heads().is_empty().then(|| slot.label.clone()))
+            .filter_map(|slot| slot.heads().is_empty().then(|| slot.label.clone()))
             .collect();
         summary
+    }
+
+    /// How many documents this driver has loaded (a sync that finds nothing new loads none).
+    #[cfg(test)]
+    pub(crate) fn loaded_documents(&self) -> usize {
+        self.docs.iter().filter(|slot| slot.doc.is_some()).count()
     }
 
     /// The devices this device knows.
@@ -753,14 +819,12 @@ impl Driver {
         self.docs
             .iter_mut()
             .map(|slot| {
-                let known: Vec<ChangeHash> = slot
-                    .sync
-                    .state()
-                    .relay_heads
-                    .iter()
-                    .map(|h| ChangeHash(*h))
-                    .collect();
-                slot.doc.get_changes_meta(&known).len()
+                // Not loaded: its stored heads were all on the relay, and nothing came since.
+                let Some(doc) = slot.doc.as_mut() else {
+                    return 0;
+                };
+                let known = to_hashes(&slot.sync.state().relay_heads);
+                doc.get_changes_meta(&known).len()
             })
             .sum()
     }
@@ -1065,19 +1129,27 @@ impl Driver {
 
     /// Hands one message to a document's engine and carries out its events.
     fn feed(&mut self, i: usize, msg: FromRelay, step: &mut Step) -> Result<(), DriverError> {
+        if self.docs[i].doc.is_none() {
+            // A catch-up that brings nothing needs no document; anything else loads it.
+            if let Some(events) = self.docs[i].sync.receive_idle(&msg) {
+                return self.handle_events(i, events, None, step);
+            }
+            self.ensure_loaded(i)?;
+        }
         if matches!(msg, FromRelay::Bundle { .. }) {
             self.docs[i].queued.push(msg);
             return Ok(());
         }
         self.apply_queued(i, step)?;
         let slot = &mut self.docs[i];
+        let doc = held(&mut slot.doc, &slot.label)?;
         let applies = matches!(msg, FromRelay::Snapshot { .. });
-        let before = applies.then(|| slot.doc.get_heads());
+        let before = applies.then(|| doc.get_heads());
         if applies {
             self.progress.received(1);
         }
-        let events = slot.sync.receive(&mut slot.doc, &mut slot.envelope, msg)?;
-        if before.as_ref().is_some_and(|b| *b != slot.doc.get_heads()) {
+        let events = slot.sync.receive(doc, &mut slot.envelope, msg)?;
+        if before.as_ref().is_some_and(|b| *b != doc.get_heads()) {
             slot.received = true;
         }
         self.handle_events_of(i, events, before.as_deref(), applies, step)
@@ -1088,15 +1160,17 @@ impl Driver {
     /// exactly the device that signed it ([`Driver::note_authors`]).
     fn apply_queued(&mut self, i: usize, step: &mut Step) -> Result<(), DriverError> {
         let queued = std::mem::take(&mut self.docs[i].queued);
+        if queued.is_empty() {
+            return Ok(());
+        }
         self.progress
             .received(u64::try_from(queued.len()).unwrap_or(u64::MAX));
         for run in runs_by_sealer(queued) {
             let slot = &mut self.docs[i];
-            let before = slot.doc.get_heads();
-            let events = slot
-                .sync
-                .receive_many(&mut slot.doc, &mut slot.envelope, run)?;
-            if slot.doc.get_heads() != before {
+            let doc = held(&mut slot.doc, &slot.label)?;
+            let before = doc.get_heads();
+            let events = slot.sync.receive_many(doc, &mut slot.envelope, run)?;
+            if doc.get_heads() != before {
                 slot.received = true;
             }
             self.handle_events(i, events, Some(&before), step)?;
@@ -1216,8 +1290,11 @@ impl Driver {
     /// the uploader's.
     fn note_authors(&mut self, i: usize, before: &[ChangeHash], author: &str, snapshot: bool) {
         let slot = &mut self.docs[i];
-        let mut actors: Vec<Vec<u8>> = slot
-            .doc
+        // Changes were applied, so the document is loaded.
+        let Some(doc) = slot.doc.as_mut() else {
+            return;
+        };
+        let mut actors: Vec<Vec<u8>> = doc
             .get_changes_meta(before)
             .iter()
             .map(|change| change.actor.to_bytes().to_vec())
@@ -1237,14 +1314,14 @@ impl Driver {
 
     fn count_pushed(&mut self, i: usize, before: &[[u8; 32]]) {
         let slot = &mut self.docs[i];
-        let hashes = |raw: &[[u8; 32]]| raw.iter().map(|h| ChangeHash(*h)).collect::<Vec<_>>();
-        let before = hashes(before);
-        let after = hashes(&slot.sync.state().relay_heads);
-        let changes = slot
-            .doc
-            .get_changes_meta(&before)
-            .len()
-            .saturating_sub(slot.doc.get_changes_meta(&after).len());
+        let before = to_hashes(before);
+        let after = to_hashes(&slot.sync.state().relay_heads);
+        // A push was acknowledged, so the document is loaded.
+        let changes = slot.doc.as_mut().map_or(0, |doc| {
+            doc.get_changes_meta(&before)
+                .len()
+                .saturating_sub(doc.get_changes_meta(&after).len())
+        });
         for summary in [&mut self.summary, &mut self.report] {
             summary.pushed_bundles += 1;
             summary.pushed_changes += changes;
@@ -1280,7 +1357,7 @@ impl Driver {
         Ok(step)
     }
 
-    fn is_settled(&self) -> bool {
+    pub(crate) fn is_settled(&self) -> bool {
         self.phase == Phase::Running
             && !self.devices_pending
             && self
@@ -1292,41 +1369,65 @@ impl Driver {
     /// Writes every dirty document: its new changes and its state in one transaction.
     pub(crate) fn flush(&mut self) -> Result<(), DriverError> {
         for slot in &mut self.docs {
-            let heads = slot.doc.get_heads();
-            if !slot.dirty && heads == slot.stored_heads && slot.authors.is_empty() {
+            let Some(doc) = slot.doc.as_mut() else {
+                // Not loaded: only the engine's state can have changed.
+                if slot.dirty || !slot.authors.is_empty() {
+                    let state = state_json(slot)?;
+                    self.store.persist_sync(
+                        &slot.id,
+                        &SyncWrite {
+                            changes: &[],
+                            state: &state,
+                            authors: &slot.authors,
+                            heads: None,
+                        },
+                    )?;
+                    slot.dirty = false;
+                    slot.authors.clear();
+                    self.wrote_since_poll = true;
+                }
+                continue;
+            };
+            let heads = doc.get_heads();
+            if !slot.dirty
+                && heads == slot.stored_heads
+                && slot.authors.is_empty()
+                && slot.heads_recorded
+            {
                 continue;
             }
             // When most of the document is new (a new device's first catch-up), the whole
             // save: columnar, it is written and loaded several times faster than the same
             // changes one by one, and it replaces the stored snapshot at once.
+            let all_changes = usize::try_from(doc.stats().num_changes).unwrap_or(usize::MAX);
             let new_changes = if heads == slot.stored_heads {
                 0
+            } else if slot.stored_heads.is_empty() {
+                all_changes
             } else {
-                slot.doc.get_changes_meta(&slot.stored_heads).len()
+                doc.get_changes_meta(&slot.stored_heads).len()
             };
-            let all_changes = usize::try_from(slot.doc.stats().num_changes).unwrap_or(usize::MAX);
             let whole = new_changes > 0 && new_changes.saturating_mul(2) > all_changes;
             let changes = if heads == slot.stored_heads {
                 Vec::new()
             } else if whole {
-                slot.doc.save()
+                doc.save()
             } else {
-                slot.doc.save_after(&slot.stored_heads)
+                doc.save_after(&slot.stored_heads)
             };
-            let state =
-                serde_json::to_string(slot.sync.state()).map_err(|e| DriverError::Document {
-                    label: slot.label.clone(),
-                    detail: e.to_string(),
-                })?;
+            let state = state_json(slot)?;
+            let raw_heads: Vec<[u8; 32]> = heads.iter().map(|h| h.0).collect();
             self.store.persist_sync(
                 &slot.id,
                 &SyncWrite {
                     changes: &changes,
                     state: &state,
                     authors: &slot.authors,
+                    heads: Some(&raw_heads),
                 },
             )?;
             slot.stored_heads = heads;
+            slot.heads_recorded = true;
             slot.dirty = false;
             slot.authors.clear();
             self.wrote_since_poll = true;
@@ -1335,12 +1436,15 @@ impl Driver {
                     observer.send_modify(|count| *count += 1);
                 }
             }
-            if whole {
-                self.store.compact(&slot.id, &changes)?;
+            let doc = held(&mut slot.doc, &slot.label)?;
+            let compacted = if whole {
+                self.store.compact(&slot.id, &changes)?
             } else {
                 self.store
-                    .compact_if(&slot.id, Compaction::Overdue, || slot.doc.save())?;
-            }
+                    .compact_if(&slot.id, Compaction::Overdue, || doc.save())?
+            };
+            // A compaction is a new stored version: the next flush records the heads again.
+            slot.heads_recorded &= !compacted;
         }
         Ok(())
     }
@@ -1351,10 +1455,11 @@ impl Driver {
         if self.phase == Phase::Running {
             for i in 0..self.docs.len() {
                 let slot = &mut self.docs[i];
-                if slot.failed.is_some() {
+                // Not loaded: no snapshot was due when it caught up, and nothing came since.
+                let (None, Some(doc)) = (&slot.failed, slot.doc.as_mut()) else {
                     continue;
-                }
-                let events = slot.sync.quiet(&mut slot.doc, &mut slot.envelope)?;
+                };
+                let events = slot.sync.quiet(doc, &mut slot.envelope)?;
                 self.handle_events(i, events, None, step)?;
             }
         }
@@ -1366,12 +1471,74 @@ impl Driver {
     /// in it waits for a quiet moment — a poll with nothing written since the one before, or
     /// the driver closing — and [`Driver::flush`] compacts only a document far overdue.
     pub(crate) fn compact_due(&mut self) -> Result<(), DriverError> {
+        let mut compacted = false;
         for slot in &mut self.docs {
-            self.store
-                .compact_if(&slot.id, Compaction::Due, || slot.doc.save())?;
+            // Not loaded, not compacted: this handle could not vouch for what it would save.
+            let Some(doc) = slot.doc.as_mut() else {
+                continue;
+            };
+            if self
+                .store
+                .compact_if(&slot.id, Compaction::Due, || doc.save())?
+            {
+                slot.heads_recorded = false;
+                compacted = true;
+            }
+        }
+        // Record the heads of the new stored version, so the next sync need not load it.
+        if compacted {
+            self.flush()?;
         }
         Ok(())
     }
+}
+
+/// Loads a document from the store as this process's actor: one load of the whole document
+/// (the costliest step of syncing it, in proportion to its history), a second only after
+/// salvaging a damaged one; with the notice to give when chunks were set aside.
+fn load(
+    store: &mut Store,
+    id: &str,
+    label: &str,
+    keys: &AccountKeys,
+) -> Result<(AutoCommit, Option<String>), DriverError> {
+    let mut loaded = AutoCommit::load(&store.load_document(id)?);
+    let mut set_aside = None;
+    if loaded.is_err() {
+        if let Some(count) = salvage(store, id, unix_ms())? {
+            set_aside = Some(explain(label, count, store));
+            loaded = AutoCommit::load(&store.load_document(id)?);
+        }
+    }
+    let doc = loaded.map_err(|e| DriverError::Document {
+        label: label.to_owned(),
+        detail: e.to_string(),
+    })?;
+    let actor = process_actor(keys.device.device_id().0.as_slice());
+    Ok((doc.with_actor(ActorId::from(actor)), set_aside))
+}
+
+/// The document of a slot that is loaded (see [`Driver::ensure_loaded`]).
+fn held<'a>(
+    doc: &'a mut Option<AutoCommit>,
+    label: &str,
+) -> Result<&'a mut AutoCommit, DriverError> {
+    doc.as_mut().ok_or_else(|| DriverError::Document {
+        label: label.to_owned(),
+        detail: "it was used before it was loaded (a bug in the sync driver)".to_owned(),
+    })
+}
+
+/// The engine's state of a slot, as the store keeps it.
+fn state_json(slot: &Slot) -> Result<String, DriverError> {
+    serde_json::to_string(slot.sync.state()).map_err(|e| DriverError::Document {
+        label: slot.label.clone(),
+        detail: e.to_string(),
+    })
+}
+
+fn to_hashes(raw: &[[u8; 32]]) -> Vec<ChangeHash> {
+    raw.iter().map(|h| ChangeHash(*h)).collect()
 }
 
 /// Splits queued bundles into runs of consecutive bundles sealed by one device, in order (a

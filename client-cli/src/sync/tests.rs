@@ -324,6 +324,53 @@ fn edits_travel_both_ways_and_survive_restarts() {
     assert!(store.account().unwrap().unwrap().last_sync_ms.is_some());
 }
 
+/// A sync that finds nothing new, neither on the relay nor in the store, loads no document
+/// (the stored heads are known and all on the relay); a change stored by another process, or
+/// one the relay brings, loads it and syncs as ever.
+#[test]
+fn a_sync_with_nothing_new_loads_no_document() {
+    let mut world = World::new(true);
+    world.connect(0);
+    world.edit(0, "Sleep better");
+    world.connect(1);
+    assert_eq!(world.goals(1), ["Sleep better"]);
+    world.disconnect(0);
+    world.disconnect(1);
+    let loaded =
+        |world: &World, i: usize| world.devices[i].driver.as_ref().unwrap().loaded_documents();
+
+    world.connect(0);
+    assert_eq!(loaded(&world, 0), 0, "an idle sync loaded the document");
+    assert!(world.devices[0].driver.as_mut().unwrap().is_settled());
+    assert_eq!(world.summary(0).pending_changes, 0);
+    assert!(world.summary(0).empty.is_empty());
+    world.disconnect(0);
+
+    // `between goal create` while no sync runs: the next sync must load and push it.
+    world.edit(0, "Walk daily");
+    world.connect(0);
+    assert_eq!(loaded(&world, 0), 1);
+    world.disconnect(0);
+    // The phone's relay log moved on: it loads and receives.
+    world.connect(1);
+    assert_eq!(loaded(&world, 1), 1);
+    assert_eq!(world.goals(1), ["Sleep better", "Walk daily"]);
+    world.disconnect(1);
+    // Idle again on both.
+    world.connect(0);
+    assert_eq!(loaded(&world, 0), 0);
+    world.connect(1);
+    assert_eq!(loaded(&world, 1), 0);
+    // A change while the laptop's idle sync is connected (another process, then its poll)
+    // loads the document and pushes the change live to the phone.
+    world.edit(0, "Call a friend");
+    assert_eq!(loaded(&world, 0), 1);
+    assert_eq!(
+        world.goals(1),
+        ["Call a friend", "Sleep better", "Walk daily"]
+    );
+}
+
 #[test]
 fn a_device_paired_while_this_one_slept_is_looked_up_before_its_bundles_open() {
     let mut world = World::new(false);

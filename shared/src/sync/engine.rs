@@ -515,6 +515,42 @@ impl DocSync {
         Ok(events)
     }
 
+    /// Handles `message` without the document, for an adapter that has not loaded it and knows
+    /// the relay holds every change it stores (the stored heads are among
+    /// [`SyncState::relay_heads`]): the messages of a catch-up that brings nothing, which are
+    /// the entry at the cursor read again to check it and `CaughtUp` at the cursor, with
+    /// nothing in flight and no snapshot due. Returns `None` for anything else, having changed
+    /// nothing: the adapter then loads the document and hands the same message to
+    /// [`DocSync::receive`]. So a sync with nothing new costs no load of the document.
+    pub fn receive_idle(&mut self, message: &FromRelay) -> Option<Vec<Event>> {
+        if self.resync || !self.connected {
+            return Some(Vec::new());
+        }
+        match message {
+            FromRelay::Bundle { seq, bundle }
+                if self.verify_at == Some(*seq)
+                    && self.state.cursor_digest == Some(digest(bundle)) =>
+            {
+                self.verify_at = None;
+                Some(Vec::new())
+            }
+            FromRelay::CaughtUp { head }
+                if *head == self.state.cursor
+                    && *head >= self.state.acked_seq
+                    && self.verify_at.is_none()
+                    && self.ahead.is_empty()
+                    && self.in_flight.is_empty()
+                    && self.snapshot_upload.is_none()
+                    && !self.incoming_snapshot.is_under_way()
+                    && !self.snapshot_due() =>
+            {
+                self.caught_up = true;
+                Some(Vec::new())
+            }
+            _ => None,
+        }
+    }
+
     /// Handles one message from the relay.
     pub fn receive(
         &mut self,
@@ -1027,21 +1063,7 @@ impl DocSync {
         envelope: &mut dyn Envelope,
         events: &mut Vec<Event>,
     ) -> Result<(), SyncError> {
-        // `snapshot_covers` comes from the relay; past `u64::MAX` nothing is ever due.
-        let due = self.replace_snapshot
-            || self
-                .state
-                .snapshot_covers
-                .checked_add(self.compact_after)
-                .is_some_and(|at| self.state.cursor >= at)
-            || self.state.log_bytes >= self.state.snapshot_bytes.max(COMPACT_AFTER_BYTES);
-        if !self.compacts || !due || !self.is_settled() || !self.outbox_is_empty(doc) {
-            return Ok(());
-        }
-        if self
-            .snapshot_skipped_at
-            .is_some_and(|at| self.state.cursor < at.saturating_add(self.compact_after))
-        {
+        if !self.snapshot_due() || !self.is_settled() || !self.outbox_is_empty(doc) {
             return Ok(());
         }
         let save = doc.save();
@@ -1082,6 +1104,23 @@ impl DocSync {
             }));
         }
         Ok(())
+    }
+
+    /// Whether this device would upload a snapshot now, as far as the log tells (the document
+    /// must still have nothing the relay lacks).
+    fn snapshot_due(&self) -> bool {
+        // `snapshot_covers` comes from the relay; past `u64::MAX` nothing is ever due.
+        let due = self.replace_snapshot
+            || self
+                .state
+                .snapshot_covers
+                .checked_add(self.compact_after)
+                .is_some_and(|at| self.state.cursor >= at)
+            || self.state.log_bytes >= self.state.snapshot_bytes.max(COMPACT_AFTER_BYTES);
+        let skipped_lately = self
+            .snapshot_skipped_at
+            .is_some_and(|at| self.state.cursor < at.saturating_add(self.compact_after));
+        self.compacts && due && !skipped_lately
     }
 
     /// A relay sends a snapshot's parts one after another; `what` arriving between two of them

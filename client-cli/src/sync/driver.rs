@@ -239,6 +239,9 @@ struct Slot {
     doc: Option<AutoCommit>,
     /// Heads of what the store holds of `doc` (known without loading it, while it is not).
     stored_heads: Vec<ChangeHash>,
+    /// How many changes the store holds of `doc` (while it is loaded): what it holds beyond
+    /// them is new, counted without reading every change's metadata.
+    stored_changes: usize,
     /// Whether the store records `stored_heads` as the document's known heads
     /// ([`Store::known_heads`]), so the next sync need not load it to know them.
     heads_recorded: bool,
@@ -359,7 +362,7 @@ impl Driver {
             } else {
                 None
             };
-            let (doc, stored_heads) = match known_heads {
+            let (mut doc, stored_heads) = match known_heads {
                 Some(heads) => (None, to_hashes(&heads)),
                 None => {
                     let (mut doc, set_aside) =
@@ -425,6 +428,7 @@ impl Driver {
                 kind,
                 doc_id,
                 heads_recorded: doc.is_none(),
+                stored_changes: doc.as_mut().map_or(0, change_count),
                 doc,
                 stored_heads,
                 sync,
@@ -626,6 +630,7 @@ impl Driver {
             let slot = &mut self.docs[i];
             let doc = held(&mut slot.doc, &slot.label)?;
             slot.stored_heads = doc.get_heads();
+            slot.stored_changes = change_count(doc);
             if slot.stored_heads != before {
                 // Stored by another process: the recorded heads no longer match.
                 slot.heads_recorded = false;
@@ -783,6 +788,7 @@ impl Driver {
         // Another process may have stored changes since the heads were known.
         slot.heads_recorded &= heads == slot.stored_heads;
         slot.stored_heads = heads;
+        slot.stored_changes = change_count(&mut doc);
         slot.doc = Some(doc);
         if let Some(text) = set_aside {
             self.tell(NoticeKind::SetAside, text);
@@ -1399,14 +1405,8 @@ impl Driver {
             // When most of the document is new (a new device's first catch-up), the whole
             // save: columnar, it is written and loaded several times faster than the same
             // changes one by one, and it replaces the stored snapshot at once.
-            let all_changes = usize::try_from(doc.stats().num_changes).unwrap_or(usize::MAX);
-            let new_changes = if heads == slot.stored_heads {
-                0
-            } else if slot.stored_heads.is_empty() {
-                all_changes
-            } else {
-                doc.get_changes_meta(&slot.stored_heads).len()
-            };
+            let all_changes = change_count(doc);
+            let new_changes = all_changes.saturating_sub(slot.stored_changes);
             let whole = new_changes > 0 && new_changes.saturating_mul(2) > all_changes;
             let changes = if heads == slot.stored_heads {
                 Vec::new()
@@ -1427,6 +1427,7 @@ impl Driver {
                 },
             )?;
             slot.stored_heads = heads;
+            slot.stored_changes = all_changes;
             slot.heads_recorded = true;
             slot.dirty = false;
             slot.authors.clear();
@@ -1535,6 +1536,11 @@ fn state_json(slot: &Slot) -> Result<String, DriverError> {
         label: slot.label.clone(),
         detail: e.to_string(),
     })
+}
+
+/// How many changes a document holds (a count Automerge keeps; no change is read).
+fn change_count(doc: &mut AutoCommit) -> usize {
+    usize::try_from(doc.stats().num_changes).unwrap_or(usize::MAX)
 }
 
 fn to_hashes(raw: &[[u8; 32]]) -> Vec<ChangeHash> {

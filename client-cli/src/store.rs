@@ -84,6 +84,7 @@ const MIGRATIONS: &[&str] = &[
     SCHEMA_V12_PRACTICE_CRISIS_RESOURCES,
     SCHEMA_V13_REMINDERS_RAISED,
     SCHEMA_V14_KNOWN_HEADS,
+    SCHEMA_V15_CRISIS_RESOURCES_FOUND,
 ];
 
 /// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
@@ -298,6 +299,17 @@ ALTER TABLE sync_documents ADD COLUMN heads_generation INTEGER;
 ALTER TABLE sync_documents ADD COLUMN heads_last_chunk INTEGER;
 ALTER TABLE sync_documents ADD COLUMN heads BLOB
     CHECK (heads IS NULL OR length(heads) % 32 = 0);
+";
+
+/// Version 15: the stored version of a client's homework (compaction generation and last chunk)
+/// at which this therapist's profile found crisis resources in it, so filling in the
+/// practice's resources before and after each sync reads only homework that changed since.
+const SCHEMA_V15_CRISIS_RESOURCES_FOUND: &str = "
+CREATE TABLE crisis_resources_found (
+    document_id TEXT    NOT NULL PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+    generation  INTEGER NOT NULL,
+    last_chunk  INTEGER NOT NULL
+) STRICT;
 ";
 
 /// Version 12: the crisis resources a therapist's practice set (`between crisis-resources`),
@@ -659,6 +671,13 @@ pub(crate) struct SyncWrite<'a> {
     /// as its known heads if this handle then holds exactly what is stored (see
     /// [`SyncRecord::known_heads`]). `None` leaves the recorded heads as they are.
     pub(crate) heads: Option<&'a [[u8; 32]]>,
+}
+
+/// Where a document's stored content stands ([`Store::stored_version`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StoredVersion {
+    generation: i64,
+    last_chunk: i64,
 }
 
 /// A document as stored: its snapshot and its appended chunks `(seq, bytes)` in order.
@@ -1574,6 +1593,66 @@ impl Store {
         if changed == 0 {
             return Err(StoreError::UnknownDocument { id: id.to_owned() });
         }
+        Ok(())
+    }
+
+    /// Where a document's stored content stands: it changes whenever anything is stored for the
+    /// document (a chunk appended, a compaction), and only then.
+    pub(crate) fn stored_version(&self, id: &str) -> Result<StoredVersion, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT d.generation,
+                        (SELECT coalesce(max(c.seq), 0) FROM document_chunks c
+                          WHERE c.document_id = d.id)
+                   FROM documents d WHERE d.id = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row([id], |row| {
+                    Ok(StoredVersion {
+                        generation: row.get(0)?,
+                        last_chunk: row.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .at(&self.path)?
+            .ok_or_else(|| StoreError::UnknownDocument { id: id.to_owned() })
+    }
+
+    /// Whether crisis resources were found in a document as it is stored now (recorded by
+    /// [`Store::found_crisis_resources`], with nothing stored for it since).
+    pub(crate) fn crisis_resources_found(&self, id: &str) -> Result<bool, StoreError> {
+        let version = self.stored_version(id)?;
+        let found: Option<StoredVersion> = self
+            .conn
+            .prepare_cached(
+                "SELECT generation, last_chunk FROM crisis_resources_found WHERE document_id = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row([id], |row| {
+                    Ok(StoredVersion {
+                        generation: row.get(0)?,
+                        last_chunk: row.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .at(&self.path)?;
+        Ok(found == Some(version))
+    }
+
+    /// Records that the document, as stored now, holds crisis resources.
+    pub(crate) fn found_crisis_resources(&mut self, id: &str) -> Result<(), StoreError> {
+        let version = self.stored_version(id)?;
+        self.conn
+            .execute(
+                "INSERT INTO crisis_resources_found (document_id, generation, last_chunk)
+                 VALUES (?1, ?2, ?3)
+                 ON CONFLICT (document_id) DO UPDATE
+                    SET generation = excluded.generation, last_chunk = excluded.last_chunk",
+                params![id, version.generation, version.last_chunk],
+            )
+            .at(&self.path)?;
         Ok(())
     }
 
@@ -2783,7 +2862,7 @@ mod tests {
         }
         let mut store = Store::open(&path).unwrap();
         assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 14);
+        assert_eq!(SCHEMA_VERSION, 15);
         assert_eq!(store.profile().unwrap().display_name, "Sam");
         assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
         // A profile that never synced has no account and nothing to sync.
@@ -3214,6 +3293,34 @@ mod tests {
         assert_eq!(store.known_heads("doc-1").unwrap(), None);
         write(&mut store, b"", &[[5; 32]]);
         assert_eq!(store.known_heads("doc-1").unwrap(), Some(vec![[5; 32]]));
+    }
+
+    /// Crisis resources found in a document count only for the stored version they were found
+    /// in: anything stored for it since (a chunk, a compaction) means reading it again.
+    #[test]
+    fn crisis_resources_found_last_until_the_document_is_stored_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        let mut store = Store::create_synced(&path, &sample_profile(), &synced_profile()).unwrap();
+        let first = store.stored_version("doc-1").unwrap();
+        assert!(!store.crisis_resources_found("doc-1").unwrap());
+        store.found_crisis_resources("doc-1").unwrap();
+        assert!(store.crisis_resources_found("doc-1").unwrap());
+        assert_eq!(store.stored_version("doc-1").unwrap(), first);
+
+        store.append_changes("doc-1", b"more").unwrap();
+        assert_ne!(store.stored_version("doc-1").unwrap(), first);
+        assert!(!store.crisis_resources_found("doc-1").unwrap());
+        store.found_crisis_resources("doc-1").unwrap();
+        assert!(store.crisis_resources_found("doc-1").unwrap());
+
+        store.load_document("doc-1").unwrap();
+        assert!(store.compact("doc-1", b"FULL").unwrap());
+        assert!(!store.crisis_resources_found("doc-1").unwrap());
+        assert!(matches!(
+            store.stored_version("nope"),
+            Err(StoreError::UnknownDocument { .. })
+        ));
     }
 
     #[test]

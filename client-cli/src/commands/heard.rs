@@ -2,9 +2,11 @@
 //! are noted (a read of the store, not a load of the document, so a sync that brings nothing
 //! costs nothing here); afterwards, when something arrived, the records by the other side that
 //! were not in those bytes are news ([`between_shared::news`]) — the therapist's comments with their text, new
-//! and changed homework for a client; a client's entries and comments for a therapist.
+//! and changed homework for a client; a client's entries and comments for a therapist. Only
+//! homework stored differently after the sync is read again (see [`Before::changed`]): in a
+//! caseload, what one client sent does not load every other client's homework.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use anyhow::Result;
@@ -13,9 +15,26 @@ use between_shared::{HomeworkDoc, Role};
 use serde::Serialize;
 
 use crate::profile::Session;
+use crate::store::StoredVersion;
 
-/// Each shared homework as stored before the sync, by document id.
-pub(crate) struct Before(HashMap<String, Vec<u8>>);
+/// Each shared homework as stored before the sync, by document id: where its stored content
+/// stood, and its bytes.
+pub(crate) struct Before(HashMap<String, (StoredVersion, Vec<u8>)>);
+
+impl Before {
+    /// The shared homework stored differently now than before the sync: what it brought (or
+    /// a compaction of what was there). The rest has no news and need not be loaded.
+    pub(crate) fn changed(&self, session: &Session) -> Result<HashSet<String>> {
+        let mut changed = HashSet::new();
+        for record in session.shared_records()? {
+            let now = session.store.stored_version(&record.id)?;
+            if self.0.get(&record.id).is_none_or(|(then, _)| *then != now) {
+                changed.insert(record.id);
+            }
+        }
+        Ok(changed)
+    }
+}
 
 /// What arrived in one homework document.
 #[derive(Serialize)]
@@ -31,8 +50,9 @@ pub(crate) fn before(store: &Path) -> Result<Before> {
     let session = Session::open_store(store)?;
     let mut stored = HashMap::new();
     for record in session.shared_records()? {
+        let version = session.store.stored_version(&record.id)?;
         let bytes = session.store.load_document(&record.id)?;
-        stored.insert(record.id, bytes);
+        stored.insert(record.id, (version, bytes));
     }
     Ok(Before(stored))
 }
@@ -49,12 +69,16 @@ fn keys_before(bytes: &[u8]) -> Option<BTreeSet<String>> {
 pub(crate) fn since(store: &Path, before: &Before) -> Result<Vec<Heard>> {
     let session = Session::open_store(store)?;
     let reader = session.me.role;
+    let changed = before.changed(&session)?;
     let mut heard = Vec::new();
     for record in session.shared_records()? {
+        if !changed.contains(&record.id) {
+            continue;
+        }
         let Some(known) = before
             .0
             .get(&record.id)
-            .and_then(|bytes| keys_before(bytes))
+            .and_then(|(_, bytes)| keys_before(bytes))
         else {
             continue;
         };

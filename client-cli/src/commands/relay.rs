@@ -1147,7 +1147,9 @@ pub(crate) fn sync(session: Session, watch: bool, json: bool) -> Result<()> {
     let directory = if summary.received.is_empty() {
         directory
     } else {
-        super::whois::with_people(&Session::open_store(&path)?, directory)?
+        let session = Session::open_store(&path)?;
+        let changed = before.changed(&session)?;
+        super::whois::with_people(&session, directory, &changed)?
     };
     if !watch && !super::risk::fill_crisis_resources(&path)?.is_empty() {
         summary.then(sync_profile(&path, &keys, Mode::Once, None)?.0);

@@ -167,6 +167,10 @@ fn show_crisis_resources(session: Session, client: Option<&str>) -> Result<()> {
 /// Writes the practice's crisis resources (when it set them) into every client's homework on
 /// this therapist's profile that has none yet: a client added by `client new` or `client
 /// import`, or whose homework arrived through the relay. Returns the clients' names.
+///
+/// It runs before and after every `between sync`, so it reads only homework stored differently
+/// since it last found resources in it (the store remembers at which stored version), and then
+/// only the document's small fields: a caseload's idle sync loads no homework.
 pub(crate) fn fill_crisis_resources(store: &Path) -> Result<Vec<String>> {
     let session = Session::open_store(store)?;
     if session.me.role != Role::Therapist {
@@ -175,7 +179,12 @@ pub(crate) fn fill_crisis_resources(store: &Path) -> Result<Vec<String>> {
     let Some(text) = session.store.practice_crisis_resources()? else {
         return Ok(Vec::new());
     };
-    let records = session.shared_records()?;
+    let mut records = Vec::new();
+    for record in session.shared_records()? {
+        if !session.store.crisis_resources_found(&record.id)? {
+            records.push(record);
+        }
+    }
     drop(session);
     let mut filled = Vec::new();
     for record in records {
@@ -183,14 +192,14 @@ pub(crate) fn fill_crisis_resources(store: &Path) -> Result<Vec<String>> {
         else {
             continue;
         };
-        if ws.doc.data()?.crisis_resources.is_some() {
-            continue;
+        if !ws.doc.has_crisis_resources()? {
+            let me = ws.me().clone();
+            let now = ws.session.clock.now();
+            ws.doc.set_crisis_resources(&me, now, &text)?;
+            ws.save()?;
+            filled.push(record.label);
         }
-        let me = ws.me().clone();
-        let now = ws.session.clock.now();
-        ws.doc.set_crisis_resources(&me, now, &text)?;
-        ws.save()?;
-        filled.push(record.label);
+        ws.session.store.found_crisis_resources(&record.id)?;
     }
     Ok(filled)
 }

@@ -17,7 +17,7 @@ use between_shared::crypto::{DeviceCertificate, IdentityPublic, Member, SignedMe
 use between_shared::model::HomeworkData;
 use between_shared::{HomeworkDoc, Role};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// How to compare, in one line.
 const HOW_TO_COMPARE: &str = "Compare each number with that person: read them aloud to each other, in person or on a call (they see theirs with `between whois`). If a number differs, stop and tell your practice.";
@@ -108,6 +108,16 @@ fn name_of(role: Role, names: Option<&Names>, record: &DocumentRecord) -> Option
 /// document names the client and the therapist. Used to name their devices ("Dr Rivera's
 /// device") in `status`, `sync` and `audit`, where certificates carry no names.
 pub(crate) fn people(session: &Session) -> Result<HashMap<String, String>> {
+    people_reading(session, |_| true)
+}
+
+/// [`people`], reading names only from the documents `read` picks (a document's load grows
+/// with its homework); from the others, only what the profile knows without it (the client's
+/// name is the homework's label).
+fn people_reading(
+    session: &Session,
+    read: impl Fn(&DocumentRecord) -> bool,
+) -> Result<HashMap<String, String>> {
     let mut names = HashMap::new();
     for record in session.shared_records()? {
         let Some(bytes) = session.store.membership(&record.id)? else {
@@ -116,7 +126,11 @@ pub(crate) fn people(session: &Session) -> Result<HashMap<String, String>> {
         let Ok(list) = SignedMembership::from_bytes(&bytes) else {
             continue;
         };
-        let known = names_in(session, &record);
+        let known = if read(&record) {
+            names_in(session, &record)
+        } else {
+            None
+        };
         for member in list.members() {
             if let Some(name) = name_of(member.role, known.as_ref(), &record) {
                 names.entry(member.identity.fingerprint()).or_insert(name);
@@ -136,12 +150,15 @@ fn peer_certificates(session: &Session) -> Result<Vec<DeviceCertificate>> {
         .collect())
 }
 
-/// `directory` with the other people's devices this profile knows, named after them.
+/// `directory` with the other people's devices this profile knows, named after them as the
+/// homework in `changed` (what a sync brought) names them: a device that sent something is
+/// named by the homework it sent it to.
 pub(crate) fn with_people(
     session: &Session,
     directory: DeviceDirectory,
+    changed: &HashSet<String>,
 ) -> Result<DeviceDirectory> {
-    let names = people(session)?;
+    let names = people_reading(session, |record| changed.contains(&record.id))?;
     let peers = peer_certificates(session)?;
     Ok(directory.with_peers(&peers, |owner| names.get(&owner.fingerprint()).cloned()))
 }

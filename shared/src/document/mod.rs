@@ -364,6 +364,13 @@ impl HomeworkDoc {
         Ok(parts::hydrate(&self.doc, &Needs::default())?.meta)
     }
 
+    /// Whether the document holds crisis resources, without reading its records.
+    pub fn has_crisis_resources(&self) -> Result<bool, DocError> {
+        Ok(parts::hydrate(&self.doc, &Needs::default())?
+            .crisis_resources
+            .is_some())
+    }
+
     /// Looks up a template by id: a built-in slug or a custom template in this document.
     pub fn template(&self, id: &TemplateId) -> Result<Template, DocError> {
         let needs = Needs {

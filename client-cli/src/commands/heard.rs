@@ -3,13 +3,15 @@
 //! costs nothing here); afterwards, when something arrived, the records by the other side that
 //! were not in those bytes are news ([`between_shared::news`]) — the therapist's comments with their text, new
 //! and changed homework for a client; a client's entries and comments for a therapist. Only
-//! homework stored differently after the sync is read again (see [`Before::changed`]): in a
-//! caseload, what one client sent does not load every other client's homework.
+//! homework stored differently after the sync is read again, once, for its news and for the
+//! names of who sent it ([`arrived`]): in a caseload, what one client sent does not load every
+//! other client's homework.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use anyhow::Result;
+use between_shared::model::HomeworkData;
 use between_shared::news::{self, Item};
 use between_shared::{HomeworkDoc, Role};
 use serde::Serialize;
@@ -64,36 +66,74 @@ fn keys_before(bytes: &[u8]) -> Option<BTreeSet<String>> {
     Some(news::record_keys(&doc.data().ok()?))
 }
 
-/// What the other side wrote since [`before`], per homework. Homework that had not arrived
-/// before is left out: all of it is new, which the sync summary already says.
-pub(crate) fn since(store: &Path, before: &Before) -> Result<Vec<Heard>> {
+/// The shared homework a sync changed, each loaded once after it: for its news and for the
+/// names of the people who sent it ([`super::whois::with_people`]).
+pub(crate) struct Arrived(Vec<ArrivedHomework>);
+
+struct ArrivedHomework {
+    id: String,
+    /// The homework's label on this profile (a client's name for a therapist).
+    label: String,
+    /// The record keys it held before the sync; `None` if it had not arrived (then all of it
+    /// is new, which the sync summary already says).
+    known_before: Option<BTreeSet<String>>,
+    data: HomeworkData,
+}
+
+/// Loads the shared homework stored differently now than [`before`] the sync (see
+/// [`Before::changed`]); the rest has nothing new and is not read.
+pub(crate) fn arrived(store: &Path, before: &Before) -> Result<Arrived> {
     let session = Session::open_store(store)?;
-    let reader = session.me.role;
     let changed = before.changed(&session)?;
-    let mut heard = Vec::new();
+    let mut arrived = Vec::new();
     for record in session.shared_records()? {
         if !changed.contains(&record.id) {
             continue;
         }
-        let Some(known) = before
-            .0
-            .get(&record.id)
-            .and_then(|(_, bytes)| keys_before(bytes))
-        else {
-            continue;
-        };
         let Some(ws) = Session::open_store(store)?.workspace_if_arrived(Some(&record.id))? else {
             continue;
         };
-        let news = news::news(&ws.doc.data()?, reader, |key| known.contains(key));
-        if !news.is_empty() {
-            heard.push(Heard {
-                homework: record.label,
-                news,
-            });
-        }
+        arrived.push(ArrivedHomework {
+            known_before: before
+                .0
+                .get(&record.id)
+                .and_then(|(_, bytes)| keys_before(bytes)),
+            data: ws.doc.data()?,
+            id: record.id,
+            label: record.label,
+        });
     }
-    Ok(heard)
+    Ok(Arrived(arrived))
+}
+
+impl Arrived {
+    /// Nothing arrived (a sync that received nothing reads no homework).
+    pub(crate) fn none() -> Self {
+        Self(Vec::new())
+    }
+
+    /// What the other side wrote, per homework that held something before.
+    pub(crate) fn news(&self, reader: Role) -> Vec<Heard> {
+        self.0
+            .iter()
+            .filter_map(|homework| {
+                let known = homework.known_before.as_ref()?;
+                let news = news::news(&homework.data, reader, |key| known.contains(key));
+                (!news.is_empty()).then(|| Heard {
+                    homework: homework.label.clone(),
+                    news,
+                })
+            })
+            .collect()
+    }
+
+    /// Each arrived homework, by document id.
+    pub(crate) fn homework(&self) -> HashMap<&str, &HomeworkData> {
+        self.0
+            .iter()
+            .map(|homework| (homework.id.as_str(), &homework.data))
+            .collect()
+    }
 }
 
 /// The lines `between sync` prints for what arrived.

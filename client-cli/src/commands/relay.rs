@@ -1142,24 +1142,24 @@ pub(crate) fn sync(session: Session, watch: bool, json: bool) -> Result<()> {
     super::risk::fill_crisis_resources(&path)?;
     let mode = if watch { Mode::Watch } else { Mode::Once };
     let (mut summary, directory) = sync_profile(&path, &keys, mode, None)?;
-    // Other people's devices are named after them ("Dr Rivera's device") where the homework
-    // says who they are.
-    let directory = if summary.received.is_empty() {
-        directory
-    } else {
-        let session = Session::open_store(&path)?;
-        let changed = before.changed(&session)?;
-        super::whois::with_people(&session, directory, &changed)?
-    };
     if !watch && !super::risk::fill_crisis_resources(&path)?.is_empty() {
         summary.then(sync_profile(&path, &keys, Mode::Once, None)?.0);
     }
-    // News comes only with what arrived: a sync that received nothing reads no homework.
-    let heard = if summary.received.is_empty() {
-        Vec::new()
+    // News comes only with what arrived: a sync that received nothing reads no homework, and
+    // one that did reads each homework it changed once.
+    let arrived = if summary.received.is_empty() {
+        super::heard::Arrived::none()
     } else {
-        super::heard::since(&path, &before)?
+        super::heard::arrived(&path, &before)?
     };
+    // Other people's devices are named after them ("Dr Rivera's device") where the homework
+    // they sent says who they are.
+    let directory = if summary.received.is_empty() {
+        directory
+    } else {
+        super::whois::with_people(&Session::open_store(&path)?, directory, &arrived.homework())?
+    };
+    let heard = arrived.news(reader);
     if json {
         let mut value = summary_json(&summary, &keys);
         value["news"] = serde_json::to_value(&heard)?;

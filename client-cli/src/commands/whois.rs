@@ -17,7 +17,7 @@ use between_shared::crypto::{DeviceCertificate, IdentityPublic, Member, SignedMe
 use between_shared::model::HomeworkData;
 use between_shared::{HomeworkDoc, Role};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// How to compare, in one line.
 const HOW_TO_COMPARE: &str = "Compare each number with that person: read them aloud to each other, in person or on a call (they see theirs with `between whois`). If a number differs, stop and tell your practice.";
@@ -74,6 +74,18 @@ fn names_in(session: &Session, record: &DocumentRecord) -> Option<Names> {
     })
 }
 
+/// [`names_in`], from homework already read whole.
+fn names_of_data(data: &HomeworkData) -> Names {
+    Names {
+        client: data.meta.client_name.clone(),
+        therapist: data
+            .meta
+            .therapist_name
+            .clone()
+            .or_else(|| last_therapist(data)),
+    }
+}
+
 /// The therapist who last assigned or commented, by the name they wrote under.
 fn last_therapist(data: &HomeworkData) -> Option<String> {
     let assignments = data
@@ -108,15 +120,14 @@ fn name_of(role: Role, names: Option<&Names>, record: &DocumentRecord) -> Option
 /// document names the client and the therapist. Used to name their devices ("Dr Rivera's
 /// device") in `status`, `sync` and `audit`, where certificates carry no names.
 pub(crate) fn people(session: &Session) -> Result<HashMap<String, String>> {
-    people_reading(session, |_| true)
+    people_reading(session, |record| names_in(session, record))
 }
 
-/// [`people`], reading names only from the documents `read` picks (a document's load grows
-/// with its homework); from the others, only what the profile knows without it (the client's
-/// name is the homework's label).
+/// [`people`], with each document's names from `names` (`None`: only what the profile knows
+/// without reading the document — the client's name is the homework's label).
 fn people_reading(
     session: &Session,
-    read: impl Fn(&DocumentRecord) -> bool,
+    names_of: impl Fn(&DocumentRecord) -> Option<Names>,
 ) -> Result<HashMap<String, String>> {
     let mut names = HashMap::new();
     for record in session.shared_records()? {
@@ -126,11 +137,7 @@ fn people_reading(
         let Ok(list) = SignedMembership::from_bytes(&bytes) else {
             continue;
         };
-        let known = if read(&record) {
-            names_in(session, &record)
-        } else {
-            None
-        };
+        let known = names_of(&record);
         for member in list.members() {
             if let Some(name) = name_of(member.role, known.as_ref(), &record) {
                 names.entry(member.identity.fingerprint()).or_insert(name);
@@ -150,15 +157,19 @@ fn peer_certificates(session: &Session) -> Result<Vec<DeviceCertificate>> {
         .collect())
 }
 
-/// `directory` with the other people's devices this profile knows, named after them as the
-/// homework in `changed` (what a sync brought) names them: a device that sent something is
-/// named by the homework it sent it to.
+/// `directory` with the other people's devices this profile knows, named after them as
+/// `homework` (what a sync brought, already read, by document id) names them: a device that
+/// sent something is named by the homework it sent it to.
 pub(crate) fn with_people(
     session: &Session,
     directory: DeviceDirectory,
-    changed: &HashSet<String>,
+    homework: &HashMap<&str, &HomeworkData>,
 ) -> Result<DeviceDirectory> {
-    let names = people_reading(session, |record| changed.contains(&record.id))?;
+    let names = people_reading(session, |record| {
+        homework
+            .get(record.id.as_str())
+            .map(|data| names_of_data(data))
+    })?;
     let peers = peer_certificates(session)?;
     Ok(directory.with_peers(&peers, |owner| names.get(&owner.fingerprint()).cloned()))
 }

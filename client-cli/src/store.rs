@@ -680,6 +680,16 @@ pub(crate) struct StoredVersion {
     last_chunk: i64,
 }
 
+impl StoredVersion {
+    /// Reads a row of `(generation, last chunk)`.
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            generation: row.get(0)?,
+            last_chunk: row.get(1)?,
+        })
+    }
+}
+
 /// A document as stored: its snapshot and its appended chunks `(seq, bytes)` in order.
 #[derive(Debug, Clone)]
 pub(crate) struct StoredParts {
@@ -1606,15 +1616,7 @@ impl Store {
                           WHERE c.document_id = d.id)
                    FROM documents d WHERE d.id = ?1",
             )
-            .and_then(|mut stmt| {
-                stmt.query_row([id], |row| {
-                    Ok(StoredVersion {
-                        generation: row.get(0)?,
-                        last_chunk: row.get(1)?,
-                    })
-                })
-                .optional()
-            })
+            .and_then(|mut stmt| stmt.query_row([id], StoredVersion::from_row).optional())
             .at(&self.path)?
             .ok_or_else(|| StoreError::UnknownDocument { id: id.to_owned() })
     }
@@ -1628,15 +1630,7 @@ impl Store {
             .prepare_cached(
                 "SELECT generation, last_chunk FROM crisis_resources_found WHERE document_id = ?1",
             )
-            .and_then(|mut stmt| {
-                stmt.query_row([id], |row| {
-                    Ok(StoredVersion {
-                        generation: row.get(0)?,
-                        last_chunk: row.get(1)?,
-                    })
-                })
-                .optional()
-            })
+            .and_then(|mut stmt| stmt.query_row([id], StoredVersion::from_row).optional())
             .at(&self.path)?;
         Ok(found == Some(version))
     }

@@ -206,10 +206,17 @@ impl Format {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .at(path)?;
+        // The staging file is nobody's until it is moved into place, so nothing in it needs to
+        // be on disk before then: SQLite syncs nothing while it is built (switching to WAL,
+        // committing, checkpointing each cost `fsync`s), and the finished file is synced once,
+        // below, before it is published.
+        let no_sync = |conn: &Connection| conn.pragma_update(None, "synchronous", "OFF").at(path);
+        no_sync(&conn)?;
         for (name, value) in self.file_pragmas {
             conn.pragma_update(None, name, value).at(path)?;
         }
         self.configure(&conn, path)?;
+        no_sync(&conn)?;
 
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -231,17 +238,24 @@ impl Format {
         conn.close().map_err(|(_, err)| err).at(path)?;
 
         // Close does not report a failed final checkpoint; make sure nothing was left in the WAL.
-        match std::fs::metadata(with_suffix(tmp, "-wal")) {
-            Ok(meta) if meta.len() > 0 => Err(Error::io(
-                path,
-                io::Error::other(format!(
-                    "the new {} could not be completely written",
-                    self.noun
-                )),
-            )
-            .into()),
-            _ => Ok(()),
+        if let Ok(meta) = std::fs::metadata(with_suffix(tmp, "-wal")) {
+            if meta.len() > 0 {
+                return Err(Error::io(
+                    path,
+                    io::Error::other(format!(
+                        "the new {} could not be completely written",
+                        self.noun
+                    )),
+                )
+                .into());
+            }
         }
+        // The one sync of the whole build: the file is complete on disk before it is published.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(tmp)
+            .and_then(|file| file.sync_all())
+            .map_err(|err| Error::io(path, err).into())
     }
 
     /// Opens the existing file at `path` for reading and writing. It is first inspected

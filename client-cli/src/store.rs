@@ -786,29 +786,40 @@ fn record_known_heads(
     held: Option<&Seen>,
     heads: &[[u8; 32]],
 ) -> rusqlite::Result<()> {
-    let (generation, last_chunk, foreign): (i64, i64, i64) = tx.query_row(
-        "SELECT d.generation,
-                (SELECT coalesce(max(c.seq), 0) FROM document_chunks c WHERE c.document_id = d.id),
-                (SELECT count(*) FROM document_chunks c
-                  WHERE c.document_id = d.id AND c.seq > ?2
-                    AND c.seq NOT IN (SELECT value FROM json_each(?3)))
-           FROM documents d WHERE d.id = ?1",
+    let Some(version) = stored_version_of(tx, id)? else {
+        return Ok(());
+    };
+    let foreign: i64 = tx.query_row(
+        "SELECT count(*) FROM document_chunks
+          WHERE document_id = ?1 AND seq > ?2
+            AND seq NOT IN (SELECT value FROM json_each(?3))",
         params![
             id,
             held.map_or(i64::MAX, |seen| seen.through_seq),
             serde_json::to_string(&held.map_or(&[][..], |seen| seen.own_seqs.as_slice()))
                 .unwrap_or_else(|_| "[]".to_owned())
         ],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        |row| row.get(0),
     )?;
-    let exact = held.is_some_and(|seen| seen.generation == generation) && foreign == 0;
+    let exact = held.is_some_and(|seen| seen.generation == version.generation) && foreign == 0;
     let recorded = exact.then(|| heads.concat());
     tx.execute(
         "UPDATE sync_documents SET heads_generation = ?2, heads_last_chunk = ?3, heads = ?4
           WHERE document_id = ?1",
-        params![id, generation, last_chunk, recorded],
+        params![id, version.generation, version.last_chunk, recorded],
     )?;
     Ok(())
+}
+
+/// Where document `id`'s stored content stands (see [`StoredVersion`]), if it exists.
+fn stored_version_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<StoredVersion>> {
+    conn.prepare_cached(
+        "SELECT d.generation,
+                (SELECT coalesce(max(c.seq), 0) FROM document_chunks c WHERE c.document_id = d.id)
+           FROM documents d WHERE d.id = ?1",
+    )?
+    .query_row([id], StoredVersion::from_row)
+    .optional()
 }
 
 /// Splits stored heads (32 bytes each) into hashes.
@@ -1609,14 +1620,7 @@ impl Store {
     /// Where a document's stored content stands: it changes whenever anything is stored for the
     /// document (a chunk appended, a compaction), and only then.
     pub(crate) fn stored_version(&self, id: &str) -> Result<StoredVersion, StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT d.generation,
-                        (SELECT coalesce(max(c.seq), 0) FROM document_chunks c
-                          WHERE c.document_id = d.id)
-                   FROM documents d WHERE d.id = ?1",
-            )
-            .and_then(|mut stmt| stmt.query_row([id], StoredVersion::from_row).optional())
+        stored_version_of(&self.conn, id)
             .at(&self.path)?
             .ok_or_else(|| StoreError::UnknownDocument { id: id.to_owned() })
     }
@@ -1654,16 +1658,19 @@ impl Store {
     /// [`Store::persist_sync`] when that handle held exactly what was stored, with nothing
     /// stored or compacted since (the document's generation and last chunk are unchanged).
     pub(crate) fn known_heads(&self, id: &str) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
+        let version = self.stored_version(id)?;
         let heads: Option<Vec<u8>> = self
             .conn
             .prepare_cached(
-                "SELECT s.heads FROM sync_documents s JOIN documents d ON d.id = s.document_id
-                  WHERE s.document_id = ?1
-                    AND s.heads_generation = d.generation
-                    AND s.heads_last_chunk = (SELECT coalesce(max(c.seq), 0)
-                                                FROM document_chunks c WHERE c.document_id = d.id)",
+                "SELECT heads FROM sync_documents
+                  WHERE document_id = ?1 AND heads_generation = ?2 AND heads_last_chunk = ?3",
             )
-            .and_then(|mut stmt| stmt.query_row([id], |row| row.get(0)).optional())
+            .and_then(|mut stmt| {
+                stmt.query_row(params![id, version.generation, version.last_chunk], |row| {
+                    row.get(0)
+                })
+                .optional()
+            })
             .at(&self.path)?
             .flatten();
         Ok(heads.map(|bytes| split_heads(&bytes)))

@@ -2,17 +2,22 @@
 //! each a plain function over `&mut dyn RelayStore`.
 //!
 //! [`contract_suite!`] runs every check against each backend — a fresh [`SqliteStore`] on a
-//! temporary file, and the same through a [`StoreHandle`] on its storage thread — so a new
-//! backend gets the whole suite by adding one module there. Checks use fixed times and ids: the
-//! store takes time as an argument and never reads a clock.
+//! temporary file and a fresh [`PostgresStore`] in a test database of its own, and each of them
+//! through a [`StoreHandle`] on its storage thread — so a new backend gets the whole suite by
+//! adding one module there. Checks use fixed times and ids: the store takes time as an argument
+//! and never reads a clock. The PostgreSQL modules need a server (see
+//! [`TestDatabase`]); without one they are skipped, unless `BETWEEN_REQUIRE_POSTGRES=1`.
 //!
 //! The `sqlite_files` module holds what only the SQLite backend can be asked: pragmas, the bytes
 //! in its files after a deletion, tampering with raw SQL, damaged and foreign files, a `kill -9`
-//! of a real process, backups while writing, and lock contention.
+//! of a real process, backups while writing, and lock contention. What only the PostgreSQL
+//! backend can be asked is in `postgres/tests.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::handle::StoreHandle;
+use super::postgres::testing::TestDatabase;
+use super::postgres::PostgresStore;
 use super::sqlite::SqliteStore;
 use super::{
     AccountId, AccountRecord, AccountRole, AccountSummary, AuditEntry, AuditError, AuditHead,
@@ -23,7 +28,7 @@ use super::{
 };
 
 /// A fixed "now" for the checks (Unix milliseconds).
-const T0: i64 = 1_700_000_000_000;
+pub(super) const T0: i64 = 1_700_000_000_000;
 
 /// An account id made of one repeated byte.
 fn account_id(n: u8) -> AccountId {
@@ -59,14 +64,14 @@ fn device_record(n: u8, account: AccountId) -> DeviceRecord {
 }
 
 /// Registers device `n` for `account`.
-fn add_device(store: &mut dyn RelayStore, n: u8, account: AccountId) -> DeviceId {
+pub(super) fn add_device(store: &mut dyn RelayStore, n: u8, account: AccountId) -> DeviceId {
     let record = device_record(n, account);
     store.register_device(&record).unwrap();
     record.device
 }
 
 /// Creates client account `n` and a document `n` it owns.
-fn add_document(store: &mut dyn RelayStore, n: u8) -> (AccountId, DocId) {
+pub(super) fn add_document(store: &mut dyn RelayStore, n: u8) -> (AccountId, DocId) {
     let owner = add_account(store, n, AccountRole::Client);
     let doc = doc_id(n);
     store.create_document(doc, owner, T0).unwrap();
@@ -74,24 +79,24 @@ fn add_document(store: &mut dyn RelayStore, n: u8) -> (AccountId, DocId) {
 }
 
 /// The `i`th test bundle: `i` repeated `10 * i` times.
-fn bundle(i: u8) -> Vec<u8> {
+pub(super) fn bundle(i: u8) -> Vec<u8> {
     vec![i; 10 * usize::from(i)]
 }
 
 /// The sequence numbers of some bundles.
-fn seqs(bundles: &[Bundle]) -> Vec<u64> {
+pub(super) fn seqs(bundles: &[Bundle]) -> Vec<u64> {
     bundles.iter().map(|b| b.seq.0).collect()
 }
 
 /// All stored bundles of `doc` after `since`.
-fn all_since(store: &dyn RelayStore, doc: DocId, since: u64) -> Vec<Bundle> {
+pub(super) fn all_since(store: &dyn RelayStore, doc: DocId, since: u64) -> Vec<Bundle> {
     store
         .bundles_since(doc, Seq(since), usize::MAX, usize::MAX)
         .unwrap()
 }
 
 /// An audit record.
-fn audit(at_ms: i64, doc: Option<DocId>, action: &str) -> AuditRecord {
+pub(super) fn audit(at_ms: i64, doc: Option<DocId>, action: &str) -> AuditRecord {
     AuditRecord {
         at_ms,
         account: Some(account_id(1)),
@@ -1637,7 +1642,7 @@ fn the_inviter_is_remembered(store: &mut dyn RelayStore) {
 }
 
 /// A push by `device` of `bundle` to `doc`, recorded as an `append`.
-fn push_of(doc: DocId, device: DeviceId, bundle: Vec<u8>, at_ms: i64) -> super::Push {
+pub(super) fn push_of(doc: DocId, device: DeviceId, bundle: Vec<u8>, at_ms: i64) -> super::Push {
     super::Push {
         doc,
         device,
@@ -1648,7 +1653,7 @@ fn push_of(doc: DocId, device: DeviceId, bundle: Vec<u8>, at_ms: i64) -> super::
 }
 
 /// The outcome of an accepted push, or a panic naming what came back instead.
-fn appended(result: &Result<super::Written, StoreError>) -> (Seq, u64) {
+pub(super) fn appended(result: &Result<super::Written, StoreError>) -> (Seq, u64) {
     match result {
         Ok(super::Written::Push(super::PushOutcome::Appended { seq, audit_row })) => {
             (*seq, *audit_row)
@@ -1903,6 +1908,35 @@ macro_rules! contract_suite {
                 }
             )*
         }
+
+        /// Every contract check against a fresh [`PostgresStore`] in a test database of its
+        /// own (skipped without a server).
+        mod postgres_store {
+            $(
+                #[test]
+                fn $check() {
+                    let Some((_db, mut store)) = super::fresh_postgres() else {
+                        return;
+                    };
+                    super::$check(&mut store);
+                }
+            )*
+        }
+
+        /// Every contract check through a [`StoreHandle`] on a [`PostgresStore`] (skipped
+        /// without a server).
+        mod postgres_handle {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let Some((_db, handle)) = super::fresh_postgres_handle().await else {
+                        return;
+                    };
+                    handle.call(|store| super::$check(store)).await.unwrap();
+                    handle.shutdown().await;
+                }
+            )*
+        }
     };
 }
 
@@ -1950,6 +1984,23 @@ async fn fresh_handle() -> (tempfile::TempDir, StoreHandle) {
         .await
         .unwrap();
     (dir, handle)
+}
+
+/// A new PostgreSQL store in a new test database (dropped with the returned guard); `None` when
+/// no server is configured.
+pub(super) fn fresh_postgres() -> Option<(TestDatabase, PostgresStore)> {
+    let db = TestDatabase::create()?;
+    let store = db.open();
+    Some((db, store))
+}
+
+/// A new PostgreSQL store behind a [`StoreHandle`]; `None` when no server is configured.
+async fn fresh_postgres_handle() -> Option<(TestDatabase, StoreHandle)> {
+    let db = TestDatabase::create()?;
+    let handle = StoreHandle::open_postgres(db.url().to_owned())
+        .await
+        .unwrap();
+    Some((db, handle))
 }
 
 /// What only the SQLite backend can be asked: its files, pragmas and process-level behaviour.

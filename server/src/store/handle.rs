@@ -1,9 +1,10 @@
 //! [`StoreHandle`]: the async front of the relay's storage.
 //!
-//! One dedicated OS thread owns the store (and so the only SQLite connection the relay writes
-//! through); async tasks send it requests over a bounded channel and await the result on a
-//! oneshot channel. No SQLite call ever runs on a tokio worker, so a slow `fsync` delays only
-//! the requests queued behind it, never the runtime.
+//! One dedicated OS thread owns the store (and so the only SQLite connection, or the one
+//! blocking PostgreSQL client, the relay writes through); async tasks send it requests over a
+//! bounded channel and await the result on a oneshot channel. No database call ever runs on a
+//! tokio worker, so a slow `fsync` delays only the requests queued behind it, never the
+//! runtime.
 //!
 //! - Requests run in the order they were accepted. A closure ([`StoreHandle::call`]) runs
 //!   alone, and each store method it calls is its own transaction (see the contract on
@@ -36,6 +37,7 @@ use std::path::PathBuf;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::postgres::PostgresStore;
 use super::sqlite::SqliteStore;
 use super::{AuditRecord, BatchWrite, Push, PushOutcome, RelayStore, StoreError, Written};
 
@@ -181,6 +183,13 @@ impl StoreHandle {
     /// [`SqliteStore::open_for_serving`]).
     pub(crate) async fn open_sqlite_for_serving(path: PathBuf) -> Result<StoreHandle, StoreError> {
         StoreHandle::spawn(move || SqliteStore::open_for_serving(&path)).await
+    }
+
+    /// Connects to the PostgreSQL database at `url` on a new storage thread and brings its
+    /// schema up to date (see [`PostgresStore::open`]). The blocking client runs on that thread
+    /// only, never on the async runtime.
+    pub(crate) async fn open_postgres(url: String) -> Result<StoreHandle, StoreError> {
+        StoreHandle::spawn(move || PostgresStore::open(&url)).await
     }
 
     /// Runs `f` against the store on the storage thread and returns what it returned.

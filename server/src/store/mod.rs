@@ -11,6 +11,9 @@
 //! - [`sqlite`]: the SQLite backend (WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`, migrations by
 //!   `PRAGMA user_version`, integrity check at open — for `serve`, in the background — online
 //!   backup).
+//! - [`postgres`]: the PostgreSQL backend, for relays that share one database (`READ COMMITTED`
+//!   writes under one advisory write lock, `REPEATABLE READ` reads, `synchronous_commit = on`,
+//!   migrations under the same lock, `VACUUM` after deleting a document).
 //! - [`handle`]: [`handle::StoreHandle`], the cloneable async front that owns one backend on a
 //!   dedicated thread, so no SQLite call ever runs on the async runtime.
 //! - `conformance` (tests only): one suite that checks the contract below, run against every
@@ -25,6 +28,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub(crate) mod handle;
+pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 #[cfg(test)]
@@ -681,7 +685,7 @@ pub(crate) enum StoreError {
         .path.display()
     )]
     TooNew {
-        /// The database file.
+        /// The database file (PostgreSQL: the database's URL without its password).
         path: PathBuf,
         /// The schema version found.
         found: i64,
@@ -694,7 +698,7 @@ pub(crate) enum StoreError {
         .path.display()
     )]
     Busy {
-        /// The database file.
+        /// The database file (PostgreSQL: the database's URL without its password).
         path: PathBuf,
     },
     /// The file system refused an operation.
@@ -712,6 +716,17 @@ pub(crate) enum StoreError {
         path: PathBuf,
         /// The underlying error.
         source: rusqlite::Error,
+    },
+    /// A PostgreSQL database failed: the connection, or a statement the relay sent. `database`
+    /// names it without its password, which is never part of a message.
+    #[error("the relay's PostgreSQL database {database} failed: {detail}")]
+    Postgres {
+        /// The database's URL without its password.
+        database: String,
+        /// What went wrong, in a few words (the server's message and SQLSTATE).
+        detail: String,
+        /// The underlying error.
+        error: ::postgres::Error,
     },
     /// Something the call refers to does not exist.
     #[error("not found: {0}")]
@@ -894,7 +909,8 @@ pub(crate) enum AuditError {
 ///    within it (clause 10).
 /// 2. **Durable on `Ok`.** When a mutating method returns `Ok`, its effect is committed durably
 ///    and survives a crash or `kill -9` of the relay and a power cut (SQLite: WAL with
-///    `synchronous=FULL`, committed before returning). The relay acknowledges a push only after
+///    `synchronous=FULL`, committed before returning; PostgreSQL: `synchronous_commit = on`,
+///    set by the session itself). The relay acknowledges a push only after
 ///    [`write_batch`](RelayStore::write_batch) returned `Ok` with
 ///    [`PushOutcome::Appended`] for it.
 /// 3. **Nothing on `Err`.** When a method returns `Err` — a refusal such as
@@ -905,8 +921,10 @@ pub(crate) enum AuditError {
 ///    transaction, so it never sees half of another transaction.
 /// 5. **Serialised writers.** A store value is used from one thread at a time (`&mut self`);
 ///    several processes may open the same database (an admin command beside the running relay),
-///    and their writes are serialised by the write lock (`BEGIN IMMEDIATE`), waiting up to a busy
-///    timeout before failing with [`StoreError::Busy`].
+///    and their writes are serialised by the write lock (SQLite: `BEGIN IMMEDIATE`; PostgreSQL:
+///    a transaction-level advisory lock every write takes first, which also serialises several
+///    relays on one database), waiting up to a busy timeout before failing with
+///    [`StoreError::Busy`].
 /// 6. **Time is an argument.** Methods take `now_ms` (Unix milliseconds) instead of reading a
 ///    clock, so expiry is deterministic in tests.
 /// 7. **Opaque and bounded.** The store keeps only opaque bytes, ids, sizes, sequence numbers and
@@ -916,12 +934,14 @@ pub(crate) enum AuditError {
 ///    never reused, not after compaction and not after deletion (a deleted document id cannot be
 ///    created again).
 /// 9. **Deleting is for good.** [`delete_document`](RelayStore::delete_document) removes the
-///    document's blobs; the backend also overwrites their bytes in its files (SQLite:
-///    `secure_delete=ON` and a checkpoint).
+///    document's blobs; the backend also does what it can to get their bytes out of its files
+///    (SQLite: `secure_delete=ON` overwrites them, and a checkpoint; PostgreSQL: a `VACUUM`
+///    right after the commit frees their space, but does not overwrite it, and the WAL keeps
+///    them until recycled: see the `postgres` module).
 /// 10. **Group commit.** [`write_batch`](RelayStore::write_batch) applies its writes in order
 ///     in one transaction and returns one result per write. A write that is refused or fails on
-///     its own leaves no trace and does not affect the others (SQLite: each write runs under its
-///     own savepoint). `Ok` means the whole batch committed durably, so every write reported
+///     its own leaves no trace and does not affect the others (each write runs under its own
+///     savepoint). `Ok` means the whole batch committed durably, so every write reported
 ///     `Ok` in it is durable; `Err` means nothing of the batch was committed, whatever the
 ///     per-write results would have been. Sequence numbers and audit rows are assigned in the
 ///     batch's order, as if each write had been its own transaction.

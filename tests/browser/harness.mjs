@@ -172,15 +172,22 @@ export async function screenshot(page, name) {
  *  on today's homework) and Dr Park's on a laptop-sized one (not signed in yet: `dr.goto(drApp.url)`).
  *  `close()` ends the browser and every process. */
 export async function bothPeople() {
-  const practice = new Practice();
-  await practice.setUp();
-  const samApp = await practice.startApp("laptop");
-  const drApp = await practice.startApp("dr");
+  // The browser first: without Chromium the suite fails at once, before any process starts
+  // (a relay or app left running would keep the test runner waiting for ever).
   const browser = await launchBrowser();
-  const sam = await (await browser.newContext({ viewport: { width: 390, height: 844 }, acceptDownloads: true })).newPage();
-  const dr = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  await sam.goto(samApp.url);
-  await sam.getByRole("heading", { name: "Your homework" }).waitFor();
+  const practice = new Practice();
   const close = async () => { await browser.close(); await practice.close(); };
-  return { practice, browser, sam, dr, samApp, drApp, close };
+  try {
+    await practice.setUp();
+    const samApp = await practice.startApp("laptop");
+    const drApp = await practice.startApp("dr");
+    const sam = await (await browser.newContext({ viewport: { width: 390, height: 844 }, acceptDownloads: true })).newPage();
+    const dr = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    await sam.goto(samApp.url);
+    await sam.getByRole("heading", { name: "Your homework" }).waitFor();
+    return { practice, browser, sam, dr, samApp, drApp, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }

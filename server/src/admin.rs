@@ -5,6 +5,7 @@
 use crate::config::{
     AccountRoleArg, AuditCommand, Cli, Command, InviteCommand, InviteRole, ServeArgs, Settings,
 };
+use crate::database::Database;
 use crate::integrity;
 use crate::relay::{self, now_ms, Relay, RelayConfig};
 use crate::store::handle::StoreHandle;
@@ -25,9 +26,11 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Some(Command::Serve(args)) => serve(&cli, args),
         Some(Command::Init) => {
             let settings = Settings::resolve(&cli, None)?;
-            let store = SqliteStore::open(&settings.db)?;
-            store.verify_integrity()?;
-            println!("The relay database at {} is ready.", settings.db.display());
+            match &settings.db {
+                Database::Sqlite(path) => SqliteStore::open(path)?.verify_integrity()?,
+                Database::Postgres(_) => drop(settings.db.open()?),
+            }
+            println!("The relay database at {} is ready.", settings.db);
             Ok(())
         }
         Some(Command::Check) => check(&cli),
@@ -47,7 +50,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         ),
         Some(Command::Devices) => {
             let settings = Settings::resolve(&cli, None)?;
-            let store = SqliteStore::open(&settings.db)?;
+            let store = settings.db.open()?;
             println!(
                 "{:<32}  {:<32}  {:<9}  {:<13}  state",
                 "device", "account", "role", "registered"
@@ -66,7 +69,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Documents) => {
             let settings = Settings::resolve(&cli, None)?;
-            let store = SqliteStore::open(&settings.db)?;
+            let store = settings.db.open()?;
             println!(
                 "{:<32}  {:>8}  {:>12}  {:>8}  snapshot",
                 "document", "bundles", "bytes", "head"
@@ -84,12 +87,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Some(Command::Backup { dest }) => {
-            let settings = Settings::resolve(&cli, None)?;
-            backup_database(&settings.db, dest)?;
-            println!("Backed up {} to {}.", settings.db.display(), dest.display());
-            Ok(())
-        }
+        Some(Command::Backup { dest }) => backup(&cli, dest),
         Some(Command::Accounts { role, json }) => accounts(&cli, *role, *json),
         Some(Command::Disable { account }) => set_disabled(&cli, account, true),
         Some(Command::Enable { account }) => set_disabled(&cli, account, false),
@@ -124,14 +122,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
     runtime.block_on(async move {
         // Without the full-file check, which runs in the background below: start-up time must
         // not grow with the database.
-        let store = StoreHandle::open_sqlite_for_serving(settings.db.clone())
-            .await
-            .with_context(|| {
-                format!(
-                    "could not open the relay database {}",
-                    settings.db.display()
-                )
-            })?;
+        let store = settings.db.open_for_serving().await?;
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("could not listen on {}", settings.listen))?;
@@ -148,51 +139,103 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         let relay = Relay::new(store, config, shutdown.clone());
         tokio::spawn(stop_on_signal(shutdown.clone()));
         tokio::spawn(purge_expired(relay.store.clone(), shutdown.clone()));
-        let check = tokio::spawn(integrity::check_in_background(
-            settings.db.clone(),
-            shutdown,
-        ));
-        info!(%address, %origin, tls = tls.is_some(), db = %settings.db.display(), "serving");
+        // Other relays may share a PostgreSQL database: their devices' changes reach ours live.
+        if let Database::Postgres(url) = &settings.db {
+            tokio::spawn(relay::peers::follow(
+                url.clone(),
+                relay.clone(),
+                shutdown.clone(),
+            ));
+        }
+        // PostgreSQL checks its own pages (data checksums); a SQLite file is checked here.
+        let check = match &settings.db {
+            Database::Sqlite(path) => Some(tokio::spawn(integrity::check_in_background(
+                path.clone(),
+                shutdown,
+            ))),
+            Database::Postgres(_) => None,
+        };
+        info!(%address, %origin, tls = tls.is_some(), db = %settings.db, "serving");
         // Tests and scripts read this line to learn the port.
         println!("listening on {scheme}://{address}");
         relay::run(listener, tls, relay)
             .await
             .context("the relay stopped")?;
         // The check ends with the relay (damage is what stopped it, or it was interrupted).
-        if let Ok(integrity::Outcome::Failed(err)) = check.await {
-            info!("stopped");
-            bail!("{}", integrity::failure_message(&settings.db, &err));
+        if let (Some(check), Database::Sqlite(path)) = (check, &settings.db) {
+            if let Ok(integrity::Outcome::Failed(err)) = check.await {
+                info!("stopped");
+                bail!("{}", integrity::failure_message(path, &err));
+            }
         }
         info!("stopped");
         Ok(())
     })
 }
 
-/// `check`: the thorough checks of an existing database, while the relay may serve it: refused
-/// at open if `quick_check` fails, then the full `PRAGMA integrity_check` and the audit trail's
-/// hash chain. Exits non-zero on any finding.
+/// `check`: the thorough checks of an existing database, while the relay may serve it. SQLite:
+/// refused at open if `quick_check` fails, then the full `PRAGMA integrity_check`; both: the
+/// audit trail's hash chain. Exits non-zero on any finding.
 fn check(cli: &Cli) -> Result<()> {
     let settings = Settings::resolve(cli, None)?;
-    // Not `open`'s creation of a missing file: there is nothing to check there.
-    if !between_sqlite_file::exists(&settings.db)? {
-        bail!(
-            "there is no relay database at {}; check the path you configured",
-            settings.db.display()
-        );
-    }
-    let store = SqliteStore::open(&settings.db)?;
-    store.verify_integrity()?;
+    let store = match &settings.db {
+        Database::Sqlite(path) => {
+            // Not `open`'s creation of a missing file: there is nothing to check there.
+            if !between_sqlite_file::exists(path)? {
+                bail!(
+                    "there is no relay database at {}; check the path you configured",
+                    path.display()
+                );
+            }
+            let store = SqliteStore::open(path)?;
+            store.verify_integrity()?;
+            Box::new(store) as Box<dyn RelayStore>
+        }
+        Database::Postgres(_) => settings.db.open()?,
+    };
     let head = store.verify_audit().with_context(|| {
         format!(
-            "the audit trail in {} failed verification; keep this database file for investigation and restore from a backup whose trail verifies",
-            settings.db.display()
+            "the audit trail in {} failed verification; keep this database for investigation and restore from a backup whose trail verifies",
+            settings.db
         )
     })?;
-    println!(
-        "OK: the relay database at {} passed SQLite's integrity check, and its audit trail's hash chain is intact ({} rows).",
-        settings.db.display(),
-        head.rows
-    );
+    match &settings.db {
+        Database::Sqlite(_) => println!(
+            "OK: the relay database at {} passed SQLite's integrity check, and its audit trail's hash chain is intact ({} rows).",
+            settings.db, head.rows
+        ),
+        Database::Postgres(_) => println!(
+            "OK: the audit trail's hash chain in {} is intact ({} rows). PostgreSQL checks its own pages: see docs/self-hosting.md for data checksums and amcheck.",
+            settings.db, head.rows
+        ),
+    }
+    Ok(())
+}
+
+/// `backup DEST`: SQLite's online backup of the file, or, on PostgreSQL, the database's own tool
+/// (`pg_dump --format=custom`, restored with `pg_restore`), both consistent while serving.
+fn backup(cli: &Cli, dest: &std::path::Path) -> Result<()> {
+    let settings = Settings::resolve(cli, None)?;
+    match &settings.db {
+        Database::Sqlite(path) => backup_database(path, dest)?,
+        Database::Postgres(url) => {
+            let status = std::process::Command::new("pg_dump")
+                .arg("--format=custom")
+                .arg("--file")
+                .arg(dest)
+                .arg("--dbname")
+                .arg(url)
+                .status()
+                .context("could not run pg_dump, PostgreSQL's backup tool: install PostgreSQL's client programs (Debian: postgresql-client) or run pg_dump yourself")?;
+            if !status.success() {
+                bail!(
+                    "pg_dump could not back up {} ({status}); its message is above",
+                    settings.db
+                );
+            }
+        }
+    }
+    println!("Backed up {} to {}.", settings.db, dest.display());
     Ok(())
 }
 
@@ -302,7 +345,7 @@ fn invite_create(
         bail!("client invites take no --label: the relay never holds a client's name (the therapist knows their clients by name on their own devices)");
     }
     let settings = Settings::resolve(cli, None)?;
-    let mut store = SqliteStore::open(&settings.db)?;
+    let mut store = settings.db.open()?;
     let secret = InviteSecret::generate(&mut rand::rng());
     let now = now_ms();
     store
@@ -326,7 +369,7 @@ fn invite_create(
 /// `accounts [--role R] [--json]`: ids, roles, staff labels, device counts, times and state.
 fn accounts(cli: &Cli, role: Option<AccountRoleArg>, json: bool) -> Result<()> {
     let settings = Settings::resolve(cli, None)?;
-    let store = SqliteStore::open(&settings.db)?;
+    let store = settings.db.open()?;
     let role = role.map(|r| match r {
         AccountRoleArg::Client => AccountRole::Client,
         AccountRoleArg::Therapist => AccountRole::Therapist,
@@ -383,7 +426,7 @@ fn set_disabled(cli: &Cli, account: &str, disable: bool) -> Result<()> {
     })?;
     let id = AccountId::from_bytes(id.0);
     let settings = Settings::resolve(cli, None)?;
-    let mut store = SqliteStore::open(&settings.db)?;
+    let mut store = settings.db.open()?;
     let record = store.account(id)?.ok_or_else(|| {
         anyhow!("there is no account {id} on this relay; `between-relay accounts` lists them")
     })?;
@@ -434,15 +477,15 @@ fn audit_verify(cli: &Cli, known_head: Option<&str>) -> Result<()> {
         })
         .transpose()?;
     let settings = Settings::resolve(cli, None)?;
-    let store = SqliteStore::open(&settings.db)?;
+    let store = settings.db.open()?;
     let head = match &known {
         Some(known) => store.verify_audit_since(known),
         None => store.verify_audit(),
     }
     .with_context(|| {
         format!(
-            "the audit trail in {} failed verification; keep this database file for investigation and restore from a backup whose trail verifies",
-            settings.db.display()
+            "the audit trail in {} failed verification; keep this database for investigation and restore from a backup whose trail verifies",
+            settings.db
         )
     })?;
     println!(

@@ -6,9 +6,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use between_shared::protocol::limits;
+
+use crate::database::Database;
 
 /// Default database file, in the working directory.
 pub(crate) const DEFAULT_DB: &str = "between-relay.sqlite3";
@@ -27,9 +30,11 @@ pub(crate) const DEFAULT_HANDSHAKES_PER_ADDRESS: u64 = 16;
 #[derive(Debug, Parser)]
 #[command(name = "between-relay", version, about, long_about = None)]
 pub(crate) struct Cli {
-    /// The SQLite database file [default: between-relay.sqlite3].
+    /// The database: a SQLite file (a path, or sqlite:PATH) or a PostgreSQL server
+    /// (postgres://USER@HOST/DATABASE, which several relays may share) [default:
+    /// between-relay.sqlite3].
     #[arg(long, global = true, env = "BETWEEN_RELAY_DB")]
-    pub(crate) db: Option<PathBuf>,
+    pub(crate) db: Option<Database>,
     /// A TOML config file with `db`, `listen`, `origin`, `tls_cert`, `tls_key`, `behind_proxy`,
     /// `handshake_timeout`, `max_connections_per_address` and `max_handshakes_per_address` keys.
     #[arg(long, global = true, env = "BETWEEN_RELAY_CONFIG")]
@@ -188,7 +193,7 @@ pub(crate) enum InviteCommand {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
-    db: Option<PathBuf>,
+    db: Option<String>,
     listen: Option<SocketAddr>,
     origin: Option<String>,
     tls_cert: Option<PathBuf>,
@@ -202,7 +207,7 @@ struct FileConfig {
 /// Settings after flags, environment and file are combined.
 #[derive(Debug)]
 pub(crate) struct Settings {
-    pub(crate) db: PathBuf,
+    pub(crate) db: Database,
     pub(crate) listen: SocketAddr,
     pub(crate) origin: Option<String>,
     /// The certificate chain and key files, when the relay terminates TLS itself.
@@ -319,11 +324,11 @@ impl Settings {
             handshake_timeout: Duration::from_secs(handshake_timeout),
             connections_per_address: usize::try_from(connections_per_address)
                 .context("max_connections_per_address does not fit this machine")?,
-            db: cli
-                .db
-                .clone()
-                .or(file.db)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DB)),
+            db: match (&cli.db, file.db) {
+                (Some(db), _) => db.clone(),
+                (None, Some(text)) => Database::from_str(&text)?,
+                (None, None) => Database::Sqlite(PathBuf::from(DEFAULT_DB)),
+            },
             listen,
             origin,
             tls,

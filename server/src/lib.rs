@@ -10,6 +10,7 @@
 
 mod admin;
 mod config;
+mod database;
 mod integrity;
 pub mod local;
 mod relay;

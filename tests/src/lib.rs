@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod flood;
+pub mod postgres;
 pub mod practice;
 pub mod profile_file;
 pub mod relay;

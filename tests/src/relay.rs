@@ -44,8 +44,12 @@ pub fn now_ms() -> i64 {
 }
 
 /// A running `between-relay serve` on `127.0.0.1` with a free port, over a database in a test's
-/// folder. Killed (SIGKILL) when dropped.
+/// folder (or a PostgreSQL database, [`RelayProcess::start_tls_over`]). Killed (SIGKILL) when
+/// dropped.
 pub struct RelayProcess {
+    /// The folder holding the log (and the SQLite database).
+    dir: PathBuf,
+    /// What `--db` is given: the SQLite file, or a PostgreSQL URL.
     db: PathBuf,
     log: PathBuf,
     extra: Vec<String>,
@@ -66,11 +70,18 @@ impl RelayProcess {
 
     /// Like [`RelayProcess::start`], with extra `serve` flags (e.g. a short handshake timeout).
     pub fn start_with(dir: &Path, extra: &[&str]) -> Self {
-        let db = dir.join("relay.sqlite3");
+        Self::start_over(dir, dir.join("relay.sqlite3"), extra)
+    }
+
+    /// Starts the relay over the database `db` (what `--db` is given: a file or a PostgreSQL
+    /// URL, which several relays may share), with its log in `dir/relay.log`.
+    pub fn start_over(dir: &Path, db: impl AsRef<Path>, extra: &[&str]) -> Self {
+        let db = db.as_ref().to_path_buf();
         let log = dir.join("relay.log");
         let extra: Vec<String> = extra.iter().map(|a| (*a).to_string()).collect();
         let (child, port, scheme) = spawn(&db, &log, &extra);
         Self {
+            dir: dir.to_path_buf(),
             db,
             log,
             extra,
@@ -84,11 +95,24 @@ impl RelayProcess {
     /// Starts the relay serving TLS with `files`, signed by `ca` (which [`RelayProcess::connect`]
     /// then trusts), plus `extra` flags.
     pub fn start_tls(dir: &Path, files: &ServerFiles, ca: &PracticeCa, extra: &[&str]) -> Self {
+        Self::start_tls_over(dir, dir.join("relay.sqlite3"), files, ca, extra)
+    }
+
+    /// Like [`RelayProcess::start_tls`] over the database `db`: a SQLite file, or a PostgreSQL
+    /// URL (`postgres://…`), which several relays may share. The log goes to `dir/relay.log`,
+    /// so relays sharing a database need folders of their own.
+    pub fn start_tls_over(
+        dir: &Path,
+        db: impl AsRef<Path>,
+        files: &ServerFiles,
+        ca: &PracticeCa,
+        extra: &[&str],
+    ) -> Self {
         let cert = files.cert.to_string_lossy().into_owned();
         let key = files.key.to_string_lossy().into_owned();
         let mut flags = vec!["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
         flags.extend_from_slice(extra);
-        let mut relay = Self::start_with(dir, &flags);
+        let mut relay = Self::start_over(dir, db, &flags);
         assert_eq!(
             relay.scheme, "wss",
             "a relay given a certificate serves TLS"
@@ -128,6 +152,7 @@ impl RelayProcess {
             .stderr(output)
             .spawn()?;
         Ok(Self {
+            dir: dir.to_path_buf(),
             db,
             log,
             extra,
@@ -212,9 +237,9 @@ impl RelayProcess {
         self.child.is_some()
     }
 
-    /// The folder holding the database and the log.
+    /// The folder holding the log (and the SQLite database).
     pub fn dir(&self) -> &Path {
-        self.db.parent().expect("the database is in a folder")
+        &self.dir
     }
 
     /// Stops the relay gracefully (SIGTERM: it finishes in-flight requests and closes the

@@ -12,9 +12,10 @@
 //! `BETWEEN_NOTIFY_COMMAND` a script that notes what `between remind` raises, standing in for
 //! the reader's desktop notifications.
 //!
-//! The harness rewrites nothing, with one exception: lines that invoke `cargo` (building
-//! Between, and the project's own two commands: running `cargo test` from inside a test would
-//! recurse) are left out; the binaries are already built and on `PATH`.
+//! The harness rewrites nothing, with one exception: lines that invoke `cargo` or
+//! `scripts/test` (building Between, and the project's own two commands: running the tests
+//! from inside a test would recurse) are left out; the binaries are already built and on
+//! `PATH`.
 //!
 //! Every shell block is fenced as `sh` (a block fenced `bash`, `shell` or `console` fails the
 //! test, so none slips past unrun); output is fenced as `text`.
@@ -116,10 +117,12 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Whether a shell line runs `cargo` (after optional indentation).
+/// Whether a shell line runs `cargo` or the test script (after optional indentation).
 fn invokes_cargo(line: &str) -> bool {
     let line = line.trim_start();
-    line == "cargo" || line.starts_with("cargo ")
+    ["cargo", "scripts/test"]
+        .iter()
+        .any(|command| line == *command || line.starts_with(&format!("{command} ")))
 }
 
 /// The bash script of `doc`'s `sh` blocks (see the module docs).

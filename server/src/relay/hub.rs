@@ -20,6 +20,10 @@ use tokio::sync::{mpsc, Mutex, OwnedMutexGuard};
 /// Identifies one connection.
 pub(crate) type ConnectionId = u64;
 
+/// The sender of entries another relay committed ([`super::peers`]): no connection here, so
+/// [`Hub::forward`] skips nobody.
+pub(crate) const ANOTHER_RELAY: ConnectionId = ConnectionId::MAX;
+
 /// How many messages may wait for a slow device before it is disconnected.
 pub(crate) const OUTGOING_QUEUE: usize = 1024;
 
@@ -155,6 +159,33 @@ impl Hub {
                 let _ = outgoing.kick.try_send(());
             }
         }
+    }
+
+    /// The documents someone here watches.
+    pub(crate) fn watched(&self) -> Vec<DocId> {
+        let docs = self
+            .docs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        docs.iter()
+            .filter(|(_, entry)| !entry.subscribers.is_empty())
+            .map(|(doc, _)| *doc)
+            .collect()
+    }
+
+    /// The accounts whose devices watch `doc` here (each once).
+    pub(crate) fn watching_accounts(&self, doc: DocId) -> Vec<AccountId> {
+        let docs = self
+            .docs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut accounts: Vec<AccountId> = docs
+            .get(&doc)
+            .map(|entry| entry.subscribers.values().map(|s| s.account).collect())
+            .unwrap_or_default();
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts
     }
 
     /// How many documents have someone watching (for metrics and tests).

@@ -9,6 +9,7 @@ pub(crate) mod core;
 mod hub;
 mod listener;
 mod metrics;
+pub(crate) mod peers;
 mod session;
 
 pub(crate) use listener::server_config as tls_server_config;

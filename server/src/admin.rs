@@ -1,12 +1,13 @@
 //! The relay's commands: `serve` (the default) and the admin commands that work on the database
 //! directly (`init`, `check`, `invite create`, `devices`, `documents`, `backup`, `accounts`,
-//! `disable`, `enable`, `audit verify`).
+//! `disable`, `enable`, `audit verify`, `migrate`).
 
 use crate::config::{
     AccountRoleArg, AuditCommand, Cli, Command, InviteCommand, InviteRole, ServeArgs, Settings,
 };
 use crate::database::Database;
 use crate::integrity;
+use crate::migrate;
 use crate::relay::{self, now_ms, Relay, RelayConfig};
 use crate::store::handle::StoreHandle;
 use crate::store::sqlite::{backup_database, SqliteStore};
@@ -93,6 +94,14 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Some(Command::Enable { account }) => set_disabled(&cli, account, false),
         Some(Command::Audit(AuditCommand::Verify { known_head })) => {
             audit_verify(&cli, known_head.as_deref())
+        }
+        Some(Command::Migrate { from, to }) => {
+            let moved = migrate::migrate(from, to)?;
+            for (table, rows) in &moved.rows {
+                println!("{table:<18} {rows:>10} rows");
+            }
+            println!("Moved the relay from {from} to {to}: every row, and the audit trail's hash chain verifies there (head {}). Serve with --db pointing at the new database; keep the SQLite file as a backup.", moved.audit);
+            Ok(())
         }
     }
 }

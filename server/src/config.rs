@@ -88,6 +88,16 @@ pub(crate) enum Command {
     /// The hash-chained audit trail of sign-ins and document accesses.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Move the relay from its SQLite file to an empty PostgreSQL database, every row as it is
+    /// (devices notice only a restart). Stop the relay first; serve with --db TO afterwards.
+    Migrate {
+        /// The SQLite database to move (sqlite:PATH, or a path).
+        #[arg(long, value_name = "sqlite:PATH")]
+        from: Database,
+        /// The empty PostgreSQL database to move it to.
+        #[arg(long, value_name = "postgres://USER@HOST/DATABASE")]
+        to: Database,
+    },
 }
 
 /// An account role, to filter listings.

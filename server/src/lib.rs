@@ -13,6 +13,7 @@ mod config;
 mod database;
 mod integrity;
 pub mod local;
+mod migrate;
 mod relay;
 mod store;
 

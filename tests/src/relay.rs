@@ -291,6 +291,13 @@ impl RelayProcess {
         }
     }
 
+    /// Starts the relay again **on the same port** over another database `db` (a PostgreSQL URL
+    /// after `between-relay migrate`, say); kills it first (SIGKILL) if it is running.
+    pub fn restart_over(&mut self, db: impl AsRef<Path>) {
+        self.db = db.as_ref().to_path_buf();
+        self.restart_on_same_port();
+    }
+
     /// Runs an admin command (`documents`, `backup FILE`, …) on the relay's database.
     pub fn admin(&self, args: &[&str]) -> std::process::Output {
         relay_command(&self.db)

@@ -408,3 +408,123 @@ async fn a_relay_killed_mid_push_loses_nothing_acknowledged() {
         &["hash chain is intact"],
     );
 }
+
+/// The head `audit verify` printed (`ROWS:HASH`).
+fn audit_head(verified: &str) -> String {
+    verified
+        .lines()
+        .find_map(|line| line.strip_prefix("Head: "))
+        .unwrap_or_else(|| panic!("no head in {verified}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_relay_moves_from_sqlite_to_postgres_and_devices_notice_only_a_restart() {
+    let Some(db) = TestDatabase::create("a_relay_moves_from_sqlite_to_postgres") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (ca, files) = practice_certificate(dir);
+    let ca_file = ca.write(dir, "practice-ca.pem");
+    let ca_file = ca_file.to_str().unwrap();
+    let mut relay = RelayProcess::start_tls(dir, &files, &ca, &[]);
+    let (dr, invite) = therapist_with_invite(&relay, dir, ca_file, "office");
+    let sam = device(dir, "sam-laptop");
+    sam.run(&[
+        "init",
+        "--invite",
+        &invite,
+        "--name",
+        "Sam",
+        "--device-name",
+        "laptop",
+        "--ca-file",
+        ca_file,
+    ])
+    .out();
+    let phone = pair_device(
+        &relay.origin(),
+        &sam,
+        dir,
+        "sam-phone",
+        "Sam",
+        "phone",
+        Some(ca_file),
+    );
+    const BEFORE: &str = "Before the move: a walk by the river";
+    let before = sam.create(&[
+        "entry",
+        "new",
+        "-t",
+        "journal",
+        "--set",
+        &format!("text={BEFORE}"),
+    ]);
+    for device in [&sam, &phone, &dr] {
+        sync(device);
+    }
+    let sqlite_head = audit_head(&admin(&relay, &["audit", "verify"]));
+    relay.stop();
+
+    // Refused, saying why: a missing source, and a target that is not PostgreSQL.
+    let sqlite = format!("sqlite:{}", dir.join("relay.sqlite3").display());
+    let missing = relay.admin(&[
+        "migrate",
+        "--from",
+        "sqlite:/nonexistent/relay.sqlite3",
+        "--to",
+        db.url(),
+    ]);
+    assert!(!missing.status.success());
+    assert_mentions(
+        &String::from_utf8_lossy(&missing.stderr),
+        &["no relay database", "--from"],
+    );
+    let backwards = relay.admin(&["migrate", "--from", db.url(), "--to", &sqlite]);
+    assert!(!backwards.status.success());
+    assert_mentions(
+        &String::from_utf8_lossy(&backwards.stderr),
+        &["SQLite to PostgreSQL"],
+    );
+
+    let moved = admin(&relay, &["migrate", "--from", &sqlite, "--to", db.url()]);
+    assert_mentions(&moved, &["bundles", "audit", "Moved the relay", "verifies"]);
+    // A second move into the same database is refused and changes nothing.
+    let again = relay.admin(&["migrate", "--from", &sqlite, "--to", db.url()]);
+    assert!(!again.status.success());
+    assert_mentions(
+        &String::from_utf8_lossy(&again.stderr),
+        &["already holds a relay's data"],
+    );
+
+    // The same address, now over PostgreSQL: the devices go on as after a restart.
+    relay.restart_over(db.url());
+    let postgres_head = audit_head(&admin(
+        &relay,
+        &["audit", "verify", "--known-head", &sqlite_head],
+    ));
+    assert_eq!(
+        postgres_head, sqlite_head,
+        "the audit chain continues where it was"
+    );
+    const AFTER: &str = "After the move: slept before eleven";
+    let after = phone.create(&[
+        "entry",
+        "new",
+        "-t",
+        "journal",
+        "--set",
+        &format!("text={AFTER}"),
+    ]);
+    for device in [&phone, &sam, &dr] {
+        sync(device);
+    }
+    assert_mentions(&sam.run(&["show", &after]).out(), &[AFTER]);
+    assert_mentions(&phone.run(&["show", &before]).out(), &[BEFORE]);
+    assert_mentions(&journal(&dr, Some("Sam")), &[&before, &after]);
+    // The trail goes on from the moved head: it still passes through it.
+    admin(&relay, &["audit", "verify", "--known-head", &sqlite_head]);
+    relay.assert_no_panic();
+}

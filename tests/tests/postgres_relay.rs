@@ -528,3 +528,62 @@ fn a_relay_moves_from_sqlite_to_postgres_and_devices_notice_only_a_restart() {
     admin(&relay, &["audit", "verify", "--known-head", &sqlite_head]);
     relay.assert_no_panic();
 }
+
+#[test]
+fn a_therapist_on_one_relay_receives_what_a_client_shares_through_another() {
+    let Some(db) = TestDatabase::create("a_therapist_on_one_relay_receives_a_sharing") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (ca, files) = practice_certificate(dir);
+    let ca_file = ca.write(dir, "practice-ca.pem");
+    let ca_file = ca_file.to_str().unwrap();
+    let (a_dir, b_dir) = (dir.join("relay-a"), dir.join("relay-b"));
+    std::fs::create_dir_all(&a_dir).unwrap();
+    std::fs::create_dir_all(&b_dir).unwrap();
+    let relay_a = RelayProcess::start_tls_over(&a_dir, db.url(), &files, &ca, &[]);
+    let relay_b = RelayProcess::start_tls_over(&b_dir, db.url(), &files, &ca, &[]);
+
+    // Dr Park works through relay B; her client invite names B, and Sam, whose connection the
+    // practice's load balancer would send anywhere, joins through A with the same code.
+    let (dr, invite) = therapist_with_invite(&relay_b, dir, ca_file, "office");
+    let (_, code) = invite.split_once('#').expect("an invite is RELAY#CODE");
+    let through_a = format!("{}#{code}", relay_a.origin());
+    let sam = device(dir, "sam-laptop");
+    sam.run(&[
+        "init",
+        "--invite",
+        &through_a,
+        "--name",
+        "Sam",
+        "--device-name",
+        "laptop",
+        "--ca-file",
+        ca_file,
+    ])
+    .out();
+    const SHARED: &str = "Shared through relay A";
+    let entry = sam.create(&[
+        "entry",
+        "new",
+        "-t",
+        "journal",
+        "--set",
+        &format!("text={SHARED}"),
+    ]);
+    sync(&sam);
+
+    // Through B, the therapist finds her new client, the keys Sam's device wrapped for her
+    // through A, and the entry.
+    sync(&dr);
+    let clients = dr.run(&["--json", "client", "list"]).out();
+    assert_mentions(&clients, &["Sam"]);
+    assert_mentions(
+        &dr.run(&["--client", "Sam", "show", &entry]).out(),
+        &[SHARED],
+    );
+    for relay in [&relay_a, &relay_b] {
+        relay.assert_no_panic();
+    }
+}

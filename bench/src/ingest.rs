@@ -16,6 +16,7 @@ use crate::stats::{median, micros, quantile};
 use anyhow::{anyhow, bail, Context, Result};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT};
+use between_e2e::postgres::TestDatabase;
 use between_e2e::relay::{self, new_doc, new_epoch_key, Peer, RelayProcess, TIMEOUT};
 use between_e2e::tls::{PracticeCa, ServerFiles};
 use between_shared::crypto::{DeviceKeypair, EpochKey};
@@ -54,11 +55,23 @@ pub(crate) struct FleetDevice {
     pub(crate) docs: std::sync::Mutex<Vec<DocId>>,
 }
 
+/// Where a fleet's relays keep their data.
+#[derive(Debug, Clone)]
+pub(crate) enum Backend {
+    /// One relay over a SQLite file in its folder.
+    Sqlite,
+    /// `relays` relays over one fresh database on the PostgreSQL server at `server`.
+    Postgres { server: String, relays: usize },
+}
+
 /// The real relay over TLS on loopback with registered devices.
 pub(crate) struct Fleet {
     /// Holds the relay's folder (database, certificate, log) until dropped.
     _dir: TempDir,
     pub(crate) relay: RelayProcess,
+    /// More relays over the same (PostgreSQL) database; devices are spread over all of them.
+    others: Vec<RelayProcess>,
+    /// The PostgreSQL database, dropped after the relays (fields drop in order).
     pub(crate) ca: PracticeCa,
     pub(crate) files: ServerFiles,
     pub(crate) devices: Vec<Arc<FleetDevice>>,
@@ -66,6 +79,7 @@ pub(crate) struct Fleet {
     pub(crate) serve_flags: Vec<String>,
     /// The next author counter per device (bundles of one author count up).
     counters: Vec<std::sync::atomic::AtomicU64>,
+    _database: Option<TestDatabase>,
 }
 
 /// What filling a store took.
@@ -224,6 +238,11 @@ impl Fleet {
     /// Starts the relay with TLS in a fresh folder and registers `devices` devices, each a new
     /// client account with its own admin invite.
     pub(crate) async fn start(devices: usize) -> Result<Self> {
+        Self::start_on(devices, &Backend::Sqlite).await
+    }
+
+    /// Like [`Fleet::start`], over `backend`.
+    pub(crate) async fn start_on(devices: usize, backend: &Backend) -> Result<Self> {
         let dir = tempfile::tempdir().context("a folder for the relay")?;
         let (ca, files) = crate::scene::relay_certificate(dir.path());
         // Every device connects from 127.0.0.1, all at once: lift the per-address limits.
@@ -234,28 +253,63 @@ impl Fleet {
             MANY_CONNECTIONS.to_string(),
         ];
         let flags: Vec<&str> = serve_flags.iter().map(String::as_str).collect();
-        let relay = RelayProcess::start_tls(dir.path(), &files, &ca, &flags);
+        let (database, relays) = match backend {
+            Backend::Sqlite => (None, 1),
+            Backend::Postgres { server, relays } => {
+                (Some(TestDatabase::create_on(server)), (*relays).max(1))
+            }
+        };
+        let db = match &database {
+            Some(database) => PathBuf::from(database.url()),
+            None => dir.path().join("relay.sqlite3"),
+        };
+        let mut started = Vec::with_capacity(relays);
+        for i in 0..relays {
+            // Each relay logs into a folder of its own.
+            let folder = dir.path().join(format!("relay-{i}"));
+            std::fs::create_dir_all(&folder).context("a folder for a relay")?;
+            started.push(RelayProcess::start_tls_over(
+                &folder, &db, &files, &ca, &flags,
+            ));
+        }
+        let relay = started.remove(0);
         let mut fleet = Self {
             _dir: dir,
             relay,
+            others: started,
             ca,
             files,
             devices: Vec::new(),
             serve_flags,
             counters: Vec::new(),
+            _database: database,
         };
         fleet.register(devices).await?;
         Ok(fleet)
     }
 
-    /// The relay's folder (its database is `relay.sqlite3` in it).
+    /// The first relay's folder (with SQLite, its database is `relay.sqlite3` in it).
     pub(crate) fn dir(&self) -> &Path {
-        self._dir.path()
+        self.relay.dir()
     }
 
-    /// The relay's process id (it must be running).
+    /// The first relay's process id (it must be running).
     pub(crate) fn pid(&self) -> Result<u32> {
         self.relay.pid().context("the relay is not running")
+    }
+
+    /// Every relay, the first one first.
+    fn relays(&self) -> impl Iterator<Item = &RelayProcess> {
+        std::iter::once(&self.relay).chain(&self.others)
+    }
+
+    /// The CPU seconds every relay process has used so far.
+    fn relays_cpu_seconds(&self) -> Result<f64> {
+        let mut total = 0.0;
+        for relay in self.relays() {
+            total += procfs::cpu_seconds(relay.pid().context("a relay is not running")?)?;
+        }
+        Ok(total)
     }
 
     async fn register(&mut self, count: usize) -> Result<()> {
@@ -389,14 +443,18 @@ impl Fleet {
     /// Every device signs in, creates its documents (untimed) and waits; then all push their
     /// bundles at once, `window` in flight each; timed from the common start to the last ack.
     async fn push_all(&self, work: Vec<DeviceWork>, window: usize) -> Result<PushRun> {
-        let relay = Arc::new(RelayHandle::of(&self.relay)?);
+        let handles_of_relays = self
+            .relays()
+            .map(|relay| RelayHandle::of(relay).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
         let mut acked = 0;
         let mut latencies = Vec::new();
         let devices: Vec<_> = self.devices.iter().cloned().zip(work).collect();
         let barrier = Arc::new(Barrier::new(devices.len() + 1));
         let mut handles = Vec::with_capacity(devices.len());
-        for (device, (ids, bundles)) in devices {
-            let relay = relay.clone();
+        for (i, (device, (ids, bundles))) in devices.into_iter().enumerate() {
+            // Devices spread over the relays, as a load balancer would spread them.
+            let relay = handles_of_relays[i % handles_of_relays.len()].clone();
             let barrier = barrier.clone();
             handles.push(tokio::spawn(async move {
                 let (mut peer, _) = relay.sign_in(&device.device).await;
@@ -544,14 +602,15 @@ impl RelayHandle {
 }
 
 /// Durable ingest: `scale.devices` devices push `scale.pushes_per_device` bundles each, `window`
-/// in flight, over `docs_per_device` documents; one relay for all runs, fresh documents per run.
-pub(crate) async fn run(scale: &IngestScale, runs: u32) -> Result<Value> {
+/// in flight, over `docs_per_device` documents; the same relays for all runs (one over SQLite,
+/// or one or more over PostgreSQL, the devices spread over them), fresh documents per run. The
+/// CPU figures are the relays' (a PostgreSQL server's own processes are not counted).
+pub(crate) async fn run(scale: &IngestScale, runs: u32, backend: &Backend) -> Result<Value> {
     let setup = Instant::now();
-    let fleet = Fleet::start(scale.devices)
+    let fleet = Fleet::start_on(scale.devices, backend)
         .await
-        .context("start the relay and register devices")?;
+        .context("start the relays and register devices")?;
     let setup = setup.elapsed();
-    let pid = fleet.pid()?;
     let mut rates = Vec::new();
     let mut p50s = Vec::new();
     let mut p99s = Vec::new();
@@ -568,9 +627,9 @@ pub(crate) async fn run(scale: &IngestScale, runs: u32) -> Result<Value> {
             .flat_map(|(_, b)| b.iter().map(|(_, bytes)| bytes.len() as f64))
             .collect();
         bundle_bytes.push(median(&sizes).unwrap_or(f64::NAN));
-        let cpu_before = procfs::cpu_seconds(pid)?;
+        let cpu_before = fleet.relays_cpu_seconds()?;
         let measured = fleet.push_all(work, scale.window).await?;
-        let cpu_used = procfs::cpu_seconds(pid)? - cpu_before;
+        let cpu_used = fleet.relays_cpu_seconds()? - cpu_before;
         rates.push(measured.acked as f64 / measured.elapsed.as_secs_f64());
         let p = |q| quantile(&measured.latencies, q).map_or(f64::NAN, micros);
         p50s.push(p(0.5));
@@ -578,9 +637,12 @@ pub(crate) async fn run(scale: &IngestScale, runs: u32) -> Result<Value> {
         cpu.push(cpu_used);
         cpu_per_push_us.push(cpu_used * 1e6 / measured.acked as f64);
     }
-    let peak_kib = procfs::peak_resident_kib(pid)?;
-    fleet.relay.assert_no_panic();
+    let peak_kib = procfs::peak_resident_kib(fleet.pid()?)?;
+    for relay in fleet.relays() {
+        relay.assert_no_panic();
+    }
     Ok(json!({
+        "relays": fleet.others.len() + 1,
         "devices": fleet.devices.len(),
         "docs_per_device": scale.docs_per_device,
         "pushes_per_device": scale.pushes_per_device,

@@ -44,6 +44,11 @@ struct Args {
     /// W5's marks, in years (default 1, 3 and 5; `--quick`: two short "years").
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=10))]
     years: Vec<u32>,
+    /// A PostgreSQL server (postgres://USER@HOST/DATABASE, a user allowed to create databases):
+    /// durable ingest and W3 then also run over fresh databases on it, ingest with one relay and
+    /// with two.
+    #[arg(long, value_name = "postgres://…")]
+    db: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -197,6 +202,7 @@ impl Figures {
     fn json(&self, args: &Args) -> Value {
         let mut object = Map::new();
         object.insert("workload".into(), json!(format!("{:?}", self.workload)));
+        object.insert("what".into(), json!(self.what));
         object.insert("runs".into(), json!(args.runs));
         object.insert("quick".into(), json!(args.quick));
         for (key, _, values) in &self.values {
@@ -304,43 +310,11 @@ async fn measure(workload: Workload, scale: &Scale, runs: u32) -> Result<Figures
             }
             Ok(figures)
         }
-        Workload::W3 => {
-            let mut figures = Figures::new(workload, "busy evening, 3 devices per document");
-            let mut evening = w3::Evening::set_up(scale.evening_clients).await?;
-            figures.add("setup_s", "s", evening.setup.as_secs_f64());
-            for _ in 0..runs {
-                let round = evening.round().await?;
-                let connections = round.connections as f64;
-                let wall = round.wall.as_secs_f64();
-                figures.add("documents", "", scale.evening_clients as f64);
-                figures.add("connections", "", connections);
-                figures.add("edits", "", round.edits as f64);
-                figures.add("wall_s", "s", wall);
-                figures.add("edits_per_s", "/s", round.edits as f64 / wall);
-                figures.add("relay_cpu_s", "s", round.relay_cpu_s);
-                figures.add(
-                    "relay_peak_rss_mib",
-                    "MiB",
-                    round.relay_peak_kib as f64 / 1024.0,
-                );
-                figures.add(
-                    "relay_rss_mib",
-                    "MiB",
-                    round.relay_resident_kib as f64 / 1024.0,
-                );
-                figures.add(
-                    "relay_peak_kib_per_connection",
-                    "KiB",
-                    round.relay_peak_kib as f64 / connections,
-                );
-            }
-            evening.close().await?;
-            Ok(figures)
-        }
+        Workload::W3 => evening(scale, runs, None, "busy evening, 3 devices per document").await,
         Workload::Ingest => Ok(from_json(
             workload,
             "durable ingest, devices pushing at once",
-            &ingest::run(&scale.ingest, runs).await?,
+            &ingest::run(&scale.ingest, runs, &ingest::Backend::Sqlite).await?,
         )),
         Workload::W4 => Ok(from_json(
             workload,
@@ -413,6 +387,80 @@ fn from_json(workload: Workload, what: &'static str, value: &Value) -> Figures {
     figures
 }
 
+/// W3, the busy evening, over a SQLite relay or (`db`) a PostgreSQL server.
+async fn evening(
+    scale: &Scale,
+    runs: u32,
+    db: Option<&str>,
+    what: &'static str,
+) -> Result<Figures> {
+    let mut figures = Figures::new(Workload::W3, what);
+    let mut evening = w3::Evening::set_up(scale.evening_clients, db).await?;
+    figures.add("setup_s", "s", evening.setup.as_secs_f64());
+    for _ in 0..runs {
+        let round = evening.round().await?;
+        let connections = round.connections as f64;
+        let wall = round.wall.as_secs_f64();
+        figures.add("documents", "", scale.evening_clients as f64);
+        figures.add("connections", "", connections);
+        figures.add("edits", "", round.edits as f64);
+        figures.add("wall_s", "s", wall);
+        figures.add("edits_per_s", "/s", round.edits as f64 / wall);
+        figures.add("relay_cpu_s", "s", round.relay_cpu_s);
+        figures.add(
+            "relay_peak_rss_mib",
+            "MiB",
+            round.relay_peak_kib as f64 / 1024.0,
+        );
+        figures.add(
+            "relay_rss_mib",
+            "MiB",
+            round.relay_resident_kib as f64 / 1024.0,
+        );
+        figures.add(
+            "relay_peak_kib_per_connection",
+            "KiB",
+            round.relay_peak_kib as f64 / connections,
+        );
+    }
+    evening.close().await?;
+    Ok(figures)
+}
+
+/// The workloads that also run over PostgreSQL (`--db`): durable ingest with one relay and with
+/// two on one database, and W3 with one relay.
+async fn over_postgres(
+    workload: Workload,
+    scale: &Scale,
+    runs: u32,
+    server: &str,
+) -> Result<Vec<Figures>> {
+    let mut all = Vec::new();
+    match workload {
+        Workload::Ingest => {
+            for (relays, what) in [
+                (1, "durable ingest over PostgreSQL, one relay"),
+                (2, "durable ingest over PostgreSQL, two relays"),
+            ] {
+                let backend = ingest::Backend::Postgres {
+                    server: server.to_owned(),
+                    relays,
+                };
+                all.push(from_json(
+                    workload,
+                    what,
+                    &ingest::run(&scale.ingest, runs, &backend).await?,
+                ));
+            }
+        }
+        Workload::W3 => {
+            all.push(evening(scale, runs, Some(server), "busy evening over PostgreSQL").await?);
+        }
+        _ => {}
+    }
+    Ok(all)
+}
+
 /// Adds to each relay workload its figures as ratios to the raw limits of the same run.
 fn add_ratios(all: &mut [Figures]) {
     let limit = |workload: Workload, key: &str, all: &[Figures]| {
@@ -482,6 +530,12 @@ async fn main() -> Result<()> {
             .await
             .with_context(|| format!("workload {workload:?} failed"))?;
         all.push(figures);
+        if let Some(server) = &args.db {
+            let figures = over_postgres(workload, &scale, args.runs, server)
+                .await
+                .with_context(|| format!("workload {workload:?} over PostgreSQL failed"))?;
+            all.extend(figures);
+        }
     }
     add_ratios(&mut all);
     if !args.json {

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use between_cli::live::{LiveDocument, LiveProfile};
+use between_e2e::postgres::TestDatabase;
 use between_e2e::relay::RelayProcess;
 use between_e2e::tls::{PracticeCa, ServerFiles, Validity};
 use between_e2e::Device;
@@ -25,15 +26,29 @@ pub(crate) struct Practice {
     trust: std::sync::Arc<rustls::ClientConfig>,
     /// Holds the relay's database and every profile; removed when dropped.
     pub(crate) root: tempfile::TempDir,
+    /// The PostgreSQL database, when the relay runs over one (dropped after the relay).
+    _database: Option<TestDatabase>,
 }
 
 impl Practice {
     /// Starts the relay with a certificate for `127.0.0.1` from a new practice CA, plus
     /// `extra` `serve` flags.
     pub(crate) fn start(extra: &[&str]) -> Result<Self> {
+        Self::start_over(extra, None)
+    }
+
+    /// Like [`Practice::start`], over a fresh database on the PostgreSQL server `server` when
+    /// given.
+    pub(crate) fn start_over(extra: &[&str], server: Option<&str>) -> Result<Self> {
         let root = tempfile::tempdir().context("a folder for the practice")?;
         let (ca, files) = relay_certificate(root.path());
-        let relay = RelayProcess::start_tls(root.path(), &files, &ca, extra);
+        let database = server.map(TestDatabase::create_on);
+        let relay = match &database {
+            Some(database) => {
+                RelayProcess::start_tls_over(root.path(), database.url(), &files, &ca, extra)
+            }
+            None => RelayProcess::start_tls(root.path(), &files, &ca, extra),
+        };
         let ca_file = ca
             .write(root.path(), "practice-ca.pem")
             .to_string_lossy()
@@ -43,6 +58,7 @@ impl Practice {
             ca_file,
             trust: ca.client_config(),
             root,
+            _database: database,
         })
     }
 

@@ -93,17 +93,21 @@ fn progress(hw: &mut HomeworkDoc, entry: &EntryId) -> Result<(usize, usize)> {
 }
 
 impl Evening {
-    /// Sets up `clients` households over one relay and opens every device live.
-    pub(crate) async fn set_up(clients: usize) -> Result<Self> {
+    /// Sets up `clients` households over one relay (over a fresh database on the PostgreSQL
+    /// server `db`, if given) and opens every device live.
+    pub(crate) async fn set_up(clients: usize, db: Option<&str>) -> Result<Self> {
         let started = Instant::now();
         let limit = (3 * clients + 100).to_string();
         // Every device connects from 127.0.0.1, all at once.
-        let practice = Arc::new(Practice::start(&[
-            "--max-connections-per-address",
-            limit.as_str(),
-            "--max-handshakes-per-address",
-            limit.as_str(),
-        ])?);
+        let practice = Arc::new(Practice::start_over(
+            &[
+                "--max-connections-per-address",
+                limit.as_str(),
+                "--max-handshakes-per-address",
+                limit.as_str(),
+            ],
+            db,
+        )?);
         let made: Arc<Mutex<Vec<Option<MadeHousehold>>>> =
             Arc::new(Mutex::new((0..clients).map(|_| None).collect()));
         let next = Arc::new(AtomicUsize::new(0));

@@ -32,12 +32,22 @@ impl TestDatabase {
             );
             return None;
         };
+        Some(TestDatabase::create_on(&server))
+    }
+
+    /// A new, empty database on the server at `server` (a URL naming a database its user may
+    /// connect to, with the right to create databases); panics, saying why, if it cannot be made.
+    pub fn create_on(server: &str) -> TestDatabase {
         let name = format!("between_e2e_{:016x}", rand::random::<u64>());
-        on_own_thread(&server, &format!("CREATE DATABASE {name}")).unwrap_or_else(|err| {
-            panic!("create the test database {name} on {SERVER_VARIABLE}: {err}")
+        on_own_thread(server, &format!("CREATE DATABASE {name}")).unwrap_or_else(|err| {
+            panic!("create the database {name} on the PostgreSQL server: {err}")
         });
-        let url = with_database(&server, &name);
-        Some(TestDatabase { server, name, url })
+        let url = with_database(server, &name);
+        TestDatabase {
+            server: server.to_owned(),
+            name,
+            url,
+        }
     }
 
     /// The database's URL, as `between-relay --db` takes it.

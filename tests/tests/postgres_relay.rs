@@ -13,12 +13,14 @@
 
 use between_e2e::postgres::TestDatabase;
 use between_e2e::practice::{
-    pair_device, practice_certificate, sync_clean as sync, therapist_with_invite,
+    client_with_invite, pair_device, practice_certificate, sync_clean as sync,
+    therapist_with_invite,
 };
 use between_e2e::relay::{
     new_device, new_doc, new_epoch_key, register, register_device, sealed_bundle, sign_in, Peer,
     RelayProcess,
 };
+use between_e2e::tls::{PracticeCa, ServerFiles};
 use between_e2e::{assert_mentions, Device};
 use between_shared::protocol::{DocId, RequestId, Seq, ServerMessage};
 use std::collections::BTreeMap;
@@ -26,12 +28,11 @@ use std::ops::RangeInclusive;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const NOW: &str = "2026-03-02T09:00:00+00:00";
-
-fn device(root: &Path, profile: &str) -> Device {
-    let mut device = Device::new(root, profile);
-    device.at(NOW);
-    device
+/// A practice CA and a relay certificate from it under `dir`; the CA file's path.
+fn certificate(dir: &Path) -> (PracticeCa, ServerFiles, String) {
+    let (ca, files) = practice_certificate(dir);
+    let ca_file = ca.write(dir, "practice-ca.pem");
+    (ca, files, ca_file.to_string_lossy().into_owned())
 }
 
 /// Everything `device` holds (of `client`, for a therapist), as `list --json` prints it.
@@ -59,27 +60,14 @@ fn a_practice_syncs_through_a_relay_on_postgres_and_survives_a_kill() {
     };
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let (ca, files) = practice_certificate(dir);
-    let ca_file = ca.write(dir, "practice-ca.pem");
-    let ca_file = ca_file.to_str().unwrap();
+    let (ca, files, ca_file) = certificate(dir);
+    let ca_file = ca_file.as_str();
     let mut relay = RelayProcess::start_tls_over(dir, db.url(), &files, &ca, &[]);
     // Nothing of the relay's lands beside its log: the database is PostgreSQL's.
     assert!(!dir.join("relay.sqlite3").exists());
 
     let (dr, invite) = therapist_with_invite(&relay, dir, ca_file, "office");
-    let sam = device(dir, "sam-laptop");
-    sam.run(&[
-        "init",
-        "--invite",
-        &invite,
-        "--name",
-        "Sam",
-        "--device-name",
-        "laptop",
-        "--ca-file",
-        ca_file,
-    ])
-    .out();
+    let sam = client_with_invite(dir, "sam-laptop", &invite, ca_file);
     let phone = pair_device(
         &relay.origin(),
         &sam,
@@ -426,24 +414,11 @@ fn a_relay_moves_from_sqlite_to_postgres_and_devices_notice_only_a_restart() {
     };
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let (ca, files) = practice_certificate(dir);
-    let ca_file = ca.write(dir, "practice-ca.pem");
-    let ca_file = ca_file.to_str().unwrap();
+    let (ca, files, ca_file) = certificate(dir);
+    let ca_file = ca_file.as_str();
     let mut relay = RelayProcess::start_tls(dir, &files, &ca, &[]);
     let (dr, invite) = therapist_with_invite(&relay, dir, ca_file, "office");
-    let sam = device(dir, "sam-laptop");
-    sam.run(&[
-        "init",
-        "--invite",
-        &invite,
-        "--name",
-        "Sam",
-        "--device-name",
-        "laptop",
-        "--ca-file",
-        ca_file,
-    ])
-    .out();
+    let sam = client_with_invite(dir, "sam-laptop", &invite, ca_file);
     let phone = pair_device(
         &relay.origin(),
         &sam,
@@ -536,9 +511,8 @@ fn a_therapist_on_one_relay_receives_what_a_client_shares_through_another() {
     };
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let (ca, files) = practice_certificate(dir);
-    let ca_file = ca.write(dir, "practice-ca.pem");
-    let ca_file = ca_file.to_str().unwrap();
+    let (ca, files, ca_file) = certificate(dir);
+    let ca_file = ca_file.as_str();
     let (a_dir, b_dir) = (dir.join("relay-a"), dir.join("relay-b"));
     std::fs::create_dir_all(&a_dir).unwrap();
     std::fs::create_dir_all(&b_dir).unwrap();
@@ -550,19 +524,7 @@ fn a_therapist_on_one_relay_receives_what_a_client_shares_through_another() {
     let (dr, invite) = therapist_with_invite(&relay_b, dir, ca_file, "office");
     let (_, code) = invite.split_once('#').expect("an invite is RELAY#CODE");
     let through_a = format!("{}#{code}", relay_a.origin());
-    let sam = device(dir, "sam-laptop");
-    sam.run(&[
-        "init",
-        "--invite",
-        &through_a,
-        "--name",
-        "Sam",
-        "--device-name",
-        "laptop",
-        "--ca-file",
-        ca_file,
-    ])
-    .out();
+    let sam = client_with_invite(dir, "sam-laptop", &through_a, ca_file);
     const SHARED: &str = "Shared through relay A";
     let entry = sam.create(&[
         "entry",

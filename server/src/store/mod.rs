@@ -183,6 +183,40 @@ pub(crate) struct AccountRecord {
 /// Longest staff label, in characters.
 pub(crate) const MAX_LABEL_CHARS: usize = 64;
 
+/// The account a registration creates from the invite it redeemed: the invite's role, which
+/// must be the one asked for ([`InviteError::WrongRole`] otherwise, and the caller's transaction,
+/// redemption included, is rolled back), and the invite's label. Both backends use it.
+pub(crate) fn account_from_invite(
+    invite: &InviteRecord,
+    registration: &Registration,
+    now_ms: i64,
+) -> Result<AccountRecord, InviteError> {
+    if invite.kind != registration.role {
+        return Err(InviteError::WrongRole {
+            invite: invite.kind,
+            wanted: registration.role,
+        });
+    }
+    Ok(AccountRecord {
+        account: registration.account,
+        identity_pub: registration.identity_pub,
+        role: invite.kind,
+        created_at_ms: now_ms,
+        disabled_at_ms: None,
+        label: invite.label.clone(),
+    })
+}
+
+/// Refuses a pairing payload that would be expired on arrival (both backends).
+pub(crate) fn check_pairing_expiry(now_ms: i64, expires_at_ms: i64) -> Result<(), StoreError> {
+    if expires_at_ms <= now_ms {
+        return Err(StoreError::Invalid(
+            "the pairing payload would already be expired",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a staff label for an account of `role`: only staff (not client) accounts carry one,
 /// and it is 1 to [`MAX_LABEL_CHARS`] characters without control characters or surrounding
 /// spaces. The relay holds no client names, so a client's label is refused outright.

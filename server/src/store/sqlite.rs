@@ -54,12 +54,12 @@ use rusqlite::{
 };
 
 use super::{
-    audit_hash, check_action, check_label, AccountId, AccountRecord, AccountRole, AccountSummary,
-    AuditEntry, AuditError, AuditHead, AuditProblem, AuditRecord, BatchWrite, Bundle, Conflict,
-    DeviceEntry, DeviceId, DeviceRecord, DeviceSummary, DocId, DocStats, InviteError, InviteHash,
-    InviteRecord, KeyEnvelope, LogPage, Mailbox, MemberOf, Missing, Purged, Push, PushOutcome,
-    PushRefusal, Registration, RelayStore, Seq, Snapshot, SnapshotProgress, SnapshotUpload,
-    StoreError, StoredMembership, Written,
+    account_from_invite, audit_hash, check_action, check_label, check_pairing_expiry, AccountId,
+    AccountRecord, AccountRole, AccountSummary, AuditEntry, AuditError, AuditHead, AuditProblem,
+    AuditRecord, BatchWrite, Bundle, Conflict, DeviceEntry, DeviceId, DeviceRecord, DeviceSummary,
+    DocId, DocStats, InviteError, InviteHash, InviteRecord, KeyEnvelope, LogPage, Mailbox,
+    MemberOf, Missing, Purged, Push, PushOutcome, PushRefusal, Registration, RelayStore, Seq,
+    Snapshot, SnapshotProgress, SnapshotUpload, StoreError, StoredMembership, Written,
 };
 
 /// `PRAGMA application_id` of a relay database ("BTRL"), so an unrelated SQLite file (or a
@@ -1436,21 +1436,9 @@ impl RelayStore for SqliteStore {
         }
         let tx = begin_write(&mut self.conn, path)?;
         let invite = redeem(&tx, path, &registration.invite, now_ms)?;
-        if invite.kind != registration.role {
-            // Dropping the transaction rolls the redemption back: the invite stays usable.
-            return Err(InviteError::WrongRole {
-                invite: invite.kind,
-                wanted: registration.role,
-            });
-        }
-        let account = AccountRecord {
-            account: registration.account,
-            identity_pub: registration.identity_pub,
-            role: invite.kind,
-            created_at_ms: now_ms,
-            disabled_at_ms: None,
-            label: invite.label,
-        };
+        // A wrong role drops the transaction, which rolls the redemption back: the invite stays
+        // usable.
+        let account = account_from_invite(&invite, registration, now_ms)?;
         insert_account(&tx, path, &account)?;
         if let Some(inviter) = invite.created_by {
             tx.execute(
@@ -1913,11 +1901,7 @@ impl RelayStore for SqliteStore {
         now_ms: i64,
         expires_at_ms: i64,
     ) -> Result<(), StoreError> {
-        if expires_at_ms <= now_ms {
-            return Err(StoreError::Invalid(
-                "the pairing payload would already be expired",
-            ));
-        }
+        check_pairing_expiry(now_ms, expires_at_ms)?;
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
         let current: Option<i64> = tx

@@ -9,9 +9,9 @@ use postgres::Row;
 
 use super::sql::{non_negative, optional, Fixed, Sql};
 use crate::store::{
-    check_label, AccountId, AccountRecord, AccountRole, AccountSummary, Conflict, DeviceEntry,
-    DeviceId, DeviceRecord, DeviceSummary, InviteError, InviteHash, InviteRecord, Missing,
-    Registration, StoreError,
+    account_from_invite, check_label, AccountId, AccountRecord, AccountRole, AccountSummary,
+    Conflict, DeviceEntry, DeviceId, DeviceRecord, DeviceSummary, InviteError, InviteHash,
+    InviteRecord, Missing, Registration, StoreError,
 };
 
 /// The columns [`account_from_row`] reads.
@@ -335,20 +335,7 @@ pub(super) fn register_with_invite(
     now_ms: i64,
 ) -> Result<AccountRecord, InviteError> {
     let invite = redeem(sql, &registration.invite, now_ms)?;
-    if invite.kind != registration.role {
-        return Err(InviteError::WrongRole {
-            invite: invite.kind,
-            wanted: registration.role,
-        });
-    }
-    let account = AccountRecord {
-        account: registration.account,
-        identity_pub: registration.identity_pub,
-        role: invite.kind,
-        created_at_ms: now_ms,
-        disabled_at_ms: None,
-        label: invite.label,
-    };
+    let account = account_from_invite(&invite, registration, now_ms)?;
     insert_account(sql, &account)?;
     if let Some(inviter) = invite.created_by {
         sql.execute(

@@ -276,19 +276,10 @@ impl PostgresStore {
         &self,
         work: impl FnOnce(&mut Sql<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut session = self.session()?;
-        let Session { client, statements } = &mut *session;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .read_only(false)
-            .start()
-            .map_err(|err| self.location.fail(err))?;
-        let mut sql = Sql::new(Conn::Transaction(tx), statements, &self.location);
-        sql.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK_KEY])?;
-        let value = work(&mut sql)?;
-        sql.commit()?;
-        Ok(value)
+        self.transaction(IsolationLevel::ReadCommitted, false, |sql| {
+            sql.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK_KEY])?;
+            work(sql)
+        })
     }
 
     /// Runs `work` as one `REPEATABLE READ READ ONLY` transaction: every statement sees the same
@@ -297,12 +288,22 @@ impl PostgresStore {
         &self,
         work: impl FnOnce(&mut Sql<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.transaction(IsolationLevel::RepeatableRead, true, work)
+    }
+
+    /// Runs `work` in one transaction of `isolation`, committed if it succeeds.
+    fn transaction<T, E: From<StoreError>>(
+        &self,
+        isolation: IsolationLevel,
+        read_only: bool,
+        work: impl FnOnce(&mut Sql<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut session = self.session()?;
         let Session { client, statements } = &mut *session;
         let tx = client
             .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
+            .isolation_level(isolation)
+            .read_only(read_only)
             .start()
             .map_err(|err| self.location.fail(err))?;
         let mut sql = Sql::new(Conn::Transaction(tx), statements, &self.location);

@@ -8,11 +8,11 @@ use between_shared::protocol::DocId as WireDoc;
 use super::notice::{self, Notice};
 use super::{accounts, audit, batch, documents, log, pairing, PostgresStore};
 use crate::store::{
-    check_label, AccountId, AccountRecord, AccountRole, AccountSummary, AuditEntry, AuditError,
-    AuditHead, BatchWrite, Bundle, Conflict, DeviceEntry, DeviceId, DeviceRecord, DeviceSummary,
-    DocId, DocStats, InviteError, InviteHash, InviteRecord, KeyEnvelope, LogPage, Mailbox,
-    MemberOf, Purged, Registration, RelayStore, Seq, Snapshot, SnapshotProgress, SnapshotUpload,
-    StoreError, StoredMembership, Written,
+    check_label, check_pairing_expiry, AccountId, AccountRecord, AccountRole, AccountSummary,
+    AuditEntry, AuditError, AuditHead, BatchWrite, Bundle, Conflict, DeviceEntry, DeviceId,
+    DeviceRecord, DeviceSummary, DocId, DocStats, InviteError, InviteHash, InviteRecord,
+    KeyEnvelope, LogPage, Mailbox, MemberOf, Purged, Registration, RelayStore, Seq, Snapshot,
+    SnapshotProgress, SnapshotUpload, StoreError, StoredMembership, Written,
 };
 
 impl RelayStore for PostgresStore {
@@ -264,11 +264,7 @@ impl RelayStore for PostgresStore {
         now_ms: i64,
         expires_at_ms: i64,
     ) -> Result<(), StoreError> {
-        if expires_at_ms <= now_ms {
-            return Err(StoreError::Invalid(
-                "the pairing payload would already be expired",
-            ));
-        }
+        check_pairing_expiry(now_ms, expires_at_ms)?;
         self.write(|sql| pairing::put_pairing(sql, mailbox, payload, now_ms, expires_at_ms))
     }
 

@@ -1,17 +1,24 @@
-//! A PostgreSQL database of a test's own, for relays serving over PostgreSQL.
+//! A PostgreSQL database of a test's own: for relays serving over PostgreSQL (the end-to-end
+//! tests and the benchmark harness) and for the relay store's own tests.
 //!
-//! The server is the one `scripts/test` starts (or any other): its URL, with a database the
-//! test may connect to and a user allowed to create databases, is in `BETWEEN_TEST_POSTGRES`.
-//! Each [`TestDatabase`] is a new database on it, dropped when the test ends. Without a server
-//! a test is skipped, saying so — unless `BETWEEN_REQUIRE_POSTGRES=1` (set by `scripts/test`
-//! and so by CI), where it fails instead, so the suite can never pass by skipping it.
+//! The server is the one `scripts/test` starts (or any other): its URL, naming a database the
+//! user may connect to and a user allowed to create databases, is in `BETWEEN_TEST_POSTGRES`.
+//! Each [`TestDatabase`] is a new database on it, dropped when the test ends. Without a server a
+//! test is skipped, saying so — unless `BETWEEN_REQUIRE_POSTGRES=1` (set by `scripts/test` and so
+//! by CI), where it fails instead, so the suite can never pass by skipping it.
+//!
+//! Every statement of the fixture runs on a thread of its own: the blocking client starts a
+//! runtime of its own, which must not happen on an async test's thread.
 
 use ::postgres::{Client, NoTls};
 
 /// The variable naming the test server.
 const SERVER_VARIABLE: &str = "BETWEEN_TEST_POSTGRES";
 
-/// A database created for one test on the test server; dropped (with its connections) on drop.
+/// The variable that makes a missing server a failure rather than a skip.
+const REQUIRE_VARIABLE: &str = "BETWEEN_REQUIRE_POSTGRES";
+
+/// A database created for one test; dropped (with its connections) on drop.
 pub struct TestDatabase {
     server: String,
     name: String,
@@ -19,18 +26,22 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// A new, empty database for `test`, or `None` (after saying so on stderr) when no server
-    /// is configured and none is required.
-    pub fn create(test: &str) -> Option<TestDatabase> {
-        let Ok(server) = std::env::var(SERVER_VARIABLE) else {
-            assert!(
-                std::env::var("BETWEEN_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "{test} needs PostgreSQL: set {SERVER_VARIABLE} to a server's URL, or run scripts/test, which starts one"
-            );
-            eprintln!(
-                "{test}: skipped, no PostgreSQL server ({SERVER_VARIABLE} is not set; scripts/test starts one)"
-            );
-            return None;
+    /// A new, empty database on the test server, or `None` (after saying so on stderr) when no
+    /// server is configured and none is required.
+    pub fn create() -> Option<TestDatabase> {
+        let server = match std::env::var(SERVER_VARIABLE) {
+            Ok(url) if !url.trim().is_empty() => url,
+            _ => {
+                let test = std::thread::current().name().unwrap_or("?").to_owned();
+                assert!(
+                    std::env::var(REQUIRE_VARIABLE).as_deref() != Ok("1"),
+                    "{test} needs PostgreSQL: set {SERVER_VARIABLE} to a server's URL, or run scripts/test, which starts one"
+                );
+                eprintln!(
+                    "{test}: skipped, no PostgreSQL server ({SERVER_VARIABLE} is not set; scripts/test starts one)"
+                );
+                return None;
+            }
         };
         Some(TestDatabase::create_on(&server))
     }
@@ -38,7 +49,7 @@ impl TestDatabase {
     /// A new, empty database on the server at `server` (a URL naming a database its user may
     /// connect to, with the right to create databases); panics, saying why, if it cannot be made.
     pub fn create_on(server: &str) -> TestDatabase {
-        let name = format!("between_e2e_{:016x}", rand::random::<u64>());
+        let name = format!("between_test_{:016x}", rand::random::<u64>());
         on_own_thread(server, &format!("CREATE DATABASE {name}")).unwrap_or_else(|err| {
             panic!("create the database {name} on the PostgreSQL server: {err}")
         });
@@ -55,8 +66,8 @@ impl TestDatabase {
         &self.url
     }
 
-    /// A connection to the database, to look at what the relay stored (not from an async
-    /// test's thread: see [`on_own_thread`]).
+    /// A connection to the database, to look at what the relay stored or do what no relay does
+    /// (not from an async test's thread: see the module documentation).
     pub fn connect(&self) -> Client {
         Client::connect(&self.url, NoTls).expect("connect to the test database")
     }
@@ -64,14 +75,16 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        // `WITH (FORCE)` ends the connections of relays still running (a failed test).
+        // `WITH (FORCE)` ends the connections of relays still running (a failed test). A failure
+        // is only reported: panicking while a failed test unwinds would abort the whole binary.
         let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let _ = on_own_thread(&self.server, &drop);
+        if let Err(err) = on_own_thread(&self.server, &drop) {
+            eprintln!("could not drop the test database {}: {err}", self.name);
+        }
     }
 }
 
-/// Runs `statement` on the server at `url`, on a thread of its own: the blocking client starts a
-/// runtime of its own, which cannot happen on an async test's thread.
+/// Runs `statement` on the server at `url`, on a thread of its own.
 fn on_own_thread(url: &str, statement: &str) -> Result<(), String> {
     let (url, statement) = (url.to_owned(), statement.to_owned());
     std::thread::spawn(move || {
@@ -84,40 +97,31 @@ fn on_own_thread(url: &str, statement: &str) -> Result<(), String> {
     .unwrap_or_else(|_| Err("the thread panicked".to_owned()))
 }
 
-/// `url` (`postgres://user@host:port/database?options`) naming the database `name` instead.
+/// `url` pointed at the database `name`: a later `dbname` overrides the URL's own, in the URL
+/// form and the `key=value` form alike.
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |at| at + 3);
-    let authority = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{authority}/{name}?{query}"),
-        None => format!("{authority}/{name}"),
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}dbname={name}")
+    } else {
+        format!("{url} dbname={name}")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::with_database;
+    use std::str::FromStr;
 
     #[test]
     fn a_url_names_another_database() {
-        assert_eq!(
-            with_database("postgres://between@127.0.0.1:5432/postgres", "t1"),
-            "postgres://between@127.0.0.1:5432/t1"
-        );
-        assert_eq!(
-            with_database("postgresql://u:p@h/postgres?sslmode=disable", "t2"),
-            "postgresql://u:p@h/t2?sslmode=disable"
-        );
-        assert_eq!(
-            with_database("postgres://u@h:1", "t3"),
-            "postgres://u@h:1/t3"
-        );
+        for (url, expected) in [
+            ("postgres://between@127.0.0.1:5432/postgres", "t1"),
+            ("postgresql://u:p@h/postgres?sslmode=disable", "t1"),
+            ("host=127.0.0.1 user=between dbname=postgres", "t1"),
+        ] {
+            let config = ::postgres::Config::from_str(&with_database(url, expected)).unwrap();
+            assert_eq!(config.get_dbname(), Some(expected), "{url}");
+        }
     }
 }

@@ -55,7 +55,7 @@ fn admin(relay: &RelayProcess, args: &[&str]) -> String {
 
 #[test]
 fn a_practice_syncs_through_a_relay_on_postgres_and_survives_a_kill() {
-    let Some(db) = TestDatabase::create("a_practice_syncs_through_a_relay_on_postgres") else {
+    let Some(db) = TestDatabase::create() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -251,7 +251,7 @@ async fn drain(
 
 #[tokio::test]
 async fn two_relays_on_one_database_forward_live_both_ways() {
-    let Some(db) = TestDatabase::create("two_relays_on_one_database_forward_live_both_ways") else {
+    let Some(db) = TestDatabase::create() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -322,8 +322,7 @@ async fn two_relays_on_one_database_forward_live_both_ways() {
 
 #[tokio::test]
 async fn a_relay_killed_mid_push_loses_nothing_acknowledged() {
-    let Some(db) = TestDatabase::create("a_relay_killed_mid_push_loses_nothing_acknowledged")
-    else {
+    let Some(db) = TestDatabase::create() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -409,7 +408,7 @@ fn audit_head(verified: &str) -> String {
 
 #[test]
 fn a_relay_moves_from_sqlite_to_postgres_and_devices_notice_only_a_restart() {
-    let Some(db) = TestDatabase::create("a_relay_moves_from_sqlite_to_postgres") else {
+    let Some(db) = TestDatabase::create() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -506,7 +505,7 @@ fn a_relay_moves_from_sqlite_to_postgres_and_devices_notice_only_a_restart() {
 
 #[test]
 fn a_therapist_on_one_relay_receives_what_a_client_shares_through_another() {
-    let Some(db) = TestDatabase::create("a_therapist_on_one_relay_receives_a_sharing") else {
+    let Some(db) = TestDatabase::create() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -16,7 +16,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::handle::StoreHandle;
-use super::postgres::testing::TestDatabase;
+use super::postgres::testing::{self, TestDatabase};
 use super::postgres::PostgresStore;
 use super::sqlite::SqliteStore;
 use super::{
@@ -1990,7 +1990,7 @@ async fn fresh_handle() -> (tempfile::TempDir, StoreHandle) {
 /// no server is configured.
 pub(super) fn fresh_postgres() -> Option<(TestDatabase, PostgresStore)> {
     let db = TestDatabase::create()?;
-    let store = db.open();
+    let store = testing::open(&db);
     Some((db, store))
 }
 

@@ -13,7 +13,7 @@ use super::{PostgresStore, WRITE_LOCK_KEY};
 use crate::store::conformance::{
     add_device, add_document, all_since, appended, audit, bundle, fresh_postgres, push_of, seqs, T0,
 };
-use crate::store::postgres::testing::TestDatabase;
+use crate::store::postgres::testing::{self, TestDatabase};
 use crate::store::{BatchWrite, PushOutcome, RelayStore, Seq, StoreError, Written};
 
 /// When another connection holds the write lock past the busy timeout, a group commit fails
@@ -106,7 +106,7 @@ fn two_relays_pushing_to_one_document_share_one_sequence_and_one_chain() {
         add_device(&mut first, 11, owner),
         add_device(&mut first, 12, owner),
     ];
-    let second = db.open();
+    let second = testing::open(&db);
     let start = Arc::new(Barrier::new(2));
     let relays: Vec<_> = [first, second]
         .into_iter()
@@ -226,7 +226,7 @@ fn opening_twice_at_once_leaves_one_schema() {
     assert!(tables.contains(&"bundles".to_owned()), "{tables:?}");
     let (_, doc) = add_document(&mut stores[0], 1);
     drop(stores);
-    let store = db.open();
+    let store = testing::open(&db);
     assert_eq!(schema_of(&db), (tables, versions));
     assert_eq!(store.head(doc).unwrap(), Seq::ZERO);
 }
@@ -239,7 +239,7 @@ fn the_session_and_schema_are_as_promised() {
     let Some(db) = TestDatabase::create() else {
         return;
     };
-    drop(db.open());
+    drop(testing::open(&db));
     let mut admin = db.connect();
     let name: String = admin
         .query_one("SELECT current_database()::text", &[])
@@ -251,7 +251,7 @@ fn the_session_and_schema_are_as_promised() {
              ALTER DATABASE {name} SET lock_timeout = 0"
         ))
         .unwrap();
-    let store = db.open();
+    let store = testing::open(&db);
     let settings: Vec<String> = ["synchronous_commit", "lock_timeout"]
         .iter()
         .map(|setting| {

@@ -52,11 +52,17 @@ pub(crate) enum Notice {
     Deleted { doc: DocId },
 }
 
+/// The payload of [`Notice::Appended`] up to its position: the store appends the position in
+/// SQL, in the statement that assigns it.
+pub(crate) fn appended_prefix(from: Instance, doc: &DocId) -> String {
+    format!("{:016x} b {doc} ", from.0)
+}
+
 /// The payloads announcing `notice` from `from` (one, or several for a long account list).
 pub(crate) fn encode(from: Instance, notice: &Notice) -> Vec<String> {
     let head = |kind: char, doc: &DocId| format!("{:016x} {kind} {doc}", from.0);
     match notice {
-        Notice::Appended { doc, seq } => vec![format!("{} {}", head('b', doc), seq.0)],
+        Notice::Appended { doc, seq } => vec![format!("{}{}", appended_prefix(from, doc), seq.0)],
         Notice::Deleted { doc } => vec![head('d', doc)],
         Notice::MembersRemoved { doc, accounts } => accounts
             .chunks(ACCOUNTS_PER_NOTICE)
@@ -138,6 +144,11 @@ mod tests {
             assert_eq!(payloads.len(), 1);
             assert_eq!(decode(&payloads[0]), Some((from, notice)));
         }
+        // What the store sends for an append, its position added in SQL, reads back too.
+        assert_eq!(
+            decode(&format!("{}42", appended_prefix(from, &doc))),
+            Some((from, Notice::Appended { doc, seq: Seq(42) }))
+        );
         // A long list is split, each notice under NOTIFY's limit, and nothing is lost.
         let long = Notice::MembersRemoved {
             doc,

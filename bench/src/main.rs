@@ -45,8 +45,8 @@ struct Args {
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=10))]
     years: Vec<u32>,
     /// A PostgreSQL server (postgres://USER@HOST/DATABASE, a user allowed to create databases):
-    /// durable ingest and W3 then also run over fresh databases on it, ingest with one relay and
-    /// with two.
+    /// durable ingest and W3 then also run over fresh databases on it, each with one relay and
+    /// with two relays sharing the database.
     #[arg(long, value_name = "postgres://…")]
     db: Option<String>,
 }
@@ -310,7 +310,10 @@ async fn measure(workload: Workload, scale: &Scale, runs: u32) -> Result<Figures
             }
             Ok(figures)
         }
-        Workload::W3 => evening(scale, runs, None, "busy evening, 3 devices per document").await,
+        Workload::W3 => {
+            let what = "busy evening, 3 devices per document";
+            evening(scale, runs, scene::Backing::Sqlite, what).await
+        }
         Workload::Ingest => Ok(from_json(
             workload,
             "durable ingest, devices pushing at once",
@@ -387,15 +390,15 @@ fn from_json(workload: Workload, what: &'static str, value: &Value) -> Figures {
     figures
 }
 
-/// W3, the busy evening, over a SQLite relay or (`db`) a PostgreSQL server.
+/// W3, the busy evening, over `backing`.
 async fn evening(
     scale: &Scale,
     runs: u32,
-    db: Option<&str>,
+    backing: scene::Backing<'_>,
     what: &'static str,
 ) -> Result<Figures> {
     let mut figures = Figures::new(Workload::W3, what);
-    let mut evening = w3::Evening::set_up(scale.evening_clients, db).await?;
+    let mut evening = w3::Evening::set_up(scale.evening_clients, backing).await?;
     figures.add("setup_s", "s", evening.setup.as_secs_f64());
     for _ in 0..runs {
         let round = evening.round().await?;
@@ -427,8 +430,8 @@ async fn evening(
     Ok(figures)
 }
 
-/// The workloads that also run over PostgreSQL (`--db`): durable ingest with one relay and with
-/// two on one database, and W3 with one relay.
+/// The workloads that also run over PostgreSQL (`--db`): durable ingest and W3, each with one
+/// relay and with two on one database.
 async fn over_postgres(
     workload: Workload,
     scale: &Scale,
@@ -454,7 +457,19 @@ async fn over_postgres(
             }
         }
         Workload::W3 => {
-            all.push(evening(scale, runs, Some(server), "busy evening over PostgreSQL").await?);
+            for (phones_elsewhere, what) in [
+                (false, "busy evening over PostgreSQL, one relay"),
+                (
+                    true,
+                    "busy evening over PostgreSQL, phones on a second relay",
+                ),
+            ] {
+                let backing = scene::Backing::Postgres {
+                    server,
+                    phones_elsewhere,
+                };
+                all.push(evening(scale, runs, backing, what).await?);
+            }
         }
         _ => {}
     }

@@ -20,6 +20,8 @@ pub(crate) const JOURNAL_FIELD: &str = "text";
 /// A relay serving TLS on loopback and a folder for the devices' profiles.
 pub(crate) struct Practice {
     pub(crate) relay: RelayProcess,
+    /// A second relay on the same database that paired phones go through, when there is one.
+    phones_relay: Option<RelayProcess>,
     /// The practice CA's certificate, as devices pass it to `--ca-file`.
     pub(crate) ca_file: String,
     /// Trusts the practice CA, for fetching `/metrics` over TLS.
@@ -30,24 +32,56 @@ pub(crate) struct Practice {
     _database: Option<TestDatabase>,
 }
 
+/// Where a practice's relays keep their data, and how many relays there are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Backing<'a> {
+    /// One relay over a SQLite file.
+    Sqlite,
+    /// One relay, or two (`phones_elsewhere`: every paired phone goes through the second, its
+    /// laptop and therapist through the first), over a fresh database on this PostgreSQL server.
+    Postgres {
+        server: &'a str,
+        phones_elsewhere: bool,
+    },
+}
+
 impl Practice {
     /// Starts the relay with a certificate for `127.0.0.1` from a new practice CA, plus
     /// `extra` `serve` flags.
     pub(crate) fn start(extra: &[&str]) -> Result<Self> {
-        Self::start_over(extra, None)
+        Self::start_over(extra, Backing::Sqlite)
     }
 
-    /// Like [`Practice::start`], over a fresh database on the PostgreSQL server `server` when
-    /// given.
-    pub(crate) fn start_over(extra: &[&str], server: Option<&str>) -> Result<Self> {
+    /// Like [`Practice::start`], over `backing`.
+    pub(crate) fn start_over(extra: &[&str], backing: Backing<'_>) -> Result<Self> {
         let root = tempfile::tempdir().context("a folder for the practice")?;
         let (ca, files) = relay_certificate(root.path());
-        let database = server.map(TestDatabase::create_on);
+        let (database, phones_elsewhere) = match backing {
+            Backing::Sqlite => (None, false),
+            Backing::Postgres {
+                server,
+                phones_elsewhere,
+            } => (Some(TestDatabase::create_on(server)), phones_elsewhere),
+        };
         let relay = match &database {
             Some(database) => {
                 RelayProcess::start_tls_over(root.path(), database.url(), &files, &ca, extra)
             }
             None => RelayProcess::start_tls(root.path(), &files, &ca, extra),
+        };
+        let phones_relay = match (&database, phones_elsewhere) {
+            (Some(database), true) => {
+                let folder = root.path().join("phones-relay");
+                std::fs::create_dir_all(&folder).context("a folder for the second relay")?;
+                Some(RelayProcess::start_tls_over(
+                    &folder,
+                    database.url(),
+                    &files,
+                    &ca,
+                    extra,
+                ))
+            }
+            _ => None,
         };
         let ca_file = ca
             .write(root.path(), "practice-ca.pem")
@@ -55,11 +89,17 @@ impl Practice {
             .into_owned();
         Ok(Self {
             relay,
+            phones_relay,
             ca_file,
             trust: ca.client_config(),
             root,
             _database: database,
         })
+    }
+
+    /// Every relay of the practice, the first one first.
+    pub(crate) fn relays(&self) -> impl Iterator<Item = &RelayProcess> {
+        std::iter::once(&self.relay).chain(&self.phones_relay)
     }
 
     /// One counter of the relay's `/metrics` (e.g. `between_bytes_sent_total`), over TLS.
@@ -189,14 +229,15 @@ impl Practice {
         self.join_paired(&code, profile, name)
     }
 
-    /// `between init --pair CODE` as a new device (`profile`); it syncs everything the
-    /// account holds before it returns.
+    /// `between init --pair CODE` as a new device (`profile`), through the phones' relay when
+    /// the practice has one; it syncs everything the account holds before it returns.
     pub(crate) fn join_paired(&self, code: &str, profile: &str, name: &str) -> Result<Device> {
         let phone = Device::new(self.root.path(), profile);
+        let relay = self.phones_relay.as_ref().unwrap_or(&self.relay);
         checked(phone.run(&[
             "init",
             "--relay",
-            &self.relay.origin(),
+            &relay.origin(),
             "--pair",
             code,
             "--name",

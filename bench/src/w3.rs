@@ -23,6 +23,7 @@ use between_shared::{DocumentId, EntryId, HomeworkDoc};
 use futures_util::future::try_join_all;
 
 use crate::procfs;
+use crate::scene::Backing;
 use crate::scene::{self, Practice, JOURNAL_FIELD};
 
 /// Edits per device per round.
@@ -93,9 +94,9 @@ fn progress(hw: &mut HomeworkDoc, entry: &EntryId) -> Result<(usize, usize)> {
 }
 
 impl Evening {
-    /// Sets up `clients` households over one relay (over a fresh database on the PostgreSQL
-    /// server `db`, if given) and opens every device live.
-    pub(crate) async fn set_up(clients: usize, db: Option<&str>) -> Result<Self> {
+    /// Sets up `clients` households over `backing` (one relay, or two on one PostgreSQL
+    /// database with every phone on the second) and opens every device live.
+    pub(crate) async fn set_up(clients: usize, backing: Backing<'_>) -> Result<Self> {
         let started = Instant::now();
         let limit = (3 * clients + 100).to_string();
         // Every device connects from 127.0.0.1, all at once.
@@ -106,7 +107,7 @@ impl Evening {
                 "--max-handshakes-per-address",
                 limit.as_str(),
             ],
-            db,
+            backing,
         )?);
         let made: Arc<Mutex<Vec<Option<MadeHousehold>>>> =
             Arc::new(Mutex::new((0..clients).map(|_| None).collect()));
@@ -165,12 +166,17 @@ impl Evening {
     /// One round: every device makes its ten edits at once; returns when every device holds
     /// all 30 edits of its document.
     pub(crate) async fn round(&mut self) -> Result<Round> {
-        let pid = self
+        let pids = self
             .practice
-            .relay
-            .pid()
-            .context("the relay is not running")?;
-        let cpu_before = procfs::cpu_seconds(pid)?;
+            .relays()
+            .map(|relay| relay.pid().context("a relay is not running"))
+            .collect::<Result<Vec<_>>>()?;
+        // Summed over the relays (one, or two sharing a PostgreSQL database).
+        let sum = |read: fn(u32) -> Result<u64>| -> Result<u64> {
+            pids.iter().map(|pid| read(*pid)).sum()
+        };
+        let cpu = || -> Result<f64> { pids.iter().map(|pid| procfs::cpu_seconds(*pid)).sum() };
+        let cpu_before = cpu()?;
         let done_before = self.rounds;
         // Where every device should stand after this round.
         let lines_after = 2 * EDITS_PER_DEVICE * (done_before + 1);
@@ -210,14 +216,16 @@ impl Evening {
             .context("not every device held every edit within the limit")??;
         let wall = started.elapsed();
         self.rounds += 1;
-        self.practice.relay.assert_no_panic();
+        for relay in self.practice.relays() {
+            relay.assert_no_panic();
+        }
         Ok(Round {
             connections,
             edits: 3 * EDITS_PER_DEVICE * self.households.len(),
             wall,
-            relay_cpu_s: procfs::cpu_seconds(pid)? - cpu_before,
-            relay_peak_kib: procfs::peak_resident_kib(pid)?,
-            relay_resident_kib: procfs::resident_kib(pid)?,
+            relay_cpu_s: cpu()? - cpu_before,
+            relay_peak_kib: sum(procfs::peak_resident_kib)?,
+            relay_resident_kib: sum(procfs::resident_kib)?,
         })
     }
 

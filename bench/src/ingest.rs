@@ -265,8 +265,12 @@ impl Fleet {
         };
         let mut started = Vec::with_capacity(relays);
         for i in 0..relays {
-            // Each relay logs into a folder of its own.
-            let folder = dir.path().join(format!("relay-{i}"));
+            // The first relay logs into the fleet's folder (beside a SQLite database), each
+            // further one into a folder of its own.
+            let folder = match i {
+                0 => dir.path().to_path_buf(),
+                _ => dir.path().join(format!("relay-{i}")),
+            };
             std::fs::create_dir_all(&folder).context("a folder for a relay")?;
             started.push(RelayProcess::start_tls_over(
                 &folder, &db, &files, &ca, &flags,
@@ -288,9 +292,9 @@ impl Fleet {
         Ok(fleet)
     }
 
-    /// The first relay's folder (with SQLite, its database is `relay.sqlite3` in it).
+    /// The fleet's folder (with SQLite, the database is `relay.sqlite3` in it).
     pub(crate) fn dir(&self) -> &Path {
-        self.relay.dir()
+        self._dir.path()
     }
 
     /// The first relay's process id (it must be running).

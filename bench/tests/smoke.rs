@@ -154,6 +154,13 @@ fn a_quick_run_completes_and_its_json_parses() {
             if ["workload", "runs", "quick"].contains(&key.as_str()) {
                 continue;
             }
+            if key == "what" {
+                assert!(
+                    value.as_str().is_some_and(|what| !what.is_empty()),
+                    "{object}"
+                );
+                continue;
+            }
             let value = value.as_f64().unwrap();
             // Counts of what did not happen (a snapshot the relay did not need) may be zero;
             // nothing may be negative or missing.
@@ -161,6 +168,50 @@ fn a_quick_run_completes_and_its_json_parses() {
             if !key.starts_with("relay_has_") {
                 assert!(value > 0.0, "{key} in {object}");
             }
+        }
+    }
+}
+
+/// Over PostgreSQL (`--db`), ingest and W3 each run with one relay and with two, and say so.
+#[test]
+fn over_postgres_ingest_and_w3_run_with_one_and_two_relays() {
+    let Some(server) = between_e2e::postgres::test_server() else {
+        return;
+    };
+    for workload in ["ingest", "w3"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_between-bench"))
+            .args(["--quick", "--runs", "1", "--json", "--only", workload])
+            .args(["--db", &server])
+            .output()
+            .expect("run between-bench");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let whats: Vec<String> = stdout
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .filter(|o| o["workload"].as_str() != Some("L2"))
+            .map(|o| o["what"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            whats.len(),
+            3,
+            "SQLite, then PostgreSQL with one and two relays: {whats:?}"
+        );
+        assert!(
+            whats[1].contains("PostgreSQL") && whats[2].contains("PostgreSQL"),
+            "{whats:?}"
+        );
+        if workload == "ingest" {
+            let relays: Vec<f64> = stdout
+                .lines()
+                .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+                .filter_map(|o| o["relays"].as_f64())
+                .collect();
+            assert_eq!(relays, [1.0, 1.0, 2.0]);
         }
     }
 }

@@ -18,6 +18,25 @@ const SERVER_VARIABLE: &str = "BETWEEN_TEST_POSTGRES";
 /// The variable that makes a missing server a failure rather than a skip.
 const REQUIRE_VARIABLE: &str = "BETWEEN_REQUIRE_POSTGRES";
 
+/// The test server's URL, or `None` (after saying so on stderr) when none is configured and
+/// none is required.
+pub fn test_server() -> Option<String> {
+    match std::env::var(SERVER_VARIABLE) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            let test = std::thread::current().name().unwrap_or("?").to_owned();
+            assert!(
+                std::env::var(REQUIRE_VARIABLE).as_deref() != Ok("1"),
+                "{test} needs PostgreSQL: set {SERVER_VARIABLE} to a server's URL, or run scripts/test, which starts one"
+            );
+            eprintln!(
+                "{test}: skipped, no PostgreSQL server ({SERVER_VARIABLE} is not set; scripts/test starts one)"
+            );
+            None
+        }
+    }
+}
+
 /// A database created for one test; dropped (with its connections) on drop.
 pub struct TestDatabase {
     server: String,
@@ -29,21 +48,7 @@ impl TestDatabase {
     /// A new, empty database on the test server, or `None` (after saying so on stderr) when no
     /// server is configured and none is required.
     pub fn create() -> Option<TestDatabase> {
-        let server = match std::env::var(SERVER_VARIABLE) {
-            Ok(url) if !url.trim().is_empty() => url,
-            _ => {
-                let test = std::thread::current().name().unwrap_or("?").to_owned();
-                assert!(
-                    std::env::var(REQUIRE_VARIABLE).as_deref() != Ok("1"),
-                    "{test} needs PostgreSQL: set {SERVER_VARIABLE} to a server's URL, or run scripts/test, which starts one"
-                );
-                eprintln!(
-                    "{test}: skipped, no PostgreSQL server ({SERVER_VARIABLE} is not set; scripts/test starts one)"
-                );
-                return None;
-            }
-        };
-        Some(TestDatabase::create_on(&server))
+        test_server().map(|server| TestDatabase::create_on(&server))
     }
 
     /// A new, empty database on the server at `server` (a URL naming a database its user may

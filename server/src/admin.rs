@@ -10,6 +10,7 @@ use crate::integrity;
 use crate::migrate;
 use crate::relay::{self, now_ms, Relay, RelayConfig};
 use crate::store::handle::StoreHandle;
+use crate::store::postgres::target::Target;
 use crate::store::sqlite::{backup_database, SqliteStore};
 use crate::store::{
     AccountId, AccountRole, AuditHead, AuditRecord, InviteHash, InviteRecord, RelayStore,
@@ -150,8 +151,10 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         tokio::spawn(purge_expired(relay.store.clone(), shutdown.clone()));
         // Other relays may share a PostgreSQL database: their devices' changes reach ours live.
         if let Database::Postgres(url) = &settings.db {
+            let target =
+                Target::parse(url).with_context(|| format!("cannot use {}", settings.db))?;
             tokio::spawn(relay::peers::follow(
-                url.clone(),
+                target,
                 relay.clone(),
                 shutdown.clone(),
             ));

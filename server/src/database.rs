@@ -16,6 +16,7 @@ use std::str::FromStr;
 use anyhow::{Context, Result};
 
 use crate::store::handle::StoreHandle;
+use crate::store::postgres::target::read_config;
 use crate::store::postgres::{redacted_location, PostgresStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::RelayStore;
@@ -44,7 +45,7 @@ impl FromStr for Database {
 
 /// How a PostgreSQL URL is shown: without its password (see [`redacted_location`]).
 fn shown(url: &str) -> String {
-    match postgres::Config::from_str(url) {
+    match read_config(url) {
         Ok(config) => redacted_location(&config),
         Err(_) => "a postgres:// URL that could not be read".to_owned(),
     }

@@ -18,11 +18,12 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use postgres::types::{ToSql, Type};
-use postgres::{Client, NoTls};
+use postgres::Client;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::database::Database;
+use crate::store::postgres::target::Target;
 use crate::store::postgres::{PostgresStore, WRITE_LOCK_KEY};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{AuditHead, RelayStore};
@@ -73,8 +74,10 @@ pub(crate) fn migrate(from: &Database, to: &Database) -> Result<Moved> {
     let target = PostgresStore::open(url).with_context(|| format!("could not open {to}"))?;
     let mut source = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("could not read {from}"))?;
-    let mut client =
-        Client::connect(url, NoTls).with_context(|| format!("could not connect to {to}"))?;
+    let mut client = Target::parse(url)
+        .map_err(anyhow::Error::from)
+        .and_then(|target| Ok(target.connect()?))
+        .with_context(|| format!("could not connect to {to}"))?;
     let (rows, copied_head) = copy(&mut source, path, &mut client, to)?;
     let target_head = target
         .verify_audit()

@@ -18,6 +18,32 @@ const SERVER_VARIABLE: &str = "BETWEEN_TEST_POSTGRES";
 /// The variable that makes a missing server a failure rather than a skip.
 const REQUIRE_VARIABLE: &str = "BETWEEN_REQUIRE_POSTGRES";
 
+/// The variable naming the PEM file of the CA that signed the test server's TLS certificate.
+const CA_VARIABLE: &str = "BETWEEN_TEST_POSTGRES_CA";
+
+/// The variable that makes a missing CA a failure rather than a plain-text run.
+const REQUIRE_TLS_VARIABLE: &str = "BETWEEN_REQUIRE_POSTGRES_TLS";
+
+/// The CA certificate file the test server's TLS certificate chains to, or `None` (after saying
+/// so on stderr) when the server speaks no TLS the tests know of and none is required
+/// (`scripts/test` gives its throwaway server TLS and requires it).
+pub fn test_server_ca() -> Option<std::path::PathBuf> {
+    match std::env::var(CA_VARIABLE) {
+        Ok(path) if !path.trim().is_empty() => Some(path.into()),
+        _ => {
+            let test = std::thread::current().name().unwrap_or("?").to_owned();
+            assert!(
+                std::env::var(REQUIRE_TLS_VARIABLE).as_deref() != Ok("1"),
+                "{test} needs PostgreSQL with TLS: set {CA_VARIABLE} to the file of the CA that signed the server's certificate, or run scripts/test"
+            );
+            eprintln!(
+                "{test}: PostgreSQL in plain text, no TLS ({CA_VARIABLE} is not set; scripts/test sets it)"
+            );
+            None
+        }
+    }
+}
+
 /// The test server's URL, or `None` (after saying so on stderr) when none is configured and
 /// none is required.
 pub fn test_server() -> Option<String> {
@@ -69,6 +95,17 @@ impl TestDatabase {
     /// The database's URL, as `between-relay --db` takes it.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The database's URL asking for TLS with the server's certificate verified against `ca`
+    /// (see [`test_server_ca`]).
+    pub fn tls_url(&self, ca: &std::path::Path) -> String {
+        let separator = if self.url.contains('?') { '&' } else { '?' };
+        format!(
+            "{}{separator}sslmode=verify-full&sslrootcert={}",
+            self.url,
+            ca.display()
+        )
     }
 
     /// A connection to the database, to look at what the relay stored or do what no relay does

@@ -166,29 +166,49 @@ fn a_practice_syncs_through_a_relay_on_postgres_and_survives_a_kill() {
     relay.assert_no_panic();
 }
 
-#[test]
-fn a_postgres_database_that_cannot_be_reached_is_a_clear_error() {
+/// `between-relay --db DB ARGS…` from an empty folder, with no database from the environment.
+fn relay_admin_at(db: &str, args: &[&str]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
-    // Port 1 on loopback: nothing listens there.
     let output = std::process::Command::new(between_e2e::binary("between-relay"))
-        .args([
-            "--db",
-            "postgres://between:hunter2@127.0.0.1:1/between",
-            "accounts",
-        ])
+        .arg("--db")
+        .arg(db)
+        .args(args)
         .env_remove("BETWEEN_RELAY_DB")
         .env_remove("BETWEEN_RELAY_CONFIG")
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !dir.path().join("between-relay.sqlite3").exists(),
+        "a PostgreSQL URL never falls back to a SQLite file"
+    );
+    output
+}
+
+/// Runs an admin command that must fail; returns its stderr.
+#[track_caller]
+fn refused_at(db: &str, args: &[&str]) -> String {
+    let output = relay_admin_at(db, args);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "{args:?} on {db} succeeded: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn a_postgres_database_that_cannot_be_reached_is_a_clear_error() {
+    // Port 1 on loopback: nothing listens there.
+    let stderr = refused_at(
+        "postgres://between:hunter2@127.0.0.1:1/between",
+        &["accounts"],
+    );
     assert_mentions(&stderr, &["127.0.0.1:1"]);
     assert!(
         !stderr.contains("hunter2"),
         "the password is never printed: {stderr}"
     );
-    assert!(!dir.path().join("between-relay.sqlite3").exists());
 }
 
 /// Two relay processes over `db`, each with a folder of its own under `dir` for its log.
@@ -503,10 +523,18 @@ fn a_relay_moves_from_sqlite_to_postgres_and_devices_notice_only_a_restart() {
     relay.assert_no_panic();
 }
 
+/// Both relays reach PostgreSQL over TLS here, the server's certificate verified against the
+/// CA `scripts/test` made for its throwaway server (plain text, saying so, on a server the tests
+/// know no CA of).
 #[test]
 fn a_therapist_on_one_relay_receives_what_a_client_shares_through_another() {
     let Some(db) = TestDatabase::create() else {
         return;
+    };
+    let database_ca = between_e2e::postgres::test_server_ca();
+    let url = match &database_ca {
+        Some(ca) => db.tls_url(ca),
+        None => db.url().to_owned(),
     };
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
@@ -515,8 +543,8 @@ fn a_therapist_on_one_relay_receives_what_a_client_shares_through_another() {
     let (a_dir, b_dir) = (dir.join("relay-a"), dir.join("relay-b"));
     std::fs::create_dir_all(&a_dir).unwrap();
     std::fs::create_dir_all(&b_dir).unwrap();
-    let relay_a = RelayProcess::start_tls_over(&a_dir, db.url(), &files, &ca, &[]);
-    let relay_b = RelayProcess::start_tls_over(&b_dir, db.url(), &files, &ca, &[]);
+    let relay_a = RelayProcess::start_tls_over(&a_dir, &url, &files, &ca, &[]);
+    let relay_b = RelayProcess::start_tls_over(&b_dir, &url, &files, &ca, &[]);
 
     // Dr Park works through relay B; her client invite names B, and Sam, whose connection the
     // practice's load balancer would send anywhere, joins through A with the same code.
@@ -546,5 +574,34 @@ fn a_therapist_on_one_relay_receives_what_a_client_shares_through_another() {
     );
     for relay in [&relay_a, &relay_b] {
         relay.assert_no_panic();
+    }
+
+    if database_ca.is_some() {
+        // Every connection of both relays (each one's store and its listener) is encrypted.
+        let sessions = db
+            .connect()
+            .query(
+                "SELECT s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s ON s.pid = a.pid
+                 WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()",
+                &[],
+            )
+            .unwrap();
+        let encrypted: Vec<bool> = sessions.iter().map(|row| row.get(0)).collect();
+        assert!(
+            encrypted.len() >= 4 && encrypted.iter().all(|ssl| *ssl),
+            "the relays' connections, encrypted or not: {encrypted:?}"
+        );
+        // A certificate the relay cannot verify is refused, saying what to do; so are modes
+        // that fall back to plain text.
+        let unverified = format!("{}&sslmode=require", db.url());
+        assert_mentions(
+            &refused_at(&unverified, &["accounts"]),
+            &["not signed by a CA this relay trusts", "sslrootcert"],
+        );
+        let downgradable = format!("{}&sslmode=prefer", db.url());
+        assert_mentions(
+            &refused_at(&downgradable, &["accounts"]),
+            &["sslmode=prefer", "sslmode=require"],
+        );
     }
 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 use between_shared::protocol::{DocId, Seq, ServerMessage};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -33,6 +33,7 @@ use super::hub::ANOTHER_RELAY;
 use super::Relay;
 use crate::store::postgres::describe;
 use crate::store::postgres::notice::{self, Instance, Notice, CHANNEL};
+use crate::store::postgres::target::Target;
 use crate::store::{DocId as StoreDoc, Missing, Seq as StoreSeq, StoreError};
 
 /// Notices waiting to be handled: beyond this, the database connection waits for the task.
@@ -41,12 +42,12 @@ const BACKLOG: usize = 4096;
 /// The longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Follows the other relays' notices on the database at `url` until `shutdown`, reconnecting
-/// with back-off whenever the connection is lost.
-pub(crate) async fn follow(url: String, relay: Arc<Relay>, shutdown: CancellationToken) {
+/// Follows the other relays' notices on the database `target` names until `shutdown`,
+/// reconnecting with back-off whenever the connection is lost.
+pub(crate) async fn follow(target: Target, relay: Arc<Relay>, shutdown: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match listen(&url, &relay, &shutdown).await {
+        match listen(&target, &relay, &shutdown).await {
             Ok(()) => return,
             Err(reason) => warn!(
                 %reason,
@@ -63,10 +64,12 @@ pub(crate) async fn follow(url: String, relay: Arc<Relay>, shutdown: Cancellatio
 
 /// One connection's worth of listening: `Ok` when `shutdown` ends it, `Err` (saying why) when
 /// the connection is lost.
-async fn listen(url: &str, relay: &Relay, shutdown: &CancellationToken) -> Result<(), String> {
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(|err| describe(&err))?;
+async fn listen(
+    target: &Target,
+    relay: &Relay,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let (client, mut connection) = target.connect_async().await.map_err(|err| describe(&err))?;
     let (notices_tx, mut notices) = mpsc::channel::<String>(BACKLOG);
     // The connection delivers notifications only while it is polled.
     let driver = tokio::spawn(async move {

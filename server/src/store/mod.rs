@@ -762,6 +762,9 @@ pub(crate) enum StoreError {
         /// The underlying error.
         error: ::postgres::Error,
     },
+    /// The PostgreSQL URL cannot be used as it is written (see `postgres::target`).
+    #[error(transparent)]
+    PostgresUrl(#[from] self::postgres::target::TargetError),
     /// Something the call refers to does not exist.
     #[error("not found: {0}")]
     NotFound(Missing),

@@ -62,12 +62,11 @@
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
-use postgres::config::Host;
 use postgres::error::SqlState;
-use postgres::{Client, Config, IsolationLevel, NoTls, Statement};
+use postgres::{Client, IsolationLevel, Statement};
+use tokio_postgres::config::Host;
 
 use super::StoreError;
 
@@ -81,6 +80,7 @@ mod pairing;
 mod relay_store;
 mod schema;
 mod sql;
+pub(crate) mod target;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -89,6 +89,7 @@ pub(crate) mod testing;
 mod tests;
 
 use sql::{Conn, Sql};
+use target::Target;
 
 /// The key of the advisory lock every write transaction takes first ("BTRL", the relay's
 /// SQLite application id). Another application using the same key on the same database would
@@ -103,7 +104,7 @@ const BLOB_TABLES: &str =
     "bundles, snapshots, snapshot_parts, snapshot_uploads, key_envelopes, memberships";
 
 /// Names the database in messages without its password: `postgresql://user@host:port/dbname`.
-pub(crate) fn redacted_location(config: &Config) -> String {
+pub(crate) fn redacted_location(config: &tokio_postgres::Config) -> String {
     let user = config.get_user().unwrap_or("");
     let ports = config.get_ports();
     let hosts: Vec<String> = config
@@ -164,9 +165,13 @@ pub(crate) fn describe(error: &postgres::Error) -> String {
             db.code().code()
         );
     }
-    match std::error::Error::source(error) {
+    let what = match std::error::Error::source(error) {
         Some(cause) => format!("{error}: {cause}"),
         None => error.to_string(),
+    };
+    match target::certificate_hint(error) {
+        Some(hint) => format!("{what}; {hint}"),
+        None => what,
     }
 }
 
@@ -182,11 +187,11 @@ struct Session {
 impl Session {
     /// Connects and sets up the session (see [`session_settings`]).
     fn connect(
-        config: &Config,
+        target: &Target,
         location: &Location,
         lock_timeout: Duration,
     ) -> Result<Session, StoreError> {
-        let mut client = config.connect(NoTls).map_err(|err| location.fail(err))?;
+        let mut client = target.connect().map_err(|err| location.fail(err))?;
         client
             .batch_execute(&session_settings(lock_timeout))
             .map_err(|err| location.fail(err))?;
@@ -211,7 +216,7 @@ pub(crate) struct PostgresStore {
     /// from one thread at a time, so a `RefCell` (which keeps the store `Send`) is enough.
     session: RefCell<Session>,
     /// How to connect again after the connection was lost.
-    config: Config,
+    target: Target,
     /// The database, as messages name it.
     location: Location,
     /// The session's `lock_timeout`, kept for reconnecting.
@@ -232,17 +237,13 @@ impl PostgresStore {
     /// from a newer relay is refused, untouched ([`StoreError::TooNew`]). Opening a database that
     /// another relay is opening at the same time is safe: migrations take the write lock.
     pub(crate) fn open(url: &str) -> Result<PostgresStore, StoreError> {
-        let config = Config::from_str(url).map_err(|err| StoreError::Postgres {
-            database: "(the configured PostgreSQL URL)".to_owned(),
-            detail: describe(&err),
-            error: err,
-        })?;
-        let location = Location(redacted_location(&config));
-        let mut session = Session::connect(&config, &location, DEFAULT_BUSY_TIMEOUT)?;
+        let target = Target::parse(url)?;
+        let location = Location(target.location());
+        let mut session = Session::connect(&target, &location, DEFAULT_BUSY_TIMEOUT)?;
         schema::migrate(&mut session.client, &location)?;
         Ok(PostgresStore {
             session: RefCell::new(session),
-            config,
+            target,
             location,
             lock_timeout: DEFAULT_BUSY_TIMEOUT,
         })
@@ -265,7 +266,7 @@ impl PostgresStore {
     fn session(&self) -> Result<RefMut<'_, Session>, StoreError> {
         let mut session = self.session.borrow_mut();
         if session.client.is_closed() {
-            *session = Session::connect(&self.config, &self.location, self.lock_timeout)?;
+            *session = Session::connect(&self.target, &self.location, self.lock_timeout)?;
         }
         Ok(session)
     }

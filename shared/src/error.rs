@@ -151,3 +151,20 @@ impl From<autosurgeon::ReconcileError> for DocError {
         DocError::Write(Box::new(err))
     }
 }
+
+/// `error` and its causes, outermost first. Unlike following `source()` alone, this looks inside
+/// an [`std::io::Error`] that wraps another error: its `source` skips the error it wraps, and
+/// TLS libraries wrap their errors that way, so a caller can find a TLS failure below an I/O one.
+pub fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |current| {
+        match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        }
+    })
+}

@@ -28,36 +28,38 @@ const REQUIRE_TLS_VARIABLE: &str = "BETWEEN_REQUIRE_POSTGRES_TLS";
 /// so on stderr) when the server speaks no TLS the tests know of and none is required
 /// (`scripts/test` gives its throwaway server TLS and requires it).
 pub fn test_server_ca() -> Option<std::path::PathBuf> {
-    match std::env::var(CA_VARIABLE) {
-        Ok(path) if !path.trim().is_empty() => Some(path.into()),
-        _ => {
-            let test = std::thread::current().name().unwrap_or("?").to_owned();
-            assert!(
-                std::env::var(REQUIRE_TLS_VARIABLE).as_deref() != Ok("1"),
-                "{test} needs PostgreSQL with TLS: set {CA_VARIABLE} to the file of the CA that signed the server's certificate, or run scripts/test"
-            );
-            eprintln!(
-                "{test}: PostgreSQL in plain text, no TLS ({CA_VARIABLE} is not set; scripts/test sets it)"
-            );
-            None
-        }
-    }
+    configured(
+        CA_VARIABLE,
+        REQUIRE_TLS_VARIABLE,
+        "needs PostgreSQL with TLS: set it to the file of the CA that signed the server's certificate, or run scripts/test",
+        "PostgreSQL in plain text, no TLS (scripts/test sets it)",
+    )
+    .map(Into::into)
 }
 
 /// The test server's URL, or `None` (after saying so on stderr) when none is configured and
 /// none is required.
 pub fn test_server() -> Option<String> {
-    match std::env::var(SERVER_VARIABLE) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
+    configured(
+        SERVER_VARIABLE,
+        REQUIRE_VARIABLE,
+        "needs PostgreSQL: set it to a server's URL, or run scripts/test, which starts one",
+        "skipped, no PostgreSQL server (scripts/test starts one)",
+    )
+}
+
+/// The value of `variable`; when it is unset, a failure saying what the test `needs` if
+/// `require` is `1`, and otherwise `None` after saying on stderr what happens `instead`.
+fn configured(variable: &str, require: &str, needs: &str, instead: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(value) if !value.trim().is_empty() => Some(value),
         _ => {
             let test = std::thread::current().name().unwrap_or("?").to_owned();
             assert!(
-                std::env::var(REQUIRE_VARIABLE).as_deref() != Ok("1"),
-                "{test} needs PostgreSQL: set {SERVER_VARIABLE} to a server's URL, or run scripts/test, which starts one"
+                std::env::var(require).as_deref() != Ok("1"),
+                "{test} {needs} ({variable} is not set)"
             );
-            eprintln!(
-                "{test}: skipped, no PostgreSQL server ({SERVER_VARIABLE} is not set; scripts/test starts one)"
-            );
+            eprintln!("{test}: {instead} ({variable} is not set)");
             None
         }
     }

@@ -85,22 +85,9 @@ pub(crate) fn client_config(practice_ca: Option<&str>) -> Result<Arc<ClientConfi
 
 /// A sentence on what to do about a failed TLS connection, if `err` is a TLS failure.
 pub(crate) fn explain(err: &(dyn std::error::Error + 'static), host: &str) -> Option<String> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(current) = cause {
-        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
-            return Some(explain_rustls(tls, host));
-        }
-        // An I/O error's `source` skips the error it wraps (tokio-rustls wraps rustls errors
-        // in I/O errors), so look inside it first.
-        cause = match current
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-        {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => current.source(),
-        };
-    }
-    None
+    between_shared::error::causes(err)
+        .find_map(|cause| cause.downcast_ref::<rustls::Error>())
+        .map(|tls| explain_rustls(tls, host))
 }
 
 fn explain_rustls(err: &rustls::Error, host: &str) -> String {

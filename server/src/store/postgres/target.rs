@@ -235,36 +235,24 @@ fn system_roots() -> Result<RootCertStore, TargetError> {
 
 /// What to do about a failed connection, when the failure is the server's certificate.
 pub(crate) fn certificate_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
-    let mut cause = Some(error);
-    while let Some(current) = cause {
-        if let Some(rustls::Error::InvalidCertificate(reason)) =
-            current.downcast_ref::<rustls::Error>()
-        {
-            return Some(match reason {
-                rustls::CertificateError::NotValidForName
-                | rustls::CertificateError::NotValidForNameContext { .. } => {
-                    "the PostgreSQL server's certificate does not name the host in --db; connect by a name the certificate holds"
-                }
-                rustls::CertificateError::Expired
-                | rustls::CertificateError::ExpiredContext { .. } => {
-                    "the PostgreSQL server's certificate has expired; renew it"
-                }
-                _ => {
-                    "the PostgreSQL server's certificate is not signed by a CA this relay trusts; name your CA's certificate with sslrootcert=PATH in --db"
-                }
-            });
+    let reason = between_shared::error::causes(error).find_map(|cause| {
+        match cause.downcast_ref::<rustls::Error>() {
+            Some(rustls::Error::InvalidCertificate(reason)) => Some(reason),
+            _ => None,
         }
-        // An I/O error's `source` skips the error it wraps (tokio-rustls wraps rustls errors in
-        // I/O errors), so look inside it first.
-        cause = match current
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-        {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => current.source(),
-        };
-    }
-    None
+    })?;
+    Some(match reason {
+        rustls::CertificateError::NotValidForName
+        | rustls::CertificateError::NotValidForNameContext { .. } => {
+            "the PostgreSQL server's certificate does not name the host in --db; connect by a name the certificate holds"
+        }
+        rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. } => {
+            "the PostgreSQL server's certificate has expired; renew it"
+        }
+        _ => {
+            "the PostgreSQL server's certificate is not signed by a CA this relay trusts; name your CA's certificate with sslrootcert=PATH in --db"
+        }
+    })
 }
 
 #[cfg(test)]

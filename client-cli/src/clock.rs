@@ -1,13 +1,27 @@
-//! The one place the CLI reads the time.
+//! The one place the CLI reads the time of day.
 //!
 //! The shared crate never reads a clock; commands pass `now` and `today` in from here.
-//! `BETWEEN_NOW` (RFC 3339, e.g. `2026-03-02T09:00:00+01:00`) pins the time, which scripted
-//! walkthroughs and the end-to-end tests use to replay a week of homework.
+//! `BETWEEN_NOW` (RFC 3339, e.g. `2026-03-02T09:00:00+01:00`) pins the homework's time
+//! ([`Clock`]), which scripted walkthroughs and the end-to-end tests use to replay a week of
+//! homework. What the relay and the app must see as the real time — sign-in challenges, when a
+//! document was last synced or found deleted, when the app went online — reads [`real_unix_ms`],
+//! which nothing pins. Timeouts and intervals wait on tokio's monotonic `Instant`, which is no
+//! time of day and so not read here.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use between_shared::reminders::TimeOfDay;
 use between_shared::{Day, Timestamp};
 use chrono::{DateTime, FixedOffset, Local, Utc};
+
+/// The device's real clock in Unix milliseconds, whatever `BETWEEN_NOW` pins: a sign-in must
+/// be fresh for the relay, and sync records are about the device's own life, not the homework's.
+pub(crate) fn real_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// The current time and the local calendar day.
 #[derive(Debug, Clone, Copy)]

@@ -3,8 +3,11 @@
 //! harness drives): an open profile that stays synced, takes typed edits and says when other
 //! devices' changes arrived.
 //!
-//! Every command works offline against the local store; only `sync`, `device add` and
-//! `init --relay` (and a [`live::LiveProfile`] opened online) talk to a relay (see `sync`).
+//! Every command works offline against the local store (invariant 6 of `docs/invariants.md`).
+//! Only these talk to a relay: `init --relay` and `init --invite` (joining), `sync` (with or
+//! without `--watch`), `device add`, `device remove`, `client invite`, `client end`, `therapist
+//! remove`, `audit`, `delete-from-relay`, and `app` (like a [`live::LiveProfile`] opened online);
+//! see `sync`.
 
 /// Prints a line to standard output. Unlike `println!`, a closed pipe (`between list | head`)
 /// becomes an error the command returns instead of a panic.

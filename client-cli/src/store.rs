@@ -45,14 +45,27 @@
 //!
 //! `PRAGMA user_version` holds the schema version; [`MIGRATIONS`] lists the SQL that brings a
 //! store from version `n` to `n + 1`. Opening an older store applies the missing migrations in one
-//! transaction; a newer one is refused with an "upgrade Between" error. Version 1: profile,
-//! documents and chunks. Version 2: account, sync state, epoch keys, devices, change authors.
-//! Version 4: each document's kind — the shared homework document, or a client's private one
-//! (at most one per profile). Version 7: when the therapist last looked at each client's
-//! homework. Version 8: forgets which devices were given unsigned key envelopes, so they are
-//! given signed ones. Version 9: chunks set aside because they could not be merged. Version
-//! 10: the records a therapist was shown one by one. Version 11: when sharing a document ended. Version 12: the practice's crisis resources on a
-//! therapist's profile. Version 13: the reminders this device raised.
+//! transaction; a newer one is refused with an "upgrade Between" error. Each migration's constant
+//! says what its version adds; in short:
+//!
+//! 1. profile, documents and chunks;
+//! 2. account, sync state, epoch keys, devices, change authors;
+//! 3. the practice's certificate authority;
+//! 4. each document's kind — the shared homework document, or a client's private one (at most
+//!    one per profile);
+//! 5. sharing: each document's signed membership list, the other members' devices, and which
+//!    devices each epoch key was wrapped for;
+//! 6. documents deleted from the relay (they never sync again);
+//! 7. when the therapist last looked at each client's homework;
+//! 8. forgets which devices were given unsigned key envelopes, so they are given signed ones;
+//! 9. chunks set aside because they could not be merged;
+//! 10. the records a therapist was shown one by one;
+//! 11. when sharing a document ended;
+//! 12. the practice's crisis resources on a therapist's profile;
+//! 13. the reminders this device raised;
+//! 14. each synced document's known heads, with the stored version they belong to;
+//! 15. the stored version at which a therapist's profile found crisis resources in a client's
+//!     homework.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};

@@ -1,6 +1,7 @@
 //! The integrity check a serving relay runs at start, in the background.
 //!
-//! DESIGN.md has the relay check its database's integrity at start. `PRAGMA quick_check` reads
+//! The relay checks its database's integrity at start (a damaged file must stop it before it
+//! serves wrong data, docs/self-hosting.md). `PRAGMA quick_check` reads
 //! every page of the file, about a second per half gigabyte, and the relay would serve nobody
 //! meanwhile. So `serve` opens the store with only the cheap checks (application id, schema
 //! version, migrations: [`SqliteStore::open_for_serving`](crate::store::sqlite::SqliteStore::open_for_serving))

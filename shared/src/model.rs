@@ -1,7 +1,7 @@
 //! The materialised homework document: plain Rust records hydrated from (and reconciled into)
 //! the Automerge document.
 //!
-//! The shape follows `../shared/DESIGN.md`: goals, assignments, entries, comments and custom
+//! The shape (docs/architecture.md, "The document and how it merges"): goals, assignments, entries, comments and custom
 //! templates, each a map keyed by a random id so that concurrent creation never collides, plus
 //! a `schema` number that [`crate::document`] uses to migrate older documents. Lists whose items
 //! can be added concurrently (steps, adjustment history, thoughts) key their items by id so that

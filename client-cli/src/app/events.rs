@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::clock::real_unix_ms;
 use crate::live::{LiveProfile, NoticeKind};
 
 /// The sync indicator's state.
@@ -41,10 +42,6 @@ pub(crate) struct Hub {
     state: Arc<Mutex<SyncState>>,
     /// Becomes true when the app stops: the pages' streams end, so the server can.
     stopping: tokio::sync::watch::Sender<bool>,
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 impl Hub {
@@ -88,7 +85,7 @@ impl Hub {
                             Err(broadcast::error::RecvError::Closed) => break,
                         };
                         let state = match notice.kind {
-                            NoticeKind::Online => Some(("online", Some(now_ms()))),
+                            NoticeKind::Online => Some(("online", Some(real_unix_ms()))),
                             NoticeKind::Offline => Some(("offline", None)),
                             _ => None,
                         };

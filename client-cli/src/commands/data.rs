@@ -15,10 +15,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use between_shared::protocol::{ClientMessage, DocId, ErrorCode, RequestId, ServerMessage};
 use between_shared::Role;
 
+use crate::clock::real_unix_ms;
 use crate::profile::Session;
 use crate::store::{Registration, Store};
 use crate::sync::account::AccountKeys;
-use crate::sync::connection::{unix_ms, Connection, RelayError};
+use crate::sync::connection::{Connection, RelayError};
 use crate::sync::deleted::deleted_message;
 use crate::sync::runtime;
 
@@ -80,7 +81,7 @@ pub(crate) fn delete_from_relay(session: &mut Session, yes: bool) -> Result<()> 
         .collect();
     session
         .store
-        .mark_deleted_from_relay(&gone, unix_ms(), true)?;
+        .mark_deleted_from_relay(&gone, real_unix_ms(), true)?;
     if let Some(err) = outcome.failed {
         bail!(
             "{err}; {} of {} documents were deleted. Run `between delete-from-relay` again to finish",

@@ -22,7 +22,7 @@ use between_shared::{Author, HomeworkDoc, Role, Timestamp};
 
 use super::print_json;
 use crate::cli::{InitArgs, RoleArg};
-use crate::clock::Clock;
+use crate::clock::{real_unix_ms, Clock};
 use crate::profile::{new_sync_record, private_label, vacant_profile, Session};
 use crate::render::plural;
 use crate::store::{
@@ -31,7 +31,7 @@ use crate::store::{
 };
 use crate::sync::account::{hex, short_id, AccountKeys, DeviceDirectory};
 use crate::sync::connection::{
-    unix_ms, Auth, Connection, RelayError, RelayUrl, Welcome, RELAY_STARTING_PATIENCE,
+    Auth, Connection, RelayError, RelayUrl, Welcome, RELAY_STARTING_PATIENCE,
 };
 use crate::sync::driver::{Mode, Summary};
 use crate::sync::pairing::{
@@ -157,7 +157,7 @@ fn init_first_device(new: &NewProfile<'_>, code: &str, role: Role) -> Result<()>
     let mut rng = rand::rng();
     let identity = IdentityKeypair::generate(&mut rng);
     let device = DeviceKeypair::generate(&mut rng);
-    let certificate = identity.certify(&device.public(), role, Timestamp(unix_ms()));
+    let certificate = identity.certify(&device.public(), role, Timestamp(real_unix_ms()));
     // The device's Automerge actor is its device id, so every change names its device.
     let actor = device.device_id().0.to_vec();
     let me = Author::new(role, new.name);
@@ -439,7 +439,7 @@ fn init_paired_device(new: &NewProfile<'_>, code: &str, asked_role: Option<Role>
             asked_role.map_or("", Role::as_str)
         );
     }
-    let certificate = identity.certify(&device.public(), role, Timestamp(unix_ms()));
+    let certificate = identity.certify(&device.public(), role, Timestamp(real_unix_ms()));
     let actor = device.device_id().0.to_vec();
 
     let mut devices = vec![this_device(&certificate, new.device_name.clone())];
@@ -683,8 +683,8 @@ pub(crate) fn new_pairing(session: &Session) -> Result<NewPairing> {
     let mut rng = rand::rng();
     let secret = PairingSecret::generate(&mut rng);
     let sealed = payload.seal(&secret, &mut rng)?;
-    let expires_at_ms =
-        unix_ms().saturating_add(i64::try_from(PAIRING_LIFETIME.as_millis()).unwrap_or(i64::MAX));
+    let expires_at_ms = real_unix_ms()
+        .saturating_add(i64::try_from(PAIRING_LIFETIME.as_millis()).unwrap_or(i64::MAX));
     let relay = keys.relay.display.clone();
     let rt = runtime()?;
     let reply = rt.block_on(async {
@@ -805,7 +805,7 @@ pub(crate) fn new_client_invite(session: &Session, expires_in_days: u32) -> Resu
         bail!("only a therapist invites clients; a client's homework is shared with the therapist who invited them");
     }
     let secret = InviteSecret::generate(&mut rand::rng());
-    let expires_at_ms = unix_ms() + i64::from(expires_in_days) * 24 * 3_600_000;
+    let expires_at_ms = real_unix_ms() + i64::from(expires_in_days) * 24 * 3_600_000;
     let invite = ClientInvite::new(
         keys.relay.display.clone(),
         secret.clone(),

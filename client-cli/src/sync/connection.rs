@@ -11,7 +11,7 @@
 //! (the caller reconnects with back-off). Every wait has a timeout, so a relay that stops
 //! answering cannot hang a command.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use between_shared::crypto::{
     sign_in_message, DeviceCertificate, DeviceKeypair, IdentityPublic, InviteSecret,
@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::tls;
+use crate::clock::real_unix_ms;
 
 /// How long dialing (TCP and the WebSocket upgrade) may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -290,14 +291,6 @@ pub(crate) struct Connection {
     relay_origin: String,
 }
 
-/// The device's clock in Unix milliseconds (the real clock: sign-ins must be fresh, whatever
-/// `BETWEEN_NOW` pins for the homework).
-pub(crate) fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 impl Connection {
     /// Dials the relay and signs in as a registered device.
     pub(crate) async fn signed_in(
@@ -423,7 +416,7 @@ impl Connection {
 
     /// Proves who this device is and waits for the relay's welcome.
     pub(crate) async fn authenticate(&mut self, auth: Auth<'_>) -> Result<Welcome, RelayError> {
-        let timestamp_ms = unix_ms();
+        let timestamp_ms = real_unix_ms();
         let message = sign_in_message(&self.challenge, &self.url.origin, timestamp_ms);
         let (msg, expected) = match auth {
             Auth::SignIn { device } => (

@@ -16,10 +16,11 @@ use between_shared::protocol::{ClientMessage, DocId, ErrorCode, RequestId, Serve
 use between_shared::Role;
 
 use super::account::AccountKeys;
-use super::connection::{unix_ms, Connection};
+use super::connection::Connection;
 use super::driver::DriverError;
 use super::run::SyncFailure;
 use super::sharing::Shared;
+use crate::clock::real_unix_ms;
 use crate::store::{DocumentKind, Store, StoreError};
 
 /// Request ids of [`notice`], far above those of the sharing pass on the same connection.
@@ -100,7 +101,7 @@ pub(crate) async fn notice(
             continue;
         }
         store
-            .mark_deleted_from_relay(&[doc.id.as_str()], unix_ms(), false)
+            .mark_deleted_from_relay(&[doc.id.as_str()], real_unix_ms(), false)
             .map_err(DriverError::from)?;
         shared.ended.retain(|e| *e != doc.id && *e != doc.label);
         shared.notes.push(format!(

@@ -41,8 +41,8 @@ use between_shared::{DocError, HomeworkDoc};
 use rand::rngs::StdRng;
 
 use super::account::{hex, AccountError, AccountKeys, DeviceDirectory};
-use super::connection::unix_ms;
 use super::progress::Progress;
+use crate::clock::real_unix_ms;
 use crate::profile::{actor_device, process_actor};
 use crate::render::plural;
 use crate::salvage::{explain, salvage};
@@ -982,7 +982,7 @@ impl Driver {
                 // `super::deleted`); the copy here stays.
                 let slot = &mut self.docs[i];
                 self.store
-                    .mark_deleted_from_relay(&[slot.id.as_str()], unix_ms(), false)?;
+                    .mark_deleted_from_relay(&[slot.id.as_str()], real_unix_ms(), false)?;
                 let text = format!(
                     "{}'s homework was deleted from the relay by its owner; the copy on this device stays but no longer syncs",
                     slot.label
@@ -1061,7 +1061,8 @@ impl Driver {
                 listed: true,
             });
         }
-        self.store.record_listed_devices(&verified, unix_ms())?;
+        self.store
+            .record_listed_devices(&verified, real_unix_ms())?;
         self.directory = DeviceDirectory::new(&self.store.devices()?);
         Ok(())
     }
@@ -1347,7 +1348,7 @@ impl Driver {
                     .last_sync_recorded
                     .is_none_or(|at| at.elapsed() >= RECORD_LAST_SYNC_EVERY);
             if due {
-                self.store.set_last_sync(unix_ms())?;
+                self.store.set_last_sync(real_unix_ms())?;
                 self.last_sync_recorded = Some(std::time::Instant::now());
             }
             if self.mode == Mode::Watch && !self.report.is_quiet() {
@@ -1506,7 +1507,7 @@ fn load(
     let mut loaded = AutoCommit::load(&store.load_document(id)?);
     let mut set_aside = None;
     if loaded.is_err() {
-        if let Some(count) = salvage(store, id, unix_ms())? {
+        if let Some(count) = salvage(store, id, real_unix_ms())? {
             set_aside = Some(explain(label, count, store));
             loaded = AutoCommit::load(&store.load_document(id)?);
         }

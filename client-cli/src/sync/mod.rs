@@ -14,8 +14,8 @@
 //! - [`deleted`]: documents their owner deleted from the relay, which no longer sync.
 //! - [`tls`]: which certificate authority vouches for the relay, and certificate errors.
 //!
-//! Only `between sync`, `between device add` and `between init --relay` touch the network;
-//! every other command works on the local store alone (design invariant 6).
+//! The commands that reach a relay are listed in the crate's documentation (`lib.rs`); every
+//! other command works on the local store alone (invariant 6 of `docs/invariants.md`).
 
 pub(crate) mod account;
 pub(crate) mod connection;

@@ -560,7 +560,7 @@ fn keep_membership(
     store.save_membership(id, list.serial(), &list.to_bytes())?;
     if had_therapist && !has_therapist(list) {
         // The owner's account signed the list that ended it, whoever asked first.
-        store.note_sharing_ended(id, super::connection::unix_ms(), true)?;
+        store.note_sharing_ended(id, crate::clock::real_unix_ms(), true)?;
     }
     Ok(())
 }
@@ -570,7 +570,7 @@ fn end_sharing(store: &mut Store, id: &str) -> Result<bool, SharingError> {
     if !store.sync_documents()?.iter().any(|r| r.document_id == id) {
         return Ok(false);
     }
-    store.stop_syncing(id, super::connection::unix_ms(), false)?;
+    store.stop_syncing(id, crate::clock::real_unix_ms(), false)?;
     Ok(true)
 }
 
@@ -700,7 +700,7 @@ async fn receive(
         &NewDocument {
             id: id.clone(),
             label,
-            created_at_ms: super::connection::unix_ms(),
+            created_at_ms: crate::clock::real_unix_ms(),
             snapshot: automerge::AutoCommit::new().save(),
             kind: DocumentKind::Shared,
             sync: SyncRecord {

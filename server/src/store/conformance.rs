@@ -271,7 +271,7 @@ fn invites_are_one_time(store: &mut dyn RelayStore) {
 
     assert_eq!(used.to_string(), unknown.to_string());
     assert_ne!(used.reason(), unknown.reason());
-    assert!(used.is_refusal() && unknown.is_refusal());
+    assert!(!matches!(used, InviteError::Store(_)) && !matches!(unknown, InviteError::Store(_)));
 }
 
 /// An invite is valid while `now < expires_at`; a refused redemption consumes nothing; purging
@@ -343,7 +343,6 @@ fn registration_with_an_invite_is_atomic(store: &mut dyn RelayStore) {
         ),
         "{err:?}"
     );
-    assert!(!err.is_refusal());
     assert_eq!(store.account(account_id(2)).unwrap(), None);
     assert_eq!(store.device(device_id(20)).unwrap(), None);
 
@@ -2601,7 +2600,7 @@ mod sqlite_files {
 
         // An existing file is never overwritten.
         let before = std::fs::read(&dest).unwrap();
-        let err = store.backup_to(&dest).unwrap_err();
+        let err = backup_database(store.path(), &dest).unwrap_err();
         assert!(
             matches!(&err, StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
             "{err:?}"
@@ -2609,7 +2608,7 @@ mod sqlite_files {
         assert_eq!(std::fs::read(&dest).unwrap(), before);
 
         let second = dir.path().join("backup-2.sqlite3");
-        store.backup_to(&second).unwrap();
+        backup_database(store.path(), &second).unwrap();
         assert_eq!(
             SqliteStore::open(&second).unwrap().head(doc).unwrap(),
             Seq(250)

@@ -173,7 +173,9 @@ impl StoreHandle {
         }
     }
 
-    /// Opens (or creates) the SQLite database at `path` on a new storage thread.
+    /// Opens (or creates) the SQLite database at `path` on a new storage thread, with the full
+    /// check (tests; `serve` opens with [`StoreHandle::open_sqlite_for_serving`]).
+    #[cfg(test)]
     pub(crate) async fn open_sqlite(path: PathBuf) -> Result<StoreHandle, StoreError> {
         StoreHandle::spawn(move || SqliteStore::open(&path)).await
     }

@@ -19,10 +19,6 @@
 //! - `conformance` (tests only): one suite that checks the contract below, run against every
 //!   backend and through the handle.
 
-// Revocation and document deletion (the next milestone) use the rest of this API; the
-// conformance suite exercises all of it already.
-#![allow(dead_code)]
-
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
@@ -868,11 +864,6 @@ impl InviteError {
             InviteError::Store(_) => "invite-store-error",
         }
     }
-
-    /// True for the refusals a peer may cause (unknown, expired, used).
-    pub(crate) fn is_refusal(&self) -> bool {
-        !matches!(self, InviteError::Store(_))
-    }
 }
 
 /// What is wrong with the audit trail.
@@ -1042,6 +1033,7 @@ pub(crate) trait RelayStore {
     /// Redeems an invite: one time only. Valid while `now_ms < expires_at_ms`; marks it used in
     /// the same transaction. Refused with [`InviteError::Unknown`], [`InviteError::Expired`] or
     /// [`InviteError::Used`] (one outward message) without changing anything.
+    #[cfg(test)]
     fn redeem_invite(
         &mut self,
         hash: &InviteHash,
@@ -1070,6 +1062,7 @@ pub(crate) trait RelayStore {
     ) -> Result<(), StoreError>;
 
     /// Makes `account` a member of `doc`. Returns false if it already was.
+    #[cfg(test)]
     fn add_member(&mut self, doc: DocId, account: AccountId) -> Result<bool, StoreError>;
 
     /// Removes `account` from `doc`'s members. Returns false if it was not one. The owner cannot
@@ -1134,6 +1127,7 @@ pub(crate) trait RelayStore {
     /// that number. This is the bare log operation, without the device and membership checks
     /// and the audit record of a push: the relay appends devices' pushes with
     /// [`write_batch`](RelayStore::write_batch) ([`push`](RelayStore::push)).
+    #[cfg(test)]
     fn append_bundle(&mut self, doc: DocId, bundle: &[u8], now_ms: i64) -> Result<Seq, StoreError>;
 
     /// Stored bundles with `seq > since`, in order: at most `limit` of them and, after the
@@ -1199,6 +1193,7 @@ pub(crate) trait RelayStore {
     }
 
     /// The stored snapshot, if any.
+    #[cfg(test)]
     fn snapshot(&self, doc: DocId) -> Result<Option<Snapshot>, StoreError>;
 
     // ---- key envelopes ----

@@ -70,7 +70,9 @@ pub(crate) const APPLICATION_ID: i32 = 0x4254_524C;
 /// entry once released; append a new one.
 const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
-/// The schema version this build writes and understands (the length of [`MIGRATIONS`]).
+/// The schema version this build writes and understands (the length of [`MIGRATIONS`]); the
+/// file format's own check uses [`FORMAT`], tests compare against this.
+#[cfg(test)]
 pub(crate) const SCHEMA_VERSION: i64 = FORMAT.schema_version();
 
 /// How long a write waits for another connection (an admin command) holding the write lock.
@@ -703,7 +705,9 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Changes how long a write waits for another process holding the write lock.
+    /// Changes how long a write waits for another process holding the write lock (tests shorten
+    /// it to see `Busy` quickly; serving keeps the default).
+    #[cfg(test)]
     pub(crate) fn set_busy_timeout(&mut self, timeout: Duration) -> Result<(), StoreError> {
         self.conn.busy_timeout(timeout).at(&self.path)
     }
@@ -715,16 +719,10 @@ impl SqliteStore {
     }
 
     /// Copies everything from the write-ahead log into the database file and truncates the log.
-    /// Returns false if readers kept it from completing.
+    /// Returns false if readers kept it from completing. (For tests that read the file itself.)
+    #[cfg(test)]
     pub(crate) fn checkpoint(&mut self) -> Result<bool, StoreError> {
         Ok(checkpoint_truncate(&self.conn, &self.path)?)
-    }
-
-    /// Backs the database up to the new file `dest` (see [`backup_database`]). This uses its own
-    /// connection: to keep serving meanwhile, call [`backup_database`] from another thread
-    /// rather than this method on the storage thread.
-    pub(crate) fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
-        backup_database(&self.path, dest)
     }
 
     /// Gives tests the raw connection (to tamper with the file as an attacker would).
@@ -1413,6 +1411,7 @@ impl RelayStore for SqliteStore {
         tx.commit().at(path)
     }
 
+    #[cfg(test)]
     fn redeem_invite(
         &mut self,
         hash: &InviteHash,
@@ -1485,6 +1484,7 @@ impl RelayStore for SqliteStore {
         tx.commit().at(path)
     }
 
+    #[cfg(test)]
     fn add_member(&mut self, doc: DocId, account: AccountId) -> Result<bool, StoreError> {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
@@ -1721,6 +1721,7 @@ impl RelayStore for SqliteStore {
             .at(&self.path)
     }
 
+    #[cfg(test)]
     fn append_bundle(&mut self, doc: DocId, bundle: &[u8], now_ms: i64) -> Result<Seq, StoreError> {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
@@ -1835,6 +1836,7 @@ impl RelayStore for SqliteStore {
         Ok(SnapshotProgress::Stored)
     }
 
+    #[cfg(test)]
     fn snapshot(&self, doc: DocId) -> Result<Option<Snapshot>, StoreError> {
         let path = &self.path;
         let tx = self.conn.unchecked_transaction().at(path)?;

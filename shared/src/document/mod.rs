@@ -9,7 +9,8 @@
 //!
 //! Only the first device creates a document ([`HomeworkDoc::create`]); every other device loads
 //! it before editing, because two devices that each create the root maps would produce
-//! conflicting objects (the initialisation race in `../shared/DESIGN.md`).
+//! conflicting objects (the initialisation race in docs/architecture.md, "The document and how it
+//! merges").
 
 use crate::author::{Author, Role};
 use crate::error::{DocError, ValidationError};

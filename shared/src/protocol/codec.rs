@@ -78,8 +78,9 @@ struct FrameOut<'a, M> {
 /// The frame as read in the second, typed pass.
 #[derive(Deserialize)]
 struct FrameIn<M> {
-    #[allow(dead_code)]
-    v: u16,
+    /// Required here too, so the frame keeps its shape; its value was checked in the first pass.
+    #[serde(rename = "v")]
+    _version: u16,
     msg: M,
 }
 

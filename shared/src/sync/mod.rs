@@ -6,7 +6,8 @@
 //! now". It never touches a socket, a file or a clock, so every ordering the network can
 //! produce can be replayed in a test.
 //!
-//! What it guarantees, following `../shared/DESIGN.md` (data flow):
+//! What it guarantees (docs/architecture.md, "How a command flows"; invariants 2 and 3 of
+//! docs/invariants.md):
 //! - The outbox is every change the relay is not known to have (`relay_heads`); it is sealed
 //!   into bundles no larger than [`MAX_BUNDLE_PLAINTEXT`] each, so a large outbox is split,
 //!   never refused.

@@ -57,6 +57,7 @@ pub(super) fn create_document(
 }
 
 /// Makes `account` a member of `doc`; false if it already was.
+#[cfg(test)]
 pub(super) fn add_member(
     sql: &mut Sql<'_>,
     doc: DocId,

@@ -249,7 +249,9 @@ impl PostgresStore {
         })
     }
 
-    /// Changes how long a write waits for another connection holding the write lock.
+    /// Changes how long a write waits for another connection holding the write lock (tests
+    /// shorten it to see `Busy` quickly; serving keeps the default).
+    #[cfg(test)]
     pub(crate) fn set_busy_timeout(&mut self, timeout: Duration) -> Result<(), StoreError> {
         let mut session = self.session()?;
         session

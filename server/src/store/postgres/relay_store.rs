@@ -10,10 +10,12 @@ use super::{accounts, audit, batch, documents, log, pairing, PostgresStore};
 use crate::store::{
     check_label, check_pairing_expiry, AccountId, AccountRecord, AccountRole, AccountSummary,
     AuditEntry, AuditError, AuditHead, BatchWrite, Bundle, Conflict, DeviceEntry, DeviceId,
-    DeviceRecord, DeviceSummary, DocId, DocStats, InviteError, InviteHash, InviteRecord,
-    KeyEnvelope, LogPage, Mailbox, MemberOf, Purged, Registration, RelayStore, Seq, Snapshot,
-    SnapshotProgress, SnapshotUpload, StoreError, StoredMembership, Written,
+    DeviceRecord, DeviceSummary, DocId, DocStats, InviteError, InviteRecord, KeyEnvelope, LogPage,
+    Mailbox, MemberOf, Purged, Registration, RelayStore, Seq, SnapshotProgress, SnapshotUpload,
+    StoreError, StoredMembership, Written,
 };
+#[cfg(test)]
+use crate::store::{InviteHash, Snapshot};
 
 impl RelayStore for PostgresStore {
     fn create_account(
@@ -82,6 +84,7 @@ impl RelayStore for PostgresStore {
         self.write(|sql| accounts::create_invite(sql, invite))
     }
 
+    #[cfg(test)]
     fn redeem_invite(
         &mut self,
         hash: &InviteHash,
@@ -110,6 +113,7 @@ impl RelayStore for PostgresStore {
         self.write(|sql| documents::create_document(sql, doc, owner, now_ms))
     }
 
+    #[cfg(test)]
     fn add_member(&mut self, doc: DocId, account: AccountId) -> Result<bool, StoreError> {
         self.write(|sql| documents::add_member(sql, doc, account))
     }
@@ -190,6 +194,7 @@ impl RelayStore for PostgresStore {
         self.read_one(|sql| documents::deleted_at(sql, doc))
     }
 
+    #[cfg(test)]
     fn append_bundle(&mut self, doc: DocId, bundle: &[u8], now_ms: i64) -> Result<Seq, StoreError> {
         self.write(|sql| log::append_to_log(sql, doc, bundle, now_ms))
     }
@@ -232,6 +237,7 @@ impl RelayStore for PostgresStore {
         self.write(|sql| log::put_snapshot_part(sql, doc, upload, part, bytes))
     }
 
+    #[cfg(test)]
     fn snapshot(&self, doc: DocId) -> Result<Option<Snapshot>, StoreError> {
         self.read(|sql| {
             documents::require_document(sql, doc)?;

@@ -17,8 +17,7 @@
 //!   until the transaction ends. Writes must be `READ COMMITTED`, not `REPEATABLE READ`: each
 //!   statement after the lock then sees everything the previous lock holder committed, whereas a
 //!   repeatable-read snapshot would be taken by the locking statement itself, before the wait.
-//! - **Waiting** (clause 5). The session's `lock_timeout` (5 s, as SQLite's busy timeout; see
-//!   [`PostgresStore::set_busy_timeout`]) bounds the wait for the write lock; a lock timeout
+//! - **Waiting** (clause 5). The session's `lock_timeout` (5 s, as SQLite's busy timeout) bounds the wait for the write lock; a lock timeout
 //!   (SQLSTATE 55P03), a deadlock (40P01) or a serialization failure (40001) is
 //!   [`StoreError::Busy`], and the transaction is rolled back.
 //! - **Durable on `Ok`** (clause 2). The session sets `synchronous_commit = on` itself, so a

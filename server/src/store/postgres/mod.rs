@@ -17,9 +17,10 @@
 //!   until the transaction ends. Writes must be `READ COMMITTED`, not `REPEATABLE READ`: each
 //!   statement after the lock then sees everything the previous lock holder committed, whereas a
 //!   repeatable-read snapshot would be taken by the locking statement itself, before the wait.
-//! - **Waiting** (clause 5). The session's `lock_timeout` (5 s, as SQLite's busy timeout) bounds the wait for the write lock; a lock timeout
-//!   (SQLSTATE 55P03), a deadlock (40P01) or a serialization failure (40001) is
-//!   [`StoreError::Busy`], and the transaction is rolled back.
+//! - **Waiting** (clause 5). The session's `lock_timeout` (5 s, as SQLite's busy timeout)
+//!   bounds the wait for the write lock; a lock timeout (SQLSTATE 55P03), a deadlock (40P01) or
+//!   a serialization failure (40001) is [`StoreError::Busy`], and the transaction is rolled
+//!   back.
 //! - **Durable on `Ok`** (clause 2). The session sets `synchronous_commit = on` itself, so a
 //!   server or role configured with `off` or `local` cannot silently weaken the contract: a
 //!   commit returns once its WAL record is flushed (and, with synchronous replication configured,

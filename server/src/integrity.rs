@@ -130,7 +130,8 @@ mod tests {
 
     use super::*;
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{AccountId, AccountRole, DocId, RelayStore};
+    use crate::store::{AccountId, AccountRole, DocId};
+    use crate::store::{AccountStore, DocumentStore, LogStore};
     use between_sqlite_file::testing::scramble;
 
     /// A relay database with enough bundles to span many pages, closed again.

@@ -16,6 +16,7 @@ use crate::store::sqlite::{backup_database, SqliteStore};
 use crate::store::{
     AccountId as StoreAccount, AccountRole, DeviceRecord, DocId as StoreDoc, RelayStore, StoreError,
 };
+use crate::store::{AccountStore, DocumentStore, LogStore};
 use between_shared::protocol::{
     AccountId, Challenge, ClientMessage, DeviceId, DocId, RequestId, Seq, ServerMessage,
 };

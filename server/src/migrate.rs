@@ -14,6 +14,7 @@
 //! Stop the relay before migrating: what devices push after the copy began would stay behind in
 //! the SQLite file.
 
+use crate::store::AuditStore;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -26,7 +27,7 @@ use crate::database::Database;
 use crate::store::postgres::target::Target;
 use crate::store::postgres::{PostgresStore, WRITE_LOCK_KEY};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{AuditHead, RelayStore};
+use crate::store::AuditHead;
 
 /// The relay's tables, parents before children (foreign keys are checked row by row).
 const TABLES: &[&str] = &[

@@ -347,6 +347,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use crate::store::LogStore;
     use crate::store::{AccountId, AccountRole, DocId, Seq};
 
     /// A fixed "now" (Unix milliseconds).

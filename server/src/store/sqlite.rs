@@ -7,7 +7,7 @@
 //!   `BEGIN IMMEDIATE` transaction (the write lock is taken up front, so two writers never
 //!   deadlock upgrading a read lock); any error drops the transaction, which rolls it back.
 //! - **Deleting for good.** `secure_delete=ON` makes SQLite overwrite deleted content with
-//!   zeros, and [`SqliteStore::delete_document`](RelayStore::delete_document) then runs a
+//!   zeros, and [`SqliteStore::delete_document`](DocumentStore::delete_document) then runs a
 //!   `wal_checkpoint(TRUNCATE)` so the old page images leave the write-ahead log too.
 //! - **Opening.** [`SqliteStore::open`] first inspects the file through a *read-only* connection
 //!   (`application_id`, `user_version`, `PRAGMA quick_check`), so a damaged file, another
@@ -55,11 +55,12 @@ use rusqlite::{
 
 use super::{
     account_from_invite, audit_hash, check_action, check_label, check_pairing_expiry, AccountId,
-    AccountRecord, AccountRole, AccountSummary, AuditEntry, AuditError, AuditHead, AuditProblem,
-    AuditRecord, BatchWrite, Bundle, Conflict, DeviceEntry, DeviceId, DeviceRecord, DeviceSummary,
-    DocId, DocStats, InviteError, InviteHash, InviteRecord, KeyEnvelope, LogPage, Mailbox,
-    MemberOf, Missing, Purged, Push, PushOutcome, PushRefusal, Registration, RelayStore, Seq,
-    Snapshot, SnapshotProgress, SnapshotUpload, StoreError, StoredMembership, Written,
+    AccountRecord, AccountRole, AccountStore, AccountSummary, AuditEntry, AuditError, AuditHead,
+    AuditProblem, AuditRecord, AuditStore, BatchWrite, Bundle, Conflict, DeviceEntry, DeviceId,
+    DeviceRecord, DeviceSummary, DocId, DocStats, DocumentStore, InviteError, InviteHash,
+    InviteRecord, KeyEnvelope, LogPage, LogStore, Mailbox, MemberOf, Missing, PairingStore, Purged,
+    Push, PushOutcome, PushRefusal, Registration, RelayStore, Seq, Snapshot, SnapshotProgress,
+    SnapshotUpload, StoreError, StoredMembership, Written,
 };
 
 /// `PRAGMA application_id` of a relay database ("BTRL"), so an unrelated SQLite file (or a
@@ -1206,7 +1207,7 @@ fn snapshot_position(
     .at(path)
 }
 
-impl RelayStore for SqliteStore {
+impl AccountStore for SqliteStore {
     fn create_account(
         &mut self,
         account: AccountId,
@@ -1451,6 +1452,19 @@ impl RelayStore for SqliteStore {
         Ok(account)
     }
 
+    fn inviter_of(&self, account: AccountId) -> Result<Option<AccountId>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT invited_by FROM accounts WHERE id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([account], |row| row.get::<_, Option<AccountId>>(0))
+                    .optional()
+            })
+            .at(&self.path)?
+            .ok_or(StoreError::NotFound(Missing::Account(account)))
+    }
+}
+
+impl DocumentStore for SqliteStore {
     fn create_document(
         &mut self,
         doc: DocId,
@@ -1656,17 +1670,6 @@ impl RelayStore for SqliteStore {
         )
     }
 
-    fn inviter_of(&self, account: AccountId) -> Result<Option<AccountId>, StoreError> {
-        self.conn
-            .prepare_cached("SELECT invited_by FROM accounts WHERE id = ?1")
-            .and_then(|mut stmt| {
-                stmt.query_row([account], |row| row.get::<_, Option<AccountId>>(0))
-                    .optional()
-            })
-            .at(&self.path)?
-            .ok_or(StoreError::NotFound(Missing::Account(account)))
-    }
-
     fn document(&self, doc: DocId) -> Result<Option<DocStats>, StoreError> {
         self.conn
             .prepare_cached(&format!("{DOC_STATS_SQL} WHERE d.id = ?1"))
@@ -1721,6 +1724,60 @@ impl RelayStore for SqliteStore {
             .at(&self.path)
     }
 
+    fn put_key_envelope(
+        &mut self,
+        doc: DocId,
+        epoch: u32,
+        recipient: DeviceId,
+        envelope: &[u8],
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        require_document(&tx, path, doc)?;
+        if !row_exists(
+            &tx,
+            path,
+            "SELECT 1 FROM devices WHERE id = ?1",
+            [recipient],
+        )? {
+            return Err(StoreError::NotFound(Missing::Device(recipient)));
+        }
+        tx.execute(
+            "INSERT INTO key_envelopes (doc, recipient, epoch, data) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (doc, recipient, epoch) DO UPDATE SET data = excluded.data",
+            params![doc, recipient, epoch, envelope],
+        )
+        .at(path)?;
+        tx.commit().at(path)
+    }
+
+    fn key_envelopes(
+        &self,
+        doc: DocId,
+        recipient: DeviceId,
+    ) -> Result<Vec<KeyEnvelope>, StoreError> {
+        let path = &self.path;
+        let tx = self.conn.unchecked_transaction().at(path)?;
+        require_document(&tx, path, doc)?;
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT epoch, data FROM key_envelopes
+                  WHERE doc = ?1 AND recipient = ?2 ORDER BY epoch",
+            )
+            .at(path)?;
+        let rows = stmt
+            .query_map(params![doc, recipient], |row| {
+                Ok(KeyEnvelope {
+                    epoch: row.get(0)?,
+                    bytes: row.get(1)?,
+                })
+            })
+            .at(path)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
+    }
+}
+
+impl LogStore for SqliteStore {
     #[cfg(test)]
     fn append_bundle(&mut self, doc: DocId, bundle: &[u8], now_ms: i64) -> Result<Seq, StoreError> {
         let path = &self.path;
@@ -1843,59 +1900,9 @@ impl RelayStore for SqliteStore {
         require_document(&tx, path, doc)?;
         read_snapshot(&tx, path, doc)
     }
+}
 
-    fn put_key_envelope(
-        &mut self,
-        doc: DocId,
-        epoch: u32,
-        recipient: DeviceId,
-        envelope: &[u8],
-    ) -> Result<(), StoreError> {
-        let path = &self.path;
-        let tx = begin_write(&mut self.conn, path)?;
-        require_document(&tx, path, doc)?;
-        if !row_exists(
-            &tx,
-            path,
-            "SELECT 1 FROM devices WHERE id = ?1",
-            [recipient],
-        )? {
-            return Err(StoreError::NotFound(Missing::Device(recipient)));
-        }
-        tx.execute(
-            "INSERT INTO key_envelopes (doc, recipient, epoch, data) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (doc, recipient, epoch) DO UPDATE SET data = excluded.data",
-            params![doc, recipient, epoch, envelope],
-        )
-        .at(path)?;
-        tx.commit().at(path)
-    }
-
-    fn key_envelopes(
-        &self,
-        doc: DocId,
-        recipient: DeviceId,
-    ) -> Result<Vec<KeyEnvelope>, StoreError> {
-        let path = &self.path;
-        let tx = self.conn.unchecked_transaction().at(path)?;
-        require_document(&tx, path, doc)?;
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT epoch, data FROM key_envelopes
-                  WHERE doc = ?1 AND recipient = ?2 ORDER BY epoch",
-            )
-            .at(path)?;
-        let rows = stmt
-            .query_map(params![doc, recipient], |row| {
-                Ok(KeyEnvelope {
-                    epoch: row.get(0)?,
-                    bytes: row.get(1)?,
-                })
-            })
-            .at(path)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
-    }
-
+impl PairingStore for SqliteStore {
     fn put_pairing(
         &mut self,
         mailbox: Mailbox,
@@ -1978,30 +1985,9 @@ impl RelayStore for SqliteStore {
             invites: u64::try_from(invites).unwrap_or(u64::MAX),
         })
     }
+}
 
-    fn write_batch(
-        &mut self,
-        writes: &[BatchWrite<'_>],
-    ) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
-        let path = &self.path;
-        let tx = begin_write(&mut self.conn, path)?;
-        let start = read_chain(&tx, path)?;
-        let mut chain = start;
-        let mut results = Vec::with_capacity(writes.len());
-        for write in writes {
-            let result = write_one(&tx, path, &mut chain, write)?;
-            results.push(result);
-        }
-        // Some errors (a full disk, an I/O error) make SQLite roll the whole transaction back on
-        // its own; then the savepoint is gone (its rollback failed above) or the commit fails,
-        // so the batch as a whole is reported failed rather than some of it acknowledged.
-        if chain != start {
-            write_chain(&tx, path, &chain)?;
-        }
-        tx.commit().at(path)?;
-        Ok(results)
-    }
-
+impl AuditStore for SqliteStore {
     fn verify_audit(&self) -> Result<AuditHead, AuditError> {
         let path = &self.path;
         let tx = self.conn.unchecked_transaction().at(path)?;
@@ -2111,6 +2097,31 @@ impl RelayStore for SqliteStore {
             .prepare_cached("SELECT hash FROM audit WHERE id = ?1")
             .and_then(|mut stmt| stmt.query_row([row], |r| r.get(0)).optional())
             .at(&self.path)
+    }
+}
+
+impl RelayStore for SqliteStore {
+    fn write_batch(
+        &mut self,
+        writes: &[BatchWrite<'_>],
+    ) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        let start = read_chain(&tx, path)?;
+        let mut chain = start;
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            let result = write_one(&tx, path, &mut chain, write)?;
+            results.push(result);
+        }
+        // Some errors (a full disk, an I/O error) make SQLite roll the whole transaction back on
+        // its own; then the savepoint is gone (its rollback failed above) or the commit fails,
+        // so the batch as a whole is reported failed rather than some of it acknowledged.
+        if chain != start {
+            write_chain(&tx, path, &chain)?;
+        }
+        tx.commit().at(path)?;
+        Ok(results)
     }
 }
 

@@ -9,6 +9,7 @@ use super::log::{catch_up_page, live_step, LiveStep};
 use super::*;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{AccountRole, DeviceRecord, Seq as StoreSeq};
+use crate::store::{AccountStore, DocumentStore, LogStore};
 use between_shared::crypto::{
     BundleHeader, BundleKind, DeviceId as CryptoDevice, IdentityKeypair, Member, SignedMembership,
 };

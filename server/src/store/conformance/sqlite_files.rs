@@ -1,5 +1,6 @@
 //! What only the SQLite backend can be asked: its files, pragmas and process-level behaviour.
 
+use crate::store::{AccountStore, AuditStore, DocumentStore, LogStore, PairingStore};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -8,16 +8,17 @@ use between_shared::protocol::DocId as WireDoc;
 use super::notice::{self, Notice};
 use super::{accounts, audit, batch, documents, log, pairing, PostgresStore};
 use crate::store::{
-    check_label, check_pairing_expiry, AccountId, AccountRecord, AccountRole, AccountSummary,
-    AuditEntry, AuditError, AuditHead, BatchWrite, Bundle, Conflict, DeviceEntry, DeviceId,
-    DeviceRecord, DeviceSummary, DocId, DocStats, InviteError, InviteRecord, KeyEnvelope, LogPage,
-    Mailbox, MemberOf, Purged, Registration, RelayStore, Seq, SnapshotProgress, SnapshotUpload,
-    StoreError, StoredMembership, Written,
+    check_label, check_pairing_expiry, AccountId, AccountRecord, AccountRole, AccountStore,
+    AccountSummary, AuditEntry, AuditError, AuditHead, AuditStore, BatchWrite, Bundle, Conflict,
+    DeviceEntry, DeviceId, DeviceRecord, DeviceSummary, DocId, DocStats, DocumentStore,
+    InviteError, InviteRecord, KeyEnvelope, LogPage, LogStore, Mailbox, MemberOf, PairingStore,
+    Purged, Registration, RelayStore, Seq, SnapshotProgress, SnapshotUpload, StoreError,
+    StoredMembership, Written,
 };
 #[cfg(test)]
 use crate::store::{InviteHash, Snapshot};
 
-impl RelayStore for PostgresStore {
+impl AccountStore for PostgresStore {
     fn create_account(
         &mut self,
         account: AccountId,
@@ -104,6 +105,12 @@ impl RelayStore for PostgresStore {
         self.write(|sql| accounts::register_with_invite(sql, registration, now_ms))
     }
 
+    fn inviter_of(&self, account: AccountId) -> Result<Option<AccountId>, StoreError> {
+        self.read_one(|sql| accounts::inviter_of(sql, account))
+    }
+}
+
+impl DocumentStore for PostgresStore {
     fn create_document(
         &mut self,
         doc: DocId,
@@ -164,10 +171,6 @@ impl RelayStore for PostgresStore {
         self.read_one(|sql| documents::shares_document(sql, a, b))
     }
 
-    fn inviter_of(&self, account: AccountId) -> Result<Option<AccountId>, StoreError> {
-        self.read_one(|sql| accounts::inviter_of(sql, account))
-    }
-
     fn document(&self, doc: DocId) -> Result<Option<DocStats>, StoreError> {
         self.read_one(|sql| documents::document(sql, doc))
     }
@@ -194,6 +197,26 @@ impl RelayStore for PostgresStore {
         self.read_one(|sql| documents::deleted_at(sql, doc))
     }
 
+    fn put_key_envelope(
+        &mut self,
+        doc: DocId,
+        epoch: u32,
+        recipient: DeviceId,
+        envelope: &[u8],
+    ) -> Result<(), StoreError> {
+        self.write(|sql| documents::put_key_envelope(sql, doc, epoch, recipient, envelope))
+    }
+
+    fn key_envelopes(
+        &self,
+        doc: DocId,
+        recipient: DeviceId,
+    ) -> Result<Vec<KeyEnvelope>, StoreError> {
+        self.read(|sql| documents::key_envelopes(sql, doc, recipient))
+    }
+}
+
+impl LogStore for PostgresStore {
     #[cfg(test)]
     fn append_bundle(&mut self, doc: DocId, bundle: &[u8], now_ms: i64) -> Result<Seq, StoreError> {
         self.write(|sql| log::append_to_log(sql, doc, bundle, now_ms))
@@ -244,25 +267,9 @@ impl RelayStore for PostgresStore {
             log::read_snapshot(sql, doc)
         })
     }
+}
 
-    fn put_key_envelope(
-        &mut self,
-        doc: DocId,
-        epoch: u32,
-        recipient: DeviceId,
-        envelope: &[u8],
-    ) -> Result<(), StoreError> {
-        self.write(|sql| documents::put_key_envelope(sql, doc, epoch, recipient, envelope))
-    }
-
-    fn key_envelopes(
-        &self,
-        doc: DocId,
-        recipient: DeviceId,
-    ) -> Result<Vec<KeyEnvelope>, StoreError> {
-        self.read(|sql| documents::key_envelopes(sql, doc, recipient))
-    }
-
+impl PairingStore for PostgresStore {
     fn put_pairing(
         &mut self,
         mailbox: Mailbox,
@@ -290,14 +297,9 @@ impl RelayStore for PostgresStore {
             })
         })
     }
+}
 
-    fn write_batch(
-        &mut self,
-        writes: &[BatchWrite<'_>],
-    ) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
-        self.write(|sql| batch::write_batch(sql, writes))
-    }
-
+impl AuditStore for PostgresStore {
     fn verify_audit(&self) -> Result<AuditHead, AuditError> {
         self.read(audit::verify_audit)
     }
@@ -322,6 +324,15 @@ impl RelayStore for PostgresStore {
 
     fn audit_hash_at(&self, row: u64) -> Result<Option<[u8; 32]>, StoreError> {
         self.read_one(|sql| audit::audit_hash_at(sql, row))
+    }
+}
+
+impl RelayStore for PostgresStore {
+    fn write_batch(
+        &mut self,
+        writes: &[BatchWrite<'_>],
+    ) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
+        self.write(|sql| batch::write_batch(sql, writes))
     }
 }
 

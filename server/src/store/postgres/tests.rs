@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::store::{AuditStore, DocumentStore, LogStore};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 

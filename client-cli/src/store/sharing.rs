@@ -1,0 +1,219 @@
+//! Sharing a document with another person: its signed membership list, the other members'
+//! devices, which devices each epoch key was wrapped for, documents received, and when
+//! sharing ended.
+
+use std::collections::{HashMap, HashSet};
+
+use between_sqlite_file::AtPath;
+use rusqlite::{params, OptionalExtension};
+
+use super::sync_state::insert_sync_record;
+use super::{begin_write, generation_of, NewDocument, Seen, Store, StoreError};
+
+impl Store {
+    /// Stops syncing a document (its owner removed this account, or this account ended the
+    /// sharing: `ended_by_us`): its sync state goes, the homework stays readable on this device,
+    /// and when it ended is kept (the first time counts).
+    pub(crate) fn stop_syncing(
+        &mut self,
+        id: &str,
+        at_ms: i64,
+        ended_by_us: bool,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        tx.execute("DELETE FROM sync_documents WHERE document_id = ?1", [id])
+            .at(path)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO sharing_ended (document_id, at_ms, by_us) VALUES (?1, ?2, ?3)",
+            params![id, at_ms, ended_by_us],
+        )
+        .at(path)?;
+        Ok(tx.commit().at(path)?)
+    }
+
+    /// Records that sharing a document this device still syncs ended (the owner removed the
+    /// other members); the first time counts.
+    pub(crate) fn note_sharing_ended(
+        &mut self,
+        id: &str,
+        at_ms: i64,
+        ended_by_us: bool,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO sharing_ended (document_id, at_ms, by_us) VALUES (?1, ?2, ?3)",
+                params![id, at_ms, ended_by_us],
+            )
+            .at(path)?;
+        Ok(())
+    }
+
+    /// Documents whose sharing ended on this device: id → (when, in Unix milliseconds; whether
+    /// this account ended it).
+    pub(crate) fn sharing_ended(&self) -> Result<HashMap<String, (i64, bool)>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT document_id, at_ms, by_us FROM sharing_ended")
+            .at(path)?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))
+            .at(path)?;
+        Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>().at(path)?)
+    }
+
+    /// The latest membership list accepted for a document (its `SignedMembership` bytes).
+    pub(crate) fn membership(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = &self.path;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT list FROM memberships WHERE document_id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()
+            .at(path)?)
+    }
+
+    /// Keeps a membership list the caller has verified (signature, owner, serial growing).
+    pub(crate) fn save_membership(
+        &mut self,
+        id: &str,
+        serial: u64,
+        list: &[u8],
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let serial = i64::try_from(serial).map_err(|_| StoreError::Corrupt {
+            path: path.clone(),
+            detail: "a membership serial is out of range".to_owned(),
+        })?;
+        self.conn
+            .execute(
+                "INSERT INTO memberships (document_id, serial, list) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (document_id) DO UPDATE SET serial = excluded.serial, list = excluded.list",
+                params![id, serial, list],
+            )
+            .at(path)?;
+        Ok(())
+    }
+
+    /// Other people's devices (certificates as the relay gave them; check them against a
+    /// document's membership before trusting them).
+    pub(crate) fn peer_devices(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT certificate FROM peer_devices ORDER BY device_id")
+            .at(path)?;
+        let rows = stmt.query_map([], |row| row.get(0)).at(path)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>().at(path)?)
+    }
+
+    /// Replaces what is known of another account's devices with `certificates` (device id,
+    /// certificate bytes), in one transaction.
+    pub(crate) fn record_peer_devices(
+        &mut self,
+        account: [u8; 16],
+        certificates: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        tx.execute(
+            "DELETE FROM peer_devices WHERE account_id = ?1",
+            [account.as_slice()],
+        )
+        .at(path)?;
+        for (device, certificate) in certificates {
+            tx.execute(
+                "INSERT OR REPLACE INTO peer_devices (device_id, account_id, certificate)
+                 VALUES (?1, ?2, ?3)",
+                params![device, account.as_slice(), certificate],
+            )
+            .at(path)?;
+        }
+        Ok(tx.commit().at(path)?)
+    }
+
+    /// The devices this device has wrapped `epoch`'s key of a document for.
+    pub(crate) fn wrapped_for(&self, id: &str, epoch: u32) -> Result<HashSet<String>, StoreError> {
+        let path = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT device_id FROM wrapped_keys WHERE document_id = ?1 AND epoch = ?2")
+            .at(path)?;
+        let rows = stmt
+            .query_map(params![id, epoch], |row| row.get(0))
+            .at(path)?;
+        Ok(rows.collect::<rusqlite::Result<HashSet<_>>>().at(path)?)
+    }
+
+    /// Records that the relay stored `epoch`'s key of a document wrapped for `devices`.
+    pub(crate) fn record_wrapped(
+        &mut self,
+        id: &str,
+        epoch: u32,
+        devices: &[String],
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let tx = begin_write(&mut self.conn, path)?;
+        for device in devices {
+            tx.execute(
+                "INSERT OR IGNORE INTO wrapped_keys (document_id, epoch, device_id) VALUES (?1, ?2, ?3)",
+                params![id, epoch, device],
+            )
+            .at(path)?;
+        }
+        Ok(tx.commit().at(path)?)
+    }
+
+    /// Adds a document shared with this profile by its owner: an empty document that fills on
+    /// the next sync, its sync state (on the relay already) with the epoch keys this device
+    /// unwrapped, and the verified membership list — in one transaction.
+    pub(crate) fn add_received_document(
+        &mut self,
+        doc: &NewDocument,
+        serial: u64,
+        membership: &[u8],
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let serial = i64::try_from(serial).map_err(|_| StoreError::Corrupt {
+            path: path.clone(),
+            detail: "a membership serial is out of range".to_owned(),
+        })?;
+        let tx = begin_write(&mut self.conn, path)?;
+        if generation_of(&tx, &doc.id).at(path)?.is_some() {
+            return Err(StoreError::DuplicateDocumentId { id: doc.id.clone() });
+        }
+        tx.execute(
+            "INSERT INTO documents (id, label, created_at_ms, snapshot, generation, kind)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+            params![
+                doc.id,
+                doc.label,
+                doc.created_at_ms,
+                doc.snapshot,
+                doc.kind.as_str()
+            ],
+        )
+        .at(path)?;
+        insert_sync_record(&tx, &doc.id, &doc.sync).at(path)?;
+        tx.execute(
+            "INSERT INTO memberships (document_id, serial, list) VALUES (?1, ?2, ?3)",
+            params![doc.id, serial, membership],
+        )
+        .at(path)?;
+        tx.commit().at(path)?;
+        self.seen.get_mut().insert(
+            doc.id.clone(),
+            Seen {
+                generation: 0,
+                through_seq: 0,
+                own_seqs: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+}

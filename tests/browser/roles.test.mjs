@@ -41,7 +41,14 @@ test("a goal with small steps, one ticked off", async () => {
 
 test("a private entry, shared later; the therapist sees it only then", async () => {
   await sam.getByRole("link", { name: "Entries" }).click();
-  await sam.getByLabel("Write something new").selectOption("journal");
+  const picker = sam.getByLabel("Write something new");
+  await picker.selectOption("journal");
+  // Another change arrives while the person is choosing (here a command beside the app adds an
+  // entry): the page redraws with the new entry and keeps the worksheet they chose.
+  const listed = await sam.locator("ul.list li").count();
+  await practice.between("laptop", ["entry", "new", "-t", "journal", "--set", "text=Written on the command line"]);
+  await until("the page to redraw with the new entry", async () => (await sam.locator("ul.list li").count()) > listed);
+  assert.equal(await picker.inputValue(), "journal", "a redraw kept the worksheet the person chose");
   await sam.getByRole("button", { name: "Start" }).click();
   await sam.getByLabel("Only me").check();
   await sam.getByRole("button", { name: "Start writing" }).click();

@@ -170,16 +170,26 @@ async function route() {
 }
 
 /** What the person is in the middle of on the page: open sections, words typed into forms,
- *  where the focus is. A redraw for another device's change puts it back. */
+ *  choices made in lists, boxes and buttons (a worksheet chosen, "Only me"), where the focus is.
+ *  A redraw for another device's change puts it back: a change arriving must never undo a
+ *  choice, least of all who an entry is for. */
 function interaction() {
   const typed = {};
-  for (const el of main().querySelectorAll("input[id], textarea[id]")) {
-    const texty = el.tagName === "TEXTAREA" || ["text", "number", "time", "date", "datetime-local"].includes(el.type);
-    if (texty && el.value !== el.defaultValue) typed[el.id] = el.value;
+  const checked = {};
+  for (const el of main().querySelectorAll("input[id], textarea[id], select[id]")) {
+    if (el.tagName === "SELECT") {
+      const preset = Math.max([...el.options].findIndex((option) => option.defaultSelected), 0);
+      if (el.selectedIndex !== preset) typed[el.id] = el.value;
+    } else if (el.type === "checkbox" || el.type === "radio") {
+      if (el.checked !== el.defaultChecked) checked[el.id] = el.checked;
+    } else {
+      const texty = el.tagName === "TEXTAREA" || ["text", "number", "time", "date", "datetime-local"].includes(el.type);
+      if (texty && el.value !== el.defaultValue) typed[el.id] = el.value;
+    }
   }
   const open = [...main().querySelectorAll("details[open] > summary")].map((s) => s.textContent);
   const active = document.activeElement && main().contains(document.activeElement) ? document.activeElement : null;
-  return { typed, open, focus: active && active.id, caret: active && typeof active.selectionStart === "number" ? active.selectionStart : null };
+  return { typed, checked, open, focus: active && active.id, caret: active && typeof active.selectionStart === "number" ? active.selectionStart : null };
 }
 
 function restore(was) {
@@ -189,6 +199,10 @@ function restore(was) {
   for (const [id, value] of Object.entries(was.typed)) {
     const el = document.getElementById(id);
     if (el) el.value = value;
+  }
+  for (const [id, on] of Object.entries(was.checked)) {
+    const el = document.getElementById(id);
+    if (el) el.checked = on;
   }
   const again = was.focus && document.getElementById(was.focus);
   if (again) {

@@ -1,0 +1,168 @@
+//! Opening the driver on a profile: every synced document's engine from its stored state.
+
+use super::*;
+
+impl Driver {
+    /// Opens the store at `path` and loads every synced document with its engine and keys.
+    pub(crate) fn open(path: &Path, mode: Mode) -> Result<Self, DriverError> {
+        let mut store = Store::open(path)?;
+        let mut early = Vec::new();
+        let account = store.account()?.ok_or_else(|| {
+            DriverError::Account(AccountError::Damaged(
+                "this profile has no account on a relay".to_owned(),
+            ))
+        })?;
+        let keys = AccountKeys::from_record(&account)?;
+        let me = keys.device.device_id().to_string();
+        let devices = store.devices()?;
+        let identity = keys.identity.public();
+        let members: Vec<DeviceCertificate> = devices
+            .iter()
+            .filter_map(|d| DeviceCertificate::from_bytes(&d.certificate).ok())
+            .filter(|c| c.verify_owner(&identity).is_ok())
+            .collect();
+        let peers: Vec<DeviceCertificate> = store
+            .peer_devices()?
+            .iter()
+            .filter_map(|bytes| DeviceCertificate::from_bytes(bytes).ok())
+            .collect();
+        let labels: HashMap<String, (String, DocumentKind)> = store
+            .documents()?
+            .into_iter()
+            .map(|d| (d.id, (d.label, d.kind)))
+            .collect();
+        let mut docs = Vec::new();
+        for record in store.sync_documents()? {
+            let (label, kind) = labels
+                .get(&record.document_id)
+                .cloned()
+                .unwrap_or_else(|| (record.document_id.clone(), DocumentKind::Shared));
+            let bad = |detail: String| DriverError::Document {
+                label: label.clone(),
+                detail,
+            };
+            let doc_id = uuid::Uuid::parse_str(&record.document_id)
+                .map(|u| DocId(u.into_bytes()))
+                .map_err(|e| bad(format!("its id is not a document id: {e}")))?;
+            let state: SyncState = serde_json::from_str(&record.state)
+                .map_err(|e| bad(format!("its sync state is damaged: {e}")))?;
+            // A sync that runs once loads a document only when the relay sends something for
+            // it, it holds something the relay lacks (the stored heads, known without a load,
+            // must all be among the relay's), or its store is due a compaction (which saves it).
+            let known_heads = if mode == Mode::Once
+                && !store.needs_compaction(&record.document_id, Compaction::Due)?
+            {
+                store
+                    .known_heads(&record.document_id)?
+                    .filter(|heads| heads.iter().all(|head| state.relay_heads.contains(head)))
+            } else {
+                None
+            };
+            let (mut doc, stored_heads) = match known_heads {
+                Some(heads) => (None, to_hashes(&heads)),
+                None => {
+                    let (mut doc, set_aside) =
+                        load(&mut store, &record.document_id, &label, &keys)?;
+                    if let Some(text) = set_aside {
+                        if mode == Mode::Embedded {
+                            early.push(Notice {
+                                kind: NoticeKind::SetAside,
+                                text,
+                            });
+                        } else {
+                            warn(&text);
+                        }
+                    }
+                    let heads = doc.get_heads();
+                    (Some(doc), heads)
+                }
+            };
+            let Some((_, current)) = record.keys.iter().find(|(e, _)| *e == record.epoch) else {
+                return Err(bad(format!(
+                    "this device holds no key for its epoch {}",
+                    record.epoch
+                )));
+            };
+            let device = DeviceKeypair::from_bytes(&account.device_keypair)
+                .map_err(|e| bad(e.to_string()))?;
+            let mut envelope = KeyedEnvelope::new(
+                doc_id.0,
+                record.epoch,
+                EpochKey::from_bytes(*current),
+                device,
+                rand::make_rng::<StdRng>(),
+            );
+            for (epoch, key) in &record.keys {
+                envelope.add_epoch_key(*epoch, EpochKey::from_bytes(*key));
+            }
+            for cert in &members {
+                // Verified above; cannot fail.
+                let _ = envelope.add_member(cert, &identity);
+            }
+            // Other people's devices count only if the document's signed membership vouches
+            // for them (the relay's word that they are members counts for nothing).
+            let mut sync = DocSync::new(state);
+            if mode.stays_connected() {
+                sync = sync.with_snapshots_when_quiet();
+            }
+            if let Some(list) = store.membership(&record.document_id)? {
+                let list = SignedMembership::from_bytes(&list)
+                    .map_err(|e| bad(format!("its membership list is damaged: {e}")))?;
+                for cert in &peers {
+                    if list.vouch_for(cert).is_ok() {
+                        let _ = envelope.add_member(cert, &cert.owner);
+                    }
+                }
+                // Only the owner's devices compact (the relay refuses anyone else's snapshot).
+                if list.owner() != identity {
+                    sync = sync.without_snapshots();
+                }
+            }
+            docs.push(Slot {
+                id: record.document_id.clone(),
+                label,
+                kind,
+                doc_id,
+                heads_recorded: doc.is_none(),
+                stored_changes: doc.as_mut().map_or(0, change_count),
+                doc,
+                stored_heads,
+                sync,
+                envelope,
+                on_relay: record.on_relay,
+                dirty: false,
+                authors: Vec::new(),
+                held: VecDeque::new(),
+                received: false,
+                queued: Vec::new(),
+                failed: None,
+            });
+        }
+        let known_actors = store.change_authors()?.into_keys().collect();
+        let data_version = store.data_version()?;
+        Ok(Self {
+            directory: DeviceDirectory::new(&devices),
+            store,
+            keys,
+            me,
+            mode,
+            docs,
+            requests: HashMap::new(),
+            next_request: 1,
+            phase: Phase::Disconnected,
+            devices_pending: false,
+            data_version,
+            known_actors,
+            summary: Summary::default(),
+            report: Summary::default(),
+            progress: Progress::new(mode),
+            was_settled: false,
+            observer: None,
+            notices: None,
+            early,
+            last_sync_recorded: None,
+            pushes: Vec::new(),
+            wrote_since_poll: false,
+        })
+    }
+}

@@ -58,10 +58,12 @@ fn gather(session: &Session, args: &AuditArgs) -> Result<Gathered> {
         .collect();
     let mut documents = Vec::new();
     for doc in session.store.documents()? {
-        let id = uuid::Uuid::parse_str(&doc.id)
+        let id: DocId = doc
+            .id
+            .parse()
             .map_err(|_| anyhow!("the document {} has a damaged id", doc.label))?;
         documents.push(Scope {
-            doc: DocId(id.into_bytes()),
+            doc: id,
             on_relay: on_relay.contains(&doc.id),
             id: doc.id,
             label: doc.label,
@@ -549,7 +551,7 @@ fn event_json(event: &AuditEvent, people: &People) -> serde_json::Value {
         "person": person,
         "account": event.account.map(|a| a.to_string()),
         // The same spelling as the store's document ids (and `documents[].document`).
-        "document": event.doc.map(|d| uuid::Uuid::from_bytes(d.0).simple().to_string()),
+        "document": event.doc.map(|d| d.to_string()),
     })
 }
 

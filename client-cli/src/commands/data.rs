@@ -109,10 +109,12 @@ fn own_documents(store: &Store) -> Result<Vec<Owned>> {
         .sync_documents()?
         .into_iter()
         .map(|record| {
-            let uuid = uuid::Uuid::parse_str(&record.document_id)
+            let doc: DocId = record
+                .document_id
+                .parse()
                 .map_err(|_| anyhow!("the document {} has a damaged id", record.document_id))?;
             Ok(Owned {
-                doc: DocId(uuid.into_bytes()),
+                doc,
                 id: record.document_id,
             })
         })

@@ -82,13 +82,13 @@ pub(crate) async fn notice(
         if !before.contains(&doc.id) || still.contains(&doc.id) {
             continue;
         }
-        let Ok(uuid) = uuid::Uuid::parse_str(&doc.id) else {
+        let Ok(doc_id) = doc.id.parse::<DocId>() else {
             continue;
         };
         request += 1;
         let asked = ClientMessage::GetMembership {
             request: RequestId(request),
-            doc: DocId(uuid.into_bytes()),
+            doc: doc_id,
         };
         let deleted = matches!(
             conn.request(&asked, "a membership list").await?,

@@ -168,15 +168,10 @@ fn vouched(list: &SignedMembership, devices: &[DeviceInfo]) -> Vec<(DeviceCertif
     out
 }
 
-fn doc_uuid(id: &str) -> Result<[u8; 16], SharingError> {
-    uuid::Uuid::parse_str(id)
-        .map(|u| u.into_bytes())
+/// The relay's id of a document this profile stores: the same 32 hex digits.
+fn relay_doc(id: &str) -> Result<DocId, SharingError> {
+    id.parse()
         .map_err(|_| SharingError::Profile(format!("the document id {id} is damaged")))
-}
-
-/// A document id as the homework document and the store write it (32 hex digits).
-fn doc_text(doc: [u8; 16]) -> String {
-    uuid::Uuid::from_bytes(doc).simple().to_string()
 }
 
 /// The client's first device, set up with a therapist's invite: checks the therapist the relay
@@ -204,7 +199,7 @@ pub(crate) async fn share_with_inviter(
             SharingError::Profile("this profile has no shared homework document".into())
         })?;
     let record = sync_record(store, &shared.id)?;
-    let doc = doc_uuid(&shared.id)?;
+    let doc = relay_doc(&shared.id)?.0;
     let list = SignedMembership::sign(
         &keys.identity,
         doc,
@@ -274,7 +269,7 @@ async fn wrap_missing(
         )));
     };
     let key = EpochKey::from_bytes(*key);
-    let doc = doc_uuid(id)?;
+    let doc = relay_doc(id)?.0;
     let done = store.wrapped_for(id, record.epoch)?;
     let mut devices = Vec::new();
     let mut rng = rand::rng();
@@ -375,9 +370,9 @@ pub(crate) async fn refresh(
     };
     let me = keys.identity.public();
     let local: HashSet<String> = store.documents()?.into_iter().map(|d| d.id).collect();
-    let listed: HashSet<String> = documents.iter().map(|d| doc_text(d.doc.0)).collect();
+    let listed: HashSet<String> = documents.iter().map(|d| d.doc.to_string()).collect();
     for info in documents {
-        let id = doc_text(info.doc.0);
+        let id = info.doc.to_string();
         let request = ids.next();
         let list = match ask(
             conn,
@@ -604,7 +599,7 @@ async fn catch_up_keys(
     epoch: u32,
 ) -> Result<(), SharingError> {
     let unwrapped = fetch_keys(conn, ids, keys, info, owner).await?;
-    let id = doc_text(info.doc.0);
+    let id = info.doc.to_string();
     let current = unwrapped.iter().any(|(e, _)| *e == epoch).then_some(epoch);
     if current.is_none() {
         super::driver::warn(&format!(
@@ -671,7 +666,7 @@ fn open_envelopes(
             Err(err) => super::driver::warn(&format!(
                 "ignored the key of epoch {} of {} that the relay gave: it is not one the document's owner wrapped for this device ({err}); it was not used",
                 envelope.epoch,
-                doc_text(doc),
+                DocId(doc),
             )),
         }
     }
@@ -694,7 +689,7 @@ async fn receive(
         // sync, and the document arrives on this device's sync after that.
         return Ok(false);
     }
-    let id = doc_text(info.doc.0);
+    let id = info.doc.to_string();
     let label = format!("{ARRIVING_LABEL_PREFIX}{}", &id[..8]);
     store.add_received_document(
         &NewDocument {
@@ -794,7 +789,7 @@ pub(crate) async fn rotate(
     removed_device: Option<&str>,
 ) -> Result<Vec<String>, SharingError> {
     let me = keys.identity.public();
-    let doc = doc_uuid(id)?;
+    let doc = relay_doc(id)?.0;
     let bad = |source| SharingError::BadMembership {
         doc: id.to_owned(),
         source,

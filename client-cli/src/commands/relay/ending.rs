@@ -104,7 +104,9 @@ pub(crate) fn client_end(session: &Session, name: &str, yes: bool) -> Result<()>
         outln!("Nothing changed.");
         return Ok(());
     }
-    let doc_id = uuid::Uuid::parse_str(&doc.id)
+    let doc_id: DocId = doc
+        .id
+        .parse()
         .map_err(|_| anyhow!("the document id {} is damaged", doc.id))?;
     let rt = runtime()?;
     rt.block_on(async {
@@ -113,7 +115,7 @@ pub(crate) fn client_end(session: &Session, name: &str, yes: bool) -> Result<()>
             .request(
                 &ClientMessage::LeaveDocument {
                     request: RequestId(1),
-                    doc: between_shared::protocol::DocId(doc_id.into_bytes()),
+                    doc: doc_id,
                 },
                 "the end of sharing",
             )

@@ -557,7 +557,8 @@ pub(super) fn paired_role(payload: &PairingPayload, identity: &IdentityKeypair) 
 
 /// Checks a document from a pairing message before anything is written.
 pub(super) fn check_paired_document(doc: &PairedDocument) -> Result<()> {
-    uuid::Uuid::parse_str(&doc.id)
+    doc.id
+        .parse::<DocId>()
         .map_err(|_| anyhow!("the pairing message names a document with a bad id; make a new code with `between device add`"))?;
     if !doc.keys.iter().any(|(epoch, _)| *epoch == doc.epoch) {
         bail!("the pairing message lacks the current key of {}'s homework; make a new code with `between device add`", doc.label);

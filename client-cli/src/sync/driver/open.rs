@@ -41,8 +41,9 @@ impl Driver {
                 label: label.clone(),
                 detail,
             };
-            let doc_id = uuid::Uuid::parse_str(&record.document_id)
-                .map(|u| DocId(u.into_bytes()))
+            let doc_id: DocId = record
+                .document_id
+                .parse()
                 .map_err(|e| bad(format!("its id is not a document id: {e}")))?;
             let state: SyncState = serde_json::from_str(&record.state)
                 .map_err(|e| bad(format!("its sync state is damaged: {e}")))?;

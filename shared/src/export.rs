@@ -10,8 +10,8 @@
 
 use crate::ids::EntryId;
 use crate::measures;
-use crate::model::{Comment, CommentTarget, EntryStatus, HomeworkData};
-use crate::risk::risk_flags;
+use crate::model::{Comment, CommentTarget, Entry, EntryStatus, HomeworkData};
+use crate::risk::{risk_flags, RiskFlag};
 use crate::template::Template;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -29,6 +29,15 @@ pub fn markdown(
     private: &BTreeSet<EntryId>,
 ) -> String {
     let mut out = String::new();
+    write_heading(&mut out, data, private);
+    write_goals(&mut out, data);
+    write_assignments(&mut out, data);
+    write_entries(&mut out, data, templates, private);
+    out
+}
+
+/// Whose homework this is, who started it, and how many private entries the export includes.
+fn write_heading(out: &mut String, data: &HomeworkData, private: &BTreeSet<EntryId>) {
     let meta = &data.meta;
     let _ = writeln!(out, "# Homework of {}\n", meta.client_name);
     if let Some(therapist) = &meta.therapist_name {
@@ -43,29 +52,35 @@ pub fn markdown(
             if private.len() == 1 { "entry" } else { "entries" }
         );
     }
+}
 
-    let comments_on = |target: &CommentTarget| -> String {
-        let mut found: Vec<&Comment> = data
-            .comments
-            .values()
-            .filter(|c| &c.target == target)
-            .collect();
-        found.sort_by_key(|c| c.created_at);
-        let mut text = String::new();
-        for c in found {
-            let resolved = if c.resolved { " (resolved)" } else { "" };
-            let reply = if c.reply_to.is_some() { "↳ " } else { "" };
-            let _ = writeln!(
-                text,
-                "> {reply}**{}** ({}): {}{resolved}",
-                c.author,
-                c.created_at,
-                c.text.as_str()
-            );
-        }
-        text
-    };
+/// The comments on `target`, oldest first, as quoted lines (nothing when there are none).
+fn write_comments(out: &mut String, data: &HomeworkData, target: &CommentTarget) {
+    let mut found: Vec<&Comment> = data
+        .comments
+        .values()
+        .filter(|c| &c.target == target)
+        .collect();
+    if found.is_empty() {
+        return;
+    }
+    found.sort_by_key(|c| c.created_at);
+    for c in found {
+        let resolved = if c.resolved { " (resolved)" } else { "" };
+        let reply = if c.reply_to.is_some() { "↳ " } else { "" };
+        let _ = writeln!(
+            out,
+            "> {reply}**{}** ({}): {}{resolved}",
+            c.author,
+            c.created_at,
+            c.text.as_str()
+        );
+    }
+    out.push('\n');
+}
 
+/// Each goal with its steps and comments.
+fn write_goals(out: &mut String, data: &HomeworkData) {
     let _ = writeln!(out, "## Goals\n");
     if data.goals.is_empty() {
         let _ = writeln!(out, "None yet.\n");
@@ -84,12 +99,12 @@ pub fn markdown(
             );
         }
         let _ = writeln!(out, "\nSet by {} on {}\n", goal.created_by, goal.created_at);
-        let comments = comments_on(&CommentTarget::Goal { id: id.clone() });
-        if !comments.is_empty() {
-            let _ = writeln!(out, "{comments}");
-        }
+        write_comments(out, data, &CommentTarget::Goal { id: id.clone() });
     }
+}
 
+/// Each assignment with its schedule, the history of its changes and its comments.
+fn write_assignments(out: &mut String, data: &HomeworkData) {
     let _ = writeln!(out, "## Assignments\n");
     if data.assignments.is_empty() {
         let _ = writeln!(out, "None yet.\n");
@@ -125,12 +140,17 @@ pub fn markdown(
             );
         }
         out.push('\n');
-        let comments = comments_on(&CommentTarget::Assignment { id: id.clone() });
-        if !comments.is_empty() {
-            let _ = writeln!(out, "{comments}");
-        }
+        write_comments(out, data, &CommentTarget::Assignment { id: id.clone() });
     }
+}
 
+/// Every entry, by date.
+fn write_entries(
+    out: &mut String,
+    data: &HomeworkData,
+    templates: &[Template],
+    private: &BTreeSet<EntryId>,
+) {
     let flags = risk_flags(data);
     let _ = writeln!(out, "## Entries\n");
     let mut entries: Vec<_> = data.entries.iter().collect();
@@ -155,35 +175,7 @@ pub fn markdown(
             "Written by {} on {}\n",
             entry.created_by, entry.created_at
         );
-        // Template order first (as the client filled it in), then any field the template no
-        // longer has, so nothing typed is left out of the export.
-        let mut order: Vec<(&str, &str)> = template
-            .map(|t| {
-                t.fields
-                    .iter()
-                    .map(|f| (f.id.as_str(), f.label.as_str()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for field_id in entry.values.keys() {
-            if !order.iter().any(|(id, _)| id == field_id) {
-                order.push((field_id.as_str(), field_id.as_str()));
-            }
-        }
-        for (field_id, label) in order {
-            let Some(value) = entry.values.get(field_id).filter(|v| !v.is_empty()) else {
-                continue;
-            };
-            let shown = value.shown_in(entry.kind, field_id);
-            let _ = writeln!(out, "**{label}**: {shown}\n");
-            let comments = comments_on(&CommentTarget::Entry {
-                id: id.clone(),
-                field: Some(field_id.to_string()),
-            });
-            if !comments.is_empty() {
-                let _ = writeln!(out, "{comments}");
-            }
-        }
+        write_fields(out, data, id, entry, template);
         if let Some(score) = measures::entry_score(entry) {
             let _ = writeln!(
                 out,
@@ -192,29 +184,74 @@ pub fn markdown(
             );
         }
         if let Some(flag) = flags.iter().find(|f| &f.entry == id) {
-            let reasons: Vec<String> = flag.reasons.iter().map(ToString::to_string).collect();
-            let state = match &flag.acknowledged {
-                None => "not acknowledged yet".to_owned(),
-                Some(done) if done.note.is_empty() => {
-                    format!("acknowledged by {} on {}", done.by, done.at)
-                }
-                Some(done) => format!(
-                    "acknowledged by {} on {}: \"{}\"",
-                    done.by, done.at, done.note
-                ),
-            };
-            let _ = writeln!(out, "**Risk flag**: {} ({state})\n", reasons.join("; "));
+            write_risk_flag(out, flag);
         }
         if let Some(d) = entry.difficulty {
             let _ = writeln!(out, "Difficulty: {d}/10\n");
         }
-        let comments = comments_on(&CommentTarget::Entry {
-            id: id.clone(),
-            field: None,
-        });
-        if !comments.is_empty() {
-            let _ = writeln!(out, "{comments}");
+        write_comments(
+            out,
+            data,
+            &CommentTarget::Entry {
+                id: id.clone(),
+                field: None,
+            },
+        );
+    }
+}
+
+/// An entry's filled-in fields with the comments on each: in the template's order first (as the
+/// client filled it in), then any field the template no longer has, so nothing typed is left
+/// out of the export.
+fn write_fields(
+    out: &mut String,
+    data: &HomeworkData,
+    id: &EntryId,
+    entry: &Entry,
+    template: Option<&Template>,
+) {
+    let mut order: Vec<(&str, &str)> = template
+        .map(|t| {
+            t.fields
+                .iter()
+                .map(|f| (f.id.as_str(), f.label.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for field_id in entry.values.keys() {
+        if !order.iter().any(|(id, _)| id == field_id) {
+            order.push((field_id.as_str(), field_id.as_str()));
         }
     }
-    out
+    for (field_id, label) in order {
+        let Some(value) = entry.values.get(field_id).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let shown = value.shown_in(entry.kind, field_id);
+        let _ = writeln!(out, "**{label}**: {shown}\n");
+        write_comments(
+            out,
+            data,
+            &CommentTarget::Entry {
+                id: id.clone(),
+                field: Some(field_id.to_string()),
+            },
+        );
+    }
+}
+
+/// A risk answer's reasons and whether the therapist acknowledged it.
+fn write_risk_flag(out: &mut String, flag: &RiskFlag) {
+    let reasons: Vec<String> = flag.reasons.iter().map(ToString::to_string).collect();
+    let state = match &flag.acknowledged {
+        None => "not acknowledged yet".to_owned(),
+        Some(done) if done.note.is_empty() => {
+            format!("acknowledged by {} on {}", done.by, done.at)
+        }
+        Some(done) => format!(
+            "acknowledged by {} on {}: \"{}\"",
+            done.by, done.at, done.note
+        ),
+    };
+    let _ = writeln!(out, "**Risk flag**: {} ({state})\n", reasons.join("; "));
 }

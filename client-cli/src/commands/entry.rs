@@ -19,17 +19,16 @@ use between_shared::document::{EntryUpdate, NewEntry};
 use between_shared::error::ValidationError;
 use between_shared::lookup::find_assignment;
 use between_shared::measures::{self, Measure};
+use between_shared::model::HomeworkData;
 use between_shared::model::{Assignment, Entry, EntryStatus};
 use between_shared::template::builtin::{field, rated_but_not_done};
 use between_shared::template::input::{format_input, parse_input};
 use between_shared::template::{EntryKind, FieldKind, FieldValue, Template};
 use between_shared::Role;
-use between_shared::{DocError, EntryId};
+use between_shared::{AssignmentId, Day, DocError, EntryId};
 
 /// `between entry ...`.
-pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Result<()> {
-    let now = ws.session.clock.now();
-    let me = ws.me().clone();
+pub(crate) fn entry(ws: Workspace, command: &EntryCommand, json: bool) -> Result<()> {
     match command {
         EntryCommand::New {
             assignment,
@@ -38,166 +37,249 @@ pub(crate) fn entry(mut ws: Workspace, command: &EntryCommand, json: bool) -> Re
             draft,
             private,
             fields,
-        } => {
-            let data = ws.doc.data()?;
-            let (assignment, template) = match (assignment, template) {
-                (Some(_), Some(_)) => bail!(
-                    "give an assignment or --template, not both: an assignment's entries follow the assignment's template"
-                ),
-                (Some(a), None) => {
-                    let id = find_assignment(&data, a)?;
-                    let template = ws.doc.template(&data.assignments[&id].template)?;
-                    (Some(id), template)
-                }
-                (None, Some(t)) => (None, find_template(&ws.doc, t)?),
-                (None, None) => bail!(
-                    "say what the entry is: an assignment id or template (see `between today`), or --template NAME for a free entry"
-                ),
-            };
-            let today = ws.session.clock.today();
-            let date = match date {
-                Some(d) => parse_day("date", d)?,
-                None => today,
-            };
-            let ahead = date.days_since(today);
-            if ahead > 0 {
-                // Saved as asked, but it must not look like today's homework is done.
-                eprintln!(
-                    "Note: this entry is dated {date}, {} from today; it counts from that day, not today.",
-                    render::plural(usize::try_from(ahead).unwrap_or(usize::MAX), "day")
-                );
-            }
-            let intro = assignment
-                .as_ref()
-                .map(|id| instructions(&data.assignments[id]));
-            let Collected {
-                mut update,
-                prompted,
-                stopped,
-            } = collect_update(&template, None, fields, intro)?;
-            if stopped.is_none() {
-                question_activity_not_done(&template, None, &mut update, prompted)?;
-            }
-            if stopped.is_some() && update.is_empty() {
-                eprintln!("Stopped before anything was answered, so nothing was saved.");
-                return Ok(());
-            }
-            let place = if *private {
-                Place::Private
-            } else if prompted && me.role == Role::Client {
-                match stopped {
-                    // Not asked: the person stopped first. Where they did not choose, the
-                    // answers stay on their own devices.
-                    Some(_) => Place::Private,
-                    None => match ask_private() {
-                        Ok(true) => Place::Private,
-                        Ok(false) => Place::Shared,
-                        Err(_) => Place::Private,
-                    },
-                }
-            } else {
-                Place::Shared
-            };
-            let draft = *draft || stopped.is_some();
-            let new = NewEntry {
-                template: template.id.clone(),
-                assignment,
-                date,
-                update,
-            };
-            let doc = ws.doc_at(place)?;
-            let create =
-                |doc: &mut between_shared::HomeworkDoc, new: NewEntry, complete| match place {
-                    Place::Shared => doc.create_entry(&me, now, new, complete),
-                    Place::Private => doc.create_private_entry(&me, now, new, complete, &data),
-                };
-            let id = match create(doc, new.clone(), !draft) {
-                // Answers typed at the prompts are never thrown away: an entry that cannot be
-                // completed yet is kept as a draft.
-                Err(DocError::Invalid(ValidationError::Incomplete { missing })) if prompted => {
-                    eprintln!(
-                        "Not complete yet (still to answer: {}), so it is saved as a draft.",
-                        missing.join(", ")
-                    );
-                    create(doc, new, false)?
-                }
-                other => other.map_err(with_draft_hint)?,
-            };
-            ws.save()?;
-            if let Some(why) = stopped {
-                return say_kept(&id, why, place);
-            }
-            report(&ws, &id, json)?;
-            offer_to_share(&mut ws, &id, json)
-        }
+        } => new_entry(
+            ws,
+            NewEntryArgs {
+                assignment: assignment.as_deref(),
+                template: template.as_deref(),
+                date: date.as_deref(),
+                draft: *draft,
+                private: *private,
+                fields,
+            },
+            json,
+        ),
         EntryCommand::Edit {
             id,
             complete,
             fields,
-        } => {
-            let homework = ws.homework()?;
-            let (place, id) = ws.find_entry(id)?;
-            let entry = &homework.data.entries[&id];
-            let template = homework.template(&entry.template)?;
-            let Collected {
-                mut update,
-                prompted,
-                stopped,
-            } = collect_update(&template, Some(entry), fields, None)?;
-            if stopped.is_none() {
-                question_activity_not_done(&template, Some(entry), &mut update, prompted)?;
-            }
-            let complete = *complete && stopped.is_none();
-            let doc = ws.doc_at(place)?;
-            match doc.update_entry(&me, now, &id, update.clone(), complete) {
-                Err(DocError::Invalid(ValidationError::Incomplete { missing })) if prompted => {
-                    eprintln!(
-                        "Not complete yet (still to answer: {}); your changes are saved and it stays a draft.",
-                        missing.join(", ")
-                    );
-                    doc.update_entry(&me, now, &id, update, false)?;
-                }
-                other => other.map_err(with_draft_hint)?,
-            }
-            ws.save()?;
-            if let Some(why) = stopped {
-                return say_kept(&id, why, place);
-            }
-            report(&ws, &id, json)
-        }
-        EntryCommand::Complete { id } => {
-            let (place, id) = ws.find_entry(id)?;
-            let homework = ws.homework()?;
-            let entry = &homework.data.entries[&id];
-            let template = homework.template(&entry.template)?;
-            question_activity_not_done(&template, Some(entry), &mut EntryUpdate::default(), false)?;
-            ws.doc_at(place)?
-                .complete_entry(&me, now, &id)
-                .map_err(with_draft_hint)?;
-            ws.save()?;
-            report(&ws, &id, json)
-        }
-        EntryCommand::Share { id } => {
-            if me.role != Role::Client {
-                bail!("only the client shares their entries; everything a therapist sees is already shared");
-            }
-            let (place, id) = ws.find_entry(id)?;
-            if place == Place::Shared {
-                bail!(
-                    "the entry {} is already shared with your therapist; nothing was changed",
-                    id.short()
-                );
-            }
-            let comments = share(&mut ws, &id)?;
-            if json {
-                return print_json(&serde_json::json!({ "id": id, "private": false }));
-            }
-            say_shared(&id, comments)
-        }
+        } => edit_entry(ws, id, *complete, fields, json),
+        EntryCommand::Complete { id } => complete_entry(ws, id, json),
+        EntryCommand::Share { id } => share_entry(ws, id, json),
         EntryCommand::List { assignment } => {
             super::views::list_entries(&ws, assignment.as_deref(), json)
         }
     }
+}
+
+/// What `between entry new` was given.
+struct NewEntryArgs<'a> {
+    assignment: Option<&'a str>,
+    template: Option<&'a str>,
+    date: Option<&'a str>,
+    draft: bool,
+    private: bool,
+    fields: &'a FieldArgs,
+}
+
+/// `between entry new`: asks (or takes from `--set`) the answers, then stores the entry in the
+/// shared or the private document.
+fn new_entry(mut ws: Workspace, args: NewEntryArgs<'_>, json: bool) -> Result<()> {
+    let now = ws.session.clock.now();
+    let me = ws.me().clone();
+    let NewEntryArgs {
+        assignment,
+        template,
+        date,
+        draft,
+        private,
+        fields,
+    } = args;
+    let data = ws.doc.data()?;
+    let (assignment, template) = what_to_write(&ws, &data, assignment, template)?;
+    let date = entry_date(&ws, date)?;
+    let intro = assignment
+        .as_ref()
+        .map(|id| instructions(&data.assignments[id]));
+    let Collected {
+        mut update,
+        prompted,
+        stopped,
+    } = collect_update(&template, None, fields, intro)?;
+    if stopped.is_none() {
+        question_activity_not_done(&template, None, &mut update, prompted)?;
+    }
+    if stopped.is_some() && update.is_empty() {
+        eprintln!("Stopped before anything was answered, so nothing was saved.");
+        return Ok(());
+    }
+    let place = where_it_goes(
+        private,
+        prompted && me.role == Role::Client,
+        stopped.is_some(),
+    );
+    let draft = draft || stopped.is_some();
+    let new = NewEntry {
+        template: template.id.clone(),
+        assignment,
+        date,
+        update,
+    };
+    let doc = ws.doc_at(place)?;
+    let create = |doc: &mut between_shared::HomeworkDoc, new: NewEntry, complete| match place {
+        Place::Shared => doc.create_entry(&me, now, new, complete),
+        Place::Private => doc.create_private_entry(&me, now, new, complete, &data),
+    };
+    let id = match create(doc, new.clone(), !draft) {
+        // Answers typed at the prompts are never thrown away: an entry that cannot be
+        // completed yet is kept as a draft.
+        Err(DocError::Invalid(ValidationError::Incomplete { missing })) if prompted => {
+            eprintln!(
+                "Not complete yet (still to answer: {}), so it is saved as a draft.",
+                missing.join(", ")
+            );
+            create(doc, new, false)?
+        }
+        other => other.map_err(with_draft_hint)?,
+    };
+    ws.save()?;
+    if let Some(why) = stopped {
+        return say_kept(&id, why, place);
+    }
+    report(&ws, &id, json)?;
+    offer_to_share(&mut ws, &id, json)
+}
+
+/// The assignment an entry is for, if any, and the template it follows.
+fn what_to_write(
+    ws: &Workspace,
+    data: &HomeworkData,
+    assignment: Option<&str>,
+    template: Option<&str>,
+) -> Result<(Option<AssignmentId>, Template)> {
+    match (assignment, template) {
+        (Some(_), Some(_)) => bail!(
+            "give an assignment or --template, not both: an assignment's entries follow the assignment's template"
+        ),
+        (Some(a), None) => {
+            let id = find_assignment(data, a)?;
+            let template = ws.doc.template(&data.assignments[&id].template)?;
+            Ok((Some(id), template))
+        }
+        (None, Some(t)) => Ok((None, find_template(&ws.doc, t)?)),
+        (None, None) => bail!(
+            "say what the entry is: an assignment id or template (see `between today`), or --template NAME for a free entry"
+        ),
+    }
+}
+
+/// The entry's day: `--date`, or today. A day ahead is kept as asked, with a note.
+fn entry_date(ws: &Workspace, date: Option<&str>) -> Result<Day> {
+    let today = ws.session.clock.today();
+    let date = match date {
+        Some(d) => parse_day("date", d)?,
+        None => today,
+    };
+    let ahead = date.days_since(today);
+    if ahead > 0 {
+        // Saved as asked, but it must not look like today's homework is done.
+        eprintln!(
+            "Note: this entry is dated {date}, {} from today; it counts from that day, not today.",
+            render::plural(usize::try_from(ahead).unwrap_or(usize::MAX), "day")
+        );
+    }
+    Ok(date)
+}
+
+/// Which document a new entry goes into: private when asked with `--private`; for a client
+/// who answered at the prompts, their choice when asked, and private when they stopped before
+/// being asked (where they did not choose, the answers stay on their own devices); otherwise
+/// the shared homework.
+fn where_it_goes(private: bool, client_prompted: bool, stopped: bool) -> Place {
+    if private {
+        Place::Private
+    } else if client_prompted {
+        if stopped {
+            return Place::Private;
+        }
+        match ask_private() {
+            Ok(false) => Place::Shared,
+            Ok(true) | Err(_) => Place::Private,
+        }
+    } else {
+        Place::Shared
+    }
+}
+
+/// `between entry edit`: changes an entry's answers, keeping it a draft when it cannot be
+/// completed yet.
+fn edit_entry(
+    mut ws: Workspace,
+    id: &str,
+    complete: bool,
+    fields: &FieldArgs,
+    json: bool,
+) -> Result<()> {
+    let now = ws.session.clock.now();
+    let me = ws.me().clone();
+    let homework = ws.homework()?;
+    let (place, id) = ws.find_entry(id)?;
+    let entry = &homework.data.entries[&id];
+    let template = homework.template(&entry.template)?;
+    let Collected {
+        mut update,
+        prompted,
+        stopped,
+    } = collect_update(&template, Some(entry), fields, None)?;
+    if stopped.is_none() {
+        question_activity_not_done(&template, Some(entry), &mut update, prompted)?;
+    }
+    let complete = complete && stopped.is_none();
+    let doc = ws.doc_at(place)?;
+    match doc.update_entry(&me, now, &id, update.clone(), complete) {
+        Err(DocError::Invalid(ValidationError::Incomplete { missing })) if prompted => {
+            eprintln!(
+                "Not complete yet (still to answer: {}); your changes are saved and it stays a draft.",
+                missing.join(", ")
+            );
+            doc.update_entry(&me, now, &id, update, false)?;
+        }
+        other => other.map_err(with_draft_hint)?,
+    }
+    ws.save()?;
+    if let Some(why) = stopped {
+        return say_kept(&id, why, place);
+    }
+    report(&ws, &id, json)
+}
+
+/// `between entry complete`.
+fn complete_entry(mut ws: Workspace, id: &str, json: bool) -> Result<()> {
+    let now = ws.session.clock.now();
+    let me = ws.me().clone();
+    let (place, id) = ws.find_entry(id)?;
+    let homework = ws.homework()?;
+    let entry = &homework.data.entries[&id];
+    let template = homework.template(&entry.template)?;
+    question_activity_not_done(&template, Some(entry), &mut EntryUpdate::default(), false)?;
+    ws.doc_at(place)?
+        .complete_entry(&me, now, &id)
+        .map_err(with_draft_hint)?;
+    ws.save()?;
+    report(&ws, &id, json)
+}
+
+/// `between entry share`: a client's private entry moved into the homework their therapist
+/// sees.
+fn share_entry(mut ws: Workspace, id: &str, json: bool) -> Result<()> {
+    let me = ws.me().clone();
+    if me.role != Role::Client {
+        bail!(
+            "only the client shares their entries; everything a therapist sees is already shared"
+        );
+    }
+    let (place, id) = ws.find_entry(id)?;
+    if place == Place::Shared {
+        bail!(
+            "the entry {} is already shared with your therapist; nothing was changed",
+            id.short()
+        );
+    }
+    let comments = share(&mut ws, &id)?;
+    if json {
+        return print_json(&serde_json::json!({ "id": id, "private": false }));
+    }
+    say_shared(&id, comments)
 }
 
 /// Moves private entry `id` into the shared document with its comments, both changes stored

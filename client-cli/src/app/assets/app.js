@@ -694,6 +694,11 @@ function commentThread(comments, target, inputId) {
 function entryView(id) {
   const view = { title: "Entry" };
   const controls = {};
+  // Per field: how many of the person's edits were started, and how many are still on their
+  // way. An update read before an edit landed must not put the old answer back (a box just
+  // ticked, unticked again by the redraw of a change that arrived meanwhile).
+  const started = {};
+  const unsaved = {};
   let current = null;
   view.draw = async () => {
     current = await api(docPath(`/entries/${encodeURIComponent(id)}`));
@@ -716,7 +721,12 @@ function entryView(id) {
       }
     };
     state.entryEdit = (splice) => edit("splice", splice, splice.field);
-    const onValue = (fieldId, value) => edit("value", { field: fieldId, value }, fieldId).catch(() => {});
+    const onValue = (fieldId, value) => {
+      started[fieldId] = (started[fieldId] || 0) + 1;
+      unsaved[fieldId] = (unsaved[fieldId] || 0) + 1;
+      return edit("value", { field: fieldId, value }, fieldId).catch(() => {})
+        .finally(() => { unsaved[fieldId] -= 1; });
+    };
     const nodes = [h("h1", { text: view.title })];
     nodes.push(h("p", { class: "quiet" }, `${entry.date} · `, entry.status === "draft" ? "Draft — saved as you type" : "Finished",
       entry.private ? h("span", { class: "tag private", text: "only you" }) : h("span", { class: "tag", text: state.session.me.role === "client" ? "shared with your therapist" : "shared" })));
@@ -775,6 +785,7 @@ function entryView(id) {
   };
   // Another device's change (or this person's other tab): update in place, keep typing.
   view.update = async () => {
+    const startedBefore = { ...started };
     let fresh;
     try { fresh = await api(docPath(`/entries/${encodeURIComponent(id)}`)); } catch (_) { return; }
     const structural = !current || fresh.status !== current.status || fresh.private !== current.private || fresh.comments.length !== current.comments.length
@@ -797,7 +808,11 @@ function entryView(id) {
       return;
     }
     current = fresh;
-    for (const [fieldId, control] of Object.entries(controls)) control.set(fresh.values[fieldId], fresh.heads);
+    for (const [fieldId, control] of Object.entries(controls)) {
+      // The person's own edit wins until it is stored; the next update shows what was stored.
+      if (unsaved[fieldId] || (started[fieldId] || 0) !== (startedBefore[fieldId] || 0)) continue;
+      control.set(fresh.values[fieldId], fresh.heads);
+    }
   };
   return view;
 }

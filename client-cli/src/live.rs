@@ -275,8 +275,8 @@ impl LiveProfile {
         Ok(changed)
     }
 
-    /// Goes up by at least one every time changes from other devices are stored, or another
-    /// process (a `between` command) stored changes; wait on it (`changed().await`) to redraw.
+    /// Goes up by at least one every time changes from other devices are stored; wait on it
+    /// (`changed().await`) to redraw.
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.changes.clone()
     }

@@ -61,8 +61,7 @@ impl Driver {
     }
 
     /// Checks whether another `between` command changed the store, and if so pushes its
-    /// changes (added to `step`) and tells the observer, as for changes from the relay: an open
-    /// page redraws whichever of the driver's polls takes the changes in first.
+    /// changes (added to `step`).
     pub(super) fn take_in_stored(&mut self, mut step: Step) -> Result<Step, DriverError> {
         let version = self.store.data_version()?;
         if version == self.data_version {
@@ -73,7 +72,6 @@ impl Driver {
             };
         }
         self.data_version = version;
-        let mut taken_in = false;
         for i in 0..self.docs.len() {
             let before = if self.docs[i].doc.is_some() {
                 // What changed since, not the whole document again.
@@ -107,16 +105,10 @@ impl Driver {
             if slot.stored_heads != before {
                 // Stored by another process: the recorded heads no longer match.
                 slot.heads_recorded = false;
-                taken_in = true;
                 if self.phase == Phase::Running {
                     let events = slot.sync.local_change(doc, &mut slot.envelope)?;
                     self.handle_events(i, events, None, &mut step)?;
                 }
-            }
-        }
-        if taken_in {
-            if let Some(observer) = &self.observer {
-                observer.send_modify(|count| *count += 1);
             }
         }
         self.finish(step)

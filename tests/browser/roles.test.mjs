@@ -43,11 +43,13 @@ test("a private entry, shared later; the therapist sees it only then", async () 
   await sam.getByRole("link", { name: "Entries" }).click();
   const picker = sam.getByLabel("Write something new");
   await picker.selectOption("journal");
-  // Another change arrives while the person is choosing (here a command beside the app adds an
-  // entry): the page redraws with the new entry and keeps the worksheet they chose.
+  // Another device's change arrives while the person is choosing (the phone writes an entry and
+  // syncs): the page redraws with the new entry and keeps the worksheet they chose.
   const listed = await sam.locator("ul.list li").count();
-  await practice.between("laptop", ["entry", "new", "-t", "journal", "--set", "text=Written on the command line"]);
-  await until("the page to redraw with the new entry", async () => (await sam.locator("ul.list li").count()) > listed);
+  await practice.between("phone", ["sync"]);
+  await practice.between("phone", ["entry", "new", "-t", "journal", "--set", "text=Written on the phone"]);
+  await practice.between("phone", ["sync"]);
+  await until("the page to redraw with the phone's entry", async () => (await sam.locator("ul.list li").count()) > listed, 30000);
   assert.equal(await picker.inputValue(), "journal", "a redraw kept the worksheet the person chose");
   await sam.getByRole("button", { name: "Start" }).click();
   await sam.getByLabel("Only me").check();

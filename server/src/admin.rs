@@ -362,7 +362,7 @@ fn invite_create(
     let now = now_ms();
     store
         .create_invite(&InviteRecord {
-            hash: InviteHash::from_bytes(secret.hash()),
+            hash: InviteHash(secret.hash()),
             kind,
             created_by: None,
             created_at_ms: now,
@@ -433,10 +433,9 @@ fn accounts(cli: &Cli, role: Option<AccountRoleArg>, json: bool) -> Result<()> {
 /// re-check their device's state), so this works on the database while it serves. The change is
 /// recorded in the audit trail under the account acted on.
 fn set_disabled(cli: &Cli, account: &str, disable: bool) -> Result<()> {
-    let id: between_shared::protocol::AccountId = account.trim().parse().map_err(|err| {
+    let id: AccountId = account.trim().parse().map_err(|err| {
         anyhow!("{account:?} is not an account id ({err}); `between-relay accounts` lists them")
     })?;
-    let id = AccountId::from_bytes(id.0);
     let settings = Settings::resolve(cli, None)?;
     let mut store = settings.db.open()?;
     let record = store.account(id)?.ok_or_else(|| {

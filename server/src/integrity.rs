@@ -138,11 +138,11 @@ mod tests {
     fn populated(dir: &Path) -> PathBuf {
         let path = dir.join("relay.sqlite3");
         let mut store = SqliteStore::open(&path).unwrap();
-        let owner = AccountId::from_bytes([1; 16]);
+        let owner = AccountId([1; 16]);
         store
             .create_account(owner, [1; 32], AccountRole::Client, 1)
             .unwrap();
-        let doc = DocId::from_bytes([2; 16]);
+        let doc = DocId([2; 16]);
         store.create_document(doc, owner, 1).unwrap();
         for i in 0..64_u8 {
             store.append_bundle(doc, &[i; 2000], 1).unwrap();

@@ -13,9 +13,7 @@
 use crate::relay::core::log::{catch_up_page, live_step, LiveStep};
 use crate::relay::core::{self, CatchUp, Connection, Ctx, Effects, HubChange, Policy};
 use crate::store::sqlite::{backup_database, SqliteStore};
-use crate::store::{
-    AccountId as StoreAccount, AccountRole, DeviceRecord, DocId as StoreDoc, RelayStore, StoreError,
-};
+use crate::store::{AccountRole, DeviceRecord, RelayStore, StoreError};
 use crate::store::{AccountStore, DocumentStore, LogStore};
 use between_shared::protocol::{
     AccountId, Challenge, ClientMessage, DeviceId, DocId, RequestId, Seq, ServerMessage,
@@ -101,10 +99,10 @@ impl LocalRelay {
             Role::Client => AccountRole::Client,
             Role::Therapist => AccountRole::Therapist,
         };
-        let account = StoreAccount::from_bytes(id);
+        let account = AccountId(id);
         self.store
             .create_account(account, identity, role, self.now_ms)?;
-        Ok(AccountId(id))
+        Ok(account)
     }
 
     /// Registers `device` (its signing key and certificate) for `account`.
@@ -116,8 +114,8 @@ impl LocalRelay {
         certificate: Vec<u8>,
     ) -> Result<(), LocalError> {
         self.store.register_device(&DeviceRecord {
-            device: crate::store::DeviceId::from_bytes(device.0),
-            account: StoreAccount::from_bytes(account.0),
+            device,
+            account,
             signing_pub,
             certificate,
             registered_at_ms: self.now_ms,
@@ -128,10 +126,7 @@ impl LocalRelay {
     /// Opens a connection already signed in as `device` of `account` (the handshake itself is
     /// tested over real sockets).
     pub fn connect_as(&mut self, account: AccountId, device: DeviceId) -> LocalConnection {
-        let conn = Connection::signed_in_as(
-            StoreAccount::from_bytes(account.0),
-            crate::store::DeviceId::from_bytes(device.0),
-        );
+        let conn = Connection::signed_in_as(account, device);
         self.endpoints.push(Endpoint {
             conn,
             inbox: VecDeque::new(),
@@ -353,7 +348,7 @@ impl LocalRelay {
         };
         if let Some((doc, seq)) = delivered {
             if let Some(live) = endpoint.live.get_mut(&doc) {
-                live.delivered = Seq(live.delivered.0.max(seq.0));
+                live.delivered = live.delivered.max(seq);
             }
         }
         endpoint.inbox.push_back(Frame { message, forwarded });
@@ -388,24 +383,20 @@ impl LocalRelay {
     /// never accepts one on its own. Returns the position it covers; a document with an empty
     /// log (or none) is an error, as there is nothing to cover.
     pub fn plant_snapshot(&mut self, doc: DocId, snapshot: &[u8]) -> Result<u64, LocalError> {
-        let id = StoreDoc::from_bytes(doc.0);
         let head = self
             .store
-            .document(id)?
-            .map_or(crate::store::Seq::ZERO, |stats| stats.head);
-        self.store.put_snapshot(id, head, snapshot)?;
+            .document(doc)?
+            .map_or(Seq::ZERO, |stats| stats.head);
+        self.store.put_snapshot(doc, head, snapshot)?;
         Ok(head.0)
     }
 
     /// The document's log as the relay stores it: the snapshot's position (if compacted) and
     /// the sequence numbers of the bundles after it.
     pub fn log_positions(&self, doc: DocId) -> Result<(Option<u64>, Vec<u64>), LocalError> {
-        let page = self.store.read_log(
-            StoreDoc::from_bytes(doc.0),
-            crate::store::Seq(0),
-            usize::MAX,
-            usize::MAX,
-        )?;
+        let page = self
+            .store
+            .read_log(doc, Seq::ZERO, usize::MAX, usize::MAX)?;
         Ok((
             page.snapshot.map(|s| s.covers.0),
             page.bundles.iter().map(|b| b.seq.0).collect(),

@@ -11,8 +11,7 @@
 //! ([`Hub::drop_accounts`]), not at their next request; when the owner deletes the document, all
 //! of its subscriptions end ([`Hub::end_document`]).
 
-use crate::store::AccountId;
-use between_shared::protocol::{DocId, ServerMessage};
+use between_shared::protocol::{AccountId, DocId, ServerMessage};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex};
 use tokio::sync::{mpsc, Mutex, OwnedMutexGuard};
@@ -214,8 +213,8 @@ mod tests {
     fn dropping_an_account_ends_only_its_subscriptions() {
         let hub = Hub::default();
         let doc = DocId([1; 16]);
-        let owner = AccountId::from_bytes([1; 16]);
-        let removed = AccountId::from_bytes([2; 16]);
+        let owner = AccountId([1; 16]);
+        let removed = AccountId([2; 16]);
         let (owner_out, mut owner_rx) = outgoing();
         let (laptop_out, mut laptop_rx) = outgoing();
         let (phone_out, mut phone_rx) = outgoing();

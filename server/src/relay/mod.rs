@@ -23,7 +23,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use between_shared::protocol::limits;
+use between_shared::protocol::{limits, DeviceId};
 use hub::Hub;
 use listener::{PeerAddr, RelayListener};
 use std::collections::HashMap;
@@ -227,7 +227,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
     match state
         .relay
         .store
-        .try_call(|s| s.device(crate::store::DeviceId::from_bytes([0; 16])))
+        .try_call(|s| s.device(DeviceId([0; 16])))
         .await
     {
         Ok(_) => (StatusCode::OK, "ok\n").into_response(),

@@ -34,7 +34,7 @@ use super::Relay;
 use crate::store::postgres::describe;
 use crate::store::postgres::notice::{self, Instance, Notice, CHANNEL};
 use crate::store::postgres::target::Target;
-use crate::store::{DocId as StoreDoc, Missing, Seq as StoreSeq, StoreError};
+use crate::store::{Missing, StoreError};
 
 /// Notices waiting to be handled: beyond this, the database connection waits for the task.
 const BACKLOG: usize = 4096;
@@ -146,15 +146,14 @@ async fn forward_entry(relay: &Relay, doc: DocId, seq: Seq) {
     if relay.hub.watching_accounts(doc).is_empty() || seq.0 == 0 {
         return;
     }
-    let store_doc = StoreDoc::from_bytes(doc.0);
-    let since = StoreSeq(seq.0 - 1);
+    let since = Seq(seq.0 - 1);
     let read = relay
         .store
-        .try_call(move |store| store.bundles_since(store_doc, since, 1, usize::MAX))
+        .try_call(move |store| store.bundles_since(doc, since, 1, usize::MAX))
         .await;
     let bundle = match read {
         Ok(mut bundles) => match bundles.pop() {
-            Some(bundle) if bundle.seq.0 == seq.0 => bundle.bytes,
+            Some(bundle) if bundle.seq == seq => bundle.bytes,
             _ => return,
         },
         Err(err) => {
@@ -174,11 +173,10 @@ async fn forward_entry(relay: &Relay, doc: DocId, seq: Seq) {
 /// module documentation).
 async fn catch_up(relay: &Relay) {
     for doc in relay.hub.watched() {
-        let store_doc = StoreDoc::from_bytes(doc.0);
         let state = relay
             .store
             .try_call(move |store| -> Result<_, StoreError> {
-                let members = match store.members(store_doc) {
+                let members = match store.members(doc) {
                     Ok(members) => members,
                     Err(StoreError::NotFound(Missing::Document(_))) => return Ok(None),
                     Err(err) => return Err(err),
@@ -187,7 +185,7 @@ async fn catch_up(relay: &Relay) {
                 if members.is_empty() {
                     return Ok(None);
                 }
-                Ok(Some((members, store.head(store_doc)?)))
+                Ok(Some((members, store.head(doc)?)))
             })
             .await;
         match state {
@@ -208,7 +206,7 @@ async fn catch_up(relay: &Relay) {
                     )
                     .await;
                 }
-                forward_entry(relay, doc, Seq(head.0)).await;
+                forward_entry(relay, doc, head).await;
             }
             Ok(None) => heard(relay, Notice::Deleted { doc }).await,
             Err(err) => {

@@ -403,8 +403,8 @@ impl Session {
             self.relay.metrics.push();
             // The pusher's own entry is the next one of its subscription: not sent back to it.
             if let Some(live) = self.subscriptions.get_mut(&doc) {
-                if log::live_step(live.delivered, Seq(seq.0)) == log::LiveStep::Send {
-                    live.delivered = Seq(seq.0);
+                if log::live_step(live.delivered, seq) == log::LiveStep::Send {
+                    live.delivered = seq;
                 }
             }
         }
@@ -491,7 +491,7 @@ impl Session {
             _ => return,
         };
         if let Some(live) = self.subscriptions.get_mut(doc) {
-            live.delivered = Seq(live.delivered.0.max(seq.0));
+            live.delivered = live.delivered.max(seq);
         }
     }
 

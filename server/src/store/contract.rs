@@ -330,7 +330,7 @@ pub(crate) trait LogStore {
     /// its only part. Nothing is staged for a one-part upload, so no uploader is recorded.
     fn put_snapshot(&mut self, doc: DocId, covers: Seq, snapshot: &[u8]) -> Result<(), StoreError> {
         let whole = SnapshotUpload {
-            uploader: DeviceId::from_bytes([0; 16]),
+            uploader: DeviceId([0; 16]),
             covers,
             parts: 1,
         };

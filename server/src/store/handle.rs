@@ -348,7 +348,7 @@ mod tests {
 
     use super::*;
     use crate::store::LogStore;
-    use crate::store::{AccountId, AccountRole, DocId, Seq};
+    use crate::store::{AccountId, AccountRole, DeviceId, DocId, Seq};
 
     /// A fixed "now" (Unix milliseconds).
     const T0: i64 = 1_700_000_000_000;
@@ -359,10 +359,10 @@ mod tests {
         let handle = StoreHandle::open_sqlite(dir.path().join("relay.sqlite3"))
             .await
             .unwrap();
-        let doc = DocId::from_bytes([1; 16]);
+        let doc = DocId([1; 16]);
         handle
             .try_call(move |store| {
-                let owner = AccountId::from_bytes([1; 16]);
+                let owner = AccountId([1; 16]);
                 store.create_account(owner, [1; 32], AccountRole::Client, T0)?;
                 store.create_document(doc, owner, T0)
             })
@@ -512,7 +512,7 @@ mod tests {
     fn push(doc: DocId, bytes: &[u8]) -> Push {
         Push {
             doc,
-            device: crate::store::DeviceId::from_bytes([1; 16]),
+            device: DeviceId([1; 16]),
             bundle: bytes.to_vec(),
             at_ms: T0,
             action: "append",
@@ -533,13 +533,13 @@ mod tests {
         })
         .await
         .unwrap();
-        let (a, b) = (DocId::from_bytes([1; 16]), DocId::from_bytes([2; 16]));
+        let (a, b) = (DocId([1; 16]), DocId([2; 16]));
         handle
             .try_call(move |store| {
-                let owner = AccountId::from_bytes([1; 16]);
+                let owner = AccountId([1; 16]);
                 store.create_account(owner, [1; 32], AccountRole::Client, T0)?;
                 store.register_device(&crate::store::DeviceRecord {
-                    device: crate::store::DeviceId::from_bytes([1; 16]),
+                    device: DeviceId([1; 16]),
                     account: owner,
                     signing_pub: [1; 32],
                     certificate: vec![1],

@@ -35,90 +35,35 @@ pub(crate) use contract::{
 };
 pub(crate) use error::{AuditError, AuditProblem, Conflict, InviteError, Missing, StoreError};
 
-/// Writes bytes as lowercase hexadecimal.
+/// The store keeps the protocol's own ids and sequence numbers, so the relay has one set of typed
+/// ids from the wire to the database (how the store numbers a log is part of its contract, see
+/// [`RelayStore`]). Each backend converts them to and from its column types in one place (an id
+/// as a `BLOB`/`BYTEA` of its bytes, a [`Seq`] as a 64-bit integer): the database crates' traits
+/// cannot be implemented here for another crate's types.
+pub(crate) use between_shared::protocol::{AccountId, DeviceId, DocId, Mailbox, Seq};
+
+/// The SHA-256 of an invite code. The relay stores and compares only this hash, never the code.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct InviteHash(pub(crate) [u8; 32]);
+
+impl InviteHash {
+    /// The raw bytes.
+    pub(crate) const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for InviteHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InviteHash(")?;
+        write_hex(f, &self.0)?;
+        f.write_str(")")
+    }
+}
+
+/// Writes bytes as lowercase hexadecimal (an invite hash, the audit chain's hash).
 fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     bytes.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
-}
-
-macro_rules! byte_id {
-    ($(#[$doc:meta])* $name:ident, $len:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub(crate) struct $name([u8; $len]);
-
-        impl $name {
-            /// Wraps the raw bytes (as they travel in the protocol).
-            pub(crate) const fn from_bytes(bytes: [u8; $len]) -> Self {
-                Self(bytes)
-            }
-
-            /// The raw bytes.
-            pub(crate) const fn as_bytes(&self) -> &[u8; $len] {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write_hex(f, &self.0)
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, concat!(stringify!($name), "("))?;
-                write_hex(f, &self.0)?;
-                f.write_str(")")
-            }
-        }
-    };
-}
-
-byte_id!(
-    /// A document (one therapy relationship's homework, or a client's private document): 16
-    /// random bytes chosen by the client that creates it.
-    DocId,
-    16
-);
-byte_id!(
-    /// A device registered with the relay: 16 random bytes chosen by the device.
-    DeviceId,
-    16
-);
-byte_id!(
-    /// A person's account on the relay (one per identity key): 16 random bytes.
-    AccountId,
-    16
-);
-byte_id!(
-    /// A pairing mailbox: 32 bytes derived by both devices from the pairing code. The relay
-    /// never learns the code itself.
-    Mailbox,
-    32
-);
-byte_id!(
-    /// The SHA-256 of an invite code. The relay stores and compares only this hash, never the
-    /// code.
-    InviteHash,
-    32
-);
-
-/// A position in a document's log. The first bundle is `Seq(1)`; `Seq(0)` means "nothing
-/// yet". Numbers are assigned by the store, one more than the last for each append, and are never
-/// reused: not after compaction, and not after the document is deleted (its id cannot be
-/// created again).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub(crate) struct Seq(pub(crate) u64);
-
-impl Seq {
-    /// "Nothing yet": the head of an empty log, and the cursor of a device that has seen nothing.
-    pub(crate) const ZERO: Seq = Seq(0);
-}
-
-impl fmt::Display for Seq {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
 }
 
 /// What an account may do on the relay.

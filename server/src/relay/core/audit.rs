@@ -2,11 +2,11 @@
 //!
 //! Reading is itself recorded, once per listing (on its first page).
 
-use super::{store_doc, Ctx, Effects};
+use super::{Ctx, Effects};
 use crate::store::{AuditEntry, StoreError};
 use between_shared::protocol::audit::{is_valid_action, AuditAction};
 use between_shared::protocol::limits::MAX_AUDIT_EVENTS;
-use between_shared::protocol::{AccountId, AuditEvent, DeviceId, DocId, RequestId, ServerMessage};
+use between_shared::protocol::{AuditEvent, DocId, RequestId, ServerMessage};
 
 /// An audit row as a device receives it. A row whose action is not a token (it cannot come from
 /// this relay; `between-relay audit verify` reports such tampering) is shown as `invalid` rather
@@ -16,9 +16,9 @@ fn audit_event(entry: AuditEntry) -> AuditEvent {
     AuditEvent {
         id: entry.id,
         at_ms: record.at_ms,
-        account: record.account.map(|a| AccountId(*a.as_bytes())),
-        device: record.device.map(|d| DeviceId(*d.as_bytes())),
-        doc: record.doc.map(|d| DocId(*d.as_bytes())),
+        account: record.account,
+        device: record.device,
+        doc: record.doc,
         action: if is_valid_action(&record.action) {
             record.action
         } else {
@@ -43,7 +43,7 @@ pub(crate) fn get_audit(
             if let Err(refused) = ctx.member(request, doc, AuditAction::ReadAudit)? {
                 return Ok(*refused);
             }
-            ctx.store.audit_for_doc(store_doc(doc), after, limit)?
+            ctx.store.audit_for_doc(doc, after, limit)?
         }
         None => {
             let me = match ctx.enabled_me()? {

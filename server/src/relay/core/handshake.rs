@@ -6,10 +6,7 @@
 //! sign-in or registration ends the connection.
 
 use super::{disabled, Ctx, Effects, Refused, SignedIn, ACCOUNT_DISABLED};
-use crate::store::{
-    AccountId as StoreAccount, AccountRole, DeviceId as StoreDevice, DeviceRecord, InviteError,
-    InviteHash, Mailbox as StoreMailbox, Registration, StoreError,
-};
+use crate::store::{AccountRole, DeviceRecord, InviteError, InviteHash, Registration, StoreError};
 use between_shared::crypto::{self, DeviceCertificate, InviteSecret};
 use between_shared::protocol::audit::AuditAction;
 use between_shared::protocol::{
@@ -145,15 +142,12 @@ fn certificate(bytes: &[u8], identity: &[u8; 32]) -> Result<DeviceCertificate, R
 /// Signs the connection in and welcomes the device, recording `action`.
 fn welcome(
     ctx: &mut Ctx<'_>,
-    account: StoreAccount,
-    device: StoreDevice,
+    account: AccountId,
+    device: DeviceId,
     action: AuditAction,
 ) -> Effects {
     ctx.conn.signed_in = Some(SignedIn { account, device });
-    let mut effects = Effects::reply(ServerMessage::Welcome {
-        account: AccountId(*account.as_bytes()),
-        device: DeviceId(*device.as_bytes()),
-    });
+    let mut effects = Effects::reply(ServerMessage::Welcome { account, device });
     ctx.record(&mut effects, None, action);
     effects
 }
@@ -162,8 +156,8 @@ fn welcome(
 fn refused(
     ctx: &Ctx<'_>,
     mut effects: Effects,
-    account: Option<StoreAccount>,
-    device: Option<StoreDevice>,
+    account: Option<AccountId>,
+    device: Option<DeviceId>,
     action: AuditAction,
 ) -> Effects {
     effects.audit.push(crate::store::AuditRecord {
@@ -182,8 +176,7 @@ fn sign_in(
     timestamp_ms: i64,
     signature: &[u8; 64],
 ) -> Result<Effects, StoreError> {
-    let id = StoreDevice::from_bytes(device.0);
-    let Some(entry) = ctx.store.device(id)? else {
+    let Some(entry) = ctx.store.device(device)? else {
         let effects = Effects::fatal(
             None,
             ErrorCode::UnknownDevice,
@@ -199,7 +192,7 @@ fn sign_in(
             ctx,
             *effects,
             account,
-            Some(id),
+            Some(device),
             AuditAction::SignIn,
         ));
     }
@@ -210,11 +203,16 @@ fn sign_in(
             ctx,
             effects,
             account,
-            Some(id),
+            Some(device),
             AuditAction::SignIn,
         ));
     }
-    Ok(welcome(ctx, entry.record.account, id, AuditAction::SignIn))
+    Ok(welcome(
+        ctx,
+        entry.record.account,
+        device,
+        AuditAction::SignIn,
+    ))
 }
 
 fn register(
@@ -240,15 +238,15 @@ fn register(
             "this invite is not valid; ask for a new one",
         ));
     };
-    let device = StoreDevice::from_bytes(certificate.device_id().0);
-    let account = StoreAccount::from_bytes(ctx.new_id);
+    let device = DeviceId(certificate.device_id().0);
+    let account = AccountId(ctx.new_id);
     let role = match certificate.role {
         between_shared::Role::Client => AccountRole::Client,
         between_shared::Role::Therapist => AccountRole::Therapist,
     };
     let registration = Registration {
         role,
-        invite: InviteHash::from_bytes(InviteSecret::from_bytes(invite).hash()),
+        invite: InviteHash(InviteSecret::from_bytes(invite).hash()),
         account,
         identity_pub: identity,
         device: DeviceRecord {
@@ -309,7 +307,7 @@ fn register_device(
             "the certificate is not signed by an identity this relay knows; use an invite for a first device",
         ));
     };
-    let device = StoreDevice::from_bytes(certificate.device_id().0);
+    let device = DeviceId(certificate.device_id().0);
     if account.disabled_at_ms.is_some() {
         let effects = Effects::fatal(None, ErrorCode::DeviceRevoked, ACCOUNT_DISABLED);
         return Ok(refused(
@@ -350,7 +348,6 @@ pub(super) fn take_pairing(
     request: RequestId,
     mailbox: Mailbox,
 ) -> Result<Effects, StoreError> {
-    let mailbox = StoreMailbox::from_bytes(mailbox.0);
     Ok(match ctx.store.take_pairing(mailbox, ctx.now_ms)? {
         Some(payload) => Effects::reply(ServerMessage::Pairing { request, payload }),
         None => Effects::reply(ServerMessage::error(

@@ -6,7 +6,7 @@
 //! or a snapshot that claims another document or another device.
 
 use super::{
-    refusal, store_doc, CatchUp, Connection, Ctx, Effects, HubChange, SignedIn, ACCOUNT_DISABLED,
+    refusal, CatchUp, Connection, Ctx, Effects, HubChange, SignedIn, ACCOUNT_DISABLED,
     DEVICE_REMOVED, DOCUMENT_DELETED, NOT_MEMBER, UNKNOWN_DOCUMENT,
 };
 use crate::store::{self, Conflict, PushOutcome, PushRefusal, StoreError};
@@ -14,7 +14,7 @@ use between_shared::crypto::{BundleHeader, BundleKind};
 use between_shared::protocol::audit::AuditAction;
 use between_shared::protocol::limits::MAX_DOCUMENTS;
 use between_shared::protocol::{
-    AccountId, DocId, DocumentInfo, ErrorCode, RequestId, Seq, ServerMessage,
+    DeviceId, DocId, DocumentInfo, ErrorCode, RequestId, Seq, ServerMessage,
 };
 use tracing::{info, warn};
 
@@ -35,15 +35,14 @@ pub(crate) fn create_document(
         Ok(me) => me,
         Err(refused) => return Ok(*refused),
     };
-    let id = store_doc(doc);
-    match ctx.store.create_document(id, me.account, ctx.now_ms) {
+    match ctx.store.create_document(doc, me.account, ctx.now_ms) {
         Ok(()) => {
             let mut effects = Effects::reply(ServerMessage::Done { request });
             ctx.record(&mut effects, Some(doc), AuditAction::Create);
             Ok(effects)
         }
         Err(StoreError::Conflict(conflict)) => {
-            if ctx.store.is_member(id, me.account)? {
+            if ctx.store.is_member(doc, me.account)? {
                 return Ok(Effects::reply(ServerMessage::Done { request }));
             }
             let (code, message) = match conflict {
@@ -71,12 +70,12 @@ pub(crate) enum BadBundle {
 fn check_header(
     bundle: &[u8],
     doc: DocId,
-    device: &crate::store::DeviceId,
+    device: &DeviceId,
     kind: BundleKind,
 ) -> Result<(), BadBundle> {
     let header = BundleHeader::from_bytes(bundle)
         .map_err(|err| BadBundle::Malformed(format!("the bundle header is not valid: {err}")))?;
-    if header.doc_id() != doc.0 || header.author().0 != *device.as_bytes() {
+    if header.doc_id() != doc.0 || header.author().0 != device.0 {
         return Err(BadBundle::Mismatch(
             "the bundle names another document or another author device",
         ));
@@ -104,7 +103,7 @@ pub(crate) enum PushPlan {
 pub(crate) fn plan_push(now_ms: i64, me: &SignedIn, doc: DocId, bundle: Vec<u8>) -> PushPlan {
     match check_header(&bundle, doc, &me.device, BundleKind::Changes) {
         Ok(()) => PushPlan::Commit(store::Push {
-            doc: store_doc(doc),
+            doc,
             device: me.device,
             bundle,
             at_ms: now_ms,
@@ -158,7 +157,6 @@ pub(crate) fn pushed(
 ) -> Effects {
     let (code, message) = match outcome {
         PushOutcome::Appended { seq, .. } => {
-            let seq = Seq(seq.0);
             let mut effects = Effects::reply(ServerMessage::Ack { request, doc, seq });
             effects.forward = Some(ServerMessage::Bundle { doc, seq, bundle });
             return effects;
@@ -264,17 +262,14 @@ pub(crate) fn catch_up_page(ctx: &mut Ctx<'_>, catch_up: CatchUp) -> Result<Effe
         refused.hub.push(HubChange::Leave(doc));
         return Ok(*refused);
     }
-    let page = ctx.store.read_log(
-        store_doc(doc),
-        store::Seq(since.0),
-        CATCH_UP_PAGE,
-        CATCH_UP_PAGE_BYTES,
-    )?;
+    let page = ctx
+        .store
+        .read_log(doc, since, CATCH_UP_PAGE, CATCH_UP_PAGE_BYTES)?;
     let mut effects = Effects::default();
-    let mut at = since.0;
+    let mut at = since;
     if let Some(snapshot) = page.snapshot {
-        at = at.max(snapshot.covers.0);
-        let covers = Seq(snapshot.covers.0);
+        let covers = snapshot.covers;
+        at = at.max(covers);
         // Sent in the parts it was uploaded in, each within one frame.
         let parts = u32::try_from(snapshot.parts.len()).unwrap_or(u32::MAX);
         for (part, bytes) in (0..).zip(snapshot.parts) {
@@ -289,26 +284,26 @@ pub(crate) fn catch_up_page(ctx: &mut Ctx<'_>, catch_up: CatchUp) -> Result<Effe
     }
     let empty = page.bundles.is_empty();
     for bundle in page.bundles {
-        at = at.max(bundle.seq.0);
+        at = at.max(bundle.seq);
         effects.replies.push(ServerMessage::Bundle {
             doc,
-            seq: Seq(bundle.seq.0),
+            seq: bundle.seq,
             bundle: bundle.bytes,
         });
     }
-    if empty || at >= page.head.0 {
+    if empty || at >= page.head {
         if announce {
             effects.replies.push(ServerMessage::CaughtUp {
                 request,
                 doc,
-                head: Seq(page.head.0.max(at)),
+                head: page.head.max(at),
             });
         }
     } else {
         effects.catch_up = Some(CatchUp {
             request,
             doc,
-            since: Seq(at),
+            since: at,
             announce,
         });
     }
@@ -366,13 +361,10 @@ pub(crate) fn put_snapshot(
     }
     let upload = store::SnapshotUpload {
         uploader: me.device,
-        covers: store::Seq(covers.0),
+        covers,
         parts,
     };
-    match ctx
-        .store
-        .put_snapshot_part(store_doc(doc), upload, part, &snapshot)
-    {
+    match ctx.store.put_snapshot_part(doc, upload, part, &snapshot) {
         Ok(progress) => {
             let mut effects = Effects::reply(ServerMessage::Ack {
                 request,
@@ -418,9 +410,8 @@ pub(crate) fn delete_document(
     )? {
         return Ok(*refused);
     }
-    let id = store_doc(doc);
-    ctx.store.delete_document(id, ctx.now_ms)?;
-    info!(doc = %id, "deleted a document at its owner's request");
+    ctx.store.delete_document(doc, ctx.now_ms)?;
+    info!(doc = %doc, "deleted a document at its owner's request");
     let mut effects = Effects {
         hub: vec![HubChange::EndDocument(doc)],
         replies: vec![ServerMessage::Done { request }],
@@ -448,8 +439,8 @@ pub(crate) fn list_documents(ctx: &mut Ctx<'_>, request: RequestId) -> Result<Ef
         .into_iter()
         .take(MAX_DOCUMENTS)
         .map(|d| DocumentInfo {
-            doc: DocId(*d.doc.as_bytes()),
-            owner: AccountId(*d.owner.as_bytes()),
+            doc: d.doc,
+            owner: d.owner,
         })
         .collect();
     let mut effects = Effects::reply(ServerMessage::Documents { request, documents });

@@ -28,13 +28,10 @@ pub(crate) mod sharing;
 #[cfg(test)]
 mod tests;
 
-use crate::store::{
-    AccountId as StoreAccount, AuditRecord, DeviceEntry, DeviceId as StoreDevice,
-    DocId as StoreDoc, RelayStore, StoreError,
-};
+use crate::store::{AuditRecord, DeviceEntry, RelayStore, StoreError};
 use between_shared::protocol::audit::AuditAction;
 use between_shared::protocol::{
-    Challenge, ClientMessage, DocId, ErrorCode, RequestId, Seq, ServerMessage,
+    AccountId, Challenge, ClientMessage, DeviceId, DocId, ErrorCode, RequestId, Seq, ServerMessage,
 };
 use std::time::Duration;
 
@@ -68,9 +65,9 @@ pub(crate) struct Policy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SignedIn {
     /// The account.
-    pub(crate) account: StoreAccount,
+    pub(crate) account: AccountId,
     /// The device.
-    pub(crate) device: StoreDevice,
+    pub(crate) device: DeviceId,
 }
 
 /// One connection's protocol state.
@@ -93,7 +90,7 @@ impl Connection {
 
     /// A connection on which `device` of `account` has signed in (for the in-process relay,
     /// whose tests of the handshake run over real sockets).
-    pub(crate) fn signed_in_as(account: StoreAccount, device: StoreDevice) -> Self {
+    pub(crate) fn signed_in_as(account: AccountId, device: DeviceId) -> Self {
         Self {
             challenge: Challenge([0; 32]),
             signed_in: Some(SignedIn { account, device }),
@@ -111,7 +108,7 @@ impl Connection {
             at_ms: now_ms,
             account: self.signed_in.map(|s| s.account),
             device: self.signed_in.map(|s| s.device),
-            doc: doc.map(store_doc),
+            doc,
             action,
         });
     }
@@ -122,7 +119,7 @@ impl Connection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum HubChange {
     /// End the live subscriptions to `doc` of every device of these accounts (just removed).
-    DropAccounts(DocId, Vec<StoreAccount>),
+    DropAccounts(DocId, Vec<AccountId>),
     /// End every live subscription to `doc` (deleted).
     EndDocument(DocId),
     /// End this connection's live subscription to `doc`.
@@ -272,19 +269,18 @@ impl Ctx<'_> {
             Ok(me) => me,
             Err(refused) => return Ok(Err(refused)),
         };
-        let id = store_doc(doc);
         // `head`, not `document`: the latter sums the sizes of every stored bundle.
-        let exists = match self.store.head(id) {
+        let exists = match self.store.head(doc) {
             Ok(_) => true,
             Err(StoreError::NotFound(_)) => false,
             Err(err) => return Err(err),
         };
-        if exists && self.store.is_member(id, me.account)? {
+        if exists && self.store.is_member(doc, me.account)? {
             return Ok(Ok(me));
         }
         let (code, message) = if exists {
             (ErrorCode::NotMember, NOT_MEMBER)
-        } else if self.store.deleted_at(id)?.is_some() {
+        } else if self.store.deleted_at(doc)?.is_some() {
             (ErrorCode::DocumentDeleted, DOCUMENT_DELETED)
         } else {
             (ErrorCode::UnknownDocument, UNKNOWN_DOCUMENT)
@@ -311,7 +307,7 @@ impl Ctx<'_> {
             Ok(me) => me,
             Err(refused) => return Ok(Err(refused)),
         };
-        match self.store.document(store_doc(doc))? {
+        match self.store.document(doc)? {
             Some(stats) if stats.owner == me.account => Ok(Ok(me)),
             Some(_) => Ok(Err(Box::new(self.refuse(
                 request,
@@ -357,11 +353,6 @@ pub(crate) fn disabled(entry: &DeviceEntry) -> Effects {
         DEVICE_REMOVED
     };
     Effects::fatal(None, ErrorCode::DeviceRevoked, message)
-}
-
-/// The store's id of a protocol document id.
-pub(crate) fn store_doc(doc: DocId) -> StoreDoc {
-    StoreDoc::from_bytes(doc.0)
 }
 
 /// The fatal answer to a storage failure: the device is told to try later (what failed is

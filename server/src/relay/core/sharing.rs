@@ -7,11 +7,8 @@
 //! the owner: only the owner's devices change who is a member and store key envelopes, and only
 //! for epochs the owner's signed list has reached.
 
-use super::{store_doc, Ctx, Effects, HubChange};
-use crate::store::{
-    AccountId as StoreAccount, AccountRole, DeviceEntry, DeviceId as StoreDevice, InviteHash,
-    InviteRecord, Mailbox as StoreMailbox, RelayStore, StoreError,
-};
+use super::{Ctx, Effects, HubChange};
+use crate::store::{AccountRole, DeviceEntry, InviteHash, InviteRecord, RelayStore, StoreError};
 use between_shared::crypto::SignedMembership;
 use between_shared::protocol::audit::AuditAction;
 use between_shared::protocol::limits::{MAX_DEVICES, MAX_INVITE_LIFETIME, MAX_PAIRING_LIFETIME};
@@ -37,7 +34,7 @@ fn device_infos(entries: Vec<DeviceEntry>) -> Vec<DeviceInfo> {
         .filter(|d| !d.disabled)
         .take(MAX_DEVICES)
         .map(|d| DeviceInfo {
-            device: DeviceId(*d.record.device.as_bytes()),
+            device: d.record.device,
             certificate: d.record.certificate,
             registered_at_ms: d.record.registered_at_ms,
         })
@@ -67,7 +64,6 @@ pub(crate) fn put_pairing(
     }
     let latest = ctx.now_ms.saturating_add(millis(MAX_PAIRING_LIFETIME));
     let expires_at_ms = expires_at_ms.min(latest);
-    let mailbox = StoreMailbox::from_bytes(mailbox.0);
     match ctx
         .store
         .put_pairing(mailbox, &payload, ctx.now_ms, expires_at_ms)
@@ -90,7 +86,7 @@ pub(crate) fn put_pairing(
 
 /// The epoch the owner's stored membership list has reached ([`FIRST_EPOCH`] before any).
 fn epoch_in_force(store: &dyn RelayStore, doc: DocId) -> Result<u32, StoreError> {
-    let stored = store.membership(store_doc(doc))?;
+    let stored = store.membership(doc)?;
     // The list was checked against the owner's identity before it was stored; one that no
     // longer parses cannot raise the epoch.
     let listed = stored
@@ -120,7 +116,6 @@ pub(crate) fn put_key_envelopes(
     )? {
         return Ok(*refused);
     }
-    let id = store_doc(doc);
     let current = epoch_in_force(ctx.store, doc)?;
     for envelope in &envelopes {
         if !(FIRST_EPOCH..=current).contains(&envelope.epoch) {
@@ -130,9 +125,9 @@ pub(crate) fn put_key_envelopes(
             );
             return Ok(ctx.refuse(request, Some(doc), action, ErrorCode::BadRequest, message));
         }
-        let recipient = StoreDevice::from_bytes(envelope.recipient.0);
+        let recipient = envelope.recipient;
         let allowed = match ctx.store.device(recipient)? {
-            Some(entry) => !entry.disabled && ctx.store.is_member(id, entry.record.account)?,
+            Some(entry) => !entry.disabled && ctx.store.is_member(doc, entry.record.account)?,
             None => false,
         };
         if !allowed {
@@ -142,9 +137,8 @@ pub(crate) fn put_key_envelopes(
         }
     }
     for envelope in &envelopes {
-        let recipient = StoreDevice::from_bytes(envelope.recipient.0);
         ctx.store
-            .put_key_envelope(id, envelope.epoch, recipient, &envelope.envelope)?;
+            .put_key_envelope(doc, envelope.epoch, envelope.recipient, &envelope.envelope)?;
     }
     let mut effects = Effects::reply(ServerMessage::Done { request });
     ctx.record(&mut effects, Some(doc), action);
@@ -161,12 +155,12 @@ pub(crate) fn get_key_envelopes(
         Ok(me) => me,
         Err(refused) => return Ok(*refused),
     };
-    let found = ctx.store.key_envelopes(store_doc(doc), me.device)?;
+    let found = ctx.store.key_envelopes(doc, me.device)?;
     let envelopes = found
         .into_iter()
         .map(|e| KeyEnvelope {
             epoch: e.epoch,
-            recipient: DeviceId(*me.device.as_bytes()),
+            recipient: me.device,
             envelope: e.bytes,
         })
         .collect();
@@ -207,10 +201,9 @@ pub(crate) fn put_membership(
             return Ok(ctx.refuse(request, Some(doc), action, code, message));
         }
     };
-    let id = store_doc(doc);
-    match ctx.store.put_membership(id, serial, &bytes, &members) {
+    match ctx.store.put_membership(doc, serial, &bytes, &members) {
         Ok(removed) => {
-            info!(doc = %id, serial, removed = removed.len(), "stored a membership list");
+            info!(doc = %doc, serial, removed = removed.len(), "stored a membership list");
             let mut effects = Effects {
                 hub: vec![HubChange::DropAccounts(doc, removed)],
                 replies: vec![ServerMessage::Done { request }],
@@ -243,10 +236,10 @@ type Refusal = (ErrorCode, String);
 fn check_membership(
     store: &dyn RelayStore,
     doc: DocId,
-    account: StoreAccount,
+    account: AccountId,
     list: &SignedMembership,
-) -> Result<Result<(u64, Vec<StoreAccount>), Refusal>, StoreError> {
-    let Some(stats) = store.document(store_doc(doc))? else {
+) -> Result<Result<(u64, Vec<AccountId>), Refusal>, StoreError> {
+    let Some(stats) = store.document(doc)? else {
         return Ok(Err((
             ErrorCode::UnknownDocument,
             super::UNKNOWN_DOCUMENT.to_owned(),
@@ -310,7 +303,7 @@ pub(crate) fn get_membership(
     if let Err(refused) = ctx.member(request, doc, AuditAction::ReadMembers)? {
         return Ok(*refused);
     }
-    let stored = ctx.store.membership(store_doc(doc))?;
+    let stored = ctx.store.membership(doc)?;
     let mut effects = Effects::reply(ServerMessage::Membership {
         request,
         doc,
@@ -333,8 +326,7 @@ pub(crate) fn leave_document(
         Ok(me) => me,
         Err(refused) => return Ok(*refused),
     };
-    let id = store_doc(doc);
-    let owner = ctx.store.document(id)?.map(|stats| stats.owner);
+    let owner = ctx.store.document(doc)?.map(|stats| stats.owner);
     if owner == Some(me.account) {
         return Ok(ctx.refuse(
             request,
@@ -344,7 +336,7 @@ pub(crate) fn leave_document(
             "the owner cannot leave their own homework; delete it from the relay instead",
         ));
     }
-    ctx.store.remove_member(id, me.account)?;
+    ctx.store.remove_member(doc, me.account)?;
     let mut effects = Effects {
         hub: vec![HubChange::DropAccounts(doc, vec![me.account])],
         replies: vec![ServerMessage::Done { request }],
@@ -367,7 +359,6 @@ pub(crate) fn get_account(
         Err(refused) => return Ok(*refused),
     };
     let mine = me.account;
-    let wanted = wanted.map(|a| StoreAccount::from_bytes(a.0));
     let target = match wanted {
         None => ctx.store.inviter_of(mine)?,
         Some(a) if a == mine || ctx.store.shares_document(mine, a)? => Some(a),
@@ -394,7 +385,7 @@ pub(crate) fn get_account(
     let devices = ctx.store.devices_of(record.account)?;
     let mut effects = Effects::reply(ServerMessage::Account {
         request,
-        account: AccountId(*record.account.as_bytes()),
+        account: record.account,
         identity: record.identity_pub,
         devices: device_infos(devices),
     });
@@ -437,7 +428,7 @@ pub(crate) fn create_invite(
         ));
     }
     let invite = InviteRecord {
-        hash: InviteHash::from_bytes(invite_hash),
+        hash: InviteHash(invite_hash),
         kind: AccountRole::Client,
         created_by: Some(me.account),
         created_at_ms: now,
@@ -483,8 +474,7 @@ pub(crate) fn revoke_device(
         Ok(me) => me,
         Err(refused) => return Ok(*refused),
     };
-    let target = StoreDevice::from_bytes(device.0);
-    if target == me.device {
+    if device == me.device {
         return Ok(ctx.refuse(
             request,
             None,
@@ -493,7 +483,7 @@ pub(crate) fn revoke_device(
             "a device cannot remove itself; remove it from another of your devices",
         ));
     }
-    let entry = ctx.store.device(target)?;
+    let entry = ctx.store.device(device)?;
     if entry.is_none_or(|e| e.record.account != me.account) {
         return Ok(ctx.refuse(
             request,
@@ -503,8 +493,8 @@ pub(crate) fn revoke_device(
             "that device is not one of your account's devices",
         ));
     }
-    ctx.store.disable_device(target, ctx.now_ms)?;
-    info!(device = %target, "a device was removed by another device of its account");
+    ctx.store.disable_device(device, ctx.now_ms)?;
+    info!(device = %device, "a device was removed by another device of its account");
     let mut effects = Effects::reply(ServerMessage::Done { request });
     ctx.record(&mut effects, None, action);
     Ok(effects)

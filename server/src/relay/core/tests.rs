@@ -8,7 +8,7 @@ use super::handshake::fresh;
 use super::log::{catch_up_page, live_step, LiveStep};
 use super::*;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{AccountRole, DeviceRecord, Seq as StoreSeq};
+use crate::store::{AccountRole, DeviceRecord};
 use crate::store::{AccountStore, DocumentStore, LogStore};
 use between_shared::crypto::{
     BundleHeader, BundleKind, DeviceId as CryptoDevice, IdentityKeypair, Member, SignedMembership,
@@ -38,8 +38,8 @@ struct World {
     stranger: Connection,
 }
 
-fn device(n: u8) -> StoreDevice {
-    StoreDevice::from_bytes([n; 16])
+fn device(n: u8) -> DeviceId {
+    DeviceId([n; 16])
 }
 
 impl World {
@@ -53,7 +53,7 @@ impl World {
         let therapist_identity = IdentityKeypair::generate(&mut rng);
         let stranger_identity = IdentityKeypair::generate(&mut rng);
         let mut connect = |n: u8, identity: &IdentityKeypair, role| {
-            let account = StoreAccount::from_bytes([n; 16]);
+            let account = AccountId([n; 16]);
             store
                 .create_account(account, identity.public().0, role, T0)
                 .unwrap();
@@ -77,16 +77,11 @@ impl World {
         let therapist = connect(2, &therapist_identity, AccountRole::Therapist);
         let stranger = connect(3, &stranger_identity, AccountRole::Client);
         let doc = DocId([9; 16]);
-        let id = store_doc(doc);
-        store
-            .create_document(id, StoreAccount::from_bytes([1; 16]), T0)
-            .unwrap();
-        store
-            .add_member(id, StoreAccount::from_bytes([2; 16]))
-            .unwrap();
+        store.create_document(doc, AccountId([1; 16]), T0).unwrap();
+        store.add_member(doc, AccountId([2; 16])).unwrap();
         for counter in 1..=3 {
             store
-                .append_bundle(id, &sealed(BundleKind::Changes, doc, 1, counter), T0)
+                .append_bundle(doc, &sealed(BundleKind::Changes, doc, 1, counter), T0)
                 .unwrap();
         }
         World {
@@ -127,7 +122,7 @@ impl World {
     fn log(&self) -> (Option<u64>, Vec<u64>) {
         let page = self
             .store
-            .read_log(store_doc(self.doc), StoreSeq(0), 1000, usize::MAX)
+            .read_log(self.doc, Seq::ZERO, 1000, usize::MAX)
             .unwrap();
         (
             page.snapshot.map(|s| s.covers.0),
@@ -379,7 +374,7 @@ fn put_keys(doc: DocId, epoch: u32, recipient: u8, envelope: &[u8]) -> ClientMes
         doc,
         envelopes: vec![KeyEnvelope {
             epoch,
-            recipient: between_shared::protocol::DeviceId([recipient; 16]),
+            recipient: DeviceId([recipient; 16]),
             envelope: envelope.to_vec(),
         }],
     }
@@ -387,7 +382,7 @@ fn put_keys(doc: DocId, epoch: u32, recipient: u8, envelope: &[u8]) -> ClientMes
 
 fn envelopes_of(w: &World, recipient: u8) -> Vec<(u32, Vec<u8>)> {
     w.store
-        .key_envelopes(store_doc(w.doc), device(recipient))
+        .key_envelopes(w.doc, device(recipient))
         .unwrap()
         .into_iter()
         .map(|e| (e.epoch, e.bytes))
@@ -484,7 +479,7 @@ fn a_membership_list_must_verify_and_come_from_the_owner() {
         },
     );
     assert_eq!(refused(&effects), Some(ErrorCode::Forbidden));
-    assert!(w.store.membership(store_doc(doc)).unwrap().is_none());
+    assert!(w.store.membership(doc).unwrap().is_none());
 }
 
 #[test]
@@ -597,9 +592,7 @@ fn a_member_removed_while_catching_up_stops_receiving_at_once() {
     );
     let catch_up = effects.catch_up.unwrap();
     assert_eq!(effects.hub, [HubChange::Join(doc)]);
-    w.store
-        .remove_member(store_doc(doc), StoreAccount::from_bytes([2; 16]))
-        .unwrap();
+    w.store.remove_member(doc, AccountId([2; 16])).unwrap();
     let mut conn = w.therapist.clone();
     let page = catch_up_page(
         &mut Ctx {
@@ -621,11 +614,10 @@ fn a_member_removed_while_catching_up_stops_receiving_at_once() {
 fn a_catch_up_pages_through_the_log_and_announces_only_when_asked() {
     let mut w = World::new();
     let doc = w.doc;
-    let id = store_doc(doc);
     let extra = u64::try_from(log::CATCH_UP_PAGE).unwrap();
     for counter in 0..extra {
         w.store
-            .append_bundle(id, &sealed(BundleKind::Changes, doc, 1, 10 + counter), T0)
+            .append_bundle(doc, &sealed(BundleKind::Changes, doc, 1, 10 + counter), T0)
             .unwrap();
     }
     let head = 3 + extra;
@@ -750,7 +742,7 @@ struct Arena {
 impl Arena {
     fn new() -> Self {
         let mut world = World::new();
-        let client = StoreAccount::from_bytes([1; 16]);
+        let client = AccountId([1; 16]);
         world
             .store
             .register_device(&DeviceRecord {
@@ -761,7 +753,7 @@ impl Arena {
                 registered_at_ms: T0,
             })
             .unwrap();
-        let removed_account = StoreAccount::from_bytes([5; 16]);
+        let removed_account = AccountId([5; 16]);
         let removed_identity = IdentityKeypair::generate(&mut rand::rng());
         world
             .store
@@ -782,9 +774,11 @@ impl Arena {
                 registered_at_ms: T0,
             })
             .unwrap();
-        let id = store_doc(world.doc);
-        world.store.add_member(id, removed_account).unwrap();
-        world.store.remove_member(id, removed_account).unwrap();
+        world.store.add_member(world.doc, removed_account).unwrap();
+        world
+            .store
+            .remove_member(world.doc, removed_account)
+            .unwrap();
         // The owner's current list (serial 1, epoch 2) and envelopes for both members' devices.
         let list = world.membership(1, 2);
         let effects = world.send(
@@ -800,7 +794,7 @@ impl Arena {
             let effects = world.send(laptop, put_keys(world.doc, 2, recipient, b"real key"));
             assert!(refused(&effects).is_none());
         }
-        let signed_in = |n: u8, account: StoreAccount| {
+        let signed_in = |n: u8, account: AccountId| {
             let mut conn = Connection::new(Challenge([0; 32]));
             conn.signed_in = Some(SignedIn {
                 account,
@@ -822,7 +816,7 @@ impl Arena {
     fn log_of(world: &World) -> Vec<(u64, Vec<u8>)> {
         world
             .store
-            .bundles_since(store_doc(world.doc), StoreSeq(0), 10_000, usize::MAX)
+            .bundles_since(world.doc, Seq::ZERO, 10_000, usize::MAX)
             .unwrap()
             .into_iter()
             .map(|b| (b.seq.0, b.bytes))
@@ -913,9 +907,7 @@ fn hostile(arena: &Arena, role: Party, kind: u8, pick: u8, bytes: Vec<u8>) -> Cl
             doc,
             envelopes: vec![KeyEnvelope {
                 epoch,
-                recipient: between_shared::protocol::DeviceId(
-                    [[2, 4, me][usize::from(pick % 3)]; 16],
-                ),
+                recipient: DeviceId([[2, 4, me][usize::from(pick % 3)]; 16]),
                 envelope: bundle,
             }],
         },
@@ -955,11 +947,11 @@ fn hostile(arena: &Arena, role: Party, kind: u8, pick: u8, bytes: Vec<u8>) -> Cl
         10 => ClientMessage::LeaveDocument { request, doc },
         11 => ClientMessage::RevokeDevice {
             request,
-            device: between_shared::protocol::DeviceId([[1, 4, 2][usize::from(pick % 3)]; 16]),
+            device: DeviceId([[1, 4, 2][usize::from(pick % 3)]; 16]),
         },
         12 => ClientMessage::GetAccount {
             request,
-            account: Some(between_shared::protocol::AccountId([pick % 6; 16])),
+            account: Some(AccountId([pick % 6; 16])),
         },
         13 => ClientMessage::CreateInvite {
             request,
@@ -981,7 +973,7 @@ fn hostile(arena: &Arena, role: Party, kind: u8, pick: u8, bytes: Vec<u8>) -> Cl
         18 => ClientMessage::ListDevices { request },
         19 => ClientMessage::Unsubscribe { request, doc },
         20 => ClientMessage::SignIn {
-            device: between_shared::protocol::DeviceId([[1, me][usize::from(pick % 2)]; 16]),
+            device: DeviceId([[1, me][usize::from(pick % 2)]; 16]),
             timestamp_ms: [i64::MIN, T0, i64::MAX][usize::from(pick % 3)],
             signature: [pick; 64],
         },
@@ -1012,10 +1004,9 @@ fn leaks_document(effects: &Effects, doc: DocId) -> bool {
 /// anything of the document, and the owner's devices can still write and read it.
 fn assert_nobody_overreached(arena: &mut Arena, role: Party, effects: &Effects) {
     let doc = arena.world.doc;
-    let id = store_doc(doc);
     let store = &arena.world.store;
     assert!(
-        store.document(id).unwrap().is_some(),
+        store.document(doc).unwrap().is_some(),
         "the document is gone"
     );
     // Every bundle of the owner's log is still served (others may have appended after it).
@@ -1026,10 +1017,10 @@ fn assert_nobody_overreached(arena: &mut Arena, role: Party, effects: &Effects) 
         now.iter().map(|(s, _)| *s).collect::<Vec<_>>()
     );
     assert!(
-        store.snapshot(id).unwrap().is_none(),
+        store.snapshot(doc).unwrap().is_none(),
         "someone compacted the owner's log"
     );
-    let list = store.membership(id).unwrap().unwrap();
+    let list = store.membership(doc).unwrap().unwrap();
     assert_eq!(
         list.bytes,
         arena.world.membership(1, 2),
@@ -1038,9 +1029,7 @@ fn assert_nobody_overreached(arena: &mut Arena, role: Party, effects: &Effects) 
     assert_eq!(envelopes_of(&arena.world, 4), [(2, b"real key".to_vec())]);
     if !arena.therapist_left {
         assert_eq!(envelopes_of(&arena.world, 2), [(2, b"real key".to_vec())]);
-        assert!(store
-            .is_member(id, StoreAccount::from_bytes([2; 16]))
-            .unwrap());
+        assert!(store.is_member(doc, AccountId([2; 16])).unwrap());
     }
     for owned in [1, 4] {
         let entry = store.device(device(owned)).unwrap().unwrap();
@@ -1049,7 +1038,7 @@ fn assert_nobody_overreached(arena: &mut Arena, role: Party, effects: &Effects) 
     let account = arena.connection(role).signed_in().map(|s| s.account);
     let store = &arena.world.store;
     let member = match account {
-        Some(account) => store.is_member(id, account).unwrap(),
+        Some(account) => store.is_member(doc, account).unwrap(),
         None => false,
     };
     if !member {

@@ -126,7 +126,7 @@ pub(super) fn accounts_and_devices(store: &mut dyn RelayStore) {
 pub(super) fn invites_are_one_time(store: &mut dyn RelayStore) {
     let admin = add_account(store, 1, AccountRole::Admin);
     let invite = InviteRecord {
-        hash: InviteHash::from_bytes([7; 32]),
+        hash: InviteHash([7; 32]),
         kind: AccountRole::Therapist,
         created_by: Some(admin),
         created_at_ms: T0,
@@ -140,7 +140,7 @@ pub(super) fn invites_are_one_time(store: &mut dyn RelayStore) {
         "{err:?}"
     );
     let orphan = InviteRecord {
-        hash: InviteHash::from_bytes([8; 32]),
+        hash: InviteHash([8; 32]),
         created_by: Some(account_id(99)),
         ..invite.clone()
     };
@@ -153,9 +153,7 @@ pub(super) fn invites_are_one_time(store: &mut dyn RelayStore) {
     assert_eq!(store.redeem_invite(&invite.hash, T0 + 1).unwrap(), invite);
     let used = store.redeem_invite(&invite.hash, T0 + 2).unwrap_err();
     assert!(matches!(used, InviteError::Used), "{used:?}");
-    let unknown = store
-        .redeem_invite(&InviteHash::from_bytes([9; 32]), T0)
-        .unwrap_err();
+    let unknown = store.redeem_invite(&InviteHash([9; 32]), T0).unwrap_err();
     assert!(matches!(unknown, InviteError::Unknown), "{unknown:?}");
     // The orphan was never stored.
     let err = store.redeem_invite(&orphan.hash, T0).unwrap_err();
@@ -170,7 +168,7 @@ pub(super) fn invites_are_one_time(store: &mut dyn RelayStore) {
 /// removes expired invites.
 pub(super) fn invites_expire(store: &mut dyn RelayStore) {
     let invite = InviteRecord {
-        hash: InviteHash::from_bytes([3; 32]),
+        hash: InviteHash([3; 32]),
         kind: AccountRole::Client,
         created_by: None,
         created_at_ms: T0,
@@ -188,7 +186,7 @@ pub(super) fn invites_expire(store: &mut dyn RelayStore) {
     assert!(matches!(err, InviteError::Used), "{err:?}");
 
     let later = InviteRecord {
-        hash: InviteHash::from_bytes([4; 32]),
+        hash: InviteHash([4; 32]),
         expires_at_ms: T0 + 5000,
         ..invite.clone()
     };
@@ -210,7 +208,7 @@ pub(super) fn invites_expire(store: &mut dyn RelayStore) {
 pub(super) fn registration_with_an_invite_is_atomic(store: &mut dyn RelayStore) {
     let therapist = add_account(store, 1, AccountRole::Therapist);
     let invite = InviteRecord {
-        hash: InviteHash::from_bytes([5; 32]),
+        hash: InviteHash([5; 32]),
         kind: AccountRole::Client,
         created_by: Some(therapist),
         created_at_ms: T0,
@@ -302,7 +300,7 @@ pub(super) fn registration(n: u8, invite: InviteHash, role: AccountRole) -> Regi
 /// never does; malformed labels are refused. The listing shows roles, labels and device counts.
 pub(super) fn staff_labels_and_account_listing(store: &mut dyn RelayStore) {
     let invite = |n: u8, kind: AccountRole, label: Option<&str>| InviteRecord {
-        hash: InviteHash::from_bytes([n; 32]),
+        hash: InviteHash([n; 32]),
         kind,
         created_by: None,
         created_at_ms: T0,
@@ -331,9 +329,7 @@ pub(super) fn staff_labels_and_account_listing(store: &mut dyn RelayStore) {
         assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
         assert!(err.to_string().contains("client"), "{err}");
     }
-    let err = store
-        .redeem_invite(&InviteHash::from_bytes([3; 32]), T0)
-        .unwrap_err();
+    let err = store.redeem_invite(&InviteHash([3; 32]), T0).unwrap_err();
     assert!(matches!(err, InviteError::Unknown), "{err:?}");
     let long = "x".repeat(crate::store::MAX_LABEL_CHARS + 1);
     for bad in [
@@ -458,7 +454,7 @@ pub(super) fn disabling_and_enabling_accounts(store: &mut dyn RelayStore) {
 /// inviter; one registered with the admin's invite has none.
 pub(super) fn the_inviter_is_remembered(store: &mut dyn RelayStore) {
     let therapist_invite = InviteRecord {
-        hash: InviteHash::from_bytes([1; 32]),
+        hash: InviteHash([1; 32]),
         kind: AccountRole::Therapist,
         created_by: None,
         created_at_ms: T0,
@@ -476,7 +472,7 @@ pub(super) fn the_inviter_is_remembered(store: &mut dyn RelayStore) {
     assert_eq!(store.inviter_of(ada).unwrap(), None);
 
     let client_invite = InviteRecord {
-        hash: InviteHash::from_bytes([3; 32]),
+        hash: InviteHash([3; 32]),
         kind: AccountRole::Client,
         created_by: Some(ada),
         ..therapist_invite.clone()

@@ -4,7 +4,7 @@ use super::*;
 
 /// A pairing payload can be taken once.
 pub(super) fn pairing_mailboxes_are_one_time(store: &mut dyn RelayStore) {
-    let mailbox = Mailbox::from_bytes([7; 32]);
+    let mailbox = Mailbox([7; 32]);
     store.put_pairing(mailbox, b"hello", T0, T0 + 100).unwrap();
     let err = store
         .put_pairing(mailbox, b"imposter", T0 + 1, T0 + 100)
@@ -18,12 +18,7 @@ pub(super) fn pairing_mailboxes_are_one_time(store: &mut dyn RelayStore) {
         Some(b"hello".to_vec())
     );
     assert_eq!(store.take_pairing(mailbox, T0 + 3).unwrap(), None);
-    assert_eq!(
-        store
-            .take_pairing(Mailbox::from_bytes([8; 32]), T0)
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.take_pairing(Mailbox([8; 32]), T0).unwrap(), None);
     let err = store
         .put_pairing(mailbox, b"stale", T0 + 10, T0 + 10)
         .unwrap_err();
@@ -40,13 +35,13 @@ pub(super) fn pairing_mailboxes_are_one_time(store: &mut dyn RelayStore) {
 
 /// An expired pairing payload is never handed out, and is deleted.
 pub(super) fn pairing_mailboxes_expire(store: &mut dyn RelayStore) {
-    let m1 = Mailbox::from_bytes([1; 32]);
+    let m1 = Mailbox([1; 32]);
     store.put_pairing(m1, b"x", T0, T0 + 100).unwrap();
     assert_eq!(store.take_pairing(m1, T0 + 100).unwrap(), None);
     // It was deleted, not merely withheld: an earlier clock does not bring it back.
     assert_eq!(store.take_pairing(m1, T0 + 50).unwrap(), None);
 
-    let m2 = Mailbox::from_bytes([2; 32]);
+    let m2 = Mailbox([2; 32]);
     store.put_pairing(m2, b"old", T0, T0 + 10).unwrap();
     store.put_pairing(m2, b"new", T0 + 10, T0 + 20).unwrap();
     assert_eq!(
@@ -54,8 +49,8 @@ pub(super) fn pairing_mailboxes_expire(store: &mut dyn RelayStore) {
         Some(b"new".to_vec())
     );
 
-    let m3 = Mailbox::from_bytes([3; 32]);
-    let m4 = Mailbox::from_bytes([4; 32]);
+    let m3 = Mailbox([3; 32]);
+    let m4 = Mailbox([4; 32]);
     store.put_pairing(m3, b"short", T0, T0 + 10).unwrap();
     store.put_pairing(m4, b"long", T0, T0 + 1000).unwrap();
     assert_eq!(

@@ -33,17 +33,17 @@ pub(super) const T0: i64 = 1_700_000_000_000;
 
 /// An account id made of one repeated byte.
 fn account_id(n: u8) -> AccountId {
-    AccountId::from_bytes([n; 16])
+    AccountId([n; 16])
 }
 
 /// A device id made of one repeated byte.
 fn device_id(n: u8) -> DeviceId {
-    DeviceId::from_bytes([n; 16])
+    DeviceId([n; 16])
 }
 
 /// A document id made of one repeated byte.
 fn doc_id(n: u8) -> DocId {
-    DocId::from_bytes([n; 16])
+    DocId([n; 16])
 }
 
 /// Creates account `n` with identity key `[n; 32]`.

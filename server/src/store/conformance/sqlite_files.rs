@@ -85,11 +85,11 @@ fn committed_data_survives_reopening() {
     store.put_snapshot(doc, Seq(2), b"S2").unwrap();
     store.put_key_envelope(doc, 0, device, b"env").unwrap();
     store
-        .put_pairing(Mailbox::from_bytes([5; 32]), b"pair", T0, T0 + 100)
+        .put_pairing(Mailbox([5; 32]), b"pair", T0, T0 + 100)
         .unwrap();
     store
         .create_invite(&InviteRecord {
-            hash: InviteHash::from_bytes([6; 32]),
+            hash: InviteHash([6; 32]),
             kind: AccountRole::Therapist,
             created_by: None,
             created_at_ms: T0,
@@ -108,14 +108,10 @@ fn committed_data_survives_reopening() {
     assert_eq!(store.key_envelopes(doc, device).unwrap()[0].bytes, b"env");
     assert!(store.is_member(doc, owner).unwrap());
     assert_eq!(
-        store
-            .take_pairing(Mailbox::from_bytes([5; 32]), T0 + 1)
-            .unwrap(),
+        store.take_pairing(Mailbox([5; 32]), T0 + 1).unwrap(),
         Some(b"pair".to_vec())
     );
-    store
-        .redeem_invite(&InviteHash::from_bytes([6; 32]), T0 + 1)
-        .unwrap();
+    store.redeem_invite(&InviteHash([6; 32]), T0 + 1).unwrap();
     assert_eq!(store.verify_audit().unwrap(), head);
     assert_eq!(store.append_bundle(doc, b"next", T0).unwrap(), Seq(5));
 }
@@ -391,9 +387,9 @@ fn rechain_from(store: &SqliteStore, from: i64) {
                 row.get(0)?,
                 AuditRecord {
                     at_ms: row.get(1)?,
-                    account: row.get(2)?,
-                    device: row.get(3)?,
-                    doc: row.get(4)?,
+                    account: row.get::<_, Option<_>>(2)?.map(AccountId),
+                    device: row.get::<_, Option<_>>(3)?.map(DeviceId),
+                    doc: row.get::<_, Option<_>>(4)?.map(DocId),
                     action: row.get(5)?,
                 },
             ))
@@ -651,7 +647,7 @@ fn a_write_failing_half_way_is_undone_alone() {
         .raw_connection()
         .execute(
             "INSERT INTO bundles (doc, seq, appended_at_ms, data) VALUES (?1, 1, 0, x'00')",
-            [a],
+            [a.as_bytes()],
         )
         .unwrap();
     let first = push_of(b, bobs, bundle(1), T0);

@@ -7,7 +7,7 @@
 
 use postgres::Row;
 
-use super::sql::{non_negative, optional, Fixed, Sql};
+use super::sql::{bytes, non_negative, optional, optional_bytes, Sql};
 use crate::store::{
     account_from_invite, check_label, AccountId, AccountRecord, AccountRole, AccountSummary,
     Conflict, DeviceEntry, DeviceId, DeviceRecord, DeviceSummary, InviteError, InviteHash,
@@ -20,8 +20,8 @@ const ACCOUNT_COLUMNS: &str = "id, identity_pub, role, created_at_ms, disabled_a
 /// Reads a row of [`ACCOUNT_COLUMNS`].
 fn account_from_row(row: &Row) -> Result<AccountRecord, postgres::Error> {
     Ok(AccountRecord {
-        account: row.try_get(0)?,
-        identity_pub: row.try_get::<_, Fixed<32>>(1)?.0,
+        account: AccountId(bytes(row, 0)?),
+        identity_pub: bytes(row, 1)?,
         role: row.try_get(2)?,
         created_at_ms: row.try_get(3)?,
         disabled_at_ms: row.try_get(4)?,
@@ -39,9 +39,9 @@ const DEVICE_COLUMNS: &str =
 fn device_from_row(row: &Row) -> Result<DeviceEntry, postgres::Error> {
     Ok(DeviceEntry {
         record: DeviceRecord {
-            device: row.try_get(0)?,
-            account: row.try_get(1)?,
-            signing_pub: row.try_get::<_, Fixed<32>>(2)?.0,
+            device: DeviceId(bytes(row, 0)?),
+            account: AccountId(bytes(row, 1)?),
+            signing_pub: bytes(row, 2)?,
             certificate: row.try_get(3)?,
             registered_at_ms: row.try_get(4)?,
         },
@@ -157,7 +157,7 @@ pub(super) fn list_accounts(
         &[&role.map(AccountRole::as_str)],
         |row| {
             Ok(AccountSummary {
-                account: row.try_get(0)?,
+                account: AccountId(bytes(row, 0)?),
                 role: row.try_get(1)?,
                 label: row.try_get(2)?,
                 created_at_ms: row.try_get(3)?,
@@ -253,8 +253,8 @@ pub(super) fn list_devices(sql: &mut Sql<'_>) -> Result<Vec<DeviceSummary>, Stor
         &[],
         |row| {
             Ok(DeviceSummary {
-                device: row.try_get(0)?,
-                account: row.try_get(1)?,
+                device: DeviceId(bytes(row, 0)?),
+                account: AccountId(bytes(row, 1)?),
                 role: row.try_get(2)?,
                 registered_at_ms: row.try_get(3)?,
                 disabled: row.try_get(4)?,
@@ -303,7 +303,7 @@ pub(super) fn redeem(
             let invite = InviteRecord {
                 hash: *hash,
                 kind: row.try_get(0)?,
-                created_by: row.try_get(1)?,
+                created_by: optional_bytes(row, 1)?.map(AccountId),
                 created_at_ms: row.try_get(2)?,
                 expires_at_ms: row.try_get(3)?,
                 label: row.try_get(5)?,
@@ -355,11 +355,14 @@ pub(super) fn inviter_of(
     sql: &mut Sql<'_>,
     account: AccountId,
 ) -> Result<Option<AccountId>, StoreError> {
-    sql.value::<Option<AccountId>>(
-        "SELECT invited_by FROM accounts WHERE id = $1",
-        &[&account.as_bytes().as_slice()],
-    )?
-    .ok_or(StoreError::NotFound(Missing::Account(account)))
+    let inviter = sql
+        .row(
+            "SELECT invited_by FROM accounts WHERE id = $1",
+            &[&account.as_bytes().as_slice()],
+            |row| optional_bytes(row, 0),
+        )?
+        .ok_or(StoreError::NotFound(Missing::Account(account)))?;
+    Ok(inviter.map(AccountId))
 }
 
 /// Deletes expired invites; returns how many.

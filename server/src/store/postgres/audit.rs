@@ -4,7 +4,7 @@
 
 use postgres::Row;
 
-use super::sql::{big, non_negative, optional, Fixed, Sql};
+use super::sql::{big, non_negative, optional, optional_bytes, Fixed, Sql};
 use crate::store::{
     audit_hash, AccountId, AuditEntry, AuditError, AuditHead, AuditProblem, AuditRecord, DeviceId,
     DocId, StoreError,
@@ -79,9 +79,9 @@ fn audit_entry_from_row(row: &Row) -> Result<AuditEntry, postgres::Error> {
         id: non_negative(row.try_get(0)?),
         record: AuditRecord {
             at_ms: row.try_get(1)?,
-            account: row.try_get(2)?,
-            device: row.try_get(3)?,
-            doc: row.try_get(4)?,
+            account: optional_bytes(row, 2)?.map(AccountId),
+            device: optional_bytes(row, 3)?.map(DeviceId),
+            doc: optional_bytes(row, 4)?.map(DocId),
             action: row.try_get(5)?,
         },
     })

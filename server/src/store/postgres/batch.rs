@@ -5,7 +5,7 @@
 
 use super::audit::{insert_audit, read_chain, write_chain, Chain};
 use super::log::append_to_log;
-use super::sql::Sql;
+use super::sql::{bytes, Sql};
 use crate::store::{
     check_action, AccountId, AuditRecord, BatchWrite, Push, PushOutcome, PushRefusal, StoreError,
     Written,
@@ -78,7 +78,7 @@ fn check_push(
         &[&push.device.as_bytes().as_slice(), &doc],
         |row| {
             Ok((
-                row.try_get(0)?,
+                AccountId(bytes(row, 0)?),
                 [
                     row.try_get(1)?,
                     row.try_get(2)?,

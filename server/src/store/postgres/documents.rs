@@ -5,7 +5,7 @@
 use postgres::Row;
 
 use super::accounts::require_account;
-use super::sql::{big, non_negative, Sql};
+use super::sql::{big, bytes, non_negative, optional_seq_at, seq_at, Sql};
 use crate::store::{
     AccountId, Conflict, DeviceId, DocId, DocStats, KeyEnvelope, MemberOf, Missing, Seq,
     StoreError, StoredMembership,
@@ -13,18 +13,20 @@ use crate::store::{
 
 /// Fails with [`Missing::Document`] unless `doc` exists; returns its head.
 pub(super) fn require_document(sql: &mut Sql<'_>, doc: DocId) -> Result<Seq, StoreError> {
-    sql.value(
+    sql.row(
         "SELECT head FROM documents WHERE id = $1",
         &[&doc.as_bytes().as_slice()],
+        |row| seq_at(row, 0),
     )?
     .ok_or(StoreError::NotFound(Missing::Document(doc)))
 }
 
 /// Fails with [`Missing::Document`] unless `doc` exists; returns its owner.
 fn owner_of(sql: &mut Sql<'_>, doc: DocId) -> Result<AccountId, StoreError> {
-    sql.value(
+    sql.row(
         "SELECT owner FROM documents WHERE id = $1",
         &[&doc.as_bytes().as_slice()],
+        |row| bytes(row, 0).map(AccountId),
     )?
     .ok_or(StoreError::NotFound(Missing::Document(doc)))
 }
@@ -106,7 +108,7 @@ pub(super) fn members(sql: &mut Sql<'_>, doc: DocId) -> Result<Vec<AccountId>, S
     sql.rows(
         "SELECT account FROM members WHERE doc = $1 ORDER BY account",
         &[&doc.as_bytes().as_slice()],
-        |row| row.try_get(0),
+        |row| bytes(row, 0).map(AccountId),
     )
 }
 
@@ -181,8 +183,8 @@ pub(super) fn documents_of(
         &[&account.as_bytes().as_slice()],
         |row| {
             Ok(MemberOf {
-                doc: row.try_get(0)?,
-                owner: row.try_get(1)?,
+                doc: DocId(bytes(row, 0)?),
+                owner: AccountId(bytes(row, 1)?),
             })
         },
     )
@@ -219,11 +221,11 @@ fn doc_stats_from_row(row: &Row) -> Result<DocStats, postgres::Error> {
     let snapshot_bytes: i64 = row.try_get(5)?;
     let bundle_bytes: i64 = row.try_get(7)?;
     Ok(DocStats {
-        doc: row.try_get(0)?,
-        owner: row.try_get(1)?,
+        doc: DocId(bytes(row, 0)?),
+        owner: AccountId(bytes(row, 1)?),
         created_at_ms: row.try_get(2)?,
-        head: row.try_get(3)?,
-        snapshot_covers: row.try_get(4)?,
+        head: seq_at(row, 3)?,
+        snapshot_covers: optional_seq_at(row, 4)?,
         bundles: non_negative(row.try_get(6)?),
         bytes: non_negative(snapshot_bytes).saturating_add(non_negative(bundle_bytes)),
     })

@@ -1,11 +1,9 @@
 //! A document's log: appending bundles, reading pages of it within a byte budget, and
 //! snapshots (staged part by part, stored whole with the compaction they allow).
 
-use between_shared::protocol::DocId as WireDoc;
-
 use super::documents::require_document;
 use super::notice::{self, Instance};
-use super::sql::{big, seq, Sql};
+use super::sql::{big, seq, seq_at, Sql};
 use crate::store::{
     Bundle, DocId, LogPage, Seq, Snapshot, SnapshotProgress, SnapshotUpload, StoreError,
 };
@@ -22,15 +20,16 @@ pub(super) fn append_to_log(
     now_ms: i64,
 ) -> Result<Seq, StoreError> {
     let id = doc.as_bytes().as_slice();
-    let prefix = notice::appended_prefix(Instance::this_process(), &WireDoc(*doc.as_bytes()));
-    let next: Seq = sql
-        .value(
+    let prefix = notice::appended_prefix(Instance::this_process(), &doc);
+    let next = sql
+        .row(
             "WITH head AS (UPDATE documents SET head = head + 1 WHERE id = $1 RETURNING head),
                   stored AS (INSERT INTO bundles (doc, seq, appended_at_ms, data)
                              SELECT $1, head, $2, $3 FROM head RETURNING seq),
                   told AS (SELECT pg_notify($4::text, $5::text || seq::text) FROM stored)
              SELECT seq FROM stored, told",
             &[&id, &now_ms, &bundle, &notice::CHANNEL, &prefix],
+            |row| seq_at(row, 0),
         )?
         .ok_or(StoreError::NotFound(crate::store::Missing::Document(doc)))?;
     Ok(next)
@@ -71,7 +70,7 @@ pub(super) fn read_bundles(
         ],
         |row| {
             Ok(Bundle {
-                seq: row.try_get(0)?,
+                seq: seq_at(row, 0)?,
                 bytes: row.try_get(1)?,
             })
         },
@@ -111,7 +110,7 @@ fn snapshot_position(sql: &mut Sql<'_>, doc: DocId) -> Result<Option<(Seq, usize
                      FROM snapshot_parts p WHERE p.doc = $1)
            FROM snapshots WHERE doc = $1",
         &[&doc.as_bytes().as_slice()],
-        |row| Ok((row.try_get(0)?, row.try_get(1)?)),
+        |row| Ok((seq_at(row, 0)?, row.try_get(1)?)),
     )?;
     Ok(found.map(|(covers, len)| (covers, usize::try_from(len).unwrap_or(usize::MAX))))
 }
@@ -122,7 +121,7 @@ pub(super) fn read_snapshot(sql: &mut Sql<'_>, doc: DocId) -> Result<Option<Snap
     let Some((covers, first)) = sql.row(
         "SELECT covers, data FROM snapshots WHERE doc = $1",
         &[&id],
-        |row| Ok((row.try_get(0)?, row.try_get::<_, Vec<u8>>(1)?)),
+        |row| Ok((seq_at(row, 0)?, row.try_get::<_, Vec<u8>>(1)?)),
     )?
     else {
         return Ok(None);
@@ -154,7 +153,7 @@ fn staged_parts(
         |row| {
             Ok((
                 row.try_get(0)?,
-                row.try_get(1)?,
+                seq_at(row, 1)?,
                 row.try_get(2)?,
                 row.try_get(3)?,
             ))

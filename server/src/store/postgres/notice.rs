@@ -14,10 +14,8 @@
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use between_shared::protocol::{AccountId as WireAccount, DocId, Seq};
-
 use super::sql::Sql;
-use crate::store::{AccountId, StoreError};
+use crate::store::{AccountId, DocId, Seq, StoreError};
 
 /// The channel relays on one database listen on.
 pub(crate) const CHANNEL: &str = "between_relay";
@@ -93,11 +91,8 @@ pub(crate) fn decode(payload: &str) -> Option<(Instance, Notice)> {
         "m" => {
             let accounts = fields
                 .by_ref()
-                .map(|field| {
-                    let id: WireAccount = field.parse().ok()?;
-                    Some(AccountId::from_bytes(id.0))
-                })
-                .collect::<Option<Vec<_>>>()?;
+                .map(|field| field.parse().ok())
+                .collect::<Option<Vec<AccountId>>>()?;
             Notice::MembersRemoved { doc, accounts }
         }
         _ => return None,
@@ -129,7 +124,7 @@ mod tests {
             .map(|n| {
                 let mut id = [0; 16];
                 id[..2].copy_from_slice(&n.to_be_bytes());
-                AccountId::from_bytes(id)
+                AccountId(id)
             })
             .collect();
         for notice in [

@@ -3,8 +3,6 @@
 //! statement — and hands it to the concern module that holds the SQL. Changes other relays'
 //! live devices must hear of also send a [`notice`] in their transaction.
 
-use between_shared::protocol::DocId as WireDoc;
-
 use super::notice::{self, Notice};
 use super::{accounts, audit, batch, documents, log, pairing, PostgresStore};
 use crate::store::{
@@ -182,12 +180,7 @@ impl DocumentStore for PostgresStore {
     fn delete_document(&mut self, doc: DocId, now_ms: i64) -> Result<(), StoreError> {
         self.write(|sql| {
             documents::delete_document(sql, doc, now_ms)?;
-            notice::send(
-                sql,
-                &Notice::Deleted {
-                    doc: WireDoc(*doc.as_bytes()),
-                },
-            )
+            notice::send(sql, &Notice::Deleted { doc })
         })?;
         self.vacuum_blob_tables();
         Ok(())
@@ -344,8 +337,5 @@ const _: fn() = || {
 
 /// The notice that `accounts` stopped being members of `doc` (see [`notice`]).
 fn members_removed(doc: DocId, accounts: Vec<AccountId>) -> Notice {
-    Notice::MembersRemoved {
-        doc: WireDoc(*doc.as_bytes()),
-        accounts,
-    }
+    Notice::MembersRemoved { doc, accounts }
 }

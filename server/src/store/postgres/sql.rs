@@ -11,7 +11,7 @@ use postgres::types::{FromSql, ToSql, Type};
 use postgres::{Client, Row, Statement, Transaction};
 
 use super::Location;
-use crate::store::{AccountId, AccountRole, DeviceId, DocId, Seq, StoreError};
+use crate::store::{AccountRole, Seq, StoreError};
 
 /// Statement parameters, as the `postgres` crate takes them.
 pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -185,19 +185,20 @@ impl<'c> Sql<'c> {
 /// The error a column conversion reports.
 type ConversionError = Box<dyn Error + Sync + Send>;
 
-/// Reads a `BYTEA` of exactly `N` bytes.
-fn fixed<const N: usize>(ty: &Type, raw: &[u8]) -> Result<[u8; N], ConversionError> {
-    let bytes = <&[u8] as FromSql>::from_sql(ty, raw)?;
-    <[u8; N]>::try_from(bytes)
-        .map_err(|_| format!("expected {N} bytes, found {}", bytes.len()).into())
-}
+// The store's ids are the protocol's types, for which this crate cannot implement the `postgres`
+// crate's traits: they are bound as their bytes (`doc.as_bytes().as_slice()`, a `BYTEA`) and read
+// back with `bytes` (`DocId(bytes(row, 0)?)`). Sequence numbers are bound with `seq` and read with
+// `seq_at`.
 
-/// A `BYTEA` of exactly `N` bytes (keys and hashes).
+/// A `BYTEA` of exactly `N` bytes: an id, key or hash.
 pub(super) struct Fixed<const N: usize>(pub(super) [u8; N]);
 
 impl<'a, const N: usize> FromSql<'a> for Fixed<N> {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, ConversionError> {
-        fixed(ty, raw).map(Fixed)
+        let bytes = <&[u8] as FromSql>::from_sql(ty, raw)?;
+        <[u8; N]>::try_from(bytes)
+            .map(Fixed)
+            .map_err(|_| format!("expected {N} bytes, found {}", bytes.len()).into())
     }
 
     fn accepts(ty: &Type) -> bool {
@@ -205,22 +206,20 @@ impl<'a, const N: usize> FromSql<'a> for Fixed<N> {
     }
 }
 
-/// Reads an id type from its `BYTEA` column.
-macro_rules! id_from_sql {
-    ($($name:ident),*) => {$(
-        impl<'a> FromSql<'a> for $name {
-            fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, ConversionError> {
-                fixed(ty, raw).map($name::from_bytes)
-            }
-
-            fn accepts(ty: &Type) -> bool {
-                <&[u8] as FromSql>::accepts(ty)
-            }
-        }
-    )*};
+/// Column `idx` of `row`: a `BYTEA` of exactly `N` bytes.
+pub(super) fn bytes<const N: usize>(row: &Row, idx: usize) -> Result<[u8; N], postgres::Error> {
+    row.try_get(idx).map(|Fixed(bytes)| bytes)
 }
 
-id_from_sql!(AccountId, DeviceId, DocId);
+/// Column `idx` of `row`: a `BYTEA` of exactly `N` bytes, or `NULL`.
+pub(super) fn optional_bytes<const N: usize>(
+    row: &Row,
+    idx: usize,
+) -> Result<Option<[u8; N]>, postgres::Error> {
+    Ok(row
+        .try_get::<_, Option<Fixed<N>>>(idx)?
+        .map(|Fixed(bytes)| bytes))
+}
 
 impl<'a> FromSql<'a> for AccountRole {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, ConversionError> {
@@ -233,17 +232,32 @@ impl<'a> FromSql<'a> for AccountRole {
     }
 }
 
-impl<'a> FromSql<'a> for Seq {
+/// A sequence number as a `BIGINT` (never negative).
+struct StoredSeq(Seq);
+
+impl<'a> FromSql<'a> for StoredSeq {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, ConversionError> {
         let number = i64::from_sql(ty, raw)?;
         u64::try_from(number)
-            .map(Seq)
+            .map(|n| StoredSeq(Seq(n)))
             .map_err(|_| format!("negative sequence number {number}").into())
     }
 
     fn accepts(ty: &Type) -> bool {
         <i64 as FromSql>::accepts(ty)
     }
+}
+
+/// Column `idx` of `row`: a sequence number.
+pub(super) fn seq_at(row: &Row, idx: usize) -> Result<Seq, postgres::Error> {
+    row.try_get(idx).map(|StoredSeq(seq)| seq)
+}
+
+/// Column `idx` of `row`: a sequence number, or `NULL`.
+pub(super) fn optional_seq_at(row: &Row, idx: usize) -> Result<Option<Seq>, postgres::Error> {
+    Ok(row
+        .try_get::<_, Option<StoredSeq>>(idx)?
+        .map(|StoredSeq(seq)| seq))
 }
 
 /// A sequence number, count or limit as a `BIGINT`. Numbers past `i64::MAX` are never stored,

@@ -12,7 +12,7 @@ pub(super) fn insert_account(
         conn,
         path,
         "SELECT 1 FROM accounts WHERE id = ?1",
-        [record.account],
+        [record.account.as_bytes()],
     )? {
         return Err(StoreError::Conflict(Conflict::AccountExists(
             record.account,
@@ -31,7 +31,7 @@ pub(super) fn insert_account(
         "INSERT INTO accounts (id, identity_pub, role, created_at_ms, disabled_at_ms, label)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
-            record.account,
+            record.account.as_bytes(),
             record.identity_pub,
             record.role,
             record.created_at_ms,
@@ -58,7 +58,7 @@ pub(super) fn insert_device(
         conn,
         path,
         "SELECT 1 FROM devices WHERE id = ?1",
-        [device.device],
+        [device.device.as_bytes()],
     )? {
         return Err(StoreError::Conflict(Conflict::DeviceExists(device.device)));
     }
@@ -74,8 +74,8 @@ pub(super) fn insert_device(
         "INSERT INTO devices (id, account, signing_pub, certificate, registered_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
-            device.device,
-            device.account,
+            device.device.as_bytes(),
+            device.account.as_bytes(),
             device.signing_pub,
             device.certificate,
             device.registered_at_ms
@@ -98,12 +98,12 @@ pub(super) fn redeem(
                FROM invites WHERE hash = ?1",
         )
         .and_then(|mut stmt| {
-            stmt.query_row([hash], |row| {
+            stmt.query_row([hash.as_bytes()], |row| {
                 Ok((
                     InviteRecord {
                         hash: *hash,
                         kind: row.get(0)?,
-                        created_by: row.get(1)?,
+                        created_by: row.get::<_, Option<_>>(1)?.map(AccountId),
                         created_at_ms: row.get(2)?,
                         expires_at_ms: row.get(3)?,
                         label: row.get(5)?,
@@ -125,7 +125,7 @@ pub(super) fn redeem(
     }
     conn.execute(
         "UPDATE invites SET used_at_ms = ?2 WHERE hash = ?1",
-        params![hash, now_ms],
+        params![hash.as_bytes(), now_ms],
     )
     .at(path)?;
     Ok(invite)
@@ -138,7 +138,7 @@ pub(super) const ACCOUNT_COLUMNS: &str =
 /// Reads a row of [`ACCOUNT_COLUMNS`].
 pub(super) fn account_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRecord> {
     Ok(AccountRecord {
-        account: row.get(0)?,
+        account: AccountId(row.get(0)?),
         identity_pub: row.get(1)?,
         role: row.get(2)?,
         created_at_ms: row.get(3)?,
@@ -157,8 +157,8 @@ pub(super) const DEVICE_COLUMNS: &str =
 pub(super) fn device_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceEntry> {
     Ok(DeviceEntry {
         record: DeviceRecord {
-            device: row.get(0)?,
-            account: row.get(1)?,
+            device: DeviceId(row.get(0)?),
+            account: AccountId(row.get(1)?),
             signing_pub: row.get(2)?,
             certificate: row.get(3)?,
             registered_at_ms: row.get(4)?,
@@ -199,7 +199,10 @@ impl AccountStore for SqliteStore {
             .prepare_cached(&format!(
                 "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"
             ))
-            .and_then(|mut stmt| stmt.query_row([account], account_from_row).optional())
+            .and_then(|mut stmt| {
+                stmt.query_row([account.as_bytes()], account_from_row)
+                    .optional()
+            })
             .at(&self.path)
     }
 
@@ -221,7 +224,7 @@ impl AccountStore for SqliteStore {
         let changed = tx
             .execute(
                 "UPDATE accounts SET disabled_at_ms = coalesce(disabled_at_ms, ?2) WHERE id = ?1",
-                params![account, now_ms],
+                params![account.as_bytes(), now_ms],
             )
             .at(path)?;
         if changed == 0 {
@@ -238,7 +241,7 @@ impl AccountStore for SqliteStore {
         }
         tx.execute(
             "UPDATE accounts SET disabled_at_ms = NULL WHERE id = ?1",
-            [account],
+            [account.as_bytes()],
         )
         .at(path)?;
         tx.commit().at(path)?;
@@ -261,7 +264,7 @@ impl AccountStore for SqliteStore {
             .query_map([role], |row| {
                 let devices: i64 = row.get(5)?;
                 Ok(AccountSummary {
-                    account: row.get(0)?,
+                    account: AccountId(row.get(0)?),
                     role: row.get(1)?,
                     label: row.get(2)?,
                     created_at_ms: row.get(3)?,
@@ -286,7 +289,10 @@ impl AccountStore for SqliteStore {
                 "SELECT {DEVICE_COLUMNS} FROM devices d JOIN accounts a ON a.id = d.account
                   WHERE d.id = ?1"
             ))
-            .and_then(|mut stmt| stmt.query_row([device], device_from_row).optional())
+            .and_then(|mut stmt| {
+                stmt.query_row([device.as_bytes()], device_from_row)
+                    .optional()
+            })
             .at(&self.path)
     }
 
@@ -299,7 +305,9 @@ impl AccountStore for SqliteStore {
                   WHERE d.account = ?1 ORDER BY d.registered_at_ms, d.id"
             ))
             .at(path)?;
-        let rows = stmt.query_map([account], device_from_row).at(path)?;
+        let rows = stmt
+            .query_map([account.as_bytes()], device_from_row)
+            .at(path)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
     }
 
@@ -309,7 +317,7 @@ impl AccountStore for SqliteStore {
         let changed = tx
             .execute(
                 "UPDATE devices SET disabled_at_ms = coalesce(disabled_at_ms, ?2) WHERE id = ?1",
-                params![device, now_ms],
+                params![device.as_bytes(), now_ms],
             )
             .at(path)?;
         if changed == 0 {
@@ -332,8 +340,8 @@ impl AccountStore for SqliteStore {
         let rows = stmt
             .query_map([], |row| {
                 Ok(DeviceSummary {
-                    device: row.get(0)?,
-                    account: row.get(1)?,
+                    device: DeviceId(row.get(0)?),
+                    account: AccountId(row.get(1)?),
                     role: row.get(2)?,
                     registered_at_ms: row.get(3)?,
                     disabled: row.get(4)?,
@@ -351,7 +359,7 @@ impl AccountStore for SqliteStore {
             &tx,
             path,
             "SELECT 1 FROM invites WHERE hash = ?1",
-            [invite.hash],
+            [invite.hash.as_bytes()],
         )? {
             return Err(StoreError::Conflict(Conflict::InviteExists));
         }
@@ -362,9 +370,9 @@ impl AccountStore for SqliteStore {
             "INSERT INTO invites (hash, kind, created_by, created_at_ms, expires_at_ms, label)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
-                invite.hash,
+                invite.hash.as_bytes(),
                 invite.kind,
-                invite.created_by,
+                invite.created_by.as_ref().map(AccountId::as_bytes),
                 invite.created_at_ms,
                 invite.expires_at_ms,
                 invite.label
@@ -405,7 +413,7 @@ impl AccountStore for SqliteStore {
         if let Some(inviter) = invite.created_by {
             tx.execute(
                 "UPDATE accounts SET invited_by = ?2 WHERE id = ?1",
-                params![account.account, inviter],
+                params![account.account.as_bytes(), inviter.as_bytes()],
             )
             .at(path)?;
         }
@@ -418,8 +426,10 @@ impl AccountStore for SqliteStore {
         self.conn
             .prepare_cached("SELECT invited_by FROM accounts WHERE id = ?1")
             .and_then(|mut stmt| {
-                stmt.query_row([account], |row| row.get::<_, Option<AccountId>>(0))
-                    .optional()
+                stmt.query_row([account.as_bytes()], |row| {
+                    Ok(row.get::<_, Option<_>>(0)?.map(AccountId))
+                })
+                .optional()
             })
             .at(&self.path)?
             .ok_or(StoreError::NotFound(Missing::Account(account)))

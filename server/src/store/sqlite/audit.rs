@@ -53,9 +53,9 @@ pub(super) fn insert_audit(
         stmt.execute(params![
             id_sql,
             record.at_ms,
-            record.account,
-            record.device,
-            record.doc,
+            record.account.as_ref().map(AccountId::as_bytes),
+            record.device.as_ref().map(DeviceId::as_bytes),
+            record.doc.as_ref().map(DocId::as_bytes),
             record.action,
             hash
         ])
@@ -75,9 +75,9 @@ pub(super) fn audit_entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<
         id: non_negative(id),
         record: AuditRecord {
             at_ms: row.get(1)?,
-            account: row.get(2)?,
-            device: row.get(3)?,
-            doc: row.get(4)?,
+            account: row.get::<_, Option<_>>(2)?.map(AccountId),
+            device: row.get::<_, Option<_>>(3)?.map(DeviceId),
+            doc: row.get::<_, Option<_>>(4)?.map(DocId),
             action: row.get(5)?,
         },
     })
@@ -125,9 +125,9 @@ impl AuditStore for SqliteStore {
             }
             let record = AuditRecord {
                 at_ms: row.get(1).at(path)?,
-                account: row.get(2).at(path)?,
-                device: row.get(3).at(path)?,
-                doc: row.get(4).at(path)?,
+                account: row.get::<_, Option<_>>(2).at(path)?.map(AccountId),
+                device: row.get::<_, Option<_>>(3).at(path)?.map(DeviceId),
+                doc: row.get::<_, Option<_>>(4).at(path)?.map(DocId),
                 action: row.get(5).at(path)?,
             };
             let stored: [u8; 32] = row.get(6).at(path)?;
@@ -181,7 +181,7 @@ impl AuditStore for SqliteStore {
             &format!(
                 "SELECT {AUDIT_COLUMNS} FROM audit WHERE doc = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
             ),
-            doc,
+            doc.as_bytes(),
             after,
             limit,
         )
@@ -200,7 +200,7 @@ impl AuditStore for SqliteStore {
                 "SELECT {AUDIT_COLUMNS} FROM audit
                   WHERE account = ?1 AND doc IS NULL AND id > ?2 ORDER BY id LIMIT ?3"
             ),
-            account,
+            account.as_bytes(),
             after,
             limit,
         )

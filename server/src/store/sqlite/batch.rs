@@ -18,8 +18,8 @@ pub(super) fn check_push(
     let device: Option<(AccountId, bool, bool)> = conn
         .prepare_cached(PUSH_DEVICE_SQL)
         .and_then(|mut stmt| {
-            stmt.query_row([push.device], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            stmt.query_row([push.device.as_bytes()], |row| {
+                Ok((AccountId(row.get(0)?), row.get(1)?, row.get(2)?))
             })
             .optional()
         })
@@ -35,13 +35,13 @@ pub(super) fn check_push(
         conn,
         path,
         "SELECT 1 FROM documents WHERE id = ?1",
-        [push.doc],
+        [push.doc.as_bytes()],
     )? {
         let deleted = row_exists(
             conn,
             path,
             "SELECT 1 FROM deleted_documents WHERE id = ?1",
-            [push.doc],
+            [push.doc.as_bytes()],
         )?;
         return Ok(Err(PushRefusal::NoDocument { deleted }));
     }
@@ -49,7 +49,7 @@ pub(super) fn check_push(
         conn,
         path,
         "SELECT 1 FROM members WHERE doc = ?1 AND account = ?2",
-        params![push.doc, account],
+        params![push.doc.as_bytes(), account.as_bytes()],
     )? {
         return Ok(Err(PushRefusal::NotMember));
     }
@@ -92,13 +92,16 @@ pub(super) fn append_to_log(
 ) -> Result<Seq, StoreError> {
     let seq: Seq = conn
         .prepare_cached("UPDATE documents SET head = head + 1 WHERE id = ?1 RETURNING head")
-        .and_then(|mut stmt| stmt.query_row([doc], |row| row.get(0)).optional())
+        .and_then(|mut stmt| {
+            stmt.query_row([doc.as_bytes()], |row| seq_at(row, 0))
+                .optional()
+        })
         .at(path)?
         .ok_or(StoreError::NotFound(Missing::Document(doc)))?;
     conn.prepare_cached(
         "INSERT INTO bundles (doc, seq, appended_at_ms, data) VALUES (?1, ?2, ?3, ?4)",
     )
-    .and_then(|mut stmt| stmt.execute(params![doc, seq, now_ms, bundle]))
+    .and_then(|mut stmt| stmt.execute(params![doc.as_bytes(), seq_to_sql(seq), now_ms, bundle]))
     .at(path)?;
     Ok(seq)
 }

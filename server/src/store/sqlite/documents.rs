@@ -19,11 +19,11 @@ pub(super) fn doc_stats_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Do
     let bundles: i64 = row.get(6)?;
     let bundle_bytes: i64 = row.get(7)?;
     Ok(DocStats {
-        doc: row.get(0)?,
-        owner: row.get(1)?,
+        doc: DocId(row.get(0)?),
+        owner: AccountId(row.get(1)?),
         created_at_ms: row.get(2)?,
-        head: row.get(3)?,
-        snapshot_covers: row.get(4)?,
+        head: seq_at(row, 3)?,
+        snapshot_covers: optional_seq_at(row, 4)?,
         bundles: non_negative(bundles),
         bytes: non_negative(snapshot_bytes).saturating_add(non_negative(bundle_bytes)),
     })
@@ -42,22 +42,27 @@ impl DocumentStore for SqliteStore {
             &tx,
             path,
             "SELECT 1 FROM deleted_documents WHERE id = ?1",
-            [doc],
+            [doc.as_bytes()],
         )? {
             return Err(StoreError::Conflict(Conflict::DocumentDeleted(doc)));
         }
-        if row_exists(&tx, path, "SELECT 1 FROM documents WHERE id = ?1", [doc])? {
+        if row_exists(
+            &tx,
+            path,
+            "SELECT 1 FROM documents WHERE id = ?1",
+            [doc.as_bytes()],
+        )? {
             return Err(StoreError::Conflict(Conflict::DocumentExists(doc)));
         }
         require_account(&tx, path, owner)?;
         tx.execute(
             "INSERT INTO documents (id, owner, created_at_ms, head) VALUES (?1, ?2, ?3, 0)",
-            params![doc, owner, now_ms],
+            params![doc.as_bytes(), owner.as_bytes(), now_ms],
         )
         .at(path)?;
         tx.execute(
             "INSERT INTO members (doc, account) VALUES (?1, ?2)",
-            params![doc, owner],
+            params![doc.as_bytes(), owner.as_bytes()],
         )
         .at(path)?;
         tx.commit().at(path)
@@ -72,7 +77,7 @@ impl DocumentStore for SqliteStore {
         let added = tx
             .execute(
                 "INSERT OR IGNORE INTO members (doc, account) VALUES (?1, ?2)",
-                params![doc, account],
+                params![doc.as_bytes(), account.as_bytes()],
             )
             .at(path)?;
         tx.commit().at(path)?;
@@ -83,9 +88,11 @@ impl DocumentStore for SqliteStore {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
         let owner: AccountId = tx
-            .query_row("SELECT owner FROM documents WHERE id = ?1", [doc], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT owner FROM documents WHERE id = ?1",
+                [doc.as_bytes()],
+                |row| row.get(0).map(AccountId),
+            )
             .optional()
             .at(path)?
             .ok_or(StoreError::NotFound(Missing::Document(doc)))?;
@@ -95,7 +102,7 @@ impl DocumentStore for SqliteStore {
         let removed = tx
             .execute(
                 "DELETE FROM members WHERE doc = ?1 AND account = ?2",
-                params![doc, account],
+                params![doc.as_bytes(), account.as_bytes()],
             )
             .at(path)?;
         tx.commit().at(path)?;
@@ -107,7 +114,7 @@ impl DocumentStore for SqliteStore {
             &self.conn,
             &self.path,
             "SELECT 1 FROM members WHERE doc = ?1 AND account = ?2",
-            params![doc, account],
+            params![doc.as_bytes(), account.as_bytes()],
         )
     }
 
@@ -118,7 +125,9 @@ impl DocumentStore for SqliteStore {
         let mut stmt = tx
             .prepare_cached("SELECT account FROM members WHERE doc = ?1 ORDER BY account")
             .at(path)?;
-        let rows = stmt.query_map([doc], |row| row.get(0)).at(path)?;
+        let rows = stmt
+            .query_map([doc.as_bytes()], |row| row.get(0).map(AccountId))
+            .at(path)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().at(path)
     }
 
@@ -134,16 +143,18 @@ impl DocumentStore for SqliteStore {
             .map_err(|_| StoreError::Invalid("a membership serial is at most 2^63 - 1"))?;
         let tx = begin_write(&mut self.conn, path)?;
         let owner: AccountId = tx
-            .query_row("SELECT owner FROM documents WHERE id = ?1", [doc], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT owner FROM documents WHERE id = ?1",
+                [doc.as_bytes()],
+                |row| row.get(0).map(AccountId),
+            )
             .optional()
             .at(path)?
             .ok_or(StoreError::NotFound(Missing::Document(doc)))?;
         let stored: Option<i64> = tx
             .query_row(
                 "SELECT serial FROM memberships WHERE doc = ?1",
-                [doc],
+                [doc.as_bytes()],
                 |row| row.get(0),
             )
             .optional()
@@ -163,22 +174,24 @@ impl DocumentStore for SqliteStore {
             let mut stmt = tx
                 .prepare_cached("SELECT account FROM members WHERE doc = ?1 ORDER BY account")
                 .at(path)?;
-            let rows = stmt.query_map([doc], |row| row.get(0)).at(path)?;
+            let rows = stmt
+                .query_map([doc.as_bytes()], |row| row.get(0).map(AccountId))
+                .at(path)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().at(path)?
         };
-        tx.execute("DELETE FROM members WHERE doc = ?1", [doc])
+        tx.execute("DELETE FROM members WHERE doc = ?1", [doc.as_bytes()])
             .at(path)?;
         for account in std::iter::once(&owner).chain(members) {
             tx.execute(
                 "INSERT OR IGNORE INTO members (doc, account) VALUES (?1, ?2)",
-                params![doc, account],
+                params![doc.as_bytes(), account.as_bytes()],
             )
             .at(path)?;
         }
         tx.execute(
             "INSERT INTO memberships (doc, serial, data) VALUES (?1, ?2, ?3)
              ON CONFLICT (doc) DO UPDATE SET serial = excluded.serial, data = excluded.data",
-            params![doc, serial_sql, bytes],
+            params![doc.as_bytes(), serial_sql, bytes],
         )
         .at(path)?;
         tx.commit().at(path)?;
@@ -194,7 +207,7 @@ impl DocumentStore for SqliteStore {
         require_document(&tx, path, doc)?;
         tx.prepare_cached("SELECT serial, data FROM memberships WHERE doc = ?1")
             .and_then(|mut stmt| {
-                stmt.query_row([doc], |row| {
+                stmt.query_row([doc.as_bytes()], |row| {
                     Ok(StoredMembership {
                         serial: non_negative(row.get(0)?),
                         bytes: row.get(1)?,
@@ -215,10 +228,10 @@ impl DocumentStore for SqliteStore {
             )
             .at(path)?;
         let rows = stmt
-            .query_map([account], |row| {
+            .query_map([account.as_bytes()], |row| {
                 Ok(MemberOf {
-                    doc: row.get(0)?,
-                    owner: row.get(1)?,
+                    doc: DocId(row.get(0)?),
+                    owner: AccountId(row.get(1)?),
                 })
             })
             .at(path)?;
@@ -231,14 +244,17 @@ impl DocumentStore for SqliteStore {
             &self.path,
             "SELECT 1 FROM members x JOIN members y ON y.doc = x.doc
               WHERE x.account = ?1 AND y.account = ?2",
-            params![a, b],
+            params![a.as_bytes(), b.as_bytes()],
         )
     }
 
     fn document(&self, doc: DocId) -> Result<Option<DocStats>, StoreError> {
         self.conn
             .prepare_cached(&format!("{DOC_STATS_SQL} WHERE d.id = ?1"))
-            .and_then(|mut stmt| stmt.query_row([doc], doc_stats_from_row).optional())
+            .and_then(|mut stmt| {
+                stmt.query_row([doc.as_bytes()], doc_stats_from_row)
+                    .optional()
+            })
             .at(&self.path)
     }
 
@@ -266,11 +282,11 @@ impl DocumentStore for SqliteStore {
             "DELETE FROM members WHERE doc = ?1",
             "DELETE FROM documents WHERE id = ?1",
         ] {
-            tx.execute(sql, [doc]).at(path)?;
+            tx.execute(sql, [doc.as_bytes()]).at(path)?;
         }
         tx.execute(
             "INSERT INTO deleted_documents (id, deleted_at_ms) VALUES (?1, ?2)",
-            params![doc, now_ms],
+            params![doc.as_bytes(), now_ms],
         )
         .at(path)?;
         tx.commit().at(path)?;
@@ -285,7 +301,10 @@ impl DocumentStore for SqliteStore {
     fn deleted_at(&self, doc: DocId) -> Result<Option<i64>, StoreError> {
         self.conn
             .prepare_cached("SELECT deleted_at_ms FROM deleted_documents WHERE id = ?1")
-            .and_then(|mut stmt| stmt.query_row([doc], |row| row.get(0)).optional())
+            .and_then(|mut stmt| {
+                stmt.query_row([doc.as_bytes()], |row| row.get(0))
+                    .optional()
+            })
             .at(&self.path)
     }
 
@@ -303,14 +322,14 @@ impl DocumentStore for SqliteStore {
             &tx,
             path,
             "SELECT 1 FROM devices WHERE id = ?1",
-            [recipient],
+            [recipient.as_bytes()],
         )? {
             return Err(StoreError::NotFound(Missing::Device(recipient)));
         }
         tx.execute(
             "INSERT INTO key_envelopes (doc, recipient, epoch, data) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (doc, recipient, epoch) DO UPDATE SET data = excluded.data",
-            params![doc, recipient, epoch, envelope],
+            params![doc.as_bytes(), recipient.as_bytes(), epoch, envelope],
         )
         .at(path)?;
         tx.commit().at(path)
@@ -331,7 +350,7 @@ impl DocumentStore for SqliteStore {
             )
             .at(path)?;
         let rows = stmt
-            .query_map(params![doc, recipient], |row| {
+            .query_map(params![doc.as_bytes(), recipient.as_bytes()], |row| {
                 Ok(KeyEnvelope {
                     epoch: row.get(0)?,
                     bytes: row.get(1)?,

@@ -26,7 +26,11 @@ pub(super) fn read_bundles(
         )
         .at(path)?;
     let mut rows = stmt
-        .query(params![doc, after, limit_to_sql(limit)])
+        .query(params![
+            doc.as_bytes(),
+            seq_to_sql(after),
+            limit_to_sql(limit)
+        ])
         .at(path)?;
     let mut used: usize = 0;
     while let Some(row) = rows.next().at(path)? {
@@ -39,7 +43,7 @@ pub(super) fn read_bundles(
         }
         // Only now is the blob itself read.
         out.push(Bundle {
-            seq: row.get(0).at(path)?,
+            seq: seq_at(row, 0).at(path)?,
             bytes: row.get(2).at(path)?,
         });
         used = used.saturating_add(len);
@@ -56,7 +60,7 @@ pub(super) fn read_snapshot(
     let Some((covers, first)) = conn
         .prepare_cached("SELECT covers, data FROM snapshots WHERE doc = ?1")
         .and_then(|mut stmt| {
-            stmt.query_row([doc], |row| Ok((row.get(0)?, row.get(1)?)))
+            stmt.query_row([doc.as_bytes()], |row| Ok((seq_at(row, 0)?, row.get(1)?)))
                 .optional()
         })
         .at(path)?
@@ -67,7 +71,9 @@ pub(super) fn read_snapshot(
     let mut stmt = conn
         .prepare_cached("SELECT data FROM snapshot_parts WHERE doc = ?1 ORDER BY part")
         .at(path)?;
-    let rest = stmt.query_map([doc], |row| row.get(0)).at(path)?;
+    let rest = stmt
+        .query_map([doc.as_bytes()], |row| row.get(0))
+        .at(path)?;
     for part in rest {
         parts.push(part.at(path)?);
     }
@@ -90,10 +96,10 @@ pub(super) fn staged_parts(
         )
         .at(path)?;
     let rows = stmt
-        .query_map(params![doc, upload.uploader], |row| {
+        .query_map(params![doc.as_bytes(), upload.uploader.as_bytes()], |row| {
             Ok((
                 row.get::<_, u32>(0)?,
-                row.get::<_, Seq>(1)?,
+                seq_at(row, 1)?,
                 row.get::<_, u32>(2)?,
                 row.get::<_, Vec<u8>>(3)?,
             ))
@@ -135,23 +141,25 @@ pub(super) fn store_snapshot(
         "DELETE FROM snapshot_parts WHERE doc = ?1",
         "DELETE FROM snapshot_uploads WHERE doc = ?1",
     ] {
-        tx.execute(sql, [doc]).at(path)?;
+        tx.execute(sql, [doc.as_bytes()]).at(path)?;
     }
     tx.execute(
         "INSERT INTO snapshots (doc, covers, data) VALUES (?1, ?2, ?3)
          ON CONFLICT (doc) DO UPDATE SET covers = excluded.covers, data = excluded.data",
-        params![doc, covers, first],
+        params![doc.as_bytes(), seq_to_sql(covers), first],
     )
     .at(path)?;
     let mut insert = tx
         .prepare_cached("INSERT INTO snapshot_parts (doc, part, data) VALUES (?1, ?2, ?3)")
         .at(path)?;
     for (part, data) in (1_u32..).zip(rest) {
-        insert.execute(params![doc, part, data]).at(path)?;
+        insert
+            .execute(params![doc.as_bytes(), part, data])
+            .at(path)?;
     }
     tx.execute(
         "DELETE FROM bundles WHERE doc = ?1 AND seq <= ?2",
-        params![doc, covers],
+        params![doc.as_bytes(), seq_to_sql(covers)],
     )
     .at(path)?;
     Ok(())
@@ -169,9 +177,9 @@ pub(super) fn snapshot_position(
            FROM snapshots WHERE doc = ?1",
     )
     .and_then(|mut stmt| {
-        stmt.query_row([doc], |row| {
+        stmt.query_row([doc.as_bytes()], |row| {
             let len: i64 = row.get(1)?;
-            Ok((row.get(0)?, usize::try_from(len).unwrap_or(usize::MAX)))
+            Ok((seq_at(row, 0)?, usize::try_from(len).unwrap_or(usize::MAX)))
         })
         .optional()
     })
@@ -271,7 +279,7 @@ impl LogStore for SqliteStore {
         let mut staged = if part == 0 {
             tx.execute(
                 "DELETE FROM snapshot_uploads WHERE doc = ?1 AND uploader = ?2",
-                params![doc, uploader],
+                params![doc.as_bytes(), uploader.as_bytes()],
             )
             .at(path)?;
             Vec::new()
@@ -282,7 +290,14 @@ impl LogStore for SqliteStore {
             tx.execute(
                 "INSERT INTO snapshot_uploads (doc, uploader, part, covers, parts, data)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![doc, uploader, part, covers, parts, bytes],
+                params![
+                    doc.as_bytes(),
+                    uploader.as_bytes(),
+                    part,
+                    seq_to_sql(covers),
+                    parts,
+                    bytes
+                ],
             )
             .at(path)?;
             tx.commit().at(path)?;

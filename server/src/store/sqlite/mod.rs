@@ -99,43 +99,6 @@ const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 /// by many commits is copied back once. This stays below [`JOURNAL_SIZE_LIMIT`] (4 KiB pages).
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 8 * 1024;
 
-macro_rules! sql_bytes {
-    ($name:ident) => {
-        impl ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::Borrowed(ValueRef::Blob(self.as_bytes())))
-            }
-        }
-
-        impl FromSql for $name {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                FromSql::column_result(value).map($name::from_bytes)
-            }
-        }
-    };
-}
-
-sql_bytes!(DocId);
-sql_bytes!(DeviceId);
-sql_bytes!(AccountId);
-sql_bytes!(Mailbox);
-sql_bytes!(InviteHash);
-
-impl ToSql for Seq {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(seq_to_sql(*self)))
-    }
-}
-
-impl FromSql for Seq {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let raw = i64::column_result(value)?;
-        u64::try_from(raw)
-            .map(Seq)
-            .map_err(|_| FromSqlError::OutOfRange(raw))
-    }
-}
-
 impl ToSql for AccountRole {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::from(self.as_str()))
@@ -150,10 +113,39 @@ impl FromSql for AccountRole {
     }
 }
 
+// The store's ids are the protocol's types, for which this crate cannot implement rusqlite's
+// traits: they are bound as their bytes (`doc.as_bytes()`, a BLOB) and read back as `[u8; N]`,
+// which checks the length (`DocId(row.get(0)?)`). Sequence numbers are bound with `seq_to_sql`
+// and read with `seq_at`.
+
 /// A sequence number as SQLite stores it. Numbers past `i64::MAX` are never assigned, so
 /// clamping keeps every comparison with a stored number right.
 fn seq_to_sql(seq: Seq) -> i64 {
     i64::try_from(seq.0).unwrap_or(i64::MAX)
+}
+
+/// A sequence number read from SQLite: an `INTEGER`, never negative.
+struct StoredSeq(Seq);
+
+impl FromSql for StoredSeq {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let raw = i64::column_result(value)?;
+        u64::try_from(raw)
+            .map(|n| StoredSeq(Seq(n)))
+            .map_err(|_| FromSqlError::OutOfRange(raw))
+    }
+}
+
+/// Column `idx` of `row`: a sequence number.
+fn seq_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Seq> {
+    row.get(idx).map(|StoredSeq(seq)| seq)
+}
+
+/// Column `idx` of `row`: a sequence number, or `NULL`.
+fn optional_seq_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Seq>> {
+    Ok(row
+        .get::<_, Option<StoredSeq>>(idx)?
+        .map(|StoredSeq(seq)| seq))
 }
 
 /// A count or size as SQLite's `LIMIT` takes it.
@@ -423,7 +415,10 @@ fn row_exists<P: rusqlite::Params>(
 /// Fails with [`Missing::Document`] unless `doc` exists; returns its head.
 fn require_document(conn: &Connection, path: &Path, doc: DocId) -> Result<Seq, StoreError> {
     conn.prepare_cached("SELECT head FROM documents WHERE id = ?1")
-        .and_then(|mut stmt| stmt.query_row([doc], |row| row.get(0)).optional())
+        .and_then(|mut stmt| {
+            stmt.query_row([doc.as_bytes()], |row| seq_at(row, 0))
+                .optional()
+        })
         .at(path)?
         .ok_or(StoreError::NotFound(Missing::Document(doc)))
 }
@@ -431,7 +426,10 @@ fn require_document(conn: &Connection, path: &Path, doc: DocId) -> Result<Seq, S
 /// Fails with [`Missing::Account`] unless `account` exists; returns whether it is disabled.
 fn require_account(conn: &Connection, path: &Path, account: AccountId) -> Result<bool, StoreError> {
     conn.prepare_cached("SELECT disabled_at_ms IS NOT NULL FROM accounts WHERE id = ?1")
-        .and_then(|mut stmt| stmt.query_row([account], |row| row.get(0)).optional())
+        .and_then(|mut stmt| {
+            stmt.query_row([account.as_bytes()], |row| row.get(0))
+                .optional()
+        })
         .at(path)?
         .ok_or(StoreError::NotFound(Missing::Account(account)))
 }

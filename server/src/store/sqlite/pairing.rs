@@ -16,7 +16,7 @@ impl PairingStore for SqliteStore {
         let current: Option<i64> = tx
             .query_row(
                 "SELECT expires_at_ms FROM pairings WHERE mailbox = ?1",
-                [mailbox],
+                [mailbox.as_bytes()],
                 |row| row.get(0),
             )
             .optional()
@@ -28,7 +28,7 @@ impl PairingStore for SqliteStore {
             "INSERT INTO pairings (mailbox, expires_at_ms, payload) VALUES (?1, ?2, ?3)
              ON CONFLICT (mailbox) DO UPDATE
                 SET expires_at_ms = excluded.expires_at_ms, payload = excluded.payload",
-            params![mailbox, expires_at_ms, payload],
+            params![mailbox.as_bytes(), expires_at_ms, payload],
         )
         .at(path)?;
         tx.commit().at(path)
@@ -44,7 +44,7 @@ impl PairingStore for SqliteStore {
         let Some(expires) = tx
             .query_row(
                 "SELECT expires_at_ms FROM pairings WHERE mailbox = ?1",
-                [mailbox],
+                [mailbox.as_bytes()],
                 |row| row.get::<_, i64>(0),
             )
             .optional()
@@ -56,7 +56,7 @@ impl PairingStore for SqliteStore {
             Some(
                 tx.query_row(
                     "SELECT payload FROM pairings WHERE mailbox = ?1",
-                    [mailbox],
+                    [mailbox.as_bytes()],
                     |row| row.get(0),
                 )
                 .at(path)?,
@@ -64,8 +64,11 @@ impl PairingStore for SqliteStore {
         } else {
             None
         };
-        tx.execute("DELETE FROM pairings WHERE mailbox = ?1", [mailbox])
-            .at(path)?;
+        tx.execute(
+            "DELETE FROM pairings WHERE mailbox = ?1",
+            [mailbox.as_bytes()],
+        )
+        .at(path)?;
         tx.commit().at(path)?;
         Ok(payload)
     }

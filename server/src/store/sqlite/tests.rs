@@ -40,17 +40,13 @@ fn a_version_1_database_gains_labels_and_keeps_everything() {
     let accounts = store.list_accounts(None).unwrap();
     assert_eq!(accounts.len(), 2);
     assert!(accounts.iter().all(|a| a.label.is_none()));
-    let invite = store
-        .redeem_invite(&InviteHash::from_bytes([0; 32]), 3)
-        .unwrap();
+    let invite = store.redeem_invite(&InviteHash([0; 32]), 3).unwrap();
     assert_eq!(invite.label, None);
     // Version 3: accounts from before know no inviter, and documents have no list yet.
-    let client = AccountId::from_bytes([1; 16]);
+    let client = AccountId([1; 16]);
     assert_eq!(store.inviter_of(client).unwrap(), None);
-    store
-        .create_document(DocId::from_bytes([2; 16]), client, 4)
-        .unwrap();
-    assert_eq!(store.membership(DocId::from_bytes([2; 16])).unwrap(), None);
+    store.create_document(DocId([2; 16]), client, 4).unwrap();
+    assert_eq!(store.membership(DocId([2; 16])).unwrap(), None);
     // The schema itself refuses a label on a client row, whatever the code above it does.
     assert!(store
         .conn
@@ -82,13 +78,13 @@ fn a_version_1_database_gains_labels_and_keeps_everything() {
 fn the_statements_of_a_push_are_prepared_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = SqliteStore::open(&dir.path().join("relay.sqlite3")).unwrap();
-    let owner = AccountId::from_bytes([1; 16]);
+    let owner = AccountId([1; 16]);
     store
         .create_account(owner, [1; 32], AccountRole::Client, 1)
         .unwrap();
     let mut docs = Vec::new();
     for i in 1..=4_u8 {
-        let device = DeviceId::from_bytes([i; 16]);
+        let device = DeviceId([i; 16]);
         store
             .register_device(&DeviceRecord {
                 device,
@@ -98,7 +94,7 @@ fn the_statements_of_a_push_are_prepared_once() {
                 registered_at_ms: 1,
             })
             .unwrap();
-        let doc = DocId::from_bytes([i; 16]);
+        let doc = DocId([i; 16]);
         store.create_document(doc, owner, 1).unwrap();
         docs.push((doc, device));
     }

@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::provenance::Provenance;
 use crate::salvage::{explain, salvage};
 use crate::store::{Compaction, DocumentKind, DocumentRecord, ProfileRecord, Store, SyncRecord};
-use crate::sync::account::{hex, DeviceDirectory};
+use crate::sync::account::DeviceDirectory;
 use anyhow::{bail, Context, Result};
 use between_shared::crypto::EpochKey;
 use between_shared::model::HomeworkData;
@@ -424,7 +424,7 @@ impl Workspace {
                 let devices = self.session.store.devices()?;
                 let directory = DeviceDirectory::new(&devices);
                 let first = creator
-                    .map(|actor| hex(&actor))
+                    .map(|actor| hex::encode(&actor))
                     .filter(|id| directory.knows(id))
                     .map(|id| format!(" ({})", directory.label(&id)))
                     .unwrap_or_default();

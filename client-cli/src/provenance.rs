@@ -20,7 +20,7 @@ use between_shared::{Author, Role};
 
 use crate::profile::actor_device;
 use crate::store::{Store, StoreError};
-use crate::sync::account::{hex, DeviceDirectory};
+use crate::sync::account::DeviceDirectory;
 
 /// The maps of the homework document whose records are attributed.
 const RECORD_MAPS: &[&str] = &["entries", "comments", "assignments", "goals"];
@@ -76,7 +76,7 @@ impl Provenance {
                 return Some(Origin::ThisDevice);
             }
             Some(match authors.get(bytes) {
-                Some(sealer) if named.map(hex).as_deref() == Some(sealer.as_str()) => {
+                Some(sealer) if named.map(hex::encode).as_deref() == Some(sealer.as_str()) => {
                     Origin::Signed(sealer.clone())
                 }
                 Some(sealer) => Origin::CarriedBy(sealer.clone()),

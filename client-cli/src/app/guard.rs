@@ -116,7 +116,7 @@ pub(crate) enum Admit {
 /// Draws a secret of 32 random bytes, as hex.
 fn secret() -> String {
     let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn same(a: &str, b: &str) -> bool {

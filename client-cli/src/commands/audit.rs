@@ -21,7 +21,7 @@ use super::print_json;
 use crate::cli::AuditArgs;
 use crate::profile::Session;
 use crate::store::{DeviceRecord, Registration};
-use crate::sync::account::{hex, short_id, AccountKeys};
+use crate::sync::account::{short_id, AccountKeys};
 use crate::sync::connection::{Auth, Connection, RelayError};
 use crate::sync::runtime;
 
@@ -587,7 +587,7 @@ fn to_json(
     let (account_events, unavailable) = listing_json(&fetched.account_events, people);
     serde_json::json!({
         "relay": keys.relay.display,
-        "account": hex(&fetched.account.0),
+        "account": hex::encode(fetched.account.0),
         "documents": documents,
         "account_events": account_events,
         "account_events_unavailable": unavailable,
@@ -693,7 +693,7 @@ mod tests {
 
     fn people() -> People {
         let record = |id: [u8; 16], name: Option<&str>| DeviceRecord {
-            device_id: hex(&id),
+            device_id: hex::encode(id),
             certificate: vec![],
             this_device: false,
             name: name.map(str::to_owned),
@@ -708,7 +708,7 @@ mod tests {
             &[],
             &std::collections::HashMap::new(),
             AccountId([9; 16]),
-            &hex(&[1; 16]),
+            &hex::encode([1; 16]),
         )
     }
 
@@ -723,7 +723,7 @@ mod tests {
             AccountId([9; 16]),
             "me",
         );
-        let short = short_id(&hex(&device));
+        let short = short_id(&hex::encode(device));
         let read = event(Some([5; 16]), Some(device), "read");
         assert_eq!(
             named.who(&read).describe(),

@@ -11,7 +11,7 @@
 use super::print_json;
 use crate::profile::Session;
 use crate::store::DocumentRecord;
-use crate::sync::account::{hex, short_id, AccountKeys, DeviceDirectory};
+use crate::sync::account::{short_id, AccountKeys, DeviceDirectory};
 use anyhow::Result;
 use between_shared::crypto::{DeviceCertificate, IdentityPublic, Member, SignedMembership};
 use between_shared::model::HomeworkData;
@@ -194,7 +194,7 @@ fn document(
     };
     view.shared = true;
     let list = match SignedMembership::from_bytes(&bytes) {
-        Ok(list) if hex(&list.doc_id()) == record.id => list,
+        Ok(list) if hex::encode(list.doc_id()) == record.id => list,
         Ok(_) => {
             view.problem = Some("the stored membership list is for another document".to_owned());
             return Ok(view);

@@ -180,11 +180,6 @@ pub(crate) fn short_id(id: &str) -> String {
     id.chars().take(8).collect()
 }
 
-/// Lower-case hex of some bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +204,5 @@ mod tests {
             "device e5f6a7b8"
         );
         assert!(directory.knows(&"a1b2c3d4".repeat(4)));
-        assert_eq!(hex(&[0, 255]), "00ff");
     }
 }

@@ -319,7 +319,7 @@ fn edits_travel_both_ways_and_survive_restarts() {
     let authors = store.change_authors().unwrap();
     assert_eq!(
         authors.get(&world.devices[1].actor).map(String::as_str),
-        Some(super::account::hex(&world.devices[1].actor).as_str())
+        Some(hex::encode(&world.devices[1].actor).as_str())
     );
     assert!(store.account().unwrap().unwrap().last_sync_ms.is_some());
 }

@@ -55,15 +55,8 @@ impl InviteHash {
 
 impl fmt::Debug for InviteHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("InviteHash(")?;
-        write_hex(f, &self.0)?;
-        f.write_str(")")
+        write!(f, "InviteHash({})", hex::encode(self.0))
     }
-}
-
-/// Writes bytes as lowercase hexadecimal (an invite hash, the audit chain's hash).
-fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
-    bytes.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
 }
 
 /// What an account may do on the relay.
@@ -458,7 +451,7 @@ impl AuditHead {
 impl fmt::Display for AuditHead {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:", self.rows)?;
-        write_hex(f, &self.hash)
+        f.write_str(&hex::encode(self.hash))
     }
 }
 

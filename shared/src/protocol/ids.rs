@@ -20,36 +20,15 @@ pub struct ParseIdError {
 }
 
 fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
-    for b in bytes {
-        write!(f, "{b:02x}")?;
-    }
-    Ok(())
+    f.write_str(&hex::encode(bytes))
 }
 
 fn parse_hex<const N: usize>(s: &str) -> Result<[u8; N], ParseIdError> {
-    let err = || ParseIdError {
+    let mut out = [0u8; N];
+    hex::decode_to_slice(s, &mut out).map_err(|_| ParseIdError {
         expected: 2 * N,
         got: s.chars().take(80).collect(),
-    };
-    let digits = s.as_bytes();
-    if digits.len() != 2 * N {
-        return Err(err());
-    }
-    let nibble = |c: u8| -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    };
-    let mut out = [0u8; N];
-    for (i, pair) in digits.chunks_exact(2).enumerate() {
-        let (Some(hi), Some(lo)) = (nibble(pair[0]), nibble(pair[1])) else {
-            return Err(err());
-        };
-        out[i] = (hi << 4) | lo;
-    }
+    })?;
     Ok(out)
 }
 

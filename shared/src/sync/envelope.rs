@@ -148,8 +148,8 @@ impl<R: CryptoRng> Envelope for KeyedEnvelope<R> {
         if header.doc_id() != self.doc_id {
             return Err(SyncError::Envelope(format!(
                 "it belongs to another document ({}), not this one ({})",
-                hex(&header.doc_id()),
-                hex(&self.doc_id)
+                hex::encode(header.doc_id()),
+                hex::encode(self.doc_id)
             )));
         }
         let Some(key) = self.keys.get(&header.epoch()) else {
@@ -173,10 +173,6 @@ impl<R: CryptoRng> Envelope for KeyedEnvelope<R> {
             plaintext,
         })
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -508,7 +508,7 @@ pub(super) fn init_paired_device(
         crate::sync::driver::warn(&format!(
             "the relay put this device in account {}, but the pairing came from account {}",
             welcome.account,
-            hex(&payload.account_id)
+            hex::encode(payload.account_id)
         ));
     }
     mark_registered(new.path, &welcome)?;

@@ -34,7 +34,7 @@ use crate::store::{
     AccountRecord, DeviceRecord, DocumentKind, NewDocument, NewSyncedProfile, ProfileRecord,
     Registration, Store, SyncRecord,
 };
-use crate::sync::account::{hex, short_id, AccountKeys, DeviceDirectory};
+use crate::sync::account::{short_id, AccountKeys, DeviceDirectory};
 use crate::sync::connection::{
     Auth, Connection, RelayError, RelayUrl, Welcome, RELAY_STARTING_PATIENCE,
 };

@@ -142,7 +142,7 @@ pub(crate) fn status(session: &Session, json: bool) -> Result<()> {
             "syncs": true,
             "relay": keys.relay.display,
             "registered": registered,
-            "account": record.account_id.map(|a| hex(&a)),
+            "account": record.account_id.map(hex::encode),
             "device": me,
             "fingerprint": keys.identity.public().fingerprint(),
             "last_sync_ms": record.last_sync_ms,
@@ -153,7 +153,7 @@ pub(crate) fn status(session: &Session, json: bool) -> Result<()> {
     }
     outln!("Relay:        {}", keys.relay.display);
     match (registered, record.account_id) {
-        (true, Some(account)) => outln!("Account:      {}", short_id(&hex(&account))),
+        (true, Some(account)) => outln!("Account:      {}", short_id(&hex::encode(account))),
         (true, None) => outln!("Account:      registered"),
         (false, _) => {
             outln!("Account:      not registered with the relay yet — run `between sync`")

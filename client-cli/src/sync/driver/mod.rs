@@ -40,7 +40,7 @@ use between_shared::sync::{
 use between_shared::{DocError, HomeworkDoc};
 use rand::rngs::StdRng;
 
-use super::account::{hex, AccountError, AccountKeys, DeviceDirectory};
+use super::account::{AccountError, AccountKeys, DeviceDirectory};
 use super::progress::Progress;
 use crate::clock::real_unix_ms;
 use crate::profile::{actor_device, process_actor};

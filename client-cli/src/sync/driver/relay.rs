@@ -475,7 +475,7 @@ impl Driver {
         for actor in actors {
             if self.known_actors.insert(actor.clone()) {
                 let named = actor_device(&actor)
-                    .map(hex)
+                    .map(hex::encode)
                     .filter(|device| snapshot && self.directory.knows(device));
                 let device = named.unwrap_or_else(|| author.to_owned());
                 slot.authors.push((actor, device));

@@ -14,17 +14,74 @@ use super::*;
 /// do not rest on colour alone. Today's cell is outlined. At most the last
 /// [`MAX_CALENDAR_WEEKS`] weeks are drawn.
 pub fn adherence_calendar(items: &[DueItem], from: Day, to: Day, today: Day) -> String {
-    let (from, to) = window(from, to);
-    let last_monday = to.week_start();
-    let mut first_monday = from.week_start();
-    let mut from = from;
-    if last_monday.days_since(first_monday) / 7 >= MAX_CALENDAR_WEEKS {
-        first_monday = last_monday.add_days(-7 * (MAX_CALENDAR_WEEKS - 1));
-        from = from.max(first_monday);
+    let grid = Grid::new(from, to);
+    let per_day = done_and_due(items, grid.from, grid.to);
+    let mut cells = String::new();
+    let mut tally: BTreeMap<Shade, u32> = BTreeMap::new();
+    for week in 0..grid.weeks {
+        draw_week(&mut cells, &grid, week, &per_day, today, &mut tally);
     }
-    let weeks = (last_monday.days_since(first_monday) / 7 + 1).clamp(1, MAX_CALENDAR_WEEKS);
+    let title = "Homework calendar";
+    let desc = describe(title, &grid, &tally, today);
+    let mut out = String::new();
+    open(&mut out, "adherence", grid.bottom() + 50.0, title, &desc);
+    for (column, weekday) in WEEKDAYS.iter().enumerate() {
+        let x = LEFT + column as f64 * PITCH + CELL / 2.0;
+        w!(
+            out,
+            r#"<text x="{}" y="46" font-size="11" text-anchor="middle" fill="{MUTED}">{weekday}</text>"#,
+            num(x)
+        );
+    }
+    out.push_str(&cells);
+    legend(&mut out, grid.bottom());
+    out.push_str("</svg>");
+    out
+}
 
-    // (done, due) per day; a times-a-week item stands for its week, so it shades no day.
+/// Where the first column starts, the distance between cells, a cell's side, and the top of the
+/// first week's row.
+const LEFT: f64 = 34.0;
+const PITCH: f64 = 46.0;
+const CELL: f64 = 42.0;
+const GRID_TOP: f64 = 54.0;
+
+/// The days drawn and the weeks they fill: at most the last [`MAX_CALENDAR_WEEKS`] weeks of the
+/// window, Monday first.
+struct Grid {
+    from: Day,
+    to: Day,
+    first_monday: Day,
+    weeks: i64,
+}
+
+impl Grid {
+    fn new(from: Day, to: Day) -> Grid {
+        let (mut from, to) = window(from, to);
+        let last_monday = to.week_start();
+        let mut first_monday = from.week_start();
+        if last_monday.days_since(first_monday) / 7 >= MAX_CALENDAR_WEEKS {
+            first_monday = last_monday.add_days(-7 * (MAX_CALENDAR_WEEKS - 1));
+            from = from.max(first_monday);
+        }
+        let weeks = (last_monday.days_since(first_monday) / 7 + 1).clamp(1, MAX_CALENDAR_WEEKS);
+        Grid {
+            from,
+            to,
+            first_monday,
+            weeks,
+        }
+    }
+
+    /// Below the last week's row.
+    fn bottom(&self) -> f64 {
+        GRID_TOP + self.weeks as f64 * PITCH
+    }
+}
+
+/// (done, due) per day of `from..=to`; a times-a-week item stands for its week, so it counts
+/// for no day.
+fn done_and_due(items: &[DueItem], from: Day, to: Day) -> BTreeMap<Day, (u32, u32)> {
     let mut per_day: BTreeMap<Day, (u32, u32)> = BTreeMap::new();
     for item in items
         .iter()
@@ -36,73 +93,74 @@ pub fn adherence_calendar(items: &[DueItem], from: Day, to: Day, today: Day) -> 
             slot.0 = slot.0.saturating_add(1);
         }
     }
+    per_day
+}
 
-    let left = 34.0;
-    let pitch = 46.0;
-    let cell = 42.0;
-    let grid_top = 54.0;
-    let grid_bottom = grid_top + weeks as f64 * pitch;
-    let height = grid_bottom + 50.0;
-
-    let mut cells = String::new();
-    let mut tally: BTreeMap<Shade, u32> = BTreeMap::new();
-    let mut shown_today = false;
-    for week in 0..weeks {
-        let y = grid_top + week as f64 * pitch;
-        let monday = first_monday.add_days(7 * week);
-        let mut month_label: Option<Day> = None;
-        for column in 0..7 {
-            let day = monday.add_days(column);
-            if day < from || day > to {
-                continue;
-            }
-            if month_label.is_none() && (week == 0 || day.0.day() == 1 || day == from) {
-                month_label = Some(day);
-            }
-            let (done, due) = per_day.get(&day).copied().unwrap_or((0, 0));
-            let shade = shade(done, due, day, today);
-            let slot = tally.entry(shade).or_insert(0);
-            *slot = slot.saturating_add(1);
-            let x = left + f64::from(day.weekday().num_days_from_monday()) * pitch;
-            let is_today = day == today;
-            shown_today |= is_today;
-            let outline = if is_today {
-                format!(r#" stroke="{BLUE}" stroke-width="2""#)
-            } else {
-                format!(r#" stroke="{GRID}" stroke-width="1""#)
-            };
-            w!(
-                cells,
-                r#"<rect class="adherence-day adherence-{}" data-day="{day}" x="{}" y="{}" width="{cell}" height="{cell}" rx="4" fill="{}"{outline}><title>{}{}: {}</title></rect>"#,
-                shade.class(),
-                num(x),
-                num(y),
-                shade.fill(),
-                day_name(day),
-                if is_today { " (today)" } else { "" },
-                shade.tooltip(done, due)
-            );
-            w!(
-                cells,
-                r#"<text x="{}" y="{}" font-size="11" text-anchor="middle" fill="{INK}">{}</text>"#,
-                num(x + cell / 2.0),
-                num(y + cell / 2.0 + 4.0),
-                day.0.day()
-            );
-            tick(&mut cells, shade, x + cell - 13.0, y + 5.0);
+/// One week's row: a shaded cell per day in the window (today outlined), its number and tick,
+/// and the month's name where a month starts; counts each day's shade in `tally`.
+fn draw_week(
+    cells: &mut String,
+    grid: &Grid,
+    week: i64,
+    per_day: &BTreeMap<Day, (u32, u32)>,
+    today: Day,
+    tally: &mut BTreeMap<Shade, u32>,
+) {
+    let y = GRID_TOP + week as f64 * PITCH;
+    let monday = grid.first_monday.add_days(7 * week);
+    let mut month_label: Option<Day> = None;
+    for column in 0..7 {
+        let day = monday.add_days(column);
+        if day < grid.from || day > grid.to {
+            continue;
         }
-        if let Some(day) = month_label {
-            w!(
-                cells,
-                r#"<text x="4" y="{}" font-size="10" fill="{MUTED}">{}</text>"#,
-                num(y + cell / 2.0 + 3.5),
-                day.0.format("%b")
-            );
+        if month_label.is_none() && (week == 0 || day.0.day() == 1 || day == grid.from) {
+            month_label = Some(day);
         }
+        let (done, due) = per_day.get(&day).copied().unwrap_or((0, 0));
+        let shade = shade(done, due, day, today);
+        let slot = tally.entry(shade).or_insert(0);
+        *slot = slot.saturating_add(1);
+        let x = LEFT + f64::from(day.weekday().num_days_from_monday()) * PITCH;
+        let is_today = day == today;
+        let outline = if is_today {
+            format!(r#" stroke="{BLUE}" stroke-width="2""#)
+        } else {
+            format!(r#" stroke="{GRID}" stroke-width="1""#)
+        };
+        w!(
+            cells,
+            r#"<rect class="adherence-day adherence-{}" data-day="{day}" x="{}" y="{}" width="{CELL}" height="{CELL}" rx="4" fill="{}"{outline}><title>{}{}: {}</title></rect>"#,
+            shade.class(),
+            num(x),
+            num(y),
+            shade.fill(),
+            day_name(day),
+            if is_today { " (today)" } else { "" },
+            shade.tooltip(done, due)
+        );
+        w!(
+            cells,
+            r#"<text x="{}" y="{}" font-size="11" text-anchor="middle" fill="{INK}">{}</text>"#,
+            num(x + CELL / 2.0),
+            num(y + CELL / 2.0 + 4.0),
+            day.0.day()
+        );
+        tick(cells, shade, x + CELL - 13.0, y + 5.0);
     }
+    if let Some(day) = month_label {
+        w!(
+            cells,
+            r#"<text x="4" y="{}" font-size="10" fill="{MUTED}">{}</text>"#,
+            num(y + CELL / 2.0 + 3.5),
+            day.0.format("%b")
+        );
+    }
+}
 
-    let title = "Homework calendar";
-    let mut desc = format!("{title} from {}:", period(from, to));
+/// The calendar in words, for screen readers: the window, how many days had each shade, today.
+fn describe(title: &str, grid: &Grid, tally: &BTreeMap<Shade, u32>, today: Day) -> String {
+    let mut desc = format!("{title} from {}:", period(grid.from, grid.to));
     let counts: Vec<String> = Shade::ALL
         .iter()
         .map(|s| {
@@ -115,27 +173,19 @@ pub fn adherence_calendar(items: &[DueItem], from: Day, to: Day, today: Day) -> 
         })
         .collect();
     w!(desc, " {}.", counts.join(", "));
-    if shown_today {
+    // Every day of the window is drawn, so today is shown exactly when it is in the window.
+    if grid.from <= today && today <= grid.to {
         w!(desc, " Today is {}.", day_name(today));
     }
     w!(
         desc,
         " Assignments asked a number of times a week are not tied to a day and not shown here."
     );
+    desc
+}
 
-    let prefix = "adherence";
-    let mut out = String::new();
-    open(&mut out, prefix, height, title, &desc);
-    for (column, weekday) in WEEKDAYS.iter().enumerate() {
-        let x = left + column as f64 * pitch + cell / 2.0;
-        w!(
-            out,
-            r#"<text x="{}" y="46" font-size="11" text-anchor="middle" fill="{MUTED}">{weekday}</text>"#,
-            num(x)
-        );
-    }
-    out.push_str(&cells);
-    // The legend, in two rows so that it fits a phone's width.
+/// The legend, in two rows so that it fits a phone's width.
+fn legend(out: &mut String, grid_bottom: f64) {
     for (i, shade) in Shade::ALL.iter().enumerate() {
         let (x, y) = (
             12.0 + (i % 3) as f64 * 116.0,
@@ -149,7 +199,7 @@ pub fn adherence_calendar(items: &[DueItem], from: Day, to: Day, today: Day) -> 
             num(y),
             shade.fill()
         );
-        tick(&mut out, *shade, x + 2.0, y + 2.0);
+        tick(out, *shade, x + 2.0, y + 2.0);
         w!(
             out,
             r#"<text x="{}" y="{}" font-size="11" fill="{INK}">{}</text>"#,
@@ -158,8 +208,6 @@ pub fn adherence_calendar(items: &[DueItem], from: Day, to: Day, today: Day) -> 
             shade.label()
         );
     }
-    out.push_str("</svg>");
-    out
 }
 
 pub(super) const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];

@@ -13,8 +13,10 @@
 //! - `prefer` or `allow`: refused with what to write instead, for the same reason (they fall back
 //!   to plain text whenever an attacker makes TLS fail).
 //!
-//! With TLS, SCRAM authentication is also bound to the TLS channel (`channel_binding`), so a
-//! password never helps anyone who sits in the middle.
+//! With TLS, SCRAM authentication also binds to the TLS channel when the server offers it
+//! (SCRAM-SHA-256-PLUS, the driver's default `channel_binding=prefer`), so a password exchange
+//! is of no use to anyone in the middle. The tests' throwaway server trusts local connections,
+//! so they do not exercise it.
 
 use std::path::PathBuf;
 use std::str::FromStr;

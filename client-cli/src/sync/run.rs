@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::account::AccountKeys;
-use super::connection::{Auth, Connection, RelayError};
+use super::connection::{Auth, Connection, RelayError, Welcome};
 use super::driver::{warn, DriverError, Mode, Summary};
 use super::worker::Core;
 use crate::store::Registration;
@@ -77,40 +77,9 @@ pub(crate) async fn connect(
     // At most two rounds: a registration the relay already completed is followed by a sign-in.
     for _ in 0..2 {
         let mut conn = Connection::open(&keys.relay).await?;
-        let result = match registration {
-            Registration::Done => {
-                conn.authenticate(Auth::SignIn {
-                    device: &keys.device,
-                })
-                .await
-            }
-            Registration::Invite(bytes) => {
-                let invite = <[u8; 32]>::try_from(bytes.as_slice())
-                    .map(InviteSecret::from_bytes)
-                    .map_err(|_| RelayError::Protocol("the stored invite is damaged".to_owned()))?;
-                conn.authenticate(Auth::Register {
-                    invite: &invite,
-                    identity: keys.identity.public(),
-                    certificate: &keys.certificate,
-                    device: &keys.device,
-                })
-                .await
-            }
-            Registration::Pairing => {
-                conn.authenticate(Auth::RegisterDevice {
-                    certificate: &keys.certificate,
-                    device: &keys.device,
-                })
-                .await
-            }
-        };
+        let result = authenticate(&mut conn, keys, registration).await;
         match result {
-            Ok(welcome) => {
-                let account = welcome.account.0;
-                core.call(move |d| d.welcomed(Some(account))).await??;
-                *registration = Registration::Done;
-                return Ok(conn);
-            }
+            Ok(welcome) => return welcomed(core, conn, welcome, registration).await,
             Err(RelayError::Refused {
                 code: ErrorCode::AlreadyRegistered,
                 ..
@@ -132,12 +101,7 @@ pub(crate) async fn connect(
                     })
                     .await;
                 return match signed_in {
-                    Ok(welcome) => {
-                        let account = welcome.account.0;
-                        core.call(move |d| d.welcomed(Some(account))).await??;
-                        *registration = Registration::Done;
-                        Ok(conn)
-                    }
+                    Ok(welcome) => welcomed(core, conn, welcome, registration).await,
                     Err(_) => Err(RelayError::Refused {
                         code: ErrorCode::InviteInvalid,
                         message,
@@ -152,6 +116,54 @@ pub(crate) async fn connect(
         RelayError::Protocol("the relay neither registered nor signed in this device".to_owned())
             .into(),
     )
+}
+
+/// Signs in, or registers this device the way its profile says it still has to.
+async fn authenticate(
+    conn: &mut Connection,
+    keys: &AccountKeys,
+    registration: &Registration,
+) -> Result<Welcome, RelayError> {
+    match registration {
+        Registration::Done => {
+            conn.authenticate(Auth::SignIn {
+                device: &keys.device,
+            })
+            .await
+        }
+        Registration::Invite(bytes) => {
+            let invite = <[u8; 32]>::try_from(bytes.as_slice())
+                .map(InviteSecret::from_bytes)
+                .map_err(|_| RelayError::Protocol("the stored invite is damaged".to_owned()))?;
+            conn.authenticate(Auth::Register {
+                invite: &invite,
+                identity: keys.identity.public(),
+                certificate: &keys.certificate,
+                device: &keys.device,
+            })
+            .await
+        }
+        Registration::Pairing => {
+            conn.authenticate(Auth::RegisterDevice {
+                certificate: &keys.certificate,
+                device: &keys.device,
+            })
+            .await
+        }
+    }
+}
+
+/// The relay welcomed this device: the driver learns the account, and registration is done.
+async fn welcomed(
+    core: &Core,
+    conn: Connection,
+    welcome: Welcome,
+    registration: &mut Registration,
+) -> Result<Connection, SyncFailure> {
+    let account = welcome.account.0;
+    core.call(move |d| d.welcomed(Some(account))).await??;
+    *registration = Registration::Done;
+    Ok(conn)
 }
 
 /// Runs sync until done (`Mode::Once`) or until `stop` completes (Ctrl-C for `Mode::Watch`,
@@ -214,37 +226,52 @@ pub(crate) async fn run(
                 return Ok(core.call(|d| d.summary()).await?);
             }
             Ok(End::Reconnect) => continue,
-            // The sharing pass runs before this loop.
-            Err(err @ SyncFailure::Sharing(_)) => return Err(err),
-            Err(SyncFailure::Driver(err)) => match err {
-                DriverError::Refused { code, message } if !code.fatal() => {
-                    // Not expected: non-fatal refusals are handled per request.
-                    return Err(RelayError::Refused { code, message }.into());
-                }
-                DriverError::Refused { code, message } => {
-                    let err = RelayError::Refused { code, message };
-                    if err.is_permanent() || mode == Mode::Once {
-                        return Err(err.into());
-                    }
-                    err.to_string()
-                }
-                DriverError::Protocol(_) | DriverError::Sync(_) if mode.stays_connected() => {
-                    err.to_string()
-                }
-                other => return Err(other.into()),
-            },
-            Err(SyncFailure::Relay(err)) => {
-                let give_up = err.is_permanent()
-                    || (mode == Mode::Once && (!ever_connected || failures >= ONCE_RETRIES));
-                if give_up {
-                    return Err(err.into());
-                }
-                err.to_string()
-            }
+            Err(err) => retry_reason(err, mode, ever_connected, failures)?,
         };
         failures += 1;
         if !wait(core, mode, &why, failures, &mut rng, &mut interrupt).await {
             return Ok(core.call(|d| d.summary()).await?);
+        }
+    }
+}
+
+/// Whether a failed connection is tried again after a pause (and why, in words) or ends the
+/// run with its error: a permanent refusal always ends it; so does any failure of a one-off
+/// sync that never connected or already retried [`ONCE_RETRIES`] times. Watching, and the
+/// app's embedded sync, ride out the rest.
+fn retry_reason(
+    err: SyncFailure,
+    mode: Mode,
+    ever_connected: bool,
+    failures: u32,
+) -> Result<String, SyncFailure> {
+    match err {
+        // The sharing pass runs before the loop of connections.
+        err @ SyncFailure::Sharing(_) => Err(err),
+        SyncFailure::Driver(err) => match err {
+            DriverError::Refused { code, message } if !code.fatal() => {
+                // Not expected: non-fatal refusals are handled per request.
+                Err(RelayError::Refused { code, message }.into())
+            }
+            DriverError::Refused { code, message } => {
+                let err = RelayError::Refused { code, message };
+                if err.is_permanent() || mode == Mode::Once {
+                    return Err(err.into());
+                }
+                Ok(err.to_string())
+            }
+            DriverError::Protocol(_) | DriverError::Sync(_) if mode.stays_connected() => {
+                Ok(err.to_string())
+            }
+            other => Err(other.into()),
+        },
+        SyncFailure::Relay(err) => {
+            let give_up = err.is_permanent()
+                || (mode == Mode::Once && (!ever_connected || failures >= ONCE_RETRIES));
+            if give_up {
+                return Err(err.into());
+            }
+            Ok(err.to_string())
         }
     }
 }

@@ -112,27 +112,7 @@ fn open_slot(
         .map_err(|e| bad(format!("its sync state is damaged: {e}")))?;
     let (mut doc, stored_heads) =
         stored_document(store, record, &state, &label, trust.keys, mode, early)?;
-    let Some((_, current)) = record.keys.iter().find(|(e, _)| *e == record.epoch) else {
-        return Err(bad(format!(
-            "this device holds no key for its epoch {}",
-            record.epoch
-        )));
-    };
-    let device = DeviceKeypair::from_bytes(trust.device_keypair).map_err(|e| bad(e.to_string()))?;
-    let mut envelope = KeyedEnvelope::new(
-        doc_id.0,
-        record.epoch,
-        EpochKey::from_bytes(*current),
-        device,
-        rand::make_rng::<StdRng>(),
-    );
-    for (epoch, key) in &record.keys {
-        envelope.add_epoch_key(*epoch, EpochKey::from_bytes(*key));
-    }
-    for cert in &trust.own_devices {
-        // Verified when `Trust` was made; cannot fail.
-        let _ = envelope.add_member(cert, &trust.identity);
-    }
+    let mut envelope = envelope(record, doc_id, trust).map_err(bad)?;
     let mut sync = DocSync::new(state);
     if mode.stays_connected() {
         sync = sync.with_snapshots_when_quiet();
@@ -171,6 +151,37 @@ fn open_slot(
         queued: Vec::new(),
         failed: None,
     })
+}
+
+/// The document's envelope: this device's keys for every epoch it holds, the current one
+/// sealing, and this account's own devices as members; what is wrong, in words.
+fn envelope(
+    record: &SyncRecord,
+    doc_id: DocId,
+    trust: &Trust<'_>,
+) -> Result<KeyedEnvelope<StdRng>, String> {
+    let Some((_, current)) = record.keys.iter().find(|(e, _)| *e == record.epoch) else {
+        return Err(format!(
+            "this device holds no key for its epoch {}",
+            record.epoch
+        ));
+    };
+    let device = DeviceKeypair::from_bytes(trust.device_keypair).map_err(|e| e.to_string())?;
+    let mut envelope = KeyedEnvelope::new(
+        doc_id.0,
+        record.epoch,
+        EpochKey::from_bytes(*current),
+        device,
+        rand::make_rng::<StdRng>(),
+    );
+    for (epoch, key) in &record.keys {
+        envelope.add_epoch_key(*epoch, EpochKey::from_bytes(*key));
+    }
+    for cert in &trust.own_devices {
+        // Verified when `Trust` was made; cannot fail.
+        let _ = envelope.add_member(cert, &trust.identity);
+    }
+    Ok(envelope)
 }
 
 /// The document as stored with its heads, or only its heads: a sync that runs once loads a

@@ -4,6 +4,7 @@
 use super::*;
 
 impl Driver {
+    /// One message from the relay, after sign-in.
     pub(super) fn handle(
         &mut self,
         msg: ServerMessage,
@@ -15,53 +16,8 @@ impl Driver {
                 self.devices_listed(&devices)?;
                 self.after_devices(step)?;
             }
-            ServerMessage::Done { request } => match self.requests.remove(&request.0) {
-                Some(Pending::CreateDocument(i)) => {
-                    self.store.mark_on_relay(&self.docs[i].id)?;
-                    self.docs[i].on_relay = true;
-                    self.start(i, step)?;
-                }
-                Some(Pending::Snapshot(i, request, covers)) => {
-                    self.feed(
-                        i,
-                        FromRelay::Ack {
-                            request,
-                            seq: covers,
-                        },
-                        step,
-                    )?;
-                }
-                _ => {}
-            },
-            ServerMessage::Ack { request, seq, .. } => match self.requests.remove(&request.0) {
-                Some(Pending::Push(i, request)) => {
-                    let before = self.docs[i].sync.state().relay_heads.clone();
-                    self.feed(
-                        i,
-                        FromRelay::Ack {
-                            request,
-                            seq: seq.0,
-                        },
-                        step,
-                    )?;
-                    self.count_pushed(i, &before);
-                }
-                Some(Pending::Snapshot(i, request, _)) => {
-                    self.feed(
-                        i,
-                        FromRelay::Ack {
-                            request,
-                            seq: seq.0,
-                        },
-                        step,
-                    )?;
-                }
-                _ => {
-                    return Err(DriverError::Protocol(format!(
-                        "an acknowledgement for request {request}, which was not a push"
-                    )))
-                }
-            },
+            ServerMessage::Done { request } => self.done(request, step)?,
+            ServerMessage::Ack { request, seq, .. } => self.acked(request, seq, step)?,
             ServerMessage::Bundle { doc, seq, bundle } => {
                 self.relay_message(&doc, FromRelay::Bundle { seq: seq.0, bundle }, step)?;
             }
@@ -110,6 +66,64 @@ impl Driver {
                     "an unexpected {} in the middle of a connection",
                     other.name()
                 )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The relay carried out a request that answers `done`: a document created on the relay
+    /// starts syncing; a stored snapshot is acknowledged to its engine.
+    fn done(&mut self, request: RequestId, step: &mut Step) -> Result<(), DriverError> {
+        match self.requests.remove(&request.0) {
+            Some(Pending::CreateDocument(i)) => {
+                self.store.mark_on_relay(&self.docs[i].id)?;
+                self.docs[i].on_relay = true;
+                self.start(i, step)?;
+            }
+            Some(Pending::Snapshot(i, request, covers)) => {
+                self.feed(
+                    i,
+                    FromRelay::Ack {
+                        request,
+                        seq: covers,
+                    },
+                    step,
+                )?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The relay committed a push (or a snapshot) at `seq`.
+    fn acked(&mut self, request: RequestId, seq: Seq, step: &mut Step) -> Result<(), DriverError> {
+        match self.requests.remove(&request.0) {
+            Some(Pending::Push(i, request)) => {
+                let before = self.docs[i].sync.state().relay_heads.clone();
+                self.feed(
+                    i,
+                    FromRelay::Ack {
+                        request,
+                        seq: seq.0,
+                    },
+                    step,
+                )?;
+                self.count_pushed(i, &before);
+            }
+            Some(Pending::Snapshot(i, request, _)) => {
+                self.feed(
+                    i,
+                    FromRelay::Ack {
+                        request,
+                        seq: seq.0,
+                    },
+                    step,
+                )?;
+            }
+            _ => {
+                return Err(DriverError::Protocol(format!(
+                    "an acknowledgement for request {request}, which was not a push"
+                )))
             }
         }
         Ok(())
@@ -367,36 +381,7 @@ impl Driver {
             match event {
                 Event::Persist => self.docs[i].dirty = true,
                 Event::Send(message) => {
-                    let doc = self.docs[i].doc_id;
-                    let msg = match message {
-                        ToRelay::Subscribe { since } => ClientMessage::Subscribe {
-                            request: self.next_id(Pending::Subscribe(i)),
-                            doc,
-                            since: Seq(since),
-                        },
-                        ToRelay::Push { request, bundle } => {
-                            self.progress.queued(1);
-                            ClientMessage::Push {
-                                request: self.next_id(Pending::Push(i, request)),
-                                doc,
-                                bundle,
-                            }
-                        }
-                        ToRelay::PutSnapshot {
-                            request,
-                            covers,
-                            part,
-                            parts,
-                            snapshot,
-                        } => ClientMessage::PutSnapshot {
-                            request: self.next_id(Pending::Snapshot(i, request, covers)),
-                            doc,
-                            covers: Seq(covers),
-                            part,
-                            parts,
-                            snapshot,
-                        },
-                    };
+                    let msg = self.message_for_relay(i, message);
                     step.send.push(msg);
                 }
                 Event::Applied { author } => {
@@ -445,6 +430,41 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// An engine's message for the relay, as the wire's message with a request id the driver
+    /// remembers (so the relay's answer finds its engine).
+    fn message_for_relay(&mut self, i: usize, message: ToRelay) -> ClientMessage {
+        let doc = self.docs[i].doc_id;
+        match message {
+            ToRelay::Subscribe { since } => ClientMessage::Subscribe {
+                request: self.next_id(Pending::Subscribe(i)),
+                doc,
+                since: Seq(since),
+            },
+            ToRelay::Push { request, bundle } => {
+                self.progress.queued(1);
+                ClientMessage::Push {
+                    request: self.next_id(Pending::Push(i, request)),
+                    doc,
+                    bundle,
+                }
+            }
+            ToRelay::PutSnapshot {
+                request,
+                covers,
+                part,
+                parts,
+                snapshot,
+            } => ClientMessage::PutSnapshot {
+                request: self.next_id(Pending::Snapshot(i, request, covers)),
+                doc,
+                covers: Seq(covers),
+                part,
+                parts,
+                snapshot,
+            },
+        }
     }
 
     /// Records which device's signed bundle brought the changes of actors not seen before

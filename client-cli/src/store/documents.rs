@@ -1,13 +1,15 @@
 //! Documents and their chunks: listing, adding, loading (whole or only what other processes
 //! stored since), appending changes, setting chunks aside, and renaming.
 
+use std::path::Path;
+
 use between_sqlite_file::AtPath;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::sync_state::insert_sync_record;
 use super::{
-    begin_write, generation_of, non_negative, refuse_taken_label, DocumentKind, Seen, Store,
-    StoreError, SyncRecord,
+    begin_write, generation_of, insert_document_row, non_negative, refuse_taken_label,
+    DocumentKind, Seen, Store, StoreError, SyncRecord,
 };
 
 /// A summary of one stored document.
@@ -102,25 +104,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
-        if generation_of(&tx, id).at(path)?.is_some() {
-            return Err(StoreError::DuplicateDocumentId { id: id.to_owned() });
-        }
-        refuse_taken_label(&tx, label, id).at(path)??;
-        tx.execute(
-            "INSERT INTO documents (id, label, created_at_ms, snapshot, generation)
-             VALUES (?1, ?2, ?3, ?4, 0)",
-            params![id, label, created_at_ms, snapshot],
-        )
-        .at(path)?;
+        insert_new(
+            &tx,
+            path,
+            id,
+            label,
+            created_at_ms,
+            snapshot,
+            DocumentKind::Shared,
+        )?;
         tx.commit().at(path)?;
-        self.seen.get_mut().insert(
-            id.to_owned(),
-            Seen {
-                generation: 0,
-                through_seq: 0,
-                own_seqs: Vec::new(),
-            },
-        );
+        self.seen.get_mut().insert(id.to_owned(), Seen::created());
         Ok(())
     }
 
@@ -148,28 +142,20 @@ impl Store {
         if existing.is_some() {
             return Err(StoreError::PrivateDocumentExists);
         }
-        if generation_of(&tx, id).at(path)?.is_some() {
-            return Err(StoreError::DuplicateDocumentId { id: id.to_owned() });
-        }
-        refuse_taken_label(&tx, label, id).at(path)??;
-        tx.execute(
-            "INSERT INTO documents (id, label, created_at_ms, snapshot, generation, kind)
-             VALUES (?1, ?2, ?3, ?4, 0, 'private')",
-            params![id, label, created_at_ms, snapshot],
-        )
-        .at(path)?;
+        insert_new(
+            &tx,
+            path,
+            id,
+            label,
+            created_at_ms,
+            snapshot,
+            DocumentKind::Private,
+        )?;
         if let Some(sync) = sync {
             insert_sync_record(&tx, id, sync).at(path)?;
         }
         tx.commit().at(path)?;
-        self.seen.get_mut().insert(
-            id.to_owned(),
-            Seen {
-                generation: 0,
-                through_seq: 0,
-                own_seqs: Vec::new(),
-            },
-        );
+        self.seen.get_mut().insert(id.to_owned(), Seen::created());
         Ok(())
     }
 
@@ -380,4 +366,23 @@ impl Store {
         .at(path)?;
         Ok(tx.commit().at(path)?)
     }
+}
+
+/// Inserts a new document's row, refusing an id or a label (compared case-insensitively) that
+/// is already taken.
+fn insert_new(
+    tx: &Transaction<'_>,
+    path: &Path,
+    id: &str,
+    label: &str,
+    created_at_ms: i64,
+    snapshot: &[u8],
+    kind: DocumentKind,
+) -> Result<(), StoreError> {
+    if generation_of(tx, id).at(path)?.is_some() {
+        return Err(StoreError::DuplicateDocumentId { id: id.to_owned() });
+    }
+    refuse_taken_label(tx, label, id).at(path)??;
+    insert_document_row(tx, id, label, created_at_ms, snapshot, kind).at(path)?;
+    Ok(())
 }

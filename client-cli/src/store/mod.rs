@@ -199,6 +199,17 @@ struct Seen {
     own_seqs: Vec<i64>,
 }
 
+impl Seen {
+    /// A document this handle just created: its first save is all there is.
+    fn created() -> Self {
+        Self {
+            generation: 0,
+            through_seq: 0,
+            own_seqs: Vec::new(),
+        }
+    }
+}
+
 /// An open local store. See the module documentation for its transaction contract.
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -232,6 +243,23 @@ fn insert_profile(
     if let Some(synced) = synced {
         insert_synced(tx, synced).at(path)??;
     }
+    Ok(())
+}
+
+/// A new document's row: its first full save, at generation 0.
+fn insert_document_row(
+    tx: &Transaction<'_>,
+    id: &str,
+    label: &str,
+    created_at_ms: i64,
+    snapshot: &[u8],
+    kind: DocumentKind,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO documents (id, label, created_at_ms, snapshot, generation, kind)
+         VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+        params![id, label, created_at_ms, snapshot, kind.as_str()],
+    )?;
     Ok(())
 }
 
@@ -382,16 +410,13 @@ fn insert_synced(
         if let Err(refused) = refuse_taken_label(tx, &doc.label, &doc.id)? {
             return Ok(Err(refused));
         }
-        tx.execute(
-            "INSERT INTO documents (id, label, created_at_ms, snapshot, generation, kind)
-             VALUES (?1, ?2, ?3, ?4, 0, ?5)",
-            params![
-                doc.id,
-                doc.label,
-                doc.created_at_ms,
-                doc.snapshot,
-                doc.kind.as_str()
-            ],
+        insert_document_row(
+            tx,
+            &doc.id,
+            &doc.label,
+            doc.created_at_ms,
+            &doc.snapshot,
+            doc.kind,
         )?;
         insert_sync_record(tx, &doc.id, &doc.sync)?;
     }

@@ -5,10 +5,12 @@
 use std::collections::{HashMap, HashSet};
 
 use between_sqlite_file::AtPath;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::sync_state::insert_sync_record;
-use super::{begin_write, generation_of, NewDocument, Seen, Store, StoreError};
+use super::{
+    begin_write, generation_of, insert_document_row, NewDocument, Seen, Store, StoreError,
+};
 
 impl Store {
     /// Stops syncing a document (its owner removed this account, or this account ended the
@@ -24,11 +26,7 @@ impl Store {
         let tx = begin_write(&mut self.conn, path)?;
         tx.execute("DELETE FROM sync_documents WHERE document_id = ?1", [id])
             .at(path)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO sharing_ended (document_id, at_ms, by_us) VALUES (?1, ?2, ?3)",
-            params![id, at_ms, ended_by_us],
-        )
-        .at(path)?;
+        note_ended(&tx, id, at_ms, ended_by_us).at(path)?;
         Ok(tx.commit().at(path)?)
     }
 
@@ -40,14 +38,7 @@ impl Store {
         at_ms: i64,
         ended_by_us: bool,
     ) -> Result<(), StoreError> {
-        let path = &self.path;
-        self.conn
-            .execute(
-                "INSERT OR IGNORE INTO sharing_ended (document_id, at_ms, by_us) VALUES (?1, ?2, ?3)",
-                params![id, at_ms, ended_by_us],
-            )
-            .at(path)?;
-        Ok(())
+        Ok(note_ended(&self.conn, id, at_ms, ended_by_us).at(&self.path)?)
     }
 
     /// Documents whose sharing ended on this device: id → (when, in Unix milliseconds; whether
@@ -187,16 +178,13 @@ impl Store {
         if generation_of(&tx, &doc.id).at(path)?.is_some() {
             return Err(StoreError::DuplicateDocumentId { id: doc.id.clone() });
         }
-        tx.execute(
-            "INSERT INTO documents (id, label, created_at_ms, snapshot, generation, kind)
-             VALUES (?1, ?2, ?3, ?4, 0, ?5)",
-            params![
-                doc.id,
-                doc.label,
-                doc.created_at_ms,
-                doc.snapshot,
-                doc.kind.as_str()
-            ],
+        insert_document_row(
+            &tx,
+            &doc.id,
+            &doc.label,
+            doc.created_at_ms,
+            &doc.snapshot,
+            doc.kind,
         )
         .at(path)?;
         insert_sync_record(&tx, &doc.id, &doc.sync).at(path)?;
@@ -206,14 +194,16 @@ impl Store {
         )
         .at(path)?;
         tx.commit().at(path)?;
-        self.seen.get_mut().insert(
-            doc.id.clone(),
-            Seen {
-                generation: 0,
-                through_seq: 0,
-                own_seqs: Vec::new(),
-            },
-        );
+        self.seen.get_mut().insert(doc.id.clone(), Seen::created());
         Ok(())
     }
+}
+
+/// Notes when sharing document `id` ended and who ended it; the first time counts.
+fn note_ended(conn: &Connection, id: &str, at_ms: i64, ended_by_us: bool) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO sharing_ended (document_id, at_ms, by_us) VALUES (?1, ?2, ?3)",
+        params![id, at_ms, ended_by_us],
+    )?;
+    Ok(())
 }

@@ -26,15 +26,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         None => serve(&cli, &ServeArgs::default()),
         Some(Command::Serve(args)) => serve(&cli, args),
-        Some(Command::Init) => {
-            let settings = Settings::resolve(&cli, None)?;
-            match &settings.db {
-                Database::Sqlite(path) => SqliteStore::open(path)?.verify_integrity()?,
-                Database::Postgres(_) => drop(settings.db.open()?),
-            }
-            println!("The relay database at {} is ready.", settings.db);
-            Ok(())
-        }
+        Some(Command::Init) => init(&cli),
         Some(Command::Check) => check(&cli),
         Some(Command::Invite(InviteCommand::Create {
             role,
@@ -50,45 +42,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             *expires_in_hours,
             label.as_deref(),
         ),
-        Some(Command::Devices) => {
-            let settings = Settings::resolve(&cli, None)?;
-            let store = settings.db.open()?;
-            println!(
-                "{:<32}  {:<32}  {:<9}  {:<13}  state",
-                "device", "account", "role", "registered"
-            );
-            for d in store.list_devices()? {
-                println!(
-                    "{:<32}  {:<32}  {:<9}  {:<13}  {}",
-                    d.device,
-                    d.account,
-                    d.role,
-                    d.registered_at_ms,
-                    if d.disabled { "disabled" } else { "active" }
-                );
-            }
-            Ok(())
-        }
-        Some(Command::Documents) => {
-            let settings = Settings::resolve(&cli, None)?;
-            let store = settings.db.open()?;
-            println!(
-                "{:<32}  {:>8}  {:>12}  {:>8}  snapshot",
-                "document", "bundles", "bytes", "head"
-            );
-            for d in store.documents()? {
-                println!(
-                    "{:<32}  {:>8}  {:>12}  {:>8}  {}",
-                    d.doc,
-                    d.bundles,
-                    d.bytes,
-                    d.head.0,
-                    d.snapshot_covers
-                        .map_or_else(|| "-".to_string(), |s| format!("covers {}", s.0))
-                );
-            }
-            Ok(())
-        }
+        Some(Command::Devices) => devices(&cli),
+        Some(Command::Documents) => documents(&cli),
         Some(Command::Backup { dest }) => backup(&cli, dest),
         Some(Command::Accounts { role, json }) => accounts(&cli, *role, *json),
         Some(Command::Disable { account }) => set_disabled(&cli, account, true),
@@ -96,15 +51,75 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Some(Command::Audit(AuditCommand::Verify { known_head })) => {
             audit_verify(&cli, known_head.as_deref())
         }
-        Some(Command::Migrate { from, to }) => {
-            let moved = migrate::migrate(from, to)?;
-            for (table, rows) in &moved.rows {
-                println!("{table:<18} {rows:>10} rows");
-            }
-            println!("Moved the relay from {from} to {to}: every row, and the audit trail's hash chain verifies there (head {}). Serve with --db pointing at the new database; keep the SQLite file as a backup.", moved.audit);
-            Ok(())
-        }
+        Some(Command::Migrate { from, to }) => migrate_database(from, to),
     }
+}
+
+/// `init`: creates the database or brings its schema up to date (as `serve` does); a SQLite
+/// file is also checked whole.
+fn init(cli: &Cli) -> Result<()> {
+    let settings = Settings::resolve(cli, None)?;
+    match &settings.db {
+        Database::Sqlite(path) => SqliteStore::open(path)?.verify_integrity()?,
+        Database::Postgres(_) => drop(settings.db.open()?),
+    }
+    println!("The relay database at {} is ready.", settings.db);
+    Ok(())
+}
+
+/// `devices`: every registered device as a table of ids, roles, times and states (the relay
+/// knows no names).
+fn devices(cli: &Cli) -> Result<()> {
+    let settings = Settings::resolve(cli, None)?;
+    let store = settings.db.open()?;
+    println!(
+        "{:<32}  {:<32}  {:<9}  {:<13}  state",
+        "device", "account", "role", "registered"
+    );
+    for d in store.list_devices()? {
+        println!(
+            "{:<32}  {:<32}  {:<9}  {:<13}  {}",
+            d.device,
+            d.account,
+            d.role,
+            d.registered_at_ms,
+            if d.disabled { "disabled" } else { "active" }
+        );
+    }
+    Ok(())
+}
+
+/// `documents`: every document as a table of ids, sizes and log positions (the relay cannot
+/// read them).
+fn documents(cli: &Cli) -> Result<()> {
+    let settings = Settings::resolve(cli, None)?;
+    let store = settings.db.open()?;
+    println!(
+        "{:<32}  {:>8}  {:>12}  {:>8}  snapshot",
+        "document", "bundles", "bytes", "head"
+    );
+    for d in store.documents()? {
+        println!(
+            "{:<32}  {:>8}  {:>12}  {:>8}  {}",
+            d.doc,
+            d.bundles,
+            d.bytes,
+            d.head.0,
+            d.snapshot_covers
+                .map_or_else(|| "-".to_string(), |s| format!("covers {}", s.0))
+        );
+    }
+    Ok(())
+}
+
+/// `migrate`: moves a SQLite relay into an empty PostgreSQL database and says what moved.
+fn migrate_database(from: &Database, to: &Database) -> Result<()> {
+    let moved = migrate::migrate(from, to)?;
+    for (table, rows) in &moved.rows {
+        println!("{table:<18} {rows:>10} rows");
+    }
+    println!("Moved the relay from {from} to {to}: every row, and the audit trail's hash chain verifies there (head {}). Serve with --db pointing at the new database; keep the SQLite file as a backup.", moved.audit);
+    Ok(())
 }
 
 fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {

@@ -27,6 +27,11 @@ const COMMIT_BUCKETS: [f64; 11] = [
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
 
+/// A counter's current value.
+fn get(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
 fn add(counter: &AtomicU64, n: usize) {
     counter.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
 }
@@ -77,10 +82,17 @@ impl Metrics {
         );
     }
 
-    /// The Prometheus text exposition.
+    /// The Prometheus text exposition: every counter and gauge, then the commit latency
+    /// histogram.
     pub(crate) fn render(&self, watched_documents: usize) -> String {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = String::new();
+        self.render_counters(&mut out, watched_documents);
+        self.render_commit_histogram(&mut out);
+        out
+    }
+
+    /// Every counter and gauge, each with its help and type lines.
+    fn render_counters(&self, out: &mut String, watched_documents: usize) {
         let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
             let _ = writeln!(
                 out,
@@ -141,7 +153,11 @@ impl Metrics {
             "Documents with a subscribed device.",
             watched_documents as f64,
         );
-        // One histogram family: cumulative buckets, then the sum and count of all commits.
+    }
+
+    /// The commit latency as one histogram family: cumulative buckets, then the sum and count
+    /// of all commits.
+    fn render_commit_histogram(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP between_commit_seconds Time a push waits for its durable commit.\n# TYPE between_commit_seconds histogram"
@@ -160,7 +176,6 @@ impl Metrics {
             "between_commit_seconds_bucket{{le=\"+Inf\"}} {commits}\nbetween_commit_seconds_sum {}\nbetween_commit_seconds_count {commits}",
             get(&self.commit_micros_total) as f64 / 1e6
         );
-        out
     }
 }
 

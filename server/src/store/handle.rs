@@ -342,6 +342,43 @@ fn commit<S: RelayStore>(store: &mut S, batch: Vec<Write>) {
     }
 }
 
+/// Test helpers that line requests up in the queue, so that a test (the conformance suite's
+/// group commits among them) knows which requests the storage thread finds queued together.
+#[cfg(test)]
+impl StoreHandle {
+    /// Requests accepted but not yet taken by the storage thread.
+    pub(crate) fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Yields until `n` requests are queued.
+    pub(crate) async fn until_queued(&self, n: usize) {
+        while self.queued() < n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Holds the storage thread (with a request that waits) until the returned sender is used
+    /// or dropped, so that requests pile up in its queue. Call from a tokio runtime, which
+    /// drives the waiting request's task.
+    pub(crate) async fn hold(&self) -> std::sync::mpsc::Sender<()> {
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = oneshot::channel();
+        let gate = self.clone();
+        tokio::spawn(async move {
+            gate.call(move |_| {
+                let _ = started_tx.send(());
+                let _ = release_rx.recv();
+            })
+            .await
+        });
+        // Once it runs, the request has left the queue. (If the storage thread is gone it never
+        // runs, and the caller's own requests fail with `Closed`.)
+        let _ = started_rx.await;
+        release_tx
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -369,18 +406,6 @@ mod tests {
             .await
             .unwrap();
         (dir, handle, doc)
-    }
-
-    /// Requests accepted but not yet taken by the storage thread.
-    fn queued(handle: &StoreHandle) -> usize {
-        handle.tx.max_capacity() - handle.tx.capacity()
-    }
-
-    /// Yields until `handle` has `n` requests queued.
-    async fn until_queued(handle: &StoreHandle, n: usize) {
-        while queued(handle) < n {
-            tokio::task::yield_now().await;
-        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -449,7 +474,7 @@ mod tests {
             }
         });
         started_rx.await.unwrap();
-        assert_eq!(queued(&handle), 0);
+        assert_eq!(handle.queued(), 0);
         let mut appends = Vec::new();
         for i in 0..APPENDS {
             let handle = handle.clone();
@@ -459,12 +484,12 @@ mod tests {
                     .await
             }));
         }
-        until_queued(&handle, APPENDS).await;
+        handle.until_queued(APPENDS).await;
         let shutdown = tokio::spawn({
             let handle = handle.clone();
             async move { handle.shutdown().await }
         });
-        until_queued(&handle, APPENDS + 1).await;
+        handle.until_queued(APPENDS + 1).await;
         release_tx.send(()).unwrap();
 
         shutdown.await.unwrap();
@@ -489,23 +514,6 @@ mod tests {
         assert!(!std::path::Path::new(&wal).exists());
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.head(doc).unwrap(), Seq(30));
-    }
-
-    /// Holds the storage thread until the returned sender is used (or dropped), so that
-    /// requests pile up in its queue.
-    async fn hold(handle: &StoreHandle) -> std::sync::mpsc::Sender<()> {
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let (started_tx, started_rx) = oneshot::channel();
-        let gate = handle.clone();
-        tokio::spawn(async move {
-            gate.call(move |_| {
-                let _ = started_tx.send(());
-                let _ = release_rx.recv();
-            })
-            .await
-        });
-        started_rx.await.unwrap();
-        release_tx
     }
 
     /// A push to `doc` by device 1 (the owner's device in these tests).
@@ -556,7 +564,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn queued_writes_commit_together_in_order_around_other_requests() {
         let (_dir, handle, a, b) = with_two_documents(std::time::Duration::from_secs(5)).await;
-        let release = hold(&handle).await;
+        let release = handle.hold().await;
         // Queued one by one, so their order in the queue is known.
         let mut pending = Vec::new();
         let spawn_push = |doc, bytes: &'static [u8]| {
@@ -564,9 +572,9 @@ mod tests {
             tokio::spawn(async move { handle.push(push(doc, bytes)).await })
         };
         pending.push(spawn_push(a, b"a1"));
-        until_queued(&handle, 1).await;
+        handle.until_queued(1).await;
         pending.push(spawn_push(b, b"b1"));
-        until_queued(&handle, 2).await;
+        handle.until_queued(2).await;
         let audit = tokio::spawn({
             let handle = handle.clone();
             async move {
@@ -581,7 +589,7 @@ mod tests {
                     .await
             }
         });
-        until_queued(&handle, 3).await;
+        handle.until_queued(3).await;
         // A request between writes sees exactly the writes queued before it.
         let between = tokio::spawn({
             let handle = handle.clone();
@@ -591,9 +599,9 @@ mod tests {
                     .await
             }
         });
-        until_queued(&handle, 4).await;
+        handle.until_queued(4).await;
         pending.push(spawn_push(a, b"a2"));
-        until_queued(&handle, 5).await;
+        handle.until_queued(5).await;
         drop(release);
 
         let mut seqs = Vec::new();
@@ -614,7 +622,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_that_cannot_commit_fails_every_write_in_it_and_no_more() {
         let (dir, handle, a, b) = with_two_documents(std::time::Duration::from_millis(50)).await;
-        let release = hold(&handle).await;
+        let release = handle.hold().await;
         // Another process holds the write lock: the commit of whatever is queued will fail.
         let other = rusqlite::Connection::open(dir.path().join("relay.sqlite3")).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -625,7 +633,7 @@ mod tests {
             pending.push(tokio::spawn(async move {
                 writer.push(push(doc, &i.to_be_bytes())).await
             }));
-            until_queued(&handle, i + 1).await;
+            handle.until_queued(i + 1).await;
         }
         drop(release);
         let mut errors = Vec::new();

@@ -6,7 +6,7 @@
 //! before it is stored. Errors name the field by its label and say what is allowed.
 
 use super::input::describe_kind;
-use super::{FieldDef, FieldKind, FieldValue, Template};
+use super::{FieldDef, FieldKind, FieldValue, Template, Thought};
 use crate::error::ValidationError;
 use chrono::NaiveDateTime;
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,18 +29,7 @@ pub fn validate_value(field: &FieldDef, value: &FieldValue) -> Result<(), Valida
         | (FieldKind::LongText, FieldValue::LongText(_)) => Ok(()),
         (FieldKind::Scale { min, max }, FieldValue::Number(n)) => in_range(label, *n, *min, *max),
         (FieldKind::YesNo, FieldValue::YesNo(_)) => Ok(()),
-        (FieldKind::DateTime, FieldValue::DateTime(s)) => {
-            if s.trim().is_empty() || NaiveDateTime::parse_from_str(s, DATE_TIME_FORMAT).is_ok() {
-                Ok(())
-            } else {
-                Err(ValidationError::WrongKind {
-                    field: label.to_string(),
-                    problem: format!(
-                        "'{s}' is not a valid date and time; write it as YYYY-MM-DD HH:MM, e.g. 2026-03-14 18:30"
-                    ),
-                })
-            }
-        }
+        (FieldKind::DateTime, FieldValue::DateTime(s)) => check_date_time(label, s),
         (FieldKind::SingleChoice { options }, FieldValue::Choice(choice)) => {
             if choice.trim().is_empty() {
                 Ok(())
@@ -62,60 +51,107 @@ pub fn validate_value(field: &FieldDef, value: &FieldValue) -> Result<(), Valida
                 open,
             },
             FieldValue::Ratings(ratings),
-        ) => ratings.iter().try_for_each(|(name, rating)| {
-            if name.trim().is_empty() {
-                return Err(ValidationError::WrongKind {
-                    field: label.to_string(),
-                    problem: format!(
-                        "every rating needs a name, e.g. {}",
-                        rated_example(vocabulary)
-                    ),
-                });
-            }
-            if name.chars().count() > MAX_RATED_NAME_CHARS {
-                return Err(ValidationError::WrongKind {
-                    field: label.to_string(),
-                    problem: format!(
-                        "'{name}' is longer than {MAX_RATED_NAME_CHARS} characters; use a word or two"
-                    ),
-                });
-            }
-            if !vocabulary.is_empty() && !open {
-                in_list(label, name, vocabulary)?;
-            }
-            in_range(&format!("{label} ({name})"), *rating, *min, *max)
-        }),
+        ) => check_ratings(label, ratings, *min, *max, vocabulary, *open),
         (FieldKind::Thoughts { min, max }, FieldValue::Thoughts(thoughts)) => {
-            for thought in thoughts {
-                if thought.text.trim().is_empty() {
-                    return Err(ValidationError::WrongKind {
-                        field: label.to_string(),
-                        problem: "every thought needs some text; remove the empty one".into(),
-                    });
-                }
-                if let Some(belief) = thought.belief {
-                    in_range(&format!("{label} (belief)"), belief, *min, *max)?;
-                }
-            }
-            let hot = thoughts.iter().filter(|t| t.hot).count();
-            if hot > 1 {
-                return Err(ValidationError::WrongKind {
-                    field: label.to_string(),
-                    problem: format!(
-                        "{hot} thoughts are marked as the hot thought; mark only one, the thought that upset you most"
-                    ),
-                });
-            }
-            Ok(())
+            check_thoughts(label, thoughts, *min, *max)
         }
-        (kind, value) => Err(ValidationError::WrongKind {
-            field: label.to_string(),
-            problem: format!(
+        (kind, value) => Err(wrong_kind(
+            label,
+            format!(
                 "expected {}, but got {}",
                 describe_kind(kind),
                 value_kind_name(value)
             ),
-        }),
+        )),
+    }
+}
+
+/// A date-time value: blank (not answered) or in [`DATE_TIME_FORMAT`]; the error shows the
+/// format by example, as a person types it.
+fn check_date_time(label: &str, value: &str) -> Result<(), ValidationError> {
+    if value.trim().is_empty() || NaiveDateTime::parse_from_str(value, DATE_TIME_FORMAT).is_ok() {
+        Ok(())
+    } else {
+        Err(wrong_kind(
+            label,
+            format!(
+                "'{value}' is not a valid date and time; write it as YYYY-MM-DD HH:MM, e.g. 2026-03-14 18:30"
+            ),
+        ))
+    }
+}
+
+/// Rated items: each has a name of at most [`MAX_RATED_NAME_CHARS`] characters, from
+/// `vocabulary` unless the field is `open` or has none, and a rating within the field's bounds.
+fn check_ratings(
+    label: &str,
+    ratings: &BTreeMap<String, i64>,
+    min: i64,
+    max: i64,
+    vocabulary: &[String],
+    open: bool,
+) -> Result<(), ValidationError> {
+    ratings.iter().try_for_each(|(name, rating)| {
+        if name.trim().is_empty() {
+            return Err(wrong_kind(
+                label,
+                format!(
+                    "every rating needs a name, e.g. {}",
+                    rated_example(vocabulary)
+                ),
+            ));
+        }
+        if name.chars().count() > MAX_RATED_NAME_CHARS {
+            return Err(wrong_kind(
+                label,
+                format!(
+                    "'{name}' is longer than {MAX_RATED_NAME_CHARS} characters; use a word or two"
+                ),
+            ));
+        }
+        if !vocabulary.is_empty() && !open {
+            in_list(label, name, vocabulary)?;
+        }
+        in_range(&format!("{label} ({name})"), *rating, min, max)
+    })
+}
+
+/// Automatic thoughts: each has text and a belief rating (if any) within the field's bounds,
+/// and at most one is the hot thought (the one carrying most emotion).
+fn check_thoughts(
+    label: &str,
+    thoughts: &[Thought],
+    min: i64,
+    max: i64,
+) -> Result<(), ValidationError> {
+    for thought in thoughts {
+        if thought.text.trim().is_empty() {
+            return Err(wrong_kind(
+                label,
+                "every thought needs some text; remove the empty one".into(),
+            ));
+        }
+        if let Some(belief) = thought.belief {
+            in_range(&format!("{label} (belief)"), belief, min, max)?;
+        }
+    }
+    let hot = thoughts.iter().filter(|t| t.hot).count();
+    if hot > 1 {
+        return Err(wrong_kind(
+            label,
+            format!(
+                "{hot} thoughts are marked as the hot thought; mark only one, the thought that upset you most"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A value that does not fit its field `label`, and what is allowed instead.
+fn wrong_kind(label: &str, problem: String) -> ValidationError {
+    ValidationError::WrongKind {
+        field: label.to_string(),
+        problem,
     }
 }
 

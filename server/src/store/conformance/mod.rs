@@ -3,16 +3,19 @@
 //!
 //! [`contract_suite!`] runs every check against each backend — a fresh [`SqliteStore`] on a
 //! temporary file and a fresh [`PostgresStore`] in a test database of its own, and each of them
-//! through a [`StoreHandle`] on its storage thread — so a new backend gets the whole suite by
-//! adding one module there. Checks use fixed times and ids: the store takes time as an argument
-//! and never reads a clock. The PostgreSQL modules need a server (see
-//! [`TestDatabase`]); without one they are skipped, unless `BETWEEN_REQUIRE_POSTGRES=1`.
+//! through a [`StoreHandle`] — so a new backend gets the whole suite by adding one module there.
+//! Through the handle, the checks reach the store only through its queue ([`ThroughHandle`]):
+//! pushes and audit records go through its group commit, and a check's batch of writes is queued
+//! as that many callers' writes that the storage thread commits together, so a handle that
+//! batches wrongly fails the same checks as a backend would. Checks use fixed times and ids: the
+//! store takes time as an argument and never reads a clock. The PostgreSQL modules need a server
+//! (see [`TestDatabase`]); without one they are skipped, unless `BETWEEN_REQUIRE_POSTGRES=1`.
 //!
 //! The checks live by concern: [`accounts`], [`documents`], [`log`], [`group_commit`] and
-//! [`audit_pairing`]. The [`sqlite_files`] module holds what only the SQLite backend can be asked: pragmas, the bytes
-//! in its files after a deletion, tampering with raw SQL, damaged and foreign files, a `kill -9`
-//! of a real process, backups while writing, and lock contention. What only the PostgreSQL
-//! backend can be asked is in `postgres/tests.rs`.
+//! [`audit_pairing`]. The [`sqlite_files`] module holds what only the SQLite backend can be
+//! asked: pragmas, the bytes in its files after a deletion, tampering with raw SQL, damaged and
+//! foreign files, a `kill -9` of a real process, backups while writing, and lock contention.
+//! What only the PostgreSQL backend can be asked is in `postgres/tests.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -113,12 +116,14 @@ mod documents;
 mod group_commit;
 mod log;
 mod sqlite_files;
+mod through_handle;
 
 use accounts::*;
 use audit_pairing::*;
 use documents::*;
 use group_commit::*;
 use log::*;
+use through_handle::ThroughHandle;
 
 /// A push by `device` of `bundle` to `doc`, recorded as an `append`.
 pub(super) fn push_of(doc: DocId, device: DeviceId, bundle: Vec<u8>, at_ms: i64) -> super::Push {
@@ -155,14 +160,15 @@ macro_rules! contract_suite {
             )*
         }
 
-        /// Every contract check through a [`StoreHandle`], on its storage thread.
+        /// Every contract check through a [`StoreHandle`] on a [`SqliteStore`]: each call
+        /// goes through its queue, and group commits through its batching.
         mod store_handle {
             $(
-                #[tokio::test]
-                async fn $check() {
-                    let (_dir, handle) = super::fresh_handle().await;
-                    handle.call(|store| super::$check(store)).await.unwrap();
-                    handle.shutdown().await;
+                #[test]
+                fn $check() {
+                    let (_dir, mut store) = super::fresh_handle();
+                    super::$check(&mut store);
+                    store.shutdown();
                 }
             )*
         }
@@ -181,17 +187,17 @@ macro_rules! contract_suite {
             )*
         }
 
-        /// Every contract check through a [`StoreHandle`] on a [`PostgresStore`] (skipped
-        /// without a server).
+        /// Every contract check through a [`StoreHandle`] on a [`PostgresStore`], like
+        /// `store_handle` (skipped without a server).
         mod postgres_handle {
             $(
-                #[tokio::test]
-                async fn $check() {
-                    let Some((_db, handle)) = super::fresh_postgres_handle().await else {
+                #[test]
+                fn $check() {
+                    let Some((_db, mut store)) = super::fresh_postgres_handle() else {
                         return;
                     };
-                    handle.call(|store| super::$check(store)).await.unwrap();
-                    handle.shutdown().await;
+                    super::$check(&mut store);
+                    store.shutdown();
                 }
             )*
         }
@@ -235,13 +241,11 @@ fn fresh_sqlite() -> (tempfile::TempDir, SqliteStore) {
     (dir, store)
 }
 
-/// A new SQLite store behind a [`StoreHandle`].
-async fn fresh_handle() -> (tempfile::TempDir, StoreHandle) {
+/// A new SQLite store behind a [`StoreHandle`], reached only through it.
+fn fresh_handle() -> (tempfile::TempDir, ThroughHandle) {
     let dir = tempfile::tempdir().unwrap();
-    let handle = StoreHandle::open_sqlite(dir.path().join("relay.sqlite3"))
-        .await
-        .unwrap();
-    (dir, handle)
+    let store = ThroughHandle::open(StoreHandle::open_sqlite(dir.path().join("relay.sqlite3")));
+    (dir, store)
 }
 
 /// A new PostgreSQL store in a new test database (dropped with the returned guard); `None` when
@@ -252,11 +256,10 @@ pub(super) fn fresh_postgres() -> Option<(TestDatabase, PostgresStore)> {
     Some((db, store))
 }
 
-/// A new PostgreSQL store behind a [`StoreHandle`]; `None` when no server is configured.
-async fn fresh_postgres_handle() -> Option<(TestDatabase, StoreHandle)> {
+/// A new PostgreSQL store behind a [`StoreHandle`], reached only through it; `None` when no
+/// server is configured.
+fn fresh_postgres_handle() -> Option<(TestDatabase, ThroughHandle)> {
     let db = TestDatabase::create()?;
-    let handle = StoreHandle::open_postgres(db.url().to_owned())
-        .await
-        .unwrap();
-    Some((db, handle))
+    let store = ThroughHandle::open(StoreHandle::open_postgres(db.url().to_owned()));
+    Some((db, store))
 }

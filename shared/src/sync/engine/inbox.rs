@@ -1,5 +1,5 @@
 //! What comes from the relay, checked and applied: bundles in order (gaps read again, lost
-//! entries skipped), snapshots, and a relay that rolled back.
+//! entries skipped), snapshots, the end of a catch-up, and a relay that rolled back.
 
 use super::*;
 
@@ -102,6 +102,31 @@ impl DocSync {
         events.push(Event::Send(ToRelay::Subscribe {
             since: self.state.cursor,
         }));
+    }
+
+    /// `CaughtUp`: the catch-up served everything up to the relay's `head`. A head behind what
+    /// this device saw or had acknowledged means the relay lost entries (a restored backup);
+    /// otherwise entries it skipped are reported lost, and then the outbox is pushed and a
+    /// snapshot uploaded if one is due, which both wait for the catch-up to end.
+    pub(super) fn end_of_catch_up(
+        &mut self,
+        doc: &mut AutoCommit,
+        envelope: &mut dyn Envelope,
+        head: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), SyncError> {
+        self.no_snapshot_under_way("the end of a catch-up")?;
+        check_position(head, 0, "a log head of")?;
+        self.caught_up = true;
+        self.verify_at = None;
+        let expected = self.state.acked_seq.max(self.state.cursor);
+        if head < expected {
+            self.rolled_back(head, expected, events);
+        } else {
+            self.skip_lost(head, events);
+        }
+        self.push_outbox(doc, envelope, events)?;
+        self.maybe_compact(doc, envelope, events)
     }
 
     /// At the end of a catch-up: entries up to `head` that the relay did not serve although

@@ -555,7 +555,8 @@ impl DocSync {
         }
     }
 
-    /// Handles one message from the relay.
+    /// Handles one message from the relay: an entry of the log or a part of its snapshot to take
+    /// in, the end of a catch-up, or the answer to one of this device's pushes or uploads.
     pub fn receive(
         &mut self,
         doc: &mut AutoCommit,
@@ -586,82 +587,12 @@ impl DocSync {
                 }
             }
             FromRelay::CaughtUp { head } => {
-                self.no_snapshot_under_way("the end of a catch-up")?;
-                check_position(head, 0, "a log head of")?;
-                self.caught_up = true;
-                self.verify_at = None;
-                let expected = self.state.acked_seq.max(self.state.cursor);
-                if head < expected {
-                    self.rolled_back(head, expected, &mut events);
-                } else {
-                    self.skip_lost(head, &mut events);
-                }
-                self.push_outbox(doc, envelope, &mut events)?;
-                self.maybe_compact(doc, envelope, &mut events)?;
+                self.end_of_catch_up(doc, envelope, head, &mut events)?
             }
             FromRelay::Ack { request, seq } => {
-                if let Some(upload) = self.snapshot_upload.filter(|u| u.owns(request)) {
-                    // Only the last part's acknowledgement means the snapshot is stored.
-                    if request == upload.last {
-                        self.snapshot_upload = None;
-                        self.state.snapshot_covers = self.state.snapshot_covers.max(upload.covers);
-                        self.state.snapshot_bytes = upload.bytes;
-                        self.state.log_bytes =
-                            self.state.log_bytes.saturating_sub(upload.log_bytes);
-                        events.push(Event::Persist);
-                    }
-                    return Ok(events);
-                }
-                let Some(front) = self.in_flight.pop_front() else {
-                    return Err(SyncError::Protocol(format!(
-                        "acknowledgement {request} for nothing in flight"
-                    )));
-                };
-                if front.request != request {
-                    return Err(SyncError::Protocol(format!(
-                        "acknowledgement {request} out of order (expected {})",
-                        front.request
-                    )));
-                }
-                check_position(seq, 1, "an acknowledgement at")?;
-                // Union, not replace: bundles received while this push was in flight are on
-                // the relay too. Redundant heads are harmless and pruned when the outbox empties.
-                let mut heads: BTreeSet<[u8; 32]> =
-                    self.state.relay_heads.iter().copied().collect();
-                heads.extend(to_raw(&front.heads_after));
-                self.state.relay_heads = heads.into_iter().collect();
-                self.state.acked_seq = self.state.acked_seq.max(seq);
-                self.state.log_bytes = self.state.log_bytes.saturating_add(front.bytes);
-                if seq > self.state.cursor {
-                    self.ahead.insert(seq, front.digest);
-                    self.advance_over_held();
-                }
-                events.push(Event::Persist);
-                if self.in_flight.is_empty() {
-                    self.reread_if_gap(&mut events);
-                    self.push_outbox(doc, envelope, &mut events)?;
-                    if !self.snapshots_when_quiet {
-                        self.maybe_compact(doc, envelope, &mut events)?;
-                    }
-                }
+                self.acknowledged(doc, envelope, request, seq, &mut events)?;
             }
-            FromRelay::Refused { request, reason } => {
-                if let Some(upload) = self.snapshot_upload.as_mut().filter(|u| u.owns(request)) {
-                    // The parts after a refused one are refused too; say so once, and wait for
-                    // the last answer so that none is taken for a push's.
-                    let first_refusal = !upload.refused;
-                    upload.refused = true;
-                    if request == upload.last {
-                        self.snapshot_upload = None;
-                    }
-                    if first_refusal {
-                        events.push(Event::Refused { reason });
-                    }
-                } else {
-                    self.in_flight.clear();
-                    events.push(Event::Refused { reason });
-                }
-            }
+            FromRelay::Refused { request, reason } => self.refused(request, reason, &mut events),
         }
         Ok(events)
     }

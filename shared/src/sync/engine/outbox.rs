@@ -1,5 +1,5 @@
-//! What goes to the relay: the outbox sealed into bundles and pushed, and when to compact the
-//! log behind a snapshot.
+//! What goes to the relay: the outbox sealed into bundles and pushed, the relay's answers to
+//! pushes and snapshot uploads, and when to compact the log behind a snapshot.
 
 use super::*;
 
@@ -71,6 +71,83 @@ impl DocSync {
         events.push(Event::Persist);
         events.extend(sends);
         Ok(())
+    }
+
+    /// `Ack`: one part of this device's snapshot upload was stored, or the oldest push in
+    /// flight was appended at `seq`. The relay answers pushes in the order they were sent, so an
+    /// acknowledgement of anything else is its error. Once nothing is in flight, what waited for
+    /// the answers goes: a read of a gap seen meanwhile, the next push, a due snapshot.
+    pub(super) fn acknowledged(
+        &mut self,
+        doc: &mut AutoCommit,
+        envelope: &mut dyn Envelope,
+        request: u64,
+        seq: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), SyncError> {
+        if let Some(upload) = self.snapshot_upload.filter(|u| u.owns(request)) {
+            // Only the last part's acknowledgement means the snapshot is stored.
+            if request == upload.last {
+                self.snapshot_upload = None;
+                self.state.snapshot_covers = self.state.snapshot_covers.max(upload.covers);
+                self.state.snapshot_bytes = upload.bytes;
+                self.state.log_bytes = self.state.log_bytes.saturating_sub(upload.log_bytes);
+                events.push(Event::Persist);
+            }
+            return Ok(());
+        }
+        let Some(front) = self.in_flight.pop_front() else {
+            return Err(SyncError::Protocol(format!(
+                "acknowledgement {request} for nothing in flight"
+            )));
+        };
+        if front.request != request {
+            return Err(SyncError::Protocol(format!(
+                "acknowledgement {request} out of order (expected {})",
+                front.request
+            )));
+        }
+        check_position(seq, 1, "an acknowledgement at")?;
+        // Union, not replace: bundles received while this push was in flight are on
+        // the relay too. Redundant heads are harmless and pruned when the outbox empties.
+        let mut heads: BTreeSet<[u8; 32]> = self.state.relay_heads.iter().copied().collect();
+        heads.extend(to_raw(&front.heads_after));
+        self.state.relay_heads = heads.into_iter().collect();
+        self.state.acked_seq = self.state.acked_seq.max(seq);
+        self.state.log_bytes = self.state.log_bytes.saturating_add(front.bytes);
+        if seq > self.state.cursor {
+            self.ahead.insert(seq, front.digest);
+            self.advance_over_held();
+        }
+        events.push(Event::Persist);
+        if self.in_flight.is_empty() {
+            self.reread_if_gap(events);
+            self.push_outbox(doc, envelope, events)?;
+            if !self.snapshots_when_quiet {
+                self.maybe_compact(doc, envelope, events)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `Refused`: a part of this device's snapshot upload, or a push, was refused. The relay
+    /// refuses every part after a refused one too: that is said once, and the upload ends
+    /// only with the last part's answer, so that none is taken for a push's. A refused push
+    /// drops everything in flight: the outbox keeps those changes.
+    pub(super) fn refused(&mut self, request: u64, reason: String, events: &mut Vec<Event>) {
+        if let Some(upload) = self.snapshot_upload.as_mut().filter(|u| u.owns(request)) {
+            let first_refusal = !upload.refused;
+            upload.refused = true;
+            if request == upload.last {
+                self.snapshot_upload = None;
+            }
+            if first_refusal {
+                events.push(Event::Refused { reason });
+            }
+        } else {
+            self.in_flight.clear();
+            events.push(Event::Refused { reason });
+        }
     }
 
     pub(super) fn maybe_compact(

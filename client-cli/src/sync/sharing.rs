@@ -148,7 +148,7 @@ fn vouched(list: &SignedMembership, devices: &[DeviceInfo]) -> Vec<(DeviceCertif
         let checked = DeviceCertificate::from_bytes(&info.certificate)
             .map_err(MembershipError::from)
             .and_then(|cert| {
-                if cert.device_id().0 == info.device.0 {
+                if cert.device_id() == info.device {
                     list.vouch_for(&cert).map(|()| cert)
                 } else {
                     Err(MembershipError::NotAMemberDevice {
@@ -303,7 +303,7 @@ async fn wrap_missing(
                 doc: DocId(doc),
                 envelopes: vec![KeyEnvelope {
                     epoch: record.epoch,
-                    recipient: between_shared::protocol::DeviceId(device.0),
+                    recipient: device,
                     envelope: wrapped.to_bytes(),
                 }],
             },
@@ -653,7 +653,7 @@ fn open_envelopes(
 ) -> Vec<(u32, [u8; 32])> {
     let id = me.device_id();
     let mut unwrapped = Vec::new();
-    for envelope in envelopes.iter().filter(|e| e.recipient.0 == id.0) {
+    for envelope in envelopes.iter().filter(|e| e.recipient == id) {
         let context = KeyContext {
             doc_id: doc,
             epoch: envelope.epoch,
@@ -861,7 +861,6 @@ mod tests {
 
     use super::*;
     use between_shared::crypto::IdentityKeypair;
-    use between_shared::protocol::DeviceId;
     use between_shared::Timestamp;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
@@ -896,7 +895,7 @@ mod tests {
             SignedEnvelope::seal(&mut rng, key, &to.public(), &context, &by.0, &by.1).unwrap();
         KeyEnvelope {
             epoch,
-            recipient: DeviceId(to.device_id().0),
+            recipient: to.device_id(),
             envelope: signed.to_bytes(),
         }
     }
@@ -930,7 +929,7 @@ mod tests {
         .unwrap();
         envelopes.push(KeyEnvelope {
             epoch: 3,
-            recipient: DeviceId(phone.device_id().0),
+            recipient: phone.device_id(),
             envelope: bare.to_bytes(),
         });
         // The owner's envelope refiled by the relay under another epoch.

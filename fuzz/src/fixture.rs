@@ -9,9 +9,10 @@
 use std::sync::{Mutex, OnceLock};
 
 use between_shared::crypto::{
-    seal_bundle, BundleHeader, BundleKind, DeviceCertificate, DeviceId, DeviceKeypair, EpochKey,
+    seal_bundle, BundleHeader, BundleKind, DeviceCertificate, DeviceKeypair, EpochKey,
     IdentityKeypair, Member, PairingSecret, SealedBundle, SignedMembership,
 };
+use between_shared::protocol::DeviceId;
 use between_shared::sync::KeyedEnvelope;
 use between_shared::{Role, Timestamp};
 use rand::rngs::StdRng;

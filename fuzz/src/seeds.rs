@@ -109,7 +109,7 @@ fn wire_client(f: &Fixture, peer: &PeerData) -> Vec<Vec<u8>> {
     let certificate = f.certificates[1].to_bytes().to_vec();
     let messages = [
         ClientMessage::SignIn {
-            device: DeviceId(f.laptop.device_id().0),
+            device: f.laptop.device_id(),
             timestamp_ms: 1_700_000_000_000,
             signature: [9; 64],
         },
@@ -177,7 +177,7 @@ fn wire_client(f: &Fixture, peer: &PeerData) -> Vec<Vec<u8>> {
 fn key_envelope_entry(f: &Fixture, peer: &PeerData) -> KeyEnvelope {
     KeyEnvelope {
         epoch: EPOCH,
-        recipient: DeviceId(f.laptop.device_id().0),
+        recipient: f.laptop.device_id(),
         envelope: peer.wrapped.clone(),
     }
 }
@@ -186,7 +186,7 @@ fn wire_server(f: &Fixture, peer: &PeerData) -> Vec<Vec<u8>> {
     let request = RequestId(3);
     let doc = DocId(DOC);
     let device = DeviceInfo {
-        device: DeviceId(f.phone.device_id().0),
+        device: f.phone.device_id(),
         certificate: f.certificates[1].to_bytes().to_vec(),
         registered_at_ms: 1_700_000_000_000,
     };

@@ -21,8 +21,7 @@
 use autosurgeon::Text;
 use between_relay::local::{LocalConnection, LocalRelay};
 use between_shared::crypto::{
-    BundleHeader, DeviceId as CryptoDevice, IdentityKeypair, Member, SignedMembership,
-    BUNDLE_HEADER_LEN,
+    BundleHeader, IdentityKeypair, Member, SignedMembership, BUNDLE_HEADER_LEN,
 };
 use between_shared::document::{EntryUpdate, NewEntry};
 use between_shared::model::CommentTarget;
@@ -45,7 +44,7 @@ const DOC: DocId = DocId([0xD0; 16]);
 /// document, author and kind apply) followed by the plaintext. The real envelope encrypts and
 /// signs; this simulation is about ordering, loss and convergence.
 struct Plain {
-    device: CryptoDevice,
+    device: DeviceId,
     me: String,
 }
 
@@ -231,7 +230,6 @@ impl World {
         } else {
             sync
         };
-        let device = CryptoDevice([byte; 16]);
         self.devices.push(Device {
             ready: doc.is_some(),
             doc: doc.unwrap_or_else(|| HomeworkDoc::empty(name.as_bytes())),
@@ -241,8 +239,8 @@ impl World {
                 sync.without_snapshots()
             },
             envelope: Plain {
-                device,
-                me: device.to_string(),
+                device: id,
+                me: id.to_string(),
             },
             id,
             account,

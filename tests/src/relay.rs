@@ -847,7 +847,7 @@ pub struct Account {
 impl Account {
     /// The registered device's id.
     pub fn device_id(&self) -> DeviceId {
-        device_id(&self.device)
+        self.device.device_id()
     }
 }
 
@@ -871,11 +871,6 @@ pub fn new_epoch_key() -> EpochKey {
     EpochKey::generate(&mut rand::rng())
 }
 
-/// A device's id on the wire.
-pub fn device_id(device: &DeviceKeypair) -> DeviceId {
-    DeviceId(device.device_id().0)
-}
-
 /// A client-role certificate for `device`, signed by `identity`, issued now.
 pub fn certificate(identity: &IdentityKeypair, device: &DeviceKeypair) -> Vec<u8> {
     identity
@@ -896,7 +891,7 @@ pub fn sign_in_signature(hello: &Hello, device: &DeviceKeypair, timestamp_ms: i6
 /// A `SignIn` answering `hello`, signed at `timestamp_ms`.
 pub fn sign_in_frame(hello: &Hello, device: &DeviceKeypair, timestamp_ms: i64) -> ClientMessage {
     ClientMessage::SignIn {
-        device: device_id(device),
+        device: device.device_id(),
         timestamp_ms,
         signature: sign_in_signature(hello, device, timestamp_ms),
     }
@@ -969,7 +964,7 @@ pub async fn register(relay: &RelayProcess, code: &str) -> (Peer, Account) {
     ))
     .await;
     let (account, welcomed) = expect_welcome(peer.recv().await);
-    assert_eq!(welcomed, device_id(&device));
+    assert_eq!(welcomed, device.device_id());
     (
         peer,
         Account {
@@ -986,7 +981,7 @@ pub async fn sign_in(relay: &RelayProcess, device: &DeviceKeypair) -> (Peer, Acc
     let (mut peer, hello) = relay.connect().await;
     peer.send(&sign_in_frame(&hello, device, now_ms())).await;
     let (account, welcomed) = expect_welcome(peer.recv().await);
-    assert_eq!(welcomed, device_id(device));
+    assert_eq!(welcomed, device.device_id());
     (peer, account)
 }
 
@@ -1005,7 +1000,7 @@ pub async fn register_device(
     ))
     .await;
     let (account, welcomed) = expect_welcome(peer.recv().await);
-    assert_eq!(welcomed, device_id(device));
+    assert_eq!(welcomed, device.device_id());
     (peer, account)
 }
 

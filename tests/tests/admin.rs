@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use between_e2e::relay::{
-    device_id, expect_welcome, invite_secret, new_device, new_identity, now_ms, register,
+    expect_welcome, invite_secret, new_device, new_identity, now_ms, register,
     register_device_frame, register_frame, sign_in, sign_in_frame, Peer, RelayProcess,
 };
 use between_e2e::{assert_mentions, Device};
@@ -89,7 +89,7 @@ async fn register_therapist(
     ))
     .await;
     let (account, welcomed) = expect_welcome(peer.recv().await);
-    assert_eq!(welcomed, device_id(&device));
+    assert_eq!(welcomed, device.device_id());
     (peer, identity, device, account)
 }
 

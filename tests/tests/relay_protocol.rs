@@ -8,9 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use between_e2e::relay::{
-    certificate, device_id, expect_welcome, invite_secret, new_device, new_doc, new_epoch_key,
-    new_identity, now_ms, register, register_device, register_device_frame, register_frame,
-    sealed_bundle, sealed_snapshot, sign_in, sign_in_frame, Event, Peer, RelayProcess,
+    certificate, expect_welcome, invite_secret, new_device, new_doc, new_epoch_key, new_identity,
+    now_ms, register, register_device, register_device_frame, register_frame, sealed_bundle,
+    sealed_snapshot, sign_in, sign_in_frame, Event, Peer, RelayProcess,
 };
 use between_shared::crypto::{
     sign_in_message, DeviceCertificate, MAX_SEALED_BUNDLE, MIN_SEALED_BUNDLE,
@@ -202,14 +202,14 @@ async fn registration_and_sign_in() {
     let listed: BTreeSet<_> = devices.iter().map(|d| d.device).collect();
     assert_eq!(
         listed,
-        BTreeSet::from([laptop.device_id(), device_id(&phone)])
+        BTreeSet::from([laptop.device_id(), phone.device_id()])
     );
     for info in &devices {
         let certificate = DeviceCertificate::from_bytes(&info.certificate).unwrap();
         certificate
             .verify_owner(&laptop.identity.public())
             .expect("each listed certificate is signed by the account's identity");
-        assert_eq!(certificate.device_id().0, info.device.0);
+        assert_eq!(certificate.device_id(), info.device);
     }
     assert_eq!(
         devices

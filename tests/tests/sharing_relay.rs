@@ -12,14 +12,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use between_e2e::relay::{
-    device_id, expect_welcome, invite_secret, new_device, new_doc, new_epoch_key, new_identity,
-    now_ms, register_frame, sealed_bundle, sign_in_frame, Account, Peer, RelayProcess,
+    expect_welcome, invite_secret, new_device, new_doc, new_epoch_key, new_identity, now_ms,
+    register_frame, sealed_bundle, sign_in_frame, Account, Peer, RelayProcess,
 };
 use between_shared::crypto::{InviteSecret, Member, SignedMembership};
 use between_shared::protocol::limits::MAX_INVITE_LIFETIME;
 use between_shared::protocol::{
-    AccountId, ClientMessage, DeviceId, DocId, DocumentInfo, ErrorCode, KeyEnvelope, RequestId,
-    Seq, ServerMessage,
+    AccountId, ClientMessage, DocId, DocumentInfo, ErrorCode, KeyEnvelope, RequestId, Seq,
+    ServerMessage,
 };
 use between_shared::{Role, Timestamp};
 
@@ -42,7 +42,7 @@ async fn register_as(relay: &RelayProcess, secret: &[u8], role: Role) -> (Peer, 
     ))
     .await;
     let (account, welcomed) = expect_welcome(peer.recv().await);
-    assert_eq!(welcomed, device_id(&device));
+    assert_eq!(welcomed, device.device_id());
     (
         peer,
         Account {
@@ -407,7 +407,7 @@ async fn authorisation_matrix() {
     }
     // One bad recipient refuses the whole message: nothing is stored for the good one either.
     let unknown = KeyEnvelope {
-        recipient: device_id(&new_device()),
+        recipient: new_device().device_id(),
         ..envelope(&p.cleo.1)
     };
     let mixed = vec![
@@ -584,7 +584,7 @@ async fn authorisation_matrix() {
     }
 
     // Remove a device: only one's own account's other devices.
-    let cleo_device = DeviceId(p.cleo.1.device.device_id().0);
+    let cleo_device = p.cleo.1.device.device_id();
     for (peer, _) in [&mut p.ada, &mut p.dan] {
         let (request, reply) = call(peer, |request| ClientMessage::RevokeDevice {
             request,

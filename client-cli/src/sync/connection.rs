@@ -17,7 +17,7 @@ use between_shared::crypto::{
     sign_in_message, DeviceCertificate, DeviceKeypair, IdentityPublic, InviteSecret,
 };
 use between_shared::protocol::{
-    self, decode_server, encode_client, limits, AccountId, ClientMessage, ErrorCode, ServerMessage,
+    decode_server, encode_client, limits, AccountId, ClientMessage, ErrorCode, ServerMessage,
     PROTOCOL_VERSION,
 };
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -421,7 +421,7 @@ impl Connection {
         let (msg, expected) = match auth {
             Auth::SignIn { device } => (
                 ClientMessage::SignIn {
-                    device: protocol::DeviceId(device.device_id().0),
+                    device: device.device_id(),
                     timestamp_ms,
                     signature: device.sign(&message),
                 },
@@ -460,7 +460,7 @@ impl Connection {
             .await
         {
             Ok(ServerMessage::Welcome { account, device }) => {
-                if device.0 != expected.0 {
+                if device != expected {
                     return Err(RelayError::Protocol(format!(
                         "it welcomed device {device}, but this is device {expected}"
                     )));

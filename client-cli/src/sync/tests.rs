@@ -192,7 +192,7 @@ impl World {
             local
                 .add_device(
                     account,
-                    DeviceId(device.device_id().0),
+                    device.device_id(),
                     device.public().signing,
                     certificate(&identity, device).to_bytes().to_vec(),
                 )

@@ -8,9 +8,10 @@
 
 use between_shared::crypto::{
     unwrap_epoch_key, wrap_epoch_key, BundleHeader, BundleKind, ClientInvite, DeviceCertificate,
-    DeviceId, DeviceKeypair, EpochKey, IdentityPublic, InviteSecret, KeyContext, Member,
-    PairingSecret, SignedMembership, WrappedKey, MIN_SEALED_BUNDLE, SIGNATURE_LEN, TAG_BUNDLE,
+    DeviceKeypair, EpochKey, IdentityPublic, InviteSecret, KeyContext, Member, PairingSecret,
+    SignedMembership, WrappedKey, MIN_SEALED_BUNDLE, SIGNATURE_LEN, TAG_BUNDLE,
 };
+use between_shared::protocol::DeviceId;
 use between_shared::sync::{Envelope, Opened, SyncError};
 use between_shared::Role;
 

@@ -22,9 +22,9 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 use super::identity::{array_at, verify_strict};
 use super::{
-    CryptoError, CryptoRng, DeviceId, DeviceKeypair, EpochKey, SIGNATURE_LEN, TAG_BUNDLE, TAG_LEN,
-    XNONCE_LEN,
+    CryptoError, CryptoRng, DeviceKeypair, EpochKey, SIGNATURE_LEN, TAG_BUNDLE, TAG_LEN, XNONCE_LEN,
 };
+use crate::protocol::DeviceId;
 
 /// The bundle format version this build writes and reads.
 pub const BUNDLE_FORMAT_VERSION: u8 = 1;

@@ -18,9 +18,9 @@
 
 use super::identity::{array_at, check_fixed, verify_strict};
 use super::{
-    CryptoError, DeviceId, DevicePublic, IdentityKeypair, IdentityPublic, SIGNATURE_LEN,
-    TAG_CERTIFICATE,
+    CryptoError, DevicePublic, IdentityKeypair, IdentityPublic, SIGNATURE_LEN, TAG_CERTIFICATE,
 };
+use crate::protocol::DeviceId;
 use crate::{Role, Timestamp};
 
 /// The certificate format version this build writes and reads.

@@ -20,9 +20,8 @@ use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::identity::check_fixed;
-use super::{
-    CryptoError, CryptoRng, DeviceId, DeviceKeypair, DevicePublic, TAG_EPOCH_KEY, TAG_LEN,
-};
+use super::{CryptoError, CryptoRng, DeviceKeypair, DevicePublic, TAG_EPOCH_KEY, TAG_LEN};
+use crate::protocol::DeviceId;
 
 /// The wrapped-key format version this build writes and reads.
 pub const WRAPPED_KEY_VERSION: u8 = 1;

@@ -6,7 +6,8 @@
 //! to retype it). Messages never contain secret material.
 
 use super::code::CodeProblem;
-use super::identity::{DeviceId, IdentityPublic};
+use super::identity::IdentityPublic;
+use crate::protocol::DeviceId;
 
 /// Everything that can go wrong while encoding, decoding, signing, verifying, encrypting or
 /// decrypting.

@@ -1,5 +1,5 @@
-//! Hex text for public fixed-size values (ids and public keys): `Display`, `FromStr` and serde as
-//! a lowercase hex string. Never used for secrets.
+//! Hex text for public keys: `Display`, `FromStr` and serde as a lowercase hex string. Never
+//! used for secrets. (Device ids are the protocol's type, whose text form is the same hex.)
 
 use super::CryptoError;
 

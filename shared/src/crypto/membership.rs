@@ -24,6 +24,7 @@
 use super::certificate::{role_code, role_from_code};
 use super::identity::{array_at, verify_strict};
 use super::{CryptoError, DeviceCertificate, IdentityKeypair, IdentityPublic, SIGNATURE_LEN};
+use crate::protocol::DeviceId;
 use crate::Role;
 
 /// Domain tag of a membership list's signature.
@@ -90,7 +91,7 @@ pub enum MembershipError {
     #[error("device {device} is not vouched for by a member of this document ({why})")]
     NotAMemberDevice {
         /// The device.
-        device: super::DeviceId,
+        device: DeviceId,
         /// Why.
         why: &'static str,
     },

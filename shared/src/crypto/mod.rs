@@ -17,8 +17,9 @@
 //!   how a device is trusted (cross-signing). People compare its [`IdentityPublic::fingerprint`]
 //!   out of band.
 //! - [`DeviceKeypair`] — per device: an Ed25519 signing key (bundles, sign-in) and an X25519 key
-//!   (receiving wrapped document keys). Its [`DeviceId`] is a hash of the signing key, so an id
-//!   and a key cannot be mixed and matched.
+//!   (receiving wrapped document keys). Its id, the wire protocol's
+//!   [`DeviceId`](crate::protocol::DeviceId), is a hash of the signing key (derived here, by
+//!   `DeviceId::from_signing_key`), so an id and a key cannot be mixed and matched.
 //! - [`EpochKey`] — the symmetric key of one document epoch, wrapped for each member device with
 //!   HPKE (RFC 9180) under a [`KeyContext`] naming the document, epoch and recipient, inside a
 //!   [`SignedEnvelope`] that carries the wrapping device's certificate and signature, so a
@@ -78,7 +79,7 @@ pub use epoch::{
 };
 pub use error::CryptoError;
 pub use identity::{
-    DeviceId, DeviceKeypair, DevicePublic, IdentityKeypair, IdentityPublic, DEVICE_KEYPAIR_LEN,
+    DeviceKeypair, DevicePublic, IdentityKeypair, IdentityPublic, DEVICE_KEYPAIR_LEN,
     IDENTITY_KEYPAIR_LEN,
 };
 pub use invite::{ClientInvite, IdentityCommitment, TAG_IDENTITY_COMMITMENT};
@@ -92,7 +93,8 @@ pub use signin::{sign_in_message, verify_device_signature};
 /// Randomness source accepted by every function that needs it (for example `rand::rng()`).
 pub use rand_core::CryptoRng;
 
-/// Domain tag hashed before a device's signing key to make its [`DeviceId`].
+/// Domain tag hashed before a device's signing key to make its
+/// [`DeviceId`](crate::protocol::DeviceId).
 pub const TAG_DEVICE_ID: &[u8] = b"between/device-id/v1\0";
 /// Domain tag hashed before an identity key to make its fingerprint.
 pub const TAG_FINGERPRINT: &[u8] = b"between/fingerprint/v1\0";
@@ -144,7 +146,7 @@ mod tests {
             let text = String::from_utf8_lossy(&bytes);
             let _ = PairingSecret::from_code(&text);
             let _ = InviteSecret::from_code(&text);
-            let _ = text.parse::<DeviceId>();
+            let _ = text.parse::<crate::protocol::DeviceId>();
             let _ = text.parse::<IdentityPublic>();
         }
     }

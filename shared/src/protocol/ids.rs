@@ -106,6 +106,10 @@ byte_id!(
 byte_id!(
     /// One registered device, fixed when its certificate is made (see `docs/envelope.md`). The
     /// relay uses it to find the device's signing key at sign-in.
+    ///
+    /// Unlike the other ids it is not drawn at random: it is a hash of the device's signing key
+    /// ([`DeviceId::from_signing_key`], in the crypto module), and the same type serves the
+    /// certificates, sealed bundles and wrapped keys, so there is one device id in the crate.
     DeviceId,
     16
 );

@@ -20,9 +20,10 @@ use std::collections::BTreeMap;
 
 use super::engine::{BundleKind, Envelope, Opened, SyncError};
 use crate::crypto::{
-    open_bundle, seal_bundle, BundleHeader, CryptoError, CryptoRng, DeviceCertificate, DeviceId,
+    open_bundle, seal_bundle, BundleHeader, CryptoError, CryptoRng, DeviceCertificate,
     DeviceKeypair, EpochKey, IdentityPublic, SealedBundle,
 };
+use crate::protocol::DeviceId;
 
 /// Seals and opens one document's bundles with its epoch keys (see the module docs).
 pub struct KeyedEnvelope<R> {

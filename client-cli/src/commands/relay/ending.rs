@@ -193,7 +193,7 @@ pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Resul
     }
     let device_id = target
         .device_id
-        .parse::<between_shared::crypto::DeviceId>()
+        .parse::<between_shared::protocol::DeviceId>()
         .map_err(|err| anyhow!("the stored device id is damaged: {err}"))?;
     let mut store = Store::open(session.store.path())?;
     let documents: Vec<String> = store
@@ -209,7 +209,7 @@ pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Resul
             .request(
                 &ClientMessage::RevokeDevice {
                     request: RequestId(1),
-                    device: between_shared::protocol::DeviceId(device_id.0),
+                    device: device_id,
                 },
                 "the device to be removed",
             )

@@ -208,7 +208,7 @@ impl Driver {
                 );
                 continue;
             }
-            if cert.device_id().0 != info.device.0 {
+            if cert.device_id() != info.device {
                 self.tell(NoticeKind::Other, format!(
                     "ignored device {} from the relay's list: its certificate is for another device",
                     info.device

@@ -63,7 +63,7 @@ pub(crate) async fn wrap_missing(
         // One request per device, so one refused envelope does not hold back the others.
         let envelope = KeyEnvelope {
             epoch: record.epoch,
-            recipient: between_shared::protocol::DeviceId(device.0),
+            recipient: device,
             envelope: wrapped.to_bytes(),
         };
         match relay::put_key_envelope(conn, ids, doc, envelope).await {
@@ -130,7 +130,7 @@ pub(super) fn open_envelopes(
 ) -> Vec<(u32, [u8; 32])> {
     let id = me.device_id();
     let mut unwrapped = Vec::new();
-    for envelope in envelopes.iter().filter(|e| e.recipient.0 == id.0) {
+    for envelope in envelopes.iter().filter(|e| e.recipient == id) {
         let context = KeyContext {
             doc_id: doc,
             epoch: envelope.epoch,

@@ -12,9 +12,9 @@
 use std::collections::{HashMap, HashSet};
 
 use between_shared::crypto::{
-    DeviceCertificate, DeviceId, IdentityPublic, MembershipError, SignedMembership,
+    DeviceCertificate, IdentityPublic, MembershipError, SignedMembership,
 };
-use between_shared::protocol::{AccountId, DeviceInfo, DocumentInfo};
+use between_shared::protocol::{AccountId, DeviceId, DeviceInfo, DocumentInfo};
 use between_shared::Role;
 
 use super::SharingError;
@@ -326,7 +326,7 @@ pub(crate) fn vouched(
         let checked = DeviceCertificate::from_bytes(&info.certificate)
             .map_err(MembershipError::from)
             .and_then(|cert| {
-                if cert.device_id().0 == info.device.0 {
+                if cert.device_id() == info.device {
                     list.vouch_for(&cert).map(|()| cert)
                 } else {
                     Err(MembershipError::NotAMemberDevice {

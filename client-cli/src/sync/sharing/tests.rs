@@ -45,7 +45,7 @@ fn envelope(
     let signed = SignedEnvelope::seal(&mut rng, key, &to.public(), &context, &by.0, &by.1).unwrap();
     KeyEnvelope {
         epoch,
-        recipient: DeviceId(to.device_id().0),
+        recipient: to.device_id(),
         envelope: signed.to_bytes(),
     }
 }
@@ -79,7 +79,7 @@ fn only_envelopes_signed_by_an_owner_device_give_a_key() {
     .unwrap();
     envelopes.push(KeyEnvelope {
         epoch: 3,
-        recipient: DeviceId(phone.device_id().0),
+        recipient: phone.device_id(),
         envelope: bare.to_bytes(),
     });
     // The owner's envelope refiled by the relay under another epoch.
@@ -155,7 +155,7 @@ fn view(
 /// How the relay lists a device of an account.
 fn listed(cert: &DeviceCertificate) -> DeviceInfo {
     DeviceInfo {
-        device: DeviceId(cert.device_id().0),
+        device: cert.device_id(),
         certificate: cert.to_bytes().to_vec(),
         registered_at_ms: 1,
     }

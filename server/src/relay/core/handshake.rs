@@ -238,7 +238,7 @@ fn register(
             "this invite is not valid; ask for a new one",
         ));
     };
-    let device = DeviceId(certificate.device_id().0);
+    let device = certificate.device_id();
     let account = AccountId(ctx.new_id);
     let role = match certificate.role {
         between_shared::Role::Client => AccountRole::Client,
@@ -307,7 +307,7 @@ fn register_device(
             "the certificate is not signed by an identity this relay knows; use an invite for a first device",
         ));
     };
-    let device = DeviceId(certificate.device_id().0);
+    let device = certificate.device_id();
     if account.disabled_at_ms.is_some() {
         let effects = Effects::fatal(None, ErrorCode::DeviceRevoked, ACCOUNT_DISABLED);
         return Ok(refused(

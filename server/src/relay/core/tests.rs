@@ -10,9 +10,7 @@ use super::*;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{AccountRole, DeviceRecord};
 use crate::store::{AccountStore, DocumentStore, LogStore};
-use between_shared::crypto::{
-    BundleHeader, BundleKind, DeviceId as CryptoDevice, IdentityKeypair, Member, SignedMembership,
-};
+use between_shared::crypto::{BundleHeader, BundleKind, IdentityKeypair, Member, SignedMembership};
 use between_shared::protocol::{KeyEnvelope, ServerMessage};
 use between_shared::Role;
 use proptest::prelude::*;
@@ -160,7 +158,7 @@ fn stranger(w: &mut World) -> &mut Connection {
 /// Bytes that start with a sealed header of `kind` for `doc` by device `author` (the relay
 /// reads only the header).
 fn sealed(kind: BundleKind, doc: DocId, author: u8, counter: u64) -> Vec<u8> {
-    let header = BundleHeader::new(kind, doc.0, 1, CryptoDevice([author; 16]), counter);
+    let header = BundleHeader::new(kind, doc.0, 1, device(author), counter);
     let mut bytes = header.to_bytes().to_vec();
     bytes.extend_from_slice(&[0xAB; 64]);
     bytes

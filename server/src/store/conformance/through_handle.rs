@@ -11,8 +11,8 @@
 //!   them queued together and carries them out as one group commit. Each task's answer is the
 //!   result in its place, so a batch that runs out of order, lets one write's refusal or
 //!   failure spread, or answers a caller with another's result fails the checks.
-//! - Every other method is a closure through [`StoreHandle::call`], as the relay's core and
-//!   its admin commands run them.
+//! - Every other method is a closure through [`StoreHandle::call`], the way the relay runs
+//!   everything but those writes (a session's request to the core is one such closure).
 //!
 //! The checks are plain functions, so each call blocks on a single-threaded runtime of the
 //! adapter's own, which also drives the writers' tasks.

@@ -62,37 +62,9 @@ pub(crate) fn ask_field(
         eprintln!("  {}", field.help);
     }
     let answer = match &field.kind {
-        FieldKind::SingleChoice { options } => {
-            let mut items: Vec<String> = options.clone();
-            items.push("(skip)".into());
-            let current_index = match current {
-                Some(FieldValue::Choice(c)) => options.iter().position(|o| o == c),
-                _ => None,
-            };
-            let chosen = Select::with_theme(&theme)
-                .with_prompt(&label)
-                .items(&items)
-                .default(current_index.unwrap_or(options.len()))
-                .interact()?;
-            options.get(chosen).map(|o| FieldValue::Choice(o.clone()))
-        }
+        FieldKind::SingleChoice { options } => ask_choice(&theme, &label, options, current)?,
         FieldKind::MultiChoice { options } | FieldKind::Checklist { items: options } => {
-            let selected: Vec<&str> = current.map(FieldValue::selected).unwrap_or_default();
-            let defaults: Vec<bool> = options
-                .iter()
-                .map(|o| selected.contains(&o.as_str()))
-                .collect();
-            let chosen = MultiSelect::with_theme(&theme)
-                .with_prompt(format!("{label} — space to tick, enter to confirm"))
-                .items(options)
-                .defaults(&defaults)
-                .interact()?;
-            let text = chosen
-                .iter()
-                .filter_map(|i| options.get(*i).cloned())
-                .collect::<Vec<_>>()
-                .join(",");
-            Some(parse_input(field, &text)?)
+            Some(ask_several(&theme, field, &label, options, current)?)
         }
         FieldKind::YesNo => {
             let default = matches!(current, Some(FieldValue::YesNo(true)));
@@ -112,30 +84,88 @@ pub(crate) fn ask_field(
                 .map(|text| parse_input(field, &text))
                 .transpose()?
         }
-        _ => {
-            let hint = describe_kind(&field.kind);
-            let initial = current.map(format_input).unwrap_or_default();
-            let text: String = Input::with_theme(&theme)
-                .with_prompt(format!("{label} [{hint}]"))
-                .with_initial_text(initial)
-                .allow_empty(true)
-                .validate_with(|text: &String| -> Result<(), String> {
-                    if text.trim().is_empty() {
-                        return Ok(());
-                    }
-                    parse_input(field, text)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
-                })
-                .interact_text()?;
-            if text.trim().is_empty() {
-                None
-            } else {
-                Some(parse_input(field, &text)?)
-            }
-        }
+        _ => ask_text(&theme, field, &label, current)?,
     };
     Ok(answer)
+}
+
+/// One of a field's options, from a list with the current choice selected and "(skip)" last;
+/// skipping gives `None`.
+fn ask_choice(
+    theme: &ColorfulTheme,
+    label: &str,
+    options: &[String],
+    current: Option<&FieldValue>,
+) -> Result<Option<FieldValue>> {
+    let mut items: Vec<String> = options.to_vec();
+    items.push("(skip)".into());
+    let current_index = match current {
+        Some(FieldValue::Choice(c)) => options.iter().position(|o| o == c),
+        _ => None,
+    };
+    let chosen = Select::with_theme(theme)
+        .with_prompt(label)
+        .items(&items)
+        .default(current_index.unwrap_or(options.len()))
+        .interact()?;
+    Ok(options.get(chosen).map(|o| FieldValue::Choice(o.clone())))
+}
+
+/// Any of a field's options, ticked in a list that starts from the current ticks; read back
+/// as the field reads typed input, so the answer is checked the same way.
+fn ask_several(
+    theme: &ColorfulTheme,
+    field: &FieldDef,
+    label: &str,
+    options: &[String],
+    current: Option<&FieldValue>,
+) -> Result<FieldValue> {
+    let selected: Vec<&str> = current.map(FieldValue::selected).unwrap_or_default();
+    let defaults: Vec<bool> = options
+        .iter()
+        .map(|o| selected.contains(&o.as_str()))
+        .collect();
+    let chosen = MultiSelect::with_theme(theme)
+        .with_prompt(format!("{label} — space to tick, enter to confirm"))
+        .items(options)
+        .defaults(&defaults)
+        .interact()?;
+    let text = chosen
+        .iter()
+        .filter_map(|i| options.get(*i).cloned())
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok(parse_input(field, &text)?)
+}
+
+/// A typed answer, starting from the current one and refused until it parses; empty means
+/// `None`, leaving the field as it is.
+fn ask_text(
+    theme: &ColorfulTheme,
+    field: &FieldDef,
+    label: &str,
+    current: Option<&FieldValue>,
+) -> Result<Option<FieldValue>> {
+    let hint = describe_kind(&field.kind);
+    let initial = current.map(format_input).unwrap_or_default();
+    let text: String = Input::with_theme(theme)
+        .with_prompt(format!("{label} [{hint}]"))
+        .with_initial_text(initial)
+        .allow_empty(true)
+        .validate_with(|text: &String| -> Result<(), String> {
+            if text.trim().is_empty() {
+                return Ok(());
+            }
+            parse_input(field, text)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .interact_text()?;
+    if text.trim().is_empty() {
+        Ok(None)
+    } else {
+        Ok(Some(parse_input(field, &text)?))
+    }
 }
 
 /// Asks how hard it was and what got in the way (both optional).

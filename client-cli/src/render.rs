@@ -157,6 +157,37 @@ pub(crate) fn entry(
     prov: &Provenance,
     visibility: Option<String>,
 ) -> String {
+    let mut out = entry_header(data, id, entry, template, prov);
+    if let Some(visibility) = visibility {
+        let _ = writeln!(out, "{visibility}");
+    }
+    out.push('\n');
+    write_entry_fields(&mut out, data, id, entry, template, prov);
+    write_entry_afterword(&mut out, data, id, entry);
+    let whole = comment_threads(
+        data,
+        &CommentTarget::Entry {
+            id: id.clone(),
+            field: None,
+        },
+        "  ",
+        prov,
+    );
+    if !whole.is_empty() {
+        let _ = writeln!(out, "\nComments:\n{whole}");
+    }
+    out
+}
+
+/// An entry's first lines: its template, date and status, the assignment it is for, and who
+/// wrote and last changed it, where.
+fn entry_header(
+    data: &HomeworkData,
+    id: &EntryId,
+    entry: &Entry,
+    template: &Template,
+    prov: &Provenance,
+) -> String {
     let status = match entry.status {
         EntryStatus::Complete => "complete",
         EntryStatus::Draft => "draft",
@@ -190,10 +221,19 @@ pub(crate) fn entry(
             entry.updated_at
         );
     }
-    if let Some(visibility) = visibility {
-        let _ = writeln!(out, "{visibility}");
-    }
-    out.push('\n');
+    out
+}
+
+/// An entry's fields in the template's order, each followed by the comments on it. A field
+/// neither answered nor commented on is left out; a commented one unanswered says so.
+fn write_entry_fields(
+    out: &mut String,
+    data: &HomeworkData,
+    id: &EntryId,
+    entry: &Entry,
+    template: &Template,
+    prov: &Provenance,
+) {
     for field in &template.fields {
         let value = entry.values.get(&field.id).filter(|v| !v.is_empty());
         let target = CommentTarget::Entry {
@@ -218,6 +258,11 @@ pub(crate) fn entry(
         }
         out.push_str(&comments);
     }
+}
+
+/// What follows an entry's fields: a measure's score (with its risk flag, if raised), how
+/// hard it was and what got in the way.
+fn write_entry_afterword(out: &mut String, data: &HomeworkData, id: &EntryId, entry: &Entry) {
     if let Some(score) = measures::entry_score(entry) {
         let _ = writeln!(
             out,
@@ -240,19 +285,6 @@ pub(crate) fn entry(
     if !obstacles.is_empty() {
         let _ = writeln!(out, "What got in the way: {}", obstacles.join(", "));
     }
-    let whole = comment_threads(
-        data,
-        &CommentTarget::Entry {
-            id: id.clone(),
-            field: None,
-        },
-        "  ",
-        prov,
-    );
-    if !whole.is_empty() {
-        let _ = writeln!(out, "\nComments:\n{whole}");
-    }
-    out
 }
 
 /// An assignment with its schedule, instructions, history, entries (each private one marked)
@@ -263,6 +295,32 @@ pub(crate) fn assignment(
     a: &Assignment,
     prov: &Provenance,
     is_private: &dyn Fn(&EntryId) -> bool,
+) -> String {
+    let mut out = assignment_header(data, id, a, prov);
+    if !a.instructions.as_str().is_empty() {
+        let _ = writeln!(out, "\nInstructions:\n{}", a.instructions.as_str());
+    }
+    write_assignment_history(&mut out, a);
+    write_assignment_entries(&mut out, data, id, is_private);
+    let comments = comment_threads(
+        data,
+        &CommentTarget::Assignment { id: id.clone() },
+        "  ",
+        prov,
+    );
+    if !comments.is_empty() {
+        let _ = writeln!(out, "\nComments:\n{comments}");
+    }
+    out
+}
+
+/// An assignment's first lines: title and status, template, schedule, the optional duration,
+/// focus, reminder and goal, and who assigned it, where.
+fn assignment_header(
+    data: &HomeworkData,
+    id: &AssignmentId,
+    a: &Assignment,
+    prov: &Provenance,
 ) -> String {
     let mut out = format!("{} [{}] — {}\n", a.title, id.short(), a.status.as_str());
     let _ = writeln!(out, "Template: {}", a.template);
@@ -298,9 +356,11 @@ pub(crate) fn assignment(
         prov.created_on(id.as_str()),
         a.created_at
     );
-    if !a.instructions.as_str().is_empty() {
-        let _ = writeln!(out, "\nInstructions:\n{}", a.instructions.as_str());
-    }
+    out
+}
+
+/// The recorded changes to an assignment, oldest first, each with who made it and why.
+fn write_assignment_history(out: &mut String, a: &Assignment) {
     if !a.history.is_empty() {
         let _ = writeln!(out, "\nChanges:");
         let mut history: Vec<_> = a.history.iter().collect();
@@ -322,6 +382,16 @@ pub(crate) fn assignment(
             );
         }
     }
+}
+
+/// The entries done for an assignment, by date, each marked complete or draft and, when it
+/// is in the client's private document, private.
+fn write_assignment_entries(
+    out: &mut String,
+    data: &HomeworkData,
+    id: &AssignmentId,
+    is_private: &dyn Fn(&EntryId) -> bool,
+) {
     let mut entries: Vec<(&EntryId, &Entry)> = data
         .entries
         .iter()
@@ -350,16 +420,6 @@ pub(crate) fn assignment(
             );
         }
     }
-    let comments = comment_threads(
-        data,
-        &CommentTarget::Assignment { id: id.clone() },
-        "  ",
-        prov,
-    );
-    if !comments.is_empty() {
-        let _ = writeln!(out, "\nComments:\n{comments}");
-    }
-    out
 }
 
 /// A goal with numbered steps and comments.

@@ -270,20 +270,7 @@ pub(crate) fn clients(mut session: Session, args: &ClientsArgs, json: bool) -> R
         bail!("`between clients` lists a therapist's clients; this profile is a client's. `between today` shows what is due, and `between whois` your therapist's safety number");
     }
     if let Some(name) = &args.seen {
-        let record = session.select(Some(name))?;
-        mark_seen(&mut session, &record)?;
-        if json {
-            return print_json(&serde_json::json!({
-                "id": record.id,
-                "name": record.label,
-                "seen_at": session.clock.now(),
-            }));
-        }
-        outln!(
-            "Marked {}'s homework as seen: `between clients` counts what is new from now on.",
-            record.label
-        );
-        return Ok(());
+        return mark_client_seen(&mut session, name, json);
     }
     if json {
         return print_json(&caseload_json(&session)?);
@@ -310,53 +297,92 @@ pub(crate) fn clients(mut session: Session, args: &ClientsArgs, json: bool) -> R
         "MISSED",
         "ACTIVE"
     );
-    let mut edited = false;
-    let mut risky = false;
+    let mut notes = Footnotes::default();
     for row in &rows {
-        let name: String = row.record.label.chars().take(width).collect();
-        let looked = row
-            .looked
-            .map_or_else(|| "never".to_owned(), |l| ago(l.at, now));
-        match &row.holding {
-            Holding::Ready(news) => {
-                let mark = if news.needs_attention() { "!" } else { " " };
-                let mut entries = count(news.new_entries.len());
-                if !news.updated_entries.is_empty() {
-                    edited = true;
-                    entries = format!("{}+{}", news.new_entries.len(), news.updated_entries.len());
-                }
-                let active = news
-                    .last_client_activity
-                    .map_or_else(|| "-".to_owned(), |at| ago(at, now));
-                outln!(
-                    "{mark} {name:<width$}  {entries:>7}  {:>8}  {:>10}  {:>7}  {:>6}  {active:<10}  {looked}",
-                    count(news.new_comments.len()),
-                    count(news.unanswered_comments.len()),
-                    count(news.overdue.len()),
-                    count(news.missed.len()),
-                );
-                for flag in &news.risk {
-                    risky = true;
-                    outln!("    {}", crate::render::risk_flag(flag));
-                }
-                if let Some(ended) = row.ended {
-                    outln!("    {}", ended.describe());
-                }
+        print_row(row, width, now, &mut notes)?;
+    }
+    print_legend(notes)
+}
+
+/// `between clients --seen NAME`: marks all of a client's homework seen as of now.
+fn mark_client_seen(session: &mut Session, name: &str, json: bool) -> Result<()> {
+    let record = session.select(Some(name))?;
+    mark_seen(session, &record)?;
+    if json {
+        return print_json(&serde_json::json!({
+            "id": record.id,
+            "name": record.label,
+            "seen_at": session.clock.now(),
+        }));
+    }
+    outln!(
+        "Marked {}'s homework as seen: `between clients` counts what is new from now on.",
+        record.label
+    );
+    Ok(())
+}
+
+/// The marks of the caseload table that only some rows carry: the legend explains each one
+/// only when it appears.
+#[derive(Default, Clone, Copy)]
+struct Footnotes {
+    /// A client changed earlier entries ("1+2").
+    edited: bool,
+    /// A questionnaire raised a risk flag.
+    risky: bool,
+}
+
+/// One client's line of the caseload table, with their risk flags and whether sharing ended
+/// under it; notes in `notes` which marks the legend must explain.
+fn print_row(row: &Row, width: usize, now: Timestamp, notes: &mut Footnotes) -> Result<()> {
+    let name: String = row.record.label.chars().take(width).collect();
+    let looked = row
+        .looked
+        .map_or_else(|| "never".to_owned(), |l| ago(l.at, now));
+    match &row.holding {
+        Holding::Ready(news) => {
+            let mark = if news.needs_attention() { "!" } else { " " };
+            let mut entries = count(news.new_entries.len());
+            if !news.updated_entries.is_empty() {
+                notes.edited = true;
+                entries = format!("{}+{}", news.new_entries.len(), news.updated_entries.len());
             }
-            Holding::NotArrived => {
-                outln!("  {name:<width$}  homework not on this device yet — run `between sync`")
+            let active = news
+                .last_client_activity
+                .map_or_else(|| "-".to_owned(), |at| ago(at, now));
+            outln!(
+                "{mark} {name:<width$}  {entries:>7}  {:>8}  {:>10}  {:>7}  {:>6}  {active:<10}  {looked}",
+                count(news.new_comments.len()),
+                count(news.unanswered_comments.len()),
+                count(news.overdue.len()),
+                count(news.missed.len()),
+            );
+            for flag in &news.risk {
+                notes.risky = true;
+                outln!("    {}", crate::render::risk_flag(flag));
             }
-            Holding::Unreadable(err) => {
-                outln!("! {name:<width$}  could not be read: {err}")
+            if let Some(ended) = row.ended {
+                outln!("    {}", ended.describe());
             }
         }
+        Holding::NotArrived => {
+            outln!("  {name:<width$}  homework not on this device yet — run `between sync`")
+        }
+        Holding::Unreadable(err) => {
+            outln!("! {name:<width$}  could not be read: {err}")
+        }
     }
+    Ok(())
+}
+
+/// The legend under the caseload table: what the columns count, and the marks that appear.
+fn print_legend(notes: Footnotes) -> Result<()> {
     outln!();
     outln!("! needs attention. New since you last looked: ENTRIES, COMMENTS and MISSED days by the client; until dealt with: UNANSWERED comments, OVERDUE homework.");
-    if risky {
+    if notes.risky {
         outln!("⚠ a questionnaire's risk flag: it stays until you acknowledge it with `between -c NAME risk ack ENTRY --note \"what you did\"`.");
     }
-    if edited {
+    if notes.edited {
         outln!("1+2: one new entry, and two earlier ones the client changed since.");
     }
     outln!("New is per record: `between show ID` marks what it shows seen; `between clients --seen NAME` marks all of a client's homework seen.");

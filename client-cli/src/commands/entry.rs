@@ -462,6 +462,28 @@ fn collect_update(
     args: &FieldArgs,
     intro: Option<String>,
 ) -> Result<Collected> {
+    let mut update = scripted_update(template, existing, args)?;
+    let scripted = !args.set.is_empty() || !args.edit.is_empty() || !args.clear.is_empty();
+    let prompted = !scripted && !args.no_input && prompt::interactive();
+    let stopped = if prompted {
+        ask_fields(template, existing, intro, &mut update)?
+    } else {
+        None
+    };
+    Ok(Collected {
+        update,
+        prompted,
+        stopped,
+    })
+}
+
+/// The values the flags give: `--clear`, `--difficulty` and `--obstacle` as they are, each
+/// `--set FIELD=VALUE` parsed, and each `--edit FIELD` written in $EDITOR from the current text.
+fn scripted_update(
+    template: &Template,
+    existing: Option<&Entry>,
+    args: &FieldArgs,
+) -> Result<EntryUpdate> {
     let mut update = EntryUpdate {
         clear: args.clear.clone(),
         difficulty: args.difficulty,
@@ -494,58 +516,62 @@ fn collect_update(
                 .insert(field.id.clone(), parse_input(field, &text)?);
         }
     }
-    let scripted = !args.set.is_empty() || !args.edit.is_empty() || !args.clear.is_empty();
-    let prompted = !scripted && !args.no_input && prompt::interactive();
+    Ok(update)
+}
+
+/// Asks each field in the terminal, after `intro`, then how hard it was unless the flags said
+/// so. Returns why the questions stopped early, if they did; the answers given until then are
+/// in `update` either way, so they are kept as a draft.
+fn ask_fields(
+    template: &Template,
+    existing: Option<&Entry>,
+    intro: Option<String>,
+    update: &mut EntryUpdate,
+) -> Result<Option<String>> {
     let mut stopped = None;
-    if prompted {
-        prompt::hold_interruptions()?;
-        if let Some(intro) = intro {
-            eprintln!("{intro}\n");
+    prompt::hold_interruptions()?;
+    if let Some(intro) = intro {
+        eprintln!("{intro}\n");
+    }
+    eprintln!("{} — {}", template.name, template.description);
+    eprintln!("(Ctrl-C stops here and keeps what you answered as a draft.)");
+    let stop = |err: anyhow::Error| {
+        if prompt::stop_requested() {
+            "you pressed Ctrl-C or the terminal closed".to_owned()
+        } else {
+            format!("the terminal could not be read: {err:#}")
         }
-        eprintln!("{} — {}", template.name, template.description);
-        eprintln!("(Ctrl-C stops here and keeps what you answered as a draft.)");
-        let stop = |err: anyhow::Error| {
-            if prompt::stop_requested() {
-                "you pressed Ctrl-C or the terminal closed".to_owned()
-            } else {
-                format!("the terminal could not be read: {err:#}")
+    };
+    for field in &template.fields {
+        let current = existing
+            .and_then(|e| e.values.get(&field.id))
+            .filter(|v| !v.is_empty());
+        match prompt::ask_field(field, current) {
+            Ok(Some(value)) => {
+                update.values.insert(field.id.clone(), value);
             }
-        };
-        for field in &template.fields {
-            let current = existing
-                .and_then(|e| e.values.get(&field.id))
-                .filter(|v| !v.is_empty());
-            match prompt::ask_field(field, current) {
-                Ok(Some(value)) => {
-                    update.values.insert(field.id.clone(), value);
-                }
-                Ok(None) => {}
-                Err(err) => {
-                    stopped = Some(stop(err));
-                    break;
-                }
-            }
-        }
-        // A questionnaire is answered as the instrument asks, not rated like homework.
-        if stopped.is_none()
-            && template.kind != EntryKind::Measure
-            && update.difficulty.is_none()
-            && update.obstacles.is_none()
-        {
-            match prompt::ask_difficulty() {
-                Ok((difficulty, obstacles)) => {
-                    update.difficulty = difficulty;
-                    update.obstacles = obstacles;
-                }
-                Err(err) => stopped = Some(stop(err)),
+            Ok(None) => {}
+            Err(err) => {
+                stopped = Some(stop(err));
+                break;
             }
         }
     }
-    Ok(Collected {
-        update,
-        prompted,
-        stopped,
-    })
+    // A questionnaire is answered as the instrument asks, not rated like homework.
+    if stopped.is_none()
+        && template.kind != EntryKind::Measure
+        && update.difficulty.is_none()
+        && update.obstacles.is_none()
+    {
+        match prompt::ask_difficulty() {
+            Ok((difficulty, obstacles)) => {
+                update.difficulty = difficulty;
+                update.obstacles = obstacles;
+            }
+            Err(err) => stopped = Some(stop(err)),
+        }
+    }
+    Ok(stopped)
 }
 
 fn field_of<'t>(

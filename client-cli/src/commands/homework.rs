@@ -81,9 +81,6 @@ pub(crate) fn schedule_from(args: &ScheduleArgs, base: Schedule, today: Day) -> 
 
 /// `between assignment ...`.
 pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: bool) -> Result<()> {
-    let now = ws.session.clock.now();
-    let today = ws.session.clock.today();
-    let me = ws.me().clone();
     match command {
         AssignmentCommand::Create {
             template,
@@ -95,6 +92,9 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
             goal,
             remind,
         } => {
+            let now = ws.session.clock.now();
+            let today = ws.session.clock.today();
+            let me = ws.me().clone();
             let template = find_template(&ws.doc, template)?;
             let remind_at = remind.as_deref().map(str::parse::<TimeOfDay>).transpose()?;
             let data = ws.doc.data()?;
@@ -146,58 +146,75 @@ pub(crate) fn assignment(mut ws: Workspace, command: &AssignmentCommand, json: b
             minutes,
             focus,
             why,
-        } => {
-            let data = ws.doc.data()?;
-            let id = find_assignment(&data, id)?;
-            let current = data.assignments[&id].schedule.clone();
-            let changes_schedule =
-                schedule.every.is_some() || schedule.starts.is_some() || schedule.ends.is_some();
-            let adjustment = AssignmentAdjustment {
-                schedule: changes_schedule
-                    .then(|| schedule_from(schedule, current, today))
-                    .transpose()?,
-                minutes: minutes.map(|m| (m != 0).then_some(m)),
-                focus: focus
-                    .as_ref()
-                    .map(|f| Some(f.clone()).filter(|f| !f.trim().is_empty())),
-            };
-            ws.doc.adjust_assignment(&me, now, &id, adjustment, why)?;
-            ws.save()?;
-            let updated = &ws.doc.data()?.assignments[&id];
-            outln!("Adjusted '{}':", updated.title);
-            for change in updated.history.iter().filter(|h| h.at == now) {
-                outln!(
-                    "  {}: {} → {}",
-                    change.kind.as_str(),
-                    change.from,
-                    change.to
-                );
-            }
-            Ok(())
-        }
-        AssignmentCommand::Remind { id, at } => {
-            let data = ws.doc.data()?;
-            let id = find_assignment(&data, id)?;
-            let at = match at.trim() {
-                "off" | "none" => None,
-                time => Some(time.parse::<TimeOfDay>()?),
-            };
-            ws.doc.set_reminder(now, &id, at)?;
-            ws.save()?;
-            let title = &data.assignments[&id].title;
-            match at {
-                Some(at) => outln!(
-                    "'{title}' reminds at {at} on the days it is due, on devices that run `between remind`."
-                ),
-                None => outln!("'{title}' no longer reminds."),
-            }
-            Ok(())
-        }
+        } => adjust_assignment(ws, id, schedule, *minutes, focus, why),
+        AssignmentCommand::Remind { id, at } => set_reminder(ws, id, at),
         AssignmentCommand::Pause(args) => set_status(ws, args, AssignmentStatus::Paused),
         AssignmentCommand::Resume(args) => set_status(ws, args, AssignmentStatus::Active),
         AssignmentCommand::Complete(args) => set_status(ws, args, AssignmentStatus::Done),
         AssignmentCommand::Archive(args) => set_status(ws, args, AssignmentStatus::Archived),
     }
+}
+
+/// `between assignment adjust`: changes schedule, minutes or focus and shows each recorded change.
+fn adjust_assignment(
+    mut ws: Workspace,
+    id: &str,
+    schedule: &ScheduleArgs,
+    minutes: Option<i64>,
+    focus: &Option<String>,
+    why: &str,
+) -> Result<()> {
+    let now = ws.session.clock.now();
+    let today = ws.session.clock.today();
+    let me = ws.me().clone();
+    let data = ws.doc.data()?;
+    let id = find_assignment(&data, id)?;
+    let current = data.assignments[&id].schedule.clone();
+    let changes_schedule =
+        schedule.every.is_some() || schedule.starts.is_some() || schedule.ends.is_some();
+    let adjustment = AssignmentAdjustment {
+        schedule: changes_schedule
+            .then(|| schedule_from(schedule, current, today))
+            .transpose()?,
+        minutes: minutes.map(|m| (m != 0).then_some(m)),
+        focus: focus
+            .as_ref()
+            .map(|f| Some(f.clone()).filter(|f| !f.trim().is_empty())),
+    };
+    ws.doc.adjust_assignment(&me, now, &id, adjustment, why)?;
+    ws.save()?;
+    let updated = &ws.doc.data()?.assignments[&id];
+    outln!("Adjusted '{}':", updated.title);
+    for change in updated.history.iter().filter(|h| h.at == now) {
+        outln!(
+            "  {}: {} → {}",
+            change.kind.as_str(),
+            change.from,
+            change.to
+        );
+    }
+    Ok(())
+}
+
+/// `between assignment remind`: sets or clears the time of day an assignment reminds at.
+fn set_reminder(mut ws: Workspace, id: &str, at: &str) -> Result<()> {
+    let now = ws.session.clock.now();
+    let data = ws.doc.data()?;
+    let id = find_assignment(&data, id)?;
+    let at = match at.trim() {
+        "off" | "none" => None,
+        time => Some(time.parse::<TimeOfDay>()?),
+    };
+    ws.doc.set_reminder(now, &id, at)?;
+    ws.save()?;
+    let title = &data.assignments[&id].title;
+    match at {
+        Some(at) => outln!(
+            "'{title}' reminds at {at} on the days it is due, on devices that run `between remind`."
+        ),
+        None => outln!("'{title}' no longer reminds."),
+    }
+    Ok(())
 }
 
 fn set_status(mut ws: Workspace, args: &StatusArgs, status: AssignmentStatus) -> Result<()> {

@@ -21,83 +21,46 @@ pub(crate) use relay::{new_client_invite, new_pairing, pending_changes, Unreacha
 pub(crate) use views::{due_items, export_text, tell_news};
 pub(crate) use whois::whois_json;
 
-use crate::cli::{Cli, Command, DeviceCommand, TherapistCommand};
+use crate::cli::{Cli, Command, DeviceCommand, InitArgs, TherapistCommand};
 use crate::profile::{Session, Workspace};
 use anyhow::Result;
 use between_shared::crypto::ClientInvite;
 use clap::CommandFactory;
+use std::path::Path;
 
-/// Runs the command the person typed.
+/// Runs the command the person typed. Commands about the profile or its relay open a
+/// [`Session`]; commands about one client's homework open a [`Workspace`].
 pub(crate) fn run(cli: Cli) -> Result<()> {
     let data_dir = cli.data_dir.clone();
-    let open = |cli: &Cli| -> Result<Workspace> {
-        Session::open(data_dir.as_deref(), &cli.profile)?.workspace(cli.client.as_deref())
-    };
+    let session = || Session::open(data_dir.as_deref(), &cli.profile);
+    let open = |cli: &Cli| -> Result<Workspace> { session()?.workspace(cli.client.as_deref()) };
     match &cli.command {
-        Command::Init(args) => match (&args.relay, &args.invite) {
-            (Some(relay), _) => relay::init(data_dir.as_deref(), &cli.profile, args, relay),
-            (None, Some(invite)) => match ClientInvite::parse(invite) {
-                Some(Ok(parsed)) => {
-                    relay::init(data_dir.as_deref(), &cli.profile, args, &parsed.relay_url)
-                }
-                Some(Err(err)) => Err(anyhow::anyhow!(
-                    "{err}; check the invite your therapist gave you"
-                )),
-                None => Err(anyhow::anyhow!(
-                    "this invite code does not name a relay; add --relay URL (the relay's address from your practice)"
-                )),
-            },
-            (None, None) => setup::init(data_dir.as_deref(), &cli.profile, args),
-        },
+        Command::Init(args) => init(data_dir.as_deref(), &cli.profile, args),
         Command::App(args) => crate::app::run(
             &crate::profile::profile_dir(data_dir.as_deref(), &cli.profile)?,
             args,
         ),
-        Command::Sync(args) => relay::sync(
-            Session::open(data_dir.as_deref(), &cli.profile)?,
-            args.watch,
-            cli.json,
-        ),
-        Command::Status => {
-            relay::status(&Session::open(data_dir.as_deref(), &cli.profile)?, cli.json)
-        }
-        Command::Audit(args) => audit::audit(
-            &Session::open(data_dir.as_deref(), &cli.profile)?,
-            args,
-            cli.json,
-        ),
+        Command::Sync(args) => relay::sync(session()?, args.watch, cli.json),
+        Command::Status => relay::status(&session()?, cli.json),
+        Command::Audit(args) => audit::audit(&session()?, args, cli.json),
         Command::Therapist(TherapistCommand::Remove { yes }) => {
-            relay::therapist_remove(&Session::open(data_dir.as_deref(), &cli.profile)?, *yes)
+            relay::therapist_remove(&session()?, *yes)
         }
-        Command::DeleteFromRelay(args) => data::delete_from_relay(
-            &mut Session::open(data_dir.as_deref(), &cli.profile)?,
-            args.yes,
-        ),
-        Command::Device(DeviceCommand::Remove { device, yes }) => relay::device_remove(
-            &Session::open(data_dir.as_deref(), &cli.profile)?,
-            device,
-            *yes,
-        ),
-        Command::Device(DeviceCommand::Add) => {
-            relay::device_add(Session::open(data_dir.as_deref(), &cli.profile)?)
+        Command::DeleteFromRelay(args) => data::delete_from_relay(&mut session()?, args.yes),
+        Command::Device(DeviceCommand::Remove { device, yes }) => {
+            relay::device_remove(&session()?, device, *yes)
         }
-        Command::Client(command) => {
-            let session = Session::open(data_dir.as_deref(), &cli.profile)?;
-            setup::client(session, command, cli.json)
-        }
+        Command::Device(DeviceCommand::Add) => relay::device_add(session()?),
+        Command::Client(command) => setup::client(session()?, command, cli.json),
         Command::Doc(command) => setup::doc(open(&cli)?, command),
-        Command::Clients(args) => caseload::clients(
-            Session::open(data_dir.as_deref(), &cli.profile)?,
-            args,
-            cli.json,
-        ),
-        Command::Whois => whois::whois(&Session::open(data_dir.as_deref(), &cli.profile)?, cli.json),
+        Command::Clients(args) => caseload::clients(session()?, args, cli.json),
+        Command::Whois => whois::whois(&session()?, cli.json),
         Command::Today(args) => views::today(&mut open(&cli)?, args, cli.json),
         Command::List(args) => views::list(&open(&cli)?, args, cli.json),
         // `show` marks what it displays seen for `between clients` (new is per record).
-        Command::Show(args) => {
-            caseload::showing(open(&cli)?, &args.id, |ws| views::show(ws, &args.id, cli.json))
-        }
+        Command::Show(args) => caseload::showing(open(&cli)?, &args.id, |ws| {
+            views::show(ws, &args.id, cli.json)
+        }),
         Command::Progress => views::progress(&open(&cli)?, cli.json),
         Command::Export(args) => views::export(&open(&cli)?, args),
         Command::Assignment(command) => homework::assignment(open(&cli)?, command, cli.json),
@@ -105,15 +68,10 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Comment(command) => homework::comment(open(&cli)?, command, cli.json),
         Command::Risk(command) => risk::risk(open(&cli)?, command, cli.json),
         Command::HelpNow => risk::help_now(open(&cli).ok()),
-        Command::Remind(args) => remind::remind(
-            Session::open(data_dir.as_deref(), &cli.profile)?.store.path(),
-            args,
-        ),
-        Command::CrisisResources { text } => risk::set_crisis_resources(
-            Session::open(data_dir.as_deref(), &cli.profile)?,
-            cli.client.as_deref(),
-            text.as_deref(),
-        ),
+        Command::Remind(args) => remind::remind(session()?.store.path(), args),
+        Command::CrisisResources { text } => {
+            risk::set_crisis_resources(session()?, cli.client.as_deref(), text.as_deref())
+        }
         Command::Template(command) => homework::template(open(&cli)?, command, cli.json),
         Command::Entry(command) => entry::entry(open(&cli)?, command, cli.json),
         Command::Completions { shell } => {
@@ -125,6 +83,24 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// `between init`: a profile that syncs when a relay is given or an invite names one, else one
+/// that stays on this device. An invite that cannot be read says so before anything is made.
+fn init(data_dir: Option<&Path>, profile: &str, args: &InitArgs) -> Result<()> {
+    match (&args.relay, &args.invite) {
+        (Some(relay), _) => relay::init(data_dir, profile, args, relay),
+        (None, Some(invite)) => match ClientInvite::parse(invite) {
+            Some(Ok(parsed)) => relay::init(data_dir, profile, args, &parsed.relay_url),
+            Some(Err(err)) => Err(anyhow::anyhow!(
+                "{err}; check the invite your therapist gave you"
+            )),
+            None => Err(anyhow::anyhow!(
+                "this invite code does not name a relay; add --relay URL (the relay's address from your practice)"
+            )),
+        },
+        (None, None) => setup::init(data_dir, profile, args),
     }
 }
 

@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::profile::{private_label, vacant_profile, Session, Workspace};
 use crate::store::{ProfileRecord, Store};
 use anyhow::{bail, Context, Result};
-use between_shared::{Author, HomeworkDoc, Role};
+use between_shared::{Author, HomeworkDoc, Role, Timestamp};
 use std::path::Path;
 
 /// `between init`: creates this device's profile (and a client's homework document and private
@@ -120,56 +120,9 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
         ClientCommand::Invite { expires_in_days } => {
             super::relay::client_invite(&session, *expires_in_days, json)?;
         }
-        ClientCommand::New { name } => {
-            let mut doc = HomeworkDoc::create(&session.actor, name, &session.me, now)?;
-            if let Some(text) = session.store.practice_crisis_resources()? {
-                doc.set_crisis_resources(&session.me, now, &text)?;
-            }
-            let meta = doc.meta()?;
-            session.store.add_document(
-                meta.document_id.as_str(),
-                name.trim(),
-                now.0,
-                &doc.save(),
-            )?;
-            if json {
-                return print_json(
-                    &serde_json::json!({ "id": meta.document_id, "name": name.trim() }),
-                );
-            }
-            outln!(
-                "Started homework for {} (document {}). Give it to their device with `between doc save FILE --client \"{}\"`.",
-                name.trim(),
-                meta.document_id.short(),
-                name.trim()
-            );
-        }
+        ClientCommand::New { name } => new_client(&mut session, name, now, json)?,
         ClientCommand::Import { file, name } => {
-            let mut doc = read_document(file, &session.actor)?;
-            let meta = doc.meta()?;
-            if meta.therapist_name.is_none() {
-                doc.set_therapist_name(now, &session.me.name)?;
-            }
-            if let Some(text) = session.store.practice_crisis_resources()? {
-                if doc.data()?.crisis_resources.is_none() {
-                    doc.set_crisis_resources(&session.me, now, &text)?;
-                }
-            }
-            let label = name
-                .as_deref()
-                .unwrap_or(&meta.client_name)
-                .trim()
-                .to_string();
-            session
-                .store
-                .add_document(meta.document_id.as_str(), &label, now.0, &doc.save())?;
-            if json {
-                return print_json(&serde_json::json!({ "id": meta.document_id, "name": label }));
-            }
-            outln!(
-                "Added {label}'s homework (document {}).",
-                meta.document_id.short()
-            );
+            import_client(&mut session, file, name.as_deref(), now, json)?;
         }
         ClientCommand::Rename { name, new_name } => {
             let record = session.select(Some(name))?;
@@ -194,6 +147,63 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
             }
         }
     }
+    Ok(())
+}
+
+/// `between client new NAME`: starts a client's homework on this profile, with the practice's
+/// crisis resources when it has them.
+fn new_client(session: &mut Session, name: &str, now: Timestamp, json: bool) -> Result<()> {
+    let mut doc = HomeworkDoc::create(&session.actor, name, &session.me, now)?;
+    if let Some(text) = session.store.practice_crisis_resources()? {
+        doc.set_crisis_resources(&session.me, now, &text)?;
+    }
+    let meta = doc.meta()?;
+    session
+        .store
+        .add_document(meta.document_id.as_str(), name.trim(), now.0, &doc.save())?;
+    if json {
+        return print_json(&serde_json::json!({ "id": meta.document_id, "name": name.trim() }));
+    }
+    outln!(
+        "Started homework for {} (document {}). Give it to their device with `between doc save FILE --client \"{}\"`.",
+        name.trim(),
+        meta.document_id.short(),
+        name.trim()
+    );
+    Ok(())
+}
+
+/// `between client import FILE`: adds a client's homework handed over by file, listed under
+/// `name` or the name in it; fills in this therapist's name and the practice's crisis
+/// resources where the document lacks them.
+fn import_client(
+    session: &mut Session,
+    file: &Path,
+    name: Option<&str>,
+    now: Timestamp,
+    json: bool,
+) -> Result<()> {
+    let mut doc = read_document(file, &session.actor)?;
+    let meta = doc.meta()?;
+    if meta.therapist_name.is_none() {
+        doc.set_therapist_name(now, &session.me.name)?;
+    }
+    if let Some(text) = session.store.practice_crisis_resources()? {
+        if doc.data()?.crisis_resources.is_none() {
+            doc.set_crisis_resources(&session.me, now, &text)?;
+        }
+    }
+    let label = name.unwrap_or(&meta.client_name).trim().to_string();
+    session
+        .store
+        .add_document(meta.document_id.as_str(), &label, now.0, &doc.save())?;
+    if json {
+        return print_json(&serde_json::json!({ "id": meta.document_id, "name": label }));
+    }
+    outln!(
+        "Added {label}'s homework (document {}).",
+        meta.document_id.short()
+    );
     Ok(())
 }
 

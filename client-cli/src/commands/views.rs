@@ -8,19 +8,20 @@
 
 use super::print_json;
 use crate::cli::{ExportArgs, ExportFormat, ListArgs, TodayArgs};
-use crate::profile::{Place, Workspace};
+use crate::profile::{Homework, Place, Workspace};
+use crate::provenance::Provenance;
 use crate::render;
 use anyhow::{Context, Result};
 use between_shared::export;
 use between_shared::lookup::{find_record, RecordRef};
 use between_shared::model::{AssignmentStatus, EntryStatus, GoalStatus, HomeworkData};
 use between_shared::news;
-use between_shared::progress::{self, sparkline, Direction, Trend};
-use between_shared::risk::risk_flags;
+use between_shared::progress::{self, sparkline, Direction, ProgressReport, Trend};
+use between_shared::risk::{risk_flags, RiskFlag};
 use between_shared::schedule::finished_once;
 use between_shared::schedule::{self, DueItem, DueState};
 use between_shared::template::vocab::distortion_label;
-use between_shared::{Day, Role};
+use between_shared::{Day, EntryId, Role};
 
 /// The due items of `today` (or its week) in `data`.
 pub(crate) fn due_items(data: &HomeworkData, today: Day, week: bool) -> Vec<DueItem> {
@@ -59,14 +60,37 @@ pub(crate) fn today(ws: &mut Workspace, args: &TodayArgs, json: bool) -> Result<
     let data = &homework.data;
     let today = ws.session.clock.today();
     let items = due_items(data, today, args.week);
-    // An occurrence is "private" when what was done for it is only in private entries: the
-    // therapist, who sees the shared document alone, sees it as not done.
+    let private = private_marks(&homework, &items, today, args.week);
+    if json {
+        return print_due_json(&items, &private);
+    }
+    let heading = if args.week { "This week" } else { "Today" };
+    outln!("{heading} ({today}), {}'s homework:", data.meta.client_name);
+    if items.is_empty() {
+        outln!("  Nothing due.");
+    }
+    print_due_items(items, private, today, args.week)?;
+    // A client hears once, here, what their therapist did since they last looked (`sync`
+    // says it as it arrives too).
+    let from_therapist = tell_news(ws, data)?;
+    if !from_therapist.is_empty() {
+        outln!("\nFrom your therapist since you last looked:");
+        for news in &from_therapist {
+            outln!("  {news}");
+        }
+    }
+    Ok(())
+}
+
+/// Which of `items` are "private": what was done for them is only in private entries, so the
+/// therapist, who sees the shared document alone, sees them as not done.
+fn private_marks(homework: &Homework, items: &[DueItem], today: Day, week: bool) -> Vec<bool> {
     let seen_by_therapist = if homework.private_count() > 0 {
-        due_items(&homework.shared_only(), today, args.week)
+        due_items(&homework.shared_only(), today, week)
     } else {
-        items.clone()
+        items.to_vec()
     };
-    let private: Vec<bool> = items
+    items
         .iter()
         .map(|item| {
             matches!(item.state, DueState::Done | DueState::InProgress)
@@ -74,28 +98,29 @@ pub(crate) fn today(ws: &mut Workspace, args: &TodayArgs, json: bool) -> Result<
                     s.assignment == item.assignment && s.day == item.day && s.state == item.state
                 })
         })
-        .collect();
-    if json {
-        let list = items
-            .iter()
-            .zip(&private)
-            .map(|(item, private)| {
-                let mut value = serde_json::to_value(item)?;
-                if let Some(object) = value.as_object_mut() {
-                    object.insert("private".to_owned(), (*private).into());
-                }
-                Ok(value)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        return print_json(&list);
-    }
-    let heading = if args.week { "This week" } else { "Today" };
-    outln!("{heading} ({today}), {}'s homework:", data.meta.client_name);
-    if items.is_empty() {
-        outln!("  Nothing due.");
-    }
-    // Days gone by without the homework are summed up per assignment, plainly, after the
-    // list: a week of crosses helps nobody who is finding it hard to keep up.
+        .collect()
+}
+
+/// `today --json`: the due items, each with its `private` mark, for scripts.
+fn print_due_json(items: &[DueItem], private: &[bool]) -> Result<()> {
+    let list = items
+        .iter()
+        .zip(private)
+        .map(|(item, private)| {
+            let mut value = serde_json::to_value(item)?;
+            if let Some(object) = value.as_object_mut() {
+                object.insert("private".to_owned(), (*private).into());
+            }
+            Ok(value)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    print_json(&list)
+}
+
+/// The lines of `today`: one per item still to do or done, then the days gone by without the
+/// homework summed up per assignment, plainly, after the list — a week of crosses helps nobody
+/// who is finding it hard to keep up.
+fn print_due_items(items: Vec<DueItem>, private: Vec<bool>, today: Day, week: bool) -> Result<()> {
     let mut not_done: Vec<(String, Vec<String>)> = Vec::new();
     for (item, private) in items.into_iter().zip(private) {
         if item.state == DueState::Missed {
@@ -109,34 +134,7 @@ pub(crate) fn today(ws: &mut Workspace, args: &TodayArgs, json: bool) -> Result<
             }
             continue;
         }
-        let (mark, state) = match item.state {
-            DueState::Done => ("✓", "done".to_owned()),
-            DueState::InProgress => ("…", "in progress".to_owned()),
-            DueState::Due => ("•", "due".to_owned()),
-            DueState::Overdue => ("!", "overdue".to_owned()),
-            DueState::Missed => ("·", "not done".to_owned()),
-        };
-        let day = match item.week {
-            Some(_) if args.week => "this week ".to_owned(),
-            Some(_) => String::new(),
-            None if args.week || item.day != today => format!("{} ", weekday_and_date(item.day)),
-            None => String::new(),
-        };
-        let note = match (item.done_on, item.week) {
-            (Some(on), _) => format!(" (on {})", weekday_and_date(on)),
-            (None, Some(week)) => format!(" ({} of {} this week)", week.done, week.of),
-            (None, None) => String::new(),
-        };
-        let private = if private {
-            format!(" (in a private entry — {})", render::ONLY_YOURS)
-        } else {
-            String::new()
-        };
-        outln!(
-            "  {mark} {day}{} — {state}{note}{private} [{}]",
-            item.title,
-            item.assignment.short()
-        );
+        outln!("{}", due_line(&item, private, today, week));
     }
     if !not_done.is_empty() {
         outln!();
@@ -144,16 +142,40 @@ pub(crate) fn today(ws: &mut Workspace, args: &TodayArgs, json: bool) -> Result<
             outln!("  Not done: {title} on {}.", days.join(", "));
         }
     }
-    // A client hears once, here, what their therapist did since they last looked (`sync`
-    // says it as it arrives too).
-    let from_therapist = tell_news(ws, data)?;
-    if !from_therapist.is_empty() {
-        outln!("\nFrom your therapist since you last looked:");
-        for news in &from_therapist {
-            outln!("  {news}");
-        }
-    }
     Ok(())
+}
+
+/// One line of `today` for an item not missed: its mark, when, state and who can see it. The
+/// day is left out where it goes without saying (today's list, a week-long item).
+fn due_line(item: &DueItem, private: bool, today: Day, week: bool) -> String {
+    let (mark, state) = match item.state {
+        DueState::Done => ("✓", "done".to_owned()),
+        DueState::InProgress => ("…", "in progress".to_owned()),
+        DueState::Due => ("•", "due".to_owned()),
+        DueState::Overdue => ("!", "overdue".to_owned()),
+        DueState::Missed => ("·", "not done".to_owned()),
+    };
+    let day = match item.week {
+        Some(_) if week => "this week ".to_owned(),
+        Some(_) => String::new(),
+        None if week || item.day != today => format!("{} ", weekday_and_date(item.day)),
+        None => String::new(),
+    };
+    let note = match (item.done_on, item.week) {
+        (Some(on), _) => format!(" (on {})", weekday_and_date(on)),
+        (None, Some(week)) => format!(" ({} of {} this week)", week.done, week.of),
+        (None, None) => String::new(),
+    };
+    let private = if private {
+        format!(" (in a private entry — {})", render::ONLY_YOURS)
+    } else {
+        String::new()
+    };
+    format!(
+        "  {mark} {day}{} — {state}{note}{private} [{}]",
+        item.title,
+        item.assignment.short()
+    )
 }
 
 /// On a client's profile: what their therapist did that they have not been told yet, in
@@ -414,36 +436,7 @@ pub(crate) fn show(ws: &mut Workspace, id: &str, json: bool) -> Result<()> {
     let prov = ws.provenance(Place::Shared)?;
     let record = find_record(data, id)?;
     match record {
-        RecordRef::Entry(id) => {
-            let entry = data.entries.get(&id).context("entry")?;
-            let template = homework.template(&entry.template)?;
-            let private = homework.is_private(&id);
-            if json {
-                let comments: Vec<_> = data
-                    .comments
-                    .iter()
-                    .filter(|(_, c)| matches!(&c.target, between_shared::model::CommentTarget::Entry { id: t, .. } if *t == id))
-                    .map(|(cid, c)| serde_json::json!({"id": cid, "comment": c}))
-                    .collect();
-                return print_json(
-                    &serde_json::json!({"id": id, "entry": entry, "template": template, "comments": comments, "private": private}),
-                );
-            }
-            // A private entry's history is in the private document.
-            let prov = if private {
-                ws.provenance(Place::Private)?
-            } else {
-                prov
-            };
-            let visibility = (ws.me().role == Role::Client)
-                .then(|| ws.audience())
-                .transpose()?
-                .map(|audience| render::visibility(private, audience));
-            out!(
-                "{}",
-                render::entry(data, &id, entry, &template, &prov, visibility)
-            );
-        }
+        RecordRef::Entry(id) => show_entry(ws, &homework, &id, prov, json)?,
         RecordRef::Assignment(id) => {
             let a = data.assignments.get(&id).context("assignment")?;
             if json {
@@ -491,6 +484,47 @@ pub(crate) fn show(ws: &mut Workspace, id: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// `between show` of an entry: with its template and comments as JSON, or as text with its
+/// provenance and, on a client's profile, who can see it.
+fn show_entry(
+    ws: &mut Workspace,
+    homework: &Homework,
+    id: &EntryId,
+    prov: Provenance,
+    json: bool,
+) -> Result<()> {
+    let data = &homework.data;
+    let entry = data.entries.get(id).context("entry")?;
+    let template = homework.template(&entry.template)?;
+    let private = homework.is_private(id);
+    if json {
+        let comments: Vec<_> = data
+            .comments
+            .iter()
+            .filter(|(_, c)| matches!(&c.target, between_shared::model::CommentTarget::Entry { id: t, .. } if t == id))
+            .map(|(cid, c)| serde_json::json!({"id": cid, "comment": c}))
+            .collect();
+        return print_json(
+            &serde_json::json!({"id": id, "entry": entry, "template": template, "comments": comments, "private": private}),
+        );
+    }
+    // A private entry's history is in the private document.
+    let prov = if private {
+        ws.provenance(Place::Private)?
+    } else {
+        prov
+    };
+    let visibility = (ws.me().role == Role::Client)
+        .then(|| ws.audience())
+        .transpose()?
+        .map(|audience| render::visibility(private, audience));
+    out!(
+        "{}",
+        render::entry(data, id, entry, &template, &prov, visibility)
+    );
+    Ok(())
+}
+
 fn direction(direction: Option<Direction>) -> &'static str {
     match direction {
         Some(Direction::Improving) => "improving",
@@ -527,15 +561,7 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
         risk_flags(data)
     };
     if json {
-        let mut value = serde_json::to_value(&report)?;
-        if let Some(object) = value.as_object_mut() {
-            object.insert(
-                "private_entries".to_owned(),
-                homework.private_count().into(),
-            );
-            object.insert("risk_flags".to_owned(), serde_json::to_value(&flags)?);
-        }
-        return print_json(&value);
+        return print_progress_json(&report, homework.private_count(), &flags);
     }
     outln!(
         "Progress for {} as of {}",
@@ -553,23 +579,7 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
             render::ONLY_YOURS
         ),
     }
-    outln!("\nAdherence (done / scheduled so far):");
-    if report.adherence.is_empty() {
-        outln!("  no assignments yet");
-    }
-    for a in &report.adherence {
-        let rate = a
-            .rate
-            .map_or_else(|| "—".to_string(), |r| format!("{:.0}%", r * 100.0));
-        outln!(
-            "  {:<32} {:>2}/{:<2} {rate:>5}  streak {} (best {})",
-            a.title,
-            a.done,
-            a.scheduled,
-            a.current_streak,
-            a.longest_streak
-        );
-    }
+    print_adherence(&report)?;
     outln!(
         "\nDays in a row with homework done: {}; entries this week: {}",
         report.overall_streak,
@@ -579,18 +589,7 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
     outln!("{}", trend_line("Mood", &report.mood, 10.0));
     outln!("{}", trend_line("Mastery", &report.mastery, 10.0));
     outln!("{}", trend_line("Pleasure", &report.pleasure, 10.0));
-    if !report.distortions.is_empty() {
-        let top: Vec<String> = report
-            .distortions
-            .iter()
-            .take(5)
-            .map(|(name, count)| match distortion_label(name) {
-                "" => format!("{name} ×{count}"),
-                label => format!("{label} ×{count}"),
-            })
-            .collect();
-        outln!("\nMost frequent thinking traps: {}", top.join(", "));
-    }
+    print_thinking_traps(&report)?;
     if !report.measures.is_empty() {
         outln!("\nMeasures:");
         for m in &report.measures {
@@ -609,6 +608,67 @@ pub(crate) fn progress(ws: &Workspace, json: bool) -> Result<()> {
             outln!("  {}", render::risk_flag(flag));
         }
     }
+    print_goals(&report)?;
+    Ok(())
+}
+
+/// `progress --json`: the report, with the count of private entries it includes and the shared
+/// homework's risk flags.
+fn print_progress_json(
+    report: &ProgressReport,
+    private_entries: usize,
+    flags: &[RiskFlag],
+) -> Result<()> {
+    let mut value = serde_json::to_value(report)?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("private_entries".to_owned(), private_entries.into());
+        object.insert("risk_flags".to_owned(), serde_json::to_value(flags)?);
+    }
+    print_json(&value)
+}
+
+/// The adherence table of `progress`: done of scheduled, rate and streaks per assignment.
+fn print_adherence(report: &ProgressReport) -> Result<()> {
+    outln!("\nAdherence (done / scheduled so far):");
+    if report.adherence.is_empty() {
+        outln!("  no assignments yet");
+    }
+    for a in &report.adherence {
+        let rate = a
+            .rate
+            .map_or_else(|| "—".to_string(), |r| format!("{:.0}%", r * 100.0));
+        outln!(
+            "  {:<32} {:>2}/{:<2} {rate:>5}  streak {} (best {})",
+            a.title,
+            a.done,
+            a.scheduled,
+            a.current_streak,
+            a.longest_streak
+        );
+    }
+    Ok(())
+}
+
+/// The five thinking traps ticked most often, by their readable names where they have one;
+/// nothing when none was ticked.
+fn print_thinking_traps(report: &ProgressReport) -> Result<()> {
+    if !report.distortions.is_empty() {
+        let top: Vec<String> = report
+            .distortions
+            .iter()
+            .take(5)
+            .map(|(name, count)| match distortion_label(name) {
+                "" => format!("{name} ×{count}"),
+                label => format!("{label} ×{count}"),
+            })
+            .collect();
+        outln!("\nMost frequent thinking traps: {}", top.join(", "));
+    }
+    Ok(())
+}
+
+/// The steps done of each goal, with its status; nothing when there are no goals.
+fn print_goals(report: &ProgressReport) -> Result<()> {
     if !report.goals.is_empty() {
         outln!("\nGoals:");
         for g in &report.goals {

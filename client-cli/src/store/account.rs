@@ -17,6 +17,29 @@ pub(crate) enum Registration {
     Done,
 }
 
+impl Registration {
+    /// The registration as the `account` row stores it: its stage, and the invite secret an
+    /// invited first device still needs. `None` when the two do not fit together.
+    fn from_stored(stage: &str, invite: Option<Vec<u8>>) -> Option<Self> {
+        match (stage, invite) {
+            ("invite", Some(invite)) => Some(Self::Invite(invite)),
+            ("pairing", _) => Some(Self::Pairing),
+            ("done", _) => Some(Self::Done),
+            _ => None,
+        }
+    }
+}
+
+/// An optional 16-byte id as stored (account id, therapist commitment): any other length is a
+/// damaged row, which the caller names.
+fn sixteen_bytes(
+    bytes: Option<Vec<u8>>,
+) -> Result<Option<[u8; 16]>, std::array::TryFromSliceError> {
+    bytes
+        .map(|bytes| <[u8; 16]>::try_from(bytes.as_slice()))
+        .transpose()
+}
+
 /// This device's account on a relay (one row, written when the profile is created for sync).
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct AccountRecord {
@@ -125,26 +148,12 @@ impl Store {
             path: path.clone(),
             detail: detail.to_owned(),
         };
-        let account_id = match account_id {
-            None => None,
-            Some(bytes) => Some(
-                <[u8; 16]>::try_from(bytes.as_slice())
-                    .map_err(|_| corrupt("its account id has the wrong length"))?,
-            ),
-        };
-        let registration = match (reg.as_str(), invite) {
-            ("invite", Some(invite)) => Registration::Invite(invite),
-            ("pairing", _) => Registration::Pairing,
-            ("done", _) => Registration::Done,
-            _ => return Err(corrupt("its registration record is inconsistent")),
-        };
-        let therapist_commitment = match commitment {
-            None => None,
-            Some(bytes) => Some(
-                <[u8; 16]>::try_from(bytes.as_slice())
-                    .map_err(|_| corrupt("its therapist commitment has the wrong length"))?,
-            ),
-        };
+        let account_id = sixteen_bytes(account_id)
+            .map_err(|_| corrupt("its account id has the wrong length"))?;
+        let registration = Registration::from_stored(&reg, invite)
+            .ok_or_else(|| corrupt("its registration record is inconsistent"))?;
+        let therapist_commitment = sixteen_bytes(commitment)
+            .map_err(|_| corrupt("its therapist commitment has the wrong length"))?;
         Ok(Some(AccountRecord {
             relay_url,
             relay_ca_pem,

@@ -155,6 +155,34 @@ pub(crate) fn client_end(session: &Session, name: &str, yes: bool) -> Result<()>
 pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Result<()> {
     let keys = synced_account(session)?;
     let me = keys.device.device_id().to_string();
+    let target = device_to_remove(session, &me, device)?;
+    let name = target
+        .name
+        .clone()
+        .unwrap_or_else(|| short_id(&target.device_id));
+    if !confirm(
+        yes,
+        || {
+            format!("this removes the device {name} for good; run it in a terminal to confirm, or add --yes")
+        },
+        || format!("Remove the device {name} for good? It will not sync again"),
+    )? {
+        outln!("Nothing changed.");
+        return Ok(());
+    }
+    let device_id = target
+        .device_id
+        .parse::<between_shared::protocol::DeviceId>()
+        .map_err(|err| anyhow!("the stored device id is damaged: {err}"))?;
+    revoke_device(session, &keys, &target, device_id)?;
+    outln!("Removed the device {name}: the relay refuses it from now on, and your homework moved to new keys it never gets.");
+    outln!("Your other devices (and your therapist's) receive the new keys on their next `between sync`.");
+    Ok(())
+}
+
+/// The one device of this account whose id starts with `device` (at least 4 characters, so a
+/// slip does not pick one); never this device (`me`), which removes itself from another.
+fn device_to_remove(session: &Session, me: &str, device: &str) -> Result<DeviceRecord> {
     let wanted = device.trim().to_ascii_lowercase();
     if wanted.len() < 4 {
         bail!(
@@ -177,24 +205,17 @@ pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Resul
         [one] => one.clone(),
         _ => bail!("'{wanted}' matches several devices; type more of the id"),
     };
-    let name = target
-        .name
-        .clone()
-        .unwrap_or_else(|| short_id(&target.device_id));
-    if !confirm(
-        yes,
-        || {
-            format!("this removes the device {name} for good; run it in a terminal to confirm, or add --yes")
-        },
-        || format!("Remove the device {name} for good? It will not sync again"),
-    )? {
-        outln!("Nothing changed.");
-        return Ok(());
-    }
-    let device_id = target
-        .device_id
-        .parse::<between_shared::protocol::DeviceId>()
-        .map_err(|err| anyhow!("the stored device id is damaged: {err}"))?;
+    Ok(target)
+}
+
+/// Asks the relay to refuse `target` from now on, then moves every document this account has
+/// on the relay to a new epoch without it; forgets the device only once all that is done.
+fn revoke_device(
+    session: &Session,
+    keys: &AccountKeys,
+    target: &DeviceRecord,
+    device_id: between_shared::protocol::DeviceId,
+) -> Result<()> {
     let mut store = Store::open(session.store.path())?;
     let documents: Vec<String> = store
         .sync_documents()?
@@ -231,7 +252,7 @@ pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Resul
             crate::sync::sharing::rotate(
                 &mut conn,
                 &mut store,
-                &keys,
+                keys,
                 id,
                 |_| true,
                 Some(&target.device_id),
@@ -244,7 +265,5 @@ pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Resul
         Ok::<_, crate::sync::sharing::SharingError>(())
     })
     .context("the device was not fully removed; run `between device remove` again when the relay can be reached")?;
-    outln!("Removed the device {name}: the relay refuses it from now on, and your homework moved to new keys it never gets.");
-    outln!("Your other devices (and your therapist's) receive the new keys on their next `between sync`.");
     Ok(())
 }

@@ -31,6 +31,43 @@ pub(crate) fn new_pairing(session: &Session) -> Result<NewPairing> {
     else {
         bail!("this device is not registered with its relay yet; run `between sync` first");
     };
+    let documents = paired_documents(session)?;
+    let devices = paired_devices(session)?;
+    let payload = PairingPayload {
+        format: PAIRING_FORMAT,
+        from: FROM_EXISTING_DEVICE.to_owned(),
+        relay_url: keys.relay.display.clone(),
+        account_id,
+        identity_keypair: keys.identity.to_bytes().to_vec(),
+        display_name: session.me.name.clone(),
+        devices,
+        documents,
+    };
+    let mut rng = rand::rng();
+    let secret = PairingSecret::generate(&mut rng);
+    let sealed = payload.seal(&secret, &mut rng)?;
+    let expires_at_ms = real_unix_ms()
+        .saturating_add(i64::try_from(PAIRING_LIFETIME.as_millis()).unwrap_or(i64::MAX));
+    let relay = keys.relay.display.clone();
+    put_pairing(&keys, &secret, sealed, expires_at_ms)?;
+    let expires = chrono::DateTime::from_timestamp_millis(expires_at_ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default();
+    Ok(NewPairing {
+        code: secret.to_code(),
+        relay,
+        expires,
+        needs_ca_file: keys.relay.practice_ca().is_some(),
+    })
+}
+
+/// The documents a new device of this account receives, with their keys; refuses while the
+/// relay does not hold one of them yet, as the new device could not fetch it.
+fn paired_documents(session: &Session) -> Result<Vec<PairedDocument>> {
     let stored: std::collections::HashMap<String, (String, DocumentKind)> = session
         .store
         .documents()?
@@ -55,7 +92,12 @@ pub(crate) fn new_pairing(session: &Session) -> Result<NewPairing> {
             private: kind == DocumentKind::Private,
         });
     }
-    let devices = session
+    Ok(documents)
+}
+
+/// The devices of this account as this device knows them, so the new one trusts them at once.
+fn paired_devices(session: &Session) -> Result<Vec<PairedDevice>> {
+    Ok(session
         .store
         .devices()?
         .into_iter()
@@ -64,23 +106,17 @@ pub(crate) fn new_pairing(session: &Session) -> Result<NewPairing> {
             name: d.name,
             sender: d.this_device,
         })
-        .collect();
-    let payload = PairingPayload {
-        format: PAIRING_FORMAT,
-        from: FROM_EXISTING_DEVICE.to_owned(),
-        relay_url: keys.relay.display.clone(),
-        account_id,
-        identity_keypair: keys.identity.to_bytes().to_vec(),
-        display_name: session.me.name.clone(),
-        devices,
-        documents,
-    };
-    let mut rng = rand::rng();
-    let secret = PairingSecret::generate(&mut rng);
-    let sealed = payload.seal(&secret, &mut rng)?;
-    let expires_at_ms = real_unix_ms()
-        .saturating_add(i64::try_from(PAIRING_LIFETIME.as_millis()).unwrap_or(i64::MAX));
-    let relay = keys.relay.display.clone();
+        .collect())
+}
+
+/// Leaves the sealed pairing in the relay's mailbox of `secret` until `expires_at_ms`. An
+/// unreachable relay is [`Unreachable`], so an app can tell it from a refusal.
+fn put_pairing(
+    keys: &AccountKeys,
+    secret: &PairingSecret,
+    sealed: Vec<u8>,
+    expires_at_ms: i64,
+) -> Result<()> {
     let rt = runtime()?;
     let reply = rt.block_on(async {
         let mut conn = Connection::signed_in(&keys.relay, &keys.device).await?;
@@ -111,19 +147,7 @@ pub(crate) fn new_pairing(session: &Session) -> Result<NewPairing> {
             .into())
         }
     }
-    let expires = chrono::DateTime::from_timestamp_millis(expires_at_ms)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_default();
-    Ok(NewPairing {
-        code: secret.to_code(),
-        relay,
-        expires,
-        needs_ca_file: keys.relay.practice_ca().is_some(),
-    })
+    Ok(())
 }
 
 /// `between device add`: leaves a sealed pairing payload at the relay and prints its code.

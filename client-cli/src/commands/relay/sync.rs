@@ -121,35 +121,7 @@ pub(crate) fn status(session: &Session, json: bool) -> Result<()> {
     let me = keys.device.device_id().to_string();
     let registered = record.registration == Registration::Done;
     if json {
-        let devices: Vec<_> = devices
-            .iter()
-            .map(|d| {
-                serde_json::json!({
-                    "device": d.device_id,
-                    "name": d.name,
-                    "role": DeviceCertificate::from_bytes(&d.certificate).ok().map(|c| c.role),
-                    "this_device": d.this_device,
-                    "listed_by_relay": d.listed,
-                    "registered_at_ms": d.registered_at_ms,
-                })
-            })
-            .collect();
-        let pending: Vec<_> = pending
-            .iter()
-            .map(|(label, n)| serde_json::json!({ "document": label, "pending_changes": n }))
-            .collect();
-        return print_json(&serde_json::json!({
-            "syncs": true,
-            "relay": keys.relay.display,
-            "registered": registered,
-            "account": record.account_id.map(hex::encode),
-            "device": me,
-            "fingerprint": keys.identity.public().fingerprint(),
-            "last_sync_ms": record.last_sync_ms,
-            "devices_listed_ms": record.devices_listed_ms,
-            "documents": pending,
-            "devices": devices,
-        }));
+        return status_json(&record, &keys, &me, registered, &pending, &devices);
     }
     outln!("Relay:        {}", keys.relay.display);
     match (registered, record.account_id) {
@@ -175,6 +147,57 @@ pub(crate) fn status(session: &Session, json: bool) -> Result<()> {
             );
         }
     }
+    print_devices(&record, &devices, &directory, &me)
+}
+
+/// `status --json`: the same facts, with every device's role and whether the relay listed it.
+fn status_json(
+    record: &AccountRecord,
+    keys: &AccountKeys,
+    me: &str,
+    registered: bool,
+    pending: &[(String, usize)],
+    devices: &[DeviceRecord],
+) -> Result<()> {
+    let devices: Vec<_> = devices
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "device": d.device_id,
+                "name": d.name,
+                "role": DeviceCertificate::from_bytes(&d.certificate).ok().map(|c| c.role),
+                "this_device": d.this_device,
+                "listed_by_relay": d.listed,
+                "registered_at_ms": d.registered_at_ms,
+            })
+        })
+        .collect();
+    let pending: Vec<_> = pending
+        .iter()
+        .map(|(label, n)| serde_json::json!({ "document": label, "pending_changes": n }))
+        .collect();
+    print_json(&serde_json::json!({
+        "syncs": true,
+        "relay": keys.relay.display,
+        "registered": registered,
+        "account": record.account_id.map(hex::encode),
+        "device": me,
+        "fingerprint": keys.identity.public().fingerprint(),
+        "last_sync_ms": record.last_sync_ms,
+        "devices_listed_ms": record.devices_listed_ms,
+        "documents": pending,
+        "devices": devices,
+    }))
+}
+
+/// The devices part of `status`: each device of the account with its role and when it
+/// registered, this one starred, and those missing from the relay's last list marked.
+fn print_devices(
+    record: &AccountRecord,
+    devices: &[DeviceRecord],
+    directory: &DeviceDirectory,
+    me: &str,
+) -> Result<()> {
     match record.devices_listed_ms {
         Some(at) => outln!(
             "Devices of this account (as the relay listed them at {}):",
@@ -182,7 +205,7 @@ pub(crate) fn status(session: &Session, json: bool) -> Result<()> {
         ),
         None => outln!("Devices of this account (the relay has not listed them yet):"),
     }
-    for device in &devices {
+    for device in devices {
         let mark = if device.device_id == me { "*" } else { " " };
         let role = DeviceCertificate::from_bytes(&device.certificate)
             .map(|c| c.role.as_str())

@@ -97,34 +97,24 @@ impl Driver {
 
     /// The relay committed a push (or a snapshot) at `seq`.
     fn acked(&mut self, request: RequestId, seq: Seq, step: &mut Step) -> Result<(), DriverError> {
-        match self.requests.remove(&request.0) {
-            Some(Pending::Push(i, request)) => {
-                let before = self.docs[i].sync.state().relay_heads.clone();
-                self.feed(
-                    i,
-                    FromRelay::Ack {
-                        request,
-                        seq: seq.0,
-                    },
-                    step,
-                )?;
-                self.count_pushed(i, &before);
-            }
-            Some(Pending::Snapshot(i, request, _)) => {
-                self.feed(
-                    i,
-                    FromRelay::Ack {
-                        request,
-                        seq: seq.0,
-                    },
-                    step,
-                )?;
-            }
+        let (i, engine_request, push) = match self.requests.remove(&request.0) {
+            Some(Pending::Push(i, engine_request)) => (i, engine_request, true),
+            Some(Pending::Snapshot(i, engine_request, _)) => (i, engine_request, false),
             _ => {
                 return Err(DriverError::Protocol(format!(
                     "an acknowledgement for request {request}, which was not a push"
                 )))
             }
+        };
+        // Only a push counts as changes sent, measured by the relay heads it moved.
+        let before = push.then(|| self.docs[i].sync.state().relay_heads.clone());
+        let ack = FromRelay::Ack {
+            request: engine_request,
+            seq: seq.0,
+        };
+        self.feed(i, ack, step)?;
+        if let Some(before) = before {
+            self.count_pushed(i, &before);
         }
         Ok(())
     }

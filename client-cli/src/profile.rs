@@ -665,7 +665,7 @@ mod tests {
                     relay_url: "ws://127.0.0.1:9".to_owned(),
                     relay_ca_pem: None,
                     therapist_commitment: None,
-                    account_id: Some([3; 16]),
+                    account_id: Some(between_shared::protocol::AccountId([3; 16])),
                     identity_keypair: vec![1; 33],
                     device_keypair: vec![2; 65],
                     device_certificate: vec![4; 10],

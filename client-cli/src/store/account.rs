@@ -1,6 +1,7 @@
 //! The account this profile syncs with: its keys and registration with the relay, and the
 //! account's devices as this device knows them.
 
+use between_shared::protocol::AccountId;
 use between_sqlite_file::AtPath;
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -52,7 +53,7 @@ pub(crate) struct AccountRecord {
     /// the invite, kept until the shared document is shared with that therapist.
     pub(crate) therapist_commitment: Option<[u8; 16]>,
     /// The relay's account id, once the relay has welcomed this device.
-    pub(crate) account_id: Option<[u8; 16]>,
+    pub(crate) account_id: Option<AccountId>,
     /// The person's identity keypair (`IdentityKeypair::to_bytes`). Local only.
     pub(crate) identity_keypair: Vec<u8>,
     /// This device's keypair (`DeviceKeypair::to_bytes`). Local only.
@@ -149,7 +150,8 @@ impl Store {
             detail: detail.to_owned(),
         };
         let account_id = sixteen_bytes(account_id)
-            .map_err(|_| corrupt("its account id has the wrong length"))?;
+            .map_err(|_| corrupt("its account id has the wrong length"))?
+            .map(AccountId);
         let registration = Registration::from_stored(&reg, invite)
             .ok_or_else(|| corrupt("its registration record is inconsistent"))?;
         let therapist_commitment = sixteen_bytes(commitment)
@@ -172,7 +174,7 @@ impl Store {
     /// account id when the relay said it.
     pub(crate) fn set_registered(
         &mut self,
-        account_id: Option<[u8; 16]>,
+        account_id: Option<AccountId>,
     ) -> Result<(), StoreError> {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
@@ -180,7 +182,7 @@ impl Store {
             "UPDATE account SET account_id = coalesce(?1, account_id), registration = 'done',
                                 invite = NULL
               WHERE id = 1",
-            params![account_id.map(|id| id.to_vec())],
+            params![account_id.map(|id| id.0.to_vec())],
         )
         .at(path)?;
         Ok(tx.commit().at(path)?)

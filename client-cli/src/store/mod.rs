@@ -394,7 +394,7 @@ fn insert_synced(
          VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             account.relay_url,
-            account.account_id.map(|id| id.to_vec()),
+            account.account_id.map(|id| id.0.to_vec()),
             account.identity_keypair,
             account.device_keypair,
             account.device_certificate,

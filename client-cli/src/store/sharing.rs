@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use between_shared::protocol::AccountId;
 use between_sqlite_file::AtPath;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -107,21 +108,21 @@ impl Store {
     /// certificate bytes), in one transaction.
     pub(crate) fn record_peer_devices(
         &mut self,
-        account: [u8; 16],
+        account: AccountId,
         certificates: &[(String, Vec<u8>)],
     ) -> Result<(), StoreError> {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
         tx.execute(
             "DELETE FROM peer_devices WHERE account_id = ?1",
-            [account.as_slice()],
+            [account.as_bytes().as_slice()],
         )
         .at(path)?;
         for (device, certificate) in certificates {
             tx.execute(
                 "INSERT OR REPLACE INTO peer_devices (device_id, account_id, certificate)
                  VALUES (?1, ?2, ?3)",
-                params![device, account.as_slice(), certificate],
+                params![device, account.as_bytes().as_slice(), certificate],
             )
             .at(path)?;
         }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use between_shared::crypto::{DeviceCertificate, DeviceKeypair, IdentityKeypair, IdentityPublic};
+use between_shared::protocol::AccountId;
 use between_shared::Role;
 
 use super::connection::{RelayError, RelayUrl};
@@ -22,7 +23,7 @@ pub(crate) struct AccountKeys {
     /// Whether the relay has registered this device yet.
     pub(crate) registration: Registration,
     /// The relay's account id, once known.
-    pub(crate) account_id: Option<[u8; 16]>,
+    pub(crate) account_id: Option<AccountId>,
 }
 
 /// Why the stored account cannot be used.

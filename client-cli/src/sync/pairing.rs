@@ -56,7 +56,9 @@ pub(crate) struct PairingPayload {
     pub(crate) from: String,
     /// The relay the account lives on.
     pub(crate) relay_url: String,
-    /// The relay's account id.
+    /// The relay's account id. Raw bytes rather than `AccountId`, whose serde form is made for
+    /// the wire's CBOR byte strings: this payload is JSON, and its format (an array of 16
+    /// numbers) is what devices of earlier builds write and read.
     pub(crate) account_id: [u8; 16],
     /// The account's identity keypair (`IdentityKeypair::to_bytes`).
     pub(crate) identity_keypair: Vec<u8>,

@@ -160,7 +160,7 @@ async fn welcomed(
     welcome: Welcome,
     registration: &mut Registration,
 ) -> Result<Connection, SyncFailure> {
-    let account = welcome.account.0;
+    let account = welcome.account;
     core.call(move |d| d.welcomed(Some(account))).await??;
     *registration = Registration::Done;
     Ok(conn)

@@ -117,7 +117,7 @@ fn profile_at(
             relay_ca_pem: None,
             therapist_commitment: None,
             relay_url: "ws://127.0.0.1:9".into(),
-            account_id: Some([1; 16]),
+            account_id: Some(between_shared::protocol::AccountId([1; 16])),
             identity_keypair: identity.to_bytes().to_vec(),
             device_keypair: device.to_bytes().to_vec(),
             device_certificate: cert.to_bytes().to_vec(),

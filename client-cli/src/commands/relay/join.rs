@@ -129,7 +129,7 @@ pub(super) fn init_first_device(new: &NewProfile<'_>, code: &str, role: Role) ->
     let (conn, welcome) = register_first(&rt, new, &invite, &identity, &certificate, &device)?;
     mark_registered(new.path, &welcome)?;
     keys.registration = Registration::Done;
-    keys.account_id = Some(welcome.account.0);
+    keys.account_id = Some(welcome.account);
 
     outln!(
         "Created the {} profile '{}' for {} at {}.",
@@ -378,7 +378,7 @@ pub(super) fn create_profile(
 /// Records the relay's welcome in the store (outside the async runtime).
 pub(super) fn mark_registered(path: &Path, welcome: &Welcome) -> Result<()> {
     let mut store = Store::open(path)?;
-    store.set_registered(Some(welcome.account.0))?;
+    store.set_registered(Some(welcome.account))?;
     Ok(())
 }
 
@@ -409,7 +409,7 @@ pub(super) fn init_paired_device(
     devices.extend(paired_devices(&payload, &identity));
     let documents = paired_documents(&payload, now)?;
     let account = AccountRecord {
-        account_id: Some(payload.account_id),
+        account_id: Some(AccountId(payload.account_id)),
         ..new_account(new, &identity, &device, &certificate, Registration::Pairing)
     };
     let synced = NewSyncedProfile {
@@ -423,16 +423,16 @@ pub(super) fn init_paired_device(
     let mut keys = AccountKeys::from_record(&account)?;
 
     let (conn, welcome) = register_paired(&rt, conn, new, &certificate, &device)?;
-    if welcome.account.0 != payload.account_id {
+    if welcome.account != AccountId(payload.account_id) {
         crate::sync::driver::warn(&format!(
             "the relay put this device in account {}, but the pairing came from account {}",
             welcome.account,
-            hex::encode(payload.account_id)
+            AccountId(payload.account_id)
         ));
     }
     mark_registered(new.path, &welcome)?;
     keys.registration = Registration::Done;
-    keys.account_id = Some(welcome.account.0);
+    keys.account_id = Some(welcome.account);
 
     outln!(
         "Paired this device with {}'s account on {} (this device is {}).",

@@ -20,7 +20,7 @@ use between_shared::crypto::{
     PairingSecret,
 };
 use between_shared::protocol::{
-    limits, ClientMessage, DocId, ErrorCode, Mailbox, RequestId, ServerMessage,
+    limits, AccountId, ClientMessage, DocId, ErrorCode, Mailbox, RequestId, ServerMessage,
 };
 use between_shared::sync::SyncState;
 use between_shared::{Author, HomeworkDoc, Role, Timestamp};

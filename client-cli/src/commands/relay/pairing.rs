@@ -37,7 +37,7 @@ pub(crate) fn new_pairing(session: &Session) -> Result<NewPairing> {
         format: PAIRING_FORMAT,
         from: FROM_EXISTING_DEVICE.to_owned(),
         relay_url: keys.relay.display.clone(),
-        account_id,
+        account_id: account_id.0,
         identity_keypair: keys.identity.to_bytes().to_vec(),
         display_name: session.me.name.clone(),
         devices,

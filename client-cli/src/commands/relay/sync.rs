@@ -125,7 +125,7 @@ pub(crate) fn status(session: &Session, json: bool) -> Result<()> {
     }
     outln!("Relay:        {}", keys.relay.display);
     match (registered, record.account_id) {
-        (true, Some(account)) => outln!("Account:      {}", short_id(&hex::encode(account))),
+        (true, Some(account)) => outln!("Account:      {}", short_id(&account.to_string())),
         (true, None) => outln!("Account:      registered"),
         (false, _) => {
             outln!("Account:      not registered with the relay yet — run `between sync`")
@@ -180,7 +180,7 @@ fn status_json(
         "syncs": true,
         "relay": keys.relay.display,
         "registered": registered,
-        "account": record.account_id.map(hex::encode),
+        "account": record.account_id.map(|id| id.to_string()),
         "device": me,
         "fingerprint": keys.identity.public().fingerprint(),
         "last_sync_ms": record.last_sync_ms,

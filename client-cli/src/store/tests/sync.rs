@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::store::sync_state::RelayDeletion;
+use between_shared::protocol::AccountId;
 
 fn synced_profile() -> NewSyncedProfile {
     NewSyncedProfile {
@@ -57,15 +58,15 @@ fn sharing_state_is_kept_replaced_and_added_with_a_received_document() {
     // Another account's devices are replaced as a whole; other accounts keep theirs.
     store
         .record_peer_devices(
-            [1; 16],
+            AccountId([1; 16]),
             &[("a".into(), b"A".to_vec()), ("b".into(), b"B".to_vec())],
         )
         .unwrap();
     store
-        .record_peer_devices([2; 16], &[("c".into(), b"C".to_vec())])
+        .record_peer_devices(AccountId([2; 16]), &[("c".into(), b"C".to_vec())])
         .unwrap();
     store
-        .record_peer_devices([1; 16], &[("b".into(), b"B2".to_vec())])
+        .record_peer_devices(AccountId([1; 16]), &[("b".into(), b"B2".to_vec())])
         .unwrap();
     assert_eq!(
         store.peer_devices().unwrap(),
@@ -122,11 +123,11 @@ fn a_synced_profile_is_created_whole() {
     assert_eq!(store.devices().unwrap(), synced.devices);
     assert_eq!(store.load_document("doc-1").unwrap(), b"SNAP");
 
-    store.set_registered(Some([5; 16])).unwrap();
+    store.set_registered(Some(AccountId([5; 16]))).unwrap();
     store.mark_on_relay("doc-1").unwrap();
     store.set_last_sync(99).unwrap();
     let account = store.account().unwrap().unwrap();
-    assert_eq!(account.account_id, Some([5; 16]));
+    assert_eq!(account.account_id, Some(AccountId([5; 16])));
     assert_eq!(account.registration, Registration::Done);
     assert_eq!(account.last_sync_ms, Some(99));
     assert!(store.sync_documents().unwrap()[0].on_relay);

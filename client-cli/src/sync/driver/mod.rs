@@ -32,7 +32,7 @@ use between_shared::crypto::{
     BundleHeader, DeviceCertificate, DeviceKeypair, EpochKey, SignedMembership,
 };
 use between_shared::protocol::{
-    ClientMessage, DeviceInfo, DocId, ErrorCode, RequestId, Seq, ServerMessage,
+    AccountId, ClientMessage, DeviceInfo, DocId, ErrorCode, RequestId, Seq, ServerMessage,
 };
 use between_shared::sync::{
     DocSync, Event, FromRelay, KeyedEnvelope, SyncError, SyncState, ToRelay,
@@ -264,7 +264,7 @@ impl Driver {
     }
 
     /// The relay welcomed this device into `account` (after registering or signing in).
-    pub(crate) fn welcomed(&mut self, account: Option<[u8; 16]>) -> Result<(), DriverError> {
+    pub(crate) fn welcomed(&mut self, account: Option<AccountId>) -> Result<(), DriverError> {
         let stored = self.store.account()?;
         let unchanged = stored.as_ref().is_some_and(|a| {
             a.registration == crate::store::Registration::Done

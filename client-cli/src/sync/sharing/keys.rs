@@ -115,7 +115,7 @@ pub(crate) async fn fetch_keys(
     owner: &IdentityPublic,
 ) -> Result<Vec<(u32, [u8; 32])>, SharingError> {
     let envelopes = relay::key_envelopes(conn, ids, info.doc).await?;
-    Ok(open_envelopes(&keys.device, info.doc.0, owner, &envelopes))
+    Ok(open_envelopes(&keys.device, info.doc, owner, &envelopes))
 }
 
 /// The epoch keys among `envelopes` wrapped for device `me`, taken only from envelopes signed
@@ -124,7 +124,7 @@ pub(crate) async fn fetch_keys(
 /// altered — is ignored with a warning and its key is never used.
 pub(super) fn open_envelopes(
     me: &DeviceKeypair,
-    doc: [u8; 16],
+    doc: DocId,
     owner: &IdentityPublic,
     envelopes: &[KeyEnvelope],
 ) -> Vec<(u32, [u8; 32])> {
@@ -132,7 +132,7 @@ pub(super) fn open_envelopes(
     let mut unwrapped = Vec::new();
     for envelope in envelopes.iter().filter(|e| e.recipient == id) {
         let context = KeyContext {
-            doc_id: doc,
+            doc_id: doc.0,
             epoch: envelope.epoch,
             recipient: id,
         };
@@ -143,7 +143,7 @@ pub(super) fn open_envelopes(
             Err(err) => warn(&format!(
                 "ignored the key of epoch {} of {} that the relay gave: it is not one the document's owner wrapped for this device ({err}); it was not used",
                 envelope.epoch,
-                DocId(doc),
+                doc,
             )),
         }
     }

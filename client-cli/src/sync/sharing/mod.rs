@@ -211,7 +211,7 @@ async fn carry_out(
             rotate(conn, store, keys, &id, |m| m.identity != without, None).await?;
             shared.left.push(without.short_fingerprint());
         }
-        Step::RecordPeers { account, devices } => owner::record_peers(store, account.0, &devices)?,
+        Step::RecordPeers { account, devices } => owner::record_peers(store, account, &devices)?,
         Step::Keep {
             id,
             list,

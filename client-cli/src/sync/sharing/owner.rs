@@ -5,6 +5,7 @@
 use between_shared::crypto::{
     DeviceCertificate, EpochKey, IdentityCommitment, Member, SignedMembership,
 };
+use between_shared::protocol::AccountId;
 use between_shared::Role;
 
 use super::keys::wrap_missing;
@@ -61,7 +62,7 @@ pub(crate) async fn share_with_inviter(
     store.save_membership(&shared.id, list.serial(), &list.to_bytes())?;
     let (certs, ignored) = vouched(&list, &devices);
     ignored.iter().for_each(|text| warn(text));
-    record_peers(store, therapist_account.0, &certs)?;
+    record_peers(store, therapist_account, &certs)?;
     wrap_missing(conn, &mut ids, store, keys, &shared.id, &record, &certs).await?;
     store.clear_therapist_commitment()?;
     Ok(therapist.fingerprint())
@@ -79,7 +80,7 @@ fn shared_document(store: &Store) -> Result<crate::store::DocumentRecord, Sharin
 /// Remembers another member's devices (by their account), for wrapping keys and removals.
 pub(crate) fn record_peers(
     store: &mut Store,
-    account: [u8; 16],
+    account: AccountId,
     certs: &[Certificate],
 ) -> Result<(), SharingError> {
     store.record_peer_devices(

@@ -87,10 +87,10 @@ fn only_envelopes_signed_by_an_owner_device_give_a_key() {
         epoch: 4,
         ..envelopes[0].clone()
     });
-    let keys = open_envelopes(&phone, DOC, &owner.public(), &envelopes);
+    let keys = open_envelopes(&phone, DocId(DOC), &owner.public(), &envelopes);
     assert_eq!(keys, vec![(1, [1; 32])]);
     // Pinned to the wrong owner, even the real envelope is refused.
-    assert!(open_envelopes(&phone, DOC, &therapist.public(), &envelopes[..1]).is_empty());
+    assert!(open_envelopes(&phone, DocId(DOC), &therapist.public(), &envelopes[..1]).is_empty());
 }
 
 const THERAPIST_ACCOUNT: AccountId = AccountId([7; 16]);

@@ -26,7 +26,7 @@ use between_shared::crypto::{
 use between_shared::document::{EntryUpdate, NewEntry};
 use between_shared::model::CommentTarget;
 use between_shared::protocol::{
-    AccountId, ClientMessage, DeviceId, DocId, RequestId, Seq, ServerMessage,
+    AccountId, ClientMessage, DeviceId, DocId, RequestId, ServerMessage,
 };
 use between_shared::sync::{
     BundleKind, DocSync, Envelope, Event, FromRelay, Opened, SyncError, SyncState, ToRelay,
@@ -288,44 +288,24 @@ impl World {
     /// The wire frame for an engine message, as the client's driver builds it.
     fn frame(&mut self, i: usize, message: ToRelay) -> ClientMessage {
         let device = &mut self.devices[i];
-        match message {
-            ToRelay::Subscribe { since } => {
+        let request = match &message {
+            ToRelay::Subscribe { .. } => {
                 let request = RequestId(device.next_request);
                 device.next_request += 1;
                 device.subscribes += 1;
-                ClientMessage::Subscribe {
-                    request,
-                    doc: DOC,
-                    since: Seq(since),
-                }
+                request
             }
-            ToRelay::Push { request, bundle } => ClientMessage::Push {
-                request: RequestId(request),
-                doc: DOC,
-                bundle,
-            },
-            ToRelay::PutSnapshot {
-                request,
-                covers,
-                part,
-                parts,
-                snapshot,
-            } => {
+            ToRelay::Push { request, .. } => RequestId(*request),
+            ToRelay::PutSnapshot { request, .. } => {
                 assert!(
                     device.account == self.client,
                     "the therapist's device uploaded a snapshot"
                 );
-                device.snapshots.push(request);
-                ClientMessage::PutSnapshot {
-                    request: RequestId(request),
-                    doc: DOC,
-                    covers: Seq(covers),
-                    part,
-                    parts,
-                    snapshot,
-                }
+                device.snapshots.push(*request);
+                RequestId(*request)
             }
-        }
+        };
+        message.into_message(DOC, request)
     }
 
     fn connect(&mut self, i: usize) {

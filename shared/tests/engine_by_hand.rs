@@ -856,3 +856,50 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_engine_request_becomes_the_wire_message_for_its_document_with_the_adapters_request_id() {
+    use between_shared::protocol::{ClientMessage, DocId, RequestId, Seq};
+    let doc = DocId([7; 16]);
+    let subscribe = ToRelay::Subscribe { since: 4 }.into_message(doc, RequestId(9));
+    assert_eq!(
+        subscribe,
+        ClientMessage::Subscribe {
+            request: RequestId(9),
+            doc,
+            since: Seq(4)
+        }
+    );
+    let push = ToRelay::Push {
+        request: 3,
+        bundle: b"sealed".to_vec(),
+    }
+    .into_message(doc, RequestId(10));
+    assert_eq!(
+        push,
+        ClientMessage::Push {
+            request: RequestId(10),
+            doc,
+            bundle: b"sealed".to_vec()
+        }
+    );
+    let part = ToRelay::PutSnapshot {
+        request: 5,
+        covers: 12,
+        part: 1,
+        parts: 2,
+        snapshot: b"second half".to_vec(),
+    }
+    .into_message(doc, RequestId(11));
+    assert_eq!(
+        part,
+        ClientMessage::PutSnapshot {
+            request: RequestId(11),
+            doc,
+            covers: Seq(12),
+            part: 1,
+            parts: 2,
+            snapshot: b"second half".to_vec()
+        }
+    );
+}

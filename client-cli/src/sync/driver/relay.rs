@@ -425,36 +425,18 @@ impl Driver {
     /// An engine's message for the relay, as the wire's message with a request id the driver
     /// remembers (so the relay's answer finds its engine).
     fn message_for_relay(&mut self, i: usize, message: ToRelay) -> ClientMessage {
-        let doc = self.docs[i].doc_id;
-        match message {
-            ToRelay::Subscribe { since } => ClientMessage::Subscribe {
-                request: self.next_id(Pending::Subscribe(i)),
-                doc,
-                since: Seq(since),
-            },
-            ToRelay::Push { request, bundle } => {
+        let pending = match &message {
+            ToRelay::Subscribe { .. } => Pending::Subscribe(i),
+            ToRelay::Push { request, .. } => {
                 self.progress.queued(1);
-                ClientMessage::Push {
-                    request: self.next_id(Pending::Push(i, request)),
-                    doc,
-                    bundle,
-                }
+                Pending::Push(i, *request)
             }
             ToRelay::PutSnapshot {
-                request,
-                covers,
-                part,
-                parts,
-                snapshot,
-            } => ClientMessage::PutSnapshot {
-                request: self.next_id(Pending::Snapshot(i, request, covers)),
-                doc,
-                covers: Seq(covers),
-                part,
-                parts,
-                snapshot,
-            },
-        }
+                request, covers, ..
+            } => Pending::Snapshot(i, *request, *covers),
+        };
+        let request = self.next_id(pending);
+        message.into_message(self.docs[i].doc_id, request)
     }
 
     /// Records which device's signed bundle brought the changes of actors not seen before

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::snapshot_parts::{self, Assembly, Upload};
 use crate::protocol::limits::MAX_SNAPSHOT_BYTES;
+use crate::protocol::{ClientMessage, DocId, RequestId, Seq};
 
 mod inbox;
 mod outbox;
@@ -238,6 +239,40 @@ pub enum ToRelay {
         /// The part's bytes of the sealed snapshot.
         snapshot: Vec<u8>,
     },
+}
+
+impl ToRelay {
+    /// The wire message for this request about `doc`. The adapter picks the wire's `request` id
+    /// (it may run many engines over one connection, so it keeps its own numbering and remembers
+    /// which engine and engine request each id answers); everything else maps one to one.
+    pub fn into_message(self, doc: DocId, request: RequestId) -> ClientMessage {
+        match self {
+            ToRelay::Subscribe { since } => ClientMessage::Subscribe {
+                request,
+                doc,
+                since: Seq(since),
+            },
+            ToRelay::Push { bundle, .. } => ClientMessage::Push {
+                request,
+                doc,
+                bundle,
+            },
+            ToRelay::PutSnapshot {
+                covers,
+                part,
+                parts,
+                snapshot,
+                ..
+            } => ClientMessage::PutSnapshot {
+                request,
+                doc,
+                covers: Seq(covers),
+                part,
+                parts,
+                snapshot,
+            },
+        }
+    }
 }
 
 /// What the adapter must do, in order.

@@ -12,7 +12,8 @@ use between_e2e::postgres::TestDatabase;
 use between_e2e::relay::RelayProcess;
 use between_e2e::tls::{PracticeCa, ServerFiles, Validity};
 use between_e2e::Device;
-use between_shared::{DocumentId, EntryId, Timestamp};
+use between_shared::protocol::DocId;
+use between_shared::{EntryId, Timestamp};
 
 /// The long-text field of the journal template the workloads type into.
 pub(crate) const JOURNAL_FIELD: &str = "text";
@@ -132,7 +133,7 @@ impl Practice {
 
     /// What the relay stores for document `id` (a profile's document id): its bundles and
     /// their bytes, and whether a snapshot replaced older ones, from `between-relay documents`.
-    pub(crate) fn stored(&self, id: &str) -> Result<Stored> {
+    pub(crate) fn stored(&self, id: DocId) -> Result<Stored> {
         let out = self.relay.admin(&["documents"]);
         if !out.status.success() {
             bail!(
@@ -140,11 +141,11 @@ impl Practice {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let wanted: String = id.chars().filter(|c| *c != '-').collect();
+        let wanted = id.to_string();
         let text = String::from_utf8_lossy(&out.stdout);
         for line in text.lines().skip(1) {
             let columns: Vec<&str> = line.split_whitespace().collect();
-            if columns.first().map(|c| c.replace('-', "")) == Some(wanted.clone()) {
+            if columns.first().map(|c| c.replace('-', "")).as_ref() == Some(&wanted) {
                 let number = |i: usize| -> Result<u64> {
                     columns
                         .get(i)
@@ -312,7 +313,7 @@ pub(crate) async fn document_with(live: &LiveProfile, entry: &EntryId) -> Result
     for doc in live.documents().await? {
         let entry = entry.clone();
         let found = live
-            .read(&doc.id, move |hw| {
+            .read(doc.id, move |hw| {
                 hw.entry_text_len(&entry, JOURNAL_FIELD).is_ok()
             })
             .await?;
@@ -334,7 +335,7 @@ pub(crate) fn now() -> Timestamp {
 /// The text of `entry`'s journal field in the document `doc` of `live`.
 pub(crate) async fn journal_text(
     live: &LiveProfile,
-    doc: &DocumentId,
+    doc: DocId,
     entry: &EntryId,
 ) -> Result<String> {
     let entry = entry.clone();

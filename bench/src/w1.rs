@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use between_cli::live::LiveProfile;
-use between_shared::{DocumentId, EntryId};
+use between_shared::protocol::DocId;
+use between_shared::EntryId;
 
 use crate::scene::{self, Practice, JOURNAL_FIELD};
 
@@ -56,7 +57,7 @@ struct Watcher {
 impl Watcher {
     fn start(
         live: Arc<LiveProfile>,
-        doc: DocumentId,
+        doc: DocId,
         entries: Arc<Vec<EntryId>>,
         base: usize,
         total: usize,
@@ -71,7 +72,7 @@ impl Watcher {
                     .changed()
                     .await
                     .context("the device stopped syncing")?;
-                let length = total_length(&live, &doc, &entries).await?;
+                let length = total_length(&live, doc, &entries).await?;
                 let now = Instant::now();
                 let complete = (length.saturating_sub(base) / SENTENCE_CHARS).min(total);
                 let mut arrivals = seen
@@ -102,7 +103,7 @@ impl Watcher {
 /// The characters of all `entries`' journal texts in `doc` (an entry not there yet counts 0).
 async fn total_length(
     live: &LiveProfile,
-    doc: &DocumentId,
+    doc: DocId,
     entries: &Arc<Vec<EntryId>>,
 ) -> Result<usize> {
     let entries = entries.clone();
@@ -190,14 +191,14 @@ async fn measure(
         docs.push(scene::document_with(live, &first).await?.id);
     }
     let author = devices[0].clone();
-    let laptop_doc = docs[0].clone();
+    let laptop_doc = docs[0];
     let entries = Arc::new(entries);
     let append = |k: usize, text: String| {
         let entry = entries[(k / per_entry).min(entries.len() - 1)].clone();
-        let (doc, author) = (laptop_doc.clone(), author.clone());
+        let (doc, author) = (laptop_doc, author.clone());
         async move {
             author
-                .edit(&doc, move |hw, me| {
+                .edit(doc, move |hw, me| {
                     let end = hw.entry_text_len(&entry, JOURNAL_FIELD)?;
                     hw.splice_entry_text(me, scene::now(), &entry, JOURNAL_FIELD, end, 0, &text)
                 })
@@ -209,18 +210,10 @@ async fn measure(
     // The phone and the therapist watch for `total` sentences past `base` characters.
     let watch = |base: usize, total: usize| -> Vec<Watcher> {
         (1..3)
-            .map(|i| {
-                Watcher::start(
-                    devices[i].clone(),
-                    docs[i].clone(),
-                    entries.clone(),
-                    base,
-                    total,
-                )
-            })
+            .map(|i| Watcher::start(devices[i].clone(), docs[i], entries.clone(), base, total))
             .collect()
     };
-    let base = total_length(&devices[0], &docs[0], &entries).await?;
+    let base = total_length(&devices[0], docs[0], &entries).await?;
     let warm = watch(base, 1);
     append(0, sentence(0)).await?;
     for watcher in warm {
@@ -249,9 +242,9 @@ async fn measure(
     }
 
     for entry in entries.iter() {
-        let expected = scene::journal_text(&devices[0], &docs[0], entry).await?;
+        let expected = scene::journal_text(&devices[0], docs[0], entry).await?;
         for (i, live) in devices.iter().enumerate().skip(1) {
-            let text = scene::journal_text(live, &docs[i], entry).await?;
+            let text = scene::journal_text(live, docs[i], entry).await?;
             if text != expected {
                 bail!("device {i} ended with a different journal text");
             }
@@ -265,7 +258,7 @@ async fn measure(
         }
     }
     let last = entries[(edits / per_entry).min(entries.len() - 1)].clone();
-    let text = scene::journal_text(&devices[0], &docs[0], &last).await?;
+    let text = scene::journal_text(&devices[0], docs[0], &last).await?;
     if !text.ends_with(&sentence(edits)) {
         bail!("the last journal does not end with the last sentence");
     }

@@ -41,7 +41,7 @@ pub(crate) async fn catch_up(keystrokes: usize) -> Result<CatchUp> {
     // them in one write at the end, as an editor saving after a burst of typing does.
     let started = Instant::now();
     let typed = entry.clone();
-    live.edit(&doc, move |hw, me| {
+    live.edit(doc, move |hw, me| {
         for k in 1..keystrokes {
             let key = char::from(b'a' + (k % 26) as u8).to_string();
             hw.splice_entry_text(me, scene::now(), &typed, JOURNAL_FIELD, k, 0, &key)?;
@@ -50,7 +50,7 @@ pub(crate) async fn catch_up(keystrokes: usize) -> Result<CatchUp> {
     })
     .await?;
     let typing = started.elapsed();
-    let expected = scene::journal_text(&live, &doc, &entry).await?;
+    let expected = scene::journal_text(&live, doc, &entry).await?;
     live.close().await?;
     if expected.chars().count() != keystrokes {
         bail!("the laptop's journal holds {} characters", expected.len());
@@ -59,7 +59,7 @@ pub(crate) async fn catch_up(keystrokes: usize) -> Result<CatchUp> {
     let started = Instant::now();
     scene::sync(&laptop)?;
     let upload = started.elapsed();
-    let uploaded = practice.stored(doc.as_str())?;
+    let uploaded = practice.stored(doc)?;
 
     let code = scene::pairing_code(&laptop)?;
     let sent_before = practice.metric("between_bytes_sent_total").await?;
@@ -76,14 +76,14 @@ pub(crate) async fn catch_up(keystrokes: usize) -> Result<CatchUp> {
 
     let phone_live = scene::open(&phone, false).await?;
     let phone_doc = scene::document_with(&phone_live, &entry).await?.id;
-    let text = scene::journal_text(&phone_live, &phone_doc, &entry).await?;
+    let text = scene::journal_text(&phone_live, phone_doc, &entry).await?;
     phone_live.close().await?;
     if text != expected {
         bail!("the phone's journal differs from the laptop's");
     }
     scene::sync(&laptop)?;
     scene::sync(&phone)?;
-    let compacted = practice.stored(doc.as_str())?;
+    let compacted = practice.stored(doc)?;
     practice.relay.assert_no_panic();
     Ok(CatchUp {
         typing,

@@ -19,7 +19,8 @@ use automerge::ReadDoc;
 use between_cli::live::LiveProfile;
 use between_e2e::Device;
 use between_shared::model::CommentTarget;
-use between_shared::{DocumentId, EntryId, HomeworkDoc};
+use between_shared::protocol::DocId;
+use between_shared::{EntryId, HomeworkDoc};
 use futures_util::future::try_join_all;
 
 use crate::procfs;
@@ -48,7 +49,7 @@ struct Household {
     /// Laptop, phone, therapist.
     devices: [Arc<LiveProfile>; 3],
     /// Each device's id for the document.
-    docs: [DocumentId; 3],
+    docs: [DocId; 3],
 }
 
 /// The practice, set up once and held open across rounds.
@@ -185,11 +186,7 @@ impl Evening {
         let mut tasks = Vec::new();
         for household in &self.households {
             for (d, live) in household.devices.iter().enumerate() {
-                let (live, doc, entry) = (
-                    live.clone(),
-                    household.docs[d].clone(),
-                    household.entry.clone(),
-                );
+                let (live, doc, entry) = (live.clone(), household.docs[d], household.entry.clone());
                 tasks.push(tokio::spawn(async move {
                     edit_and_wait(
                         live,
@@ -234,7 +231,7 @@ impl Evening {
         for household in self.households {
             let mut texts = Vec::new();
             for (live, doc) in household.devices.iter().zip(&household.docs) {
-                texts.push(scene::journal_text(live, doc, &household.entry).await?);
+                texts.push(scene::journal_text(live, *doc, &household.entry).await?);
             }
             if texts.iter().any(|t| *t != texts[0]) {
                 bail!("a client's devices ended with different journals");
@@ -274,7 +271,7 @@ async fn open_household(entry: EntryId, devices: &[Device; 3]) -> Result<Househo
     let devices: [Arc<LiveProfile>; 3] = opened
         .try_into()
         .map_err(|_| anyhow!("three devices per household"))?;
-    let docs: [DocumentId; 3] = docs
+    let docs: [DocId; 3] = docs
         .try_into()
         .map_err(|_| anyhow!("three documents per household"))?;
     Ok(Household {
@@ -290,7 +287,7 @@ async fn open_household(entry: EntryId, devices: &[Device; 3]) -> Result<Househo
 async fn edit_and_wait(
     live: Arc<LiveProfile>,
     d: usize,
-    doc: DocumentId,
+    doc: DocId,
     entry: EntryId,
     round: usize,
     length: usize,
@@ -300,7 +297,7 @@ async fn edit_and_wait(
     for k in 0..EDITS_PER_DEVICE {
         let n = round * EDITS_PER_DEVICE + k;
         let entry = entry.clone();
-        live.edit(&doc, move |hw, me| {
+        live.edit(doc, move |hw, me| {
             if d == 2 {
                 let target = CommentTarget::Entry {
                     id: entry,
@@ -319,8 +316,7 @@ async fn edit_and_wait(
     }
     loop {
         let entry = entry.clone();
-        let (have_length, have_comments) =
-            live.read(&doc, move |hw| progress(hw, &entry)).await??;
+        let (have_length, have_comments) = live.read(doc, move |hw| progress(hw, &entry)).await??;
         if have_length >= length && have_comments >= comments {
             return Ok(());
         }

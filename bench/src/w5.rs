@@ -254,7 +254,7 @@ async fn on_devices(
     // reads what the command appended, not the whole document again. Offline, so that no poll
     // of the connection loop takes the write in before the timed read does.
     let live = scene::open(laptop, false).await?;
-    live.read(&doc, |_| ()).await?;
+    live.read(doc, |_| ()).await?;
     let mut take_in = Vec::new();
     for _ in 0..REPEATS {
         checked(laptop.run(&[
@@ -266,7 +266,7 @@ async fn on_devices(
             "mood=4",
         ]))?;
         let started = Instant::now();
-        live.read(&doc, |_| ()).await?;
+        live.read(doc, |_| ()).await?;
         take_in.push(started.elapsed());
     }
     live.close().await?;
@@ -294,7 +294,7 @@ async fn on_devices(
     for device in [laptop, &phone, dr] {
         scene::sync(device)?;
     }
-    let stored = practice.stored(doc.as_str())?;
+    let stored = practice.stored(doc)?;
     figures.push(("relay_bundles".into(), stored.bundles as f64));
     figures.push(("relay_bytes".into(), stored.bytes as f64));
     figures.push((

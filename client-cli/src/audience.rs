@@ -50,7 +50,7 @@ impl Audience {
         }
         let therapist_member = session
             .store
-            .membership(&record.id)?
+            .membership(record.id)?
             .and_then(|bytes| SignedMembership::from_bytes(&bytes).ok())
             .is_some_and(|list| list.members().iter().any(|m| m.role == Role::Therapist));
         if therapist_member {

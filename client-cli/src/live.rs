@@ -11,7 +11,7 @@
 //! (connected or offline, a skipped bundle, a relay rolled back, sharing that changed) arrives as
 //! [`Notice`]s ([`LiveProfile::notices`]). Dropping the profile stops its background sync.
 //!
-//! The contract for embedders: documents are named by [`DocumentId`]; an edit the document
+//! The contract for embedders: documents are named by [`DocId`]; an edit the document
 //! refuses comes back as [`LiveError::Refused`] with the document's own error (a validation
 //! error says which field and why), an id this device does not sync as
 //! [`LiveError::UnknownDocument`], and trouble with the store or the sync as
@@ -20,7 +20,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use between_shared::{Author, DocError, DocumentId, HomeworkDoc};
+use between_shared::protocol::DocId;
+use between_shared::{Author, DocError, HomeworkDoc};
 use tokio::sync::{broadcast, watch, Notify};
 
 use crate::profile::{parse_role, store_path};
@@ -41,7 +42,7 @@ pub enum LiveError {
     #[error("this device does not sync a document with the id {id}")]
     UnknownDocument {
         /// The id asked for.
-        id: DocumentId,
+        id: DocId,
     },
     /// The document refused the edit, which changed nothing: for an invalid value, a
     /// [`DocError::Invalid`] naming the field and what is allowed.
@@ -53,10 +54,10 @@ pub enum LiveError {
 }
 
 impl LiveError {
-    fn from_driver(err: crate::sync::driver::DriverError, doc: &DocumentId) -> Self {
+    fn from_driver(err: crate::sync::driver::DriverError, doc: DocId) -> Self {
         match err {
             crate::sync::driver::DriverError::UnknownDocument { .. } => {
-                LiveError::UnknownDocument { id: doc.clone() }
+                LiveError::UnknownDocument { id: doc }
             }
             other => LiveError::Sync(other.to_string()),
         }
@@ -100,7 +101,7 @@ pub struct Notice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveDocument {
     /// The document's id (what [`LiveProfile::edit`] and [`LiveProfile::read`] take).
-    pub id: DocumentId,
+    pub id: DocId,
     /// Its local name: the client's name on a therapist's device.
     pub label: String,
     /// Whether it is the client's private document (only their own devices hold it) rather
@@ -213,7 +214,7 @@ impl LiveProfile {
         Ok(docs
             .into_iter()
             .map(|(id, label, kind)| LiveDocument {
-                id: DocumentId::from(id),
+                id,
                 label,
                 private: kind == DocumentKind::Private,
             })
@@ -224,13 +225,13 @@ impl LiveProfile {
     /// returning and pushes it at once when online. A refused edit changes nothing.
     pub async fn edit<T: Send + 'static>(
         &self,
-        doc: &DocumentId,
+        doc: DocId,
         edit: impl FnOnce(&mut HomeworkDoc, &Author) -> Result<T, DocError> + Send + 'static,
     ) -> Result<T, LiveError> {
-        let (id, me) = (doc.to_string(), self.me.clone());
+        let me = self.me.clone();
         let value = self
             .core
-            .call(move |driver| driver.edit(&id, |homework| edit(homework, &me)))
+            .call(move |driver| driver.edit(doc, |homework| edit(homework, &me)))
             .await
             .map_err(|e| LiveError::Sync(e.to_string()))?
             .map_err(|e| LiveError::from_driver(e, doc))?
@@ -243,13 +244,12 @@ impl LiveProfile {
     /// saved beside the app a moment ago.
     pub async fn read<T: Send + 'static>(
         &self,
-        doc: &DocumentId,
+        doc: DocId,
         read: impl FnOnce(&mut HomeworkDoc) -> T + Send + 'static,
     ) -> Result<T, LiveError> {
-        let id = doc.to_string();
         let value = self
             .core
-            .call(move |driver| driver.read(&id, read))
+            .call(move |driver| driver.read(doc, read))
             .await
             .map_err(|e| LiveError::Sync(e.to_string()))?
             .map_err(|e| LiveError::from_driver(e, doc))?;

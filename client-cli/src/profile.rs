@@ -22,6 +22,7 @@ use crate::sync::account::DeviceDirectory;
 use anyhow::{bail, Context, Result};
 use between_shared::crypto::EpochKey;
 use between_shared::model::HomeworkData;
+use between_shared::protocol::{DeviceId, DocId};
 use between_shared::sync::SyncState;
 use between_shared::template::{builtin, Template};
 use between_shared::{Author, CommentId, EntryId, HomeworkDoc, Role, TemplateId};
@@ -78,10 +79,10 @@ pub(crate) fn private_label(name: &str) -> String {
 
 /// The sync state of a document this device has just created: the first epoch with a fresh
 /// key, not yet on the relay (the next sync creates its log there and pushes it).
-pub(crate) fn new_sync_record(id: &str) -> Result<SyncRecord> {
+pub(crate) fn new_sync_record(id: DocId) -> Result<SyncRecord> {
     let key = EpochKey::generate(&mut rand::rng());
     Ok(SyncRecord {
-        document_id: id.to_owned(),
+        document_id: id,
         epoch: FIRST_EPOCH,
         on_relay: false,
         state: serde_json::to_string(&SyncState::default())?,
@@ -130,6 +131,14 @@ pub(crate) fn actor_device(actor: &[u8]) -> Option<&[u8]> {
         len if len == DEVICE_ID + PROCESS_ACTOR_SUFFIX => actor.get(..DEVICE_ID),
         _ => None,
     }
+}
+
+/// The device an actor id of [`process_actor`] names, on a profile that syncs (where the
+/// profile actor is the device id).
+pub(crate) fn actor_device_id(actor: &[u8]) -> Option<DeviceId> {
+    actor_device(actor)
+        .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+        .map(DeviceId)
 }
 
 /// An opened profile.
@@ -209,14 +218,16 @@ impl Session {
         let lower = wanted.to_lowercase();
         let exact: Vec<_> = docs
             .iter()
-            .filter(|d| d.label.to_lowercase() == lower || d.id == wanted)
+            .filter(|d| d.label.to_lowercase() == lower || d.id.to_string() == wanted)
             .collect();
         if let [one] = exact.as_slice() {
             return Ok((*one).clone());
         }
         let partial: Vec<_> = docs
             .iter()
-            .filter(|d| d.label.to_lowercase().starts_with(&lower) || d.id.starts_with(wanted))
+            .filter(|d| {
+                d.label.to_lowercase().starts_with(&lower) || d.id.to_string().starts_with(wanted)
+            })
             .collect();
         match partial.as_slice() {
             [one] => Ok((*one).clone()),
@@ -240,12 +251,12 @@ impl Session {
     /// Loads a stored document; `None` while it has not arrived on this (paired) device. A
     /// document whose chunks conflict is salvaged first (see [`crate::salvage`]), with a warning.
     fn load(&mut self, record: &DocumentRecord) -> Result<Option<HomeworkDoc>> {
-        let mut bytes = self.store.load_document(&record.id)?;
+        let mut bytes = self.store.load_document(record.id)?;
         let mut loaded = HomeworkDoc::load(&bytes, &self.actor);
         if loaded.is_err() && automerge::AutoCommit::load(&bytes).is_err() {
-            if let Some(count) = salvage(&mut self.store, &record.id, self.clock.now().0)? {
+            if let Some(count) = salvage(&mut self.store, record.id, self.clock.now().0)? {
                 eprintln!("warning: {}", explain(&record.label, count, &self.store));
-                bytes = self.store.load_document(&record.id)?;
+                bytes = self.store.load_document(record.id)?;
                 loaded = HomeworkDoc::load(&bytes, &self.actor);
             }
         }
@@ -282,11 +293,14 @@ impl Session {
 
     /// [`Session::workspace`], or `None` while the selected homework has not arrived on this
     /// paired device.
-    pub(crate) fn workspace_if_arrived(
-        mut self,
-        client: Option<&str>,
-    ) -> Result<Option<Workspace>> {
+    pub(crate) fn workspace_if_arrived(self, client: Option<&str>) -> Result<Option<Workspace>> {
         let record = self.select(client)?;
+        self.workspace_of(record)
+    }
+
+    /// The workspace of a document this profile stores (one of [`Session::shared_records`]),
+    /// or `None` while it has not arrived on this paired device.
+    pub(crate) fn workspace_of(mut self, record: DocumentRecord) -> Result<Option<Workspace>> {
         let Some(doc) = self.load(&record)? else {
             return Ok(None);
         };
@@ -424,9 +438,10 @@ impl Workspace {
                 let devices = self.session.store.devices()?;
                 let directory = DeviceDirectory::new(&devices);
                 let first = creator
-                    .map(|actor| hex::encode(&actor))
-                    .filter(|id| directory.knows(id))
-                    .map(|id| format!(" ({})", directory.label(&id)))
+                    .as_deref()
+                    .and_then(actor_device_id)
+                    .filter(|id| directory.knows(*id))
+                    .map(|id| format!(" ({})", directory.label(id)))
                     .unwrap_or_default();
                 bail!(
                     "this device cannot start your private entries: only one device may create the private document, and that is the device you set up first{first}. Run the command there; devices you pair from it afterwards hold your private entries too. Nothing was changed"
@@ -436,8 +451,8 @@ impl Workspace {
         let now = self.session.clock.now();
         let me = self.session.me.clone();
         let doc = HomeworkDoc::create(&self.session.actor, &me.name, &me, now)?;
-        let id = doc.meta()?.document_id.as_str().to_owned();
-        let sync = account.map(|_| new_sync_record(&id)).transpose()?;
+        let id = doc.meta()?.document_id;
+        let sync = account.map(|_| new_sync_record(id)).transpose()?;
         Ok(PrivateDoc {
             record: DocumentRecord {
                 id,
@@ -498,7 +513,7 @@ impl Workspace {
                 // A new private document is stored whole; only this command changed it.
                 let snapshot = p.doc.save();
                 self.session.store.add_private_document(
-                    &p.record.id,
+                    p.record.id,
                     &p.record.label,
                     p.record.created_at_ms,
                     &snapshot,
@@ -516,20 +531,20 @@ impl Workspace {
         }
         let shared = self.doc.save_incremental();
         let private = match &mut self.private {
-            PrivatePart::Loaded(p) => Some((p.record.id.clone(), p.doc.save_incremental())),
+            PrivatePart::Loaded(p) => Some((p.record.id, p.doc.save_incremental())),
             PrivatePart::Absent | PrivatePart::NotArrived => None,
         };
         let store = &mut self.session.store;
         match &private {
             Some((id, changes)) => store.append_changes_together(&[
-                (self.record.id.as_str(), shared.as_slice()),
-                (id.as_str(), changes.as_slice()),
+                (self.record.id, shared.as_slice()),
+                (*id, changes.as_slice()),
             ])?,
-            None => store.append_changes(&self.record.id, &shared)?,
+            None => store.append_changes(self.record.id, &shared)?,
         }
-        store.compact_if(&self.record.id, Compaction::Due, || self.doc.save())?;
+        store.compact_if(self.record.id, Compaction::Due, || self.doc.save())?;
         if let PrivatePart::Loaded(p) = &mut self.private {
-            store.compact_if(&p.record.id, Compaction::Due, || p.doc.save())?;
+            store.compact_if(p.record.id, Compaction::Due, || p.doc.save())?;
         }
         Ok(())
     }
@@ -658,7 +673,7 @@ mod tests {
         let folder = profile_dir(Some(dir), "phone").unwrap();
         std::fs::create_dir_all(&folder).unwrap();
         let mut doc = HomeworkDoc::create(&FIRST_DEVICE, "Sam", &sam(), Timestamp(1)).unwrap();
-        let id = doc.data().unwrap().meta.document_id.as_str().to_owned();
+        let id = doc.data().unwrap().meta.document_id;
         if synced {
             let synced = NewSyncedProfile {
                 account: AccountRecord {
@@ -674,19 +689,19 @@ mod tests {
                     devices_listed_ms: None,
                 },
                 documents: vec![NewDocument {
-                    id: id.clone(),
+                    id,
                     label: "Sam".to_owned(),
                     created_at_ms: 1,
                     snapshot: doc.save(),
                     kind: DocumentKind::Shared,
-                    sync: new_sync_record(&id).unwrap(),
+                    sync: new_sync_record(id).unwrap(),
                 }],
                 devices: Vec::new(),
             };
             Store::create_synced(&store_path(&folder), &profile_record(actor), &synced).unwrap();
         } else {
             let mut store = Store::create(&store_path(&folder), &profile_record(actor)).unwrap();
-            store.add_document(&id, "Sam", 1, &doc.save()).unwrap();
+            store.add_document(id, "Sam", 1, &doc.save()).unwrap();
         }
     }
 
@@ -837,9 +852,9 @@ mod tests {
             },
         )
         .unwrap();
-        let id = "ab".repeat(16);
+        let id = DocId([0xab; 16]);
         store
-            .add_document(&id, "Sam", 1, &automerge::AutoCommit::new().save())
+            .add_document(id, "Sam", 1, &automerge::AutoCommit::new().save())
             .unwrap();
         drop(store);
         let session = Session::open(Some(dir.path()), "phone").unwrap();

@@ -16,9 +16,10 @@ use std::collections::HashMap;
 
 use automerge::{AutoCommit, ObjId, ReadDoc, Value, ROOT};
 use between_shared::crypto::DeviceCertificate;
+use between_shared::protocol::DeviceId;
 use between_shared::{Author, Role};
 
-use crate::profile::actor_device;
+use crate::profile::{actor_device, actor_device_id};
 use crate::store::{Store, StoreError};
 use crate::sync::account::DeviceDirectory;
 
@@ -30,11 +31,11 @@ const RECORD_MAPS: &[&str] = &["entries", "comments", "assignments", "goals"];
 enum Origin {
     /// Written on this device.
     ThisDevice,
-    /// Signed by the device its actor names (a device id, 32 hex digits).
-    Signed(String),
+    /// Signed by the device its actor names.
+    Signed(DeviceId),
     /// Brought by this device's signed bundle, but its actor names another device or none:
     /// sent on by that device (merged there from a file, or pushed again after a relay lost it).
-    CarriedBy(String),
+    CarriedBy(DeviceId),
     /// Never came through the relay: from a file, or before this device kept track.
     Unknown,
 }
@@ -46,7 +47,7 @@ pub(crate) struct Provenance {
     updated: HashMap<String, Origin>,
     directory: DeviceDirectory,
     /// The roles other people's devices' certificates give them (signed by their account).
-    peer_roles: HashMap<String, Role>,
+    peer_roles: HashMap<DeviceId, Role>,
 }
 
 impl Provenance {
@@ -63,7 +64,7 @@ impl Provenance {
             .iter()
             .filter_map(|bytes| DeviceCertificate::from_bytes(bytes).ok())
             .filter(|certificate| certificate.verify().is_ok())
-            .map(|certificate| (certificate.device_id().to_string(), certificate.role))
+            .map(|certificate| (certificate.device_id(), certificate.role))
             .collect();
         let authors = store.change_authors()?;
         let origin = |id: &ObjId| -> Option<Origin> {
@@ -71,15 +72,12 @@ impl Provenance {
                 return None;
             };
             let bytes = actor.to_bytes();
-            let named = actor_device(bytes);
-            if named == Some(own_actor) {
+            if actor_device(bytes) == Some(own_actor) {
                 return Some(Origin::ThisDevice);
             }
             Some(match authors.get(bytes) {
-                Some(sealer) if named.map(hex::encode).as_deref() == Some(sealer.as_str()) => {
-                    Origin::Signed(sealer.clone())
-                }
-                Some(sealer) => Origin::CarriedBy(sealer.clone()),
+                Some(&sealer) if actor_device_id(bytes) == Some(sealer) => Origin::Signed(sealer),
+                Some(&sealer) => Origin::CarriedBy(sealer),
                 None => Origin::Unknown,
             })
         };
@@ -125,7 +123,7 @@ impl Provenance {
 
     fn on(&self, origin: Option<&Origin>) -> String {
         match origin {
-            Some(Origin::Signed(device)) => format!(" on {}", self.directory.label(device)),
+            Some(Origin::Signed(device)) => format!(" on {}", self.directory.label(*device)),
             Some(Origin::ThisDevice) => self
                 .directory
                 .this_device()
@@ -149,7 +147,7 @@ impl Provenance {
         match self.created.get(id)? {
             Origin::ThisDevice => None,
             Origin::Signed(device) => {
-                let label = self.directory.label(device);
+                let label = self.directory.label(*device);
                 match label.role.or_else(|| self.peer_roles.get(device).copied()) {
                     Some(role) if role != claimed.role => Some(format!(
                         "written on {label}, a {role}'s device, not a {}'s",
@@ -160,7 +158,7 @@ impl Provenance {
             }
             Origin::CarriedBy(device) => Some(format!(
                 "not signed by the writer's device; {} sent it on",
-                self.directory.label(device)
+                self.directory.label(*device)
             )),
             Origin::Unknown => Some("it came from a file, not signed through the relay".to_owned()),
         }

@@ -11,6 +11,7 @@
 //! again with everything else, and nothing is deleted.
 
 use automerge::AutoCommit;
+use between_shared::protocol::DocId;
 
 use crate::store::{Store, StoreError};
 
@@ -23,7 +24,7 @@ const REASON: &str = "its changes are numbered like changes already in the docum
 /// the store is left untouched).
 pub(crate) fn salvage(
     store: &mut Store,
-    id: &str,
+    id: DocId,
     now_ms: i64,
 ) -> Result<Option<usize>, StoreError> {
     let parts = store.document_parts(id)?;
@@ -99,20 +100,22 @@ mod tests {
         let mut base = AutoCommit::new().with_actor(ActorId::from(&[7_u8; 16][..]));
         base.put(ROOT, "created", 1).unwrap();
         let snapshot = base.save();
-        store.add_document("d", "Sam", 0, &snapshot).unwrap();
+        store
+            .add_document(DocId([0xd; 16]), "Sam", 0, &snapshot)
+            .unwrap();
         let (mut first, mut second) = (writer(&snapshot), writer(&snapshot));
         first.put(ROOT, "first", 1).unwrap();
         second.put(ROOT, "second", 2).unwrap();
         store
-            .append_changes("d", &first.save_incremental())
+            .append_changes(DocId([0xd; 16]), &first.save_incremental())
             .unwrap();
         store
-            .append_changes("d", &second.save_incremental())
+            .append_changes(DocId([0xd; 16]), &second.save_incremental())
             .unwrap();
         // The second process goes on writing on top of its conflicting change.
         second.put(ROOT, "second again", 3).unwrap();
         store
-            .append_changes("d", &second.save_incremental())
+            .append_changes(DocId([0xd; 16]), &second.save_incremental())
             .unwrap();
         // Another device's change, stored after the damage, is independent of it.
         let mut other = AutoCommit::load(&snapshot)
@@ -120,17 +123,17 @@ mod tests {
             .with_actor(ActorId::from(&[9_u8; 16][..]));
         other.put(ROOT, "phone", 4).unwrap();
         store
-            .append_changes("d", &other.save_incremental())
+            .append_changes(DocId([0xd; 16]), &other.save_incremental())
             .unwrap();
-        assert!(AutoCommit::load(&store.load_document("d").unwrap()).is_err());
+        assert!(AutoCommit::load(&store.load_document(DocId([0xd; 16])).unwrap()).is_err());
 
-        assert_eq!(salvage(&mut store, "d", 5).unwrap(), Some(2));
-        let doc = AutoCommit::load(&store.load_document("d").unwrap()).unwrap();
+        assert_eq!(salvage(&mut store, DocId([0xd; 16]), 5).unwrap(), Some(2));
+        let doc = AutoCommit::load(&store.load_document(DocId([0xd; 16])).unwrap()).unwrap();
         let keys: Vec<String> = doc.keys(ROOT).collect();
         assert_eq!(keys, ["created", "first", "phone"]);
-        assert_eq!(store.set_aside_count("d").unwrap(), 2);
+        assert_eq!(store.set_aside_count(DocId([0xd; 16])).unwrap(), 2);
         // A document that loads is left alone.
-        assert_eq!(salvage(&mut store, "d", 6).unwrap(), None);
-        assert_eq!(store.set_aside_count("d").unwrap(), 2);
+        assert_eq!(salvage(&mut store, DocId([0xd; 16]), 6).unwrap(), None);
+        assert_eq!(store.set_aside_count(DocId([0xd; 16])).unwrap(), 2);
     }
 }

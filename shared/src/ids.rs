@@ -112,8 +112,3 @@ impl TemplateId {
         Self(format!("custom-{}", uuid::Uuid::new_v4().simple()))
     }
 }
-
-record_id!(
-    /// Identifies a homework document (one client–therapist relationship).
-    DocumentId
-);

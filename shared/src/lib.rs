@@ -31,5 +31,5 @@ pub use author::{Author, Role};
 pub use document::HomeworkDoc;
 
 pub use error::{DocError, ValidationError};
-pub use ids::{AssignmentId, CommentId, DocumentId, EntryId, GoalId, StepId, TemplateId};
+pub use ids::{AssignmentId, CommentId, EntryId, GoalId, StepId, TemplateId};
 pub use time::{Day, Timestamp};

@@ -8,9 +8,8 @@
 //! merging keeps both sides' additions.
 
 use crate::author::Author;
-use crate::ids::{
-    AdjustmentId, AssignmentId, CommentId, DocumentId, EntryId, GoalId, StepId, TemplateId,
-};
+use crate::ids::{AdjustmentId, AssignmentId, CommentId, EntryId, GoalId, StepId, TemplateId};
+use crate::protocol::DocId;
 use crate::template::{EntryKind, FieldValue, Template};
 use crate::time::{Day, Timestamp};
 use autosurgeon::{Hydrate, Reconcile, Text};
@@ -75,7 +74,7 @@ pub struct RiskAcknowledgement {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Hydrate, Reconcile)]
 pub struct Meta {
     /// Identifies the document, so that a file of another client's homework is never merged in.
-    pub document_id: DocumentId,
+    pub document_id: DocId,
     /// The client's display name.
     pub client_name: String,
     /// The therapist's display name, once known.

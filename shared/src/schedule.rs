@@ -751,11 +751,12 @@ pub(crate) mod testkit {
     #![allow(clippy::unwrap_used)]
 
     use crate::author::{Author, Role};
-    use crate::ids::{AdjustmentId, AssignmentId, DocumentId, EntryId, GoalId, StepId, TemplateId};
+    use crate::ids::{AdjustmentId, AssignmentId, EntryId, GoalId, StepId, TemplateId};
     use crate::model::{
         Adjustment, AdjustmentKind, Assignment, AssignmentStatus, Entry, EntryStatus, Frequency,
         Goal, GoalStatus, HomeworkData, Meta, Schedule, Step, SCHEMA_VERSION,
     };
+    use crate::protocol::DocId;
     use crate::template::{EntryKind, FieldValue};
     use crate::time::{Day, Timestamp};
     use autosurgeon::Text;
@@ -792,7 +793,7 @@ pub(crate) mod testkit {
                 data: HomeworkData {
                     schema: SCHEMA_VERSION,
                     meta: Meta {
-                        document_id: DocumentId::from_string("doc"),
+                        document_id: DocId([1; 16]),
                         client_name: "Sam".into(),
                         therapist_name: Some("Dr T".into()),
                         created_by: client(),

@@ -100,6 +100,14 @@ impl Error {
     /// ([`Error::Database`]).
     pub fn sqlite(path: &Path, err: rusqlite::Error) -> Error {
         let path = path.to_path_buf();
+        if let rusqlite::Error::FromSqlConversionFailure(column, _, source) = &err {
+            // A stored value that does not read back as its type (an id that is not one):
+            // the file's content is not what its schema promises.
+            return Error::Corrupt {
+                path,
+                detail: format!("a value in column {column} does not read back: {source}"),
+            };
+        }
         match err.sqlite_error_code() {
             Some(ErrorCode::NotADatabase) => Error::Corrupt {
                 path,
@@ -246,6 +254,18 @@ mod tests {
                     ..
                 }
             ),
+            "{err:?}"
+        );
+        let err = Error::sqlite(
+            path,
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                "expected 32 hex digits".into(),
+            ),
+        );
+        assert!(
+            matches!(&err, Error::Corrupt { detail, .. } if detail.ends_with("does not read back: expected 32 hex digits")),
             "{err:?}"
         );
         let err = Error::sqlite(path, rusqlite::Error::QueryReturnedNoRows);

@@ -150,7 +150,7 @@ async fn an_app_holding_the_profile_open_and_commands_beside_it_lose_nothing() {
         .unwrap();
     let doc = app.documents().await.unwrap().remove(0).id;
     let typed = app
-        .edit(&doc, |hw, me| {
+        .edit(doc, |hw, me| {
             hw.create_entry(
                 me,
                 Timestamp(1_772_442_000_000),
@@ -172,7 +172,7 @@ async fn an_app_holding_the_profile_open_and_commands_beside_it_lose_nothing() {
     let sentence = "Typed in the app while commands saved.";
     for ch in sentence.chars() {
         let entry: EntryId = typed.clone();
-        app.edit(&doc, move |hw, me| {
+        app.edit(doc, move |hw, me| {
             let end = hw.entry_text_len(&entry, "text")?;
             hw.splice_entry_text(
                 me,
@@ -191,7 +191,7 @@ async fn an_app_holding_the_profile_open_and_commands_beside_it_lose_nothing() {
     // The app sees what the commands saved, and its own typing is intact.
     let (ids, text) = {
         let entry = typed.clone();
-        app.read(&doc, move |hw| {
+        app.read(doc, move |hw| {
             let data = hw.data().unwrap();
             let text = match data.entries[&entry].values.get("text") {
                 Some(FieldValue::LongText(text)) => text.as_str().to_owned(),

@@ -16,8 +16,9 @@ use between_e2e::practice::{
 };
 use between_e2e::Device;
 use between_shared::model::CommentTarget;
+use between_shared::protocol::DocId;
 use between_shared::template::FieldValue;
-use between_shared::{DocumentId, EntryId, HomeworkDoc, Timestamp};
+use between_shared::{EntryId, HomeworkDoc, Timestamp};
 
 const WAIT: Duration = Duration::from_secs(30);
 const NOW: Timestamp = Timestamp(1_772_442_000_000);
@@ -34,13 +35,11 @@ fn journal_text(hw: &mut HomeworkDoc, entry: &EntryId) -> String {
 }
 
 /// The id of the document of `live` holding `entry`.
-async fn doc_with(live: &LiveProfile, entry: &EntryId) -> DocumentId {
+async fn doc_with(live: &LiveProfile, entry: &EntryId) -> DocId {
     for doc in live.documents().await.unwrap() {
         let wanted = entry.clone();
         if live
-            .read(&doc.id, move |hw| {
-                hw.entry_text_len(&wanted, "text").is_ok()
-            })
+            .read(doc.id, move |hw| hw.entry_text_len(&wanted, "text").is_ok())
             .await
             .unwrap()
         {
@@ -54,7 +53,7 @@ async fn doc_with(live: &LiveProfile, entry: &EntryId) -> DocumentId {
 /// changes are stored.
 async fn until(
     live: &LiveProfile,
-    doc: &DocumentId,
+    doc: DocId,
     check: impl Fn(&mut HomeworkDoc) -> bool + Clone + Send + 'static,
 ) {
     let mut changes = live.changes();
@@ -116,7 +115,7 @@ async fn typing_live_reaches_the_other_devices_and_offline_edits_leave_later() {
     // Sam types a sentence key by key on the laptop: each keystroke its own change.
     for ch in " Walked to the park.".chars() {
         let entry = entry.clone();
-        sam.edit(&doc, move |hw, me| {
+        sam.edit(doc, move |hw, me| {
             let end = hw.entry_text_len(&entry, "text")?;
             hw.splice_entry_text(me, NOW, &entry, "text", end, 0, &ch.to_string())
         })
@@ -124,7 +123,7 @@ async fn typing_live_reaches_the_other_devices_and_offline_edits_leave_later() {
         .unwrap();
     }
     let want = "Evening. Walked to the park.";
-    for (live, doc) in [(&sam_phone, &phone_doc), (&therapist, &dr_doc)] {
+    for (live, doc) in [(&sam_phone, phone_doc), (&therapist, dr_doc)] {
         let entry = entry.clone();
         until(live, doc, move |hw| journal_text(hw, &entry) == want).await;
     }
@@ -135,12 +134,12 @@ async fn typing_live_reaches_the_other_devices_and_offline_edits_leave_later() {
         field: Some("text".into()),
     };
     therapist
-        .edit(&dr_doc, move |hw, me| {
+        .edit(dr_doc, move |hw, me| {
             hw.add_comment(me, NOW, Some(target), None, "Lovely to read.")
         })
         .await
         .unwrap();
-    until(&sam, &doc, |hw| {
+    until(&sam, doc, |hw| {
         hw.data()
             .unwrap()
             .comments
@@ -152,7 +151,7 @@ async fn typing_live_reaches_the_other_devices_and_offline_edits_leave_later() {
     // Refused edits change nothing and say why; an unknown document is named.
     let typed = entry.clone();
     let refused = therapist
-        .edit(&dr_doc, move |hw, me| {
+        .edit(dr_doc, move |hw, me| {
             hw.splice_entry_text(me, NOW, &typed, "text", 0, 0, "x")
         })
         .await
@@ -165,7 +164,7 @@ async fn typing_live_reaches_the_other_devices_and_offline_edits_leave_later() {
     // An invalid value comes back as the document's validation error, naming the field.
     let mood = entry.clone();
     let invalid = sam
-        .edit(&doc, move |hw, me| {
+        .edit(doc, move |hw, me| {
             let update = between_shared::document::EntryUpdate {
                 values: [("text".to_owned(), FieldValue::Number(42))].into(),
                 ..Default::default()
@@ -181,8 +180,8 @@ async fn typing_live_reaches_the_other_devices_and_offline_edits_leave_later() {
         ),
         "{invalid:?}"
     );
-    let nowhere = DocumentId::from("00000000000000000000000000000000".to_owned());
-    let unknown = sam.edit(&nowhere, |_, _| Ok(())).await.unwrap_err();
+    let nowhere = DocId([0; 16]);
+    let unknown = sam.edit(nowhere, |_, _| Ok(())).await.unwrap_err();
     assert!(
         matches!(&unknown, LiveError::UnknownDocument { id } if *id == nowhere),
         "{unknown:?}"
@@ -218,7 +217,7 @@ async fn typing_live_reaches_the_other_devices_and_offline_edits_leave_later() {
         .unwrap();
     let typed = entry.clone();
     offline
-        .edit(&phone_doc, move |hw, me| {
+        .edit(phone_doc, move |hw, me| {
             let end = hw.entry_text_len(&typed, "text")?;
             hw.splice_entry_text(me, NOW, &typed, "text", end, 0, " Then rain.")
         })

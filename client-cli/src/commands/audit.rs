@@ -12,7 +12,7 @@ use between_shared::crypto::DeviceCertificate;
 use between_shared::protocol::audit::AuditAction;
 use between_shared::protocol::limits::MAX_AUDIT_EVENTS;
 use between_shared::protocol::{
-    AccountId, AuditEvent, ClientMessage, DocId, ErrorCode, RequestId, ServerMessage,
+    AccountId, AuditEvent, ClientMessage, DeviceId, DocId, ErrorCode, RequestId, ServerMessage,
 };
 use between_shared::Role;
 
@@ -21,7 +21,7 @@ use super::print_json;
 use crate::cli::AuditArgs;
 use crate::profile::Session;
 use crate::store::{DeviceRecord, Registration};
-use crate::sync::account::{short_id, AccountKeys};
+use crate::sync::account::AccountKeys;
 use crate::sync::connection::{Auth, Connection, RelayError};
 use crate::sync::runtime;
 
@@ -49,7 +49,7 @@ fn gather(session: &Session, args: &AuditArgs) -> Result<Gathered> {
         bail!("this device is not registered with its relay yet; run `between sync` first");
     }
     let keys = AccountKeys::from_record(&record)?;
-    let on_relay: std::collections::HashSet<String> = session
+    let on_relay: std::collections::HashSet<DocId> = session
         .store
         .sync_documents()?
         .into_iter()
@@ -58,14 +58,9 @@ fn gather(session: &Session, args: &AuditArgs) -> Result<Gathered> {
         .collect();
     let mut documents = Vec::new();
     for doc in session.store.documents()? {
-        let id: DocId = doc
-            .id
-            .parse()
-            .map_err(|_| anyhow!("the document {} has a damaged id", doc.label))?;
         documents.push(Scope {
-            doc: id,
+            doc: doc.id,
             on_relay: on_relay.contains(&doc.id),
-            id: doc.id,
             label: doc.label,
         });
     }
@@ -82,7 +77,7 @@ fn gather(session: &Session, args: &AuditArgs) -> Result<Gathered> {
         &session.store.peer_devices()?,
         &super::whois::people(session)?,
         fetched.account,
-        &keys.device.device_id().to_string(),
+        keys.device.device_id(),
     );
     let shown = filter.is_active().then(|| {
         let before = count(&fetched);
@@ -150,7 +145,6 @@ fn count(fetched: &Fetched) -> usize {
 struct Scope {
     doc: DocId,
     on_relay: bool,
-    id: String,
     label: String,
 }
 
@@ -337,12 +331,12 @@ impl Who {
 struct People {
     /// This account.
     account: AccountId,
-    /// This device's id (hex).
-    this_device: String,
-    /// This account's known devices by id (hex): their local names.
-    devices: std::collections::HashMap<String, Option<String>>,
-    /// Other people's devices by id (hex): their role and, where known, the person's name.
-    peers: std::collections::HashMap<String, (Role, Option<String>)>,
+    /// This device.
+    this_device: DeviceId,
+    /// This account's known devices by id: their local names.
+    devices: std::collections::HashMap<DeviceId, Option<String>>,
+    /// Other people's devices by id: their role and, where known, the person's name.
+    peers: std::collections::HashMap<DeviceId, (Role, Option<String>)>,
 }
 
 impl People {
@@ -352,7 +346,7 @@ impl People {
         peers: &[Vec<u8>],
         names: &std::collections::HashMap<String, String>,
         account: AccountId,
-        this_device: &str,
+        this_device: DeviceId,
     ) -> Self {
         // Other people's devices (a therapist's, for a client) are named by the role in their
         // certificate and their owner's name; the sharing pass keeps only certificates a signed
@@ -362,16 +356,16 @@ impl People {
             .filter_map(|bytes| {
                 let cert = DeviceCertificate::from_bytes(bytes).ok()?;
                 let person = names.get(&cert.owner.fingerprint()).cloned();
-                Some((cert.device_id().to_string(), (cert.role, person)))
+                Some((cert.device_id(), (cert.role, person)))
             })
             .collect();
         let devices = records
             .iter()
-            .map(|r| (r.device_id.clone(), r.name.clone()))
+            .map(|r| (r.device_id, r.name.clone()))
             .collect();
         Self {
             account,
-            this_device: this_device.to_owned(),
+            this_device,
             devices,
             peers,
         }
@@ -381,11 +375,10 @@ impl People {
     fn seen<'a>(&'a self, event: &'a AuditEvent) -> Seen<'a> {
         let (_, kind, refused) = what(event);
         let who = self.who(event);
-        let device = event.device.map(|d| d.to_string());
         Seen {
             at_ms: event.at_ms,
-            this_device: device.as_deref() == Some(self.this_device.as_str()),
-            device,
+            this_device: event.device == Some(self.this_device),
+            device: event.device.map(|d| d.to_string()),
             who: who.describe(),
             kind,
             refused,
@@ -394,7 +387,7 @@ impl People {
 
     fn who(&self, event: &AuditEvent) -> Who {
         let mine = event.account == Some(self.account);
-        let Some(device) = event.device.map(|d| d.to_string()) else {
+        let Some(device) = event.device else {
             let admin = matches!(
                 AuditAction::parse(&event.action),
                 Some((AuditAction::DisableAccount | AuditAction::EnableAccount, _))
@@ -403,7 +396,7 @@ impl People {
                 (true, _) if admin => Who::Admin,
                 (true, _) => Who::MyAccount,
                 (false, Some(account)) => Who::SomeoneElse {
-                    account: short_id(&account.to_string()),
+                    account: account.short(),
                 },
                 (false, None) => Who::Unknown,
             };
@@ -414,18 +407,18 @@ impl People {
         }
         if mine {
             return Who::MyDevice {
-                short: short_id(&device),
+                short: device.short(),
                 name,
             };
         }
         match (self.peers.get(&device), &event.account) {
             (Some((role, person)), _) => Who::Peer {
                 role: *role,
-                short: short_id(&device),
+                short: device.short(),
                 person: person.clone(),
             },
             (None, Some(account)) => Who::SomeoneElse {
-                account: short_id(&account.to_string()),
+                account: account.short(),
             },
             (None, None) => Who::Unknown,
         }
@@ -577,7 +570,7 @@ fn to_json(
         .map(|(scope, listing)| {
             let (events, unavailable) = listing_json(listing, people);
             serde_json::json!({
-                "document": scope.id,
+                "document": scope.doc.to_string(),
                 "label": scope.label,
                 "unavailable": unavailable,
                 "events": events,
@@ -587,7 +580,7 @@ fn to_json(
     let (account_events, unavailable) = listing_json(&fetched.account_events, people);
     serde_json::json!({
         "relay": keys.relay.display,
-        "account": hex::encode(fetched.account.0),
+        "account": fetched.account.to_string(),
         "documents": documents,
         "account_events": account_events,
         "account_events_unavailable": unavailable,
@@ -693,7 +686,7 @@ mod tests {
 
     fn people() -> People {
         let record = |id: [u8; 16], name: Option<&str>| DeviceRecord {
-            device_id: hex::encode(id),
+            device_id: DeviceId(id),
             certificate: vec![],
             this_device: false,
             name: name.map(str::to_owned),
@@ -708,7 +701,7 @@ mod tests {
             &[],
             &std::collections::HashMap::new(),
             AccountId([9; 16]),
-            &hex::encode([1; 16]),
+            DeviceId([1; 16]),
         )
     }
 
@@ -721,9 +714,9 @@ mod tests {
             std::slice::from_ref(&cert),
             &names,
             AccountId([9; 16]),
-            "me",
+            DeviceId([0; 16]),
         );
-        let short = short_id(&hex::encode(device));
+        let short = DeviceId(device).short();
         let read = event(Some([5; 16]), Some(device), "read");
         assert_eq!(
             named.who(&read).describe(),
@@ -734,7 +727,7 @@ mod tests {
             &[cert],
             &std::collections::HashMap::new(),
             AccountId([9; 16]),
-            "me",
+            DeviceId([0; 16]),
         );
         assert_eq!(
             unnamed.who(&read).describe(),

@@ -15,6 +15,7 @@ use between_shared::caseload::{whats_new, LastLooked, SeenRecords, WhatsNew};
 use between_shared::lookup::{find_record, RecordRef};
 use between_shared::model::CommentTarget;
 use between_shared::model::HomeworkData;
+use between_shared::protocol::DocId;
 use between_shared::{HomeworkDoc, Role, Timestamp};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -32,7 +33,7 @@ pub(crate) fn showing(
         let shown = shown_records(&ws.homework()?.data, id);
         let now = ws.session.clock.now().0;
         // The record was shown already: failing to remember that is worth a note, not an error.
-        if let Err(err) = ws.session.store.record_seen(&ws.record.id, &shown, now) {
+        if let Err(err) = ws.session.store.record_seen(ws.record.id, &shown, now) {
             eprintln!(
                 "Note: could not note that you saw this in {}'s homework ({err}); `between clients` may still show it as new.",
                 ws.record.label
@@ -80,7 +81,7 @@ pub(crate) fn mark_seen(session: &mut Session, record: &DocumentRecord) -> Resul
     let clock = session.clock;
     session
         .store
-        .record_looked_at(&record.id, clock.now().0, &clock.today().to_string())?;
+        .record_looked_at(record.id, clock.now().0, &clock.today().to_string())?;
     Ok(())
 }
 
@@ -122,7 +123,7 @@ impl SharingEnded {
 
 /// Loads a stored document's records; `Ok(None)` while it has not arrived on this device.
 fn load(session: &Session, record: &DocumentRecord) -> Result<Option<HomeworkData>> {
-    let bytes = session.store.load_document(&record.id)?;
+    let bytes = session.store.load_document(record.id)?;
     match HomeworkDoc::load(&bytes, &session.actor) {
         Ok(doc) => Ok(Some(doc.data()?)),
         // A received document stays empty until the first sync fills it.
@@ -137,7 +138,7 @@ fn load(session: &Session, record: &DocumentRecord) -> Result<Option<HomeworkDat
 
 /// The caseload: every shared document with what is new, the most pressing first.
 fn rows(session: &Session) -> Result<Vec<Row>> {
-    let looked: HashMap<String, LastLooked> = session
+    let looked: HashMap<DocId, LastLooked> = session
         .store
         .looked_at()?
         .into_iter()
@@ -164,7 +165,7 @@ fn rows(session: &Session) -> Result<Vec<Row>> {
         let looked = looked.get(&record.id).copied();
         let seen: SeenRecords = session
             .store
-            .seen_records(&record.id)?
+            .seen_records(record.id)?
             .into_iter()
             .map(|(id, at)| (id, Timestamp(at)))
             .collect();
@@ -194,7 +195,7 @@ fn rows(session: &Session) -> Result<Vec<Row>> {
 /// One client in `clients --json`.
 #[derive(Serialize)]
 struct RowJson<'a> {
-    id: &'a str,
+    id: &'a DocId,
     name: &'a str,
     /// `ready`, `not-arrived` (run `between sync`) or `unreadable`.
     status: &'static str,

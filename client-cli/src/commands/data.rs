@@ -74,11 +74,7 @@ pub(crate) fn delete_from_relay(session: &mut Session, yes: bool) -> Result<()> 
     let outcome = runtime()?.block_on(delete_all(&keys, &documents));
     // Whatever the relay confirmed is recorded, even if a later document failed, so a retry
     // only asks about what is left.
-    let gone: Vec<&str> = outcome
-        .deleted
-        .iter()
-        .map(|i| documents[*i].id.as_str())
-        .collect();
+    let gone: Vec<DocId> = outcome.deleted.iter().map(|i| documents[*i]).collect();
     session
         .store
         .mark_deleted_from_relay(&gone, real_unix_ms(), true)?;
@@ -96,29 +92,14 @@ pub(crate) fn delete_from_relay(session: &mut Session, yes: bool) -> Result<()> 
     Ok(())
 }
 
-/// One of this account's documents on the relay.
-struct Owned {
-    id: String,
-    doc: DocId,
-}
-
 /// The documents this client's profile syncs (all of them its own: the shared homework it
 /// created and its private document).
-fn own_documents(store: &Store) -> Result<Vec<Owned>> {
-    store
+fn own_documents(store: &Store) -> Result<Vec<DocId>> {
+    Ok(store
         .sync_documents()?
         .into_iter()
-        .map(|record| {
-            let doc: DocId = record
-                .document_id
-                .parse()
-                .map_err(|_| anyhow!("the document {} has a damaged id", record.document_id))?;
-            Ok(Owned {
-                doc,
-                id: record.document_id,
-            })
-        })
-        .collect()
+        .map(|record| record.document_id)
+        .collect())
 }
 
 /// What the relay did with each document.
@@ -130,16 +111,13 @@ struct Outcome {
 }
 
 /// Signs in and deletes every document, one request each.
-async fn delete_all(keys: &AccountKeys, documents: &[Owned]) -> Outcome {
+async fn delete_all(keys: &AccountKeys, documents: &[DocId]) -> Outcome {
     let mut deleted = Vec::new();
     let failed = async {
         let mut conn = Connection::signed_in(&keys.relay, &keys.device).await?;
-        for (i, owned) in documents.iter().enumerate() {
+        for (i, doc) in documents.iter().enumerate() {
             let request = RequestId(u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1));
-            let msg = ClientMessage::DeleteDocument {
-                request,
-                doc: owned.doc,
-            };
+            let msg = ClientMessage::DeleteDocument { request, doc: *doc };
             match conn.request(&msg, "the deletion").await? {
                 ServerMessage::Done { .. } => {}
                 ServerMessage::Error {

@@ -13,6 +13,7 @@ use std::path::Path;
 use anyhow::Result;
 use between_shared::model::HomeworkData;
 use between_shared::news::{self, Item};
+use between_shared::protocol::DocId;
 use between_shared::{HomeworkDoc, Role};
 use serde::Serialize;
 
@@ -21,15 +22,15 @@ use crate::store::StoredVersion;
 
 /// Each shared homework as stored before the sync, by document id: where its stored content
 /// stood, and its bytes.
-pub(crate) struct Before(HashMap<String, (StoredVersion, Vec<u8>)>);
+pub(crate) struct Before(HashMap<DocId, (StoredVersion, Vec<u8>)>);
 
 impl Before {
     /// The shared homework stored differently now than before the sync: what it brought (or
     /// a compaction of what was there). The rest has no news and need not be loaded.
-    pub(crate) fn changed(&self, session: &Session) -> Result<HashSet<String>> {
+    pub(crate) fn changed(&self, session: &Session) -> Result<HashSet<DocId>> {
         let mut changed = HashSet::new();
         for record in session.shared_records()? {
-            let now = session.store.stored_version(&record.id)?;
+            let now = session.store.stored_version(record.id)?;
             if self.0.get(&record.id).is_none_or(|(then, _)| *then != now) {
                 changed.insert(record.id);
             }
@@ -52,8 +53,8 @@ pub(crate) fn before(store: &Path) -> Result<Before> {
     let session = Session::open_store(store)?;
     let mut stored = HashMap::new();
     for record in session.shared_records()? {
-        let version = session.store.stored_version(&record.id)?;
-        let bytes = session.store.load_document(&record.id)?;
+        let version = session.store.stored_version(record.id)?;
+        let bytes = session.store.load_document(record.id)?;
         stored.insert(record.id, (version, bytes));
     }
     Ok(Before(stored))
@@ -71,7 +72,7 @@ fn keys_before(bytes: &[u8]) -> Option<BTreeSet<String>> {
 pub(crate) struct Arrived(Vec<ArrivedHomework>);
 
 struct ArrivedHomework {
-    id: String,
+    id: DocId,
     /// The homework's label on this profile (a client's name for a therapist).
     label: String,
     /// The record keys it held before the sync; `None` if it had not arrived (then all of it
@@ -90,7 +91,7 @@ pub(crate) fn arrived(store: &Path, before: &Before) -> Result<Arrived> {
         if !changed.contains(&record.id) {
             continue;
         }
-        let Some(ws) = Session::open_store(store)?.workspace_if_arrived(Some(&record.id))? else {
+        let Some(ws) = Session::open_store(store)?.workspace_of(record.clone())? else {
             continue;
         };
         arrived.push(ArrivedHomework {
@@ -128,10 +129,10 @@ impl Arrived {
     }
 
     /// Each arrived homework, by document id.
-    pub(crate) fn homework(&self) -> HashMap<&str, &HomeworkData> {
+    pub(crate) fn homework(&self) -> HashMap<DocId, &HomeworkData> {
         self.0
             .iter()
-            .map(|homework| (homework.id.as_str(), &homework.data))
+            .map(|homework| (homework.id, &homework.data))
             .collect()
     }
 }

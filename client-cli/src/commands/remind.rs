@@ -50,8 +50,8 @@ fn raise_due(store: &Path, notifier: &dyn Notifier, discreet: bool) -> Result<Op
     let (today, now) = (clock.today(), clock.time_of_day());
     let data = ws.homework()?.data;
     let day = today.to_string();
-    let document = ws.record.id.clone();
-    let raised = ws.session.store.reminders_raised(&document, &day)?;
+    let document = ws.record.id;
+    let raised = ws.session.store.reminders_raised(document, &day)?;
     let mut store_handle = ws.session.store;
     for reminder in due_reminders(&data, today, now)
         .into_iter()
@@ -62,7 +62,7 @@ fn raise_due(store: &Path, notifier: &dyn Notifier, discreet: bool) -> Result<Op
         let (title, body) = words(&text, discreet);
         notifier.notify(title, &body)?;
         store_handle.record_reminder(
-            &document,
+            document,
             reminder.assignment.as_str(),
             &day,
             clock.now().0,

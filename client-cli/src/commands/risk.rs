@@ -6,6 +6,7 @@ use crate::cli::RiskCommand;
 use crate::profile::Session;
 use crate::profile::{Place, Workspace};
 use crate::render;
+use crate::store::DocumentRecord;
 use anyhow::{bail, Result};
 use between_shared::risk::{crisis_resources, risk_flags, DEFAULT_CRISIS_RESOURCES};
 use between_shared::Role;
@@ -98,25 +99,20 @@ pub(crate) fn set_crisis_resources(
     if text.is_empty() {
         bail!("the crisis resources cannot be empty: give the numbers and hours a client can call");
     }
-    let targets: Vec<String> = match client {
-        Some(name) => vec![session.select(Some(name))?.id],
+    let targets: Vec<DocumentRecord> = match client {
+        Some(name) => vec![session.select(Some(name))?],
         None => {
             session.store.set_practice_crisis_resources(text)?;
-            session
-                .shared_records()?
-                .into_iter()
-                .map(|r| r.id)
-                .collect()
+            session.shared_records()?
         }
     };
     let store = session.store.path().to_path_buf();
     drop(session);
     let mut names = Vec::new();
     let mut not_arrived = Vec::new();
-    for id in &targets {
-        let session = Session::open_store(&store)?;
-        let label = session.select(Some(id))?.label;
-        let Some(mut ws) = session.workspace_if_arrived(Some(id))? else {
+    for record in targets {
+        let label = record.label.clone();
+        let Some(mut ws) = Session::open_store(&store)?.workspace_of(record)? else {
             not_arrived.push(label);
             continue;
         };
@@ -181,15 +177,15 @@ pub(crate) fn fill_crisis_resources(store: &Path) -> Result<Vec<String>> {
     };
     let mut records = Vec::new();
     for record in session.shared_records()? {
-        if !session.store.crisis_resources_found(&record.id)? {
+        if !session.store.crisis_resources_found(record.id)? {
             records.push(record);
         }
     }
     drop(session);
     let mut filled = Vec::new();
     for record in records {
-        let Some(mut ws) = Session::open_store(store)?.workspace_if_arrived(Some(&record.id))?
-        else {
+        let label = record.label.clone();
+        let Some(mut ws) = Session::open_store(store)?.workspace_of(record)? else {
             continue;
         };
         if !ws.doc.has_crisis_resources()? {
@@ -197,9 +193,9 @@ pub(crate) fn fill_crisis_resources(store: &Path) -> Result<Vec<String>> {
             let now = ws.session.clock.now();
             ws.doc.set_crisis_resources(&me, now, &text)?;
             ws.save()?;
-            filled.push(record.label);
+            filled.push(label);
         }
-        ws.session.store.found_crisis_resources(&record.id)?;
+        ws.session.store.found_crisis_resources(ws.record.id)?;
     }
     Ok(filled)
 }

@@ -56,7 +56,7 @@ pub(crate) fn init(data_dir: Option<&Path>, profile: &str, args: &InitArgs) -> R
     if let Some(mut doc) = document {
         let meta = doc.meta()?;
         store.add_document(
-            meta.document_id.as_str(),
+            meta.document_id,
             &meta.client_name,
             clock.now().0,
             &doc.save(),
@@ -65,7 +65,7 @@ pub(crate) fn init(data_dir: Option<&Path>, profile: &str, args: &InitArgs) -> R
     if let Some(mut doc) = private {
         let meta = doc.meta()?;
         store.add_private_document(
-            meta.document_id.as_str(),
+            meta.document_id,
             &private_label(name),
             clock.now().0,
             &doc.save(),
@@ -130,7 +130,7 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
             if new_name.is_empty() {
                 bail!("the new name cannot be empty");
             }
-            session.store.rename_document(&record.id, new_name)?;
+            session.store.rename_document(record.id, new_name)?;
             outln!("{} is now listed as {new_name}.", record.label);
         }
         ClientCommand::List => {
@@ -143,7 +143,7 @@ pub(crate) fn client(mut session: Session, command: &ClientCommand, json: bool) 
                 return print_json(&list);
             }
             for doc in docs {
-                outln!("{:<24} {}", doc.label, &doc.id[..doc.id.len().min(8)]);
+                outln!("{:<24} {}", doc.label, doc.id.short());
             }
         }
     }
@@ -160,7 +160,7 @@ fn new_client(session: &mut Session, name: &str, now: Timestamp, json: bool) -> 
     let meta = doc.meta()?;
     session
         .store
-        .add_document(meta.document_id.as_str(), name.trim(), now.0, &doc.save())?;
+        .add_document(meta.document_id, name.trim(), now.0, &doc.save())?;
     if json {
         return print_json(&serde_json::json!({ "id": meta.document_id, "name": name.trim() }));
     }
@@ -196,7 +196,7 @@ fn import_client(
     let label = name.unwrap_or(&meta.client_name).trim().to_string();
     session
         .store
-        .add_document(meta.document_id.as_str(), &label, now.0, &doc.save())?;
+        .add_document(meta.document_id, &label, now.0, &doc.save())?;
     if json {
         return print_json(&serde_json::json!({ "id": meta.document_id, "name": label }));
     }

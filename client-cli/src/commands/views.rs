@@ -41,7 +41,7 @@ const NEWS_WINDOW_DAYS: i64 = 14;
 /// shared homework's comments, assignments, adjustments and more ([`news`]). Records older
 /// than [`NEWS_WINDOW_DAYS`] are history.
 fn unseen_news(ws: &Workspace, data: &HomeworkData) -> Result<Vec<news::Item>> {
-    let seen = ws.session.store.seen_records(&ws.record.id)?;
+    let seen = ws.session.store.seen_records(ws.record.id)?;
     let since = ws.session.clock.now().0 - NEWS_WINDOW_DAYS * 24 * 60 * 60 * 1000;
     Ok(news::news(data, Role::Client, |key| seen.contains_key(key))
         .into_iter()
@@ -190,8 +190,8 @@ pub(crate) fn tell_news(ws: &mut Workspace, data: &HomeworkData) -> Result<Vec<S
     let news = unseen_news(ws, data)?;
     let keys: Vec<String> = news.iter().map(|item| item.key.clone()).collect();
     let now = ws.session.clock.now().0;
-    let id = ws.record.id.clone();
-    ws.session.store.record_seen(&id, &keys, now)?;
+    let id = ws.record.id;
+    ws.session.store.record_seen(id, &keys, now)?;
     Ok(news.iter().map(|item| item.news.describe()).collect())
 }
 

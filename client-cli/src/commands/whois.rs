@@ -11,10 +11,11 @@
 use super::print_json;
 use crate::profile::Session;
 use crate::store::DocumentRecord;
-use crate::sync::account::{short_id, AccountKeys, DeviceDirectory};
+use crate::sync::account::{AccountKeys, DeviceDirectory};
 use anyhow::Result;
 use between_shared::crypto::{DeviceCertificate, IdentityPublic, Member, SignedMembership};
 use between_shared::model::HomeworkData;
+use between_shared::protocol::DocId;
 use between_shared::{HomeworkDoc, Role};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -38,7 +39,7 @@ struct MemberView {
 /// One shared document and who else holds it.
 #[derive(Serialize)]
 struct DocumentView {
-    id: String,
+    id: DocId,
     name: String,
     /// Whether a signed membership list is stored for it (it is shared through the relay).
     shared: bool,
@@ -61,7 +62,7 @@ struct Names {
 /// therapist opened it; only an older document without one is read whole, for the therapist
 /// who wrote last.
 fn names_in(session: &Session, record: &DocumentRecord) -> Option<Names> {
-    let bytes = session.store.load_document(&record.id).ok()?;
+    let bytes = session.store.load_document(record.id).ok()?;
     let doc = HomeworkDoc::load(&bytes, &session.actor).ok()?;
     let meta = doc.meta().ok()?;
     let therapist = match meta.therapist_name {
@@ -131,7 +132,7 @@ fn people_reading(
 ) -> Result<HashMap<String, String>> {
     let mut names = HashMap::new();
     for record in session.shared_records()? {
-        let Some(bytes) = session.store.membership(&record.id)? else {
+        let Some(bytes) = session.store.membership(record.id)? else {
             continue;
         };
         let Ok(list) = SignedMembership::from_bytes(&bytes) else {
@@ -163,12 +164,10 @@ fn peer_certificates(session: &Session) -> Result<Vec<DeviceCertificate>> {
 pub(crate) fn with_people(
     session: &Session,
     directory: DeviceDirectory,
-    homework: &HashMap<&str, &HomeworkData>,
+    homework: &HashMap<DocId, &HomeworkData>,
 ) -> Result<DeviceDirectory> {
     let names = people_reading(session, |record| {
-        homework
-            .get(record.id.as_str())
-            .map(|data| names_of_data(data))
+        homework.get(&record.id).map(|data| names_of_data(data))
     })?;
     let peers = peer_certificates(session)?;
     Ok(directory.with_peers(&peers, |owner| names.get(&owner.fingerprint()).cloned()))
@@ -182,19 +181,19 @@ fn document(
     record: &DocumentRecord,
 ) -> Result<DocumentView> {
     let mut view = DocumentView {
-        id: record.id.clone(),
+        id: record.id,
         name: record.label.clone(),
         shared: false,
         member: None,
         members: Vec::new(),
         problem: None,
     };
-    let Some(bytes) = session.store.membership(&record.id)? else {
+    let Some(bytes) = session.store.membership(record.id)? else {
         return Ok(view);
     };
     view.shared = true;
     let list = match SignedMembership::from_bytes(&bytes) {
-        Ok(list) if hex::encode(list.doc_id()) == record.id => list,
+        Ok(list) if DocId(list.doc_id()) == record.id => list,
         Ok(_) => {
             view.problem = Some("the stored membership list is for another document".to_owned());
             return Ok(view);
@@ -218,7 +217,7 @@ fn document(
             devices: peers
                 .iter()
                 .filter(|c| c.owner == identity && list.vouch_for(c).is_ok())
-                .map(|c| short_id(&c.device_id().to_string()))
+                .map(|c| c.device_id().short())
                 .collect(),
         })
         .collect();

@@ -1,10 +1,11 @@
 //! The account this profile syncs with: its keys and registration with the relay, and the
 //! account's devices as this device knows them.
 
-use between_shared::protocol::AccountId;
+use between_shared::protocol::{AccountId, DeviceId};
 use between_sqlite_file::AtPath;
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::ids::Hex;
 use super::{begin_write, Store, StoreError};
 
 /// How far this device's registration with the relay has come.
@@ -85,8 +86,8 @@ impl std::fmt::Debug for AccountRecord {
 /// One device of the account, as this device knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DeviceRecord {
-    /// The device id, as 32 hex characters.
-    pub(crate) device_id: String,
+    /// The device id.
+    pub(crate) device_id: DeviceId,
     /// Its certificate (verified against the account's identity before it was stored).
     pub(crate) certificate: Vec<u8>,
     /// Whether it is this device.
@@ -202,12 +203,12 @@ impl Store {
 
     /// Forgets a device of the account (removed): its bundles are no longer accepted and no
     /// key is wrapped for it again.
-    pub(crate) fn forget_device(&mut self, device_id: &str) -> Result<(), StoreError> {
+    pub(crate) fn forget_device(&mut self, device_id: DeviceId) -> Result<(), StoreError> {
         let path = &self.path;
         self.conn
             .execute(
                 "DELETE FROM devices WHERE device_id = ?1 AND this_device = 0",
-                [device_id],
+                [Hex(device_id)],
             )
             .at(path)?;
         Ok(())
@@ -239,7 +240,7 @@ impl Store {
         let rows = stmt
             .query_map([], |row| {
                 Ok(DeviceRecord {
-                    device_id: row.get(0)?,
+                    device_id: row.get::<_, Hex<DeviceId>>(0)?.0,
                     certificate: row.get(1)?,
                     this_device: row.get(2)?,
                     name: row.get(3)?,
@@ -289,7 +290,7 @@ pub(super) fn upsert_device(
              registered_at_ms = coalesce(excluded.registered_at_ms, registered_at_ms),
              listed = excluded.listed",
         params![
-            device.device_id,
+            Hex(device.device_id),
             device.certificate,
             device.this_device,
             device.name,

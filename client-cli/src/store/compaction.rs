@@ -1,9 +1,11 @@
 //! Compaction: when a document's appended chunks are worth replacing with a full save, the
 //! replacement itself, and giving the freed pages back to the file system.
 
+use between_shared::protocol::DocId;
 use between_sqlite_file::AtPath;
 use rusqlite::{params, OptionalExtension};
 
+use super::ids::Hex;
 use super::{begin_write, generation_of, non_negative, Seen, Store, StoreError};
 
 /// A document needs compaction once it has more appended chunks than this.
@@ -37,7 +39,11 @@ impl Store {
     /// Whether a document's appended chunks have grown enough to be worth compacting: more than
     /// [`COMPACT_AFTER_CHUNKS`] chunks, or more appended bytes than the snapshot holds (and at
     /// least [`COMPACT_MIN_BYTES`]).
-    pub(crate) fn needs_compaction(&self, id: &str, level: Compaction) -> Result<bool, StoreError> {
+    pub(crate) fn needs_compaction(
+        &self,
+        id: DocId,
+        level: Compaction,
+    ) -> Result<bool, StoreError> {
         let (snapshot_len, chunks, chunk_bytes): (i64, i64, i64) = self
             .conn
             .query_row(
@@ -46,12 +52,12 @@ impl Store {
                         (SELECT coalesce(sum(length(c.data)), 0)
                            FROM document_chunks c WHERE c.document_id = d.id)
                    FROM documents d WHERE d.id = ?1",
-                [id],
+                [Hex(id)],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .optional()
             .at(&self.path)?
-            .ok_or_else(|| StoreError::UnknownDocument { id: id.to_owned() })?;
+            .ok_or_else(|| StoreError::UnknownDocument { id })?;
         let factor = match level {
             Compaction::Due => 1,
             Compaction::Overdue => OVERDUE_FACTOR,
@@ -65,7 +71,7 @@ impl Store {
     /// whether it did.
     pub(crate) fn compact_if(
         &mut self,
-        id: &str,
+        id: DocId,
         level: Compaction,
         save: impl FnOnce() -> Vec<u8>,
     ) -> Result<bool, StoreError> {
@@ -82,28 +88,28 @@ impl Store {
     /// Returns `false` and changes nothing if this handle has not loaded (or added) the document,
     /// or if another process compacted it since: the snapshot might then miss changes.
     /// Chunks appended by other processes since the load are kept. Either way no change is lost.
-    pub(crate) fn compact(&mut self, id: &str, snapshot: &[u8]) -> Result<bool, StoreError> {
-        let Some(seen) = self.seen.get_mut().get(id).cloned() else {
+    pub(crate) fn compact(&mut self, id: DocId, snapshot: &[u8]) -> Result<bool, StoreError> {
+        let Some(seen) = self.seen.get_mut().get(&id).cloned() else {
             return Ok(false);
         };
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
         let Some(generation) = generation_of(&tx, id).at(path)? else {
-            return Err(StoreError::UnknownDocument { id: id.to_owned() });
+            return Err(StoreError::UnknownDocument { id });
         };
         if generation != seen.generation {
             drop(tx);
-            self.seen.get_mut().remove(id);
+            self.seen.get_mut().remove(&id);
             return Ok(false);
         }
         tx.execute(
             "UPDATE documents SET snapshot = ?2, generation = generation + 1 WHERE id = ?1",
-            params![id, snapshot],
+            params![Hex(id), snapshot],
         )
         .at(path)?;
         tx.execute(
             "DELETE FROM document_chunks WHERE document_id = ?1 AND seq <= ?2",
-            params![id, seen.through_seq],
+            params![Hex(id), seen.through_seq],
         )
         .at(path)?;
         {
@@ -111,12 +117,12 @@ impl Store {
                 .prepare("DELETE FROM document_chunks WHERE document_id = ?1 AND seq = ?2")
                 .at(path)?;
             for seq in &seen.own_seqs {
-                delete.execute(params![id, seq]).at(path)?;
+                delete.execute(params![Hex(id), seq]).at(path)?;
             }
         }
         tx.commit().at(path)?;
         self.seen.get_mut().insert(
-            id.to_owned(),
+            id,
             Seen {
                 generation: generation + 1,
                 through_seq: seen.through_seq,

@@ -1,11 +1,13 @@
 //! Documents and their chunks: listing, adding, loading (whole or only what other processes
 //! stored since), appending changes, setting chunks aside, and renaming.
 
+use between_shared::protocol::DocId;
 use std::path::Path;
 
 use between_sqlite_file::AtPath;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
+use super::ids::Hex;
 use super::sync_state::insert_sync_record;
 use super::{
     begin_write, generation_of, insert_document_row, non_negative, refuse_taken_label,
@@ -16,7 +18,7 @@ use super::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DocumentRecord {
     /// The document id.
-    pub(crate) id: String,
+    pub(crate) id: DocId,
     /// Shared homework or the client's private document.
     pub(crate) kind: DocumentKind,
     /// The local, human name of the document (unique per profile, case-insensitively).
@@ -40,7 +42,7 @@ pub(crate) struct StoredParts {
 /// except those in `skip`; returns the highest sequence number among them (`after` if none).
 fn append_chunks(
     conn: &Connection,
-    id: &str,
+    id: DocId,
     after: i64,
     skip: &[i64],
     bytes: &mut Vec<u8>,
@@ -48,7 +50,7 @@ fn append_chunks(
     let mut stmt = conn.prepare(
         "SELECT seq, data FROM document_chunks WHERE document_id = ?1 AND seq > ?2 ORDER BY seq",
     )?;
-    let mut rows = stmt.query(params![id, after])?;
+    let mut rows = stmt.query(params![Hex(id), after])?;
     let mut through_seq = after;
     while let Some(row) = rows.next()? {
         through_seq = row.get(0)?;
@@ -81,7 +83,7 @@ impl Store {
                 let chunks: i64 = row.get(4)?;
                 let chunk_bytes: i64 = row.get(5)?;
                 Ok(DocumentRecord {
-                    id: row.get(0)?,
+                    id: row.get::<_, Hex<DocId>>(0)?.0,
                     kind: DocumentKind::parse(&row.get::<_, String>(6)?)?,
                     label: row.get(1)?,
                     created_at_ms: row.get(2)?,
@@ -97,7 +99,7 @@ impl Store {
     /// label (compared case-insensitively) that is already taken.
     pub(crate) fn add_document(
         &mut self,
-        id: &str,
+        id: DocId,
         label: &str,
         created_at_ms: i64,
         snapshot: &[u8],
@@ -114,7 +116,7 @@ impl Store {
             DocumentKind::Shared,
         )?;
         tx.commit().at(path)?;
-        self.seen.get_mut().insert(id.to_owned(), Seen::created());
+        self.seen.get_mut().insert(id, Seen::created());
         Ok(())
     }
 
@@ -123,7 +125,7 @@ impl Store {
     /// profile already has a private document, or the id or label is taken.
     pub(crate) fn add_private_document(
         &mut self,
-        id: &str,
+        id: DocId,
         label: &str,
         created_at_ms: i64,
         snapshot: &[u8],
@@ -155,28 +157,28 @@ impl Store {
             insert_sync_record(&tx, id, sync).at(path)?;
         }
         tx.commit().at(path)?;
-        self.seen.get_mut().insert(id.to_owned(), Seen::created());
+        self.seen.get_mut().insert(id, Seen::created());
         Ok(())
     }
 
     /// The stored bytes of a document: its snapshot followed by every appended chunk in order,
     /// read in one transaction. Automerge's `load` accepts this concatenation.
-    pub(crate) fn load_document(&self, id: &str) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn load_document(&self, id: DocId) -> Result<Vec<u8>, StoreError> {
         let path = &self.path;
         let tx = self.conn.unchecked_transaction().at(path)?;
         let (mut bytes, generation): (Vec<u8>, i64) = tx
             .query_row(
                 "SELECT snapshot, generation FROM documents WHERE id = ?1",
-                [id],
+                [Hex(id)],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()
             .at(path)?
-            .ok_or_else(|| StoreError::UnknownDocument { id: id.to_owned() })?;
+            .ok_or_else(|| StoreError::UnknownDocument { id })?;
         let through_seq = append_chunks(&tx, id, 0, &[], &mut bytes).at(path)?;
         tx.commit().at(path)?;
         self.seen.borrow_mut().insert(
-            id.to_owned(),
+            id,
             Seen {
                 generation,
                 through_seq,
@@ -191,15 +193,15 @@ impl Store {
     /// document (as [`Store::load_document`]) when another process compacted it meanwhile or
     /// this handle never loaded it. So a process holding a document open pays for what changed,
     /// not for the whole document, each time another one writes it.
-    pub(crate) fn load_changes_since_seen(&self, id: &str) -> Result<Vec<u8>, StoreError> {
-        let Some(seen) = self.seen.borrow().get(id).cloned() else {
+    pub(crate) fn load_changes_since_seen(&self, id: DocId) -> Result<Vec<u8>, StoreError> {
+        let Some(seen) = self.seen.borrow().get(&id).cloned() else {
             return self.load_document(id);
         };
         let path = &self.path;
         let tx = self.conn.unchecked_transaction().at(path)?;
         let generation = generation_of(&tx, id)
             .at(path)?
-            .ok_or_else(|| StoreError::UnknownDocument { id: id.to_owned() })?;
+            .ok_or_else(|| StoreError::UnknownDocument { id })?;
         if generation != seen.generation {
             drop(tx);
             return self.load_document(id);
@@ -208,7 +210,7 @@ impl Store {
         let through_seq =
             append_chunks(&tx, id, seen.through_seq, &seen.own_seqs, &mut bytes).at(path)?;
         tx.commit().at(path)?;
-        if let Some(seen) = self.seen.borrow_mut().get_mut(id) {
+        if let Some(seen) = self.seen.borrow_mut().get_mut(&id) {
             seen.through_seq = through_seq;
             // Covered by `through_seq` now, which compaction deletes through.
             seen.own_seqs.retain(|seq| *seq > through_seq);
@@ -219,22 +221,22 @@ impl Store {
     /// A document as stored, in parts: its snapshot and each appended chunk with its sequence
     /// number, in order, read in one transaction (for `crate::salvage`, when the whole does
     /// not load).
-    pub(crate) fn document_parts(&self, id: &str) -> Result<StoredParts, StoreError> {
+    pub(crate) fn document_parts(&self, id: DocId) -> Result<StoredParts, StoreError> {
         let path = &self.path;
         let tx = self.conn.unchecked_transaction().at(path)?;
         let snapshot: Vec<u8> = tx
             .query_row(
                 "SELECT snapshot FROM documents WHERE id = ?1",
-                [id],
+                [Hex(id)],
                 |row| row.get(0),
             )
             .optional()
             .at(path)?
-            .ok_or_else(|| StoreError::UnknownDocument { id: id.to_owned() })?;
+            .ok_or_else(|| StoreError::UnknownDocument { id })?;
         let chunks = tx
             .prepare("SELECT seq, data FROM document_chunks WHERE document_id = ?1 ORDER BY seq")
             .at(path)?
-            .query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .query_map([Hex(id)], |row| Ok((row.get(0)?, row.get(1)?)))
             .at(path)?
             .collect::<rusqlite::Result<Vec<(i64, Vec<u8>)>>>()
             .at(path)?;
@@ -247,7 +249,7 @@ impl Store {
     /// aside or compacted them first).
     pub(crate) fn set_aside_chunks(
         &mut self,
-        id: &str,
+        id: DocId,
         seqs: &[i64],
         reason: &str,
         now_ms: i64,
@@ -262,12 +264,12 @@ impl Store {
                          (document_id, seq, data, reason, set_aside_at_ms)
                      SELECT document_id, seq, data, ?3, ?4 FROM document_chunks
                       WHERE document_id = ?1 AND seq = ?2",
-                    params![id, seq, reason, now_ms],
+                    params![Hex(id), seq, reason, now_ms],
                 )
                 .at(path)?;
             tx.execute(
                 "DELETE FROM document_chunks WHERE document_id = ?1 AND seq = ?2",
-                params![id, seq],
+                params![Hex(id), seq],
             )
             .at(path)?;
         }
@@ -278,12 +280,12 @@ impl Store {
     /// How many chunks of changes were set aside from document `id` (see
     /// [`Store::set_aside_chunks`]).
     #[cfg(test)]
-    pub(crate) fn set_aside_count(&self, id: &str) -> Result<u64, StoreError> {
+    pub(crate) fn set_aside_count(&self, id: DocId) -> Result<u64, StoreError> {
         let count: i64 = self
             .conn
             .query_row(
                 "SELECT count(*) FROM set_aside_chunks WHERE document_id = ?1",
-                [id],
+                [Hex(id)],
                 |row| row.get(0),
             )
             .at(&self.path)?;
@@ -292,23 +294,23 @@ impl Store {
 
     /// Appends one chunk of changes (an Automerge incremental save) to a document, committed in
     /// one transaction before returning. Empty `changes` is a no-op.
-    pub(crate) fn append_changes(&mut self, id: &str, changes: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn append_changes(&mut self, id: DocId, changes: &[u8]) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
         }
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
         if generation_of(&tx, id).at(path)?.is_none() {
-            return Err(StoreError::UnknownDocument { id: id.to_owned() });
+            return Err(StoreError::UnknownDocument { id });
         }
         tx.execute(
             "INSERT INTO document_chunks (document_id, data) VALUES (?1, ?2)",
-            params![id, changes],
+            params![Hex(id), changes],
         )
         .at(path)?;
         let seq = tx.last_insert_rowid();
         tx.commit().at(path)?;
-        if let Some(seen) = self.seen.get_mut().get_mut(id) {
+        if let Some(seen) = self.seen.get_mut().get_mut(&id) {
             seen.own_seqs.push(seq);
         }
         Ok(())
@@ -319,7 +321,7 @@ impl Store {
     /// to the other) stores both changes or neither. Empty chunks are skipped.
     pub(crate) fn append_changes_together(
         &mut self,
-        chunks: &[(&str, &[u8])],
+        chunks: &[(DocId, &[u8])],
     ) -> Result<(), StoreError> {
         let chunks: Vec<_> = chunks.iter().filter(|(_, c)| !c.is_empty()).collect();
         if chunks.is_empty() {
@@ -328,22 +330,20 @@ impl Store {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
         let mut seqs = Vec::new();
-        for (id, changes) in &chunks {
+        for &&(id, changes) in &chunks {
             if generation_of(&tx, id).at(path)?.is_none() {
-                return Err(StoreError::UnknownDocument {
-                    id: (*id).to_owned(),
-                });
+                return Err(StoreError::UnknownDocument { id });
             }
             tx.execute(
                 "INSERT INTO document_chunks (document_id, data) VALUES (?1, ?2)",
-                params![id, changes],
+                params![Hex(id), changes],
             )
             .at(path)?;
-            seqs.push((*id, tx.last_insert_rowid()));
+            seqs.push((id, tx.last_insert_rowid()));
         }
         tx.commit().at(path)?;
         for (id, seq) in seqs {
-            if let Some(seen) = self.seen.get_mut().get_mut(id) {
+            if let Some(seen) = self.seen.get_mut().get_mut(&id) {
                 seen.own_seqs.push(seq);
             }
         }
@@ -352,16 +352,16 @@ impl Store {
 
     /// Renames a document, in one transaction. Refuses a label another document already has
     /// (compared case-insensitively).
-    pub(crate) fn rename_document(&mut self, id: &str, label: &str) -> Result<(), StoreError> {
+    pub(crate) fn rename_document(&mut self, id: DocId, label: &str) -> Result<(), StoreError> {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
         if generation_of(&tx, id).at(path)?.is_none() {
-            return Err(StoreError::UnknownDocument { id: id.to_owned() });
+            return Err(StoreError::UnknownDocument { id });
         }
         refuse_taken_label(&tx, label, id).at(path)??;
         tx.execute(
             "UPDATE documents SET label = ?2 WHERE id = ?1",
-            params![id, label],
+            params![Hex(id), label],
         )
         .at(path)?;
         Ok(tx.commit().at(path)?)
@@ -373,14 +373,14 @@ impl Store {
 fn insert_new(
     tx: &Transaction<'_>,
     path: &Path,
-    id: &str,
+    id: DocId,
     label: &str,
     created_at_ms: i64,
     snapshot: &[u8],
     kind: DocumentKind,
 ) -> Result<(), StoreError> {
     if generation_of(tx, id).at(path)?.is_some() {
-        return Err(StoreError::DuplicateDocumentId { id: id.to_owned() });
+        return Err(StoreError::DuplicateDocumentId { id });
     }
     refuse_taken_label(tx, label, id).at(path)??;
     insert_document_row(tx, id, label, created_at_ms, snapshot, kind).at(path)?;

@@ -1,6 +1,7 @@
 //! [`StoreError`]: everything that can go wrong with the local store, in words that say what
 //! the user can do about it.
 
+use between_shared::protocol::DocId;
 use std::io;
 use std::path::PathBuf;
 
@@ -95,16 +96,16 @@ pub(crate) enum StoreError {
         source: rusqlite::Error,
     },
     /// No document has this id.
-    #[error("this profile holds no document with id {id:?}")]
+    #[error("this profile holds no document with id {id}")]
     UnknownDocument {
         /// The id asked for.
-        id: String,
+        id: DocId,
     },
     /// `add_document` was given an id that is already stored.
-    #[error("this profile already holds a document with id {id:?}; it was left unchanged")]
+    #[error("this profile already holds a document with id {id}; it was left unchanged")]
     DuplicateDocumentId {
         /// The id.
-        id: String,
+        id: DocId,
     },
     /// The profile already holds its private document.
     #[error("this profile already has its private document; nothing was added")]

@@ -72,6 +72,7 @@ mod caseload;
 mod compaction;
 mod documents;
 mod error;
+mod ids;
 mod reminders;
 mod schema;
 mod sharing;
@@ -79,6 +80,7 @@ mod sync_state;
 #[cfg(test)]
 mod tests;
 
+use between_shared::protocol::DocId;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -93,6 +95,7 @@ pub(crate) use compaction::Compaction;
 pub(crate) use compaction::COMPACT_AFTER_CHUNKS;
 pub(crate) use documents::DocumentRecord;
 pub(crate) use error::StoreError;
+use ids::Hex;
 use schema::FORMAT;
 use sync_state::insert_sync_record;
 pub(crate) use sync_state::{SyncRecord, SyncWrite};
@@ -146,7 +149,7 @@ impl DocumentKind {
 #[derive(Debug, Clone)]
 pub(crate) struct NewDocument {
     /// The document id.
-    pub(crate) id: String,
+    pub(crate) id: DocId,
     /// Its local label.
     pub(crate) label: String,
     /// When it was added to this profile (Unix milliseconds).
@@ -218,7 +221,7 @@ pub(crate) struct Store {
     /// The store file.
     path: PathBuf,
     /// Per document id: what this handle's caller has seen (for safe compaction).
-    seen: RefCell<HashMap<String, Seen>>,
+    seen: RefCell<HashMap<DocId, Seen>>,
 }
 
 /// Writes the profile (and, for a profile that syncs, everything it starts with) into the new
@@ -249,7 +252,7 @@ fn insert_profile(
 /// A new document's row: its first full save, at generation 0.
 fn insert_document_row(
     tx: &Transaction<'_>,
-    id: &str,
+    id: DocId,
     label: &str,
     created_at_ms: i64,
     snapshot: &[u8],
@@ -258,29 +261,29 @@ fn insert_document_row(
     tx.execute(
         "INSERT INTO documents (id, label, created_at_ms, snapshot, generation, kind)
          VALUES (?1, ?2, ?3, ?4, 0, ?5)",
-        params![id, label, created_at_ms, snapshot, kind.as_str()],
+        params![Hex(id), label, created_at_ms, snapshot, kind.as_str()],
     )?;
     Ok(())
 }
 
 /// The generation of a document, or `None` if it does not exist.
-fn generation_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
+fn generation_of(conn: &Connection, id: DocId) -> rusqlite::Result<Option<i64>> {
     conn.query_row(
         "SELECT generation FROM documents WHERE id = ?1",
-        [id],
+        [Hex(id)],
         |row| row.get(0),
     )
     .optional()
 }
 
 /// Where document `id`'s stored content stands (see [`StoredVersion`]), if it exists.
-fn stored_version_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<StoredVersion>> {
+fn stored_version_of(conn: &Connection, id: DocId) -> rusqlite::Result<Option<StoredVersion>> {
     conn.prepare_cached(
         "SELECT d.generation,
                 (SELECT coalesce(max(c.seq), 0) FROM document_chunks c WHERE c.document_id = d.id)
            FROM documents d WHERE d.id = ?1",
     )?
-    .query_row([id], StoredVersion::from_row)
+    .query_row([Hex(id)], StoredVersion::from_row)
     .optional()
 }
 
@@ -363,10 +366,10 @@ impl Store {
 
     /// Where a document's stored content stands: it changes whenever anything is stored for the
     /// document (a chunk appended, a compaction), and only then.
-    pub(crate) fn stored_version(&self, id: &str) -> Result<StoredVersion, StoreError> {
+    pub(crate) fn stored_version(&self, id: DocId) -> Result<StoredVersion, StoreError> {
         stored_version_of(&self.conn, id)
             .at(&self.path)?
-            .ok_or_else(|| StoreError::UnknownDocument { id: id.to_owned() })
+            .ok_or_else(|| StoreError::UnknownDocument { id })
     }
 
     /// SQLite's `PRAGMA data_version`: changes when another connection (another `between`
@@ -407,18 +410,18 @@ fn insert_synced(
         ],
     )?;
     for doc in &synced.documents {
-        if let Err(refused) = refuse_taken_label(tx, &doc.label, &doc.id)? {
+        if let Err(refused) = refuse_taken_label(tx, &doc.label, doc.id)? {
             return Ok(Err(refused));
         }
         insert_document_row(
             tx,
-            &doc.id,
+            doc.id,
             &doc.label,
             doc.created_at_ms,
             &doc.snapshot,
             doc.kind,
         )?;
-        insert_sync_record(tx, &doc.id, &doc.sync)?;
+        insert_sync_record(tx, doc.id, &doc.sync)?;
     }
     for device in &synced.devices {
         upsert_device(tx, device)?;
@@ -448,12 +451,12 @@ fn begin_write<'c>(conn: &'c mut Connection, path: &Path) -> Result<Transaction<
 fn refuse_taken_label(
     tx: &rusqlite::Transaction<'_>,
     label: &str,
-    id: &str,
+    id: DocId,
 ) -> rusqlite::Result<Result<(), StoreError>> {
     let taken: Option<String> = tx
         .query_row(
             "SELECT id FROM documents WHERE label = ?1 AND id <> ?2",
-            [label, id],
+            params![label, Hex(id)],
             |row| row.get(0),
         )
         .optional()?;

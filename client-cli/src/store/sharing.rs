@@ -4,10 +4,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use between_shared::protocol::AccountId;
+use between_shared::protocol::{AccountId, DeviceId, DocId};
 use between_sqlite_file::AtPath;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::ids::Hex;
 use super::sync_state::insert_sync_record;
 use super::{
     begin_write, generation_of, insert_document_row, NewDocument, Seen, Store, StoreError,
@@ -19,14 +20,17 @@ impl Store {
     /// and when it ended is kept (the first time counts).
     pub(crate) fn stop_syncing(
         &mut self,
-        id: &str,
+        id: DocId,
         at_ms: i64,
         ended_by_us: bool,
     ) -> Result<(), StoreError> {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
-        tx.execute("DELETE FROM sync_documents WHERE document_id = ?1", [id])
-            .at(path)?;
+        tx.execute(
+            "DELETE FROM sync_documents WHERE document_id = ?1",
+            [Hex(id)],
+        )
+        .at(path)?;
         note_ended(&tx, id, at_ms, ended_by_us).at(path)?;
         Ok(tx.commit().at(path)?)
     }
@@ -35,7 +39,7 @@ impl Store {
     /// other members); the first time counts.
     pub(crate) fn note_sharing_ended(
         &mut self,
-        id: &str,
+        id: DocId,
         at_ms: i64,
         ended_by_us: bool,
     ) -> Result<(), StoreError> {
@@ -44,26 +48,28 @@ impl Store {
 
     /// Documents whose sharing ended on this device: id → (when, in Unix milliseconds; whether
     /// this account ended it).
-    pub(crate) fn sharing_ended(&self) -> Result<HashMap<String, (i64, bool)>, StoreError> {
+    pub(crate) fn sharing_ended(&self) -> Result<HashMap<DocId, (i64, bool)>, StoreError> {
         let path = &self.path;
         let mut stmt = self
             .conn
             .prepare("SELECT document_id, at_ms, by_us FROM sharing_ended")
             .at(path)?;
         let rows = stmt
-            .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))
+            .query_map([], |row| {
+                Ok((row.get::<_, Hex<DocId>>(0)?.0, (row.get(1)?, row.get(2)?)))
+            })
             .at(path)?;
         Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>().at(path)?)
     }
 
     /// The latest membership list accepted for a document (its `SignedMembership` bytes).
-    pub(crate) fn membership(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(crate) fn membership(&self, id: DocId) -> Result<Option<Vec<u8>>, StoreError> {
         let path = &self.path;
         Ok(self
             .conn
             .query_row(
                 "SELECT list FROM memberships WHERE document_id = ?1",
-                [id],
+                [Hex(id)],
                 |row| row.get(0),
             )
             .optional()
@@ -73,7 +79,7 @@ impl Store {
     /// Keeps a membership list the caller has verified (signature, owner, serial growing).
     pub(crate) fn save_membership(
         &mut self,
-        id: &str,
+        id: DocId,
         serial: u64,
         list: &[u8],
     ) -> Result<(), StoreError> {
@@ -86,7 +92,7 @@ impl Store {
             .execute(
                 "INSERT INTO memberships (document_id, serial, list) VALUES (?1, ?2, ?3)
                  ON CONFLICT (document_id) DO UPDATE SET serial = excluded.serial, list = excluded.list",
-                params![id, serial, list],
+                params![Hex(id), serial, list],
             )
             .at(path)?;
         Ok(())
@@ -109,7 +115,7 @@ impl Store {
     pub(crate) fn record_peer_devices(
         &mut self,
         account: AccountId,
-        certificates: &[(String, Vec<u8>)],
+        certificates: &[(DeviceId, Vec<u8>)],
     ) -> Result<(), StoreError> {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
@@ -122,7 +128,7 @@ impl Store {
             tx.execute(
                 "INSERT OR REPLACE INTO peer_devices (device_id, account_id, certificate)
                  VALUES (?1, ?2, ?3)",
-                params![device, account.as_bytes().as_slice(), certificate],
+                params![Hex(device), account.as_bytes().as_slice(), certificate],
             )
             .at(path)?;
         }
@@ -130,14 +136,20 @@ impl Store {
     }
 
     /// The devices this device has wrapped `epoch`'s key of a document for.
-    pub(crate) fn wrapped_for(&self, id: &str, epoch: u32) -> Result<HashSet<String>, StoreError> {
+    pub(crate) fn wrapped_for(
+        &self,
+        id: DocId,
+        epoch: u32,
+    ) -> Result<HashSet<DeviceId>, StoreError> {
         let path = &self.path;
         let mut stmt = self
             .conn
             .prepare("SELECT device_id FROM wrapped_keys WHERE document_id = ?1 AND epoch = ?2")
             .at(path)?;
         let rows = stmt
-            .query_map(params![id, epoch], |row| row.get(0))
+            .query_map(params![Hex(id), epoch], |row| {
+                Ok(row.get::<_, Hex<DeviceId>>(0)?.0)
+            })
             .at(path)?;
         Ok(rows.collect::<rusqlite::Result<HashSet<_>>>().at(path)?)
     }
@@ -145,16 +157,16 @@ impl Store {
     /// Records that the relay stored `epoch`'s key of a document wrapped for `devices`.
     pub(crate) fn record_wrapped(
         &mut self,
-        id: &str,
+        id: DocId,
         epoch: u32,
-        devices: &[String],
+        devices: &[DeviceId],
     ) -> Result<(), StoreError> {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
         for device in devices {
             tx.execute(
                 "INSERT OR IGNORE INTO wrapped_keys (document_id, epoch, device_id) VALUES (?1, ?2, ?3)",
-                params![id, epoch, device],
+                params![Hex(id), epoch, Hex(device)],
             )
             .at(path)?;
         }
@@ -176,35 +188,35 @@ impl Store {
             detail: "a membership serial is out of range".to_owned(),
         })?;
         let tx = begin_write(&mut self.conn, path)?;
-        if generation_of(&tx, &doc.id).at(path)?.is_some() {
-            return Err(StoreError::DuplicateDocumentId { id: doc.id.clone() });
+        if generation_of(&tx, doc.id).at(path)?.is_some() {
+            return Err(StoreError::DuplicateDocumentId { id: doc.id });
         }
         insert_document_row(
             &tx,
-            &doc.id,
+            doc.id,
             &doc.label,
             doc.created_at_ms,
             &doc.snapshot,
             doc.kind,
         )
         .at(path)?;
-        insert_sync_record(&tx, &doc.id, &doc.sync).at(path)?;
+        insert_sync_record(&tx, doc.id, &doc.sync).at(path)?;
         tx.execute(
             "INSERT INTO memberships (document_id, serial, list) VALUES (?1, ?2, ?3)",
-            params![doc.id, serial, membership],
+            params![Hex(doc.id), serial, membership],
         )
         .at(path)?;
         tx.commit().at(path)?;
-        self.seen.get_mut().insert(doc.id.clone(), Seen::created());
+        self.seen.get_mut().insert(doc.id, Seen::created());
         Ok(())
     }
 }
 
 /// Notes when sharing document `id` ended and who ended it; the first time counts.
-fn note_ended(conn: &Connection, id: &str, at_ms: i64, ended_by_us: bool) -> rusqlite::Result<()> {
+fn note_ended(conn: &Connection, id: DocId, at_ms: i64, ended_by_us: bool) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT OR IGNORE INTO sharing_ended (document_id, at_ms, by_us) VALUES (?1, ?2, ?3)",
-        params![id, at_ms, ended_by_us],
+        params![Hex(id), at_ms, ended_by_us],
     )?;
     Ok(())
 }

@@ -1,18 +1,20 @@
 //! Each synced document's sync state: the engine's state and epoch keys, what one sync step
 //! writes, the known heads, change authors, and documents deleted from the relay.
 
+use between_shared::protocol::{DeviceId, DocId};
 use std::collections::HashMap;
 
 use between_sqlite_file::AtPath;
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::ids::Hex;
 use super::{begin_write, generation_of, stored_version_of, DocumentKind, Seen, Store, StoreError};
 
 /// The sync state of one document.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct SyncRecord {
     /// The document id.
-    pub(crate) document_id: String,
+    pub(crate) document_id: DocId,
     /// The epoch new bundles are sealed under.
     pub(crate) epoch: u32,
     /// Whether the relay has created the document's log.
@@ -42,7 +44,7 @@ impl std::fmt::Debug for SyncRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RelayDeletion {
     /// The document id.
-    pub(crate) document_id: String,
+    pub(crate) document_id: DocId,
     /// Its label (the client's name, or "private").
     pub(crate) label: String,
     /// Shared homework or the client's private document.
@@ -61,7 +63,7 @@ pub(crate) struct SyncWrite<'a> {
     /// The engine's state after them, as JSON.
     pub(crate) state: &'a str,
     /// Automerge actors newly seen, with the device whose bundle carried their changes.
-    pub(crate) authors: &'a [(Vec<u8>, String)],
+    pub(crate) authors: &'a [(Vec<u8>, DeviceId)],
     /// The document's heads after `changes`, when the writer holds the document loaded: kept
     /// as its known heads if this handle then holds exactly what is stored (see
     /// [`Store::known_heads`]). `None` leaves the recorded heads as they are.
@@ -74,7 +76,7 @@ pub(crate) struct SyncWrite<'a> {
 /// it forgets any recorded heads, which would no longer match.
 fn record_known_heads(
     tx: &Transaction<'_>,
-    id: &str,
+    id: DocId,
     held: Option<&Seen>,
     heads: &[[u8; 32]],
 ) -> rusqlite::Result<()> {
@@ -86,7 +88,7 @@ fn record_known_heads(
           WHERE document_id = ?1 AND seq > ?2
             AND seq NOT IN (SELECT value FROM json_each(?3))",
         params![
-            id,
+            Hex(id),
             held.map_or(i64::MAX, |seen| seen.through_seq),
             serde_json::to_string(&held.map_or(&[][..], |seen| seen.own_seqs.as_slice()))
                 .unwrap_or_else(|_| "[]".to_owned())
@@ -98,7 +100,7 @@ fn record_known_heads(
     tx.execute(
         "UPDATE sync_documents SET heads_generation = ?2, heads_last_chunk = ?3, heads = ?4
           WHERE document_id = ?1",
-        params![id, version.generation, version.last_chunk, recorded],
+        params![Hex(id), version.generation, version.last_chunk, recorded],
     )?;
     Ok(())
 }
@@ -129,7 +131,7 @@ impl Store {
             let rows = stmt
                 .query_map([], |row| {
                     Ok(SyncRecord {
-                        document_id: row.get(0)?,
+                        document_id: row.get::<_, Hex<DocId>>(0)?.0,
                         epoch: row.get(1)?,
                         on_relay: row.get(2)?,
                         state: row.get(3)?,
@@ -145,7 +147,7 @@ impl Store {
                 .at(path)?;
             for record in &mut records {
                 let rows = stmt
-                    .query_map([&record.document_id], |row| {
+                    .query_map([Hex(record.document_id)], |row| {
                         Ok((row.get::<_, u32>(0)?, row.get::<_, Vec<u8>>(1)?))
                     })
                     .at(path)?;
@@ -165,17 +167,17 @@ impl Store {
     }
 
     /// Records that the relay holds the document's log.
-    pub(crate) fn mark_on_relay(&mut self, id: &str) -> Result<(), StoreError> {
+    pub(crate) fn mark_on_relay(&mut self, id: DocId) -> Result<(), StoreError> {
         let path = &self.path;
         let changed = self
             .conn
             .execute(
                 "UPDATE sync_documents SET on_relay = 1 WHERE document_id = ?1",
-                [id],
+                [Hex(id)],
             )
             .at(path)?;
         if changed == 0 {
-            return Err(StoreError::UnknownDocument { id: id.to_owned() });
+            return Err(StoreError::UnknownDocument { id });
         }
         Ok(())
     }
@@ -183,7 +185,7 @@ impl Store {
     /// A synced document's heads as stored, if they are known without loading it: recorded by
     /// [`Store::persist_sync`] when that handle held exactly what was stored, with nothing
     /// stored or compacted since (the document's generation and last chunk are unchanged).
-    pub(crate) fn known_heads(&self, id: &str) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
+    pub(crate) fn known_heads(&self, id: DocId) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
         let version = self.stored_version(id)?;
         let heads: Option<Vec<u8>> = self
             .conn
@@ -192,9 +194,10 @@ impl Store {
                   WHERE document_id = ?1 AND heads_generation = ?2 AND heads_last_chunk = ?3",
             )
             .and_then(|mut stmt| {
-                stmt.query_row(params![id, version.generation, version.last_chunk], |row| {
-                    row.get(0)
-                })
+                stmt.query_row(
+                    params![Hex(id), version.generation, version.last_chunk],
+                    |row| row.get(0),
+                )
                 .optional()
             })
             .at(&self.path)?
@@ -210,19 +213,19 @@ impl Store {
     /// [`Store::known_heads`]).
     pub(crate) fn persist_sync(
         &mut self,
-        id: &str,
+        id: DocId,
         write: &SyncWrite<'_>,
     ) -> Result<(), StoreError> {
         let path = &self.path;
         let tx = begin_write(&mut self.conn, path)?;
         if generation_of(&tx, id).at(path)?.is_none() {
-            return Err(StoreError::UnknownDocument { id: id.to_owned() });
+            return Err(StoreError::UnknownDocument { id });
         }
         let mut seq = None;
         if !write.changes.is_empty() {
             tx.execute(
                 "INSERT INTO document_chunks (document_id, data) VALUES (?1, ?2)",
-                params![id, write.changes],
+                params![Hex(id), write.changes],
             )
             .at(path)?;
             seq = Some(tx.last_insert_rowid());
@@ -230,24 +233,24 @@ impl Store {
         let updated = tx
             .execute(
                 "UPDATE sync_documents SET state = ?2 WHERE document_id = ?1",
-                params![id, write.state],
+                params![Hex(id), write.state],
             )
             .at(path)?;
         if updated == 0 {
-            return Err(StoreError::UnknownDocument { id: id.to_owned() });
+            return Err(StoreError::UnknownDocument { id });
         }
         for (actor, device) in write.authors {
             tx.execute(
                 "INSERT OR IGNORE INTO change_authors (actor_id, device_id) VALUES (?1, ?2)",
-                params![actor, device],
+                params![actor, Hex(*device)],
             )
             .at(path)?;
         }
-        if let (Some(seq), Some(seen)) = (seq, self.seen.get_mut().get_mut(id)) {
+        if let (Some(seq), Some(seen)) = (seq, self.seen.get_mut().get_mut(&id)) {
             seen.own_seqs.push(seq);
         }
         if let Some(heads) = write.heads {
-            let held = self.seen.get_mut().get(id);
+            let held = self.seen.get_mut().get(&id);
             record_known_heads(&tx, id, held, heads).at(path)?;
         }
         tx.commit().at(path)?;
@@ -258,7 +261,7 @@ impl Store {
     /// bundles are sealed under — in one transaction. A key already held is kept as it is.
     pub(crate) fn add_epoch_keys(
         &mut self,
-        id: &str,
+        id: DocId,
         keys: &[(u32, [u8; 32])],
         current: Option<u32>,
     ) -> Result<(), StoreError> {
@@ -267,7 +270,7 @@ impl Store {
         for (epoch, key) in keys {
             tx.execute(
                 "INSERT OR IGNORE INTO epoch_keys (document_id, epoch, key) VALUES (?1, ?2, ?3)",
-                params![id, epoch, key.as_slice()],
+                params![Hex(id), epoch, key.as_slice()],
             )
             .at(path)?;
         }
@@ -275,13 +278,13 @@ impl Store {
             let updated = tx
                 .execute(
                     "UPDATE sync_documents SET epoch = ?2 WHERE document_id = ?1 AND epoch < ?2",
-                    params![id, epoch],
+                    params![Hex(id), epoch],
                 )
                 .at(path)?;
             let held: bool = tx
                 .query_row(
                     "SELECT EXISTS (SELECT 1 FROM epoch_keys WHERE document_id = ?1 AND epoch = ?2)",
-                    params![id, epoch],
+                    params![Hex(id), epoch],
                     |row| row.get(0),
                 )
                 .at(path)?;
@@ -299,7 +302,7 @@ impl Store {
     /// homework stays. A document already recorded keeps its first record.
     pub(crate) fn mark_deleted_from_relay(
         &mut self,
-        ids: &[&str],
+        ids: &[DocId],
         at_ms: i64,
         by_this_device: bool,
     ) -> Result<(), StoreError> {
@@ -309,7 +312,7 @@ impl Store {
             tx.execute(
                 "INSERT OR IGNORE INTO relay_deletions (document_id, deleted_at_ms, by_this_device)
                  VALUES (?1, ?2, ?3)",
-                params![id, at_ms, by_this_device],
+                params![Hex(id), at_ms, by_this_device],
             )
             .at(path)?;
         }
@@ -330,7 +333,7 @@ impl Store {
         let rows = stmt
             .query_map([], |row| {
                 Ok(RelayDeletion {
-                    document_id: row.get(0)?,
+                    document_id: row.get::<_, Hex<DocId>>(0)?.0,
                     label: row.get(1)?,
                     kind: DocumentKind::parse(&row.get::<_, String>(2)?)?,
                     deleted_at_ms: row.get(3)?,
@@ -342,14 +345,16 @@ impl Store {
     }
 
     /// Which device's bundles first carried each Automerge actor's changes.
-    pub(crate) fn change_authors(&self) -> Result<HashMap<Vec<u8>, String>, StoreError> {
+    pub(crate) fn change_authors(&self) -> Result<HashMap<Vec<u8>, DeviceId>, StoreError> {
         let path = &self.path;
         let mut stmt = self
             .conn
             .prepare("SELECT actor_id, device_id FROM change_authors")
             .at(path)?;
         let rows = stmt
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get::<_, Hex<DeviceId>>(1)?.0))
+            })
             .at(path)?;
         Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>().at(path)?)
     }
@@ -358,18 +363,18 @@ impl Store {
 /// Inserts a document's sync state and epoch keys inside the caller's transaction.
 pub(super) fn insert_sync_record(
     tx: &Transaction<'_>,
-    id: &str,
+    id: DocId,
     sync: &SyncRecord,
 ) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO sync_documents (document_id, epoch, on_relay, state)
          VALUES (?1, ?2, ?3, ?4)",
-        params![id, sync.epoch, sync.on_relay, sync.state],
+        params![Hex(id), sync.epoch, sync.on_relay, sync.state],
     )?;
     for (epoch, key) in &sync.keys {
         tx.execute(
             "INSERT INTO epoch_keys (document_id, epoch, key) VALUES (?1, ?2, ?3)",
-            params![id, epoch, key.as_slice()],
+            params![Hex(id), epoch, key.as_slice()],
         )?;
     }
     Ok(())

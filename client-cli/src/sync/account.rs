@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use between_shared::crypto::{DeviceCertificate, DeviceKeypair, IdentityKeypair, IdentityPublic};
-use between_shared::protocol::AccountId;
+use between_shared::protocol::{AccountId, DeviceId};
 use between_shared::Role;
 
 use super::connection::{RelayError, RelayUrl};
@@ -99,10 +99,10 @@ impl std::fmt::Display for DeviceLabel {
     }
 }
 
-/// The devices this device knows, by id (32 hex digits).
+/// The devices this device knows, by id.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DeviceDirectory {
-    devices: BTreeMap<String, DeviceLabel>,
+    devices: BTreeMap<DeviceId, DeviceLabel>,
 }
 
 impl DeviceDirectory {
@@ -115,9 +115,9 @@ impl DeviceDirectory {
                     .ok()
                     .map(|c| c.role);
                 (
-                    record.device_id.clone(),
+                    record.device_id,
                     DeviceLabel {
-                        short: short_id(&record.device_id),
+                        short: record.device_id.short(),
                         name: record.name.clone(),
                         role,
                         this_device: record.this_device,
@@ -130,12 +130,12 @@ impl DeviceDirectory {
     }
 
     /// The label of a device (an unknown one is shown by its short id).
-    pub(crate) fn label(&self, device_id: &str) -> DeviceLabel {
+    pub(crate) fn label(&self, device_id: DeviceId) -> DeviceLabel {
         self.devices
-            .get(device_id)
+            .get(&device_id)
             .cloned()
             .unwrap_or_else(|| DeviceLabel {
-                short: short_id(device_id),
+                short: device_id.short(),
                 name: None,
                 role: None,
                 this_device: false,
@@ -151,16 +151,14 @@ impl DeviceDirectory {
         person: impl Fn(&IdentityPublic) -> Option<String>,
     ) -> Self {
         for cert in peers {
-            let id = cert.device_id().to_string();
-            self.devices
-                .entry(id.clone())
-                .or_insert_with(|| DeviceLabel {
-                    short: short_id(&id),
-                    name: None,
-                    role: Some(cert.role),
-                    this_device: false,
-                    person: person(&cert.owner),
-                });
+            let id = cert.device_id();
+            self.devices.entry(id).or_insert_with(|| DeviceLabel {
+                short: id.short(),
+                name: None,
+                role: Some(cert.role),
+                this_device: false,
+                person: person(&cert.owner),
+            });
         }
         self
     }
@@ -171,24 +169,24 @@ impl DeviceDirectory {
     }
 
     /// Whether the device is known.
-    pub(crate) fn knows(&self, device_id: &str) -> bool {
-        self.devices.contains_key(device_id)
+    pub(crate) fn knows(&self, device_id: DeviceId) -> bool {
+        self.devices.contains_key(&device_id)
     }
-}
-
-/// The first 8 characters of an id.
-pub(crate) fn short_id(id: &str) -> String {
-    id.chars().take(8).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A device id made of `word` four times, so its short form is `word` in hex.
+    fn repeated(word: [u8; 4]) -> DeviceId {
+        DeviceId(std::array::from_fn(|i| word[i % 4]))
+    }
+
     #[test]
     fn labels_say_which_device() {
         let records = [DeviceRecord {
-            device_id: "a1b2c3d4".repeat(4),
+            device_id: repeated([0xa1, 0xb2, 0xc3, 0xd4]),
             certificate: vec![],
             this_device: true,
             name: Some("laptop".to_owned()),
@@ -197,13 +195,15 @@ mod tests {
         }];
         let directory = DeviceDirectory::new(&records);
         assert_eq!(
-            directory.label(&"a1b2c3d4".repeat(4)).to_string(),
+            directory.label(records[0].device_id).to_string(),
             "laptop a1b2c3d4 (this device)"
         );
         assert_eq!(
-            directory.label(&"e5f6a7b8".repeat(4)).to_string(),
+            directory
+                .label(repeated([0xe5, 0xf6, 0xa7, 0xb8]))
+                .to_string(),
             "device e5f6a7b8"
         );
-        assert!(directory.knows(&"a1b2c3d4".repeat(4)));
+        assert!(directory.knows(records[0].device_id));
     }
 }

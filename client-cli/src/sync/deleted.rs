@@ -70,7 +70,7 @@ pub(crate) async fn notice(
     conn: &mut Connection,
     store: &mut Store,
     keys: &AccountKeys,
-    before: &HashSet<String>,
+    before: &HashSet<DocId>,
     shared: &mut Shared,
 ) -> Result<(), SyncFailure> {
     if keys.certificate.role != Role::Therapist {
@@ -82,13 +82,10 @@ pub(crate) async fn notice(
         if !before.contains(&doc.id) || still.contains(&doc.id) {
             continue;
         }
-        let Ok(doc_id) = doc.id.parse::<DocId>() else {
-            continue;
-        };
         request += 1;
         let asked = ClientMessage::GetMembership {
             request: RequestId(request),
-            doc: doc_id,
+            doc: doc.id,
         };
         let deleted = matches!(
             conn.request(&asked, "a membership list").await?,
@@ -101,9 +98,11 @@ pub(crate) async fn notice(
             continue;
         }
         store
-            .mark_deleted_from_relay(&[doc.id.as_str()], real_unix_ms(), false)
+            .mark_deleted_from_relay(&[doc.id], real_unix_ms(), false)
             .map_err(DriverError::from)?;
-        shared.ended.retain(|e| *e != doc.id && *e != doc.label);
+        shared
+            .ended
+            .retain(|e| *e != doc.id.to_string() && *e != doc.label);
         shared.notes.push(format!(
             "{}'s homework is no longer on the relay: the client deleted it. Your copy stays on this device but gets no more updates",
             doc.label
@@ -113,7 +112,7 @@ pub(crate) async fn notice(
 }
 
 /// The documents that sync now, by id (for [`notice`]'s `before`).
-pub(crate) fn syncing(store: &Store) -> Result<HashSet<String>, StoreError> {
+pub(crate) fn syncing(store: &Store) -> Result<HashSet<DocId>, StoreError> {
     Ok(store
         .sync_documents()?
         .into_iter()

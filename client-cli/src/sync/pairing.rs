@@ -11,6 +11,7 @@
 //! (`from`); a new device refuses a payload that is not from an existing device.
 
 use between_shared::crypto::{CryptoError, PairingSecret};
+use between_shared::protocol::DocId;
 use serde::{Deserialize, Serialize};
 
 /// The format of the payload; bump it when the shape changes incompatibly.
@@ -22,8 +23,8 @@ pub(crate) const FROM_EXISTING_DEVICE: &str = "existing-device";
 /// A document as the new device needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PairedDocument {
-    /// The document id (the homework document's id).
-    pub(crate) id: String,
+    /// The document id (its hex text in the message).
+    pub(crate) id: DocId,
     /// The local label on the existing device.
     pub(crate) label: String,
     /// The epoch new bundles are sealed under.
@@ -149,7 +150,7 @@ mod tests {
                 sender: true,
             }],
             documents: vec![PairedDocument {
-                id: "ab".repeat(16),
+                id: DocId([0xab; 16]),
                 label: "Sam".to_owned(),
                 epoch: 1,
                 keys: vec![(1, [3; 32])],
@@ -189,7 +190,7 @@ mod tests {
     #[test]
     fn a_document_without_the_private_mark_is_shared() {
         // As a device from before private documents wrote it.
-        let old = r#"{"id":"abab","label":"Sam","epoch":1,"keys":[[1,[3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3]]]}"#;
+        let old = r#"{"id":"abababababababababababababababab","label":"Sam","epoch":1,"keys":[[1,[3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3]]]}"#;
         let doc: PairedDocument = serde_json::from_str(old).unwrap();
         assert!(!doc.private);
         let mut private = doc.clone();

@@ -84,7 +84,7 @@ struct Device {
 struct World {
     relay: Relay,
     devices: Vec<Device>,
-    doc_id: String,
+    doc_id: DocId,
 }
 
 fn certificate(identity: &IdentityKeypair, device: &DeviceKeypair) -> DeviceCertificate {
@@ -96,7 +96,7 @@ fn profile_at(
     identity: &IdentityKeypair,
     device: &DeviceKeypair,
     known: &[&DeviceKeypair],
-    doc_id: &str,
+    doc_id: DocId,
     snapshot: Vec<u8>,
     on_relay: bool,
 ) {
@@ -104,7 +104,7 @@ fn profile_at(
     let devices = std::iter::once((device, true))
         .chain(known.iter().map(|d| (*d, false)))
         .map(|(d, this_device)| DeviceRecord {
-            device_id: d.device_id().to_string(),
+            device_id: d.device_id(),
             certificate: certificate(identity, d).to_bytes().to_vec(),
             this_device,
             name: None,
@@ -126,13 +126,13 @@ fn profile_at(
             devices_listed_ms: None,
         },
         documents: vec![NewDocument {
-            id: doc_id.to_owned(),
+            id: doc_id,
             label: "Sam".into(),
             created_at_ms: 1,
             snapshot,
             kind: DocumentKind::Shared,
             sync: SyncRecord {
-                document_id: doc_id.to_owned(),
+                document_id: doc_id,
                 epoch: 1,
                 on_relay,
                 state: serde_json::to_string(&SyncState::default()).unwrap(),
@@ -165,7 +165,7 @@ impl World {
         let _ = EpochKey::generate(&mut rng);
         let me = Author::new(Role::Client, "Sam");
         let mut doc = HomeworkDoc::create(&laptop.device_id().0, "Sam", &me, Timestamp(1)).unwrap();
-        let doc_id = doc.data().unwrap().meta.document_id.as_str().to_owned();
+        let doc_id = doc.data().unwrap().meta.document_id;
         let mut devices = Vec::new();
         for (i, device) in [&laptop, &phone].into_iter().enumerate() {
             let dir = tempfile::tempdir().unwrap();
@@ -175,7 +175,7 @@ impl World {
             } else {
                 (AutoCommit::new().save(), vec![&laptop])
             };
-            profile_at(&path, &identity, device, &known, &doc_id, snapshot, i == 1);
+            profile_at(&path, &identity, device, &known, doc_id, snapshot, i == 1);
             devices.push(Device {
                 _dir: dir,
                 path,
@@ -232,7 +232,7 @@ impl World {
 
     /// The document's id on the wire.
     fn doc(&self) -> DocId {
-        DocId(*uuid::Uuid::parse_str(&self.doc_id).unwrap().as_bytes())
+        self.doc_id
     }
 
     fn run(&mut self, from: usize, sent: Vec<ClientMessage>) {
@@ -257,12 +257,12 @@ impl World {
     /// A `between goal create` on device `i`, as another process would do it.
     fn edit(&mut self, i: usize, title: &str) {
         let mut store = Store::open(&self.devices[i].path).unwrap();
-        let bytes = store.load_document(&self.doc_id).unwrap();
+        let bytes = store.load_document(self.doc_id).unwrap();
         let mut doc = HomeworkDoc::load(&bytes, &self.devices[i].actor).unwrap();
         let me = Author::new(Role::Client, "Sam");
         doc.create_goal(&me, Timestamp(2), title, "", &[]).unwrap();
         store
-            .append_changes(&self.doc_id, &doc.save_incremental())
+            .append_changes(self.doc_id, &doc.save_incremental())
             .unwrap();
         if let Some(driver) = self.devices[i].driver.as_mut() {
             let step = driver.poll_local().unwrap();
@@ -272,7 +272,7 @@ impl World {
 
     fn goals(&self, i: usize) -> Vec<String> {
         let store = Store::open(&self.devices[i].path).unwrap();
-        let bytes = store.load_document(&self.doc_id).unwrap();
+        let bytes = store.load_document(self.doc_id).unwrap();
         let doc = HomeworkDoc::load(&bytes, b"reader").unwrap();
         let mut titles: Vec<_> = doc
             .data()
@@ -301,7 +301,7 @@ fn edits_travel_both_ways_and_survive_restarts() {
     world.edit(1, "Walk daily");
     // The laptop is connected and receives the phone's change live.
     assert_eq!(world.goals(0), ["Sleep better", "Walk daily"]);
-    let received: BTreeMap<String, usize> = world.summary(0).received;
+    let received: BTreeMap<DeviceId, usize> = world.summary(0).received;
     // Only the phone's goal: the phone does not echo back what it received from the laptop.
     assert_eq!(received.values().sum::<usize>(), 1, "{received:?}");
 
@@ -318,8 +318,10 @@ fn edits_travel_both_ways_and_survive_restarts() {
     let store = Store::open(&world.devices[0].path).unwrap();
     let authors = store.change_authors().unwrap();
     assert_eq!(
-        authors.get(&world.devices[1].actor).map(String::as_str),
-        Some(hex::encode(&world.devices[1].actor).as_str())
+        authors
+            .get(&world.devices[1].actor)
+            .map(DeviceId::to_string),
+        Some(hex::encode(&world.devices[1].actor))
     );
     assert!(store.account().unwrap().unwrap().last_sync_ms.is_some());
 }

@@ -14,14 +14,13 @@
 
 use crate::author::{Author, Role};
 use crate::error::{DocError, ValidationError};
-use crate::ids::{
-    AdjustmentId, AssignmentId, CommentId, DocumentId, EntryId, GoalId, StepId, TemplateId,
-};
+use crate::ids::{AdjustmentId, AssignmentId, CommentId, EntryId, GoalId, StepId, TemplateId};
 use crate::model::{
     Adjustment, AdjustmentKind, Assignment, AssignmentStatus, Comment, CommentTarget,
     CrisisResources, Entry, EntryStatus, Frequency, Goal, GoalStatus, HomeworkData, Meta,
     RiskAcknowledgement, Schedule, Step, OBSTACLES, SCHEMA_VERSION,
 };
+use crate::protocol::DocId;
 use crate::reminders::TimeOfDay;
 use crate::template::{builtin, validate, FieldKind, FieldValue, Template};
 use crate::time::{Day, Timestamp};
@@ -163,7 +162,7 @@ impl HomeworkDoc {
         let data = HomeworkData {
             schema: SCHEMA_VERSION,
             meta: Meta {
-                document_id: DocumentId::random(),
+                document_id: DocId::random(),
                 client_name: client_name.to_string(),
                 therapist_name: (by.role == Role::Therapist).then(|| by.name.clone()),
                 created_by: by.clone(),

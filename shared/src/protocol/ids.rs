@@ -36,7 +36,8 @@ macro_rules! byte_id {
     ($(#[$doc:meta])* $name:ident, $len:expr) => {
         $(#[$doc])*
         ///
-        /// On the wire: a CBOR byte string of exactly this many bytes. Displayed as lower-case hex.
+        /// On the wire: a CBOR byte string of exactly this many bytes. Displayed, and written in
+        /// JSON, as lower-case hex.
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(pub [u8; $len]);
 
@@ -47,6 +48,11 @@ macro_rules! byte_id {
             /// The raw bytes.
             pub const fn as_bytes(&self) -> &[u8; $len] {
                 &self.0
+            }
+
+            /// The short form shown to people: the first 8 hex digits.
+            pub fn short(&self) -> String {
+                hex::encode(&self.0[..4])
             }
         }
 
@@ -82,15 +88,26 @@ macro_rules! byte_id {
             }
         }
 
+        /// A byte string in the wire's CBOR; its hex text in a human-readable format (JSON),
+        /// the form people and scripts read.
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                super::bytes::fixed::serialize(&self.0, serializer)
+                if serializer.is_human_readable() {
+                    serializer.collect_str(self)
+                } else {
+                    super::bytes::fixed::serialize(&self.0, serializer)
+                }
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                super::bytes::fixed::deserialize(deserializer).map(Self)
+                if deserializer.is_human_readable() {
+                    let text = String::deserialize(deserializer)?;
+                    text.parse().map_err(serde::de::Error::custom)
+                } else {
+                    super::bytes::fixed::deserialize(deserializer).map(Self)
+                }
             }
         }
     };
@@ -102,6 +119,32 @@ byte_id!(
     DocId,
     16
 );
+
+impl DocId {
+    /// A fresh random document id (a version-4 UUID's 16 bytes, as documents have always been
+    /// named, so its hex is the id's text form inside the document too).
+    pub fn random() -> Self {
+        Self(*uuid::Uuid::new_v4().as_bytes())
+    }
+}
+
+/// Inside a homework document the id is kept as its hex text (the form documents have always
+/// had), so a document saved before the id was typed reads the same.
+impl autosurgeon::Reconcile for DocId {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+        reconciler.str(self.to_string())
+    }
+}
+
+impl autosurgeon::Hydrate for DocId {
+    fn hydrate_string(id: &str) -> Result<Self, autosurgeon::HydrateError> {
+        id.parse().map_err(|err: ParseIdError| {
+            autosurgeon::HydrateError::unexpected("a document id", err.to_string())
+        })
+    }
+}
 
 byte_id!(
     /// One registered device, fixed when its certificate is made (see `docs/envelope.md`). The
@@ -179,6 +222,8 @@ impl fmt::Display for RequestId {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -190,6 +235,24 @@ mod tests {
         assert_eq!("0F".repeat(16).parse::<DocId>(), Ok(id));
         let mailbox = Mailbox(std::array::from_fn(|i| i as u8));
         assert_eq!(mailbox.to_string().parse::<Mailbox>(), Ok(mailbox));
+    }
+
+    #[test]
+    fn json_holds_the_hex_and_cbor_the_bytes() {
+        let id = DocId([0xab; 16]);
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{}\"", "ab".repeat(16)));
+        assert_eq!(serde_json::from_str::<DocId>(&json).unwrap(), id);
+        assert!(serde_json::from_str::<DocId>("\"doc-1\"").is_err());
+        let mut cbor = Vec::new();
+        ciborium::into_writer(&id, &mut cbor).unwrap();
+        // A 16-byte byte string: major type 2, length 16, then the bytes.
+        assert_eq!(cbor[0], 0x50);
+        assert_eq!(&cbor[1..], &[0xab; 16]);
+        assert_eq!(
+            ciborium::from_reader::<DocId, _>(cbor.as_slice()).unwrap(),
+            id
+        );
     }
 
     #[test]

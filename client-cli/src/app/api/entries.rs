@@ -60,14 +60,14 @@ pub(super) async fn new_entry(
     let id = if body.private {
         app.live()
             .await
-            .edit(&private_doc(&app).await?, move |doc, me| {
+            .edit(private_doc(&app).await?, move |doc, me| {
                 doc.create_private_entry(me, now, new, false, &shared)
             })
             .await?
     } else {
         app.live()
             .await
-            .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
+            .edit(shared_doc(&app, &doc).await?, move |doc, me| {
                 doc.create_entry(me, now, new, false)
             })
             .await?
@@ -100,7 +100,7 @@ pub(super) async fn set_value(
     }
     app.live()
         .await
-        .edit(&home, move |doc, me| {
+        .edit(home, move |doc, me| {
             doc.update_entry(me, now, &id, update, false)
         })
         .await
@@ -148,7 +148,7 @@ pub(super) async fn splice(
     let (text, heads) = app
         .live()
         .await
-        .edit(&home, move |doc: &mut HomeworkDoc, me| {
+        .edit(home, move |doc: &mut HomeworkDoc, me| {
             let text = match doc.entry_text_len(&id, &body.field) {
                 Ok(_) => doc.splice_entry_text_since(
                     me,
@@ -194,7 +194,7 @@ pub(super) async fn complete(
     let done = id.clone();
     app.live()
         .await
-        .edit(&home, move |doc, me| doc.complete_entry(me, now, &done))
+        .edit(home, move |doc, me| doc.complete_entry(me, now, &done))
         .await?;
     stored(&app, ());
     // The answer is the entry as it is now: a questionnaire's score, and help at once when
@@ -245,7 +245,7 @@ pub(super) async fn mood(
     let id = app
         .live()
         .await
-        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
+        .edit(shared_doc(&app, &doc).await?, move |doc, me| {
             doc.create_entry(me, now, new, true)
         })
         .await
@@ -295,7 +295,7 @@ pub(super) async fn share(
     let moved = app
         .live()
         .await
-        .read(&home, move |doc| {
+        .read(home, move |doc| {
             // A throwaway copy gives the entry with its comments; the private document
             // keeps it until the shared one holds it.
             doc.fork(b"share-copy").take_entry(&me, now, &wanted)
@@ -304,11 +304,11 @@ pub(super) async fn share(
         .map_err(LiveError::Refused)?;
     app.live()
         .await
-        .edit(&shared, move |doc, me| doc.adopt_entry(me, now, moved))
+        .edit(shared, move |doc, me| doc.adopt_entry(me, now, moved))
         .await?;
     app.live()
         .await
-        .edit(&home, move |doc, me| {
+        .edit(home, move |doc, me| {
             doc.take_entry(me, now, &id).map(|_| ())
         })
         .await?;
@@ -342,7 +342,7 @@ pub(super) async fn difficulty(
     };
     app.live()
         .await
-        .edit(&home, move |doc, me| {
+        .edit(home, move |doc, me| {
             doc.update_entry(me, now, &id, update, false)
         })
         .await

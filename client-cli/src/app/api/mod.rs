@@ -19,11 +19,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use between_shared::document::{AssignmentAdjustment, EntryUpdate, NewAssignment, NewEntry};
 use between_shared::model::{AssignmentStatus, CommentTarget, Frequency, GoalStatus, Schedule};
+use between_shared::protocol::DocId;
 use between_shared::reminders::TimeOfDay;
 use between_shared::template::builtin::{field, slug};
 use between_shared::template::{EntryKind, FieldDef, FieldKind, FieldValue, Template};
 use between_shared::{
-    AssignmentId, CommentId, DocError, DocumentId, EntryId, GoalId, HomeworkDoc, Role, TemplateId,
+    AssignmentId, CommentId, DocError, EntryId, GoalId, HomeworkDoc, Role, TemplateId,
     ValidationError,
 };
 use serde::Deserialize;
@@ -293,20 +294,26 @@ async fn with_workspace<T: Send + 'static>(
 
 /// The shared homework `doc` names, if this device syncs it (a client's private document is
 /// reached through the shared one's entries, never by its own id).
-async fn shared_doc(app: &App, doc: &str) -> Result<DocumentId, ApiError> {
+async fn shared_doc(app: &App, doc: &str) -> Result<DocId, ApiError> {
+    let unknown = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("this device holds no homework with the id {doc}"),
+        )
+    };
+    let wanted: DocId = doc.parse().map_err(|_| unknown())?;
     if let Some(found) = app
         .live()
         .await
         .documents()
         .await?
         .into_iter()
-        .find(|d| !d.private && d.id.as_str() == doc)
+        .find(|d| !d.private && d.id == wanted)
     {
         return Ok(found.id);
     }
     // Homework that arrived after the app started (a `between sync` beside it brought a new
     // client's): the profile holds it, but this app does not sync it yet.
-    let wanted = doc.to_owned();
     let arrived = with_session(app, move |session| {
         Ok(session
             .shared_records()?
@@ -315,15 +322,15 @@ async fn shared_doc(app: &App, doc: &str) -> Result<DocumentId, ApiError> {
             .map(|r| r.label))
     })
     .await?;
-    Err(ApiError::new(
-        StatusCode::NOT_FOUND,
-        match arrived {
-            Some(name) => format!(
+    Err(match arrived {
+        Some(name) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
                 "{name}'s homework arrived after the app started; press \"Look for new clients\" on the Clients page (or start `between app` again) to open it"
             ),
-            None => format!("this device holds no homework with the id {doc}"),
-        },
-    ))
+        ),
+        None => unknown(),
+    })
 }
 
 fn clock() -> Result<Clock, ApiError> {
@@ -386,7 +393,7 @@ async fn events(State(app): State<Arc<App>>) -> impl IntoResponse {
 }
 
 /// Where a change to an entry goes: the shared homework or the client's private document.
-async fn entry_home(app: &App, doc: &str, entry: &EntryId) -> Result<DocumentId, ApiError> {
+async fn entry_home(app: &App, doc: &str, entry: &EntryId) -> Result<DocId, ApiError> {
     let wanted = entry.to_string();
     let place = with_workspace(app, doc, move |ws| Ok(ws.find_entry(&wanted)?.0)).await?;
     home(app, doc, place).await
@@ -394,21 +401,21 @@ async fn entry_home(app: &App, doc: &str, entry: &EntryId) -> Result<DocumentId,
 
 /// Where a comment lives: the shared homework, or the client's private document for a
 /// comment on a private entry.
-async fn comment_home(app: &App, doc: &str, comment: &CommentId) -> Result<DocumentId, ApiError> {
+async fn comment_home(app: &App, doc: &str, comment: &CommentId) -> Result<DocId, ApiError> {
     let wanted = comment.to_string();
     let place = with_workspace(app, doc, move |ws| Ok(find_comment(ws, &wanted)?.0)).await?;
     home(app, doc, place).await
 }
 
 /// The document of `place`: the shared homework `doc`, or the client's private one.
-async fn home(app: &App, doc: &str, place: Place) -> Result<DocumentId, ApiError> {
+async fn home(app: &App, doc: &str, place: Place) -> Result<DocId, ApiError> {
     match place {
         Place::Private => private_doc(app).await,
         Place::Shared => shared_doc(app, doc).await,
     }
 }
 
-async fn private_doc(app: &App) -> Result<DocumentId, ApiError> {
+async fn private_doc(app: &App) -> Result<DocId, ApiError> {
     app.live().await
         .documents()
         .await?

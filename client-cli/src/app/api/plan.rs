@@ -53,7 +53,7 @@ pub(super) async fn comment(
     let id = app
         .live()
         .await
-        .edit(&home, move |doc, me| {
+        .edit(home, move |doc, me| {
             doc.add_comment(me, now, target, reply_to, &text)
         })
         .await
@@ -118,7 +118,7 @@ pub(super) async fn assign(
     let id = app
         .live()
         .await
-        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
+        .edit(shared_doc(&app, &doc).await?, move |doc, me| {
             doc.create_assignment(me, now, new)
         })
         .await?;
@@ -181,7 +181,7 @@ pub(super) async fn adjust(
     let why = body.why;
     app.live()
         .await
-        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
+        .edit(shared_doc(&app, &doc).await?, move |doc, me| {
             doc.adjust_assignment(me, now, &id, adjustment, &why)
         })
         .await
@@ -203,7 +203,7 @@ pub(super) async fn tick_step(
     let (goal, step) = (GoalId::from(goal), between_shared::StepId::from(step));
     app.live()
         .await
-        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
+        .edit(shared_doc(&app, &doc).await?, move |doc, me| {
             doc.set_step_done(me, now, &goal, &step, body.done)
         })
         .await?;
@@ -233,7 +233,7 @@ pub(super) async fn new_goal(
     let id = app
         .live()
         .await
-        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
+        .edit(shared_doc(&app, &doc).await?, move |doc, me| {
             doc.create_goal(me, now, &body.title, &body.why, &steps)
         })
         .await
@@ -256,7 +256,7 @@ pub(super) async fn add_step(
     let id = app
         .live()
         .await
-        .edit(&shared_doc(&app, &doc).await?, move |doc, _| {
+        .edit(shared_doc(&app, &doc).await?, move |doc, _| {
             doc.add_step(now, &goal, &body.text)
         })
         .await
@@ -280,7 +280,7 @@ pub(super) async fn acknowledge(
     let entry = EntryId::from(entry);
     app.live()
         .await
-        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
+        .edit(shared_doc(&app, &doc).await?, move |doc, me| {
             doc.acknowledge_risk(me, now, &entry, &body.note)
         })
         .await
@@ -305,7 +305,7 @@ pub(super) async fn assignment_status(
     let id = AssignmentId::from(assignment);
     app.live()
         .await
-        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
+        .edit(shared_doc(&app, &doc).await?, move |doc, me| {
             doc.set_assignment_status(me, now, &id, body.status, &body.why)
         })
         .await
@@ -337,7 +337,7 @@ pub(super) async fn remind(
     let id = AssignmentId::from(assignment);
     app.live()
         .await
-        .edit(&shared_doc(&app, &doc).await?, move |doc, _| {
+        .edit(shared_doc(&app, &doc).await?, move |doc, _| {
             doc.set_reminder(now, &id, at)
         })
         .await?;
@@ -360,7 +360,7 @@ pub(super) async fn resolve(
     let now = clock()?.now();
     app.live()
         .await
-        .edit(&home, move |doc, me| {
+        .edit(home, move |doc, me| {
             doc.set_comment_resolved(me, now, &id, body.resolved)
         })
         .await?;
@@ -381,7 +381,7 @@ pub(super) async fn goal_status(
     let goal = GoalId::from(goal);
     app.live()
         .await
-        .edit(&shared_doc(&app, &doc).await?, move |doc, _| {
+        .edit(shared_doc(&app, &doc).await?, move |doc, _| {
             doc.set_goal_status(now, &goal, body.status)
         })
         .await?;

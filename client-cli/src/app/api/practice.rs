@@ -170,7 +170,7 @@ pub(super) async fn set_crisis_resources(
         let text = text.clone();
         app.live()
             .await
-            .edit(&doc.id, move |doc, me| {
+            .edit(doc.id, move |doc, me| {
                 doc.set_crisis_resources(me, now, &text)
             })
             .await?;
@@ -251,7 +251,7 @@ pub(super) async fn new_template(
     let id = app
         .live()
         .await
-        .edit(&shared_doc(&app, &doc).await?, move |doc, me| {
+        .edit(shared_doc(&app, &doc).await?, move |doc, me| {
             doc.add_template(me, now, template)
         })
         .await

@@ -72,7 +72,7 @@ pub(crate) fn therapist_remove(session: &Session, yes: bool) -> Result<()> {
 pub(crate) fn client_end(session: &Session, name: &str, yes: bool) -> Result<()> {
     let keys = synced_account(session)?;
     let doc = session.select(Some(name))?;
-    if session.store.membership(&doc.id)?.is_none() {
+    if session.store.membership(doc.id)?.is_none() {
         bail!(
             "{}'s homework is not shared with you through the relay; nothing to end",
             doc.label
@@ -104,10 +104,7 @@ pub(crate) fn client_end(session: &Session, name: &str, yes: bool) -> Result<()>
         outln!("Nothing changed.");
         return Ok(());
     }
-    let doc_id: DocId = doc
-        .id
-        .parse()
-        .map_err(|_| anyhow!("the document id {} is damaged", doc.id))?;
+    let doc_id = doc.id;
     let rt = runtime()?;
     rt.block_on(async {
         let mut conn = Connection::signed_in(&keys.relay, &keys.device).await?;
@@ -142,7 +139,7 @@ pub(crate) fn client_end(session: &Session, name: &str, yes: bool) -> Result<()>
         )
     })?;
     let mut store = Store::open(session.store.path())?;
-    store.stop_syncing(&doc.id, session.clock.now().0, true)?;
+    store.stop_syncing(doc.id, session.clock.now().0, true)?;
     outln!(
         "You no longer receive {}'s homework; their devices move it to a new key without you at their next sync. Your copy stays on this device.",
         doc.label
@@ -154,12 +151,12 @@ pub(crate) fn client_end(session: &Session, name: &str, yes: bool) -> Result<()>
 /// of this account moves to a new epoch whose key the device never gets.
 pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Result<()> {
     let keys = synced_account(session)?;
-    let me = keys.device.device_id().to_string();
-    let target = device_to_remove(session, &me, device)?;
+    let me = keys.device.device_id();
+    let target = device_to_remove(session, me, device)?;
     let name = target
         .name
         .clone()
-        .unwrap_or_else(|| short_id(&target.device_id));
+        .unwrap_or_else(|| target.device_id.short());
     if !confirm(
         yes,
         || {
@@ -170,11 +167,7 @@ pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Resul
         outln!("Nothing changed.");
         return Ok(());
     }
-    let device_id = target
-        .device_id
-        .parse::<between_shared::protocol::DeviceId>()
-        .map_err(|err| anyhow!("the stored device id is damaged: {err}"))?;
-    revoke_device(session, &keys, &target, device_id)?;
+    revoke_device(session, &keys, &target)?;
     outln!("Removed the device {name}: the relay refuses it from now on, and your homework moved to new keys it never gets.");
     outln!("Your other devices (and your therapist's) receive the new keys on their next `between sync`.");
     Ok(())
@@ -182,7 +175,7 @@ pub(crate) fn device_remove(session: &Session, device: &str, yes: bool) -> Resul
 
 /// The one device of this account whose id starts with `device` (at least 4 characters, so a
 /// slip does not pick one); never this device (`me`), which removes itself from another.
-fn device_to_remove(session: &Session, me: &str, device: &str) -> Result<DeviceRecord> {
+fn device_to_remove(session: &Session, me: DeviceId, device: &str) -> Result<DeviceRecord> {
     let wanted = device.trim().to_ascii_lowercase();
     if wanted.len() < 4 {
         bail!(
@@ -193,7 +186,7 @@ fn device_to_remove(session: &Session, me: &str, device: &str) -> Result<DeviceR
         .store
         .devices()?
         .into_iter()
-        .filter(|d| d.device_id.starts_with(&wanted))
+        .filter(|d| d.device_id.to_string().starts_with(&wanted))
         .collect();
     let target = match matches.as_slice() {
         [] => {
@@ -210,14 +203,9 @@ fn device_to_remove(session: &Session, me: &str, device: &str) -> Result<DeviceR
 
 /// Asks the relay to refuse `target` from now on, then moves every document this account has
 /// on the relay to a new epoch without it; forgets the device only once all that is done.
-fn revoke_device(
-    session: &Session,
-    keys: &AccountKeys,
-    target: &DeviceRecord,
-    device_id: between_shared::protocol::DeviceId,
-) -> Result<()> {
+fn revoke_device(session: &Session, keys: &AccountKeys, target: &DeviceRecord) -> Result<()> {
     let mut store = Store::open(session.store.path())?;
-    let documents: Vec<String> = store
+    let documents: Vec<DocId> = store
         .sync_documents()?
         .into_iter()
         .filter(|r| r.on_relay)
@@ -230,7 +218,7 @@ fn revoke_device(
             .request(
                 &ClientMessage::RevokeDevice {
                     request: RequestId(1),
-                    device: device_id,
+                    device: target.device_id,
                 },
                 "the device to be removed",
             )
@@ -248,19 +236,19 @@ fn revoke_device(
                 .into())
             }
         }
-        for id in &documents {
+        for &id in &documents {
             crate::sync::sharing::rotate(
                 &mut conn,
                 &mut store,
                 keys,
                 id,
                 |_| true,
-                Some(&target.device_id),
+                Some(target.device_id),
             )
             .await?;
         }
         // Only now: an interrupted removal can be run again with the same device id.
-        store.forget_device(&target.device_id)?;
+        store.forget_device(target.device_id)?;
         conn.close().await;
         Ok::<_, crate::sync::sharing::SharingError>(())
     })

@@ -141,8 +141,8 @@ pub(super) fn init_first_device(new: &NewProfile<'_>, code: &str, role: Role) ->
     outln!(
         "Registered with the relay at {}: account {}, this device {}.",
         new.url.display,
-        short_id(&welcome.account.to_string()),
-        short_id(&device.device_id().to_string())
+        welcome.account.short(),
+        device.device_id().short()
     );
     outln!(
         "Your identity fingerprint (compare it when asked): {}",
@@ -195,16 +195,16 @@ fn first_documents(new: &NewProfile<'_>, actor: &[u8], now: Timestamp) -> Result
     let meta = doc.meta()?;
     let key = EpochKey::generate(&mut rand::rng());
     let mut private = HomeworkDoc::create(actor, new.name, &me, now)?;
-    let private_id = private.meta()?.document_id.as_str().to_owned();
+    let private_id = private.meta()?.document_id;
     Ok(vec![
         NewDocument {
-            id: meta.document_id.as_str().to_owned(),
+            id: meta.document_id,
             label: meta.client_name.clone(),
             created_at_ms: now.0,
             snapshot: doc.save(),
             kind: DocumentKind::Shared,
             sync: SyncRecord {
-                document_id: meta.document_id.as_str().to_owned(),
+                document_id: meta.document_id,
                 epoch: FIRST_EPOCH,
                 on_relay: false,
                 state: sync_state_json()?,
@@ -212,12 +212,12 @@ fn first_documents(new: &NewProfile<'_>, actor: &[u8], now: Timestamp) -> Result
             },
         },
         NewDocument {
-            id: private_id.clone(),
+            id: private_id,
             label: private_label(new.name),
             created_at_ms: now.0,
             snapshot: private.save(),
             kind: DocumentKind::Private,
-            sync: new_sync_record(&private_id)?,
+            sync: new_sync_record(private_id)?,
         },
     ])
 }
@@ -339,7 +339,7 @@ fn new_account(
 /// The store record of this device.
 pub(super) fn this_device(certificate: &DeviceCertificate, name: Option<String>) -> DeviceRecord {
     DeviceRecord {
-        device_id: certificate.device_id().to_string(),
+        device_id: certificate.device_id(),
         certificate: certificate.to_bytes().to_vec(),
         this_device: true,
         name,
@@ -438,7 +438,7 @@ pub(super) fn init_paired_device(
         "Paired this device with {}'s account on {} (this device is {}).",
         payload.display_name,
         new.url.display,
-        short_id(&device.device_id().to_string())
+        device.device_id().short()
     );
     let (summary, directory) = sync_profile(new.path, &keys, Mode::Once, Some((rt, conn)))
         .context(
@@ -541,7 +541,7 @@ fn paired_devices(payload: &PairingPayload, identity: &IdentityKeypair) -> Vec<D
             .and_then(|c| c.verify_owner(&identity.public()).map(|()| c))
         {
             Ok(cert) => devices.push(DeviceRecord {
-                device_id: cert.device_id().to_string(),
+                device_id: cert.device_id(),
                 certificate: paired.certificate.clone(),
                 this_device: false,
                 name: paired.name.clone(),
@@ -567,7 +567,7 @@ fn paired_documents(payload: &PairingPayload, now: Timestamp) -> Result<Vec<NewD
     for doc in &payload.documents {
         check_paired_document(doc)?;
         documents.push(NewDocument {
-            id: doc.id.clone(),
+            id: doc.id,
             label: doc.label.clone(),
             created_at_ms: now.0,
             snapshot: empty.clone(),
@@ -577,7 +577,7 @@ fn paired_documents(payload: &PairingPayload, now: Timestamp) -> Result<Vec<NewD
                 DocumentKind::Shared
             },
             sync: SyncRecord {
-                document_id: doc.id.clone(),
+                document_id: doc.id,
                 epoch: doc.epoch,
                 on_relay: true,
                 state: sync_state_json()?,
@@ -648,9 +648,6 @@ pub(super) fn paired_role(payload: &PairingPayload, identity: &IdentityKeypair) 
 
 /// Checks a document from a pairing message before anything is written.
 pub(super) fn check_paired_document(doc: &PairedDocument) -> Result<()> {
-    doc.id
-        .parse::<DocId>()
-        .map_err(|_| anyhow!("the pairing message names a document with a bad id; make a new code with `between device add`"))?;
     if !doc.keys.iter().any(|(epoch, _)| *epoch == doc.epoch) {
         bail!("the pairing message lacks the current key of {}'s homework; make a new code with `between device add`", doc.label);
     }

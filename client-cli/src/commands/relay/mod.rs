@@ -20,7 +20,7 @@ use between_shared::crypto::{
     PairingSecret,
 };
 use between_shared::protocol::{
-    limits, AccountId, ClientMessage, DocId, ErrorCode, Mailbox, RequestId, ServerMessage,
+    limits, AccountId, ClientMessage, DeviceId, DocId, ErrorCode, Mailbox, RequestId, ServerMessage,
 };
 use between_shared::sync::SyncState;
 use between_shared::{Author, HomeworkDoc, Role, Timestamp};
@@ -34,7 +34,7 @@ use crate::store::{
     AccountRecord, DeviceRecord, DocumentKind, NewDocument, NewSyncedProfile, ProfileRecord,
     Registration, Store, SyncRecord,
 };
-use crate::sync::account::{short_id, AccountKeys, DeviceDirectory};
+use crate::sync::account::{AccountKeys, DeviceDirectory};
 use crate::sync::connection::{
     Auth, Connection, RelayError, RelayUrl, Welcome, RELAY_STARTING_PATIENCE,
 };

@@ -68,7 +68,7 @@ pub(crate) fn new_pairing(session: &Session) -> Result<NewPairing> {
 /// The documents a new device of this account receives, with their keys; refuses while the
 /// relay does not hold one of them yet, as the new device could not fetch it.
 fn paired_documents(session: &Session) -> Result<Vec<PairedDocument>> {
-    let stored: std::collections::HashMap<String, (String, DocumentKind)> = session
+    let stored: std::collections::HashMap<DocId, (String, DocumentKind)> = session
         .store
         .documents()?
         .into_iter()
@@ -82,7 +82,7 @@ fn paired_documents(session: &Session) -> Result<Vec<PairedDocument>> {
         let (label, kind) = stored
             .get(&record.document_id)
             .cloned()
-            .unwrap_or_else(|| (record.document_id.clone(), DocumentKind::Shared));
+            .unwrap_or_else(|| (record.document_id.to_string(), DocumentKind::Shared));
         documents.push(PairedDocument {
             label,
             id: record.document_id,

@@ -82,7 +82,7 @@ pub(super) fn report_leftovers(summary: &Summary) -> Result<()> {
 
 /// The local changes of each synced document that the relay does not hold yet.
 pub(crate) fn pending_changes(store: &Store) -> Result<Vec<(String, usize)>> {
-    let labels: std::collections::HashMap<String, String> = store
+    let labels: std::collections::HashMap<DocId, String> = store
         .documents()?
         .into_iter()
         .map(|d| (d.id, d.label))
@@ -92,10 +92,10 @@ pub(crate) fn pending_changes(store: &Store) -> Result<Vec<(String, usize)>> {
         let label = labels
             .get(&record.document_id)
             .cloned()
-            .unwrap_or_else(|| record.document_id.clone());
+            .unwrap_or_else(|| record.document_id.to_string());
         let state: SyncState = serde_json::from_str(&record.state)
             .with_context(|| format!("the sync state of {label}'s homework is damaged"))?;
-        let bytes = store.load_document(&record.document_id)?;
+        let bytes = store.load_document(record.document_id)?;
         let mut doc = AutoCommit::load(&bytes)
             .with_context(|| format!("{label}'s homework could not be read"))?;
         let known: Vec<ChangeHash> = state.relay_heads.iter().map(|h| ChangeHash(*h)).collect();
@@ -118,20 +118,20 @@ pub(crate) fn status(session: &Session, json: bool) -> Result<()> {
     let pending = pending_changes(&session.store)?;
     let devices = session.store.devices()?;
     let directory = DeviceDirectory::new(&devices);
-    let me = keys.device.device_id().to_string();
+    let me = keys.device.device_id();
     let registered = record.registration == Registration::Done;
     if json {
-        return status_json(&record, &keys, &me, registered, &pending, &devices);
+        return status_json(&record, &keys, me, registered, &pending, &devices);
     }
     outln!("Relay:        {}", keys.relay.display);
     match (registered, record.account_id) {
-        (true, Some(account)) => outln!("Account:      {}", short_id(&account.to_string())),
+        (true, Some(account)) => outln!("Account:      {}", account.short()),
         (true, None) => outln!("Account:      registered"),
         (false, _) => {
             outln!("Account:      not registered with the relay yet — run `between sync`")
         }
     }
-    outln!("This device:  {}", directory.label(&me));
+    outln!("This device:  {}", directory.label(me));
     outln!(
         "Fingerprint:  {}",
         keys.identity.public().short_fingerprint()
@@ -147,14 +147,14 @@ pub(crate) fn status(session: &Session, json: bool) -> Result<()> {
             );
         }
     }
-    print_devices(&record, &devices, &directory, &me)
+    print_devices(&record, &devices, &directory, me)
 }
 
 /// `status --json`: the same facts, with every device's role and whether the relay listed it.
 fn status_json(
     record: &AccountRecord,
     keys: &AccountKeys,
-    me: &str,
+    me: DeviceId,
     registered: bool,
     pending: &[(String, usize)],
     devices: &[DeviceRecord],
@@ -163,7 +163,7 @@ fn status_json(
         .iter()
         .map(|d| {
             serde_json::json!({
-                "device": d.device_id,
+                "device": d.device_id.to_string(),
                 "name": d.name,
                 "role": DeviceCertificate::from_bytes(&d.certificate).ok().map(|c| c.role),
                 "this_device": d.this_device,
@@ -181,7 +181,7 @@ fn status_json(
         "relay": keys.relay.display,
         "registered": registered,
         "account": record.account_id.map(|id| id.to_string()),
-        "device": me,
+        "device": me.to_string(),
         "fingerprint": keys.identity.public().fingerprint(),
         "last_sync_ms": record.last_sync_ms,
         "devices_listed_ms": record.devices_listed_ms,
@@ -196,7 +196,7 @@ fn print_devices(
     record: &AccountRecord,
     devices: &[DeviceRecord],
     directory: &DeviceDirectory,
-    me: &str,
+    me: DeviceId,
 ) -> Result<()> {
     match record.devices_listed_ms {
         Some(at) => outln!(
@@ -221,7 +221,7 @@ fn print_devices(
         };
         outln!(
             "  {mark} {} — {role}{since}{gone}",
-            directory.label(&device.device_id)
+            directory.label(device.device_id)
         );
     }
     Ok(())

@@ -12,6 +12,11 @@ use tempfile::TempDir;
 use super::schema::{APPLICATION_ID, MIGRATIONS};
 use super::*;
 
+/// Test document `n`: its id is `n` sixteen times (`"0101…01"` in SQL).
+fn doc_id(n: u8) -> DocId {
+    DocId([n; 16])
+}
+
 fn sample_profile() -> ProfileRecord {
     ProfileRecord {
         role: "client".to_owned(),
@@ -43,7 +48,7 @@ fn version_3_store(path: &Path) {
     )
     .unwrap();
     conn.execute(
-        "INSERT INTO documents (id, label, created_at_ms, snapshot) VALUES ('doc-1', 'Sam', 5, x'534e4150')",
+        "INSERT INTO documents (id, label, created_at_ms, snapshot) VALUES ('01010101010101010101010101010101', 'Sam', 5, x'534e4150')",
         [],
     )
     .unwrap();

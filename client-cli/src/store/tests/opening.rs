@@ -150,9 +150,9 @@ fn a_newer_store_asks_for_an_upgrade_and_is_left_untouched() {
 fn a_truncated_store_is_an_error_and_left_untouched() {
     let (dir, path, mut store) = fresh();
     store
-        .add_document("doc-1", "Sam", 1, &noise(40 * 1024, 7))
+        .add_document(doc_id(1), "Sam", 1, &noise(40 * 1024, 7))
         .unwrap();
-    store.append_changes("doc-1", &noise(9000, 8)).unwrap();
+    store.append_changes(doc_id(1), &noise(9000, 8)).unwrap();
     drop(store);
 
     let copy = dir.path().join("copy.sqlite3");
@@ -194,12 +194,12 @@ fn a_version_1_store_is_migrated_and_keeps_its_documents() {
         )
         .unwrap();
         conn.execute(
-            "INSERT INTO documents (id, label, created_at_ms, snapshot) VALUES ('doc-1', 'Sam', 5, x'534e4150')",
+            "INSERT INTO documents (id, label, created_at_ms, snapshot) VALUES ('01010101010101010101010101010101', 'Sam', 5, x'534e4150')",
             [],
         )
         .unwrap();
         conn.execute(
-            "INSERT INTO document_chunks (document_id, data) VALUES ('doc-1', x'6f6e65')",
+            "INSERT INTO document_chunks (document_id, data) VALUES ('01010101010101010101010101010101', x'6f6e65')",
             [],
         )
         .unwrap();
@@ -208,19 +208,19 @@ fn a_version_1_store_is_migrated_and_keeps_its_documents() {
     assert_eq!(user_version(&store.conn).unwrap(), SCHEMA_VERSION);
     assert_eq!(SCHEMA_VERSION, 15);
     assert_eq!(store.profile().unwrap().display_name, "Sam");
-    assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
+    assert_eq!(store.load_document(doc_id(1)).unwrap(), b"SNAPone");
     // A profile that never synced has no account and nothing to sync.
     assert_eq!(store.account().unwrap(), None);
     assert!(store.sync_documents().unwrap().is_empty());
     assert!(store.devices().unwrap().is_empty());
     assert!(store.change_authors().unwrap().is_empty());
     // It still works as before.
-    store.append_changes("doc-1", b"two").unwrap();
-    assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPonetwo");
+    store.append_changes(doc_id(1), b"two").unwrap();
+    assert_eq!(store.load_document(doc_id(1)).unwrap(), b"SNAPonetwo");
     drop(store);
     // Opening again does not migrate again.
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPonetwo");
+    assert_eq!(store.load_document(doc_id(1)).unwrap(), b"SNAPonetwo");
     // The document it held is the shared homework document.
     assert_eq!(store.documents().unwrap()[0].kind, DocumentKind::Shared);
 }
@@ -243,20 +243,20 @@ fn records_of_unsigned_envelopes_are_forgotten_by_version_8() {
         )
         .unwrap();
         conn.execute(
-            "INSERT INTO documents (id, label, created_at_ms, snapshot, kind) VALUES ('doc-1', 'Sam', 5, x'534e4150', 'shared')",
+            "INSERT INTO documents (id, label, created_at_ms, snapshot, kind) VALUES ('01010101010101010101010101010101', 'Sam', 5, x'534e4150', 'shared')",
             [],
         )
         .unwrap();
         conn.execute(
-            "INSERT INTO wrapped_keys VALUES ('doc-1', 1, 'phone'), ('doc-1', 2, 'phone')",
+            "INSERT INTO wrapped_keys VALUES ('01010101010101010101010101010101', 1, 'phone'), ('01010101010101010101010101010101', 2, 'phone')",
             [],
         )
         .unwrap();
     }
     let store = Store::open(&path).unwrap();
-    assert!(store.wrapped_for("doc-1", 1).unwrap().is_empty());
-    assert!(store.wrapped_for("doc-1", 2).unwrap().is_empty());
-    assert_eq!(store.load_document("doc-1").unwrap(), b"SNAP");
+    assert!(store.wrapped_for(doc_id(1), 1).unwrap().is_empty());
+    assert!(store.wrapped_for(doc_id(1), 2).unwrap().is_empty());
+    assert_eq!(store.load_document(doc_id(1)).unwrap(), b"SNAP");
 }
 
 #[test]
@@ -271,14 +271,14 @@ fn version_4_marks_existing_documents_shared_and_allows_one_private_document() {
     assert_eq!(docs[0].kind, DocumentKind::Shared);
 
     let sync = SyncRecord {
-        document_id: "doc-2".to_owned(),
+        document_id: doc_id(2).to_owned(),
         epoch: 1,
         on_relay: false,
         state: "{}".to_owned(),
         keys: vec![(1, [9; 32])],
     };
     store
-        .add_private_document("doc-2", "Sam (private)", 6, b"PRIV", Some(&sync))
+        .add_private_document(doc_id(2), "Sam (private)", 6, b"PRIV", Some(&sync))
         .unwrap();
     let kinds: Vec<_> = store
         .documents()
@@ -289,17 +289,17 @@ fn version_4_marks_existing_documents_shared_and_allows_one_private_document() {
     assert_eq!(
         kinds,
         vec![
-            ("doc-1".to_owned(), DocumentKind::Shared),
-            ("doc-2".to_owned(), DocumentKind::Private)
+            (doc_id(1).to_owned(), DocumentKind::Shared),
+            (doc_id(2).to_owned(), DocumentKind::Private)
         ]
     );
     // Its sync state and key were written with it.
     assert_eq!(store.sync_documents().unwrap(), vec![sync]);
-    assert_eq!(store.load_document("doc-2").unwrap(), b"PRIV");
+    assert_eq!(store.load_document(doc_id(2)).unwrap(), b"PRIV");
 
     // A second private document is refused, and so is one with a taken id; nothing changes.
     let err = store
-        .add_private_document("doc-3", "Other", 7, b"X", None)
+        .add_private_document(doc_id(3), "Other", 7, b"X", None)
         .unwrap_err();
     assert!(matches!(err, StoreError::PrivateDocumentExists), "{err}");
     assert_eq!(store.documents().unwrap().len(), 2);
@@ -308,7 +308,7 @@ fn version_4_marks_existing_documents_shared_and_allows_one_private_document() {
         .conn
         .execute(
             "INSERT INTO documents (id, label, created_at_ms, snapshot, kind)
-             VALUES ('doc-3', 'Other', 7, x'00', 'private')",
+             VALUES ('03030303030303030303030303030303', 'Other', 7, x'00', 'private')",
             [],
         )
         .is_err());
@@ -316,7 +316,7 @@ fn version_4_marks_existing_documents_shared_and_allows_one_private_document() {
         .conn
         .execute(
             "INSERT INTO documents (id, label, created_at_ms, snapshot, kind)
-             VALUES ('doc-4', 'Odd', 7, x'00', 'secret')",
+             VALUES ('04040404040404040404040404040404', 'Odd', 7, x'00', 'secret')",
             [],
         )
         .is_err());

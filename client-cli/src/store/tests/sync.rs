@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::store::sync_state::RelayDeletion;
-use between_shared::protocol::AccountId;
+use between_shared::protocol::{AccountId, DeviceId};
 
 fn synced_profile() -> NewSyncedProfile {
     NewSyncedProfile {
@@ -20,13 +20,13 @@ fn synced_profile() -> NewSyncedProfile {
             devices_listed_ms: None,
         },
         documents: vec![NewDocument {
-            id: "doc-1".to_owned(),
+            id: doc_id(1).to_owned(),
             label: "Sam".to_owned(),
             created_at_ms: 5,
             snapshot: b"SNAP".to_vec(),
             kind: DocumentKind::Shared,
             sync: SyncRecord {
-                document_id: "doc-1".to_owned(),
+                document_id: doc_id(1).to_owned(),
                 epoch: 1,
                 on_relay: false,
                 state: "{}".to_owned(),
@@ -34,7 +34,7 @@ fn synced_profile() -> NewSyncedProfile {
             },
         }],
         devices: vec![DeviceRecord {
-            device_id: "aa".repeat(16),
+            device_id: DeviceId([0xaa; 16]),
             certificate: vec![3; 170],
             this_device: true,
             name: Some("laptop".to_owned()),
@@ -51,22 +51,28 @@ fn sharing_state_is_kept_replaced_and_added_with_a_received_document() {
     version_3_store(&path);
     let mut store = Store::open(&path).unwrap();
     // Membership lists: none, then the latest one kept.
-    assert_eq!(store.membership("doc-1").unwrap(), None);
-    store.save_membership("doc-1", 1, b"LIST1").unwrap();
-    store.save_membership("doc-1", 2, b"LIST2").unwrap();
-    assert_eq!(store.membership("doc-1").unwrap(), Some(b"LIST2".to_vec()));
+    assert_eq!(store.membership(doc_id(1)).unwrap(), None);
+    store.save_membership(doc_id(1), 1, b"LIST1").unwrap();
+    store.save_membership(doc_id(1), 2, b"LIST2").unwrap();
+    assert_eq!(
+        store.membership(doc_id(1)).unwrap(),
+        Some(b"LIST2".to_vec())
+    );
     // Another account's devices are replaced as a whole; other accounts keep theirs.
     store
         .record_peer_devices(
             AccountId([1; 16]),
-            &[("a".into(), b"A".to_vec()), ("b".into(), b"B".to_vec())],
+            &[
+                (DeviceId([0xa; 16]), b"A".to_vec()),
+                (DeviceId([0xb; 16]), b"B".to_vec()),
+            ],
         )
         .unwrap();
     store
-        .record_peer_devices(AccountId([2; 16]), &[("c".into(), b"C".to_vec())])
+        .record_peer_devices(AccountId([2; 16]), &[(DeviceId([0xc; 16]), b"C".to_vec())])
         .unwrap();
     store
-        .record_peer_devices(AccountId([1; 16]), &[("b".into(), b"B2".to_vec())])
+        .record_peer_devices(AccountId([1; 16]), &[(DeviceId([0xb; 16]), b"B2".to_vec())])
         .unwrap();
     assert_eq!(
         store.peer_devices().unwrap(),
@@ -74,22 +80,24 @@ fn sharing_state_is_kept_replaced_and_added_with_a_received_document() {
     );
     // Keys wrapped, per document and epoch.
     store
-        .record_wrapped("doc-1", 1, &["a".into(), "b".into()])
+        .record_wrapped(doc_id(1), 1, &[DeviceId([0xa; 16]), DeviceId([0xb; 16])])
         .unwrap();
-    store.record_wrapped("doc-1", 1, &["b".into()]).unwrap();
-    let wrapped = store.wrapped_for("doc-1", 1).unwrap();
+    store
+        .record_wrapped(doc_id(1), 1, &[DeviceId([0xb; 16])])
+        .unwrap();
+    let wrapped = store.wrapped_for(doc_id(1), 1).unwrap();
     assert_eq!(wrapped.len(), 2);
-    assert!(store.wrapped_for("doc-1", 2).unwrap().is_empty());
+    assert!(store.wrapped_for(doc_id(1), 2).unwrap().is_empty());
     // A received document arrives with its sync state, keys and membership in one go; the
     // same id twice is refused and changes nothing.
     let received = NewDocument {
-        id: "doc-r".into(),
+        id: doc_id(9),
         label: "client doc-r".into(),
         created_at_ms: 9,
         snapshot: b"EMPTY".to_vec(),
         kind: DocumentKind::Shared,
         sync: SyncRecord {
-            document_id: "doc-r".into(),
+            document_id: doc_id(9),
             epoch: 3,
             on_relay: true,
             state: "{}".into(),
@@ -97,7 +105,10 @@ fn sharing_state_is_kept_replaced_and_added_with_a_received_document() {
         },
     };
     store.add_received_document(&received, 5, b"LIST5").unwrap();
-    assert_eq!(store.membership("doc-r").unwrap(), Some(b"LIST5".to_vec()));
+    assert_eq!(
+        store.membership(doc_id(9)).unwrap(),
+        Some(b"LIST5".to_vec())
+    );
     assert!(store.sync_documents().unwrap().contains(&received.sync));
     let err = store
         .add_received_document(&received, 6, b"LIST6")
@@ -106,7 +117,10 @@ fn sharing_state_is_kept_replaced_and_added_with_a_received_document() {
         matches!(err, StoreError::DuplicateDocumentId { .. }),
         "{err}"
     );
-    assert_eq!(store.membership("doc-r").unwrap(), Some(b"LIST5".to_vec()));
+    assert_eq!(
+        store.membership(doc_id(9)).unwrap(),
+        Some(b"LIST5".to_vec())
+    );
 }
 
 #[test]
@@ -121,10 +135,10 @@ fn a_synced_profile_is_created_whole() {
         vec![synced.documents[0].sync.clone()]
     );
     assert_eq!(store.devices().unwrap(), synced.devices);
-    assert_eq!(store.load_document("doc-1").unwrap(), b"SNAP");
+    assert_eq!(store.load_document(doc_id(1)).unwrap(), b"SNAP");
 
     store.set_registered(Some(AccountId([5; 16]))).unwrap();
-    store.mark_on_relay("doc-1").unwrap();
+    store.mark_on_relay(doc_id(1)).unwrap();
     store.set_last_sync(99).unwrap();
     let account = store.account().unwrap().unwrap();
     assert_eq!(account.account_id, Some(AccountId([5; 16])));
@@ -134,7 +148,7 @@ fn a_synced_profile_is_created_whole() {
 
     // The relay's list replaces which devices are listed, and never forgets a name.
     let phone = DeviceRecord {
-        device_id: "bb".repeat(16),
+        device_id: DeviceId([0xbb; 16]),
         certificate: vec![6; 170],
         this_device: false,
         name: None,
@@ -165,7 +179,7 @@ fn a_synced_profile_is_created_whole() {
     let other = dir.path().join("other.sqlite3");
     let mut clash = synced_profile();
     let mut second = clash.documents[0].clone();
-    second.id = "doc-2".to_owned();
+    second.id = doc_id(2).to_owned();
     second.label = "SAM".to_owned();
     clash.documents.push(second);
     let err = Store::create_synced(&other, &sample_profile(), &clash).unwrap_err();
@@ -178,11 +192,11 @@ fn changes_and_sync_state_are_written_together_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.sqlite3");
     let mut store = Store::create_synced(&path, &sample_profile(), &synced_profile()).unwrap();
-    store.load_document("doc-1").unwrap();
-    let authors = vec![(vec![1, 2], "cc".repeat(16))];
+    store.load_document(doc_id(1)).unwrap();
+    let authors = vec![(vec![1, 2], DeviceId([0xcc; 16]))];
     store
         .persist_sync(
-            "doc-1",
+            doc_id(1),
             &SyncWrite {
                 changes: b"one",
                 state: r#"{"cursor":1}"#,
@@ -191,27 +205,27 @@ fn changes_and_sync_state_are_written_together_or_not_at_all() {
             },
         )
         .unwrap();
-    assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
+    assert_eq!(store.load_document(doc_id(1)).unwrap(), b"SNAPone");
     assert_eq!(store.sync_documents().unwrap()[0].state, r#"{"cursor":1}"#);
     assert_eq!(
         store.change_authors().unwrap().get(&vec![1, 2]),
-        Some(&"cc".repeat(16))
+        Some(&DeviceId([0xcc; 16]))
     );
 
     // The state write fails (not JSON) after the chunk was inserted: neither is kept.
     let err = store
         .persist_sync(
-            "doc-1",
+            doc_id(1),
             &SyncWrite {
                 changes: b"two",
                 state: "not json",
-                authors: &[(vec![3], "dd".repeat(16))],
+                authors: &[(vec![3], DeviceId([0xdd; 16]))],
                 heads: None,
             },
         )
         .unwrap_err();
     assert!(matches!(err, StoreError::Database { .. }), "{err}");
-    assert_eq!(store.load_document("doc-1").unwrap(), b"SNAPone");
+    assert_eq!(store.load_document(doc_id(1)).unwrap(), b"SNAPone");
     assert_eq!(store.sync_documents().unwrap()[0].state, r#"{"cursor":1}"#);
     assert_eq!(store.change_authors().unwrap().len(), 1);
 
@@ -219,11 +233,11 @@ fn changes_and_sync_state_are_written_together_or_not_at_all() {
     // actor is kept.
     store
         .persist_sync(
-            "doc-1",
+            doc_id(1),
             &SyncWrite {
                 changes: b"",
                 state: r#"{"cursor":2}"#,
-                authors: &[(vec![1, 2], "ee".repeat(16))],
+                authors: &[(vec![1, 2], DeviceId([0xee; 16]))],
                 heads: None,
             },
         )
@@ -231,14 +245,14 @@ fn changes_and_sync_state_are_written_together_or_not_at_all() {
     assert_eq!(store.documents().unwrap()[0].chunks, 1);
     assert_eq!(
         store.change_authors().unwrap().get(&vec![1, 2]),
-        Some(&"cc".repeat(16))
+        Some(&DeviceId([0xcc; 16]))
     );
     // Sync writes count as this handle's own for compaction.
-    assert!(store.compact("doc-1", b"FULL").unwrap());
-    assert_eq!(store.load_document("doc-1").unwrap(), b"FULL");
+    assert!(store.compact(doc_id(1), b"FULL").unwrap());
+    assert_eq!(store.load_document(doc_id(1)).unwrap(), b"FULL");
     assert!(matches!(
         store.persist_sync(
-            "nope",
+            doc_id(0xee),
             &SyncWrite {
                 changes: b"x",
                 state: "{}",
@@ -261,7 +275,7 @@ fn known_heads_last_only_as_long_as_the_stored_document() {
     let write = |store: &mut Store, changes: &'static [u8], heads: &[[u8; 32]]| {
         store
             .persist_sync(
-                "doc-1",
+                doc_id(1),
                 &SyncWrite {
                     changes,
                     state: "{}",
@@ -271,17 +285,17 @@ fn known_heads_last_only_as_long_as_the_stored_document() {
             )
             .unwrap();
     };
-    assert_eq!(store.known_heads("doc-1").unwrap(), None);
-    store.load_document("doc-1").unwrap();
+    assert_eq!(store.known_heads(doc_id(1)).unwrap(), None);
+    store.load_document(doc_id(1)).unwrap();
     write(&mut store, b"one", &[[1; 32], [2; 32]]);
     assert_eq!(
-        store.known_heads("doc-1").unwrap(),
+        store.known_heads(doc_id(1)).unwrap(),
         Some(vec![[1; 32], [2; 32]])
     );
     // A state-only write without heads leaves them as they are.
     store
         .persist_sync(
-            "doc-1",
+            doc_id(1),
             &SyncWrite {
                 changes: b"",
                 state: "{}",
@@ -291,27 +305,27 @@ fn known_heads_last_only_as_long_as_the_stored_document() {
         )
         .unwrap();
     assert_eq!(
-        store.known_heads("doc-1").unwrap(),
+        store.known_heads(doc_id(1)).unwrap(),
         Some(vec![[1; 32], [2; 32]])
     );
 
     // Another process stores a chunk: the heads are no longer known ...
     let mut other = Store::open(&path).unwrap();
-    other.append_changes("doc-1", b"theirs").unwrap();
-    assert_eq!(store.known_heads("doc-1").unwrap(), None);
+    other.append_changes(doc_id(1), b"theirs").unwrap();
+    assert_eq!(store.known_heads(doc_id(1)).unwrap(), None);
     // ... and this handle, which never read that chunk, cannot record them again.
     write(&mut store, b"two", &[[3; 32]]);
-    assert_eq!(store.known_heads("doc-1").unwrap(), None);
+    assert_eq!(store.known_heads(doc_id(1)).unwrap(), None);
     // Once it has read everything, it can.
-    store.load_changes_since_seen("doc-1").unwrap();
+    store.load_changes_since_seen(doc_id(1)).unwrap();
     write(&mut store, b"", &[[4; 32]]);
-    assert_eq!(store.known_heads("doc-1").unwrap(), Some(vec![[4; 32]]));
+    assert_eq!(store.known_heads(doc_id(1)).unwrap(), Some(vec![[4; 32]]));
 
     // A compaction is a new stored version.
-    assert!(store.compact("doc-1", b"FULL").unwrap());
-    assert_eq!(store.known_heads("doc-1").unwrap(), None);
+    assert!(store.compact(doc_id(1), b"FULL").unwrap());
+    assert_eq!(store.known_heads(doc_id(1)).unwrap(), None);
     write(&mut store, b"", &[[5; 32]]);
-    assert_eq!(store.known_heads("doc-1").unwrap(), Some(vec![[5; 32]]));
+    assert_eq!(store.known_heads(doc_id(1)).unwrap(), Some(vec![[5; 32]]));
 }
 
 /// Crisis resources found in a document count only for the stored version they were found
@@ -321,23 +335,23 @@ fn crisis_resources_found_last_until_the_document_is_stored_again() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.sqlite3");
     let mut store = Store::create_synced(&path, &sample_profile(), &synced_profile()).unwrap();
-    let first = store.stored_version("doc-1").unwrap();
-    assert!(!store.crisis_resources_found("doc-1").unwrap());
-    store.found_crisis_resources("doc-1").unwrap();
-    assert!(store.crisis_resources_found("doc-1").unwrap());
-    assert_eq!(store.stored_version("doc-1").unwrap(), first);
+    let first = store.stored_version(doc_id(1)).unwrap();
+    assert!(!store.crisis_resources_found(doc_id(1)).unwrap());
+    store.found_crisis_resources(doc_id(1)).unwrap();
+    assert!(store.crisis_resources_found(doc_id(1)).unwrap());
+    assert_eq!(store.stored_version(doc_id(1)).unwrap(), first);
 
-    store.append_changes("doc-1", b"more").unwrap();
-    assert_ne!(store.stored_version("doc-1").unwrap(), first);
-    assert!(!store.crisis_resources_found("doc-1").unwrap());
-    store.found_crisis_resources("doc-1").unwrap();
-    assert!(store.crisis_resources_found("doc-1").unwrap());
+    store.append_changes(doc_id(1), b"more").unwrap();
+    assert_ne!(store.stored_version(doc_id(1)).unwrap(), first);
+    assert!(!store.crisis_resources_found(doc_id(1)).unwrap());
+    store.found_crisis_resources(doc_id(1)).unwrap();
+    assert!(store.crisis_resources_found(doc_id(1)).unwrap());
 
-    store.load_document("doc-1").unwrap();
-    assert!(store.compact("doc-1", b"FULL").unwrap());
-    assert!(!store.crisis_resources_found("doc-1").unwrap());
+    store.load_document(doc_id(1)).unwrap();
+    assert!(store.compact(doc_id(1), b"FULL").unwrap());
+    assert!(!store.crisis_resources_found(doc_id(1)).unwrap());
     assert!(matches!(
-        store.stored_version("nope"),
+        store.stored_version(doc_id(0xee)),
         Err(StoreError::UnknownDocument { .. })
     ));
 }
@@ -351,11 +365,11 @@ fn a_document_deleted_from_the_relay_stops_syncing_and_stays_readable() {
     assert_eq!(store.sync_documents().unwrap().len(), 1);
 
     store
-        .mark_deleted_from_relay(&["doc-1"], 1_000, true)
+        .mark_deleted_from_relay(&[doc_id(1)], 1_000, true)
         .unwrap();
     // Marking again (a retried deletion) keeps the first record.
     store
-        .mark_deleted_from_relay(&["doc-1"], 2_000, false)
+        .mark_deleted_from_relay(&[doc_id(1)], 2_000, false)
         .unwrap();
     drop(store);
 
@@ -364,30 +378,30 @@ fn a_document_deleted_from_the_relay_stops_syncing_and_stays_readable() {
     assert_eq!(
         store.relay_deletions().unwrap(),
         [RelayDeletion {
-            document_id: "doc-1".to_owned(),
+            document_id: doc_id(1).to_owned(),
             label: "Sam".to_owned(),
             kind: DocumentKind::Shared,
             deleted_at_ms: 1_000,
             by_this_device: true,
         }]
     );
-    assert_eq!(store.load_document("doc-1").unwrap(), b"SNAP");
+    assert_eq!(store.load_document(doc_id(1)).unwrap(), b"SNAP");
 }
 
 #[test]
 fn the_last_look_at_a_document_is_kept_and_replaced() {
     let (_dir, path, mut store) = fresh();
-    store.add_document("doc-1", "Sam", 5, b"SNAP").unwrap();
+    store.add_document(doc_id(1), "Sam", 5, b"SNAP").unwrap();
     assert!(store.looked_at().unwrap().is_empty());
-    store.record_looked_at("doc-1", 10, "2026-03-02").unwrap();
-    store.record_looked_at("doc-1", 20, "2026-03-03").unwrap();
+    store.record_looked_at(doc_id(1), 10, "2026-03-02").unwrap();
+    store.record_looked_at(doc_id(1), 20, "2026-03-03").unwrap();
     let reopened = Store::open(&path).unwrap();
     assert_eq!(
         reopened.looked_at().unwrap(),
-        HashMap::from([("doc-1".to_owned(), (20, "2026-03-03".to_owned()))])
+        HashMap::from([(doc_id(1).to_owned(), (20, "2026-03-03".to_owned()))])
     );
     assert!(matches!(
-        store.record_looked_at("doc-2", 30, "2026-03-04"),
+        store.record_looked_at(doc_id(2), 30, "2026-03-04"),
         Err(StoreError::UnknownDocument { .. })
     ));
 }

@@ -33,7 +33,7 @@ impl Driver {
             return Ok(false);
         }
         crate::sync::sharing::name_arrived(&mut self.store)?;
-        let labels: HashMap<String, String> = self
+        let labels: HashMap<DocId, String> = self
             .store
             .documents()?
             .into_iter()
@@ -75,7 +75,7 @@ impl Driver {
         for i in 0..self.docs.len() {
             let before = if self.docs[i].doc.is_some() {
                 // What changed since, not the whole document again.
-                let bytes = self.store.load_changes_since_seen(&self.docs[i].id)?;
+                let bytes = self.store.load_changes_since_seen(self.docs[i].id)?;
                 let slot = &mut self.docs[i];
                 let doc = held(&mut slot.doc, &slot.label)?;
                 let before = doc.get_heads();
@@ -88,7 +88,7 @@ impl Driver {
             } else {
                 // Not loaded: unless another process stored something for it, nothing to do.
                 let slot = &self.docs[i];
-                let known = self.store.known_heads(&slot.id)?.map(|h| to_hashes(&h));
+                let known = self.store.known_heads(slot.id)?.map(|h| to_hashes(&h));
                 if known.as_ref() == Some(&slot.stored_heads) {
                     continue;
                 }

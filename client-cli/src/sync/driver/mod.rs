@@ -32,7 +32,7 @@ use between_shared::crypto::{
     BundleHeader, DeviceCertificate, DeviceKeypair, EpochKey, SignedMembership,
 };
 use between_shared::protocol::{
-    AccountId, ClientMessage, DeviceInfo, DocId, ErrorCode, RequestId, Seq, ServerMessage,
+    AccountId, ClientMessage, DeviceId, DeviceInfo, DocId, ErrorCode, RequestId, Seq, ServerMessage,
 };
 use between_shared::sync::{
     DocSync, Event, FromRelay, KeyedEnvelope, SyncError, SyncState, ToRelay,
@@ -43,7 +43,7 @@ use rand::rngs::StdRng;
 use super::account::{AccountError, AccountKeys, DeviceDirectory};
 use super::progress::Progress;
 use crate::clock::real_unix_ms;
-use crate::profile::{actor_device, process_actor};
+use crate::profile::{actor_device_id, process_actor};
 use crate::salvage::{explain, salvage};
 use crate::store::{Compaction, DeviceRecord, DocumentKind, Store, StoreError, SyncWrite};
 
@@ -70,7 +70,7 @@ pub(crate) enum DriverError {
     #[error("this device does not sync a document with the id {id}")]
     UnknownDocument {
         /// The id asked for.
-        id: String,
+        id: DocId,
     },
     /// A stored document or state cannot be read.
     #[error("the homework document {label} could not be read for sync: {detail}")]
@@ -150,10 +150,9 @@ enum Phase {
 
 /// One document being synced.
 struct Slot {
-    id: String,
+    id: DocId,
     label: String,
     kind: DocumentKind,
-    doc_id: DocId,
     /// The document; `None` while a sync that runs once has had no reason to load it (the
     /// relay holds everything stored, and has sent nothing new yet; see
     /// [`Driver::ensure_loaded`]).
@@ -171,7 +170,7 @@ struct Slot {
     on_relay: bool,
     dirty: bool,
     /// Actors seen in applied bundles, not yet written.
-    authors: Vec<(Vec<u8>, String)>,
+    authors: Vec<(Vec<u8>, DeviceId)>,
     /// Messages held back until the device list is fetched again.
     held: VecDeque<FromRelay>,
     /// Holds changes from other devices not yet stored (see [`Driver::observe`]).
@@ -197,7 +196,7 @@ impl Slot {
 pub(crate) struct Driver {
     store: Store,
     keys: AccountKeys,
-    me: String,
+    me: DeviceId,
     mode: Mode,
     docs: Vec<Slot>,
     requests: HashMap<u64, Pending>,
@@ -336,10 +335,10 @@ impl Driver {
     }
 
     /// The ids and labels of the documents this device syncs.
-    pub(crate) fn documents(&self) -> Vec<(String, String, DocumentKind)> {
+    pub(crate) fn documents(&self) -> Vec<(DocId, String, DocumentKind)> {
         self.docs
             .iter()
-            .map(|slot| (slot.id.clone(), slot.label.clone(), slot.kind))
+            .map(|slot| (slot.id, slot.label.clone(), slot.kind))
             .collect()
     }
 
@@ -351,7 +350,7 @@ impl Driver {
     /// The edit's own refusal is the inner error; the outer one is the store's or the sync's.
     pub(crate) fn edit<T>(
         &mut self,
-        id: &str,
+        id: DocId,
         edit: impl FnOnce(&mut HomeworkDoc) -> Result<T, DocError>,
     ) -> Result<Result<T, DocError>, DriverError> {
         let i = self.slot(id)?;
@@ -388,7 +387,7 @@ impl Driver {
     /// then wait in [`Driver::take_pushes`]), so a read never misses a saved change.
     pub(crate) fn read<T>(
         &mut self,
-        id: &str,
+        id: DocId,
         read: impl FnOnce(&mut HomeworkDoc) -> T,
     ) -> Result<T, DriverError> {
         let i = self.slot(id)?;
@@ -402,11 +401,11 @@ impl Driver {
     }
 
     /// The index of document `id`.
-    fn slot(&self, id: &str) -> Result<usize, DriverError> {
+    fn slot(&self, id: DocId) -> Result<usize, DriverError> {
         self.docs
             .iter()
             .position(|slot| slot.id == id)
-            .ok_or_else(|| DriverError::UnknownDocument { id: id.to_owned() })
+            .ok_or_else(|| DriverError::UnknownDocument { id })
     }
 
     /// Runs `f` on document `i` as a [`HomeworkDoc`]; a failure rolls back nothing that `f`
@@ -431,7 +430,7 @@ impl Driver {
         if slot.doc.is_some() {
             return Ok(());
         }
-        let (mut doc, set_aside) = load(&mut self.store, &slot.id, &slot.label, &self.keys)?;
+        let (mut doc, set_aside) = load(&mut self.store, slot.id, &slot.label, &self.keys)?;
         let heads = doc.get_heads();
         // Another process may have stored changes since the heads were known.
         slot.heads_recorded &= heads == slot.stored_heads;
@@ -500,7 +499,7 @@ impl Driver {
     }
 
     fn slot_of(&self, doc: &DocId) -> Option<usize> {
-        self.docs.iter().position(|s| s.doc_id == *doc)
+        self.docs.iter().position(|s| s.id == *doc)
     }
 
     pub(crate) fn is_settled(&self) -> bool {
@@ -520,7 +519,7 @@ impl Driver {
                 if slot.dirty || !slot.authors.is_empty() {
                     let state = state_json(slot)?;
                     self.store.persist_sync(
-                        &slot.id,
+                        slot.id,
                         &SyncWrite {
                             changes: &[],
                             state: &state,
@@ -558,7 +557,7 @@ impl Driver {
             let state = state_json(slot)?;
             let raw_heads: Vec<[u8; 32]> = heads.iter().map(|h| h.0).collect();
             self.store.persist_sync(
-                &slot.id,
+                slot.id,
                 &SyncWrite {
                     changes: &changes,
                     state: &state,
@@ -579,10 +578,10 @@ impl Driver {
             }
             let doc = held(&mut slot.doc, &slot.label)?;
             let compacted = if whole {
-                self.store.compact(&slot.id, &changes)?
+                self.store.compact(slot.id, &changes)?
             } else {
                 self.store
-                    .compact_if(&slot.id, Compaction::Overdue, || doc.save())?
+                    .compact_if(slot.id, Compaction::Overdue, || doc.save())?
             };
             // A compaction is a new stored version: the next flush records the heads again.
             slot.heads_recorded &= !compacted;
@@ -620,7 +619,7 @@ impl Driver {
             };
             if self
                 .store
-                .compact_if(&slot.id, Compaction::Due, || doc.save())?
+                .compact_if(slot.id, Compaction::Due, || doc.save())?
             {
                 slot.heads_recorded = false;
                 compacted = true;
@@ -639,7 +638,7 @@ impl Driver {
 /// salvaging a damaged one; with the notice to give when chunks were set aside.
 fn load(
     store: &mut Store,
-    id: &str,
+    id: DocId,
     label: &str,
     keys: &AccountKeys,
 ) -> Result<(AutoCommit, Option<String>), DriverError> {

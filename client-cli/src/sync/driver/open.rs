@@ -26,7 +26,7 @@ impl Driver {
             ))
         })?;
         let keys = AccountKeys::from_record(&account)?;
-        let me = keys.device.device_id().to_string();
+        let me = keys.device.device_id();
         let devices = store.devices()?;
         let identity = keys.identity.public();
         let trust = Trust {
@@ -44,7 +44,7 @@ impl Driver {
                 .filter_map(|bytes| DeviceCertificate::from_bytes(bytes).ok())
                 .collect(),
         };
-        let labels: HashMap<String, (String, DocumentKind)> = store
+        let labels: HashMap<DocId, (String, DocumentKind)> = store
             .documents()?
             .into_iter()
             .map(|d| (d.id, (d.label, d.kind)))
@@ -55,7 +55,7 @@ impl Driver {
             let (label, kind) = labels
                 .get(&record.document_id)
                 .cloned()
-                .unwrap_or_else(|| (record.document_id.clone(), DocumentKind::Shared));
+                .unwrap_or_else(|| (record.document_id.to_string(), DocumentKind::Shared));
             docs.push(open_slot(
                 &mut store, &record, label, kind, &trust, mode, &mut early,
             )?);
@@ -104,22 +104,18 @@ fn open_slot(
         label: label.clone(),
         detail,
     };
-    let doc_id: DocId = record
-        .document_id
-        .parse()
-        .map_err(|e| bad(format!("its id is not a document id: {e}")))?;
     let state: SyncState = serde_json::from_str(&record.state)
         .map_err(|e| bad(format!("its sync state is damaged: {e}")))?;
     let (mut doc, stored_heads) =
         stored_document(store, record, &state, &label, trust.keys, mode, early)?;
-    let mut envelope = envelope(record, doc_id, trust).map_err(bad)?;
+    let mut envelope = envelope(record, trust).map_err(bad)?;
     let mut sync = DocSync::new(state);
     if mode.stays_connected() {
         sync = sync.with_snapshots_when_quiet();
     }
     // Other people's devices count only if the document's signed membership vouches for them
     // (the relay's word that they are members counts for nothing).
-    if let Some(list) = store.membership(&record.document_id)? {
+    if let Some(list) = store.membership(record.document_id)? {
         let list = SignedMembership::from_bytes(&list)
             .map_err(|e| bad(format!("its membership list is damaged: {e}")))?;
         for cert in &trust.peers {
@@ -133,10 +129,9 @@ fn open_slot(
         }
     }
     Ok(Slot {
-        id: record.document_id.clone(),
+        id: record.document_id,
         label,
         kind,
-        doc_id,
         heads_recorded: doc.is_none(),
         stored_changes: doc.as_mut().map_or(0, change_count),
         doc,
@@ -155,11 +150,7 @@ fn open_slot(
 
 /// The document's envelope: this device's keys for every epoch it holds, the current one
 /// sealing, and this account's own devices as members; what is wrong, in words.
-fn envelope(
-    record: &SyncRecord,
-    doc_id: DocId,
-    trust: &Trust<'_>,
-) -> Result<KeyedEnvelope<StdRng>, String> {
+fn envelope(record: &SyncRecord, trust: &Trust<'_>) -> Result<KeyedEnvelope<StdRng>, String> {
     let Some((_, current)) = record.keys.iter().find(|(e, _)| *e == record.epoch) else {
         return Err(format!(
             "this device holds no key for its epoch {}",
@@ -168,7 +159,7 @@ fn envelope(
     };
     let device = DeviceKeypair::from_bytes(trust.device_keypair).map_err(|e| e.to_string())?;
     let mut envelope = KeyedEnvelope::new(
-        doc_id.0,
+        record.document_id.0,
         record.epoch,
         EpochKey::from_bytes(*current),
         device,
@@ -199,9 +190,9 @@ fn stored_document(
     early: &mut Vec<Notice>,
 ) -> Result<(Option<AutoCommit>, Vec<ChangeHash>), DriverError> {
     let known_heads =
-        if mode == Mode::Once && !store.needs_compaction(&record.document_id, Compaction::Due)? {
+        if mode == Mode::Once && !store.needs_compaction(record.document_id, Compaction::Due)? {
             store
-                .known_heads(&record.document_id)?
+                .known_heads(record.document_id)?
                 .filter(|heads| heads.iter().all(|head| state.relay_heads.contains(head)))
         } else {
             None
@@ -209,7 +200,7 @@ fn stored_document(
     if let Some(heads) = known_heads {
         return Ok((None, to_hashes(&heads)));
     }
-    let (mut doc, set_aside) = load(store, &record.document_id, label, keys)?;
+    let (mut doc, set_aside) = load(store, record.document_id, label, keys)?;
     if let Some(text) = set_aside {
         if mode == Mode::Embedded {
             early.push(Notice {

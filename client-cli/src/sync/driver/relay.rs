@@ -76,7 +76,7 @@ impl Driver {
     fn done(&mut self, request: RequestId, step: &mut Step) -> Result<(), DriverError> {
         match self.requests.remove(&request.0) {
             Some(Pending::CreateDocument(i)) => {
-                self.store.mark_on_relay(&self.docs[i].id)?;
+                self.store.mark_on_relay(self.docs[i].id)?;
                 self.docs[i].on_relay = true;
                 self.start(i, step)?;
             }
@@ -139,7 +139,7 @@ impl Driver {
                 // `super::deleted`); the copy here stays.
                 let slot = &mut self.docs[i];
                 self.store
-                    .mark_deleted_from_relay(&[slot.id.as_str()], real_unix_ms(), false)?;
+                    .mark_deleted_from_relay(&[slot.id], real_unix_ms(), false)?;
                 let text = format!(
                     "{}'s homework was deleted from the relay by its owner; the copy on this device stays but no longer syncs",
                     slot.label
@@ -205,7 +205,7 @@ impl Driver {
                 ));
                 continue;
             }
-            let device_id = cert.device_id().to_string();
+            let device_id = cert.device_id();
             for slot in &mut self.docs {
                 let _ = slot.envelope.add_member(&cert, &identity);
             }
@@ -232,7 +232,7 @@ impl Driver {
                 if self.docs[i].on_relay {
                     self.start(i, step)?;
                 } else {
-                    let doc = self.docs[i].doc_id;
+                    let doc = self.docs[i].id;
                     let request = self.next_id(Pending::CreateDocument(i));
                     step.send
                         .push(ClientMessage::CreateDocument { request, doc });
@@ -375,10 +375,15 @@ impl Driver {
                     step.send.push(msg);
                 }
                 Event::Applied { author } => {
-                    *self.summary.received.entry(author.clone()).or_default() += 1;
-                    *self.report.received.entry(author.clone()).or_default() += 1;
+                    // The envelope opened the bundle with a member device's key, and names
+                    // that device by its id.
+                    let Ok(author) = author.parse::<DeviceId>() else {
+                        continue;
+                    };
+                    *self.summary.received.entry(author).or_default() += 1;
+                    *self.report.received.entry(author).or_default() += 1;
                     if let Some(before) = before {
-                        self.note_authors(i, before, &author, from_snapshot);
+                        self.note_authors(i, before, author, from_snapshot);
                     }
                 }
                 Event::Skipped { seq, reason } => {
@@ -436,7 +441,7 @@ impl Driver {
             } => Pending::Snapshot(i, *request, *covers),
         };
         let request = self.next_id(pending);
-        message.into_message(self.docs[i].doc_id, request)
+        message.into_message(self.docs[i].id, request)
     }
 
     /// Records which device's signed bundle brought the changes of actors not seen before
@@ -449,7 +454,7 @@ impl Driver {
         &mut self,
         i: usize,
         before: &[ChangeHash],
-        author: &str,
+        author: DeviceId,
         snapshot: bool,
     ) {
         let slot = &mut self.docs[i];
@@ -466,10 +471,9 @@ impl Driver {
         actors.dedup();
         for actor in actors {
             if self.known_actors.insert(actor.clone()) {
-                let named = actor_device(&actor)
-                    .map(hex::encode)
-                    .filter(|device| snapshot && self.directory.knows(device));
-                let device = named.unwrap_or_else(|| author.to_owned());
+                let named = actor_device_id(&actor)
+                    .filter(|device| snapshot && self.directory.knows(*device));
+                let device = named.unwrap_or(author);
                 slot.authors.push((actor, device));
             }
         }

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use between_shared::protocol::DeviceId;
+
 use crate::render::plural;
 use crate::sync::account::DeviceDirectory;
 
@@ -14,7 +16,7 @@ pub(crate) struct Summary {
     /// Bundles the relay acknowledged.
     pub(crate) pushed_bundles: usize,
     /// Bundles applied, per author device id.
-    pub(crate) received: BTreeMap<String, usize>,
+    pub(crate) received: BTreeMap<DeviceId, usize>,
     /// Bundles that could not be opened or applied.
     pub(crate) skipped: usize,
     /// Pushes the relay refused, with its reasons.
@@ -69,7 +71,7 @@ impl Summary {
             let from: Vec<String> = self
                 .received
                 .iter()
-                .map(|(device, n)| format!("{n} from {}", devices.label(device)))
+                .map(|(device, n)| format!("{n} from {}", devices.label(*device)))
                 .collect();
             parts.push(format!(
                 "received {} ({})",

@@ -31,11 +31,11 @@ pub(crate) async fn receive(
         // sync, and the document arrives on this device's sync after that.
         return Ok(false);
     }
-    let id = info.doc.to_string();
-    let label = format!("{ARRIVING_LABEL_PREFIX}{}", &id[..8]);
+    let id = info.doc;
+    let label = format!("{ARRIVING_LABEL_PREFIX}{}", id.short());
     store.add_received_document(
         &NewDocument {
-            id: id.clone(),
+            id,
             label,
             created_at_ms: crate::clock::real_unix_ms(),
             snapshot: automerge::AutoCommit::new().save(),
@@ -62,7 +62,7 @@ pub(crate) fn name_arrived(store: &mut Store) -> Result<(), StoreError> {
         if doc.kind != DocumentKind::Shared || !doc.label.starts_with(ARRIVING_LABEL_PREFIX) {
             continue;
         }
-        let bytes = store.load_document(&doc.id)?;
+        let bytes = store.load_document(doc.id)?;
         let Ok(loaded) = between_shared::HomeworkDoc::load(&bytes, &[0; 16]) else {
             continue;
         };
@@ -79,7 +79,7 @@ pub(crate) fn name_arrived(store: &mut Store) -> Result<(), StoreError> {
             } else {
                 format!("{name} ({attempt})")
             };
-            match store.rename_document(&doc.id, &label) {
+            match store.rename_document(doc.id, &label) {
                 Ok(()) => break,
                 Err(StoreError::DuplicateLabel { .. }) => continue,
                 Err(err) => return Err(err),

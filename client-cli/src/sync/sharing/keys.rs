@@ -7,7 +7,7 @@ use between_shared::protocol::{DocId, DocumentInfo, KeyEnvelope};
 
 use super::plan::Certificate;
 use super::relay::{self, Requests};
-use super::{relay_doc, SharingError};
+use super::SharingError;
 use crate::store::{Store, SyncRecord};
 use crate::sync::account::AccountKeys;
 use crate::sync::connection::{Connection, RelayError};
@@ -25,7 +25,7 @@ pub(crate) async fn wrap_missing(
     ids: &mut Requests,
     store: &mut Store,
     keys: &AccountKeys,
-    id: &str,
+    id: DocId,
     record: &SyncRecord,
     certs: &[Certificate],
 ) -> Result<usize, SharingError> {
@@ -35,17 +35,16 @@ pub(crate) async fn wrap_missing(
         )));
     };
     let key = EpochKey::from_bytes(*key);
-    let doc = relay_doc(id)?;
     let done = store.wrapped_for(id, record.epoch)?;
     let mut devices = Vec::new();
     let mut rng = rand::rng();
     for (cert, _) in certs {
         let device = cert.device_id();
-        if done.contains(&device.to_string()) {
+        if done.contains(&device) {
             continue;
         }
         let context = KeyContext {
-            doc_id: doc.0,
+            doc_id: id.0,
             epoch: record.epoch,
             recipient: device,
         };
@@ -66,8 +65,8 @@ pub(crate) async fn wrap_missing(
             recipient: device,
             envelope: wrapped.to_bytes(),
         };
-        match relay::put_key_envelope(conn, ids, doc, envelope).await {
-            Ok(()) => devices.push(device.to_string()),
+        match relay::put_key_envelope(conn, ids, id, envelope).await {
+            Ok(()) => devices.push(device),
             Err(SharingError::Relay(RelayError::Refused { code, message })) => warn(&format!(
                 "the relay did not store the key of epoch {} of {id} for device {device} ({code:?}: {message}); it is offered again at the next sync",
                 record.epoch
@@ -94,14 +93,14 @@ pub(crate) async fn catch_up_keys(
     epoch: u32,
 ) -> Result<(), SharingError> {
     let unwrapped = fetch_keys(conn, ids, keys, info, owner).await?;
-    let id = info.doc.to_string();
+    let id = info.doc;
     let current = unwrapped.iter().any(|(e, _)| *e == epoch).then_some(epoch);
     if current.is_none() {
         warn(&format!(
             "the homework {id} moved to a new key that this device has not been given yet; it syncs again once a device of its owner has run `between sync`"
         ));
     }
-    store.add_epoch_keys(&id, &unwrapped, current)?;
+    store.add_epoch_keys(id, &unwrapped, current)?;
     Ok(())
 }
 

@@ -97,14 +97,8 @@ pub(crate) struct Shared {
     pub(crate) notes: Vec<String>,
 }
 
-/// The relay's id of a document this profile stores: the same 32 hex digits.
-fn relay_doc(id: &str) -> Result<DocId, SharingError> {
-    id.parse()
-        .map_err(|_| SharingError::Profile(format!("the document id {id} is damaged")))
-}
-
 /// The sync record of a document this device syncs.
-fn sync_record(store: &Store, id: &str) -> Result<SyncRecord, SharingError> {
+fn sync_record(store: &Store, id: DocId) -> Result<SyncRecord, SharingError> {
     store
         .sync_documents()?
         .into_iter()
@@ -157,7 +151,7 @@ pub(crate) async fn refresh(
             carry_out(step, conn, &mut ids, store, keys, &mut shared).await?;
         }
     }
-    let listed: HashSet<String> = documents.iter().map(|d| d.doc.to_string()).collect();
+    let listed: HashSet<DocId> = documents.iter().map(|d| d.doc).collect();
     for step in view.unlisted(&listed)? {
         carry_out(step, conn, &mut ids, store, keys, &mut shared).await?;
     }
@@ -166,7 +160,7 @@ pub(crate) async fn refresh(
 
 /// What this device stores, as the sharing plan reads it.
 fn local_view(store: &Store, keys: &AccountKeys) -> Result<LocalView, SharingError> {
-    let epochs: HashMap<String, u32> = store
+    let epochs: HashMap<DocId, u32> = store
         .sync_documents()?
         .into_iter()
         .map(|r| (r.document_id, r.epoch))
@@ -174,7 +168,7 @@ fn local_view(store: &Store, keys: &AccountKeys) -> Result<LocalView, SharingErr
     let mut documents = HashMap::new();
     for doc in store.documents()? {
         let local = LocalDoc {
-            membership: store.membership(&doc.id)?,
+            membership: store.membership(doc.id)?,
             epoch: epochs.get(&doc.id).copied(),
             label: doc.label,
             kind: doc.kind,
@@ -204,11 +198,11 @@ async fn carry_out(
 ) -> Result<(), SharingError> {
     match step {
         Step::End { id, label } => {
-            store.stop_syncing(&id, crate::clock::real_unix_ms(), false)?;
+            store.stop_syncing(id, crate::clock::real_unix_ms(), false)?;
             shared.ended.push(label);
         }
         Step::Rotate { id, without } => {
-            rotate(conn, store, keys, &id, |m| m.identity != without, None).await?;
+            rotate(conn, store, keys, id, |m| m.identity != without, None).await?;
             shared.left.push(without.short_fingerprint());
         }
         Step::RecordPeers { account, devices } => owner::record_peers(store, account, &devices)?,
@@ -216,15 +210,15 @@ async fn carry_out(
             id,
             list,
             sharing_ended,
-        } => owner::keep_membership(store, &id, &list, sharing_ended)?,
+        } => owner::keep_membership(store, id, &list, sharing_ended)?,
         Step::CatchUp { info, owner, epoch } => {
             keys::catch_up_keys(conn, ids, store, keys, &info, &owner, epoch).await?;
         }
         Step::Wrap { id, recipients } => {
             // Read now: a catch-up just before may have made a new epoch current.
-            let record = sync_record(store, &id)?;
+            let record = sync_record(store, id)?;
             shared.keys_wrapped +=
-                keys::wrap_missing(conn, ids, store, keys, &id, &record, &recipients).await?;
+                keys::wrap_missing(conn, ids, store, keys, id, &record, &recipients).await?;
         }
         Step::Receive { info, list } => {
             if arrived::receive(conn, ids, store, keys, &info, &list).await? {

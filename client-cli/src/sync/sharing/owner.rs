@@ -5,13 +5,13 @@
 use between_shared::crypto::{
     DeviceCertificate, EpochKey, IdentityCommitment, Member, SignedMembership,
 };
-use between_shared::protocol::AccountId;
+use between_shared::protocol::{AccountId, DeviceId, DocId};
 use between_shared::Role;
 
 use super::keys::wrap_missing;
 use super::plan::{own_devices, sharing_ended, vouched, Certificate};
 use super::relay::{self, Requests};
-use super::{relay_doc, sync_record, SharingError};
+use super::{sync_record, SharingError};
 use crate::store::{DocumentKind, Store};
 use crate::sync::account::AccountKeys;
 use crate::sync::connection::Connection;
@@ -35,8 +35,8 @@ pub(crate) async fn share_with_inviter(
         });
     }
     let shared = shared_document(store)?;
-    let record = sync_record(store, &shared.id)?;
-    let doc = relay_doc(&shared.id)?;
+    let record = sync_record(store, shared.id)?;
+    let doc = shared.id;
     let list = SignedMembership::sign(
         &keys.identity,
         doc.0,
@@ -59,11 +59,11 @@ pub(crate) async fn share_with_inviter(
         "the membership to be stored",
     )
     .await?;
-    store.save_membership(&shared.id, list.serial(), &list.to_bytes())?;
+    store.save_membership(shared.id, list.serial(), &list.to_bytes())?;
     let (certs, ignored) = vouched(&list, &devices);
     ignored.iter().for_each(|text| warn(text));
     record_peers(store, therapist_account, &certs)?;
-    wrap_missing(conn, &mut ids, store, keys, &shared.id, &record, &certs).await?;
+    wrap_missing(conn, &mut ids, store, keys, shared.id, &record, &certs).await?;
     store.clear_therapist_commitment()?;
     Ok(therapist.fingerprint())
 }
@@ -87,7 +87,7 @@ pub(crate) fn record_peers(
         account,
         &certs
             .iter()
-            .map(|(c, b)| (c.device_id().to_string(), b.clone()))
+            .map(|(c, b)| (c.device_id(), b.clone()))
             .collect::<Vec<_>>(),
     )?;
     Ok(())
@@ -98,7 +98,7 @@ pub(crate) fn record_peers(
 /// ([`crate::audience`]), on every device of theirs.
 pub(crate) fn keep_membership(
     store: &mut Store,
-    id: &str,
+    id: DocId,
     list: &SignedMembership,
     ended: bool,
 ) -> Result<(), SharingError> {
@@ -119,7 +119,7 @@ pub(crate) async fn remove_others(
 ) -> Result<Vec<String>, SharingError> {
     let shared = shared_document(store)?;
     let me = keys.identity.public();
-    let shared_with_others = match store.membership(&shared.id)? {
+    let shared_with_others = match store.membership(shared.id)? {
         Some(bytes) => SignedMembership::from_bytes(&bytes)
             .map(|list| list.members().iter().any(|m| m.identity != me))
             .unwrap_or(false),
@@ -130,7 +130,7 @@ pub(crate) async fn remove_others(
             "your homework is not shared with anyone through the relay".into(),
         ));
     }
-    rotate(conn, store, keys, &shared.id, |m| m.identity == me, None).await
+    rotate(conn, store, keys, shared.id, |m| m.identity == me, None).await
 }
 
 /// The owner moves document `id` to a new epoch: a new key, a membership list keeping the
@@ -143,14 +143,14 @@ pub(crate) async fn rotate(
     conn: &mut Connection,
     store: &mut Store,
     keys: &AccountKeys,
-    id: &str,
+    id: DocId,
     keep: impl Fn(&Member) -> bool,
-    removed_device: Option<&str>,
+    removed_device: Option<DeviceId>,
 ) -> Result<Vec<String>, SharingError> {
     let me = keys.identity.public();
-    let doc = relay_doc(id)?;
+    let doc = id;
     let bad = |source| SharingError::BadMembership {
-        doc: id.to_owned(),
+        doc: id.to_string(),
         source,
     };
     // A document never shared (the private one, or homework before sharing) has the owner alone.
@@ -198,7 +198,7 @@ pub(crate) async fn rotate(
         &keys.identity.public(),
         keys.device.device_id(),
     );
-    recipients.retain(|(cert, _)| Some(cert.device_id().to_string().as_str()) != removed_device);
+    recipients.retain(|(cert, _)| Some(cert.device_id()) != removed_device);
     let peers: Vec<Certificate> = store
         .peer_devices()?
         .into_iter()

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use between_shared::crypto::{
     DeviceCertificate, IdentityPublic, MembershipError, SignedMembership,
 };
-use between_shared::protocol::{AccountId, DeviceId, DeviceInfo, DocumentInfo};
+use between_shared::protocol::{AccountId, DeviceId, DeviceInfo, DocId, DocumentInfo};
 use between_shared::Role;
 
 use super::SharingError;
@@ -46,7 +46,7 @@ pub(crate) struct LocalView {
     /// This account's devices other than this one, verified against its identity.
     pub(crate) own_devices: Vec<Certificate>,
     /// The documents this device stores, by id.
-    pub(crate) documents: HashMap<String, LocalDoc>,
+    pub(crate) documents: HashMap<DocId, LocalDoc>,
 }
 
 /// A membership list that checked, with the owner it was checked against.
@@ -79,7 +79,7 @@ pub(crate) enum Step {
     /// Stop syncing a document this account was removed from, and say so (its label).
     End {
         /// The document.
-        id: String,
+        id: DocId,
         /// What the person calls it.
         label: String,
     },
@@ -87,7 +87,7 @@ pub(crate) enum Step {
     /// without them.
     Rotate {
         /// The document.
-        id: String,
+        id: DocId,
         /// Who left.
         without: IdentityPublic,
     },
@@ -102,7 +102,7 @@ pub(crate) enum Step {
     /// Keep a verified list of a document this device syncs.
     Keep {
         /// The document.
-        id: String,
+        id: DocId,
         /// The list.
         list: SignedMembership,
         /// Whether sharing with a therapist ended with this list (the views say so from then on).
@@ -120,7 +120,7 @@ pub(crate) enum Step {
     /// Wrap the current key for those of `recipients` that lack it (an owner's step).
     Wrap {
         /// The document.
-        id: String,
+        id: DocId,
         /// This account's other devices and the vouched devices of the other member.
         recipients: Vec<Certificate>,
     },
@@ -140,9 +140,9 @@ impl LocalView {
     /// against the list it kept before: a list's serial never goes back, and the same serial
     /// never comes with other content.
     pub(crate) fn check(&self, info: &DocumentInfo, bytes: &[u8]) -> Result<Checked, SharingError> {
-        let id = info.doc.to_string();
+        let id = info.doc;
         let bad = |source| SharingError::BadMembership {
-            doc: id.clone(),
+            doc: id.to_string(),
             source,
         };
         let list = SignedMembership::from_bytes(bytes).map_err(bad)?;
@@ -208,12 +208,12 @@ impl LocalView {
         checked: &Checked,
         peer: Option<Peer>,
     ) -> Result<Vec<Step>, SharingError> {
-        let id = info.doc.to_string();
+        let id = info.doc;
         let local = self.documents.get(&id);
         let list = &checked.list;
         if list.role_of(&self.me).is_none() {
             // This account was removed from the document; the relay refuses it from now on.
-            return Ok(self.end(&id).into_iter().collect());
+            return Ok(self.end(id).into_iter().collect());
         }
         let mut steps = Vec::new();
         let mut recipients = Vec::new();
@@ -247,7 +247,7 @@ impl LocalView {
             )));
         };
         steps.push(Step::Keep {
-            id: id.clone(),
+            id,
             list: list.clone(),
             sharing_ended: sharing_ended(local.membership.as_deref(), list),
         });
@@ -279,9 +279,9 @@ impl LocalView {
 
     /// The documents shared with this account that the relay no longer lists (`listed`): the
     /// owner removed this account, or deleted the document. This account's own documents stay.
-    pub(crate) fn unlisted(&self, listed: &HashSet<String>) -> Result<Vec<Step>, SharingError> {
+    pub(crate) fn unlisted(&self, listed: &HashSet<DocId>) -> Result<Vec<Step>, SharingError> {
         let mut steps = Vec::new();
-        let mut ids: Vec<&String> = self.documents.keys().collect();
+        let mut ids: Vec<&DocId> = self.documents.keys().collect();
         ids.sort();
         for id in ids {
             let doc = &self.documents[id];
@@ -298,17 +298,17 @@ impl LocalView {
                 }
             })?;
             if list.owner() != self.me {
-                steps.extend(self.end(id));
+                steps.extend(self.end(*id));
             }
         }
         Ok(steps)
     }
 
     /// Stop syncing `id`, if this device stores it and still syncs it.
-    fn end(&self, id: &str) -> Option<Step> {
-        let doc = self.documents.get(id)?;
+    fn end(&self, id: DocId) -> Option<Step> {
+        let doc = self.documents.get(&id)?;
         doc.epoch.map(|_| Step::End {
-            id: id.to_owned(),
+            id,
             label: doc.label.clone(),
         })
     }

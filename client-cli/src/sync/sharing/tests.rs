@@ -106,8 +106,8 @@ fn info() -> DocumentInfo {
     }
 }
 
-fn id() -> String {
-    DocId(DOC).to_string()
+fn id() -> DocId {
+    DocId(DOC)
 }
 
 /// The list `owner` signs: themselves and, when given, a therapist.

@@ -45,12 +45,11 @@ const DOC: DocId = DocId([0xD0; 16]);
 /// signs; this simulation is about ordering, loss and convergence.
 struct Plain {
     device: DeviceId,
-    me: String,
 }
 
 impl Envelope for Plain {
-    fn me(&self) -> &str {
-        &self.me
+    fn me(&self) -> DeviceId {
+        self.device
     }
 
     fn seal(
@@ -69,7 +68,7 @@ impl Envelope for Plain {
         let header =
             BundleHeader::from_bytes(sealed).map_err(|e| SyncError::Envelope(e.to_string()))?;
         Ok(Opened {
-            author: header.author().to_string(),
+            author: header.author(),
             counter: header.counter(),
             kind: header.kind(),
             plaintext: sealed[BUNDLE_HEADER_LEN..].to_vec(),
@@ -238,10 +237,7 @@ impl World {
             } else {
                 sync.without_snapshots()
             },
-            envelope: Plain {
-                device: id,
-                me: id.to_string(),
-            },
+            envelope: Plain { device: id },
             id,
             account,
             author: if owner { client() } else { therapist() },

@@ -10,21 +10,26 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use between_shared::protocol::DeviceId;
 use between_shared::sync::{
     BundleKind, DocSync, Envelope, Event, FromRelay, Opened, SyncError, SyncState, ToRelay,
     COMPACT_AFTER_BYTES,
 };
 use proptest::prelude::*;
 
-/// A transparent envelope: `author \0 counter kind plaintext`. The real one encrypts and signs;
-/// these tests are about what the engine does with positions and order.
+/// The devices of these tests.
+const LAPTOP: DeviceId = DeviceId([1; 16]);
+const PHONE: DeviceId = DeviceId([2; 16]);
+
+/// A transparent envelope: `author (16 bytes) counter kind plaintext`. The real one encrypts
+/// and signs; these tests are about what the engine does with positions and order.
 struct Plain {
-    me: String,
+    me: DeviceId,
 }
 
 impl Envelope for Plain {
-    fn me(&self) -> &str {
-        &self.me
+    fn me(&self) -> DeviceId {
+        self.me
     }
 
     fn seal(
@@ -33,8 +38,7 @@ impl Envelope for Plain {
         counter: u64,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, SyncError> {
-        let mut out = self.me.as_bytes().to_vec();
-        out.push(0);
+        let mut out = self.me.0.to_vec();
         out.extend_from_slice(&counter.to_be_bytes());
         out.push(u8::from(kind == BundleKind::Snapshot));
         out.extend_from_slice(plaintext);
@@ -42,16 +46,12 @@ impl Envelope for Plain {
     }
 
     fn open(&self, sealed: &[u8]) -> Result<Opened, SyncError> {
-        let zero = sealed
-            .iter()
-            .position(|b| *b == 0)
-            .ok_or_else(|| SyncError::Envelope("no author".into()))?;
-        let rest = &sealed[zero + 1..];
-        if rest.len() < 9 {
+        if sealed.len() < 16 + 9 {
             return Err(SyncError::Envelope("too short".into()));
         }
+        let (author, rest) = sealed.split_at(16);
         Ok(Opened {
-            author: String::from_utf8_lossy(&sealed[..zero]).into_owned(),
+            author: DeviceId(author.try_into().unwrap()),
             counter: u64::from_be_bytes(rest[..8].try_into().unwrap()),
             kind: if rest[8] == 1 {
                 BundleKind::Snapshot
@@ -69,9 +69,7 @@ impl Envelope for Plain {
 fn bundles_received_together_apply_together_and_a_bad_one_is_skipped_alone() {
     use automerge::transaction::Transactable;
     use automerge::{AutoCommit, ReadDoc, ROOT};
-    let mut laptop = Plain {
-        me: "laptop".into(),
-    };
+    let mut laptop = Plain { me: LAPTOP };
     let mut writer = AutoCommit::new();
     writer.put(ROOT, "mood", 4_i64).unwrap();
     writer.commit();
@@ -101,7 +99,7 @@ fn bundles_received_together_apply_together_and_a_bad_one_is_skipped_alone() {
         FromRelay::CaughtUp { head: 3 },
     ];
 
-    let mut phone = Plain { me: "phone".into() };
+    let mut phone = Plain { me: PHONE };
     let mut doc = AutoCommit::new();
     let mut sync = DocSync::new(SyncState::default());
     sync.connected();
@@ -119,7 +117,7 @@ fn bundles_received_together_apply_together_and_a_bad_one_is_skipped_alone() {
     assert_eq!(skipped, vec![2]);
     let applied = events
         .iter()
-        .filter(|e| matches!(e, Event::Applied { author } if author == "laptop"))
+        .filter(|e| matches!(e, Event::Applied { author } if *author == LAPTOP))
         .count();
     assert_eq!(applied, 2);
     assert_eq!(sync.state().cursor, 3);
@@ -159,9 +157,7 @@ fn edit_and_ack(
 #[test]
 fn a_snapshot_waits_for_a_quiet_moment_when_asked_to() {
     for when_quiet in [false, true] {
-        let mut laptop = Plain {
-            me: "laptop".into(),
-        };
+        let mut laptop = Plain { me: LAPTOP };
         let mut doc = automerge::AutoCommit::new();
         let mut sync = DocSync::new(SyncState::default()).with_compaction_after(3);
         if when_quiet {
@@ -196,9 +192,7 @@ fn a_snapshot_waits_for_a_quiet_moment_when_asked_to() {
 /// parts are refused, and another device joins the parts back into the document.
 #[test]
 fn a_snapshot_goes_up_in_parts_and_comes_back_joined() {
-    let mut laptop = Plain {
-        me: "laptop".into(),
-    };
+    let mut laptop = Plain { me: LAPTOP };
     let mut doc = automerge::AutoCommit::new();
     let mut sync = DocSync::new(SyncState::default())
         .with_compaction_after(3)
@@ -304,7 +298,7 @@ fn a_snapshot_goes_up_in_parts_and_comes_back_joined() {
 
     // A phone catching up receives the parts and joins them into the document.
     let mut phone_doc = automerge::AutoCommit::new();
-    let mut phone = Plain { me: "phone".into() };
+    let mut phone = Plain { me: PHONE };
     let mut phone_sync = DocSync::new(SyncState::default());
     phone_sync.connected();
     let mut messages: Vec<FromRelay> = upload
@@ -357,9 +351,7 @@ fn a_snapshot_goes_up_in_parts_and_comes_back_joined() {
 /// adapter to hand over with the document loaded, and changes nothing.
 #[test]
 fn an_idle_catch_up_needs_no_document() {
-    let mut laptop = Plain {
-        me: "laptop".into(),
-    };
+    let mut laptop = Plain { me: LAPTOP };
     let entry = laptop.seal(BundleKind::Changes, 1, &changes(1)[0]).unwrap();
     let mut doc = automerge::AutoCommit::new();
     let mut first = DocSync::new(SyncState::default());
@@ -453,9 +445,7 @@ fn an_idle_catch_up_needs_no_document() {
 fn large_entries_make_a_snapshot_due_by_their_bytes() {
     use automerge::transaction::Transactable;
     use automerge::ROOT;
-    let mut laptop = Plain {
-        me: "laptop".into(),
-    };
+    let mut laptop = Plain { me: LAPTOP };
     let mut doc = automerge::AutoCommit::new();
     let mut sync = DocSync::new(SyncState::default());
     sync.connected();
@@ -520,9 +510,7 @@ fn large_entries_make_a_snapshot_due_by_their_bytes() {
 fn a_whole_save_becomes_an_empty_devices_document() {
     use automerge::transaction::Transactable;
     use automerge::{ActorId, AutoCommit, ReadDoc, ROOT};
-    let mut laptop = Plain {
-        me: "laptop".into(),
-    };
+    let mut laptop = Plain { me: LAPTOP };
     let mut writer = AutoCommit::new();
     writer.put(ROOT, "created", 1_i64).unwrap();
     writer.commit();
@@ -545,7 +533,7 @@ fn a_whole_save_becomes_an_empty_devices_document() {
     ];
     let phone_actor = ActorId::from(vec![7_u8; 16]);
     let mut doc = AutoCommit::new().with_actor(phone_actor.clone());
-    let mut phone = Plain { me: "phone".into() };
+    let mut phone = Plain { me: PHONE };
     let mut sync = DocSync::new(SyncState::default());
     sync.connected();
     let events = sync.receive_many(&mut doc, &mut phone, messages).unwrap();
@@ -578,9 +566,7 @@ fn a_whole_save_becomes_an_empty_devices_document() {
 fn a_save_never_drops_changes_waiting_for_a_dependency() {
     use automerge::transaction::Transactable;
     use automerge::{AutoCommit, ReadDoc, ROOT};
-    let mut laptop = Plain {
-        me: "laptop".into(),
-    };
+    let mut laptop = Plain { me: LAPTOP };
     let mut writer = AutoCommit::new();
     writer.put(ROOT, "a", 1_i64).unwrap();
     writer.commit();
@@ -595,7 +581,7 @@ fn a_save_never_drops_changes_waiting_for_a_dependency() {
     let c = writer.save_after(&after_b);
 
     let mut doc = AutoCommit::new();
-    let mut phone = Plain { me: "phone".into() };
+    let mut phone = Plain { me: PHONE };
     let mut sync = DocSync::new(SyncState::default());
     sync.connected();
     let mut bundle = |seq: u64, plaintext: &[u8]| FromRelay::Bundle {
@@ -642,10 +628,8 @@ fn sends_subscribe(events: &[Event]) -> bool {
 fn an_acknowledgement_on_its_way_fills_the_gap_without_reading_again() {
     use automerge::transaction::Transactable;
     use automerge::{AutoCommit, ROOT};
-    let mut laptop = Plain {
-        me: "laptop".into(),
-    };
-    let mut phone = Plain { me: "phone".into() };
+    let mut laptop = Plain { me: LAPTOP };
+    let mut phone = Plain { me: PHONE };
     let mut doc = AutoCommit::new();
     let mut sync = DocSync::new(SyncState::default());
     sync.connected();
@@ -688,10 +672,8 @@ fn an_acknowledgement_on_its_way_fills_the_gap_without_reading_again() {
 #[test]
 fn a_gap_the_relay_cannot_fill_is_reported_once() {
     use automerge::AutoCommit;
-    let mut laptop = Plain {
-        me: "laptop".into(),
-    };
-    let mut phone = Plain { me: "phone".into() };
+    let mut laptop = Plain { me: LAPTOP };
+    let mut phone = Plain { me: PHONE };
     let bundles: Vec<Vec<u8>> = changes(3)
         .iter()
         .zip(1..)
@@ -770,9 +752,7 @@ fn hostile() -> impl Strategy<Value = Hostile> {
             } else {
                 BundleKind::Changes
             };
-            let mut laptop = Plain {
-                me: "laptop".into(),
-            };
+            let mut laptop = Plain { me: LAPTOP };
             laptop.seal(kind, i as u64 + 1, &changes(3)[i]).unwrap()
         }),
     ];
@@ -811,7 +791,7 @@ proptest! {
             ..SyncState::default()
         };
         let mut doc = AutoCommit::new();
-        let mut phone = Plain { me: "phone".into() };
+        let mut phone = Plain { me: PHONE };
         let mut sync = DocSync::new(state).with_compaction_after(2);
         sync.connected();
         for (n, message) in messages.into_iter().enumerate() {

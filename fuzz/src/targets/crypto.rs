@@ -79,7 +79,7 @@ fn sealed_by_a_device(f: &Fixture, input: &mut Input<'_>) {
     if member && f.key(epoch).is_some() {
         let opened = opened.unwrap_or_else(|err| panic!("a member's bundle was refused: {err}"));
         let expected = Opened {
-            author: author.device_id().to_string(),
+            author: author.device_id(),
             counter,
             kind,
             plaintext: plaintext.to_vec(),

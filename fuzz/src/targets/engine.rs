@@ -14,6 +14,7 @@
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ROOT};
 use between_shared::crypto::BundleKind;
+use between_shared::protocol::DeviceId;
 use between_shared::sync::{
     DocSync, Envelope, Event, FromRelay, Opened, SyncError, SyncState, ToRelay,
 };
@@ -177,7 +178,11 @@ const SEALED: u8 = 0xb7;
 const ME: u8 = 0;
 const PHONE: u8 = 1;
 const THERAPIST: u8 = 2;
-const AUTHORS: [&str; 3] = ["laptop", "phone", "therapist"];
+const AUTHORS: [DeviceId; 3] = [
+    DeviceId([0xa0; 16]),
+    DeviceId([0xa1; 16]),
+    DeviceId([0xa2; 16]),
+];
 
 /// A transparent envelope: `SEALED || author (1) || kind (1) || counter (u64 BE) ||
 /// plaintext`; any other bytes, or an author outside [`AUTHORS`], are refused.
@@ -196,7 +201,7 @@ impl Clear {
 }
 
 impl Envelope for Clear {
-    fn me(&self) -> &str {
+    fn me(&self) -> DeviceId {
         AUTHORS[usize::from(ME)]
     }
 
@@ -224,7 +229,7 @@ impl Envelope for Clear {
             BundleKind::Changes
         };
         Ok(Opened {
-            author: (*author).to_owned(),
+            author: *author,
             counter: input.u64(),
             kind,
             plaintext: input.rest().to_vec(),

@@ -31,7 +31,7 @@ pub struct KeyedEnvelope<R> {
     epoch: u32,
     keys: BTreeMap<u32, EpochKey>,
     device: DeviceKeypair,
-    me: String,
+    me: DeviceId,
     members: BTreeMap<DeviceId, [u8; 32]>,
     rng: R,
 }
@@ -64,7 +64,7 @@ impl<R: CryptoRng> KeyedEnvelope<R> {
             doc_id,
             epoch,
             keys,
-            me: me.to_string(),
+            me,
             device,
             members,
             rng,
@@ -102,7 +102,7 @@ impl<R> KeyedEnvelope<R> {
 
     /// This device's id.
     pub fn device_id(&self) -> DeviceId {
-        self.device.device_id()
+        self.me
     }
 
     /// The document this envelope seals for.
@@ -117,8 +117,8 @@ impl<R> KeyedEnvelope<R> {
 }
 
 impl<R: CryptoRng> Envelope for KeyedEnvelope<R> {
-    fn me(&self) -> &str {
-        &self.me
+    fn me(&self) -> DeviceId {
+        self.me
     }
 
     fn seal(
@@ -168,7 +168,7 @@ impl<R: CryptoRng> Envelope for KeyedEnvelope<R> {
         let plaintext = open_bundle(&sealed, key, signing)
             .map_err(|err| SyncError::Envelope(err.to_string()))?;
         Ok(Opened {
-            author: author.to_string(),
+            author,
             counter: header.counter(),
             kind: header.kind(),
             plaintext,
@@ -235,13 +235,13 @@ mod tests {
         assert_eq!(
             opened,
             Opened {
-                author: a.laptop.device_id().to_string(),
+                author: a.laptop.device_id(),
                 counter: 3,
                 kind: BundleKind::Changes,
                 plaintext: b"changes".to_vec(),
             }
         );
-        assert_eq!(a.laptop.me(), a.laptop.device_id().to_string());
+        assert_eq!(a.laptop.me(), a.laptop.device_id());
         // The author can read its own bundle back (after a rollback it is served again).
         assert_eq!(a.laptop.open(&sealed).unwrap().plaintext, b"changes");
         let snapshot = a.phone.seal(BundleKind::Snapshot, 4, b"full").unwrap();
@@ -400,7 +400,7 @@ mod tests {
                 },
             )
             .unwrap();
-        let phone = a.phone.device_id().to_string();
+        let phone = a.phone.device_id();
         assert!(
             events
                 .iter()

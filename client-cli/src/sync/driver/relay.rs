@@ -375,11 +375,6 @@ impl Driver {
                     step.send.push(msg);
                 }
                 Event::Applied { author } => {
-                    // The envelope opened the bundle with a member device's key, and names
-                    // that device by its id.
-                    let Ok(author) = author.parse::<DeviceId>() else {
-                        continue;
-                    };
                     *self.summary.received.entry(author).or_default() += 1;
                     *self.report.received.entry(author).or_default() += 1;
                     if let Some(before) = before {

@@ -69,7 +69,7 @@ impl DocSync {
                 reason: "a snapshot where a bundle of changes was expected".into(),
             }),
             Ok(opened) => {
-                let seen = self.state.authors.entry(opened.author.clone()).or_default();
+                let seen = self.state.authors.entry(opened.author).or_default();
                 *seen = (*seen).max(opened.counter);
                 // Our own bundles are already in the document; others' are applied (Automerge
                 // ignores changes it already has, so a replayed bundle does no harm).

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::snapshot_parts::{self, Assembly, Upload};
 use crate::protocol::limits::MAX_SNAPSHOT_BYTES;
-use crate::protocol::{ClientMessage, DocId, RequestId, Seq};
+use crate::protocol::{ClientMessage, DeviceId, DocId, RequestId, Seq};
 
 mod inbox;
 mod outbox;
@@ -94,15 +94,15 @@ fn adopt_if_complete(doc: &mut AutoCommit, loaded: &mut Option<AutoCommit>) -> b
 /// Another device's changes from the log, checked and waiting to be applied.
 struct Incoming {
     seq: u64,
-    author: String,
+    author: DeviceId,
     plaintext: Vec<u8>,
 }
 
 /// A bundle the envelope has verified and decrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
-    /// The author device (its id, as text).
-    pub author: String,
+    /// The author device.
+    pub author: DeviceId,
     /// The author's per-device bundle counter.
     pub counter: u64,
     /// Changes or snapshot.
@@ -114,8 +114,8 @@ pub struct Opened {
 /// Seals and opens bundles for one document: encryption, signatures and membership checks live
 /// behind this trait, so the engine can be driven with the real crypto or a test double.
 pub trait Envelope {
-    /// This device's author id, as [`Opened::author`] reports it.
-    fn me(&self) -> &str;
+    /// This device, as [`Opened::author`] names it.
+    fn me(&self) -> DeviceId;
     /// Seals a bundle with the current epoch key, signed by this device.
     fn seal(
         &mut self,
@@ -164,7 +164,7 @@ pub struct SyncState {
     #[serde(default)]
     pub log_bytes: u64,
     /// The highest bundle counter seen from each author device.
-    pub authors: BTreeMap<String, u64>,
+    pub authors: BTreeMap<DeviceId, u64>,
 }
 
 /// What the relay tells the engine.
@@ -285,8 +285,8 @@ pub enum Event {
     Send(ToRelay),
     /// Changes from other devices were applied to the document.
     Applied {
-        /// Who wrote them.
-        author: String,
+        /// The device that wrote them.
+        author: DeviceId,
     },
     /// A bundle was skipped because it could not be opened or applied; the reason says why.
     Skipped {

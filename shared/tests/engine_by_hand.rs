@@ -883,3 +883,16 @@ fn an_engine_request_becomes_the_wire_message_for_its_document_with_the_adapters
         }
     );
 }
+
+#[test]
+fn the_stored_state_names_author_devices_by_their_hex_as_it_always_did() {
+    let mut state = SyncState::default();
+    state.authors.insert(LAPTOP, 7);
+    let json = serde_json::to_value(&state).unwrap();
+    assert_eq!(json["authors"], serde_json::json!({ "01".repeat(16): 7 }));
+    // A state an earlier build stored, when authors were their ids' text.
+    let mut stored = json.clone();
+    stored["authors"] = serde_json::json!({ "02".repeat(16): 3 });
+    let read: SyncState = serde_json::from_value(stored).unwrap();
+    assert_eq!(read.authors.get(&PHONE), Some(&3));
+}

@@ -12,14 +12,14 @@ use between_shared::crypto::{
     seal_bundle, BundleHeader, BundleKind, DeviceCertificate, DeviceKeypair, EpochKey,
     IdentityKeypair, Member, PairingSecret, SealedBundle, SignedMembership,
 };
-use between_shared::protocol::DeviceId;
+use between_shared::protocol::{DeviceId, DocId};
 use between_shared::sync::KeyedEnvelope;
 use between_shared::{Role, Timestamp};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 /// The document every target's bundles, keys and lists are about.
-pub const DOC: [u8; 16] = [7; 16];
+pub const DOC: DocId = DocId([7; 16]);
 /// The epoch the receiving device seals under; epoch [`OLD_EPOCH`] is known too.
 pub const EPOCH: u32 = 2;
 /// An earlier epoch whose key the receiving device still holds.

@@ -13,8 +13,7 @@ use between_shared::crypto::{
 };
 use between_shared::protocol::{
     encode_client, encode_server, AccountId, AuditEvent, Challenge, ClientMessage, DeviceId,
-    DeviceInfo, DocId, DocumentInfo, ErrorCode, KeyEnvelope, Mailbox, RequestId, Seq,
-    ServerMessage,
+    DeviceInfo, DocumentInfo, ErrorCode, KeyEnvelope, Mailbox, RequestId, Seq, ServerMessage,
 };
 
 use crate::fixture::{fixture, rng, Fixture, DOC, EPOCH};
@@ -105,7 +104,7 @@ fn frames<M>(messages: &[M], encode: impl Fn(&M) -> Option<Vec<u8>>) -> Vec<Vec<
 
 fn wire_client(f: &Fixture, peer: &PeerData) -> Vec<Vec<u8>> {
     let request = RequestId(3);
-    let doc = DocId(DOC);
+    let doc = DOC;
     let certificate = f.certificates[1].to_bytes().to_vec();
     let messages = [
         ClientMessage::SignIn {
@@ -184,7 +183,7 @@ fn key_envelope_entry(f: &Fixture, peer: &PeerData) -> KeyEnvelope {
 
 fn wire_server(f: &Fixture, peer: &PeerData) -> Vec<Vec<u8>> {
     let request = RequestId(3);
-    let doc = DocId(DOC);
+    let doc = DOC;
     let device = DeviceInfo {
         device: f.phone.device_id(),
         certificate: f.certificates[1].to_bytes().to_vec(),
@@ -305,7 +304,7 @@ fn certificate(f: &Fixture) -> Vec<Vec<u8>> {
 fn key_envelope(peer: &PeerData) -> Vec<Vec<u8>> {
     vec![
         [&[0][..], &EPOCH.to_be_bytes(), &peer.wrapped].concat(),
-        [&[1][..], &DOC, &EPOCH.to_be_bytes(), &[3; 32]].concat(),
+        [&[1][..], &DOC.0, &EPOCH.to_be_bytes(), &[3; 32]].concat(),
     ]
 }
 

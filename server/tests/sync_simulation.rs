@@ -58,7 +58,7 @@ impl Envelope for Plain {
         counter: u64,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, SyncError> {
-        let header = BundleHeader::new(kind, DOC.0, 1, self.device, counter);
+        let header = BundleHeader::new(kind, DOC, 1, self.device, counter);
         let mut out = header.to_bytes().to_vec();
         out.extend_from_slice(plaintext);
         Ok(out)
@@ -201,7 +201,7 @@ impl World {
             identity: therapist_identity.public(),
             role: Role::Therapist,
         };
-        let list = SignedMembership::sign(&client_identity, DOC.0, 1, 1, &[member]).unwrap();
+        let list = SignedMembership::sign(&client_identity, DOC, 1, 1, &[member]).unwrap();
         let share = ClientMessage::PutMembership {
             request: RequestId(2),
             doc: DOC,

@@ -9,6 +9,7 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT};
 use between_shared::crypto::{DeviceKeypair, EpochKey, IdentityKeypair};
+use between_shared::protocol::DocId;
 use between_shared::sync::{
     BundleKind, DocSync, Envelope, Event, FromRelay, KeyedEnvelope, SyncError, SyncState, ToRelay,
     MAX_SEQ,
@@ -17,7 +18,7 @@ use between_shared::{Role, Timestamp};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-const DOC: [u8; 16] = [3; 16];
+const DOC: DocId = DocId([3; 16]);
 
 /// The laptop (receiving) and the phone (sending) of one account, sharing one epoch key.
 fn devices() -> (KeyedEnvelope<StdRng>, KeyedEnvelope<StdRng>) {

@@ -1035,7 +1035,7 @@ fn seal(
     plaintext: &[u8],
     key: &EpochKey,
 ) -> Vec<u8> {
-    let header = BundleHeader::new(kind, doc.0, 1, device.device_id(), counter);
+    let header = BundleHeader::new(kind, doc, 1, device.device_id(), counter);
     seal_bundle(&mut rand::rng(), header, key, device, plaintext)
         .expect("seal a bundle")
         .to_bytes()

@@ -100,7 +100,7 @@ fn signed_list(owner: &Account, doc: DocId, serial: u64, others: &[(&Account, Ro
             role: *role,
         })
         .collect();
-    SignedMembership::sign(&owner.identity, doc.0, serial, 1, &others)
+    SignedMembership::sign(&owner.identity, doc, serial, 1, &others)
         .unwrap()
         .to_bytes()
 }
@@ -488,7 +488,7 @@ async fn authorisation_matrix() {
     // Put membership: only the owner. A member or a stranger with a list they signed
     // themselves (naming themselves as owner) is refused.
     for (peer, account) in [&mut p.ada, &mut p.ben, &mut p.carl, &mut p.dan] {
-        let own = SignedMembership::sign(&account.identity, doc.0, 9, 1, &[])
+        let own = SignedMembership::sign(&account.identity, doc, 9, 1, &[])
             .unwrap()
             .to_bytes();
         let (request, reply) = put_membership(peer, doc, own).await;
@@ -698,7 +698,7 @@ async fn membership_lists_are_checked_before_they_count() {
         .await;
 
     // Signed by someone else: Dan's list naming himself as owner, sent by Cleo.
-    let foreign = SignedMembership::sign(&p.dan.1.identity, doc.0, 3, 1, &[])
+    let foreign = SignedMembership::sign(&p.dan.1.identity, doc, 3, 1, &[])
         .unwrap()
         .to_bytes();
     let (request, reply) = put_membership(&mut p.cleo.0, doc, foreign).await;
@@ -718,7 +718,7 @@ async fn membership_lists_are_checked_before_they_count() {
     let nobody = new_identity();
     let unknown = SignedMembership::sign(
         &p.cleo.1.identity,
-        doc.0,
+        doc,
         3,
         1,
         &[Member {

@@ -776,7 +776,7 @@ fn a_tampering_relay_cannot_inject_a_member_or_slip_in_a_device() {
             .unwrap();
         let forged = SignedMembership::sign(
             &relay_key,
-            doc.as_slice().try_into().unwrap(),
+            between_shared::protocol::DocId(doc.as_slice().try_into().unwrap()),
             u64::try_from(serial).unwrap() + 1,
             1,
             &[Member {

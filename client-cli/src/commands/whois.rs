@@ -193,7 +193,7 @@ fn document(
     };
     view.shared = true;
     let list = match SignedMembership::from_bytes(&bytes) {
-        Ok(list) if DocId(list.doc_id()) == record.id => list,
+        Ok(list) if list.doc_id() == record.id => list,
         Ok(_) => {
             view.problem = Some("the stored membership list is for another document".to_owned());
             return Ok(view);

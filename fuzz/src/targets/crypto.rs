@@ -11,7 +11,7 @@ use between_shared::crypto::{
     DeviceKeypair, EpochKey, IdentityPublic, InviteSecret, KeyContext, Member, PairingSecret,
     SignedMembership, WrappedKey, MIN_SEALED_BUNDLE, SIGNATURE_LEN, TAG_BUNDLE,
 };
-use between_shared::protocol::DeviceId;
+use between_shared::protocol::{DeviceId, DocId};
 use between_shared::sync::{Envelope, Opened, SyncError};
 use between_shared::Role;
 
@@ -115,7 +115,11 @@ pub fn membership(data: &[u8]) {
     }
     // A list the owner really signed, with contents the fuzzer picks: it must read back as
     // signed, and the rules on it (rollback, rotation, vouching) run on any contents.
-    let doc = if !input.flag() { DOC } else { input.array() };
+    let doc = if !input.flag() {
+        DOC
+    } else {
+        DocId(input.array())
+    };
     let serial = input.number(f.membership.serial());
     let epoch = match input.byte() % 3 {
         0 => EPOCH,
@@ -206,7 +210,7 @@ pub fn key_envelope(data: &[u8]) {
     }
     // A key wrapped for the laptop opens to itself; with any byte altered it does not open.
     let context = KeyContext {
-        doc_id: input.array(),
+        doc_id: DocId(input.array()),
         epoch: input.u32(),
         recipient,
     };

@@ -24,7 +24,7 @@ use super::identity::{array_at, verify_strict};
 use super::{
     CryptoError, CryptoRng, DeviceKeypair, EpochKey, SIGNATURE_LEN, TAG_BUNDLE, TAG_LEN, XNONCE_LEN,
 };
-use crate::protocol::DeviceId;
+use crate::protocol::{DeviceId, DocId};
 
 /// The bundle format version this build writes and reads.
 pub const BUNDLE_FORMAT_VERSION: u8 = 1;
@@ -84,7 +84,7 @@ impl BundleKind {
 pub struct BundleHeader {
     format_version: u8,
     kind: BundleKind,
-    doc_id: [u8; 16],
+    doc_id: DocId,
     epoch: u32,
     author: DeviceId,
     counter: u64,
@@ -94,7 +94,7 @@ impl BundleHeader {
     /// A header in the current format version.
     pub fn new(
         kind: BundleKind,
-        doc_id: [u8; 16],
+        doc_id: DocId,
         epoch: u32,
         author: DeviceId,
         counter: u64,
@@ -120,7 +120,7 @@ impl BundleHeader {
     }
 
     /// The document the bundle belongs to.
-    pub fn doc_id(&self) -> [u8; 16] {
+    pub fn doc_id(&self) -> DocId {
         self.doc_id
     }
 
@@ -145,7 +145,7 @@ impl BundleHeader {
         let mut out = [0u8; BUNDLE_HEADER_LEN];
         out[0] = self.format_version;
         out[1] = self.kind.code();
-        out[2..18].copy_from_slice(&self.doc_id);
+        out[2..18].copy_from_slice(&self.doc_id.0);
         out[18..22].copy_from_slice(&self.epoch.to_be_bytes());
         out[22..38].copy_from_slice(&self.author.0);
         out[38..46].copy_from_slice(&self.counter.to_be_bytes());
@@ -180,7 +180,7 @@ impl BundleHeader {
         Ok(Self {
             format_version: version,
             kind: BundleKind::from_code(bytes[1])?,
-            doc_id: array_at(bytes, 2),
+            doc_id: DocId(array_at(bytes, 2)),
             epoch: u32::from_be_bytes(array_at(bytes, 18)),
             author: DeviceId(array_at(bytes, 22)),
             counter: u64::from_be_bytes(array_at(bytes, 38)),
@@ -382,7 +382,13 @@ mod tests {
         let mut r = rng(30);
         let author = DeviceKeypair::generate(&mut r);
         let key = EpochKey::generate(&mut r);
-        let header = BundleHeader::new(BundleKind::Changes, [5; 16], 2, author.device_id(), 9);
+        let header = BundleHeader::new(
+            BundleKind::Changes,
+            DocId([5; 16]),
+            2,
+            author.device_id(),
+            9,
+        );
         let sealed = seal_bundle(&mut r, header, &key, &author, PLAINTEXT).unwrap();
         Setup {
             author,
@@ -417,7 +423,14 @@ mod tests {
                 h.counter(),
                 h.format_version()
             ),
-            (BundleKind::Changes, [5; 16], 2, s.author.device_id(), 9, 1)
+            (
+                BundleKind::Changes,
+                DocId([5; 16]),
+                2,
+                s.author.device_id(),
+                9,
+                1
+            )
         );
     }
 
@@ -425,7 +438,13 @@ mod tests {
     fn empty_and_snapshot_bundles_work() {
         let s = setup();
         let mut r = rng(31);
-        let header = BundleHeader::new(BundleKind::Snapshot, [1; 16], 0, s.author.device_id(), 0);
+        let header = BundleHeader::new(
+            BundleKind::Snapshot,
+            DocId([1; 16]),
+            0,
+            s.author.device_id(),
+            0,
+        );
         let sealed = seal_bundle(&mut r, header, &s.key, &s.author, b"").unwrap();
         assert_eq!(sealed.to_bytes().len(), MIN_SEALED_BUNDLE);
         let decoded = SealedBundle::from_bytes(&sealed.to_bytes()).unwrap();
@@ -493,7 +512,8 @@ mod tests {
     fn a_bundle_moved_to_another_document_or_epoch_fails() {
         let s = setup();
         let h = s.sealed.header;
-        let moved_doc = BundleHeader::new(h.kind(), [6; 16], h.epoch(), h.author(), h.counter());
+        let moved_doc =
+            BundleHeader::new(h.kind(), DocId([6; 16]), h.epoch(), h.author(), h.counter());
         let moved_epoch =
             BundleHeader::new(h.kind(), h.doc_id(), h.epoch() + 1, h.author(), h.counter());
         let replayed_counter = BundleHeader::new(h.kind(), h.doc_id(), h.epoch(), h.author(), 8);
@@ -642,7 +662,7 @@ mod tests {
         let mut sealed = s.sealed.clone();
         sealed.header = BundleHeader::new(
             BundleKind::Changes,
-            [5; 16],
+            DocId([5; 16]),
             2,
             DeviceId::from_signing_key(&weak_key),
             9,

@@ -21,7 +21,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::identity::check_fixed;
 use super::{CryptoError, CryptoRng, DeviceKeypair, DevicePublic, TAG_EPOCH_KEY, TAG_LEN};
-use crate::protocol::DeviceId;
+use crate::protocol::{DeviceId, DocId};
 
 /// The wrapped-key format version this build writes and reads.
 pub const WRAPPED_KEY_VERSION: u8 = 1;
@@ -69,8 +69,8 @@ impl fmt::Debug for EpochKey {
 /// What a wrapped epoch key is for: the document, the epoch and the device it is wrapped to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyContext {
-    /// The document's 16-byte id.
-    pub doc_id: [u8; 16],
+    /// The document.
+    pub doc_id: DocId,
     /// The epoch number.
     pub epoch: u32,
     /// The device the key is wrapped for.
@@ -81,7 +81,7 @@ impl KeyContext {
     /// `doc_id (16) || epoch (u32 BE) || recipient (16)`, 36 bytes.
     pub fn to_bytes(&self) -> [u8; CONTEXT_LEN] {
         let mut out = [0u8; CONTEXT_LEN];
-        out[..16].copy_from_slice(&self.doc_id);
+        out[..16].copy_from_slice(&self.doc_id.0);
         out[16..20].copy_from_slice(&self.epoch.to_be_bytes());
         out[20..].copy_from_slice(&self.recipient.0);
         out
@@ -215,7 +215,7 @@ mod tests {
         let bob = DeviceKeypair::generate(&mut r);
         let key = EpochKey::generate(&mut r);
         let context = KeyContext {
-            doc_id: [7; 16],
+            doc_id: DocId([7; 16]),
             epoch: 3,
             recipient: alice.device_id(),
         };
@@ -262,7 +262,7 @@ mod tests {
     fn moved_to_another_document_or_epoch_fails() {
         let s = setup();
         let other_doc = KeyContext {
-            doc_id: [8; 16],
+            doc_id: DocId([8; 16]),
             ..s.context
         };
         let other_epoch = KeyContext {

@@ -24,7 +24,7 @@
 use super::certificate::{role_code, role_from_code};
 use super::identity::{array_at, verify_strict};
 use super::{CryptoError, DeviceCertificate, IdentityKeypair, IdentityPublic, SIGNATURE_LEN};
-use crate::protocol::DeviceId;
+use crate::protocol::{DeviceId, DocId};
 use crate::Role;
 
 /// Domain tag of a membership list's signature.
@@ -100,7 +100,7 @@ pub enum MembershipError {
 /// A membership list signed by the document's owner (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedMembership {
-    doc_id: [u8; 16],
+    doc_id: DocId,
     serial: u64,
     epoch: u32,
     owner: IdentityPublic,
@@ -129,7 +129,7 @@ impl SignedMembership {
     /// client); `others` are the other members.
     pub fn sign(
         owner: &IdentityKeypair,
-        doc_id: [u8; 16],
+        doc_id: DocId,
         serial: u64,
         epoch: u32,
         others: &[Member],
@@ -156,7 +156,7 @@ impl SignedMembership {
     fn body(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_LEN + MEMBER_LEN * self.members.len());
         out.push(MEMBERSHIP_VERSION);
-        out.extend_from_slice(&self.doc_id);
+        out.extend_from_slice(&self.doc_id.0);
         out.extend_from_slice(&self.serial.to_be_bytes());
         out.extend_from_slice(&self.epoch.to_be_bytes());
         out.extend_from_slice(&self.owner.0);
@@ -226,7 +226,7 @@ impl SignedMembership {
         }
         check_members(&owner, &members)?;
         let list = Self {
-            doc_id: array_at(bytes, 1),
+            doc_id: DocId(array_at(bytes, 1)),
             serial: u64::from_be_bytes(array_at(bytes, 17)),
             epoch: u32::from_be_bytes(array_at(bytes, 25)),
             owner,
@@ -239,7 +239,7 @@ impl SignedMembership {
 
     /// Checks that this list is for `doc_id` and signed by `owner`, the document's owner as this
     /// device knows them (pinned when it first got the document, never taken from the relay).
-    pub fn verify(&self, owner: &IdentityPublic, doc_id: [u8; 16]) -> Result<(), MembershipError> {
+    pub fn verify(&self, owner: &IdentityPublic, doc_id: DocId) -> Result<(), MembershipError> {
         if self.owner != *owner {
             return Err(MembershipError::WrongOwner {
                 expected: *owner,
@@ -308,7 +308,7 @@ impl SignedMembership {
     }
 
     /// The document.
-    pub fn doc_id(&self) -> [u8; 16] {
+    pub fn doc_id(&self) -> DocId {
         self.doc_id
     }
 
@@ -341,7 +341,7 @@ mod tests {
     use crate::crypto::DeviceKeypair;
     use crate::Timestamp;
 
-    const DOC: [u8; 16] = [7; 16];
+    const DOC: DocId = DocId([7; 16]);
 
     struct People {
         client: IdentityKeypair,
@@ -380,7 +380,7 @@ mod tests {
             Err(MembershipError::WrongOwner { .. })
         ));
         assert_eq!(
-            back.verify(&p.client.public(), [8; 16]),
+            back.verify(&p.client.public(), DocId([8; 16])),
             Err(MembershipError::WrongDocument)
         );
     }

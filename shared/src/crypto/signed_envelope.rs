@@ -140,6 +140,7 @@ mod tests {
     use super::*;
     use crate::crypto::test_rng::rng;
     use crate::crypto::IdentityKeypair;
+    use crate::protocol::DocId;
     use crate::{Role, Timestamp};
 
     struct Setup {
@@ -160,7 +161,7 @@ mod tests {
         let laptop_cert = owner.certify(&laptop.public(), Role::Client, Timestamp(5));
         let key = EpochKey::generate(&mut r);
         let context = KeyContext {
-            doc_id: [3; 16],
+            doc_id: DocId([3; 16]),
             epoch: 2,
             recipient: phone.device_id(),
         };
@@ -225,7 +226,7 @@ mod tests {
         let s = setup();
         let contexts = [
             KeyContext {
-                doc_id: [4; 16],
+                doc_id: DocId([4; 16]),
                 ..s.context
             },
             KeyContext {

@@ -11,6 +11,7 @@
 
 use super::test_rng::FixedRng;
 use super::*;
+use crate::protocol::DocId;
 use crate::{Role, Timestamp};
 
 const IDENTITY_SEED: &str = "d25fa0a1aee527af7f7c01482eaacb826c8a8eb56fb78802bb6dcb2cdb6cace0";
@@ -129,7 +130,7 @@ fn sealed_bundle_matches_and_opens() {
     let key = EpochKey::from_bytes(h32(EPOCH_KEY));
     let header = BundleHeader::new(
         BundleKind::Changes,
-        h16(DOC_ID),
+        DocId(h16(DOC_ID)),
         7,
         device().device_id(),
         42,
@@ -154,7 +155,7 @@ fn sealed_bundle_matches_and_opens() {
 fn hpke_wrapped_key_matches_and_opens() {
     let me = device();
     let context = KeyContext {
-        doc_id: h16(DOC_ID),
+        doc_id: DocId(h16(DOC_ID)),
         epoch: 7,
         recipient: me.device_id(),
     };
@@ -162,7 +163,7 @@ fn hpke_wrapped_key_matches_and_opens() {
         ::hex::encode(
             [
                 TAG_EPOCH_KEY,
-                &context.doc_id,
+                &context.doc_id.0,
                 &7u32.to_be_bytes(),
                 &context.recipient.0
             ]

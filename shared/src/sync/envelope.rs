@@ -23,11 +23,11 @@ use crate::crypto::{
     open_bundle, seal_bundle, BundleHeader, CryptoError, CryptoRng, DeviceCertificate,
     DeviceKeypair, EpochKey, IdentityPublic, SealedBundle,
 };
-use crate::protocol::DeviceId;
+use crate::protocol::{DeviceId, DocId};
 
 /// Seals and opens one document's bundles with its epoch keys (see the module docs).
 pub struct KeyedEnvelope<R> {
-    doc_id: [u8; 16],
+    doc_id: DocId,
     epoch: u32,
     keys: BTreeMap<u32, EpochKey>,
     device: DeviceKeypair,
@@ -54,7 +54,7 @@ impl<R: CryptoRng> KeyedEnvelope<R> {
     /// This device is a member from the start (it holds its own signing key); add the other
     /// devices with [`KeyedEnvelope::add_member`] and older epochs with
     /// [`KeyedEnvelope::add_epoch_key`].
-    pub fn new(doc_id: [u8; 16], epoch: u32, key: EpochKey, device: DeviceKeypair, rng: R) -> Self {
+    pub fn new(doc_id: DocId, epoch: u32, key: EpochKey, device: DeviceKeypair, rng: R) -> Self {
         let me = device.device_id();
         let mut members = BTreeMap::new();
         members.insert(me, device.public().signing);
@@ -106,7 +106,7 @@ impl<R> KeyedEnvelope<R> {
     }
 
     /// The document this envelope seals for.
-    pub fn doc_id(&self) -> [u8; 16] {
+    pub fn doc_id(&self) -> DocId {
         self.doc_id
     }
 
@@ -149,8 +149,8 @@ impl<R: CryptoRng> Envelope for KeyedEnvelope<R> {
         if header.doc_id() != self.doc_id {
             return Err(SyncError::Envelope(format!(
                 "it belongs to another document ({}), not this one ({})",
-                hex::encode(header.doc_id()),
-                hex::encode(self.doc_id)
+                header.doc_id(),
+                self.doc_id
             )));
         }
         let Some(key) = self.keys.get(&header.epoch()) else {
@@ -186,7 +186,7 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
-    const DOC: [u8; 16] = [7; 16];
+    const DOC: DocId = DocId([7; 16]);
 
     fn rng(seed: u64) -> StdRng {
         StdRng::seed_from_u64(seed)
@@ -306,7 +306,7 @@ mod tests {
         // The same devices and the same key, but another document's log.
         let phone_keys = DeviceKeypair::generate(&mut rng(3));
         let mut other_doc = KeyedEnvelope::new(
-            [8; 16],
+            DocId([8; 16]),
             1,
             EpochKey::from_bytes([9; 32]),
             phone_keys,
@@ -319,7 +319,7 @@ mod tests {
         assert!(err.to_string().contains("another document"), "{err}");
         // Rewriting the header to name this document breaks the signature.
         let mut moved = sealed.clone();
-        moved[2..18].copy_from_slice(&DOC);
+        moved[2..18].copy_from_slice(&DOC.0);
         let err = a.laptop.open(&moved).unwrap_err();
         assert!(err.to_string().contains("bad signature"), "{err}");
     }
@@ -362,7 +362,7 @@ mod tests {
         let good = a.phone.seal(BundleKind::Changes, 1, &changes).unwrap();
         let phone_keys = DeviceKeypair::generate(&mut rng(3));
         let mut other_doc = KeyedEnvelope::new(
-            [8; 16],
+            DocId([8; 16]),
             1,
             EpochKey::from_bytes([9; 32]),
             phone_keys,

@@ -159,7 +159,7 @@ fn envelope(record: &SyncRecord, trust: &Trust<'_>) -> Result<KeyedEnvelope<StdR
     };
     let device = DeviceKeypair::from_bytes(trust.device_keypair).map_err(|e| e.to_string())?;
     let mut envelope = KeyedEnvelope::new(
-        record.document_id.0,
+        record.document_id,
         record.epoch,
         EpochKey::from_bytes(*current),
         device,

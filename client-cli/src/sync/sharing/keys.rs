@@ -44,7 +44,7 @@ pub(crate) async fn wrap_missing(
             continue;
         }
         let context = KeyContext {
-            doc_id: id.0,
+            doc_id: id,
             epoch: record.epoch,
             recipient: device,
         };
@@ -131,7 +131,7 @@ pub(super) fn open_envelopes(
     let mut unwrapped = Vec::new();
     for envelope in envelopes.iter().filter(|e| e.recipient == id) {
         let context = KeyContext {
-            doc_id: doc.0,
+            doc_id: doc,
             epoch: envelope.epoch,
             recipient: id,
         };

@@ -39,7 +39,7 @@ pub(crate) async fn share_with_inviter(
     let doc = shared.id;
     let list = SignedMembership::sign(
         &keys.identity,
-        doc.0,
+        doc,
         1,
         record.epoch,
         &[Member {
@@ -157,7 +157,7 @@ pub(crate) async fn rotate(
     let list = match store.membership(id)? {
         Some(bytes) => {
             let list = SignedMembership::from_bytes(&bytes).map_err(bad)?;
-            list.verify(&me, doc.0).map_err(bad)?;
+            list.verify(&me, doc).map_err(bad)?;
             Some(list)
         }
         None => None,
@@ -180,7 +180,7 @@ pub(crate) async fn rotate(
         epoch
     };
     let next =
-        SignedMembership::sign(&keys.identity, doc.0, serial + 1, epoch, &kept).map_err(bad)?;
+        SignedMembership::sign(&keys.identity, doc, serial + 1, epoch, &kept).map_err(bad)?;
     let mut ids = Requests::from(2000);
     relay::put_membership(
         conn,

@@ -162,7 +162,7 @@ impl LocalView {
             // safety numbers of `between whois` let both compare it out of band).
             None => list.owner(),
         };
-        list.verify(&owner, info.doc.0).map_err(bad)?;
+        list.verify(&owner, info.doc).map_err(bad)?;
         if let Some(previous) = &known {
             if list.serial() != previous.serial() {
                 list.check_follows(previous).map_err(bad)?;

@@ -20,7 +20,7 @@ use super::plan::{Checked, LocalDoc, LocalView, Peer, Step};
 use super::SharingError;
 use crate::store::DocumentKind;
 
-const DOC: [u8; 16] = [5; 16];
+const DOC: DocId = DocId([5; 16]);
 
 /// A device of `identity` with its certificate.
 fn device(identity: &IdentityKeypair, role: Role, seed: u64) -> (DeviceKeypair, DeviceCertificate) {
@@ -87,10 +87,10 @@ fn only_envelopes_signed_by_an_owner_device_give_a_key() {
         epoch: 4,
         ..envelopes[0].clone()
     });
-    let keys = open_envelopes(&phone, DocId(DOC), &owner.public(), &envelopes);
+    let keys = open_envelopes(&phone, DOC, &owner.public(), &envelopes);
     assert_eq!(keys, vec![(1, [1; 32])]);
     // Pinned to the wrong owner, even the real envelope is refused.
-    assert!(open_envelopes(&phone, DocId(DOC), &therapist.public(), &envelopes[..1]).is_empty());
+    assert!(open_envelopes(&phone, DOC, &therapist.public(), &envelopes[..1]).is_empty());
 }
 
 const THERAPIST_ACCOUNT: AccountId = AccountId([7; 16]);
@@ -101,13 +101,13 @@ fn identity(seed: u64) -> IdentityKeypair {
 
 fn info() -> DocumentInfo {
     DocumentInfo {
-        doc: DocId(DOC),
+        doc: DOC,
         owner: AccountId([9; 16]),
     }
 }
 
 fn id() -> DocId {
-    DocId(DOC)
+    DOC
 }
 
 /// The list `owner` signs: themselves and, when given, a therapist.

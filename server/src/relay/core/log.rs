@@ -75,7 +75,7 @@ fn check_header(
 ) -> Result<(), BadBundle> {
     let header = BundleHeader::from_bytes(bundle)
         .map_err(|err| BadBundle::Malformed(format!("the bundle header is not valid: {err}")))?;
-    if header.doc_id() != doc.0 || header.author() != *device {
+    if header.doc_id() != doc || header.author() != *device {
         return Err(BadBundle::Mismatch(
             "the bundle names another document or another author device",
         ));

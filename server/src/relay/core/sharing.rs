@@ -258,13 +258,13 @@ fn check_membership(
             "the membership list is not signed by this account's identity key".to_owned(),
         )));
     }
-    if list.doc_id() != doc.0 {
+    if list.doc_id() != doc {
         return Ok(Err((
             ErrorCode::BadRequest,
             "the membership list is for another document".to_owned(),
         )));
     }
-    if let Err(err) = list.verify(&list.owner(), doc.0) {
+    if let Err(err) = list.verify(&list.owner(), doc) {
         return Ok(Err((
             ErrorCode::Forbidden,
             format!("the membership list does not verify: {err}"),

@@ -132,7 +132,7 @@ impl World {
     fn membership(&self, serial: u64, epoch: u32) -> Vec<u8> {
         SignedMembership::sign(
             &self.client_identity,
-            self.doc.0,
+            self.doc,
             serial,
             epoch,
             &[Member {
@@ -158,7 +158,7 @@ fn stranger(w: &mut World) -> &mut Connection {
 /// Bytes that start with a sealed header of `kind` for `doc` by device `author` (the relay
 /// reads only the header).
 fn sealed(kind: BundleKind, doc: DocId, author: u8, counter: u64) -> Vec<u8> {
-    let header = BundleHeader::new(kind, doc.0, 1, device(author), counter);
+    let header = BundleHeader::new(kind, doc, 1, device(author), counter);
     let mut bytes = header.to_bytes().to_vec();
     bytes.extend_from_slice(&[0xAB; 64]);
     bytes
@@ -915,7 +915,7 @@ fn hostile(arena: &Arena, role: Party, kind: u8, pick: u8, bytes: Vec<u8>) -> Cl
             membership: match pick % 3 {
                 0 => bundle,
                 // Signed by someone who is not the owner.
-                1 => SignedMembership::sign(&w.therapist_identity, doc.0, 9, 9, &[])
+                1 => SignedMembership::sign(&w.therapist_identity, doc, 9, 9, &[])
                     .unwrap()
                     .to_bytes(),
                 // The owner's own list, replayed (its serial is not new).

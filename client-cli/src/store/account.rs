@@ -1,6 +1,7 @@
 //! The account this profile syncs with: its keys and registration with the relay, and the
 //! account's devices as this device knows them.
 
+use between_shared::crypto::IdentityCommitment;
 use between_shared::protocol::{AccountId, DeviceId};
 use between_sqlite_file::AtPath;
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -52,7 +53,7 @@ pub(crate) struct AccountRecord {
     pub(crate) relay_ca_pem: Option<String>,
     /// For a client invited by a therapist: the commitment to the therapist's identity key from
     /// the invite, kept until the shared document is shared with that therapist.
-    pub(crate) therapist_commitment: Option<[u8; 16]>,
+    pub(crate) therapist_commitment: Option<IdentityCommitment>,
     /// The relay's account id, once the relay has welcomed this device.
     pub(crate) account_id: Option<AccountId>,
     /// The person's identity keypair (`IdentityKeypair::to_bytes`). Local only.
@@ -156,7 +157,8 @@ impl Store {
         let registration = Registration::from_stored(&reg, invite)
             .ok_or_else(|| corrupt("its registration record is inconsistent"))?;
         let therapist_commitment = sixteen_bytes(commitment)
-            .map_err(|_| corrupt("its therapist commitment has the wrong length"))?;
+            .map_err(|_| corrupt("its therapist commitment has the wrong length"))?
+            .map(IdentityCommitment);
         Ok(Some(AccountRecord {
             relay_url,
             relay_ca_pem,

@@ -406,7 +406,7 @@ fn insert_synced(
             account.last_sync_ms,
             account.devices_listed_ms,
             account.relay_ca_pem,
-            account.therapist_commitment.map(|c| c.to_vec()),
+            account.therapist_commitment.map(|c| c.0.to_vec()),
         ],
     )?;
     for doc in &synced.documents {

@@ -103,7 +103,7 @@ pub(super) fn init_first_device(new: &NewProfile<'_>, code: &str, role: Role) ->
     // The device's Automerge actor is its device id, so every change names its device.
     let actor = device.device_id().0.to_vec();
     let account = AccountRecord {
-        therapist_commitment: from_therapist.as_ref().map(|i| i.therapist.0),
+        therapist_commitment: from_therapist.as_ref().map(|i| i.therapist),
         ..new_account(
             new,
             &identity,

@@ -31,7 +31,7 @@ mod tests;
 
 use std::collections::{HashMap, HashSet};
 
-use between_shared::crypto::{IdentityCommitment, MembershipError};
+use between_shared::crypto::MembershipError;
 use between_shared::protocol::DocId;
 
 pub(crate) use arrived::{name_arrived, ARRIVING_LABEL_PREFIX};
@@ -119,7 +119,7 @@ pub(crate) async fn refresh(
     if let Some(commitment) = store.account()?.and_then(|a| a.therapist_commitment) {
         let on_relay = store.sync_documents()?.iter().any(|r| r.on_relay);
         if on_relay {
-            share_with_inviter(conn, store, keys, IdentityCommitment(commitment)).await?;
+            share_with_inviter(conn, store, keys, commitment).await?;
         }
     }
     let mut ids = Requests::from(1000);

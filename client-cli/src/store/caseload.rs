@@ -8,7 +8,7 @@ use between_sqlite_file::AtPath;
 use rusqlite::{params, OptionalExtension};
 
 use super::ids::Hex;
-use super::{begin_write, generation_of, Store, StoreError, StoredVersion};
+use super::{begin_write, by_document, generation_of, Store, StoreError, StoredVersion};
 
 impl Store {
     /// The crisis resources this therapist's practice set, if it did.
@@ -69,17 +69,11 @@ impl Store {
     /// When the therapist last looked at each document in detail: document id → (Unix
     /// milliseconds, their calendar day then as `YYYY-MM-DD`).
     pub(crate) fn looked_at(&self) -> Result<HashMap<DocId, (i64, String)>, StoreError> {
-        let path = &self.path;
-        let mut stmt = self
-            .conn
-            .prepare("SELECT document_id, at_ms, day FROM looked_at")
-            .at(path)?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((row.get::<_, Hex<DocId>>(0)?.0, (row.get(1)?, row.get(2)?)))
-            })
-            .at(path)?;
-        Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>().at(path)?)
+        by_document(
+            &self.conn,
+            &self.path,
+            "SELECT document_id, at_ms, day FROM looked_at",
+        )
     }
 
     /// The records of document `id` the therapist was shown one by one: record id → when

@@ -295,25 +295,7 @@ impl Store {
     /// Appends one chunk of changes (an Automerge incremental save) to a document, committed in
     /// one transaction before returning. Empty `changes` is a no-op.
     pub(crate) fn append_changes(&mut self, id: DocId, changes: &[u8]) -> Result<(), StoreError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let path = &self.path;
-        let tx = begin_write(&mut self.conn, path)?;
-        if generation_of(&tx, id).at(path)?.is_none() {
-            return Err(StoreError::UnknownDocument { id });
-        }
-        tx.execute(
-            "INSERT INTO document_chunks (document_id, data) VALUES (?1, ?2)",
-            params![Hex(id), changes],
-        )
-        .at(path)?;
-        let seq = tx.last_insert_rowid();
-        tx.commit().at(path)?;
-        if let Some(seen) = self.seen.get_mut().get_mut(&id) {
-            seen.own_seqs.push(seq);
-        }
-        Ok(())
+        self.append_changes_together(&[(id, changes)])
     }
 
     /// Appends one chunk of changes to each of several documents in **one** transaction, so a

@@ -287,6 +287,22 @@ fn stored_version_of(conn: &Connection, id: DocId) -> rusqlite::Result<Option<St
     .optional()
 }
 
+/// Rows of `(document id, milliseconds, value)` that `sql` selects, by document (one row per
+/// document: each such table keys its rows by document).
+fn by_document<V: rusqlite::types::FromSql>(
+    conn: &Connection,
+    path: &Path,
+    sql: &str,
+) -> Result<HashMap<DocId, (i64, V)>, StoreError> {
+    let mut stmt = conn.prepare(sql).at(path)?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((row.get::<_, Hex<DocId>>(0)?.0, (row.get(1)?, row.get(2)?)))
+        })
+        .at(path)?;
+    Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>().at(path)?)
+}
+
 /// Converts a count or length read from SQLite (never negative) to `u64`.
 fn non_negative(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)

@@ -11,7 +11,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::ids::Hex;
 use super::sync_state::insert_sync_record;
 use super::{
-    begin_write, generation_of, insert_document_row, NewDocument, Seen, Store, StoreError,
+    begin_write, by_document, generation_of, insert_document_row, NewDocument, Seen, Store,
+    StoreError,
 };
 
 impl Store {
@@ -49,17 +50,11 @@ impl Store {
     /// Documents whose sharing ended on this device: id → (when, in Unix milliseconds; whether
     /// this account ended it).
     pub(crate) fn sharing_ended(&self) -> Result<HashMap<DocId, (i64, bool)>, StoreError> {
-        let path = &self.path;
-        let mut stmt = self
-            .conn
-            .prepare("SELECT document_id, at_ms, by_us FROM sharing_ended")
-            .at(path)?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((row.get::<_, Hex<DocId>>(0)?.0, (row.get(1)?, row.get(2)?)))
-            })
-            .at(path)?;
-        Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>().at(path)?)
+        by_document(
+            &self.conn,
+            &self.path,
+            "SELECT document_id, at_ms, by_us FROM sharing_ended",
+        )
     }
 
     /// The latest membership list accepted for a document (its `SignedMembership` bytes).
@@ -84,10 +79,7 @@ impl Store {
         list: &[u8],
     ) -> Result<(), StoreError> {
         let path = &self.path;
-        let serial = i64::try_from(serial).map_err(|_| StoreError::Corrupt {
-            path: path.clone(),
-            detail: "a membership serial is out of range".to_owned(),
-        })?;
+        let serial = stored_serial(path, serial)?;
         self.conn
             .execute(
                 "INSERT INTO memberships (document_id, serial, list) VALUES (?1, ?2, ?3)
@@ -183,10 +175,7 @@ impl Store {
         membership: &[u8],
     ) -> Result<(), StoreError> {
         let path = &self.path;
-        let serial = i64::try_from(serial).map_err(|_| StoreError::Corrupt {
-            path: path.clone(),
-            detail: "a membership serial is out of range".to_owned(),
-        })?;
+        let serial = stored_serial(path, serial)?;
         let tx = begin_write(&mut self.conn, path)?;
         if generation_of(&tx, doc.id).at(path)?.is_some() {
             return Err(StoreError::DuplicateDocumentId { id: doc.id });
@@ -210,6 +199,14 @@ impl Store {
         self.seen.get_mut().insert(doc.id, Seen::created());
         Ok(())
     }
+}
+
+/// A membership list's serial as its SQLite column holds it.
+fn stored_serial(path: &std::path::Path, serial: u64) -> Result<i64, StoreError> {
+    i64::try_from(serial).map_err(|_| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail: "a membership serial is out of range".to_owned(),
+    })
 }
 
 /// Notes when sharing document `id` ended and who ended it; the first time counts.

@@ -282,20 +282,28 @@ impl Session {
     /// Opens the selected homework document, and on a client's profile their private one.
     pub(crate) fn workspace(self, client: Option<&str>) -> Result<Workspace> {
         let record = self.select(client)?;
-        match self.workspace_if_arrived(client)? {
-            Some(ws) => Ok(ws),
-            None => bail!(
-                "{}'s homework has not arrived on this device yet; run `between sync` to fetch it",
-                record.label
-            ),
-        }
+        self.arrived_workspace(record)
     }
 
-    /// [`Session::workspace`], or `None` while the selected homework has not arrived on this
-    /// paired device.
-    pub(crate) fn workspace_if_arrived(self, client: Option<&str>) -> Result<Option<Workspace>> {
-        let record = self.select(client)?;
-        self.workspace_of(record)
+    /// The workspace of the shared homework with this id.
+    pub(crate) fn workspace_by_id(self, id: DocId) -> Result<Workspace> {
+        let record = self
+            .shared_records()?
+            .into_iter()
+            .find(|record| record.id == id)
+            .with_context(|| format!("this device holds no homework with the id {id}"))?;
+        self.arrived_workspace(record)
+    }
+
+    /// [`Session::workspace_of`], or an error saying to sync while it has not arrived.
+    fn arrived_workspace(self, record: DocumentRecord) -> Result<Workspace> {
+        let label = record.label.clone();
+        match self.workspace_of(record)? {
+            Some(ws) => Ok(ws),
+            None => bail!(
+                "{label}'s homework has not arrived on this device yet; run `between sync` to fetch it"
+            ),
+        }
     }
 
     /// The workspace of a document this profile stores (one of [`Session::shared_records`]),

@@ -284,9 +284,9 @@ async fn with_workspace<T: Send + 'static>(
     doc: &str,
     read: impl FnOnce(&mut Workspace) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let doc = shared_doc(app, doc).await?.to_string();
+    let doc = shared_doc(app, doc).await?;
     with_session(app, move |session| {
-        let mut ws = session.workspace(Some(&doc))?;
+        let mut ws = session.workspace_by_id(doc)?;
         read(&mut ws)
     })
     .await

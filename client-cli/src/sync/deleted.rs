@@ -100,9 +100,7 @@ pub(crate) async fn notice(
         store
             .mark_deleted_from_relay(&[doc.id], real_unix_ms(), false)
             .map_err(DriverError::from)?;
-        shared
-            .ended
-            .retain(|e| *e != doc.id.to_string() && *e != doc.label);
+        shared.ended.retain(|e| *e != doc.label);
         shared.notes.push(format!(
             "{}'s homework is no longer on the relay: the client deleted it. Your copy stays on this device but gets no more updates",
             doc.label

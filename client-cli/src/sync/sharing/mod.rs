@@ -82,14 +82,14 @@ pub(crate) enum SharingError {
 /// What one pass did, for the summary.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Shared {
-    /// Documents that arrived (therapist side), by id.
-    pub(crate) received: Vec<String>,
+    /// Documents that arrived (therapist side).
+    pub(crate) received: Vec<DocId>,
     /// Devices this device wrapped a key for.
     pub(crate) keys_wrapped: usize,
     /// Documents shared with this account whose key the owner has not wrapped for this device
     /// yet (it arrives after the owner's next sync).
     pub(crate) waiting: usize,
-    /// Documents whose owner removed this account: they stop syncing (labels or ids).
+    /// Documents whose owner removed this account: they stop syncing (their labels).
     pub(crate) ended: Vec<String>,
     /// Members who left this account's homework (short fingerprints); it moved to a new epoch.
     pub(crate) left: Vec<String>,
@@ -222,7 +222,7 @@ async fn carry_out(
         }
         Step::Receive { info, list } => {
             if arrived::receive(conn, ids, store, keys, &info, &list).await? {
-                shared.received.push(info.doc.to_string());
+                shared.received.push(info.doc);
             } else {
                 shared.waiting += 1;
             }
